@@ -1,0 +1,70 @@
+// One build script for every bundle (the vscode-eslint habit): the extension host bundle, the
+// job worker, the CLI, the benchmark runner (all Node/CJS) and the webview app (browser/IIFE).
+// Native or optional modules stay external: onnxruntime-node ships .node binaries that must be
+// loaded from node_modules; tfjs-node / webgpu are optional accelerators detected at run time.
+import * as esbuild from 'esbuild';
+import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const nodeExternal = [
+  'vscode',
+  'onnxruntime-node',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+  'webgpu',
+];
+
+const common = {
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+const nodeBundles = [
+  { entryPoints: { extension: 'src/extension/extension.ts' } },
+  { entryPoints: { worker: 'src/core/jobs/worker.ts' } },
+  { entryPoints: { cli: 'src/cli/main.ts' } },
+  { entryPoints: { bench: 'scripts/bench/main.ts' } },
+].map((b) => ({
+  ...common,
+  ...b,
+  outdir: 'dist',
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: nodeExternal,
+  // tfjs probes for optional node-fetch / util at run time; keep esbuild quiet about it
+  mainFields: ['module', 'main'],
+}));
+
+const webviewBundle = {
+  ...common,
+  entryPoints: { webview: 'webview/main.ts' },
+  outdir: 'dist',
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2022',
+};
+
+/** The WASM backend loads its .wasm binaries from a folder at run time: ship them beside the bundles. */
+function copyWasm() {
+  const dir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  mkdirSync('dist/wasm', { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.wasm')) cpSync(join(dir, f), join('dist/wasm', f));
+}
+
+const configs = [...nodeBundles, webviewBundle];
+if (watch) {
+  for (const c of configs) await (await esbuild.context(c)).watch();
+  copyWasm();
+} else {
+  await Promise.all(configs.map((c) => esbuild.build(c)));
+  copyWasm();
+}

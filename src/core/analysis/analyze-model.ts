@@ -1,0 +1,295 @@
+// The analysis of a whole model: every tensor is streamed once through the fused statistics
+// loop (tensor-stats.ts) in row-aligned chunks of a few MB, so memory stays bounded by the chunk
+// plus small per-tensor accumulators (row norms of embedding tables: 4 bytes per row). A second
+// pass is made only where a figure needs a first one: per-column / per-tensor int8 error (the
+// scales are the column maxima) of kernels that were not kept in memory.
+
+import { ModelIR, ModelTensor } from '../model/ir.js';
+import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import type { LayerReport, ModelReport, QuantErrorReport, ReportRole, TensorReport } from '../../shared/report.js';
+import { findOpportunities } from './opportunities.js';
+import { exactSpectrum, gramSamplingStep, MAX_EXACT_GRAM_DIM, randomizedSpectrum, spectrumFromGram } from './spectrum.js';
+import { compactHistogram, sparsityMeaning, summarizeRows, tilesReport } from './tensor-report.js';
+import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator } from './tensor-stats.js';
+
+/**
+ * |w| <= 1e-6 is "near zero" by default: float32 weights of trained recommenders are ~1e-3..1,
+ * so 1e-6 is below anything that changes an output at float32 precision, yet above the
+ * denormal dust that optimizers (weight decay) leave where a weight "died".
+ */
+export const DEFAULT_EPSILON = 1e-6;
+/** elements per chunk: 4 MB of float32, small enough for the cache-friendly fused loop */
+export const CHUNK_ELEMENTS = 1 << 20;
+/** tensors up to this many elements are kept in memory for second-pass figures and spectra */
+export const KEEP_IN_MEMORY_ELEMENTS = 1 << 22;
+/** randomized SVD of matrices up to this many elements (its cost is ~450 flops per element) */
+export const MAX_RANDOMIZED_SVD_ELEMENTS = 1 << 21;
+
+export interface AnalyzeOptions {
+  epsilon?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: { fraction: number; tensor: string }) => void;
+  /** compute singular-value spectra (default true) */
+  spectrum?: boolean;
+  /** heatmap cells per side (default 256; 0 = no tiles) */
+  maxTiles?: number;
+}
+
+const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+/** The [rows, cols] matrix a tensor is seen as: [shape[0], rest]; TF.js conv kernels [.., out] by output channel. */
+export function matrixView(t: Pick<ModelTensor, 'shape' | 'role'>, format: string, count: number): { rows: number; cols: number } {
+  if (t.shape.length === 0 || count === 0) return { rows: count === 0 ? 0 : 1, cols: 1 };
+  if (t.shape.length === 1) return { rows: t.shape[0], cols: 1 };
+  if (t.role === 'conv-kernel' && format.startsWith('tfjs')) {
+    const out = t.shape[t.shape.length - 1];
+    return { rows: out > 0 ? count / out : 0, cols: out };
+  }
+  return { rows: t.shape[0], cols: count / t.shape[0] };
+}
+
+type Int8Granularity = QuantErrorReport['int8']['granularity'];
+
+function int8Plan(t: ModelTensor, format: string): { granularity: Int8Granularity; mode: 'row' | 'column' | 'tensor' } {
+  if (t.role === 'embedding') return { granularity: 'per-row', mode: 'row' };
+  if (t.role === 'dense-kernel') return t.transposed ? { granularity: 'per-output-channel', mode: 'row' } : { granularity: 'per-output-channel', mode: 'column' };
+  if (t.role === 'conv-kernel') return format.startsWith('tfjs') ? { granularity: 'per-output-channel', mode: 'column' } : { granularity: 'per-output-channel', mode: 'row' };
+  return { granularity: 'per-tensor', mode: 'tensor' };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw signal.reason instanceof Error ? signal.reason : Object.assign(new Error('analysis cancelled'), { name: 'AbortError' });
+  }
+}
+
+interface TensorContext {
+  format: string;
+  epsilon: number;
+  spectrum: boolean;
+  maxTiles: number;
+  signal?: AbortSignal;
+  /** called after each chunk with the elements just done */
+  onElements?: (n: number) => void;
+}
+
+/** Full report of one tensor (one fused streaming pass; a second one only where needed). */
+export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise<TensorReport> {
+  const count = tensorElementCount(t.shape);
+  const role = t.role as ReportRole;
+  const storedDtype = t.storage.quantization?.dtype ?? t.storage.dtype;
+  const base = {
+    name: t.name,
+    shape: t.shape.slice(),
+    dtype: t.dtype,
+    storedDtype,
+    params: count,
+    role,
+    layer: t.layer,
+    trainable: t.trainable,
+    bytes: t.storage.byteLength,
+    sparsityMeaning: sparsityMeaning(role, t.transposed),
+    ...(t.transposed !== undefined ? { transposed: t.transposed } : {}),
+  };
+  if (t.dtype === 'string' || storedDtype === 'string' || count === 0) {
+    ctx.onElements?.(count);
+    return {
+      ...base,
+      zeros: 0,
+      nearZeros: 0,
+      nonFinite: 0,
+      min: null,
+      max: null,
+      mean: null,
+      std: null,
+      absMean: null,
+      histogram: { edges: [], counts: [], zeroCount: 0 },
+    };
+  }
+
+  const { rows, cols } = matrixView(t, ctx.format, count);
+  const isFloat = FLOAT_DTYPES.has(t.dtype);
+  const isMatrix = t.shape.length >= 2 && rows >= 2 && cols >= 2;
+  const plan = int8Plan(t, ctx.format);
+  const wantQuant = isFloat && t.role !== 'constant' && t.role !== 'quant-param';
+  const wantSpectrum = ctx.spectrum && isFloat && isMatrix && (t.role === 'embedding' || t.role === 'dense-kernel' || t.role === 'weight');
+  const streamingGram = wantSpectrum && cols <= MAX_EXACT_GRAM_DIM && rows >= cols;
+  const keep = count <= KEEP_IN_MEMORY_ELEMENTS && (wantSpectrum || (wantQuant && plan.mode !== 'row'));
+  const gramEvery = streamingGram ? gramSamplingStep(rows, cols) : 0;
+
+  const acc = new TensorStatsAccumulator({
+    rowLength: cols,
+    rows,
+    epsilon: ctx.epsilon,
+    keepRowNorms: t.role === 'embedding' && isMatrix,
+    int8PerRow: wantQuant && plan.mode === 'row',
+    maxTileCells: t.shape.length >= 2 ? ctx.maxTiles : 0,
+    gramEvery,
+    columnAbsMax: (wantQuant && plan.mode === 'column') || (t.role === 'dense-kernel' && !t.transposed),
+  });
+  const kept = keep ? new Float32Array(count) : undefined;
+  const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
+  await forEachTensorChunk(t, chunkElements, (chunk, first) => {
+    throwIfAborted(ctx.signal);
+    acc.add(chunk, first);
+    if (kept) kept.set(chunk, first);
+    ctx.onElements?.(chunk.length);
+  });
+  const s = acc.finish();
+
+  const report: TensorReport = {
+    ...base,
+    zeros: s.zeros,
+    nearZeros: s.nearZeros,
+    nonFinite: s.nonFinite,
+    min: finiteOrNull(s.min),
+    max: finiteOrNull(s.max),
+    mean: finiteOrNull(s.mean),
+    std: finiteOrNull(s.std),
+    absMean: finiteOrNull(s.absMean),
+    histogram: compactHistogram(s),
+  };
+  if (s.rowNorms) report.rows = summarizeRows(s.rowNorms, cols, ctx.epsilon, s.zeroRows);
+  if (t.role === 'dense-kernel' && isMatrix) {
+    if (t.transposed) report.deadNeurons = s.zeroRows;
+    else if (s.columnAbsMax) report.deadNeurons = s.columnAbsMax.reduce((n, m) => (m === 0 ? n + 1 : n), 0);
+  }
+  if (s.tiles) report.tiles = tilesReport(s.tiles);
+
+  if (wantQuant) {
+    let int8: { maxAbs: number; sumSq: number };
+    if (plan.mode === 'row') int8 = s.int8PerRow ?? { maxAbs: 0, sumSq: 0 };
+    else {
+      const colMax = plan.mode === 'column' && s.columnAbsMax ? s.columnAbsMax : [Number.isFinite(s.absMax) ? s.absMax : 0];
+      const q = new Int8ColumnErrorAccumulator(colMax);
+      if (kept) q.add(kept, 0);
+      else {
+        await forEachTensorChunk(t, chunkElements, (chunk, first) => {
+          throwIfAborted(ctx.signal);
+          q.add(chunk, first);
+        });
+      }
+      int8 = q.result();
+    }
+    const f16 = errorFigures(s.float16.maxAbs, s.float16.sumSq, s.finite, s.sumSquares);
+    const over = s.float16.overflow;
+    report.quantError = {
+      int8: { ...errorFigures(int8.maxAbs, int8.sumSq, s.finite, s.sumSquares), granularity: plan.granularity },
+      float16: over > 0 ? { maxAbs: null, rmse: null, relRmse: null, overflow: over } : { ...f16, overflow: 0 },
+    };
+  }
+
+  if (wantSpectrum) {
+    if (s.gram) {
+      const exact = gramEvery === 1;
+      report.spectrum = spectrumFromGram(s.gram.matrix, cols, s.gram.rowsUsed > 0 ? rows / s.gram.rowsUsed : 1, Math.min(rows, cols), exact, exact ? 'gram-jacobi' : 'row-sampled-gram');
+    } else if (kept) {
+      report.spectrum =
+        Math.min(rows, cols) <= MAX_EXACT_GRAM_DIM
+          ? exactSpectrum(kept, rows, cols)
+          : count <= MAX_RANDOMIZED_SVD_ELEMENTS
+            ? randomizedSpectrum(kept, rows, cols, s.sumSquares)
+            : undefined;
+      if (!report.spectrum) delete report.spectrum;
+    }
+  }
+  return report;
+}
+
+export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Promise<ModelReport> {
+  const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
+  if (!(epsilon >= 0) || !Number.isFinite(epsilon)) throw new RangeError(`epsilon ${epsilon} must be a finite number >= 0`);
+  const counts = ir.tensors.map((t) => tensorElementCount(t.shape));
+  const total = counts.reduce((a, b) => a + b, 0);
+  let done = 0;
+  const tensors: TensorReport[] = [];
+  let lastReport = 0;
+  for (const t of ir.tensors) {
+    throwIfAborted(opts.signal);
+    const r = await analyzeTensor(t, {
+      format: ir.format,
+      epsilon,
+      spectrum: opts.spectrum ?? true,
+      maxTiles: opts.maxTiles ?? MAX_TILE_CELLS,
+      signal: opts.signal,
+      onElements: (n) => {
+        done += n;
+        // at most ~200 progress events: a callback per 4 MB chunk would flood a UI channel
+        if (opts.onProgress && (done - lastReport >= total / 200 || done === total)) {
+          lastReport = done;
+          opts.onProgress({ fraction: total > 0 ? done / total : 1, tensor: t.name });
+        }
+      },
+    });
+    tensors.push(r);
+  }
+  opts.onProgress?.({ fraction: 1, tensor: '' });
+
+  let trainableParams = 0;
+  let constantParams = 0;
+  let totalZeros = 0;
+  for (const r of tensors) {
+    if (r.trainable) {
+      trainableParams += r.params;
+      totalZeros += r.zeros;
+    } else constantParams += r.params;
+  }
+  const layers = buildLayers(ir, tensors, trainableParams);
+  const partial = { tensors, trainableParams };
+  return {
+    format: ir.format,
+    path: ir.path,
+    fileBytes: ir.files.reduce((a, f) => a + f.bytes, 0),
+    totalParams: trainableParams + constantParams,
+    totalZeros,
+    trainableParams,
+    constantParams,
+    tensors,
+    layers,
+    opportunities: findOpportunities(partial),
+    epsilon,
+    generatedAt: new Date().toISOString(),
+    tool: { name: TOOL_NAME, version: TOOL_VERSION },
+  };
+}
+
+/** Layers in IR order (then any layer only named by a tensor), totals of their tensors. */
+function buildLayers(ir: ModelIR, tensors: TensorReport[], trainableTotal: number): LayerReport[] {
+  const byLayer = new Map<string, TensorReport[]>();
+  for (const r of tensors) {
+    const list = byLayer.get(r.layer);
+    if (list) list.push(r);
+    else byLayer.set(r.layer, [r]);
+  }
+  const kinds = new Map(ir.layers.map((l) => [l.name, l.kind]));
+  const order = [...ir.layers.map((l) => l.name), ...byLayer.keys()];
+  const seen = new Set<string>();
+  const out: LayerReport[] = [];
+  for (const name of order) {
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const ts = byLayer.get(name) ?? [];
+    let params = 0;
+    let trainable = 0;
+    let zeros = 0;
+    for (const r of ts) {
+      params += r.params;
+      if (r.trainable) {
+        trainable += r.params;
+        zeros += r.zeros;
+      }
+    }
+    out.push({
+      name,
+      kind: kinds.get(name) ?? 'unknown',
+      params,
+      trainableParams: trainable,
+      share: trainableTotal > 0 ? trainable / trainableTotal : 0,
+      zeros,
+      sparsity: trainable > 0 ? zeros / trainable : null,
+      tensors: ts.map((r) => r.name),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+// Singular-value spectra of weight matrices, to see whether a matrix could be factorized.
+// - Tall tables ([n, d], d <= 256): the d x d Gram matrix E^T E accumulated row by row during the
+//   statistics pass (tensor-stats.ts), all rows when n*d^2/2 fits the flop budget, every s-th
+//   row otherwise (a sketch: exact = false); its eigenvalues are the squared singular values.
+// - Small wide matrices (min dim <= 256, in memory): the Gram matrix of the short side.
+// - Larger matrices in memory: randomized SVD (Halko et al.) of the top 64 values.
+// Eigenvalues come from cyclic Jacobi in float64: simple, robust, exact to rounding.
+
+import type { SpectrumReport } from '../../shared/report.js';
+
+export const MAX_SPECTRUM_VALUES = 64;
+/** Gram side up to which the spectrum is exact */
+export const MAX_EXACT_GRAM_DIM = 256;
+/** multiply-adds spent on a streaming Gram before rows are sampled instead (measured: ~40 ms) */
+export const GRAM_FLOP_BUDGET = 32 * 1024 * 1024;
+
+/** Every how many rows a streaming Gram of [rows, d] takes one, within GRAM_FLOP_BUDGET (1 = all). */
+export function gramSamplingStep(rows: number, d: number): number {
+  const perRow = (d * (d + 1)) / 2;
+  return Math.max(1, Math.ceil((rows * perRow) / GRAM_FLOP_BUDGET));
+}
+
+/** Eigenvalues of a symmetric n x n matrix (row-major, not modified), largest first. */
+export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
+  const a = Float64Array.from(matrix);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    let total = 0;
+    for (let p = 0; p < n; p++) {
+      for (let q = 0; q < n; q++) {
+        const v = a[p * n + q] ** 2;
+        total += v;
+        if (p !== q) off += v;
+      }
+    }
+    if (off <= 1e-30 * total || off === 0) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        const app = a[p * n + p];
+        const aqq = a[q * n + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (aqq - app) / (2 * apq);
+        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        // A <- J^T A J with J the rotation in the (p, q) plane: columns, then rows
+        for (let k = 0; k < n; k++) {
+          const kp = k * n + p;
+          const kq = k * n + q;
+          const akp = a[kp];
+          const akq = a[kq];
+          a[kp] = c * akp - s * akq;
+          a[kq] = s * akp + c * akq;
+        }
+        const pn = p * n;
+        const qn = q * n;
+        for (let k = 0; k < n; k++) {
+          const apk = a[pn + k];
+          const aqk = a[qn + k];
+          a[pn + k] = c * apk - s * aqk;
+          a[qn + k] = s * apk + c * aqk;
+        }
+      }
+    }
+  }
+  const ev = new Float64Array(n);
+  for (let i = 0; i < n; i++) ev[i] = a[i * n + i];
+  ev.sort();
+  ev.reverse();
+  return ev;
+}
+
+/** Smallest r with sum_{i<r} sigma_i^2 >= fraction * totalEnergy; null when the given values do not reach it. */
+export function rankForEnergy(singularValues: ArrayLike<number>, totalEnergy: number, fraction: number): number | null {
+  if (!(totalEnergy > 0)) return 0;
+  const need = fraction * totalEnergy * (1 - 1e-12); // rounding must not push an exact rank one further
+  let acc = 0;
+  for (let i = 0; i < singularValues.length; i++) {
+    acc += singularValues[i] ** 2;
+    if (acc >= need) return i + 1;
+  }
+  return null;
+}
+
+/**
+ * Spectrum from a Gram matrix (eigenvalues = sigma^2 / scale). `scale` corrects a row-sampled
+ * Gram (rows / rowsUsed). The energy is the Gram's trace, so ranks are of the (sampled) matrix.
+ */
+export function spectrumFromGram(gram: Float64Array, n: number, scale: number, fullRank: number, exact: boolean, method: string): SpectrumReport {
+  const ev = symmetricEigenvalues(gram, n);
+  const sv = new Float64Array(n);
+  let energy = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.max(0, ev[i]) * scale;
+    sv[i] = Math.sqrt(l);
+    energy += l;
+  }
+  return buildSpectrum(sv, energy, fullRank, exact, method);
+}
+
+function buildSpectrum(sv: Float64Array, energy: number, fullRank: number, exact: boolean, method: string): SpectrumReport {
+  const values: number[] = [];
+  for (let i = 0; i < Math.min(MAX_SPECTRUM_VALUES, sv.length); i++) values.push(Number.isFinite(sv[i]) ? sv[i] : 0);
+  return {
+    singularValues: values,
+    rankFor90: rankForEnergy(sv, energy, 0.9),
+    rankFor95: rankForEnergy(sv, energy, 0.95),
+    rankFor99: rankForEnergy(sv, energy, 0.99),
+    fullRank,
+    exact,
+    method,
+  };
+}
+
+/** Exact spectrum of a [rows, cols] matrix in memory whose short side is <= MAX_EXACT_GRAM_DIM. */
+export function exactSpectrum(values: Float32Array, rows: number, cols: number): SpectrumReport {
+  const fullRank = Math.min(rows, cols);
+  if (fullRank > MAX_EXACT_GRAM_DIM) throw new RangeError(`exactSpectrum: short side ${fullRank} > ${MAX_EXACT_GRAM_DIM}`);
+  const g = new Float64Array(fullRank * fullRank);
+  if (cols <= rows) {
+    // A^T A, row by row
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      for (let p = 0; p < cols; p++) {
+        const xp = values[base + p];
+        if (xp === 0) continue;
+        for (let q = p; q < cols; q++) g[p * cols + q] += xp * values[base + q];
+      }
+    }
+  } else {
+    // A A^T: dot products of rows
+    for (let p = 0; p < rows; p++) {
+      for (let q = p; q < rows; q++) {
+        let s = 0;
+        const bp = p * cols;
+        const bq = q * cols;
+        for (let k = 0; k < cols; k++) s += values[bp + k] * values[bq + k];
+        g[p * rows + q] = s;
+      }
+    }
+  }
+  for (let p = 0; p < fullRank; p++) for (let q = 0; q < p; q++) g[p * fullRank + q] = g[q * fullRank + p];
+  return spectrumFromGram(g, fullRank, 1, fullRank, true, 'gram-jacobi');
+}
+
+/** xorshift-based normal deviates: reproducible reports, no dependency */
+function normalSource(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Orthonormalizes the l columns of Y [m, l] in place (modified Gram-Schmidt, twice). */
+function orthonormalizeColumns(y: Float64Array, m: number, l: number): void {
+  for (let pass = 0; pass < 2; pass++) {
+    for (let j = 0; j < l; j++) {
+      for (let k = 0; k < j; k++) {
+        let dot = 0;
+        for (let i = 0; i < m; i++) dot += y[i * l + j] * y[i * l + k];
+        for (let i = 0; i < m; i++) y[i * l + j] -= dot * y[i * l + k];
+      }
+      let norm = 0;
+      for (let i = 0; i < m; i++) norm += y[i * l + j] ** 2;
+      norm = Math.sqrt(norm);
+      const inv = norm > 1e-300 ? 1 / norm : 0;
+      for (let i = 0; i < m; i++) y[i * l + j] *= inv;
+    }
+  }
+}
+
+/**
+ * Top singular values of a [rows, cols] matrix in memory by randomized SVD (oversampling 10,
+ * 2 power iterations). `totalEnergy` (sum of w^2) makes the energy ranks true ranks of the
+ * whole matrix; a rank beyond the 64 computed values is null.
+ */
+export function randomizedSpectrum(values: Float32Array, rows: number, cols: number, totalEnergy: number, seed = 1): SpectrumReport {
+  const k = Math.min(MAX_SPECTRUM_VALUES, rows, cols);
+  const l = Math.min(k + 10, rows, cols);
+  const rnd = normalSource(seed);
+  const omega = new Float64Array(cols * l);
+  for (let i = 0; i < omega.length; i++) omega[i] = rnd();
+  const y = new Float64Array(rows * l);
+  const z = new Float64Array(cols * l);
+  const mulA = (src: Float64Array, dst: Float64Array) => {
+    // dst [rows, l] = A [rows, cols] * src [cols, l]
+    dst.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const ob = r * l;
+      for (let c = 0; c < cols; c++) {
+        const a = values[r * cols + c];
+        if (a === 0) continue;
+        const sb = c * l;
+        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
+      }
+    }
+  };
+  const mulAt = (src: Float64Array, dst: Float64Array) => {
+    // dst [cols, l] = A^T * src [rows, l]
+    dst.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const sb = r * l;
+      for (let c = 0; c < cols; c++) {
+        const a = values[r * cols + c];
+        if (a === 0) continue;
+        const ob = c * l;
+        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
+      }
+    }
+  };
+  mulA(omega, y);
+  orthonormalizeColumns(y, rows, l);
+  for (let it = 0; it < 2; it++) {
+    mulAt(y, z);
+    orthonormalizeColumns(z, cols, l);
+    mulA(z, y);
+    orthonormalizeColumns(y, rows, l);
+  }
+  // B = Q^T A has the singular values of A restricted to range(Q); B^T... use (Q^T A)(Q^T A)^T = Q^T A A^T Q
+  mulAt(y, z); // z = A^T Q  [cols, l]  => B^T
+  const g = new Float64Array(l * l);
+  for (let p = 0; p < l; p++) {
+    for (let q = p; q < l; q++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += z[c * l + p] * z[c * l + q];
+      g[p * l + q] = s;
+      g[q * l + p] = s;
+    }
+  }
+  const ev = symmetricEigenvalues(g, l);
+  const sv = new Float64Array(k);
+  for (let i = 0; i < k; i++) sv[i] = Math.sqrt(Math.max(0, ev[i]));
+  return buildSpectrum(sv, totalEnergy, Math.min(rows, cols), false, 'randomized-svd');
+}

@@ -1,0 +1,360 @@
+// Tensor values, wherever their bytes are. Format readers only say WHERE a tensor's bytes lie
+// (ir.ts TensorSource); this file turns those bytes into values. Bytes in model files are
+// little-endian and usually unaligned (ONNX raw_data is a view at an arbitrary offset of the file
+// buffer), so nothing here builds a typed array over a foreign buffer: bytes are copied into
+// aligned memory, one chunk at a time for tensors on disk.
+
+import { open } from 'node:fs/promises';
+import { DType, ModelFileError, ModelTensor } from './ir.js';
+
+const BYTE_SIZE: Record<DType, number> = {
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  float64: 8,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  int64: 8,
+  uint64: 8,
+  bool: 1,
+  string: 0, // variable length
+  complex64: 8,
+};
+
+/** Bytes per element of a fixed-size dtype; 0 for 'string'. */
+export function dtypeByteSize(d: DType): number {
+  const n = BYTE_SIZE[d];
+  if (n === undefined) throw new Error(`unknown dtype ${String(d)}`);
+  return n;
+}
+
+/** Largest element count we accept for one tensor: beyond it a shape is a corrupt file, not a model. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 40;
+
+/** Product of a shape's dims; throws on negative, fractional or overflowing dims. */
+export function tensorElementCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new Error(`invalid dimension ${d} in shape [${shape.join(', ')}]`);
+    n *= d;
+    if (n > MAX_TENSOR_ELEMENTS) throw new Error(`shape [${shape.join(', ')}] has more than 2^40 elements`);
+  }
+  return n;
+}
+
+// float16 <-> float32 through a lookup of the 65536 possible halves: one table, built once
+// (256 KB), makes decoding a plain indexed load in the hot loops.
+let halfTable: Float32Array | undefined;
+function halfToFloatTable(): Float32Array {
+  if (halfTable) return halfTable;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) t[h] = decodeHalf(h);
+  halfTable = t;
+  return t;
+}
+
+function decodeHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+export function float16BitsToFloat32(bits: number): number {
+  return halfToFloatTable()[bits & 0xffff];
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** Round-to-nearest-even float32 -> IEEE half bits (what numpy's astype(float16) does). */
+export function float32ToFloat16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const f = u32Scratch[0];
+  const sign = (f >>> 16) & 0x8000;
+  const exp = (f >>> 23) & 0xff;
+  let mant = f & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> Inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow -> signed zero
+    mant |= 0x800000; // implicit leading 1
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && r & 1)) r++; // may carry into the exponent: correct
+  return sign | r;
+}
+
+/** Bytes one element takes in storage (quantized storage counts, not the logical dtype). */
+function storedElementSize(t: ModelTensor): number {
+  return dtypeByteSize(t.storage.quantization?.dtype ?? t.storage.dtype);
+}
+
+function fileOf(t: ModelTensor): string {
+  return t.storage.source.kind === 'file' ? t.storage.source.path : t.storage.location;
+}
+
+/**
+ * Decodes `count` stored elements starting at byte 0 of `bytes` into `out` (from out[0]).
+ * `bytes` must be an ALIGNED copy (byteOffset a multiple of 8) or is read through a DataView.
+ */
+function decodeInto(t: ModelTensor, bytes: Uint8Array, count: number, out: Float32Array): void {
+  const q = t.storage.quantization;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (q) {
+    if (q.dtype === 'float16') {
+      const table = halfToFloatTable();
+      for (let i = 0; i < count; i++) out[i] = table[dv.getUint16(i * 2, true)];
+    } else {
+      const scale = q.scale ?? 1;
+      const min = q.min ?? 0;
+      const isInt = q.originalDtype === 'int32';
+      if (q.dtype === 'uint8') {
+        for (let i = 0; i < count; i++) {
+          const v = bytes[i] * scale + min;
+          out[i] = isInt ? Math.round(v) : v;
+        }
+      } else {
+        for (let i = 0; i < count; i++) {
+          const v = dv.getUint16(i * 2, true) * scale + min;
+          out[i] = isInt ? Math.round(v) : v;
+        }
+      }
+    }
+    return;
+  }
+  switch (t.storage.dtype) {
+    case 'float32':
+      // a byte copy into the (aligned) output is a memcpy; hosts we run on are little-endian
+      new Uint8Array(out.buffer, out.byteOffset, count * 4).set(bytes.subarray(0, count * 4));
+      return;
+    case 'float16': {
+      const table = halfToFloatTable();
+      for (let i = 0; i < count; i++) out[i] = table[dv.getUint16(i * 2, true)];
+      return;
+    }
+    case 'bfloat16':
+      for (let i = 0; i < count; i++) {
+        u32Scratch[0] = dv.getUint16(i * 2, true) << 16;
+        out[i] = f32Scratch[0];
+      }
+      return;
+    case 'float64':
+      for (let i = 0; i < count; i++) out[i] = dv.getFloat64(i * 8, true);
+      return;
+    case 'int8':
+      for (let i = 0; i < count; i++) out[i] = dv.getInt8(i);
+      return;
+    case 'uint8':
+    case 'bool':
+      for (let i = 0; i < count; i++) out[i] = bytes[i];
+      return;
+    case 'int16':
+      for (let i = 0; i < count; i++) out[i] = dv.getInt16(i * 2, true);
+      return;
+    case 'uint16':
+      for (let i = 0; i < count; i++) out[i] = dv.getUint16(i * 2, true);
+      return;
+    case 'int32':
+      for (let i = 0; i < count; i++) out[i] = dv.getInt32(i * 4, true);
+      return;
+    case 'uint32':
+      for (let i = 0; i < count; i++) out[i] = dv.getUint32(i * 4, true);
+      return;
+    case 'int64':
+      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
+      return;
+    case 'uint64':
+      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigUint64(i * 8, true));
+      return;
+    case 'complex64':
+      // magnitude of each complex value: what "how big is this weight" means for analysis
+      for (let i = 0; i < count; i++) out[i] = Math.hypot(dv.getFloat32(i * 8, true), dv.getFloat32(i * 8 + 4, true));
+      return;
+    case 'string':
+      throw new ModelFileError(fileOf(t), `tensor ${t.name} holds strings, which have no numeric values`);
+  }
+}
+
+function checkStoredLength(t: ModelTensor, count: number, have: number): void {
+  const need = count * storedElementSize(t);
+  if (have !== need) {
+    throw new ModelFileError(
+      fileOf(t),
+      `tensor ${t.name} [${t.shape.join(', ')}] ${t.storage.quantization?.dtype ?? t.storage.dtype} needs ${need} bytes, the file holds ${have}`,
+    );
+  }
+}
+
+/** The raw stored bytes of a tensor, as an aligned copy. */
+export async function readTensorBytes(t: ModelTensor): Promise<Uint8Array> {
+  const src = t.storage.source;
+  if (src.kind === 'bytes') {
+    const copy = new Uint8Array(src.bytes.byteLength);
+    copy.set(src.bytes);
+    return copy;
+  }
+  if (src.kind === 'file') {
+    const out = new Uint8Array(src.length);
+    await readRange(src.path, src.offset, out);
+    return out;
+  }
+  const count = src.values.length;
+  const size = storedElementSize(t);
+  const out = new Uint8Array(count * size);
+  const dv = new DataView(out.buffer);
+  const vals = src.values;
+  const dt = t.storage.quantization?.dtype ?? t.storage.dtype;
+  for (let i = 0; i < count; i++) {
+    const v = vals[i] as number | bigint | string;
+    if (typeof v === 'string') throw new ModelFileError(fileOf(t), `tensor ${t.name} holds strings, which have no byte form here`);
+    writeElement(dv, i * size, dt, v);
+  }
+  return out;
+}
+
+function writeElement(dv: DataView, off: number, dt: DType, v: number | bigint): void {
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  switch (dt) {
+    case 'float32': dv.setFloat32(off, n, true); return;
+    case 'float64': dv.setFloat64(off, n, true); return;
+    case 'float16': dv.setUint16(off, float32ToFloat16Bits(n), true); return;
+    case 'bfloat16': dv.setUint16(off, n & 0xffff, true); return; // ONNX stores bf16 bits in int32_data
+    case 'int8': dv.setInt8(off, n); return;
+    case 'uint8': case 'bool': dv.setUint8(off, n); return;
+    case 'int16': dv.setInt16(off, n, true); return;
+    case 'uint16': dv.setUint16(off, n, true); return;
+    case 'int32': dv.setInt32(off, n, true); return;
+    case 'uint32': dv.setUint32(off, n, true); return;
+    case 'int64': dv.setBigInt64(off, typeof v === 'bigint' ? v : BigInt(n), true); return;
+    case 'uint64': dv.setBigUint64(off, typeof v === 'bigint' ? v : BigInt(n), true); return;
+    case 'complex64': dv.setFloat32(off, n, true); return;
+    case 'string': throw new Error('strings have no fixed byte form');
+  }
+}
+
+async function readRange(path: string, offset: number, out: Uint8Array): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    let done = 0;
+    while (done < out.byteLength) {
+      const { bytesRead } = await fh.read(out, done, out.byteLength - done, offset + done);
+      if (bytesRead === 0) throw new ModelFileError(path, `truncated: expected ${out.byteLength} bytes at offset ${offset}, got ${done}`);
+      done += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Every logical value of a tensor as float32 (dequantized), in a new aligned array. */
+export async function readTensorFloat32(t: ModelTensor): Promise<Float32Array> {
+  const count = tensorElementCount(t.shape);
+  const out = new Float32Array(count);
+  await forEachTensorChunk(t, count || 1, (chunk, first) => {
+    out.set(chunk, first);
+  });
+  return out;
+}
+
+/**
+ * Streams a tensor's dequantized values in chunks of at most `maxElements` (the last may be
+ * shorter). The chunk array is reused between calls: copy what you keep. Memory stays bounded
+ * by the chunk for tensors on disk; in-memory tensors are decoded chunk by chunk too.
+ */
+export async function forEachTensorChunk(
+  t: ModelTensor,
+  maxElements: number,
+  cb: (chunk: Float32Array, firstElement: number) => void | Promise<void>,
+): Promise<void> {
+  const count = tensorElementCount(t.shape);
+  if (count === 0) return;
+  const step = Math.max(1, Math.min(Math.floor(maxElements), count));
+  const src = t.storage.source;
+  const elemSize = storedElementSize(t);
+  const buf = new Float32Array(step);
+
+  if (src.kind === 'values') {
+    if (src.values.length !== count) {
+      throw new ModelFileError(fileOf(t), `tensor ${t.name} [${t.shape.join(', ')}] has ${src.values.length} values, its shape needs ${count}`);
+    }
+    const vals = src.values;
+    for (let first = 0; first < count; first += step) {
+      const n = Math.min(step, count - first);
+      const view = n === step ? buf : buf.subarray(0, n);
+      for (let i = 0; i < n; i++) {
+        const v = vals[first + i] as number | bigint | string;
+        if (typeof v === 'string') throw new ModelFileError(fileOf(t), `tensor ${t.name} holds strings, which have no numeric values`);
+        view[i] = Number(v);
+      }
+      if (t.storage.quantization) dequantizeInPlace(t, view);
+      await cb(view, first);
+    }
+    return;
+  }
+
+  if (src.kind === 'bytes') {
+    checkStoredLength(t, count, src.bytes.byteLength);
+    for (let first = 0; first < count; first += step) {
+      const n = Math.min(step, count - first);
+      const view = n === step ? buf : buf.subarray(0, n);
+      decodeInto(t, src.bytes.subarray(first * elemSize, (first + n) * elemSize), n, view);
+      await cb(view, first);
+    }
+    return;
+  }
+
+  checkStoredLength(t, count, src.length);
+  const raw = new Uint8Array(step * elemSize);
+  const fh = await open(src.path, 'r');
+  try {
+    for (let first = 0; first < count; first += step) {
+      const n = Math.min(step, count - first);
+      const want = n * elemSize;
+      let done = 0;
+      while (done < want) {
+        const { bytesRead } = await fh.read(raw, done, want - done, src.offset + first * elemSize + done);
+        if (bytesRead === 0) {
+          throw new ModelFileError(src.path, `truncated: tensor ${t.name} needs ${src.length} bytes at offset ${src.offset}`);
+        }
+        done += bytesRead;
+      }
+      const view = n === step ? buf : buf.subarray(0, n);
+      decodeInto(t, raw.subarray(0, want), n, view);
+      await cb(view, first);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** For 'values' sources of quantized storage (rare): apply the affine map in place. */
+function dequantizeInPlace(t: ModelTensor, v: Float32Array): void {
+  const q = t.storage.quantization;
+  if (!q) return;
+  if (q.dtype === 'float16') {
+    const table = halfToFloatTable();
+    for (let i = 0; i < v.length; i++) v[i] = table[v[i] & 0xffff];
+    return;
+  }
+  const scale = q.scale ?? 1;
+  const min = q.min ?? 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i] * scale + min;
+    v[i] = q.originalDtype === 'int32' ? Math.round(x) : x;
+  }
+}
