@@ -39,7 +39,7 @@ const STAGE_TIMEOUTS_MS = {
   // From page load to index.ts writing its first report line: workbench + extension host start.
   testsStarted: 150_000,
 };
-const OVERALL_TIMEOUT_MS = Math.max(1, Number(opts['timeout-min'])) * 60_000;
+const OVERALL_TIMEOUT_MS = Math.max(0.1, Number(opts['timeout-min']) || 10) * 60_000;
 const startedAt = Date.now();
 const log = (msg) => console.log(`[vscode-host ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 
@@ -276,7 +276,9 @@ function printDiagnostics(dirs, server, browserLog) {
   // The extension host's own log (not the per-extension output channels beside it).
   const exthostLogs = findFiles(logsDir, (name) => /^(remote)?exthost\.log$/i.test(name));
   const serverLogs = findFiles(logsDir, (name) => /^(remoteagent|ptyhost|sharedprocess)\.log$/.test(name));
-  for (const f of [...exthostLogs, ...serverLogs]) {
+  // The extension's own LogOutputChannels land in exthostN/<publisher.name>/<channel>.log.
+  const extensionLogs = findFiles(logsDir, (name, p) => name.endsWith('.log') && /[\\/]prunescope\.[^\\/]+[\\/]/i.test(p));
+  for (const f of [...extensionLogs, ...exthostLogs, ...serverLogs]) {
     console.log(`--- ${path.relative(dirs.runDir, f)}, last 60 lines ---`);
     console.log(tail(f, 60));
   }
@@ -317,6 +319,14 @@ async function main() {
   let interrupted = null;
   const onSignal = (sig) => {
     interrupted = sig;
+    // Stop code-server's whole group now; the waits below notice and the run ends as failed.
+    if (server?.child.pid !== undefined) {
+      try {
+        process.kill(-server.child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -333,6 +343,10 @@ async function main() {
     browser = await chromium.launch({
       executablePath: CHROMIUM_BIN,
       headless: true,
+      // This script's own handlers stop code-server and still print the summary line.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
       // Chromium writes crash-report and dconf folders under HOME/XDG even with its temp profile.
       env: { ...process.env, HOME: dirs.home, XDG_CONFIG_HOME: dirs.xdgConfig, XDG_CACHE_HOME: dirs.xdgCache, XDG_DATA_HOME: dirs.xdgData },
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
@@ -374,7 +388,7 @@ async function main() {
     );
     log('tests running');
     await waitFor(
-      'the test run to finish (codeAutomationExit)',
+      `the test run to finish (codeAutomationExit); overall limit ${OVERALL_TIMEOUT_MS / 60_000} min`,
       Math.max(0, overallDeadline - Date.now()),
       () => automationExit !== null,
       stop,

@@ -40,7 +40,10 @@ function readExpected(): { onnx: ExpectedModel; tfjs: ExpectedModel } {
 const product = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 function assertReport(report: unknown, expected: ExpectedModel): void {
-  assert.ok(report && typeof report === 'object', `${ANALYZE_COMMAND} returned ${String(report)}, not a report object`);
+  assert.ok(
+    report && typeof report === 'object',
+    `${ANALYZE_COMMAND} returned ${String(report)}, not a report object (the PruneScope log in the diagnostics says why)`,
+  );
   const r = report as ReportShape;
   assert.equal(r.format, expected.format);
   assert.ok(Array.isArray(r.tensors), 'report.tensors is not an array');

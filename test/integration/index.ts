@@ -65,11 +65,18 @@ export function run(): Promise<void> {
     const mocha = new Mocha({ ui: 'tdd', color: false, timeout: timeoutMs, reporter: 'base' });
     const grep = process.env.PRUNESCOPE_TEST_GREP;
     if (grep) mocha.grep(grep);
-    const files = fs
-      .readdirSync(__dirname)
-      .filter((f) => f.endsWith('.test.js'))
-      .sort()
-      .map((f) => path.join(__dirname, f));
+    // tsc never deletes outputs: a suite whose .ts was removed would still run from out/.
+    // Compiled suites are checked against their sources when the source folder is present.
+    const sourceDir = path.resolve(__dirname, '..', '..', '..', 'test', 'integration');
+    const checkSources = fs.existsSync(sourceDir);
+    const files: string[] = [];
+    for (const f of fs.readdirSync(__dirname).filter((n) => n.endsWith('.test.js')).sort()) {
+      if (checkSources && !fs.existsSync(path.join(sourceDir, f.replace(/\.js$/, '.ts')))) {
+        log(`skipped ${f}: stale output, test/integration/${f.replace(/\.js$/, '.ts')} no longer exists`);
+        continue;
+      }
+      files.push(path.join(__dirname, f));
+    }
     if (files.length === 0) throw new Error(`no *.test.js files in ${__dirname}`);
     for (const f of files) mocha.addFile(f);
     log(`test files: ${files.map((f) => path.basename(f)).join(', ')}`);

@@ -129,3 +129,28 @@ test('element counts refuse negative, fractional and absurd dims', () => {
   assert.throws(() => tensorElementCount([1.5]), /invalid dimension 1.5/);
   assert.throws(() => tensorElementCount([1e6, 1e6, 1e6]), /more than 2\^40/);
 });
+
+test('file-parts sources read across several files in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-td-'));
+  const vals = new Float32Array([1, 2, 3, 4, 5, 6]);
+  const bytes = new Uint8Array(vals.buffer);
+  // 24 bytes cut at 10 and 17 (inside floats), each part at an odd offset of its file
+  writeFileSync(join(dir, 'a.bin'), Buffer.concat([new Uint8Array(3), bytes.subarray(0, 10)]));
+  writeFileSync(join(dir, 'b.bin'), Buffer.concat([new Uint8Array(1), bytes.subarray(10, 17)]));
+  writeFileSync(join(dir, 'c.bin'), bytes.subarray(17));
+  const t = tensor([2, 3], 'float32', {
+    kind: 'file-parts',
+    parts: [
+      { path: join(dir, 'a.bin'), offset: 3, length: 10 },
+      { path: join(dir, 'b.bin'), offset: 1, length: 7 },
+      { path: join(dir, 'c.bin'), offset: 0, length: 7 },
+    ],
+  });
+  assert.deepEqual(Array.from(await readTensorFloat32(t)), [1, 2, 3, 4, 5, 6]);
+  const chunks: number[][] = [];
+  await forEachTensorChunk(t, 4, (c) => {
+    chunks.push(Array.from(c));
+  });
+  assert.deepEqual(chunks, [[1, 2, 3, 4], [5, 6]]);
+  assert.deepEqual(await readTensorBytes(t), bytes);
+});

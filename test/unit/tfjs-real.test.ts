@@ -63,7 +63,7 @@ test('real TF.js converter outputs load, dequantize like tf.io.decodeWeights and
         const ref = reference.get(x.name);
         assert.ok(ref, `tf.io.decodeWeights gave no ${x.name}`);
         if (x.dtype === 'string') continue;
-        const want = ref.dataSync() as ArrayLike<number>;
+        const want = Float32Array.from(ref.dataSync() as ArrayLike<number>); // int32 compared as the float32 readTensorFloat32 gives
         const got = await readTensorFloat32(x);
         assert.equal(got.length, want.length, x.name);
         for (let i = 0; i < got.length; i++) {
@@ -73,6 +73,12 @@ test('real TF.js converter outputs load, dequantize like tf.io.decodeWeights and
       }
       for (const r of reference.values()) r.dispose();
       assert.equal(maxDiff, 0, `max abs diff against tf.io.decodeWeights in ${file}`);
+
+      // kept on disk ('file' ranges, copies for weights across shards): the same stored bytes
+      const onDisk = await readTfjsModel(file, { maxInMemoryBytes: 0 });
+      for (let i = 0; i < ir.tensors.length; i++) {
+        assert.deepEqual(await readTensorBytes(onDisk.tensors[i]), await readTensorBytes(ir.tensors[i]), ir.tensors[i].name);
+      }
 
       // write -> read: same stored bytes, same quantization, same model.json apart from paths
       const dir = await mkdtemp(path.join(os.tmpdir(), 'prunescope-tfjs-real-'));

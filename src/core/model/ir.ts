@@ -54,6 +54,8 @@ export type TensorSource =
   | { kind: 'bytes'; bytes: Uint8Array }
   /** a byte range of a file on disk (ONNX external data, shards of large models) */
   | { kind: 'file'; path: string; offset: number; length: number }
+  /** consecutive byte ranges of several files (a TF.js weight that straddles shards of a large model) */
+  | { kind: 'file-parts'; parts: Array<{ path: string; offset: number; length: number }> }
   /** values given one by one (ONNX typed fields such as float_data / int64_data, strings) */
   | { kind: 'values'; values: ArrayLike<number> | readonly bigint[] | readonly string[] };
 

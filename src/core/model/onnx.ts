@@ -559,6 +559,9 @@ const PASS_THROUGH: Record<string, number> = {
   Transpose: 0,
   Flatten: 0,
   QuantizeLinear: 0,
+  Slice: 0,
+  Split: 0,
+  Concat: -1,
 };
 
 /** Inputs (by index) that are shapes, axes, indices, sizes: never parameters. */
@@ -599,7 +602,7 @@ const SHAPE_INPUTS: Record<string, number[]> = {
 };
 
 function looksLikeParameterName(name: string): boolean {
-  return /(^|[./_:])(weight|bias|gamma|beta|kernel|embeddings?|scale|param\w*)(_\d+)?$/i.test(name);
+  return /(^|[./_:])(weight|bias|gamma|beta|kernel|embeddings?|scale|param\w*)(_[a-z0-9]+)*$/i.test(name);
 }
 
 function quantParamInput(op: string, index: number): boolean {
@@ -643,7 +646,7 @@ function roleFromConsumer(
   };
   if (quantParamInput(op, index)) return { role: 'quant-param', op, ref };
   if ((SHAPE_INPUTS[op] ?? []).includes(index)) return { role: 'constant', op, ref };
-  if (op in PASS_THROUGH && PASS_THROUGH[op] === index && depth < 8) {
+  if (op in PASS_THROUGH && (PASS_THROUGH[op] === index || PASS_THROUGH[op] === -1) && depth < 8) {
     const out = (ref.node.output ?? [])[0];
     const next = out ? ctx.walk.consumers.get(out) ?? [] : [];
     const flip = op === 'Transpose' ? !transposedSoFar : transposedSoFar;
@@ -738,8 +741,11 @@ const PARAM_SUFFIX = /\.(weight|bias|running_mean|running_var|num_batches_tracke
 
 /** Layer name from a node name: PyTorch scopes "/encoder/layer.0/attn/MatMul" -> "encoder.layer.0.attn". */
 export function layerFromNodeName(nodeName: string): string | undefined {
-  if (!nodeName.startsWith('/')) return undefined;
-  const segs = nodeName.split('/').filter((s) => s.length > 0);
+  const slash = nodeName.indexOf('/');
+  if (slash < 0) return undefined;
+  // text before the first "/" is a prefix added by graph rewriters (inlined subgraphs: "If_0_else_branch__Inline_0__")
+  const prefix = nodeName.slice(0, slash);
+  const segs = nodeName.slice(slash).split('/').filter((s) => s.length > 0);
   segs.pop(); // the op's own name
   if (segs.length === 0) return undefined;
   const kept: string[] = [];
@@ -748,7 +754,7 @@ export function layerFromNodeName(nodeName: string): string | undefined {
     if (i + 1 < segs.length && segs[i + 1].startsWith(segs[i] + '.')) continue;
     kept.push(segs[i]);
   }
-  return kept.join('.');
+  return prefix + kept.join('.');
 }
 
 /** Layer name from a parameter name: "mlp.0.weight" -> "mlp.0". */
@@ -988,8 +994,8 @@ function buildLayers(walk: Walk, layerOf: Map<string, { kind: string; tensors: s
   const inbound = new Map<string, Set<string>>();
   const upstream = new Map<string, Set<string>>();
   const CAP = 32;
+  // Subgraph nodes are included: their values have graph-unique names and they read outer values.
   for (const ref of walk.nodes) {
-    if (ref.scope) continue;
     const up = new Set<string>();
     for (const inp of ref.node.input ?? []) for (const l of upstream.get(inp) ?? []) if (up.size < CAP) up.add(l);
     const own = nodeLayer.get(ref);

@@ -4,8 +4,8 @@
 // buffer), so nothing here builds a typed array over a foreign buffer: bytes are copied into
 // aligned memory, one chunk at a time for tensors on disk.
 
-import { open } from 'node:fs/promises';
-import { DType, ModelFileError, ModelTensor } from './ir.js';
+import { FileHandle, open } from 'node:fs/promises';
+import { DType, ModelFileError, ModelTensor, TensorSource } from './ir.js';
 
 const BYTE_SIZE: Record<DType, number> = {
   float32: 4,
@@ -105,7 +105,60 @@ function storedElementSize(t: ModelTensor): number {
 }
 
 function fileOf(t: ModelTensor): string {
-  return t.storage.source.kind === 'file' ? t.storage.source.path : t.storage.location;
+  const src = t.storage.source;
+  if (src.kind === 'file') return src.path;
+  if (src.kind === 'file-parts' && src.parts.length) return src.parts[0].path;
+  return t.storage.location;
+}
+
+/** The byte ranges on disk of a 'file' or 'file-parts' source, in order. */
+function partsOf(src: TensorSource): Array<{ path: string; offset: number; length: number }> {
+  if (src.kind === 'file') return [{ path: src.path, offset: src.offset, length: src.length }];
+  if (src.kind === 'file-parts') return src.parts;
+  return [];
+}
+
+/**
+ * Reads bytes [from, from + out.length) of the concatenation of `parts` into `out`. File handles
+ * are opened on demand and kept in `handles` (closed by the caller).
+ */
+async function readParts(
+  parts: Array<{ path: string; offset: number; length: number }>,
+  from: number,
+  out: Uint8Array,
+  handles: Map<string, FileHandle>,
+): Promise<void> {
+  let partStart = 0;
+  let done = 0;
+  for (const part of parts) {
+    if (done >= out.byteLength) break;
+    const partEnd = partStart + part.length;
+    const want = from + done;
+    if (want < partEnd) {
+      const within = want - partStart;
+      const n = Math.min(part.length - within, out.byteLength - done);
+      let fh = handles.get(part.path);
+      if (!fh) {
+        fh = await open(part.path, 'r');
+        handles.set(part.path, fh);
+      }
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(out, done + got, n - got, part.offset + within + got);
+        if (bytesRead === 0) {
+          throw new ModelFileError(part.path, `truncated: expected ${part.length} bytes at offset ${part.offset}, the file ends after ${within + got}`);
+        }
+        got += bytesRead;
+      }
+      done += n;
+    }
+    partStart = partEnd;
+  }
+  if (done < out.byteLength) throw new Error(`internal: asked for bytes past the end of a tensor's parts`);
+}
+
+async function closeAll(handles: Map<string, FileHandle>): Promise<void> {
+  await Promise.all([...handles.values()].map((h) => h.close()));
 }
 
 /**
@@ -122,16 +175,17 @@ function decodeInto(t: ModelTensor, bytes: Uint8Array, count: number, out: Float
     } else {
       const scale = q.scale ?? 1;
       const min = q.min ?? 0;
-      const isInt = q.originalDtype === 'int32';
+      // TF.js rounds dequantized int32 weights (+0 turns Math.round's -0 into 0, as TF.js has it)
+      const isInt = q.originalDtype === 'int32' || t.dtype === 'int32';
       if (q.dtype === 'uint8') {
         for (let i = 0; i < count; i++) {
           const v = bytes[i] * scale + min;
-          out[i] = isInt ? Math.round(v) : v;
+          out[i] = isInt ? Math.round(v) + 0 : v;
         }
       } else {
         for (let i = 0; i < count; i++) {
           const v = dv.getUint16(i * 2, true) * scale + min;
-          out[i] = isInt ? Math.round(v) : v;
+          out[i] = isInt ? Math.round(v) + 0 : v;
         }
       }
     }
@@ -208,9 +262,15 @@ export async function readTensorBytes(t: ModelTensor): Promise<Uint8Array> {
     copy.set(src.bytes);
     return copy;
   }
-  if (src.kind === 'file') {
-    const out = new Uint8Array(src.length);
-    await readRange(src.path, src.offset, out);
+  if (src.kind === 'file' || src.kind === 'file-parts') {
+    const parts = partsOf(src);
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    const handles = new Map<string, FileHandle>();
+    try {
+      await readParts(parts, 0, out, handles);
+    } finally {
+      await closeAll(handles);
+    }
     return out;
   }
   const count = src.values.length;
@@ -244,20 +304,6 @@ function writeElement(dv: DataView, off: number, dt: DType, v: number | bigint):
     case 'uint64': dv.setBigUint64(off, typeof v === 'bigint' ? v : BigInt(n), true); return;
     case 'complex64': dv.setFloat32(off, n, true); return;
     case 'string': throw new Error('strings have no fixed byte form');
-  }
-}
-
-async function readRange(path: string, offset: number, out: Uint8Array): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    let done = 0;
-    while (done < out.byteLength) {
-      const { bytesRead } = await fh.read(out, done, out.byteLength - done, offset + done);
-      if (bytesRead === 0) throw new ModelFileError(path, `truncated: expected ${out.byteLength} bytes at offset ${offset}, got ${done}`);
-      done += bytesRead;
-    }
-  } finally {
-    await fh.close();
   }
 }
 
@@ -318,27 +364,21 @@ export async function forEachTensorChunk(
     return;
   }
 
-  checkStoredLength(t, count, src.length);
+  const parts = partsOf(src);
+  checkStoredLength(t, count, parts.reduce((n, p) => n + p.length, 0));
   const raw = new Uint8Array(step * elemSize);
-  const fh = await open(src.path, 'r');
+  const handles = new Map<string, FileHandle>();
   try {
     for (let first = 0; first < count; first += step) {
       const n = Math.min(step, count - first);
       const want = n * elemSize;
-      let done = 0;
-      while (done < want) {
-        const { bytesRead } = await fh.read(raw, done, want - done, src.offset + first * elemSize + done);
-        if (bytesRead === 0) {
-          throw new ModelFileError(src.path, `truncated: tensor ${t.name} needs ${src.length} bytes at offset ${src.offset}`);
-        }
-        done += bytesRead;
-      }
+      await readParts(parts, first * elemSize, raw.subarray(0, want), handles);
       const view = n === step ? buf : buf.subarray(0, n);
       decodeInto(t, raw.subarray(0, want), n, view);
       await cb(view, first);
     }
   } finally {
-    await fh.close();
+    await closeAll(handles);
   }
 }
 
@@ -355,6 +395,6 @@ function dequantizeInPlace(t: ModelTensor, v: Float32Array): void {
   const min = q.min ?? 0;
   for (let i = 0; i < v.length; i++) {
     const x = v[i] * scale + min;
-    v[i] = q.originalDtype === 'int32' ? Math.round(x) : x;
+    v[i] = q.originalDtype === 'int32' || t.dtype === 'int32' ? Math.round(x) + 0 : x;
   }
 }

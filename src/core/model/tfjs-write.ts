@@ -158,19 +158,22 @@ async function writeTensorBytes(t: ModelTensor, sink: ShardSink): Promise<void> 
   const src = t.storage.source;
   if (src.kind === 'bytes') {
     await sink.write(src.bytes);
-  } else if (src.kind === 'file') {
-    const fh = await open(src.path, 'r');
-    try {
-      const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(1, src.length)));
-      for (let done = 0; done < src.length; ) {
-        const want = Math.min(buf.byteLength, src.length - done);
-        const { bytesRead } = await fh.read(buf, 0, want, src.offset + done);
-        if (bytesRead === 0) throw new ModelFileError(src.path, `file ended early: tensor ${t.name} needs ${src.length} bytes at offset ${src.offset}`);
-        await sink.write(buf.subarray(0, bytesRead));
-        done += bytesRead;
+  } else if (src.kind === 'file' || src.kind === 'file-parts') {
+    const parts = src.kind === 'file' ? [src] : src.parts;
+    for (const part of parts) {
+      const fh = await open(part.path, 'r');
+      try {
+        const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(1, part.length)));
+        for (let done = 0; done < part.length; ) {
+          const want = Math.min(buf.byteLength, part.length - done);
+          const { bytesRead } = await fh.read(buf, 0, want, part.offset + done);
+          if (bytesRead === 0) throw new ModelFileError(part.path, `file ended early: tensor ${t.name} needs ${part.length} bytes at offset ${part.offset}`);
+          await sink.write(buf.subarray(0, bytesRead));
+          done += bytesRead;
+        }
+      } finally {
+        await fh.close();
       }
-    } finally {
-      await fh.close();
     }
   } else if (t.dtype === 'string') {
     await sink.write(encodeStrings(src.values as readonly string[]));
@@ -186,7 +189,8 @@ function storedByteLength(t: ModelTensor): number {
   }
   const n = tensorElementCount(t.shape) * STORED_SIZE[t.storage.quantization?.dtype ?? t.storage.dtype];
   const src = t.storage.source;
-  const have = src.kind === 'bytes' ? src.bytes.byteLength : src.kind === 'file' ? src.length : n;
+  const have =
+    src.kind === 'bytes' ? src.bytes.byteLength : src.kind === 'file' ? src.length : src.kind === 'file-parts' ? src.parts.reduce((a, p) => a + p.length, 0) : n;
   if (have !== n) {
     throw new ModelFileError(t.storage.location, `tensor ${t.name} [${t.shape.join(', ')}] needs ${n} stored bytes, its source holds ${have}`);
   }
@@ -258,8 +262,9 @@ export async function writeTfjsModel(ir: ModelIR, outPath: string, opts: WriteTf
     if (orig && orig.entry.dtype === dtype && sameShape(orig.entry.shape, shape) && sameQuantization(orig.entry.quantization, q)) {
       entry = orig.entry;
     } else {
-      const { quantization: _dropped, ...extras } = orig ? orig.entry : {};
-      void _dropped;
+      // keep the entry's other fields (e.g. `group`); name, shape, dtype and quantization are new
+      const extras: Json = { ...(orig ? orig.entry : {}) };
+      delete extras.quantization;
       entry = { ...extras, name: t.name, shape: [...shape], dtype, ...(q ? { quantization: quantizationJson(q) } : {}) };
     }
     // tensors the original manifest did not have go to its last group
@@ -267,13 +272,35 @@ export async function writeTfjsModel(ir: ModelIR, outPath: string, opts: WriteTf
   }
 
   const outDir = path.dirname(outFile);
-  await mkdir(outDir, { recursive: true });
+  // the first folder this call creates, removed again if the write fails
+  const madeDir = await mkdir(outDir, { recursive: true });
+  try {
+    await writeInto(ir, outFile, outDir, planned, origGroups, doc, shardBytes);
+  } catch (e) {
+    if (madeDir) await rm(madeDir, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function writeInto(
+  ir: ModelIR,
+  outFile: string,
+  outDir: string,
+  planned: PlannedWeight[][],
+  origGroups: unknown[],
+  doc: Json | unknown[],
+  shardBytes: number,
+): Promise<void> {
   const realOutDir = await realpath(outDir);
 
   // What we must never overwrite: every file the model (and its tensors) is read from.
   const protectedFiles = new Set<string>();
   for (const f of [ir.path, ...ir.files.map((x) => x.path)]) protectedFiles.add(await realOrSelf(f));
-  for (const t of ir.tensors) if (t.storage.source.kind === 'file') protectedFiles.add(await realOrSelf(t.storage.source.path));
+  for (const t of ir.tensors) {
+    const src = t.storage.source;
+    if (src.kind === 'file') protectedFiles.add(await realOrSelf(src.path));
+    if (src.kind === 'file-parts') for (const p of src.parts) protectedFiles.add(await realOrSelf(p.path));
+  }
 
   const keptGroups = planned.map((ws, gi) => ({ ws, gi })).filter(({ ws, gi }) => ws.length > 0 || (gi === 0 && planned.every((p) => p.length === 0) && origGroups.length > 0));
   const finalTargets: Array<{ temp: string; final: string }> = [];

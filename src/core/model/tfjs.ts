@@ -275,14 +275,22 @@ async function readFileRange(file: string, offset: number, into: Uint8Array): Pr
 }
 
 function sizeMismatchReason(group: number, shards: Shard[], total: number, need: number): string {
+  if (shards.length === 0) return `weightsManifest group ${group} lists no shard files, its weights need ${need} bytes`;
   const last = shards[shards.length - 1];
-  const others = shards.slice(0, -1);
-  const othersBytes = others.reduce((s, x) => s + x.size, 0);
-  const lastNeed = need - othersBytes;
-  // Converter layout: every shard but the last is full (same size); blame the one that is off.
-  const regular = others.every((s) => s.size === others[0].size);
-  if (regular && lastNeed > 0) return `${last.rel} is ${last.size} bytes, the manifest needs ${lastNeed}`;
   if (shards.length === 1) return `${last.rel} is ${last.size} bytes, the manifest needs ${need}`;
+  // Converter layout: every shard but the last holds the same number of bytes (the shard size,
+  // taken as the most common size among them); name the first shard that breaks it.
+  const full = shards.slice(0, -1);
+  const counts = new Map<number, number>();
+  for (const s of full) counts.set(s.size, (counts.get(s.size) ?? 0) + 1);
+  let shardSize = full[0].size;
+  for (const [size, n] of counts) if (n > (counts.get(shardSize) ?? 0)) shardSize = size;
+  const lastNeed = need - shardSize * full.length;
+  if (lastNeed > 0 && lastNeed <= shardSize) {
+    const bad = full.find((s) => s.size !== shardSize);
+    if (bad) return `${bad.rel} is ${bad.size} bytes, the manifest needs ${shardSize}`;
+    if (last.size !== lastNeed) return `${last.rel} is ${last.size} bytes, the manifest needs ${lastNeed}`;
+  }
   return `the ${shards.length} shards of weightsManifest group ${group} (${shards.map((s) => s.rel).join(', ')}) hold ${total} bytes, the manifest needs ${need}`;
 }
 
@@ -591,16 +599,15 @@ function fusedArgRole(fused: string[]): { role: TensorRole } {
 }
 
 /**
- * The layer of a graph constant: the scope it shares with the node that uses it
- * ('model/dense/MatMul/ReadVariableOp' used by 'model/dense/Relu' -> 'model/dense'), or the
- * user's scope when the constant's name says nothing ('unknown_26').
+ * The layer of a graph constant: its own scope when it has one ('model_1/conv2d_1/Conv2D_weights'
+ * -> 'model_1/conv2d_1'; a variable read 'model/dense/MatMul/ReadVariableOp' -> 'model/dense',
+ * the op segment dropped), else the scope of the node that uses it ('unknown_26').
  */
 function graphLayerName(constName: string, consumerName: string): string {
-  const a = scopeOf(constName).split('/');
-  const b = scopeOf(consumerName).split('/');
-  let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n] && constName.includes('/')) n++;
-  return n > 0 ? b.slice(0, n).join('/') : scopeOf(consumerName);
+  if (!constName.includes('/')) return scopeOf(consumerName);
+  const scope = scopeOf(constName);
+  const leaf = constName.slice(constName.lastIndexOf('/') + 1);
+  return /^ReadVariableOp(_\d+)?$/.test(leaf) && scope.includes('/') ? scopeOf(scope) : scope;
 }
 
 function scopeOf(name: string): string {
@@ -647,9 +654,6 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
       shards.push({ rel, file: r.file, size: r.size, start });
       start += r.size;
       files.push({ path: r.file, bytes: r.size, kind: 'weights' });
-    }
-    if (shards.length === 0 && g.weights.some((w) => fixedByteLength(w) !== 0)) {
-      throw new ModelFileError(modelPath, `weightsManifest group ${gi + 1} has weights but no paths`);
     }
     groupShards.push(shards);
   }
@@ -725,10 +729,11 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
     });
   }
 
+  const groupBytes = groupShards.map((shards) => new GroupBytes(shards));
   const tensors: ModelTensor[] = [];
   for (const p of pending) {
     opts.signal?.throwIfAborted();
-    const gb = new GroupBytes(groupShards[p.group]);
+    const gb = groupBytes[p.group];
     const source = await sourceFor(gb, p.offset, p.length);
     const first = p.length > 0 ? gb.shards[gb.shardAt(p.offset)] : gb.shards[0];
     const e = p.entry;
@@ -852,6 +857,22 @@ async function sourceFor(gb: GroupBytes, offset: number, length: number): Promis
   const within = offset - s.start;
   if (within + length <= s.size) {
     return s.bytes ? { kind: 'bytes', bytes: s.bytes.subarray(within, within + length) } : { kind: 'file', path: s.file, offset: within, length };
+  }
+  if (!s.bytes) {
+    // shards left on disk: the weight stays there too, as consecutive ranges of its shards, so a
+    // large table cut into 4 MB shards is streamed, never copied whole
+    const parts: Array<{ path: string; offset: number; length: number }> = [];
+    let at = offset;
+    let left = length;
+    for (let k = i; left > 0 && k < gb.shards.length; k++) {
+      const sh = gb.shards[k];
+      const from = at - sh.start;
+      const n = Math.min(sh.size - from, left);
+      parts.push({ path: sh.file, offset: from, length: n });
+      at += n;
+      left -= n;
+    }
+    return { kind: 'file-parts', parts };
   }
   if (length > MAX_COPY_BYTES) {
     throw new ModelFileError(s.file, `a weight of ${length} bytes straddles shards; weights over ${MAX_COPY_BYTES} bytes across shards are not supported`);

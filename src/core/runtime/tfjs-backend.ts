@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type * as WasmBackendModule from '@tensorflow/tfjs-backend-wasm';
 import { installSegmentSumKernels } from './segment-sum-kernel.js';
 
 export type TfjsBackendPreference = 'auto' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
@@ -103,7 +103,12 @@ async function tryWasm(notes: string[], wasmDir?: string): Promise<TfjsBackendCh
     notes.push(`wasm: ${WASM_FILE} not found (set PRUNESCOPE_WASM_DIR)`);
     return undefined;
   }
-  setWasmPaths(found.dir + path.sep);
+  // Required here, not at the top: importing the package registers 'wasm' as the highest
+  // priority backend, after which any tf op run before an async init throws. Modules that only
+  // import this file must not change what plain TF.js code gets.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof WasmBackendModule;
+  wasm.setWasmPaths(found.dir + path.sep);
   if (await trySetBackend('wasm')) {
     return { backend: 'wasm', reason: `WASM (SIMD, single thread) with binaries from ${found.from}` };
   }
@@ -130,6 +135,9 @@ export function initTfjs(
 
 async function chooseBackend(prefer: TfjsBackendPreference, options: InitTfjsOptions): Promise<TfjsBackendChoice> {
   installSegmentSumKernels(['cpu', 'wasm']);
+  // PROD silences the CPU backend's "install tfjs-node" banner (we already chose) and TF.js'
+  // debug-mode checks; a caller that wants debug mode can set it back after this.
+  tf.env().set('PROD', true);
   const notes: string[] = [];
   const order: Array<Exclude<TfjsBackendPreference, 'auto'>> =
     prefer === 'auto'

@@ -166,7 +166,7 @@ export function generateInteractions(config: InteractionConfig): InteractionData
   const trainRows: Array<[number, number, number, number]> = [];
   const candRows: Array<[number, number, number, number]> = [];
   const keys = new Float64Array(warmCount);
-  const idx = new Int32Array(warmCount);
+  const sorted = new Float64Array(warmCount);
   const picked = new Uint8Array(c.items);
   const maxPositives = Math.floor(warmCount / 4);
 
@@ -178,10 +178,20 @@ export function generateInteractions(config: InteractionConfig): InteractionData
       let dot = 0;
       for (let f = 0; f < k; f++) dot += U[u * k + f] * V[it * k + f];
       keys[r] = logPop[it] + c.affinity * dot - Math.log(-Math.log(1 - prng.next() * (1 - 1e-12)));
-      idx[r] = r;
     }
-    const top = Array.from(idx).sort((a, b) => keys[b] - keys[a]).slice(0, m);
-    const positives = top.map((r) => warmItems[r]);
+    // the m largest keys: a native typed-array sort of a copy gives the threshold
+    sorted.set(keys);
+    sorted.sort();
+    const threshold = sorted[warmCount - m];
+    const positives: number[] = [];
+    for (let r = 0; r < warmCount && positives.length < m; r++) if (keys[r] >= threshold) positives.push(warmItems[r]);
+    // positives come out in popularity order: shuffle, so that which one is latest (held out) is random
+    for (let i = positives.length - 1; i > 0; i--) {
+      const j = prng.int(i + 1);
+      const t = positives[i];
+      positives[i] = positives[j];
+      positives[j] = t;
+    }
     // timestamps: increasing over about a year; the latest positive is held out
     const times = positives.map(() => T0 + Math.floor(prng.next() * 365 * DAY)).sort((a, b) => a - b);
     for (const it of positives) picked[it] = 1;

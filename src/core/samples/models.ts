@@ -341,8 +341,8 @@ export interface SampleSize {
 
 /** Sizes: 'tiny' trains in about a second (tests), 'demo' in seconds on 2 cores (CLI demo). */
 export const SAMPLE_SIZES: Record<'tiny' | 'demo', SampleSize> = {
-  tiny: { users: 300, items: 500, meanPositivesPerUser: 20, epochs: 2, batchSize: 256, lr: 0.01 },
-  demo: { users: 2000, items: 3000, meanPositivesPerUser: 25, epochs: 3, batchSize: 512, lr: 0.005 },
+  tiny: { users: 300, items: 500, meanPositivesPerUser: 20, epochs: 2, batchSize: 512, lr: 0.01 },
+  demo: { users: 1000, items: 2000, meanPositivesPerUser: 25, epochs: 2, batchSize: 512, lr: 0.01 },
 };
 
 /** Builds the model of `kind` sized for `fields` (DeepFM) or users x items. */

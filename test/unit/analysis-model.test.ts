@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
+import { ModelIR, ModelTensor, TensorRole, TensorSource } from '../../src/core/model/ir.js';
+
+function bytesOf(v: Float32Array): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function tensor(name: string, shape: number[], role: TensorRole, values: Float32Array, extra: Partial<ModelTensor> = {}, source?: TensorSource): ModelTensor {
+  return {
+    name,
+    shape,
+    dtype: 'float32',
+    storage: { dtype: 'float32', byteLength: values.byteLength, source: source ?? { kind: 'bytes', bytes: bytesOf(values) }, location: `test ${name}` },
+    role,
+    layer: name.split('/')[0],
+    trainable: role !== 'constant',
+    consumers: [],
+    origin: 'test',
+    ...extra,
+  };
+}
+
+function seeded(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+/** an item table [1000, 16] whose rows i % 4 !== 0 are zero, a dense [16, 8] kernel, a bias, a shape constant */
+function syntheticIR(tableSource?: (v: Float32Array) => TensorSource): ModelIR {
+  const rnd = seeded(7);
+  const table = new Float32Array(1000 * 16);
+  for (let r = 0; r < 1000; r += 4) for (let c = 0; c < 16; c++) table[r * 16 + c] = rnd();
+  const kernel = new Float32Array(16 * 8);
+  for (let i = 0; i < kernel.length; i++) kernel[i] = i % 8 === 3 ? 0 : rnd(); // output column 3 is dead
+  const bias = new Float32Array(8);
+  const shapeConst = new Float32Array([0, 0, 0, 16]);
+  const tensors = [
+    tensor('item_embedding/table', [1000, 16], 'embedding', table, {}, tableSource?.(table)),
+    tensor('dense/kernel', [16, 8], 'dense-kernel', kernel, { transposed: false }),
+    tensor('dense/bias', [8], 'bias', bias),
+    tensor('reshape/shape', [4], 'constant', shapeConst),
+  ];
+  return {
+    format: 'onnx',
+    path: '/tmp/model.onnx',
+    files: [{ path: '/tmp/model.onnx', bytes: 12345, kind: 'model' }],
+    tensors,
+    layers: [
+      { name: 'item_embedding', kind: 'Gather', tensors: ['item_embedding/table'], inbound: [] },
+      { name: 'dense', kind: 'Gemm', tensors: ['dense/kernel', 'dense/bias'], inbound: ['item_embedding'] },
+      { name: 'reshape', kind: 'Reshape', tensors: ['reshape/shape'], inbound: [] },
+    ],
+    graph: { inputs: [], outputs: [], nodes: [] },
+    metadata: {},
+    native: undefined,
+  };
+}
+
+test('a model report: totals, constants apart, layers, per-tensor figures', async () => {
+  const progress: number[] = [];
+  const r = await analyzeModel(syntheticIR(), { onProgress: (p) => progress.push(p.fraction) });
+  assert.equal(r.totalParams, 16000 + 128 + 8 + 4);
+  assert.equal(r.trainableParams, 16000 + 128 + 8);
+  assert.equal(r.constantParams, 4);
+  assert.equal(r.fileBytes, 12345);
+  assert.equal(r.epsilon, 1e-6);
+  assert.equal(r.tool.name, 'prunescope');
+  // zeros: 750 table rows x 16, 16 kernel zeros, 8 bias zeros; the constant's 3 zeros never count
+  assert.equal(r.totalZeros, 750 * 16 + 16 + 8);
+  const table = r.tensors[0];
+  assert.equal(table.rows!.zeroRows, 750);
+  assert.equal(table.rows!.nearZeroRows, 750);
+  assert.equal(table.rows!.rows, 1000);
+  assert.equal(table.quantError!.int8.granularity, 'per-row');
+  assert.equal(table.spectrum!.exact, true);
+  assert.equal(table.tiles!.rows, 250);
+  assert.equal(table.tiles!.cols, 16);
+  const kernel = r.tensors[1];
+  assert.equal(kernel.deadNeurons, 1);
+  assert.equal(kernel.quantError!.int8.granularity, 'per-output-channel');
+  assert.equal(r.tensors[3].zeros, 3);
+  assert.equal(r.tensors[3].quantError, undefined);
+  const dense = r.layers.find((l) => l.name === 'dense')!;
+  assert.equal(dense.params, 136);
+  assert.equal(dense.sparsity, 24 / 136);
+  assert.equal(r.layers.find((l) => l.name === 'reshape')!.sparsity, null);
+  assert.equal(r.layers.find((l) => l.name === 'item_embedding')!.share, 16000 / 16136);
+  assert.equal(progress[progress.length - 1], 1);
+  // JSON-safe: a round trip changes nothing (NaN / Infinity would become null)
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});
+
+test('opportunities: the table with 75% zero rows ranks prune-rows first', async () => {
+  const r = await analyzeModel(syntheticIR());
+  const first = r.opportunities[0];
+  assert.equal(first.kind, 'prune-rows');
+  assert.equal(first.target, 'item_embedding/table');
+  assert.equal(first.estimatedSavingBytes, 750 * 16 * 4);
+  assert.match(first.title, /^item_embedding\/table: 75% of rows have near-zero norm — prune 75% of rows$/);
+  for (let i = 1; i < r.opportunities.length; i++) assert.ok(r.opportunities[i - 1].estimatedSavingBytes >= r.opportunities[i].estimatedSavingBytes);
+  assert.ok(r.opportunities.some((o) => o.kind === 'quantize-int8' && o.target === 'item_embedding/table'));
+});
+
+test('a table read by range from a file gives the same report as in memory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'prunescope-analysis-'));
+  const inMemory = await analyzeModel(syntheticIR());
+  const fromFile = await analyzeModel(
+    syntheticIR((v) => {
+      const path = join(dir, 'table.bin');
+      const pad = new Uint8Array(13 + v.byteLength);
+      pad.set(bytesOf(v), 13);
+      writeFileSync(path, pad);
+      return { kind: 'file', path, offset: 13, length: v.byteLength };
+    }),
+  );
+  assert.deepEqual({ ...fromFile, generatedAt: '' }, { ...inMemory, generatedAt: '' });
+});
+
+test('an aborted signal stops the analysis', async () => {
+  const ac = new AbortController();
+  ac.abort(new Error('stop'));
+  await assert.rejects(analyzeModel(syntheticIR(), { signal: ac.signal }), /stop/);
+});
+
+test('a tensor whose bytes do not match its shape is a ModelFileError naming the place', async () => {
+  const ir = syntheticIR();
+  ir.tensors[1] = { ...ir.tensors[1], shape: [16, 9] };
+  await assert.rejects(analyzeModel(ir), (e: Error) => e.name === 'ModelFileError' && /dense\/kernel/.test(e.message));
+});
