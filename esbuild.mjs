@@ -53,11 +53,11 @@ const webviewBundle = {
   target: 'es2022',
 };
 
-/** The WASM backend loads its .wasm binaries from a folder at run time: ship them beside the bundles. */
+/** The WASM backend loads its .wasm binaries from a folder at run time: ship them beside the bundles (runtime/tfjs-backend.ts looks there). */
 function copyWasm() {
   const dir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
-  mkdirSync('dist/wasm', { recursive: true });
-  for (const f of readdirSync(dir)) if (f.endsWith('.wasm')) cpSync(join(dir, f), join('dist/wasm', f));
+  mkdirSync('dist', { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.wasm')) cpSync(join(dir, f), join('dist', f));
 }
 
 const configs = [...nodeBundles, webviewBundle];

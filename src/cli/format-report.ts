@@ -44,7 +44,9 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
   out.push('');
 
   const tensorsByName = new Map(r.tensors.map((t) => [t.name, t]));
+  const weightless = r.layers.filter((l) => l.params === 0).length;
   const layerRows = [...r.layers]
+    .filter((l) => l.params > 0)
     .sort((a, b) => b.params - a.params)
     .map((l) => {
       const ts = l.tensors.map((n) => tensorsByName.get(n)).filter((t) => t !== undefined);
@@ -55,6 +57,7 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
       return [l.name, l.kind, roles, shapes || '-', formatCount(l.params), pct(l.share), pct(l.sparsity), near];
     });
   out.push(table(['layer', 'kind', 'role', 'shape', 'params', 'share', 'sparsity', 'near-zero'], layerRows, [false, false, false, false, true, true, true, true]));
+  if (weightless) out.push(`(${weightless} layer${weightless === 1 ? '' : 's'} without weights not shown)`);
 
   if (opts.tensors) {
     out.push('');

@@ -135,3 +135,34 @@ test('a tensor whose bytes do not match its shape is a ModelFileError naming the
   ir.tensors[1] = { ...ir.tensors[1], shape: [16, 9] };
   await assert.rejects(analyzeModel(ir), (e: Error) => e.name === 'ModelFileError' && /dense\/kernel/.test(e.message));
 });
+
+test('strings, int64 constants, scalars and empty tensors give JSON-safe reports without figures that make no sense', async () => {
+  const base = syntheticIR();
+  const mk = (name: string, shape: number[], dtype: ModelTensor['dtype'], values: TensorSource, role: TensorRole): ModelTensor => ({
+    name,
+    shape,
+    dtype,
+    storage: { dtype, byteLength: 0, source: values, location: `test ${name}` },
+    role,
+    layer: 'misc',
+    trainable: false,
+    consumers: [],
+    origin: 'test',
+  });
+  base.tensors = [
+    mk('vocab', [2], 'string', { kind: 'values', values: ['a', 'b'] }, 'constant'),
+    mk('shape', [3], 'int64', { kind: 'values', values: [1n, 0n, -1n] }, 'constant'),
+    mk('scale', [], 'float32', { kind: 'values', values: [0.5] }, 'quant-param'),
+    mk('empty', [0, 4], 'float32', { kind: 'values', values: [] }, 'constant'),
+  ];
+  const r = await analyzeModel(base);
+  assert.equal(r.totalParams, 2 + 3 + 1 + 0);
+  assert.equal(r.trainableParams, 0);
+  assert.equal(r.tensors[0].min, null);
+  assert.deepEqual([r.tensors[1].zeros, r.tensors[1].min, r.tensors[1].max], [1, -1, 1]);
+  assert.equal(r.tensors[1].quantError, undefined);
+  assert.equal(r.tensors[2].mean, 0.5);
+  assert.equal(r.tensors[3].params, 0);
+  assert.deepEqual(r.opportunities, []);
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});

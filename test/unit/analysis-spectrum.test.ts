@@ -104,5 +104,5 @@ test('rank for energy: exact thresholds and values short of the target', () => {
 test('Gram sampling keeps all rows of small tables and samples big ones', () => {
   assert.equal(gramSamplingStep(1000, 64), 1);
   assert.ok(gramSamplingStep(2_000_000, 64) > 1);
-  assert.ok((2_000_000 / gramSamplingStep(2_000_000, 64)) * 64 * 65 / 2 <= 32 * 1024 * 1024);
+  assert.ok((2_000_000 / gramSamplingStep(2_000_000, 64)) * 64 * 65 / 2 <= 8 * 1024 * 1024);
 });

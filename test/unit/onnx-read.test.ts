@@ -547,3 +547,29 @@ test('cancellation via AbortSignal and progress reporting', async () => {
     await rejectsWith(readOnnxModel(p, { signal: ac.signal }), /cancelled/);
   });
 });
+
+test('typed fields: a huge declared shape with few values is refused before allocating', async () => {
+  await withDir(async (dir) => {
+    const m = minimal().toModelProto();
+    m.graph!.initializer!.push(onnx.TensorProto.create({ name: 'huge', dataType: 1, dims: [2 ** 39], floatData: [1, 2] }));
+    await rejectsWith(readOnnxModel(await writeModel(dir, m)), /tensor "huge".*float_data has 2 values, shape needs 549755813888/);
+  });
+});
+
+test('external data beyond 2 GB: offsets past 2^31 work and nothing is read up front', async () => {
+  await withDir(async (dir) => {
+    const dataPath = join(dir, 'big.bin');
+    // a sparse 3 GiB file: only the tensor's bytes are real
+    await writeFile(dataPath, new Uint8Array(0));
+    await truncate(dataPath, 3 * 2 ** 30);
+    const offset = 2.5 * 2 ** 30;
+    const { open } = await import('node:fs/promises');
+    const fh = await open(dataPath, 'r+');
+    await fh.write(new Uint8Array(new Float32Array([3.5, -1]).buffer), 0, 8, offset);
+    await fh.close();
+    const p = await writeModel(dir, extModel([{ name: 'far', shape: [2], location: 'big.bin', offset, length: 8 }]));
+    const ir = await readOnnxModel(p);
+    assert.deepEqual(ir.files[1], { path: dataPath, bytes: 3 * 2 ** 30, kind: 'external-data' });
+    assert.deepEqual(await values(ir, 'far'), [3.5, -1]);
+  });
+});

@@ -38,6 +38,10 @@ test('save then load: sharded files, same weights, same predictions', async () =
   const sizes = json.weightsManifest[0].paths.map((p: string) => fs.statSync(path.join(dir, 'nested', p)).size);
   assert.ok(sizes.slice(0, -1).every((s: number) => s === 1024));
   assert.equal(sizes.reduce((a: number, b: number) => a + b, 0), totalBytes);
+  // saving again over it with one shard removes the old shards
+  await model.save(fileSystemSaveHandler(file));
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'nested')).sort(), ['group1-shard1of1.bin', 'model.json']);
+  await model.save(fileSystemSaveHandler(file, { shardSizeBytes: 1024 }));
   // no temp files left behind
   assert.deepEqual(fs.readdirSync(path.join(dir, 'nested')).filter((f) => f.includes('.tmp-')), []);
 

@@ -61,7 +61,6 @@ for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
     let maxDiff = 0;
     for (let i = 0; i < n; i++) maxDiff = Math.max(maxDiff, Math.abs(onnxScores[i] - tfScores[i]));
     assert.ok(maxDiff <= 1e-5, `max abs diff ${maxDiff}`);
-    if (process.env.PRUNESCOPE_REPORT_DIFF) console.log(`${kind} max abs diff ${maxDiff}`);
     // the saved model is the trained one: same HR@10 as recorded at training time
     assert.equal(rankingMetrics(tfScores, r.candidatesPerUser, 10).hitRate, r.metrics.hitRate);
 

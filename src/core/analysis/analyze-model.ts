@@ -23,6 +23,8 @@ export const DEFAULT_EPSILON = 1e-6;
 export const CHUNK_ELEMENTS = 1 << 20;
 /** tensors up to this many elements are kept in memory for second-pass figures and spectra */
 export const KEEP_IN_MEMORY_ELEMENTS = 1 << 22;
+/** rows longer than this are not kept whole in a chunk (see analyzeTensor) */
+export const MAX_ROW_ELEMENTS = 1 << 24;
 /** randomized SVD of matrices up to this many elements (its cost is ~450 flops per element) */
 export const MAX_RANDOMIZED_SVD_ELEMENTS = 1 << 21;
 
@@ -108,10 +110,15 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     };
   }
 
-  const { rows, cols } = matrixView(t, ctx.format, count);
+  const view = matrixView(t, ctx.format, count);
+  // a chunk holds whole rows: a row beyond MAX_ROW_ELEMENTS (e.g. a [1, 300M] tensor) would make
+  // the chunk the whole tensor, so such a tensor is scanned as a flat vector instead
+  const flatten = view.cols > MAX_ROW_ELEMENTS;
+  const rows = flatten ? count : view.rows;
+  const cols = flatten ? 1 : view.cols;
   const isFloat = FLOAT_DTYPES.has(t.dtype);
-  const isMatrix = t.shape.length >= 2 && rows >= 2 && cols >= 2;
-  const plan = int8Plan(t, ctx.format);
+  const isMatrix = !flatten && t.shape.length >= 2 && rows >= 2 && cols >= 2;
+  const plan: ReturnType<typeof int8Plan> = flatten ? { granularity: 'per-tensor', mode: 'tensor' } : int8Plan(t, ctx.format);
   const wantQuant = isFloat && t.role !== 'constant' && t.role !== 'quant-param';
   const wantSpectrum = ctx.spectrum && isFloat && isMatrix && (t.role === 'embedding' || t.role === 'dense-kernel' || t.role === 'weight');
   const streamingGram = wantSpectrum && cols <= MAX_EXACT_GRAM_DIM && rows >= cols;
@@ -124,7 +131,7 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     epsilon: ctx.epsilon,
     keepRowNorms: t.role === 'embedding' && isMatrix,
     int8PerRow: wantQuant && plan.mode === 'row',
-    maxTileCells: t.shape.length >= 2 ? ctx.maxTiles : 0,
+    maxTileCells: t.shape.length >= 2 && !flatten ? ctx.maxTiles : 0,
     gramEvery,
     columnAbsMax: (wantQuant && plan.mode === 'column') || (t.role === 'dense-kernel' && !t.transposed),
   });

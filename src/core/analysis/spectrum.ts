@@ -11,8 +11,12 @@ import type { SpectrumReport } from '../../shared/report.js';
 export const MAX_SPECTRUM_VALUES = 64;
 /** Gram side up to which the spectrum is exact */
 export const MAX_EXACT_GRAM_DIM = 256;
-/** multiply-adds spent on a streaming Gram before rows are sampled instead (measured: ~40 ms) */
-export const GRAM_FLOP_BUDGET = 32 * 1024 * 1024;
+/**
+ * Multiply-adds spent on a streaming Gram before rows are sampled instead: 8M (~30-60 ms here)
+ * keeps e.g. 4000 rows of a [2M, 64] table, plenty for a 64-dim spectrum, while an exact Gram
+ * of all rows (4G multiply-adds) would cost several times the whole statistics pass.
+ */
+export const GRAM_FLOP_BUDGET = 8 * 1024 * 1024;
 
 /** Every how many rows a streaming Gram of [rows, d] takes one, within GRAM_FLOP_BUDGET (1 = all). */
 export function gramSamplingStep(rows: number, d: number): number {

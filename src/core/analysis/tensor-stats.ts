@@ -11,8 +11,8 @@
 // slower than Math.abs / Math.min / Math.max and integer sign tricks; the kernel is a free
 // function over typed arrays (no `this` fields in the loop) so it stays monomorphic.
 
-const ABS_MASK = 0x7fffffff;
-const INF_BITS = 0x7f800000;
+import type { HelperBuffers, StatsHelperThread } from './stats-helper-thread.js';
+
 /** histogram bin = |w| bits >>> 21: 8 exponent bits + 2 mantissa bits = 4 bins per octave */
 export const HIST_SHIFT = 21;
 export const HIST_BINS = 1 << (31 - HIST_SHIFT); // 1024
@@ -83,6 +83,7 @@ export function fusedStatsKernel(
     let rmn = Infinity;
     let rmx = -Infinity;
     let rowBad = 0;
+    const zerosBefore = zeros;
     for (let j = 0; j < d; j++) {
       const i = base + j;
       const a = u[i] & 0x7fffffff;
@@ -97,7 +98,6 @@ export function fusedStatsKernel(
       const isZero = (a - 1) >>> 31;
       zeros += isZero;
       near += (a - epsBits - 1) >>> 31;
-      colZeros[j] += isZero;
       colAbs[j] += ax;
       hist[a >>> 21]++;
       rmn = Math.min(rmn, x);
@@ -123,6 +123,11 @@ export function fusedStatsKernel(
       f16Max = Math.max(f16Max, Math.abs(e));
     }
     nonFinite += rowBad;
+    if (zeros !== zerosBefore) {
+      // zero counts per column only for rows that have zeros: dense rows (most of a trained
+      // table) skip this second look at the row, still in L1
+      for (let j = 0; j < d; j++) colZeros[j] += ((u[base + j] & 0x7fffffff) - 1) >>> 31;
+    }
     sSq += rs;
     if (rs === 0) zeroRows++;
     if (rowNorms !== null) rowNorms[rowNormOffset + r] = Math.sqrt(rs);
@@ -203,6 +208,12 @@ export interface TensorStatsConfig {
   gramEvery?: number;
   /** keep the max |w| of every column (dead output neurons / per-column int8 of [in, out] kernels) */
   columnAbsMax?: boolean;
+  /** a second thread taking half of every piece of rows (big tensors) */
+  helper?: StatsHelperThread;
+  /** largest chunk `add` will get (sizes the helper's shared input buffer) */
+  maxChunkElements?: number;
+  /** pieces shorter than this many rows are not split with the helper (default 256) */
+  minSplitRows?: number;
 }
 
 export interface TensorStats {
@@ -250,6 +261,9 @@ export class TensorStatsAccumulator {
   private readonly colMax?: Float32Array;
   private readonly int8PerRow: boolean;
   private count = 0;
+  private readonly helper?: StatsHelperThread;
+  private readonly hb?: HelperBuffers;
+  private readonly minSplitRows: number;
 
   constructor(cfg: TensorStatsConfig) {
     const d = Math.max(1, cfg.rowLength);
@@ -261,7 +275,13 @@ export class TensorStatsAccumulator {
     this.st[S_EPSBITS] = new Uint32Array(f.buffer)[0];
     this.int8PerRow = cfg.int8PerRow ?? false;
     this.st[S_INT8ROW] = this.int8PerRow ? 1 : 0;
-    this.rowNorms = cfg.keepRowNorms ? new Float32Array(cfg.rows) : null;
+    this.minSplitRows = Math.max(2, cfg.minSplitRows ?? 256);
+    if (cfg.helper) {
+      if (!cfg.maxChunkElements) throw new Error('TensorStatsAccumulator: a helper thread needs maxChunkElements');
+      this.helper = cfg.helper;
+      this.hb = cfg.helper.prepare(d, cfg.maxChunkElements, cfg.rows, cfg.keepRowNorms ?? false, this.st);
+    }
+    this.rowNorms = this.hb ? this.hb.rowNorms : cfg.keepRowNorms ? new Float32Array(cfg.rows) : null;
     this.colAbs = new Float64Array(d);
     this.colZeros = new Float64Array(d);
     if (cfg.maxTileCells && cfg.maxTileCells > 0) {
@@ -293,7 +313,25 @@ export class TensorStatsAccumulator {
     while (r < nRows) {
       const row = firstRow + r;
       const pieceEnd = Math.min(nRows, r + (step - (row % step)));
-      fusedStatsKernel(chunk, u, r * d, pieceEnd - r, d, this.st, this.hist, this.colAbs, this.colZeros, this.rowNorms, row);
+      const hb = this.hb;
+      if (this.helper && hb && pieceEnd - r >= this.minSplitRows) {
+        // the helper takes the second half of the piece, we take the first; both halves lie in
+        // the same heatmap cell-row, so the helper's column sums fold into that cell-row
+        const mid = r + ((pieceEnd - r) >> 1);
+        this.helper.start(chunk.subarray(mid * d, pieceEnd * d), pieceEnd - mid, d, firstRow + mid);
+        try {
+          fusedStatsKernel(chunk, u, r * d, mid - r, d, this.st, this.hist, this.colAbs, this.colZeros, this.rowNorms, row);
+        } finally {
+          this.helper.wait();
+        }
+        if (this.tileGeo) this.foldColumns(firstRow + mid, hb.colAbs, hb.colZeros);
+        else {
+          hb.colAbs.fill(0);
+          hb.colZeros.fill(0);
+        }
+      } else {
+        fusedStatsKernel(chunk, u, r * d, pieceEnd - r, d, this.st, this.hist, this.colAbs, this.colZeros, this.rowNorms, row);
+      }
       if (this.tileGeo) {
         const lastRow = firstRow + pieceEnd - 1;
         if ((lastRow + 1) % step === 0 || lastRow + 1 === this.rows) this.foldTileRow(lastRow);
@@ -333,11 +371,14 @@ export class TensorStatsAccumulator {
   }
 
   private foldTileRow(row: number): void {
+    this.foldColumns(row, this.colAbs, this.colZeros);
+  }
+
+  /** adds column sums into the cells of the cell-row holding `row`, and zeroes them */
+  private foldColumns(row: number, colAbs: Float64Array, colZeros: Float64Array): void {
     const g = this.tileGeo!;
     const off = Math.floor(row / g.cellRows) * g.cols;
     const colCell = this.colCell!;
-    const colAbs = this.colAbs;
-    const colZeros = this.colZeros;
     for (let j = 0; j < this.d; j++) {
       const c = off + colCell[j];
       this.tileSum![c] += colAbs[j];
@@ -347,7 +388,33 @@ export class TensorStatsAccumulator {
     colZeros.fill(0);
   }
 
+  /** merges the helper thread's accumulators into ours (Chan's formula for mean / M2) */
+  private mergeHelper(): void {
+    const hb = this.hb;
+    if (!hb) return;
+    const st = this.st;
+    const h = hb.st;
+    st[S_MIN] = Math.min(st[S_MIN], h[S_MIN]);
+    st[S_MAX] = Math.max(st[S_MAX], h[S_MAX]);
+    const na = st[S_N];
+    const nb = h[S_N];
+    if (nb > 0) {
+      const n = na + nb;
+      const delta = h[S_MEAN] - st[S_MEAN];
+      st[S_MEAN] += (delta * nb) / n;
+      st[S_M2] += h[S_M2] + (delta * delta * na * nb) / n;
+      st[S_N] = n;
+    }
+    for (const k of [S_ABS, S_SQ, S_F16SQ, S_F16OVER, S_I8SQ, S_ZEROS, S_NEAR, S_NONFINITE, S_ZEROROWS]) st[k] += h[k];
+    st[S_F16MAX] = Math.max(st[S_F16MAX], h[S_F16MAX]);
+    st[S_I8MAX] = Math.max(st[S_I8MAX], h[S_I8MAX]);
+    for (let b = 0; b < HIST_BINS; b++) this.hist[b] += hb.hist[b];
+    h.fill(0);
+    hb.hist.fill(0);
+  }
+
   finish(): TensorStats {
+    this.mergeHelper();
     const st = this.st;
     const finite = st[S_N];
     const has = finite > 0;

@@ -89,21 +89,22 @@ export function typedArrayBytes(data: OnnxTensorData): Uint8Array {
   return out;
 }
 
-/** Which typed array kinds may carry each dtype (float16/bfloat16 as raw 16-bit patterns). */
-const ACCEPTED_ARRAYS: Partial<Record<DType, string[]>> = {
-  float32: ['Float32Array'],
-  float64: ['Float64Array'],
-  int32: ['Int32Array'],
-  uint32: ['Uint32Array'],
-  int64: ['BigInt64Array'],
-  uint64: ['BigUint64Array'],
-  int8: ['Int8Array'],
-  uint8: ['Uint8Array'],
-  bool: ['Uint8Array'],
-  int16: ['Int16Array'],
-  uint16: ['Uint16Array'],
-  float16: ['Uint16Array'],
-  bfloat16: ['Uint16Array'],
+/** Which typed array carries each dtype (float16/bfloat16 as raw 16-bit patterns; Buffer counts as Uint8Array). */
+type TypedArrayCtor = { new (n: number): OnnxTensorData; name: string };
+const ACCEPTED_ARRAYS: Partial<Record<DType, TypedArrayCtor>> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
 };
 
 function shapeElements(shape: number[], what: string): number {
@@ -121,9 +122,8 @@ export function makeTensorProto(name: string, value: OnnxTensorValue): onnx.Tens
   const { dtype, shape, data } = value;
   const accepted = ACCEPTED_ARRAYS[dtype];
   if (!accepted) throw new Error(`tensor ${name}: dtype ${dtype} cannot be given as a typed array`);
-  const kind = data.constructor.name;
-  if (!accepted.includes(kind)) {
-    throw new Error(`tensor ${name}: dtype ${dtype} needs ${accepted.join(' or ')}, got ${kind}`);
+  if (!(data instanceof accepted)) {
+    throw new Error(`tensor ${name}: dtype ${dtype} needs ${accepted.name}, got ${data.constructor.name}`);
   }
   const n = shapeElements(shape, `tensor ${name}`);
   if (data.length !== n) {

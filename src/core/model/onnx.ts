@@ -230,42 +230,49 @@ function typedFieldBytes(
       throw new ModelFileError(file, `${what}: ${field} has ${got} values, shape needs ${count * per}`);
     }
   };
+  // Sizes are checked against the field's real length BEFORE the output is allocated: a corrupt
+  // shape must not make us allocate terabytes.
+  const fieldLength = (): { len: number; per: number; field: string } => {
+    switch (dtype) {
+      case 'float32': return { len: (t.floatData ?? []).length, per: 1, field: 'float_data' };
+      case 'complex64': return { len: (t.floatData ?? []).length, per: 2, field: 'float_data' };
+      case 'float64': return { len: (t.doubleData ?? []).length, per: 1, field: 'double_data' };
+      case 'int64': return { len: (t.int64Data ?? []).length, per: 1, field: 'int64_data' };
+      case 'uint32':
+      case 'uint64': return { len: (t.uint64Data ?? []).length, per: 1, field: 'uint64_data' };
+      case 'string': return { len: 0, per: 1, field: 'string_data' };
+      default: return { len: (t.int32Data ?? []).length, per: 1, field: 'int32_data' };
+    }
+  };
+  const fl = fieldLength();
+  if (dtype === 'string' || (fl.len === 0 && count > 0)) return undefined;
+  need(fl.len, fl.field, fl.per);
   const out = new Uint8Array(count * size);
   const dv = new DataView(out.buffer);
   switch (dtype) {
     case 'float32': {
       const v = t.floatData ?? [];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'float_data');
       for (let i = 0; i < count; i++) dv.setFloat32(i * 4, v[i], true);
       return out;
     }
     case 'complex64': {
       const v = t.floatData ?? [];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'float_data', 2);
       for (let i = 0; i < count * 2; i++) dv.setFloat32(i * 4, v[i], true);
       return out;
     }
     case 'float64': {
       const v = t.doubleData ?? [];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'double_data');
       for (let i = 0; i < count; i++) dv.setFloat64(i * 8, v[i], true);
       return out;
     }
     case 'int64': {
       const v = (t.int64Data ?? []) as LongLike[];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'int64_data');
       for (let i = 0; i < count; i++) dv.setBigInt64(i * 8, longToBigInt(v[i]), true);
       return out;
     }
     case 'uint32':
     case 'uint64': {
       const v = (t.uint64Data ?? []) as LongLike[];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'uint64_data');
       for (let i = 0; i < count; i++) {
         // protobufjs gives uint64 as an unsigned Long; its decimal string is the exact value
         const big = BigInt.asUintN(64, longToBigInt(v[i]));
@@ -284,8 +291,6 @@ function typedFieldBytes(
     case 'bfloat16': {
       // int32_data carries every type of 16 bits or less (float16/bfloat16 as their bit patterns)
       const v = t.int32Data ?? [];
-      if (v.length === 0 && count > 0) return undefined;
-      need(v.length, 'int32_data');
       for (let i = 0; i < count; i++) {
         const x = v[i];
         if (dtype === 'int32') dv.setInt32(i * 4, x, true);
@@ -296,8 +301,6 @@ function typedFieldBytes(
       }
       return out;
     }
-    case 'string':
-      return undefined;
   }
 }
 
@@ -747,7 +750,8 @@ export function layerFromNodeName(nodeName: string): string | undefined {
   const prefix = nodeName.slice(0, slash);
   const segs = nodeName.slice(slash).split('/').filter((s) => s.length > 0);
   segs.pop(); // the op's own name
-  if (segs.length === 0) return undefined;
+  // "item_embedding/Gather" (TF/Keras-style scope, no leading slash): the scope is the layer
+  if (segs.length === 0) return prefix.length > 0 ? prefix : undefined;
   const kept: string[] = [];
   for (let i = 0; i < segs.length; i++) {
     // "/mlp/mlp.0/Gemm": the child segment repeats its parent's qualified name
@@ -911,7 +915,7 @@ export async function readOnnxModel(
 
   const tensors: ModelTensor[] = [];
   const tensorKeys = new Map<string, string>();
-  const layerOf = new Map<string, { kind: string; tensors: string[]; nodes: Set<NodeRef> }>();
+  const layerOf = new Map<string, LayerAcc>();
   const usedNames = new Set<string>();
   const total = walk.tensors.length || 1;
   for (let i = 0; i < walk.tensors.length; i++) {
@@ -953,8 +957,9 @@ export async function readOnnxModel(
     tensors.push(tensor);
     tensorKeys.set(name, f.key);
     let L = layerOf.get(layerName);
-    if (!L) layerOf.set(layerName, (L = { kind: g?.op ?? consumers[0] ?? 'Constant', tensors: [], nodes: new Set() }));
-    else if (g && ROLE_PRIORITY.indexOf(role) < ROLE_PRIORITY.indexOf(roleOfLayerKind(L, tensors))) L.kind = g.op;
+    if (!L) layerOf.set(layerName, (L = { kind: g?.op ?? consumers[0] ?? 'Constant', bestRole: role, tensors: [], nodes: new Set() }));
+    else if (g && ROLE_PRIORITY.indexOf(role) < ROLE_PRIORITY.indexOf(L.bestRole)) L.kind = g.op;
+    if (ROLE_PRIORITY.indexOf(role) < ROLE_PRIORITY.indexOf(L.bestRole)) L.bestRole = role;
     L.tensors.push(name);
     if (g?.ref) L.nodes.add(g.ref);
     progress(0.5 + (0.45 * (i + 1)) / total);
@@ -975,17 +980,16 @@ export async function readOnnxModel(
   };
 }
 
-function roleOfLayerKind(L: { tensors: string[] }, tensors: ModelTensor[]): TensorRole {
-  // best role among the layer's tensors so far (tensors are few per layer)
-  let best: TensorRole = 'constant';
-  for (const n of L.tensors) {
-    const t = tensors.find((x) => x.name === n);
-    if (t && ROLE_PRIORITY.indexOf(t.role) < ROLE_PRIORITY.indexOf(best)) best = t.role;
-  }
-  return best;
+
+interface LayerAcc {
+  kind: string;
+  /** the highest-priority role among the layer's tensors: its op names the layer kind */
+  bestRole: TensorRole;
+  tensors: string[];
+  nodes: Set<NodeRef>;
 }
 
-function buildLayers(walk: Walk, layerOf: Map<string, { kind: string; tensors: string[]; nodes: Set<NodeRef> }>): ModelLayer[] {
+function buildLayers(walk: Walk, layerOf: Map<string, LayerAcc>): ModelLayer[] {
   // Which layer each node belongs to (nodes that consume a layer's tensors).
   const nodeLayer = new Map<NodeRef, string>();
   for (const [name, L] of layerOf) for (const r of L.nodes) if (!nodeLayer.has(r)) nodeLayer.set(r, name);

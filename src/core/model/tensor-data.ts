@@ -293,7 +293,10 @@ function writeElement(dv: DataView, off: number, dt: DType, v: number | bigint):
     case 'float32': dv.setFloat32(off, n, true); return;
     case 'float64': dv.setFloat64(off, n, true); return;
     case 'float16': dv.setUint16(off, float32ToFloat16Bits(n), true); return;
-    case 'bfloat16': dv.setUint16(off, n & 0xffff, true); return; // ONNX stores bf16 bits in int32_data
+    case 'bfloat16': // values are logical numbers: keep the top half of the float32 bits, rounded to nearest even
+      f32Scratch[0] = n;
+      dv.setUint16(off, ((u32Scratch[0] + 0x7fff + ((u32Scratch[0] >>> 16) & 1)) >>> 16) & 0xffff, true);
+      return;
     case 'int8': dv.setInt8(off, n); return;
     case 'uint8': case 'bool': dv.setUint8(off, n); return;
     case 'int16': dv.setInt16(off, n, true); return;

@@ -65,7 +65,29 @@ function shardWeightBytes(buffers: ArrayBuffer[], size: number): Uint8Array[][] 
   return shards;
 }
 
-/** A save handler writing `modelJsonPath` and its shards next to it. */
+/** Shard files named by an existing model.json at `file` (inside its folder only); none if unreadable. */
+async function shardsOfExistingModel(file: string): Promise<string[]> {
+  try {
+    const json = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { weightsManifest?: Array<{ paths?: unknown[] }> };
+    const dir = path.dirname(file);
+    const out: string[] = [];
+    for (const g of json.weightsManifest ?? []) {
+      for (const p of g.paths ?? []) {
+        if (typeof p !== 'string') continue;
+        const abs = path.resolve(dir, p);
+        if (path.dirname(abs) === dir && abs !== file) out.push(abs);
+      }
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A save handler writing `modelJsonPath` and its shards next to it. Saving over an existing
+ * model removes the shards of the old one that the new model.json does not name.
+ */
 export function fileSystemSaveHandler(modelJsonPath: string, options: FileSystemSaveOptions = {}): tf.io.IOHandler {
   const shardSize = options.shardSizeBytes ?? DEFAULT_SHARD_BYTES;
   if (!Number.isInteger(shardSize) || shardSize <= 0) {
@@ -96,6 +118,7 @@ export function fileSystemSaveHandler(modelJsonPath: string, options: FileSystem
       if (artifacts.modelInitializer !== undefined) modelJson.modelInitializer = artifacts.modelInitializer;
       if (artifacts.initializerSignature !== undefined) modelJson.initializerSignature = artifacts.initializerSignature;
 
+      const previousShards = await shardsOfExistingModel(path.resolve(modelJsonPath));
       const pending: Array<{ tmp: string; target: string }> = [];
       try {
         for (let i = 0; i < shards.length; i++) {
@@ -111,6 +134,9 @@ export function fileSystemSaveHandler(modelJsonPath: string, options: FileSystem
       }
       // model.json is last in `pending`: it only appears once every shard is in place
       for (const p of pending) await fs.promises.rename(p.tmp, p.target);
+      // shards of the model this one replaced that the new model.json no longer names
+      const kept = new Set(names.map((n) => path.join(dir, n)));
+      for (const old of previousShards) if (!kept.has(old)) await fs.promises.rm(old, { force: true });
 
       const weightDataBytes = buffers.reduce((a, b) => a + b.byteLength, 0);
       return {
