@@ -74,7 +74,7 @@ function render(): void {
 }
 
 function summary(r: ModelReport): HTMLElement {
-  const trainableZeros = r.tensors.filter((t) => t.trainable).reduce((s, t) => s + t.zeros, 0);
+  const trainableZeros = r.trainableZeros;
   const cards: Array<[string, string, string?]> = [
     ['Format', r.format],
     ['Parameters', fmtCount(r.totalParams), `${fmtCount(r.trainableParams)} trainable, ${fmtCount(r.constantParams)} in constants`],

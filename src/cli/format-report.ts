@@ -37,7 +37,7 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
   out.push(
     `format ${r.format} · ${formatCount(r.totalParams)} params (${formatCount(r.trainableParams)} trainable, ${formatCount(r.constantParams)} in constants) · ${formatBytes(r.fileBytes)} on disk`,
   );
-  const trainableZeros = r.tensors.filter((t) => t.trainable).reduce((s, t) => s + t.zeros, 0);
+  const trainableZeros = r.trainableZeros;
   out.push(
     `zeros: ${formatCount(r.totalZeros)} in all tensors; ${formatCount(trainableZeros)} of the trainable weights (${pct(r.trainableParams ? trainableZeros / r.trainableParams : null)}) · near-zero means |w| <= ${r.epsilon}`,
   );

@@ -173,8 +173,10 @@ export interface ModelReport {
   fileBytes: number;
   /** sum of shape products of ALL tensors (trainable + constants) */
   totalParams: number;
-  /** exact zeros among trainable params */
+  /** exact zeros (+0 and -0) in ALL tensors: the zero count that matches totalParams */
   totalZeros: number;
+  /** exact zeros among trainable params (what "sparsity" means: constants never count) */
+  trainableZeros: number;
   trainableParams: number;
   constantParams: number;
   tensors: TensorReport[];

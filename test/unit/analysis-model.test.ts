@@ -73,8 +73,10 @@ test('a model report: totals, constants apart, layers, per-tensor figures', asyn
   assert.equal(r.fileBytes, 12345);
   assert.equal(r.epsilon, 1e-6);
   assert.equal(r.tool.name, 'prunescope');
-  // zeros: 750 table rows x 16, 16 kernel zeros, 8 bias zeros; the constant's 3 zeros never count
-  assert.equal(r.totalZeros, 750 * 16 + 16 + 8);
+  // zeros: 750 table rows x 16, 16 kernel zeros, 8 bias zeros; the constant's 3 zeros count in
+  // the total (it matches totalParams) but never as sparsity of the trainable weights
+  assert.equal(r.trainableZeros, 750 * 16 + 16 + 8);
+  assert.equal(r.totalZeros, 750 * 16 + 16 + 8 + 3);
   const table = r.tensors[0];
   assert.equal(table.rows!.zeroRows, 750);
   assert.equal(table.rows!.nearZeroRows, 750);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { computeTensorStats, errorFigures, Int8ColumnErrorAccumulator, TensorStatsAccumulator } from '../../src/core/analysis/tensor-stats.js';
+import { StatsHelperThread } from '../../src/core/analysis/stats-helper-thread.js';
 import { compactHistogram, summarizeRows, tilesReport } from '../../src/core/analysis/tensor-report.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/core/model/tensor-data.js';
 
@@ -201,4 +202,29 @@ test('chunked accumulation equals one-shot, for any row-aligned chunking', () =>
 test('a chunk that is not row-aligned is refused', () => {
   const acc = new TensorStatsAccumulator({ rowLength: 4, rows: 2, epsilon: 0 });
   assert.throws(() => acc.add(new Float32Array(3), 0), /not row-aligned/);
+});
+
+test('statistics split with the helper thread equal the single-thread ones', async () => {
+  const helper = new StatsHelperThread();
+  try {
+    for (const [rows, d] of [[301, 7], [64, 1], [1000, 16]]) {
+      const v = new Float32Array(rows * d);
+      let s = 99;
+      for (let i = 0; i < v.length; i++) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        v[i] = s % 4 === 0 ? 0 : (s / 2 ** 32 - 0.5) * (i % 97 === 0 ? 1e5 : 1);
+      }
+      v[5] = NaN;
+      const cfg = { rowLength: d, rows, epsilon: 1e-3, keepRowNorms: true, int8PerRow: true, maxTileCells: 5, gramEvery: 3 };
+      const one = new TensorStatsAccumulator(cfg);
+      one.add(v, 0);
+      const two = new TensorStatsAccumulator({ ...cfg, helper, maxChunkElements: 40 * d, minSplitRows: 2 });
+      for (let r = 0; r < rows; r += 40) two.add(v.slice(r * d, Math.min(rows, r + 40) * d), r * d);
+      const a = two.finish();
+      const b = one.finish();
+      assertClose({ ...a, rowNorms: Array.from(a.rowNorms!) }, { ...b, rowNorms: Array.from(b.rowNorms!) }, `[${rows}, ${d}]`);
+    }
+  } finally {
+    await helper.close();
+  }
 });

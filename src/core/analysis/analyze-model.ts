@@ -4,11 +4,13 @@
 // pass is made only where a figure needs a first one: per-column / per-tensor int8 error (the
 // scales are the column maxima) of kernels that were not kept in memory.
 
+import { availableParallelism } from 'node:os';
 import { ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import type { LayerReport, ModelReport, QuantErrorReport, ReportRole, TensorReport } from '../../shared/report.js';
 import { findOpportunities } from './opportunities.js';
+import { StatsHelperThread } from './stats-helper-thread.js';
 import { exactSpectrum, gramSamplingStep, MAX_EXACT_GRAM_DIM, randomizedSpectrum, spectrumFromGram } from './spectrum.js';
 import { compactHistogram, sparsityMeaning, summarizeRows, tilesReport } from './tensor-report.js';
 import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator } from './tensor-stats.js';
@@ -23,6 +25,8 @@ export const DEFAULT_EPSILON = 1e-6;
 export const CHUNK_ELEMENTS = 1 << 20;
 /** tensors up to this many elements are kept in memory for second-pass figures and spectra */
 export const KEEP_IN_MEMORY_ELEMENTS = 1 << 22;
+/** tensors from this size get a second thread for their statistics (below it, start-up and JIT warm-up of the thread cost more) */
+export const PARALLEL_MIN_ELEMENTS = 1 << 22;
 /** rows longer than this are not kept whole in a chunk (see analyzeTensor) */
 export const MAX_ROW_ELEMENTS = 1 << 24;
 /** randomized SVD of matrices up to this many elements (its cost is ~450 flops per element) */
@@ -36,6 +40,8 @@ export interface AnalyzeOptions {
   spectrum?: boolean;
   /** heatmap cells per side (default 256; 0 = no tiles) */
   maxTiles?: number;
+  /** threads for the statistics of big tensors: 1 or 2 (default 2 where the machine has 2+ cores) */
+  threads?: number;
 }
 
 const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
@@ -74,6 +80,8 @@ interface TensorContext {
   signal?: AbortSignal;
   /** called after each chunk with the elements just done */
   onElements?: (n: number) => void;
+  /** gives the helper thread for a big tensor (created on first use by analyzeModel) */
+  helper?: () => StatsHelperThread;
 }
 
 /** Full report of one tensor (one fused streaming pass; a second one only where needed). */
@@ -125,6 +133,8 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
   const keep = count <= KEEP_IN_MEMORY_ELEMENTS && (wantSpectrum || (wantQuant && plan.mode !== 'row'));
   const gramEvery = streamingGram ? gramSamplingStep(rows, cols) : 0;
 
+  const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
+  const parallel = ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
   const acc = new TensorStatsAccumulator({
     rowLength: cols,
     rows,
@@ -134,9 +144,10 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     maxTileCells: t.shape.length >= 2 && !flatten ? ctx.maxTiles : 0,
     gramEvery,
     columnAbsMax: (wantQuant && plan.mode === 'column') || (t.role === 'dense-kernel' && !t.transposed),
+    helper: parallel ? ctx.helper!() : undefined,
+    maxChunkElements: chunkElements,
   });
   const kept = keep ? new Float32Array(count) : undefined;
-  const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
   await forEachTensorChunk(t, chunkElements, (chunk, first) => {
     throwIfAborted(ctx.signal);
     acc.add(chunk, first);
@@ -212,34 +223,43 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
   let done = 0;
   const tensors: TensorReport[] = [];
   let lastReport = 0;
-  for (const t of ir.tensors) {
-    throwIfAborted(opts.signal);
-    const r = await analyzeTensor(t, {
-      format: ir.format,
-      epsilon,
-      spectrum: opts.spectrum ?? true,
-      maxTiles: opts.maxTiles ?? MAX_TILE_CELLS,
-      signal: opts.signal,
-      onElements: (n) => {
-        done += n;
-        // at most ~200 progress events: a callback per 4 MB chunk would flood a UI channel
-        if (opts.onProgress && (done - lastReport >= total / 200 || done === total)) {
-          lastReport = done;
-          opts.onProgress({ fraction: total > 0 ? done / total : 1, tensor: t.name });
-        }
-      },
-    });
-    tensors.push(r);
+  const threads = opts.threads ?? (availableParallelism() >= 2 ? 2 : 1);
+  let helper: StatsHelperThread | undefined;
+  try {
+    for (const t of ir.tensors) {
+      throwIfAborted(opts.signal);
+      const r = await analyzeTensor(t, {
+        format: ir.format,
+        epsilon,
+        spectrum: opts.spectrum ?? true,
+        maxTiles: opts.maxTiles ?? MAX_TILE_CELLS,
+        signal: opts.signal,
+        helper: threads >= 2 ? () => (helper ??= new StatsHelperThread()) : undefined,
+        onElements: (n) => {
+          done += n;
+          // at most ~200 progress events: a callback per 4 MB chunk would flood a UI channel
+          if (opts.onProgress && (done - lastReport >= total / 200 || done === total)) {
+            lastReport = done;
+            opts.onProgress({ fraction: total > 0 ? done / total : 1, tensor: t.name });
+          }
+        },
+      });
+      tensors.push(r);
+    }
+  } finally {
+    await helper?.close();
   }
   opts.onProgress?.({ fraction: 1, tensor: '' });
 
   let trainableParams = 0;
   let constantParams = 0;
   let totalZeros = 0;
+  let trainableZeros = 0;
   for (const r of tensors) {
+    totalZeros += r.zeros;
     if (r.trainable) {
       trainableParams += r.params;
-      totalZeros += r.zeros;
+      trainableZeros += r.zeros;
     } else constantParams += r.params;
   }
   const layers = buildLayers(ir, tensors, trainableParams);
@@ -250,6 +270,7 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
     fileBytes: ir.files.reduce((a, f) => a + f.bytes, 0),
     totalParams: trainableParams + constantParams,
     totalZeros,
+    trainableZeros,
     trainableParams,
     constantParams,
     tensors,

@@ -7,7 +7,6 @@
 // NaN policy: NaNs are ignored (they are neither counted in n nor ever selected). -0 is |w| = 0.
 
 const HIGH_BINS = 1 << 15; // high 16 bits of |w| (sign cleared): 0 .. 0x7fff
-const NAN_HIGH = 0x7f80; // high half of +Infinity; NaNs have a larger pattern (or equal high and non-zero low)
 const ABS_MASK = 0x7fffffff;
 const INF_BITS = 0x7f800000;
 

@@ -16,8 +16,9 @@ import type { HelperBuffers, StatsHelperThread } from './stats-helper-thread.js'
 /** histogram bin = |w| bits >>> 21: 8 exponent bits + 2 mantissa bits = 4 bins per octave */
 export const HIST_SHIFT = 21;
 export const HIST_BINS = 1 << (31 - HIST_SHIFT); // 1024
-const F16_MIN_NORMAL_BITS = 0x38800000; // 2^-14
-const F16_OVERFLOW_BITS = 0x477ff000; // 65520: rounds to +Infinity in float16
+// The kernel writes its bit constants as literals (it must not reference module scope): 0x7fffffff
+// clears the sign, 0x7f800000 = Infinity, 0x38800000 = 2^-14 (smallest normal float16),
+// 0x477ff000 = 65520 (the first value float16 rounds to Infinity), 2^42 + 1 = Veltkamp's splitter.
 export const MAX_TILE_CELLS = 256;
 
 // scalar state slots of the kernel (a Float64Array, so that the kernel needs no object)
@@ -149,7 +150,7 @@ export function fusedStatsKernel(
         const scale = ra / 127;
         const inv = 127 / ra;
         for (let j = 0; j < d; j++) {
-          if ((u[base + j] & 0x7fffffff) >= 0x7f800000) continue;
+          if (rowBad !== 0 && (u[base + j] & 0x7fffffff) >= 0x7f800000) continue;
           const x = chunk[base + j];
           // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
           const q = x * inv + 6755399441055744 - 6755399441055744;

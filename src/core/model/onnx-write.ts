@@ -47,7 +47,8 @@ export interface WriteOnnxOptions {
 // ---------------------------------------------------------------------------------------------
 // Wire level
 
-interface WireField {
+/** Wire-level helpers below are shared with onnx-edit.ts (structural edits); not a public API. */
+export interface WireField {
   field: number;
   wire: number;
   /** the whole field: tag, (length), payload */
@@ -57,7 +58,7 @@ interface WireField {
   payloadStart: number;
 }
 
-function readVarint(b: Uint8Array, pos: number, limit: number): { value: number; next: number } {
+export function readVarint(b: Uint8Array, pos: number, limit: number): { value: number; next: number } {
   let value = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
@@ -70,7 +71,7 @@ function readVarint(b: Uint8Array, pos: number, limit: number): { value: number;
   throw new Error(`varint too long at byte ${pos}`);
 }
 
-function parseFields(b: Uint8Array, start: number, end: number): WireField[] {
+export function parseFields(b: Uint8Array, start: number, end: number): WireField[] {
   const out: WireField[] = [];
   let pos = start;
   while (pos < end) {
@@ -94,7 +95,7 @@ function parseFields(b: Uint8Array, start: number, end: number): WireField[] {
   return out;
 }
 
-function varintBytes(n: number): Uint8Array {
+export function varintBytes(n: number): Uint8Array {
   const out: number[] = [];
   let v = n;
   while (v >= 128) {
@@ -105,7 +106,7 @@ function varintBytes(n: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-function int64VarintBytes(n: number): Uint8Array {
+export function int64VarintBytes(n: number): Uint8Array {
   if (n >= 0) return varintBytes(n);
   // negative int64: ten-byte two's complement varint
   let v = BigInt.asUintN(64, BigInt(n));
@@ -118,14 +119,14 @@ function int64VarintBytes(n: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-function tagBytes(field: number, wire: number): Uint8Array {
+export function tagBytes(field: number, wire: number): Uint8Array {
   return varintBytes(field * 8 + wire);
 }
 
 /** Output pieces: byte views (of the original file or new small buffers) written in order. */
-type Piece = Uint8Array;
+export type Piece = Uint8Array;
 
-class Out {
+export class Out {
   readonly pieces: Piece[] = [];
   length = 0;
   push(p: Piece): void {
@@ -139,13 +140,13 @@ class Out {
   }
 }
 
-function lengthDelimited(out: Out, field: number, body: Out): void {
+export function lengthDelimited(out: Out, field: number, body: Out): void {
   out.push(tagBytes(field, 2));
   out.push(varintBytes(body.length));
   out.pushAll(body);
 }
 
-function stringField(out: Out, field: number, s: string): void {
+export function stringField(out: Out, field: number, s: string): void {
   const b = new TextEncoder().encode(s);
   out.push(tagBytes(field, 2));
   out.push(varintBytes(b.length));
@@ -156,7 +157,7 @@ function stringField(out: Out, field: number, s: string): void {
 const TENSOR_DATA_FIELDS = new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14]);
 
 /** Writes pieces in order, gathering the many small ones into 1 MiB writes. */
-async function writePieces(fh: FileHandle, pieces: Piece[]): Promise<void> {
+export async function writePieces(fh: FileHandle, pieces: Piece[]): Promise<void> {
   const BUF = 1 << 20;
   const buf = new Uint8Array(BUF);
   let used = 0;
@@ -183,7 +184,7 @@ async function writePieces(fh: FileHandle, pieces: Piece[]): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-interface TensorPlan {
+export interface TensorPlan {
   tensor: ModelTensor;
   dtype: DType;
   shape: number[];
@@ -194,14 +195,14 @@ interface TensorPlan {
   /** converting a Constant value_float(s)/value_int(s) attribute into `value` */
 }
 
-interface SpliceCtx {
+export interface SpliceCtx {
   src: Uint8Array;
   plans: Map<string, TensorPlan>; // by structural key
   prefixes: Set<string>;
   dataFile?: { fh: FileHandle; fileName: string; offset: number; align: number };
 }
 
-function keyPrefixes(keys: Iterable<string>): Set<string> {
+export function keyPrefixes(keys: Iterable<string>): Set<string> {
   const s = new Set<string>();
   for (const k of keys) {
     const parts = k.split('/');
@@ -210,11 +211,11 @@ function keyPrefixes(keys: Iterable<string>): Set<string> {
   return s;
 }
 
-async function* chunksOfBytes(b: Uint8Array): AsyncIterable<Uint8Array> {
+export async function* chunksOfBytes(b: Uint8Array): AsyncIterable<Uint8Array> {
   yield b;
 }
 
-async function* chunksOfFile(path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
+export async function* chunksOfFile(path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
   const fh = await open(path, 'r');
   try {
     const CHUNK = 16 * 1024 * 1024;
@@ -232,7 +233,7 @@ async function* chunksOfFile(path: string, offset: number, length: number): Asyn
   }
 }
 
-async function newTensorData(ctx: SpliceCtx, plan: TensorPlan): Promise<Out> {
+export async function newTensorData(ctx: SpliceCtx, plan: TensorPlan): Promise<Out> {
   const out = new Out();
   for (const d of plan.shape) {
     out.push(tagBytes(1, 0));
@@ -273,7 +274,7 @@ async function newTensorData(ctx: SpliceCtx, plan: TensorPlan): Promise<Out> {
   return out;
 }
 
-async function spliceTensor(ctx: SpliceCtx, start: number, end: number, plan: TensorPlan): Promise<Out> {
+export async function spliceTensor(ctx: SpliceCtx, start: number, end: number, plan: TensorPlan): Promise<Out> {
   const out = new Out();
   const fields = parseFields(ctx.src, start, end);
   out.pushAll(await newTensorData(ctx, plan));
@@ -281,7 +282,7 @@ async function spliceTensor(ctx: SpliceCtx, start: number, end: number, plan: Te
   return out;
 }
 
-async function spliceAttribute(ctx: SpliceCtx, start: number, end: number, key: string): Promise<Out> {
+export async function spliceAttribute(ctx: SpliceCtx, start: number, end: number, key: string): Promise<Out> {
   const out = new Out();
   const fields = parseFields(ctx.src, start, end);
   const tPlan = ctx.plans.get(`${key}/t`);
@@ -309,7 +310,7 @@ async function spliceAttribute(ctx: SpliceCtx, start: number, end: number, key: 
   return out;
 }
 
-async function spliceNode(ctx: SpliceCtx, start: number, end: number, key: string): Promise<Out> {
+export async function spliceNode(ctx: SpliceCtx, start: number, end: number, key: string): Promise<Out> {
   const out = new Out();
   let ai = 0;
   for (const f of parseFields(ctx.src, start, end)) {
@@ -356,7 +357,7 @@ async function spliceModel(ctx: SpliceCtx): Promise<Out> {
 
 // ---------------------------------------------------------------------------------------------
 
-function isInitializerKey(key: string): boolean {
+export function isInitializerKey(key: string): boolean {
   return /\/i\d+$/.test(key);
 }
 
@@ -370,7 +371,7 @@ function elementCount(shape: number[], what: string): number {
   return n;
 }
 
-function nativeOf(ir: ModelIR, outPath: string): OnnxNative {
+export function nativeOf(ir: ModelIR, outPath: string): OnnxNative {
   if (ir.format !== 'onnx' || !isOnnxNative(ir.native)) {
     throw new ModelFileError(outPath, `cannot write ${ir.path} as ONNX: it was not read from an ONNX file`);
   }
@@ -378,18 +379,22 @@ function nativeOf(ir: ModelIR, outPath: string): OnnxNative {
 }
 
 /** Offset of a raw_data view inside the original file bytes, or -1 when it is not a view of them. */
-function offsetInFile(native: OnnxNative, view: Uint8Array): number {
+export function offsetInFile(native: OnnxNative, view: Uint8Array): number {
   if (view.buffer !== native.bytes.buffer) return -1;
   const off = view.byteOffset - native.bytes.byteOffset;
   return off >= 0 && off + view.length <= native.bytes.length ? off : -1;
 }
 
 /**
- * Writes `ir` (read by readOnnxModel) to `outPath`, replacing the tensors in `opts.replace`.
- * Atomic (temp files renamed at the end). Never writes to the original model or its data files.
+ * Resolves the output path and its data file, refusing any path that is a file of the model
+ * being read (also through symlinks).
  */
-export async function writeOnnxModel(ir: ModelIR, outPath: string, opts?: WriteOnnxOptions): Promise<void> {
-  const native = nativeOf(ir, outPath);
+export async function outputPaths(
+  ir: ModelIR,
+  native: OnnxNative,
+  outPath: string,
+  ext: ExternalDataOptions | undefined,
+): Promise<{ out: string; dataFileName: string; dataPath: string }> {
   const out = resolve(outPath);
   const originals = new Set<string>([resolve(native.path), ...ir.files.map((f) => resolve(f.path))]);
   const realOf = async (p: string): Promise<string> => realpath(p).catch(() => p);
@@ -399,18 +404,28 @@ export async function writeOnnxModel(ir: ModelIR, outPath: string, opts?: WriteO
   if (originals.has(out) || realOriginals.has(outReal)) {
     throw new ModelFileError(outPath, 'refusing to overwrite a file of the model being read; choose another output path');
   }
-  const replace = opts?.replace ?? new Map<string, OnnxTensorReplacement>();
-  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
-  for (const name of replace.keys()) {
-    if (!byName.has(name)) throw new ModelFileError(outPath, `cannot replace tensor "${name}": no such tensor in ${ir.path}`);
-  }
-  const ext = opts?.externalData;
   if (ext) checkExternalFileName(ext.fileName);
   const dataFileName = ext?.fileName ?? `${basename(out)}.data`;
   const dataPath = join(outDirReal, dataFileName);
   if (realOriginals.has(dataPath) || dataPath === outReal) {
     throw new ModelFileError(outPath, `refusing to write external data to ${dataPath}: it is a file of the model being read`);
   }
+  return { out, dataFileName, dataPath };
+}
+
+/**
+ * Writes `ir` (read by readOnnxModel) to `outPath`, replacing the tensors in `opts.replace`.
+ * Atomic (temp files renamed at the end). Never writes to the original model or its data files.
+ */
+export async function writeOnnxModel(ir: ModelIR, outPath: string, opts?: WriteOnnxOptions): Promise<void> {
+  const native = nativeOf(ir, outPath);
+  const { out, dataFileName, dataPath } = await outputPaths(ir, native, outPath, opts?.externalData);
+  const replace = opts?.replace ?? new Map<string, OnnxTensorReplacement>();
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  for (const name of replace.keys()) {
+    if (!byName.has(name)) throw new ModelFileError(outPath, `cannot replace tensor "${name}": no such tensor in ${ir.path}`);
+  }
+  const ext = opts?.externalData;
   const minBytes = ext?.minBytes ?? 1024;
 
   // Plan each tensor that must be rewritten.

@@ -1,0 +1,70 @@
+// `prunescope eval MODEL --candidates FILE.csv [--k 10] [--user-input NAME] [--item-input NAME]
+// [--fields-input NAME] [--data FILE.csv] [--latency] [--backend auto|wasm|cpu] [--json]`:
+// HR@K / NDCG@K on the candidates (ties count against the positive), AUC / logloss when the
+// labels allow, size and gzip size, the runtime that ran it.
+
+import { resolve } from 'node:path';
+import { evaluateModel, EvaluationResult } from '../core/eval/evaluate.js';
+import { TfjsBackendPreference } from '../core/runtime/tfjs-backend.js';
+import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+
+const BACKENDS = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
+
+export function backendArg(value: string | undefined): TfjsBackendPreference | undefined {
+  if (value === undefined) return undefined;
+  if (!BACKENDS.includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
+  return value as TfjsBackendPreference;
+}
+
+function fmt(x: number | undefined, digits = 4): string {
+  return x === undefined ? 'n/a' : x.toFixed(digits);
+}
+
+export function formatEvaluation(r: EvaluationResult): string {
+  const lines = [`model    ${r.model} (${r.format}, ${r.runtime})`];
+  if (r.hr !== undefined) lines.push(`HR@${r.k}    ${fmt(r.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
+  if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}`, `logloss  ${fmt(r.logloss)}`);
+  if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}`, `MAE      ${fmt(r.mae)}`);
+  lines.push(`params   ${r.params}`, `size     ${r.bytes} bytes (gzip ${r.gzipBytes})`);
+  for (const p of r.latency?.points ?? []) {
+    lines.push(`batch ${String(p.batch).padStart(5)}: p50 ${p.p50Ms.toFixed(3)} ms, p95 ${p.p95Ms.toFixed(3)} ms, ${Math.round(p.pairsPerSecond)} pairs/s`);
+  }
+  return lines.join('\n');
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const args = parseCommandArgs(argv, {
+    candidates: { type: 'string' },
+    data: { type: 'string' },
+    k: { type: 'string' },
+    'user-input': { type: 'string' },
+    'item-input': { type: 'string' },
+    'fields-input': { type: 'string' },
+    'user-column': { type: 'string' },
+    'item-column': { type: 'string' },
+    'label-column': { type: 'string' },
+    latency: { type: 'boolean' },
+    backend: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  const candidates = stringArg(args, 'candidates');
+  const data = stringArg(args, 'data');
+  if (!candidates && !data) throw new UsageError('give --candidates FILE.csv (and/or --data FILE.csv)');
+  const k = numberArg(args, 'k', 10, 1, 1e6);
+  if (!Number.isInteger(k)) throw new UsageError(`--k must be an integer, got ${k}`);
+  const result = await evaluateModel(resolve(args.positionals[0]), {
+    candidates: candidates ? resolve(candidates) : undefined,
+    data: data ? resolve(data) : undefined,
+    k,
+    userInput: stringArg(args, 'user-input'),
+    itemInput: stringArg(args, 'item-input'),
+    fieldsInput: stringArg(args, 'fields-input'),
+    columns: { user: stringArg(args, 'user-column'), item: stringArg(args, 'item-column'), label: stringArg(args, 'label-column') },
+    latency: flag(args, 'latency'),
+    backend: backendArg(stringArg(args, 'backend')),
+  });
+  if (flag(args, 'json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else process.stdout.write(formatEvaluation(result) + '\n');
+  return 0;
+}

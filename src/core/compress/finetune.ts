@@ -1,0 +1,629 @@
+// Fine-tuning of a (pruned) recommender on the user's interaction data, for TF.js layers models
+// and for ONNX models (through the TF.js translation in onnx-to-tfjs.ts). A custom loop with
+// Adam and binary cross-entropy runs on the active TF.js backend (initTfjs: WASM in Node, with
+// our UnsortedSegmentSum kernel for the embedding gradients). With masks 'keep-zeros' every
+// weight that is exactly zero before training is set back to zero after each optimizer step, so
+// pruning survives fine-tuning. Output: the same file structure with new weight values (ONNX:
+// writeOnnxModel replaces values at byte level; TF.js: writeTfjsModel keeps model.json as is).
+//
+// The pieces shared with distillation (CSV reading, negative sampling, the model adapters, the
+// candidate metrics) are exported from here.
+
+import * as fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
+import { buildTfjsFunctionFromOnnx, OnnxTfjsFunction } from '../model/onnx-to-tfjs.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
+import { fileSystemLoadHandler } from '../model/tfjs-io.js';
+import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
+import { float32ToFloat16Bits } from '../model/tensor-data.js';
+import { initTfjs } from '../runtime/tfjs-backend.js';
+import { createRng, Rng } from '../samples/prng.js';
+import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Interaction data
+
+/** Rows of an interactions CSV, in columns. */
+export interface InteractionTable {
+  file: string;
+  user: Int32Array;
+  item: Int32Array;
+  label: Float32Array;
+  /** row-major [rows, extraNames.length]: integer columns other than user/item/label/rating/timestamp, in file order */
+  extra: Int32Array;
+  extraNames: string[];
+  /** true when the file has no 0 labels (only positives, or ratings): negatives must be sampled */
+  implicit: boolean;
+}
+
+const IGNORED_COLUMNS = new Set(['timestamp', 'time', 'ts']);
+
+/**
+ * Reads `user,item[,label|rating][,timestamp][,extra...]` (comma or tab separated, header
+ * first). Ratings are taken as implicit positives (the NCF convention). Errors name the line.
+ */
+export async function readInteractionTable(file: string, opts: { userColumn?: string; itemColumn?: string } = {}): Promise<InteractionTable> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    throw new ModelFileError(file, `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  const lines = text.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  if (lines.length < 2) throw new ModelFileError(file, 'needs a header line and at least one row');
+  const sep = lines[0].includes('\t') ? '\t' : ',';
+  const header = lines[0].split(sep).map((h) => h.trim());
+  const col = (name: string): number => header.indexOf(name);
+  const ui = col(opts.userColumn ?? 'user');
+  const ii = col(opts.itemColumn ?? 'item');
+  if (ui < 0 || ii < 0) throw new ModelFileError(file, `line 1: needs columns '${opts.userColumn ?? 'user'}' and '${opts.itemColumn ?? 'item'}' (found ${header.join(', ')})`);
+  const li = col('label');
+  const ri = li < 0 ? col('rating') : -1;
+  const extraIdx = header.map((h, i) => i).filter((i) => i !== ui && i !== ii && i !== li && i !== ri && !IGNORED_COLUMNS.has(header[i]));
+  const n = lines.length - 1;
+  const t: InteractionTable = {
+    file,
+    user: new Int32Array(n),
+    item: new Int32Array(n),
+    label: new Float32Array(n),
+    extra: new Int32Array(n * extraIdx.length),
+    extraNames: extraIdx.map((i) => header[i]),
+    implicit: true,
+  };
+  const E = extraIdx.length;
+  const int = (s: string | undefined, line: number, what: string): number => {
+    const v = Number(s);
+    if (s === undefined || s.trim() === '' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
+      throw new ModelFileError(file, `line ${line}: ${what} '${s ?? ''}' is not a non-negative integer id`);
+    }
+    return v;
+  };
+  for (let r = 0; r < n; r++) {
+    const line = r + 2;
+    const cells = lines[r + 1].split(sep);
+    if (cells.length !== header.length) throw new ModelFileError(file, `line ${line}: ${cells.length} cells, the header has ${header.length}`);
+    t.user[r] = int(cells[ui], line, 'user');
+    t.item[r] = int(cells[ii], line, 'item');
+    if (li >= 0) {
+      const l = Number(cells[li]);
+      if (!(l >= 0 && l <= 1)) throw new ModelFileError(file, `line ${line}: label '${cells[li]}' is not in [0, 1]`);
+      t.label[r] = l;
+      if (l === 0) t.implicit = false;
+    } else {
+      t.label[r] = 1;
+    }
+    for (let e = 0; e < E; e++) t.extra[r * E + e] = int(cells[extraIdx[e]], line, header[extraIdx[e]]);
+  }
+  return t;
+}
+
+/** One batch of model inputs: ids, and all field columns (user, item, extras) when the model takes `fields`. */
+export interface Batch {
+  user: Int32Array;
+  item: Int32Array;
+  extra: Int32Array;
+  extraCount: number;
+  label: Float32Array;
+}
+
+/**
+ * Training rows for one epoch: the table as is when it has explicit negatives; otherwise its
+ * positives plus `negatives` sampled items per positive (uniform over the items seen, not a
+ * positive of that user), redrawn every epoch. Extra columns of a negative come from the item
+ * when the column is an item attribute in the data, from the user when it is a user attribute,
+ * else from the positive's row.
+ */
+export class EpochSampler {
+  private readonly positivesOf = new Map<number, Set<number>>();
+  private readonly itemCount: number;
+  private readonly itemAttr: Int32Array | undefined;
+  private readonly userAttr: Int32Array | undefined;
+  private readonly source: Int32Array[] = [];
+
+  constructor(private readonly table: InteractionTable, private readonly negatives: number) {
+    let maxItem = 0;
+    let maxUser = 0;
+    for (let i = 0; i < table.item.length; i++) {
+      maxItem = Math.max(maxItem, table.item[i]);
+      maxUser = Math.max(maxUser, table.user[i]);
+    }
+    this.itemCount = maxItem + 1;
+    if (!table.implicit) return;
+    for (let i = 0; i < table.user.length; i++) {
+      let s = this.positivesOf.get(table.user[i]);
+      if (!s) this.positivesOf.set(table.user[i], (s = new Set()));
+      s.add(table.item[i]);
+    }
+    const E = table.extraNames.length;
+    if (E > 0) {
+      // per column: 0 = item attribute, 1 = user attribute, 2 = per row
+      const itemAttr = new Int32Array(this.itemCount * E).fill(-1);
+      const userAttr = new Int32Array((maxUser + 1) * E).fill(-1);
+      const kind = new Int32Array(E);
+      for (let e = 0; e < E; e++) {
+        let byItem = true;
+        let byUser = true;
+        for (let i = 0; i < table.user.length && (byItem || byUser); i++) {
+          const v = table.extra[i * E + e];
+          const a = table.item[i] * E + e;
+          const b = table.user[i] * E + e;
+          if (itemAttr[a] === -1) itemAttr[a] = v;
+          else if (itemAttr[a] !== v) byItem = false;
+          if (userAttr[b] === -1) userAttr[b] = v;
+          else if (userAttr[b] !== v) byUser = false;
+        }
+        kind[e] = byItem ? 0 : byUser ? 1 : 2;
+      }
+      this.itemAttr = itemAttr;
+      this.userAttr = userAttr;
+      this.source.push(kind);
+    }
+  }
+
+  /** rows per epoch */
+  get size(): number {
+    return this.table.implicit ? this.table.user.length * (1 + this.negatives) : this.table.user.length;
+  }
+
+  epoch(rng: Rng): Batch {
+    const t = this.table;
+    const E = t.extraNames.length;
+    const n = this.size;
+    const out: Batch = { user: new Int32Array(n), item: new Int32Array(n), extra: new Int32Array(n * E), extraCount: E, label: new Float32Array(n) };
+    let w = 0;
+    const kind = this.source[0];
+    for (let i = 0; i < t.user.length; i++) {
+      out.user[w] = t.user[i];
+      out.item[w] = t.item[i];
+      out.label[w] = t.label[i];
+      out.extra.set(t.extra.subarray(i * E, i * E + E), w * E);
+      w++;
+      if (!t.implicit) continue;
+      const pos = this.positivesOf.get(t.user[i])!;
+      for (let k = 0; k < this.negatives; k++) {
+        let neg = rng.int(this.itemCount);
+        // a user with (almost) every item as positive: give up after a few tries
+        for (let tries = 0; pos.has(neg) && tries < 50; tries++) neg = rng.int(this.itemCount);
+        out.user[w] = t.user[i];
+        out.item[w] = neg;
+        out.label[w] = 0;
+        for (let e = 0; e < E; e++) {
+          const fromItem = this.itemAttr![neg * E + e];
+          const v = kind[e] === 0 && fromItem >= 0 ? fromItem : kind[e] === 1 ? this.userAttr![t.user[i] * E + e] : t.extra[i * E + e];
+          out.extra[w * E + e] = v;
+        }
+        w++;
+      }
+    }
+    // shuffle in place (Fisher-Yates on all columns)
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      swap(out.user, i, j);
+      swap(out.item, i, j);
+      swap(out.label, i, j);
+      for (let e = 0; e < E; e++) swap(out.extra, i * E + e, j * E + e);
+    }
+    return out;
+  }
+}
+
+function swap(a: Int32Array | Float32Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+export function sliceBatch(b: Batch, start: number, end: number): Batch {
+  const E = b.extraCount;
+  return {
+    user: b.user.subarray(start, end),
+    item: b.item.subarray(start, end),
+    extra: b.extra.subarray(start * E, end * E),
+    extraCount: E,
+    label: b.label.subarray(start, end),
+  };
+}
+
+export function tableAsBatch(t: InteractionTable): Batch {
+  return { user: t.user, item: t.item, extra: t.extra, extraCount: t.extraNames.length, label: t.label };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model adapters: one interface over a tf.LayersModel and a translated ONNX graph
+
+/** What a model input is fed with. */
+type InputFeed = { name: string; kind: 'user' | 'item' | 'fields'; rank: number; fields?: number };
+
+function inputFeed(name: string, shape: ReadonlyArray<number | string | null | undefined> | undefined, file: string): InputFeed {
+  const rank = shape?.length ?? 1;
+  const lower = name.toLowerCase();
+  const second = shape && shape.length === 2 ? shape[1] : undefined;
+  if (rank === 2 && typeof second === 'number' && second > 1) return { name, kind: 'fields', rank, fields: second };
+  if (/user/.test(lower)) return { name, kind: 'user', rank };
+  if (/item/.test(lower)) return { name, kind: 'item', rank };
+  if (lower === 'fields') return { name, kind: 'fields', rank, fields: typeof second === 'number' ? second : undefined };
+  throw new ModelFileError(file, `cannot tell what to feed model input '${name}': expected a user id, an item id, or a [batch, fields] input`);
+}
+
+function feedTensor(f: InputFeed, b: Batch, file: string): tf.Tensor {
+  const n = b.user.length;
+  if (f.kind === 'fields') {
+    const F = 2 + b.extraCount;
+    if (f.fields !== undefined && f.fields !== F) {
+      throw new ModelFileError(file, `model input '${f.name}' has ${f.fields} fields; the data gives user, item and ${b.extraCount} extra columns (${F})`);
+    }
+    const fv = new Int32Array(n * F);
+    for (let i = 0; i < n; i++) {
+      fv[i * F] = b.user[i];
+      fv[i * F + 1] = b.item[i];
+      for (let e = 0; e < b.extraCount; e++) fv[i * F + 2 + e] = b.extra[i * b.extraCount + e];
+    }
+    return tf.tensor2d(fv, [n, F], 'int32');
+  }
+  const ids = f.kind === 'user' ? b.user : b.item;
+  return f.rank === 2 ? tf.tensor2d(ids, [n, 1], 'int32') : tf.tensor1d(ids, 'int32');
+}
+
+export interface Trainee {
+  format: 'onnx' | 'tfjs-layers';
+  /** trainable variables, and the IR tensor name of each */
+  variables: tf.Variable[];
+  names: string[];
+  /** scores (probabilities) as a [n] tensor; call inside tf.tidy / an optimizer closure */
+  forward(b: Batch): tf.Tensor;
+  /** total trainable parameters */
+  params: number;
+  /** the layers model, for TF.js */
+  layers?: tf.LayersModel;
+  dispose(): void;
+}
+
+export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
+  const file = ir.path;
+  if (ir.format === 'onnx') {
+    const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(ir);
+    try {
+      const feeds = fn.inputs.map((i) => inputFeed(i.name, i.shape, file));
+      const names = [...fn.variables.keys()];
+      const variables = names.map((n) => fn.variables.get(n)!);
+      return {
+        format: 'onnx',
+        variables,
+        names,
+        params: variables.reduce((a, v) => a + v.size, 0),
+        forward: (b) => {
+          const feed: Record<string, tf.Tensor> = {};
+          for (const f of feeds) feed[f.name] = feedTensor(f, b, file);
+          return tf.reshape(fn.predict(feed), [-1]);
+        },
+        dispose: () => fn.dispose(),
+      };
+    } catch (e) {
+      fn.dispose();
+      throw e;
+    }
+  }
+  if (ir.format === 'tfjs-layers') {
+    const model = await tf.loadLayersModel(fileSystemLoadHandler(ir.path));
+    try {
+      const feeds = model.inputNames.map((n, i) => inputFeed(n, model.inputs[i].shape, file));
+      const ws = model.trainableWeights;
+      const irNames = new Set(ir.tensors.map((t) => t.name));
+      const names = ws.map((w) => {
+        // loadLayersModel matches manifest entries by originalName; the variable may be suffixed
+        const n = (w as unknown as { originalName?: string }).originalName ?? w.name;
+        if (!irNames.has(n)) throw new ModelFileError(file, `weight '${n}' of the loaded model is not in the manifest`);
+        return n;
+      });
+      return {
+        format: 'tfjs-layers',
+        variables: ws.map((w) => w.read() as tf.Variable),
+        names,
+        params: model.countParams(),
+        layers: model,
+        forward: (b) => {
+          const xs = feeds.map((f) => feedTensor(f, b, file));
+          const y = model.apply(xs.length === 1 ? xs[0] : xs, { training: true }) as tf.Tensor;
+          return tf.reshape(y, [-1]);
+        },
+        dispose: () => model.dispose(),
+      };
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  throw new ModelFileError(file, `fine-tuning supports ONNX and TF.js layers models, not ${ir.format}`);
+}
+
+/** Scores of every row, in batches, outside any gradient tape. */
+export function scoreRows(t: Trainee, b: Batch, batchSize = 4096): Float32Array {
+  const n = b.user.length;
+  const out = new Float32Array(n);
+  for (let s = 0; s < n; s += batchSize) {
+    const e = Math.min(n, s + batchSize);
+    tf.tidy(() => out.set(t.forward(sliceBatch(b, s, e)).dataSync() as Float32Array, s));
+  }
+  return out;
+}
+
+const EPS = 1e-7;
+
+/** Keras' binary cross-entropy on probabilities (clipped to [eps, 1 - eps]). */
+export function bce(p: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const q = tf.clipByValue(p, EPS, 1 - EPS);
+    const l = tf.add(tf.mul(y, tf.log(q)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, q))));
+    return tf.neg(tf.mean(l)) as tf.Scalar;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics on a candidates file
+
+export interface CandidateMetrics {
+  k: number;
+  hr: number;
+  ndcg: number;
+  /** positives ranked (one per user in leave-one-out files) */
+  positives: number;
+}
+
+/**
+ * HR@K / NDCG@K over consecutive blocks of rows with the same user: each positive is ranked
+ * against the block's negatives; ties count against the positive.
+ */
+export function candidateMetrics(users: Int32Array, labels: Float32Array, scores: Float32Array, k = 10): CandidateMetrics {
+  let hits = 0;
+  let ndcg = 0;
+  let positives = 0;
+  let start = 0;
+  while (start < users.length) {
+    let end = start + 1;
+    while (end < users.length && users[end] === users[start]) end++;
+    for (let i = start; i < end; i++) {
+      if (labels[i] < 0.5) continue;
+      positives++;
+      let rank = 0;
+      for (let j = start; j < end; j++) if (labels[j] < 0.5 && scores[j] >= scores[i]) rank++;
+      if (rank < k) {
+        hits++;
+        ndcg += 1 / Math.log2(rank + 2);
+      }
+    }
+    start = end;
+  }
+  return { k, hr: positives ? hits / positives : 0, ndcg: positives ? ndcg / positives : 0, positives };
+}
+
+export async function evaluateCandidates(t: Trainee, file: string, k = 10): Promise<CandidateMetrics> {
+  const table = await readInteractionTable(file);
+  if (table.implicit) throw new ModelFileError(file, 'a candidates file needs a label column with 0 for the negatives');
+  const b = tableAsBatch(table);
+  return candidateMetrics(table.user, table.label, scoreRows(t, b), k);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The training loop
+
+export interface TrainLoopOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  /** per variable: 1 where the weight may change, 0 where it must stay 0 (undefined: free) */
+  masks?: Array<tf.Tensor | undefined>;
+  /** extra loss term weight and targets: distillation passes the teacher's scores here */
+  loss?: (pred: tf.Tensor, batch: Batch) => tf.Scalar;
+  ctx?: CompressionContext;
+  /** the fraction of the caller's progress this loop covers */
+  progressSpan?: [number, number];
+  what?: string;
+}
+
+export interface TrainLoopResult {
+  losses: number[];
+  samples: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export function checkAbort(ctx: CompressionContext | undefined, what: string): void {
+  if (ctx?.signal?.aborted) throw new Error(`${what} was cancelled`);
+}
+
+function formatSeconds(s: number): string {
+  return s >= 90 ? `${Math.round(s / 60)} min` : `${Math.max(0, Math.round(s))} s`;
+}
+
+/** Adam on `vars` over sampled epochs; masks re-applied after every step. Cancellable between batches. */
+export async function trainLoop(vars: tf.Variable[], forward: (b: Batch) => tf.Tensor, sampler: EpochSampler, o: TrainLoopOptions): Promise<TrainLoopResult> {
+  const what = o.what ?? 'fine-tuning';
+  const optimizer = tf.train.adam(o.lr);
+  const rng = createRng(o.seed);
+  const losses: number[] = [];
+  const [p0, p1] = o.progressSpan ?? [0, 1];
+  const perEpoch = sampler.size;
+  const batches = Math.ceil(perEpoch / o.batchSize);
+  const total = batches * o.epochs;
+  const t0 = Date.now();
+  let lastYield = Date.now();
+  let done = 0;
+  const lossFn = o.loss ?? ((p: tf.Tensor, b: Batch) => bce(p, tf.tensor1d(b.label)));
+  try {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      const rows = sampler.epoch(rng);
+      let sum = 0;
+      for (let bi = 0; bi < batches; bi++) {
+        checkAbort(o.ctx, what);
+        const b = sliceBatch(rows, bi * o.batchSize, Math.min(perEpoch, (bi + 1) * o.batchSize));
+        const lossT = optimizer.minimize(() => lossFn(forward(b), b), true, vars)!;
+        if (o.masks) {
+          tf.tidy(() => {
+            o.masks!.forEach((m, i) => {
+              if (m) vars[i].assign(tf.mul(vars[i], m));
+            });
+          });
+        }
+        sum += (await lossT.data())[0] * b.user.length;
+        lossT.dispose();
+        done++;
+        if (Date.now() - lastYield > 200) {
+          // lets an abort signal (and progress listeners) run between batches
+          await new Promise((r) => setImmediate(r));
+          lastYield = Date.now();
+          const elapsed = (Date.now() - t0) / 1000;
+          const eta = (elapsed / done) * (total - done);
+          o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epoch + 1}/${o.epochs}, ETA ${formatSeconds(eta)}`);
+        }
+      }
+      losses.push(sum / perEpoch);
+      const elapsed = (Date.now() - t0) / 1000;
+      const eta = (elapsed / done) * (total - done);
+      o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epoch + 1}/${o.epochs} loss ${losses[epoch].toFixed(4)}, ETA ${formatSeconds(eta)}`);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const samples = perEpoch * o.epochs;
+  return { losses, samples, seconds, samplesPerSecond: samples / Math.max(seconds, 1e-9) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fine-tuning
+
+export interface FinetuneSettings {
+  /** interactions CSV: user,item[,label][,timestamp][,extra fields] */
+  data: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  /** 'keep-zeros': exact zeros stay zero (default when the model has pruned zeros); 'none': all weights train */
+  masks?: 'keep-zeros' | 'none';
+  /** sampled negatives per positive when the data has only positives; default 4 */
+  negatives?: number;
+  seed?: number;
+  /** optional leave-one-out candidates CSV: HR/NDCG@k before and after go into the notes */
+  candidates?: string;
+  k?: number;
+}
+
+/** Share of exact zeros above which a tensor counts as pruned (trained weights are almost never exactly 0). */
+const PRUNED_ZERO_SHARE = 0.01;
+
+function storedBytes(dtype: DType, values: Float32Array): Uint8Array {
+  if (dtype === 'float32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (dtype === 'float64') {
+    const d = Float64Array.from(values);
+    return new Uint8Array(d.buffer);
+  }
+  if (dtype === 'float16') {
+    const h = new Uint16Array(values.length);
+    for (let i = 0; i < values.length; i++) h[i] = float32ToFloat16Bits(values[i]);
+    return new Uint8Array(h.buffer);
+  }
+  throw new Error(`cannot store trained values as ${dtype}`);
+}
+
+/** Writes trained values into a copy of the model, same format and structure as `ir`. */
+export async function writeTrainedValues(ir: ModelIR, values: Map<string, Float32Array>, outPath: string): Promise<void> {
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  if (ir.format === 'onnx') {
+    const replace = new Map<string, OnnxTensorReplacement>();
+    for (const [name, v] of values) {
+      const t = byName.get(name)!;
+      replace.set(name, { dtype: t.dtype, shape: t.shape, data: storedBytes(t.dtype, v) });
+    }
+    await writeOnnxModel(ir, outPath, { replace });
+    return;
+  }
+  const replace = new Map<string, TfjsReplacement>();
+  for (const [name, v] of values) replace.set(name, { dtype: 'float32', shape: byName.get(name)!.shape, data: v });
+  await writeTfjsModel(ir, outPath, { replace });
+}
+
+export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
+  const epochs = settings.epochs ?? 2;
+  const batchSize = settings.batchSize ?? 512;
+  const lr = settings.lr ?? 0.001;
+  const negatives = settings.negatives ?? 4;
+  const seed = settings.seed ?? 7;
+  for (const [k, v] of [['epochs', epochs], ['batchSize', batchSize], ['negatives', negatives]] as const) {
+    if (!Number.isInteger(v) || v < (k === 'negatives' ? 0 : 1)) throw new Error(`finetune: ${k} must be a positive integer, got ${v}`);
+  }
+  if (!(lr > 0)) throw new Error(`finetune: lr must be positive, got ${lr}`);
+  const backend = await initTfjs();
+  ctx?.onProgress?.(0, 'reading data');
+  const table = await readInteractionTable(settings.data);
+  checkAbort(ctx, 'fine-tuning');
+  const trainee = await loadTrainee(ir);
+  let masksAll: Array<tf.Tensor | undefined> = [];
+  try {
+    // masks from the values before training
+    const zeros: number[] = [];
+    masksAll = trainee.variables.map((v, i) => {
+      const data = v.dataSync() as Float32Array;
+      let z = 0;
+      for (let j = 0; j < data.length; j++) if (data[j] === 0) z++;
+      zeros[i] = z;
+      return z > 0 ? tf.tidy(() => tf.cast(tf.notEqual(v, 0), 'float32')) : undefined;
+    });
+    const pruned = trainee.variables.some((v, i) => zeros[i] / v.size >= PRUNED_ZERO_SHARE);
+    const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
+    const resolved = { data: settings.data, epochs, batchSize, lr, masks, negatives, seed, ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}) };
+    const k = settings.k ?? 10;
+    const before = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
+    const sampler = new EpochSampler(table, negatives);
+    const result = await trainLoop(trainee.variables, trainee.forward, sampler, {
+      epochs,
+      batchSize,
+      lr,
+      seed,
+      masks: masks === 'keep-zeros' ? masksAll : undefined,
+      ctx,
+      progressSpan: [0.02, 0.95],
+    });
+    const after = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
+
+    const values = new Map<string, Float32Array>();
+    trainee.variables.forEach((v, i) => values.set(trainee.names[i], Float32Array.from(v.dataSync() as Float32Array)));
+    const byName = new Map<string, ModelTensor>(ir.tensors.map((t) => [t.name, t]));
+    const changes: TensorChange[] = trainee.names.map((name, i) => {
+      const t = byName.get(name)!;
+      const entry = { shape: t.shape, dtype: t.dtype, bytes: t.storage.byteLength };
+      const kept = masks === 'keep-zeros' && zeros[i] > 0 ? `, ${zeros[i]} zeros kept` : '';
+      return { tensor: name, action: `fine-tuned${kept}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
+    });
+    const notes = [
+      `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows` +
+        (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
+        `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
+      `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
+      masks === 'keep-zeros'
+        ? `Masks kept: the ${zeros.reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
+        : 'No masks: every weight was free to change (zeros may have become non-zero).',
+      ir.format === 'onnx'
+        ? 'The ONNX graph was trained through its TF.js translation; only initializer values changed, the file structure is untouched.'
+        : 'Only weight values changed; model.json keeps its topology.',
+    ];
+    if (before && after) {
+      notes.push(`On ${settings.candidates}: NDCG@${k} ${before.ndcg.toFixed(4)} -> ${after.ndcg.toFixed(4)}, HR@${k} ${before.hr.toFixed(4)} -> ${after.hr.toFixed(4)}.`);
+    }
+    ctx?.onProgress?.(1, 'fine-tuned');
+    const outcome: CompressionOutcome & { training: TrainLoopResult & { backend: string; before?: CandidateMetrics; after?: CandidateMetrics } } = {
+      method: 'finetune',
+      settings: resolved,
+      changes,
+      notes,
+      write: (outPath) => writeTrainedValues(ir, values, outPath),
+      training: { ...result, backend: backend.backend, before, after },
+    };
+    return outcome;
+  } finally {
+    masksAll.forEach((m) => m?.dispose());
+    trainee.dispose();
+  }
+}

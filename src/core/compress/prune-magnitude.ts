@@ -1,0 +1,329 @@
+// Unstructured magnitude pruning: the weights of smallest |w| become exact zeros.
+//
+// The zeros are STORED (dense tensors, same shapes, same dtypes): the raw file keeps its size and
+// ONNX Runtime / TF.js run the same dense kernels at the same speed; only compressors (gzip on a
+// CDN, zip in an app bundle) see the gain, because long runs of zero bytes compress well. The
+// outcome says so in its notes, with the measured raw and gzip sizes once written.
+//
+// Thresholds are exact order statistics (MagnitudeSelector: two histogram passes over the float
+// bits, never a sort), and ties at the threshold are broken by position, so a sparsity s over n
+// weights zeroes exactly floor(s * n) of them (NaNs are never pruned and do not count in n).
+
+import { readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
+import { float32ToFloat16Bits, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
+import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
+import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
+import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+
+export interface PruneMagnitudeSettings {
+  /** fraction of the chosen weights to zero, 0..1 */
+  sparsity: number;
+  /** 'global': one threshold over all chosen tensors; 'layer': each tensor to its own sparsity. Default 'global'. */
+  scope?: 'global' | 'layer';
+  /** per-tensor (or per-layer) sparsity overrides, by tensor name or layer name; with scope 'layer' */
+  perLayer?: Record<string, number>;
+  /**
+   * Which tensors: 'embeddings+dense' (default: embedding tables and dense/conv kernels; never
+   * biases, norms, constants) or explicit tensor names.
+   */
+  tensors?: 'embeddings+dense' | string[];
+}
+
+export interface PruneMasks {
+  /** per pruned tensor: 1 = weight kept, 0 = pruned (flat, row-major) */
+  masks: Map<string, Uint8Array>;
+  /** per tensor: the sparsity asked for, the |w| threshold used and the zeros made */
+  perTensor: Array<{ tensor: string; sparsity: number; threshold: number; pruned: number; count: number }>;
+  /** the resolved scope */
+  scope: 'global' | 'layer';
+  /** global scope: the one threshold (|w| at rank floor(s*n)); -Infinity when nothing is pruned */
+  threshold?: number;
+}
+
+const PRUNABLE_ROLES: ReadonlySet<TensorRole> = new Set<TensorRole>(['embedding', 'dense-kernel', 'conv-kernel']);
+const CHUNK = 1 << 20;
+
+function checkSparsity(s: unknown, what: string, file: string): number {
+  if (typeof s !== 'number' || !(s >= 0 && s <= 1)) throw new ModelFileError(file, `${what} must be a number in [0, 1], got ${String(s)}`);
+  return s;
+}
+
+function isFloatDtype(d: DType): boolean {
+  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
+}
+
+/** The tensors a magnitude method works on: by default every embedding table and dense kernel. */
+export function chooseTensors(ir: ModelIR, which: 'embeddings+dense' | string[] | undefined): ModelTensor[] {
+  if (which === undefined || which === 'embeddings+dense') {
+    return ir.tensors.filter((t) => PRUNABLE_ROLES.has(t.role) && isFloatDtype(t.dtype) && t.trainable !== false);
+  }
+  if (!Array.isArray(which)) throw new ModelFileError(ir.path, `tensors must be 'embeddings+dense' or a list of tensor names`);
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  return which.map((name) => {
+    const t = byName.get(name);
+    if (!t) throw new ModelFileError(ir.path, `no tensor named "${name}" (tensors: ${ir.tensors.map((x) => x.name).join(', ')})`);
+    if (!isFloatDtype(t.dtype)) throw new ModelFileError(ir.path, `tensor "${name}" is ${t.dtype}; only float tensors can be magnitude-pruned`);
+    return t;
+  });
+}
+
+async function streamTensors(tensors: ModelTensor[], cb: (chunk: Float32Array, t: number, first: number) => void): Promise<void> {
+  for (let i = 0; i < tensors.length; i++) await forEachTensorChunk(tensors[i], CHUNK, (c, first) => cb(c, i, first));
+}
+
+/**
+ * Masks over `tensors` that zero exactly k = floor(sparsity * n) weights of smallest |w|
+ * (n counts non-NaN values). Ties at the k-th value are pruned in order (tensor order, then
+ * element order) until exactly k are pruned.
+ */
+async function masksFor(tensors: ModelTensor[], sparsity: number, signal?: AbortSignal): Promise<{ masks: Uint8Array[]; threshold: number; pruned: number[] }> {
+  const masks = tensors.map((t) => new Uint8Array(tensorElementCount(t.shape)).fill(1));
+  const pruned = tensors.map(() => 0);
+  const sel = new MagnitudeSelector();
+  await streamTensors(tensors, (c) => sel.addPass1(c));
+  signal?.throwIfAborted();
+  const k = prunedCount(sel.size, sparsity);
+  if (k === 0) return { masks, threshold: -Infinity, pruned };
+  sel.beginPass2([k]);
+  await streamTensors(tensors, (c) => sel.addPass2(c));
+  signal?.throwIfAborted();
+  const thr = sel.results()[0];
+  let below = 0;
+  await streamTensors(tensors, (c) => {
+    for (let i = 0; i < c.length; i++) if (Math.abs(c[i]) < thr) below++;
+  });
+  let ties = k - below; // how many values equal to thr are pruned too
+  await streamTensors(tensors, (c, ti, first) => {
+    const m = masks[ti];
+    let p = 0;
+    for (let i = 0; i < c.length; i++) {
+      const a = Math.abs(c[i]);
+      if (a < thr) {
+        m[first + i] = 0;
+        p++;
+      } else if (a === thr && ties > 0) {
+        m[first + i] = 0;
+        p++;
+        ties--;
+      }
+    }
+    pruned[ti] += p;
+  });
+  return { masks, threshold: thr, pruned };
+}
+
+/**
+ * The pruning masks a magnitude pruning with these settings would apply, without touching any
+ * value: fine-tuning keeps them fixed (multiply the gradients or the weights by the mask after
+ * each step) so that pruned weights stay zero.
+ */
+export async function pruneMasks(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<PruneMasks> {
+  const scope = settings.scope ?? 'global';
+  if (scope !== 'global' && scope !== 'layer') throw new ModelFileError(ir.path, `scope must be 'global' or 'layer', got ${String(scope)}`);
+  const base = checkSparsity(settings.sparsity, 'sparsity', ir.path);
+  const tensors = chooseTensors(ir, settings.tensors);
+  if (tensors.length === 0) throw new ModelFileError(ir.path, 'no tensor to prune: the model has no embedding table or dense kernel of a float type');
+  const masks = new Map<string, Uint8Array>();
+  const perTensor: PruneMasks['perTensor'] = [];
+  const count = (t: ModelTensor): number => tensorElementCount(t.shape);
+  if (scope === 'global') {
+    if (settings.perLayer && Object.keys(settings.perLayer).length > 0) {
+      throw new ModelFileError(ir.path, "perLayer sparsities need scope 'layer' (global scope uses one threshold over all chosen tensors)");
+    }
+    ctx?.onProgress?.(0, 'global magnitude threshold');
+    const r = await masksFor(tensors, base, ctx?.signal);
+    tensors.forEach((t, i) => {
+      masks.set(t.name, r.masks[i]);
+      perTensor.push({ tensor: t.name, sparsity: base, threshold: r.threshold, pruned: r.pruned[i], count: count(t) });
+    });
+    return { masks, perTensor, scope, threshold: r.threshold };
+  }
+  const per = settings.perLayer ?? {};
+  const known = new Set<string>([...tensors.map((t) => t.name), ...tensors.map((t) => t.layer)]);
+  for (const k of Object.keys(per)) {
+    if (!known.has(k)) throw new ModelFileError(ir.path, `perLayer names "${k}", which is none of the chosen tensors or their layers`);
+  }
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const s = checkSparsity(per[t.name] ?? per[t.layer] ?? base, `sparsity of ${t.name}`, ir.path);
+    ctx?.onProgress?.(i / tensors.length, `threshold of ${t.name}`);
+    const r = await masksFor([t], s, ctx?.signal);
+    masks.set(t.name, r.masks[0]);
+    perTensor.push({ tensor: t.name, sparsity: s, threshold: r.threshold, pruned: r.pruned[0], count: count(t) });
+  }
+  return { masks, perTensor, scope };
+}
+
+/**
+ * TFMOT's PolynomialDecay: sparsity at `step` ramps from `initial` (at `begin`) to `final` (at
+ * `end`) as final + (initial - final) * (1 - (step - begin) / (end - begin))^power; steps before
+ * `begin` give `initial`, after `end` give `final`. Pruning early and fast, then slowly, lets the
+ * network recover between steps.
+ */
+export function polynomialDecaySparsity(
+  step: number,
+  s: { initial: number; final: number; begin: number; end: number; power?: number },
+): number {
+  const power = s.power ?? 3;
+  if (!(s.end > s.begin)) throw new RangeError(`polynomial decay needs end > begin (got ${s.begin}..${s.end})`);
+  for (const [k, v] of [['initial', s.initial], ['final', s.final]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new RangeError(`${k} sparsity ${v} outside [0, 1]`);
+  }
+  const t = Math.min(s.end, Math.max(s.begin, step));
+  const frac = 1 - (t - s.begin) / (s.end - s.begin);
+  return s.final + (s.initial - s.final) * Math.pow(frac, power);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing values back (shared by the pruning methods)
+
+/** Stored little-endian bytes of float values for a tensor of stored dtype float32 or float16 (ONNX). */
+export function encodeFloatsAs(dtype: DType, values: Float32Array, where: string): Uint8Array {
+  if (dtype === 'float32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  if (dtype === 'float16') {
+    const out = new Uint16Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16Bits(values[i]);
+    return new Uint8Array(out.buffer);
+  }
+  if (dtype === 'float64') return new Uint8Array(Float64Array.from(values).buffer);
+  throw new ModelFileError(where, `cannot store the new values as ${dtype}`);
+}
+
+/** A replacement of a float tensor's values (maybe a new shape) in the tensor's own computing dtype. */
+export interface FloatReplacement {
+  shape: number[];
+  values: Float32Array;
+}
+
+/**
+ * Writes `ir` with some float tensors given new values (and maybe new shapes), through the
+ * value-patching writers: ONNX keeps the stored dtype (float32/float16/float64); TF.js writes
+ * float32 (a quantized weight is stored dequantized: its quantization cannot hold the new values exactly).
+ */
+export async function writeFloatReplacements(ir: ModelIR, repl: Map<string, FloatReplacement>, outPath: string): Promise<void> {
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  if (ir.format === 'onnx') {
+    const replace = new Map<string, OnnxTensorReplacement>();
+    for (const [name, r] of repl) {
+      const t = byName.get(name);
+      if (!t) throw new ModelFileError(ir.path, `no tensor named "${name}"`);
+      replace.set(name, { dtype: t.storage.dtype, shape: r.shape, data: encodeFloatsAs(t.storage.dtype, r.values, t.storage.location) });
+    }
+    await writeOnnxModel(ir, outPath, { replace });
+    return;
+  }
+  const replace = new Map<string, TfjsReplacement>();
+  for (const [name, r] of repl) {
+    if (!byName.has(name)) throw new ModelFileError(ir.path, `no tensor named "${name}"`);
+    replace.set(name, { dtype: 'float32', shape: r.shape, data: r.values });
+  }
+  await writeTfjsModel(ir, outPath, { replace });
+}
+
+export interface FileSizes {
+  files: string[];
+  raw: number;
+  /** sum of the gzip (level 9) sizes of the files, one by one */
+  gzip: number;
+}
+
+/** The files a written model is made of: the .onnx (+ external data files), or model.json + shards. */
+export async function modelFilesAt(format: ModelIR['format'], outPath: string): Promise<string[]> {
+  const abs = path.resolve(outPath);
+  if (format === 'onnx') {
+    const files = [abs];
+    const data = `${abs}.data`;
+    if (await stat(data).then(() => true, () => false)) files.push(data);
+    return files;
+  }
+  const doc = JSON.parse(await readFile(abs, 'utf8')) as { weightsManifest?: Array<{ paths?: string[] }> } | Array<{ paths?: string[] }>;
+  const groups = Array.isArray(doc) ? doc : doc.weightsManifest ?? [];
+  const files = [abs];
+  for (const g of groups) for (const p of g.paths ?? []) files.push(path.join(path.dirname(abs), p));
+  return files;
+}
+
+/** Raw and gzip sizes of files (gzip is what a CDN or an app bundle would transfer). */
+export async function fileSizes(files: string[]): Promise<FileSizes> {
+  let raw = 0;
+  let gzip = 0;
+  for (const f of files) {
+    const b = await readFile(f);
+    raw += b.byteLength;
+    gzip += gzipSync(b, { level: 9 }).byteLength;
+  }
+  return { files, raw, gzip };
+}
+
+export function tensorBytes(dtype: DType, shape: number[]): number {
+  const size: Partial<Record<DType, number>> = { float32: 4, float16: 2, bfloat16: 2, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 };
+  return tensorElementCount(shape) * (size[dtype] ?? 4);
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One-shot magnitude pruning; the outcome writes the same format with the zeros stored. */
+export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
+  const m = await pruneMasks(ir, settings, ctx);
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  const repl = new Map<string, FloatReplacement>();
+  const changes: TensorChange[] = [];
+  let total = 0;
+  let zeros = 0;
+  for (const [i, p] of m.perTensor.entries()) {
+    ctx?.signal?.throwIfAborted();
+    ctx?.onProgress?.(0.5 + (0.5 * i) / m.perTensor.length, `masking ${p.tensor}`);
+    const t = byName.get(p.tensor) as ModelTensor;
+    const values = await readTensorFloat32(t);
+    const mask = m.masks.get(t.name) as Uint8Array;
+    for (let j = 0; j < values.length; j++) if (mask[j] === 0) values[j] = 0;
+    let z = 0;
+    for (let j = 0; j < values.length; j++) if (values[j] === 0) z++;
+    total += values.length;
+    zeros += z;
+    repl.set(t.name, { shape: t.shape.slice(), values });
+    const bytes = t.storage.byteLength;
+    changes.push({
+      tensor: t.name,
+      action: `pruned ${p.pruned} of ${p.count} weights (${pct(p.count ? p.pruned / p.count : 0)}); ${z} zeros now`,
+      before: { shape: t.shape.slice(), dtype: t.dtype, bytes },
+      after: [{ name: t.name, shape: t.shape.slice(), dtype: t.dtype, bytes: ir.format === 'onnx' ? bytes : tensorBytes('float32', t.shape) }],
+    });
+  }
+  const notes = [
+    `Unstructured magnitude pruning (${m.scope} scope${m.scope === 'global' ? `, |w| threshold ${m.threshold}` : ''}): ${zeros} of ${total} chosen weights are zero (${pct(total ? zeros / total : 0)}); biases, norms and constants are untouched.`,
+    'The zeros are stored densely: the raw file size does not change, and ONNX Runtime / TF.js run the same dense kernels, so latency does not change either. Only the compressed (gzip) size shrinks.',
+  ];
+  if (ir.format !== 'onnx' && [...repl.keys()].some((n) => byName.get(n)?.storage.quantization)) {
+    notes.push('Quantized TF.js weights were written as float32 (their affine quantization cannot keep exact zeros): quantize after pruning.');
+  }
+  const settingsOut: Record<string, unknown> = {
+    sparsity: settings.sparsity,
+    scope: m.scope,
+    tensors: settings.tensors ?? 'embeddings+dense',
+    ...(settings.perLayer ? { perLayer: settings.perLayer } : {}),
+  };
+  return {
+    method: 'prune-magnitude',
+    settings: settingsOut,
+    changes,
+    notes,
+    async write(outPath: string): Promise<void> {
+      await writeFloatReplacements(ir, repl, outPath);
+      // measured sizes go into the notes the report shows
+      const before = await fileSizes(ir.files.map((f) => f.path));
+      const after = await fileSizes(await modelFilesAt(ir.format, outPath));
+      notes.push(
+        `Size on disk: raw ${before.raw} -> ${after.raw} bytes (${after.raw === before.raw ? 'unchanged' : `${(before.raw / after.raw).toFixed(2)}x`}); gzip ${before.gzip} -> ${after.gzip} bytes (${(before.gzip / Math.max(1, after.gzip)).toFixed(2)}x smaller).`,
+      );
+    },
+  };
+}

@@ -1,0 +1,312 @@
+// ONNX side of quantization: turns the chosen float32 initializers into a structural graph edit
+// (onnx-edit.ts) that ONNX Runtime runs.
+//  - float16: the table/kernel is stored as float16; an embedding table is gathered in float16
+//    and its rows cast to float (the table stays half size in memory); any other weight gets a
+//    Cast node that produces the original name (ORT folds it at load: half size on disk only).
+//  - int8 embedding table (every consumer a Gather on axis 0): int8 rows + one scale per row;
+//    Gather(q) -> Cast -> Mul(Gather(scale)): only the looked-up rows are dequantized.
+//  - int8 dense kernel (MatMul input B, or Gemm input B with alpha = beta = 1, transA = 0):
+//    DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast -> Mul(x_scale * w_scale),
+//    (+ Add bias for Gemm), the pattern ORT fuses into DynamicQuantizeMatMul. Per-output-channel
+//    symmetric weights, 7 bits by default (see ENGINE_FACTS: 8-bit weights overflow in AVX2
+//    kernels without VNNI).
+
+import { GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
+import { OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx-edit.js';
+import { isOnnxNative } from '../model/onnx.js';
+import { readTensorFloat32 } from '../model/tensor-data.js';
+import { quantizeColumnsInt8, quantizeRowsInt8, toFloat16 } from './quantize-math.js';
+import type { TensorChange } from './types.js';
+
+export interface OnnxQuantizePlan {
+  edit: OnnxGraphEdit;
+  changes: TensorChange[];
+  /** tensors asked for but left as they are, with the reason */
+  skipped: Array<{ tensor: string; reason: string }>;
+  /** did any int8 table get float16 scales / float32 scales */
+  float16Scales: number;
+  float32Scales: number;
+}
+
+export interface OnnxQuantizeOptions {
+  dtype: 'int8' | 'float16';
+  /** 7-bit dense weights (qmax 63) */
+  reduceRange: boolean;
+  signal?: AbortSignal;
+  onTensor?: (done: number, total: number, name: string) => void;
+}
+
+function bytesOf(a: Int8Array | Uint16Array | Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
+/** Tables narrower than this get one scale per table instead of one per row. */
+export const NARROW_TABLE_COLS = 8;
+
+interface Use {
+  node: GraphNode;
+  index: number;
+  /** position in the main graph */
+  order: number;
+}
+
+/** Fresh tensor/node names that clash with nothing in the model or in this edit. */
+class Names {
+  private readonly used = new Set<string>();
+  constructor(ir: ModelIR) {
+    for (const t of ir.tensors) this.used.add(t.name);
+    for (const i of [...ir.graph.inputs, ...ir.graph.outputs]) this.used.add(i.name);
+    for (const n of ir.graph.nodes) {
+      this.used.add(n.name);
+      for (const o of n.outputs) this.used.add(o);
+      for (const i of n.inputs) this.used.add(i);
+    }
+  }
+  fresh(base: string): string {
+    let name = base;
+    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+function attrNum(n: GraphNode, key: string, dflt: number): number {
+  const v = n.attrs[key];
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : dflt;
+}
+
+export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[], opts: OnnxQuantizeOptions): Promise<OnnxQuantizePlan> {
+  if (!isOnnxNative(ir.native)) throw new Error('planOnnxQuantization: the IR was not read from an ONNX file');
+  const keys = ir.native.tensorKeys;
+  const names = new Names(ir);
+  const edit: Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>> & OnnxGraphEdit = {
+    setInitializers: [],
+    removeInitializers: [],
+    insertNodes: [],
+    removeNodes: [],
+  };
+  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0 };
+  const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
+
+  const uses = new Map<string, Use[]>();
+  const nested = new Set<string>();
+  ir.graph.nodes.forEach((node, order) => {
+    node.inputs.forEach((inp, index) => {
+      if (!inp) return;
+      if (node.scope) nested.add(inp);
+      else {
+        const list = uses.get(inp) ?? [];
+        list.push({ node, index, order });
+        uses.set(inp, list);
+      }
+    });
+  });
+  const graphOutputs = new Set(ir.graph.outputs.map((o) => o.name));
+  const graphInputs = new Set(ir.graph.inputs.map((o) => o.name));
+
+  // dense replacements are emitted after all tensors are planned, in graph order, so that one
+  // DynamicQuantizeLinear per activation is inserted before its first user
+  const denseJobs: Array<{ use: Use; wq: string; ws: string }> = [];
+  let done = 0;
+  for (const t of selected) {
+    opts.signal?.throwIfAborted();
+    opts.onTensor?.(done++, selected.length, t.name);
+    const key = keys.get(t.name);
+    if (!key || !/^g\/i\d+$/.test(key)) {
+      skip(t.name, 'not a main-graph initializer (a Constant node or subgraph tensor)');
+      continue;
+    }
+    if (t.dtype !== 'float32' || t.storage.dtype !== 'float32') {
+      skip(t.name, `stored as ${t.storage.dtype}, only float32 weights are quantized`);
+      continue;
+    }
+    if (nested.has(t.name)) {
+      skip(t.name, 'used inside a subgraph (If/Loop/Scan body)');
+      continue;
+    }
+    if (graphOutputs.has(t.name) || graphInputs.has(t.name)) {
+      skip(t.name, 'also a graph input or output');
+      continue;
+    }
+    const us = uses.get(t.name) ?? [];
+    if (us.length === 0) {
+      skip(t.name, 'no node reads it');
+      continue;
+    }
+    const before = { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength };
+    const allGather =
+      t.shape.length === 2 && us.every((u) => u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0 && u.node.inputs[1] !== t.name);
+    const unnamed = us.find((u) => !u.node.name);
+
+    if (opts.dtype === 'float16') {
+      const values = await readTensorFloat32(t);
+      const h = toFloat16(values);
+      if (h.overflow > 0) {
+        skip(t.name, `${h.overflow} values exceed float16's range (±65504)`);
+        continue;
+      }
+      const hName = names.fresh(`${t.name}_fp16`);
+      edit.setInitializers.push({ name: hName, dtype: 'float16', shape: t.shape.slice(), data: bytesOf(h.bits) });
+      edit.removeInitializers.push(t.name);
+      if (allGather && !unnamed) {
+        for (const u of us) {
+          const out = u.node.outputs[0];
+          const g = names.fresh(`${out}_fp16`);
+          const nodes: OnnxNodeSpec[] = [
+            { name: names.fresh(`${u.node.name}_fp16`), op: 'Gather', inputs: [hName, u.node.inputs[1]], outputs: [g], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${u.node.name}_cast`), op: 'Cast', inputs: [g], outputs: [out], attrs: { to: { i: FLOAT } } },
+          ];
+          for (const node of nodes) edit.insertNodes.push({ before: u.node.name, node });
+          edit.removeNodes.push(u.node.name);
+        }
+      } else {
+        // a Cast that gives the old name back: no consumer changes; ORT folds it into a float32
+        // constant at session creation
+        const first = us.reduce((a, b) => (b.order < a.order ? b : a));
+        if (!first.node.name) {
+          skip(t.name, 'its first consumer node has no name, so nothing can be inserted before it');
+          edit.setInitializers.pop();
+          edit.removeInitializers.pop();
+          continue;
+        }
+        edit.insertNodes.push({
+          before: first.node.name,
+          node: { name: names.fresh(`${t.name}_cast`), op: 'Cast', inputs: [hName], outputs: [t.name], attrs: { to: { i: FLOAT } } },
+        });
+      }
+      plan.changes.push({
+        tensor: t.name,
+        action: `float16 (${allGather && !unnamed ? 'gathered in float16, rows cast to float' : 'Cast to float after it'}; max |Δw| ${h.maxAbsError.toExponential(2)})`,
+        before,
+        after: [{ name: hName, shape: t.shape.slice(), dtype: 'float16', bytes: h.bits.byteLength }],
+      });
+      continue;
+    }
+
+    // int8
+    if (unnamed) {
+      skip(t.name, `consumer ${unnamed.node.op} has no node name, so it cannot be replaced`);
+      continue;
+    }
+    if (allGather) {
+      const [rows, cols] = t.shape;
+      const values = await readTensorFloat32(t);
+      // A scale per row costs 2-4 bytes: on narrow tables (FM linear terms are 1 wide) that
+      // eats the saving, so those get one scale for the whole table.
+      const perRow = cols >= NARROW_TABLE_COLS;
+      const rq = perRow ? quantizeRowsInt8(values, rows, cols, 127, true) : quantizeRowsInt8(values, 1, rows * cols, 127, false);
+      const qName = names.fresh(`${t.name}_int8`);
+      const sName = names.fresh(`${t.name}_scale`);
+      const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
+      if (rq.scaleBits) plan.float16Scales++;
+      else plan.float32Scales++;
+      const scaleData = rq.scaleBits ? bytesOf(rq.scaleBits) : bytesOf(rq.scales);
+      edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [rows, cols], data: bytesOf(rq.q) });
+      edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: perRow ? [rows, 1] : [], data: scaleData });
+      edit.removeInitializers.push(t.name);
+      for (const u of us) {
+        const out = u.node.outputs[0];
+        const ids = u.node.inputs[1];
+        const base = u.node.name;
+        const gq = names.fresh(`${out}_int8`);
+        const gqf = names.fresh(`${out}_int8_f`);
+        const gs = names.fresh(`${out}_scale`);
+        const nodes: OnnxNodeSpec[] = [
+          { name: names.fresh(`${base}_int8`), op: 'Gather', inputs: [qName, ids], outputs: [gq], attrs: { axis: { i: 0 } } },
+          { name: names.fresh(`${base}_int8_cast`), op: 'Cast', inputs: [gq], outputs: [gqf], attrs: { to: { i: FLOAT } } },
+        ];
+        if (perRow) nodes.push({ name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } });
+        let scaleOut = perRow ? gs : sName;
+        if (rq.scaleBits) {
+          scaleOut = names.fresh(`${out}_scale_f`);
+          nodes.push({ name: names.fresh(`${base}_scale_cast`), op: 'Cast', inputs: [gs], outputs: [scaleOut], attrs: { to: { i: FLOAT } } });
+        }
+        nodes.push({ name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [gqf, scaleOut], outputs: [out] });
+        for (const node of nodes) edit.insertNodes.push({ before: base, node });
+        edit.removeNodes.push(base);
+      }
+      plan.changes.push({
+        tensor: t.name,
+        action: perRow
+          ? `int8 per-row symmetric (scale per row, ${scaleDtype} scales; Gather + Mul dequantizes only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)})`
+          : `int8 symmetric with one scale for the table (only ${cols} wide: a scale per row would cost more than it saves); max |Δw| ${rq.maxAbsError.toExponential(2)}`,
+        before,
+        after: [
+          { name: qName, shape: [rows, cols], dtype: 'int8', bytes: rq.q.byteLength },
+          { name: sName, shape: perRow ? [rows, 1] : [], dtype: scaleDtype, bytes: scaleData.byteLength },
+        ],
+      });
+      continue;
+    }
+
+    // dense kernel
+    const denseUse = (u: Use): boolean => {
+      if (u.index !== 1 || u.node.inputs[0] === t.name) return false;
+      if (u.node.op === 'MatMul') return true;
+      if (u.node.op !== 'Gemm') return false;
+      return attrNum(u.node, 'transA', 0) === 0 && attrNum(u.node, 'alpha', 1) === 1 && attrNum(u.node, 'beta', 1) === 1 && u.node.inputs[2] !== t.name;
+    };
+    if (t.shape.length !== 2 || !us.every(denseUse)) {
+      const other = us.find((u) => !denseUse(u));
+      skip(t.name, other ? `read by ${other.node.op} (input ${other.index}${other.node.op === 'Gemm' ? ', with alpha/beta/transA not all default' : ''}), which int8 does not rewrite` : `rank ${t.shape.length}, not a matrix`);
+      continue;
+    }
+    const layouts = new Set(us.map((u) => u.node.op === 'Gemm' && attrNum(u.node, 'transB', 0) === 1));
+    if (layouts.size !== 1) {
+      skip(t.name, 'read both as [in, out] and as [out, in] by different nodes');
+      continue;
+    }
+    const transposed = [...layouts][0];
+    const values = await readTensorFloat32(t);
+    const qmax = opts.reduceRange ? 63 : 127;
+    const cq = quantizeColumnsInt8(values, t.shape[0], t.shape[1], transposed, qmax);
+    const qName = names.fresh(`${t.name}_int8`);
+    const sName = names.fresh(`${t.name}_scale`);
+    edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [cq.inDim, cq.outDim], data: bytesOf(cq.q) });
+    edit.setInitializers.push({ name: sName, dtype: 'float32', shape: [cq.outDim], data: bytesOf(cq.scales) });
+    edit.removeInitializers.push(t.name);
+    for (const u of us) denseJobs.push({ use: u, wq: qName, ws: sName });
+    plan.changes.push({
+      tensor: t.name,
+      action: `int8 per-output-channel symmetric, ${opts.reduceRange ? '7-bit (reduce_range)' : '8-bit'} weights${transposed ? ', stored [in, out] (was [out, in])' : ''}; DynamicQuantizeLinear + MatMulInteger; max |Δw| ${cq.maxAbsError.toExponential(2)}`,
+      before,
+      after: [
+        { name: qName, shape: [cq.inDim, cq.outDim], dtype: 'int8', bytes: cq.q.byteLength },
+        { name: sName, shape: [cq.outDim], dtype: 'float32', bytes: cq.scales.byteLength },
+      ],
+    });
+  }
+
+  denseJobs.sort((a, b) => a.use.order - b.use.order);
+  const dql = new Map<string, { q: string; s: string; zp: string }>();
+  for (const { use, wq, ws } of denseJobs) {
+    const n = use.node;
+    const x = n.inputs[0];
+    const out = n.outputs[0];
+    const nodes: OnnxNodeSpec[] = [];
+    let xq = dql.get(x);
+    if (!xq) {
+      xq = { q: names.fresh(`${x}_quant`), s: names.fresh(`${x}_quant_scale`), zp: names.fresh(`${x}_quant_zero_point`) };
+      dql.set(x, xq);
+      nodes.push({ name: names.fresh(`${x}_DynamicQuantizeLinear`), op: 'DynamicQuantizeLinear', inputs: [x], outputs: [xq.q, xq.s, xq.zp] });
+    }
+    const mm = names.fresh(`${out}_int32`);
+    const mmf = names.fresh(`${out}_int32_f`);
+    const sc = names.fresh(`${out}_scales`);
+    const bias = n.op === 'Gemm' ? n.inputs[2] : undefined;
+    const scaled = bias ? names.fresh(`${out}_no_bias`) : out;
+    nodes.push(
+      { name: names.fresh(`${n.name}_MatMulInteger`), op: 'MatMulInteger', inputs: [xq.q, wq, xq.zp], outputs: [mm] },
+      { name: names.fresh(`${n.name}_cast`), op: 'Cast', inputs: [mm], outputs: [mmf], attrs: { to: { i: FLOAT } } },
+      { name: names.fresh(`${n.name}_scales`), op: 'Mul', inputs: [xq.s, ws], outputs: [sc] },
+      { name: names.fresh(`${n.name}_dequantize`), op: 'Mul', inputs: [mmf, sc], outputs: [scaled] },
+    );
+    if (bias) nodes.push({ name: names.fresh(`${n.name}_bias`), op: 'Add', inputs: [scaled, bias], outputs: [out] });
+    for (const node of nodes) edit.insertNodes.push({ before: n.name, node });
+    edit.removeNodes.push(n.name);
+  }
+  if (denseJobs.length > 0) edit.ensureOpsets = [{ domain: '', version: 11 }];
+  opts.onTensor?.(done, selected.length, '');
+  return plan;
+}

@@ -1,0 +1,202 @@
+// Quantization (issue 3, method 3): float16 for both formats; int8 per-row (embedding tables)
+// and per-output-channel (dense kernels) as graphs ONNX Runtime runs; TF.js manifest affine
+// uint8/uint16. Every result is checked against the float model on the same generated inputs
+// (onnxruntime-node / TF.js), and the notes say what the change buys and what it does not.
+
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
+import { writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { writeTfjsModel } from '../model/tfjs-write.js';
+import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
+import { NARROW_TABLE_COLS, planOnnxQuantization } from './quantize-onnx.js';
+import { planTfjsQuantization } from './quantize-tfjs.js';
+import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+
+export type QuantizeDtype = 'int8' | 'float16' | 'uint8' | 'uint16';
+
+export interface QuantizeSettings {
+  dtype: QuantizeDtype;
+  /**
+   * Which tensors: 'all' (default: ONNX embedding tables and dense kernels, plus other float32
+   * weights for float16; TF.js every float32 weight, as the tensorflowjs converter does),
+   * 'embeddings', 'dense', or tensor names.
+   */
+  tensors?: 'all' | 'embeddings' | 'dense' | string[];
+  /**
+   * ONNX int8 dense kernels: 7-bit weights ([-63, 63]) so that u8*s8 pair sums cannot overflow
+   * int16 in AVX2 kernels without VNNI (ENGINE_FACTS). Default true: the file may run on any
+   * x64 machine, whatever machine quantized it. Embedding tables always use 8 bits (Gather does
+   * no integer arithmetic).
+   */
+  reduceRange?: boolean;
+  /** run original and quantized model on the same generated inputs (default true) */
+  verify?: boolean;
+  /** rows for the check; default 256 */
+  verifyRows?: number;
+}
+
+export interface QuantizeOutcome extends CompressionOutcome {
+  /** output difference against the float model, when checked */
+  outputDiff?: OutputDiff;
+  /** bytes of all files of the original and of the quantized model (as written for the check) */
+  sizes?: { before: number; after: number };
+}
+
+const ONNX_INT8_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel']);
+const ONNX_FP16_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel', 'conv-kernel', 'weight']);
+
+function selectTensors(ir: ModelIR, s: Required<Pick<QuantizeSettings, 'dtype' | 'tensors'>>): ModelTensor[] {
+  const onnxFmt = ir.format === 'onnx';
+  if (Array.isArray(s.tensors)) {
+    const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+    return s.tensors.map((n) => {
+      const t = byName.get(n);
+      if (!t) throw new ModelFileError(ir.path, `quantize: no tensor named "${n}"`);
+      return t;
+    });
+  }
+  return ir.tensors.filter((t) => {
+    if (t.dtype !== 'float32') return false;
+    if (s.tensors === 'embeddings') return t.role === 'embedding';
+    if (s.tensors === 'dense') return t.role === 'dense-kernel';
+    if (!onnxFmt) return true;
+    return (s.dtype === 'int8' ? ONNX_INT8_ROLES : ONNX_FP16_ROLES).has(t.role);
+  });
+}
+
+async function filesSize(paths: string[]): Promise<number> {
+  let total = 0;
+  for (const p of paths) total += (await stat(p)).size;
+  return total;
+}
+
+function mb(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`;
+}
+
+function sumChange(changes: TensorChange[]): { before: number; after: number } {
+  let before = 0;
+  let after = 0;
+  for (const c of changes) {
+    before += c.before.bytes;
+    for (const a of c.after) after += a.bytes;
+  }
+  return { before, after };
+}
+
+export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx: CompressionContext = {}): Promise<QuantizeOutcome> {
+  const dtype = settings.dtype;
+  if (!['int8', 'float16', 'uint8', 'uint16'].includes(dtype)) {
+    throw new ModelFileError(ir.path, `quantize: unknown dtype "${String(dtype)}" (int8, float16, uint8, uint16)`);
+  }
+  const isOnnx = ir.format === 'onnx';
+  if (isOnnx && (dtype === 'uint8' || dtype === 'uint16')) {
+    throw new ModelFileError(ir.path, `quantize: ${dtype} is TF.js manifest quantization; for ONNX models use int8 or float16`);
+  }
+  const tensors = settings.tensors ?? 'all';
+  if (!Array.isArray(tensors) && !['all', 'embeddings', 'dense'].includes(tensors)) {
+    throw new ModelFileError(ir.path, `quantize: tensors must be all, embeddings, dense or a list of names, got "${String(tensors)}"`);
+  }
+  const reduceRange = settings.reduceRange ?? true;
+  const verify = settings.verify ?? true;
+  const verifyRows = settings.verifyRows ?? 256;
+  const resolved = { dtype, tensors, reduceRange, verify, verifyRows };
+  const progress = ctx.onProgress ?? (() => undefined);
+  const selected = selectTensors(ir, { dtype, tensors });
+  const onTensor = (done: number, total: number, name: string): void => progress(total ? (0.7 * done) / total : 0.7, name ? `quantizing ${name}` : undefined);
+
+  let changes: TensorChange[];
+  let skipped: Array<{ tensor: string; reason: string }>;
+  let write: (outPath: string) => Promise<void>;
+  const notes: string[] = [];
+  if (isOnnx) {
+    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'float16', reduceRange, signal: ctx.signal, onTensor });
+    changes = plan.changes;
+    skipped = plan.skipped;
+    const external = ir.files.some((f) => f.kind === 'external-data');
+    write = (outPath) =>
+      writeEditedOnnxModel(ir, plan.edit, outPath, external ? { externalData: { fileName: `${basename(outPath)}.data`, minBytes: 1024 } } : undefined);
+    if (dtype === 'int8') {
+      const tables = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length !== 1);
+      const dense = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
+      if (tables.length) {
+        const s = sumChange(tables);
+        notes.push(
+          `${tables.length} embedding table(s) stored as int8 with one symmetric scale per row (one per table for tables under ${NARROW_TABLE_COLS} wide) ` +
+            `(${plan.float16Scales ? `${plan.float16Scales} with float16 scales` : ''}${plan.float16Scales && plan.float32Scales ? ', ' : ''}${plan.float32Scales ? `${plan.float32Scales} with float32 scales, because some row scales fall outside float16's normal range` : ''}): ` +
+            `${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). The graph gathers int8 rows and their scales and multiplies ` +
+            `(Gather + Cast + Mul), so only looked-up rows are dequantized and the table stays int8 in memory. Lookup latency in ORT was not measured by this job (see the bench command).`,
+        );
+      }
+      if (dense.length) {
+        notes.push(
+          `${dense.length} dense kernel(s) stored as int8 per output channel with ${reduceRange ? '7-bit weights (reduce_range: [-63, 63]), because 8-bit weights overflow int16 pair sums in ORT kernels on AVX2 CPUs without VNNI' : 'full 8-bit weights (reduceRange off: outputs may be off on AVX2 CPUs without VNNI; check on the target machine)'}. ` +
+            `Activations are quantized to uint8 per batch at run time (DynamicQuantizeLinear + MatMulInteger, which ORT fuses into DynamicQuantizeMatMul); biases stay float32. ` +
+            `For the small MLPs of recommenders this saves little space and buys no measurable speed: the embedding tables are where the bytes are.`,
+        );
+      }
+    } else {
+      notes.push(
+        'float16 weights: Gather tables are looked up in float16 and the rows cast to float32 (the table stays half size in memory); other weights get a Cast node that ' +
+          'ONNX Runtime folds into a float32 constant when it loads the model: smaller file, same memory and speed for those.',
+      );
+    }
+  } else {
+    if (ir.format === 'tfjs-weights' && verify) notes.push('A weights-only manifest has no model to run: the quantized weights were not checked by running a model.');
+    const stored = dtype === 'int8' ? 'uint8' : dtype;
+    if (dtype === 'int8') {
+      notes.push(
+        'TF.js weights manifests cannot hold int8 with per-row or per-channel scales: int8 was done as the manifest\'s uint8 affine quantization, one scale and min per tensor.',
+      );
+    }
+    const plan = await planTfjsQuantization(selected, stored as 'float16' | 'uint8' | 'uint16', { signal: ctx.signal, onTensor });
+    changes = plan.changes;
+    skipped = plan.skipped;
+    write = (outPath) => writeTfjsModel(ir, outPath, { replace: plan.replace });
+    notes.push(
+      `TF.js dequantizes ${stored} weights to float32 when it loads the model: the win is on disk and over the network, not in memory or inference speed.`,
+    );
+  }
+  if (changes.length === 0) notes.push('No tensor was quantized: the output is the same model.');
+  for (const s of skipped) notes.push(`Left as it was: ${s.tensor} (${s.reason}).`);
+
+  const outcome: QuantizeOutcome = { method: 'quantize', settings: resolved, changes, notes, write };
+  if (changes.length > 0) {
+    const s = sumChange(changes);
+    notes.unshift(`Quantized ${changes.length} tensor(s): ${mb(s.before)} -> ${mb(s.after)} (${(s.before / Math.max(1, s.after)).toFixed(2)}x smaller).`);
+  }
+
+  if (verify && changes.length > 0 && ir.format !== 'tfjs-weights') {
+    ctx.signal?.throwIfAborted();
+    progress(0.75, 'checking the quantized model against the original');
+    const dir = await mkdtemp(join(tmpdir(), 'prunescope-quantize-'));
+    try {
+      const out = join(dir, basename(ir.path));
+      await write(out);
+      const written = (await readdir(dir)).map((f) => join(dir, f));
+      outcome.sizes = { before: await filesSize(ir.files.map((f) => f.path)), after: await filesSize(written) };
+      notes.push(
+        `Model files: ${mb(outcome.sizes.before)} -> ${mb(outcome.sizes.after)} (${(outcome.sizes.before / outcome.sizes.after).toFixed(2)}x smaller).`,
+      );
+      progress(0.85, 'running both models');
+      let diff: OutputDiff;
+      const runtime = isOnnx ? 'onnxruntime-node' : 'TF.js';
+      try {
+        diff = isOnnx ? await compareOnnxOutputs(ir, out, verifyRows) : await compareTfjsOutputs(ir, out, verifyRows);
+      } catch (e) {
+        throw new ModelFileError(ir.path, `quantize: the quantized model could not be checked in ${runtime}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+      }
+      outcome.outputDiff = diff;
+      notes.push(
+        `Checked in ${runtime} against the original on ${diff.rows} generated rows (ids in [0, ${idRange(ir)})): max |Δoutput| ${diff.maxAbsDiff.toExponential(2)}, ` +
+          `mean ${diff.meanAbsDiff.toExponential(2)} (original outputs in [${diff.min.toFixed(4)}, ${diff.max.toFixed(4)}]). Measure ranking quality on your own data with the eval command.`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  progress(1);
+  return outcome;
+}

@@ -1,0 +1,292 @@
+// One honest evaluation of a model file: accuracy on the user's candidates / interactions,
+// size on disk and gzip size, optionally latency; and the before/after comparison of two
+// models that says plainly when a compression bought no speed.
+
+import { ModelFileError, ModelIR } from '../model/ir.js';
+import { detectModelFormat, readModel } from '../model/read-model.js';
+import { tensorElementCount } from '../model/tensor-data.js';
+import { TfjsBackendPreference } from '../runtime/tfjs-backend.js';
+import { InputNameOptions, ScoreBatch } from './input-binding.js';
+import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
+import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
+import { auc, candidateRanking, isBinary, logloss, mae, rmse } from './metrics.js';
+import { openOrtScorer, Scorer } from './ort-runner.js';
+import { modelSizeOfIR, ModelSize } from './size.js';
+import { openTfjsScorer } from './tfjs-runner.js';
+
+export interface ScorerOptions extends InputNameOptions {
+  /** TF.js backend; default 'auto' */
+  backend?: TfjsBackendPreference;
+  /** ORT intra-op threads */
+  threads?: number;
+}
+
+/** Opens the runner that fits the file: ONNX -> onnxruntime-node, model.json -> TF.js. */
+export async function openScorer(path: string, opts: ScorerOptions = {}): Promise<Scorer> {
+  const format = await detectModelFormat(path);
+  return format === 'onnx' ? openOrtScorer(path, opts) : openTfjsScorer(path, opts);
+}
+
+/** Scores of every row of `batch` with the model at `path` (opened, used, closed). */
+export async function scoreModel(path: string, batch: ScoreBatch, opts: ScorerOptions & { batchSize?: number } = {}): Promise<Float32Array> {
+  const scorer = await openScorer(path, opts);
+  try {
+    return await scorer.score(batch, opts.batchSize);
+  } finally {
+    await scorer.close();
+  }
+}
+
+export interface ModelVocab {
+  user?: number;
+  item?: number;
+}
+
+/**
+ * Embedding rows reachable by user / item ids, from the tensors' names: the largest table (or
+ * 1-D id-remap table consumed by a Gather) whose name contains "user" / "item". Largest, because
+ * a row-pruned model keeps a remap table of the full vocabulary in front of a smaller table.
+ */
+export function modelVocab(ir: ModelIR): ModelVocab {
+  const out: ModelVocab = {};
+  for (const t of ir.tensors) {
+    const name = t.name.toLowerCase();
+    const isTable = t.role === 'embedding' && t.shape.length === 2;
+    const isRemap = t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather');
+    if (!isTable && !isRemap) continue;
+    const rows = t.shape[0];
+    for (const key of ['user', 'item'] as const) {
+      if (name.includes(key)) out[key] = Math.max(out[key] ?? 0, rows);
+    }
+  }
+  return out;
+}
+
+/** Elements of the learned tensors (trainable weights). */
+export function parameterCount(ir: ModelIR): number {
+  let n = 0;
+  for (const t of ir.tensors) if (t.trainable) n += tensorElementCount(t.shape);
+  return n;
+}
+
+export interface EvaluateOptions extends ScorerOptions {
+  /** candidates CSV (user,item,label): per user one positive and its sampled negatives */
+  candidates?: string;
+  /** default 10 */
+  k?: number;
+  /** labelled interactions (label 0/1 -> AUC, logloss; rating -> RMSE, MAE) */
+  data?: string;
+  columns?: InteractionColumnNames;
+  /** measure latency too (true: defaults of measureLatency) */
+  latency?: boolean | LatencyOptions;
+  /** rows per inference call when scoring the data; default 4096 */
+  batchSize?: number;
+  /** override the ids' ranges found from the model's tables */
+  userVocab?: number;
+  itemVocab?: number;
+}
+
+export interface EvaluationResult {
+  model: string;
+  format: ModelIR['format'];
+  runtime: string;
+  /** ranking on the candidates (absent without candidates) */
+  hr?: number;
+  ndcg?: number;
+  k: number;
+  users: number;
+  candidatesPerUser?: number;
+  usersWithoutPositive?: number;
+  /** on `data` when given, else on the candidates' labels */
+  auc?: number;
+  logloss?: number;
+  rmse?: number;
+  mae?: number;
+  /** rows the auc/logloss/rmse figures were computed on, and from which file */
+  labelledRows?: number;
+  labelledFile?: string;
+  params: number;
+  bytes: number;
+  gzipBytes: number;
+  files: ModelSize['files'];
+  inputs: Array<{ name: string; role: string; dtype: string }>;
+  latency?: LatencyReport;
+  seconds: number;
+}
+
+function batchOf(t: InteractionTable): ScoreBatch {
+  return { user: t.user, item: t.item, fields: t.extra.length > 0 ? fieldsMatrix(t) : undefined };
+}
+
+export async function evaluateModel(path: string, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const t0 = performance.now();
+  const k = opts.k ?? 10;
+  if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
+  const ir = await readModel(path);
+  const size = await modelSizeOfIR(ir);
+  const found = modelVocab(ir);
+  const vocab = { user: opts.userVocab ?? found.user, item: opts.itemVocab ?? found.item };
+  const scorer = await openScorer(ir.path, opts);
+  try {
+    const wantsFields = scorer.inputs.some((i) => i.role === 'fields');
+    const read = (file: string, requireLabel: boolean) =>
+      readInteractions(file, {
+        columns: opts.columns,
+        extraColumns: wantsFields ? 'all' : undefined,
+        userVocab: vocab.user,
+        itemVocab: vocab.item,
+        requireLabel,
+      });
+    const result: EvaluationResult = {
+      model: ir.path,
+      format: ir.format,
+      runtime: scorer.runtime,
+      k,
+      users: 0,
+      params: parameterCount(ir),
+      bytes: size.bytes,
+      gzipBytes: size.gzipBytes,
+      files: size.files,
+      inputs: scorer.inputs.map((i) => ({ name: i.name, role: i.role, dtype: i.dtype })),
+      seconds: 0,
+    };
+    if (!opts.candidates && !opts.data && !opts.latency) throw new Error('evaluateModel: give candidates, data or latency');
+    let labelled: { table: InteractionTable; scores: Float32Array } | undefined;
+    if (opts.candidates) {
+      const cand = await read(opts.candidates, true);
+      const scores = await scorer.score(batchOf(cand), opts.batchSize);
+      let ranking;
+      try {
+        ranking = candidateRanking(cand.user, cand.label!, scores, k);
+      } catch (e) {
+        throw new ModelFileError(opts.candidates, (e as Error).message);
+      }
+      if (ranking.users === 0) throw new ModelFileError(opts.candidates, `no user has a positive row (${cand.labelColumn} > 0)`);
+      Object.assign(result, {
+        hr: ranking.hr,
+        ndcg: ranking.ndcg,
+        users: ranking.users,
+        candidatesPerUser: ranking.candidatesPerUser,
+        usersWithoutPositive: ranking.usersWithoutPositive,
+      });
+      labelled = { table: cand, scores };
+    }
+    if (opts.data) {
+      const data = await read(opts.data, true);
+      labelled = { table: data, scores: await scorer.score(batchOf(data), opts.batchSize) };
+    }
+    if (labelled) {
+      const labels = labelled.table.label!;
+      if (isBinary(labels)) {
+        result.auc = auc(labels, labelled.scores);
+        result.logloss = logloss(labels, labelled.scores);
+      } else {
+        result.rmse = rmse(labels, labelled.scores);
+        result.mae = mae(labels, labelled.scores);
+      }
+      result.labelledRows = labelled.table.rows;
+      result.labelledFile = labelled.table.file;
+    }
+    if (opts.latency) {
+      const lo = typeof opts.latency === 'object' ? opts.latency : {};
+      const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
+      const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
+      result.latency = await measureLatency(scorer, {
+        userVocab: vocab.user,
+        itemVocab: vocab.item,
+        // extra fields: ids 0 only, since their vocabularies are not known from names
+        fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
+        ...lo,
+      });
+    }
+    result.seconds = (performance.now() - t0) / 1000;
+    return result;
+  } finally {
+    await scorer.close();
+  }
+}
+
+export interface Change {
+  before: number;
+  after: number;
+  /** (after - before) / before; undefined when before is 0 */
+  relative?: number;
+}
+
+export interface ComparisonReport {
+  before: EvaluationResult;
+  after: EvaluationResult;
+  params: Change;
+  bytes: Change & { ratio: number };
+  gzipBytes: Change & { ratio: number };
+  hr?: Change;
+  ndcg?: Change;
+  auc?: Change;
+  latency: Array<{ batch: number; p50Ms: Change; p95Ms: Change; withinNoise: boolean }>;
+  /** plain sentences for the report */
+  summary: string[];
+}
+
+function change(before: number, after: number): Change {
+  return { before, after, relative: before !== 0 ? (after - before) / before : undefined };
+}
+
+function pct(x: number | undefined): string {
+  if (x === undefined) return 'n/a';
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+}
+
+/**
+ * Latency changes smaller than the noise are not speed-ups: noise is the larger of 10% and each
+ * run's own spread (p95 - p50) / p50.
+ */
+export function latencyWithinNoise(b: { p50Ms: number; p95Ms: number }, a: { p50Ms: number; p95Ms: number }): boolean {
+  const spread = (p: { p50Ms: number; p95Ms: number }) => (p.p50Ms > 0 ? (p.p95Ms - p.p50Ms) / p.p50Ms : 0);
+  const noise = Math.max(0.1, spread(b), spread(a));
+  return Math.abs(a.p50Ms - b.p50Ms) <= noise * b.p50Ms;
+}
+
+export async function compareModels(before: string, after: string, opts: EvaluateOptions = {}): Promise<ComparisonReport> {
+  const withLatency: EvaluateOptions = { ...opts, latency: opts.latency ?? true };
+  const b = await evaluateModel(before, withLatency);
+  const a = await evaluateModel(after, withLatency);
+  const report: ComparisonReport = {
+    before: b,
+    after: a,
+    params: change(b.params, a.params),
+    bytes: { ...change(b.bytes, a.bytes), ratio: b.bytes / a.bytes },
+    gzipBytes: { ...change(b.gzipBytes, a.gzipBytes), ratio: b.gzipBytes / a.gzipBytes },
+    latency: [],
+    summary: [],
+  };
+  if (b.hr !== undefined && a.hr !== undefined) report.hr = change(b.hr, a.hr);
+  if (b.ndcg !== undefined && a.ndcg !== undefined) report.ndcg = change(b.ndcg, a.ndcg);
+  if (b.auc !== undefined && a.auc !== undefined) report.auc = change(b.auc, a.auc);
+  for (const pb of b.latency?.points ?? []) {
+    const pa = a.latency?.points.find((p) => p.batch === pb.batch);
+    if (!pa) continue;
+    report.latency.push({ batch: pb.batch, p50Ms: change(pb.p50Ms, pa.p50Ms), p95Ms: change(pb.p95Ms, pa.p95Ms), withinNoise: latencyWithinNoise(pb, pa) });
+  }
+  const s = report.summary;
+  s.push(
+    `Size on disk: ${b.bytes} -> ${a.bytes} bytes (${report.bytes.ratio.toFixed(2)}x smaller); gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes (${report.gzipBytes.ratio.toFixed(2)}x smaller).`,
+  );
+  if (report.bytes.ratio < 1.05 && report.gzipBytes.ratio >= 1.2) {
+    s.push('The raw file is no smaller: the zeros are stored; only compression (gzip) benefits.');
+  }
+  if (report.ndcg) s.push(`NDCG@${b.k}: ${b.ndcg!.toFixed(4)} -> ${a.ndcg!.toFixed(4)} (${pct(report.ndcg.relative)}); HR@${b.k}: ${b.hr!.toFixed(4)} -> ${a.hr!.toFixed(4)} (${pct(report.hr?.relative)}).`);
+  if (report.latency.length > 0) {
+    if (report.latency.every((l) => l.withinNoise)) {
+      s.push(`No speed-up: latency is within noise at every batch size measured (${report.latency.map((l) => `batch ${l.batch}: ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms p50`).join('; ')}).`);
+    } else {
+      for (const l of report.latency) {
+        s.push(
+          l.withinNoise
+            ? `Batch ${l.batch}: latency within noise (${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms p50).`
+            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}).`,
+        );
+      }
+    }
+  }
+  return report;
+}

@@ -1,0 +1,297 @@
+// Interaction files (CSV or TSV with a header) read into typed columns, streaming: the file is
+// split into lines chunk by chunk (no whole-file string, no per-line regex), numbers parsed by
+// hand. Every error names the file and the line (1-based, the header is line 1).
+//
+// Columns: `user`, `item` (0-based embedding rows; other names via options), optional `label`
+// or `rating`, `timestamp`, and extra integer columns (DeepFM fields beyond user and item, in
+// file order) when asked for.
+
+import * as fs from 'node:fs';
+import { ModelFileError } from '../model/ir.js';
+
+export interface InteractionColumnNames {
+  /** default 'user' */
+  user?: string;
+  /** default 'item' */
+  item?: string;
+  /** default 'label', then 'rating' */
+  label?: string;
+  /** default 'timestamp' */
+  timestamp?: string;
+}
+
+export interface ReadInteractionsOptions {
+  columns?: InteractionColumnNames;
+  /**
+   * Extra integer columns to read, in this order: 'all' = every column that is not user, item,
+   * label/rating or timestamp, in file order; a list = those names. Default: none.
+   */
+  extraColumns?: 'all' | string[];
+  /** embedding rows of the model: ids must be below these */
+  userVocab?: number;
+  itemVocab?: number;
+  /** per extra column, its vocabulary (same order as the extra columns read) */
+  extraVocab?: number[];
+  /** require a label (or rating) column */
+  requireLabel?: boolean;
+}
+
+export interface InteractionTable {
+  file: string;
+  rows: number;
+  delimiter: ',' | '\t' | ';';
+  header: string[];
+  user: Int32Array;
+  item: Int32Array;
+  /** the label or rating column, when the file has one */
+  label?: Float32Array;
+  /** which column `label` came from */
+  labelColumn?: string;
+  timestamp?: Float64Array;
+  extra: Array<{ name: string; values: Int32Array }>;
+}
+
+const CHUNK = 1 << 20;
+
+/** Grows by doubling; `view()` is the filled part (a copy trimmed to size). */
+class GrowingInt32 {
+  buf = new Int32Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.buf.length) {
+      const b = new Int32Array(this.buf.length * 2);
+      b.set(this.buf);
+      this.buf = b;
+    }
+    this.buf[this.n++] = v;
+  }
+  view(): Int32Array {
+    return this.buf.slice(0, this.n);
+  }
+}
+
+class GrowingFloat64 {
+  buf = new Float64Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.buf.length) {
+      const b = new Float64Array(this.buf.length * 2);
+      b.set(this.buf);
+      this.buf = b;
+    }
+    this.buf[this.n++] = v;
+  }
+}
+
+/** The delimiter of a header line: the most frequent of tab, comma, semicolon (tab wins ties). */
+export function sniffDelimiter(headerLine: string): ',' | '\t' | ';' {
+  const count = (c: string) => headerLine.split(c).length - 1;
+  const tabs = count('\t');
+  const commas = count(',');
+  const semis = count(';');
+  if (tabs >= commas && tabs >= semis && tabs > 0) return '\t';
+  if (semis > commas) return ';';
+  return ',';
+}
+
+/** A non-negative integer written in decimal (no sign, no exponent, no fraction), or -1. */
+function parseId(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 10) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v <= 0x7fffffff ? v : -1;
+}
+
+function parseNumber(s: string): number {
+  if (s.length === 0) return NaN;
+  return Number(s);
+}
+
+/**
+ * Calls `onLine(text, lineNumber)` for every line of the file, streaming. Lines end with \n or
+ * \r\n; a final line without newline counts.
+ */
+export async function forEachLine(file: string, onLine: (line: string, lineNumber: number) => void): Promise<void> {
+  const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: CHUNK });
+  let rest = '';
+  let lineNumber = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      const text = rest.length > 0 ? rest + chunk : chunk;
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        onLine(text.slice(start, end), ++lineNumber);
+        start = nl + 1;
+      }
+      rest = text.slice(start);
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (rest.length > 0) {
+    onLine(rest.charCodeAt(rest.length - 1) === 13 ? rest.slice(0, -1) : rest, ++lineNumber);
+  }
+}
+
+function openError(file: string, e: unknown): ModelFileError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new ModelFileError(file, `cannot read: ${code ?? (e as Error).message}`, { cause: e });
+}
+
+/** Reads an interaction file into columns; throws ModelFileError naming the file and the line. */
+export async function readInteractions(file: string, opts: ReadInteractionsOptions = {}): Promise<InteractionTable> {
+  try {
+    const st = await fs.promises.stat(file);
+    if (st.isDirectory()) throw new ModelFileError(file, 'is a folder, not an interaction file');
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw openError(file, e);
+  }
+  const names = {
+    user: opts.columns?.user ?? 'user',
+    item: opts.columns?.item ?? 'item',
+    timestamp: opts.columns?.timestamp ?? 'timestamp',
+  };
+  for (const [what, v] of [['user', opts.userVocab], ['item', opts.itemVocab]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`readInteractions: ${what}Vocab must be a positive integer, got ${v}`);
+  }
+
+  let header: string[] | undefined;
+  let delimiter: ',' | '\t' | ';' = ',';
+  let userAt = -1;
+  let itemAt = -1;
+  let labelAt = -1;
+  let labelColumn: string | undefined;
+  let timeAt = -1;
+  let extraAt: number[] = [];
+  let extraNames: string[] = [];
+  const user = new GrowingInt32();
+  const item = new GrowingInt32();
+  const label = new GrowingFloat64();
+  const time = new GrowingFloat64();
+  let extra: GrowingInt32[] = [];
+
+  const fail = (line: number, reason: string): never => {
+    throw new ModelFileError(file, `line ${line}: ${reason}`);
+  };
+
+  const onHeader = (line: string, ln: number) => {
+    if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    delimiter = sniffDelimiter(line);
+    header = line.split(delimiter).map((h) => h.trim());
+    const find = (name: string) => header!.indexOf(name);
+    userAt = find(names.user);
+    itemAt = find(names.item);
+    const missing = [userAt < 0 ? names.user : '', itemAt < 0 ? names.item : ''].filter(Boolean);
+    if (missing.length > 0) {
+      fail(ln, `header has no column ${missing.map((m) => `'${m}'`).join(' or ')} (columns: ${header.join(', ')}; the header is required)`);
+    }
+    if (opts.columns?.label !== undefined) {
+      labelAt = find(opts.columns.label);
+      if (labelAt < 0) fail(ln, `header has no label column '${opts.columns.label}'`);
+      labelColumn = opts.columns.label;
+    } else {
+      labelAt = find('label');
+      labelColumn = 'label';
+      if (labelAt < 0) {
+        labelAt = find('rating');
+        labelColumn = 'rating';
+      }
+      if (labelAt < 0) labelColumn = undefined;
+    }
+    if (opts.requireLabel && labelAt < 0) fail(ln, `header has no 'label' or 'rating' column (columns: ${header.join(', ')})`);
+    timeAt = find(names.timestamp);
+    const used = new Set([userAt, itemAt, labelAt, timeAt]);
+    if (opts.extraColumns === 'all') {
+      extraAt = header.map((_, i) => i).filter((i) => !used.has(i));
+    } else if (opts.extraColumns) {
+      extraAt = opts.extraColumns.map((name) => {
+        const at = find(name);
+        if (at < 0) fail(ln, `header has no column '${name}'`);
+        return at;
+      });
+    }
+    extraNames = extraAt.map((i) => header![i]);
+    if (opts.extraVocab && opts.extraVocab.length !== extraAt.length) {
+      fail(ln, `${extraAt.length} extra columns (${extraNames.join(', ')}) but the model has ${opts.extraVocab.length} extra fields`);
+    }
+    extra = extraAt.map(() => new GrowingInt32());
+  };
+
+  const idOf = (cell: string, what: string, ln: number, vocab: number | undefined): number => {
+    const v = parseId(cell.trim());
+    if (v < 0) fail(ln, `${what} '${cell}' is not a non-negative integer`);
+    if (vocab !== undefined && v >= vocab) {
+      fail(ln, `${what} ${v} is outside the model's embedding table (${vocab} rows, ids 0..${vocab - 1})`);
+    }
+    return v;
+  };
+
+  try {
+    await forEachLine(file, (line, ln) => {
+      if (header === undefined) {
+        if (line.trim() === '') fail(ln, 'empty line where the header was expected');
+        onHeader(line, ln);
+        return;
+      }
+      if (line.length === 0 || line.trim() === '') return;
+      const cells = line.split(delimiter);
+      if (cells.length !== header.length) {
+        fail(ln, `${cells.length} columns, the header has ${header.length}`);
+      }
+      user.push(idOf(cells[userAt], names.user, ln, opts.userVocab));
+      item.push(idOf(cells[itemAt], names.item, ln, opts.itemVocab));
+      if (labelAt >= 0) {
+        const v = parseNumber(cells[labelAt].trim());
+        if (!Number.isFinite(v)) fail(ln, `${labelColumn} '${cells[labelAt]}' is not a number`);
+        label.push(v);
+      }
+      if (timeAt >= 0) {
+        const v = parseNumber(cells[timeAt].trim());
+        if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${cells[timeAt]}' is not a number`);
+        time.push(v);
+      }
+      for (let e = 0; e < extraAt.length; e++) {
+        extra[e].push(idOf(cells[extraAt[e]], extraNames[e], ln, opts.extraVocab?.[e]));
+      }
+    });
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw openError(file, e);
+  }
+  if (header === undefined) throw new ModelFileError(file, 'the file is empty (a header line is required)');
+  if (user.n === 0) throw new ModelFileError(file, 'no data rows after the header');
+  return {
+    file,
+    rows: user.n,
+    delimiter,
+    header,
+    user: user.view(),
+    item: item.view(),
+    label: labelAt >= 0 ? Float32Array.from(label.buf.subarray(0, label.n)) : undefined,
+    labelColumn,
+    timestamp: timeAt >= 0 ? time.buf.slice(0, time.n) : undefined,
+    extra: extra.map((g, i) => ({ name: extraNames[i], values: g.view() })),
+  };
+}
+
+/** Row-major [rows, 2 + extra] fields: user, item, then the extra columns (the DeepFM `fields` input). */
+export function fieldsMatrix(t: InteractionTable): Int32Array {
+  const F = 2 + t.extra.length;
+  const out = new Int32Array(t.rows * F);
+  for (let r = 0; r < t.rows; r++) {
+    const o = r * F;
+    out[o] = t.user[r];
+    out[o + 1] = t.item[r];
+    for (let e = 0; e < t.extra.length; e++) out[o + 2 + e] = t.extra[e].values[r];
+  }
+  return out;
+}

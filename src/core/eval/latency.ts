@@ -1,0 +1,107 @@
+// Inference latency per batch size: p50 / p95 of the wall time of one score() call and the
+// throughput (pairs/s) at that batch size. Warm-up calls (JIT, allocator, ORT's first-run
+// planning) are run and thrown away first. Ids are spread over the vocabularies so that table
+// lookups touch memory like real traffic.
+
+import { ScoreBatch } from './input-binding.js';
+import { Scorer } from './ort-runner.js';
+
+export interface LatencyOptions {
+  /** default [1, 64, 1024] */
+  batchSizes?: number[];
+  /** discarded calls per batch size; default 3 */
+  warmup?: number;
+  /** timed calls per batch size (at least 5 are made even past maxSecondsPerBatch); default 30 */
+  runs?: number;
+  /** stop timing a batch size after this long; default 2 */
+  maxSecondsPerBatch?: number;
+  /** id ranges (embedding rows); default 1 (all ids 0) */
+  userVocab?: number;
+  itemVocab?: number;
+  /** per field (user, item, extras), for `fields` inputs */
+  fieldVocab?: number[];
+  seed?: number;
+}
+
+export interface LatencyPoint {
+  batch: number;
+  runs: number;
+  p50Ms: number;
+  p95Ms: number;
+  meanMs: number;
+  /** pairs scored per second at the median latency */
+  pairsPerSecond: number;
+}
+
+export interface LatencyReport {
+  runtime: string;
+  warmup: number;
+  points: LatencyPoint[];
+}
+
+/** Nearest-rank percentile (q in [0, 1]) of values sorted ascending. */
+export function percentile(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const rank = Math.min(n, Math.max(1, Math.ceil(q * n)));
+  return sorted[rank - 1];
+}
+
+/** A batch of `n` pseudo-random pairs (and fields) inside the vocabularies. */
+export function syntheticBatch(n: number, opts: Pick<LatencyOptions, 'userVocab' | 'itemVocab' | 'fieldVocab' | 'seed'>): ScoreBatch {
+  let s = (opts.seed ?? 12345) >>> 0;
+  const next = (m: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % Math.max(1, m);
+  };
+  const user = new Int32Array(n);
+  const item = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    user[i] = next(opts.userVocab ?? 1);
+    item[i] = next(opts.itemVocab ?? 1);
+  }
+  const batch: ScoreBatch = { user, item };
+  if (opts.fieldVocab && opts.fieldVocab.length > 0) {
+    const F = opts.fieldVocab.length;
+    const f = new Int32Array(n * F);
+    for (let i = 0; i < n; i++) {
+      f[i * F] = user[i] % Math.max(1, opts.fieldVocab[0]);
+      if (F > 1) f[i * F + 1] = item[i] % Math.max(1, opts.fieldVocab[1]);
+      for (let j = 2; j < F; j++) f[i * F + j] = next(opts.fieldVocab[j]);
+    }
+    batch.fields = f;
+  }
+  return batch;
+}
+
+export async function measureLatency(scorer: Scorer, opts: LatencyOptions = {}): Promise<LatencyReport> {
+  const sizes = opts.batchSizes ?? [1, 64, 1024];
+  for (const b of sizes) if (!Number.isInteger(b) || b < 1) throw new Error(`batch sizes must be positive integers, got ${b}`);
+  const warmup = opts.warmup ?? 3;
+  const runs = opts.runs ?? 30;
+  const budgetMs = (opts.maxSecondsPerBatch ?? 2) * 1000;
+  const points: LatencyPoint[] = [];
+  for (const b of sizes) {
+    const batch = syntheticBatch(b, opts);
+    for (let i = 0; i < warmup; i++) await scorer.score(batch, b);
+    const times: number[] = [];
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await scorer.score(batch, b);
+      times.push(performance.now() - t0);
+      if (i >= 4 && performance.now() - start > budgetMs) break;
+    }
+    const sorted = Float64Array.from(times).sort();
+    const p50 = percentile(sorted, 0.5);
+    points.push({
+      batch: b,
+      runs: times.length,
+      p50Ms: p50,
+      p95Ms: percentile(sorted, 0.95),
+      meanMs: times.reduce((a, t) => a + t, 0) / times.length,
+      pairsPerSecond: p50 > 0 ? (b * 1000) / p50 : Infinity,
+    });
+  }
+  return { runtime: scorer.runtime, warmup, points };
+}

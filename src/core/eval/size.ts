@@ -1,0 +1,77 @@
+// Size on disk of every file a model is made of (model.json + shards; .onnx + external data)
+// and its gzip size: what a download or a container layer costs. gzip runs at level 6 (the
+// `gzip` command's default), streamed file by file, so a large model is never held in memory.
+
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { ModelFileError, ModelIR } from '../model/ir.js';
+import { readModel } from '../model/read-model.js';
+
+export interface ModelFileSize {
+  path: string;
+  kind: 'model' | 'weights' | 'external-data';
+  bytes: number;
+  gzipBytes: number;
+}
+
+export interface ModelSize {
+  /** sum over the files */
+  bytes: number;
+  gzipBytes: number;
+  files: ModelFileSize[];
+}
+
+export const GZIP_LEVEL = 6;
+
+function counter(): { sink: Writable; bytes: () => number } {
+  let n = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      cb();
+    },
+  });
+  return { sink, bytes: () => n };
+}
+
+/** gzip size (level 6) of a file, streamed. */
+export async function gzipFileSize(file: string): Promise<number> {
+  const c = counter();
+  try {
+    await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), zlib.createGzip({ level: GZIP_LEVEL }), c.sink);
+  } catch (e) {
+    throw new ModelFileError(file, `cannot read for its gzip size: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  return c.bytes();
+}
+
+/** gzip size (level 6) of bytes in memory. */
+export function gzipBufferSize(data: Uint8Array): number {
+  return zlib.gzipSync(data, { level: GZIP_LEVEL }).length;
+}
+
+/** Sizes of the files of a model already read (ir.files lists them, external data included). */
+export async function modelSizeOfIR(ir: ModelIR): Promise<ModelSize> {
+  const seen = new Set<string>();
+  const files: ModelFileSize[] = [];
+  for (const f of ir.files) {
+    if (seen.has(f.path)) continue;
+    seen.add(f.path);
+    const st = await fs.promises.stat(f.path).catch((e: unknown) => {
+      throw new ModelFileError(f.path, `cannot stat: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    });
+    files.push({ path: f.path, kind: f.kind, bytes: st.size, gzipBytes: await gzipFileSize(f.path) });
+  }
+  return {
+    bytes: files.reduce((s, f) => s + f.bytes, 0),
+    gzipBytes: files.reduce((s, f) => s + f.gzipBytes, 0),
+    files,
+  };
+}
+
+/** Sizes of every file of the model at `path`. */
+export async function modelSize(path: string): Promise<ModelSize> {
+  return modelSizeOfIR(await readModel(path));
+}
