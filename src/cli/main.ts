@@ -4,11 +4,10 @@
 //   exit 1  the model or data could not be processed (one line on stderr: file + reason)
 //   exit 2  usage error
 
-import { analyzeCommand } from './analyze-command.js';
-import { demoCommand } from './demo-command.js';
 import { UsageError } from './args.js';
 import { TOOL_VERSION } from '../core/version.js';
 
+// Commands load their modules on first use: `analyze` must not pay for loading TF.js.
 interface Command {
   summary: string;
   usage: string;
@@ -19,12 +18,12 @@ const COMMANDS: Record<string, Command> = {
   analyze: {
     summary: 'analyse a TF.js or ONNX model: parameters, sparsity, heat, spectra, opportunities',
     usage: 'prunescope analyze <model.json|model.onnx> [--json] [--out report.json] [--epsilon 1e-6] [--no-spectrum] [--top 3] [--tensors]',
-    run: analyzeCommand,
+    run: async (argv) => (await import('./analyze-command.js')).analyzeCommand(argv),
   },
   demo: {
     summary: 'build a sample NeuMF recommender (TF.js + ONNX), train it briefly, analyse it, print the report',
     usage: 'prunescope demo [--dir prunescope-demo] [--model neumf|two-tower|deepfm] [--json]',
-    run: demoCommand,
+    run: async (argv) => (await import('./demo-command.js')).demoCommand(argv),
   },
 };
 

@@ -1,19 +1,29 @@
-// The analysis panel's host side: one webview panel per model file, fed over the typed protocol
-// (src/shared/protocol.ts). The webview gets summaries and downsampled tiles only, never tensors.
+// The analysis panel's host side: one webview per model file (a panel, or the custom editor of
+// an .onnx file), fed over the typed protocol (src/shared/protocol.ts). The webview gets
+// summaries and downsampled tiles only, never whole tensors.
 
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ModelReport } from '../shared/report.js';
-import { HostToWebview, parseWebviewMessage } from '../shared/protocol.js';
+import { CompressJobResult, FindingAction, HostToWebview, parseWebviewMessage } from '../shared/protocol.js';
+import { log, showError } from './log.js';
+
+/** What the panel asks of the rest of the extension. */
+export interface PanelActions {
+  reanalyze(model: vscode.Uri): void;
+  runAction(model: vscode.Uri, action: FindingAction): void;
+}
 
 export class AnalysisPanel {
   private static readonly panels = new Map<string, AnalysisPanel>();
   private ready = false;
   private pending: HostToWebview[] = [];
   private lastReport: ModelReport | undefined;
+  private lastComparison: CompressJobResult | undefined;
+  private readonly readyWaiters: Array<() => void> = [];
 
-  static show(extensionUri: vscode.Uri, modelUri: vscode.Uri, onReanalyze: () => void): AnalysisPanel {
+  static show(extensionUri: vscode.Uri, modelUri: vscode.Uri, actions: PanelActions): AnalysisPanel {
     const key = modelUri.toString();
     const existing = AnalysisPanel.panels.get(key);
     if (existing) {
@@ -24,14 +34,22 @@ export class AnalysisPanel {
       'prunescope.analysis',
       `Analysis: ${basename(modelUri.fsPath)}`,
       { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
-      {
-        enableScripts: true,
-        retainContextWhenHidden: true,
-        localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
-      },
+      { ...AnalysisPanel.webviewOptions(extensionUri), retainContextWhenHidden: true },
     );
-    const p = new AnalysisPanel(panel, extensionUri, modelUri, onReanalyze);
-    AnalysisPanel.panels.set(key, p);
+    return AnalysisPanel.attach(panel, extensionUri, modelUri, actions);
+  }
+
+  static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
+    };
+  }
+
+  /** Hosts the panel app in an existing webview panel (the .onnx custom editor gives one). */
+  static attach(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, modelUri: vscode.Uri, actions: PanelActions): AnalysisPanel {
+    const p = new AnalysisPanel(panel, extensionUri, modelUri, actions);
+    AnalysisPanel.panels.set(modelUri.toString(), p);
     return p;
   }
 
@@ -40,58 +58,150 @@ export class AnalysisPanel {
     return [...AnalysisPanel.panels.values()];
   }
 
+  static find(modelUri: vscode.Uri): AnalysisPanel | undefined {
+    return AnalysisPanel.panels.get(modelUri.toString());
+  }
+
   private constructor(
     readonly panel: vscode.WebviewPanel,
     private readonly extensionUri: vscode.Uri,
     readonly modelUri: vscode.Uri,
-    private readonly onReanalyze: () => void,
+    private readonly actions: PanelActions,
   ) {
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'prunescope.svg');
+    panel.webview.options = AnalysisPanel.webviewOptions(extensionUri);
     panel.webview.html = this.html();
-    panel.onDidDispose(() => AnalysisPanel.panels.delete(modelUri.toString()));
-    panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw));
+    panel.onDidDispose(() => {
+      if (AnalysisPanel.panels.get(modelUri.toString()) === this) AnalysisPanel.panels.delete(modelUri.toString());
+    });
+    panel.webview.onDidReceiveMessage((raw) => void this.onMessage(raw).catch((e: unknown) => showError(e instanceof Error ? e.message : String(e))));
   }
 
   get report(): ModelReport | undefined {
     return this.lastReport;
   }
 
+  get comparison(): CompressJobResult | undefined {
+    return this.lastComparison;
+  }
+
+  /** Resolves once the webview app has started (it sent 'ready'). */
+  whenReady(): Promise<void> {
+    return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));
+  }
+
   post(m: HostToWebview): void {
     if (m.type === 'report') this.lastReport = m.report;
+    if (m.type === 'comparison') this.lastComparison = m.result;
     if (!this.ready) {
       // keep only what the panel needs when it starts: the last state of each kind
-      this.pending = this.pending.filter((p) => p.type !== m.type && !(m.type === 'report' && p.type === 'progress'));
+      this.pending = this.pending.filter((p) => p.type !== m.type && !((m.type === 'report' || m.type === 'comparison') && p.type === 'progress'));
       this.pending.push(m);
       return;
     }
     void this.panel.webview.postMessage(m);
   }
 
+  private baseName(): string {
+    return this.modelUri.fsPath.replace(/(\.onnx|\.json)$/i, '');
+  }
+
   private async onMessage(raw: unknown): Promise<void> {
     const m = parseWebviewMessage(raw);
-    if (!m) return; // malformed: ignored, the webview is untrusted
+    if (!m) {
+      log().warn('analysis panel: ignored a malformed message from the webview');
+      return;
+    }
     switch (m.type) {
       case 'ready':
         this.ready = true;
         for (const p of this.pending) void this.panel.webview.postMessage(p);
         this.pending = [];
+        for (const w of this.readyWaiters.splice(0)) w();
         return;
       case 'reanalyze':
-        this.onReanalyze();
+        this.actions.reanalyze(this.modelUri);
+        return;
+      case 'runAction':
+        this.actions.runAction(this.modelUri, m.action);
+        return;
+      case 'revealOutput':
+        if (this.lastComparison) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(this.lastComparison.output));
         return;
       case 'exportJson': {
         if (!this.lastReport) return;
         const target = await vscode.window.showSaveDialog({
-          defaultUri: vscode.Uri.file(this.modelUri.fsPath.replace(/(\.onnx|\.json)$/i, '') + '.prunescope.json'),
+          defaultUri: vscode.Uri.file(`${this.baseName()}.prunescope.json`),
           filters: { JSON: ['json'] },
         });
         if (!target) return;
-        await vscode.workspace.fs.writeFile(target, Buffer.from(JSON.stringify(this.lastReport, null, 2) + '\n'));
+        const data = this.lastComparison ? { report: this.lastReport, comparison: this.lastComparison } : this.lastReport;
+        await vscode.workspace.fs.writeFile(target, Buffer.from(JSON.stringify(data, null, 2) + '\n'));
+        return;
+      }
+      case 'exportHtml': {
+        if (!this.lastReport) return;
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: vscode.Uri.file(`${this.baseName()}.prunescope.html`),
+          filters: { HTML: ['html'] },
+        });
+        if (!target) return;
+        await this.writeHtmlReport(target, m.themeVars, m.themeKind);
+        void vscode.window.showInformationMessage(`PruneScope: report saved to ${vscode.workspace.asRelativePath(target)}`);
+        return;
+      }
+      case 'exportPng': {
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: vscode.Uri.file(`${this.baseName()}.${m.name}.png`),
+          filters: { 'PNG image': ['png'] },
+        });
+        if (!target) return;
+        await vscode.workspace.fs.writeFile(target, Buffer.from(m.dataUrl.slice('data:image/png;base64,'.length), 'base64'));
         return;
       }
       case 'revealTensor':
         return;
     }
+  }
+
+  /**
+   * A self-contained HTML report: the panel's own script and styles inlined, the report data
+   * inlined as JSON, the theme's colours frozen as CSS variables; no remote content at all.
+   */
+  async writeHtmlReport(target: vscode.Uri, themeVars: Record<string, string>, themeKind: string): Promise<void> {
+    const read = async (...p: string[]) => Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(this.extensionUri, ...p))).toString('utf8');
+    const [css, js] = await Promise.all([read('media', 'panel.css'), read('dist', 'webview.js')]);
+    const data = { report: this.lastReport, comparison: this.lastComparison, exportedAt: new Date().toISOString() };
+    // `<` is escaped so that no string in the data can close the script element
+    const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    const vars = Object.entries(themeVars).map(([k, v]) => `${k}: ${v};`).join('\n');
+    const safeJs = js.replace(/<\/script/gi, '<\\/script');
+    const html = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>PruneScope report: ${escapeHtml(basename(this.modelUri.fsPath))}</title>
+<style>
+html {
+${vars}
+}
+</style>
+<style>
+${css}
+</style>
+</head>
+<body class="${themeKind === 'vscode-light' ? 'vscode-light' : themeKind === 'vscode-high-contrast' ? 'vscode-high-contrast' : 'vscode-dark'}">
+<main id="app"></main>
+<script id="prunescope-data" type="application/json">${json}</script>
+<script>
+${safeJs}
+</script>
+</body>
+</html>
+`;
+    await vscode.workspace.fs.writeFile(target, Buffer.from(html, 'utf8'));
   }
 
   private html(): string {
@@ -102,6 +212,7 @@ export class AnalysisPanel {
     const csp = [
       "default-src 'none'",
       `img-src ${webview.cspSource} data: blob:`,
+      // vscode-elements components carry their styles in constructable stylesheets (no inline <style>)
       `style-src ${webview.cspSource}`,
       `font-src ${webview.cspSource}`,
       `script-src 'nonce-${nonce}'`,
@@ -121,4 +232,8 @@ export class AnalysisPanel {
 </body>
 </html>`;
   }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }

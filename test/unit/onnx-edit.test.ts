@@ -10,6 +10,8 @@ import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build
 import { readOnnxModel } from '../../src/core/model/onnx.js';
 import { onnxDefaultOpset, writeEditedOnnxModel } from '../../src/core/model/onnx-edit.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
+import { writeOnnxModel } from '../../src/core/model/onnx-write.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-onnx-edit-'));
@@ -447,3 +449,58 @@ test('a Constant node output can be replaced; removing the Constant turns the na
     assert.equal(back.tensors[0].origin.includes('initializer'), true);
   });
 });
+
+const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+
+for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
+  test(`${kind} fixture: every embedding and kernel as int8 + DequantizeLinear equals the model with dequantized float weights`, async () => {
+    const fx = await writeTinyFixtures(fixtureDir);
+    const ir = await readOnnxModel(fx.models[kind].onnxPath!);
+    await withDir(async (dir) => {
+      const edit: Parameters<typeof writeEditedOnnxModel>[1] = { setInitializers: [], removeInitializers: [], insertNodes: [], rewireInputs: [] };
+      const replace = new Map<string, { dtype: 'float32'; shape: number[]; data: Uint8Array }>();
+      for (const t of ir.tensors) {
+        if ((t.role !== 'embedding' && t.role !== 'dense-kernel') || t.dtype !== 'float32') continue;
+        const v = await readTensorFloat32(t);
+        const scale = Math.fround(Math.max(1e-12, ...Array.from(v, Math.abs)) / 127);
+        const q = Int8Array.from(v, (x) => Math.round(x / scale));
+        replace.set(t.name, { dtype: 'float32', shape: t.shape, data: bytesOf(Float32Array.from(q, (x) => x * scale)) });
+        edit.setInitializers!.push(
+          { name: `${t.name}_q`, dtype: 'int8', shape: t.shape, data: bytesOf(q) },
+          { name: `${t.name}_scale`, dtype: 'float32', shape: [], data: bytesOf(new Float32Array([scale])) },
+        );
+        edit.removeInitializers!.push(t.name);
+        const first = ir.graph.nodes.find((n) => !n.scope && n.inputs.includes(t.name))!;
+        edit.insertNodes!.push({ before: first.name, node: { name: `${t.name}/dq`, op: 'DequantizeLinear', inputs: [`${t.name}_q`, `${t.name}_scale`], outputs: [`${t.name}_dq`] } });
+        edit.rewireInputs!.push({ from: t.name, to: `${t.name}_dq` });
+      }
+      assert.ok(replace.size >= 5);
+      const edited = join(dir, 'q.onnx');
+      await writeEditedOnnxModel(ir, edit, edited);
+      const reference = join(dir, 'ref.onnx');
+      await writeOnnxModel(ir, reference, { replace });
+      const n = 16;
+      const rows = (name: string): number => ir.tensors.find((t) => t.name === name)!.shape[0];
+      let feeds: Record<string, ort.Tensor>;
+      if (kind === 'deepfm') {
+        const fields = ['user', 'item', 'item_category', 'user_segment', 'noise_a', 'noise_b'].map((f) => rows(`${f}_embedding/embeddings`));
+        const ids = BigInt64Array.from({ length: n * 6 }, (_, k) => BigInt((k * 7 + 3) % fields[k % 6]));
+        feeds = { fields: new ort.Tensor('int64', ids, [n, 6]) };
+      } else {
+        const users = rows(kind === 'neumf' ? 'user_mlp_embedding/embeddings' : 'user_embedding/embeddings');
+        const items = rows(kind === 'neumf' ? 'item_mlp_embedding/embeddings' : 'item_embedding/embeddings');
+        feeds = {
+          user: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, k) => BigInt((k * 37) % users)), [n]),
+          item: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, k) => BigInt((k * 53 + 1) % items)), [n]),
+        };
+      }
+      const got = await runModel(edited, feeds, 'score', 'basic');
+      const want = await runModel(reference, feeds, 'score', 'basic');
+      assert.equal(got.length, n);
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-6, `score ${i}: ${got[i]} vs ${want[i]}`);
+      const back = await readOnnxModel(edited);
+      assert.equal(back.graph.nodes.filter((x) => x.op === 'DequantizeLinear').length, replace.size);
+      assert.equal(back.metadata.opset_import, 'ai.onnx=17');
+    });
+  });
+}

@@ -10,13 +10,13 @@ import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
 import { fusedStatsKernel, HIST_BINS, STATE_SLOTS } from './tensor-stats.js';
 
 // control block: [0] job sequence, [1] done sequence, [2] stop, [3] nRows, [4] d,
-// [5] rowNormOffset, [6] has rowNorms, [7] buffer generation
+// [5] first row (of the tensor: row norm index, row sample), [6] has rowNorms, [7] buffer generation
 const C_JOB = 0;
 const C_DONE = 1;
 const C_STOP = 2;
 const C_ROWS = 3;
 const C_D = 4;
-const C_ROWNORM_OFFSET = 5;
+const C_FIRST_ROW = 5;
 const C_HAS_ROWNORMS = 6;
 const C_GEN = 7;
 const CTRL_INTS = 8;
@@ -43,14 +43,14 @@ for (;;) {
       data: new Float32Array(b.data),
       bits: new Uint32Array(b.data),
       st: new Float64Array(b.st),
-      hist: new Float64Array(b.hist),
+      hist: new Int32Array(b.hist),
       colAbs: new Float64Array(b.colAbs),
       colZeros: new Float64Array(b.colZeros),
       rowNorms: b.rowNorms ? new Float32Array(b.rowNorms) : null,
     };
   }
   fusedStatsKernel(v.data, v.bits, 0, ctrl[${C_ROWS}], ctrl[${C_D}], v.st, v.hist, v.colAbs, v.colZeros,
-    ctrl[${C_HAS_ROWNORMS}] ? v.rowNorms : null, ctrl[${C_ROWNORM_OFFSET}]);
+    ctrl[${C_HAS_ROWNORMS}] ? v.rowNorms : null, ctrl[${C_FIRST_ROW}]);
   Atomics.store(ctrl, ${C_DONE}, seen);
   Atomics.notify(ctrl, ${C_DONE});
 }
@@ -62,7 +62,8 @@ port.close();
 export interface HelperBuffers {
   data: Float32Array;
   st: Float64Array;
-  hist: Float64Array;
+  /** int32 bin counts, folded into the caller's histogram while the helper is idle */
+  hist: Int32Array;
   colAbs: Float64Array;
   colZeros: Float64Array;
   /** row norms of the whole tensor, written by both threads (null when not kept) */
@@ -100,7 +101,7 @@ export class StatsHelperThread {
       gen: ++this.gen,
       data: sab(maxPieceElements * 4),
       st: sab(STATE_SLOTS * 8),
-      hist: sab(HIST_BINS * 8),
+      hist: sab(HIST_BINS * 4),
       colAbs: sab(d * 8),
       colZeros: sab(d * 8),
       rowNorms: keepRowNorms ? sab(rows * 4) : null,
@@ -108,7 +109,7 @@ export class StatsHelperThread {
     const b: HelperBuffers = {
       data: new Float32Array(shared.data),
       st: new Float64Array(shared.st),
-      hist: new Float64Array(shared.hist),
+      hist: new Int32Array(shared.hist),
       colAbs: new Float64Array(shared.colAbs),
       colZeros: new Float64Array(shared.colZeros),
       rowNorms: shared.rowNorms ? new Float32Array(shared.rowNorms, 0, rows) : null,
@@ -121,14 +122,14 @@ export class StatsHelperThread {
   }
 
   /** Starts the kernel on `nRows` rows of `values` (copied into shared memory). */
-  start(values: Float32Array, nRows: number, d: number, rowNormOffset: number): void {
+  start(values: Float32Array, nRows: number, d: number, firstRow: number): void {
     const b = this.buffers;
     if (!b || this.running || this.closed) throw new Error('StatsHelperThread: start without prepare, twice, or after close');
     b.data.set(values);
     const c = this.ctrl;
     c[C_ROWS] = nRows;
     c[C_D] = d;
-    c[C_ROWNORM_OFFSET] = rowNormOffset;
+    c[C_FIRST_ROW] = firstRow;
     c[C_HAS_ROWNORMS] = b.rowNorms ? 1 : 0;
     this.running = true;
     Atomics.store(c, C_JOB, ++this.seq);

@@ -40,12 +40,25 @@ const S_NONFINITE = 14;
 const S_ZEROROWS = 15;
 const S_EPSBITS = 16;
 const S_INT8ROW = 17;
-export const STATE_SLOTS = 18;
+const S_ERR_EVERY = 18; // round-trip errors of every n-th row (1 = all rows)
+const S_ERR_ROWS = 19; // rows whose errors were measured
+const S_ERR_N = 20; // finite values in those rows
+const S_ERR_SQ = 21; // sum of w^2 of those values
+export const STATE_SLOTS = 22;
+/** Int32 histogram counts are folded into float64 before this many elements could overflow a bin */
+export const HIST_FLUSH_ELEMENTS = 2 ** 30;
 
 /**
- * The hot loop: rows [0, nRows) of `chunk` (row length d). Self-contained on purpose: it uses no
- * identifier from outside its body (constants are literals), so its source can also run in a
- * worker thread. rowNorms (or null) receives the L2 norm of each row at rowNormOffset + r.
+ * The hot loop: rows [0, nRows) of `chunk` (row length d); the first is row `firstRow` of the
+ * tensor. Self-contained on purpose: it uses no identifier from outside its body (constants are
+ * literals), so its source can also run in a worker thread. rowNorms (or null) receives the L2
+ * norm of each row at index firstRow + r. `hist` counts in int32 (HIST_BINS bins): an integer
+ * increment is a shorter store-to-load chain than a float64 one when neighbours share a bin.
+ *
+ * Two passes per row, the second over a row still in L1: the first gathers the exact figures
+ * (counts, extremes, moments, histogram, column sums); the second the round-trip errors, which
+ * need the row's absmax (int8) and cost as much as everything else, so for huge tables they are
+ * measured on every `st[18]`-th row only (an evenly spaced sample, counted in st[19..21]).
  */
 export function fusedStatsKernel(
   chunk: Float32Array,
@@ -54,14 +67,15 @@ export function fusedStatsKernel(
   nRows: number,
   d: number,
   st: Float64Array,
-  hist: Float64Array,
+  hist: Int32Array,
   colAbs: Float64Array,
   colZeros: Float64Array,
   rowNorms: Float32Array | null,
-  rowNormOffset: number,
+  firstRow: number,
 ): void {
   const epsBits = st[16];
   const int8PerRow = st[17] !== 0;
+  const errEvery = st[18];
   let zeros = 0;
   let near = 0;
   let nonFinite = 0;
@@ -73,14 +87,20 @@ export function fusedStatsKernel(
   let f16Over = 0;
   let i8Sq = 0;
   let i8Max = st[11];
+  let errRows = 0;
+  let errN = 0;
+  let errSq = 0;
   let mn = st[0];
   let mx = st[1];
   let cn = st[2];
   let cmean = st[3];
   let cm2 = st[4];
+  // the first row of the sample at or after firstRow, relative to this call
+  let nextErr = (errEvery - (firstRow % errEvery)) % errEvery;
   for (let r = 0, base = start; r < nRows; r++, base += d) {
     let rs = 0;
     let rsum = 0;
+    let rabs = 0;
     let rmn = Infinity;
     let rmx = -Infinity;
     let rowBad = 0;
@@ -95,33 +115,18 @@ export function fusedStatsKernel(
       const x = chunk[i];
       const ax = Math.abs(x);
       // a and epsBits are < 2^31: (a - 1) >>> 31 is 1 exactly when a === 0, and
-      // (a - epsBits - 1) >>> 31 exactly when a <= epsBits
-      const isZero = (a - 1) >>> 31;
-      zeros += isZero;
+      // (a - epsBits - 1) >>> 31 exactly when a <= epsBits; (0x477fefff - a) >>> 31 when
+      // |x| >= 65520, the first value float16 rounds to Infinity
+      zeros += (a - 1) >>> 31;
       near += (a - epsBits - 1) >>> 31;
+      f16Over += (0x477fefff - a) >>> 31;
       colAbs[j] += ax;
       hist[a >>> 21]++;
       rmn = Math.min(rmn, x);
       rmx = Math.max(rmx, x);
       rsum += x;
+      rabs += ax;
       rs += x * x;
-      sAbs += ax;
-      // float16 keeps 11 significant bits: Veltkamp's split with 2^42 + 1 rounds a double to
-      // 53 - 42 = 11 bits to nearest (ties have the same error either way). Valid in the
-      // normal float16 range; zeros give 0; subnormal / overflowing values go the slow way.
-      let e: number;
-      if ((a - 1) >>> 0 >= 0x38800000 - 1 && a < 0x477ff000) {
-        const p = x * 4398046511105;
-        e = x - (x - p + p);
-      } else if (a >= 0x477ff000) {
-        f16Over++;
-        e = 0;
-      } else {
-        const t = ax * 16777216; // float16 subnormals are multiples of 2^-24
-        e = (t - Math.round(t)) / 16777216;
-      }
-      f16Sq += e * e;
-      f16Max = Math.max(f16Max, Math.abs(e));
     }
     nonFinite += rowBad;
     if (zeros !== zerosBefore) {
@@ -130,8 +135,9 @@ export function fusedStatsKernel(
       for (let j = 0; j < d; j++) colZeros[j] += ((u[base + j] & 0x7fffffff) - 1) >>> 31;
     }
     sSq += rs;
+    sAbs += rabs;
     if (rs === 0) zeroRows++;
-    if (rowNorms !== null) rowNorms[rowNormOffset + r] = Math.sqrt(rs);
+    if (rowNorms !== null) rowNorms[firstRow + r] = Math.sqrt(rs);
     const nb = d - rowBad;
     if (nb > 0) {
       mn = Math.min(mn, rmn);
@@ -145,19 +151,38 @@ export function fusedStatsKernel(
       cmean += (delta * nb) / n;
       cm2 += m2b + (delta * delta * cn * nb) / n;
       cn = n;
-      const ra = Math.max(-rmn, rmx);
-      if (int8PerRow && ra > 0) {
-        const scale = ra / 127;
-        const inv = 127 / ra;
-        for (let j = 0; j < d; j++) {
-          if (rowBad !== 0 && (u[base + j] & 0x7fffffff) >= 0x7f800000) continue;
-          const x = chunk[base + j];
-          // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
-          const q = x * inv + 6755399441055744 - 6755399441055744;
-          const e = x - q * scale;
-          i8Sq += e * e;
-          i8Max = Math.max(i8Max, Math.abs(e));
-        }
+    }
+    if (r !== nextErr) continue;
+    nextErr += errEvery;
+    errRows++;
+    if (nb === 0) continue;
+    errN += nb;
+    errSq += rs;
+    const ra = Math.max(-rmn, rmx);
+    const withInt8 = int8PerRow && ra > 0;
+    const scale = withInt8 ? ra / 127 : 0;
+    const inv = withInt8 ? 127 / ra : 0;
+    for (let j = 0; j < d; j++) {
+      const a = u[base + j] & 0x7fffffff;
+      if (rowBad !== 0 && a >= 0x7f800000) continue;
+      const x = chunk[base + j];
+      // float16 keeps 11 significant bits: Veltkamp's split with 2^42 + 1 rounds a double to
+      // 53 - 42 = 11 bits to nearest; below 2^-14 (0x38800000) float16 is subnormal, a multiple
+      // of 2^-24: adding and taking away 1.5 * 2^28 rounds to that (ties have the same error
+      // either way). Both are computed and one kept by arithmetic (no branch on the data);
+      // overflowing values (counted above) have no error figure.
+      const p = x * 4398046511105;
+      const ev = x - (x - p + p);
+      const es = x - (x + 402653184 - 402653184);
+      const e = (ev + ((a - 0x38800000) >>> 31) * (es - ev)) * (1 - ((0x477fefff - a) >>> 31));
+      f16Sq += e * e;
+      f16Max = Math.max(f16Max, Math.abs(e));
+      if (withInt8) {
+        // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
+        const q = x * inv + 6755399441055744 - 6755399441055744;
+        const e8 = x - q * scale;
+        i8Sq += e8 * e8;
+        i8Max = Math.max(i8Max, Math.abs(e8));
       }
     }
   }
@@ -177,6 +202,9 @@ export function fusedStatsKernel(
   st[13] += near;
   st[14] += nonFinite;
   st[15] += zeroRows;
+  st[19] += errRows;
+  st[20] += errN;
+  st[21] += errSq;
 }
 
 export interface TileGeometry {
@@ -215,6 +243,12 @@ export interface TensorStatsConfig {
   maxChunkElements?: number;
   /** pieces shorter than this many rows are not split with the helper (default 256) */
   minSplitRows?: number;
+  /**
+   * measure the float16 / per-row int8 round-trip errors on every n-th row only (default 1: all
+   * rows, exact); every other figure stays exact. For huge tables, where the errors would cost
+   * as much as all the rest: an evenly spaced sample of >= 256K rows pins them down tightly.
+   */
+  errorRowEvery?: number;
 }
 
 export interface TensorStats {
@@ -236,6 +270,11 @@ export interface TensorStats {
   histogram: Float64Array;
   float16: { maxAbs: number; sumSq: number; overflow: number };
   int8PerRow?: { maxAbs: number; sumSq: number };
+  /**
+   * present when the errors (float16, int8PerRow) were measured on a row sample: the figures
+   * above are then sums over these rows' finite values, and their max is the sample's max
+   */
+  errorSample?: { rows: number; finite: number; sumSquares: number };
   rowNorms?: Float32Array;
   /** rows whose finite values are all zero */
   zeroRows: number;
@@ -248,7 +287,10 @@ export class TensorStatsAccumulator {
   private readonly d: number;
   private readonly rows: number;
   private readonly st = new Float64Array(STATE_SLOTS);
+  /** counts since the last fold into `hist` (int32: see the kernel) */
+  private readonly histCounts = new Int32Array(HIST_BINS);
   private readonly hist = new Float64Array(HIST_BINS);
+  private sinceHistFold = 0;
   private readonly rowNorms: Float32Array | null;
   private readonly tileGeo?: TileGeometry;
   private readonly tileSum?: Float64Array;
@@ -276,6 +318,7 @@ export class TensorStatsAccumulator {
     this.st[S_EPSBITS] = new Uint32Array(f.buffer)[0];
     this.int8PerRow = cfg.int8PerRow ?? false;
     this.st[S_INT8ROW] = this.int8PerRow ? 1 : 0;
+    this.st[S_ERR_EVERY] = Math.max(1, Math.floor(cfg.errorRowEvery ?? 1));
     this.minSplitRows = Math.max(2, cfg.minSplitRows ?? 256);
     if (cfg.helper) {
       if (!cfg.maxChunkElements) throw new Error('TensorStatsAccumulator: a helper thread needs maxChunkElements');
@@ -305,6 +348,8 @@ export class TensorStatsAccumulator {
       throw new Error(`TensorStatsAccumulator: chunk [${firstElement}, +${chunk.length}) is not row-aligned (row length ${d})`);
     }
     const u = new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (this.sinceHistFold + chunk.length > HIST_FLUSH_ELEMENTS) this.foldHistograms();
+    this.sinceHistFold += chunk.length;
     const nRows = Math.ceil(chunk.length / d);
     const firstRow = firstElement / d;
     // run the kernel in pieces that end at heatmap cell-row boundaries, folding the column sums
@@ -321,7 +366,7 @@ export class TensorStatsAccumulator {
         const mid = r + ((pieceEnd - r) >> 1);
         this.helper.start(chunk.subarray(mid * d, pieceEnd * d), pieceEnd - mid, d, firstRow + mid);
         try {
-          fusedStatsKernel(chunk, u, r * d, mid - r, d, this.st, this.hist, this.colAbs, this.colZeros, this.rowNorms, row);
+          fusedStatsKernel(chunk, u, r * d, mid - r, d, this.st, this.histCounts, this.colAbs, this.colZeros, this.rowNorms, row);
         } finally {
           this.helper.wait();
         }
@@ -331,7 +376,7 @@ export class TensorStatsAccumulator {
           hb.colZeros.fill(0);
         }
       } else {
-        fusedStatsKernel(chunk, u, r * d, pieceEnd - r, d, this.st, this.hist, this.colAbs, this.colZeros, this.rowNorms, row);
+        fusedStatsKernel(chunk, u, r * d, pieceEnd - r, d, this.st, this.histCounts, this.colAbs, this.colZeros, this.rowNorms, row);
       }
       if (this.tileGeo) {
         const lastRow = firstRow + pieceEnd - 1;
@@ -389,6 +434,19 @@ export class TensorStatsAccumulator {
     colZeros.fill(0);
   }
 
+  /** int32 bin counts (ours and the helper's, which is idle here) into the float64 histogram */
+  private foldHistograms(): void {
+    const hist = this.hist;
+    const c = this.histCounts;
+    const h = this.hb?.hist;
+    for (let b = 0; b < HIST_BINS; b++) {
+      hist[b] += c[b] + (h ? h[b] : 0);
+      c[b] = 0;
+      if (h) h[b] = 0;
+    }
+    this.sinceHistFold = 0;
+  }
+
   /** merges the helper thread's accumulators into ours (Chan's formula for mean / M2) */
   private mergeHelper(): void {
     const hb = this.hb;
@@ -406,16 +464,22 @@ export class TensorStatsAccumulator {
       st[S_M2] += h[S_M2] + (delta * delta * na * nb) / n;
       st[S_N] = n;
     }
-    for (const k of [S_ABS, S_SQ, S_F16SQ, S_F16OVER, S_I8SQ, S_ZEROS, S_NEAR, S_NONFINITE, S_ZEROROWS]) st[k] += h[k];
+    for (const k of [S_ABS, S_SQ, S_F16SQ, S_F16OVER, S_I8SQ, S_ZEROS, S_NEAR, S_NONFINITE, S_ZEROROWS, S_ERR_ROWS, S_ERR_N, S_ERR_SQ]) {
+      st[k] += h[k];
+      h[k] = 0;
+    }
     st[S_F16MAX] = Math.max(st[S_F16MAX], h[S_F16MAX]);
     st[S_I8MAX] = Math.max(st[S_I8MAX], h[S_I8MAX]);
-    for (let b = 0; b < HIST_BINS; b++) this.hist[b] += hb.hist[b];
-    h.fill(0);
-    hb.hist.fill(0);
+    h[S_MIN] = Infinity;
+    h[S_MAX] = -Infinity;
+    h[S_N] = 0;
+    h[S_MEAN] = 0;
+    h[S_M2] = 0;
   }
 
   finish(): TensorStats {
     this.mergeHelper();
+    this.foldHistograms();
     const st = this.st;
     const finite = st[S_N];
     const has = finite > 0;
@@ -437,6 +501,7 @@ export class TensorStatsAccumulator {
       zeroRows: st[S_ZEROROWS],
     };
     if (this.int8PerRow) stats.int8PerRow = { maxAbs: st[S_I8MAX], sumSq: st[S_I8SQ] };
+    if (st[S_ERR_EVERY] > 1) stats.errorSample = { rows: st[S_ERR_ROWS], finite: st[S_ERR_N], sumSquares: st[S_ERR_SQ] };
     if (this.rowNorms) stats.rowNorms = this.rowNorms;
     if (this.tileGeo) {
       const g = this.tileGeo;

@@ -308,34 +308,41 @@ export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
   if (ir.format === 'tfjs-layers') {
     const model = await tf.loadLayersModel(fileSystemLoadHandler(ir.path));
     try {
-      const feeds = model.inputNames.map((n, i) => inputFeed(n, model.inputs[i].shape, file));
-      const ws = model.trainableWeights;
-      const irNames = new Set(ir.tensors.map((t) => t.name));
-      const names = ws.map((w) => {
-        // loadLayersModel matches manifest entries by originalName; the variable may be suffixed
-        const n = (w as unknown as { originalName?: string }).originalName ?? w.name;
-        if (!irNames.has(n)) throw new ModelFileError(file, `weight '${n}' of the loaded model is not in the manifest`);
-        return n;
-      });
-      return {
-        format: 'tfjs-layers',
-        variables: ws.map((w) => w.read() as tf.Variable),
-        names,
-        params: model.countParams(),
-        layers: model,
-        forward: (b) => {
-          const xs = feeds.map((f) => feedTensor(f, b, file));
-          const y = model.apply(xs.length === 1 ? xs[0] : xs, { training: true }) as tf.Tensor;
-          return tf.reshape(y, [-1]);
-        },
-        dispose: () => model.dispose(),
-      };
+      return layersTrainee(model, file, new Set(ir.tensors.map((t) => t.name)));
     } catch (e) {
       model.dispose();
       throw e;
     }
   }
   throw new ModelFileError(file, `fine-tuning supports ONNX and TF.js layers models, not ${ir.format}`);
+}
+
+/**
+ * A Trainee over a tf.LayersModel. `irNames`: the model file's weight names, which every
+ * trainable weight must map to (a model built in memory passes none).
+ */
+export function layersTrainee(model: tf.LayersModel, file: string, irNames?: ReadonlySet<string>): Trainee {
+  const feeds = model.inputNames.map((n, i) => inputFeed(n, model.inputs[i].shape, file));
+  const ws = model.trainableWeights;
+  const names = ws.map((w) => {
+    // loadLayersModel matches manifest entries by originalName; the variable may be suffixed
+    const n = (w as unknown as { originalName?: string }).originalName ?? w.name;
+    if (irNames && !irNames.has(n)) throw new ModelFileError(file, `weight '${n}' of the loaded model is not in the manifest`);
+    return n;
+  });
+  return {
+    format: 'tfjs-layers',
+    variables: ws.map((w) => w.read() as tf.Variable),
+    names,
+    params: model.countParams(),
+    layers: model,
+    forward: (b) => {
+      const xs = feeds.map((f) => feedTensor(f, b, file));
+      const y = model.apply(xs.length === 1 ? xs[0] : xs, { training: true }) as tf.Tensor;
+      return tf.reshape(y, [-1]);
+    },
+    dispose: () => model.dispose(),
+  };
 }
 
 /** Scores of every row, in batches, outside any gradient tape. */

@@ -76,6 +76,27 @@ function refuse(ir: ModelIR, why: string): never {
   throw new ModelFileError(ir.path, why);
 }
 
+type Json = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The Keras layer list inside a parsed TF.js model.json (functional or sequential). */
+export function kerasLayers(doc: unknown, file: string): Json[] {
+  if (!isObject(doc) || !isObject(doc.modelTopology)) throw new ModelFileError(file, 'model.json has no Keras modelTopology to edit');
+  const topo = isObject(doc.modelTopology.model_config) ? doc.modelTopology.model_config : doc.modelTopology;
+  const cfg = topo.config;
+  const layers = Array.isArray(cfg) ? cfg : isObject(cfg) && Array.isArray(cfg.layers) ? cfg.layers : undefined;
+  if (!layers) throw new ModelFileError(file, 'model.json topology has no layer list');
+  return layers as Json[];
+}
+
+export function layerConfig(layer: Json): Json {
+  if (!isObject(layer.config)) layer.config = {};
+  return layer.config as Json;
+}
+
 /** The dataflow graph of an ONNX model or a TF.js layers model, for channel walks. */
 export function buildDepGraph(ir: ModelIR): DepGraph {
   const nodes: DepNode[] = [];
@@ -91,6 +112,17 @@ export function buildDepGraph(ir: ModelIR): DepGraph {
   } else if (ir.format === 'tfjs-layers') {
     const byName = new Map(ir.tensors.map((t) => [t.name, t]));
     const attrsOf = new Map(ir.graph.nodes.map((n) => [n.name, n.attrs]));
+    // the reader summarises nested attributes (Cropping2D's cropping): read the configs themselves
+    const configs = new Map<string, Json>();
+    try {
+      for (const l of kerasLayers(ir.native, ir.path)) {
+        const cfg = isObject(l.config) ? l.config : {};
+        const name = typeof l.name === 'string' ? l.name : typeof cfg.name === 'string' ? cfg.name : undefined;
+        if (name) configs.set(name, cfg);
+      }
+    } catch {
+      // no Keras topology: the reader's attributes are all there is
+    }
     for (const l of ir.layers) {
       const ts = l.tensors.map((n) => byName.get(n)).filter((t): t is ModelTensor => t !== undefined);
       nodes.push({
@@ -98,7 +130,7 @@ export function buildDepGraph(ir: ModelIR): DepGraph {
         op: l.kind,
         inputs: l.inbound.slice(),
         outputs: [l.name],
-        attrs: attrsOf.get(l.name) ?? {},
+        attrs: configs.get(l.name) ?? attrsOf.get(l.name) ?? {},
         kernel: ts.find((t) => t.role === 'dense-kernel'),
         bias: ts.find((t) => t.role === 'bias'),
         table: ts.find((t) => t.role === 'embedding'),
@@ -406,7 +438,6 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           if (n.op === 'Concat') {
             const axis = attrNum(n, 'axis', 0);
             if (axis !== 1 && axis !== -1) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: concatenation on axis ${axis}`);
-            simple = simple && true;
             let off = 0;
             for (const i of n.inputs) {
               if (i === cur.value) push(n.outputs[0], off + cur.offset);

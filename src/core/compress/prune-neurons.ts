@@ -21,6 +21,9 @@ import {
   channelGroup,
   channelSources,
   dropAlongAxis,
+  isObject,
+  kerasLayers,
+  layerConfig,
   keptCount,
   selectLowest,
 } from './graph-deps.js';
@@ -195,27 +198,6 @@ export async function applyGroups(g: DepGraph, plans: PlannedGroup[], cache: Map
     }
   }
   return { tensors, topology, changes, exactRemovals };
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The Keras layer list inside a parsed TF.js model.json (functional or sequential). */
-export function kerasLayers(doc: unknown, file: string): Json[] {
-  if (!isObject(doc) || !isObject(doc.modelTopology)) throw new ModelFileError(file, 'model.json has no Keras modelTopology to edit');
-  const topo = isObject(doc.modelTopology.model_config) ? doc.modelTopology.model_config : doc.modelTopology;
-  const cfg = topo.config;
-  const layers = Array.isArray(cfg) ? cfg : isObject(cfg) && Array.isArray(cfg.layers) ? cfg.layers : undefined;
-  if (!layers) throw new ModelFileError(file, 'model.json topology has no layer list');
-  return layers as Json[];
-}
-
-export function layerConfig(layer: Json): Json {
-  if (!isObject(layer.config)) layer.config = {};
-  return layer.config as Json;
 }
 
 /** A TF.js IR whose tensors hold new values (in memory) and whose model.json has the given topology. */

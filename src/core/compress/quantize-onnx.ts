@@ -30,8 +30,13 @@ export interface OnnxQuantizePlan {
 
 export interface OnnxQuantizeOptions {
   dtype: 'int8' | 'float16';
-  /** 7-bit dense weights (qmax 63) */
+  /** 7-bit dense weights (qmax 63), for the 'dynamic' dense mode */
   reduceRange: boolean;
+  /**
+   * 'dynamic': DynamicQuantizeLinear + MatMulInteger (integer matmul, activations quantized per
+   * batch); 'weights-only': DequantizeLinear on the int8 weight, float matmul (weight error only)
+   */
+  dense: 'dynamic' | 'weights-only';
   signal?: AbortSignal;
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -71,6 +76,12 @@ class Names {
   }
 }
 
+function transposeInt8(a: Int8Array, rows: number, cols: number): Int8Array {
+  const out = new Int8Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
 function attrNum(n: GraphNode, key: string, dflt: number): number {
   const v = n.attrs[key];
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : dflt;
@@ -108,6 +119,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   // dense replacements are emitted after all tensors are planned, in graph order, so that one
   // DynamicQuantizeLinear per activation is inserted before its first user
   const denseJobs: Array<{ use: Use; wq: string; ws: string }> = [];
+  let needsOpset = 0;
   let done = 0;
   for (const t of selected) {
     opts.signal?.throwIfAborted();
@@ -199,8 +211,8 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       const qName = names.fresh(`${t.name}_int8`);
       const sName = names.fresh(`${t.name}_scale`);
       const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
-      if (rq.scaleBits) plan.float16Scales++;
-      else plan.float32Scales++;
+      if (perRow && rq.scaleBits) plan.float16Scales++;
+      else if (perRow) plan.float32Scales++;
       const scaleData = rq.scaleBits ? bytesOf(rq.scaleBits) : bytesOf(rq.scales);
       edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [rows, cols], data: bytesOf(rq.q) });
       edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: perRow ? [rows, 1] : [], data: scaleData });
@@ -259,6 +271,32 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     }
     const transposed = [...layouts][0];
     const values = await readTensorFloat32(t);
+    if (opts.dense === 'weights-only') {
+      // 8-bit weights: no integer matmul runs, so nothing can overflow
+      const cq = quantizeColumnsInt8(values, t.shape[0], t.shape[1], transposed, 127);
+      const q = transposed ? transposeInt8(cq.q, cq.inDim, cq.outDim) : cq.q;
+      const qName = names.fresh(`${t.name}_int8`);
+      const sName = names.fresh(`${t.name}_scale`);
+      edit.setInitializers.push({ name: qName, dtype: 'int8', shape: t.shape.slice(), data: bytesOf(q) });
+      edit.setInitializers.push({ name: sName, dtype: 'float32', shape: [cq.outDim], data: bytesOf(cq.scales) });
+      edit.removeInitializers.push(t.name);
+      const first = us.reduce((a, b) => (b.order < a.order ? b : a));
+      edit.insertNodes.push({
+        before: first.node.name,
+        node: { name: names.fresh(`${t.name}_DequantizeLinear`), op: 'DequantizeLinear', inputs: [qName, sName], outputs: [t.name], attrs: { axis: { i: transposed ? 0 : 1 } } },
+      });
+      needsOpset = Math.max(needsOpset, 13);
+      plan.changes.push({
+        tensor: t.name,
+        action: `int8 per-output-channel symmetric, 8-bit, weights only (DequantizeLinear on the weight, float MatMul); max |Δw| ${cq.maxAbsError.toExponential(2)}`,
+        before,
+        after: [
+          { name: qName, shape: t.shape.slice(), dtype: 'int8', bytes: q.byteLength },
+          { name: sName, shape: [cq.outDim], dtype: 'float32', bytes: cq.scales.byteLength },
+        ],
+      });
+      continue;
+    }
     const qmax = opts.reduceRange ? 63 : 127;
     const cq = quantizeColumnsInt8(values, t.shape[0], t.shape[1], transposed, qmax);
     const qName = names.fresh(`${t.name}_int8`);
@@ -306,7 +344,8 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     for (const node of nodes) edit.insertNodes.push({ before: n.name, node });
     edit.removeNodes.push(n.name);
   }
-  if (denseJobs.length > 0) edit.ensureOpsets = [{ domain: '', version: 11 }];
+  if (denseJobs.length > 0) needsOpset = Math.max(needsOpset, 11);
+  if (needsOpset > 0) edit.ensureOpsets = [{ domain: '', version: needsOpset }];
   opts.onTensor?.(done, selected.length, '');
   return plan;
 }

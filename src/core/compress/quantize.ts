@@ -31,6 +31,13 @@ export interface QuantizeSettings {
    * no integer arithmetic).
    */
   reduceRange?: boolean;
+  /**
+   * ONNX int8 dense kernels: 'weights-only' (default) stores int8 weights that a DequantizeLinear
+   * turns back into float for the usual MatMul/Gemm (only the weight error, any CPU);
+   * 'dynamic' runs an integer matmul (DynamicQuantizeLinear + MatMulInteger) with activations
+   * quantized per batch.
+   */
+  dense?: 'weights-only' | 'dynamic';
   /** run original and quantized model on the same generated inputs (default true) */
   verify?: boolean;
   /** rows for the check; default 256 */
@@ -100,9 +107,11 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
     throw new ModelFileError(ir.path, `quantize: tensors must be all, embeddings, dense or a list of names, got "${String(tensors)}"`);
   }
   const reduceRange = settings.reduceRange ?? true;
+  const dense = settings.dense ?? 'weights-only';
+  if (dense !== 'weights-only' && dense !== 'dynamic') throw new ModelFileError(ir.path, `quantize: dense must be weights-only or dynamic, got "${String(dense)}"`);
   const verify = settings.verify ?? true;
   const verifyRows = settings.verifyRows ?? 256;
-  const resolved = { dtype, tensors, reduceRange, verify, verifyRows };
+  const resolved = { dtype, tensors, reduceRange, dense, verify, verifyRows };
   const progress = ctx.onProgress ?? (() => undefined);
   const selected = selectTensors(ir, { dtype, tensors });
   const onTensor = (done: number, total: number, name: string): void => progress(total ? (0.7 * done) / total : 0.7, name ? `quantizing ${name}` : undefined);
@@ -112,7 +121,7 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   let write: (outPath: string) => Promise<void>;
   const notes: string[] = [];
   if (isOnnx) {
-    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'float16', reduceRange, signal: ctx.signal, onTensor });
+    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'float16', reduceRange, dense, signal: ctx.signal, onTensor });
     changes = plan.changes;
     skipped = plan.skipped;
     const external = ir.files.some((f) => f.kind === 'external-data');
@@ -120,20 +129,17 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
       writeEditedOnnxModel(ir, plan.edit, outPath, external ? { externalData: { fileName: `${basename(outPath)}.data`, minBytes: 1024 } } : undefined);
     if (dtype === 'int8') {
       const tables = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length !== 1);
-      const dense = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
-      if (tables.length) {
-        const s = sumChange(tables);
+      const kernels = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
+      if (kernels.length && dense === 'weights-only') {
         notes.push(
-          `${tables.length} embedding table(s) stored as int8 with one symmetric scale per row (one per table for tables under ${NARROW_TABLE_COLS} wide) ` +
-            `(${plan.float16Scales ? `${plan.float16Scales} with float16 scales` : ''}${plan.float16Scales && plan.float32Scales ? ', ' : ''}${plan.float32Scales ? `${plan.float32Scales} with float32 scales, because some row scales fall outside float16's normal range` : ''}): ` +
-            `${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). The graph gathers int8 rows and their scales and multiplies ` +
-            `(Gather + Cast + Mul), so only looked-up rows are dequantized and the table stays int8 in memory. Lookup latency in ORT was not measured by this job (see the bench command).`,
+          `${kernels.length} dense kernel(s) stored as 8-bit int8 per output channel; a DequantizeLinear gives the float kernel back to the original MatMul/Gemm ` +
+            `(weight-only quantization: activations stay float, so only the weights' rounding error reaches the outputs, and no integer kernel can overflow). ` +
+            `The file shrinks; the matmuls run in float32 as before, so there is no speed gain from them. Biases stay float32.`,
         );
-      }
-      if (dense.length) {
+      } else if (kernels.length) {
         notes.push(
-          `${dense.length} dense kernel(s) stored as int8 per output channel with ${reduceRange ? '7-bit weights (reduce_range: [-63, 63]), because 8-bit weights overflow int16 pair sums in ORT kernels on AVX2 CPUs without VNNI' : 'full 8-bit weights (reduceRange off: outputs may be off on AVX2 CPUs without VNNI; check on the target machine)'}. ` +
-            `Activations are quantized to uint8 per batch at run time (DynamicQuantizeLinear + MatMulInteger, which ORT fuses into DynamicQuantizeMatMul); biases stay float32. ` +
+          `${kernels.length} dense kernel(s) stored as int8 per output channel with ${reduceRange ? '7-bit weights (reduce_range: [-63, 63]), because 8-bit weights overflow int16 pair sums in ORT kernels on AVX2 CPUs without VNNI' : 'full 8-bit weights (reduceRange off: outputs may be off on AVX2 CPUs without VNNI; check on the target machine)'}. ` +
+            `Activations are quantized to uint8 per batch at run time (DynamicQuantizeLinear + MatMulInteger, which ORT fuses into DynamicQuantizeMatMul); this adds the activations' rounding error to the weights'. Biases stay float32. ` +
             `For the small MLPs of recommenders this saves little space and buys no measurable speed: the embedding tables are where the bytes are.`,
         );
       }

@@ -40,6 +40,8 @@ export async function scoreModel(path: string, batch: ScoreBatch, opts: ScorerOp
 export interface ModelVocab {
   user?: number;
   item?: number;
+  /** rows of the tables named after a field column: `<column>_embedding`, `<column>_linear`, `<column>/...` */
+  ofColumn(column: string): number | undefined;
 }
 
 /**
@@ -48,7 +50,18 @@ export interface ModelVocab {
  * a row-pruned model keeps a remap table of the full vocabulary in front of a smaller table.
  */
 export function modelVocab(ir: ModelIR): ModelVocab {
-  const out: ModelVocab = {};
+  const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
+  const out: ModelVocab = {
+    ofColumn(column: string): number | undefined {
+      const c = column.toLowerCase();
+      let rows: number | undefined;
+      for (const t of tables) {
+        const name = t.name.toLowerCase();
+        if (name.startsWith(`${c}_`) || name.startsWith(`${c}/`)) rows = Math.max(rows ?? 0, t.shape[0]);
+      }
+      return rows;
+    },
+  };
   for (const t of ir.tensors) {
     const name = t.name.toLowerCase();
     const isTable = t.role === 'embedding' && t.shape.length === 2;
@@ -135,6 +148,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         extraColumns: wantsFields ? 'all' : undefined,
         userVocab: vocab.user,
         itemVocab: vocab.item,
+        extraVocabOf: (column) => found.ofColumn(column),
         requireLabel,
       });
     const result: EvaluationResult = {

@@ -32,6 +32,8 @@ export interface ReadInteractionsOptions {
   itemVocab?: number;
   /** per extra column, its vocabulary (same order as the extra columns read) */
   extraVocab?: number[];
+  /** the vocabulary of an extra column by name, when extraVocab is not given (undefined: unchecked) */
+  extraVocabOf?: (column: string) => number | undefined;
   /** require a label (or rating) column */
   requireLabel?: boolean;
 }
@@ -107,9 +109,10 @@ function parseId(s: string): number {
   return v <= 0x7fffffff ? v : -1;
 }
 
+/** Number() trims and reads '' and '  ' as 0: an empty cell must be an error instead. */
 function parseNumber(s: string): number {
-  if (s.length === 0) return NaN;
-  return Number(s);
+  const v = Number(s);
+  return v === 0 && s.trim() === '' ? NaN : v;
 }
 
 /**
@@ -178,6 +181,7 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
   const label = new GrowingFloat64();
   const time = new GrowingFloat64();
   let extra: GrowingInt32[] = [];
+  let extraVocab: Array<number | undefined> = [];
 
   const fail = (line: number, reason: string): never => {
     throw new ModelFileError(file, `line ${line}: ${reason}`);
@@ -224,10 +228,13 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
       fail(ln, `${extraAt.length} extra columns (${extraNames.join(', ')}) but the model has ${opts.extraVocab.length} extra fields`);
     }
     extra = extraAt.map(() => new GrowingInt32());
+    extraVocab = opts.extraVocab ?? (opts.extraVocabOf ? extraNames.map((n) => opts.extraVocabOf!(n)) : []);
   };
 
   const idOf = (cell: string, what: string, ln: number, vocab: number | undefined): number => {
-    const v = parseId(cell.trim());
+    let v = parseId(cell);
+    // trimming only on the slow path: most files have no spaces around values
+    if (v < 0) v = parseId(cell.trim());
     if (v < 0) fail(ln, `${what} '${cell}' is not a non-negative integer`);
     if (vocab !== undefined && v >= vocab) {
       fail(ln, `${what} ${v} is outside the model's embedding table (${vocab} rows, ids 0..${vocab - 1})`);
@@ -242,25 +249,26 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
         onHeader(line, ln);
         return;
       }
-      if (line.length === 0 || line.trim() === '') return;
+      if (line.length === 0) return;
       const cells = line.split(delimiter);
       if (cells.length !== header.length) {
+        if (line.trim() === '') return;
         fail(ln, `${cells.length} columns, the header has ${header.length}`);
       }
       user.push(idOf(cells[userAt], names.user, ln, opts.userVocab));
       item.push(idOf(cells[itemAt], names.item, ln, opts.itemVocab));
       if (labelAt >= 0) {
-        const v = parseNumber(cells[labelAt].trim());
+        const v = parseNumber(cells[labelAt]);
         if (!Number.isFinite(v)) fail(ln, `${labelColumn} '${cells[labelAt]}' is not a number`);
         label.push(v);
       }
       if (timeAt >= 0) {
-        const v = parseNumber(cells[timeAt].trim());
+        const v = parseNumber(cells[timeAt]);
         if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${cells[timeAt]}' is not a number`);
         time.push(v);
       }
       for (let e = 0; e < extraAt.length; e++) {
-        extra[e].push(idOf(cells[extraAt[e]], extraNames[e], ln, opts.extraVocab?.[e]));
+        extra[e].push(idOf(cells[extraAt[e]], extraNames[e], ln, extraVocab[e]));
       }
     });
   } catch (e) {

@@ -1,6 +1,8 @@
 // Job specs and the messages between a job's host (extension host or CLI) and its worker thread.
+// Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
+import type { CompressJobResult, ModelScan } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -9,10 +11,91 @@ export interface AnalyzeJobSpec {
   spectrum?: boolean;
 }
 
-export type JobSpec = AnalyzeJobSpec;
+/** A cheap look at a model for lists (tree view): sizes, parameter counts and exact zeros only. */
+export interface ScanJobSpec {
+  kind: 'scan';
+  path: string;
+}
+
+/** Which TF.js backend the worker's process would use (the extension host never loads TF.js itself). */
+export interface BackendJobSpec {
+  kind: 'backend';
+  prefer?: 'auto' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
+}
+
+/** The compression methods a compress job can run; each one is a file in src/core/compress/. */
+export type CompressMethod =
+  | 'prune-magnitude'
+  | 'prune-rows'
+  | 'prune-dims'
+  | 'prune-neurons'
+  | 'quantize'
+  | 'factorize'
+  | 'distill'
+  | 'finetune';
+
+export const COMPRESS_METHODS: readonly CompressMethod[] = [
+  'prune-magnitude',
+  'prune-rows',
+  'prune-dims',
+  'prune-neurons',
+  'quantize',
+  'factorize',
+  'distill',
+  'finetune',
+];
+
+export interface CompressJobSpec {
+  kind: 'compress';
+  /** the original model (model.json or .onnx); never written to */
+  path: string;
+  method: CompressMethod;
+  /** the method's own settings object (e.g. PruneMagnitudeSettings), checked by the method */
+  settings: Record<string, unknown>;
+  /** where the compressed model goes: a .onnx file, or model.json inside a folder of its own (TF.js) */
+  outPath: string;
+  /** replace an existing output (only when the user chose to) */
+  overwrite?: boolean;
+  /**
+   * Folder the model is first written into; renamed into place at the end. The host picks it (in
+   * the output's folder, so the rename is on one file system) and removes it if the worker dies.
+   */
+  tempDir: string;
+  /** evaluation for the before/after report; omitted = sizes, parameters and analysis only */
+  evaluate?: {
+    /** candidates CSV (user,item,label) for HR@K / NDCG@K / AUC */
+    candidates?: string;
+    k?: number;
+    /** measure latency of both models (default true) */
+    latency?: boolean;
+  };
+  epsilon?: number;
+}
+
+/** Runs two existing models side by side (sizes, latency, accuracy on a dataset when given). */
+export interface CompareJobSpec {
+  kind: 'compare';
+  before: string;
+  after: string;
+  candidates?: string;
+  k?: number;
+  latency?: boolean;
+  epsilon?: number;
+}
+
+export type JobSpec = AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+
+export interface BackendInfo {
+  backend: string;
+  reason: string;
+}
 
 export interface JobResultMap {
   analyze: ModelReport;
+  scan: ModelScan;
+  backend: BackendInfo;
+  compress: CompressJobResult;
+  compare: CompressJobResult;
 }
 
 export interface JobProgress {

@@ -3,7 +3,29 @@
 
 import { readModel } from '../model/read-model.js';
 import { analyzeModel } from '../analysis/analyze-model.js';
-import type { JobProgress, JobSpec } from './job-types.js';
+import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
+import { initTfjs } from '../runtime/tfjs-backend.js';
+import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
+import { modelSize } from '../eval/size.js';
+import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
+import type { ModelIR } from '../model/ir.js';
+import type { ModelReport } from '../../shared/report.js';
+import type { ComparisonView, CompressJobResult, ModelScan } from '../../shared/protocol.js';
+import type { BackendInfo, CompareJobSpec, CompressJobSpec, JobProgress, JobSpec } from './job-types.js';
+import { COMPRESS_METHODS } from './job-types.js';
+import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
+import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
+import { quantizeModel, type QuantizeSettings } from '../compress/quantize.js';
+import { pruneRows, type PruneRowsSettings } from '../compress/prune-rows.js';
+import { pruneDims, type PruneDimsSettings } from '../compress/prune-dims.js';
+import { pruneNeurons, type PruneNeuronsSettings } from '../compress/prune-neurons.js';
+import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js';
+import { distillModel, type DistillSettings } from '../compress/distill.js';
+import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+
+type Report = (phase: string, fraction: number, detail?: string) => void;
 
 export async function runJobInProcess(
   spec: JobSpec,
@@ -11,7 +33,7 @@ export async function runJobInProcess(
   onProgress: (p: JobProgress) => void,
 ): Promise<unknown> {
   const start = Date.now();
-  const report = (phase: string, fraction: number, detail?: string) => {
+  const report: Report = (phase, fraction, detail) => {
     const elapsed = (Date.now() - start) / 1000;
     const etaSeconds = fraction > 0.02 && fraction < 1 ? (elapsed / fraction) * (1 - fraction) : null;
     onProgress({ phase, fraction, detail, etaSeconds });
@@ -28,7 +50,237 @@ export async function runJobInProcess(
         onProgress: (p) => report('analysing', 0.1 + 0.9 * p.fraction, p.tensor),
       });
     }
+    case 'scan':
+      return scanModel(spec.path, signal, report);
+    case 'backend': {
+      const choice = await initTfjs(spec.prefer ?? 'auto');
+      return { backend: choice.backend, reason: choice.reason } satisfies BackendInfo;
+    }
+    case 'compress':
+      return runCompressJob(spec, signal, report);
+    case 'compare':
+      return runCompareJob(spec, signal, report);
     default:
       throw new Error(`unknown job kind ${(spec as { kind: string }).kind}`);
   }
+}
+
+/** Parameter counts and exact zeros, streamed tensor by tensor (no statistics, no tiles). */
+async function scanModel(path: string, signal: AbortSignal, report: Report): Promise<ModelScan> {
+  report('reading', 0);
+  const ir = await readModel(path, { signal });
+  let totalParams = 0;
+  let trainableParams = 0;
+  let zeros = 0;
+  const trainable = ir.tensors.filter((t) => t.trainable);
+  for (const t of ir.tensors) totalParams += tensorElementCount(t.shape);
+  for (const [i, t] of trainable.entries()) {
+    signal.throwIfAborted();
+    report('counting', i / Math.max(1, trainable.length), t.name);
+    trainableParams += tensorElementCount(t.shape);
+    if (!isFloat(t.dtype)) continue;
+    await forEachTensorChunk(t, 1 << 20, (chunk) => {
+      for (let j = 0; j < chunk.length; j++) if (chunk[j] === 0) zeros++;
+    });
+  }
+  const largest = trainable
+    .map((t) => ({ name: t.name, params: tensorElementCount(t.shape) }))
+    .sort((a, b) => b.params - a.params)
+    .slice(0, 8);
+  return {
+    format: ir.format,
+    path: ir.path,
+    fileBytes: ir.files.reduce((s, f) => s + f.bytes, 0),
+    totalParams,
+    trainableParams,
+    zeros,
+    tensors: ir.tensors.length,
+    largest,
+  };
+}
+
+function isFloat(d: string): boolean {
+  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
+}
+
+/** Runs one method; the settings object is the method's own (checked there, with clear errors). */
+async function runMethod(ir: ModelIR, spec: CompressJobSpec, ctx: CompressionContext): Promise<CompressionOutcome> {
+  switch (spec.method) {
+    case 'prune-magnitude':
+      return pruneMagnitude(ir, spec.settings as unknown as PruneMagnitudeSettings, ctx);
+    case 'prune-rows':
+      return pruneRows(ir, spec.settings as PruneRowsSettings, ctx);
+    case 'prune-dims':
+      return pruneDims(ir, spec.settings as PruneDimsSettings, ctx);
+    case 'prune-neurons':
+      return pruneNeurons(ir, spec.settings as PruneNeuronsSettings, ctx);
+    case 'quantize':
+      // the job compares the models itself after writing; the method's own check would run them twice
+      return quantizeModel(ir, { verify: false, ...(spec.settings as unknown as QuantizeSettings) }, ctx);
+    case 'factorize':
+      return factorizeModel(ir, spec.settings as FactorizeSettings, ctx);
+    case 'distill':
+      return distillModel(ir, spec.settings as unknown as DistillSettings, ctx);
+    case 'finetune':
+      return finetuneModel(ir, spec.settings as unknown as FinetuneSettings, ctx);
+    default:
+      throw new Error(`unknown compression method "${String(spec.method)}" (known: ${COMPRESS_METHODS.join(', ')})`);
+  }
+}
+
+async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report: Report): Promise<CompressJobResult> {
+  const t0 = Date.now();
+  const format = /\.onnx$/i.test(spec.outPath) ? 'onnx' : 'tfjs';
+  // Fail before the work, not after it, when the output is taken.
+  await checkOutputFree(spec.outPath, format, spec.overwrite === true, spec.path);
+  let beforeReport: ModelReport | undefined;
+  report('reading', 0);
+  const ir = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
+  signal.throwIfAborted();
+  const outcome = await runMethod(ir, spec, {
+    signal,
+    onProgress: (f, detail) => report(spec.method, 0.05 + 0.45 * f, detail),
+  });
+  signal.throwIfAborted();
+  report('writing', 0.5);
+  await mkdir(spec.tempDir, { recursive: true });
+  // The model is written, analysed and evaluated in the temp folder and renamed into place only
+  // at the very end: a job cancelled or failed at any point leaves no output behind.
+  const tempOut = join(spec.tempDir, basename(spec.outPath));
+  let outputFiles: string[];
+  let after: ModelReport;
+  let comparison: ComparisonView;
+  try {
+    await outcome.write(tempOut);
+    signal.throwIfAborted();
+    report('analysing', 0.6, 'original');
+    const before = await analyzeModel(ir, { epsilon: spec.epsilon, spectrum: true, signal });
+    report('analysing', 0.68, 'compressed');
+    const afterIr = await readModel(tempOut, { signal });
+    after = await analyzeModel(afterIr, { epsilon: spec.epsilon, spectrum: true, signal });
+    after.path = spec.outPath;
+    signal.throwIfAborted();
+    report('evaluating', 0.75);
+    comparison = await compare(spec, tempOut, ir, afterIr);
+    signal.throwIfAborted();
+    report('renaming', 0.99);
+    outputFiles = await commitOutput(spec.tempDir, spec.outPath, format, spec.overwrite === true, spec.path);
+    beforeReport = before;
+  } finally {
+    await removeTemp(spec.tempDir);
+  }
+  report('done', 1);
+  return {
+    method: outcome.method,
+    settings: outcome.settings,
+    original: spec.path,
+    output: spec.outPath,
+    outputFiles,
+    changes: outcome.changes.map((c) => ({
+      tensor: c.tensor,
+      action: c.action,
+      beforeShape: c.before.shape,
+      beforeBytes: c.before.bytes,
+      after: c.after.map((a) => ({ name: a.name, shape: a.shape, bytes: a.bytes })),
+    })),
+    notes: outcome.notes,
+    comparison,
+    before: beforeReport as ModelReport,
+    after,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+const finite = (x: number | undefined | null): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** The before/after figures: accuracy and latency when the models can be run, sizes always. */
+async function compare(spec: CompressJobSpec, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR): Promise<ComparisonView> {
+  if (spec.evaluate === undefined) return sizeComparison(spec.path, afterPath, beforeIr, afterIr, 10);
+  return compareRun(spec.path, afterPath, beforeIr, afterIr, spec.evaluate);
+}
+
+async function compareRun(
+  beforePath: string,
+  afterPath: string,
+  beforeIr: ModelIR,
+  afterIr: ModelIR,
+  ev: { candidates?: string; k?: number; latency?: boolean },
+): Promise<ComparisonView> {
+  const k = ev.k ?? 10;
+  if (!ev.candidates && ev.latency === false) return sizeComparison(beforePath, afterPath, beforeIr, afterIr, k);
+  try {
+    const r = await compareModels(beforePath, afterPath, {
+      candidates: ev.candidates,
+      k,
+      // two batch sizes, half a second each: enough for a p50 in a job the user waits for
+      latency: ev.latency === false ? false : { batchSizes: [1, 256], maxSecondsPerBatch: 0.5, runs: 20 },
+    });
+    return comparisonView(r, ev.candidates);
+  } catch (e) {
+    const sizes = await sizeComparison(beforePath, afterPath, beforeIr, afterIr, k);
+    sizes.summary.push(`The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
+    return sizes;
+  }
+}
+
+async function sizeComparison(beforePath: string, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR, k: number): Promise<ComparisonView> {
+  const [b, a] = await Promise.all([modelSize(beforePath), modelSize(afterPath)]);
+  return {
+    k,
+    params: { before: parameterCount(beforeIr), after: parameterCount(afterIr) },
+    bytes: { before: b.bytes, after: a.bytes },
+    gzipBytes: { before: b.gzipBytes, after: a.gzipBytes },
+    latency: [],
+    summary: [
+      `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes.`,
+      'Accuracy and latency were not measured: set prunescope.datasetPath to a candidates CSV (user,item,label) to measure HR@K, NDCG@K and AUC.',
+    ],
+  };
+}
+
+function comparisonView(r: ComparisonReport, dataset: string | undefined): ComparisonView {
+  const pair = (c: { before: number; after: number } | undefined) => (c ? { before: finite(c.before), after: finite(c.after) } : undefined);
+  return {
+    k: r.before.k,
+    params: { before: r.params.before, after: r.params.after },
+    bytes: { before: r.bytes.before, after: r.bytes.after },
+    gzipBytes: { before: r.gzipBytes.before, after: r.gzipBytes.after },
+    hr: pair(r.hr),
+    ndcg: pair(r.ndcg),
+    auc: pair(r.auc),
+    latency: r.latency
+      .filter((l) => Number.isFinite(l.p50Ms.before) && Number.isFinite(l.p50Ms.after))
+      .map((l) => ({ batch: l.batch, p50Before: l.p50Ms.before, p50After: l.p50Ms.after, withinNoise: l.withinNoise })),
+    runtime: r.before.runtime,
+    dataset,
+    summary: r.summary,
+  };
+}
+
+async function runCompareJob(spec: CompareJobSpec, signal: AbortSignal, report: Report): Promise<CompressJobResult> {
+  const t0 = Date.now();
+  report('reading', 0);
+  const beforeIr = await readModel(spec.before, { signal });
+  const afterIr = await readModel(spec.after, { signal });
+  report('analysing', 0.1, 'first model');
+  const before = await analyzeModel(beforeIr, { epsilon: spec.epsilon, spectrum: true, signal });
+  report('analysing', 0.3, 'second model');
+  const after = await analyzeModel(afterIr, { epsilon: spec.epsilon, spectrum: true, signal });
+  signal.throwIfAborted();
+  report('evaluating', 0.5);
+  const comparison = await compareRun(spec.before, spec.after, beforeIr, afterIr, { candidates: spec.candidates, k: spec.k, latency: spec.latency });
+  report('done', 1);
+  return {
+    method: 'compare',
+    settings: {},
+    original: spec.before,
+    output: spec.after,
+    outputFiles: afterIr.files.map((f) => f.path),
+    changes: [],
+    notes: [],
+    comparison,
+    before,
+    after,
+    seconds: (Date.now() - t0) / 1000,
+  };
 }

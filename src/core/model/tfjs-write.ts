@@ -207,19 +207,101 @@ async function realOrSelf(p: string): Promise<string> {
 
 export async function writeTfjsModel(ir: ModelIR, outPath: string, opts: WriteTfjsOptions = {}): Promise<void> {
   const outFile = path.resolve(outPath);
+  checkTfjsIr(ir, outFile);
+  const replace = opts.replace ?? new Map<string, TfjsReplacement>();
+  const irNames = new Set(ir.tensors.map((t) => t.name));
+  for (const k of replace.keys()) if (!irNames.has(k)) throw new ModelFileError(outFile, `replacement for unknown tensor ${k}`);
+  const items: WeightItem[] = ir.tensors.map((t) => ({ name: t.name, tensor: t, r: replace.get(t.name) }));
+  await writeWeights(ir, outFile, items, opts.shardBytes, undefined);
+}
+
+/** An edit of a TF.js model: weights replaced, added or removed, and/or a new modelTopology. */
+export interface TfjsModelEdit {
+  /**
+   * An edited copy of model.json's modelTopology (e.g. an Embedding's input_dim changed, a layer
+   * added); written as given. Not for weights-only manifests (no model.json object).
+   */
+  topology?: unknown;
+  /** replace (same name, same place in the manifest) or add (appended to the last group) */
+  setWeights?: Array<{ name: string } & TfjsReplacement>;
+  /** names of existing weights */
+  removeWeights?: string[];
+}
+
+export interface WriteEditedTfjsOptions {
+  /** bytes per shard file; default 4 MiB */
+  shardBytes?: number;
+}
+
+/**
+ * Writes `ir` (read by readTfjsModel) with `edit` applied. The manifest is rebuilt from the
+ * resulting weights (original order, then the added ones), names unique; every other field of
+ * model.json is kept. Atomic like writeTfjsModel; never writes over the original's files.
+ */
+export async function writeEditedTfjsModel(ir: ModelIR, edit: TfjsModelEdit, outPath: string, opts: WriteEditedTfjsOptions = {}): Promise<void> {
+  const outFile = path.resolve(outPath);
+  checkTfjsIr(ir, outFile);
+  const existing = new Map(ir.tensors.map((t) => [t.name, t]));
+  const removed = new Set<string>();
+  for (const n of edit.removeWeights ?? []) {
+    if (!existing.has(n)) throw new ModelFileError(outFile, `cannot remove weight "${n}": no such weight in ${ir.path}`);
+    removed.add(n);
+  }
+  const set = new Map<string, TfjsReplacement>();
+  const added: WeightItem[] = [];
+  for (const w of edit.setWeights ?? []) {
+    if (typeof w.name !== 'string' || !w.name) throw new ModelFileError(outFile, 'setWeights: every weight needs a name');
+    if (set.has(w.name)) throw new ModelFileError(outFile, `setWeights: "${w.name}" given twice`);
+    if (removed.has(w.name)) throw new ModelFileError(outFile, `weight "${w.name}" is both set and removed`);
+    const r: TfjsReplacement = { dtype: w.dtype, shape: w.shape, data: w.data, ...(w.quantization ? { quantization: w.quantization } : {}) };
+    set.set(w.name, r);
+    if (!existing.has(w.name)) added.push({ name: w.name, r });
+  }
+  const items: WeightItem[] = [
+    ...ir.tensors.filter((t) => !removed.has(t.name)).map((t) => ({ name: t.name, tensor: t, r: set.get(t.name) })),
+    ...added,
+  ];
+  let topology: { value: unknown } | undefined;
+  if (edit.topology !== undefined) {
+    if (Array.isArray(ir.native)) throw new ModelFileError(outFile, 'a weights-only manifest has no modelTopology to replace');
+    topology = { value: JSON.parse(JSON.stringify(edit.topology)) as unknown };
+  }
+  await writeWeights(ir, outFile, items, opts.shardBytes, topology);
+}
+
+interface WeightItem {
+  name: string;
+  /** the original tensor (absent for an added weight) */
+  tensor?: ModelTensor;
+  r?: TfjsReplacement;
+}
+
+function checkTfjsIr(ir: ModelIR, outFile: string): void {
   if (ir.format !== 'tfjs-layers' && ir.format !== 'tfjs-graph' && ir.format !== 'tfjs-weights') {
     throw new ModelFileError(outFile, `cannot write a ${ir.format} model as TF.js`);
   }
   if (!isObject(ir.native) && !Array.isArray(ir.native)) {
     throw new ModelFileError(outFile, 'the model has no parsed model.json to write from (IR.native)');
   }
-  const shardBytes = opts.shardBytes ?? DEFAULT_SHARD_BYTES;
+}
+
+async function writeWeights(
+  ir: ModelIR,
+  outFile: string,
+  items: WeightItem[],
+  shardBytesOpt: number | undefined,
+  topology: { value: unknown } | undefined,
+): Promise<void> {
+  const shardBytes = shardBytesOpt ?? DEFAULT_SHARD_BYTES;
   if (!Number.isSafeInteger(shardBytes) || shardBytes < 1) throw new ModelFileError(outFile, `shardBytes must be a positive integer, got ${shardBytes}`);
-  const replace = opts.replace ?? new Map<string, TfjsReplacement>();
-  const irNames = new Set(ir.tensors.map((t) => t.name));
-  for (const k of replace.keys()) if (!irNames.has(k)) throw new ModelFileError(outFile, `replacement for unknown tensor ${k}`);
+  const seen = new Set<string>();
+  for (const it of items) {
+    if (seen.has(it.name)) throw new ModelFileError(outFile, `two weights are named "${it.name}"; manifest names must be unique`);
+    seen.add(it.name);
+  }
 
   const doc = JSON.parse(JSON.stringify(ir.native)) as Json | unknown[];
+  if (topology && !Array.isArray(doc)) doc.modelTopology = topology.value;
   const origGroups: unknown[] = Array.isArray(doc) ? doc : Array.isArray(doc.weightsManifest) ? doc.weightsManifest : [];
   // original entry (and its group) by name, to keep extras such as `group` and unchanged entries verbatim
   const original = new Map<string, { group: number; entry: Json }>();
@@ -230,33 +312,34 @@ export async function writeTfjsModel(ir: ModelIR, outPath: string, opts: WriteTf
 
   const groupCount = Math.max(1, origGroups.length);
   const planned: PlannedWeight[][] = Array.from({ length: groupCount }, () => []);
-  for (const t of ir.tensors) {
-    const orig = original.get(t.name);
-    const r = replace.get(t.name);
-    const dtype = r ? r.dtype : t.dtype;
-    const shape = r ? r.shape : t.shape;
-    const q = r ? r.quantization : t.storage.quantization;
-    const storedDtype = r ? (r.quantization ? r.quantization.dtype : r.dtype) : t.storage.dtype;
-    checkDtypes(outFile, t.name, dtype, storedDtype, q);
+  for (const { name, tensor: t, r } of items) {
+    const orig = original.get(name);
+    if (!t && !r) throw new Error(`internal: weight ${name} has no data`);
+    const dtype = r ? r.dtype : (t as ModelTensor).dtype;
+    const shape = r ? r.shape : (t as ModelTensor).shape;
+    const q = r ? r.quantization : (t as ModelTensor).storage.quantization;
+    const storedDtype = r ? (r.quantization ? r.quantization.dtype : r.dtype) : (t as ModelTensor).storage.dtype;
+    checkDtypes(outFile, name, dtype, storedDtype, q);
     let byteLength: number;
     let write: (sink: ShardSink) => Promise<void>;
     if (r) {
-      if (dtype === 'string') throw new ModelFileError(outFile, `tensor ${t.name}: string tensors cannot be replaced`);
+      if (dtype === 'string') throw new ModelFileError(outFile, `tensor ${name}: string tensors cannot be replaced`);
       let count: number;
       try {
         count = tensorElementCount(shape);
       } catch (e) {
-        throw new ModelFileError(outFile, `replacement for ${t.name}: ${(e as Error).message}`);
+        throw new ModelFileError(outFile, `replacement for ${name}: ${(e as Error).message}`);
       }
       byteLength = count * STORED_SIZE[storedDtype];
       if (r.data.byteLength !== byteLength) {
-        throw new ModelFileError(outFile, `replacement for ${t.name} [${shape.join(', ')}] ${storedDtype} needs ${byteLength} bytes, got ${r.data.byteLength}`);
+        throw new ModelFileError(outFile, `replacement for ${name} [${shape.join(', ')}] ${storedDtype} needs ${byteLength} bytes, got ${r.data.byteLength}`);
       }
       const bytes = new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength);
       write = (sink) => sink.write(bytes);
     } else {
-      byteLength = storedByteLength(t);
-      write = (sink) => writeTensorBytes(t, sink);
+      const tt = t as ModelTensor;
+      byteLength = storedByteLength(tt);
+      write = (sink) => writeTensorBytes(tt, sink);
     }
     let entry: Json;
     if (orig && orig.entry.dtype === dtype && sameShape(orig.entry.shape, shape) && sameQuantization(orig.entry.quantization, q)) {
@@ -265,7 +348,7 @@ export async function writeTfjsModel(ir: ModelIR, outPath: string, opts: WriteTf
       // keep the entry's other fields (e.g. `group`); name, shape, dtype and quantization are new
       const extras: Json = { ...(orig ? orig.entry : {}) };
       delete extras.quantization;
-      entry = { ...extras, name: t.name, shape: [...shape], dtype, ...(q ? { quantization: quantizationJson(q) } : {}) };
+      entry = { ...extras, name, shape: [...shape], dtype, ...(q ? { quantization: quantizationJson(q) } : {}) };
     }
     // tensors the original manifest did not have go to its last group
     planned[orig ? orig.group : groupCount - 1].push({ entry, byteLength, write });

@@ -1,0 +1,367 @@
+// Knowledge distillation: a teacher recommender (NeuMF, two-tower or DeepFM shaped; ONNX or
+// TF.js) teaches a student of the same kind with a smaller embedding dimension and narrower MLP,
+// built with the sample builders. Loss = alpha * T^2 * BCE(student_T, teacher_T) +
+// (1 - alpha) * BCE(student, label), on the data's rows (positives + sampled negatives).
+// The student is written in the teacher's format with the teacher's input and output names.
+//
+// The architecture is read from the IR: embedding tables (shapes; names say gmf/mlp, user/item,
+// `<field>_embedding` / `<field>_linear`) and the chain of dense kernels.
+
+import * as tf from '@tensorflow/tfjs';
+import { onnx } from 'onnx-proto';
+import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
+import { writeOnnxFile } from '../model/onnx-build.js';
+import { fileSystemLoadHandler, fileSystemSaveHandler } from '../model/tfjs-io.js';
+import { initTfjs } from '../runtime/tfjs-backend.js';
+import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind } from '../samples/models.js';
+import { layersModelToOnnx } from '../samples/to-onnx.js';
+import {
+  Batch,
+  bce,
+  CandidateMetrics,
+  checkAbort,
+  EpochSampler,
+  evaluateCandidates,
+  layersTrainee,
+  loadTrainee,
+  readInteractionTable,
+  trainLoop,
+  TrainLoopResult,
+} from './finetune.js';
+import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+
+export interface RecommenderArchitecture {
+  kind: SampleKind;
+  users: number;
+  items: number;
+  /** NeuMF: GMF and MLP embedding widths; two-tower / DeepFM: `dim` */
+  gmfDim?: number;
+  mlpDim?: number;
+  dim?: number;
+  hidden: number[];
+  /** DeepFM: vocabulary and name per input column */
+  fieldVocab?: number[];
+  fieldNames?: string[];
+}
+
+function denseChain(kernels: Array<[number, number]>, input: number): number[] {
+  const left = kernels.slice();
+  const hidden: number[] = [];
+  let width = input;
+  for (;;) {
+    const i = left.findIndex(([inp, out]) => inp === width && out > 1);
+    if (i < 0) return hidden;
+    const [, out] = left.splice(i, 1)[0];
+    hidden.push(out);
+    width = out;
+  }
+}
+
+function kernelShapes(ir: ModelIR): Array<[number, number]> {
+  return ir.tensors
+    .filter((t) => t.role === 'dense-kernel' && t.shape.length === 2)
+    .map((t) => (t.transposed ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]);
+}
+
+const tableBase = (t: ModelTensor): string => t.layer || t.name.split('/')[0];
+
+/** Field order of a DeepFM teacher: which column each `<field>_embedding` reads. */
+async function deepfmFieldOrder(ir: ModelIR, fields: string[]): Promise<string[]> {
+  const index = new Map<string, number>();
+  if (ir.format === 'onnx') {
+    const fieldsInput = ir.graph.inputs.find((i) => (i.shape?.length ?? 0) === 2)?.name;
+    const constVal = new Map<string, number>();
+    for (const t of ir.tensors) {
+      if ((t.dtype === 'int64' || t.dtype === 'int32') && t.shape.length === 0 && t.storage.source.kind === 'bytes') {
+        const b = t.storage.source.bytes;
+        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        constVal.set(t.name, t.dtype === 'int64' ? Number(dv.getBigInt64(0, true)) : dv.getInt32(0, true));
+      }
+    }
+    const column = new Map<string, number>(); // value name -> column
+    for (const n of ir.graph.nodes) {
+      if (n.op === 'Gather' && n.inputs[0] === fieldsInput && constVal.has(n.inputs[1])) column.set(n.outputs[0], constVal.get(n.inputs[1])!);
+      if (n.op === 'Gather' && column.has(n.inputs[1])) {
+        const table = ir.tensors.find((t) => t.name === n.inputs[0]);
+        if (table) index.set(tableBase(table), column.get(n.inputs[1])!);
+      }
+    }
+  } else {
+    const model = await tf.loadLayersModel(fileSystemLoadHandler(ir.path));
+    try {
+      for (const layer of model.layers) {
+        if (layer.getClassName() !== 'Embedding') continue;
+        const src = layer.inboundNodes[0]?.inboundLayers[0];
+        const crop = src?.getClassName() === 'Cropping2D' ? (src.getConfig().cropping as number[][]) : undefined;
+        if (crop) index.set(layer.name, crop[0][0]);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  const ordered = fields.slice().sort((a, b) => (index.get(`${a}_embedding`) ?? Infinity) - (index.get(`${b}_embedding`) ?? Infinity));
+  if (ordered.some((f) => !index.has(`${f}_embedding`))) {
+    throw new ModelFileError(ir.path, `distill: cannot tell which input column each DeepFM field (${fields.join(', ')}) reads`);
+  }
+  return ordered;
+}
+
+/** Reads the teacher's architecture from its tensors (and, for DeepFM, its graph or topology). */
+export async function identifyArchitecture(ir: ModelIR): Promise<RecommenderArchitecture> {
+  const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
+  const kernels = kernelShapes(ir);
+  const found = `found embedding tables ${tables.map((t) => `${t.name} [${t.shape.join('x')}]`).join(', ') || 'none'}`;
+  const linear = tables.filter((t) => t.shape[1] === 1);
+  const wide = tables.filter((t) => t.shape[1] > 1);
+  if (linear.length >= 2 && linear.length === wide.length) {
+    const names = wide.map((t) => tableBase(t).replace(/_embedding$/, ''));
+    const dims = new Set(wide.map((t) => t.shape[1]));
+    if (dims.size !== 1) throw new ModelFileError(ir.path, `distill: DeepFM field embeddings of different widths are not supported (${found})`);
+    const dim = wide[0].shape[1];
+    const order = await deepfmFieldOrder(ir, names);
+    const vocab = order.map((f) => wide[names.indexOf(f)].shape[0]);
+    return { kind: 'deepfm', users: vocab[0], items: vocab[1], dim, hidden: denseChain(kernels, order.length * dim), fieldVocab: vocab, fieldNames: order };
+  }
+  const isUser = (t: ModelTensor) => /user/i.test(t.name);
+  if (wide.length === 4) {
+    const gmf = wide.filter((t) => /gmf/i.test(t.name));
+    const mlp = wide.filter((t) => /mlp/i.test(t.name));
+    // without gmf/mlp names: the builder's order (GMF tables first)
+    const g = gmf.length === 2 ? gmf : wide.slice(0, 2);
+    const m = mlp.length === 2 ? mlp : wide.slice(2, 4);
+    const users = (g.find(isUser) ?? g[0]).shape[0];
+    const items = (g.find((t) => !isUser(t)) ?? g[1]).shape[0];
+    const mlpDim = m[0].shape[1];
+    return { kind: 'neumf', users, items, gmfDim: g[0].shape[1], mlpDim, hidden: denseChain(kernels, 2 * mlpDim) };
+  }
+  if (wide.length === 2) {
+    const user = wide.find(isUser) ?? wide[0];
+    const item = wide.find((t) => t !== user)!;
+    if (user.shape[1] !== item.shape[1]) throw new ModelFileError(ir.path, `distill: two-tower tables of different widths (${found})`);
+    return { kind: 'two-tower', users: user.shape[0], items: item.shape[0], dim: user.shape[1], hidden: denseChain(kernels, user.shape[1]) };
+  }
+  throw new ModelFileError(ir.path, `distill: cannot tell the architecture (NeuMF: 4 tables, two-tower: 2, DeepFM: a wide and a width-1 table per field); ${found}`);
+}
+
+function mlpParams(input: number, hidden: number[]): number {
+  let p = 0;
+  let w = input;
+  for (const h of hidden) {
+    p += w * h + h;
+    w = h;
+  }
+  return p;
+}
+
+/** Trainable parameters of a model built by the sample builders with this architecture. */
+export function architectureParams(a: RecommenderArchitecture): number {
+  const last = (input: number) => (a.hidden.length ? a.hidden[a.hidden.length - 1] : input);
+  switch (a.kind) {
+    case 'neumf': {
+      const g = a.gmfDim!;
+      const m = a.mlpDim!;
+      return (a.users + a.items) * (g + m) + mlpParams(2 * m, a.hidden) + g + last(2 * m) + 1;
+    }
+    case 'two-tower':
+      return (a.users + a.items) * a.dim! + 2 * mlpParams(a.dim!, a.hidden) + 2;
+    case 'deepfm': {
+      const F = a.fieldVocab!.length;
+      const vocab = a.fieldVocab!.reduce((x, y) => x + y, 0);
+      return vocab * (a.dim! + 1) + mlpParams(F * a.dim!, a.hidden) + last(F * a.dim!) + 1;
+    }
+  }
+}
+
+function mainDim(a: RecommenderArchitecture): number {
+  return a.kind === 'neumf' ? Math.max(a.gmfDim!, a.mlpDim!) : a.dim!;
+}
+
+/** The student for embedding width `d` (other widths scaled alike; hidden widths by the square root of the scale, as they cost little). */
+function scaled(a: RecommenderArchitecture, d: number, hidden?: number[]): RecommenderArchitecture {
+  const s = d / mainDim(a);
+  const h = hidden ?? a.hidden.map((x) => Math.max(2, Math.round(x * Math.sqrt(s))));
+  if (a.kind === 'neumf') return { ...a, gmfDim: Math.max(1, Math.round(a.gmfDim! * s)), mlpDim: Math.max(1, Math.round(a.mlpDim! * s)), hidden: h };
+  return { ...a, dim: d, hidden: h };
+}
+
+/** The largest student with at most teacherParams / ratio parameters. */
+export function studentArchitecture(teacher: RecommenderArchitecture, teacherParams: number, o: { studentDim?: number; ratio?: number; hidden?: number[] }): RecommenderArchitecture {
+  if (o.studentDim !== undefined) {
+    if (!Number.isInteger(o.studentDim) || o.studentDim < 1) throw new Error(`distill: studentDim must be a positive integer, got ${o.studentDim}`);
+    return scaled(teacher, o.studentDim, o.hidden);
+  }
+  const ratio = o.ratio ?? 8;
+  if (!(ratio >= 1)) throw new Error(`distill: ratio must be at least 1, got ${ratio}`);
+  const budget = teacherParams / ratio;
+  for (let d = mainDim(teacher); d >= 1; d--) {
+    const s = scaled(teacher, d, o.hidden);
+    if (architectureParams(s) <= budget) return s;
+  }
+  throw new Error(`distill: no student of this kind fits ${Math.floor(budget)} parameters (1/${ratio} of ${teacherParams}); the embedding tables alone need more`);
+}
+
+export function buildStudent(a: RecommenderArchitecture, seed: number): tf.LayersModel {
+  switch (a.kind) {
+    case 'neumf':
+      return buildNeuMF({ users: a.users, items: a.items, gmfDim: a.gmfDim!, mlpDim: a.mlpDim!, hidden: a.hidden, seed });
+    case 'two-tower':
+      return buildTwoTower({ users: a.users, items: a.items, dim: a.dim!, hidden: a.hidden, seed });
+    case 'deepfm':
+      return buildDeepFM({ fieldVocab: a.fieldVocab!, fieldNames: a.fieldNames, dim: a.dim!, hidden: a.hidden, seed });
+  }
+}
+
+export interface DistillSettings {
+  data: string;
+  studentDim?: number;
+  /** teacher params / student params, at least; default 8 (ignored when studentDim is given) */
+  ratio?: number;
+  hidden?: number[];
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  /** weight of the teacher's soft targets; default 0.5 */
+  alpha?: number;
+  temperature?: number;
+  negatives?: number;
+  seed?: number;
+  candidates?: string;
+  k?: number;
+}
+
+const EPS = 1e-6;
+
+function logit(p: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const q = tf.clipByValue(p, EPS, 1 - EPS);
+    return tf.sub(tf.log(q), tf.log(tf.sub(1, q)));
+  });
+}
+
+/** Renames graph inputs/outputs (and every node input/output) of an ONNX model. */
+function renameOnnxValues(proto: onnx.ModelProto, rename: Map<string, string>): void {
+  const g = proto.graph!;
+  const r = (s: string) => rename.get(s) ?? s;
+  for (const v of [...(g.input ?? []), ...(g.output ?? [])]) v.name = r(v.name ?? '');
+  for (const n of g.node ?? []) {
+    n.input = (n.input ?? []).map(r);
+    n.output = (n.output ?? []).map(r);
+  }
+}
+
+export async function distillModel(teacherIr: ModelIR, settings: DistillSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
+  const epochs = settings.epochs ?? 4;
+  const batchSize = settings.batchSize ?? 512;
+  const lr = settings.lr ?? 0.01;
+  const alpha = settings.alpha ?? 0.5;
+  const T = settings.temperature ?? 1;
+  const negatives = settings.negatives ?? 4;
+  const seed = settings.seed ?? 7;
+  const k = settings.k ?? 10;
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`distill: alpha must be in [0, 1], got ${alpha}`);
+  if (!(T > 0)) throw new Error(`distill: temperature must be positive, got ${T}`);
+  if (teacherIr.format !== 'onnx' && teacherIr.format !== 'tfjs-layers') {
+    throw new ModelFileError(teacherIr.path, `distill supports ONNX and TF.js layers teachers, not ${teacherIr.format}`);
+  }
+  const backend = await initTfjs();
+  const arch = await identifyArchitecture(teacherIr);
+  const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  const studentArch = studentArchitecture(arch, teacherParams, settings);
+  const table = await readInteractionTable(settings.data);
+  checkAbort(ctx, 'distillation');
+  const teacher = await loadTrainee(teacherIr);
+  let student: tf.LayersModel | undefined;
+  try {
+    student = buildStudent(studentArch, seed);
+    const st = layersTrainee(student, teacherIr.path);
+    const studentParams = student.countParams();
+    const teacherMetrics: CandidateMetrics | undefined = settings.candidates ? await evaluateCandidates(teacher, settings.candidates, k) : undefined;
+    const sampler = new EpochSampler(table, negatives);
+    const loss = (pred: tf.Tensor, b: Batch): tf.Scalar => {
+      // the teacher's scores as plain data: no gradient reaches the teacher
+      const tp = tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
+      return tf.tidy(() => {
+        const y = tf.tensor1d(b.label);
+        const hard = bce(pred, y);
+        if (alpha === 0) return hard;
+        const teacherP = tf.tensor1d(tp);
+        const soft = T === 1 ? bce(pred, teacherP) : tf.mul(bce(tf.sigmoid(tf.div(logit(pred), T)), tf.sigmoid(tf.div(logit(teacherP), T))), T * T);
+        return tf.add(tf.mul(soft, alpha), tf.mul(hard, 1 - alpha)) as tf.Scalar;
+      });
+    };
+    const result: TrainLoopResult = await trainLoop(st.variables, st.forward, sampler, {
+      epochs,
+      batchSize,
+      lr,
+      seed,
+      loss,
+      ctx,
+      progressSpan: [0.02, 0.95],
+      what: 'distillation',
+    });
+    const studentMetrics = settings.candidates ? await evaluateCandidates(st, settings.candidates, k) : undefined;
+
+    // the student's artifacts now, so that `write` does not depend on live TF.js state
+    const inputRename = new Map<string, string>();
+    const teacherInputs = teacherIr.graph.inputs.map((i) => i.name);
+    const pick = (re: RegExp) => teacherInputs.find((n) => re.test(n));
+    for (const name of student.inputNames) {
+      const t = name === 'fields' ? teacherInputs.find((n) => !/user|item/i.test(n)) ?? pick(/./) : pick(new RegExp(name, 'i'));
+      if (t && t !== name) inputRename.set(name, t);
+    }
+    let write: (outPath: string) => Promise<void>;
+    if (teacherIr.format === 'onnx') {
+      const proto = layersModelToOnnx(student, { graphName: `${arch.kind.replace('-', '_')}_student`, metadata: { distilled_from: teacherIr.path } });
+      const teacherOut = teacherIr.graph.outputs[0]?.name;
+      if (teacherOut && teacherOut !== 'score') inputRename.set('score', teacherOut);
+      renameOnnxValues(proto, inputRename);
+      write = (outPath) => writeOnnxFile(outPath, proto);
+    } else {
+      let artifacts: tf.io.ModelArtifacts | undefined;
+      await student.save(tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }));
+      const saved = artifacts!;
+      write = async (outPath) => {
+        await fileSystemSaveHandler(outPath).save!(saved);
+      };
+    }
+
+    const studentWeights = new Map(student.weights.map((w) => [(w as unknown as { originalName?: string }).originalName ?? w.name, w.shape as number[]]));
+    const changes: TensorChange[] = teacherIr.tensors
+      .filter((t) => t.trainable && t.role !== 'constant')
+      .map((t) => {
+        const after = studentWeights.get(t.name);
+        return {
+          tensor: t.name,
+          action: after ? `student tensor [${after.join('x')}]` : 'not in the student',
+          before: { shape: t.shape, dtype: t.dtype, bytes: t.storage.byteLength },
+          after: after ? [{ name: t.name, shape: after, dtype: 'float32' as const, bytes: after.reduce((a, b) => a * b, 1) * 4 }] : [],
+        };
+      });
+    const describe = (a: RecommenderArchitecture) =>
+      a.kind === 'neumf' ? `GMF ${a.gmfDim}, MLP ${a.mlpDim}, hidden [${a.hidden.join(', ')}]` : `dim ${a.dim}, hidden [${a.hidden.join(', ')}]`;
+    const notes = [
+      `Distilled a ${arch.kind} teacher (${describe(arch)}, ${teacherParams} parameters) into a student (${describe(studentArch)}, ${studentParams} parameters): ${(teacherParams / studentParams).toFixed(1)}x fewer.`,
+      `Loss = ${alpha} x soft targets (teacher scores${T !== 1 ? `, temperature ${T}` : ''}) + ${(1 - alpha).toFixed(2)} x labels, ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
+      'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
+    ];
+    if (teacherMetrics && studentMetrics) {
+      notes.push(`On ${settings.candidates}: NDCG@${k} teacher ${teacherMetrics.ndcg.toFixed(4)}, student ${studentMetrics.ndcg.toFixed(4)} (${((100 * studentMetrics.ndcg) / Math.max(teacherMetrics.ndcg, 1e-12)).toFixed(1)}% kept).`);
+    }
+    ctx?.onProgress?.(1, 'distilled');
+    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics } } = {
+      method: 'distill',
+      settings: { data: settings.data, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed },
+      changes,
+      notes,
+      write,
+      distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, teacherMetrics, studentMetrics },
+    };
+    return outcome;
+  } finally {
+    teacher.dispose();
+    student?.dispose();
+  }
+}

@@ -1,0 +1,110 @@
+// Where a compression job's output goes, and how it gets there: the method writes into a temp
+// folder next to the target, and only a finished model is renamed into place. A job that fails
+// or is cancelled leaves no output; nothing ever replaces the original model's files, and an
+// existing output is replaced only when the user chose to.
+
+import { existsSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export type OutputFormat = 'onnx' | 'tfjs';
+
+export class OutputExistsError extends Error {
+  constructor(readonly target: string) {
+    super(`${target} already exists; choose another output or allow replacing it`);
+    this.name = 'OutputExistsError';
+  }
+}
+
+/**
+ * The output path from a pattern with `${dir}`, `${stem}` and `${method}`:
+ * - ONNX `a/b/model.onnx`: dir `a/b`, stem `model`; the result gets `.onnx`.
+ * - TF.js `a/b/model.json`: dir `a` (the model's folder's parent), stem `b` (the model's folder);
+ *   the result is a folder holding `model.json` (a TF.js model owns its folder: shard names collide).
+ * Relative results are resolved against the model's folder.
+ */
+export function outputPathFor(modelPath: string, method: string, pattern = '${dir}/${stem}-${method}'): string {
+  const abs = resolve(modelPath);
+  const onnx = extname(abs).toLowerCase() === '.onnx';
+  const modelDir = dirname(abs);
+  const dir = onnx ? modelDir : dirname(modelDir);
+  const stem = onnx ? basename(abs, extname(abs)) : basename(modelDir);
+  const safeMethod = method.replace(/[^a-zA-Z0-9._-]/g, '_');
+  const filled = pattern.replace(/\$\{(dir|stem|method)\}/g, (_m, k: string) => (k === 'dir' ? dir : k === 'stem' ? stem : safeMethod));
+  const base = resolve(modelDir, filled);
+  if (onnx) return /\.onnx$/i.test(base) ? base : `${base}.onnx`;
+  return /model\.json$/i.test(base) ? base : join(base, 'model.json');
+}
+
+/** A fresh temp folder name on the output's file system (so the final rename is atomic). */
+export function tempDirFor(outPath: string): string {
+  const format: OutputFormat = /\.onnx$/i.test(outPath) ? 'onnx' : 'tfjs';
+  const parent = format === 'onnx' ? dirname(outPath) : dirname(dirname(outPath));
+  return join(parent, `.prunescope-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+function sameFile(a: string, b: string): boolean {
+  return resolve(a) === resolve(b);
+}
+
+/** Throws when writing to outPath could touch the original or an existing output (unless overwrite). */
+export async function checkOutputFree(outPath: string, format: OutputFormat, overwrite: boolean, original: string): Promise<void> {
+  if (sameFile(outPath, original)) throw new Error(`the output ${outPath} is the original model; PruneScope never writes over it`);
+  if (format === 'tfjs') {
+    const outDir = dirname(outPath);
+    if (sameFile(outDir, dirname(original))) {
+      throw new Error(`the output folder ${outDir} is the original model's folder: a TF.js model needs a folder of its own (its shard files would collide)`);
+    }
+    if (!overwrite && existsSync(outDir) && (await readdir(outDir)).length > 0) throw new OutputExistsError(outDir);
+  } else if (!overwrite && existsSync(outPath)) {
+    throw new OutputExistsError(outPath);
+  }
+}
+
+/**
+ * Moves a finished model from tempDir into place and returns the final paths. The model file
+ * (model.json / .onnx) is moved last, so a reader never sees it before its weight files.
+ */
+export async function commitOutput(tempDir: string, outPath: string, format: OutputFormat, overwrite: boolean, original: string): Promise<string[]> {
+  await checkOutputFree(outPath, format, overwrite, original);
+  const names = (await readdir(tempDir)).filter((n) => !n.endsWith('.tmp'));
+  const modelName = basename(outPath);
+  if (!names.includes(modelName)) throw new Error(`the method wrote no ${modelName}`);
+  const outDir = dirname(outPath);
+  const originalDir = dirname(resolve(original));
+  if (format === 'tfjs' && !existsSync(outDir)) {
+    // one rename moves the whole model
+    await rename(tempDir, outDir);
+    return names.map((n) => join(outDir, n));
+  }
+  const ordered = [...names.filter((n) => n !== modelName), modelName];
+  for (const n of ordered) {
+    const target = join(outDir, n);
+    if (sameFile(dirname(target), originalDir) && existsSync(target) && (await isOriginalsFile(target, original))) {
+      throw new Error(`writing ${target} would replace a file of the original model`);
+    }
+    if (!overwrite && existsSync(target)) throw new OutputExistsError(target);
+  }
+  const done: string[] = [];
+  for (const n of ordered) {
+    const target = join(outDir, n);
+    await rename(join(tempDir, n), target);
+    done.push(target);
+  }
+  return done;
+}
+
+/** The original ONNX file, or its external data (named after it by convention). */
+async function isOriginalsFile(target: string, original: string): Promise<boolean> {
+  if (sameFile(target, original)) return true;
+  const stem = basename(original);
+  const name = basename(target);
+  return name.startsWith(stem) && (await stat(target)).isFile();
+}
+
+export async function removeTemp(tempDir: string): Promise<void> {
+  // a temp folder name is always ours (`.prunescope-<hex>.tmp`); refuse anything else
+  if (!/^\.prunescope-[0-9a-f]+\.tmp$/.test(basename(tempDir))) return;
+  await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
+}

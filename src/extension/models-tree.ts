@@ -1,0 +1,193 @@
+// The "PruneScope Models" tree: every TF.js model.json and ONNX file in the workspace, with its
+// format, size, parameter count and sparsity. The counts come from a cheap scan in the worker,
+// cached per file and modification time; a file watcher keeps the list current.
+
+import * as vscode from 'vscode';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { ModelScan } from '../shared/protocol.js';
+import { runJobWithProgress } from './job-bridge.js';
+import { log } from './log.js';
+
+export const MODEL_GLOB = '**/{*.onnx,model.json}';
+const EXCLUDE_GLOB = '{**/node_modules/**,**/.prunescope-*.tmp/**,**/.git/**}';
+const CACHE_KEY = 'prunescope.scanCache.v1';
+
+interface CacheEntry {
+  mtimeMs: number;
+  size: number;
+  scan?: ModelScan;
+  error?: string;
+}
+
+export type ModelNode = { kind: 'model'; uri: vscode.Uri } | { kind: 'tensor'; model: vscode.Uri; name: string; params: number; share: number };
+
+function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const u = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
+}
+
+function fmtParams(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toLocaleString('en-US');
+}
+
+export function formatLabel(format: string): string {
+  return format === 'onnx' ? 'ONNX' : format === 'tfjs-layers' ? 'TF.js layers' : format === 'tfjs-graph' ? 'TF.js graph' : format === 'tfjs-weights' ? 'TF.js weights' : format;
+}
+
+export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ModelNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly cache = new Map<string, CacheEntry>();
+  private models: vscode.Uri[] = [];
+  private listed = false;
+  private queue: vscode.Uri[] = [];
+  private scanning = false;
+  private readonly disposables: vscode.Disposable[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+  ) {
+    const stored = context.workspaceState.get<Record<string, CacheEntry>>(CACHE_KEY) ?? {};
+    for (const [k, v] of Object.entries(stored)) this.cache.set(k, v);
+    const watcher = vscode.workspace.createFileSystemWatcher(MODEL_GLOB);
+    const onFs = (uri: vscode.Uri) => {
+      if (/[\\/]\.prunescope-[0-9a-f]+\.tmp[\\/]/.test(uri.fsPath)) return;
+      this.scheduleRefresh();
+    };
+    watcher.onDidCreate(onFs);
+    watcher.onDidChange(onFs);
+    watcher.onDidDelete(onFs);
+    this.disposables.push(watcher, this.changed);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+  }
+
+  /** Re-lists after a burst of file events (a TF.js write renames several files). */
+  scheduleRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), 300);
+  }
+
+  async refresh(): Promise<void> {
+    const found = await vscode.workspace.findFiles(MODEL_GLOB, EXCLUDE_GLOB, 2000);
+    this.models = found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+    this.listed = true;
+    for (const uri of this.models) void this.ensureScanned(uri);
+    this.changed.fire(undefined);
+  }
+
+  /** The models listed now with their scans (undefined while a scan is pending), for tests and quick picks. */
+  async list(): Promise<Array<{ uri: vscode.Uri; scan?: ModelScan; error?: string }>> {
+    if (!this.listed) await this.refresh();
+    return this.models.map((uri) => ({ uri, scan: this.cache.get(uri.fsPath)?.scan, error: this.cache.get(uri.fsPath)?.error }));
+  }
+
+  /** Resolves when every queued scan has finished. */
+  whenIdle(): Promise<void> {
+    if (!this.scanning && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private async ensureScanned(uri: vscode.Uri): Promise<void> {
+    let st;
+    try {
+      st = await stat(uri.fsPath);
+    } catch {
+      return;
+    }
+    const c = this.cache.get(uri.fsPath);
+    if (c && c.mtimeMs === st.mtimeMs && c.size === st.size) return;
+    if (!this.queue.some((q) => q.fsPath === uri.fsPath)) this.queue.push(uri);
+    void this.drain();
+  }
+
+  // One scan at a time: each runs in its own worker, and a workspace may hold many models.
+  private async drain(): Promise<void> {
+    if (this.scanning) return;
+    this.scanning = true;
+    try {
+      for (let uri = this.queue.shift(); uri; uri = this.queue.shift()) {
+        let st;
+        try {
+          st = await stat(uri.fsPath);
+        } catch {
+          continue;
+        }
+        const r = await runJobWithProgress(this.context.extensionUri, { kind: 'scan', path: uri.fsPath }, { title: `scanning ${basename(uri.fsPath)}`, silent: true, quietErrors: true });
+        const entry: CacheEntry = r.ok ? { mtimeMs: st.mtimeMs, size: st.size, scan: r.value } : { mtimeMs: st.mtimeMs, size: st.size, error: r.message };
+        if (!r.ok) log().warn(`models view: ${uri.fsPath}: ${r.message}`);
+        this.cache.set(uri.fsPath, entry);
+        this.changed.fire(undefined);
+      }
+      await this.context.workspaceState.update(CACHE_KEY, Object.fromEntries([...this.cache].filter(([k]) => this.models.some((m) => m.fsPath === k))));
+    } finally {
+      this.scanning = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  getTreeItem(node: ModelNode): vscode.TreeItem {
+    if (node.kind === 'tensor') {
+      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.None);
+      item.description = `${fmtParams(node.params)} params · ${(node.share * 100).toFixed(1)}%`;
+      item.iconPath = new vscode.ThemeIcon('symbol-array');
+      item.contextValue = 'prunescope.tensor';
+      return item;
+    }
+    const uri = node.uri;
+    const entry = this.cache.get(uri.fsPath);
+    const rel = vscode.workspace.asRelativePath(uri, false);
+    const isJson = basename(uri.fsPath) === 'model.json';
+    const label = isJson ? `${basename(dirname(uri.fsPath))}/model.json` : basename(uri.fsPath);
+    const item = new vscode.TreeItem(label, entry?.scan ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.resourceUri = uri;
+    item.id = uri.toString();
+    item.contextValue = isJson ? 'prunescope.model.tfjs' : 'prunescope.model.onnx';
+    item.command = { command: 'prunescope.analyzeModel', title: 'Analyze Model', arguments: [uri] };
+    if (entry?.scan) {
+      const s = entry.scan;
+      const sparsity = s.trainableParams ? s.zeros / s.trainableParams : 0;
+      item.description = `${formatLabel(s.format)} · ${fmtBytes(s.fileBytes)} · ${fmtParams(s.totalParams)} params · ${(sparsity * 100).toFixed(1)}% sparse`;
+      const md = new vscode.MarkdownString(undefined, true);
+      md.appendMarkdown(`**${rel}**\n\n`);
+      md.appendMarkdown(`| | |\n|---|---|\n| format | ${formatLabel(s.format)} |\n| size on disk | ${fmtBytes(s.fileBytes)} |\n| parameters | ${s.totalParams.toLocaleString('en-US')} (${s.trainableParams.toLocaleString('en-US')} trainable) |\n| exact zeros | ${s.zeros.toLocaleString('en-US')} (${(sparsity * 100).toFixed(2)}%) |\n| tensors | ${s.tensors} |\n`);
+      item.tooltip = md;
+      item.iconPath = new vscode.ThemeIcon(s.format === 'onnx' ? 'circuit-board' : 'json');
+    } else if (entry?.error) {
+      item.description = 'not readable';
+      item.tooltip = entry.error;
+      item.iconPath = new vscode.ThemeIcon('warning');
+    } else {
+      item.description = 'scanning…';
+      item.iconPath = new vscode.ThemeIcon('loading~spin');
+    }
+    return item;
+  }
+
+  getChildren(node?: ModelNode): vscode.ProviderResult<ModelNode[]> {
+    if (!node) {
+      if (!this.listed) return this.refresh().then(() => this.models.map((uri) => ({ kind: 'model' as const, uri })));
+      return this.models.map((uri) => ({ kind: 'model' as const, uri }));
+    }
+    if (node.kind === 'tensor') return [];
+    const s = this.cache.get(node.uri.fsPath)?.scan;
+    if (!s) return [];
+    return s.largest.map((t) => ({ kind: 'tensor' as const, model: node.uri, name: t.name, params: t.params, share: s.trainableParams ? t.params / s.trainableParams : 0 }));
+  }
+}

@@ -1,0 +1,42 @@
+// The extension's settings (documented in package.json contributes.configuration), read in one place.
+
+import * as vscode from 'vscode';
+
+export type BackendPreference = 'auto' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
+
+export interface PruneScopeSettings {
+  nearZeroEpsilon: number;
+  /** candidates CSV (user,item,label) for HR@K / NDCG@K / AUC; '' = none */
+  datasetPath: string;
+  defaultK: number;
+  backend: BackendPreference;
+  outputPattern: string;
+  measureLatency: boolean;
+}
+
+const BACKENDS: readonly BackendPreference[] = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
+
+export function readSettings(scope?: vscode.Uri): PruneScopeSettings {
+  const c = vscode.workspace.getConfiguration('prunescope', scope);
+  const backend = c.get<string>('backend', 'auto');
+  const k = c.get<number>('defaultK', 10);
+  return {
+    nearZeroEpsilon: c.get<number>('nearZeroEpsilon', 1e-6),
+    datasetPath: c.get<string>('datasetPath', '').trim(),
+    defaultK: Number.isInteger(k) && k > 0 ? k : 10,
+    backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendPreference) : 'auto',
+    outputPattern: c.get<string>('outputPattern', '${dir}/${stem}-${method}') || '${dir}/${stem}-${method}',
+    measureLatency: c.get<boolean>('measureLatency', true),
+  };
+}
+
+/** The dataset path resolved against the first workspace folder; undefined when unset. */
+export function datasetFile(settings: PruneScopeSettings): string | undefined {
+  const p = settings.datasetPath;
+  if (!p) return undefined;
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (p.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(p) || !folder) return p;
+  return vscode.Uri.joinPath(folder.uri, p).fsPath;
+}
+
+export const BACKEND_CHOICES = BACKENDS;

@@ -1,0 +1,117 @@
+// The command line as scripts see it: exit codes, one-line errors naming the file, the JSON
+// contract of `analyze --json`, and the human table.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import type { ModelReport } from '../../src/shared/report.js';
+
+const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+function run(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** An embedding table with 3 zero rows of 8, a dense kernel with 2 zeros, a bias, an int64 shape constant. */
+async function smallOnnx(dir: string): Promise<string> {
+  const table = new Float32Array(8 * 4).map((_, i) => (Math.floor(i / 4) < 3 ? 0 : 0.1 * (i % 7) + 0.05));
+  const kernel = new Float32Array([0, 1, 2, 0, 3, 4, 5, 6]);
+  const b = new OnnxGraphBuilder({ graphName: 'cli_test' })
+    .input('item', 'int64', ['batch'])
+    .output('score', 'float32', ['batch', 2])
+    .initializer('item_embedding.weight', 'float32', [8, 4], table)
+    .initializer('fc.weight', 'float32', [4, 2], kernel)
+    .initializer('fc.bias', 'float32', [2], new Float32Array([0.5, 0]))
+    .initializer('shape', 'int64', [2], new BigInt64Array([-1n, 4n]))
+    .node('Gather', ['item_embedding.weight', 'item'], ['e'], {}, { name: '/item_embedding/Gather' })
+    .node('Reshape', ['e', 'shape'], ['e2'], {}, { name: '/Reshape' })
+    .node('MatMul', ['e2', 'fc.weight'], ['h'], {}, { name: '/fc/MatMul' })
+    .node('Add', ['h', 'fc.bias'], ['score'], {}, { name: '/fc/Add' });
+  const path = join(dir, 'small.onnx');
+  await writeOnnxFile(path, b.toModelProto());
+  return path;
+}
+
+test('analyze --json: the contract fields, exact counts, exit 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-'));
+  const path = await smallOnnx(dir);
+  const r = run('analyze', path, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
+  const rep = JSON.parse(r.stdout) as ModelReport;
+  assert.equal(rep.format, 'onnx');
+  assert.equal(rep.totalParams, 32 + 8 + 2 + 2);
+  assert.equal(rep.constantParams, 2);
+  assert.equal(rep.trainableParams, 42);
+  assert.equal(rep.totalZeros, 12 + 2 + 1);
+  assert.equal(rep.trainableZeros, 15);
+  const byName = new Map(rep.tensors.map((t) => [t.name, t]));
+  const table = byName.get('item_embedding.weight')!;
+  assert.deepEqual(
+    { shape: table.shape, dtype: table.dtype, params: table.params, zeros: table.zeros, role: table.role, layer: table.layer },
+    { shape: [8, 4], dtype: 'float32', params: 32, zeros: 12, role: 'embedding', layer: 'item_embedding' },
+  );
+  assert.equal(table.rows?.zeroRows, 3);
+  assert.equal(byName.get('fc.weight')!.role, 'dense-kernel');
+  assert.equal(byName.get('fc.bias')!.role, 'bias');
+  assert.equal(byName.get('shape')!.role, 'constant');
+  assert.equal(byName.get('shape')!.trainable, false);
+  for (const t of rep.tensors) for (const k of ['name', 'shape', 'dtype', 'params', 'zeros', 'role', 'layer']) assert.ok(k in t, `tensor field ${k}`);
+});
+
+test('analyze prints a layer table and the opportunities; --out writes the JSON report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-'));
+  const path = await smallOnnx(dir);
+  const out = join(dir, 'report.json');
+  const r = run('analyze', path, '--out', out, '--top', '2');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /format onnx · 44 params \(42 trainable, 2 in constants\)/);
+  assert.match(r.stdout, /^item_embedding\s+Gather\s+embedding\s+\[8x4\]\s+32\s+76\.2%\s+37\.5%\s+37\.5% rows$/m);
+  assert.match(r.stdout, /^fc\s+MatMul\s+dense-kernel,bias\s+\[4x2\] \[2\]\s+10\s+23\.8%\s+30\.0%\s+30\.0%$/m);
+  assert.match(r.stdout, /Biggest opportunities|No compression opportunity found/);
+  assert.equal((JSON.parse(readFileSync(out, 'utf8')) as ModelReport).totalParams, 44);
+});
+
+test('bad input: one line on stderr naming the file and the reason, exit 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-'));
+  const truncated = join(dir, 'cut.onnx');
+  writeFileSync(truncated, Buffer.from([0x08, 0x07, 0x12, 0x40, 0x01, 0x02]));
+  const notModel = join(dir, 'package.json');
+  writeFileSync(notModel, '{"name": "x"}');
+  const escape = join(dir, 'model.json');
+  writeFileSync(escape, JSON.stringify([{ paths: ['../outside.bin'], weights: [{ name: 'w', shape: [1], dtype: 'float32' }] }]));
+  for (const [file, reason] of [
+    [truncated, /truncated|ends|not an ONNX/i],
+    [notModel, /not a TF\.js model/],
+    [escape, /outside|\.\./],
+    [join(dir, 'missing.onnx'), /ENOENT|cannot open/],
+  ] as const) {
+    const r = run('analyze', file);
+    assert.equal(r.code, 1, `${file}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.ok(lines[0].includes(file), `names the file: ${lines[0]}`);
+    assert.match(lines[0], reason);
+  }
+});
+
+test('usage errors exit 2; --help and --version exit 0', () => {
+  assert.equal(run('analyze').code, 2);
+  assert.equal(run('analyze', 'a', 'b').code, 2);
+  assert.equal(run('analyze', 'x.onnx', '--epsilon', 'abc').code, 2);
+  assert.equal(run('frobnicate').code, 2);
+  assert.equal(run().code, 2);
+  const help = run('--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /prunescope analyze/);
+  const v = run('--version');
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  assert.ok(!existsSync(join(process.cwd(), 'x.onnx')));
+});

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fieldsMatrix, readInteractions, sniffDelimiter } from '../../src/core/eval/interactions.js';
+import { gzipBufferSize, gzipFileSize } from '../../src/core/eval/size.js';
+import { leaveOneOut, MovieLensRatings } from '../../scripts/bench/movielens.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-eval-csv-'));
+function write(name: string, text: string): string {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+test('reads CSV columns into typed arrays; CRLF, blank last line, BOM', async () => {
+  const f = write('a.csv', '\ufeffuser,item,label,timestamp\r\n0,5,1,100\r\n2,3,0,101.5\r\n\r\n');
+  const t = await readInteractions(f);
+  assert.equal(t.rows, 2);
+  assert.equal(t.delimiter, ',');
+  assert.deepEqual([...t.user], [0, 2]);
+  assert.deepEqual([...t.item], [5, 3]);
+  assert.deepEqual([...t.label!], [1, 0]);
+  assert.equal(t.labelColumn, 'label');
+  assert.deepEqual([...t.timestamp!], [100, 101.5]);
+  assert.ok(t.user instanceof Int32Array && t.label instanceof Float32Array);
+});
+
+test('sniffs TSV from the header; rating as label; other column names; extra columns as fields', async () => {
+  assert.equal(sniffDelimiter('user\titem\trating'), '\t');
+  assert.equal(sniffDelimiter('user;item'), ';');
+  assert.equal(sniffDelimiter('user,item'), ',');
+  const f = write('b.tsv', 'uid\tmovie\trating\tgenre\tcity\n1\t2\t4.5\t7\t9\n3\t4\t1\t8\t0\n');
+  const t = await readInteractions(f, { columns: { user: 'uid', item: 'movie' }, extraColumns: 'all' });
+  assert.equal(t.delimiter, '\t');
+  assert.equal(t.labelColumn, 'rating');
+  assert.deepEqual([...t.label!], [4.5, 1]);
+  assert.deepEqual(t.extra.map((e) => e.name), ['genre', 'city']);
+  assert.deepEqual([...fieldsMatrix(t)], [1, 2, 7, 9, 3, 4, 8, 0]);
+  const picked = await readInteractions(f, { columns: { user: 'uid', item: 'movie' }, extraColumns: ['city'] });
+  assert.deepEqual([...picked.extra[0].values], [9, 0]);
+});
+
+test('errors name the file and the line', async () => {
+  const cases: Array<[string, string, RegExp, object?]> = [
+    ['bad-id.csv', 'user,item\n0,1\n1,abc\n', /bad-id\.csv: line 3: item 'abc' is not a non-negative integer/],
+    ['neg.csv', 'user,item\n-1,1\n', /line 2: user '-1' is not a non-negative integer/],
+    ['frac.csv', 'user,item\n1.5,1\n', /line 2: user '1.5' is not a non-negative integer/],
+    ['cols.csv', 'user,item,label\n0,1,1\n0,1\n', /cols\.csv: line 3: 2 columns, the header has 3/],
+    ['missing.csv', 'u,item\n0,1\n', /missing\.csv: line 1: header has no column 'user'/],
+    ['empty.csv', '', /empty\.csv: the file is empty/],
+    ['header-only.csv', 'user,item\n', /header-only\.csv: no data rows/],
+    ['label.csv', 'user,item,label\n0,1,x\n', /line 2: label 'x' is not a number/],
+    ['vocab.csv', 'user,item\n0,1\n0,7\n', /vocab\.csv: line 3: item 7 is outside the model's embedding table \(5 rows, ids 0\.\.4\)/, { itemVocab: 5 }],
+    ['nolabel.csv', 'user,item\n0,1\n', /nolabel\.csv: line 1: header has no 'label' or 'rating' column/, { requireLabel: true }],
+  ];
+  for (const [name, text, re, opts] of cases) {
+    await assert.rejects(readInteractions(write(name, text), opts), re, name);
+  }
+  await assert.rejects(readInteractions(path.join(dir, 'nope.csv')), /nope\.csv: cannot read: ENOENT/);
+});
+
+test('100k lines read into columns (a chunk boundary inside a line is handled)', async () => {
+  const lines = ['user,item,label,timestamp'];
+  for (let i = 0; i < 100_000; i++) lines.push(`${i % 943},${(i * 7) % 1682},${i % 2},${880000000 + i}`);
+  const f = write('big.csv', lines.join('\n'));
+  const t = await readInteractions(f, { userVocab: 943, itemVocab: 1682 });
+  assert.equal(t.rows, 100_000);
+  assert.equal(t.user[99_999], 99_999 % 943);
+  assert.equal(t.item[54_321], (54_321 * 7) % 1682);
+  assert.equal(t.timestamp![99_999], 880099999);
+});
+
+test('gzip size of a known buffer equals zlib level 6, file and buffer agree', async () => {
+  const data = new Uint8Array(100_000); // all zeros: `head -c 100000 /dev/zero | gzip -6 | wc -c` says 132
+  assert.equal(gzipBufferSize(data), 132);
+  const f = path.join(dir, 'zeros.bin');
+  fs.writeFileSync(f, data);
+  assert.equal(await gzipFileSize(f), 132);
+});
+
+test('MovieLens leave-one-out: latest by timestamp, ties by larger item id, negatives never rated', () => {
+  // user 0 rated items 0 (t=5), 3 (t=9), 1 (t=9): tie at t=9 -> item 3 is the test item
+  // user 1 rated items 2 (t=1), 4 (t=2)
+  const r: MovieLensRatings = {
+    user: Int32Array.from([0, 0, 0, 1, 1]),
+    item: Int32Array.from([0, 3, 1, 2, 4]),
+    rating: Float32Array.from([5, 3, 1, 2, 4]),
+    timestamp: Float64Array.from([5, 9, 9, 1, 2]),
+    users: 2,
+    items: 8,
+  };
+  const s = leaveOneOut(r, 4, 3);
+  assert.deepEqual([...s.testItem], [3, 4]);
+  assert.deepEqual([...s.train.user], [0, 0, 1]);
+  assert.deepEqual([...s.train.item], [0, 1, 2]);
+  for (const u of [0, 1]) {
+    const c = s.candidates[u];
+    assert.equal(c.length, 5);
+    assert.equal(c[0], s.testItem[u]);
+    const negs = [...c.slice(1)];
+    assert.equal(new Set(negs).size, 4);
+    for (const n of negs) assert.ok(!s.rated[u].includes(n), `negative ${n} was rated by user ${u}`);
+  }
+  assert.throws(() => leaveOneOut(r, 6, 3), /fewer than 6 left to sample/);
+});

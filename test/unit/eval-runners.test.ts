@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { compareModels, evaluateModel, modelVocab, openScorer, scoreModel } from '../../src/core/eval/evaluate.js';
+import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
+import { measureLatency, percentile } from '../../src/core/eval/latency.js';
+import { bindInputs } from '../../src/core/eval/input-binding.js';
+import { modelSize } from '../../src/core/eval/size.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { evalCommand } from '../../src/cli/eval-command.js';
+import { benchCommand } from '../../src/cli/bench-command.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+
+const dir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+
+for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
+  test(`${kind}: ORT runner equals TF.js runner within 1e-5, and evaluateModel gives the training-time HR/NDCG in both`, async () => {
+    const fx = await writeTinyFixtures(dir);
+    const r = fx.models[kind];
+    const t = await readInteractions(r.candidatesCsv, { extraColumns: kind === 'deepfm' ? 'all' : undefined });
+    const batch = { user: t.user, item: t.item, fields: t.extra.length > 0 ? fieldsMatrix(t) : undefined };
+    // odd batch size: the last batch is partial
+    const onnxScores = await scoreModel(r.onnxPath!, batch, { batchSize: 999 });
+    const tfScores = await scoreModel(r.tfjsModelJson!, batch, { batchSize: 999 });
+    assert.equal(onnxScores.length, t.rows);
+    let maxDiff = 0;
+    for (let i = 0; i < t.rows; i++) maxDiff = Math.max(maxDiff, Math.abs(onnxScores[i] - tfScores[i]));
+    assert.ok(maxDiff <= 1e-5, `max abs diff ${maxDiff}`);
+
+    for (const model of [r.onnxPath!, r.tfjsModelJson!]) {
+      const e = await evaluateModel(model, { candidates: r.candidatesCsv, k: 10 });
+      assert.equal(e.users, 300);
+      assert.equal(e.candidatesPerUser, 100);
+      assert.ok(Math.abs(e.hr! - r.metrics.hitRate) < 1e-12, `${model}: HR ${e.hr} vs ${r.metrics.hitRate}`);
+      assert.ok(Math.abs(e.ndcg! - r.metrics.ndcg) < 1e-9, `${model}: NDCG ${e.ndcg} vs ${r.metrics.ndcg}`);
+      assert.ok(e.auc! > 0.5 && e.auc! <= 1, `AUC ${e.auc}`);
+      assert.equal(e.params, r.params);
+      assert.equal(e.runtime, model.endsWith('.onnx') ? 'onnxruntime-node' : `tfjs-${r.backend}`);
+    }
+  });
+}
+
+test('size: every file of the model (model.json + shard), gzip per file', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const json = fx.models.neumf.tfjsModelJson!;
+  const s = await modelSize(json);
+  const shard = path.join(path.dirname(json), 'group1-shard1of1.bin');
+  assert.deepEqual(s.files.map((f) => path.basename(f.path)).sort(), ['group1-shard1of1.bin', 'model.json']);
+  assert.equal(s.bytes, fs.statSync(json).size + fs.statSync(shard).size);
+  assert.ok(s.gzipBytes > 0 && s.gzipBytes < s.bytes);
+  const o = await modelSize(fx.models.neumf.onnxPath!);
+  assert.equal(o.bytes, fs.statSync(fx.models.neumf.onnxPath!).size);
+});
+
+test('latency report shape for ORT and TF.js (no timing assertions)', async () => {
+  const fx = await writeTinyFixtures(dir);
+  for (const model of [fx.models.neumf.onnxPath!, fx.models.deepfm.tfjsModelJson!]) {
+    const scorer = await openScorer(model);
+    try {
+      const rep = await measureLatency(scorer, { batchSizes: [1, 16], warmup: 1, runs: 5, userVocab: 300, itemVocab: 500, fieldVocab: [300, 500, 1, 1, 1, 1] });
+      assert.equal(rep.runtime, scorer.runtime);
+      assert.deepEqual(rep.points.map((p) => p.batch), [1, 16]);
+      for (const p of rep.points) {
+        assert.equal(p.runs, 5);
+        assert.ok(p.p50Ms > 0 && p.p95Ms >= p.p50Ms && p.pairsPerSecond > 0);
+      }
+    } finally {
+      await scorer.close();
+    }
+  }
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5), 5);
+  assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95), 10);
+});
+
+test('input binding: by name, explicit names, fields; unknown inputs named', () => {
+  const roles = bindInputs([{ name: 'user_id', shape: [-1] }, { name: 'movie', shape: [-1] }], { itemInput: 'movie' }, 'm');
+  assert.deepEqual([...roles], [['movie', 'item'], ['user_id', 'user']]);
+  assert.deepEqual([...bindInputs([{ name: 'input_1', shape: [-1, 6] }], {}, 'm')], [['input_1', 'fields']]);
+  assert.deepEqual([...bindInputs([{ name: 'UserIndex', shape: [-1] }, { name: 'ItemIndex', shape: [-1] }], {}, 'm')], [['UserIndex', 'user'], ['ItemIndex', 'item']]);
+  assert.throws(() => bindInputs([{ name: 'a', shape: [-1] }, { name: 'b', shape: [-1] }], {}, 'the ONNX model'), /cannot tell what input 'a' takes.*--user-input/);
+  assert.throws(() => bindInputs([{ name: 'user', shape: [-1] }], { itemInput: 'x' }, 'm'), /has no input 'x'/);
+});
+
+test('ids outside the model\'s tables: clear error naming the file, line and table size', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const ir = await readModel(fx.models.neumf.onnxPath!);
+  const v = modelVocab(ir);
+  assert.deepEqual([v.user, v.item], [300, 500]);
+  const deepfm = modelVocab(await readModel(fx.models.deepfm.tfjsModelJson!));
+  assert.deepEqual(['item_category', 'user_segment', 'noise_a', 'noise_b', 'nothing'].map((c) => deepfm.ofColumn(c)), [16, 8, 40, 25, undefined]);
+  const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-eval-')), 'cand.csv');
+  fs.writeFileSync(bad, 'user,item,label\n0,1,1\n0,500,0\n');
+  await assert.rejects(evaluateModel(fx.models.neumf.onnxPath!, { candidates: bad }), /cand\.csv: line 3: item 500 is outside the model's embedding table \(500 rows/);
+});
+
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const write = process.stdout.write;
+  let out = '';
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const code = await fn();
+    return { code, out };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+test('CLI eval --json and bench --json', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const r = fx.models['two-tower'];
+  const e = await capture(() => evalCommand([r.onnxPath!, '--candidates', r.candidatesCsv, '--k', '5', '--user-input', 'user', '--json']));
+  assert.equal(e.code, 0);
+  const j = JSON.parse(e.out);
+  assert.equal(j.k, 5);
+  assert.equal(j.users, 300);
+  for (const key of ['hr', 'ndcg', 'auc', 'logloss', 'bytes', 'gzipBytes']) assert.equal(typeof j[key], 'number', key);
+  assert.equal(j.runtime, 'onnxruntime-node');
+  const b = await capture(() => benchCommand([r.tfjsModelJson!, '--batch', '1,8', '--runs', '5', '--json']));
+  assert.equal(b.code, 0);
+  const bj = JSON.parse(b.out);
+  assert.deepEqual(bj.latency.points.map((p: { batch: number }) => p.batch), [1, 8]);
+  assert.equal(bj.bytes, (await modelSize(r.tfjsModelJson!)).bytes);
+  await assert.rejects(evalCommand([r.onnxPath!]), /give --candidates/);
+  await assert.rejects(benchCommand([r.onnxPath!, '--batch', '0']), /--batch must be a positive integer/);
+});
+
+test('compareModels: before/after report of a model against its TF.js twin', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const r = fx.models.neumf;
+  const rep = await compareModels(r.onnxPath!, r.tfjsModelJson!, { candidates: r.candidatesCsv, latency: { batchSizes: [1], runs: 5, warmup: 1 } });
+  assert.equal(rep.params.before, r.params);
+  assert.equal(rep.params.relative, 0);
+  assert.ok(Math.abs(rep.ndcg!.relative!) < 1e-9);
+  assert.equal(rep.bytes.before, fs.statSync(r.onnxPath!).size);
+  assert.equal(rep.latency.length, 1);
+  assert.equal(typeof rep.latency[0].withinNoise, 'boolean');
+  assert.match(rep.summary[0], /^Size on disk: \d+ -> \d+ bytes \(\d+\.\d\dx smaller\); gzip/);
+  assert.match(rep.summary.join(' '), /NDCG@10: 0\.\d{4} -> 0\.\d{4} \([+-]0\.0%\)/);
+});
