@@ -1,24 +1,31 @@
 // `npm run bench`: every benchmark of the project in one run. Each prints ratios against a
 // baseline measured in the same run (this machine is shared and noisy: ratios matter, not
 // absolute times). Options:
-//   --scale-model PATH   analyse this ONNX scale model (generate one with
-//                        `node out/test/fixtures/scale-model.js DIR`); default: bench-data/scale/
+//   --scale-model PATH   analyse this ONNX model instead of the generated scale model
+//   --no-scale           skip the ~540 MB scale model (generated into bench-data/scale/ once, ~20 s)
 //   --quick              smaller inputs, for a smoke run
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runAnalysisBench } from './analysis.js';
+import { generateScaleModel } from '../../test/fixtures/scale-model.js';
+
+async function scaleModel(argv: string[]): Promise<string | undefined> {
+  const i = argv.indexOf('--scale-model');
+  if (i >= 0) return resolve(argv[i + 1]);
+  if (argv.includes('--no-scale') || argv.includes('--quick')) return undefined;
+  const path = resolve('bench-data/scale/scale-neumf.onnx');
+  if (!existsSync(path)) {
+    process.stdout.write('Generating the scale model (2M x 64 item table, external data) into bench-data/scale/ ...\n');
+    const r = await generateScaleModel(resolve('bench-data/scale'));
+    process.stdout.write(`  ${(r.bytes / 1e6).toFixed(0)} MB in ${r.seconds.toFixed(1)} s\n`);
+  }
+  return path;
+}
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const i = argv.indexOf('--scale-model');
-  const given = i >= 0 ? argv[i + 1] : undefined;
-  const fallback = resolve('bench-data/scale/scale-neumf.onnx');
-  const scaleModelPath = given ? resolve(given) : existsSync(fallback) ? fallback : undefined;
-  if (!scaleModelPath) {
-    process.stdout.write(`(no scale model: generate one with \`npm run build:tests && node out/test/fixtures/scale-model.js bench-data/scale\` to include it)\n`);
-  }
-  await runAnalysisBench({ scaleModelPath, quick: argv.includes('--quick') });
+  await runAnalysisBench({ scaleModelPath: await scaleModel(argv), quick: argv.includes('--quick') });
 }
 
 main().catch((e) => {

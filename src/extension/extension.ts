@@ -1,103 +1,84 @@
-// VS Code glue only: commands, the analysis panel, the job bridge. The engine (src/core) does
-// the work in a worker thread; this file never computes anything heavy on the host's thread.
+// VS Code glue only: activation wires the commands, the models tree, the .onnx editor, the
+// diagnostics and quick fixes, the CodeLens and the status bar. The engine (src/core) does the
+// work in worker threads; nothing heavy runs on the extension host's thread.
 
 import * as vscode from 'vscode';
-import { basename } from 'node:path';
-import { runJob, JobCancelledError } from '../core/jobs/job-runner.js';
 import type { ModelReport } from '../shared/report.js';
+import type { CompressJobResult, ModelScan } from '../shared/protocol.js';
 import { AnalysisPanel } from './analysis-panel.js';
-
-let output: vscode.LogOutputChannel | undefined;
-
-function log(): vscode.LogOutputChannel {
-  output ??= vscode.window.createOutputChannel('PruneScope', { log: true });
-  return output;
-}
+import { Commands } from './commands.js';
+import { ModelDiagnostics } from './diagnostics.js';
+import { cancelAllJobs, onJobEvent, runningJobs, type JobEvent } from './job-bridge.js';
+import { disposeLog, log } from './log.js';
+import { ModelsTreeProvider } from './models-tree.js';
+import { ModelLoadCodeLens, CODELENS_LANGUAGES } from './codelens.js';
+import { OnnxEditorProvider, ONNX_EDITOR_VIEW_TYPE } from './onnx-editor.js';
+import { BackendStatus } from './status-bar.js';
+import type { BackendPreference } from './settings.js';
 
 /** What the extension exports to other extensions and to its integration tests. */
 export interface PruneScopeApi {
   analyze(uri: vscode.Uri): Promise<ModelReport | undefined>;
+  /** the models tree's entries and their scans */
+  models(): Promise<Array<{ uri: vscode.Uri; scan?: ModelScan; error?: string }>>;
+  /** resolves when the models tree has no scan queued */
+  modelsIdle(): Promise<void>;
+  onJobEvent: vscode.Event<JobEvent>;
+  runningJobs(): number;
+  cancelJobs(): number;
+  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; ready: Promise<void> }>;
+  backend(): Promise<{ backend: string; reason: string } | undefined>;
+  /** analyses an open model.json now and sets its diagnostics */
+  refreshDiagnostics(doc: vscode.TextDocument): Promise<void>;
 }
 
 export function activate(context: vscode.ExtensionContext): PruneScopeApi {
-  const analyze = (uri?: vscode.Uri) => analyzeCommand(context, uri);
+  const commands = new Commands(context);
+  const tree = new ModelsTreeProvider(context);
+  const diagnostics = new ModelDiagnostics(context, commands);
+  const status = new BackendStatus(context.extensionUri);
+  const view = vscode.window.createTreeView('prunescope.models', { treeDataProvider: tree, showCollapseAll: true });
+
   context.subscriptions.push(
-    vscode.commands.registerCommand('prunescope.analyzeModel', analyze),
-    { dispose: () => output?.dispose() },
+    ...commands.register(),
+    tree,
+    view,
+    diagnostics,
+    status,
+    vscode.languages.registerCodeActionsProvider({ scheme: 'file', pattern: '**/model.json' }, diagnostics, ModelDiagnostics.metadata),
+    vscode.languages.registerCodeLensProvider(CODELENS_LANGUAGES.map((language) => ({ language, scheme: 'file' })), new ModelLoadCodeLens()),
+    vscode.window.registerCustomEditorProvider(ONNX_EDITOR_VIEW_TYPE, new OnnxEditorProvider(context.extensionUri, commands), {
+      webviewOptions: { retainContextWhenHidden: true },
+      supportsMultipleEditorsPerDocument: false,
+    }),
+    vscode.commands.registerCommand('prunescope.refreshModels', () => tree.refresh()),
+    vscode.commands.registerCommand('prunescope.cancelJobs', () => cancelAllJobs()),
+    vscode.commands.registerCommand('prunescope.chooseBackend', (b?: BackendPreference) => status.choose(b)),
+    vscode.commands.registerCommand('prunescope.showLog', () => log().show()),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('prunescope.backend')) void status.refresh();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void vscode.commands.executeCommand('setContext', 'prunescope.trusted', true)),
+    { dispose: disposeLog },
   );
-  return { analyze: (uri) => analyzeCommand(context, uri) };
+  void vscode.commands.executeCommand('setContext', 'prunescope.trusted', vscode.workspace.isTrusted);
+  void status.refresh();
+  void tree.refresh();
+  log().info(`PruneScope activated (${vscode.workspace.isTrusted ? 'trusted workspace' : 'Restricted Mode: analysis only'})`);
+
+  return {
+    analyze: (uri) => commands.analyze(uri),
+    models: () => tree.list(),
+    modelsIdle: () => tree.whenIdle(),
+    onJobEvent,
+    runningJobs,
+    cancelJobs: cancelAllJobs,
+    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, ready: p.whenReady() })),
+    backend: async () => status.current ?? (await status.refresh()),
+    refreshDiagnostics: (doc) => diagnostics.update(doc, true),
+  };
 }
 
 export function deactivate(): void {
-  // nothing to release: panels and workers are disposed with their subscriptions
-}
-
-async function pickModel(): Promise<vscode.Uri | undefined> {
-  const active = vscode.window.activeTextEditor?.document.uri;
-  if (active && /(\.onnx|\.json)$/i.test(active.fsPath)) return active;
-  const picked = await vscode.window.showOpenDialog({
-    canSelectMany: false,
-    openLabel: 'Analyze',
-    filters: { 'Models (TF.js, ONNX)': ['json', 'onnx'] },
-  });
-  return picked?.[0];
-}
-
-/**
- * Analyses a model in a worker with a cancellable progress notification, shows the panel and
- * returns the report (undefined when cancelled or failed; failures are shown, not thrown).
- */
-async function analyzeCommand(context: vscode.ExtensionContext, uri?: vscode.Uri): Promise<ModelReport | undefined> {
-  const target = uri ?? (await pickModel());
-  if (!target) return undefined;
-  if (target.scheme !== 'file') {
-    void vscode.window.showErrorMessage(`PruneScope reads models from local files; ${target.toString()} is not one.`);
-    return undefined;
-  }
-  const panel = AnalysisPanel.show(context.extensionUri, target, () => void analyzeCommand(context, target));
-  panel.post({ type: 'loading', path: target.fsPath });
-  const name = basename(target.fsPath);
-  log().info(`analyse ${target.fsPath}`);
-  const started = Date.now();
-  try {
-    const report = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `PruneScope: analysing ${name}`, cancellable: true },
-      async (progress, token) => {
-        const abort = new AbortController();
-        token.onCancellationRequested(() => abort.abort());
-        let shown = 0;
-        return runJob(
-          { kind: 'analyze', path: target.fsPath, epsilon: vscode.workspace.getConfiguration('prunescope').get<number>('nearZeroEpsilon') },
-          {
-            signal: abort.signal,
-            workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
-            onProgress: (p) => {
-              const pct = Math.round(p.fraction * 100);
-              if (pct > shown) {
-                progress.report({ increment: pct - shown, message: `${p.phase}${p.detail ? ` ${p.detail}` : ''}` });
-                shown = pct;
-              }
-              panel.post({ type: 'progress', fraction: p.fraction, phase: p.phase, detail: p.detail });
-            },
-          },
-        );
-      },
-    );
-    log().info(`analysed ${name} in ${Date.now() - started} ms: ${report.totalParams} params, ${report.totalZeros} zeros`);
-    panel.post({ type: 'report', report });
-    return report;
-  } catch (e) {
-    if (e instanceof JobCancelledError) {
-      log().info(`analysis of ${name} cancelled`);
-      panel.post({ type: 'error', message: 'Analysis cancelled.' });
-      return undefined;
-    }
-    const message = e instanceof Error ? e.message : String(e);
-    log().error(`analysis of ${name} failed: ${message}`);
-    panel.post({ type: 'error', message });
-    void vscode.window.showErrorMessage(`PruneScope: ${message}`, 'Show Log').then((a) => {
-      if (a === 'Show Log') log().show();
-    });
-    return undefined;
-  }
+  // nothing to release: panels, workers and channels are disposed with their subscriptions
 }

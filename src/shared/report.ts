@@ -91,6 +91,12 @@ export interface QuantErrorReport {
   int8: QuantErrorFigures & { granularity: 'per-row' | 'per-output-channel' | 'per-tensor' };
   /** round-to-nearest float16; overflow counts values beyond ±65504 (they become ±Infinity: figures are null) */
   float16: QuantErrorFigures & { overflow: number };
+  /**
+   * present when the int8 and float16 figures were measured on this many evenly spaced rows
+   * (huge embedding tables; ≥ 256K rows), not on every row: estimates, and maxAbs is the
+   * sample's max. The overflow count is always exact.
+   */
+  sampledRows?: number;
 }
 
 export interface TensorReport {

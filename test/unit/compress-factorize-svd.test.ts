@@ -82,6 +82,25 @@ test('symmetricEigen: eigenpairs of a known symmetric matrix', () => {
       assert.ok(Math.abs(av - values[j] * vectors[i * 3 + j]) < 1e-12);
     }
   }
+  // a random symmetric 60 x 60: A v = lambda v and V^T V = I to rounding
+  const n = 60;
+  const rnd = lcg(99);
+  const m60 = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) m60[i * n + j] = m60[j * n + i] = rnd();
+  const eig = symmetricEigen(m60, n);
+  for (let j = 0; j < n; j++) {
+    if (j > 0) assert.ok(eig.values[j] <= eig.values[j - 1]);
+    for (let i = 0; i < n; i++) {
+      let av = 0;
+      for (let k = 0; k < n; k++) av += m60[i * n + k] * eig.vectors[k * n + j];
+      assert.ok(Math.abs(av - eig.values[j] * eig.vectors[i * n + j]) < 1e-12, `A v - lambda v at ${i},${j}`);
+    }
+    for (let q = 0; q < n; q++) {
+      let dot = 0;
+      for (let k = 0; k < n; k++) dot += eig.vectors[k * n + j] * eig.vectors[k * n + q];
+      assert.ok(Math.abs(dot - (j === q ? 1 : 0)) < 1e-12);
+    }
+  }
 });
 
 for (const [rows, cols] of [
@@ -178,7 +197,14 @@ test('GramAccumulator streamed in chunks gives the same spectrum as the whole ma
   assert.equal(acc.rows, 64);
   const g = svdFromGram(acc.gram(), 6);
   const direct = truncatedSvd(a, 64, 6, 6);
-  for (let i = 0; i < 6; i++) assert.ok(Math.abs(g.singularValues[i] - direct.singularValues[i]) < 1e-12);
+  // same Gram up to summation order; the rank-4 matrix's two zero singular values are sqrt(rounding)
+  const whole = new GramAccumulator(6);
+  whole.addRows(a);
+  const g1 = acc.gram();
+  const g2 = whole.gram();
+  for (let i = 0; i < 36; i++) assert.ok(Math.abs(g1[i] - g2[i]) < 1e-12 * 25, `gram[${i}]`);
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(g.singularValues[i] - direct.singularValues[i]) < 1e-6, `sigma_${i}`);
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(g.singularValues[i] - [5, 2, 1, 0.3][i]) < 1e-6, `sigma_${i} ${g.singularValues[i]}`);
   let ss = 0;
   for (const x of a) ss += x * x;
   assert.ok(Math.abs(acc.sumSquares - ss) < 1e-9 * ss);

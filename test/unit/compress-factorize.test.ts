@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
-import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
+import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
 import { factorizeModel } from '../../src/core/compress/factorize.js';
@@ -266,6 +266,32 @@ test('energy picks the exact rank on a table with known singular values; the fil
   assert.ok(sizeBefore - sizeAfter >= 256000 - 32512 - 200, `${sizeBefore} -> ${sizeAfter}`);
 });
 
+test('ONNX MatMul(W, x) with the kernel on the left: factors applied right to left, same outputs at full rank', async () => {
+  const b = new OnnxGraphBuilder({ graphName: 'left', opset: 13 });
+  b.input('x', 'float32', [8, 'batch']);
+  b.initializer('w', 'float32', [6, 8], lowRankTable(6, 8, [2, 1.5, 1, 0.7, 0.5, 0.2], 13));
+  b.node('MatMul', ['w', 'x'], ['y'], {}, { name: 'left_mm' });
+  b.output('y', 'float32', [6, 'batch']);
+  const file = path.join(work, 'left.onnx');
+  await writeOnnxFile(file, b.toModelProto());
+  const ir = await readModel(file);
+  const o = await factorizeModel(ir, { tensors: ['w'], rank: 6, minSaving: -10 });
+  assert.deepEqual(o.factorized.map((f) => [f.rank, o.changes[0].after.map((a) => a.shape)]), [[6, [[6, 8], [6, 6]]]]);
+  const out = path.join(work, 'left-f.onnx');
+  await o.write(out);
+  const x = new ort.Tensor('float32', Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)), [8, 3]);
+  const run = async (f: string) => {
+    const s = await ort.InferenceSession.create(f, { logSeverityLevel: 3 });
+    try {
+      return (await s.run({ x })).y.data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  };
+  const d = maxAbsDiff(await run(file), await run(out));
+  assert.ok(d < 1e-5, `max abs diff ${d}`);
+});
+
 test('factorize: skips what it cannot rewrite or gain from, and rejects bad settings', async () => {
   const fx = await writeTinyFixtures(fixtureDir);
   const ir = await readModel(fx.models.neumf.onnxPath!);
@@ -281,4 +307,41 @@ test('factorize: skips what it cannot rewrite or gain from, and rejects bad sett
   const none = await factorizeModel(ir, { rank: 8 });
   assert.equal(none.factorized.length, 0);
   assert.match(none.notes.join('\n'), /No tensor was factorized/);
+});
+
+test('TF.js Sequential: Embedding and a first Dense (which declares the input shape) factorized at full rank keep outputs', async () => {
+  await initTfjs('cpu');
+  const seqEmb = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: 50, outputDim: 12, inputLength: 3, name: 'emb', embeddingsInitializer: tf.initializers.randomUniform({ minval: -1, maxval: 1, seed: 3 }) }),
+      tf.layers.flatten({ name: 'flat' }),
+      tf.layers.dense({ units: 8, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+      tf.layers.dense({ units: 1, name: 'out', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+    ],
+  });
+  const seqDense = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 16, inputShape: [20], activation: 'tanh', name: 'first', kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }),
+      tf.layers.dense({ units: 4, name: 'second', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }),
+    ],
+  });
+  const cases: Array<{ model: tf.Sequential; x: () => tf.Tensor; tensors: string[] }> = [
+    { model: seqEmb, x: () => tf.tensor2d([0, 1, 2, 49, 7, 30, 11, 11, 11], [3, 3], 'int32'), tensors: ['emb/embeddings', 'hidden/kernel'] },
+    { model: seqDense, x: () => tf.tensor2d(Float32Array.from({ length: 60 }, (_, i) => Math.cos(i)), [3, 20]), tensors: ['first/kernel', 'second/kernel'] },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const file = path.join(work, `seq${i}`, 'model.json');
+    await c.model.save(fileSystemSaveHandler(file));
+    const want = tf.tidy(() => Float32Array.from((c.model.predict(c.x()) as tf.Tensor).dataSync()));
+    const ir = await readModel(file);
+    const o = await factorizeModel(ir, { rank: 1000, tensors: c.tensors, minSaving: -10 });
+    assert.deepEqual(o.factorized.map((f) => f.tensor), c.tensors);
+    const out = path.join(work, `seq${i}-f`, 'model.json');
+    await o.write(out);
+    const loaded = await tf.loadLayersModel(fileSystemLoadHandler(out));
+    const got = tf.tidy(() => Float32Array.from((loaded.predict(c.x()) as tf.Tensor).dataSync()));
+    assert.ok(maxAbsDiff(want, got) < 1e-4, `case ${i}: max abs diff ${maxAbsDiff(want, got)}`);
+    assert.equal(loaded.layers.length, c.model.layers.length + 2);
+    loaded.dispose();
+  }
 });

@@ -8,6 +8,10 @@ import * as ort from 'onnxruntime-node';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
+import * as tf from '@tensorflow/tfjs';
+import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
+import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
+import { buildNeuMF } from '../../src/core/samples/models.js';
 import { polynomialDecaySparsity, pruneMagnitude, pruneMasks } from '../../src/core/compress/prune-magnitude.js';
 
 function tmpDir(): string {
@@ -133,7 +137,7 @@ test('gzip size shrinks on a larger table, raw size does not', async () => {
   const n = 4000 * 16;
   let seed = 12345;
   const table = Float32Array.from({ length: n }, () => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed / 2 ** 32 - 0.5;
   });
   b.input('ids', 'int64', ['batch']);
@@ -161,4 +165,36 @@ test('polynomialDecaySparsity follows TFMOT: final + (initial - final) * (1 - t)
   assert.ok(Math.abs(polynomialDecaySparsity(50, s) - (0.9 - 0.4 * 0.125)) < 1e-12);
   assert.ok(Math.abs(polynomialDecaySparsity(50, { ...s, power: 1 }) - 0.7) < 1e-12);
   assert.throws(() => polynomialDecaySparsity(1, { ...s, end: 0 }), /end > begin/);
+});
+
+test('TF.js layers model: 90% global zeros stored (sizes of the shards unchanged), biases untouched, loads and runs in TF.js', async () => {
+  await initTfjs('cpu');
+  const dir = tmpDir();
+  const model = buildNeuMF({ users: 30, items: 40, gmfDim: 4, mlpDim: 4, hidden: [8], seed: 6 });
+  const src = path.join(dir, 'src', 'model.json');
+  await model.save(fileSystemSaveHandler(src));
+  const files = fs.readdirSync(path.dirname(src)).map((f) => path.join(path.dirname(src), f));
+  const before = files.map(sha);
+  const ir = await readModel(src);
+  const outcome = await pruneMagnitude(ir, { sparsity: 0.9 });
+  const out = path.join(dir, 'out', 'model.json');
+  await outcome.write(out);
+  assert.deepEqual(files.map(sha), before, 'the original is byte-identical');
+  const pruned = await readModel(out);
+  // chosen: 4 tables (30x4, 40x4, 30x4, 40x4 = 560) + kernels 8x8 + 8x1 + 8x1... of this NeuMF
+  const chosen = ir.tensors.filter((t) => t.role === 'embedding' || t.role === 'dense-kernel');
+  const n = chosen.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  let z = 0;
+  for (const t of pruned.tensors.filter((x) => x.role === 'embedding' || x.role === 'dense-kernel')) z += zeros(await readTensorFloat32(t));
+  assert.equal(z, Math.floor(0.9 * n));
+  for (const t of ir.tensors.filter((x) => x.role === 'bias')) {
+    const a = await readTensorFloat32(t);
+    const b = await readTensorFloat32(pruned.tensors.find((x) => x.name === t.name)!);
+    assert.deepEqual(Array.from(b), Array.from(a));
+  }
+  const shardSize = (json: string) => fs.readdirSync(path.dirname(json)).filter((f) => f.endsWith('.bin')).reduce((a, f) => a + fs.statSync(path.join(path.dirname(json), f)).size, 0);
+  assert.equal(shardSize(out), shardSize(src));
+  const m = await tf.loadLayersModel(fileSystemLoadHandler(out));
+  const y = m.predict([tf.tensor2d([[1], [2]], [2, 1], 'int32'), tf.tensor2d([[3], [4]], [2, 1], 'int32')]) as tf.Tensor;
+  assert.deepEqual(y.shape, [2, 1]);
 });

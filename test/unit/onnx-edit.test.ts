@@ -224,6 +224,10 @@ test('(b) embedding rows dropped + int64 remap Gather; graph input and value_inf
     assert.deepEqual(nat.model.graph!.valueInfo!.map((v) => v.name), ['g']);
     assert.deepEqual(Array.from(await readTensorFloat32(back.tensors[0])), Array.from(newTable));
     assert.deepEqual(back.tensors.map((t) => t.name), ['emb.weight', 'emb.remap']);
+    const out2 = join(dir, 'novi.onnx');
+    await writeEditedOnnxModel(ir, { dropAllValueInfo: true }, out2);
+    assert.deepEqual((await readOnnxModel(out2)).native && ((await readOnnxModel(out2)).native as { model: onnx.ModelProto }).model.graph!.valueInfo, []);
+    assert.deepEqual(await run(out2), a);
   });
 });
 
@@ -504,3 +508,29 @@ for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
     });
   });
 }
+
+test('unnamed nodes are addressed by their IR names ("<op>_<k>")', async () => {
+  await withDir(async (dir) => {
+    const m = new OnnxGraphBuilder({ graphName: 'g', opset: 13 })
+      .input('x', 'float32', [3])
+      .output('y', 'float32', [3])
+      .node('Neg', ['x'], ['n'])
+      .node('Relu', ['n'], ['y'])
+      .toModelProto();
+    for (const n of m.graph!.node!) n.name = '';
+    const src = join(dir, 'u.onnx');
+    await writeOnnxFile(src, m);
+    const ir = await readOnnxModel(src);
+    const [negName, reluName] = ir.graph.nodes.map((n) => n.name);
+    assert.ok(negName && reluName && negName !== reluName);
+    const out = join(dir, 'o.onnx');
+    await writeEditedOnnxModel(ir, {
+      setInitializers: [{ name: 'two', dtype: 'float32', shape: [], data: bytesOf(new Float32Array([2])) }],
+      insertNodes: [{ before: reluName, node: { name: 'dbl', op: 'Mul', inputs: ['n', 'two'], outputs: ['n2'] } }],
+      rewireInputs: [{ from: 'n', to: 'n2', nodes: [reluName] }],
+    }, out);
+    assert.deepEqual(await runModel(out, { x: f32t([1, -2, 3], [3]) }, 'y'), [0, 4, 0]);
+    const back = await readOnnxModel(out);
+    assert.deepEqual(back.graph.nodes.map((n) => n.op), ['Neg', 'Mul', 'Relu']);
+  });
+});

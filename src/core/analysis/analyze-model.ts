@@ -13,7 +13,7 @@ import { findOpportunities } from './opportunities.js';
 import { StatsHelperThread } from './stats-helper-thread.js';
 import { exactSpectrum, gramSamplingStep, MAX_EXACT_GRAM_DIM, randomizedSpectrum, spectrumFromGram } from './spectrum.js';
 import { compactHistogram, sparsityMeaning, summarizeRows, tilesReport } from './tensor-report.js';
-import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator } from './tensor-stats.js';
+import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator, wasmKernelUsable } from './tensor-stats.js';
 
 /**
  * |w| <= 1e-6 is "near zero" by default: float32 weights of trained recommenders are ~1e-3..1,
@@ -29,6 +29,14 @@ export const KEEP_IN_MEMORY_ELEMENTS = 1 << 22;
 export const PARALLEL_MIN_ELEMENTS = 1 << 22;
 /** rows longer than this are not kept whole in a chunk (see analyzeTensor) */
 export const MAX_ROW_ELEMENTS = 1 << 24;
+/**
+ * Tables with per-row int8 beyond this many elements get their round-trip errors (float16,
+ * int8) from an evenly spaced sample of at least ERROR_SAMPLE_ROWS rows: measured exactly they
+ * cost more than every other figure together, and a sample that size pins an RMS error to well
+ * under 1% (its max is the sample's max). Every other figure stays exact.
+ */
+export const ERROR_SAMPLE_MIN_ELEMENTS = 1 << 24;
+export const ERROR_SAMPLE_ROWS = 1 << 18;
 /** randomized SVD of matrices up to this many elements (its cost is ~450 flops per element) */
 export const MAX_RANDOMIZED_SVD_ELEMENTS = 1 << 21;
 
@@ -40,8 +48,13 @@ export interface AnalyzeOptions {
   spectrum?: boolean;
   /** heatmap cells per side (default 256; 0 = no tiles) */
   maxTiles?: number;
-  /** threads for the statistics of big tensors: 1 or 2 (default 2 where the machine has 2+ cores) */
+  /**
+   * threads for the statistics of big tensors run by the JS loop: 1 or 2 (default 2 where the
+   * machine has 2+ cores); the WebAssembly kernel runs on the calling thread
+   */
   threads?: number;
+  /** 'auto' (default): the WebAssembly kernel where it can run; 'js': the JS loop only */
+  kernel?: 'auto' | 'js';
 }
 
 const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
@@ -82,6 +95,7 @@ interface TensorContext {
   onElements?: (n: number) => void;
   /** gives the helper thread for a big tensor (created on first use by analyzeModel) */
   helper?: () => StatsHelperThread;
+  kernel?: 'auto' | 'js';
 }
 
 /** Full report of one tensor (one fused streaming pass; a second one only where needed). */
@@ -134,7 +148,10 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
   const gramEvery = streamingGram ? gramSamplingStep(rows, cols) : 0;
 
   const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
-  const parallel = ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
+  const kernel = ctx.kernel ?? 'auto';
+  const wasm = kernel === 'auto' && wasmKernelUsable(cols);
+  const parallel = !wasm && ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
+  const errorRowEvery = wantQuant && plan.mode === 'row' && count > ERROR_SAMPLE_MIN_ELEMENTS ? Math.max(1, Math.floor(rows / ERROR_SAMPLE_ROWS)) : 1;
   const acc = new TensorStatsAccumulator({
     rowLength: cols,
     rows,
@@ -146,6 +163,8 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     columnAbsMax: (wantQuant && plan.mode === 'column') || (t.role === 'dense-kernel' && !t.transposed),
     helper: parallel ? ctx.helper!() : undefined,
     maxChunkElements: chunkElements,
+    errorRowEvery,
+    kernel,
   });
   const kept = keep ? new Float32Array(count) : undefined;
   await forEachTensorChunk(t, chunkElements, (chunk, first) => {
@@ -190,11 +209,16 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
       }
       int8 = q.result();
     }
-    const f16 = errorFigures(s.float16.maxAbs, s.float16.sumSq, s.finite, s.sumSquares);
+    // on a row sample (huge tables), the error sums cover the sample's values only
+    const sample = s.errorSample;
+    const n = sample ? sample.finite : s.finite;
+    const sq = sample ? sample.sumSquares : s.sumSquares;
+    const f16 = errorFigures(s.float16.maxAbs, s.float16.sumSq, n, sq);
     const over = s.float16.overflow;
     report.quantError = {
-      int8: { ...errorFigures(int8.maxAbs, int8.sumSq, s.finite, s.sumSquares), granularity: plan.granularity },
+      int8: { ...errorFigures(int8.maxAbs, int8.sumSq, n, sq), granularity: plan.granularity },
       float16: over > 0 ? { maxAbs: null, rmse: null, relRmse: null, overflow: over } : { ...f16, overflow: 0 },
+      ...(sample ? { sampledRows: sample.rows } : {}),
     };
   }
 
@@ -235,6 +259,7 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
         maxTiles: opts.maxTiles ?? MAX_TILE_CELLS,
         signal: opts.signal,
         helper: threads >= 2 ? () => (helper ??= new StatsHelperThread()) : undefined,
+        kernel: opts.kernel,
         onElements: (n) => {
           done += n;
           // at most ~200 progress events: a callback per 4 MB chunk would flood a UI channel

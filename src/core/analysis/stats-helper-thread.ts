@@ -3,11 +3,12 @@
 // each piece of rows is split in two: this helper runs the kernel on one half (copied into
 // shared memory) while the calling thread runs the other; its accumulators are merged in at the
 // end (tensor-stats.ts). The helper runs the kernel's own source (`fusedStatsKernel` uses
-// nothing from outside its body), so it needs no separate bundle entry. Hand-off is by Atomics
+// nothing from outside its body but `roundTripRowErrors`, whose declaration, under whatever name
+// a minifier gave it, comes along), so it needs no separate bundle entry. Hand-off is by Atomics
 // on a shared control block: a round trip costs microseconds, not a postMessage's ~0.1 ms.
 
 import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
-import { fusedStatsKernel, HIST_BINS, STATE_SLOTS } from './tensor-stats.js';
+import { fusedStatsKernel, HIST_BINS, roundTripRowErrors, STATE_SLOTS } from './tensor-stats.js';
 
 // control block: [0] job sequence, [1] done sequence, [2] stop, [3] nRows, [4] d,
 // [5] first row (of the tensor: row norm index, row sample), [6] has rowNorms, [7] buffer generation
@@ -24,6 +25,7 @@ const CTRL_INTS = 8;
 function helperSource(): string {
   return `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+${roundTripRowErrors.toString()}
 const fusedStatsKernel = ${fusedStatsKernel.toString()};
 const ctrl = new Int32Array(workerData.ctrl);
 const port = workerData.port;

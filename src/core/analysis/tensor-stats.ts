@@ -11,6 +11,7 @@
 // slower than Math.abs / Math.min / Math.max and integer sign tricks; the kernel is a free
 // function over typed arrays (no `this` fields in the loop) so it stays monomorphic.
 
+import { STATS_KERNEL_WASM_BASE64 } from './kernels/stats-kernel-wasm.js';
 import type { HelperBuffers, StatsHelperThread } from './stats-helper-thread.js';
 
 /** histogram bin = |w| bits >>> 21: 8 exponent bits + 2 mantissa bits = 4 bins per octave */
@@ -49,9 +50,61 @@ export const STATE_SLOTS = 22;
 export const HIST_FLUSH_ELEMENTS = 2 ** 30;
 
 /**
+ * float16 and (if int8PerRow and the row's absmax `ra` > 0) symmetric int8 round-trip errors of
+ * one row, added into the kernel state (st[7], st[8], st[10], st[11]). `rowBad` says whether the
+ * row holds non-finite values to skip. Self-contained, as the kernel.
+ */
+export function roundTripRowErrors(
+  chunk: Float32Array,
+  u: Uint32Array,
+  base: number,
+  d: number,
+  ra: number,
+  rowBad: number,
+  int8PerRow: boolean,
+  st: Float64Array,
+): void {
+  let f16Sq = 0;
+  let f16Max = st[8];
+  let i8Sq = 0;
+  let i8Max = st[11];
+  const withInt8 = int8PerRow && ra > 0;
+  const scale = withInt8 ? ra / 127 : 0;
+  const inv = withInt8 ? 127 / ra : 0;
+  for (let j = 0; j < d; j++) {
+    const a = u[base + j] & 0x7fffffff;
+    if (rowBad !== 0 && a >= 0x7f800000) continue;
+    const x = chunk[base + j];
+    // float16 keeps 11 significant bits: Veltkamp's split with 2^42 + 1 rounds a double to
+    // 53 - 42 = 11 bits to nearest; below 2^-14 (0x38800000) float16 is subnormal, a multiple
+    // of 2^-24: adding and taking away 1.5 * 2^28 rounds to that (ties have the same error
+    // either way). Both are computed and one kept by arithmetic (no branch on the data);
+    // overflowing values (|x| >= 65520, counted by the kernel) have no error figure.
+    const p = x * 4398046511105;
+    const ev = x - (x - p + p);
+    const es = x - (x + 402653184 - 402653184);
+    const e = (ev + ((a - 0x38800000) >>> 31) * (es - ev)) * (1 - ((0x477fefff - a) >>> 31));
+    f16Sq += e * e;
+    f16Max = Math.max(f16Max, Math.abs(e));
+    if (withInt8) {
+      // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
+      const q = x * inv + 6755399441055744 - 6755399441055744;
+      const e8 = x - q * scale;
+      i8Sq += e8 * e8;
+      i8Max = Math.max(i8Max, Math.abs(e8));
+    }
+  }
+  st[7] += f16Sq;
+  st[8] = f16Max;
+  st[10] += i8Sq;
+  st[11] = i8Max;
+}
+
+/**
  * The hot loop: rows [0, nRows) of `chunk` (row length d); the first is row `firstRow` of the
  * tensor. Self-contained on purpose: it uses no identifier from outside its body (constants are
- * literals), so its source can also run in a worker thread. rowNorms (or null) receives the L2
+ * literals; roundTripRowErrors is the only function it calls), so its source can also run in a
+ * worker thread. rowNorms (or null) receives the L2
  * norm of each row at index firstRow + r. `hist` counts in int32 (HIST_BINS bins): an integer
  * increment is a shorter store-to-load chain than a float64 one when neighbours share a bin.
  *
@@ -76,17 +129,15 @@ export function fusedStatsKernel(
   const epsBits = st[16];
   const int8PerRow = st[17] !== 0;
   const errEvery = st[18];
+  const keyBits = new Int32Array(1);
+  const keyFloat = new Float32Array(keyBits.buffer);
   let zeros = 0;
   let near = 0;
   let nonFinite = 0;
   let zeroRows = 0;
   let sAbs = 0;
   let sSq = 0;
-  let f16Sq = 0;
-  let f16Max = st[8];
   let f16Over = 0;
-  let i8Sq = 0;
-  let i8Max = st[11];
   let errRows = 0;
   let errN = 0;
   let errSq = 0;
@@ -101,13 +152,16 @@ export function fusedStatsKernel(
     let rs = 0;
     let rsum = 0;
     let rabs = 0;
-    let rmn = Infinity;
-    let rmx = -Infinity;
+    // extremes as int32 keys that order like the floats (negative: low 31 bits flipped): an
+    // integer Math.min / Math.max is a compare and a move, the float64 one is much longer
+    let kmn = 0x7fffffff;
+    let kmx = -0x80000000;
     let rowBad = 0;
     const zerosBefore = zeros;
     for (let j = 0; j < d; j++) {
       const i = base + j;
-      const a = u[i] & 0x7fffffff;
+      const b = u[i] | 0;
+      const a = b & 0x7fffffff;
       if (a >= 0x7f800000) {
         rowBad++; // NaN / Infinity: never in sane data, a perfectly predicted branch
         continue;
@@ -122,8 +176,9 @@ export function fusedStatsKernel(
       f16Over += (0x477fefff - a) >>> 31;
       colAbs[j] += ax;
       hist[a >>> 21]++;
-      rmn = Math.min(rmn, x);
-      rmx = Math.max(rmx, x);
+      const k = b ^ ((b >> 31) & 0x7fffffff);
+      kmn = Math.min(kmn, k);
+      kmx = Math.max(kmx, k);
       rsum += x;
       rabs += ax;
       rs += x * x;
@@ -139,7 +194,13 @@ export function fusedStatsKernel(
     if (rs === 0) zeroRows++;
     if (rowNorms !== null) rowNorms[firstRow + r] = Math.sqrt(rs);
     const nb = d - rowBad;
+    let rmn = Infinity;
+    let rmx = -Infinity;
     if (nb > 0) {
+      keyBits[0] = kmn ^ ((kmn >> 31) & 0x7fffffff);
+      rmn = keyFloat[0];
+      keyBits[0] = kmx ^ ((kmx >> 31) & 0x7fffffff);
+      rmx = keyFloat[0];
       mn = Math.min(mn, rmn);
       mx = Math.max(mx, rmx);
       // Chan et al.: combine this row (mean, M2) into the running figures; within a row of
@@ -158,33 +219,7 @@ export function fusedStatsKernel(
     if (nb === 0) continue;
     errN += nb;
     errSq += rs;
-    const ra = Math.max(-rmn, rmx);
-    const withInt8 = int8PerRow && ra > 0;
-    const scale = withInt8 ? ra / 127 : 0;
-    const inv = withInt8 ? 127 / ra : 0;
-    for (let j = 0; j < d; j++) {
-      const a = u[base + j] & 0x7fffffff;
-      if (rowBad !== 0 && a >= 0x7f800000) continue;
-      const x = chunk[base + j];
-      // float16 keeps 11 significant bits: Veltkamp's split with 2^42 + 1 rounds a double to
-      // 53 - 42 = 11 bits to nearest; below 2^-14 (0x38800000) float16 is subnormal, a multiple
-      // of 2^-24: adding and taking away 1.5 * 2^28 rounds to that (ties have the same error
-      // either way). Both are computed and one kept by arithmetic (no branch on the data);
-      // overflowing values (counted above) have no error figure.
-      const p = x * 4398046511105;
-      const ev = x - (x - p + p);
-      const es = x - (x + 402653184 - 402653184);
-      const e = (ev + ((a - 0x38800000) >>> 31) * (es - ev)) * (1 - ((0x477fefff - a) >>> 31));
-      f16Sq += e * e;
-      f16Max = Math.max(f16Max, Math.abs(e));
-      if (withInt8) {
-        // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
-        const q = x * inv + 6755399441055744 - 6755399441055744;
-        const e8 = x - q * scale;
-        i8Sq += e8 * e8;
-        i8Max = Math.max(i8Max, Math.abs(e8));
-      }
-    }
+    roundTripRowErrors(chunk, u, base, d, Math.max(-rmn, rmx), rowBad, int8PerRow, st);
   }
   st[0] = mn;
   st[1] = mx;
@@ -193,11 +228,7 @@ export function fusedStatsKernel(
   st[4] = cm2;
   st[5] += sAbs;
   st[6] += sSq;
-  st[7] += f16Sq;
-  st[8] = f16Max;
   st[9] += f16Over;
-  st[10] += i8Sq;
-  st[11] = i8Max;
   st[12] += zeros;
   st[13] += near;
   st[14] += nonFinite;
@@ -205,6 +236,88 @@ export function fusedStatsKernel(
   st[19] += errRows;
   st[20] += errN;
   st[21] += errSq;
+}
+
+/**
+ * The exact per-element figures in WebAssembly SIMD (kernels/stats-kernel.wat): 4 lanes at a
+ * time, several times faster than the JS loop, which stays as the fallback (no WebAssembly SIMD,
+ * rows not a multiple of 4 long) and as the reference the tests hold the kernel to. Per-row work
+ * (Chan's combination, row norms, extremes of rows with NaN, the round-trip errors of sampled
+ * rows) is done in JS from a record the kernel writes per row.
+ */
+interface StatsWasm {
+  memory: WebAssembly.Memory;
+  stats: (data: number, nRows: number, d: number, hist: number, counts: number, colAbs: number, colZeros: number, out: number, epsBits: number) => void;
+}
+
+let statsWasm: StatsWasm | null | undefined;
+
+/** The instantiated kernel, shared by every accumulator of this thread; null where it cannot run. */
+export function statsWasmKernel(): StatsWasm | null {
+  if (statsWasm === undefined) {
+    try {
+      const mod = new WebAssembly.Module(Buffer.from(STATS_KERNEL_WASM_BASE64, 'base64'));
+      const ex = new WebAssembly.Instance(mod, {}).exports as unknown as StatsWasm;
+      statsWasm = { memory: ex.memory, stats: ex.stats };
+    } catch {
+      statsWasm = null; // an engine without SIMD refuses the module: the JS loop does it all
+    }
+  }
+  return statsWasm;
+}
+
+/** Whether accumulators of rows `rowLength` long run the WebAssembly kernel (kernel 'auto', no helper). */
+export function wasmKernelUsable(rowLength: number): boolean {
+  return rowLength % 4 === 0 && rowLength > 0 && statsWasmKernel() !== null;
+}
+
+// the kernel's memory: 4 histograms of 1024 int32, 3 int32 counts, colAbs f64[d], colZeros
+// i32[d], a 40-byte record per row of a call, then the rows' float32 values
+const W_HIST = 0;
+const W_COUNTS = 4 * HIST_BINS * 4;
+const W_COLABS = W_COUNTS + 16;
+const W_ROW_BYTES = 40;
+/** elements per kernel call (bounds the kernel's memory at ~14 MB) */
+const WASM_CALL_ELEMENTS = 1 << 20;
+
+interface WasmViews {
+  colAbsPtr: number;
+  colZerosPtr: number;
+  outPtr: number;
+  dataPtr: number;
+  hist: Int32Array;
+  counts: Int32Array;
+  colAbs: Float64Array;
+  colZeros: Int32Array;
+  out64: Float64Array;
+  out32: Float32Array;
+  outI32: Int32Array;
+  data: Float32Array;
+}
+
+/** Views of the kernel's memory for rows of d values, `rowsPerCall` rows a call (grown as needed). */
+function wasmViews(w: StatsWasm, d: number, rowsPerCall: number): WasmViews {
+  const colZerosPtr = W_COLABS + 8 * d;
+  const outPtr = colZerosPtr + 4 * d;
+  const dataPtr = (outPtr + W_ROW_BYTES * rowsPerCall + 15) & ~15;
+  const need = dataPtr + 4 * d * rowsPerCall;
+  const have = w.memory.buffer.byteLength;
+  if (have < need) w.memory.grow(Math.ceil((need - have) / 65536));
+  const buf = w.memory.buffer;
+  return {
+    colAbsPtr: W_COLABS,
+    colZerosPtr,
+    outPtr,
+    dataPtr,
+    hist: new Int32Array(buf, W_HIST, 4 * HIST_BINS),
+    counts: new Int32Array(buf, W_COUNTS, 3),
+    colAbs: new Float64Array(buf, W_COLABS, d),
+    colZeros: new Int32Array(buf, colZerosPtr, d),
+    out64: new Float64Array(buf, outPtr, (W_ROW_BYTES / 8) * rowsPerCall),
+    out32: new Float32Array(buf, outPtr, (W_ROW_BYTES / 4) * rowsPerCall),
+    outI32: new Int32Array(buf, outPtr, (W_ROW_BYTES / 4) * rowsPerCall),
+    data: new Float32Array(buf, dataPtr, d * rowsPerCall),
+  };
 }
 
 export interface TileGeometry {
@@ -243,6 +356,11 @@ export interface TensorStatsConfig {
   maxChunkElements?: number;
   /** pieces shorter than this many rows are not split with the helper (default 256) */
   minSplitRows?: number;
+  /**
+   * 'auto' (default): the WebAssembly kernel where it can run (rows a multiple of 4 long, no
+   * helper thread), else the JS loop; 'js': always the JS loop (tests, benchmarks)
+   */
+  kernel?: 'auto' | 'js';
   /**
    * measure the float16 / per-row int8 round-trip errors on every n-th row only (default 1: all
    * rows, exact); every other figure stays exact. For huge tables, where the errors would cost
@@ -307,6 +425,7 @@ export class TensorStatsAccumulator {
   private readonly helper?: StatsHelperThread;
   private readonly hb?: HelperBuffers;
   private readonly minSplitRows: number;
+  private readonly wasm: StatsWasm | null;
 
   constructor(cfg: TensorStatsConfig) {
     const d = Math.max(1, cfg.rowLength);
@@ -320,6 +439,7 @@ export class TensorStatsAccumulator {
     this.st[S_INT8ROW] = this.int8PerRow ? 1 : 0;
     this.st[S_ERR_EVERY] = Math.max(1, Math.floor(cfg.errorRowEvery ?? 1));
     this.minSplitRows = Math.max(2, cfg.minSplitRows ?? 256);
+    this.wasm = cfg.kernel !== 'js' && !cfg.helper && d % 4 === 0 ? statsWasmKernel() : null;
     if (cfg.helper) {
       if (!cfg.maxChunkElements) throw new Error('TensorStatsAccumulator: a helper thread needs maxChunkElements');
       this.helper = cfg.helper;
@@ -352,6 +472,25 @@ export class TensorStatsAccumulator {
     this.sinceHistFold += chunk.length;
     const nRows = Math.ceil(chunk.length / d);
     const firstRow = firstElement / d;
+    if (this.wasm && chunk.length % d === 0) this.addWasm(this.wasm, chunk, u, firstRow, nRows);
+    else this.addJs(chunk, u, firstRow, nRows);
+    if (this.gram) {
+      const every = this.gramEvery;
+      for (let row = Math.ceil(firstRow / every) * every; row < firstRow + nRows; row += every) this.addGramRow(chunk, (row - firstRow) * d);
+    }
+    if (this.colMax) {
+      const colMax = this.colMax;
+      for (let i = 0, j = 0; i < chunk.length; i++) {
+        const ax = Math.abs(chunk[i]);
+        if (ax > colMax[j]) colMax[j] = ax; // NaN never wins a comparison (Math.max would keep it)
+        if (++j === d) j = 0;
+      }
+    }
+    this.count += chunk.length;
+  }
+
+  private addJs(chunk: Float32Array, u: Uint32Array, firstRow: number, nRows: number): void {
+    const d = this.d;
     // run the kernel in pieces that end at heatmap cell-row boundaries, folding the column sums
     // into the cells after each piece
     const step = this.tileGeo ? this.tileGeo.cellRows : nRows;
@@ -388,19 +527,133 @@ export class TensorStatsAccumulator {
       this.colAbs.fill(0);
       this.colZeros.fill(0);
     }
-    if (this.gram) {
-      const every = this.gramEvery;
-      for (let row = Math.ceil(firstRow / every) * every; row < firstRow + nRows; row += every) this.addGramRow(chunk, (row - firstRow) * d);
-    }
-    if (this.colMax) {
-      const colMax = this.colMax;
-      for (let i = 0, j = 0; i < chunk.length; i++) {
-        const ax = Math.abs(chunk[i]);
-        if (ax > colMax[j]) colMax[j] = ax; // NaN never wins a comparison (Math.max would keep it)
-        if (++j === d) j = 0;
+  }
+
+  /** The same figures as addJs, by the WebAssembly kernel (rows copied into its memory). */
+  private addWasm(w: StatsWasm, chunk: Float32Array, u: Uint32Array, firstRow: number, nRows: number): void {
+    const d = this.d;
+    const rowsPerCall = Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d));
+    const v = wasmViews(w, d, Math.min(nRows, rowsPerCall));
+    v.hist.fill(0);
+    v.counts.fill(0);
+    // the kernel's memory is shared by every accumulator: column sums of a heatmap cell-row
+    // that an earlier chunk began are carried in and, unfinished, carried out again
+    v.colAbs.set(this.colAbs);
+    v.colZeros.set(this.colZeros);
+    const epsBits = this.st[S_EPSBITS];
+    const step = this.tileGeo ? this.tileGeo.cellRows : nRows;
+    let r = 0;
+    while (r < nRows) {
+      const row = firstRow + r;
+      const end = Math.min(nRows, r + (step - (row % step)), r + rowsPerCall);
+      v.data.set(chunk.subarray(r * d, end * d));
+      w.stats(v.dataPtr, end - r, d, W_HIST, W_COUNTS, v.colAbsPtr, v.colZerosPtr, v.outPtr, epsBits);
+      this.rowsFromWasm(chunk, u, r, end - r, row, v);
+      if (this.tileGeo) {
+        const lastRow = firstRow + end - 1;
+        if ((lastRow + 1) % step === 0 || lastRow + 1 === this.rows) this.foldColumns(lastRow, v.colAbs, v.colZeros);
       }
+      r = end;
     }
-    this.count += chunk.length;
+    if (this.tileGeo) {
+      this.colAbs.set(v.colAbs);
+      this.colZeros.set(v.colZeros);
+    }
+    const hist = this.hist;
+    const h = v.hist;
+    for (let b = 0; b < HIST_BINS; b++) hist[b] += h[b] + h[b + HIST_BINS] + h[b + 2 * HIST_BINS] + h[b + 3 * HIST_BINS];
+    const st = this.st;
+    st[S_ZEROS] += v.counts[0];
+    st[S_NEAR] += v.counts[1];
+    st[S_F16OVER] += v.counts[2];
+  }
+
+  /**
+   * The per-row part of the kernel from the kernel's row records of rows [r0, r0 + n) of
+   * `chunk` (row `firstRow` of the tensor first): as fusedStatsKernel does after its row loop.
+   */
+  private rowsFromWasm(chunk: Float32Array, u: Uint32Array, r0: number, n: number, firstRow: number, v: WasmViews): void {
+    const d = this.d;
+    const st = this.st;
+    const out64 = v.out64;
+    const out32 = v.out32;
+    const outI32 = v.outI32;
+    const rowNorms = this.rowNorms;
+    const errEvery = st[S_ERR_EVERY];
+    let nextErr = (errEvery - (firstRow % errEvery)) % errEvery;
+    let mn = st[S_MIN];
+    let mx = st[S_MAX];
+    let cn = st[S_N];
+    let cmean = st[S_MEAN];
+    let cm2 = st[S_M2];
+    let sAbs = 0;
+    let sSq = 0;
+    let zeroRows = 0;
+    let nonFinite = 0;
+    let errRows = 0;
+    let errN = 0;
+    let errSq = 0;
+    for (let k = 0; k < n; k++) {
+      const rsum = out64[5 * k];
+      const rs = out64[5 * k + 1];
+      let rmn = out32[10 * k + 6];
+      let rmx = out32[10 * k + 7];
+      const rowBad = outI32[10 * k + 8];
+      const base = (r0 + k) * d;
+      if (rowBad !== 0) {
+        // the kernel took NaN / Infinity as +0: take them back out of the zero figures and
+        // find the row's extremes among its finite values
+        rmn = Infinity;
+        rmx = -Infinity;
+        for (let j = 0; j < d; j++) {
+          if ((u[base + j] & 0x7fffffff) >= 0x7f800000) {
+            v.colZeros[j]--;
+            continue;
+          }
+          rmn = Math.min(rmn, chunk[base + j]);
+          rmx = Math.max(rmx, chunk[base + j]);
+        }
+        nonFinite += rowBad;
+      }
+      sSq += rs;
+      sAbs += out64[5 * k + 2];
+      if (rs === 0) zeroRows++;
+      if (rowNorms !== null) rowNorms[firstRow + k] = Math.sqrt(rs);
+      const nb = d - rowBad;
+      if (nb > 0) {
+        mn = Math.min(mn, rmn);
+        mx = Math.max(mx, rmx);
+        const mb = rsum / nb;
+        const m2b = Math.max(0, rs - rsum * mb);
+        const nn = cn + nb;
+        const delta = mb - cmean;
+        cmean += (delta * nb) / nn;
+        cm2 += m2b + (delta * delta * cn * nb) / nn;
+        cn = nn;
+      }
+      if (k !== nextErr) continue;
+      nextErr += errEvery;
+      errRows++;
+      if (nb === 0) continue;
+      errN += nb;
+      errSq += rs;
+      roundTripRowErrors(chunk, u, base, d, Math.max(-rmn, rmx), rowBad, this.int8PerRow, st);
+    }
+    st[S_MIN] = mn;
+    st[S_MAX] = mx;
+    st[S_N] = cn;
+    st[S_MEAN] = cmean;
+    st[S_M2] = cm2;
+    st[S_ABS] += sAbs;
+    st[S_SQ] += sSq;
+    st[S_ZEROS] -= nonFinite;
+    st[S_NEAR] -= nonFinite;
+    this.hist[0] -= nonFinite;
+    st[S_NONFINITE] += nonFinite;
+    st[S_ZEROROWS] += zeroRows;
+    st[S_ERR_ROWS] += errRows;
+    st[S_ERR_N] += errN;
+    st[S_ERR_SQ] += errSq;
   }
 
   private addGramRow(chunk: Float32Array, base: number): void {
@@ -421,7 +674,7 @@ export class TensorStatsAccumulator {
   }
 
   /** adds column sums into the cells of the cell-row holding `row`, and zeroes them */
-  private foldColumns(row: number, colAbs: Float64Array, colZeros: Float64Array): void {
+  private foldColumns(row: number, colAbs: Float64Array, colZeros: Float64Array | Int32Array): void {
     const g = this.tileGeo!;
     const off = Math.floor(row / g.cellRows) * g.cols;
     const colCell = this.colCell!;

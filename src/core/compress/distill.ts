@@ -185,7 +185,20 @@ function scaled(a: RecommenderArchitecture, d: number, hidden?: number[]): Recom
 }
 
 /** The largest student with at most teacherParams / ratio parameters. */
-export function studentArchitecture(teacher: RecommenderArchitecture, teacherParams: number, o: { studentDim?: number; ratio?: number; hidden?: number[] }): RecommenderArchitecture {
+export function studentArchitecture(
+  teacher: RecommenderArchitecture,
+  teacherParams: number,
+  o: { studentDim?: number; ratio?: number; hidden?: number[]; gmfDim?: number; mlpDim?: number },
+): RecommenderArchitecture {
+  if (teacher.kind === 'neumf' && (o.gmfDim !== undefined || o.mlpDim !== undefined)) {
+    const base = o.studentDim !== undefined ? scaled(teacher, o.studentDim, o.hidden) : scaled(teacher, mainDim(teacher), o.hidden);
+    for (const [k, v] of [['gmfDim', o.gmfDim], ['mlpDim', o.mlpDim]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`distill: ${k} must be a positive integer, got ${v}`);
+    }
+    const s = Math.max(o.gmfDim ?? 0, o.mlpDim ?? 0) / mainDim(teacher);
+    const hidden = o.hidden ?? teacher.hidden.map((x) => Math.max(2, Math.round(x * Math.sqrt(s))));
+    return { ...base, gmfDim: o.gmfDim ?? base.gmfDim, mlpDim: o.mlpDim ?? base.mlpDim, hidden };
+  }
   if (o.studentDim !== undefined) {
     if (!Number.isInteger(o.studentDim) || o.studentDim < 1) throw new Error(`distill: studentDim must be a positive integer, got ${o.studentDim}`);
     return scaled(teacher, o.studentDim, o.hidden);
@@ -217,6 +230,9 @@ export interface DistillSettings {
   /** teacher params / student params, at least; default 8 (ignored when studentDim is given) */
   ratio?: number;
   hidden?: number[];
+  /** NeuMF students: the GMF / MLP embedding widths (override studentDim / ratio for that branch) */
+  gmfDim?: number;
+  mlpDim?: number;
   epochs?: number;
   batchSize?: number;
   lr?: number;

@@ -260,6 +260,19 @@ export async function writeStructured(ir: ModelIR, res: StructuredResult, outPat
     if (!l) throw new ModelFileError(ir.path, `layer ${name} is not in model.json's topology`);
     Object.assign(layerConfig(l), fields);
   }
+  // a Dense that declares its input width (a Sequential model's first layer) must declare the new one
+  for (const [name, r] of res.tensors) {
+    const t = tensorOf(ir, name);
+    if (t.role !== 'dense-kernel' || r.shape[0] === t.shape[0]) continue;
+    const l = layers.find((x) => x.name === t.layer || (isObject(x.config) && x.config.name === t.layer));
+    if (!l) continue;
+    const cfg = layerConfig(l);
+    if (typeof cfg.input_dim === 'number') cfg.input_dim = r.shape[0];
+    for (const k of ['batch_input_shape', 'batchInputShape']) {
+      const s = cfg[k];
+      if (Array.isArray(s) && s.length > 0) s[s.length - 1] = r.shape[0];
+    }
+  }
   await writeTfjsModel(editedTfjsIr(ir, doc, res.tensors), outPath);
 }
 

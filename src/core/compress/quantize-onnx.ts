@@ -12,7 +12,7 @@
 //    kernels without VNNI).
 
 import { GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
-import { OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx-edit.js';
+import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx-edit.js';
 import { isOnnxNative } from '../model/onnx.js';
 import { readTensorFloat32 } from '../model/tensor-data.js';
 import { quantizeColumnsInt8, quantizeRowsInt8, toFloat16 } from './quantize-math.js';
@@ -26,6 +26,10 @@ export interface OnnxQuantizePlan {
   /** did any int8 table get float16 scales / float32 scales */
   float16Scales: number;
   float32Scales: number;
+  /** set when the dense mode asked for cannot be used on this model's opset */
+  denseModeNote?: string;
+  /** the dense mode used */
+  denseMode?: 'weights-only' | 'dynamic';
 }
 
 export interface OnnxQuantizeOptions {
@@ -120,6 +124,15 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   // DynamicQuantizeLinear per activation is inserted before its first user
   const denseJobs: Array<{ use: Use; wq: string; ws: string }> = [];
   let needsOpset = 0;
+  // The model's opset is never raised (ops such as Squeeze or ReduceSum changed meaning at 13):
+  // per-channel DequantizeLinear needs 13, DynamicQuantizeLinear 11.
+  const opset = onnxDefaultOpset(ir);
+  const denseMode: 'weights-only' | 'dynamic' | undefined =
+    opts.dense === 'weights-only' && opset >= 13 ? 'weights-only' : opset >= 11 ? 'dynamic' : undefined;
+  if (opts.dtype === 'int8' && denseMode !== opts.dense) plan.denseModeNote = denseMode
+    ? `dense kernels use the dynamic (MatMulInteger) form: the model's opset ${opset} has no per-channel DequantizeLinear (opset 13), and the opset is not raised`
+    : `dense kernels are left float32: the model's opset ${opset} is below 11 (DynamicQuantizeLinear), and the opset is not raised`;
+  plan.denseMode = denseMode;
   let done = 0;
   for (const t of selected) {
     opts.signal?.throwIfAborted();
@@ -269,9 +282,13 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       skip(t.name, 'read both as [in, out] and as [out, in] by different nodes');
       continue;
     }
+    if (!denseMode) {
+      skip(t.name, `model opset ${opset} is below 11`);
+      continue;
+    }
     const transposed = [...layouts][0];
     const values = await readTensorFloat32(t);
-    if (opts.dense === 'weights-only') {
+    if (denseMode === 'weights-only') {
       // 8-bit weights: no integer matmul runs, so nothing can overflow
       const cq = quantizeColumnsInt8(values, t.shape[0], t.shape[1], transposed, 127);
       const q = transposed ? transposeInt8(cq.q, cq.inDim, cq.outDim) : cq.q;

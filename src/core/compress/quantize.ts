@@ -130,7 +130,8 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
     if (dtype === 'int8') {
       const tables = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length !== 1);
       const kernels = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
-      if (kernels.length && dense === 'weights-only') {
+      if (plan.denseModeNote) notes.push(`Note: ${plan.denseModeNote}.`);
+      if (kernels.length && plan.denseMode === 'weights-only') {
         notes.push(
           `${kernels.length} dense kernel(s) stored as 8-bit int8 per output channel; a DequantizeLinear gives the float kernel back to the original MatMul/Gemm ` +
             `(weight-only quantization: activations stay float, so only the weights' rounding error reaches the outputs, and no integer kernel can overflow). ` +

@@ -45,6 +45,11 @@ export const COMPRESS_METHODS: readonly CompressMethod[] = [
   'finetune',
 ];
 
+export interface CompressStep {
+  method: CompressMethod;
+  settings: Record<string, unknown>;
+}
+
 export interface CompressJobSpec {
   kind: 'compress';
   /** the original model (model.json or .onnx); never written to */
@@ -52,6 +57,11 @@ export interface CompressJobSpec {
   method: CompressMethod;
   /** the method's own settings object (e.g. PruneMagnitudeSettings), checked by the method */
   settings: Record<string, unknown>;
+  /**
+   * A recipe: methods applied one after the other, each to the previous one's output (in the
+   * temp folder). When given, `method`/`settings` name the first step.
+   */
+  steps?: CompressStep[];
   /** where the compressed model goes: a .onnx file, or model.json inside a folder of its own (TF.js) */
   outPath: string;
   /** replace an existing output (only when the user chose to) */

@@ -11,7 +11,7 @@ import type { CompressionContext, CompressionOutcome } from '../compress/types.j
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
 import type { ComparisonView, CompressJobResult, ModelScan } from '../../shared/protocol.js';
-import type { BackendInfo, CompareJobSpec, CompressJobSpec, JobProgress, JobSpec } from './job-types.js';
+import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec } from './job-types.js';
 import { COMPRESS_METHODS } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
 import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
@@ -22,8 +22,8 @@ import { pruneNeurons, type PruneNeuronsSettings } from '../compress/prune-neuro
 import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js';
 import { distillModel, type DistillSettings } from '../compress/distill.js';
 import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
-import { mkdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 type Report = (phase: string, fraction: number, detail?: string) => void;
 
@@ -104,7 +104,7 @@ function isFloat(d: string): boolean {
 }
 
 /** Runs one method; the settings object is the method's own (checked there, with clear errors). */
-async function runMethod(ir: ModelIR, spec: CompressJobSpec, ctx: CompressionContext): Promise<CompressionOutcome> {
+async function runMethod(ir: ModelIR, spec: CompressStep, ctx: CompressionContext): Promise<CompressionOutcome> {
   switch (spec.method) {
     case 'prune-magnitude':
       return pruneMagnitude(ir, spec.settings as unknown as PruneMagnitudeSettings, ctx);
@@ -137,12 +137,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   report('reading', 0);
   const ir = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
-  const outcome = await runMethod(ir, spec, {
-    signal,
-    onProgress: (f, detail) => report(spec.method, 0.05 + 0.45 * f, detail),
-  });
-  signal.throwIfAborted();
-  report('writing', 0.5);
+  const steps: CompressStep[] = spec.steps && spec.steps.length > 0 ? spec.steps : [{ method: spec.method, settings: spec.settings }];
   await mkdir(spec.tempDir, { recursive: true });
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
   // at the very end: a job cancelled or failed at any point leaves no output behind.
@@ -150,9 +145,39 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   let outputFiles: string[];
   let after: ModelReport;
   let comparison: ComparisonView;
+  const changes: CompressJobResult['changes'] = [];
+  const notes: string[] = [];
+  const applied: Array<{ method: string; settings: Record<string, unknown> }> = [];
   try {
-    await outcome.write(tempOut);
-    signal.throwIfAborted();
+    let current = ir;
+    for (const [i, step] of steps.entries()) {
+      const span = 0.5 / steps.length;
+      const label = steps.length > 1 ? `${step.method} (step ${i + 1} of ${steps.length})` : step.method;
+      const outcome = await runMethod(current, step, {
+        signal,
+        onProgress: (f, detail) => report(label, 0.05 + span * i + span * 0.8 * f, detail),
+      });
+      signal.throwIfAborted();
+      report('writing', 0.05 + span * (i + 0.8), label);
+      // intermediate steps go to their own sub-folder of the temp folder (TF.js owns its folder)
+      const stepOut = i === steps.length - 1 ? tempOut : join(spec.tempDir, `step-${i + 1}`, basename(spec.outPath));
+      await mkdir(dirname(stepOut), { recursive: true });
+      await outcome.write(stepOut);
+      applied.push({ method: outcome.method, settings: outcome.settings });
+      for (const c of outcome.changes) {
+        changes.push({
+          tensor: c.tensor,
+          action: steps.length > 1 ? `${outcome.method}: ${c.action}` : c.action,
+          beforeShape: c.before.shape,
+          beforeBytes: c.before.bytes,
+          after: c.after.map((a) => ({ name: a.name, shape: a.shape, bytes: a.bytes })),
+        });
+      }
+      notes.push(...outcome.notes);
+      signal.throwIfAborted();
+      if (i < steps.length - 1) current = await readModel(stepOut, { signal });
+    }
+    for (let i = 1; i < steps.length; i++) await rm(join(spec.tempDir, `step-${i}`), { recursive: true, force: true });
     report('analysing', 0.6, 'original');
     const before = await analyzeModel(ir, { epsilon: spec.epsilon, spectrum: true, signal });
     report('analysing', 0.68, 'compressed');
@@ -163,7 +188,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
     report('evaluating', 0.75);
     comparison = await compare(spec, tempOut, ir, afterIr);
     signal.throwIfAborted();
-    report('renaming', 0.99);
+  report('renaming', 0.99);
     outputFiles = await commitOutput(spec.tempDir, spec.outPath, format, spec.overwrite === true, spec.path);
     beforeReport = before;
   } finally {
@@ -171,19 +196,13 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   }
   report('done', 1);
   return {
-    method: outcome.method,
-    settings: outcome.settings,
+    method: applied.map((a) => a.method).join(' + '),
+    settings: applied.length === 1 ? applied[0].settings : { steps: applied },
     original: spec.path,
     output: spec.outPath,
     outputFiles,
-    changes: outcome.changes.map((c) => ({
-      tensor: c.tensor,
-      action: c.action,
-      beforeShape: c.before.shape,
-      beforeBytes: c.before.bytes,
-      after: c.after.map((a) => ({ name: a.name, shape: a.shape, bytes: a.bytes })),
-    })),
-    notes: outcome.notes,
+    changes,
+    notes,
     comparison,
     before: beforeReport as ModelReport,
     after,

@@ -93,8 +93,14 @@ export interface OnnxGraphEdit {
   setGraphOutputs?: OnnxGraphOutputSpec[];
   /** domain '' or 'ai.onnx' = the default domain. Raised only, never lowered. */
   ensureOpsets?: Array<{ domain: string; version: number }>;
-  /** value_info entries to drop (tensors whose shape or dtype changed) */
+  /**
+   * value_info entries to drop (tensors whose shape or dtype changed). Entries of replaced
+   * initializers whose shape/dtype changed, of removed initializers and of removed nodes' outputs
+   * are dropped without being listed.
+   */
   dropValueInfo?: string[];
+  /** drop every value_info entry (they are optional hints; ORT infers shapes again) */
+  dropAllValueInfo?: boolean;
 }
 
 export interface WriteEditedOnnxOptions {
@@ -327,10 +333,14 @@ export async function writeEditedOnnxModel(
   const sparseNames = new Set((graph.sparseInitializer ?? []).map((s) => s.values?.name ?? ''));
 
   const removeNodeNames = new Set(edit.removeNodes ?? []);
+  // Nodes are named as in the IR (ir.graph.nodes), which names unnamed nodes "<op>_<k>": the
+  // names method code sees are the names an edit can use.
+  const mainIrNodes = ir.graph.nodes.filter((n) => !n.scope);
+  const irNames = mainIrNodes.length === (graph.node ?? []).length ? mainIrNodes.map((n) => n.name) : undefined;
   const origNodes: OrigNode[] = (graph.node ?? []).map((n, idx) => ({
     kind: 'orig',
     idx,
-    name: n.name ?? '',
+    name: irNames?.[idx] ?? n.name ?? '',
     op: n.opType ?? '',
     domain: n.domain ?? '',
     inputs: (n.input ?? []).slice(),
@@ -563,9 +573,12 @@ export async function writeEditedOnnxModel(
   const defaultFinal = Math.max(defaultHave, want.get('') ?? 0);
   if (defaultFinal > defaultHave && have.has('')) {
     if (defaultHave < 7) fail(`cannot raise the ai.onnx opset from ${defaultHave} to ${defaultFinal}: opsets below 7 are legacy`);
-    for (const n of ir.graph.nodes) {
-      if (n.op.includes(':')) continue;
-      if (n.scope === undefined && !list.some((m) => m.kind === 'orig' && m.name === n.name && m.op === n.op)) continue;
+    // kept main-graph nodes, and every node of subgraphs (the opset import covers them too)
+    const existing = [
+      ...list.filter((m): m is OrigNode => m.kind === 'orig' && isDefaultDomain(m.domain)).map((m) => ({ name: m.name, op: m.op })),
+      ...ir.graph.nodes.filter((m) => m.scope !== undefined && !m.op.includes(':')),
+    ];
+    for (const n of existing) {
       const breaks = (BREAKING_VERSIONS[n.op] ?? []).find((v) => v > defaultHave && v <= defaultFinal);
       if (breaks !== undefined) {
         fail(
@@ -758,7 +771,7 @@ export async function writeEditedOnnxModel(
           if (!outputsDone) emitOutputs();
         } else if (f.field === 13 && f.wire === 2) {
           const name = (graph.valueInfo ?? [])[vi++]?.name ?? '';
-          if (!dropVI.has(name)) o.push(src.subarray(f.start, f.end));
+          if (!dropVI.has(name) && !edit.dropAllValueInfo) o.push(src.subarray(f.start, f.end));
         } else o.push(src.subarray(f.start, f.end));
       }
       if (!nodesDone) await emitNodes();

@@ -1,0 +1,549 @@
+// The commands: analyse, the compression dialogs (quick picks / input boxes with defaults
+// remembered per workspace), compare, recipes, and the finding actions shared by the quick fixes
+// and the panel. Every command also takes its answers as arguments, so tests and other
+// extensions can run it without dialogs.
+
+import * as vscode from 'vscode';
+import { existsSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
+import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
+import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
+import type { CompressJobResult, FindingAction } from '../shared/protocol.js';
+import type { ModelReport, OpportunityKind } from '../shared/report.js';
+import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
+import { runJobWithProgress } from './job-bridge.js';
+import { log, showError } from './log.js';
+import { datasetFile, readSettings } from './settings.js';
+import { ensureTrusted } from './trust.js';
+
+/** Answers a compression command accepts instead of asking (tests, other extensions, quick fixes). */
+export interface CompressArgs {
+  /** the method's settings: when given, no dialog is shown */
+  settings?: Record<string, unknown>;
+  method?: CompressMethod;
+  /** output path (absolute, or relative to the model's folder) */
+  output?: string;
+  overwrite?: boolean;
+  /** false: sizes and analysis only; default: latency, plus accuracy when a dataset is set */
+  evaluate?: boolean;
+  /** candidates CSV for HR/NDCG/AUC (default: the prunescope.datasetPath setting) */
+  candidates?: string;
+}
+
+const isOnnx = (uri: vscode.Uri) => /\.onnx$/i.test(uri.fsPath);
+
+export function isModelFile(uri: vscode.Uri): boolean {
+  return /\.onnx$/i.test(uri.fsPath) || /(^|[\\/])model\.json$/i.test(uri.fsPath);
+}
+
+export class Commands implements PanelActions {
+  /** analysis reports by model path, for diagnostics and panel actions (the last one made) */
+  private readonly reports = new Map<string, ModelReport>();
+  private readonly reportListeners: Array<(uri: vscode.Uri, r: ModelReport) => void> = [];
+
+  constructor(private readonly context: vscode.ExtensionContext) {}
+
+  onReport(listener: (uri: vscode.Uri, r: ModelReport) => void): void {
+    this.reportListeners.push(listener);
+  }
+
+  /** Keeps a report made elsewhere (the diagnostics' background analysis) for the finding actions. */
+  rememberReport(uri: vscode.Uri, r: ModelReport): void {
+    this.reports.set(uri.fsPath, r);
+  }
+
+  lastReport(uri: vscode.Uri): ModelReport | undefined {
+    return this.reports.get(uri.fsPath);
+  }
+
+  register(): vscode.Disposable[] {
+    const c = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+    return [
+      c('prunescope.analyzeModel', (uri?: vscode.Uri) => this.analyze(uri)),
+      c('prunescope.openAnalysis', (uri?: vscode.Uri) => this.analyze(uri)),
+      c('prunescope.pruneModel', (uri?: vscode.Uri, args?: CompressArgs) => this.prune(uri, args)),
+      c('prunescope.quantizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.quantize(uri, args)),
+      c('prunescope.factorizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.factorize(uri, args)),
+      c('prunescope.distillModel', (uri?: vscode.Uri, args?: CompressArgs) => this.distill(uri, args)),
+      c('prunescope.compareModels', (a?: vscode.Uri, b?: vscode.Uri | vscode.Uri[]) => this.compare(a, b)),
+      c('prunescope.runRecipe', (uri?: vscode.Uri, args?: CompressArgs) => this.runRecipe(uri, args)),
+      c('prunescope.runFinding', (uri: vscode.Uri, action: FindingAction, args?: CompressArgs) => this.runFinding(uri, action, args)),
+      c('prunescope.writeRecipe', (uri: vscode.Uri, actions: FindingAction[]) => this.writeRecipe(uri, actions)),
+    ];
+  }
+
+  // ---------------- models ----------------
+
+  private async pickModel(uri: vscode.Uri | undefined, verb: string): Promise<vscode.Uri | undefined> {
+    if (uri instanceof vscode.Uri) return uri;
+    const active = vscode.window.activeTextEditor?.document.uri ?? activeCustomEditorUri();
+    if (active && isModelFile(active)) return active;
+    const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.prunescope-*.tmp/**}', 500);
+    if (found.length > 0) {
+      const pick = await vscode.window.showQuickPick(
+        found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
+        { title: `PruneScope: ${verb}`, placeHolder: 'Model to use' },
+      );
+      return pick?.uri;
+    }
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: verb, filters: { 'Models (TF.js, ONNX)': ['json', 'onnx'] } });
+    return picked?.[0];
+  }
+
+  private checkLocal(uri: vscode.Uri): boolean {
+    if (uri.scheme === 'file') return true;
+    showError(`models are read from local files; ${uri.toString()} is not one.`);
+    return false;
+  }
+
+  // ---------------- analyse ----------------
+
+  async analyze(uri?: vscode.Uri, panel?: AnalysisPanel): Promise<ModelReport | undefined> {
+    const target = await this.pickModel(uri, 'Analyze');
+    if (!target || !this.checkLocal(target)) return undefined;
+    const p = panel ?? AnalysisPanel.show(this.context.extensionUri, target, this);
+    p.post({ type: 'loading', path: target.fsPath });
+    log().info(`analyse ${target.fsPath}`);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      { kind: 'analyze', path: target.fsPath, epsilon: readSettings(target).nearZeroEpsilon },
+      {
+        title: `analysing ${basename(target.fsPath)}`,
+        onProgress: (pr) => p.post({ type: 'progress', fraction: pr.fraction, phase: pr.phase, detail: pr.detail }),
+      },
+    );
+    if (!r.ok) {
+      p.post({ type: 'error', message: r.cancelled ? 'Analysis cancelled.' : r.message });
+      return undefined;
+    }
+    const report = r.value;
+    log().info(`analysed ${basename(target.fsPath)}: ${report.totalParams} params, ${report.totalZeros} zeros, ${report.opportunities.length} findings`);
+    this.reports.set(target.fsPath, report);
+    for (const l of this.reportListeners) l(target, report);
+    p.post({ type: 'report', report, actions: availableActions() });
+    return report;
+  }
+
+  reanalyze(model: vscode.Uri): void {
+    void this.analyze(model, AnalysisPanel.find(model));
+  }
+
+  runAction(model: vscode.Uri, action: FindingAction): void {
+    void this.runFinding(model, action);
+  }
+
+  // ---------------- compression dialogs ----------------
+
+  private remembered<T extends object>(key: string, fallback: T): T {
+    return { ...fallback, ...(this.context.workspaceState.get<Partial<T>>(`prunescope.last.${key}`) ?? {}) };
+  }
+
+  private remember(key: string, value: object): Thenable<void> {
+    return this.context.workspaceState.update(`prunescope.last.${key}`, value);
+  }
+
+  async prune(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    const model = await this.pickModel(uri, 'Prune');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (args.settings) return this.compress(model, args.method ?? 'prune-magnitude', args.settings, args);
+    const last = this.remembered('prune', { method: 'prune-magnitude' as CompressMethod, sparsity: 0.5, scope: 'global' });
+    const methods: Array<vscode.QuickPickItem & { method: CompressMethod }> = [
+      { method: 'prune-magnitude', label: 'Magnitude (unstructured weights)', detail: 'Zero the smallest |w| of embedding tables and dense kernels. Smaller gzip size; the same raw size and speed.' },
+      { method: 'prune-rows', label: 'Embedding rows (structured)', detail: 'Remove the weakest ids of each table (lowest row norm); removed ids share one fallback row. Smaller file.' },
+      { method: 'prune-dims', label: 'Embedding dimensions (structured)', detail: 'Remove the weakest columns of the tables and shrink the layers that read them.' },
+      { method: 'prune-neurons', label: 'Dense neurons (structured)', detail: 'Remove the weakest neurons of hidden dense layers and the inputs they feed.' },
+    ];
+    for (const m of methods) m.picked = m.method === last.method;
+    const method = await pickOne(methods, 'Prune Model: method', last.method);
+    if (!method) return undefined;
+    const what = method.method === 'prune-rows' ? 'rows removed' : method.method === 'prune-dims' ? 'columns removed' : method.method === 'prune-neurons' ? 'neurons removed' : 'weights zeroed';
+    const sparsity = await pickFraction(`Prune Model: share of ${what}`, last.sparsity, [0.25, 0.5, 0.75, 0.9]);
+    if (sparsity === undefined) return undefined;
+    let settings: Record<string, unknown> = { sparsity };
+    let scope = last.scope;
+    if (method.method === 'prune-magnitude') {
+      const s = await pickOne(
+        [
+          { label: 'global', detail: 'One |w| threshold over all chosen tensors (big tables lose more)', value: 'global' },
+          { label: 'layer', detail: 'Every tensor pruned to the same share', value: 'layer' },
+        ],
+        'Prune Model: scope',
+        last.scope,
+      );
+      if (!s) return undefined;
+      scope = s.value;
+      settings = { sparsity, scope };
+    }
+    await this.remember('prune', { method: method.method, sparsity, scope });
+    return this.compress(model, method.method, settings, args);
+  }
+
+  async quantize(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    const model = await this.pickModel(uri, 'Quantize');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (args.settings) return this.compress(model, 'quantize', args.settings, args);
+    const onnx = isOnnx(model);
+    const last = this.remembered(onnx ? 'quantize.onnx' : 'quantize.tfjs', { dtype: onnx ? 'int8' : 'uint8', tensors: 'all' });
+    const dtypes = onnx
+      ? [
+          { label: 'int8', detail: 'Embedding tables per row (Gather + dequantize), dense kernels per output channel (MatMulInteger). About 4x smaller.', value: 'int8' },
+          { label: 'float16', detail: 'Half-precision weights with a Cast back to float32. About 2x smaller.', value: 'float16' },
+        ]
+      : [
+          { label: 'uint8', detail: 'TF.js manifest quantization (affine, per tensor), dequantized at load. About 4x smaller.', value: 'uint8' },
+          { label: 'uint16', detail: 'TF.js manifest quantization with 16 bits. About 2x smaller, tiny error.', value: 'uint16' },
+          { label: 'float16', detail: 'TF.js float16 weights. About 2x smaller.', value: 'float16' },
+        ];
+    const dtype = await pickOne(dtypes, 'Quantize Model: type', last.dtype);
+    if (!dtype) return undefined;
+    const tensors = await pickOne(
+      [
+        { label: 'all', detail: 'Embedding tables and dense kernels (and other float weights where the format allows)', value: 'all' },
+        { label: 'embeddings', detail: 'Embedding tables only', value: 'embeddings' },
+        { label: 'dense', detail: 'Dense kernels only', value: 'dense' },
+      ],
+      'Quantize Model: which tensors',
+      last.tensors,
+    );
+    if (!tensors) return undefined;
+    await this.remember(onnx ? 'quantize.onnx' : 'quantize.tfjs', { dtype: dtype.value, tensors: tensors.value });
+    return this.compress(model, 'quantize', { dtype: dtype.value, tensors: tensors.value }, args);
+  }
+
+  async factorize(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    const model = await this.pickModel(uri, 'Factorize');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (args.settings) return this.compress(model, 'factorize', args.settings, args);
+    const last = this.remembered('factorize', { energy: 0.95, tensors: 'all' });
+    const energy = await pickFraction('Factorize Model: share of the energy (sum of σ²) to keep', last.energy, [0.9, 0.95, 0.99]);
+    if (energy === undefined) return undefined;
+    const tensors = await pickOne(
+      [
+        { label: 'all', detail: 'Embedding tables and dense kernels', value: 'all' },
+        { label: 'embeddings', detail: 'Embedding tables only', value: 'embeddings' },
+        { label: 'dense', detail: 'Dense kernels only', value: 'dense' },
+      ],
+      'Factorize Model: which tensors',
+      last.tensors,
+    );
+    if (!tensors) return undefined;
+    await this.remember('factorize', { energy, tensors: tensors.value });
+    return this.compress(model, 'factorize', { energy, tensors: tensors.value }, args);
+  }
+
+  async distill(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    const model = await this.pickModel(uri, 'Distill');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (args.settings) return this.compress(model, 'distill', args.settings, args);
+    const last = this.remembered('distill', { data: '', ratio: 8, epochs: 5 });
+    const data = await pickFile('Distill Model: interactions CSV to train the student on (user,item[,label])', last.data, model);
+    if (!data) return undefined;
+    const ratio = await pickOne(
+      [4, 8, 16, 32].map((r) => ({ label: `${r}x fewer parameters`, value: r })),
+      'Distill Model: student size',
+      last.ratio,
+    );
+    if (!ratio) return undefined;
+    const epochs = await vscode.window.showInputBox({
+      title: 'Distill Model: epochs',
+      value: String(last.epochs),
+      validateInput: (v) => (/^[1-9]\d{0,3}$/.test(v.trim()) ? undefined : 'a whole number of epochs, 1 to 9999'),
+    });
+    if (!epochs) return undefined;
+    await this.remember('distill', { data, ratio: ratio.value, epochs: Number(epochs) });
+    return this.compress(model, 'distill', { data, ratio: ratio.value, epochs: Number(epochs) }, args);
+  }
+
+  // ---------------- the job ----------------
+
+  private async chooseOutput(model: vscode.Uri, method: string, args: CompressArgs, interactive: boolean): Promise<{ out: string; overwrite: boolean } | undefined> {
+    const settings = readSettings(model);
+    let out = args.output ? resolve(dirname(model.fsPath), args.output) : outputPathFor(model.fsPath, method, settings.outputPattern);
+    if (!args.output && interactive) {
+      const typed = await vscode.window.showInputBox({
+        title: `${method}: output`,
+        value: out,
+        prompt: isOnnx(model) ? 'The compressed .onnx file' : 'model.json of the compressed model, in a folder of its own',
+        validateInput: (v) => {
+          const p = v.trim();
+          if (!p) return 'an output path';
+          if (resolve(p) === resolve(model.fsPath)) return 'this is the original model: PruneScope never writes over it';
+          if (isOnnx(model) && !/\.onnx$/i.test(p)) return 'an .onnx file';
+          if (!isOnnx(model) && !/model\.json$/i.test(p)) return 'a model.json path';
+          if (!isOnnx(model) && resolve(dirname(p)) === resolve(dirname(model.fsPath))) return "the original's folder: a TF.js model needs a folder of its own";
+          return undefined;
+        },
+      });
+      if (!typed) return undefined;
+      out = resolve(dirname(model.fsPath), typed.trim());
+    }
+    const taken = isOnnx(model) ? existsSync(out) : existsSync(dirname(out));
+    if (taken && args.overwrite !== true) {
+      if (!interactive) return { out: uniquePath(out, isOnnx(model)), overwrite: false };
+      const a = await vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(out)} already exists.`, { modal: true }, 'Replace', 'Keep Both');
+      if (a === 'Replace') return { out, overwrite: true };
+      if (a === 'Keep Both') return { out: uniquePath(out, isOnnx(model)), overwrite: false };
+      return undefined;
+    }
+    return { out, overwrite: args.overwrite === true };
+  }
+
+  /** Runs a compression (one method or a recipe's steps) and shows the before/after report. */
+  async compress(model: vscode.Uri, method: CompressMethod, settings: Record<string, unknown>, args: CompressArgs = {}, steps?: CompressStep[]): Promise<CompressJobResult | undefined> {
+    if (!(await ensureTrusted('Compressing a model'))) return undefined;
+    const interactive = args.settings === undefined && steps === undefined;
+    const name = steps ? 'recipe' : method;
+    const target = await this.chooseOutput(model, name, args, interactive);
+    if (!target) return undefined;
+    const s = readSettings(model);
+    const candidates = args.candidates ?? datasetFile(s);
+    const tempDir = tempDirFor(target.out);
+    const panel = AnalysisPanel.show(this.context.extensionUri, model, this);
+    log().info(`${name} ${model.fsPath} -> ${target.out} ${JSON.stringify(steps ?? settings)}`);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      {
+        kind: 'compress',
+        path: model.fsPath,
+        method,
+        settings,
+        steps,
+        outPath: target.out,
+        overwrite: target.overwrite,
+        tempDir,
+        epsilon: s.nearZeroEpsilon,
+        evaluate: args.evaluate === false ? undefined : { candidates, k: s.defaultK, latency: s.measureLatency },
+      },
+      {
+        title: `${name} ${basename(model.fsPath)}`,
+        onProgress: (p) => panel.post({ type: 'progress', fraction: p.fraction, phase: p.phase, detail: p.detail }),
+        // the worker may have been stopped before it removed its temp folder
+        onAbandon: () => removeTemp(tempDir),
+      },
+    );
+    if (!r.ok) {
+      panel.post({ type: 'error', message: r.cancelled ? `${name} cancelled; nothing was written.` : r.message });
+      return undefined;
+    }
+    const result = r.value;
+    for (const n of result.notes) log().info(`  ${n}`);
+    for (const n of result.comparison.summary) log().info(`  ${n}`);
+    this.reports.set(model.fsPath, result.before);
+    panel.post({ type: 'report', report: result.before, actions: availableActions() });
+    panel.post({ type: 'comparison', result });
+    void vscode.window
+      .showInformationMessage(`PruneScope: ${name} wrote ${vscode.workspace.asRelativePath(result.output)}`, 'Reveal in Explorer', 'Analyze Output')
+      .then((a) => {
+        if (a === 'Reveal in Explorer') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.output));
+        if (a === 'Analyze Output') void this.analyze(vscode.Uri.file(result.output));
+      });
+    return result;
+  }
+
+  // ---------------- compare ----------------
+
+  async compare(a?: vscode.Uri, b?: vscode.Uri | vscode.Uri[]): Promise<CompressJobResult | undefined> {
+    // explorer multi-select passes (clicked, [all selected])
+    let first = a;
+    let second = Array.isArray(b) ? b.find((u) => u.toString() !== a?.toString()) : b;
+    first = await this.pickModel(first, 'Compare (first model)');
+    if (!first) return undefined;
+    if (!second) {
+      const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.prunescope-*.tmp/**}', 500);
+      const pick = await vscode.window.showQuickPick(
+        found.filter((u) => u.fsPath !== first!.fsPath).map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
+        { title: `PruneScope: compare ${basename(first.fsPath)} with…`, placeHolder: 'The second model (e.g. the compressed one)' },
+      );
+      second = pick?.uri;
+    }
+    if (!second) return undefined;
+    if (!(await ensureTrusted('Comparing models (runs both models)'))) return undefined;
+    const s = readSettings(first);
+    const panel = AnalysisPanel.show(this.context.extensionUri, first, this);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      { kind: 'compare', before: first.fsPath, after: second.fsPath, candidates: datasetFile(s), k: s.defaultK, latency: s.measureLatency, epsilon: s.nearZeroEpsilon },
+      { title: `comparing ${basename(first.fsPath)} with ${basename(second.fsPath)}`, onProgress: (p) => panel.post({ type: 'progress', fraction: p.fraction, phase: p.phase, detail: p.detail }) },
+    );
+    if (!r.ok) {
+      panel.post({ type: 'error', message: r.cancelled ? 'Comparison cancelled.' : r.message });
+      return undefined;
+    }
+    panel.post({ type: 'report', report: r.value.before, actions: availableActions() });
+    panel.post({ type: 'comparison', result: r.value });
+    return r.value;
+  }
+
+  // ---------------- findings (quick fixes, panel buttons) and recipes ----------------
+
+  /** The job a finding suggests, as a method and settings; undefined for notes. */
+  findingStep(model: vscode.Uri, action: FindingAction): CompressStep | undefined {
+    const report = this.reports.get(model.fsPath);
+    const t = report?.tensors.find((x) => x.name === action.target);
+    const opp = report?.opportunities.find((o) => o.kind === action.kind && o.target === action.target);
+    switch (action.kind) {
+      case 'prune-rows': {
+        const m = opp ? /prune (\d+)% of rows/.exec(opp.title) : null;
+        return { method: 'prune-rows', settings: { table: action.target, sparsity: m ? Number(m[1]) / 100 : 0.5 } };
+      }
+      case 'prune-weights':
+        return { method: 'prune-magnitude', settings: { tensors: [action.target], sparsity: 0.5, scope: 'layer' } };
+      case 'prune-neurons': {
+        const outputs = t && t.shape.length >= 2 ? t.shape[t.transposed ? 0 : t.shape.length - 1] : 0;
+        const dead = t?.deadNeurons ?? 0;
+        const sparsity = outputs > 0 && dead > 0 ? Math.min(0.9, dead / outputs) : 0.25;
+        return { method: 'prune-neurons', settings: { layers: [t?.layer ?? action.target], sparsity } };
+      }
+      case 'quantize-int8':
+        return { method: 'quantize', settings: { dtype: isOnnx(model) ? 'int8' : 'uint8', tensors: [action.target] } };
+      case 'quantize-float16':
+        return { method: 'quantize', settings: { dtype: 'float16', tensors: [action.target] } };
+      case 'factorize': {
+        const rank = t?.spectrum?.rankFor95 ?? undefined;
+        return { method: 'factorize', settings: rank ? { tensors: [action.target], rank } : { tensors: [action.target], energy: 0.95 } };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  async runFinding(model: vscode.Uri, action: FindingAction, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    const step = this.findingStep(model, action);
+    if (!step) {
+      void vscode.window.showInformationMessage('PruneScope: this finding is a note; there is no job to run for it.');
+      return undefined;
+    }
+    return this.compress(model, step.method, step.settings, { evaluate: args.evaluate, ...args, settings: step.settings });
+  }
+
+  /** Writes `<model>.recipe.json` with the steps of the given findings and opens it. */
+  async writeRecipe(model: vscode.Uri, actions: FindingAction[]): Promise<vscode.Uri | undefined> {
+    if (!(await ensureTrusted('Writing a recipe file'))) return undefined;
+    const steps = actions.map((a) => this.findingStep(model, a)).filter((s): s is CompressStep => s !== undefined);
+    if (steps.length === 0) return undefined;
+    const dir = isOnnx(model) ? dirname(model.fsPath) : dirname(dirname(model.fsPath));
+    const stem = isOnnx(model) ? basename(model.fsPath).replace(/\.onnx$/i, '') : basename(dirname(model.fsPath));
+    let file = join(dir, `${stem}.recipe.json`);
+    for (let i = 2; existsSync(file); i++) file = join(dir, `${stem}-${i}.recipe.json`);
+    const recipe: RecipeFile = { version: RECIPE_SCHEMA_VERSION, model: relative(dir, model.fsPath).split('\\').join('/'), steps };
+    const uri = vscode.Uri.file(file);
+    await vscode.workspace.fs.writeFile(uri, Buffer.from(recipeText(recipe), 'utf8'));
+    await vscode.window.showTextDocument(uri, { preview: false });
+    return uri;
+  }
+
+  async runRecipe(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
+    let recipeUri = uri ?? vscode.window.activeTextEditor?.document.uri;
+    if (!recipeUri || !/\.recipe\.json$/i.test(recipeUri.fsPath)) {
+      const found = await vscode.workspace.findFiles('**/*.recipe.json', '**/node_modules/**', 200);
+      const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })), { title: 'PruneScope: Run Recipe', placeHolder: 'Recipe file' });
+      recipeUri = pick?.uri;
+    }
+    if (!recipeUri) return undefined;
+    const text = Buffer.from(await vscode.workspace.fs.readFile(recipeUri)).toString('utf8');
+    let recipe: RecipeFile;
+    try {
+      recipe = parseRecipe(text, recipeUri.fsPath);
+    } catch (e) {
+      showError(e instanceof Error ? e.message : String(e));
+      return undefined;
+    }
+    const base = dirname(recipeUri.fsPath);
+    let model = recipe.model ? vscode.Uri.file(isAbsolute(recipe.model) ? recipe.model : resolve(base, recipe.model)) : undefined;
+    model = await this.pickModel(model, 'Run Recipe');
+    if (!model) return undefined;
+    const first = recipe.steps[0];
+    return this.compress(
+      model,
+      first.method,
+      first.settings,
+      {
+        ...args,
+        output: args.output ?? (recipe.output ? resolve(base, recipe.output) : undefined),
+        candidates: args.candidates ?? (recipe.candidates ? resolve(base, recipe.candidates) : undefined),
+        settings: first.settings,
+      },
+      recipe.steps,
+    );
+  }
+}
+
+/** The finding kinds that have a job behind them (all compression methods are in the engine). */
+export function availableActions(): OpportunityKind[] {
+  return ['prune-rows', 'prune-weights', 'prune-neurons', 'quantize-int8', 'quantize-float16', 'factorize'];
+}
+
+function activeCustomEditorUri(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputCustom ? input.uri : undefined;
+}
+
+function uniquePath(p: string, onnx: boolean): string {
+  if (onnx) {
+    for (let i = 2; ; i++) {
+      const c = p.replace(/\.onnx$/i, `-${i}.onnx`);
+      if (!existsSync(c)) return c;
+    }
+  }
+  const dir = dirname(p);
+  for (let i = 2; ; i++) {
+    const c = join(`${dir}-${i}`, basename(p));
+    if (!existsSync(dirname(c))) return c;
+  }
+}
+
+async function pickOne<T extends vscode.QuickPickItem & { value?: unknown; method?: unknown }>(items: T[], title: string, last: unknown): Promise<T | undefined> {
+  const qp = vscode.window.createQuickPick<T>();
+  qp.title = `PruneScope: ${title}`;
+  qp.items = items;
+  const remembered = items.find((i) => (i.value ?? i.method) === last);
+  if (remembered) qp.activeItems = [remembered];
+  return new Promise((resolvePick) => {
+    qp.onDidAccept(() => {
+      resolvePick(qp.selectedItems[0] ?? qp.activeItems[0]);
+      qp.hide();
+    });
+    qp.onDidHide(() => {
+      resolvePick(undefined);
+      qp.dispose();
+    });
+    qp.show();
+  });
+}
+
+async function pickFraction(title: string, last: number, presets: number[]): Promise<number | undefined> {
+  const values = [...new Set([...presets, last])].sort((a, b) => a - b);
+  const items: Array<vscode.QuickPickItem & { value: number | 'custom' }> = values.map((v) => ({
+    label: `${Math.round(v * 1000) / 10}%`,
+    value: v,
+    description: v === last ? 'last used' : undefined,
+  }));
+  items.push({ label: 'Other…', value: 'custom' });
+  const pick = await pickOne(items, title, last);
+  if (!pick) return undefined;
+  if (pick.value !== 'custom') return pick.value;
+  const typed = await vscode.window.showInputBox({
+    title: `PruneScope: ${title}`,
+    value: String(Math.round(last * 100)),
+    prompt: 'A percentage between 0 and 100',
+    validateInput: (v) => {
+      const n = Number(v.trim().replace(/%$/, ''));
+      return Number.isFinite(n) && n > 0 && n < 100 ? undefined : 'a number between 0 and 100 (exclusive)';
+    },
+  });
+  return typed === undefined ? undefined : Number(typed.trim().replace(/%$/, '')) / 100;
+}
+
+async function pickFile(title: string, last: string, near: vscode.Uri): Promise<string | undefined> {
+  const csvs = await vscode.workspace.findFiles('**/*.{csv,tsv}', '**/node_modules/**', 200);
+  const items: Array<vscode.QuickPickItem & { value: string }> = csvs.map((u) => ({ label: vscode.workspace.asRelativePath(u), value: u.fsPath, description: u.fsPath === last ? 'last used' : undefined }));
+  items.push({ label: 'Browse…', value: '' });
+  const pick = await pickOne(items, title, last);
+  if (!pick) return undefined;
+  if (pick.value) return pick.value;
+  const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: vscode.Uri.file(dirname(near.fsPath)), filters: { 'Interactions (CSV, TSV)': ['csv', 'tsv'] } });
+  return chosen?.[0]?.fsPath;
+}
+
+export type AnalyzeResult = JobResultMap['analyze'];
