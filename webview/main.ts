@@ -1,11 +1,16 @@
 // The analysis panel (browser code). It imports only the shared protocol and report types; it
-// gets its data over messages. Every model string (tensor and layer names come from files the
-// user did not make) is inserted as text (textContent), never as HTML.
+// gets its data over messages (or, in an exported HTML report, from an inline JSON block). Every
+// model string (tensor and layer names come from files the user did not make) is inserted as
+// text (textContent), never as HTML.
 
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { HostToWebview, WebviewToHost } from '../src/shared/protocol.js';
-import type { ModelReport, TensorReport, LayerReport } from '../src/shared/report.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import type { CompressJobResult, FindingAction, HostToWebview, WebviewToHost } from '../src/shared/protocol.js';
+import type { ModelReport, TensorReport, LayerReport, Opportunity, OpportunityKind } from '../src/shared/report.js';
 import { viridis, viridisCss } from './colormap.js';
+import { barChart, lineChart } from './charts.js';
+import { zoomableHeatmap } from './heatmap.js';
 
 interface VsCodeApi {
   postMessage(m: WebviewToHost): void;
@@ -14,13 +19,23 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
-const vscode = acquireVsCodeApi();
+/** An exported report carries its data inline and has no host to talk to. */
+const staticData = document.getElementById('prunescope-data');
+const isStatic = staticData !== null;
+const vscode: VsCodeApi = isStatic
+  ? { postMessage: () => undefined, getState: () => undefined, setState: () => undefined }
+  : acquireVsCodeApi();
 const app = document.getElementById('app') as HTMLElement;
 
 let report: ModelReport | undefined;
+let comparison: CompressJobResult | undefined;
+let actions: OpportunityKind[] = [];
 let selected: string | undefined;
 let sortKey: keyof LayerRow = 'params';
 let sortDesc = true;
+let heatScale: 'linear' | 'log' = 'linear';
+let busy: { phase: string; fraction: number; detail?: string } | undefined;
+let errorText: string | undefined;
 
 // ---------- tiny DOM helpers (text only; no innerHTML anywhere) ----------
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -40,7 +55,8 @@ function el<K extends keyof HTMLElementTagNameMap>(
 function fmtCount(n: number): string {
   return n.toLocaleString('en-US');
 }
-function fmtBytes(n: number): string {
+function fmtBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '–';
   if (n < 1024) return `${n} B`;
   const u = ['KB', 'MB', 'GB', 'TB'];
   let v = n / 1024;
@@ -59,54 +75,209 @@ function fmtNum(x: number | null | undefined): string {
   const a = Math.abs(x);
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(2) : x.toPrecision(4);
 }
+function fileName(p: string): string {
+  return p.split(/[\\/]/).pop() ?? p;
+}
+
+function button(label: string, onClick: () => void, opts: { secondary?: boolean; title?: string; icon?: string } = {}): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.textContent = label;
+  if (opts.secondary) b.setAttribute('secondary', '');
+  if (opts.title) b.title = opts.title;
+  if (opts.icon) b.setAttribute('icon', opts.icon);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function section(id: string, title: string, children: Array<Node | string>, tools: Node[] = []): HTMLElement {
+  return el('section', { attrs: { id } }, [el('div', { className: 'section-head' }, [el('h2', { text: title }), ...tools]), ...children]);
+}
+
+/** Sends a canvas to the host to be saved as PNG (exported reports have no host: they download). */
+function exportPng(name: string, canvas: HTMLCanvasElement): void {
+  const dataUrl = withBackground(canvas).toDataURL('image/png');
+  if (isStatic) {
+    const a = el('a', { attrs: { href: dataUrl, download: `${name}.png` } });
+    a.click();
+    return;
+  }
+  vscode.postMessage({ type: 'exportPng', name, dataUrl });
+}
+
+/** The canvas on the theme's background, so that a saved PNG reads like the panel. */
+function withBackground(canvas: HTMLCanvasElement): HTMLCanvasElement {
+  const out = document.createElement('canvas');
+  out.width = canvas.width;
+  out.height = canvas.height;
+  const g = out.getContext('2d');
+  if (g) {
+    g.fillStyle = getComputedStyle(document.body).getPropertyValue('--vscode-editor-background').trim() || '#ffffff';
+    g.fillRect(0, 0, out.width, out.height);
+    g.drawImage(canvas, 0, 0);
+  }
+  return out;
+}
+
+function pngButton(name: string, canvas: () => HTMLCanvasElement): HTMLElement {
+  return button('PNG', () => exportPng(name, canvas()), { secondary: true, title: `Save this chart as ${name}.png` });
+}
 
 // ---------- rendering ----------
 function render(): void {
-  if (!report) return;
+  if (!report) {
+    renderBusy();
+    return;
+  }
   const r = report;
-  app.replaceChildren(
-    summary(r),
-    opportunities(r),
-    sparsityHeatmap(r),
-    layerTable(r),
-    tensorDetail(r),
-  );
+  const parts: HTMLElement[] = [summary(r)];
+  if (errorText) parts.push(el('div', { className: 'error', text: errorText, attrs: { role: 'alert' } }));
+  if (busy) parts.push(progressLine());
+  if (comparison) parts.push(comparisonSection(comparison));
+  parts.push(shareSection(r), findings(r), sparsityHeatmap(r), layerTable(r), tensorDetail(r));
+  if (comparison?.sensitivity?.length) parts.push(sensitivity(comparison));
+  parts.push(el('footer', { className: 'muted', text: `${r.tool.name} ${r.tool.version} · analysed ${new Date(r.generatedAt).toLocaleString()} · ε = ${r.epsilon}` }));
+  app.replaceChildren(...parts);
+}
+
+function renderBusy(): void {
+  const parts: HTMLElement[] = [];
+  if (errorText) parts.push(el('div', { className: 'error', text: errorText, attrs: { role: 'alert' } }));
+  if (busy) parts.push(progressLine());
+  else if (!errorText) parts.push(el('p', { className: 'muted', text: 'Analysing…' }));
+  app.replaceChildren(...parts);
+}
+
+function progressLine(): HTMLElement {
+  const bar = document.createElement('vscode-progress-bar');
+  bar.setAttribute('value', String(Math.round((busy?.fraction ?? 0) * 100)));
+  bar.setAttribute('max', '100');
+  return el('div', { className: 'busy', attrs: { id: 'progress' } }, [
+    el('div', { className: 'muted', text: `${Math.round((busy?.fraction ?? 0) * 100)}% ${busy?.phase ?? ''} ${busy?.detail ?? ''}` }),
+    bar,
+  ]);
 }
 
 function summary(r: ModelReport): HTMLElement {
-  const trainableZeros = r.trainableZeros;
+  const trainableZeros = r.tensors.filter((t) => t.trainable).reduce((s, t) => s + t.zeros, 0);
+  const embParams = r.tensors.filter((t) => t.role === 'embedding').reduce((s, t) => s + t.params, 0);
   const cards: Array<[string, string, string?]> = [
     ['Format', r.format],
     ['Parameters', fmtCount(r.totalParams), `${fmtCount(r.trainableParams)} trainable, ${fmtCount(r.constantParams)} in constants`],
     ['Size on disk', fmtBytes(r.fileBytes)],
+    ['Embeddings', fmtPct(r.trainableParams ? embParams / r.trainableParams : null), 'of the trainable parameters'],
     ['Sparsity', fmtPct(r.trainableParams ? trainableZeros / r.trainableParams : null), `${fmtCount(trainableZeros)} exact zeros in trainable weights`],
     ['Tensors', String(r.tensors.length), `${r.layers.length} layers`],
   ];
-  const head = el('header', { className: 'summary' }, [
-    el('div', { className: 'title-row' }, [
-      el('h1', { text: r.path.split(/[\\/]/).pop() ?? r.path, title: r.path }),
-      button('Re-analyse', () => vscode.postMessage({ type: 'reanalyze' })),
-      button('Export JSON', () => vscode.postMessage({ type: 'exportJson' })),
-    ]),
+  const tools: HTMLElement[] = [];
+  if (!isStatic) {
+    tools.push(
+      button('Re-analyse', () => vscode.postMessage({ type: 'reanalyze' }), { secondary: true }),
+      button('Export HTML', exportHtml, { secondary: true, title: 'Save a self-contained HTML report (no remote content)' }),
+      button('Export JSON', () => vscode.postMessage({ type: 'exportJson' }), { secondary: true }),
+    );
+  }
+  return el('header', { className: 'summary', attrs: { id: 'summary' } }, [
+    el('div', { className: 'title-row' }, [el('h1', { text: fileName(r.path), title: r.path }), ...tools]),
     el(
       'div',
       { className: 'cards' },
       cards.map(([k, v, sub]) => el('div', { className: 'card' }, [el('div', { className: 'k', text: k }), el('div', { className: 'v', text: v }), ...(sub ? [el('div', { className: 'sub', text: sub })] : [])])),
     ),
-    shareBar(r),
   ]);
-  return head;
 }
 
-function button(label: string, onClick: () => void): HTMLElement {
-  const b = document.createElement('vscode-button');
-  b.textContent = label;
-  b.addEventListener('click', onClick);
-  return b;
+function exportHtml(): void {
+  // VS Code sets the theme as inline custom properties on <html>; the report freezes them
+  const style = document.documentElement.style;
+  const themeVars: Record<string, string> = {};
+  for (let i = 0; i < style.length; i++) {
+    const k = style.item(i);
+    if (k.startsWith('--vscode-')) themeVars[k] = style.getPropertyValue(k).trim();
+  }
+  const kind = document.body.classList.contains('vscode-light') ? 'vscode-light' : document.body.classList.contains('vscode-high-contrast') ? 'vscode-high-contrast' : 'vscode-dark';
+  vscode.postMessage({ type: 'exportHtml', themeVars, themeKind: kind });
+}
+
+// ---------- before / after ----------
+function comparisonSection(c: CompressJobResult): HTMLElement {
+  const v = c.comparison;
+  type Row = { name: string; before: number | null; after: number | null; fmt: (x: number | null) => string; better: 'lower' | 'higher' };
+  const rows: Row[] = [
+    { name: 'Parameters', before: v.params.before, after: v.params.after, fmt: (x) => (x === null ? '–' : fmtCount(x)), better: 'lower' },
+    { name: 'Size on disk', before: v.bytes.before, after: v.bytes.after, fmt: fmtBytes, better: 'lower' },
+    { name: 'gzip size', before: v.gzipBytes.before, after: v.gzipBytes.after, fmt: fmtBytes, better: 'lower' },
+  ];
+  for (const l of v.latency) rows.push({ name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : ''}`, before: l.p50Before, after: l.p50After, fmt: (x) => (x === null ? '–' : `${x.toFixed(3)} ms`), better: 'lower' });
+  if (v.hr) rows.push({ name: `HR@${v.k}`, before: v.hr.before, after: v.hr.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
+  if (v.ndcg) rows.push({ name: `NDCG@${v.k}`, before: v.ndcg.before, after: v.ndcg.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
+  if (v.auc) rows.push({ name: 'AUC', before: v.auc.before, after: v.auc.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
+  const table = el('table', { className: 'compare' });
+  table.append(el('tr', {}, ['', 'before', 'after', 'change', ''].map((h) => el('th', { text: h }))));
+  for (const row of rows) {
+    const rel = row.before !== null && row.after !== null && row.before !== 0 ? (row.after - row.before) / row.before : null;
+    const good = rel === null || Math.abs(rel) < 0.005 ? 'same' : (rel < 0) === (row.better === 'lower') ? 'good' : 'bad';
+    const barWrap = el('div', { className: 'pair-bars' });
+    const mx = Math.max(Math.abs(row.before ?? 0), Math.abs(row.after ?? 0), 1e-30);
+    for (const [cls, val] of [['b', row.before], ['a', row.after]] as const) {
+      const b = el('div', { className: `pair ${cls}` });
+      b.style.width = `${Math.max(1, (Math.abs(val ?? 0) / mx) * 100)}%`;
+      barWrap.append(b);
+    }
+    table.append(
+      el('tr', {}, [
+        el('th', { text: row.name, className: 'row-head' }),
+        el('td', { className: 'num', text: row.fmt(row.before) }),
+        el('td', { className: 'num', text: row.fmt(row.after) }),
+        el('td', { className: `num delta ${good}`, text: rel === null ? '–' : `${rel > 0 ? '+' : ''}${(rel * 100).toFixed(1)}%` }),
+        el('td', { className: 'bars-cell' }, [barWrap]),
+      ]),
+    );
+  }
+  const method = c.method === 'compare' ? 'Comparison' : `Before / after: ${c.method}`;
+  const settings = Object.keys(c.settings).length ? JSON.stringify(c.settings) : '';
+  const parts: Node[] = [
+    el('p', { className: 'muted' }, [
+      `${fileName(c.original)} → `,
+      el('span', { className: 'path', text: fileName(c.output), title: c.output }),
+      settings ? ` · ${settings}` : '',
+      ` · ${c.seconds.toFixed(1)} s`,
+      v.runtime ? ` · ran on ${v.runtime}` : '',
+      v.dataset ? ` · accuracy on ${fileName(v.dataset)}` : '',
+    ]),
+    el('div', { className: 'scroll' }, [table]),
+    el('div', { className: 'legend' }, [el('span', { className: 'swatch b' }), 'before', el('span', { className: 'swatch a' }), 'after']),
+  ];
+  const said = [...c.comparison.summary, ...c.notes];
+  if (said.length) parts.push(el('ul', { className: 'notes' }, said.map((s) => el('li', { text: s }))));
+  if (c.changes.length) {
+    const ct = el('table', { className: 'layers changes' });
+    ct.append(el('tr', {}, ['tensor', 'change', 'before', 'after'].map((h) => el('th', { text: h }))));
+    for (const ch of c.changes.slice(0, 200)) {
+      const afterText = ch.after.map((a) => `${a.name === ch.tensor ? '' : `${a.name} `}[${a.shape.join('×')}] ${fmtBytes(a.bytes)}`).join(' + ');
+      ct.append(
+        el('tr', {}, [
+          el('td', { text: ch.tensor }),
+          el('td', { text: ch.action }),
+          el('td', { className: 'num', text: `[${ch.beforeShape.join('×')}] ${fmtBytes(ch.beforeBytes)}` }),
+          el('td', { className: 'num', text: afterText }),
+        ]),
+      );
+    }
+    parts.push(el('h3', { text: `What changed (${c.changes.length} tensor${c.changes.length === 1 ? '' : 's'})` }), el('div', { className: 'scroll' }, [ct]));
+  }
+  const tools = isStatic || c.method === 'compare' ? [] : [button('Reveal Output', () => vscode.postMessage({ type: 'revealOutput' }), { secondary: true })];
+  return section('comparison', method, parts, tools);
+}
+
+function sensitivity(c: CompressJobResult): HTMLElement {
+  const curves = c.sensitivity ?? [];
+  const metric = curves[0]?.metric ?? 'metric';
+  const canvas = lineChart(curves.map((s) => ({ name: s.layer, points: s.points.map((p) => ({ x: p.amount, y: p.value })) })), 640, 260, 'share removed', metric);
+  return section('sensitivity', `Sensitivity (${metric} per layer)`, [canvas], [pngButton('sensitivity', () => canvas)]);
 }
 
 /** Where the parameters are: one stacked bar, one segment per layer (largest first). */
-function shareBar(r: ModelReport): HTMLElement {
+function shareSection(r: ModelReport): HTMLElement {
   const layers = [...r.layers].filter((l) => l.share > 0).sort((a, b) => b.share - a.share);
   const bar = el('div', { className: 'share-bar', attrs: { role: 'img', 'aria-label': 'share of parameters per layer' } });
   const legend = el('div', { className: 'share-legend' });
@@ -122,20 +293,35 @@ function shareBar(r: ModelReport): HTMLElement {
       legend.append(el('span', { className: 'item' }, [sw, `${l.name} ${fmtPct(l.share)}`]));
     }
   });
-  return el('section', {}, [el('h2', { text: 'Where the parameters are' }), bar, legend]);
+  return section('share', 'Where the parameters are', [bar, legend]);
 }
 
-function opportunities(r: ModelReport): HTMLElement {
+const ACTION_LABEL: Partial<Record<OpportunityKind, (o: Opportunity) => string>> = {
+  'prune-rows': (o) => `Prune ${/prune (\d+)% of rows/.exec(o.title)?.[1] ?? 50}% of rows`,
+  'prune-weights': () => 'Prune 50% of weights',
+  'prune-neurons': () => 'Remove dead neurons',
+  'quantize-int8': () => (report?.format === 'onnx' ? 'Quantize to int8' : 'Quantize to uint8'),
+  'quantize-float16': () => 'Quantize to float16',
+  factorize: (o) => `Factorize to rank ${/rank (\d+) of/.exec(o.title)?.[1] ?? ''}`.trim(),
+};
+
+function findings(r: ModelReport): HTMLElement {
+  if (!r.opportunities.length) return section('findings', 'Findings', [el('p', { className: 'muted', text: 'Nothing stands out: no near-zero rows, low-rank tables, dead neurons or cheap quantization found.' })]);
   const list = el('ol', { className: 'opps' });
-  for (const o of r.opportunities.slice(0, 6)) {
+  for (const o of r.opportunities.slice(0, 12)) {
+    const label = ACTION_LABEL[o.kind];
+    const act: FindingAction = { kind: o.kind, target: o.target };
+    const buttons = !isStatic && label && actions.includes(o.kind) ? [button(label(o), () => vscode.postMessage({ type: 'runAction', action: act }), { title: 'Runs the job; the original is never changed' })] : [];
+    const badge = document.createElement('vscode-badge');
+    badge.textContent = o.kind;
     list.append(
       el('li', {}, [
-        el('div', { className: 'opp-title', text: o.title }),
+        el('div', { className: 'opp-row' }, [el('div', { className: 'opp-title', text: o.title }), badge, ...buttons]),
         el('div', { className: 'muted', text: `${o.estimatedSavingBytes > 0 ? `saves ~${fmtBytes(o.estimatedSavingBytes)} · ` : ''}${o.detail}` }),
       ]),
     );
   }
-  return el('section', {}, [el('h2', { text: 'Opportunities' }), r.opportunities.length ? list : el('p', { className: 'muted', text: 'None found.' })]);
+  return section('findings', 'Findings', [list]);
 }
 
 /** Layers × kinds of sparsity, one cell each, coloured 0..1. */
@@ -148,25 +334,27 @@ function sparsityHeatmap(r: ModelReport): HTMLElement {
     ['near-zero rows', (_l, ts) => { const rs = ts.find((t) => t.rows)?.rows; return rs ? rs.nearZeroRows / Math.max(1, rs.rows) : null; }],
     ['dead neurons', (_l, ts) => { const t = ts.find((x) => x.deadNeurons !== undefined); return t && t.shape.length ? t.deadNeurons! / Math.max(1, outputs(t)) : null; }],
     ['int8 rel. error', (_l, ts) => ts.find((t) => t.quantError)?.quantError?.int8.relRmse ?? null],
+    ['rank @95% / full', (_l, ts) => { const s = ts.find((t) => t.spectrum)?.spectrum; return s && s.rankFor95 !== null && s.fullRank > 0 ? s.rankFor95 / s.fullRank : null; }],
   ];
   const grid = el('table', { className: 'heat-grid' });
   grid.append(el('tr', {}, [el('th', { text: 'layer' }), ...cols.map(([c]) => el('th', { text: c }))]));
   for (const l of rows) {
     const ts = l.tensors.map((n) => byName.get(n)).filter((t): t is TensorReport => !!t && t.trainable);
-    const tr = el('tr', {}, [el('th', { text: l.name, className: 'row-head' })]);
-    for (const [, f] of cols) {
+    const tr = el('tr', {}, [el('th', { text: l.name, className: 'row-head', title: l.name })]);
+    for (const [name, f] of cols) {
       const v = f(l, ts);
-      const td = el('td', { text: v === null ? '' : fmtPct(v, 0), title: `${l.name}` });
+      const td = el('td', { text: v === null ? '' : fmtPct(v, 0), title: `${l.name} · ${name}: ${v === null ? 'n/a' : fmtPct(v, 2)}` });
       if (v !== null) {
-        const [cr, cg, cb] = viridis(v);
+        const [cr, cg, cb] = viridis(Math.min(1, Math.max(0, v)));
         td.style.background = `rgb(${cr}, ${cg}, ${cb})`;
         td.style.color = cr * 0.299 + cg * 0.587 + cb * 0.114 > 140 ? '#000' : '#fff';
       } else td.className = 'empty';
+      td.addEventListener('click', () => selectLayer(r, l.name));
       tr.append(td);
     }
     grid.append(tr);
   }
-  return el('section', {}, [el('h2', { text: 'Layer-wise sparsity' }), el('div', { className: 'scroll' }, [grid]), legendBar('0%', '100%')]);
+  return section('sparsity', 'Layer-wise sparsity', [el('div', { className: 'scroll' }, [grid]), legendBar('0%', '100%'), el('p', { className: 'muted', text: 'Click a layer to see its tensors below. Hatched: not applicable.' })]);
 }
 
 function ratio(ts: TensorReport[], f: (t: TensorReport) => number): number | null {
@@ -174,7 +362,8 @@ function ratio(ts: TensorReport[], f: (t: TensorReport) => number): number | nul
   return n ? ts.reduce((s, t) => s + f(t), 0) / n : null;
 }
 function outputs(t: TensorReport): number {
-  return t.shape.length >= 2 ? t.shape[t.shape.length - 1] : t.shape[0] ?? 1;
+  if (t.shape.length < 2) return t.shape[0] ?? 1;
+  return t.transposed ? t.shape[0] : t.shape[t.shape.length - 1];
 }
 
 function legendBar(lo: string, hi: string): HTMLElement {
@@ -223,6 +412,15 @@ function layerRows(r: ModelReport): LayerRow[] {
   });
 }
 
+function selectLayer(r: ModelReport, layer: string): void {
+  const l = r.layers.find((x) => x.name === layer);
+  const t = l?.tensors.map((n) => r.tensors.find((x) => x.name === n)).filter((x): x is TensorReport => !!x).sort((a, b) => b.params - a.params)[0];
+  selected = t?.name;
+  vscode.setState({ selected, heatScale });
+  render();
+  document.getElementById('tensor')?.scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
 function layerTable(r: ModelReport): HTMLElement {
   const rows = layerRows(r).sort((a, b) => {
     const x = a[sortKey];
@@ -245,7 +443,7 @@ function layerTable(r: ModelReport): HTMLElement {
   const table = el('table', { className: 'layers' });
   const head = el('tr');
   for (const [key, label] of cols) {
-    const th = el('th', { text: label + (sortKey === key ? (sortDesc ? ' ▾' : ' ▴') : ''), attrs: { role: 'button', tabindex: '0' } });
+    const th = el('th', { text: label + (sortKey === key ? (sortDesc ? ' ▾' : ' ▴') : ''), attrs: { role: 'button', tabindex: '0', 'aria-sort': sortKey === key ? (sortDesc ? 'descending' : 'ascending') : 'none' } });
     const sort = () => {
       if (sortKey === key) sortDesc = !sortDesc;
       else {
@@ -260,17 +458,12 @@ function layerTable(r: ModelReport): HTMLElement {
   }
   table.append(head);
   for (const row of rows) {
-    const tr = el('tr', { className: row.name === selectedLayer() ? 'selected' : '' }, cols.map(([, , f], i) => el('td', { text: f(row), className: i >= 4 ? 'num' : '' })));
-    tr.addEventListener('click', () => {
-      const l = r.layers.find((x) => x.name === row.name);
-      const t = l?.tensors.map((n) => r.tensors.find((x) => x.name === n)).filter((x): x is TensorReport => !!x).sort((a, b) => b.params - a.params)[0];
-      selected = t?.name;
-      vscode.setState({ selected });
-      render();
-    });
+    const tr = el('tr', { className: row.name === selectedLayer() ? 'selected' : '', attrs: { tabindex: '0' } }, cols.map(([, , f], i) => el('td', { text: f(row), className: i >= 4 ? 'num' : '' })));
+    tr.addEventListener('click', () => selectLayer(r, row.name));
+    tr.addEventListener('keydown', (e) => (e.key === 'Enter' ? selectLayer(r, row.name) : undefined));
     table.append(tr);
   }
-  return el('section', {}, [el('h2', { text: 'Layers' }), el('div', { className: 'scroll' }, [table])]);
+  return section('layers', 'Layers', [el('div', { className: 'scroll' }, [table])]);
 }
 
 function selectedLayer(): string | undefined {
@@ -280,58 +473,77 @@ function selectedLayer(): string | undefined {
 function tensorDetail(r: ModelReport): HTMLElement {
   const t = r.tensors.find((x) => x.name === selected) ?? [...r.tensors].filter((x) => x.trainable).sort((a, b) => b.params - a.params)[0];
   if (!t) return el('section');
+  const safe = t.name.replace(/[^a-zA-Z0-9._-]+/g, '_').slice(0, 60);
   const parts: Node[] = [
-    el('h2', { text: `Tensor ${t.name}` }),
-    el('p', { className: 'muted', text: `${t.role} · [${t.shape.join('×')}] ${t.dtype}${t.storedDtype !== t.dtype ? ` (stored ${t.storedDtype})` : ''} · ${fmtCount(t.params)} params · min ${fmtNum(t.min)} · max ${fmtNum(t.max)} · mean ${fmtNum(t.mean)} · std ${fmtNum(t.std)}` }),
+    el('p', { className: 'muted', text: `${t.role} · [${t.shape.join('×')}] ${t.dtype}${t.storedDtype !== t.dtype ? ` (stored ${t.storedDtype})` : ''} · ${fmtCount(t.params)} params · ${fmtBytes(t.bytes)} · min ${fmtNum(t.min)} · max ${fmtNum(t.max)} · mean ${fmtNum(t.mean)} · std ${fmtNum(t.std)}` }),
     el('p', { className: 'muted', text: t.sparsityMeaning }),
   ];
-  if (t.tiles) parts.push(el('h3', { text: 'Importance heatmap (mean |w| per cell)' }), tilesCanvas(t), legendBar('low |w|', 'high |w|'));
-  if (t.rows) {
+  if (t.tiles) {
+    const tip = el('div', { className: 'muted tip', text: `${t.tiles.rows}×${t.tiles.cols} cells of ${t.tiles.cellRows}×${t.tiles.cellCols} weights · wheel or +/− to zoom, drag to pan, hover for values` });
+    const view = zoomableHeatmap(t.tiles, heatScale, (_r, _c, text) => (tip.textContent = text));
+    const scaleBtn = button(heatScale === 'linear' ? 'Log scale' : 'Linear scale', () => {
+      heatScale = heatScale === 'linear' ? 'log' : 'linear';
+      vscode.setState({ selected, heatScale });
+      render();
+    }, { secondary: true });
     parts.push(
-      el('h3', { text: `Embedding-row heat: ${fmtCount(t.rows.rows)} ids, ${fmtCount(t.rows.nearZeroRows)} near-zero rows` }),
-      rowStrip(t),
+      el('div', { className: 'sub-head' }, [el('h3', { text: `Importance heatmap (mean |w| per cell, ${heatScale} colour scale)` }), scaleBtn, pngButton(`${safe}.heatmap`, () => view.fullImage())]),
+      view.element,
+      tip,
+      legendBar('low |w|', 'high |w|'),
+    );
+  }
+  if (t.rows) {
+    const strip = rowStrip(t);
+    parts.push(
+      el('div', { className: 'sub-head' }, [el('h3', { text: `Embedding-row heat: ${fmtCount(t.rows.rows)} ids, ${fmtCount(t.rows.nearZeroRows)} near-zero rows` }), pngButton(`${safe}.rows`, () => strip.canvas)]),
+      strip.element,
       legendBar('weak rows', 'strong rows'),
     );
   }
-  parts.push(el('h3', { text: 'Magnitude histogram (|w|, log-spaced bins)' }), histogram(t));
+  const h = t.histogram;
+  const hist = barChart({
+    width: 560,
+    height: 150,
+    values: h.counts,
+    label: (i) => `${fmtNum(h.edges[i])} ≤ |w| < ${fmtNum(h.edges[i + 1])}: ${fmtCount(h.counts[i])}`,
+    xLabels: h.counts.length ? [fmtNum(h.edges[0]), fmtNum(h.edges[h.edges.length - 1])] : undefined,
+  });
+  parts.push(
+    el('div', { className: 'sub-head' }, [el('h3', { text: 'Magnitude histogram (|w|, log-spaced bins)' }), pngButton(`${safe}.histogram`, () => hist.canvas)]),
+    hoverable(hist.canvas, hist.hover, h.zeroCount ? `exact zeros: ${fmtCount(h.zeroCount)} (not in any bin)` : 'hover a bar for its range and count'),
+  );
   if (t.spectrum) {
+    const s = t.spectrum;
+    const r95 = s.rankFor95;
+    const spec = barChart({
+      width: 560,
+      height: 150,
+      values: s.singularValues,
+      label: (i) => `σ${i + 1} = ${fmtNum(s.singularValues[i])}`,
+      xLabels: ['σ1', `σ${s.singularValues.length}`],
+      marker: r95 !== null && r95 <= s.singularValues.length ? { at: r95 - 1, caption: `95% energy at rank ${r95}` } : undefined,
+    });
     parts.push(
-      el('h3', { text: 'Singular values' }),
-      el('p', { className: 'muted', text: `rank for 90/95/99% energy: ${t.spectrum.rankFor90 ?? '–'} / ${t.spectrum.rankFor95 ?? '–'} / ${t.spectrum.rankFor99 ?? '–'} of ${t.spectrum.fullRank} (${t.spectrum.exact ? 'exact' : 'estimated'}, ${t.spectrum.method})` }),
-      bars(t.spectrum.singularValues, (i, v) => `σ${i + 1} = ${fmtNum(v)}`),
+      el('div', { className: 'sub-head' }, [el('h3', { text: 'Singular values' }), pngButton(`${safe}.spectrum`, () => spec.canvas)]),
+      el('p', { className: 'muted', text: `rank for 90/95/99% energy: ${s.rankFor90 ?? '–'} / ${s.rankFor95 ?? '–'} / ${s.rankFor99 ?? '–'} of ${s.fullRank} (${s.exact ? 'exact' : 'estimated'}, ${s.method})` }),
+      hoverable(spec.canvas, spec.hover, 'hover a bar for its value'),
     );
   }
-  return el('section', { className: 'detail' }, parts);
+  return section('tensor', `Tensor ${t.name}`, parts);
 }
 
-function tilesCanvas(t: TensorReport): HTMLElement {
-  const tiles = t.tiles!;
-  const c = document.createElement('canvas');
-  c.width = tiles.cols;
-  c.height = tiles.rows;
-  c.className = 'tiles';
-  const max = Math.max(1e-30, ...tiles.meanAbs);
-  const g = c.getContext('2d');
-  if (g) {
-    const img = g.createImageData(tiles.cols, tiles.rows);
-    tiles.meanAbs.forEach((v, i) => {
-      const [r, gg, b] = viridis(v / max);
-      img.data.set([r, gg, b, 255], i * 4);
-    });
-    g.putImageData(img, 0, 0);
-  }
-  const tip = el('div', { className: 'muted tip', text: `${tiles.rows}×${tiles.cols} cells of ${tiles.cellRows}×${tiles.cellCols} weights; hover for values` });
-  c.addEventListener('mousemove', (e) => {
-    const rect = c.getBoundingClientRect();
-    const col = Math.min(tiles.cols - 1, Math.floor(((e.clientX - rect.left) / rect.width) * tiles.cols));
-    const row = Math.min(tiles.rows - 1, Math.floor(((e.clientY - rect.top) / rect.height) * tiles.rows));
-    const i = row * tiles.cols + col;
-    tip.textContent = `rows ${row * tiles.cellRows}–${(row + 1) * tiles.cellRows - 1}, cols ${col * tiles.cellCols}–${(col + 1) * tiles.cellCols - 1}: mean |w| ${fmtNum(tiles.meanAbs[i])}, zeros ${fmtPct(tiles.zeroFrac[i])}`;
+function hoverable(canvas: HTMLCanvasElement, hover: (x: number) => string | undefined, idle: string): HTMLElement {
+  const tip = el('div', { className: 'muted tip', text: idle });
+  canvas.addEventListener('mousemove', (e) => {
+    const rect = canvas.getBoundingClientRect();
+    tip.textContent = hover(e.clientX - rect.left) ?? idle;
   });
-  return el('div', { className: 'tiles-wrap' }, [c, tip]);
+  canvas.addEventListener('mouseleave', () => (tip.textContent = idle));
+  return el('div', {}, [canvas, tip]);
 }
 
-function rowStrip(t: TensorReport): HTMLElement {
+function rowStrip(t: TensorReport): { element: HTMLElement; canvas: HTMLCanvasElement } {
   const rs = t.rows!;
   const c = document.createElement('canvas');
   c.width = rs.rowHeat.length;
@@ -347,54 +559,77 @@ function rowStrip(t: TensorReport): HTMLElement {
     });
     g.putImageData(img, 0, 0);
   }
-  const tip = el('div', { className: 'muted tip', text: `${rs.rowsPerBucket} ids per pixel column; row-norm quantiles p5 ${fmtNum(rs.normQuantiles.p5)}, p50 ${fmtNum(rs.normQuantiles.p50)}, p95 ${fmtNum(rs.normQuantiles.p95)}` });
+  const tip = el('div', { className: 'muted tip', text: `${rs.rowsPerBucket} id(s) per column; row-norm quantiles p5 ${fmtNum(rs.normQuantiles.p5)}, p50 ${fmtNum(rs.normQuantiles.p50)}, p95 ${fmtNum(rs.normQuantiles.p95)}; near zero ≤ ${fmtNum(rs.nearZeroRowNorm)}` });
   c.addEventListener('mousemove', (e) => {
     const rect = c.getBoundingClientRect();
     const i = Math.min(rs.rowHeat.length - 1, Math.floor(((e.clientX - rect.left) / rect.width) * rs.rowHeat.length));
     tip.textContent = `ids ${i * rs.rowsPerBucket}–${Math.min(rs.rows, (i + 1) * rs.rowsPerBucket) - 1}: mean row norm ${fmtNum(rs.rowHeat[i])}`;
   });
-  return el('div', {}, [c, tip]);
-}
-
-function histogram(t: TensorReport): HTMLElement {
-  const h = t.histogram;
-  return bars(h.counts, (i, v) => `${fmtNum(h.edges[i])} ≤ |w| < ${fmtNum(h.edges[i + 1])}: ${fmtCount(v)}`, h.zeroCount ? `exact zeros: ${fmtCount(h.zeroCount)}` : undefined);
-}
-
-function bars(values: number[], label: (i: number, v: number) => string, note?: string): HTMLElement {
-  const max = Math.max(1e-30, ...values);
-  const wrap = el('div', { className: 'bars', attrs: { role: 'img' } });
-  values.forEach((v, i) => {
-    const b = el('div', { className: 'bar', title: label(i, v) });
-    b.style.height = `${Math.max(1, (v / max) * 100)}%`;
-    wrap.append(b);
-  });
-  return el('div', {}, [wrap, ...(note ? [el('div', { className: 'muted', text: note })] : [])]);
+  // PNG: the strip stretched to a readable size
+  const exportCanvas = () => {
+    const out = document.createElement('canvas');
+    out.width = Math.max(512, rs.rowHeat.length);
+    out.height = 48;
+    const og = out.getContext('2d');
+    if (og) {
+      og.imageSmoothingEnabled = false;
+      og.drawImage(c, 0, 0, out.width, out.height);
+    }
+    return out;
+  };
+  const element = el('div', {}, [c, tip]);
+  return { element, get canvas() { return exportCanvas(); } };
 }
 
 // ---------- messages ----------
-window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => {
-  const m = ev.data;
+function onMessage(m: HostToWebview): void {
   switch (m.type) {
     case 'loading':
-      if (!report) app.replaceChildren(el('p', { className: 'muted', text: `Analysing ${m.path}…` }));
-      return;
-    case 'progress': {
-      if (report) return;
-      const p = el('progress', { attrs: { max: '1', value: String(m.fraction) } });
-      app.replaceChildren(el('p', { className: 'muted', text: `${m.phase} ${m.detail ?? ''}` }), p);
-      return;
-    }
-    case 'report':
-      report = m.report;
+      errorText = undefined;
+      busy = { phase: `reading ${fileName(m.path)}`, fraction: 0 };
       render();
       return;
+    case 'progress':
+      errorText = undefined;
+      busy = { phase: m.phase, fraction: m.fraction, detail: m.detail };
+      if (report) {
+        // update the progress line in place: re-rendering the report on every tick would be wasteful
+        const line = document.getElementById('progress');
+        if (line) line.replaceWith(progressLine());
+        else render();
+      } else renderBusy();
+      return;
+    case 'report':
+      report = m.report;
+      actions = m.actions ?? [];
+      busy = undefined;
+      errorText = undefined;
+      if (comparison && comparison.original !== m.report.path) comparison = undefined;
+      render();
+      return;
+    case 'comparison':
+      comparison = m.result;
+      busy = undefined;
+      render();
+      document.getElementById('comparison')?.scrollIntoView({ block: 'start' });
+      return;
     case 'error':
-      app.prepend(el('div', { className: 'error', text: m.message, attrs: { role: 'alert' } }));
+      busy = undefined;
+      errorText = m.message;
+      render();
       return;
   }
-});
+}
 
-const state = vscode.getState() as { selected?: string } | undefined;
-selected = state?.selected;
-vscode.postMessage({ type: 'ready' });
+if (isStatic) {
+  const data = JSON.parse(staticData.textContent ?? '{}') as { report?: ModelReport; comparison?: CompressJobResult };
+  report = data.report;
+  comparison = data.comparison;
+  render();
+} else {
+  window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => onMessage(ev.data));
+  const state = vscode.getState() as { selected?: string; heatScale?: 'linear' | 'log' } | undefined;
+  selected = state?.selected;
+  heatScale = state?.heatScale ?? 'linear';
+  vscode.postMessage({ type: 'ready' });
+}

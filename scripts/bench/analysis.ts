@@ -3,10 +3,14 @@
 //     (analyzeTensor + a 50% magnitude threshold) vs a naive version computing the same figures
 //     (a pass per figure, Math.log histogram, copy + sort for quantiles and threshold);
 //  2. 50% magnitude threshold of 64M values: radix selection vs Float32Array sort (and equality);
-//  3. with a scale model: read-only time vs read + analyze time, and peak RSS vs file size.
+//  3. with a scale model: read-only time vs read + analyze time (WebAssembly kernel, and the JS
+//     loop with 2 and 1 threads), CPU ns per element, and peak RSS vs file size. The load average
+//     is printed with it: on a shared machine the wall-clock ratio moves with the load, the CPU
+//     time much less.
 // The scale model runs first, so that peak RSS is not the earlier sections' arrays.
 
 import { open, stat } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { analyzeModel, analyzeTensor } from '../../src/core/analysis/analyze-model.js';
 import { magnitudeThreshold } from '../../src/core/analysis/magnitude-select.js';
 import { StatsHelperThread } from '../../src/core/analysis/stats-helper-thread.js';
@@ -145,23 +149,36 @@ async function scaleModelSection(path: string): Promise<string[][]> {
   const rssBefore = process.memoryUsage().rss;
   const ir0 = await readModel(path);
   const files = ir0.files.map((f) => f.path);
+  const elements = ir0.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const fileBytes = (await Promise.all(files.map((f) => stat(f)))).reduce((a, s) => a + s.size, 0);
   await readOnly(files); // warm the page cache: both timings then read from memory
-  let t0 = now();
-  await readOnly(files);
-  const readMs = now() - t0;
   const rows: string[][] = [];
-  for (const [run, threads] of [['cold JIT', 2], ['warm JIT', 2], ['warm JIT, 1 thread', 1]] as const) {
+  const runs = [
+    ['cold JIT', 2, 'auto'],
+    ['warm JIT', 2, 'auto'],
+    ['warm JIT, JS loop, 2 threads', 2, 'js'],
+    ['warm JIT, JS loop, 1 thread', 1, 'js'],
+  ] as const;
+  for (const [run, threads, kernel] of runs) {
     gc();
+    // read-only measured next to each run: on a shared machine the load changes between runs
+    let t0 = now();
+    const c0 = process.cpuUsage();
+    await readOnly(files);
+    const readMs = now() - t0;
+    const rc = process.cpuUsage(c0);
     t0 = now();
+    const c1 = process.cpuUsage();
     const ir = await readModel(path);
-    const report = await analyzeModel(ir, { threads });
+    const report = await analyzeModel(ir, { threads, kernel });
     const ms = now() - t0;
+    const ac = process.cpuUsage(c1);
     const peak = process.resourceUsage().maxRSS * 1024;
+    const cpuNs = ((ac.user + ac.system) * 1000) / elements;
     rows.push([
-      `scale model read + analyze (${run})`,
-      `${(ms / 1000).toFixed(2)} s`,
-      `${(readMs / 1000).toFixed(2)} s read only (page cache, 4 MB reads)`,
+      `scale model read + analyze (${run}; load ${loadavg()[0].toFixed(1)})`,
+      `${(ms / 1000).toFixed(2)} s, ${(fileBytes / 1e9 / (ms / 1000)).toFixed(2)} GB/s, CPU ${((ac.user + ac.system) / 1e6).toFixed(2)} s = ${cpuNs.toFixed(1)} ns/element`,
+      `${(readMs / 1000).toFixed(2)} s read only (page cache, 4 MB reads; CPU ${((rc.user + rc.system) / 1e6).toFixed(2)} s)`,
       `${(ms / readMs).toFixed(2)}x (target <= 2x)`,
     ]);
     if (run === 'cold JIT') {

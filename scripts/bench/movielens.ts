@@ -325,7 +325,8 @@ export async function trainAndEvaluateNeuMF(opts: NeuMFBenchOptions = {}): Promi
   }
 }
 
-if (require.main === module) {
+// the file-name check keeps this CLI from running when the module is bundled into dist/bench.js
+if (require.main === module && /movielens\.js$/.test(process.argv[1] ?? '')) {
   const argv = process.argv.slice(2);
   const arg = (name: string) => {
     const i = argv.indexOf(`--${name}`);

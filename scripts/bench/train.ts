@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'distill') {
     for (const [kind, format] of [['neumf', 'onnx'], ['neumf', 'tfjs'], ['two-tower', 'onnx'], ['deepfm', 'onnx']] as const) {
-      const d = await distillBench(path.join(dir, `d-${kind}-${format}`), kind, format, { size, epochs: quick ? 2 : 4, ratio: kind === 'deepfm' ? 4 : 8 });
+      const d = await distillBench(path.join(dir, `d-${kind}-${format}`), kind, format, { size, epochs: quick ? 2 : 8, ratio: kind === 'deepfm' ? 4 : 8 });
       log(`distill ${kind} (${format}): params ${d.teacherParams} -> ${d.studentParams} (${d.ratio.toFixed(1)}x), NDCG@10 teacher ${d.teacherNdcg.toFixed(4)} student ${d.studentNdcg.toFixed(4)} (${(100 * d.kept).toFixed(1)}%), ${d.seconds.toFixed(1)} s`);
     }
   }

@@ -300,7 +300,7 @@ async function main() {
   pruneOldRuns(Math.max(0, Number(opts['keep-runs']) - 1));
 
   const workspace = path.join(HOST_DIR, 'workspace');
-  makeWorkspace(workspace);
+  await makeWorkspace(workspace, { samplesCache: path.join(HOST_DIR, 'fixtures-cache') });
   const dirs = prepareRunDir();
   const reportFile = path.join(dirs.results, 'report.txt');
   const summaryFile = path.join(dirs.results, 'summary.json');

@@ -20,6 +20,18 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prunescope analyze <model.json|model.onnx> [--json] [--out report.json] [--epsilon 1e-6] [--no-spectrum] [--top 3] [--tensors]',
     run: async (argv) => (await import('./analyze-command.js')).analyzeCommand(argv),
   },
+  eval: {
+    summary: 'evaluate a model on leave-one-out candidates: HR@K, NDCG@K (ties count against the positive), AUC, logloss, size, gzip size',
+    usage:
+      'prunescope eval <model.json|model.onnx> --candidates FILE.csv [--k 10] [--data FILE.csv] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--user-column NAME] [--item-column NAME] [--label-column NAME] [--latency] [--backend auto|wasm|cpu] [--json]',
+    run: async (argv) => (await import('./eval-command.js')).evalCommand(argv),
+  },
+  bench: {
+    summary: 'inference latency p50/p95 and throughput per batch size (ORT for ONNX, TF.js for model.json), size and gzip size',
+    usage:
+      'prunescope bench <model.json|model.onnx> [--batch 1024] [--batch 1,64,1024] [--runs 30] [--warmup 3] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--backend auto|wasm|cpu] [--json]',
+    run: async (argv) => (await import('./bench-command.js')).benchCommand(argv),
+  },
   demo: {
     summary: 'build a sample NeuMF recommender (TF.js + ONNX), train it briefly, analyse it, print the report',
     usage: 'prunescope demo [--dir prunescope-demo] [--model neumf|two-tower|deepfm] [--json]',

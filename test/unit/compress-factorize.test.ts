@@ -137,7 +137,7 @@ for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
     assert.equal(lowScores.length, base.length);
     assert.ok(fs.statSync(lowOut).size < fs.statSync(src).size);
     console.log(
-      `# ${kind} ONNX rank 2: ${low.factorized.map((f) => `${f.tensor} err ${f.relativeError.toFixed(3)}`).join(', ')}; ` +
+      `# ${kind} ONNX full rank: max |score diff| ${d.toExponential(2)}; rank 2: ${low.factorized.map((f) => `${f.tensor} err ${f.relativeError.toFixed(3)}`).join(', ')}; ` +
         `size ${fs.statSync(src).size} -> ${fs.statSync(lowOut).size} B; max |score diff| ${maxAbsDiff(base, lowScores).toFixed(4)}`,
     );
     assert.equal(sha(src), before, 'the original file is unchanged');
@@ -176,7 +176,7 @@ for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
         assert.deepEqual(t!.shape, low.changes.find((c) => c.tensor === f.tensor)!.after[i].shape);
       }
     }
-    console.log(`# ${kind} TF.js rank 2: ${low.factorized.length} tensors; max |score diff| ${maxAbsDiff(base.scores, lowGot.scores).toFixed(4)}`);
+    console.log(`# ${kind} TF.js full rank: max |score diff| ${d.toExponential(2)}; rank 2: ${low.factorized.length} tensors; max |score diff| ${maxAbsDiff(base.scores, lowGot.scores).toFixed(4)}`);
     assert.deepEqual(filesOfDir(srcDir), before, 'the original files are unchanged');
   });
 }

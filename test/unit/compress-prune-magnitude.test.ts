@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
 import { readModel } from '../../src/core/model/read-model.js';
-import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
+import { float32ToFloat16Bits, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import * as tf from '@tensorflow/tfjs';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
@@ -197,4 +197,27 @@ test('TF.js layers model: 90% global zeros stored (sizes of the shards unchanged
   const m = await tf.loadLayersModel(fileSystemLoadHandler(out));
   const y = m.predict([tf.tensor2d([[1], [2]], [2, 1], 'int32'), tf.tensor2d([[3], [4]], [2, 1], 'int32')]) as tf.Tensor;
   assert.deepEqual(y.shape, [2, 1]);
+});
+
+test('float16 ONNX table: zeros written as float16 (same bytes, same dtype), runs in ORT', async () => {
+  const dir = tmpDir();
+  const b = new OnnxGraphBuilder({ graphName: 'half' });
+  const vals = Float32Array.from({ length: 24 }, (_, i) => (i % 2 ? -1 : 1) * (i + 1) / 8);
+  b.input('ids', 'int64', ['batch']);
+  b.initializer('h/embeddings', 'float16', [6, 4], Uint16Array.from(vals, float32ToFloat16Bits));
+  b.node('Gather', ['h/embeddings', 'ids'], ['y'], { axis: 0 }, { name: 'h/Gather' });
+  b.output('y', 'float16', ['batch', 4]);
+  const file = path.join(dir, 'half.onnx');
+  await writeOnnxFile(file, b.toModelProto());
+  const outcome = await pruneMagnitude(await readModel(file), { sparsity: 0.75 });
+  const out = path.join(dir, 'half-pruned.onnx');
+  await outcome.write(out);
+  assert.equal(fs.statSync(out).size, fs.statSync(file).size);
+  const t = (await readModel(out)).tensors[0];
+  assert.equal(t.storage.dtype, 'float16');
+  const v = await readTensorFloat32(t);
+  assert.deepEqual(Array.from(v), Array.from(vals, (x, i) => (i < 18 ? 0 : x)));
+  const s = await ort.InferenceSession.create(out);
+  const r = await s.run({ ids: new ort.Tensor('int64', BigInt64Array.from([5n]), [1]) });
+  assert.deepEqual(r.y.dims, [1, 4]);
 });

@@ -69,7 +69,7 @@ test('ONNX NeuMF int8: tables 3.2x smaller with float16 row scales, runs in ORT 
   const ir = await readModel(file);
   const o = await quantizeModel(ir, { dtype: 'int8' });
   assert.equal(o.method, 'quantize');
-  assert.deepEqual(o.settings, { dtype: 'int8', tensors: 'all', reduceRange: true, dense: 'weights-only', verify: true, verifyRows: 256 });
+  assert.deepEqual(o.settings, { dtype: 'int8', tensors: 'all', reduceRange: true, dense: 'weights-only', lookup: 'compact', verify: true, verifyRows: 256 });
   // 4 tables (8 wide) + 3 dense kernels
   assert.equal(o.changes.length, 7);
   const table = o.changes.find((c) => c.tensor === 'item_gmf_embedding/embeddings')!;
@@ -246,5 +246,47 @@ test('PyTorch-style Gemm transB=1 graph: int8 kernels in both dense modes, layou
     assert.equal(add.length, 1); // the bias of /fc/Gemm, after the integer matmul
     assert.ok(add[0].inputs.includes('fc.bias'));
     assert.equal(q.graph.nodes.filter((n) => n.op === 'Gemm').length, 0);
+  });
+});
+
+test('opset 12 model: weights-only dense falls back to the dynamic form without raising the opset, and says so', async () => {
+  const { OnnxGraphBuilder, writeOnnxFile } = await import('../../src/core/model/onnx-build.js');
+  const b = new OnnxGraphBuilder({ graphName: 'g', opset: 12 })
+    .input('x', 'float32', ['batch', 4])
+    .output('y', 'float32', ['batch', 2])
+    .initializer('w', 'float32', [4, 2], Float32Array.from([1, -0.5, 0.25, 0.75, -1, 0.5, 0.125, 2]))
+    .node('MatMul', ['x', 'w'], ['y'], {}, { name: 'mm' });
+  await withTemp(async (dir) => {
+    const file = path.join(dir, 'op12.onnx');
+    await writeOnnxFile(file, b.toModelProto());
+    const o = await quantizeModel(await readModel(file), { dtype: 'int8' });
+    assert.ok(o.notes.some((n) => /opset 12 has no per-channel DequantizeLinear/.test(n)));
+    assert.deepEqual(o.changes[0].after.map((a) => a.shape), [[4, 2], [2]]);
+    assert.ok(o.outputDiff && o.outputDiff.maxAbsDiff < 0.1, `${o.outputDiff?.maxAbsDiff}`);
+    const out = path.join(dir, 'q.onnx');
+    await o.write(out);
+    const q = await readModel(out);
+    const { onnxDefaultOpset } = await import('../../src/core/model/onnx-edit.js');
+    assert.equal(onnxDefaultOpset(q), 12);
+    assert.deepEqual(q.graph.nodes.map((n) => n.op), ['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Mul']);
+  });
+});
+
+test('int8 lookup "fast": float32 row scales [rows], Gather + DequantizeLinear per lookup, same rows as compact up to scale rounding', async () => {
+  const fx = await writeTinyFixtures(fixturesDir);
+  const file = fx.models.neumf.onnxPath!;
+  const ir = await readModel(file);
+  const o = await quantizeModel(ir, { dtype: 'int8', tensors: 'embeddings', lookup: 'fast' });
+  const table = o.changes.find((c) => c.tensor === 'user_gmf_embedding/embeddings')!;
+  assert.deepEqual(table.after[1], { name: 'user_gmf_embedding/embeddings_scale', shape: [300], dtype: 'float32', bytes: 1200 });
+  assert.ok(o.outputDiff && o.outputDiff.maxAbsDiff < 0.03, `${o.outputDiff?.maxAbsDiff}`);
+  await withTemp(async (dir) => {
+    const out = path.join(dir, 'fast.onnx');
+    await o.write(out);
+    const q = await readModel(out);
+    const ops = opsOf(q);
+    assert.equal(ops.filter((op) => op === 'DequantizeLinear').length, 4);
+    assert.equal(ops.filter((op) => op === 'Cast').length, 0);
+    assert.ok(maxDiff(await ortScores(file), await ortScores(out)) < 0.03);
   });
 });

@@ -13,7 +13,7 @@ import { findOpportunities } from './opportunities.js';
 import { StatsHelperThread } from './stats-helper-thread.js';
 import { exactSpectrum, gramSamplingStep, MAX_EXACT_GRAM_DIM, randomizedSpectrum, spectrumFromGram } from './spectrum.js';
 import { compactHistogram, sparsityMeaning, summarizeRows, tilesReport } from './tensor-report.js';
-import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator, wasmKernelUsable } from './tensor-stats.js';
+import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator } from './tensor-stats.js';
 
 /**
  * |w| <= 1e-6 is "near zero" by default: float32 weights of trained recommenders are ~1e-3..1,
@@ -49,8 +49,8 @@ export interface AnalyzeOptions {
   /** heatmap cells per side (default 256; 0 = no tiles) */
   maxTiles?: number;
   /**
-   * threads for the statistics of big tensors run by the JS loop: 1 or 2 (default 2 where the
-   * machine has 2+ cores); the WebAssembly kernel runs on the calling thread
+   * threads for the statistics of big tensors: 1 or 2 (default 2 where the machine has 2+
+   * cores); the helper thread runs the same kernel (WebAssembly or JS) on half of each piece
    */
   threads?: number;
   /** 'auto' (default): the WebAssembly kernel where it can run; 'js': the JS loop only */
@@ -149,8 +149,7 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
 
   const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
   const kernel = ctx.kernel ?? 'auto';
-  const wasm = kernel === 'auto' && wasmKernelUsable(cols);
-  const parallel = !wasm && ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
+  const parallel = ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
   const errorRowEvery = wantQuant && plan.mode === 'row' && count > ERROR_SAMPLE_MIN_ELEMENTS ? Math.max(1, Math.floor(rows / ERROR_SAMPLE_ROWS)) : 1;
   const acc = new TensorStatsAccumulator({
     rowLength: cols,

@@ -8,10 +8,12 @@
 // on a shared control block: a round trip costs microseconds, not a postMessage's ~0.1 ms.
 
 import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
-import { fusedStatsKernel, HIST_BINS, roundTripRowErrors, STATE_SLOTS } from './tensor-stats.js';
+import { STATS_KERNEL_WASM_BASE64 } from './kernels/stats-kernel-wasm.js';
+import { fusedStatsKernel, HIST_BINS, roundTripRowErrors, STATE_SLOTS, WASM_CALL_ELEMENTS, wasmStatsRows, wasmViews } from './tensor-stats.js';
 
 // control block: [0] job sequence, [1] done sequence, [2] stop, [3] nRows, [4] d,
-// [5] first row (of the tensor: row norm index, row sample), [6] has rowNorms, [7] buffer generation
+// [5] first row (of the tensor: row norm index, row sample), [6] has rowNorms, [7] buffer generation,
+// [8] run the WebAssembly kernel (1) or the JS loop (0)
 const C_JOB = 0;
 const C_DONE = 1;
 const C_STOP = 2;
@@ -20,13 +22,39 @@ const C_D = 4;
 const C_FIRST_ROW = 5;
 const C_HAS_ROWNORMS = 6;
 const C_GEN = 7;
-const CTRL_INTS = 8;
+const C_WASM = 8;
+const CTRL_INTS = 9;
 
 function helperSource(): string {
   return `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 ${roundTripRowErrors.toString()}
 const fusedStatsKernel = ${fusedStatsKernel.toString()};
+const wasmViewsFn = ${wasmViews.toString()};
+const wasmStatsRowsFn = ${wasmStatsRows.toString()};
+let wasm = null; // instantiated on the first WebAssembly job
+function wasmJob(v, nRows, d, firstRow, rowNorms) {
+  if (wasm === null) {
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(workerData.wasm, 'base64')), {}).exports;
+    wasm = { memory: ex.memory, stats: ex.stats };
+  }
+  const per = Math.max(1, Math.floor(${WASM_CALL_ELEMENTS} / d));
+  const w = wasmViewsFn(wasm, d, Math.min(nRows, per));
+  w.hist.fill(0);
+  w.counts.fill(0);
+  w.colAbs.fill(0);
+  w.colZeros.fill(0);
+  for (let r = 0; r < nRows; r += per) wasmStatsRowsFn(wasm, w, v.data, v.bits, r, Math.min(per, nRows - r), d, firstRow + r, v.st, rowNorms);
+  for (let j = 0; j < d; j++) {
+    v.colAbs[j] += w.colAbs[j];
+    v.colZeros[j] += w.colZeros[j];
+  }
+  const B = ${HIST_BINS};
+  for (let b = 0; b < B; b++) v.hist[b] += w.hist[b] + w.hist[b + B] + w.hist[b + 2 * B] + w.hist[b + 3 * B];
+  v.st[12] += w.counts[0];
+  v.st[13] += w.counts[1];
+  v.st[9] += w.counts[2];
+}
 const ctrl = new Int32Array(workerData.ctrl);
 const port = workerData.port;
 let seen = 0;
@@ -51,8 +79,9 @@ for (;;) {
       rowNorms: b.rowNorms ? new Float32Array(b.rowNorms) : null,
     };
   }
-  fusedStatsKernel(v.data, v.bits, 0, ctrl[${C_ROWS}], ctrl[${C_D}], v.st, v.hist, v.colAbs, v.colZeros,
-    ctrl[${C_HAS_ROWNORMS}] ? v.rowNorms : null, ctrl[${C_FIRST_ROW}]);
+  const rowNorms = ctrl[${C_HAS_ROWNORMS}] ? v.rowNorms : null;
+  if (ctrl[${C_WASM}]) wasmJob(v, ctrl[${C_ROWS}], ctrl[${C_D}], ctrl[${C_FIRST_ROW}], rowNorms);
+  else fusedStatsKernel(v.data, v.bits, 0, ctrl[${C_ROWS}], ctrl[${C_D}], v.st, v.hist, v.colAbs, v.colZeros, rowNorms, ctrl[${C_FIRST_ROW}]);
   Atomics.store(ctrl, ${C_DONE}, seen);
   Atomics.notify(ctrl, ${C_DONE});
 }
@@ -87,7 +116,11 @@ export class StatsHelperThread {
     this.ctrl = new Int32Array(ctrlBuf);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(helperSource(), { eval: true, workerData: { ctrl: ctrlBuf, port: port2 }, transferList: [port2] });
+    this.worker = new Worker(helperSource(), {
+      eval: true,
+      workerData: { ctrl: ctrlBuf, port: port2, wasm: STATS_KERNEL_WASM_BASE64 },
+      transferList: [port2],
+    });
     this.worker.unref();
     port1.unref();
   }
@@ -123,8 +156,8 @@ export class StatsHelperThread {
     return b;
   }
 
-  /** Starts the kernel on `nRows` rows of `values` (copied into shared memory). */
-  start(values: Float32Array, nRows: number, d: number, firstRow: number): void {
+  /** Starts the kernel (the WebAssembly one if `wasm`) on `nRows` rows of `values` (copied into shared memory). */
+  start(values: Float32Array, nRows: number, d: number, firstRow: number, wasm = false): void {
     const b = this.buffers;
     if (!b || this.running || this.closed) throw new Error('StatsHelperThread: start without prepare, twice, or after close');
     b.data.set(values);
@@ -133,6 +166,7 @@ export class StatsHelperThread {
     c[C_D] = d;
     c[C_FIRST_ROW] = firstRow;
     c[C_HAS_ROWNORMS] = b.rowNorms ? 1 : 0;
+    c[C_WASM] = wasm ? 1 : 0;
     this.running = true;
     Atomics.store(c, C_JOB, ++this.seq);
     Atomics.notify(c, C_JOB);

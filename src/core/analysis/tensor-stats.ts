@@ -245,7 +245,7 @@ export function fusedStatsKernel(
  * (Chan's combination, row norms, extremes of rows with NaN, the round-trip errors of sampled
  * rows) is done in JS from a record the kernel writes per row.
  */
-interface StatsWasm {
+export interface StatsWasm {
   memory: WebAssembly.Memory;
   stats: (data: number, nRows: number, d: number, hist: number, counts: number, colAbs: number, colZeros: number, out: number, epsBits: number) => void;
 }
@@ -266,26 +266,22 @@ export function statsWasmKernel(): StatsWasm | null {
   return statsWasm;
 }
 
-/** Whether accumulators of rows `rowLength` long run the WebAssembly kernel (kernel 'auto', no helper). */
+/** Whether accumulators of rows `rowLength` long run the WebAssembly kernel (kernel 'auto'). */
 export function wasmKernelUsable(rowLength: number): boolean {
   return rowLength % 4 === 0 && rowLength > 0 && statsWasmKernel() !== null;
 }
 
-// the kernel's memory: 4 histograms of 1024 int32, 3 int32 counts, colAbs f64[d], colZeros
-// i32[d], a 40-byte record per row of a call, then the rows' float32 values
-const W_HIST = 0;
-const W_COUNTS = 4 * HIST_BINS * 4;
-const W_COLABS = W_COUNTS + 16;
-const W_ROW_BYTES = 40;
 /** elements per kernel call (bounds the kernel's memory at ~14 MB) */
-const WASM_CALL_ELEMENTS = 1 << 20;
+export const WASM_CALL_ELEMENTS = 1 << 20;
 
-interface WasmViews {
+export interface WasmViews {
   colAbsPtr: number;
   colZerosPtr: number;
   outPtr: number;
   dataPtr: number;
+  /** 4 histograms of HIST_BINS int32 bins, one per SIMD lane */
   hist: Int32Array;
+  /** zeros, near zeros, float16 overflows */
   counts: Int32Array;
   colAbs: Float64Array;
   colZeros: Int32Array;
@@ -295,29 +291,137 @@ interface WasmViews {
   data: Float32Array;
 }
 
-/** Views of the kernel's memory for rows of d values, `rowsPerCall` rows a call (grown as needed). */
-function wasmViews(w: StatsWasm, d: number, rowsPerCall: number): WasmViews {
-  const colZerosPtr = W_COLABS + 8 * d;
+/**
+ * Views of the kernel's memory for rows of d values, `rowsPerCall` rows a call (grown as
+ * needed): 4 histograms of 1024 int32 at 0, 3 int32 counts at 16384, colAbs f64[d] at 16400,
+ * colZeros i32[d], a 40-byte record per row, then the rows' float32 values. Self-contained
+ * (literals only): the helper thread runs its source too.
+ */
+export function wasmViews(w: StatsWasm, d: number, rowsPerCall: number): WasmViews {
+  const colZerosPtr = 16400 + 8 * d;
   const outPtr = colZerosPtr + 4 * d;
-  const dataPtr = (outPtr + W_ROW_BYTES * rowsPerCall + 15) & ~15;
+  const dataPtr = (outPtr + 40 * rowsPerCall + 15) & ~15;
   const need = dataPtr + 4 * d * rowsPerCall;
   const have = w.memory.buffer.byteLength;
   if (have < need) w.memory.grow(Math.ceil((need - have) / 65536));
   const buf = w.memory.buffer;
   return {
-    colAbsPtr: W_COLABS,
+    colAbsPtr: 16400,
     colZerosPtr,
     outPtr,
     dataPtr,
-    hist: new Int32Array(buf, W_HIST, 4 * HIST_BINS),
-    counts: new Int32Array(buf, W_COUNTS, 3),
-    colAbs: new Float64Array(buf, W_COLABS, d),
+    hist: new Int32Array(buf, 0, 4096),
+    counts: new Int32Array(buf, 16384, 3),
+    colAbs: new Float64Array(buf, 16400, d),
     colZeros: new Int32Array(buf, colZerosPtr, d),
-    out64: new Float64Array(buf, outPtr, (W_ROW_BYTES / 8) * rowsPerCall),
-    out32: new Float32Array(buf, outPtr, (W_ROW_BYTES / 4) * rowsPerCall),
-    outI32: new Int32Array(buf, outPtr, (W_ROW_BYTES / 4) * rowsPerCall),
+    out64: new Float64Array(buf, outPtr, 5 * rowsPerCall),
+    out32: new Float32Array(buf, outPtr, 10 * rowsPerCall),
+    outI32: new Int32Array(buf, outPtr, 10 * rowsPerCall),
     data: new Float32Array(buf, dataPtr, d * rowsPerCall),
   };
+}
+
+/**
+ * Rows [r0, r0 + n) of `chunk` (row `firstRow` of the tensor first; n <= the views' rows per
+ * call) through the kernel, then its per-row part in JS from the kernel's row records, as
+ * fusedStatsKernel does after its row loop. Column sums, histograms and counts stay in the
+ * kernel's memory (`v`) for the caller to fold; the kernel state `st` is updated. Self-contained
+ * but for roundTripRowErrors (the helper thread runs its source too).
+ */
+export function wasmStatsRows(
+  w: StatsWasm,
+  v: WasmViews,
+  chunk: Float32Array,
+  u: Uint32Array,
+  r0: number,
+  n: number,
+  d: number,
+  firstRow: number,
+  st: Float64Array,
+  rowNorms: Float32Array | null,
+): void {
+  v.data.set(chunk.subarray(r0 * d, (r0 + n) * d));
+  w.stats(v.dataPtr, n, d, 0, 16384, v.colAbsPtr, v.colZerosPtr, v.outPtr, st[16]);
+  const int8PerRow = st[17] !== 0;
+  const errEvery = st[18];
+  const out64 = v.out64;
+  const out32 = v.out32;
+  const outI32 = v.outI32;
+  let nextErr = (errEvery - (firstRow % errEvery)) % errEvery;
+  let mn = st[0];
+  let mx = st[1];
+  let cn = st[2];
+  let cmean = st[3];
+  let cm2 = st[4];
+  let sAbs = 0;
+  let sSq = 0;
+  let zeroRows = 0;
+  let nonFinite = 0;
+  let errRows = 0;
+  let errN = 0;
+  let errSq = 0;
+  for (let k = 0; k < n; k++) {
+    const rsum = out64[5 * k];
+    const rs = out64[5 * k + 1];
+    let rmn = out32[10 * k + 6];
+    let rmx = out32[10 * k + 7];
+    const rowBad = outI32[10 * k + 8];
+    const base = (r0 + k) * d;
+    if (rowBad !== 0) {
+      // the kernel took NaN / Infinity as +0: take them back out of the column zeros and find
+      // the row's extremes among its finite values (the totals are fixed below)
+      rmn = Infinity;
+      rmx = -Infinity;
+      for (let j = 0; j < d; j++) {
+        if ((u[base + j] & 0x7fffffff) >= 0x7f800000) {
+          v.colZeros[j]--;
+          continue;
+        }
+        rmn = Math.min(rmn, chunk[base + j]);
+        rmx = Math.max(rmx, chunk[base + j]);
+      }
+      nonFinite += rowBad;
+    }
+    sSq += rs;
+    sAbs += out64[5 * k + 2];
+    if (rs === 0) zeroRows++;
+    if (rowNorms !== null) rowNorms[firstRow + k] = Math.sqrt(rs);
+    const nb = d - rowBad;
+    if (nb > 0) {
+      mn = Math.min(mn, rmn);
+      mx = Math.max(mx, rmx);
+      const mb = rsum / nb;
+      const m2b = Math.max(0, rs - rsum * mb);
+      const nn = cn + nb;
+      const delta = mb - cmean;
+      cmean += (delta * nb) / nn;
+      cm2 += m2b + (delta * delta * cn * nb) / nn;
+      cn = nn;
+    }
+    if (k !== nextErr) continue;
+    nextErr += errEvery;
+    errRows++;
+    if (nb === 0) continue;
+    errN += nb;
+    errSq += rs;
+    roundTripRowErrors(chunk, u, base, d, Math.max(-rmn, rmx), rowBad, int8PerRow, st);
+  }
+  st[0] = mn;
+  st[1] = mx;
+  st[2] = cn;
+  st[3] = cmean;
+  st[4] = cm2;
+  st[5] += sAbs;
+  st[6] += sSq;
+  // non-finite values were zeros to the kernel (counted in some lane's bin 0: the lanes are summed)
+  v.counts[0] -= nonFinite;
+  v.counts[1] -= nonFinite;
+  v.hist[0] -= nonFinite;
+  st[14] += nonFinite;
+  st[15] += zeroRows;
+  st[19] += errRows;
+  st[20] += errN;
+  st[21] += errSq;
 }
 
 export interface TileGeometry {
@@ -357,8 +461,8 @@ export interface TensorStatsConfig {
   /** pieces shorter than this many rows are not split with the helper (default 256) */
   minSplitRows?: number;
   /**
-   * 'auto' (default): the WebAssembly kernel where it can run (rows a multiple of 4 long, no
-   * helper thread), else the JS loop; 'js': always the JS loop (tests, benchmarks)
+   * 'auto' (default): the WebAssembly kernel where it can run (rows a multiple of 4 long), else
+   * the JS loop; 'js': always the JS loop (tests, benchmarks)
    */
   kernel?: 'auto' | 'js';
   /**
@@ -439,7 +543,7 @@ export class TensorStatsAccumulator {
     this.st[S_INT8ROW] = this.int8PerRow ? 1 : 0;
     this.st[S_ERR_EVERY] = Math.max(1, Math.floor(cfg.errorRowEvery ?? 1));
     this.minSplitRows = Math.max(2, cfg.minSplitRows ?? 256);
-    this.wasm = cfg.kernel !== 'js' && !cfg.helper && d % 4 === 0 ? statsWasmKernel() : null;
+    this.wasm = cfg.kernel !== 'js' && d % 4 === 0 ? statsWasmKernel() : null;
     if (cfg.helper) {
       if (!cfg.maxChunkElements) throw new Error('TensorStatsAccumulator: a helper thread needs maxChunkElements');
       this.helper = cfg.helper;
@@ -540,15 +644,27 @@ export class TensorStatsAccumulator {
     // that an earlier chunk began are carried in and, unfinished, carried out again
     v.colAbs.set(this.colAbs);
     v.colZeros.set(this.colZeros);
-    const epsBits = this.st[S_EPSBITS];
     const step = this.tileGeo ? this.tileGeo.cellRows : nRows;
     let r = 0;
     while (r < nRows) {
       const row = firstRow + r;
       const end = Math.min(nRows, r + (step - (row % step)), r + rowsPerCall);
-      v.data.set(chunk.subarray(r * d, end * d));
-      w.stats(v.dataPtr, end - r, d, W_HIST, W_COUNTS, v.colAbsPtr, v.colZerosPtr, v.outPtr, epsBits);
-      this.rowsFromWasm(chunk, u, r, end - r, row, v);
+      const hb = this.hb;
+      if (this.helper && hb && end - r >= this.minSplitRows) {
+        // as in addJs: the helper (its own instance of the kernel) takes the second half
+        const mid = r + ((end - r) >> 1);
+        this.helper.start(chunk.subarray(mid * d, end * d), end - mid, d, firstRow + mid, true);
+        try {
+          wasmStatsRows(w, v, chunk, u, r, mid - r, d, row, this.st, this.rowNorms);
+        } finally {
+          this.helper.wait();
+        }
+        if (this.tileGeo) this.foldColumns(firstRow + mid, hb.colAbs, hb.colZeros);
+        else {
+          hb.colAbs.fill(0);
+          hb.colZeros.fill(0);
+        }
+      } else wasmStatsRows(w, v, chunk, u, r, end - r, d, row, this.st, this.rowNorms);
       if (this.tileGeo) {
         const lastRow = firstRow + end - 1;
         if ((lastRow + 1) % step === 0 || lastRow + 1 === this.rows) this.foldColumns(lastRow, v.colAbs, v.colZeros);
@@ -566,94 +682,6 @@ export class TensorStatsAccumulator {
     st[S_ZEROS] += v.counts[0];
     st[S_NEAR] += v.counts[1];
     st[S_F16OVER] += v.counts[2];
-  }
-
-  /**
-   * The per-row part of the kernel from the kernel's row records of rows [r0, r0 + n) of
-   * `chunk` (row `firstRow` of the tensor first): as fusedStatsKernel does after its row loop.
-   */
-  private rowsFromWasm(chunk: Float32Array, u: Uint32Array, r0: number, n: number, firstRow: number, v: WasmViews): void {
-    const d = this.d;
-    const st = this.st;
-    const out64 = v.out64;
-    const out32 = v.out32;
-    const outI32 = v.outI32;
-    const rowNorms = this.rowNorms;
-    const errEvery = st[S_ERR_EVERY];
-    let nextErr = (errEvery - (firstRow % errEvery)) % errEvery;
-    let mn = st[S_MIN];
-    let mx = st[S_MAX];
-    let cn = st[S_N];
-    let cmean = st[S_MEAN];
-    let cm2 = st[S_M2];
-    let sAbs = 0;
-    let sSq = 0;
-    let zeroRows = 0;
-    let nonFinite = 0;
-    let errRows = 0;
-    let errN = 0;
-    let errSq = 0;
-    for (let k = 0; k < n; k++) {
-      const rsum = out64[5 * k];
-      const rs = out64[5 * k + 1];
-      let rmn = out32[10 * k + 6];
-      let rmx = out32[10 * k + 7];
-      const rowBad = outI32[10 * k + 8];
-      const base = (r0 + k) * d;
-      if (rowBad !== 0) {
-        // the kernel took NaN / Infinity as +0: take them back out of the zero figures and
-        // find the row's extremes among its finite values
-        rmn = Infinity;
-        rmx = -Infinity;
-        for (let j = 0; j < d; j++) {
-          if ((u[base + j] & 0x7fffffff) >= 0x7f800000) {
-            v.colZeros[j]--;
-            continue;
-          }
-          rmn = Math.min(rmn, chunk[base + j]);
-          rmx = Math.max(rmx, chunk[base + j]);
-        }
-        nonFinite += rowBad;
-      }
-      sSq += rs;
-      sAbs += out64[5 * k + 2];
-      if (rs === 0) zeroRows++;
-      if (rowNorms !== null) rowNorms[firstRow + k] = Math.sqrt(rs);
-      const nb = d - rowBad;
-      if (nb > 0) {
-        mn = Math.min(mn, rmn);
-        mx = Math.max(mx, rmx);
-        const mb = rsum / nb;
-        const m2b = Math.max(0, rs - rsum * mb);
-        const nn = cn + nb;
-        const delta = mb - cmean;
-        cmean += (delta * nb) / nn;
-        cm2 += m2b + (delta * delta * cn * nb) / nn;
-        cn = nn;
-      }
-      if (k !== nextErr) continue;
-      nextErr += errEvery;
-      errRows++;
-      if (nb === 0) continue;
-      errN += nb;
-      errSq += rs;
-      roundTripRowErrors(chunk, u, base, d, Math.max(-rmn, rmx), rowBad, this.int8PerRow, st);
-    }
-    st[S_MIN] = mn;
-    st[S_MAX] = mx;
-    st[S_N] = cn;
-    st[S_MEAN] = cmean;
-    st[S_M2] = cm2;
-    st[S_ABS] += sAbs;
-    st[S_SQ] += sSq;
-    st[S_ZEROS] -= nonFinite;
-    st[S_NEAR] -= nonFinite;
-    this.hist[0] -= nonFinite;
-    st[S_NONFINITE] += nonFinite;
-    st[S_ZEROROWS] += zeroRows;
-    st[S_ERR_ROWS] += errRows;
-    st[S_ERR_N] += errN;
-    st[S_ERR_SQ] += errSq;
   }
 
   private addGramRow(chunk: Float32Array, base: number): void {

@@ -16,10 +16,10 @@
 // The rank is given, or the smallest keeping a share of sum sigma^2 (`energy`), or both (the
 // energy's rank, at most `rank`). A tensor is factorized only when r (m + n) < m n (1 - minSaving).
 
+import * as path from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
-import { writeOnnxModel } from '../model/onnx-write.js';
-import { nativeOf } from '../model/onnx-write.js';
+import { nativeOf, writeOnnxModel } from '../model/onnx-write.js';
 import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } from '../model/onnx-edit.js';
 import { writeTfjsModel, writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { rankForEnergy } from '../analysis/spectrum.js';
@@ -67,6 +67,8 @@ export interface FactorizeOutcome extends CompressionOutcome {
 
 /** Columns up to which an embedding table goes through the streaming Gram (its d x d eigensystem costs ~9 d^3). */
 const STREAM_MAX_WIDTH = 1024;
+/** New ONNX initializers beyond this many bytes go to an external data file. */
+const EXTERNAL_DATA_BYTES = 512 * 1024 * 1024;
 /** Rows per chunk of the streaming passes. */
 const CHUNK_ELEMENTS = 1 << 20;
 
@@ -231,12 +233,6 @@ async function factorInMemory(t: ModelTensor, m: number, n: number, st: Resolved
   };
 }
 
-function transpose32(a: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j];
-  return t;
-}
-
 /**
  * Factors of a table [N, d] (E', P) or of a kernel in the orientation its consumers use:
  * `orientation` 'x-w' = y = x W with W stored [in, out] (MatMul input 1, Dense, Gemm transB=0):
@@ -254,11 +250,8 @@ async function factorize(t: ModelTensor, kind: 'table' | 'kernel', orientation: 
   if ('skip' in f) return f;
   const r = f.rank;
   if (orientation === 'x-w') return f;
-  if (orientation === 'x-wt') {
-    // M [out, in] = (U sqrt S)(sqrt S V^T): x M^T = (x (sqrt S V^T)^T) (U sqrt S)^T
-    return { ...f, first: { data: f.vt, shape: [r, n] }, second: { data: f.u, shape: [m, r] } };
-  }
-  // W x = (U sqrt S) ((sqrt S V^T) x): the right factor applies first
+  // 'x-wt': M [out, in] = (U sqrt S)(sqrt S V^T), so x M^T = (x (sqrt S V^T)^T) (U sqrt S)^T;
+  // 'w-x': W x = (U sqrt S) ((sqrt S V^T) x). Either way sqrt S V^T applies first.
   return { ...f, first: { data: f.vt, shape: [r, n] }, second: { data: f.u, shape: [m, r] } };
 }
 
@@ -500,6 +493,7 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
     names.add(nd.name);
     for (const o of nd.outputs) names.add(o);
   }
+  for (const v of [...ir.graph.inputs, ...ir.graph.outputs]) names.add(v.name);
   for (const l of ir.layers) names.add(l.name);
 
   const candidates: Array<OnnxSite | (Candidate & { layer?: Json })> = [];
@@ -654,7 +648,13 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
     async write(outPath: string): Promise<void> {
       if (ir.format === 'onnx') {
         if (factorized.length === 0) await writeOnnxModel(ir, outPath);
-        else await writeEditedOnnxModel(ir, onnxEdit, outPath);
+        else {
+          // a model that keeps its weights in external data gets its factors there too; big
+          // factors go there anyway (protobuf caps a file at 2 GB)
+          const newBytes = onnxEdit.setInitializers.reduce((n, t) => n + t.data.byteLength, 0);
+          const external = ir.files.some((f) => f.kind === 'external-data') || newBytes > EXTERNAL_DATA_BYTES;
+          await writeEditedOnnxModel(ir, onnxEdit, outPath, external ? { externalData: { fileName: `${path.basename(outPath)}.data`, minBytes: 1024 } } : undefined);
+        }
       } else if (factorized.length === 0) await writeTfjsModel(ir, outPath);
       else await writeEditedTfjsModel(ir, { topology: topo, setWeights: tfjsWeights }, outPath);
     },

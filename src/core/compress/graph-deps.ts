@@ -97,6 +97,25 @@ export function layerConfig(layer: Json): Json {
   return layer.config as Json;
 }
 
+/**
+ * Tensors of frozen TF.js layers (config trainable: false), e.g. the row-remap Embedding that
+ * row pruning inserts: its values are indices, never to be pruned, remapped or counted as a table.
+ * (The reader marks every Embedding weight as an 'embedding' role whatever its layer's flag.)
+ */
+export function frozenTensors(ir: ModelIR): Set<string> {
+  const out = new Set<string>();
+  if (ir.format !== 'tfjs-layers') return out;
+  let layers: Json[];
+  try {
+    layers = kerasLayers(ir.native, ir.path);
+  } catch {
+    return out;
+  }
+  const frozen = new Set(layers.filter((l) => isObject(l.config) && l.config.trainable === false).map((l) => String(l.name ?? (l.config as Json).name)));
+  for (const l of ir.layers) if (frozen.has(l.name)) for (const t of l.tensors) out.add(t);
+  return out;
+}
+
 /** The dataflow graph of an ONNX model or a TF.js layers model, for channel walks. */
 export function buildDepGraph(ir: ModelIR): DepGraph {
   const nodes: DepNode[] = [];
@@ -326,9 +345,10 @@ function sourceAt(g: DepGraph, n: DepNode): { source: ChannelSource; start: stri
 /** Every channel source of the graph (tables read by Gather/Embedding, dense layers), in node order. */
 export function channelSources(g: DepGraph): ChannelSource[] {
   const out: ChannelSource[] = [];
+  const frozen = frozenTensors(g.ir);
   for (const n of g.nodes) {
     const s = sourceAt(g, n);
-    if (s) out.push(s.source);
+    if (s && !frozen.has(s.source.tensor)) out.push(s.source);
   }
   return out;
 }
@@ -384,7 +404,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
       if (act !== 'linear') acts = [act];
     }
 
-    const queue: Array<{ value: string; offset: number; acts: string[]; direct: boolean }> = [{ value: start, offset: 0, acts, direct: true }];
+    const queue: Array<{ value: string; offset: number; acts: string[] }> = [{ value: start, offset: 0, acts }];
     while (queue.length) {
       const cur = queue.shift()!;
       const key = `${cur.value}@${cur.offset}`;
@@ -397,7 +417,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
       for (const n of users) {
         const where = `${n.op} node "${n.name}"`;
         const push = (value: string, offset: number, act?: string): void => {
-          queue.push({ value, offset, acts: act ? [...cur.acts, act] : cur.acts, direct: cur.direct });
+          queue.push({ value, offset, acts: act ? [...cur.acts, act] : cur.acts });
         };
         const couple = (other: string): void => {
           simple = false;
@@ -422,8 +442,10 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
                 const full = widthOf(g, cur.value);
                 if (full === undefined || last !== full) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: constant ${c.name} of shape [${c.shape.join(', ')}] does not match the channel axis`);
                 addSlice({ tensor: c.name, axis: c.shape.length - 1, offset: cur.offset, width: W, kind: 'bias' });
-                if (n.op === 'Add' && cur.direct && cur.acts.length === 0 && sources.length === 1 && !comp.bias) comp.bias = c.name;
-                else if (n.op !== 'Add' || !cur.direct) simple = false;
+                // the bias of a MatMul source (before any activation); any other constant op
+                // on the way makes the constant a removed neuron passes on unknown here
+                if (n.op === 'Add' && cur.acts.length === 0 && sources.length === 1 && !comp.bias) comp.bias = c.name;
+                else simple = false;
               } else if (n.op !== 'Add') simple = false;
               push(n.outputs[0], cur.offset);
               continue;
@@ -516,7 +538,6 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
         }
       }
     }
-    if (sources.length === 1) comp.acts = [];
   }
   const group: ChannelGroup = { sources, width: W, slices };
   if (simple && sources.length === 1 && first.kind === 'neurons') {

@@ -9,15 +9,19 @@
 // bits, never a sort), and ties at the threshold are broken by position, so a sparsity s over n
 // weights zeroes exactly floor(s * n) of them (NaNs are never pruned and do not count in n).
 
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
 import { float32ToFloat16Bits, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+import { frozenTensors } from './graph-deps.js';
 
 export interface PruneMagnitudeSettings {
   /** fraction of the chosen weights to zero, 0..1 */
@@ -59,7 +63,8 @@ function isFloatDtype(d: DType): boolean {
 /** The tensors a magnitude method works on: by default every embedding table and dense kernel. */
 export function chooseTensors(ir: ModelIR, which: 'embeddings+dense' | string[] | undefined): ModelTensor[] {
   if (which === undefined || which === 'embeddings+dense') {
-    return ir.tensors.filter((t) => PRUNABLE_ROLES.has(t.role) && isFloatDtype(t.dtype) && t.trainable !== false);
+    const frozen = frozenTensors(ir);
+    return ir.tensors.filter((t) => PRUNABLE_ROLES.has(t.role) && isFloatDtype(t.dtype) && t.trainable !== false && !frozen.has(t.name));
   }
   if (!Array.isArray(which)) throw new ModelFileError(ir.path, `tensors must be 'embeddings+dense' or a list of tensor names`);
   const byName = new Map(ir.tensors.map((t) => [t.name, t]));
@@ -189,6 +194,13 @@ export function encodeFloatsAs(dtype: DType, values: Float32Array, where: string
     for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16Bits(values[i]);
     return new Uint8Array(out.buffer);
   }
+  if (dtype === 'bfloat16') {
+    // the top half of the float32 bits, rounded to nearest even (zeros stay exact zeros)
+    const u = new Uint32Array(Float32Array.from(values).buffer);
+    const out = new Uint16Array(values.length);
+    for (let i = 0; i < u.length; i++) out[i] = ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16) & 0xffff;
+    return new Uint8Array(out.buffer);
+  }
   if (dtype === 'float64') return new Uint8Array(Float64Array.from(values).buffer);
   throw new ModelFileError(where, `cannot store the new values as ${dtype}`);
 }
@@ -227,7 +239,7 @@ export async function writeFloatReplacements(ir: ModelIR, repl: Map<string, Floa
 export interface FileSizes {
   files: string[];
   raw: number;
-  /** sum of the gzip (level 9) sizes of the files, one by one */
+  /** sum of the gzip (level 6) sizes of the files, one by one */
   gzip: number;
 }
 
@@ -247,14 +259,29 @@ export async function modelFilesAt(format: ModelIR['format'], outPath: string): 
   return files;
 }
 
+/** Bytes of a file after gzip (default level 6, what web servers and CDNs use), streamed: bounded memory, event loop free. */
+export async function gzipSizeOfFile(file: string): Promise<number> {
+  let n = 0;
+  await pipeline(
+    createReadStream(file),
+    createGzip(),
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        n += chunk.byteLength;
+        cb();
+      },
+    }),
+  );
+  return n;
+}
+
 /** Raw and gzip sizes of files (gzip is what a CDN or an app bundle would transfer). */
 export async function fileSizes(files: string[]): Promise<FileSizes> {
   let raw = 0;
   let gzip = 0;
   for (const f of files) {
-    const b = await readFile(f);
-    raw += b.byteLength;
-    gzip += gzipSync(b, { level: 9 }).byteLength;
+    raw += (await stat(f)).size;
+    gzip += await gzipSizeOfFile(f);
   }
   return { files, raw, gzip };
 }

@@ -145,7 +145,10 @@ export async function applyGroups(g: DepGraph, plans: PlannedGroup[], cache: Map
         const c = applyActivation(comp.acts, bias ? bias[j] : 0);
         if (c === undefined) continue;
         let ok = true;
-        for (const k of comp.consumers) if (c !== 0 && !k.bias) ok = false;
+        for (const k of comp.consumers) {
+          // the folded constant needs a per-output bias of the consumer to go into
+          if (c !== 0 && (!k.bias || tensorOf(ir, k.bias).shape.reduce((a, b) => a * b, 1) !== tensorOf(ir, k.kernel).shape[1 - k.axis])) ok = false;
+        }
         if (!ok) continue;
         exactRemovals++;
         if (c === 0) continue;

@@ -23,7 +23,7 @@ import { readTensorFloat32 } from '../model/tensor-data.js';
 import { OnnxGraphEdit, writeEditedOnnxModel } from '../model/onnx-edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { DepGraph, buildDepGraph, kerasLayers, keptCount, layerConfig, selectLowest, tfjsShape } from './graph-deps.js';
+import { DepGraph, buildDepGraph, frozenTensors, kerasLayers, keptCount, layerConfig, selectLowest, tfjsShape } from './graph-deps.js';
 import { editedTfjsIr, writeAndMeasure } from './prune-neurons.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
 
@@ -269,7 +269,8 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
 export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
   const g = buildDepGraph(ir);
-  const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
+  const frozen = frozenTensors(ir);
+  const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2 && !frozen.has(t.name));
   let chosen = tables;
   if (settings.table !== undefined) {
     chosen = tables.filter((t) => t.name === settings.table || t.layer === settings.table);

@@ -28,6 +28,8 @@ export interface OnnxQuantizePlan {
   float32Scales: number;
   /** set when the dense mode asked for cannot be used on this model's opset */
   denseModeNote?: string;
+  /** tables for which a 'fast' lookup was asked but the compact one was kept, with why */
+  lookupNotes: string[];
   /** the dense mode used */
   denseMode?: 'weights-only' | 'dynamic';
 }
@@ -41,6 +43,11 @@ export interface OnnxQuantizeOptions {
    * batch); 'weights-only': DequantizeLinear on the int8 weight, float matmul (weight error only)
    */
   dense: 'dynamic' | 'weights-only';
+  /**
+   * int8 tables: 'compact' = float16 row scales, Gather + Cast + Mul (smallest file);
+   * 'fast' = float32 row scales, Gather + DequantizeLinear (fewer ops: lookups about as fast as float)
+   */
+  lookup: 'compact' | 'fast';
   signal?: AbortSignal;
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -101,7 +108,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     insertNodes: [],
     removeNodes: [],
   };
-  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0 };
+  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, lookupNotes: [] };
   const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
 
   const uses = new Map<string, Use[]>();
@@ -133,6 +140,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     ? `dense kernels use the dynamic (MatMulInteger) form: the model's opset ${opset} has no per-channel DequantizeLinear (opset 13), and the opset is not raised`
     : `dense kernels are left float32: the model's opset ${opset} is below 11 (DynamicQuantizeLinear), and the opset is not raised`;
   plan.denseMode = denseMode;
+  const rank1Inputs = new Set(ir.graph.inputs.filter((i) => i.shape?.length === 1).map((i) => i.name));
   let done = 0;
   for (const t of selected) {
     opts.signal?.throwIfAborted();
@@ -220,7 +228,14 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       // A scale per row costs 2-4 bytes: on narrow tables (FM linear terms are 1 wide) that
       // eats the saving, so those get one scale for the whole table.
       const perRow = cols >= NARROW_TABLE_COLS;
-      const rq = perRow ? quantizeRowsInt8(values, rows, cols, 127, true) : quantizeRowsInt8(values, 1, rows * cols, 127, false);
+      // 'fast' lookups dequantize with one DequantizeLinear over the gathered rows (axis 0 =
+      // one scale per looked-up id): needs 1-D ids (known from the graph inputs), opset 13 and
+      // float32 scales
+      const fast = perRow && opts.lookup === 'fast' && opset >= 13 && us.every((u) => rank1Inputs.has(u.node.inputs[1]));
+      if (perRow && opts.lookup === 'fast' && !fast) {
+        plan.lookupNotes.push(`${t.name}: compact lookup kept (${opset < 13 ? `opset ${opset} < 13` : 'its ids are not a 1-D graph input'})`);
+      }
+      const rq = perRow ? quantizeRowsInt8(values, rows, cols, 127, !fast) : quantizeRowsInt8(values, 1, rows * cols, 127, false);
       const qName = names.fresh(`${t.name}_int8`);
       const sName = names.fresh(`${t.name}_scale`);
       const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
@@ -228,9 +243,22 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       else if (perRow) plan.float32Scales++;
       const scaleData = rq.scaleBits ? bytesOf(rq.scaleBits) : bytesOf(rq.scales);
       edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [rows, cols], data: bytesOf(rq.q) });
-      edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: perRow ? [rows, 1] : [], data: scaleData });
+      edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: fast ? [rows] : perRow ? [rows, 1] : [], data: scaleData });
       edit.removeInitializers.push(t.name);
+      if (fast) needsOpset = Math.max(needsOpset, 13);
       for (const u of us) {
+        if (fast) {
+          const gq = names.fresh(`${u.node.outputs[0]}_int8`);
+          const gs = names.fresh(`${u.node.outputs[0]}_scale`);
+          const nodes: OnnxNodeSpec[] = [
+            { name: names.fresh(`${u.node.name}_int8`), op: 'Gather', inputs: [qName, u.node.inputs[1]], outputs: [gq], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${u.node.name}_scale`), op: 'Gather', inputs: [sName, u.node.inputs[1]], outputs: [gs], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${u.node.name}_dequantize`), op: 'DequantizeLinear', inputs: [gq, gs], outputs: [u.node.outputs[0]], attrs: { axis: { i: 0 } } },
+          ];
+          for (const node of nodes) edit.insertNodes.push({ before: u.node.name, node });
+          edit.removeNodes.push(u.node.name);
+          continue;
+        }
         const out = u.node.outputs[0];
         const ids = u.node.inputs[1];
         const base = u.node.name;
@@ -254,12 +282,12 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       plan.changes.push({
         tensor: t.name,
         action: perRow
-          ? `int8 per-row symmetric (scale per row, ${scaleDtype} scales; Gather + Mul dequantizes only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)})`
+          ? `int8 per-row symmetric (scale per row, ${scaleDtype} scales; ${fast ? 'Gather + DequantizeLinear' : 'Gather + Mul'} dequantizes only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)})`
           : `int8 symmetric with one scale for the table (only ${cols} wide: a scale per row would cost more than it saves); max |Δw| ${rq.maxAbsError.toExponential(2)}`,
         before,
         after: [
           { name: qName, shape: [rows, cols], dtype: 'int8', bytes: rq.q.byteLength },
-          { name: sName, shape: perRow ? [rows, 1] : [], dtype: scaleDtype, bytes: scaleData.byteLength },
+          { name: sName, shape: fast ? [rows] : perRow ? [rows, 1] : [], dtype: scaleDtype, bytes: scaleData.byteLength },
         ],
       });
       continue;

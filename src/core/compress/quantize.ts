@@ -38,6 +38,12 @@ export interface QuantizeSettings {
    * quantized per batch.
    */
   dense?: 'weights-only' | 'dynamic';
+  /**
+   * ONNX int8 embedding tables: 'compact' (default) stores float16 row scales and dequantizes
+   * with Gather + Cast + Mul (5 ops per lookup); 'fast' stores float32 row scales (2 more bytes
+   * per row) and dequantizes with one DequantizeLinear (3 ops per lookup; opset >= 13, 1-D ids).
+   */
+  lookup?: 'compact' | 'fast';
   /** run original and quantized model on the same generated inputs (default true) */
   verify?: boolean;
   /** rows for the check; default 256 */
@@ -108,10 +114,12 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   }
   const reduceRange = settings.reduceRange ?? true;
   const dense = settings.dense ?? 'weights-only';
+  const lookup = settings.lookup ?? 'compact';
+  if (lookup !== 'compact' && lookup !== 'fast') throw new ModelFileError(ir.path, `quantize: lookup must be compact or fast, got "${String(lookup)}"`);
   if (dense !== 'weights-only' && dense !== 'dynamic') throw new ModelFileError(ir.path, `quantize: dense must be weights-only or dynamic, got "${String(dense)}"`);
   const verify = settings.verify ?? true;
   const verifyRows = settings.verifyRows ?? 256;
-  const resolved = { dtype, tensors, reduceRange, dense, verify, verifyRows };
+  const resolved = { dtype, tensors, reduceRange, dense, lookup, verify, verifyRows };
   const progress = ctx.onProgress ?? (() => undefined);
   const selected = selectTensors(ir, { dtype, tensors });
   const onTensor = (done: number, total: number, name: string): void => progress(total ? (0.7 * done) / total : 0.7, name ? `quantizing ${name}` : undefined);
@@ -121,7 +129,7 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   let write: (outPath: string) => Promise<void>;
   const notes: string[] = [];
   if (isOnnx) {
-    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'float16', reduceRange, dense, signal: ctx.signal, onTensor });
+    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor });
     changes = plan.changes;
     skipped = plan.skipped;
     const external = ir.files.some((f) => f.kind === 'external-data');
@@ -130,7 +138,23 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
     if (dtype === 'int8') {
       const tables = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length !== 1);
       const kernels = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
+      if (tables.length) {
+        const s = sumChange(tables);
+        const scales = [
+          plan.float16Scales ? `${plan.float16Scales} with float16 row scales` : '',
+          plan.float32Scales ? `${plan.float32Scales} with float32 row scales${lookup === 'fast' ? '' : ", because some fall outside float16's normal range"}` : '',
+        ].filter(Boolean).join(', ');
+        notes.push(
+          `${tables.length} embedding table(s) stored as int8 with one symmetric scale per row (one per table for tables under ${NARROW_TABLE_COLS} wide; ${scales || 'no per-row scales'}): ` +
+            `${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). The graph gathers int8 rows and their scales and dequantizes them ` +
+            (lookup === 'fast'
+              ? '(Gather + DequantizeLinear), so only looked-up rows are dequantized and the table stays int8 in memory; measured on the dev machine (ORT 1.30, 4000x64 table, batch 1024): about as fast as the float Gather. '
+              : '(Gather + Cast + Mul), so only looked-up rows are dequantized and the table stays int8 in memory; measured on the dev machine (ORT 1.30, 4000x64 table, batch 1024): about 0.03-0.05 ms slower per lookup than the float Gather (lookup: fast trades 2 bytes per row for float speed). ') +
+            'This job did not time this model: see the bench command.',
+        );
+      }
       if (plan.denseModeNote) notes.push(`Note: ${plan.denseModeNote}.`);
+      for (const n of plan.lookupNotes) notes.push(`Note: ${n}.`);
       if (kernels.length && plan.denseMode === 'weights-only') {
         notes.push(
           `${kernels.length} dense kernel(s) stored as 8-bit int8 per output channel; a DequantizeLinear gives the float kernel back to the original MatMul/Gemm ` +

@@ -1,0 +1,305 @@
+#!/usr/bin/env node
+// End-to-end: drives the real VS Code UI (code-server + headless Chromium through Playwright),
+// as a user would: right-click a model in the explorer -> "Prune Model…" -> answer the quick
+// picks -> the analysis panel shows the before/after report. Once in a dark and once in a light
+// theme, it saves PNG screenshots of the panel (summary, comparison, heatmaps) into
+// test-output/screenshots/ and checks what the panel shows.
+//
+// Usage: npm run build && npm run build:tests && node test/e2e/prune-panel.e2e.mjs [--themes dark,light] [--keep]
+// Prints `N passed, N failed` last (one check per theme phase).
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CHROMIUM_BIN, CODE_SERVER_ENTRY, HOST_DIR, NODE_BIN, NODE_BIN_DIR, REPO_ROOT, readInstalledHost } from '../../scripts/vscode-host/host-paths.mjs';
+import { makeWorkspace } from '../../scripts/vscode-host/make-workspace.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    themes: { type: 'string', default: 'dark,light' },
+    keep: { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(REPO_ROOT, 'test-output', 'screenshots') },
+  },
+});
+
+const THEMES = { dark: 'Default Dark Modern', light: 'Default Light Modern' };
+const started = Date.now();
+const log = (m) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${m}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function killGroup(child) {
+  if (!child?.pid) return;
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(-child.pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+/** A fresh user-data dir per phase (VS Code would restore the previous phase's editors). */
+function phaseDirs(theme) {
+  const runDir = path.join(HOST_DIR, `e2e-${theme}-${process.pid}`);
+  rmSync(runDir, { recursive: true, force: true });
+  const d = {
+    runDir,
+    home: path.join(runDir, 'home'),
+    xdg: path.join(runDir, 'xdg'),
+    userData: path.join(runDir, 'user-data'),
+    extensions: path.join(runDir, 'extensions'),
+    workspace: path.join(runDir, 'workspace'),
+  };
+  for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
+  mkdirSync(path.join(d.userData, 'User'), { recursive: true });
+  writeFileSync(
+    path.join(d.userData, 'User', 'settings.json'),
+    JSON.stringify(
+      {
+        'workbench.colorTheme': THEMES[theme],
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'telemetry.telemetryLevel': 'off',
+        'extensions.autoUpdate': false,
+        'extensions.autoCheckUpdates': false,
+        'security.workspace.trust.enabled': false,
+        'window.restoreWindows': 'none',
+        'files.hotExit': 'off',
+        'workbench.editor.enablePreview': false,
+        'chat.commandCenter.enabled': false,
+        'prunescope.datasetPath': 'samples/neumf-candidates.csv',
+      },
+      null,
+      2,
+    ),
+  );
+  return d;
+}
+
+function startCodeServer(d, port) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') delete env[k];
+  Object.assign(env, {
+    HOME: d.home,
+    XDG_CONFIG_HOME: path.join(d.xdg, 'config'),
+    XDG_DATA_HOME: path.join(d.xdg, 'data'),
+    XDG_CACHE_HOME: path.join(d.xdg, 'cache'),
+    XDG_STATE_HOME: path.join(d.xdg, 'state'),
+    PATH: `${NODE_BIN_DIR}${path.delimiter}${process.env.PATH || ''}`,
+  });
+  const config = path.join(d.runDir, 'config.yaml');
+  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+  const args = [
+    CODE_SERVER_ENTRY, '--config', config, '--user-data-dir', d.userData, '--extensions-dir', d.extensions,
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--vscode-option', 'enable-smoke-test-driver', d.workspace,
+  ];
+  const out = createWriteStream(path.join(d.runDir, 'code-server.log'));
+  const child = spawn(NODE_BIN, args, { cwd: d.home, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  return child;
+}
+
+async function waitHealthy(port) {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(250);
+  }
+  throw new Error('code-server did not become healthy');
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** One phase: a theme, a fresh workspace, the whole right-click -> prune -> report flow, screenshots. */
+async function runPhase(browser, theme) {
+  const d = phaseDirs(theme);
+  await makeWorkspace(d.workspace, { samplesCache: path.join(HOST_DIR, 'fixtures-cache') });
+  const port = await freePort();
+  const server = startCodeServer(d, port);
+  const shots = [];
+  let page;
+  try {
+    await waitHealthy(port);
+    const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+    const payload = [
+      ['extensionDevelopmentPath', remote(REPO_ROOT)],
+      ['skipWelcome', 'true'],
+    ];
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(d.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    page = await browser.newPage({ viewport: { width: 1440, height: 960 }, deviceScaleFactor: 1 });
+    const consoleErrors = [];
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    log(`${theme}: workbench loaded`);
+    await sleep(3000);
+
+    // the explorer: expand samples/, right-click neumf.onnx
+    await page.keyboard.press('Control+Shift+E');
+    const row = (name) => page.locator(`.explorer-folders-view .monaco-list-row:has(.label-name:text-is("${name}"))`).first();
+    await row('samples').waitFor({ timeout: 30_000 });
+    await row('samples').click();
+    await row('neumf.onnx').waitFor({ timeout: 15_000 });
+    // the menu must offer PruneScope's commands on a model file, and not on other files
+    await row('neumf-candidates.csv').click({ button: 'right' });
+    const menuItem = (text) => page.locator('.monaco-menu .action-item .action-label', { hasText: text }).first();
+    await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
+    check((await menuItem('Prune Model').count()) === 0, 'Prune Model… is offered on a CSV file');
+    await page.keyboard.press('Escape');
+    await row('neumf.onnx').click({ button: 'right' });
+    await menuItem('Prune Model').waitFor({ timeout: 10_000 });
+    check((await menuItem('Analyze Model').count()) === 1, 'Analyze Model is missing from the context menu');
+    await page.screenshot({ path: path.join(opts.out, `${theme}-0-context-menu.png`) });
+    shots.push(`${theme}-0-context-menu.png`);
+    await menuItem('Prune Model').click();
+
+    // the quick picks: method, share, scope, output
+    const quick = page.locator('.quick-input-widget');
+    const answer = async (filter, what) => {
+      await quick.waitFor({ state: 'visible', timeout: 15_000 });
+      const title = (await quick.locator('.quick-input-title').textContent().catch(() => '')) || '';
+      log(`${theme}: "${title.trim()}" <- ${what}`);
+      if (filter !== null) await page.keyboard.type(filter);
+      await sleep(300);
+      await page.keyboard.press('Enter');
+      await sleep(500);
+    };
+    await answer('Magnitude', 'Magnitude (unstructured weights)');
+    await answer('50%', '50%');
+    await answer('global', 'global');
+    await page.screenshot({ path: path.join(opts.out, `${theme}-1-output-box.png`) });
+    shots.push(`${theme}-1-output-box.png`);
+    await answer(null, 'the default output path');
+
+    // the job runs with a progress notification; the panel then shows the comparison
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('#comparison').waitFor({ timeout: 120_000 });
+    log(`${theme}: the panel shows the before/after report`);
+    const out = path.join(d.workspace, 'samples', 'neumf-prune-magnitude.onnx');
+    check(existsSync(out), `${out} was not written`);
+    const compareText = await frame.locator('#comparison').innerText();
+    for (const want of ['Parameters', 'Size on disk', 'gzip size', 'Latency p50', 'HR@10', 'NDCG@10']) {
+      check(compareText.includes(want), `the comparison does not show ${want}`);
+    }
+    await sleep(1500);
+    // screenshots without toasts and with the side bar closed: the panel is the subject
+    await page.addStyleTag({ content: '.notifications-toasts, .notification-toast-container { display: none !important; }' });
+    await page.keyboard.press('Control+B');
+    await sleep(800);
+    const webview = page.locator('iframe.webview.ready').first();
+    const shootPanel = async (name) => {
+      await webview.screenshot({ path: path.join(opts.out, name) });
+      shots.push(name);
+    };
+    await frame.locator('#comparison').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await sleep(300);
+    await shootPanel(`${theme}-2-comparison.png`);
+    await frame.locator('#summary').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await sleep(300);
+    await shootPanel(`${theme}-3-summary.png`);
+    await frame.locator('#sparsity').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await sleep(300);
+    await shootPanel(`${theme}-4-sparsity-layers.png`);
+    // the per-tensor heatmap: zoom in with the button, hover a cell
+    const tensor = frame.locator('#tensor');
+    await tensor.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    const heat = tensor.locator('canvas.tiles');
+    await heat.waitFor({ timeout: 10_000 });
+    await tensor.locator('vscode-button', { hasText: '+' }).first().click();
+    await sleep(200);
+    const box = await heat.boundingBox();
+    if (box) await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.3);
+    await sleep(300);
+    const tip = await tensor.locator('.tip').first().innerText();
+    check(/mean \|w\|/.test(tip), `hovering the heatmap shows no values: "${tip}"`);
+    await shootPanel(`${theme}-5-heatmaps.png`);
+    await frame.locator('#tensor canvas.chart').first().evaluate((e) => e.scrollIntoView({ block: 'center' }));
+    await sleep(300);
+    await shootPanel(`${theme}-6-histogram-spectrum.png`);
+    await page.screenshot({ path: path.join(opts.out, `${theme}-7-window.png`) });
+    shots.push(`${theme}-7-window.png`);
+    check(consoleErrors.filter((e) => /prunescope|webview\.js/i.test(e)).length === 0, `page errors: ${consoleErrors.join(' | ')}`);
+    await page.close();
+    return shots;
+  } catch (e) {
+    if (page) await page.screenshot({ path: path.join(opts.out, `${theme}-failure.png`) }).catch(() => undefined);
+    throw e;
+  } finally {
+    await killGroup(server);
+    if (!opts.keep) rmSync(d.runDir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  if (!readInstalledHost()) throw new Error('the VS Code host is not installed: run node scripts/vscode-host/setup.mjs');
+  check(existsSync(path.join(REPO_ROOT, 'dist', 'extension.js')), 'dist/extension.js is missing: npm run build');
+  check(existsSync(path.join(REPO_ROOT, 'out', 'test', 'fixtures', 'write-fixtures.js')), 'out/test/fixtures is missing: npm run build:tests');
+  mkdirSync(opts.out, { recursive: true });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_BIN,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const theme of opts.themes.split(',').map((t) => t.trim()).filter(Boolean)) {
+      if (!THEMES[theme]) throw new Error(`unknown theme ${theme} (dark, light)`);
+      try {
+        const shots = await runPhase(browser, theme);
+        log(`${theme}: ok, screenshots: ${shots.join(', ')}`);
+        passed++;
+      } catch (e) {
+        failed++;
+        console.log(`FAILED (${theme}): ${e?.stack || e}`);
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  log(`screenshots in ${opts.out}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e?.stack || e);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+);

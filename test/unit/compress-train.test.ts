@@ -1,0 +1,262 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { ModelIR } from '../../src/core/model/ir.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx-write.js';
+import { writeTfjsModel, TfjsReplacement } from '../../src/core/model/tfjs-write.js';
+import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
+import {
+  bce,
+  candidateMetrics,
+  EpochSampler,
+  finetuneModel,
+  InteractionTable,
+  loadTrainee,
+  readInteractionTable,
+  scoreRows,
+  tableAsBatch,
+} from '../../src/core/compress/finetune.js';
+import { architectureParams, buildStudent, distillModel, identifyArchitecture } from '../../src/core/compress/distill.js';
+import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
+import { createRng } from '../../src/core/samples/prng.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+
+const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-train-'));
+
+/** The first `rows` data lines of a CSV, as a new file (keeps the tests fast). */
+function headCsv(src: string, rows: number, name: string): string {
+  const lines = fs.readFileSync(src, 'utf8').split('\n');
+  const out = path.join(work, name);
+  fs.writeFileSync(out, lines.slice(0, rows + 1).join('\n') + '\n');
+  return out;
+}
+
+/** Zeros the smallest 90% (by magnitude) of every embedding table and kernel; returns the new values by tensor. */
+async function prunedValues(ir: ModelIR): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const t of ir.tensors.filter((x) => x.role === 'embedding' || x.role === 'dense-kernel')) {
+    const v = await readTensorFloat32(t);
+    const sorted = Float32Array.from(v, Math.abs).sort();
+    const threshold = sorted[Math.floor(v.length * 0.9)];
+    for (let i = 0; i < v.length; i++) if (Math.abs(v[i]) < threshold) v[i] = 0;
+    out.set(t.name, v);
+  }
+  return out;
+}
+
+function zerosOf(values: Float32Array): Set<number> {
+  const s = new Set<number>();
+  values.forEach((x, i) => x === 0 && s.add(i));
+  return s;
+}
+
+async function meanLoss(file: string, table: InteractionTable): Promise<number> {
+  const t = await loadTrainee(await readModel(file));
+  try {
+    const p = scoreRows(t, tableAsBatch(table));
+    return tf.tidy(() => bce(tf.tensor1d(p), tf.tensor1d(table.label)).dataSync()[0]);
+  } finally {
+    t.dispose();
+  }
+}
+
+test('readInteractionTable: columns, implicit detection, extra fields, errors with line numbers', async () => {
+  const a = path.join(work, 'a.csv');
+  fs.writeFileSync(a, 'user,item,timestamp,genre\n0,3,100,7\n1,2,101,5\n');
+  const t = await readInteractionTable(a);
+  assert.deepEqual(Array.from(t.user), [0, 1]);
+  assert.deepEqual(Array.from(t.item), [3, 2]);
+  assert.deepEqual(Array.from(t.label), [1, 1]);
+  assert.deepEqual(t.extraNames, ['genre']);
+  assert.deepEqual(Array.from(t.extra), [7, 5]);
+  assert.equal(t.implicit, true);
+  const b = path.join(work, 'b.csv');
+  fs.writeFileSync(b, 'user\titem\tlabel\n0\t3\t1\n0\t4\t0\n');
+  assert.equal((await readInteractionTable(b)).implicit, false);
+  const c = path.join(work, 'c.csv');
+  fs.writeFileSync(c, 'user,item\n0,3\n1,x\n');
+  await assert.rejects(readInteractionTable(c), /c\.csv: line 3: item 'x' is not a non-negative integer id/);
+  const d = path.join(work, 'd.csv');
+  fs.writeFileSync(d, 'uid,item\n0,3\n');
+  await assert.rejects(readInteractionTable(d), /line 1: needs columns 'user' and 'item'/);
+});
+
+test('candidateMetrics: per-user blocks, ties count against the positive', () => {
+  const users = Int32Array.of(0, 0, 0, 1, 1, 1);
+  const labels = Float32Array.of(1, 0, 0, 0, 1, 0);
+  // user 0: positive beats both (rank 0); user 1: a tie and a higher negative (rank 2)
+  const scores = Float32Array.of(0.9, 0.1, 0.2, 0.5, 0.4, 0.4);
+  const k1 = candidateMetrics(users, labels, scores, 1);
+  assert.deepEqual(k1, { k: 1, hr: 0.5, ndcg: 0.5, positives: 2 });
+  const k3 = candidateMetrics(users, labels, scores, 3);
+  assert.equal(k3.hr, 1);
+  assert.equal(k3.ndcg, (1 + 1 / Math.log2(4)) / 2);
+});
+
+test('EpochSampler: sampled negatives are never the user\'s positives; item attributes follow the item', () => {
+  const table: InteractionTable = {
+    file: 'x.csv',
+    user: Int32Array.of(0, 0, 1),
+    item: Int32Array.of(0, 1, 2),
+    label: Float32Array.of(1, 1, 1),
+    // col 0: item category (= item + 10); col 1: per-row noise
+    extra: Int32Array.of(10, 7, 11, 8, 12, 9),
+    extraNames: ['category', 'noise'],
+    implicit: true,
+  };
+  const s = new EpochSampler(table, 3);
+  assert.equal(s.size, 12);
+  const e = s.epoch(createRng(3));
+  let negatives = 0;
+  for (let i = 0; i < 12; i++) {
+    assert.equal(e.extra[i * 2], e.item[i] + 10, `row ${i}`);
+    if (e.label[i] === 0) {
+      negatives++;
+      if (e.user[i] === 0) assert.ok(e.item[i] === 2, `user 0 negative ${e.item[i]}`);
+      else assert.ok(e.item[i] !== 2);
+    }
+  }
+  assert.equal(negatives, 9);
+});
+
+test('ONNX NeuMF pruned to 90%: fine-tuning keeps every zero, lowers the loss, and ORT runs the written file', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const r = fx.models.neumf;
+  const ir = await readModel(r.onnxPath!);
+  const values = await prunedValues(ir);
+  const replace = new Map<string, OnnxTensorReplacement>();
+  for (const [name, v] of values) replace.set(name, { dtype: 'float32', shape: ir.tensors.find((t) => t.name === name)!.shape, data: new Uint8Array(v.buffer) });
+  const prunedPath = path.join(work, 'neumf-pruned.onnx');
+  await writeOnnxModel(ir, prunedPath, { replace });
+  const data = headCsv(r.interactionsCsv, 6000, 'neumf-train.csv');
+  const table = await readInteractionTable(data);
+  assert.equal(table.implicit, false);
+
+  const pruned = await readModel(prunedPath);
+  const progress: string[] = [];
+  const outcome = await finetuneModel(pruned, { data, epochs: 2, batchSize: 256, lr: 0.005 }, { onProgress: (_, d) => d && progress.push(d) });
+  assert.equal(outcome.settings.masks, 'keep-zeros'); // chosen because the model has pruned zeros
+  assert.ok(progress.some((p) => /epoch 2\/2 loss .*ETA/.test(p)), progress.join('; '));
+  const out = path.join(work, 'neumf-finetuned.onnx');
+  await outcome.write(out);
+  // value-only replacement: same file size
+  assert.equal(fs.statSync(out).size, fs.statSync(prunedPath).size);
+
+  const tuned = await readModel(out);
+  let changed = 0;
+  for (const [name, before] of values) {
+    const after = await readTensorFloat32(tuned.tensors.find((t) => t.name === name)!);
+    assert.deepEqual(zerosOf(after), zerosOf(before), name);
+    for (let i = 0; i < after.length; i++) if (after[i] !== before[i]) changed++;
+  }
+  assert.ok(changed > 0);
+  const lossBefore = await meanLoss(prunedPath, table);
+  const lossAfter = await meanLoss(out, table);
+  assert.ok(lossAfter < lossBefore, `loss ${lossBefore} -> ${lossAfter}`);
+
+  const s = await ort.InferenceSession.create(out, { logSeverityLevel: 3 });
+  const n = 4;
+  const res = await s.run({
+    user: new ort.Tensor('int64', BigInt64Array.of(0n, 1n, 2n, 3n), [n]),
+    item: new ort.Tensor('int64', BigInt64Array.of(5n, 6n, 7n, 8n), [n]),
+  });
+  assert.deepEqual(res.score.dims, [n, 1]);
+  for (const x of res.score.data as Float32Array) assert.ok(x > 0 && x < 1);
+  await s.release();
+});
+
+test('TF.js NeuMF: masks keep-zeros vs none, cancellation', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const r = fx.models.neumf;
+  const ir = await readModel(r.tfjsModelJson!);
+  const values = await prunedValues(ir);
+  const replace = new Map<string, TfjsReplacement>();
+  for (const [name, v] of values) replace.set(name, { dtype: 'float32', shape: ir.tensors.find((t) => t.name === name)!.shape, data: v });
+  const prunedPath = path.join(work, 'neumf-pruned-tfjs', 'model.json');
+  await writeTfjsModel(ir, prunedPath, { replace });
+  const data = headCsv(r.interactionsCsv, 3000, 'neumf-train-small.csv');
+  const pruned = await readModel(prunedPath);
+
+  const keep = await finetuneModel(pruned, { data, epochs: 1, batchSize: 256, lr: 0.005, masks: 'keep-zeros' });
+  const free = await finetuneModel(pruned, { data, epochs: 1, batchSize: 256, lr: 0.005, masks: 'none' });
+  const keepPath = path.join(work, 'keep', 'model.json');
+  const freePath = path.join(work, 'free', 'model.json');
+  await keep.write(keepPath);
+  await free.write(freePath);
+  const model = await tf.loadLayersModel(fileSystemLoadHandler(keepPath));
+  assert.equal(model.countParams(), r.params);
+  model.dispose();
+  const keepIr = await readModel(keepPath);
+  const freeIr = await readModel(freePath);
+  const table = 'user_gmf_embedding/embeddings';
+  const before = zerosOf(values.get(table)!);
+  assert.deepEqual(zerosOf(await readTensorFloat32(keepIr.tensors.find((t) => t.name === table)!)), before);
+  // without masks, the rows in the data get gradients and their zeros move
+  const freeZeros = zerosOf(await readTensorFloat32(freeIr.tensors.find((t) => t.name === table)!));
+  assert.ok(freeZeros.size < before.size, `${freeZeros.size} vs ${before.size}`);
+
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(finetuneModel(pruned, { data, epochs: 1 }, { signal: ac.signal }), /fine-tuning was cancelled/);
+});
+
+test('identifyArchitecture reads the three fixtures; architectureParams matches the builders and the files', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const expected = {
+    neumf: { kind: 'neumf', users: 300, items: 500, gmfDim: 8, mlpDim: 8, hidden: [16, 8] },
+    'two-tower': { kind: 'two-tower', users: 300, items: 500, dim: 16, hidden: [16] },
+    deepfm: {
+      kind: 'deepfm', users: 300, items: 500, dim: 8, hidden: [16],
+      fieldVocab: [300, 500, 16, 8, 40, 25], fieldNames: ['user', 'item', 'item_category', 'user_segment', 'noise_a', 'noise_b'],
+    },
+  } as const;
+  for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
+    for (const file of [fx.models[kind].onnxPath!, fx.models[kind].tfjsModelJson!]) {
+      const arch = await identifyArchitecture(await readModel(file));
+      assert.deepEqual(arch, expected[kind], `${kind} ${file}`);
+      assert.equal(architectureParams(arch), fx.models[kind].params, kind);
+      const m = buildStudent(arch, 1);
+      assert.equal(m.countParams(), fx.models[kind].params);
+      m.dispose();
+    }
+  }
+});
+
+test('distill: an ONNX NeuMF teacher gives an ONNX student of the expected size with the teacher\'s input names', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const r = fx.models.neumf;
+  const teacher = await readModel(r.onnxPath!);
+  const data = headCsv(r.interactionsCsv, 3000, 'neumf-distill.csv');
+  const outcome = await distillModel(teacher, { data, studentDim: 2, epochs: 1, alpha: 0.5 });
+  // GMF 2, MLP 2, hidden [16, 8] scaled by sqrt(2/8) = [8, 4]:
+  // 800 * (2 + 2) + (4*8 + 8) + (8*4 + 4) + (2 + 4) + 1
+  const expectedParams = 3200 + 40 + 36 + 7;
+  const d = (outcome as unknown as { distill: { teacherParams: number; studentParams: number } }).distill;
+  assert.equal(d.studentParams, expectedParams);
+  assert.equal(d.teacherParams, r.params);
+  assert.deepEqual(outcome.settings.hidden, [8, 4]);
+  const out = path.join(work, 'student.onnx');
+  await outcome.write(out);
+  const student = await readModel(out);
+  const params = student.tensors.filter((t) => t.trainable).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  assert.equal(params, expectedParams);
+  assert.deepEqual(student.tensors.find((t) => t.name === 'user_gmf_embedding/embeddings')!.shape, [300, 2]);
+  const s = await ort.InferenceSession.create(out, { logSeverityLevel: 3 });
+  assert.deepEqual([...s.inputNames].sort(), ['item', 'user']);
+  assert.deepEqual(s.outputNames, ['score']);
+  const res = await s.run({ user: new ort.Tensor('int64', BigInt64Array.of(1n, 2n), [2]), item: new ort.Tensor('int64', BigInt64Array.of(3n, 4n), [2]) });
+  assert.deepEqual(res.score.dims, [2, 1]);
+  await s.release();
+  await assert.rejects(distillModel(teacher, { data, ratio: 1000, epochs: 1 }), /no student of this kind fits 13 parameters/);
+});
