@@ -37,8 +37,9 @@ export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', de
   }
   // display size: keep the matrix' aspect ratio inside 512 x 512 CSS pixels
   const aspect = tiles.cols / tiles.rows;
-  const cssW = Math.round(aspect >= 1 ? 512 : Math.max(64, 512 * aspect));
-  const cssH = Math.round(aspect >= 1 ? Math.max(64, 512 / aspect) : 512);
+  // very thin matrices (a [10000 x 16] table) are stretched to stay readable: cells need not be square
+  const cssW = Math.round(aspect >= 1 ? 512 : Math.max(256, 512 * aspect));
+  const cssH = Math.round(aspect >= 1 ? Math.max(128, 512 / aspect) : 512);
   const ratio = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
   const canvas = document.createElement('canvas');
   canvas.className = 'tiles';

@@ -36,6 +36,8 @@ let sortDesc = true;
 let heatScale: 'linear' | 'log' = 'linear';
 let busy: { phase: string; fraction: number; detail?: string } | undefined;
 let errorText: string | undefined;
+/** with a before/after result: which model the analysis sections below show */
+let viewing: 'before' | 'after' = 'before';
 
 // ---------- tiny DOM helpers (text only; no innerHTML anywhere) ----------
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -177,7 +179,11 @@ function summary(r: ModelReport): HTMLElement {
     );
   }
   return el('header', { className: 'summary', attrs: { id: 'summary' } }, [
-    el('div', { className: 'title-row' }, [el('h1', { text: fileName(r.path), title: r.path }), ...tools]),
+    el('div', { className: 'title-row' }, [
+      el('h1', { text: fileName(r.path), title: r.path }),
+      ...(comparison && viewing === 'after' ? [el('span', { className: 'pill', text: 'compressed' })] : []),
+      ...tools,
+    ]),
     el(
       'div',
       { className: 'cards' },
@@ -201,13 +207,13 @@ function exportHtml(): void {
 // ---------- before / after ----------
 function comparisonSection(c: CompressJobResult): HTMLElement {
   const v = c.comparison;
-  type Row = { name: string; before: number | null; after: number | null; fmt: (x: number | null) => string; better: 'lower' | 'higher' };
+  type Row = { name: string; before: number | null; after: number | null; fmt: (x: number | null) => string; better: 'lower' | 'higher'; noise?: boolean };
   const rows: Row[] = [
     { name: 'Parameters', before: v.params.before, after: v.params.after, fmt: (x) => (x === null ? '–' : fmtCount(x)), better: 'lower' },
     { name: 'Size on disk', before: v.bytes.before, after: v.bytes.after, fmt: fmtBytes, better: 'lower' },
     { name: 'gzip size', before: v.gzipBytes.before, after: v.gzipBytes.after, fmt: fmtBytes, better: 'lower' },
   ];
-  for (const l of v.latency) rows.push({ name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : ''}`, before: l.p50Before, after: l.p50After, fmt: (x) => (x === null ? '–' : `${x.toFixed(3)} ms`), better: 'lower' });
+  for (const l of v.latency) rows.push({ name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : ''}`, before: l.p50Before, after: l.p50After, fmt: (x) => (x === null ? '–' : `${x.toFixed(3)} ms`), better: 'lower', noise: l.withinNoise });
   if (v.hr) rows.push({ name: `HR@${v.k}`, before: v.hr.before, after: v.hr.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
   if (v.ndcg) rows.push({ name: `NDCG@${v.k}`, before: v.ndcg.before, after: v.ndcg.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
   if (v.auc) rows.push({ name: 'AUC', before: v.auc.before, after: v.auc.after, fmt: (x) => (x === null ? '–' : x.toFixed(4)), better: 'higher' });
@@ -215,7 +221,7 @@ function comparisonSection(c: CompressJobResult): HTMLElement {
   table.append(el('tr', {}, ['', 'before', 'after', 'change', ''].map((h) => el('th', { text: h }))));
   for (const row of rows) {
     const rel = row.before !== null && row.after !== null && row.before !== 0 ? (row.after - row.before) / row.before : null;
-    const good = rel === null || Math.abs(rel) < 0.005 ? 'same' : (rel < 0) === (row.better === 'lower') ? 'good' : 'bad';
+    const good = rel === null || Math.abs(rel) < 0.005 || row.noise ? 'same' : (rel < 0) === (row.better === 'lower') ? 'good' : 'bad';
     const barWrap = el('div', { className: 'pair-bars' });
     const mx = Math.max(Math.abs(row.before ?? 0), Math.abs(row.after ?? 0), 1e-30);
     for (const [cls, val] of [['b', row.before], ['a', row.after]] as const) {
@@ -247,7 +253,8 @@ function comparisonSection(c: CompressJobResult): HTMLElement {
     el('div', { className: 'scroll' }, [table]),
     el('div', { className: 'legend' }, [el('span', { className: 'swatch b' }), 'before', el('span', { className: 'swatch a' }), 'after']),
   ];
-  const said = [...c.comparison.summary, ...c.notes];
+  // a method's own size line repeats the comparison's measured one
+  const said = [...c.comparison.summary, ...c.notes.filter((n) => !(n.startsWith('Size on disk') && c.comparison.summary.some((x) => x.startsWith('Size on disk'))))];
   if (said.length) parts.push(el('ul', { className: 'notes' }, said.map((s) => el('li', { text: s }))));
   if (c.changes.length) {
     const ct = el('table', { className: 'layers changes' });
@@ -265,8 +272,26 @@ function comparisonSection(c: CompressJobResult): HTMLElement {
     }
     parts.push(el('h3', { text: `What changed (${c.changes.length} tensor${c.changes.length === 1 ? '' : 's'})` }), el('div', { className: 'scroll' }, [ct]));
   }
-  const tools = isStatic || c.method === 'compare' ? [] : [button('Reveal Output', () => vscode.postMessage({ type: 'revealOutput' }), { secondary: true })];
+  const tools: HTMLElement[] = [viewSwitch(c)];
+  if (!isStatic && c.method !== 'compare') tools.push(button('Reveal Output', () => vscode.postMessage({ type: 'revealOutput' }), { secondary: true }));
   return section('comparison', method, parts, tools);
+}
+
+/** Which model the analysis sections show: the original or the compressed one. */
+function viewSwitch(c: CompressJobResult): HTMLElement {
+  const wrap = el('div', { className: 'view-switch', attrs: { role: 'group', 'aria-label': 'model shown in the analysis below' } }, [el('span', { className: 'muted', text: 'Analysis below:' })]);
+  for (const [key, label] of [['before', c.method === 'compare' ? fileName(c.original) : 'Original'], ['after', c.method === 'compare' ? fileName(c.output) : 'Compressed']] as const) {
+    const b = button(label, () => {
+      viewing = key;
+      report = key === 'after' ? c.after : c.before;
+      selected = undefined;
+      render();
+      document.getElementById('comparison')?.scrollIntoView({ block: 'start' });
+    }, { secondary: viewing !== key, title: key === 'after' ? c.output : c.original });
+    b.setAttribute('data-view', key);
+    wrap.append(b);
+  }
+  return wrap;
 }
 
 function sensitivity(c: CompressJobResult): HTMLElement {
@@ -604,11 +629,13 @@ function onMessage(m: HostToWebview): void {
       actions = m.actions ?? [];
       busy = undefined;
       errorText = undefined;
+      viewing = 'before';
       if (comparison && comparison.original !== m.report.path) comparison = undefined;
       render();
       return;
     case 'comparison':
       comparison = m.result;
+      viewing = 'before';
       busy = undefined;
       render();
       document.getElementById('comparison')?.scrollIntoView({ block: 'start' });

@@ -30,7 +30,7 @@ export interface SeedManifestEntry {
   entry: string;
 }
 
-const SEED_VERSION = 1;
+const SEED_VERSION = 2;
 
 /** The folder the tiny fixtures are cached in by the unit tests too (trained once per machine). */
 export function defaultFixtureDir(): string {
@@ -171,6 +171,29 @@ function tfjsVariants(srcDir: string, dir: string): string[] {
     }
     fs.writeFileSync(path.join(d, 'group1-shard1of1.bin'), Buffer.concat(parts));
     fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify({ ...doc, weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }] }));
+    made.push(d);
+  }
+  {
+    // a weights-only manifest (a plain array) with string weights: TF.js's length-prefixed strings
+    const d = path.join(dir, 'tfjs-strings');
+    fs.mkdirSync(d, { recursive: true });
+    const te = new TextEncoder();
+    const strs = ['user', 'item', '', 'é<script>'];
+    const parts: Buffer[] = [Buffer.from(floats(6, 9).buffer)];
+    for (const x of strs) {
+      const b = te.encode(x);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length);
+      parts.push(len, Buffer.from(b));
+    }
+    parts.push(Buffer.from(Int32Array.from([1, -2, 3]).buffer));
+    fs.writeFileSync(path.join(d, 'weights.bin'), Buffer.concat(parts));
+    const weights = [
+      { name: 'dense/kernel', shape: [2, 3], dtype: 'float32' },
+      { name: 'vocab', shape: [2, 2], dtype: 'string' },
+      { name: 'ids', shape: [3], dtype: 'int32' },
+    ];
+    fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify([{ paths: ['weights.bin'], weights }]));
     made.push(d);
   }
   return made;

@@ -90,6 +90,8 @@ function phaseDirs(theme) {
         'files.hotExit': 'off',
         'workbench.editor.enablePreview': false,
         'chat.commandCenter.enabled': false,
+        'chat.disableAIFeatures': true,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
         'prunescope.datasetPath': 'samples/neumf-candidates.csv',
       },
       null,
@@ -168,7 +170,7 @@ async function runPhase(browser, theme) {
 
     // the explorer: expand samples/, right-click neumf.onnx
     await page.keyboard.press('Control+Shift+E');
-    const row = (name) => page.locator(`.explorer-folders-view .monaco-list-row:has(.label-name:text-is("${name}"))`).first();
+    const row = (name) => page.getByRole('treeitem', { name, exact: true }).first();
     await row('samples').waitFor({ timeout: 30_000 });
     await row('samples').click();
     await row('neumf.onnx').waitFor({ timeout: 15_000 });
@@ -229,6 +231,11 @@ async function runPhase(browser, theme) {
     await frame.locator('#summary').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await sleep(300);
     await shootPanel(`${theme}-3-summary.png`);
+    // the analysis sections switch to the compressed model: its layer-wise sparsity is the point
+    await frame.locator('#comparison vscode-button[data-view="after"]').click();
+    await frame.locator('#summary .pill', { hasText: 'compressed' }).waitFor({ timeout: 5_000 });
+    const grid = await frame.locator('#sparsity table.heat-grid').innerText();
+    check(/[1-9]\d%/.test(grid), `the compressed model's sparsity grid shows no pruned layer: ${grid.slice(0, 200)}`);
     await frame.locator('#sparsity').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await sleep(300);
     await shootPanel(`${theme}-4-sparsity-layers.png`);

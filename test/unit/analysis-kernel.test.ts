@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { analyzeTensor, ERROR_SAMPLE_MIN_ELEMENTS, ERROR_SAMPLE_ROWS } from '../../src/core/analysis/analyze-model.js';
 import { STATS_KERNEL_WAT_SHA256 } from '../../src/core/analysis/kernels/stats-kernel-wasm.js';
 import { statsWasmKernel, TensorStats, TensorStatsAccumulator, TensorStatsConfig, wasmKernelUsable } from '../../src/core/analysis/tensor-stats.js';
+import { StatsHelperThread } from '../../src/core/analysis/stats-helper-thread.js';
 import { ModelTensor } from '../../src/core/model/ir.js';
 
 const REPO = join(__dirname, '..', '..', '..');
@@ -143,4 +144,30 @@ test('a huge embedding table gets sampled error figures, labelled with the sampl
   // values are multiples of 1/1000 in [-1, 1]: the float16 error is at most half a float16 ulp of 1
   assert.ok(r.quantError!.float16.maxAbs! > 0 && r.quantError!.float16.maxAbs! <= 2 ** -12);
   assert.equal(r.params, rows * dim);
+});
+
+test('the WebAssembly kernel split with the helper thread equals the JS loop on one thread', async () => {
+  const helper = new StatsHelperThread();
+  try {
+    for (const [rows, d, every] of [[301, 8, 1], [1000, 16, 3], [77, 4, 2]]) {
+      const v = mixedValues(rows * d, rows + d);
+      const cfg = { rowLength: d, rows, epsilon: 1e-6, keepRowNorms: true, int8PerRow: true, maxTileCells: 5, gramEvery: 3, errorRowEvery: every };
+      const j = run(v, { ...cfg, kernel: 'js' }, 1000);
+      const w = run(v, { ...cfg, kernel: 'auto', helper, maxChunkElements: 40 * d, minSplitRows: 2 }, 40);
+      for (const k of ['count', 'finite', 'nonFinite', 'zeros', 'nearZeros', 'zeroRows', 'min', 'max'] as const) assert.ok(Object.is(w[k], j[k]), `${k}: ${w[k]} vs ${j[k]}`);
+      assert.deepEqual(Array.from(w.histogram), Array.from(j.histogram));
+      assert.deepEqual(Array.from(w.tiles!.zeros), Array.from(j.tiles!.zeros));
+      assert.equal(w.float16.overflow, j.float16.overflow);
+      assert.equal(w.float16.maxAbs, j.float16.maxAbs);
+      assert.equal(w.int8PerRow!.maxAbs, j.int8PerRow!.maxAbs);
+      assert.deepEqual({ ...w.errorSample, sumSquares: 0 }, { ...j.errorSample, sumSquares: 0 });
+      close(w.float16.sumSq, j.float16.sumSq, 1e-12, 'float16.sumSq');
+      close(w.int8PerRow!.sumSq, j.int8PerRow!.sumSq, 1e-12, 'int8.sumSq');
+      for (const k of ['mean', 'std', 'absMean', 'sumSquares'] as const) close(w[k], j[k], 1e-12, k);
+      w.tiles!.sumAbs.forEach((x, i) => close(x, j.tiles!.sumAbs[i], 1e-12, `tiles.sumAbs[${i}]`));
+      w.rowNorms!.forEach((x, i) => close(x, j.rowNorms![i], 2 ** -23, `rowNorms[${i}]`));
+    }
+  } finally {
+    await helper.close();
+  }
 });

@@ -17,6 +17,7 @@ import { exportLayersModelToOnnx } from '../../src/core/samples/to-onnx.js';
 import { pruneRows } from '../../src/core/compress/prune-rows.js';
 import { pruneNeurons } from '../../src/core/compress/prune-neurons.js';
 import { pruneDims } from '../../src/core/compress/prune-dims.js';
+import { pruneMagnitude } from '../../src/core/compress/prune-magnitude.js';
 import type { CompressionOutcome } from '../../src/core/compress/types.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'prune-struct-'));
@@ -397,4 +398,28 @@ test('neurons: PyTorch-style Gemm (transB = 1, weights [out, in]) -> rows of W1 
     return Float32Array.from((await sess.run({ x: new ort.Tensor('float32', xs, [5, 4]) })).y.data as Float32Array);
   };
   assert.deepEqual(await run(out), await run(file));
+});
+
+test('rows then magnitude / rows again on the TF.js output: the remap (a frozen Embedding) is never pruned', async () => {
+  await initTfjs('cpu');
+  const p = await save(neumf(40, 60, 8, 12));
+  const o1 = await pruneRows(await readModel(p.tfjs), { keep: 0.5 });
+  const step1 = path.join(root, 'chain1', 'model.json');
+  await o1.write(step1);
+  const ir1 = await readModel(step1);
+  const remapBefore = await readTensorFloat32(ir1.tensors.find((t) => t.name === 'user_row_remap/embeddings')!);
+  const o2 = await pruneMagnitude(ir1, { sparsity: 0.5 });
+  assert.ok(o2.changes.every((c) => !c.tensor.includes('row_remap')));
+  const step2 = path.join(root, 'chain2', 'model.json');
+  await o2.write(step2);
+  const ir2 = await readModel(step2);
+  assert.deepEqual(Array.from(await readTensorFloat32(ir2.tensors.find((t) => t.name === 'user_row_remap/embeddings')!)), Array.from(remapBefore));
+  const o3 = await pruneRows(ir2, { keep: 0.5 });
+  assert.ok(o3.changes.every((c) => !c.tensor.includes('row_remap')));
+  const step3 = path.join(root, 'chain3', 'model.json');
+  await o3.write(step3);
+  // 21 rows (20 kept + the fallback): drop floor(0.5 * 21) = 10, keep 11, + a new fallback
+  assert.deepEqual(shapes(await readModel(step3))['user_gmf_embedding/embeddings'], [12, 8]);
+  const y = await scoreTfjs(step3, [0, 39], [0, 59]);
+  assert.equal(y.length, 2);
 });

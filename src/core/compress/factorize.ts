@@ -681,19 +681,20 @@ function factorizeNotes(done: FactorizedTensor[], skipped: Array<{ tensor: strin
       notes.push(
         `Each factorized dense layer runs two matrix products (in x r, then r x out) instead of one: ` +
           `${macAfter} multiply-adds per example instead of ${macBefore}. For small layers the extra op's ` +
-          `fixed cost outweighs the saving, so do not expect lower latency unless the layers are large.`,
+          `fixed cost outweighs the saving: expect lower latency only from large layers at low rank.`,
       );
     }
     if (tables.length) {
       notes.push(
         'Each factorized embedding table is a narrower lookup followed by a projection (r x d ' +
-          'multiply-adds per looked-up id): the file and the memory shrink; latency per batch barely ' +
-          'changes, the gather moves fewer bytes and the projection adds a small matmul.',
+          'multiply-adds per looked-up id): the file and the memory shrink, but latency does not ' +
+          'improve: the gather moves fewer bytes while the projection adds one more op, which on ' +
+          'small models makes a batch slightly slower.',
       );
     }
     const approx = done.filter((f) => f.method === 'randomized-svd');
     if (approx.length) notes.push(`Randomized SVD (Halko et al.) was used for ${approx.map((f) => f.tensor).join(', ')}: near-optimal, not exact.`);
-    notes.push('Fine-tuning after factorization usually recovers most of the accuracy lost at low rank.');
+    notes.push('This job does not fine-tune: at low rank, fine-tuning the factorized model on interaction data can recover part of the accuracy lost.');
   }
   if (skipped.length) {
     const shown = skipped.slice(0, 8).map((s) => `${s.tensor}: ${s.reason}`);

@@ -388,7 +388,8 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
       if (node.op === 'Gemm' && node.inputs[2] && g.initializers.has(node.inputs[2])) {
         const c = g.initializers.get(node.inputs[2])!;
         if (c.shape.length === 0 || c.shape[c.shape.length - 1] === 1) {
-          if (W !== 1) refuse(ir, `Gemm node "${node.name}" adds a broadcast bias ${c.name}; its output channels cannot be pruned one by one`);
+          // a broadcast bias fits any width; only the exact folding of constant neurons is lost
+          simple = false;
         } else {
           addSlice({ tensor: c.name, axis: c.shape.length - 1, offset: 0, width: W, kind: 'bias' });
           comp.bias = c.name;
@@ -446,7 +447,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
                 // on the way makes the constant a removed neuron passes on unknown here
                 if (n.op === 'Add' && cur.acts.length === 0 && sources.length === 1 && !comp.bias) comp.bias = c.name;
                 else simple = false;
-              } else if (n.op !== 'Add') simple = false;
+              } else simple = false; // a broadcast constant: fits any width, but constant neurons are no longer act(bias)
               push(n.outputs[0], cur.offset);
               continue;
             }

@@ -159,7 +159,8 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
         notes.push(
           `${kernels.length} dense kernel(s) stored as 8-bit int8 per output channel; a DequantizeLinear gives the float kernel back to the original MatMul/Gemm ` +
             `(weight-only quantization: activations stay float, so only the weights' rounding error reaches the outputs, and no integer kernel can overflow). ` +
-            `The file shrinks; the matmuls run in float32 as before, so there is no speed gain from them. Biases stay float32.`,
+            `The file shrinks, but ONNX Runtime runs the DequantizeLinear on every call (it does not fold it into a constant): on the dev machine this cost about 0.1-0.15 ms per batch of 1024 ` +
+            `for a NeuMF MLP (128-64-32-16); dense: 'dynamic' (integer matmul) avoids that at the price of activation rounding error. Biases stay float32.`,
         );
       } else if (kernels.length) {
         notes.push(

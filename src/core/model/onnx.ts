@@ -473,7 +473,10 @@ function walkGraphs(file: string, model: onnx.ModelProto): Walk {
   let unnamed = 0;
   const visit = (g: onnx.IGraphProto, key: string, scope: string | undefined, depth: number): void => {
     if (depth > MAX_SUBGRAPH_DEPTH) {
-      throw new ModelFileError(file, `subgraphs nested more than ${MAX_SUBGRAPH_DEPTH} deep (at ${scope ?? 'main graph'})`);
+      // the scope of a hostile file is dozens of segments long: name where it starts and ends
+      const segs = (scope ?? 'main graph').split('/');
+      const at = segs.length > 8 ? `${segs.slice(0, 4).join('/')}/.../${segs.slice(-4).join('/')}` : segs.join('/');
+      throw new ModelFileError(file, `subgraphs nested more than ${MAX_SUBGRAPH_DEPTH} deep (at ${at})`);
     }
     const where = scope ? `subgraph ${scope}` : 'graph';
     (g.initializer ?? []).forEach((t, i) => {
@@ -862,6 +865,15 @@ export function decodeOnnxBytes(file: string, bytes: Uint8Array): onnx.ModelProt
     return onnx.ModelProto.decode(bytes);
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
+    // protobufjs decodes nested messages recursively: a file nesting subgraphs (or types)
+    // thousands of levels deep overflows the stack before walkGraphs can apply its limit.
+    if (e instanceof RangeError && /call stack/i.test(msg)) {
+      throw new ModelFileError(
+        file,
+        `corrupt or hostile: messages nested too deeply to decode (subgraphs or types nested thousands of levels; at most ${MAX_SUBGRAPH_DEPTH} levels of subgraphs are accepted)`,
+        { cause: e },
+      );
+    }
     if (/index out of range/i.test(msg)) {
       throw new ModelFileError(file, `truncated or corrupt: a field runs past its end (${msg})`, { cause: e });
     }

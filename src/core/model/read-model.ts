@@ -20,6 +20,8 @@ export async function detectModelFormat(path: string): Promise<DetectedFormat> {
   try {
     const st = await stat(path);
     if (st.isDirectory()) throw new ModelFileError(path, 'is a folder; point at model.json or a .onnx file');
+    // opening a FIFO waits for a writer forever, a device may never end: only regular files
+    if (!st.isFile()) throw new ModelFileError(path, 'not a regular file (a pipe, socket or device cannot be a model)');
     size = st.size;
   } catch (e) {
     if (e instanceof ModelFileError) throw e;

@@ -139,12 +139,22 @@ async function readParts(
       const n = Math.min(part.length - within, out.byteLength - done);
       let fh = handles.get(part.path);
       if (!fh) {
-        fh = await open(part.path, 'r');
+        try {
+          fh = await open(part.path, 'r');
+        } catch (e) {
+          // the file was there when the model was read: moved, deleted or locked since
+          throw new ModelFileError(part.path, `cannot open weights: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+        }
         handles.set(part.path, fh);
       }
       let got = 0;
       while (got < n) {
-        const { bytesRead } = await fh.read(out, done + got, n - got, part.offset + within + got);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await fh.read(out, done + got, n - got, part.offset + within + got));
+        } catch (e) {
+          throw new ModelFileError(part.path, `cannot read weights at offset ${part.offset + within + got}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+        }
         if (bytesRead === 0) {
           throw new ModelFileError(part.path, `truncated: expected ${part.length} bytes at offset ${part.offset}, the file ends after ${within + got}`);
         }

@@ -66,11 +66,44 @@ const MAX_COPY_BYTES = 2 ** 31;
 // ---------------------------------------------------------------------------------------------
 // JSON
 
+/**
+ * Deepest nesting of arrays/objects accepted in model.json. Keras configs nest a few dozen levels;
+ * the walkers over the document (and JSON.stringify) recurse, so a hostile file nested 100,000
+ * deep would overflow the stack. Python's json stops near 1000 too.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** The nesting depth of a parsed JSON value, computed without recursion; stops past `limit`. */
+function jsonDepthOver(root: unknown, limit: number): boolean {
+  const stack: Array<{ v: unknown; d: number }> = [{ v: root, d: 0 }];
+  while (stack.length > 0) {
+    const { v, d } = stack.pop() as { v: unknown; d: number };
+    if (typeof v !== 'object' || v === null) continue;
+    if (d + 1 > limit) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) {
+      if (typeof x === 'object' && x !== null) stack.push({ v: x, d: d + 1 });
+    }
+  }
+  return false;
+}
+
+/** A short JSON rendering of a value from the file, for messages (never the whole of a huge value). */
+function jsonSnippet(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
+}
+
 /** Parses JSON text; on failure a ModelFileError with the reason and the line where V8 stopped. */
 export function parseJsonFile(file: string, text: string): unknown {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  let doc: unknown;
   try {
-    return JSON.parse(body) as unknown;
+    doc = JSON.parse(body) as unknown;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     let where = '';
@@ -90,6 +123,10 @@ export function parseJsonFile(file: string, text: string): unknown {
     const reason = msg.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+.*$/, '');
     throw new ModelFileError(file, `not valid JSON: ${reason}${where}`, { cause: e });
   }
+  if (jsonDepthOver(doc, MAX_JSON_DEPTH)) {
+    throw new ModelFileError(file, `arrays/objects nested more than ${MAX_JSON_DEPTH} deep: not a model.json (or a hostile one)`);
+  }
+  return doc;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -120,7 +157,7 @@ function validateEntry(file: string, where: string, w: unknown): TfjsManifestEnt
   if (!Array.isArray(w.shape)) throw new ModelFileError(file, `${label} has no shape list`);
   const shape = w.shape as unknown[];
   if (!shape.every((d): d is number => typeof d === 'number')) {
-    throw new ModelFileError(file, `${label} has a shape with a non-number dim: ${JSON.stringify(shape)}`);
+    throw new ModelFileError(file, `${label} has a shape with a non-number dim: ${jsonSnippet(shape)}`);
   }
   try {
     tensorElementCount(shape);
@@ -128,14 +165,14 @@ function validateEntry(file: string, where: string, w: unknown): TfjsManifestEnt
     throw new ModelFileError(file, `${label}: ${(e as Error).message}`);
   }
   if (typeof w.dtype !== 'string' || !MANIFEST_DTYPES.has(w.dtype)) {
-    throw new ModelFileError(file, `${label} has unsupported dtype ${JSON.stringify(w.dtype)} (TF.js weights are float32, int32, bool, string or complex64)`);
+    throw new ModelFileError(file, `${label} has unsupported dtype ${jsonSnippet(w.dtype)} (TF.js weights are float32, int32, bool, string or complex64)`);
   }
   const entry: TfjsManifestEntry = { name: w.name, shape, dtype: w.dtype };
   if (w.quantization !== undefined && w.quantization !== null) {
     const q = w.quantization;
     if (!isObject(q)) throw new ModelFileError(file, `${label} has a quantization that is not an object`);
     if (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16') {
-      throw new ModelFileError(file, `${label} has unknown quantization dtype ${JSON.stringify(q.dtype)} (TF.js knows uint8, uint16, float16)`);
+      throw new ModelFileError(file, `${label} has unknown quantization dtype ${jsonSnippet(q.dtype)} (TF.js knows uint8, uint16, float16)`);
     }
     // Same rules as tfjs-core decodeWeight, so that what we accept TF.js can load.
     if (q.dtype === 'float16' && w.dtype !== 'float32') {
@@ -150,7 +187,7 @@ function validateEntry(file: string, where: string, w: unknown): TfjsManifestEnt
       }
     }
     if (q.original_dtype !== undefined && (typeof q.original_dtype !== 'string' || !MANIFEST_DTYPES.has(q.original_dtype))) {
-      throw new ModelFileError(file, `${label} has unknown quantization original_dtype ${JSON.stringify(q.original_dtype)}`);
+      throw new ModelFileError(file, `${label} has unknown quantization original_dtype ${jsonSnippet(q.original_dtype)}`);
     }
     entry.quantization = {
       dtype: q.dtype,
@@ -841,7 +878,8 @@ async function stringByteLength(modelFile: string, gb: GroupBytes, offset: numbe
     const at = offset + len;
     if (at + STRING_LENGTH_BYTES > gb.total) break;
     const b = await gb.copy(at, STRING_LENGTH_BYTES);
-    const n = b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] * 2 ** 24);
+    // uint32 little-endian; `|` on the top byte would wrap to a negative int32 (0xffffffff -> -1)
+    const n = (b[0] | (b[1] << 8) | (b[2] << 16)) + b[3] * 2 ** 24;
     len += STRING_LENGTH_BYTES + n;
     if (offset + len > gb.total) {
       throw new ModelFileError(modelFile, `string weight "${e.name}": string ${i + 1} of ${count} is ${n} bytes long, past the end of its shards`);
