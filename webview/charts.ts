@@ -88,14 +88,15 @@ export function barChart(o: BarChartOptions): { canvas: HTMLCanvasElement; hover
     });
     if (o.marker && o.marker.at >= 0 && o.marker.at < o.values.length) {
       const x = left + (o.marker.at + 1) * bw;
-      g.strokeStyle = c.barAlt;
+      // the foreground colour: chart palette oranges are too faint on light themes
+      g.strokeStyle = c.fg;
       g.setLineDash([4, 3]);
       g.beginPath();
       g.moveTo(x, top);
       g.lineTo(x, top + h);
       g.stroke();
       g.setLineDash([]);
-      g.fillStyle = c.barAlt;
+      g.fillStyle = c.fg;
       g.textAlign = x > left + w - 90 ? 'right' : 'left';
       g.textBaseline = 'top';
       g.fillText(o.marker.caption, x + (g.textAlign === 'left' ? 4 : -4), top + 2);

@@ -170,8 +170,9 @@ export async function distillBench(dir: string, kind: SampleKind, format: 'onnx'
 
 /** samples/s of one fine-tuning epoch of the NeuMF sample on `backend`. */
 export async function trainingThroughput(dir: string, backend: TfjsBackendPreference, size: 'tiny' | 'demo', maxRows: number): Promise<{ backend: string; samplesPerSecond: number; rows: number }> {
+  const sample = await createSampleModel('neumf', path.join(dir, `tp-${backend}`), { size, formats: ['onnx'], seed: 5, backend: 'wasm' });
+  // after the sample (trained on wasm either way): the backend under test
   const choice = await initTfjs(backend);
-  const sample = await createSampleModel('neumf', path.join(dir, `tp-${backend}`), { size, formats: ['onnx'], seed: 5 });
   const table = await readInteractionTable(sample.interactionsCsv);
   const n = Math.min(maxRows, table.user.length);
   const cut = { ...table, user: table.user.slice(0, n), item: table.item.slice(0, n), label: table.label.slice(0, n), extra: table.extra.slice(0, 0) };
@@ -184,15 +185,22 @@ export async function trainingThroughput(dir: string, backend: TfjsBackendPrefer
   }
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
-  const si = argv.indexOf('--size');
-  const size = (si >= 0 ? argv[si + 1] : quick ? 'tiny' : 'demo') as 'tiny' | 'demo';
+export interface TrainingBenchOptions {
+  quick?: boolean;
+  size?: 'tiny' | 'demo';
+  /** run one part only */
+  only?: 'roundtrip' | 'distill' | 'throughput';
+  log?: (line: string) => void;
+}
+
+/** Prints the acceptance figures of fine-tuning / distillation and the training throughput per backend. */
+export async function runTrainingBench(o: TrainingBenchOptions = {}): Promise<void> {
+  const quick = o.quick ?? false;
+  const size = o.size ?? (quick ? 'tiny' : 'demo');
+  const only = o.only;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-train-bench-'));
-  const log = (s: string) => process.stdout.write(s + '\n');
+  const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
   log(`# training bench (size ${size}) in ${dir}`);
-  const only = argv.find((a) => a.startsWith('--only='))?.slice(7);
   if (!only || only === 'roundtrip') {
     const r = await onnxRoundTrip(path.join(dir, 'rt'), { size, epochs: quick ? 1 : 3, sparsity: 0.9 });
     log(`ONNX round trip: translation vs ORT max abs diff ${r.translationMaxAbsDiff.toExponential(2)}`);
@@ -211,6 +219,16 @@ async function main(): Promise<void> {
       log(`training throughput ${r.backend}: ${Math.round(r.samplesPerSecond)} samples/s (${r.rows} rows, batch 1024, NeuMF ${size})`);
     }
   }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const si = argv.indexOf('--size');
+  await runTrainingBench({
+    quick: argv.includes('--quick'),
+    size: si >= 0 ? (argv[si + 1] as 'tiny' | 'demo') : undefined,
+    only: argv.find((a) => a.startsWith('--only='))?.slice(7) as TrainingBenchOptions['only'],
+  });
 }
 
 if (require.main === module) {

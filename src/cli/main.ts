@@ -3,6 +3,7 @@
 //   exit 0  success
 //   exit 1  the model or data could not be processed (one line on stderr: file + reason)
 //   exit 2  usage error
+//   exit 130 cancelled (Ctrl-C); nothing was written
 
 import { UsageError } from './args.js';
 import { TOOL_VERSION } from '../core/version.js';
@@ -32,6 +33,42 @@ const COMMANDS: Record<string, Command> = {
       'prunescope bench <model.json|model.onnx> [--batch 1024] [--batch 1,64,1024] [--runs 30] [--warmup 3] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--backend auto|wasm|cpu] [--json]',
     run: async (argv) => (await import('./bench-command.js')).benchCommand(argv),
   },
+  prune: {
+    summary: 'magnitude pruning (global or per layer), or structured: embedding rows, embedding dims, MLP neurons; optional fine-tuning',
+    usage:
+      'prunescope prune <model> --sparsity 0.9 [--scope global|layer] [--structure none|rows|dims|neurons] [--table NAME] [--finetune INTERACTIONS.csv --epochs N] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./prune-command.js')).pruneCommand(argv),
+  },
+  quantize: {
+    summary: 'int8 (per-row tables, per-channel kernels) or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
+    usage: 'prunescope quantize <model> --dtype int8|float16|uint8|uint16 [--tensors all|embeddings|dense] [--dense weights-only|dynamic] [--lookup compact|fast] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./quantize-command.js')).quantizeCommand(argv),
+  },
+  factorize: {
+    summary: 'low-rank factorization (truncated SVD) of dense kernels and embedding tables',
+    usage: 'prunescope factorize <model> (--rank R | --energy 0.95) [--tensors all|embeddings|dense] [--min-saving 0.1] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./factorize-command.js')).factorizeCommand(argv),
+  },
+  distill: {
+    summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
+  },
+  finetune: {
+    summary: 'fine-tune a model on interactions (pruned zeros stay zero); ONNX models train through a TF.js translation',
+    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
+  },
+  sensitivity: {
+    summary: 'prune each layer alone at several sparsities, evaluate, and propose per-layer targets within a metric-drop budget',
+    usage: 'prunescope sensitivity <model> --candidates FILE.csv [--budget 0.01] [--metric ndcg|hr] [--sparsities 0.5,0.7,0.9] [--recipe OUT.json] [--json]',
+    run: async (argv) => (await import('./sensitivity-command.js')).sensitivityCommand(argv),
+  },
+  run: {
+    summary: 'replay a recipe (JSON: the compression steps in order) on its model, or on the model given',
+    usage: 'prunescope run <recipe.json> [model] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    run: async (argv) => (await import('./run-command.js')).runRecipeCommand(argv),
+  },
   demo: {
     summary: 'build a sample NeuMF recommender (TF.js + ONNX), train it briefly, analyse it, print the report',
     usage: 'prunescope demo [--dir prunescope-demo] [--model neumf|two-tower|deepfm] [--json]',
@@ -44,7 +81,7 @@ function help(): string {
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
   lines.push('', 'Usage:');
   for (const c of Object.values(COMMANDS)) lines.push(`  ${c.usage}`);
-  lines.push('', 'Exit codes: 0 success, 1 the model or data could not be processed, 2 usage error.');
+  lines.push('', 'Exit codes: 0 success, 1 the model or data could not be processed, 2 usage error, 130 cancelled (nothing written).');
   return lines.join('\n');
 }
 

@@ -28,6 +28,8 @@ export interface PruneScopeApi {
   cancelJobs(): number;
   panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; ready: Promise<void> }>;
   backend(): Promise<{ backend: string; reason: string } | undefined>;
+  /** writes the self-contained HTML report of a model's open panel (what "Export HTML" saves) */
+  exportHtml(model: vscode.Uri, target: vscode.Uri): Promise<void>;
   /** analyses an open model.json now and sets its diagnostics */
   refreshDiagnostics(doc: vscode.TextDocument): Promise<void>;
 }
@@ -76,6 +78,11 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
     panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, ready: p.whenReady() })),
     backend: async () => status.current ?? (await status.refresh()),
     refreshDiagnostics: (doc) => diagnostics.update(doc, true),
+    exportHtml: async (model, target) => {
+      const panel = AnalysisPanel.find(model);
+      if (!panel) throw new Error(`no analysis panel is open for ${model.fsPath}`);
+      await panel.writeHtmlReport(target, {}, 'vscode-dark');
+    },
   };
 }
 

@@ -175,12 +175,25 @@ async function runPhase(browser, theme) {
     await row('samples').click();
     await row('neumf.onnx').waitFor({ timeout: 15_000 });
     // the menu must offer PruneScope's commands on a model file, and not on other files
-    await row('neumf-candidates.csv').click({ button: 'right' });
     const menuItem = (text) => page.locator('.monaco-menu .action-item .action-label', { hasText: text }).first();
-    await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
+    // the explorer's context keys follow the focused row: select first, then open the menu
+    const contextMenu = async (name) => {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        await row(name).click();
+        await sleep(400);
+        await row(name).click({ button: 'right' });
+        await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
+        await sleep(300);
+        if ((await menuItem('Copy Path').count()) > 0 && (name.endsWith('.csv') || (await menuItem('Prune Model').count()) > 0)) return;
+        await page.keyboard.press('Escape');
+        await sleep(1000);
+      }
+    };
+    await contextMenu('neumf-candidates.csv');
     check((await menuItem('Prune Model').count()) === 0, 'Prune Model… is offered on a CSV file');
     await page.keyboard.press('Escape');
-    await row('neumf.onnx').click({ button: 'right' });
+    await sleep(300);
+    await contextMenu('neumf.onnx');
     await menuItem('Prune Model').waitFor({ timeout: 10_000 });
     check((await menuItem('Analyze Model').count()) === 1, 'Analyze Model is missing from the context menu');
     await page.screenshot({ path: path.join(opts.out, `${theme}-0-context-menu.png`) });

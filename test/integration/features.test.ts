@@ -317,3 +317,106 @@ suite('PruneScope editor features', () => {
     }
   });
 });
+
+suite('PruneScope compression commands', () => {
+  test('Quantize Model (ONNX int8) makes a smaller model with a before/after report', async () => {
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/neumf-int8.onnx');
+    fs.rmSync(out, { force: true });
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(ws(s.onnx)), {
+      settings: { dtype: 'int8', tensors: 'embeddings' },
+      output: out,
+      candidates: ws(s.candidates),
+    });
+    assert.ok(result, 'no result (see the PruneScope log)');
+    assert.ok(fs.existsSync(out));
+    assert.ok(result.comparison.bytes.after! < result.comparison.bytes.before!, 'the int8 model is not smaller');
+    assert.ok(result.comparison.hr && result.comparison.hr.after !== null, 'HR@K of the quantized model was not measured');
+  });
+
+  test('Factorize Model replaces a table by two factors', async () => {
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/neumf-factorized.onnx');
+    fs.rmSync(out, { force: true });
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.factorizeModel', vscode.Uri.file(ws(s.onnx)), {
+      settings: { rank: 3, tensors: 'embeddings' },
+      output: out,
+      evaluate: false,
+    });
+    assert.ok(result, 'no result (see the PruneScope log)');
+    assert.ok(fs.existsSync(out));
+    assert.ok(result.changes.some((c) => c.after.length === 2), 'no tensor was split into two factors');
+    assert.ok(result.comparison.params.after! < result.comparison.params.before!);
+  });
+
+  test('Compare Models runs two models side by side', async () => {
+    const a = await api();
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/neumf-pruned.onnx');
+    assert.ok(fs.existsSync(out), 'the pruned model of an earlier test is missing');
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.compareModels', vscode.Uri.file(ws(s.onnx)), vscode.Uri.file(out));
+    assert.ok(result, 'no comparison (see the PruneScope log)');
+    assert.equal(result.method, 'compare');
+    assert.equal(result.comparison.params.before, result.comparison.params.after);
+    assert.ok(a.panels().some((p) => p.comparison?.method === 'compare'));
+  });
+
+  test('a job that cannot run fails with one clear message and writes nothing', async () => {
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/bad-settings.onnx');
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.pruneModel', vscode.Uri.file(ws(s.onnx)), {
+      settings: { sparsity: 7 },
+      output: out,
+      evaluate: false,
+    });
+    assert.equal(result, undefined);
+    assert.equal(fs.existsSync(out), false);
+    assert.deepEqual(tempFolders(path.dirname(out)), []);
+  });
+
+  test('the webview protocol rejects malformed messages', async () => {
+    const { parseWebviewMessage } = await import('../../src/shared/protocol.js');
+    assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
+    assert.equal(parseWebviewMessage({ type: 'runAction', action: { kind: 'rm -rf', target: 'x' } }), undefined);
+    assert.equal(parseWebviewMessage({ type: 'exportPng', name: '../x', dataUrl: 'data:image/png;base64,AAAA' }), undefined);
+    assert.equal(parseWebviewMessage({ type: 'exportPng', name: 'x', dataUrl: 'data:text/html;base64,AAAA' }), undefined);
+    assert.equal(parseWebviewMessage({ type: 'exportHtml', themeVars: { '--vscode-x': 'red;}</style>' }, themeKind: 'vscode-dark' }), undefined);
+    assert.deepEqual(parseWebviewMessage({ type: 'exportHtml', themeVars: { '--vscode-foreground': '#fff' }, themeKind: 'vscode-dark' }), {
+      type: 'exportHtml',
+      themeVars: { '--vscode-foreground': '#fff' },
+      themeKind: 'vscode-dark',
+    });
+    assert.equal(parseWebviewMessage('ready'), undefined);
+  });
+});
+
+suite('PruneScope reports and training jobs', () => {
+  test('Export HTML writes a self-contained report with the data inline and no remote content', async () => {
+    const a = await api();
+    const model = vscode.Uri.file(ws(expected().samples.neumf.onnx));
+    const panel = a.panels().find((p) => p.model.fsPath === model.fsPath && p.report);
+    assert.ok(panel, 'no analysis panel of neumf.onnx from the earlier tests');
+    const target = vscode.Uri.file(ws('samples/out/report.html'));
+    await a.exportHtml(model, target);
+    const html = fs.readFileSync(target.fsPath, 'utf8');
+    assert.match(html, /<script id="prunescope-data" type="application\/json">\{"report":/);
+    assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=["']?https?:/i, 'the report loads remote content');
+    assert.doesNotMatch(html, /<link /i, 'the report links an external stylesheet');
+    assert.ok(html.includes("default-src 'none'"), 'the report has no restrictive CSP');
+    assert.ok(html.length < 3_000_000, `the report is ${html.length} bytes`);
+  });
+
+  test('Distill Model trains a smaller student on the interactions', async () => {
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/neumf-student/model.json');
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.distillModel', vscode.Uri.file(ws(s.tfjs)), {
+      settings: { data: ws(s.interactions), ratio: 4, epochs: 1 },
+      output: out,
+      candidates: ws(s.candidates),
+    });
+    assert.ok(result, 'no result (see the PruneScope log)');
+    assert.ok(fs.existsSync(out));
+    assert.ok(result.comparison.params.after! < result.comparison.params.before!, 'the student is not smaller');
+  });
+});

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { analyzeTensor, ERROR_SAMPLE_MIN_ELEMENTS, ERROR_SAMPLE_ROWS } from '../../src/core/analysis/analyze-model.js';
@@ -170,4 +171,37 @@ test('the WebAssembly kernel split with the helper thread equals the JS loop on 
   } finally {
     await helper.close();
   }
+});
+
+test('a table read from disk in several chunks (read overlapped with the statistics) gives the in-memory report', async () => {
+  const rows = 40000;
+  const dim = 32; // 1.28M elements: two chunks
+  const v = mixedValues(rows * dim, 11).map((x) => (Number.isFinite(x) ? x : 0.25));
+  const dir = mkdtempSync(join(tmpdir(), 'prunescope-overlap-'));
+  const file = join(dir, 'table.bin');
+  const pad = 13; // an unaligned offset, as in real external data
+  const bytes = new Uint8Array(pad + v.byteLength);
+  bytes.set(new Uint8Array(v.buffer), pad);
+  writeFileSync(file, bytes);
+  const base = {
+    name: 'items/table',
+    shape: [rows, dim],
+    dtype: 'float32',
+    role: 'embedding',
+    layer: 'items',
+    trainable: true,
+    consumers: ['Gather'],
+    origin: 'test',
+  } as const;
+  const inMemory: ModelTensor = { ...base, shape: [rows, dim], consumers: ['Gather'], storage: { dtype: 'float32', byteLength: v.byteLength, source: { kind: 'bytes', bytes: new Uint8Array(v.buffer) }, location: 'test' } };
+  const onDisk: ModelTensor = { ...inMemory, storage: { ...inMemory.storage, source: { kind: 'file', path: file, offset: pad, length: v.byteLength } } };
+  const ctx = { format: 'onnx', epsilon: 1e-6, spectrum: true, maxTiles: 64 };
+  let done = 0;
+  const a = await analyzeTensor(onDisk, { ...ctx, onElements: (n) => (done += n) });
+  const b = await analyzeTensor(inMemory, ctx);
+  assert.equal(done, rows * dim);
+  assert.deepEqual(a, b);
+  const aborted = new AbortController();
+  aborted.abort();
+  await assert.rejects(analyzeTensor(onDisk, { ...ctx, signal: aborted.signal }), /cancel|abort/i);
 });

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,8 +14,15 @@ import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/mod
 import { buildNeuMF } from '../../src/core/samples/models.js';
 import { polynomialDecaySparsity, pruneMagnitude, pruneMasks } from '../../src/core/compress/prune-magnitude.js';
 
+const made: string[] = [];
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'prune-mag-'));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'prune-mag-'));
+  made.push(d);
+  return d;
 }
 
 function sha(file: string): string {

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,6 +22,7 @@ import type { CompressionOutcome } from '../../src/core/compress/types.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'prune-struct-'));
 let counter = 0;
+after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 interface Pair {
   tfjs: string;

@@ -98,6 +98,59 @@ interface TensorContext {
   kernel?: 'auto' | 'js';
 }
 
+/**
+ * forEachTensorChunk, with `fn` run on a copy of each chunk while the next one is read when
+ * `overlap`: the file read (a thread-pool job) then runs beside the statistics instead of
+ * before them. Costs one chunk-sized buffer and a memcpy per chunk; worth it for tensors read
+ * from disk in several chunks.
+ */
+async function forEachChunkOverlapped(
+  t: ModelTensor,
+  chunkElements: number,
+  overlap: boolean,
+  signal: AbortSignal | undefined,
+  fn: (chunk: Float32Array, first: number) => void,
+): Promise<void> {
+  if (!overlap) {
+    await forEachTensorChunk(t, chunkElements, (chunk, first) => {
+      throwIfAborted(signal);
+      fn(chunk, first);
+    });
+    return;
+  }
+  const spare = new Float32Array(chunkElements);
+  let pending: Promise<void> | undefined;
+  let failed = false;
+  try {
+    await forEachTensorChunk(t, chunkElements, async (chunk, first) => {
+      if (pending) await pending; // the spare buffer is free again
+      throwIfAborted(signal);
+      const view = spare.subarray(0, chunk.length);
+      view.set(chunk);
+      // run after this callback returns, i.e. once forEachTensorChunk has started the next read
+      pending = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          try {
+            fn(view, first);
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      pending.catch(() => undefined); // awaited below or by the next chunk; never unhandled
+    });
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    if (pending) {
+      if (failed) await pending.catch(() => undefined);
+      else await pending;
+    }
+  }
+}
+
 /** Full report of one tensor (one fused streaming pass; a second one only where needed). */
 export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise<TensorReport> {
   const count = tensorElementCount(t.shape);
@@ -166,8 +219,8 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     kernel,
   });
   const kept = keep ? new Float32Array(count) : undefined;
-  await forEachTensorChunk(t, chunkElements, (chunk, first) => {
-    throwIfAborted(ctx.signal);
+  const onDisk = t.storage.source.kind === 'file' || t.storage.source.kind === 'file-parts';
+  await forEachChunkOverlapped(t, chunkElements, onDisk && count > chunkElements, ctx.signal, (chunk, first) => {
     acc.add(chunk, first);
     if (kept) kept.set(chunk, first);
     ctx.onElements?.(chunk.length);

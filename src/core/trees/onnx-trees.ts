@@ -509,11 +509,12 @@ export interface StandaloneTreeModelOptions {
   metadata?: Record<string, string>;
 }
 
-/** Writes a model holding only `e`: input float[N, F] (double[N, F] for TreeEnsemble with doubles). */
+/** Writes a model holding only `e`: input float[N, F] (double[N, F] for double ensembles). */
 export async function writeTreeEnsembleModel(path: string, e: TreeEnsemble, opts: StandaloneTreeModelOptions = {}): Promise<void> {
   const nFeatures = opts.nFeatures ?? maxFeature(e) + 1;
   const input = opts.inputName ?? 'X';
-  const inType = e.op === 'TreeEnsemble' && e.double ? 'float64' : 'float32';
+  // ORT reads double (`*_as_tensor`) attributes only when the input is double too
+  const inType = e.double ? 'float64' : 'float32';
   const b = new OnnxGraphBuilder({
     graphName: 'trees',
     opset: 17,
@@ -529,7 +530,8 @@ export async function writeTreeEnsembleModel(path: string, e: TreeEnsemble, opts
     b.output(outs[1], 'float32', ['N', e.nTargets]);
   } else {
     outs = opts.outputNames ?? ['Y'];
-    b.output(outs[0], inType, ['N', e.nTargets]);
+    // TreeEnsemble's output has the input's type; the older ops always give float
+    b.output(outs[0], e.op === 'TreeEnsemble' ? inType : 'float32', ['N', e.nTargets]);
   }
   b.node(e.op, [input], outs, treeEnsembleAttributes(e), { name: opts.nodeName ?? 'trees', domain: 'ai.onnx.ml' });
   await writeOnnxFile(path, b.toModelProto());

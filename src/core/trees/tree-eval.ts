@@ -142,7 +142,9 @@ export function evaluateTreeEnsemble(e: TreeEnsemble, X: FeatureMatrix): TreeOut
         if (e.aggregate === 'AVERAGE') v = r(v / e.trees.length);
         scores[k] = r(v + r(e.baseValues[k] ?? 0));
       }
-      transform(scores, e.postTransform, r);
+      // ORT applies only PROBIT to a single-target regressor (LOGISTIC, SOFTMAX are ignored there)
+      if (n > 1) transform(scores, e.postTransform, r);
+      else if (e.postTransform === 'PROBIT') scores[0] = probit(scores[0], r);
       for (let k = 0; k < n; k++) out[row * n + k] = scores[k];
     }
     return { scores: out, columns: n };

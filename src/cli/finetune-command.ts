@@ -1,0 +1,31 @@
+// `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] --out PATH`
+
+import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+
+export async function finetuneCommand(argv: string[]): Promise<number> {
+  const args = parseCommandArgs(argv, {
+    ...COMMON_COMPRESS_OPTIONS,
+    data: { type: 'string' },
+    epochs: { type: 'string' },
+    lr: { type: 'string' },
+    'batch-size': { type: 'string' },
+    masks: { type: 'string' },
+    negatives: { type: 'string' },
+  });
+  const data = stringArg(args, 'data');
+  if (!data) throw new UsageError('--data INTERACTIONS.csv is required');
+  const masks = stringArg(args, 'masks');
+  if (masks && masks !== 'keep-zeros' && masks !== 'none') throw new UsageError("--masks must be 'keep-zeros' or 'none'");
+  const settings: Record<string, unknown> = {
+    data,
+    epochs: numberArg(args, 'epochs', 2, 1, 10000),
+    lr: numberArg(args, 'lr', 0.001, 0, 10),
+    batchSize: numberArg(args, 'batch-size', 1024, 1, 1 << 20),
+  };
+  if (masks) settings.masks = masks;
+  if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
+  const candidates = stringArg(args, 'candidates');
+  if (candidates) settings.candidates = candidates;
+  return runCompressCommand(args, [{ method: 'finetune', settings }], 'finetuned');
+}

@@ -1,0 +1,32 @@
+// `prunescope run RECIPE.json [MODEL] [--out PATH] [--candidates FILE]`: replays a recipe (the
+// steps of a compression, in order) so a compression can be reproduced. Paths in the recipe are
+// relative to the recipe's folder; flags override them. Every output report embeds the recipe.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseRecipe } from '../core/jobs/recipe-file.js';
+import { parseCommandArgs, UsageError } from './args.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+
+export async function runRecipeCommand(argv: string[]): Promise<number> {
+  const args = parseCommandArgs(argv, { ...COMMON_COMPRESS_OPTIONS });
+  const [recipePath, modelArg] = args.positionals;
+  if (!recipePath || args.positionals.length > 2) throw new UsageError('give a recipe file, and optionally the model it applies to');
+  const file = resolve(recipePath);
+  const recipe = parseRecipe(await readFile(file, 'utf8'), file);
+  const base = dirname(file);
+  const fromRecipe = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
+  const model = modelArg ? resolve(modelArg) : fromRecipe(recipe.model);
+  if (!model) throw new UsageError(`${file} names no model: give one after the recipe`);
+  // resolve the recipe's own relative paths (datasets in settings) against its folder
+  const steps = recipe.steps.map((s) => ({
+    method: s.method,
+    settings: Object.fromEntries(
+      Object.entries(s.settings).map(([k, v]) => [k, (k === 'data' || k === 'candidates') && typeof v === 'string' ? fromRecipe(v) : v]),
+    ),
+  }));
+  const values = { ...args.values };
+  if (values.out === undefined && recipe.output) values.out = fromRecipe(recipe.output);
+  if (values.candidates === undefined && recipe.candidates) values.candidates = fromRecipe(recipe.candidates);
+  return runCompressCommand({ values, positionals: [model] }, steps, steps.map((s) => s.method).join('+'));
+}

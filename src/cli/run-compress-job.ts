@@ -1,0 +1,119 @@
+// Shared by every compression command: runs a compress job in the engine's worker thread (the
+// same job the extension runs), with a progress bar on stderr, Ctrl-C cancelling cleanly (no
+// partial output), and the before/after report printed as a table or JSON.
+
+import { mkdtemp } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
+import type { CompressJobSpec, CompressStep } from '../core/jobs/job-types.js';
+import { outputPathFor } from '../core/jobs/output-files.js';
+import type { CompressJobResult, MetricPair } from '../shared/protocol.js';
+import { flag, numberArg, ParsedArgs, stringArg, UsageError } from './args.js';
+import { createProgressBar } from './progress.js';
+import { formatBytes, formatCount } from './format-report.js';
+
+/** Flags every compression command accepts. */
+export const COMMON_COMPRESS_OPTIONS = {
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+  candidates: { type: 'string' },
+  k: { type: 'string' },
+  'no-latency': { type: 'boolean' },
+  progress: { type: 'boolean' },
+} as const;
+
+export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[], label: string): Promise<number> {
+  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  const model = resolve(args.positionals[0]);
+  if (!existsSync(model)) throw new Error(`${model}: cannot open: ENOENT`);
+  const out = resolve(stringArg(args, 'out') ?? outputPathFor(model, label));
+  const candidates = stringArg(args, 'candidates');
+  const k = numberArg(args, 'k', 10, 1, 1000);
+  // the temp folder lives beside the output so the final rename stays on one file system
+  const outDir = dirname(out);
+  if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
+  const tempDir = await mkdtemp(join(outDir, `.${basename(out)}.prunescope-`));
+  const spec: CompressJobSpec = {
+    kind: 'compress',
+    path: model,
+    method: steps[0].method,
+    settings: steps[0].settings,
+    steps: steps.length > 1 ? steps : undefined,
+    outPath: out,
+    overwrite: flag(args, 'force'),
+    tempDir,
+    evaluate: { candidates: candidates ? resolve(candidates) : undefined, k, latency: !flag(args, 'no-latency') },
+  };
+  const bar = createProgressBar(label, process.stderr, flag(args, 'progress'));
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await runJob(spec, {
+      signal: abort.signal,
+      onProgress: (p) => bar.update(p.fraction, `${p.phase}${p.detail ? ` ${p.detail}` : ''}`),
+    });
+    bar.done();
+    if (flag(args, 'json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else process.stdout.write(formatCompressResult(result) + '\n');
+    return 0;
+  } catch (e) {
+    if (e instanceof JobCancelledError) {
+      bar.done();
+      process.stderr.write(`prunescope: cancelled; nothing was written (${out})\n`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    bar.done();
+  }
+}
+
+function rel(before: number | null | undefined, after: number | null | undefined): string {
+  if (before == null || after == null || before === 0) return '';
+  const r = (after - before) / Math.abs(before);
+  return `${r >= 0 ? '+' : ''}${(r * 100).toFixed(1)}%`;
+}
+
+export function formatCompressResult(r: CompressJobResult): string {
+  const c = r.comparison;
+  const lines: string[] = [];
+  lines.push(`${r.method}: ${r.original}`);
+  lines.push(`  -> ${r.output} (${r.seconds.toFixed(1)} s)`);
+  lines.push('');
+  const rows: Array<[string, string, string, string]> = [];
+  const show = (x: number | null, f: (v: number) => string) => (x == null ? '-' : f(x));
+  const ratio = (p: MetricPair) => (p.before != null && p.after ? `${(p.before / p.after).toFixed(2)}x smaller` : '');
+  const metric = (name: string, p: MetricPair | undefined) => {
+    if (p) rows.push([name, show(p.before, (v) => v.toFixed(4)), show(p.after, (v) => v.toFixed(4)), rel(p.before, p.after)]);
+  };
+  rows.push(['parameters', show(c.params.before, formatCount), show(c.params.after, formatCount), rel(c.params.before, c.params.after)]);
+  rows.push(['size on disk', show(c.bytes.before, formatBytes), show(c.bytes.after, formatBytes), ratio(c.bytes)]);
+  rows.push(['gzip size', show(c.gzipBytes.before, formatBytes), show(c.gzipBytes.after, formatBytes), ratio(c.gzipBytes)]);
+  metric(`HR@${c.k}`, c.hr);
+  metric(`NDCG@${c.k}`, c.ndcg);
+  metric('AUC', c.auc);
+  for (const l of c.latency) {
+    rows.push([`latency p50, batch ${l.batch}`, `${l.p50Before.toFixed(3)} ms`, `${l.p50After.toFixed(3)} ms`, l.withinNoise ? 'within noise' : rel(l.p50Before, l.p50After)]);
+  }
+  const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((x) => x[i].length), ['', 'before', 'after', 'change'][i].length));
+  lines.push(['', 'before', 'after', 'change'].map((h, i) => (i === 0 ? h.padEnd(w[i]) : h.padStart(w[i]))).join('  '));
+  for (const row of rows) lines.push(row.map((x, i) => (i === 0 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  '));
+  if (c.runtime || c.dataset) lines.push(`(${[c.runtime && `ran on ${c.runtime}`, c.dataset && `accuracy on ${c.dataset}`].filter(Boolean).join('; ')})`);
+  if (r.changes.length) {
+    lines.push('');
+    lines.push('Changes:');
+    for (const ch of r.changes.slice(0, 20)) lines.push(`  ${ch.tensor}: ${ch.action}`);
+    if (r.changes.length > 20) lines.push(`  ... and ${r.changes.length - 20} more`);
+  }
+  const notes = [...c.summary, ...r.notes];
+  if (notes.length) {
+    lines.push('');
+    lines.push('Notes:');
+    for (const n of notes) lines.push(`  - ${n}`);
+  }
+  return lines.join('\n');
+}

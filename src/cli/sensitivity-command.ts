@@ -1,0 +1,94 @@
+// `prunescope sensitivity MODEL --candidates FILE.csv [--budget 0.01] [--sparsities 0.5,0.7,0.9]`:
+// prunes each layer alone at several sparsities, evaluates, and proposes per-layer targets that
+// keep the metric drop within the budget (checked with every layer pruned at once). `--recipe
+// OUT.json` writes the proposal as a recipe that `prunescope run` replays.
+
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { readModel } from '../core/model/read-model.js';
+import { sensitivityAnalysis } from '../core/compress/sensitivity.js';
+import { recipeText } from '../core/jobs/recipe-file.js';
+import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { createProgressBar } from './progress.js';
+
+export async function sensitivityCommand(argv: string[]): Promise<number> {
+  const args = parseCommandArgs(argv, {
+    candidates: { type: 'string' },
+    k: { type: 'string' },
+    budget: { type: 'string' },
+    metric: { type: 'string' },
+    sparsities: { type: 'string' },
+    recipe: { type: 'string' },
+    json: { type: 'boolean' },
+    progress: { type: 'boolean' },
+    'user-input': { type: 'string' },
+    'item-input': { type: 'string' },
+  });
+  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  const candidates = stringArg(args, 'candidates');
+  if (!candidates) throw new UsageError('--candidates FILE.csv is required: the metric is measured on it');
+  const metric = stringArg(args, 'metric') ?? 'ndcg';
+  if (metric !== 'ndcg' && metric !== 'hr') throw new UsageError("--metric must be 'ndcg' or 'hr'");
+  const sp = stringArg(args, 'sparsities');
+  const sparsities = sp ? sp.split(',').map(Number) : undefined;
+  if (sparsities && sparsities.some((x) => !(x > 0 && x < 1))) throw new UsageError('--sparsities must be fractions strictly between 0 and 1, e.g. 0.5,0.8,0.9');
+  const path = resolve(args.positionals[0]);
+  const bar = createProgressBar('sensitivity', process.stderr, flag(args, 'progress'));
+  const ir = await readModel(path);
+  const r = await sensitivityAnalysis(
+    ir,
+    {
+      candidates: resolve(candidates),
+      k: numberArg(args, 'k', 10, 1, 1000),
+      budget: numberArg(args, 'budget', 0.01, 0, 1),
+      metric,
+      sparsities,
+      userInput: stringArg(args, 'user-input'),
+      itemInput: stringArg(args, 'item-input'),
+    },
+    { onProgress: (f, d) => bar.update(f, d) },
+  );
+  bar.done();
+  const recipeOut = stringArg(args, 'recipe');
+  if (recipeOut) {
+    const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
+    await writeFile(
+      resolve(recipeOut),
+      recipeText({
+        version: 1,
+        model: path,
+        steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
+        candidates: resolve(candidates),
+      }),
+    );
+  }
+  if (flag(args, 'json')) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return 0;
+  }
+  const m = r.metric.toUpperCase();
+  const lines = [
+    `${path}`,
+    `baseline ${m}@${r.k} ${(r.metric === 'ndcg' ? r.baseline.ndcg : r.baseline.hr).toFixed(4)}; budget: at most ${(r.budget * 100).toFixed(1)}% relative drop`,
+    '',
+  ];
+  const sps = r.rows[0]?.points.map((p) => p.sparsity) ?? [];
+  const head = ['tensor', 'params', ...sps.map((s) => `drop@${Math.round(s * 100)}%`), 'proposed'];
+  const rows = r.rows.map((row) => [
+    row.tensor,
+    row.params.toLocaleString('en-US'),
+    ...row.points.map((p) => `${(p.drop * 100).toFixed(1)}%`),
+    `${Math.round((r.proposal[row.tensor] ?? 0) * 100)}%`,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
+  lines.push(head.map((h, i) => (i === 0 ? h.padEnd(w[i]) : h.padStart(w[i]))).join('  '));
+  for (const x of rows) lines.push(x.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
+  lines.push('');
+  lines.push(
+    `All proposed targets at once: ${(r.combined.sparsity * 100).toFixed(1)}% of the studied weights pruned, ${m}@${r.k} ${(r.metric === 'ndcg' ? r.combined.ndcg : r.combined.hr).toFixed(4)} (drop ${(r.combined.drop * 100).toFixed(2)}%)` +
+      (r.backoffs ? `, after scaling the targets back ${r.backoffs} time(s) to meet the budget together.` : '.'),
+  );
+  if (recipeOut) lines.push(`Recipe written to ${resolve(recipeOut)}: prunescope run ${recipeOut}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,189 @@
+// What a tree ensemble is made of: trees, nodes, depth and leaf histograms, per-feature
+// importance (split count, cover, cover-weighted gain, and output change on a dataset), unused
+// features, and the quirks ORT has with some attribute combinations.
+
+import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
+import { collapseFeatures } from './tree-collapse.js';
+import { countNodes, maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
+
+export interface FeatureImportance {
+  feature: number;
+  /** number of splits on the feature */
+  splits: number;
+  /** sum of the cover of those splits (when the file records cover) */
+  cover?: number;
+  /**
+   * Sum over its splits of cL*vL^2 + cR*vR^2 - c*v^2, where v is the cover-weighted mean of the
+   * leaves under a node: the reduction of squared output spread the split makes (when cover is
+   * recorded). For a GBDT this is proportional to the usual split gain on the training data.
+   */
+  gain?: number;
+  /** with a dataset: mean |change| of the score when the feature's splits collapse to their majority child */
+  outputChange?: number;
+  /** 1 = most important */
+  rank: number;
+}
+
+export interface Histogram {
+  /** value -> number of trees with that value */
+  [value: number]: number;
+}
+
+export interface TreeEnsembleAnalysis {
+  op: TreeEnsemble['op'];
+  trees: number;
+  nodes: number;
+  leaves: number;
+  targets: number;
+  postTransform: TreeEnsemble['postTransform'];
+  aggregate: TreeEnsemble['aggregate'];
+  double: boolean;
+  hasCover: boolean;
+  baseValues: number[];
+  nodesPerTree: { min: number; mean: number; max: number };
+  depth: { min: number; mean: number; max: number; histogram: Histogram };
+  leavesPerTree: { min: number; mean: number; max: number; histogram: Histogram };
+  /** input width: given by the model's input shape, else highest feature used + 1 */
+  features: number;
+  /** by rank; how it was ranked */
+  importance: FeatureImportance[];
+  rankedBy: 'outputChange' | 'gain' | 'splits';
+  unusedFeatures: number[];
+  /** unreachable nodes (in the file but no path from the root) */
+  unreachableNodes: number;
+  notes: string[];
+}
+
+function stats(xs: number[]): { min: number; mean: number; max: number } {
+  if (!xs.length) return { min: 0, mean: 0, max: 0 };
+  let min = Infinity, max = -Infinity, sum = 0;
+  for (const x of xs) {
+    min = Math.min(min, x);
+    max = Math.max(max, x);
+    sum += x;
+  }
+  return { min, mean: sum / xs.length, max };
+}
+
+function histogram(xs: number[]): Histogram {
+  const h: Histogram = {};
+  for (const x of xs) h[x] = (h[x] ?? 0) + 1;
+  return h;
+}
+
+function splitGains(e: TreeEnsemble): Map<number, number> {
+  const gains = new Map<number, number>();
+  for (const t of e.trees) {
+    // bottom-up cover-weighted sums per node (first target: the one that scores)
+    const order = reachableNodes(t);
+    const c = new Float64Array(t.nodes.length);
+    const s = new Float64Array(t.nodes.length);
+    for (let j = order.length - 1; j >= 0; j--) {
+      const i = order[j];
+      const n = t.nodes[i];
+      if (n.split) {
+        c[i] = c[n.split.trueChild] + c[n.split.falseChild];
+        s[i] = s[n.split.trueChild] + s[n.split.falseChild];
+        const v = (k: number) => (c[k] > 0 ? (s[k] * s[k]) / c[k] : 0);
+        const g = v(n.split.trueChild) + v(n.split.falseChild) - v(i);
+        gains.set(n.split.feature, (gains.get(n.split.feature) ?? 0) + Math.max(0, g));
+      } else {
+        c[i] = n.cover ?? 0;
+        let val = 0;
+        for (const vt of n.votes) val += vt.value;
+        s[i] = c[i] * val;
+      }
+    }
+  }
+  return gains;
+}
+
+export interface AnalyzeTreesOptions {
+  /** input width when known (the model input's second dimension) */
+  features?: number;
+  /** for output-change importance */
+  data?: FeatureMatrix;
+}
+
+export function featureImportance(e: TreeEnsemble, opts: AnalyzeTreesOptions = {}): { importance: FeatureImportance[]; rankedBy: TreeEnsembleAnalysis['rankedBy']; features: number } {
+  const features = Math.max(opts.features ?? 0, maxFeature(e) + 1);
+  const imp: FeatureImportance[] = [];
+  for (let f = 0; f < features; f++) imp.push({ feature: f, splits: 0, rank: 0, ...(e.hasCover ? { cover: 0, gain: 0 } : {}) });
+  for (const t of e.trees) {
+    for (const i of reachableNodes(t)) {
+      const s = t.nodes[i].split;
+      if (!s) continue;
+      imp[s.feature].splits++;
+      if (e.hasCover) imp[s.feature].cover = (imp[s.feature].cover ?? 0) + (t.nodes[i].cover ?? 0);
+    }
+  }
+  if (e.hasCover) for (const [f, g] of splitGains(e)) imp[f].gain = g;
+  let rankedBy: TreeEnsembleAnalysis['rankedBy'] = e.hasCover ? 'gain' : 'splits';
+  if (opts.data) {
+    rankedBy = 'outputChange';
+    const base = singleScore(e, evaluateTreeEnsemble(e, opts.data));
+    for (const fi of imp) {
+      if (fi.splits === 0) {
+        fi.outputChange = 0;
+        continue;
+      }
+      const pruned = collapseFeatures(e, [fi.feature], opts.data).ensemble;
+      const s = singleScore(pruned, evaluateTreeEnsemble(pruned, opts.data));
+      let sum = 0;
+      for (let r = 0; r < s.length; r++) sum += Math.abs(s[r] - base[r]);
+      fi.outputChange = s.length ? sum / s.length : 0;
+    }
+  }
+  const key = (x: FeatureImportance): number[] =>
+    rankedBy === 'outputChange' ? [x.outputChange ?? 0, x.gain ?? 0, x.splits] : rankedBy === 'gain' ? [x.gain ?? 0, x.splits] : [x.splits];
+  const sorted = imp.slice().sort((a, b) => {
+    const ka = key(a), kb = key(b);
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return kb[i] - ka[i];
+    return a.feature - b.feature;
+  });
+  sorted.forEach((x, i) => (x.rank = i + 1));
+  return { importance: sorted, rankedBy, features };
+}
+
+export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions = {}): TreeEnsembleAnalysis {
+  const perTree = e.trees.map((t) => {
+    const r = reachableNodes(t);
+    const d = nodeDepths(t);
+    let depth = 0, leaves = 0;
+    for (const i of r) {
+      depth = Math.max(depth, d[i]);
+      if (!t.nodes[i].split) leaves++;
+    }
+    return { nodes: r.length, depth, leaves, unreachable: t.nodes.length - r.length };
+  });
+  const { nodes, leaves } = countNodes(e);
+  const { importance, rankedBy, features } = featureImportance(e, opts);
+  const notes: string[] = [];
+  if (e.op !== 'TreeEnsembleClassifier' && e.nTargets === 1 && (e.postTransform === 'LOGISTIC' || e.postTransform.startsWith('SOFTMAX'))) {
+    notes.push(`post_transform ${e.postTransform} on a single-target ${e.op} is ignored by ONNX Runtime (only PROBIT applies): the output is the raw score`);
+  }
+  if (!e.hasCover) notes.push('no cover (nodes_hitrates) recorded: collapsed subtrees get the plain mean of their leaves, and importance is by split count (or by output change with --data)');
+  const unreachable = perTree.reduce((a, p) => a + p.unreachable, 0);
+  if (unreachable) notes.push(`${unreachable} nodes cannot be reached from their tree's root: any rewrite drops them`);
+  return {
+    op: e.op,
+    trees: e.trees.length,
+    nodes,
+    leaves,
+    targets: e.nTargets,
+    postTransform: e.postTransform,
+    aggregate: e.aggregate,
+    double: e.double,
+    hasCover: e.hasCover,
+    baseValues: e.baseValues.slice(),
+    nodesPerTree: stats(perTree.map((p) => p.nodes)),
+    depth: { ...stats(perTree.map((p) => p.depth)), histogram: histogram(perTree.map((p) => p.depth)) },
+    leavesPerTree: { ...stats(perTree.map((p) => p.leaves)), histogram: histogram(perTree.map((p) => p.leaves)) },
+    features,
+    importance,
+    rankedBy,
+    unusedFeatures: importance.filter((x) => x.splits === 0).map((x) => x.feature).sort((a, b) => a - b),
+    unreachableNodes: unreachable,
+    notes,
+  };
+}
