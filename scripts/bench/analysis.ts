@@ -3,8 +3,8 @@
 //     (analyzeTensor + a 50% magnitude threshold) vs a naive version computing the same figures
 //     (a pass per figure, Math.log histogram, copy + sort for quantiles and threshold);
 //  2. 50% magnitude threshold of 64M values: radix selection vs Float32Array sort (and equality);
-//  3. with a scale model: read-only time vs read + analyze time (WebAssembly kernel, and the JS
-//     loop with 2 and 1 threads), CPU ns per element, and peak RSS vs file size. The load average
+//  3. with a scale model: read-only time vs read + analyze time (WebAssembly kernel and JS loop,
+//     each with 2 and 1 threads), CPU ns per element, and peak RSS vs file size. The load average
 //     is printed with it: on a shared machine the wall-clock ratio moves with the load, the CPU
 //     time much less.
 // The scale model runs first, so that peak RSS is not the earlier sections' arrays.
@@ -156,6 +156,7 @@ async function scaleModelSection(path: string): Promise<string[][]> {
   const runs = [
     ['cold JIT', 2, 'auto'],
     ['warm JIT', 2, 'auto'],
+    ['warm JIT, 1 thread', 1, 'auto'],
     ['warm JIT, JS loop, 2 threads', 2, 'js'],
     ['warm JIT, JS loop, 1 thread', 1, 'js'],
   ] as const;

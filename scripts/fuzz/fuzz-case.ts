@@ -2,6 +2,7 @@
 // their own, run the public readers (readModel then analyzeModel, or readInteractions), and say
 // how it ended. Runs inside the fuzz worker thread (fuzz-worker.ts) so that a hang can be killed.
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
@@ -58,6 +59,14 @@ export function prepareCase(format: FuzzFormat, seeds: Seed[], runSeed: number, 
     } else if (k === 7 && dataFiles.length > 0) {
       const d = rng.pick(dataFiles);
       r = withFile(seed, d, plainMutation(rng, seed.files.get(d) as Uint8Array));
+    } else if (k === 8 && rng.bool(0.1)) {
+      // the model or its data file is a named pipe, a device link, or a folder
+      const name = dataFiles.length > 0 && rng.bool() ? rng.pick(dataFiles) : seed.entry;
+      const a = rng.int(3);
+      r = {
+        actions: [a === 0 ? { kind: 'fifo', name } : a === 1 ? { kind: 'symlink', name, target: '/dev/zero' } : { kind: 'folder', name }],
+        desc: `${name}: ${['a named pipe', 'a link to /dev/zero', 'a folder'][a]}`,
+      };
     }
     if (!r) r = withFile(seed, seed.entry, plainMutation(rng, entryBytes));
   } else if (format === 'tfjs-json') {
@@ -87,6 +96,7 @@ export function writeCase(seed: Seed, c: PreparedCase, dir: string): void {
       fs.ftruncateSync(fd, a.size);
       fs.closeSync(fd);
     } else if (a.kind === 'symlink') fs.symlinkSync(a.target, p);
+    else if (a.kind === 'fifo') execFileSync('mkfifo', [p]);
   }
 }
 

@@ -211,7 +211,9 @@ export type ShardAction =
   | { kind: 'delete'; name: string }
   | { kind: 'folder'; name: string }
   | { kind: 'sparse'; name: string; size: number }
-  | { kind: 'symlink'; name: string; target: string };
+  | { kind: 'symlink'; name: string; target: string }
+  /** a named pipe: opening it for reading would wait for a writer forever */
+  | { kind: 'fifo'; name: string };
 
 export function mutateShards(rng: Rng, shards: Array<{ name: string; bytes: Uint8Array }>): { actions: ShardAction[]; desc: string } {
   const s = rng.pick(shards);
@@ -250,6 +252,7 @@ export function mutateShards(rng: Rng, shards: Array<{ name: string; bytes: Uint
       };
     }
     default:
+      if (rng.bool(0.2)) return { actions: [{ kind: 'fifo', name: s.name }], desc: `${s.name}: a named pipe` };
       return { actions: [{ kind: 'symlink', name: s.name, target: rng.pick(['/etc/passwd', '/dev/zero', '../outside.bin', '/proc/self/mem']) }], desc: `${s.name}: symlink out` };
   }
 }

@@ -1,6 +1,7 @@
 // `prunescope demo`: the README's first command. Builds a sample recommender with the real
 // libraries (TF.js layers, trained briefly on generated interactions with planted structure),
-// saves it as TF.js and ONNX, analyses both, and prints the reports.
+// saves it as TF.js and ONNX, analyses both, compresses the ONNX model two ways (int8, and half
+// of the embedding rows dropped), and prints the analysis and the before/after reports.
 
 import { resolve } from 'node:path';
 import { createSampleModel, SAMPLE_KINDS } from '../core/samples/sample-models.js';
@@ -10,6 +11,11 @@ import { analyzeModel } from '../core/analysis/analyze-model.js';
 import { flag, parseCommandArgs, stringArg, UsageError } from './args.js';
 import { formatReport } from './format-report.js';
 import { createProgressBar } from './progress.js';
+import { join } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { runJob } from '../core/jobs/job-runner.js';
+import type { CompressStep } from '../core/jobs/job-types.js';
+import { formatCompressResult } from './run-compress-job.js';
 
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -51,10 +57,40 @@ export async function demoCommand(argv: string[]): Promise<number> {
       log(formatReport(report));
     }
   }
-  if (json) process.stdout.write(JSON.stringify({ sample, reports }, null, 2) + '\n');
+  // Compress the ONNX model: the two methods our users reach for first on table-heavy models.
+  const jobs: Array<{ tag: string; step: CompressStep }> = [
+    { tag: 'int8', step: { method: 'quantize', settings: { dtype: 'int8' } } },
+    { tag: 'rows50', step: { method: 'prune-rows', settings: { sparsity: 0.5 } } },
+  ];
+  const compressions = [];
+  for (const { tag, step } of jobs) {
+    const outPath = join(dir, `${kind}-${tag}.onnx`);
+    const bar = createProgressBar(`${step.method}`);
+    const result = await runJob(
+      {
+        kind: 'compress',
+        path: sample.onnxPath!,
+        method: step.method,
+        settings: step.settings,
+        outPath,
+        overwrite: true,
+        tempDir: await mkdtemp(join(dir, `.${kind}-${tag}.prunescope-`)),
+        evaluate: { candidates: sample.candidatesCsv, k: 10, latency: true },
+      },
+      { onProgress: (p) => bar.update(p.fraction, p.phase) },
+    );
+    bar.done();
+    compressions.push(result);
+    if (!json) {
+      log('');
+      log(formatCompressResult(result));
+    }
+  }
+  if (json) process.stdout.write(JSON.stringify({ sample, reports, compressions }, null, 2) + '\n');
   else {
     log('');
     log(`Next: prunescope analyze ${sample.onnxPath} --json`);
+    log(`      prunescope prune ${sample.onnxPath} --sparsity 0.9 --finetune ${sample.interactionsCsv} --epochs 2 --candidates ${sample.candidatesCsv}`);
   }
   return 0;
 }

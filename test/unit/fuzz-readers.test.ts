@@ -29,6 +29,14 @@ for (const format of Object.keys(CASES) as FuzzFormat[]) {
   });
 }
 
+test('a case over its time limit is a hang: the worker is killed and replaced, the run goes on', async () => {
+  // 2 ms is less than a fresh worker needs to load the readers, so both cases time out twice
+  const s = await runFuzz({ format: 'csv', cases: 2, seed: 1, timeLimitMs: 2 });
+  assert.equal(s.cases, 2);
+  assert.deepEqual(s.hangs.map((h) => [h.index, h.message]), [[0, 'no answer within 4 ms'], [1, 'no answer within 4 ms']]);
+  assert.equal(s.ok + s.errors + s.crashes.length, 0);
+});
+
 test('cases are reproducible from (seed, index) alone', async () => {
   const { dir, seeds } = await buildSeeds();
   const all = seeds.map((e) => loadSeed(dir, e));

@@ -2,7 +2,7 @@
 // (cover-)weighted mean of its leaves), and a split on a removed feature is replaced by its
 // majority child.
 
-import { leafIndex, type FeatureMatrix } from './tree-eval.js';
+import type { FeatureMatrix } from './tree-eval.js';
 import { cloneEnsemble, compactTree, reachableNodes, type Tree, type TreeEnsemble, type TreeNode } from './tree-model.js';
 
 /**
@@ -126,4 +126,3 @@ export function usedFeatures(e: TreeEnsemble): Set<number> {
   return used;
 }
 
-export { leafIndex };

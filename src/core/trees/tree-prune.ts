@@ -1,0 +1,358 @@
+// Tree pruning jobs on an existing ensemble: max depth / min cover limits, reduced-error
+// post-pruning and greedy ensemble pruning on a validation set, feature pruning. Each returns
+// a new TreeEnsemble (write it with writeReplacedTreeEnsemble) and what changed.
+
+import { auc, isBinary, rmse } from '../eval/metrics.js';
+import { featureImportance } from './tree-analysis.js';
+import { collapseFeatures, collapseNode, rowsPerNode, usedFeatures, type MajorityBy } from './tree-collapse.js';
+import { evaluateTreeEnsemble, leafIndex, singleScore, type FeatureMatrix } from './tree-eval.js';
+import { cloneEnsemble, compactTree, countNodes, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
+
+export interface LabeledRows {
+  X: FeatureMatrix;
+  labels: Float32Array;
+}
+
+export interface EnsembleSize {
+  trees: number;
+  nodes: number;
+  leaves: number;
+}
+
+export interface ValidationScore {
+  /** 'auc' for 0/1 labels, else 'rmse' */
+  metric: 'auc' | 'rmse';
+  before: number;
+  after: number;
+}
+
+export interface TreePruneResult {
+  ensemble: TreeEnsemble;
+  before: EnsembleSize;
+  after: EnsembleSize;
+  /** splits turned into leaves */
+  collapsed: number;
+  /** ids of the trees removed (ensemble pruning) */
+  droppedTrees?: number[];
+  removedFeatures?: number[];
+  /** removed features that had splits (inputs the model no longer reads) */
+  becameUnused?: number[];
+  /** features no split used before pruning */
+  alreadyUnused?: number[];
+  majorityBy?: MajorityBy;
+  baseValues?: { before: number[]; after: number[] };
+  /** on the validation data, computed by our evaluator on the written ensemble */
+  validation?: ValidationScore;
+  notes: string[];
+}
+
+function size(e: TreeEnsemble): EnsembleSize {
+  return { trees: e.trees.length, ...countNodes(e) };
+}
+
+function coverNote(e: TreeEnsemble): string[] {
+  return e.hasCover ? [] : ['no cover recorded (nodes_hitrates): collapsed subtrees get the plain mean of their leaves'];
+}
+
+/** AUC for 0/1 labels (higher is better), else RMSE (lower is better). */
+export function validationMetric(labels: Float32Array, scores: ArrayLike<number>): { metric: 'auc' | 'rmse'; value: number } {
+  if (isBinary(labels)) {
+    const a = auc(labels, scores);
+    if (a === undefined) throw new Error('validation data has only one class: AUC is undefined');
+    return { metric: 'auc', value: a };
+  }
+  return { metric: 'rmse', value: rmse(labels, scores) };
+}
+
+function scoreOn(e: TreeEnsemble, data: LabeledRows): { metric: 'auc' | 'rmse'; value: number } {
+  return validationMetric(data.labels, singleScore(e, evaluateTreeEnsemble(e, data.X)));
+}
+
+function finish(e: TreeEnsemble, before: EnsembleSize, collapsed: number, notes: string[], extra: Partial<TreePruneResult> = {}): TreePruneResult {
+  e.trees = e.trees.map(compactTree);
+  return { ensemble: e, before, after: size(e), collapsed, notes, ...extra };
+}
+
+/** Pre-pruning limit: every split at depth `maxDepth` (root = 0) becomes a leaf. */
+export function pruneMaxDepth(e0: TreeEnsemble, maxDepth: number): TreePruneResult {
+  if (!Number.isInteger(maxDepth) || maxDepth < 0) throw new Error(`max depth must be an integer >= 0, got ${maxDepth}`);
+  const e = cloneEnsemble(e0);
+  let collapsed = 0;
+  for (const t of e.trees) {
+    const d = nodeDepths(t);
+    for (const i of reachableNodes(t)) {
+      if (d[i] === maxDepth && t.nodes[i].split) {
+        collapseNode(t, i, e.hasCover);
+        collapsed++;
+      }
+    }
+  }
+  return finish(e, size(e0), collapsed, coverNote(e0));
+}
+
+/** Pre-pruning limit: a split one of whose children has cover below `minCover` becomes a leaf (top-down). */
+export function pruneMinCover(e0: TreeEnsemble, minCover: number): TreePruneResult {
+  if (!e0.hasCover) throw new Error('min-cover pruning needs the cover of every node (nodes_hitrates), which this ensemble does not record');
+  if (!(minCover >= 0)) throw new Error(`min cover must be >= 0, got ${minCover}`);
+  const e = cloneEnsemble(e0);
+  let collapsed = 0;
+  for (const t of e.trees) {
+    const stack = [0];
+    while (stack.length) {
+      const i = stack.pop() as number;
+      const s = t.nodes[i].split;
+      if (!s) continue;
+      if ((t.nodes[s.trueChild].cover ?? 0) < minCover || (t.nodes[s.falseChild].cover ?? 0) < minCover) {
+        collapseNode(t, i, true);
+        collapsed++;
+      } else stack.push(s.trueChild, s.falseChild);
+    }
+  }
+  return finish(e, size(e0), collapsed, []);
+}
+
+/**
+ * Per-row scores kept as raw sums so that a candidate change costs O(rows): valid for one score
+ * per row (single-target regressors with SUM/AVERAGE, binary classifiers voting on one class).
+ */
+class RawScores {
+  readonly cls: number;
+  constructor(readonly e: TreeEnsemble, readonly data: LabeledRows) {
+    const classes = new Set<number>();
+    for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) classes.add(v.target);
+    if (e.aggregate !== 'SUM' && e.aggregate !== 'AVERAGE') throw new Error(`validation pruning needs SUM or AVERAGE aggregation, not ${e.aggregate}`);
+    if (e.op === 'TreeEnsembleClassifier') {
+      if (e.nTargets !== 2 || classes.size !== 1) throw new Error('validation pruning of a classifier needs a binary classifier whose leaves vote for one class');
+      if (!isBinary(data.labels)) throw new Error('a classifier is validated with 0/1 labels');
+    } else if (e.nTargets !== 1) throw new Error(`validation pruning needs one output, this ensemble has ${e.nTargets} targets`);
+    this.cls = classes.size ? [...classes][0] : 0;
+  }
+  leafValue(t: number, i: number): number {
+    let v = 0;
+    for (const x of this.e.trees[t].nodes[i].votes) if (x.target === this.cls) v += x.value;
+    return v;
+  }
+  /** Metric of raw sums S over `trees` trees: AUC is invariant to the (monotone) finishing, RMSE is not. */
+  metric(S: Float64Array, trees: number, base: number): number {
+    const binary = isBinary(this.data.labels);
+    if (binary) return auc(this.data.labels, S) ?? 0;
+    const out = new Float64Array(S.length);
+    for (let r = 0; r < S.length; r++) out[r] = (this.e.aggregate === 'AVERAGE' ? S[r] / trees : S[r]) + base;
+    if (this.e.postTransform === 'PROBIT') throw new Error('RMSE validation of a PROBIT ensemble is not supported: use 0/1 labels');
+    return -rmse(this.data.labels, out);
+  }
+}
+
+export interface PostPruneOptions {
+  /** total validation metric loss allowed (AUC points, or RMSE increase); default 0 */
+  tolerance?: number;
+}
+
+/**
+ * Reduced-error post-pruning: bottom-up in every tree, a split whose children are leaves becomes
+ * one leaf ((cover-)weighted mean) when the validation metric stays >= the original metric
+ * minus `tolerance`. Subtrees no validation row reaches are collapsed (they cannot change it).
+ */
+export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOptions = {}): TreePruneResult {
+  const tol = opts.tolerance ?? 0;
+  const e = cloneEnsemble(e0);
+  e.trees = e.trees.map(compactTree);
+  const rs = new RawScores(e, data);
+  const n = data.X.rows;
+  const T = e.trees.length;
+  const base = e.baseValues[0] ?? 0;
+  const S = new Float64Array(n);
+  const leafOf = e.trees.map((t, ti) => {
+    const a = new Int32Array(n);
+    for (let r = 0; r < n; r++) {
+      a[r] = leafIndex(t, data.X, r, e.double);
+      S[r] += rs.leafValue(ti, a[r]);
+    }
+    return a;
+  });
+  const start = rs.metric(S, T, base);
+  // metric() is "higher is better" for AUC and for -RMSE alike
+  const floor = start - tol;
+  let collapsed = 0;
+  const trial = new Float64Array(n);
+  e.trees.forEach((t, ti) => {
+    const rows = rowsPerNode(t, data.X, e.double);
+    const order = reachableNodes(t);
+    // reverse pre-order visits children before parents
+    for (let j = order.length - 1; j >= 0; j--) {
+      const i = order[j];
+      const s = t.nodes[i].split;
+      if (!s || t.nodes[s.trueChild].split || t.nodes[s.falseChild].split) continue;
+      const saved = t.nodes[i];
+      const savedCopy = { split: saved.split, votes: saved.votes, cover: saved.cover };
+      collapseNode(t, i, e.hasCover);
+      const v = rs.leafValue(ti, i);
+      const rr = rows.get(i) ?? [];
+      let changed = false;
+      for (const r of rr) if (rs.leafValue(ti, leafOf[ti][r]) !== v) changed = true;
+      let ok = true;
+      if (changed) {
+        trial.set(S);
+        for (const r of rr) trial[r] += v - rs.leafValue(ti, leafOf[ti][r]);
+        ok = rs.metric(trial, T, base) >= floor;
+      }
+      if (!ok) {
+        t.nodes[i] = savedCopy;
+        continue;
+      }
+      if (changed) S.set(trial);
+      for (const r of rr) leafOf[ti][r] = i;
+      collapsed++;
+    }
+  });
+  const out = finish(e, size(e0), collapsed, coverNote(e0));
+  const b = scoreOn(e0, data);
+  out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, data).value };
+  return out;
+}
+
+export interface EnsemblePruneOptions {
+  /** fraction of the trees to remove, in [0, 1) */
+  dropFraction: number;
+  /** stop early when the next removal would lose more than this (metric points); default 0.005 */
+  tolerance?: number;
+  /** re-fit the base value after removal (regressors with base values); default true */
+  refitBase?: boolean;
+}
+
+/**
+ * Greedy backward removal of whole trees: each step removes the tree whose absence gives the best
+ * validation metric, until `dropFraction` of the trees are gone or the metric would fall more
+ * than `tolerance` below the original. Then the base value is re-fitted on the validation data.
+ */
+export function pruneTrees(e0: TreeEnsemble, data: LabeledRows, opts: EnsemblePruneOptions): TreePruneResult {
+  if (!(opts.dropFraction >= 0 && opts.dropFraction < 1)) throw new Error(`drop fraction must be in [0, 1), got ${opts.dropFraction}`);
+  const tol = opts.tolerance ?? 0.005;
+  const e = cloneEnsemble(e0);
+  const rs = new RawScores(e, data);
+  const n = data.X.rows;
+  const T0 = e.trees.length;
+  const base = e.baseValues[0] ?? 0;
+  const C = e.trees.map((t, ti) => {
+    const c = new Float64Array(n);
+    for (let r = 0; r < n; r++) c[r] = rs.leafValue(ti, leafIndex(t, data.X, r, e.double));
+    return c;
+  });
+  const S = new Float64Array(n);
+  for (const c of C) for (let r = 0; r < n; r++) S[r] += c[r];
+  const start = rs.metric(S, T0, base);
+  const target = Math.min(Math.round(opts.dropFraction * T0), T0 - 1);
+  const alive = new Set(e.trees.map((_, i) => i));
+  const dropped: number[] = [];
+  const notes: string[] = [];
+  const trial = new Float64Array(n);
+  while (dropped.length < target) {
+    let best = -Infinity, bestT = -1;
+    for (const t of alive) {
+      for (let r = 0; r < n; r++) trial[r] = S[r] - C[t][r];
+      const m = rs.metric(trial, alive.size - 1, base);
+      if (m > best) {
+        best = m;
+        bestT = t;
+      }
+    }
+    if (best < start - tol) {
+      notes.push(`stopped after ${dropped.length} of ${target} trees: removing another would lose more than ${tol} validation ${isBinary(data.labels) ? 'AUC' : 'RMSE'}`);
+      break;
+    }
+    alive.delete(bestT);
+    dropped.push(bestT);
+    for (let r = 0; r < n; r++) S[r] -= C[bestT][r];
+  }
+  e.trees = e.trees.filter((_, i) => alive.has(i));
+  const baseBefore = e0.baseValues.slice();
+  if (opts.refitBase !== false && dropped.length) refitBase(e, data, notes);
+  const out = finish(e, size(e0), 0, notes, {
+    droppedTrees: dropped.map((i) => e0.trees[i].id),
+    baseValues: { before: baseBefore, after: e.baseValues.slice() },
+  });
+  const b = scoreOn(e0, data);
+  out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, data).value };
+  return out;
+}
+
+/**
+ * Re-fits base_values[0] of a single-target regressor on the validation data: by logloss when
+ * labels are 0/1 and the output is a margin (SUM, no transform, outputs outside [0, 1]), else by
+ * least squares (mean residual).
+ */
+function refitBase(e: TreeEnsemble, data: LabeledRows, notes: string[]): void {
+  if (e.op !== 'TreeEnsembleRegressor' || e.nTargets !== 1 || e.postTransform !== 'NONE') {
+    notes.push(`base value not re-fitted: only single-target TreeEnsembleRegressor with post_transform NONE is supported (this is ${e.op}, ${e.postTransform})`);
+    return;
+  }
+  const base = e.baseValues[0] ?? 0;
+  const out = singleScore(e, evaluateTreeEnsemble(e, data.X));
+  const n = out.length;
+  const raw = new Float64Array(n);
+  let outside = false;
+  for (let r = 0; r < n; r++) {
+    raw[r] = out[r] - base;
+    if (out[r] < 0 || out[r] > 1) outside = true;
+  }
+  let b = base;
+  if (isBinary(data.labels) && e.aggregate === 'SUM' && outside) {
+    for (let it = 0; it < 50; it++) {
+      let g = 0, h = 0;
+      for (let r = 0; r < n; r++) {
+        const p = 1 / (1 + Math.exp(-(raw[r] + b)));
+        g += p - data.labels[r];
+        h += p * (1 - p);
+      }
+      if (h <= 0) break;
+      const step = g / h;
+      b -= step;
+      if (Math.abs(step) < 1e-9) break;
+    }
+    notes.push('base value re-fitted by logloss (the output is a logit margin)');
+  } else {
+    let s = 0;
+    for (let r = 0; r < n; r++) s += data.labels[r] - out[r];
+    b += s / n;
+    notes.push('base value re-fitted by least squares (mean residual)');
+  }
+  e.baseValues = [Math.fround(b)];
+}
+
+export interface FeaturePruneOptions {
+  /** fraction of the input features to remove, least important first */
+  fraction?: number;
+  /** or: exactly these features */
+  features?: number[];
+  /** input width (default: highest feature used + 1) */
+  nFeatures?: number;
+  /** ranks by output change on it; decides majority children when no cover is recorded; scores the result */
+  data?: LabeledRows;
+}
+
+/** Removes the least important features: their splits collapse to the majority child. */
+export function pruneFeatures(e0: TreeEnsemble, opts: FeaturePruneOptions): TreePruneResult {
+  const { importance, rankedBy } = featureImportance(e0, { features: opts.nFeatures, data: opts.data?.X });
+  let remove: number[];
+  if (opts.features) remove = opts.features.slice();
+  else {
+    const f = opts.fraction ?? 0;
+    if (!(f >= 0 && f < 1)) throw new Error(`feature fraction must be in [0, 1), got ${f}`);
+    const k = Math.round(f * importance.length);
+    remove = importance.slice(importance.length - k).map((x) => x.feature);
+  }
+  remove.sort((a, b) => a - b);
+  const used = usedFeatures(e0);
+  const { ensemble, majorityBy, replacedSplits } = collapseFeatures(e0, remove, opts.data?.X);
+  const out = finish(ensemble, size(e0), replacedSplits, [`features ranked by ${rankedBy}`], {
+    removedFeatures: remove,
+    becameUnused: remove.filter((f) => used.has(f)),
+    alreadyUnused: importance.filter((x) => x.splits === 0).map((x) => x.feature).sort((a, b) => a - b),
+    majorityBy,
+  });
+  if (opts.data) {
+    const b = scoreOn(e0, opts.data);
+    out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, opts.data).value };
+  }
+  return out;
+}
