@@ -6,7 +6,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { CompressJobResult, FindingAction, HostToWebview, WebviewToHost } from '../src/shared/protocol.js';
+import type { CompressJobResult, FindingAction, HostToWebview, SensitivityView, WebviewToHost } from '../src/shared/protocol.js';
 import type { ModelReport, TensorReport, LayerReport, Opportunity, OpportunityKind } from '../src/shared/report.js';
 import { viridis, viridisCss } from './colormap.js';
 import { barChart, lineChart } from './charts.js';
@@ -29,6 +29,7 @@ const app = document.getElementById('app') as HTMLElement;
 
 let report: ModelReport | undefined;
 let comparison: CompressJobResult | undefined;
+let sens: SensitivityView | undefined;
 let actions: OpportunityKind[] = [];
 let selected: string | undefined;
 let sortKey: keyof LayerRow = 'params';
@@ -136,7 +137,7 @@ function render(): void {
   if (busy) parts.push(progressLine());
   if (comparison) parts.push(comparisonSection(comparison));
   parts.push(shareSection(r), findings(r), sparsityHeatmap(r), layerTable(r), tensorDetail(r));
-  if (comparison?.sensitivity?.length) parts.push(sensitivity(comparison));
+  if (sens) parts.splice(comparison ? 2 : 1, 0, sensitivity(sens));
   parts.push(el('footer', { className: 'muted', text: `${r.tool.name} ${r.tool.version} · analysed ${new Date(r.generatedAt).toLocaleString()} · ε = ${r.epsilon}` }));
   app.replaceChildren(...parts);
 }
@@ -294,11 +295,28 @@ function viewSwitch(c: CompressJobResult): HTMLElement {
   return wrap;
 }
 
-function sensitivity(c: CompressJobResult): HTMLElement {
-  const curves = c.sensitivity ?? [];
-  const metric = curves[0]?.metric ?? 'metric';
-  const canvas = lineChart(curves.map((s) => ({ name: s.layer, points: s.points.map((p) => ({ x: p.amount, y: p.value })) })), 640, 260, 'share removed', metric);
-  return section('sensitivity', `Sensitivity (${metric} per layer)`, [canvas], [pngButton('sensitivity', () => canvas)]);
+function sensitivity(v: SensitivityView): HTMLElement {
+  const metric = `${v.metric.toUpperCase()}@${v.k}`;
+  const canvas = lineChart(v.curves.map((c) => ({ name: c.layer.replace(/\/(embeddings|kernel)$/, ''), points: c.points.map((p) => ({ x: p.amount, y: p.value })) })), 720, 280, 'share of the tensor pruned', metric);
+  const table = el('table', { className: 'layers changes' });
+  table.append(el('tr', {}, ['tensor', 'proposed sparsity', `${metric} at each sparsity tried`].map((h) => el('th', { text: h }))));
+  for (const c of v.curves) {
+    table.append(
+      el('tr', {}, [
+        el('td', { text: c.layer }),
+        el('td', { className: 'num', text: fmtPct(v.proposal[c.layer] ?? 0, 0) }),
+        el('td', { className: 'num', text: c.points.slice(1).map((p) => `${fmtPct(p.amount, 0)}: ${p.value.toFixed(3)}`).join(' · ') }),
+      ]),
+    );
+  }
+  const base = v.metric === 'ndcg' ? v.baseline.ndcg : v.baseline.hr;
+  const tools: HTMLElement[] = [pngButton('sensitivity', () => canvas)];
+  if (!isStatic) tools.unshift(button('Prune with this proposal', () => vscode.postMessage({ type: 'applyProposal' }), { title: 'Magnitude pruning with the proposed sparsity per tensor' }));
+  return section('sensitivity', `Sensitivity (${metric} per tensor pruned alone)`, [
+    el('p', { className: 'muted', text: `Dense ${metric} ${base.toFixed(4)}; budget: at most ${fmtPct(v.budget, 1)} drop per tensor. All proposals together: ${fmtPct(v.combined.sparsity, 0)} of the weights pruned, ${metric} ${(v.metric === 'ndcg' ? v.combined.ndcg : v.combined.hr).toFixed(4)} (${v.combined.drop >= 0 ? '−' : '+'}${fmtPct(Math.abs(v.combined.drop), 2)}). ${v.seconds.toFixed(1)} s.` }),
+    canvas,
+    el('div', { className: 'scroll' }, [table]),
+  ], tools);
 }
 
 /** Where the parameters are: one stacked bar, one segment per layer (largest first). */
@@ -640,6 +658,12 @@ function onMessage(m: HostToWebview): void {
       render();
       document.getElementById('comparison')?.scrollIntoView({ block: 'start' });
       return;
+    case 'sensitivity':
+      sens = m.result;
+      busy = undefined;
+      render();
+      document.getElementById('sensitivity')?.scrollIntoView({ block: 'start' });
+      return;
     case 'error':
       busy = undefined;
       errorText = m.message;
@@ -649,9 +673,10 @@ function onMessage(m: HostToWebview): void {
 }
 
 if (isStatic) {
-  const data = JSON.parse(staticData.textContent ?? '{}') as { report?: ModelReport; comparison?: CompressJobResult };
+  const data = JSON.parse(staticData.textContent ?? '{}') as { report?: ModelReport; comparison?: CompressJobResult; sensitivity?: SensitivityView };
   report = data.report;
   comparison = data.comparison;
+  sens = data.sensitivity;
   render();
 } else {
   window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => onMessage(ev.data));

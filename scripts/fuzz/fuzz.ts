@@ -129,12 +129,19 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const { dir: seedDir, seeds } = await buildSeeds();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `prunescope-fuzz-${opts.format}-`));
   const runner = new CaseRunner({ format: opts.format, seedDir, seeds, runSeed, workDir }, opts.workerHeapMb ?? 2048);
+  // to name a case that died before its worker could say what it was
+  let local: Seed[] | undefined;
+  const describe = (i: number): { seed: string; desc: string } => {
+    local ??= seedsFor(opts.format, seeds.map((e) => loadSeed(seedDir, e)));
+    const c = prepareCase(opts.format, local, runSeed, i);
+    return { seed: c.seed, desc: c.desc };
+  };
   const s: FuzzSummary = { format: opts.format, cases: 0, ok: 0, errors: 0, crashes: [], hangs: [], slowestMs: 0, runSeed, wallMs: 0 };
   try {
     for (let i = 0; i < opts.cases; i++) {
       let r = await runner.run(i, limit);
       if (r.hang) r = await runner.run(i, limit * 2); // a loaded machine gets a second chance
-      const where = { index: i, seed: r.start?.seed ?? '?', desc: r.start?.desc ?? '?' };
+      const where = { index: i, ...(r.start ?? (r.done ? { seed: '?', desc: '?' } : describe(i))) };
       s.cases++;
       if (r.hang) s.hangs.push({ ...where, message: `no answer within ${limit * 2} ms` });
       else if (r.died) s.crashes.push({ ...where, message: r.died });

@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
-import type { CompressJobResult, FindingAction } from '../shared/protocol.js';
+import type { CompressJobResult, FindingAction, SensitivityView } from '../shared/protocol.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
 import { runJobWithProgress } from './job-bridge.js';
@@ -66,6 +66,7 @@ export class Commands implements PanelActions {
       c('prunescope.quantizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.quantize(uri, args)),
       c('prunescope.factorizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.factorize(uri, args)),
       c('prunescope.distillModel', (uri?: vscode.Uri, args?: CompressArgs) => this.distill(uri, args)),
+      c('prunescope.sensitivityAnalysis', (uri?: vscode.Uri, args?: { candidates?: string; sparsities?: number[]; budget?: number }) => this.sensitivity(uri, args)),
       c('prunescope.compareModels', (a?: vscode.Uri, b?: vscode.Uri | vscode.Uri[]) => this.compare(a, b)),
       c('prunescope.runRecipe', (uri?: vscode.Uri, args?: CompressArgs) => this.runRecipe(uri, args)),
       c('prunescope.runFinding', (uri: vscode.Uri, action: FindingAction, args?: CompressArgs) => this.runFinding(uri, action, args)),
@@ -373,6 +374,44 @@ export class Commands implements PanelActions {
     panel.post({ type: 'report', report: r.value.before, actions: availableActions() });
     panel.post({ type: 'comparison', result: r.value });
     return r.value;
+  }
+
+  // ---------------- sensitivity ----------------
+
+  /** Prunes each tensor alone at several sparsities, measures HR/NDCG, proposes per-tensor targets. */
+  async sensitivity(uri?: vscode.Uri, args: { candidates?: string; sparsities?: number[]; budget?: number } = {}): Promise<SensitivityView | undefined> {
+    const model = await this.pickModel(uri, 'Sensitivity Analysis');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (!(await ensureTrusted('Sensitivity analysis (runs the model)'))) return undefined;
+    const s = readSettings(model);
+    let candidates = args.candidates ?? datasetFile(s);
+    if (!candidates) {
+      candidates = await pickFile('Sensitivity Analysis: candidates CSV (user,item,label) to measure HR/NDCG on', '', model);
+      if (!candidates) return undefined;
+    }
+    const panel = AnalysisPanel.show(this.context.extensionUri, model, this);
+    if (!panel.report) void this.analyze(model, panel);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      { kind: 'sensitivity', path: model.fsPath, candidates, k: s.defaultK, sparsities: args.sparsities, budget: args.budget },
+      { title: `sensitivity of ${basename(model.fsPath)}`, onProgress: (p) => panel.post({ type: 'progress', fraction: p.fraction, phase: p.phase, detail: p.detail }) },
+    );
+    if (!r.ok) {
+      panel.post({ type: 'error', message: r.cancelled ? 'Sensitivity analysis cancelled.' : r.message });
+      return undefined;
+    }
+    panel.post({ type: 'sensitivity', result: r.value });
+    return r.value;
+  }
+
+  applyProposal(model: vscode.Uri, view: SensitivityView): void {
+    const tensors = Object.keys(view.proposal).filter((t) => view.proposal[t] > 0);
+    if (tensors.length === 0) {
+      void vscode.window.showInformationMessage('PruneScope: no tensor can be pruned within the budget.');
+      return;
+    }
+    const perLayer = Object.fromEntries(tensors.map((t) => [t, view.proposal[t]]));
+    void this.compress(model, 'prune-magnitude', { sparsity: 0, scope: 'layer', perLayer, tensors }, { candidates: undefined });
   }
 
   // ---------------- findings (quick fixes, panel buttons) and recipes ----------------

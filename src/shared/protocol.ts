@@ -59,6 +59,21 @@ export interface SensitivityCurve {
   points: Array<{ amount: number; value: number }>;
 }
 
+/** A sensitivity study: each tensor pruned alone at several sparsities, the metric measured. */
+export interface SensitivityView {
+  model: string;
+  metric: 'ndcg' | 'hr';
+  k: number;
+  /** largest relative drop allowed per tensor */
+  budget: number;
+  baseline: { hr: number; ndcg: number };
+  curves: SensitivityCurve[];
+  /** per-tensor sparsities proposed (checked together) */
+  proposal: Record<string, number>;
+  combined: { hr: number; ndcg: number; drop: number; sparsity: number };
+  seconds: number;
+}
+
 export interface CompressJobResult {
   method: string;
   settings: Record<string, unknown>;
@@ -86,6 +101,7 @@ export type HostToWebview =
   | { type: 'progress'; fraction: number; phase: string; detail?: string }
   | { type: 'report'; report: ModelReport; backend?: string; actions?: OpportunityKind[] }
   | { type: 'comparison'; result: CompressJobResult }
+  | { type: 'sensitivity'; result: SensitivityView }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -96,6 +112,7 @@ export type WebviewToHost =
   | { type: 'exportPng'; name: string; dataUrl: string }
   | { type: 'runAction'; action: FindingAction }
   | { type: 'revealOutput' }
+  | { type: 'applyProposal' }
   | { type: 'revealTensor'; tensor: string };
 
 const OPPORTUNITY_KINDS: ReadonlySet<string> = new Set<OpportunityKind>([
@@ -126,6 +143,7 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
     case 'reanalyze':
     case 'exportJson':
     case 'revealOutput':
+    case 'applyProposal':
       return { type };
     case 'revealTensor':
       return isShortString(o.tensor) ? { type, tensor: o.tensor } : undefined;

@@ -270,6 +270,25 @@ async function runPhase(browser, theme) {
     await shootPanel(`${theme}-6-histogram-spectrum.png`);
     await page.screenshot({ path: path.join(opts.out, `${theme}-7-window.png`) });
     shots.push(`${theme}-7-window.png`);
+
+    // the palette: Sensitivity Analysis on the same model (dataset from the settings)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await page.keyboard.press('F1');
+      await quick.waitFor({ state: 'visible', timeout: 10_000 });
+      await page.keyboard.type('PruneScope: Sensitivity Analysis');
+      await sleep(600);
+      if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: 'Sensitivity Analysis' }).count()) > 0) break;
+      await page.keyboard.press('Escape');
+      await sleep(1000);
+    }
+    await page.keyboard.press('Enter');
+    await answer('neumf.onnx', 'samples/neumf.onnx');
+    await frame.locator('#sensitivity canvas.chart').waitFor({ timeout: 180_000 });
+    log(`${theme}: the panel shows the sensitivity curves`);
+    await sleep(800);
+    await frame.locator('#sensitivity').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await sleep(300);
+    await shootPanel(`${theme}-8-sensitivity.png`);
     check(consoleErrors.filter((e) => /prunescope|webview\.js/i.test(e)).length === 0, `page errors: ${consoleErrors.join(' | ')}`);
     await page.close();
     return shots;

@@ -420,3 +420,22 @@ suite('PruneScope reports and training jobs', () => {
     assert.ok(result.comparison.params.after! < result.comparison.params.before!, 'the student is not smaller');
   });
 });
+
+suite('PruneScope sensitivity', () => {
+  test('Sensitivity Analysis prunes each tensor alone, measures NDCG and shows curves in the panel', async () => {
+    const a = await api();
+    const s = expected().samples.neumf;
+    const model = vscode.Uri.file(ws(s.onnx));
+    const view = await vscode.commands.executeCommand<{ curves: Array<{ layer: string; points: Array<{ amount: number; value: number }> }>; proposal: Record<string, number> } | undefined>(
+      'prunescope.sensitivityAnalysis',
+      model,
+      { candidates: ws(s.candidates), sparsities: [0.5, 0.9] },
+    );
+    assert.ok(view, 'no sensitivity result (see the PruneScope log)');
+    assert.ok(view.curves.length >= 4, `only ${view.curves.length} curves`);
+    for (const c of view.curves) assert.deepEqual(c.points.map((p) => p.amount), [0, 0.5, 0.9]);
+    assert.ok(Object.keys(view.proposal).length > 0);
+    const panel = a.panels().find((p) => p.model.fsPath === model.fsPath);
+    assert.ok(panel);
+  });
+});

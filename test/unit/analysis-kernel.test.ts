@@ -30,14 +30,15 @@ test('the embedded kernel bytes were built from the current .wat source', () => 
 /** values of every kind the kernel must tell apart, from a seed */
 function mixedValues(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
-  const next = () => (s = (s * 1103515245 + 12345) >>> 0);
+  // the high bits: an LCG's low bits repeat with a short period
+  const next = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 8;
   const special = [0, -0, 1e-7, -1e-7, 1e-3, 2 ** -20, -(2 ** -24), 3e-8, 65504, 65519, 65520, -1e6, 1.5e-45, NaN, Infinity, -Infinity];
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const k = next() % 16;
     if (k === 0) v[i] = special[next() % special.length];
     else if (k < 4) v[i] = 0;
-    else v[i] = (next() / 2 ** 32 - 0.5) * (k < 8 ? 2e-3 : 3);
+    else v[i] = (next() / 2 ** 24 - 0.5) * (k < 8 ? 2e-3 : 3);
   }
   return v;
 }

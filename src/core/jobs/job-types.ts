@@ -2,7 +2,7 @@
 // Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
-import type { CompressJobResult, ModelScan } from '../../shared/protocol.js';
+import type { CompressJobResult, ModelScan, SensitivityView } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -93,7 +93,18 @@ export interface CompareJobSpec {
   epsilon?: number;
 }
 
-export type JobSpec = AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+/** Prunes each tensor alone at several sparsities and measures HR/NDCG on a candidates CSV. */
+export interface SensitivityJobSpec {
+  kind: 'sensitivity';
+  path: string;
+  candidates: string;
+  k?: number;
+  sparsities?: number[];
+  budget?: number;
+  metric?: 'ndcg' | 'hr';
+}
+
+export type JobSpec = SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;
@@ -106,6 +117,7 @@ export interface JobResultMap {
   backend: BackendInfo;
   compress: CompressJobResult;
   compare: CompressJobResult;
+  sensitivity: SensitivityView;
 }
 
 export interface JobProgress {

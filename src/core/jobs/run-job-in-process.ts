@@ -10,7 +10,8 @@ import { modelSize } from '../eval/size.js';
 import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
-import type { ComparisonView, CompressJobResult, ModelScan } from '../../shared/protocol.js';
+import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView } from '../../shared/protocol.js';
+import { sensitivityAnalysis } from '../compress/sensitivity.js';
 import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec } from './job-types.js';
 import { COMPRESS_METHODS } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
@@ -60,6 +61,30 @@ export async function runJobInProcess(
       return runCompressJob(spec, signal, report);
     case 'compare':
       return runCompareJob(spec, signal, report);
+    case 'sensitivity': {
+      report('reading', 0);
+      const ir = await readModel(spec.path, { signal });
+      const r = await sensitivityAnalysis(
+        ir,
+        { candidates: spec.candidates, k: spec.k, sparsities: spec.sparsities, budget: spec.budget, metric: spec.metric },
+        { signal, onProgress: (f, detail) => report('pruning one tensor at a time', 0.02 + 0.97 * f, detail) },
+      );
+      return {
+        model: spec.path,
+        metric: r.metric,
+        k: r.k,
+        budget: r.budget,
+        baseline: r.baseline,
+        curves: r.rows.map((row) => ({
+          layer: row.tensor,
+          metric: `${r.metric.toUpperCase()}@${r.k}`,
+          points: [{ amount: 0, value: r.metric === 'ndcg' ? r.baseline.ndcg : r.baseline.hr }, ...row.points.map((p) => ({ amount: p.sparsity, value: r.metric === 'ndcg' ? p.ndcg : p.hr }))],
+        })),
+        proposal: r.proposal,
+        combined: r.combined,
+        seconds: r.seconds,
+      } satisfies SensitivityView;
+    }
     default:
       throw new Error(`unknown job kind ${(spec as { kind: string }).kind}`);
   }

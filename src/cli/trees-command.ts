@@ -1,0 +1,158 @@
+// `prunescope trees MODEL.onnx`: analyse the ai.onnx.ml tree ensemble (trees, depth/leaf
+// histograms, feature importance, unused features), or prune it into a new ONNX file:
+//   --prune depth=N      collapse every split at depth N (root = 0)
+//   --prune cover=N      collapse splits with a child whose cover (nodes_hitrates) is below N
+//   --prune post         reduced-error post-pruning on --data (keeps the metric >= original - tolerance)
+//   --prune drop=F       greedy removal of a fraction F of the trees on --data, base value re-fitted
+//   --prune features=F   remove the fraction F least important features (splits -> majority child)
+// --data is a CSV with header f0,f1,...,label (tree-data.ts).
+
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { readOnnxModel } from '../core/model/onnx.js';
+import { ModelFileError, type ModelIR } from '../core/model/ir.js';
+import { readTreeEnsemble, writeReplacedTreeEnsemble } from '../core/trees/onnx-trees.js';
+import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tree-analysis.js';
+import { readTreeCsv } from '../core/trees/tree-data.js';
+import { compareWithOrt } from '../core/trees/tree-ort.js';
+import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
+import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+
+export const TREES_USAGE =
+  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--json]';
+
+/** The input width the graph declares for the tree node's input (second dim), if static. */
+function declaredFeatures(ir: ModelIR, input: string): number | undefined {
+  const v = ir.graph.inputs.find((i) => i.name === input);
+  const d = v?.shape?.[1];
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+function fmt(x: number, d = 4): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(d);
+}
+
+function histogramLine(h: Record<number, number>): string {
+  return Object.entries(h)
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([k, v]) => `${k}:${v}`)
+    .join(' ');
+}
+
+function formatAnalysis(a: TreeEnsembleAnalysis): string {
+  const lines = [
+    `${a.op}: ${a.trees} trees, ${a.nodes} nodes, ${a.leaves} leaves, ${a.targets} target(s), aggregate ${a.aggregate}, post_transform ${a.postTransform}${a.double ? ', double' : ''}${a.hasCover ? ', cover recorded' : ''}`,
+    `base values: [${a.baseValues.map((b) => fmt(b, 6)).join(', ')}]`,
+    `nodes per tree: min ${a.nodesPerTree.min}, mean ${fmt(a.nodesPerTree.mean, 1)}, max ${a.nodesPerTree.max}`,
+    `depth (trees per depth): ${histogramLine(a.depth.histogram)}`,
+    `leaves (trees per leaf count): ${histogramLine(a.leavesPerTree.histogram)}`,
+    `features: ${a.features}, unused: ${a.unusedFeatures.length ? a.unusedFeatures.map((f) => `f${f}`).join(', ') : 'none'}`,
+    `feature importance (ranked by ${a.rankedBy}):`,
+    '  rank feature  splits       cover        gain  outputChange',
+  ];
+  for (const f of a.importance) {
+    lines.push(
+      `  ${String(f.rank).padStart(4)} ${`f${f.feature}`.padStart(7)} ${String(f.splits).padStart(7)} ${(f.cover === undefined ? '-' : fmt(f.cover, 1)).padStart(11)} ${(f.gain === undefined ? '-' : f.gain.toExponential(3)).padStart(11)} ${(f.outputChange === undefined ? '-' : f.outputChange.toExponential(3)).padStart(13)}`,
+    );
+  }
+  for (const n of a.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+function parsePrune(spec: string): { kind: 'depth' | 'cover' | 'post' | 'drop' | 'features'; value?: number } {
+  const m = /^(depth|cover|post|drop|features)(?:=(.+))?$/.exec(spec.trim());
+  if (!m) throw new UsageError(`--prune must be depth=N, cover=N, post, drop=F or features=F, got '${spec}'`);
+  const kind = m[1] as 'depth' | 'cover' | 'post' | 'drop' | 'features';
+  if (kind === 'post') {
+    if (m[2] !== undefined) throw new UsageError('--prune post takes no value (use --tolerance)');
+    return { kind };
+  }
+  const v = Number(m[2]);
+  if (m[2] === undefined || m[2].trim() === '' || !Number.isFinite(v)) throw new UsageError(`--prune ${kind}= needs a number, got '${m[2] ?? ''}'`);
+  if (kind === 'depth' && (!Number.isInteger(v) || v < 0)) throw new UsageError(`--prune depth= needs an integer >= 0, got ${v}`);
+  if (kind === 'cover' && v < 0) throw new UsageError(`--prune cover= needs a number >= 0, got ${v}`);
+  if ((kind === 'drop' || kind === 'features') && !(v >= 0 && v < 1)) throw new UsageError(`--prune ${kind}= needs a fraction in [0, 1), got ${v}`);
+  return { kind, value: v };
+}
+
+function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; after: number }, check?: { maxAbsDiff: number; rows: number }): string {
+  const lines = [
+    `wrote ${out}`,
+    `trees ${r.before.trees} -> ${r.after.trees}, nodes ${r.before.nodes} -> ${r.after.nodes}, leaves ${r.before.leaves} -> ${r.after.leaves}, file ${bytes.before} -> ${bytes.after} bytes`,
+  ];
+  if (r.collapsed) lines.push(`splits collapsed: ${r.collapsed}`);
+  if (r.droppedTrees) lines.push(`trees removed: ${r.droppedTrees.length ? r.droppedTrees.join(', ') : 'none'}`);
+  if (r.baseValues) lines.push(`base values: [${r.baseValues.before.join(', ')}] -> [${r.baseValues.after.join(', ')}]`);
+  if (r.removedFeatures) {
+    lines.push(`features removed: ${r.removedFeatures.map((f) => `f${f}`).join(', ') || 'none'} (majority child by ${r.majorityBy})`);
+    lines.push(`inputs no longer read: ${r.becameUnused?.map((f) => `f${f}`).join(', ') || 'none'}; already unused before: ${r.alreadyUnused?.map((f) => `f${f}`).join(', ') || 'none'}`);
+  }
+  if (r.validation) lines.push(`validation ${r.validation.metric}: ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
+  if (check) lines.push(`ONNX Runtime check on ${check.rows} rows: max abs diff vs our evaluator ${check.maxAbsDiff.toExponential(2)}`);
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+export async function treesCommand(argv: string[]): Promise<number> {
+  const args = parseCommandArgs(argv, {
+    json: { type: 'boolean' },
+    node: { type: 'string' },
+    data: { type: 'string' },
+    prune: { type: 'string' },
+    tolerance: { type: 'string' },
+    out: { type: 'string' },
+  });
+  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  const path = resolve(args.positionals[0]);
+  const ir = await readOnnxModel(path);
+  const { ref, ensemble } = readTreeEnsemble(ir, stringArg(args, 'node'));
+  const dataPath = stringArg(args, 'data');
+  let data: LabeledRows | undefined;
+  if (dataPath) data = await readTreeCsv(resolve(dataPath));
+  const nFeatures = declaredFeatures(ir, ref.inputs[0]);
+  if (data && nFeatures !== undefined && data.X.features !== nFeatures) {
+    throw new ModelFileError(resolve(dataPath as string), `has ${data.X.features} feature columns, the model's input has ${nFeatures}`);
+  }
+  const spec = stringArg(args, 'prune');
+  const json = flag(args, 'json');
+  if (!spec) {
+    if (stringArg(args, 'out') || args.values.tolerance !== undefined) throw new UsageError('--out and --tolerance go with --prune');
+    const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X });
+    process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ...a }, null, 2) : formatAnalysis(a)) + '\n');
+    return 0;
+  }
+  const p = parsePrune(spec);
+  const outArg = stringArg(args, 'out');
+  if (!outArg) throw new UsageError('--prune needs --out PATH');
+  const out = resolve(outArg);
+  if (out === path) throw new UsageError('--out must not be the input model');
+  const needsData = p.kind === 'post' || p.kind === 'drop';
+  if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
+  let r: TreePruneResult;
+  try {
+    if (p.kind === 'depth') r = pruneMaxDepth(ensemble, p.value as number);
+    else if (p.kind === 'cover') r = pruneMinCover(ensemble, p.value as number);
+    else if (p.kind === 'post') r = prunePost(ensemble, data as LabeledRows, { tolerance: numberArg(args, 'tolerance', 0, 0, 1e9) });
+    else if (p.kind === 'drop') r = pruneTrees(ensemble, data as LabeledRows, { dropFraction: p.value as number, tolerance: numberArg(args, 'tolerance', 0.005, 0, 1e9) });
+    else r = pruneFeatures(ensemble, { fraction: p.value as number, nFeatures, data });
+  } catch (e) {
+    if (e instanceof ModelFileError || e instanceof UsageError) throw e;
+    throw new ModelFileError(path, (e as Error).message, { cause: e });
+  }
+  await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
+  const bytes = { before: (await stat(path)).size, after: (await stat(out)).size };
+  // the check feeds the data straight to the graph input: only meaningful when the trees read it directly
+  let check: { maxAbsDiff: number; rows: number } | undefined;
+  const direct = ir.graph.inputs.length === 1 && ir.graph.inputs[0].name === ref.inputs[0] && ir.graph.nodes.length === 1;
+  if (data && direct) {
+    const rows = Math.min(data.X.rows, 2000);
+    const X = { data: data.X.data.subarray(0, rows * data.X.features), rows, features: data.X.features };
+    check = { ...(await compareWithOrt(out, r.ensemble, X)), rows };
+  }
+  if (json) {
+    const { ensemble: _e, ...rest } = r;
+    void _e;
+    process.stdout.write(JSON.stringify({ model: path, out, node: ref.name, prune: spec, bytes, ortCheck: check, ...rest }, null, 2) + '\n');
+  } else process.stdout.write(formatPrune(r, out, bytes, check) + '\n');
+  return 0;
+}

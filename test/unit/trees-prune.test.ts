@@ -1,0 +1,167 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readOnnxModel } from '../../src/core/model/onnx.js';
+import { readTreeEnsemble, writeReplacedTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/onnx-trees.js';
+import { analyzeTreeEnsemble } from '../../src/core/trees/tree-analysis.js';
+import { parseTreeCsv, formatTreeCsv } from '../../src/core/trees/tree-data.js';
+import { evaluateTreeEnsemble } from '../../src/core/trees/tree-eval.js';
+import { compareWithOrt } from '../../src/core/trees/tree-ort.js';
+import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees } from '../../src/core/trees/tree-prune.js';
+import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
+import { ModelFileError } from '../../src/core/model/ir.js';
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'ps-trees-prune-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const leaf = (value: number, cover?: number): TreeNode => ({ votes: [{ target: 0, value }], cover });
+const split = (feature: number, threshold: number, t: number, f: number, cover?: number): TreeNode => ({
+  split: { feature, threshold, mode: 'BRANCH_LEQ', trueChild: t, falseChild: f, missingTracksTrue: false },
+  votes: [],
+  cover,
+});
+
+/**
+ * Tree 0: f0 <= 0.5 ? 1 (cover 30) : (f1 <= 0.5 ? 2 (cover 20) : -1 (cover 50)).
+ * Tree 1: f2 <= 0.25 ? 0.5 (cover 60) : -0.5 (cover 40).
+ */
+function handMade(withCover = true): TreeEnsemble {
+  const c = (x: number) => (withCover ? x : undefined);
+  return {
+    op: 'TreeEnsembleRegressor',
+    nTargets: 1,
+    trees: [
+      { id: 0, nodes: [split(0, 0.5, 1, 2, c(100)), leaf(1, c(30)), split(1, 0.5, 3, 4, c(70)), leaf(2, c(20)), leaf(-1, c(50))] },
+      { id: 1, nodes: [split(2, 0.25, 1, 2, c(100)), leaf(0.5, c(60)), leaf(-0.5, c(40))] },
+    ],
+    baseValues: [0.25],
+    postTransform: 'NONE',
+    aggregate: 'SUM',
+    double: false,
+    hasCover: withCover,
+  };
+}
+
+test('trees: max-depth collapse gives the cover-weighted mean of the leaves (or the plain mean without cover)', () => {
+  const d1 = pruneMaxDepth(handMade(), 1);
+  assert.deepEqual(d1.ensemble.trees[0].nodes.map((n) => n.votes), [[], [{ target: 0, value: 1 }], [{ target: 0, value: (20 * 2 + 50 * -1) / 70 }]]);
+  assert.equal(d1.collapsed, 1);
+  assert.deepEqual(d1.before, { trees: 2, nodes: 8, leaves: 5 });
+  assert.deepEqual(d1.after, { trees: 2, nodes: 6, leaves: 4 });
+  const d0 = pruneMaxDepth(handMade(), 0);
+  assert.deepEqual(d0.ensemble.trees[0].nodes, [{ split: undefined, votes: [{ target: 0, value: (30 * 1 + 20 * 2 + 50 * -1) / 100 }], cover: 100 }]);
+  const plain = pruneMaxDepth(handMade(false), 1);
+  assert.deepEqual(plain.ensemble.trees[0].nodes[2].votes, [{ target: 0, value: 0.5 }]);
+  assert.match(plain.notes.join(' '), /plain mean/);
+});
+
+test('trees: min-cover collapses a split with a child below the cover; needs recorded cover', () => {
+  const r = pruneMinCover(handMade(), 25);
+  assert.equal(r.collapsed, 1);
+  assert.deepEqual(r.ensemble.trees[0].nodes[2].votes, [{ target: 0, value: -10 / 70 }]);
+  assert.equal(r.ensemble.trees[1].nodes.length, 3);
+  assert.throws(() => pruneMinCover(handMade(false), 25), /nodes_hitrates/);
+});
+
+test('trees: feature pruning replaces splits by their majority child and reports unused inputs', () => {
+  const r = pruneFeatures(handMade(), { features: [1], nFeatures: 4 });
+  assert.deepEqual(r.ensemble.trees[0].nodes.map((n) => n.votes), [[], [{ target: 0, value: 1 }], [{ target: 0, value: -1 }]]);
+  assert.deepEqual(r.becameUnused, [1]);
+  assert.deepEqual(r.alreadyUnused, [3]);
+  assert.equal(r.majorityBy, 'cover');
+  // f0's false side (cover 70) wins: tree 0 becomes the f1 split
+  const r0 = pruneFeatures(handMade(), { features: [0] });
+  assert.deepEqual(r0.ensemble.trees[0].nodes.map((n) => n.split?.feature ?? n.votes[0].value), [1, 2, -1]);
+});
+
+test('trees: analysis counts, histograms, cover gain and unused features', () => {
+  const a = analyzeTreeEnsemble(handMade(), { features: 4 });
+  assert.equal(a.trees, 2);
+  assert.equal(a.nodes, 8);
+  assert.equal(a.leaves, 5);
+  assert.deepEqual(a.depth.histogram, { 1: 1, 2: 1 });
+  assert.deepEqual(a.leavesPerTree.histogram, { 2: 1, 3: 1 });
+  assert.deepEqual(a.unusedFeatures, [3]);
+  assert.equal(a.rankedBy, 'gain');
+  // gain = cL*vL^2 + cR*vR^2 - c*v^2 with v the cover-weighted leaf mean:
+  // f2: 60*0.25 + 40*0.25 - 100*0.01 = 24; f1: 20*4 + 50*1 - 70*(10/70)^2; f0: 30*1 + 70*(10/70)^2 - 100*0.2^2
+  const byF = new Map(a.importance.map((x) => [x.feature, x]));
+  assert.ok(Math.abs((byF.get(2)?.gain ?? 0) - 24) < 1e-12);
+  assert.ok(Math.abs((byF.get(1)?.gain ?? 0) - (130 - 100 / 70)) < 1e-12);
+  assert.ok(Math.abs((byF.get(0)?.gain ?? 0) - (30 + 100 / 70 - 4)) < 1e-12);
+  assert.deepEqual(a.importance.map((x) => x.feature), [1, 0, 2, 3]);
+});
+
+test('trees: post-pruning removes a subtree no validation row reaches, outputs unchanged (ours and ORT)', async () => {
+  const rows = 40;
+  const X = { data: new Float32Array(rows * 4), rows, features: 4 };
+  for (let r = 0; r < rows; r++) {
+    X.data[r * 4] = 0.1; // f0's false branch (the f1 subtree) is never reached
+    X.data[r * 4 + 2] = r % 2 ? 0.1 : 0.9;
+  }
+  const e = handMade();
+  // labels = the model's own outputs: RMSE 0, so every real change is rejected
+  const labels = evaluateTreeEnsemble(e, X).scores;
+  const r = prunePost(e, { X, labels });
+  assert.equal(r.collapsed, 1);
+  assert.deepEqual(r.ensemble.trees[0].nodes.map((n) => n.split?.feature ?? n.votes[0].value), [0, 1, -10 / 70]);
+  assert.equal(r.after.nodes, r.before.nodes - 2);
+  assert.equal(r.ensemble.trees[1].nodes.length, 3);
+  assert.deepEqual(r.validation, { metric: 'rmse', before: 0, after: 0 });
+  assert.deepEqual(evaluateTreeEnsemble(r.ensemble, X).scores, labels);
+  await withDir(async (dir) => {
+    const src = join(dir, 'm.onnx');
+    const out = join(dir, 'p.onnx');
+    await writeTreeEnsembleModel(src, e, { nFeatures: 4 });
+    const ir = await readOnnxModel(src);
+    const { ref } = readTreeEnsemble(ir);
+    await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
+    const back = readTreeEnsemble(await readOnnxModel(out)).ensemble;
+    assert.equal(back.trees[0].nodes.length, 3);
+    assert.equal((await compareWithOrt(out, back, X)).maxAbsDiff, 0);
+  });
+});
+
+test('trees: ensemble pruning drops the tree that does not help and re-fits the base value', () => {
+  const e = handMade();
+  // labels depend on f0 only: tree 1 (f2) is made loud noise
+  e.trees[1].nodes[1].votes[0].value = 3;
+  e.trees[1].nodes[2].votes[0].value = -3;
+  const rows = 8;
+  const X = { data: new Float32Array(rows * 4), rows, features: 4 };
+  const labels = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    X.data[r * 4] = r < 4 ? 0.1 : 0.9;
+    X.data[r * 4 + 1] = 0.9;
+    X.data[r * 4 + 2] = r % 2 ? 0.1 : 0.9;
+    labels[r] = r < 4 ? 1 : 0;
+  }
+  const r = pruneTrees(e, { X, labels }, { dropFraction: 0.5 });
+  assert.deepEqual(r.droppedTrees, [1]);
+  assert.equal(r.validation?.before, 0.75);
+  assert.equal(r.validation?.after, 1);
+  // margins are 1.25 (4 rows, label 1) and -0.75 (label 0): separable, outputs outside [0,1] -> logloss refit grows |b| freely;
+  // what must hold is that the base moved and the note says how it was fitted
+  assert.notEqual(r.baseValues?.after[0], r.baseValues?.before[0]);
+  assert.match(r.notes.join(' '), /logloss/);
+});
+
+test('trees: CSV reader: header f0..,label anywhere, missing cells are NaN, errors name the file', () => {
+  const d = parseTreeCsv('v.csv', 'label,f0,f1\n1,0.5,\n0,NaN,2\n');
+  assert.deepEqual(Array.from(d.labels), [1, 0]);
+  assert.deepEqual(Array.from(d.X.data), [0.5, NaN, NaN, 2]);
+  assert.deepEqual(d.featureNames, ['f0', 'f1']);
+  const back = parseTreeCsv('w.csv', formatTreeCsv(d));
+  assert.deepEqual(Array.from(back.X.data), Array.from(d.X.data));
+  assert.throws(() => parseTreeCsv('v.csv', 'f0,f1\n1,2\n'), (e: unknown) => e instanceof ModelFileError && /v\.csv: no 'label' column/.test(e.message));
+  assert.throws(() => parseTreeCsv('v.csv', 'f0,label\nx,1\n'), /line 2, column 1 \('f0'\): 'x' is not a number/);
+  assert.throws(() => parseTreeCsv('v.csv', 'f0,label\n1\n'), /line 2 has 1 cells, the header has 2/);
+});
