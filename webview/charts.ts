@@ -133,7 +133,7 @@ export function lineChart(series: LineSeries[], width: number, height: number, x
   const left = 46;
   const bottom = 34;
   const top = 8;
-  const right = 120;
+  const right = 180;
   const w = width - left - right;
   const h = height - top - bottom;
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
@@ -167,10 +167,10 @@ export function lineChart(series: LineSeries[], width: number, height: number, x
   g.rotate(-Math.PI / 2);
   g.fillText(yCaption, 0, 0);
   g.restore();
-  const palette = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
-  const s = getComputedStyle(document.body);
+  // a fixed categorical palette (Tableau 10): theme chart colours are too few and some too faint
+  const palette = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7', '#9c755f', '#bab0ac'];
   series.forEach((ser, i) => {
-    const color = s.getPropertyValue(palette[i % palette.length]).trim() || ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'][i % 6];
+    const color = palette[i % palette.length];
     g.strokeStyle = color;
     g.fillStyle = color;
     g.lineWidth = 2;
@@ -180,7 +180,9 @@ export function lineChart(series: LineSeries[], width: number, height: number, x
     for (const p of ser.points) g.fillRect(px(p.x) - 2, py(p.y) - 2, 4, 4);
     g.textAlign = 'left';
     g.textBaseline = 'middle';
-    g.fillText(ser.name.length > 18 ? `${ser.name.slice(0, 17)}…` : ser.name, left + w + 8, top + 8 + i * 16);
+    g.fillRect(left + w + 10, top + 4 + i * 16, 10, 3);
+    g.fillStyle = c.fg;
+    g.fillText(ser.name.length > 24 ? `${ser.name.slice(0, 23)}…` : ser.name, left + w + 24, top + 6 + i * 16);
   });
   return canvas;
 }

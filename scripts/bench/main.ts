@@ -4,10 +4,12 @@
 //   --scale-model PATH   analyse this ONNX model instead of the generated scale model
 //   --no-scale           skip the ~540 MB scale model (generated into bench-data/scale/ once, ~20 s)
 //   --quick              smaller inputs, for a smoke run
+//   --only=analysis|compress|training   one part only
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runAnalysisBench } from './analysis.js';
+import { runCompressionBench } from './compress.js';
 import { generateScaleModel } from '../../test/fixtures/scale-model.js';
 
 async function scaleModel(argv: string[]): Promise<string | undefined> {
@@ -25,7 +27,10 @@ async function scaleModel(argv: string[]): Promise<string | undefined> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  await runAnalysisBench({ scaleModelPath: await scaleModel(argv), quick: argv.includes('--quick') });
+  const quick = argv.includes('--quick');
+  const only = (name: string) => !argv.some((a) => a.startsWith('--only=')) || argv.includes(`--only=${name}`);
+  if (only('analysis')) await runAnalysisBench({ scaleModelPath: await scaleModel(argv), quick });
+  if (only('compress')) await runCompressionBench({ quick });
 }
 
 main().catch((e) => {

@@ -328,7 +328,9 @@ function sizeMismatchReason(group: number, shards: Shard[], total: number, need:
     if (bad) return `${bad.rel} is ${bad.size} bytes, the manifest needs ${shardSize}`;
     if (last.size !== lastNeed) return `${last.rel} is ${last.size} bytes, the manifest needs ${lastNeed}`;
   }
-  return `the ${shards.length} shards of weightsManifest group ${group} (${shards.map((s) => s.rel).join(', ')}) hold ${total} bytes, the manifest needs ${need}`;
+  // name a few shards, not thousands (a hostile manifest can list any number)
+  const names = shards.length <= 8 ? shards.map((s) => s.rel).join(', ') : `${shards.slice(0, 4).map((s) => s.rel).join(', ')}, ... ${last.rel}`;
+  return `the ${shards.length} shards of weightsManifest group ${group} (${names}) hold ${total} bytes, the manifest needs ${need}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,11 +685,14 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
   const realDir = await realpath(dir);
   const files: ModelFile[] = [{ path: modelPath, bytes: st.size, kind: 'model' }];
   const groupShards: Shard[][] = [];
+  // a hostile manifest may list one path thousands of times: resolve (realpath + stat) it once
+  const resolved = new Map<string, { file: string; size: number }>();
   for (const [gi, g] of groups.entries()) {
     const shards: Shard[] = [];
     let start = 0;
     for (const rel of g.paths) {
-      const r = await resolveShard(modelPath, realDir, dir, rel);
+      let r = resolved.get(rel);
+      if (!r) resolved.set(rel, (r = await resolveShard(modelPath, realDir, dir, rel)));
       shards.push({ rel, file: r.file, size: r.size, start });
       start += r.size;
       files.push({ path: r.file, bytes: r.size, kind: 'weights' });
