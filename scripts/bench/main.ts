@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runAnalysisBench } from './analysis.js';
 import { runCompressionBench } from './compress.js';
+import { runTrainingBench } from './train.js';
 import { generateScaleModel } from '../../test/fixtures/scale-model.js';
 
 async function scaleModel(argv: string[]): Promise<string | undefined> {
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
   const only = (name: string) => !argv.some((a) => a.startsWith('--only=')) || argv.includes(`--only=${name}`);
   if (only('analysis')) await runAnalysisBench({ scaleModelPath: await scaleModel(argv), quick });
   if (only('compress')) await runCompressionBench({ quick });
+  if (only('training')) await runTrainingBench({ quick });
 }
 
 main().catch((e) => {

@@ -231,7 +231,8 @@ async function main(): Promise<void> {
   });
 }
 
-if (require.main === module) {
+// the file-name check keeps this CLI from running when the module is bundled into dist/bench.js
+if (require.main === module && /train\.js$/.test(process.argv[1] ?? '')) {
   main().catch((e) => {
     process.stderr.write(`train bench failed: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 1;

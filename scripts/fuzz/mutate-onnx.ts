@@ -3,12 +3,20 @@
 // entries, nesting), encode it again. The result is a well-formed protobuf, so it goes past the
 // wire-level checks and exercises the reader's own limits.
 
-import Long from 'long';
 import { onnx } from 'onnx-proto';
 import { Rng } from './rng.js';
 import { Mutated } from './mutate-bytes.js';
 
 type AnyTensor = onnx.ITensorProto;
+
+/**
+ * An int64 for onnx-proto fields beyond 2^53, without importing 'long' (not a dependency of
+ * ours): protobufjs encodes any { low, high } object as the 64-bit value (LongBits.from).
+ */
+function int64(v: bigint): number {
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned: false } as unknown as number;
+}
 
 function collectTensors(g: onnx.IGraphProto | null | undefined, out: AnyTensor[], graphs: onnx.IGraphProto[]): void {
   if (!g) return;
@@ -28,7 +36,7 @@ function collectTensors(g: onnx.IGraphProto | null | undefined, out: AnyTensor[]
   }
 }
 
-const DIMS: Array<number | Long> = [
+const DIMS: number[] = [
   -1,
   -7,
   0,
@@ -37,9 +45,9 @@ const DIMS: Array<number | Long> = [
   2 ** 32 + 1,
   2 ** 40,
   Number.MAX_SAFE_INTEGER,
-  Long.fromString('9007199254740993'),
-  Long.fromString('9223372036854775807'),
-  Long.fromString('-9223372036854775808'),
+  int64(9007199254740993n),
+  int64(9223372036854775807n),
+  int64(-9223372036854775808n),
   1e6,
 ];
 
@@ -101,7 +109,7 @@ function mutateTensor(rng: Rng, t: AnyTensor, existingData: string[]): string {
       const which = rng.int(5);
       if (which === 0) t.floatData = Array.from({ length: n }, () => rng.next());
       else if (which === 1) t.int32Data = Array.from({ length: n }, () => rng.int(2 ** 31) - 2 ** 30);
-      else if (which === 2) t.int64Data = Array.from({ length: n }, () => rng.pick([Long.fromString('9223372036854775807'), Long.fromNumber(-1), Long.fromNumber(7)]));
+      else if (which === 2) t.int64Data = Array.from({ length: n }, () => rng.pick([int64(9223372036854775807n), int64(BigInt(-1)), int64(BigInt(7))]));
       else if (which === 3) t.doubleData = Array.from({ length: n }, () => rng.pick([NaN, Infinity, -0, 1e308]));
       else t.stringData = Array.from({ length: n }, () => new TextEncoder().encode(rng.pick(['', 'x', '<script>', 'é'])));
       return `typed field #${which} with ${n} values`;
@@ -127,7 +135,7 @@ function mutateTensor(rng: Rng, t: AnyTensor, existingData: string[]): string {
       return `data_location -> ${v}`;
     }
     case 8: {
-      t.segment = { begin: Long.fromNumber(rng.int(10)), end: Long.fromNumber(rng.int(10)) };
+      t.segment = { begin: int64(BigInt(rng.int(10))), end: int64(BigInt(rng.int(10))) };
       return 'segment set';
     }
     default: {
@@ -221,7 +229,7 @@ export function onnxStructuralMutation(rng: Rng, bytes: Uint8Array, dataFiles: s
       const what = rng.int(5);
       if (what === 0) n.input = [...(n.input ?? []), ...(n.output ?? [])]; // a cycle
       else if (what === 1) n.opType = rng.pick(['', 'Gather', 'Gemm', 'MatMul', 'Constant', 'If', 'Loop', 'Scan']);
-      else if (what === 2) n.attribute = [...(n.attribute ?? []), { name: rng.pick(['transB', 'value', 'then_branch', 'axis']), type: rng.int(15), i: Long.fromString('9223372036854775807'), f: NaN, ints: [Long.fromNumber(-1)] }];
+      else if (what === 2) n.attribute = [...(n.attribute ?? []), { name: rng.pick(['transB', 'value', 'then_branch', 'axis']), type: rng.int(15), i: int64(9223372036854775807n), f: NaN, ints: [int64(BigInt(-1))] }];
       else if (what === 3) n.input = [''];
       else n.output = [];
       desc = `node "${(n.name ?? '').slice(0, 30)}" edit ${what}`;
@@ -230,7 +238,7 @@ export function onnxStructuralMutation(rng: Rng, bytes: Uint8Array, dataFiles: s
     // duplicate initializers and value_info with absurd dims
     const g = model.graph;
     g.initializer = [...(g.initializer ?? []), ...(g.initializer ?? []).slice(0, 2)];
-    g.input = [...(g.input ?? []), { name: 'big', type: { tensorType: { elemType: rng.int(30), shape: { dim: [{ dimValue: Long.fromString('-5') }, { dimParam: 'x'.repeat(1000) }, { dimValue: Long.fromString('9223372036854775807') }] } } } }];
+    g.input = [...(g.input ?? []), { name: 'big', type: { tensorType: { elemType: rng.int(30), shape: { dim: [{ dimValue: int64(-5n) }, { dimParam: 'x'.repeat(1000) }, { dimValue: int64(9223372036854775807n) }] } } } }];
     desc = 'duplicate initializers + absurd value_info';
   } else {
     // Constant node whose value is a tensor attribute with huge declared size

@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Long from 'long';
 import { onnx } from 'onnx-proto';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { MAX_GRAPH_ENTRIES } from '../../src/core/model/onnx.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 
@@ -34,6 +34,15 @@ async function rejectsWith(p: Promise<unknown>, file: string, re: RegExp): Promi
     return e;
   }
   assert.fail(`expected rejection matching ${re}`);
+}
+
+/**
+ * An int64 for onnx-proto fields beyond 2^53, without importing 'long' (not a dependency of
+ * ours): protobufjs encodes any { low, high } object as the 64-bit value (LongBits.from).
+ */
+function int64(v: bigint): number {
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned: false } as unknown as number;
 }
 
 function minimal(): OnnxGraphBuilder {
@@ -88,10 +97,10 @@ test('3 GB declared in a tiny file: initializer, Constant node and sparse initia
 
 test('64-bit dims: int64 extremes, products past 2^53 and past 2^40 are refused by name', async () => {
   await withDir(async (dir) => {
-    const cases: Array<[Array<number | Long>, RegExp]> = [
-      [[Long.fromString('9223372036854775807')], /tensor "bad" \(initializer\) dim 0: 9223372036854775807 is out of range/],
-      [[2, Long.fromString('-9223372036854775808')], /tensor "bad" \(initializer\) dim 1: -9223372036854775808 is out of range/],
-      [[Long.fromString('9007199254740993')], /dim 0: 9007199254740993 is out of range/],
+    const cases: Array<[number[], RegExp]> = [
+      [[int64(9223372036854775807n)], /tensor "bad" \(initializer\) dim 0: 9223372036854775807 is out of range/],
+      [[2, int64(-9223372036854775808n)], /tensor "bad" \(initializer\) dim 1: -9223372036854775808 is out of range/],
+      [[int64(9007199254740993n)], /dim 0: 9007199254740993 is out of range/],
       // each dim is safe, the product is not: refused before it is ever multiplied out
       [[2 ** 31, 2 ** 31, 2 ** 31], /tensor "bad".*has more than 2\^40 elements/],
       [[0, 2 ** 52, 2 ** 52], /tensor "bad".*has more than 2\^40 elements|raw_data has 4 bytes but shape \[0, /],
@@ -209,5 +218,27 @@ test('external data deleted after reading: analysis gets a ModelFileError naming
     const ir = await readModel(p);
     await rm(join(dir, 'w.bin'));
     await rejectsWith(readTensorFloat32(ir.tensors.find((t) => t.name === 'w')!), join(dir, 'w.bin'), /cannot open weights: ENOENT/);
+  });
+});
+
+test(`more than ${MAX_GRAPH_ENTRIES} nodes and initializers are refused before decoding (tiny entries, huge object count)`, async () => {
+  await withDir(async (dir) => {
+    // ModelProto { ir_version: 8, graph: { node: {} x N } }: two bytes per empty node
+    const graph = (n: number): Uint8Array => {
+      const body = new Uint8Array(n * 2);
+      for (let i = 0; i < n; i++) body[i * 2] = (1 << 3) | 2;
+      const len: number[] = [];
+      for (let v = body.length; ; v = Math.floor(v / 128)) {
+        len.push((v & 0x7f) | (v >= 128 ? 0x80 : 0));
+        if (v < 128) break;
+      }
+      return Uint8Array.from([1 << 3, 8, (7 << 3) | 2, ...len, ...body]);
+    };
+    const bad = join(dir, 'many.onnx');
+    await writeFile(bad, graph(MAX_GRAPH_ENTRIES + 1));
+    await rejectsWith(readModel(bad), bad, new RegExp(`the graph has more than ${MAX_GRAPH_ENTRIES} nodes and initializers: refusing to decode it`));
+    const ok = join(dir, 'some.onnx');
+    await writeFile(ok, graph(1000));
+    assert.equal((await readModel(ok)).graph.nodes.length, 1000);
   });
 });

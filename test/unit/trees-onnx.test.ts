@@ -71,6 +71,19 @@ test('trees: double (*_as_tensor), forest (AVERAGE), classifier and TreeEnsemble
     cases.push({ name: 'classifier-none', e: cls2, out: 'probabilities' });
     const v5 = { ...cloneEnsemble(gbdt), op: 'TreeEnsemble' as const, baseValues: [] };
     cases.push({ name: 'v5', e: v5, out: 'Y' });
+    cases.push({ name: 'v5-double', e: { ...cloneEnsemble(v5), double: true }, out: 'Y' });
+    // all-positive weights (a forest's leaf means summed): the other binary branch, string labels
+    const rf = { ...trainForest(data, { trees: 5, maxDepth: 3, seed: 4 }), op: 'TreeEnsembleClassifier' as const, nTargets: 2, classLabelsStrings: ['no', 'yes'], aggregate: 'SUM' as const };
+    cases.push({ name: 'classifier-positive', e: rf, out: 'probabilities' });
+    // three classes, SOFTMAX, base values
+    const multi = cloneEnsemble(gbdt);
+    multi.op = 'TreeEnsembleClassifier';
+    multi.nTargets = 3;
+    multi.classLabelsInts = [7, 8, 9];
+    multi.baseValues = [0.1, -0.2, 0.05];
+    multi.postTransform = 'SOFTMAX';
+    multi.trees.forEach((t, ti) => t.nodes.forEach((n) => n.votes.forEach((v) => (v.target = ti % 3))));
+    cases.push({ name: 'classifier-softmax', e: multi, out: 'probabilities' });
     for (const c of cases) {
       const path = join(dir, `${c.name}.onnx`);
       await writeTreeEnsembleModel(path, c.e, { nFeatures: 8 });
@@ -79,8 +92,9 @@ test('trees: double (*_as_tensor), forest (AVERAGE), classifier and TreeEnsemble
       const diff = maxAbsDiff(ours.scores, r[c.out].data as Float32Array);
       assert.ok(diff <= 1e-6, `${c.name}: max abs diff ${diff}`);
       if (c.e.op === 'TreeEnsembleClassifier') {
-        const labels = Array.from(r.label.data as BigInt64Array, Number);
-        assert.deepEqual(labels, Array.from(ours.labelIndex ?? []));
+        const names: Array<number | string> = c.e.classLabelsInts ?? c.e.classLabelsStrings ?? [];
+        const labels = Array.from(r.label.data as BigInt64Array | string[], (x) => (typeof x === 'bigint' ? Number(x) : x));
+        assert.deepEqual(labels, Array.from(ours.labelIndex ?? [], (k) => names[k]), c.name);
       }
       const back = readTreeEnsemble(await readOnnxModel(path)).ensemble;
       assert.equal(back.double, c.e.double, c.name);
