@@ -59,16 +59,18 @@ export class Commands implements PanelActions {
 
   register(): vscode.Disposable[] {
     const c = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+    // menus of the models tree pass the tree node; the explorer and code pass a Uri
+    const u = (x: unknown): vscode.Uri | undefined => (x instanceof vscode.Uri ? x : x && typeof x === 'object' && (x as { uri?: unknown }).uri instanceof vscode.Uri ? (x as { uri: vscode.Uri }).uri : undefined);
     return [
-      c('prunescope.analyzeModel', (uri?: vscode.Uri) => this.analyze(uri)),
-      c('prunescope.openAnalysis', (uri?: vscode.Uri) => this.analyze(uri)),
-      c('prunescope.pruneModel', (uri?: vscode.Uri, args?: CompressArgs) => this.prune(uri, args)),
-      c('prunescope.quantizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.quantize(uri, args)),
-      c('prunescope.factorizeModel', (uri?: vscode.Uri, args?: CompressArgs) => this.factorize(uri, args)),
-      c('prunescope.distillModel', (uri?: vscode.Uri, args?: CompressArgs) => this.distill(uri, args)),
-      c('prunescope.sensitivityAnalysis', (uri?: vscode.Uri, args?: { candidates?: string; sparsities?: number[]; budget?: number }) => this.sensitivity(uri, args)),
-      c('prunescope.compareModels', (a?: vscode.Uri, b?: vscode.Uri | vscode.Uri[]) => this.compare(a, b)),
-      c('prunescope.runRecipe', (uri?: vscode.Uri, args?: CompressArgs) => this.runRecipe(uri, args)),
+      c('prunescope.analyzeModel', (uri?: unknown) => this.analyze(u(uri))),
+      c('prunescope.openAnalysis', (uri?: unknown) => this.analyze(u(uri))),
+      c('prunescope.pruneModel', (uri?: unknown, args?: CompressArgs) => this.prune(u(uri), args)),
+      c('prunescope.quantizeModel', (uri?: unknown, args?: CompressArgs) => this.quantize(u(uri), args)),
+      c('prunescope.factorizeModel', (uri?: unknown, args?: CompressArgs) => this.factorize(u(uri), args)),
+      c('prunescope.distillModel', (uri?: unknown, args?: CompressArgs) => this.distill(u(uri), args)),
+      c('prunescope.sensitivityAnalysis', (uri?: unknown, args?: { candidates?: string; sparsities?: number[]; budget?: number }) => this.sensitivity(u(uri), args)),
+      c('prunescope.compareModels', (a?: unknown, b?: vscode.Uri | vscode.Uri[]) => this.compare(u(a), b instanceof vscode.Uri || Array.isArray(b) ? b : undefined)),
+      c('prunescope.runRecipe', (uri?: unknown, args?: CompressArgs) => this.runRecipe(u(uri), args)),
       c('prunescope.runFinding', (uri: vscode.Uri, action: FindingAction, args?: CompressArgs) => this.runFinding(uri, action, args)),
       c('prunescope.writeRecipe', (uri: vscode.Uri, actions: FindingAction[]) => this.writeRecipe(uri, actions)),
     ];
@@ -80,7 +82,7 @@ export class Commands implements PanelActions {
     if (uri instanceof vscode.Uri) return uri;
     const active = vscode.window.activeTextEditor?.document.uri ?? activeCustomEditorUri();
     if (active && isModelFile(active)) return active;
-    const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.prunescope-*.tmp/**}', 500);
+    const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.*/**}', 500);
     if (found.length > 0) {
       const pick = await vscode.window.showQuickPick(
         found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
@@ -351,7 +353,7 @@ export class Commands implements PanelActions {
     first = await this.pickModel(first, 'Compare (first model)');
     if (!first) return undefined;
     if (!second) {
-      const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.prunescope-*.tmp/**}', 500);
+      const found = await vscode.workspace.findFiles('**/{*.onnx,model.json}', '{**/node_modules/**,**/.*/**}', 500);
       const pick = await vscode.window.showQuickPick(
         found.filter((u) => u.fsPath !== first!.fsPath).map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
         { title: `PruneScope: compare ${basename(first.fsPath)} with…`, placeHolder: 'The second model (e.g. the compressed one)' },

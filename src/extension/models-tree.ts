@@ -10,7 +10,8 @@ import { runJobWithProgress } from './job-bridge.js';
 import { log } from './log.js';
 
 export const MODEL_GLOB = '**/{*.onnx,model.json}';
-const EXCLUDE_GLOB = '{**/node_modules/**,**/.prunescope-*.tmp/**,**/.git/**}';
+// hidden folders hold work in progress (job temp folders, sensitivity trials), never a user's model
+const EXCLUDE_GLOB = '{**/node_modules/**,**/.*/**}';
 const CACHE_KEY = 'prunescope.scanCache.v1';
 
 interface CacheEntry {
@@ -64,7 +65,7 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     for (const [k, v] of Object.entries(stored)) this.cache.set(k, v);
     const watcher = vscode.workspace.createFileSystemWatcher(MODEL_GLOB);
     const onFs = (uri: vscode.Uri) => {
-      if (/[\\/]\.prunescope-[0-9a-f]+\.tmp[\\/]/.test(uri.fsPath)) return;
+      if (/(^|[\\/])\.[^\\/]+[\\/]/.test(vscode.workspace.asRelativePath(uri, false))) return;
       this.scheduleRefresh();
     };
     watcher.onDidCreate(onFs);

@@ -184,7 +184,9 @@ suite('PruneScope editor features', () => {
     fs.mkdirSync(outDir, { recursive: true });
     const out = path.join(outDir, 'deepfm-pruned.onnx');
     let cancelledAt: string | undefined;
+    const states: string[] = [];
     const sub = a.onJobEvent((e) => {
+      if (e.kind === 'compress') states.push(e.state);
       // cancel once the model has been written to the temp folder: the worst moment
       if (e.kind === 'compress' && e.state === 'progress' && e.progress && e.progress.fraction >= 0.6 && !cancelledAt) {
         cancelledAt = e.progress.phase;
@@ -206,7 +208,7 @@ suite('PruneScope editor features', () => {
     assert.equal(fs.existsSync(out), false, `${out} exists after cancel (cancelled during "${cancelledAt}")`);
     await waitFor('the temp folder to be removed', 5_000, () => tempFolders(outDir).length === 0 || undefined);
     assert.deepEqual(fs.readdirSync(outDir), []);
-    assert.equal(a.runningJobs(), 0);
+    assert.equal(states[states.length - 1], 'cancelled', `the job's last state: ${states[states.length - 1]}`);
   });
 
   test('diagnostics appear on the weight entry of a model.json and a quick fix starts the job', async () => {
@@ -437,5 +439,29 @@ suite('PruneScope sensitivity', () => {
     assert.ok(Object.keys(view.proposal).length > 0);
     const panel = a.panels().find((p) => p.model.fsPath === model.fsPath);
     assert.ok(panel);
+  });
+});
+
+suite('PruneScope odds and ends', () => {
+  test('commands accept the models tree node as their argument', async () => {
+    const uri = vscode.Uri.file(ws(expected().tfjs.file));
+    const report = await vscode.commands.executeCommand<{ totalParams: number } | undefined>('prunescope.analyzeModel', { kind: 'model', uri });
+    assert.equal(report?.totalParams, expected().tfjs.totalParams);
+  });
+
+  test('a recipe file with an unknown method gets an error diagnostic on that step', async () => {
+    const file = ws('samples/broken.recipe.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, model: 'neumf.onnx', steps: [{ method: 'prune-rows', settings: {} }, { method: 'shrink-everything', settings: {} }] }, null, 2));
+    const uri = vscode.Uri.file(file);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const diags = await waitFor('recipe diagnostics', 10_000, () => {
+      const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'PruneScope');
+      return d.length > 0 ? d : undefined;
+    });
+    assert.equal(diags.length, 1);
+    assert.equal(diags[0].severity, vscode.DiagnosticSeverity.Error);
+    assert.match(diags[0].message, /steps\[1\]\.method: unknown method "shrink-everything"/);
+    assert.match(doc.lineAt(diags[0].range.start.line).text, /shrink-everything/);
+    fs.rmSync(file);
   });
 });

@@ -82,10 +82,10 @@ test('readInteractionTable: columns, implicit detection, extra fields, errors wi
   assert.equal((await readInteractionTable(b)).implicit, false);
   const c = path.join(work, 'c.csv');
   fs.writeFileSync(c, 'user,item\n0,3\n1,x\n');
-  await assert.rejects(readInteractionTable(c), /c\.csv: line 3: item 'x' is not a non-negative integer id/);
+  await assert.rejects(readInteractionTable(c), /c\.csv: line 3: item 'x' is not a non-negative integer/);
   const d = path.join(work, 'd.csv');
   fs.writeFileSync(d, 'uid,item\n0,3\n');
-  await assert.rejects(readInteractionTable(d), /line 1: needs columns 'user' and 'item'/);
+  await assert.rejects(readInteractionTable(d), /d\.csv: line 1: header has no column 'user'/);
 });
 
 test('candidateMetrics: per-user blocks, ties count against the positive', () => {

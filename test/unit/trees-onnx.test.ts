@@ -93,7 +93,7 @@ test('trees: double (*_as_tensor), forest (AVERAGE), classifier and TreeEnsemble
       assert.ok(diff <= 1e-6, `${c.name}: max abs diff ${diff}`);
       if (c.e.op === 'TreeEnsembleClassifier') {
         const names: Array<number | string> = c.e.classLabelsInts ?? c.e.classLabelsStrings ?? [];
-        const labels = Array.from(r.label.data as BigInt64Array | string[], (x) => (typeof x === 'bigint' ? Number(x) : x));
+        const labels = Array.from(r.label.data as ArrayLike<bigint | string>, (x) => (typeof x === 'bigint' ? Number(x) : x));
         assert.deepEqual(labels, Array.from(ours.labelIndex ?? [], (k) => names[k]), c.name);
       }
       const back = readTreeEnsemble(await readOnnxModel(path)).ensemble;

@@ -165,3 +165,30 @@ test('trees: CSV reader: header f0..,label anywhere, missing cells are NaN, erro
   assert.throws(() => parseTreeCsv('v.csv', 'f0,label\nx,1\n'), /line 2, column 1 \('f0'\): 'x' is not a number/);
   assert.throws(() => parseTreeCsv('v.csv', 'f0,label\n1\n'), /line 2 has 1 cells, the header has 2/);
 });
+
+test('trees: a binary classifier (votes on one class) is post- and ensemble-pruned and still matches ORT', async () => {
+  const { makeCtrData, trainGbdt } = await import('../fixtures/tree-trainer.js');
+  const train = makeCtrData(600, 6, 41);
+  const valid = makeCtrData(300, 6, 42);
+  const g = trainGbdt(train, { trees: 8, maxDepth: 3, seed: 2 });
+  const cls: TreeEnsemble = { ...g, op: 'TreeEnsembleClassifier', nTargets: 2, classLabelsInts: [0, 1], baseValues: [], postTransform: 'LOGISTIC' };
+  for (const t of cls.trees) for (const n of t.nodes) for (const v of n.votes) v.target = 1;
+  const post = prunePost(cls, valid);
+  const drop = pruneTrees(cls, valid, { dropFraction: 0.25 });
+  assert.ok(post.after.nodes < post.before.nodes);
+  assert.ok((post.validation?.after ?? 0) >= (post.validation?.before ?? 1));
+  assert.equal(drop.after.trees, 6);
+  assert.match(drop.notes.join(' '), /base value not re-fitted/);
+  await withDir(async (dir) => {
+    const src = join(dir, 'c.onnx');
+    await writeTreeEnsembleModel(src, cls, { nFeatures: 6 });
+    const ir = await readOnnxModel(src);
+    const { ref } = readTreeEnsemble(ir);
+    for (const [name, r] of [['post', post], ['drop', drop]] as const) {
+      const out = join(dir, `${name}.onnx`);
+      await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
+      const c = await compareWithOrt(out, readTreeEnsemble(await readOnnxModel(out)).ensemble, valid.X);
+      assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
+    }
+  });
+});

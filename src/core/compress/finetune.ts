@@ -19,6 +19,7 @@ import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { float32ToFloat16Bits } from '../model/tensor-data.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { createRng, Rng } from '../samples/prng.js';
+import { readInteractions } from '../eval/interactions.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -37,66 +38,33 @@ export interface InteractionTable {
   implicit: boolean;
 }
 
-const IGNORED_COLUMNS = new Set(['timestamp', 'time', 'ts']);
-
 /**
- * Reads `user,item[,label|rating][,timestamp][,extra...]` (comma or tab separated, header
- * first). Ratings are taken as implicit positives (the NCF convention). Errors name the line.
+ * Reads `user,item[,label|rating][,timestamp][,extra...]` with the evaluation's streaming reader
+ * (delimiter sniffed, errors name the line) and shapes it for training. Ratings are taken as
+ * implicit positives (the NCF convention); a 0/1 label column with zeros gives explicit negatives.
  */
 export async function readInteractionTable(file: string, opts: { userColumn?: string; itemColumn?: string } = {}): Promise<InteractionTable> {
-  let text: string;
-  try {
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (e) {
-    throw new ModelFileError(file, `cannot read: ${(e as Error).message}`, { cause: e });
-  }
-  const lines = text.split(/\r?\n/);
-  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
-  if (lines.length < 2) throw new ModelFileError(file, 'needs a header line and at least one row');
-  const sep = lines[0].includes('\t') ? '\t' : ',';
-  const header = lines[0].split(sep).map((h) => h.trim());
-  const col = (name: string): number => header.indexOf(name);
-  const ui = col(opts.userColumn ?? 'user');
-  const ii = col(opts.itemColumn ?? 'item');
-  if (ui < 0 || ii < 0) throw new ModelFileError(file, `line 1: needs columns '${opts.userColumn ?? 'user'}' and '${opts.itemColumn ?? 'item'}' (found ${header.join(', ')})`);
-  const li = col('label');
-  const ri = li < 0 ? col('rating') : -1;
-  const extraIdx = header.map((h, i) => i).filter((i) => i !== ui && i !== ii && i !== li && i !== ri && !IGNORED_COLUMNS.has(header[i]));
-  const n = lines.length - 1;
-  const t: InteractionTable = {
-    file,
-    user: new Int32Array(n),
-    item: new Int32Array(n),
-    label: new Float32Array(n),
-    extra: new Int32Array(n * extraIdx.length),
-    extraNames: extraIdx.map((i) => header[i]),
-    implicit: true,
-  };
-  const E = extraIdx.length;
-  const int = (s: string | undefined, line: number, what: string): number => {
-    const v = Number(s);
-    if (s === undefined || s.trim() === '' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
-      throw new ModelFileError(file, `line ${line}: ${what} '${s ?? ''}' is not a non-negative integer id`);
+  const t = await readInteractions(file, { columns: { user: opts.userColumn, item: opts.itemColumn }, extraColumns: 'all' });
+  const n = t.rows;
+  const label = new Float32Array(n);
+  let implicit = true;
+  if (t.label && t.labelColumn !== 'rating') {
+    for (let r = 0; r < n; r++) {
+      const l = t.label[r];
+      // the reader counts lines from 1 with the header first: data row r is on line r + 2
+      if (!(l >= 0 && l <= 1)) throw new ModelFileError(file, `line ${r + 2}: ${t.labelColumn} '${l}' is not in [0, 1]`);
+      label[r] = l;
+      if (l === 0) implicit = false;
     }
-    return v;
-  };
-  for (let r = 0; r < n; r++) {
-    const line = r + 2;
-    const cells = lines[r + 1].split(sep);
-    if (cells.length !== header.length) throw new ModelFileError(file, `line ${line}: ${cells.length} cells, the header has ${header.length}`);
-    t.user[r] = int(cells[ui], line, 'user');
-    t.item[r] = int(cells[ii], line, 'item');
-    if (li >= 0) {
-      const l = Number(cells[li]);
-      if (!(l >= 0 && l <= 1)) throw new ModelFileError(file, `line ${line}: label '${cells[li]}' is not in [0, 1]`);
-      t.label[r] = l;
-      if (l === 0) t.implicit = false;
-    } else {
-      t.label[r] = 1;
-    }
-    for (let e = 0; e < E; e++) t.extra[r * E + e] = int(cells[extraIdx[e]], line, header[extraIdx[e]]);
+  } else {
+    label.fill(1);
   }
-  return t;
+  const E = t.extra.length;
+  const extra = new Int32Array(n * E);
+  t.extra.forEach((col, e) => {
+    for (let r = 0; r < n; r++) extra[r * E + e] = col.values[r];
+  });
+  return { file, user: t.user, item: t.item, label, extra, extraNames: t.extra.map((c) => c.name), implicit };
 }
 
 /** One batch of model inputs: ids, and all field columns (user, item, extras) when the model takes `fields`. */

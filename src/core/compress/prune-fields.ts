@@ -292,7 +292,11 @@ function onnxEdit(g: DepGraph, plan: FieldPlan, values: Map<string, { values: Fl
     if (g.outputs.has(from)) {
       // a graph output keeps its name: an Identity carries the remaining term into it
       insertNodes.push({ node: { name: `${from}/fields_pruned_identity`, op: 'Identity', inputs: [to], outputs: [from] } });
-    } else rewireInputs.push({ from, to });
+    } else {
+      // original readers that stay (removed and re-inserted nodes are given their final inputs)
+      const readers = (g.consumers.get(from) ?? []).filter((c) => !plan.removed.has(c.name) && !plan.narrowed.has(c.name)).map((c) => c.name);
+      if (readers.length) rewireInputs.push({ from, to, nodes: readers });
+    }
   }
   const valueInfo = isOnnxNative(ir.native) ? (ir.native.model.graph?.valueInfo ?? []).map((v) => v.name ?? '').filter((n) => n) : [];
   return {
