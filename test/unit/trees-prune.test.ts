@@ -12,6 +12,7 @@ import { compareWithOrt } from '../../src/core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees } from '../../src/core/trees/tree-prune.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
+import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-trees-prune-'));
@@ -167,7 +168,6 @@ test('trees: CSV reader: header f0..,label anywhere, missing cells are NaN, erro
 });
 
 test('trees: a binary classifier (votes on one class) is post- and ensemble-pruned and still matches ORT', async () => {
-  const { makeCtrData, trainGbdt } = await import('../fixtures/tree-trainer.js');
   const train = makeCtrData(600, 6, 41);
   const valid = makeCtrData(300, 6, 42);
   const g = trainGbdt(train, { trees: 8, maxDepth: 3, seed: 2 });

@@ -9,7 +9,6 @@
 // The pieces shared with distillation (CSV reading, negative sampling, the model adapters, the
 // candidate metrics) are exported from here.
 
-import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { buildTfjsFunctionFromOnnx, OnnxTfjsFunction } from '../model/onnx-to-tfjs.js';
