@@ -130,7 +130,7 @@ export function lineChart(series: LineSeries[], width: number, height: number, x
   const { canvas, g } = hidpiCanvas(width, height, 'chart');
   const c = themeColors();
   if (!g) return canvas;
-  const left = 46;
+  const left = 60;
   const bottom = 34;
   const top = 8;
   const right = 180;

@@ -2,18 +2,7 @@
 // opportunities. Plain text with aligned columns (no colours: it must read the same in a CI log).
 
 import type { ModelReport } from '../shared/report.js';
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
+import { formatBytes } from '../core/analysis/opportunities.js';
 
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');

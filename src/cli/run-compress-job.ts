@@ -11,7 +11,8 @@ import { outputPathFor } from '../core/jobs/output-files.js';
 import type { CompressJobResult, MetricPair } from '../shared/protocol.js';
 import { flag, numberArg, ParsedArgs, stringArg, UsageError } from './args.js';
 import { createProgressBar } from './progress.js';
-import { formatBytes, formatCount } from './format-report.js';
+import { formatCount } from './format-report.js';
+import { formatBytes } from '../core/analysis/opportunities.js';
 
 /** Flags every compression command accepts. */
 export const COMMON_COMPRESS_OPTIONS = {

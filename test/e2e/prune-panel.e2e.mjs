@@ -168,6 +168,35 @@ async function runPhase(browser, theme) {
     log(`${theme}: workbench loaded`);
     await sleep(3000);
 
+    const quick = page.locator('.quick-input-widget');
+    const palette = async (command) => {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        await page.keyboard.press('F1');
+        await quick.waitFor({ state: 'visible', timeout: 10_000 });
+        await page.keyboard.type(command);
+        await sleep(700);
+        // the palette lists commands as they were when it opened: reopen until ours is there
+        if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: command.replace(/^.*?: /, '') }).count()) > 0) {
+          await page.keyboard.press('Enter');
+          return;
+        }
+        await page.keyboard.press('Escape');
+        await sleep(1500);
+      }
+      throw new Error(`the command palette never listed "${command}"`);
+    };
+
+    // the PruneScope Models view: every fixture model with format, size, parameters, sparsity
+    await palette('PruneScope: Focus on Models View');
+    const modelsView = page.locator('.pane-body:has(.monaco-list-row:has-text("neumf.onnx"))').first();
+    await page.locator('.monaco-list-row', { hasText: 'params' }).first().waitFor({ timeout: 60_000 });
+    for (let i = 0; i < 120 && (await page.locator('.monaco-list-row', { hasText: 'scanning…' }).count()) > 0; i++) await sleep(500);
+    await sleep(500);
+    const viewText = await modelsView.innerText().catch(() => '');
+    check(/ONNX · .+ params · .+% sparse/.test(viewText), `the Models view shows no scan details: ${viewText.slice(0, 300)}`);
+    await page.screenshot({ path: path.join(opts.out, `${theme}-00-models-view.png`) });
+    shots.push(`${theme}-00-models-view.png`);
+
     // the explorer: expand samples/, right-click neumf.onnx
     await page.keyboard.press('Control+Shift+E');
     const row = (name) => page.getByRole('treeitem', { name, exact: true }).first();
@@ -201,7 +230,6 @@ async function runPhase(browser, theme) {
     await menuItem('Prune Model').click();
 
     // the quick picks: method, share, scope, output
-    const quick = page.locator('.quick-input-widget');
     const answer = async (filter, what) => {
       await quick.waitFor({ state: 'visible', timeout: 15_000 });
       const title = (await quick.locator('.quick-input-title').textContent().catch(() => '')) || '';
@@ -272,16 +300,7 @@ async function runPhase(browser, theme) {
     shots.push(`${theme}-7-window.png`);
 
     // the palette: Sensitivity Analysis on the same model (dataset from the settings)
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await page.keyboard.press('F1');
-      await quick.waitFor({ state: 'visible', timeout: 10_000 });
-      await page.keyboard.type('PruneScope: Sensitivity Analysis');
-      await sleep(600);
-      if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: 'Sensitivity Analysis' }).count()) > 0) break;
-      await page.keyboard.press('Escape');
-      await sleep(1000);
-    }
-    await page.keyboard.press('Enter');
+    await palette('PruneScope: Sensitivity Analysis');
     await answer('neumf.onnx', 'samples/neumf.onnx');
     await frame.locator('#sensitivity canvas.chart').waitFor({ timeout: 180_000 });
     log(`${theme}: the panel shows the sensitivity curves`);

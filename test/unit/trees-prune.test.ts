@@ -9,7 +9,8 @@ import { analyzeTreeEnsemble } from '../../src/core/trees/tree-analysis.js';
 import { parseTreeCsv, formatTreeCsv } from '../../src/core/trees/tree-data.js';
 import { evaluateTreeEnsemble } from '../../src/core/trees/tree-eval.js';
 import { compareWithOrt } from '../../src/core/trees/tree-ort.js';
-import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees } from '../../src/core/trees/tree-prune.js';
+import { FastAuc, pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees } from '../../src/core/trees/tree-prune.js';
+import { auc } from '../../src/core/eval/metrics.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
@@ -191,4 +192,13 @@ test('trees: a binary classifier (votes on one class) is post- and ensemble-prun
       assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
     }
   });
+});
+
+test('trees: the pruning AUC equals metrics.auc, ties included', () => {
+  const labels = Float32Array.from([1, 0, 1, 0, 0, 1, 1, 0, 0, 1]);
+  const scores = [0.3, 0.3, 0.9, 0.1, 0.5, 0.5, 0.5, 0.9, -1, 0.3];
+  const fa = new FastAuc(labels);
+  assert.equal(fa.auc(scores), auc(labels, scores));
+  // positives 0.3, 0.9, 0.5, 0.5, 0.3 against negatives 0.3, 0.1, 0.5, 0.9, -1: 2.5 + 4.5 + 3.5 + 3.5 + 2.5
+  assert.equal(fa.auc(scores), 16.5 / 25);
 });

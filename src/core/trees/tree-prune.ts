@@ -112,6 +112,42 @@ export function pruneMinCover(e0: TreeEnsemble, minCover: number): TreePruneResu
 }
 
 /**
+ * ROC AUC with ties counting 1/2 (as metrics.auc), from the two classes' scores sorted
+ * separately with the native typed-array sort: several times faster than sorting an index array
+ * with a comparator, which matters when every candidate collapse is scored.
+ */
+export class FastAuc {
+  private readonly pos: Float64Array;
+  private readonly neg: Float64Array;
+  constructor(private readonly labels: Float32Array) {
+    let p = 0;
+    for (const y of labels) if (y > 0.5) p++;
+    this.pos = new Float64Array(p);
+    this.neg = new Float64Array(labels.length - p);
+  }
+  auc(scores: ArrayLike<number>): number {
+    const { pos, neg, labels } = this;
+    if (!pos.length || !neg.length) return 0;
+    let a = 0, b = 0;
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] > 0.5) pos[a++] = scores[i];
+      else neg[b++] = scores[i];
+    }
+    pos.sort();
+    neg.sort();
+    let u = 0, lo = 0, hi = 0;
+    for (let i = 0; i < pos.length; i++) {
+      const s = pos[i];
+      while (lo < neg.length && neg[lo] < s) lo++;
+      if (hi < lo) hi = lo;
+      while (hi < neg.length && neg[hi] === s) hi++;
+      u += lo + 0.5 * (hi - lo);
+    }
+    return u / (pos.length * neg.length);
+  }
+}
+
+/**
  * Per-row scores kept as raw sums so that a candidate change costs O(rows): valid for one score
  * per row (single-target regressors with SUM/AVERAGE, binary classifiers voting on one class).
  */
@@ -126,7 +162,9 @@ class RawScores {
       if (!isBinary(data.labels)) throw new Error('a classifier is validated with 0/1 labels');
     } else if (e.nTargets !== 1) throw new Error(`validation pruning needs one output, this ensemble has ${e.nTargets} targets`);
     this.cls = classes.size ? [...classes][0] : 0;
+    if (isBinary(data.labels)) this.fast = new FastAuc(data.labels);
   }
+  private fast?: FastAuc;
   leafValue(t: number, i: number): number {
     let v = 0;
     for (const x of this.e.trees[t].nodes[i].votes) if (x.target === this.cls) v += x.value;
@@ -134,8 +172,7 @@ class RawScores {
   }
   /** Metric of raw sums S over `trees` trees: AUC is invariant to the (monotone) finishing, RMSE is not. */
   metric(S: Float64Array, trees: number, base: number): number {
-    const binary = isBinary(this.data.labels);
-    if (binary) return auc(this.data.labels, S) ?? 0;
+    if (this.fast) return this.fast.auc(S);
     const out = new Float64Array(S.length);
     for (let r = 0; r < S.length; r++) out[r] = (this.e.aggregate === 'AVERAGE' ? S[r] / trees : S[r]) + base;
     if (this.e.postTransform === 'PROBIT') throw new Error('RMSE validation of a PROBIT ensemble is not supported: use 0/1 labels');
