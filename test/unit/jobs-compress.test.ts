@@ -1,0 +1,142 @@
+// Compression jobs: where the output goes, that it appears only when the job finished (temp
+// folder + rename), never over the original or an existing output, and recipe files.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { checkOutputFree, OutputExistsError, outputPathFor, tempDirFor } from '../../src/core/jobs/output-files.js';
+import { parseRecipe, RecipeError } from '../../src/core/jobs/recipe-file.js';
+import { runJobInProcess } from '../../src/core/jobs/run-job-in-process.js';
+import type { CompressJobResult, ModelScan } from '../../src/shared/protocol.js';
+
+async function tableModel(dir: string): Promise<string> {
+  // 64 x 16 table: values 1..1024 with every 8th one exactly zero
+  const table = new Float32Array(64 * 16).map((_, i) => (i % 8 === 0 ? 0 : (i + 1) / 1024));
+  const b = new OnnxGraphBuilder({ graphName: 'jobs_compress' })
+    .input('item', 'int64', ['batch'])
+    .output('e', 'float32', ['batch', 16])
+    .initializer('item_embedding.weight', 'float32', [64, 16], table)
+    .node('Gather', ['item_embedding.weight', 'item'], ['e'], {}, { name: '/item_embedding/Gather' });
+  const path = join(dir, 'items.onnx');
+  await writeOnnxFile(path, b.toModelProto());
+  return path;
+}
+
+test('outputPathFor: ONNX next to the model, TF.js in a folder of its own', () => {
+  assert.equal(outputPathFor('/w/models/rec.onnx', 'prune-magnitude'), '/w/models/rec-prune-magnitude.onnx');
+  assert.equal(outputPathFor('/w/models/rec/model.json', 'quantize'), '/w/models/rec-quantize/model.json');
+  assert.equal(outputPathFor('/w/m/rec.onnx', 'factorize', 'out/${stem}.${method}'), '/w/m/out/rec.factorize.onnx');
+  assert.equal(outputPathFor('/w/m/rec.onnx', 'a/b c'), '/w/m/rec-a_b_c.onnx');
+  const t = tempDirFor('/w/models/rec/model.json');
+  assert.match(t, /^\/w\/models\/\.prunescope-[0-9a-f]{12}\.tmp$/);
+});
+
+test('checkOutputFree refuses the original, its folder for TF.js, and an existing output', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-out-'));
+  const model = join(dir, 'm.onnx');
+  writeFileSync(model, 'x');
+  await assert.rejects(checkOutputFree(model, 'onnx', true, model), /is the original model/);
+  await assert.rejects(checkOutputFree(join(dir, 'model.json'), 'tfjs', true, join(dir, 'orig.json')), /folder of its own/);
+  writeFileSync(join(dir, 'taken.onnx'), 'y');
+  await assert.rejects(checkOutputFree(join(dir, 'taken.onnx'), 'onnx', false, model), OutputExistsError);
+  await checkOutputFree(join(dir, 'taken.onnx'), 'onnx', true, model);
+  await checkOutputFree(join(dir, 'free.onnx'), 'onnx', false, model);
+});
+
+test('parseRecipe reads steps and names every problem with its path', () => {
+  const r = parseRecipe(JSON.stringify({ version: 1, model: 'm.onnx', steps: [{ method: 'prune-rows', settings: { sparsity: 0.5 } }, { method: 'quantize' }] }), 'r.recipe.json');
+  assert.deepEqual(r.steps, [
+    { method: 'prune-rows', settings: { sparsity: 0.5 } },
+    { method: 'quantize', settings: {} },
+  ]);
+  assert.throws(
+    () => parseRecipe(JSON.stringify({ steps: [{ method: 'zap' }], output: 3 }), 'r.recipe.json'),
+    (e: unknown) => e instanceof RecipeError && e.problems.map((p) => p.path).join(',') === 'output,steps[0].method',
+  );
+  assert.throws(() => parseRecipe('{', 'r.recipe.json'), /not valid JSON/);
+  assert.throws(() => parseRecipe('{"steps": []}', 'r.recipe.json'), /steps: must be a non-empty array/);
+});
+
+test('a scan job counts parameters and exact zeros', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-scan-'));
+  const model = await tableModel(dir);
+  const scan = (await runJobInProcess({ kind: 'scan', path: model }, new AbortController().signal, () => undefined)) as ModelScan;
+  assert.equal(scan.totalParams, 1024);
+  assert.equal(scan.trainableParams, 1024);
+  assert.equal(scan.zeros, 128);
+  assert.deepEqual(scan.largest, [{ name: 'item_embedding.weight', params: 1024 }]);
+});
+
+test('a compress job writes the pruned model through a temp folder and reports before/after', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-compress-'));
+  const model = await tableModel(dir);
+  const original = readFileSync(model);
+  const outPath = join(dir, 'items-pruned.onnx');
+  const phases: string[] = [];
+  const r = (await runJobInProcess(
+    { kind: 'compress', path: model, method: 'prune-magnitude', settings: { sparsity: 0.5 }, outPath, tempDir: tempDirFor(outPath) },
+    new AbortController().signal,
+    (p) => phases.push(p.phase),
+  )) as CompressJobResult;
+  assert.ok(existsSync(outPath));
+  assert.deepEqual(readFileSync(model), original, 'the original changed');
+  assert.deepEqual(readdirSync(dir).sort(), ['items-pruned.onnx', 'items.onnx']);
+  assert.equal(r.before.totalZeros, 128);
+  assert.equal(r.after.totalZeros, 512);
+  assert.equal(r.after.path, outPath);
+  assert.equal(r.comparison.params.before, 1024);
+  assert.equal(r.comparison.params.after, 1024);
+  assert.ok(r.comparison.gzipBytes.after! < r.comparison.gzipBytes.before!);
+  assert.deepEqual([...new Set(phases)], ['reading', 'prune-magnitude', 'writing', 'analysing', 'renaming', 'done']);
+});
+
+test('a compress job refuses an existing output before any work, and a cancelled one leaves nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-compress-'));
+  const model = await tableModel(dir);
+  const taken = join(dir, 'taken.onnx');
+  writeFileSync(taken, 'keep me');
+  await assert.rejects(
+    runJobInProcess({ kind: 'compress', path: model, method: 'prune-magnitude', settings: { sparsity: 0.5 }, outPath: taken, tempDir: tempDirFor(taken) }, new AbortController().signal, () => undefined),
+    OutputExistsError,
+  );
+  assert.equal(readFileSync(taken, 'utf8'), 'keep me');
+  // cancelled at the first progress report after the model was written to the temp folder
+  const out = join(dir, 'sub', 'cancelled.onnx');
+  mkdirSync(join(dir, 'sub'));
+  const abort = new AbortController();
+  await assert.rejects(
+    runJobInProcess({ kind: 'compress', path: model, method: 'prune-magnitude', settings: { sparsity: 0.5 }, outPath: out, tempDir: tempDirFor(out) }, abort.signal, (p) => {
+      if (p.phase === 'analysing') abort.abort();
+    }),
+  );
+  assert.deepEqual(readdirSync(join(dir, 'sub')), []);
+});
+
+test('a two-step recipe job chains the methods in the temp folder', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-recipe-'));
+  const model = await tableModel(dir);
+  const outPath = join(dir, 'items-recipe.onnx');
+  const r = (await runJobInProcess(
+    {
+      kind: 'compress',
+      path: model,
+      method: 'prune-magnitude',
+      settings: {},
+      steps: [
+        { method: 'prune-magnitude', settings: { sparsity: 0.5 } },
+        { method: 'quantize', settings: { dtype: 'float16' } },
+      ],
+      outPath,
+      tempDir: tempDirFor(outPath),
+    },
+    new AbortController().signal,
+    () => undefined,
+  )) as CompressJobResult;
+  assert.equal(r.method, 'prune-magnitude + quantize');
+  assert.deepEqual(readdirSync(dir).sort(), ['items-recipe.onnx', 'items.onnx']);
+  assert.ok(r.comparison.bytes.after! < r.comparison.bytes.before!, 'float16 did not shrink the file');
+  assert.equal(r.after.totalZeros, 512);
+});
