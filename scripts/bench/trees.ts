@@ -90,6 +90,8 @@ export async function runTreesBench(opts: TreesBenchOptions = {}): Promise<Trees
       });
     };
     await measure('original', src, ensemble);
+    const mt = await compareWithOrt(src, ensemble, valid.X, { threads: 0 });
+    console.log(`original with ORT's default thread pool (trees summed in per-thread chunks): max abs diff vs ours ${mt.maxAbsDiff.toExponential(2)}`);
 
     const jobs: Array<{ name: string; run: () => TreeEnsemble }> = [
       { name: 'post (tol 0)', run: () => prunePost(ensemble, valid).ensemble },

@@ -13,6 +13,7 @@ import { readOnnxModel } from '../core/model/onnx.js';
 import { ModelFileError, type ModelIR } from '../core/model/ir.js';
 import { readTreeEnsemble, writeReplacedTreeEnsemble } from '../core/trees/onnx-trees.js';
 import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tree-analysis.js';
+import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
@@ -113,6 +114,9 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (data && nFeatures !== undefined && data.X.features !== nFeatures) {
     throw new ModelFileError(resolve(dataPath as string), `has ${data.X.features} feature columns, the model's input has ${nFeatures}`);
   }
+  if (data && data.X.features <= maxFeature(ensemble)) {
+    throw new ModelFileError(resolve(dataPath as string), `has ${data.X.features} feature columns, but the trees split on feature ${maxFeature(ensemble)}`);
+  }
   const spec = stringArg(args, 'prune');
   const json = flag(args, 'json');
   if (!spec) {
@@ -127,6 +131,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
   const out = resolve(outArg);
   if (out === path) throw new UsageError('--out must not be the input model');
   const needsData = p.kind === 'post' || p.kind === 'drop';
+  if (!needsData && args.values.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
   if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
   let r: TreePruneResult;
   try {

@@ -308,6 +308,18 @@ async function runPhase(browser, theme) {
     await frame.locator('#sensitivity').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await sleep(300);
     await shootPanel(`${theme}-8-sensitivity.png`);
+
+    // a finding's button in the panel starts its job; the panel then shows that job's report
+    const findingButton = frame.locator('#findings vscode-button', { hasText: 'Quantize to int8' }).first();
+    await findingButton.scrollIntoViewIfNeeded();
+    await findingButton.click();
+    await frame.locator('#comparison h2', { hasText: 'quantize' }).waitFor({ timeout: 120_000 });
+    const quantText = await frame.locator('#comparison').innerText();
+    check(/int8/.test(quantText), 'the quantize report does not mention int8');
+    await sleep(800);
+    await frame.locator('#comparison').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await sleep(300);
+    await shootPanel(`${theme}-9-finding-quantized.png`);
     check(consoleErrors.filter((e) => /prunescope|webview\.js/i.test(e)).length === 0, `page errors: ${consoleErrors.join(' | ')}`);
     await page.close();
     return shots;

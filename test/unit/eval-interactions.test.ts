@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fieldsMatrix, readInteractions, sniffDelimiter } from '../../src/core/eval/interactions.js';
+import { fieldsMatrix, MAX_LINE_CHARS, readInteractions, sniffDelimiter } from '../../src/core/eval/interactions.js';
+import { execFileSync } from 'node:child_process';
 import { gzipBufferSize, gzipFileSize } from '../../src/core/eval/size.js';
 import { leaveOneOut, MovieLensRatings } from '../../scripts/bench/movielens.js';
 
@@ -104,4 +105,18 @@ test('MovieLens leave-one-out: latest by timestamp, ties by larger item id, nega
     for (const n of negs) assert.ok(!s.rated[u].includes(n), `negative ${n} was rated by user ${u}`);
   }
   assert.throws(() => leaveOneOut(r, 6, 3), /fewer than 6 left to sample/);
+});
+
+test('hostile interaction files: a named pipe, an endless line, a huge cell', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-csv-hostile-'));
+  const fifo = path.join(dir, 'pipe.csv');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(readInteractions(fifo), /pipe\.csv: is not a regular file/);
+  // one line of 17 M characters: refused once it passes the cap, not after reading it all twice
+  const long = path.join(dir, 'long.csv');
+  fs.writeFileSync(long, 'user,item\n' + '1'.repeat(MAX_LINE_CHARS + (1 << 20)));
+  await assert.rejects(readInteractions(long), /long\.csv: line 2 is longer than 16777216 characters/);
+  const huge = path.join(dir, 'huge.csv');
+  fs.writeFileSync(huge, `user,item\n0,${'x'.repeat(1 << 20)}\n`);
+  await assert.rejects(readInteractions(huge), (e: Error) => e.message.length < 200 && /huge\.csv: line 2: item 'x{40}…' is not a non-negative integer/.test(e.message));
 });

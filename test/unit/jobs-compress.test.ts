@@ -90,7 +90,7 @@ test('a compress job writes the pruned model through a temp folder and reports b
   assert.equal(r.comparison.params.before, 1024);
   assert.equal(r.comparison.params.after, 1024);
   assert.ok(r.comparison.gzipBytes.after! < r.comparison.gzipBytes.before!);
-  assert.deepEqual([...new Set(phases)], ['reading', 'prune-magnitude', 'writing', 'analysing', 'renaming', 'done']);
+  assert.deepEqual([...new Set(phases)], ['reading', 'prune-magnitude', 'writing', 'analysing', 'evaluating', 'renaming', 'done']);
 });
 
 test('a compress job refuses an existing output before any work, and a cancelled one leaves nothing', async () => {

@@ -258,6 +258,133 @@ async function cutKernels(plan: FieldPlan, compensate: boolean): Promise<Map<str
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Compensation of removed additive terms (first-order weights, FM pairs): each becomes its mean
+// over the tables' rows (a constant on the logit), folded into the bias of a dense layer that is
+// summed into the same output (DeepFM: the deep part's last layer).
+
+type MeanCache = Map<string, Promise<Float64Array | undefined>>;
+
+/** Column means of a lookup-derived value (linear ops only); undefined where it cannot be told. */
+function meanOf(g: DepGraph, v: string, cache: MeanCache, depth = 0): Promise<Float64Array | undefined> {
+  let p = cache.get(v);
+  if (!p) {
+    p = computeMean(g, v, cache, depth);
+    cache.set(v, p);
+  }
+  return p;
+}
+
+async function computeMean(g: DepGraph, v: string, cache: MeanCache, depth: number): Promise<Float64Array | undefined> {
+  if (depth > 200) return undefined;
+  const n = g.producer.get(v);
+  if (!n) return undefined;
+  const onnx = g.ir.format === 'onnx';
+  const sub = (i: string) => meanOf(g, i, cache, depth + 1);
+  let table: ModelTensor | undefined;
+  if (onnx && n.op === 'Gather' && Number(n.attrs.axis ?? 0) === 0) table = g.initializers.get(n.inputs[0]);
+  if (!onnx && n.op === 'Embedding') table = n.table;
+  if (table) {
+    if (table.shape.length !== 2) return undefined;
+    const [rows, d] = table.shape;
+    const t = await readTensorFloat32(table);
+    const m = new Float64Array(d);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) m[j] += t[r * d + j];
+    for (let j = 0; j < d; j++) m[j] /= rows;
+    return m;
+  }
+  if (['Flatten', 'Identity', 'Dropout', 'Squeeze', 'Unsqueeze', 'Reshape'].includes(n.op)) return sub(n.inputs[0]);
+  if (n.op === 'Mul' || n.op === 'Multiply' || n.op === 'Dot') {
+    if (n.inputs.length !== 2) return undefined;
+    const [a, b] = await Promise.all(n.inputs.map(sub));
+    if (!a || !b || a.length !== b.length) return undefined;
+    // the mean of a product of independent fields is the product of their means
+    const m = a.map((x, j) => x * b[j]);
+    return n.op === 'Dot' ? Float64Array.of(m.reduce((x, y) => x + y, 0)) : m;
+  }
+  if (onnx && n.op === 'ReduceSum' && Number(n.attrs.keepdims ?? 1) === 1) {
+    const a = await sub(n.inputs[0]);
+    return a ? Float64Array.of(a.reduce((x, y) => x + y, 0)) : undefined;
+  }
+  if (n.op === 'Add') {
+    const ms = await Promise.all(n.inputs.map(sub));
+    if (ms.some((m) => !m || m.length !== ms[0]!.length)) return undefined;
+    return ms.reduce((acc, m) => acc!.map((x, j) => x + m![j]), new Float64Array(ms[0]!.length));
+  }
+  return undefined;
+}
+
+/** A width-1 bias that is added, through sums only, to `v`'s value (searching back from v). */
+function biasBehind(g: DepGraph, plan: FieldPlan, v: string, seen: Set<string>): ModelTensor | undefined {
+  if (seen.has(v) || plan.zero.has(v)) return undefined;
+  seen.add(v);
+  if ((g.consumers.get(v) ?? []).length > 1) return undefined; // another reader would see the shift too
+  const n = g.producer.get(v);
+  if (!n) return undefined;
+  if (g.ir.format === 'onnx') {
+    if (n.op !== 'Add') return undefined;
+    for (const i of n.inputs) {
+      const t = g.initializers.get(i);
+      if (t && t.shape.reduce((a, b) => a * b, 1) === 1 && (t.dtype === 'float32' || t.dtype === 'float16')) return t;
+    }
+  } else {
+    if (n.op === 'Dense' && n.bias && n.bias.shape.length === 1 && n.bias.shape[0] === 1 && String(n.attrs.activation ?? 'linear') === 'linear') return n.bias;
+    if (n.op !== 'Add') return undefined;
+  }
+  for (const i of n.inputs) {
+    const b = biasBehind(g, plan, i, seen);
+    if (b) return b;
+  }
+  return undefined;
+}
+
+/** A bias whose shift reaches the output of the sum node `n` unchanged (other terms of the same sums). */
+function biasForSum(g: DepGraph, plan: FieldPlan, n: DepNode): ModelTensor | undefined {
+  const seen = new Set<string>();
+  let node: DepNode | undefined = n;
+  let from: string | undefined;
+  for (let d = 0; node && d < 1000; d++) {
+    for (const i of node.inputs) {
+      if (i === from) continue;
+      const b = biasBehind(g, plan, i, seen);
+      if (b) return b;
+    }
+    const out = node.outputs[0];
+    const users = g.consumers.get(out) ?? [];
+    if (users.length !== 1 || users[0].op !== 'Add' || g.outputs.has(out)) return undefined;
+    from = out;
+    node = users[0];
+  }
+  return undefined;
+}
+
+/** Folds the means of the removed additive terms into biases; returns notes on what was (not) folded. */
+async function compensateSums(g: DepGraph, plan: FieldPlan, values: Map<string, { values: Float32Array; shape: number[] }>): Promise<{ folded: number; missed: number; target?: string }> {
+  const cache: MeanCache = new Map();
+  let folded = 0;
+  let missed = 0;
+  let target: string | undefined;
+  for (const n of g.nodes) {
+    if (n.op !== 'Add' || !n.inputs.some((i) => plan.zero.has(i))) continue;
+    if (plan.removed.has(n.name) && !plan.alias.has(n.outputs[0])) continue; // an all-zero sum: counted where it ends
+    for (const i of n.inputs) {
+      if (!plan.zero.has(i)) continue;
+      const m = await meanOf(g, i, cache);
+      const bias = m && m.length === 1 ? biasForSum(g, plan, n) : undefined;
+      if (!m || m.length !== 1 || !bias) {
+        missed++;
+        continue;
+      }
+      const cur = values.get(bias.name) ?? { values: Float32Array.from(await readTensorFloat32(bias)), shape: bias.shape.slice() };
+      cur.values[0] += m[0];
+      values.set(bias.name, cur);
+      target = bias.name;
+      folded++;
+    }
+  }
+  return { folded, missed, target };
+}
+
 function tensorsOfRemoved(g: DepGraph, plan: FieldPlan): ModelTensor[] {
   const ir = g.ir;
   if (ir.format === 'onnx') {
@@ -403,6 +530,7 @@ export async function pruneFields(ir: ModelIR, settings: PruneFieldsSettings, ct
   const plan = planRemoval(g, chosen);
   const compensate = settings.compensate ?? true;
   const values = await cutKernels(plan, compensate);
+  const sums = compensate ? await compensateSums(g, plan, values) : undefined;
   const gone = tensorsOfRemoved(g, plan);
   const changes: TensorChange[] = [];
   const bytesOf = (t: ModelTensor) => t.storage.byteLength;
@@ -431,6 +559,10 @@ export async function pruneFields(ir: ModelIR, settings: PruneFieldsSettings, ct
         (compensate ? ", and their bias absorbed the removed fields' mean embedding times those rows." : '.'),
     );
   }
+  if (sums && sums.folded) {
+    notes.push(`${sums.folded} removed additive term${sums.folded > 1 ? 's' : ''} (first-order weights, FM pairs) became ${sums.folded > 1 ? 'their' : 'its'} mean over the tables' rows, folded into ${sums.target} so that the output's level (calibration) stays.`);
+  }
+  if (sums && sums.missed) notes.push(`${sums.missed} removed additive term${sums.missed > 1 ? 's' : ''} could not be compensated (no linear path to a bias): the output's level may shift.`);
   if (importance) {
     notes.push(
       `Chosen by permutation importance on ${importance.data} (${importance.metric}, baseline ${importance.baseline.toFixed(4)}, ${importance.repeats} repeats): ` +

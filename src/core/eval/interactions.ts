@@ -54,6 +54,13 @@ export interface InteractionTable {
 }
 
 const CHUNK = 1 << 20;
+/** No interaction row is this long; a longer one means a wrong or hostile file. */
+export const MAX_LINE_CHARS = 16 << 20;
+
+/** A cell quoted in an error message, cut so that a huge cell cannot make a huge message. */
+function quote(cell: string): string {
+  return cell.length > 40 ? `${cell.slice(0, 40)}…` : cell;
+}
 
 /** Grows by doubling; `view()` is the filled part (a copy trimmed to size). */
 class GrowingInt32 {
@@ -121,27 +128,39 @@ function parseNumber(s: string): number {
  */
 export async function forEachLine(file: string, onLine: (line: string, lineNumber: number) => void): Promise<void> {
   const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: CHUNK });
-  let rest = '';
+  // the unfinished line, in pieces: joining it with every chunk and searching it again from the
+  // start would make one very long line quadratic
+  let pending: string[] = [];
+  let pendingLength = 0;
   let lineNumber = 0;
+  const emit = (line: string) => onLine(line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line, ++lineNumber);
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
-      const text = rest.length > 0 ? rest + chunk : chunk;
       let start = 0;
       for (;;) {
-        const nl = text.indexOf('\n', start);
+        const nl = chunk.indexOf('\n', start);
         if (nl < 0) break;
-        const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        onLine(text.slice(start, end), ++lineNumber);
+        const piece = chunk.slice(start, nl);
+        if (pending.length > 0) {
+          pending.push(piece);
+          emit(pending.join(''));
+          pending = [];
+          pendingLength = 0;
+        } else emit(piece);
         start = nl + 1;
       }
-      rest = text.slice(start);
+      if (start < chunk.length) {
+        pending.push(chunk.slice(start));
+        pendingLength += chunk.length - start;
+        if (pendingLength > MAX_LINE_CHARS) {
+          throw new ModelFileError(file, `line ${lineNumber + 1} is longer than ${MAX_LINE_CHARS} characters: not an interaction file`);
+        }
+      }
     }
   } finally {
     stream.destroy();
   }
-  if (rest.length > 0) {
-    onLine(rest.charCodeAt(rest.length - 1) === 13 ? rest.slice(0, -1) : rest, ++lineNumber);
-  }
+  if (pending.length > 0) emit(pending.join(''));
 }
 
 function openError(file: string, e: unknown): ModelFileError {
@@ -154,6 +173,8 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
   try {
     const st = await fs.promises.stat(file);
     if (st.isDirectory()) throw new ModelFileError(file, 'is a folder, not an interaction file');
+    // a named pipe would wait forever for a writer, a device never ends: regular files only
+    if (!st.isFile()) throw new ModelFileError(file, 'is not a regular file');
   } catch (e) {
     if (e instanceof ModelFileError) throw e;
     throw openError(file, e);
@@ -235,7 +256,7 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     let v = parseId(cell);
     // trimming only on the slow path: most files have no spaces around values
     if (v < 0) v = parseId(cell.trim());
-    if (v < 0) fail(ln, `${what} '${cell}' is not a non-negative integer`);
+    if (v < 0) fail(ln, `${what} '${quote(cell)}' is not a non-negative integer`);
     if (vocab !== undefined && v >= vocab) {
       fail(ln, `${what} ${v} is outside the model's embedding table (${vocab} rows, ids 0..${vocab - 1})`);
     }
@@ -259,12 +280,12 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
       item.push(idOf(cells[itemAt], names.item, ln, opts.itemVocab));
       if (labelAt >= 0) {
         const v = parseNumber(cells[labelAt]);
-        if (!Number.isFinite(v)) fail(ln, `${labelColumn} '${cells[labelAt]}' is not a number`);
+        if (!Number.isFinite(v)) fail(ln, `${labelColumn} '${quote(cells[labelAt])}' is not a number`);
         label.push(v);
       }
       if (timeAt >= 0) {
         const v = parseNumber(cells[timeAt]);
-        if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${cells[timeAt]}' is not a number`);
+        if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${quote(cells[timeAt])}' is not a number`);
         time.push(v);
       }
       for (let e = 0; e < extraAt.length; e++) {

@@ -24,9 +24,16 @@ function feed(s: ort.InferenceSession, path: string, X: FeatureMatrix, double: b
 /**
  * Runs `path` in ORT on `X` and compares with our evaluator of `e` (the ensemble the file holds,
  * fed straight from the graph input). Returns the max abs difference over all score columns.
+ * Single-threaded by default, so that ORT adds the trees in file order like our evaluator.
  */
-export async function compareWithOrt(path: string, e: TreeEnsemble, X: FeatureMatrix): Promise<{ maxAbsDiff: number; labelsEqual?: boolean }> {
-  const s = await open(path, 1);
+export async function compareWithOrt(
+  path: string,
+  e: TreeEnsemble,
+  X: FeatureMatrix,
+  opts: { threads?: number } = {},
+): Promise<{ maxAbsDiff: number; labelsEqual?: boolean }> {
+  // threads 0 = ORT's default pool (it may then sum trees in per-thread chunks: float rounding differs)
+  const s = await open(path, opts.threads ?? 1);
   try {
     const r = await s.run(feed(s, path, X, e.double));
     const ours = evaluateTreeEnsemble(e, X);
