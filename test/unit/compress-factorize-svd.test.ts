@@ -5,10 +5,10 @@ import {
   orthonormalizeColumns,
   reconstructionError,
   svdFromGram,
-  symmetricEigen,
   truncatedSvd,
   TruncatedSvd,
 } from '../../src/core/compress/svd.js';
+import { symmetricEigen } from '../../src/core/analysis/linalg.js';
 
 /** deterministic uniform(-1, 1) */
 function lcg(seed: number): () => number {

@@ -6,8 +6,11 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
-import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
+import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
+import { buildDeepFM } from '../../src/core/samples/models.js';
+import { exportLayersModelToOnnx } from '../../src/core/samples/to-onnx.js';
 import { readModel } from '../../src/core/model/read-model.js';
+import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { evaluateModel } from '../../src/core/eval/evaluate.js';
 import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
 import { fieldImportance } from '../../src/core/compress/field-importance.js';
@@ -109,8 +112,35 @@ test('pruneFields (ONNX): exact removal equals the model with those tables zeroe
   assert.ok(Math.abs(afterEval.auc! - before.auc!) <= 0.001, `AUC ${before.auc} -> ${afterEval.auc}`);
   assert.ok(afterEval.bytes < before.bytes * 0.9, `bytes ${before.bytes} -> ${afterEval.bytes}`);
   assert.ok(comp.notes.some((x) => x.includes('Size on disk')));
-  // the compensation moved the bias: scores differ from the exact removal
+  // the compensation moved the biases: scores differ from the exact removal
   assert.ok(maxAbsDiff(await ortScores(compOut, fields, n), pruned) > 1e-4);
+  // deep_out/bias gained the removed terms' means: mean linear weights of noise_a/b, and for every
+  // FM pair touching them, the dot of the two tables' mean rows
+  const orig = await tf.loadLayersModel(fileSystemLoadHandler(m.tfjsModelJson!));
+  const names = ['user', 'item', 'item_category', 'user_segment', 'noise_a', 'noise_b'];
+  const meanOf = (layer: string): Float64Array => {
+    const w = orig.getLayer(layer).getWeights()[0];
+    const [rows, d] = w.shape as [number, number];
+    const v = w.dataSync();
+    const out = new Float64Array(d);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) out[j] += v[r * d + j] / rows;
+    return out;
+  };
+  let expected = meanOf('noise_a_linear')[0] + meanOf('noise_b_linear')[0];
+  for (let f = 0; f < 6; f++) {
+    for (let h = f + 1; h < 6; h++) {
+      if (f < 4 && h < 4) continue;
+      const a = meanOf(`${names[f]}_embedding`);
+      const b = meanOf(`${names[h]}_embedding`);
+      expected += a.reduce((acc, x, j) => acc + x * b[j], 0);
+    }
+  }
+  const biasChange = comp.changes.find((c) => c.tensor === 'deep_out/bias');
+  assert.ok(biasChange, 'deep_out/bias changed');
+  const origBias = orig.getLayer('deep_out').getWeights()[1].dataSync()[0];
+  const newIr = await readModel(compOut);
+  const newBias = (await readTensorFloat32(newIr.tensors.find((t) => t.name === 'deep_out/bias')!))[0];
+  assert.ok(Math.abs(newBias - origBias - expected) < 1e-6, `bias ${origBias} -> ${newBias}, expected shift ${expected}`);
 });
 
 test('pruneFields (TF.js): same result as the ONNX output with the same weights', async () => {
@@ -166,4 +196,46 @@ test('fields CLI: --drop 0.34 ranks on the data and removes the two noise fields
   assert.ok(r.evaluation.after.bytes < r.evaluation.before.bytes);
   assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('tmp')), []);
   await assert.rejects(fieldsCommand([m.onnxPath!, '--remove', 'noise_a', '--out', out]), /exists; pass --force/);
+});
+
+test('pruneFields on a two-field DeepFM: a one-part Concat and one-term sums collapse; both formats equal the zeroed model', async () => {
+  await initTfjs('cpu');
+  const model = buildDeepFM({ fieldVocab: [7, 5], fieldNames: ['a', 'b'], dim: 3, hidden: [4], seed: 9 });
+  // non-zero biases, so that a lost bias would show
+  for (const name of ['deep_dense_0', 'deep_out']) {
+    const l = model.getLayer(name);
+    const [k, b] = l.getWeights();
+    l.setWeights([k, tf.fill(b.shape, 0.3)]);
+  }
+  const dir = path.join(root, 'two');
+  const tfjsIn = path.join(dir, 'tfjs', 'model.json');
+  await model.save(fileSystemSaveHandler(tfjsIn));
+  const onnxIn = path.join(dir, 'model.onnx');
+  await exportLayersModelToOnnx(model, onnxIn);
+  const n = 35;
+  const fields = new Int32Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    fields[i * 2] = i % 7;
+    fields[i * 2 + 1] = (i * 3) % 5;
+  }
+  for (const name of ['b_embedding', 'b_linear']) {
+    const l = model.getLayer(name);
+    l.setWeights(l.getWeights().map((w) => tf.zerosLike(w)));
+  }
+  const zeroed = tf.tidy(() => (model.predict(tf.tensor2d(fields, [n, 2], 'int32')) as tf.Tensor).dataSync() as Float32Array);
+
+  const onnxOut = path.join(dir, 'pruned.onnx');
+  const o = await pruneFields(await readModel(onnxIn), { fields: ['b'], compensate: false });
+  await o.write(onnxOut);
+  assert.ok(maxAbsDiff(await ortScores(onnxOut, fields, n), zeroed) < 1e-5);
+  const pruned = await readModel(onnxOut);
+  assert.ok(!pruned.graph.nodes.some((x) => x.op === 'Concat'), 'the one-part Concat is gone');
+  assert.deepEqual(pruned.tensors.find((t) => t.name === 'deep_dense_0/kernel')!.shape, [3, 4]);
+
+  const tfjsOut = path.join(dir, 'pruned-tfjs', 'model.json');
+  await (await pruneFields(await readModel(tfjsIn), { fields: ['b'], compensate: false })).write(tfjsOut);
+  const back = await tf.loadLayersModel(fileSystemLoadHandler(tfjsOut));
+  assert.ok(!back.layers.some((l) => l.getClassName() === 'Concatenate'));
+  const scores = tf.tidy(() => (back.predict(tf.tensor2d(fields, [n, 2], 'int32')) as tf.Tensor).dataSync() as Float32Array);
+  assert.ok(maxAbsDiff(scores, zeroed) < 1e-5);
 });

@@ -7,6 +7,7 @@
 // Eigenvalues come from cyclic Jacobi in float64: simple, robust, exact to rounding.
 
 import type { SpectrumReport } from '../../shared/report.js';
+import { symmetricEigen } from './linalg.js';
 
 export const MAX_SPECTRUM_VALUES = 64;
 /** Gram side up to which the spectrum is exact */
@@ -26,54 +27,7 @@ export function gramSamplingStep(rows: number, d: number): number {
 
 /** Eigenvalues of a symmetric n x n matrix (row-major, not modified), largest first. */
 export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
-  const a = Float64Array.from(matrix);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    let total = 0;
-    for (let p = 0; p < n; p++) {
-      for (let q = 0; q < n; q++) {
-        const v = a[p * n + q] ** 2;
-        total += v;
-        if (p !== q) off += v;
-      }
-    }
-    if (off <= 1e-30 * total || off === 0) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (apq === 0) continue;
-        const app = a[p * n + p];
-        const aqq = a[q * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (aqq - app) / (2 * apq);
-        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        // A <- J^T A J with J the rotation in the (p, q) plane: columns, then rows
-        for (let k = 0; k < n; k++) {
-          const kp = k * n + p;
-          const kq = k * n + q;
-          const akp = a[kp];
-          const akq = a[kq];
-          a[kp] = c * akp - s * akq;
-          a[kq] = s * akp + c * akq;
-        }
-        const pn = p * n;
-        const qn = q * n;
-        for (let k = 0; k < n; k++) {
-          const apk = a[pn + k];
-          const aqk = a[qn + k];
-          a[pn + k] = c * apk - s * aqk;
-          a[qn + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  const ev = new Float64Array(n);
-  for (let i = 0; i < n; i++) ev[i] = a[i * n + i];
-  ev.sort();
-  ev.reverse();
-  return ev;
+  return symmetricEigen(matrix, n).values;
 }
 
 /** Smallest r with sum_{i<r} sigma_i^2 >= fraction * totalEnergy; null when the given values do not reach it. */

@@ -211,7 +211,11 @@ function planRemoval(g: DepGraph, dead: ModelField[]): FieldPlan {
         kernels.set(kernel.name, { kernel, drop, axis, bias, parts });
       }
       if (g.outputs.has(n.outputs[0])) refuse(ir, `cannot remove a field's part of ${where}: its output is a model output`);
-      narrowed.set(n.name, { node: n, keep });
+      if (keep.length === 1) {
+        // a concatenation of one part is that part (Keras refuses a Concatenate of one input)
+        alias.set(n.outputs[0], keep[0]);
+        removed.add(n.name);
+      } else narrowed.set(n.name, { node: n, keep });
       continue;
     }
     refuse(ir, `cannot remove the fields: their contribution reaches ${where}, which prune-fields does not know how to rewrite`);
@@ -349,8 +353,8 @@ function biasForSum(g: DepGraph, plan: FieldPlan, n: DepNode): ModelTensor | und
       const b = biasBehind(g, plan, i, seen);
       if (b) return b;
     }
-    const out = node.outputs[0];
-    const users = g.consumers.get(out) ?? [];
+    const out: string = node.outputs[0];
+    const users: DepNode[] = g.consumers.get(out) ?? [];
     if (users.length !== 1 || users[0].op !== 'Add' || g.outputs.has(out)) return undefined;
     from = out;
     node = users[0];
@@ -543,7 +547,7 @@ export async function pruneFields(ir: ModelIR, settings: PruneFieldsSettings, ct
     const isKernel = plan.kernels.has(name);
     changes.push({
       tensor: name,
-      action: isKernel ? `dropped ${t.shape[plan.kernels.get(name)!.axis] - r.shape[plan.kernels.get(name)!.axis]} rows read from the removed fields` : 'removed fields\' mean embedding folded in',
+      action: isKernel ? `dropped ${t.shape[plan.kernels.get(name)!.axis] - r.shape[plan.kernels.get(name)!.axis]} rows read from the removed fields` : 'the removed fields\' means folded in',
       before: { shape: t.shape, dtype: t.dtype, bytes: bytesOf(t) },
       after: [{ name, shape: r.shape, dtype: t.dtype, bytes: tensorBytes(t.storage.dtype === 'float16' ? 'float16' : 'float32', r.shape) }],
     });
