@@ -4,13 +4,14 @@
 //   --scale-model PATH   analyse this ONNX model instead of the generated scale model
 //   --no-scale           skip the ~540 MB scale model (generated into bench-data/scale/ once, ~20 s)
 //   --quick              smaller inputs, for a smoke run
-//   --only=analysis|compress|training   one part only
+//   --only=analysis|compress|training|trees   one part only
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runAnalysisBench } from './analysis.js';
 import { runCompressionBench } from './compress.js';
 import { runTrainingBench } from './train.js';
+import { runTreesBench } from './trees.js';
 import { generateScaleModel } from '../../test/fixtures/scale-model.js';
 
 async function scaleModel(argv: string[]): Promise<string | undefined> {
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   if (only('analysis')) await runAnalysisBench({ scaleModelPath: await scaleModel(argv), quick });
   if (only('compress')) await runCompressionBench({ quick });
   if (only('training')) await runTrainingBench({ quick });
+  if (only('trees')) await runTreesBench();
 }
 
 main().catch((e) => {

@@ -69,6 +69,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prunescope run <recipe.json> [model] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./run-command.js')).runRecipeCommand(argv),
   },
+  trees: {
+    summary: 'analyse an ONNX-ML tree ensemble (trees, depth/leaf histograms, feature importance, unused features) or prune it: depth, min cover, post-pruning, tree removal, feature removal',
+    usage:
+      'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--json]',
+    run: async (argv) => (await import('./trees-command.js')).treesCommand(argv),
+  },
   demo: {
     summary: 'build a sample NeuMF recommender (TF.js + ONNX), train it briefly, analyse it, print the report',
     usage: 'prunescope demo [--dir prunescope-demo] [--model neumf|two-tower|deepfm] [--json]',

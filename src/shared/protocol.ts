@@ -85,7 +85,6 @@ export interface CompressJobResult {
   comparison: ComparisonView;
   before: ModelReport;
   after: ModelReport;
-  sensitivity?: SensitivityCurve[];
   seconds: number;
 }
 

@@ -11,6 +11,11 @@
 //     those parts. The part's mean embedding (over the table's rows) times those rows is folded
 //     into the dense layer's bias, so that the layer sees the field's average, not a zero
 //     (`compensate`, default on): the deep part then loses only the field's variation.
+//   - with `compensate`, the removed additive terms (first-order weights, FM pairs touching the
+//     field) likewise become their mean over the tables' rows, a constant folded into a width-1
+//     bias summed into the same output (DeepFM: the deep part's last layer), so that the output's
+//     level (calibration, logloss) stays. Without it, the removal is exact: the result equals the
+//     original model whose removed tables are all zero.
 //
 // The model keeps its inputs: the `fields` input keeps its width, and the removed field's column
 // is simply not read any more. Where the zero reaches an op we cannot rewrite, we refuse, naming
@@ -411,7 +416,7 @@ function onnxEdit(g: DepGraph, plan: FieldPlan, values: Map<string, { values: Fl
   for (const { node, keep } of plan.narrowed.values()) {
     removeNodes.push(node.name);
     // placed before the first kept reader of its output (or at the end)
-    const reader = (g.consumers.get(node.outputs[0]) ?? []).find((c) => !plan.removed.has(c.name));
+    const reader = (g.consumers.get(node.outputs[0]) ?? []).find((c) => !plan.removed.has(c.name) && !plan.narrowed.has(c.name));
     const spec: OnnxNodeSpec = { name: `${node.name}/fields_pruned`, op: node.op, inputs: keep.map((v) => resolveAlias(plan, v)), outputs: node.outputs.slice() };
     if (node.op === 'Concat') spec.attrs = { axis: { i: Number(node.attrs.axis ?? 1) } };
     else if (keep.length !== 2) refuse(ir, `internal: Add node "${node.name}" with ${keep.length} kept inputs`);

@@ -287,9 +287,9 @@ function readPerNodeForm(a: Attrs, op: 'TreeEnsembleRegressor' | 'TreeEnsembleCl
   const base = a.floatsOrTensor('base_values');
   const baseValues = base?.values ?? [];
   if (baseValues.length && baseValues.length !== nTargets) a.fail(`base_values has ${baseValues.length} entries for ${nTargets} targets`);
-  const agg = (a.string('aggregate_function') ?? 'SUM') as AggregateFunction;
+  // the classifier has no aggregate_function (it sums); a stray one is ignored, as ORT does
+  const agg = (op === 'TreeEnsembleClassifier' ? 'SUM' : a.string('aggregate_function') ?? 'SUM') as AggregateFunction;
   if (!['SUM', 'AVERAGE', 'MIN', 'MAX'].includes(agg)) a.fail(`unknown aggregate_function '${agg}'`);
-  if (op === 'TreeEnsembleClassifier' && a.has('aggregate_function')) a.fail('TreeEnsembleClassifier has no aggregate_function');
   return {
     op,
     nTargets,
