@@ -69,6 +69,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prunescope run <recipe.json> [model] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./run-command.js')).runRecipeCommand(argv),
   },
+  fields: {
+    summary: 'feature-field importance of a DeepFM-style model (shuffle one field, see the AUC/logloss drop), and removal of the weakest fields',
+    usage:
+      'prunescope fields <model.json|model.onnx> --data VALID.csv [--metric auc|logloss] [--repeats 3] [--seed 1] [--json] | (--drop 0.3 --data VALID.csv | --remove noise_a,noise_b [--data VALID.csv]) --out PATH [--no-compensate] [--force] [--json]',
+    run: async (argv) => (await import('./fields-command.js')).fieldsCommand(argv),
+  },
   trees: {
     summary: 'analyse an ONNX-ML tree ensemble (trees, depth/leaf histograms, feature importance, unused features) or prune it: depth, min cover, post-pruning, tree removal, feature removal',
     usage:

@@ -150,16 +150,25 @@ export class Commands implements PanelActions {
     const model = await this.pickModel(uri, 'Prune');
     if (!model || !this.checkLocal(model)) return undefined;
     if (args.settings) return this.compress(model, args.method ?? 'prune-magnitude', args.settings, args);
-    const last = this.remembered('prune', { method: 'prune-magnitude' as CompressMethod, sparsity: 0.5, scope: 'global' });
+    const last = this.remembered<{ method: CompressMethod; sparsity: number; scope: string; data?: string; fieldDrop?: number }>('prune', { method: 'prune-magnitude', sparsity: 0.5, scope: 'global' });
     const methods: Array<vscode.QuickPickItem & { method: CompressMethod }> = [
       { method: 'prune-magnitude', label: 'Magnitude (unstructured weights)', detail: 'Zero the smallest |w| of embedding tables and dense kernels. Smaller gzip size; the same raw size and speed.' },
       { method: 'prune-rows', label: 'Embedding rows (structured)', detail: 'Remove the weakest ids of each table (lowest row norm); removed ids share one fallback row. Smaller file.' },
       { method: 'prune-dims', label: 'Embedding dimensions (structured)', detail: 'Remove the weakest columns of the tables and shrink the layers that read them.' },
       { method: 'prune-neurons', label: 'Dense neurons (structured)', detail: 'Remove the weakest neurons of hidden dense layers and the inputs they feed.' },
+      { method: 'prune-fields', label: 'Input fields (DeepFM-style)', detail: 'Remove the feature fields that matter least (permutation importance on an interactions CSV).' },
     ];
     for (const m of methods) m.picked = m.method === last.method;
     const method = await pickOne(methods, 'Prune Model: method', last.method);
     if (!method) return undefined;
+    if (method.method === 'prune-fields') {
+      const data = await pickFile('Prune Model: interactions CSV to rank the fields on (user,item,label,fields…)', last.data ?? '', model);
+      if (!data) return undefined;
+      const drop = await pickFraction('Prune Model: share of the fields removed', last.fieldDrop ?? 0.25, [0.25, 0.5]);
+      if (drop === undefined) return undefined;
+      await this.remember('prune', { ...last, method: method.method, data, fieldDrop: drop });
+      return this.compress(model, 'prune-fields', { fields: { drop, data } }, args);
+    }
     const what = method.method === 'prune-rows' ? 'rows removed' : method.method === 'prune-dims' ? 'columns removed' : method.method === 'prune-neurons' ? 'neurons removed' : 'weights zeroed';
     const sparsity = await pickFraction(`Prune Model: share of ${what}`, last.sparsity, [0.25, 0.5, 0.75, 0.9]);
     if (sparsity === undefined) return undefined;
@@ -178,7 +187,7 @@ export class Commands implements PanelActions {
       scope = s.value;
       settings = { sparsity, scope };
     }
-    await this.remember('prune', { method: method.method, sparsity, scope });
+    await this.remember('prune', { ...last, method: method.method, sparsity, scope });
     return this.compress(model, method.method, settings, args);
   }
 

@@ -465,3 +465,20 @@ suite('PruneScope odds and ends', () => {
     fs.rmSync(file);
   });
 });
+
+suite('PruneScope field pruning', () => {
+  test('Prune Model (input fields) removes named fields of a DeepFM model', async () => {
+    const s = expected().samples.deepfm;
+    const out = ws('samples/out/deepfm-fields.onnx');
+    fs.rmSync(out, { force: true });
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.pruneModel', vscode.Uri.file(ws(s.onnx)), {
+      method: 'prune-fields',
+      settings: { fields: ['noise_a', 'noise_b'] },
+      output: out,
+      evaluate: false,
+    });
+    assert.ok(result, 'no result (see the PruneScope log)');
+    assert.ok(fs.existsSync(out));
+    assert.ok(result.comparison.params.after! < result.comparison.params.before!, 'removing two fields removed no parameters');
+  });
+});

@@ -29,6 +29,7 @@ export type CompressMethod =
   | 'prune-rows'
   | 'prune-dims'
   | 'prune-neurons'
+  | 'prune-fields'
   | 'quantize'
   | 'factorize'
   | 'distill'
@@ -39,6 +40,7 @@ export const COMPRESS_METHODS: readonly CompressMethod[] = [
   'prune-rows',
   'prune-dims',
   'prune-neurons',
+  'prune-fields',
   'quantize',
   'factorize',
   'distill',

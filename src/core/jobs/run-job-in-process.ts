@@ -20,6 +20,7 @@ import { quantizeModel, type QuantizeSettings } from '../compress/quantize.js';
 import { pruneRows, type PruneRowsSettings } from '../compress/prune-rows.js';
 import { pruneDims, type PruneDimsSettings } from '../compress/prune-dims.js';
 import { pruneNeurons, type PruneNeuronsSettings } from '../compress/prune-neurons.js';
+import { pruneFields, type PruneFieldsSettings } from '../compress/prune-fields.js';
 import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js';
 import { distillModel, type DistillSettings } from '../compress/distill.js';
 import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
@@ -139,6 +140,8 @@ async function runMethod(ir: ModelIR, spec: CompressStep, ctx: CompressionContex
       return pruneDims(ir, spec.settings as PruneDimsSettings, ctx);
     case 'prune-neurons':
       return pruneNeurons(ir, spec.settings as PruneNeuronsSettings, ctx);
+    case 'prune-fields':
+      return pruneFields(ir, spec.settings as unknown as PruneFieldsSettings, ctx);
     case 'quantize':
       // the job compares the models itself after writing; the method's own check would run them twice
       return quantizeModel(ir, { verify: false, ...(spec.settings as unknown as QuantizeSettings) }, ctx);
