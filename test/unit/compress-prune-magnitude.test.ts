@@ -188,11 +188,12 @@ test('TF.js layers model: 90% global zeros stored (sizes of the shards unchanged
   await outcome.write(out);
   assert.deepEqual(files.map(sha), before, 'the original is byte-identical');
   const pruned = await readModel(out);
-  // chosen: 4 tables (30x4, 40x4, 30x4, 40x4 = 560) + kernels 8x8 + 8x1 + 8x1... of this NeuMF
-  const chosen = ir.tensors.filter((t) => t.role === 'embedding' || t.role === 'dense-kernel');
+  // chosen: 4 tables (30x4, 40x4, 30x4, 40x4 = 560) + the hidden kernel 8x8; the scoring
+  // layer's kernel (prediction) is left out by default
+  const chosen = ir.tensors.filter((t) => (t.role === 'embedding' || t.role === 'dense-kernel') && t.layer !== 'prediction');
   const n = chosen.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   let z = 0;
-  for (const t of pruned.tensors.filter((x) => x.role === 'embedding' || x.role === 'dense-kernel')) z += zeros(await readTensorFloat32(t));
+  for (const t of pruned.tensors.filter((x) => chosen.some((c) => c.name === x.name))) z += zeros(await readTensorFloat32(t));
   assert.equal(z, Math.floor(0.9 * n));
   for (const t of ir.tensors.filter((x) => x.role === 'bias')) {
     const a = await readTensorFloat32(t);
@@ -227,4 +228,22 @@ test('float16 ONNX table: zeros written as float16 (same bytes, same dtype), run
   const s = await ort.InferenceSession.create(out);
   const r = await s.run({ ids: new ort.Tensor('int64', BigInt64Array.from([5n]), [1]) });
   assert.deepEqual(r.y.dims, [1, 4]);
+});
+
+test('the scoring layer is left out by default: the output kernel of NeuMF in both formats', async () => {
+  const { outputLayerKernels, chooseTensors } = await import('../../src/core/compress/prune-magnitude.js');
+  const { readModel } = await import('../../src/core/model/read-model.js');
+  const { writeTinyFixtures, FIXTURE_VERSION } = await import('../fixtures/write-fixtures.js');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const fx = await writeTinyFixtures(path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`));
+  for (const p of [fx.models.neumf.onnxPath!, fx.models.neumf.tfjsModelJson!]) {
+    const ir = await readModel(p);
+    assert.deepEqual([...outputLayerKernels(ir)], ['prediction/kernel'], p);
+    const chosen = chooseTensors(ir, undefined).map((t) => t.name);
+    assert.ok(!chosen.includes('prediction/kernel'), p);
+    assert.ok(chosen.includes('mlp_dense_0/kernel'), p);
+    // named explicitly, it is pruned like any other
+    assert.deepEqual(chooseTensors(ir, ['prediction/kernel']).map((t) => t.name), ['prediction/kernel']);
+  }
 });

@@ -26,8 +26,9 @@ test('sensitivity: per-tensor curves, a proposal within budget, no trial files l
   );
   const base = await evaluateModel(onnx, { candidates: fx.models.neumf.candidatesCsv, k: 10 });
   assert.equal(r.baseline.ndcg, base.ndcg);
-  // one row per embedding table and dense kernel, two points each
-  const prunable = ir.tensors.filter((t) => t.role === 'embedding' || t.role === 'dense-kernel');
+  // one row per embedding table and dense kernel but the scoring layer's, two points each
+  const prunable = ir.tensors.filter((t) => (t.role === 'embedding' || t.role === 'dense-kernel') && t.layer !== 'prediction');
+  assert.ok(prunable.some((t) => t.role === 'dense-kernel'));
   assert.deepEqual(r.rows.map((x) => x.tensor).sort(), prunable.map((t) => t.name).sort());
   for (const row of r.rows) {
     assert.deepEqual(row.points.map((p) => p.sparsity), [0.5, 0.9]);

@@ -64,7 +64,10 @@ function isFloatDtype(d: DType): boolean {
 export function chooseTensors(ir: ModelIR, which: 'embeddings+dense' | string[] | undefined): ModelTensor[] {
   if (which === undefined || which === 'embeddings+dense') {
     const frozen = frozenTensors(ir);
-    return ir.tensors.filter((t) => PRUNABLE_ROLES.has(t.role) && isFloatDtype(t.dtype) && t.trainable !== false && !frozen.has(t.name));
+    const output = outputLayerKernels(ir);
+    return ir.tensors.filter(
+      (t) => PRUNABLE_ROLES.has(t.role) && isFloatDtype(t.dtype) && t.trainable !== false && !frozen.has(t.name) && !output.has(t.name),
+    );
   }
   if (!Array.isArray(which)) throw new ModelFileError(ir.path, `tensors must be 'embeddings+dense' or a list of tensor names`);
   const byName = new Map(ir.tensors.map((t) => [t.name, t]));
@@ -74,6 +77,44 @@ export function chooseTensors(ir: ModelIR, which: 'embeddings+dense' | string[] 
     if (!isFloatDtype(t.dtype)) throw new ModelFileError(ir.path, `tensor "${name}" is ${t.dtype}; only float tensors can be magnitude-pruned`);
     return t;
   });
+}
+
+/** Ops between the last dense layer and the model's output that do not change which layer it is. */
+const PASS_THROUGH_TO_OUTPUT = new Set(['Add', 'Sigmoid', 'Relu', 'Tanh', 'Softmax', 'Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Cast']);
+
+/**
+ * Kernels of the layers that produce the model's outputs (the scoring layer of a recommender).
+ * They are tiny and every weight feeds the score directly: on a NeuMF trained on MovieLens-100K,
+ * pruning 50% of its 48 weights alone cost 31% of NDCG@10 while 50% of any other tensor cost at
+ * most 3% (`prunescope sensitivity`). Like biases, they are left out unless named explicitly
+ * (when the model has other dense layers).
+ */
+export function outputLayerKernels(ir: ModelIR): Set<string> {
+  const out = new Set<string>();
+  const kernels = ir.tensors.filter((t) => t.role === 'dense-kernel');
+  if (ir.format === 'onnx') {
+    const producer = new Map<string, (typeof ir.graph.nodes)[number]>();
+    for (const n of ir.graph.nodes) if (!n.scope) for (const o of n.outputs) producer.set(o, n);
+    const isKernel = new Set(kernels.map((t) => t.name));
+    const tensorNames = new Set(ir.tensors.map((t) => t.name));
+    for (const g of ir.graph.outputs) {
+      let node = producer.get(g.name);
+      for (let hops = 0; node && hops < 16; hops++) {
+        if (node.op === 'MatMul' || node.op === 'Gemm') {
+          for (const i of node.inputs) if (isKernel.has(i)) out.add(i);
+          break;
+        }
+        if (!PASS_THROUGH_TO_OUTPUT.has(node.op)) break;
+        const next: string | undefined = node.inputs.find((i) => i && !tensorNames.has(i));
+        node = next ? producer.get(next) : undefined;
+      }
+    }
+  } else {
+    const outputLayers = new Set(ir.graph.outputs.map((o) => o.name));
+    for (const t of kernels) if (outputLayers.has(t.layer)) out.add(t.name);
+  }
+  // a model whose only dense layer is its output layer (a bare table + projection) keeps it prunable
+  return out.size < kernels.length ? out : new Set();
 }
 
 async function streamTensors(tensors: ModelTensor[], cb: (chunk: Float32Array, t: number, first: number) => void): Promise<void> {
