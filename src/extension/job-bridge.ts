@@ -2,6 +2,7 @@
 // and logs them to the PruneScope channel. The extension host's thread only relays messages.
 
 import * as vscode from 'vscode';
+import { readSettings } from './settings.js';
 import { runJob, JobCancelledError } from '../core/jobs/job-runner.js';
 import type { JobProgress, JobResultMap, JobSpec } from '../core/jobs/job-types.js';
 import { log, showError } from './log.js';
@@ -60,6 +61,8 @@ export async function runJobWithProgress<S extends JobSpec>(
     return runJob(spec, {
       signal: abort.signal,
       workerPath,
+      // the user's backend choice reaches every TF.js call in the worker
+      env: { PRUNESCOPE_BACKEND: readSettings().backend },
       onProgress: (p) => {
         const pct = Math.floor(p.fraction * 100);
         if (progress && pct > shown) {

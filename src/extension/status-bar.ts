@@ -45,7 +45,7 @@ export class BackendStatus implements vscode.Disposable {
     this.current = r.value;
     this.item.text = `$(chip) TF.js: ${r.value.backend}`;
     // the engine's methods still ask TF.js for 'auto' themselves: say so rather than imply more
-    const caveat = prefer !== 'auto' ? `\n\nThe preference "${prefer}" is what this probe used; training and TF.js evaluation jobs still pick automatically.` : '';
+    const caveat = prefer !== 'auto' ? `\n\nJobs use the preference "${prefer}" (setting prunescope.backend).` : '';
     const md = new vscode.MarkdownString(`**PruneScope compute backend: ${r.value.backend}**${prefer !== 'auto' ? ` (preference: ${prefer})` : ''}\n\n${r.value.reason}${caveat}\n\nONNX models run on onnxruntime-node (CPU).\n\n_Click to choose a backend._`);
     this.item.tooltip = md;
     log().info(`TF.js backend: ${r.value.backend} (${r.value.reason})`);

@@ -19,6 +19,8 @@ export interface RunJobOptions {
   onProgress?: (p: JobProgress) => void;
   /** the worker script; defaults to worker.js beside this file (dist/ in bundles, out/ in tests) */
   workerPath?: string;
+  /** environment variables set for the worker only (e.g. PRUNESCOPE_BACKEND) */
+  env?: Record<string, string>;
   /** V8 heap limit of the worker, in MB (typed-array data is outside this heap) */
   maxOldGenerationSizeMb?: number;
 }
@@ -32,6 +34,7 @@ export function runJob<S extends JobSpec>(spec: S, opts: RunJobOptions = {}): Pr
     const worker = new Worker(opts.workerPath ?? join(__dirname, 'worker.js'), {
       resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb ?? 4096 },
       stderr: false,
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
     });
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;

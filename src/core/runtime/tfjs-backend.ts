@@ -119,14 +119,25 @@ async function tryWasm(notes: string[], wasmDir?: string): Promise<TfjsBackendCh
 let current: Promise<TfjsBackendChoice> | undefined;
 let currentPreference: TfjsBackendPreference | undefined;
 
+const PREFERENCES: readonly TfjsBackendPreference[] = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
+
+/** The process's default preference: PRUNESCOPE_BACKEND (the CLI and the extension's jobs set it), else 'auto'. */
+export function defaultBackendPreference(): TfjsBackendPreference {
+  const env = process.env.PRUNESCOPE_BACKEND;
+  return env && (PREFERENCES as readonly string[]).includes(env) ? (env as TfjsBackendPreference) : 'auto';
+}
+
 /**
  * Chooses and activates a backend. Repeated calls with the same preference return the first
- * answer; a different preference switches backend.
+ * answer; a different preference switches backend. Without a preference, the backend already
+ * chosen stays (methods call it that way, so a user's choice made earlier holds), or the
+ * process default is chosen.
  */
-export function initTfjs(
-  prefer: TfjsBackendPreference = 'auto',
-  options: InitTfjsOptions = {},
-): Promise<TfjsBackendChoice> {
+export function initTfjs(prefer?: TfjsBackendPreference, options: InitTfjsOptions = {}): Promise<TfjsBackendChoice> {
+  if (prefer === undefined) {
+    if (current) return current;
+    prefer = defaultBackendPreference();
+  }
   if (current && currentPreference === prefer) return current;
   currentPreference = prefer;
   current = chooseBackend(prefer, options);
