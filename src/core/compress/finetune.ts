@@ -89,7 +89,11 @@ export class EpochSampler {
   private readonly userAttr: Int32Array | undefined;
   private readonly source: Int32Array[] = [];
 
-  constructor(private readonly table: InteractionTable, private readonly negatives: number) {
+  /**
+   * `rows`: table rows to draw from (training-sample pruning: the kept subset); default all.
+   * Negatives still avoid every positive of the user in the whole table, and come from all items.
+   */
+  constructor(private readonly table: InteractionTable, private readonly negatives: number, private readonly rows?: Int32Array) {
     let maxItem = 0;
     let maxUser = 0;
     for (let i = 0; i < table.item.length; i++) {
@@ -131,17 +135,33 @@ export class EpochSampler {
 
   /** rows per epoch */
   get size(): number {
-    return this.table.implicit ? this.table.user.length * (1 + this.negatives) : this.table.user.length;
+    return this.table.implicit ? this.rowCount * (1 + this.negatives) : this.rowCount;
   }
 
-  epoch(rng: Rng): Batch {
+  /** table rows per epoch (positives for implicit data) */
+  get rowCount(): number {
+    return this.rows ? this.rows.length : this.table.user.length;
+  }
+
+  /** rows per table row: 1 + negatives for implicit data, else 1 */
+  get group(): number {
+    return this.table.implicit ? 1 + this.negatives : 1;
+  }
+
+  /**
+   * One epoch's rows. `shuffle` false (importance scoring): table row r's group (the row, then its
+   * sampled negatives) is at [r * group, (r + 1) * group).
+   */
+  epoch(rng: Rng, shuffle = true): Batch {
     const t = this.table;
     const E = t.extraNames.length;
     const n = this.size;
     const out: Batch = { user: new Int32Array(n), item: new Int32Array(n), extra: new Int32Array(n * E), extraCount: E, label: new Float32Array(n) };
     let w = 0;
     const kind = this.source[0];
-    for (let i = 0; i < t.user.length; i++) {
+    const count = this.rowCount;
+    for (let r = 0; r < count; r++) {
+      const i = this.rows ? this.rows[r] : r;
       out.user[w] = t.user[i];
       out.item[w] = t.item[i];
       out.label[w] = t.label[i];
@@ -165,7 +185,7 @@ export class EpochSampler {
       }
     }
     // shuffle in place (Fisher-Yates on all columns)
-    for (let i = n - 1; i > 0; i--) {
+    for (let i = shuffle ? n - 1 : 0; i > 0; i--) {
       const j = rng.int(i + 1);
       swap(out.user, i, j);
       swap(out.item, i, j);
@@ -395,6 +415,11 @@ export interface TrainLoopOptions {
   /** the fraction of the caller's progress this loop covers */
   progressSpan?: [number, number];
   what?: string;
+  /** an optimizer to continue with (its state carries over; the caller disposes it); default a new Adam(lr) */
+  optimizer?: tf.Optimizer;
+  /** progress labels: epochs before this loop and epochs of the whole run (training-sample pruning runs two loops) */
+  epochBase?: number;
+  epochTotal?: number;
 }
 
 export interface TrainLoopResult {
@@ -415,7 +440,9 @@ function formatSeconds(s: number): string {
 /** Adam on `vars` over sampled epochs; masks re-applied after every step. Cancellable between batches. */
 export async function trainLoop(vars: tf.Variable[], forward: (b: Batch) => tf.Tensor, sampler: EpochSampler, o: TrainLoopOptions): Promise<TrainLoopResult> {
   const what = o.what ?? 'fine-tuning';
-  const optimizer = tf.train.adam(o.lr);
+  const optimizer = o.optimizer ?? tf.train.adam(o.lr);
+  const epochBase = o.epochBase ?? 0;
+  const epochTotal = o.epochTotal ?? o.epochs;
   const rng = createRng(o.seed);
   const losses: number[] = [];
   const [p0, p1] = o.progressSpan ?? [0, 1];
@@ -450,16 +477,16 @@ export async function trainLoop(vars: tf.Variable[], forward: (b: Batch) => tf.T
           lastYield = Date.now();
           const elapsed = (Date.now() - t0) / 1000;
           const eta = (elapsed / done) * (total - done);
-          o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epoch + 1}/${o.epochs}, ETA ${formatSeconds(eta)}`);
+          o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epochBase + epoch + 1}/${epochTotal}, ETA ${formatSeconds(eta)}`);
         }
       }
       losses.push(sum / perEpoch);
       const elapsed = (Date.now() - t0) / 1000;
       const eta = (elapsed / done) * (total - done);
-      o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epoch + 1}/${o.epochs} loss ${losses[epoch].toFixed(4)}, ETA ${formatSeconds(eta)}`);
+      o.ctx?.onProgress?.(p0 + ((p1 - p0) * done) / total, `${what}: epoch ${epochBase + epoch + 1}/${epochTotal} loss ${losses[epoch].toFixed(4)}, ETA ${formatSeconds(eta)}`);
     }
   } finally {
-    optimizer.dispose();
+    if (!o.optimizer) optimizer.dispose();
   }
   const seconds = (Date.now() - t0) / 1000;
   const samples = perEpoch * o.epochs;
