@@ -12,8 +12,8 @@ import { flag, parseCommandArgs, stringArg, UsageError } from './args.js';
 import { formatReport } from './format-report.js';
 import { createProgressBar } from './progress.js';
 import { join } from 'node:path';
-import { mkdtemp } from 'node:fs/promises';
 import { runJob } from '../core/jobs/job-runner.js';
+import { tempDirFor } from '../core/jobs/output-files.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { formatCompressResult } from './run-compress-job.js';
 
@@ -74,7 +74,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         settings: step.settings,
         outPath,
         overwrite: true,
-        tempDir: await mkdtemp(join(dir, `.${kind}-${tag}.prunescope-`)),
+        tempDir: tempDirFor(outPath),
         evaluate: { candidates: sample.candidatesCsv, k: 10, latency: true },
       },
       { onProgress: (p) => bar.update(p.fraction, p.phase) },

@@ -2,12 +2,11 @@
 // same job the extension runs), with a progress bar on stderr, Ctrl-C cancelling cleanly (no
 // partial output), and the before/after report printed as a table or JSON.
 
-import { mkdtemp } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
 import type { CompressJobSpec, CompressStep } from '../core/jobs/job-types.js';
-import { outputPathFor } from '../core/jobs/output-files.js';
+import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import type { CompressJobResult, MetricPair } from '../shared/protocol.js';
 import { flag, numberArg, ParsedArgs, stringArg, UsageError } from './args.js';
 import { createProgressBar } from './progress.js';
@@ -32,10 +31,11 @@ export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[]
   const out = resolve(stringArg(args, 'out') ?? outputPathFor(model, label));
   const candidates = stringArg(args, 'candidates');
   const k = numberArg(args, 'k', 10, 1, 1000);
-  // the temp folder lives beside the output so the final rename stays on one file system
   const outDir = dirname(out);
   if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
-  const tempDir = await mkdtemp(join(outDir, `.${basename(out)}.prunescope-`));
+  // the temp folder lives beside the output so the final rename stays on one file system; the
+  // job removes it when it ends, and we do if the worker dies before it could
+  const tempDir = tempDirFor(out);
   const spec: CompressJobSpec = {
     kind: 'compress',
     path: model,
@@ -70,6 +70,7 @@ export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[]
   } finally {
     process.removeListener('SIGINT', onSigint);
     bar.done();
+    await removeTemp(tempDir);
   }
 }
 

@@ -26,8 +26,10 @@ import {
   loadTrainee,
   readInteractionTable,
   trainLoop,
+  TrainLoopOptions,
   TrainLoopResult,
 } from './finetune.js';
+import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
 export interface RecommenderArchitecture {
@@ -263,6 +265,11 @@ export interface DistillSettings {
   seed?: number;
   candidates?: string;
   k?: number;
+  /**
+   * train the epochs after the warm-up on the `keep` fraction of rows the student finds hardest
+   * (importance from the student's loss against the labels; sample-pruning.ts)
+   */
+  samplePruning?: SamplePruningSettings;
 }
 
 const EPS = 1e-6;
@@ -297,6 +304,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const k = settings.k ?? 10;
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`distill: alpha must be in [0, 1], got ${alpha}`);
   if (!(T > 0)) throw new Error(`distill: temperature must be positive, got ${T}`);
+  const sp = settings.samplePruning ? resolveSamplePruning(settings.samplePruning, epochs, 'distill') : undefined;
   if (teacherIr.format !== 'onnx' && teacherIr.format !== 'tfjs-layers') {
     throw new ModelFileError(teacherIr.path, `distill supports ONNX and TF.js layers teachers, not ${teacherIr.format}`);
   }
@@ -326,7 +334,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
         return tf.add(tf.mul(soft, alpha), tf.mul(hard, 1 - alpha)) as tf.Scalar;
       });
     };
-    const result: TrainLoopResult = await trainLoop(st.variables, st.forward, sampler, {
+    const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
       lr,
@@ -335,8 +343,18 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       ctx,
       progressSpan: [0.02, 0.95],
       what: 'distillation',
-    });
+    };
+    let result: TrainLoopResult;
+    let pruning: SamplePruningReport | undefined;
+    if (sp) {
+      const r = await trainWithSamplePruning(st.variables, st.forward, table, negatives, sp, loopOptions);
+      result = r.training;
+      pruning = r.report;
+    } else {
+      result = await trainLoop(st.variables, st.forward, sampler, loopOptions);
+    }
     const studentMetrics = settings.candidates ? await evaluateCandidates(st, settings.candidates, k) : undefined;
+    if (pruning && studentMetrics) pruning.metric = studentMetrics;
 
     // the student's artifacts now, so that `write` does not depend on live TF.js state
     const inputRename = new Map<string, string>();
@@ -387,14 +405,16 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     if (teacherMetrics && studentMetrics) {
       notes.push(`On ${settings.candidates}: NDCG@${k} teacher ${teacherMetrics.ndcg.toFixed(4)}, student ${studentMetrics.ndcg.toFixed(4)} (${((100 * studentMetrics.ndcg) / Math.max(teacherMetrics.ndcg, 1e-12)).toFixed(1)}% kept).`);
     }
+    if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'distilled');
-    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics } } = {
+    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
       method: 'distill',
-      settings: { data: settings.data, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed },
+      settings: { data: settings.data, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed, ...(sp ? { samplePruning: sp } : {}) },
       changes,
       notes,
       write,
       distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, teacherMetrics, studentMetrics },
+      ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;
   } finally {

@@ -20,6 +20,7 @@ import { initTfjs } from '../runtime/tfjs-backend.js';
 import { createRng, Rng } from '../samples/prng.js';
 import { readInteractions } from '../eval/interactions.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
 
 // ---------------------------------------------------------------------------------------------
 // Interaction data
@@ -510,6 +511,8 @@ export interface FinetuneSettings {
   /** optional leave-one-out candidates CSV: HR/NDCG@k before and after go into the notes */
   candidates?: string;
   k?: number;
+  /** train the epochs after the warm-up on the hardest `keep` fraction of the rows (sample-pruning.ts) */
+  samplePruning?: SamplePruningSettings;
 }
 
 /** Share of exact zeros above which a tensor counts as pruned (trained weights are almost never exactly 0). */
@@ -556,6 +559,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     if (!Number.isInteger(v) || v < (k === 'negatives' ? 0 : 1)) throw new Error(`finetune: ${k} must be a positive integer, got ${v}`);
   }
   if (!(lr > 0)) throw new Error(`finetune: lr must be positive, got ${lr}`);
+  const sp = settings.samplePruning ? resolveSamplePruning(settings.samplePruning, epochs, 'finetune') : undefined;
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
   const table = await readInteractionTable(settings.data);
@@ -574,11 +578,11 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     });
     const pruned = trainee.variables.some((v, i) => zeros[i] / v.size >= PRUNED_ZERO_SHARE);
     const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
-    const resolved = { data: settings.data, epochs, batchSize, lr, masks, negatives, seed, ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}) };
+    const resolved = { data: settings.data, epochs, batchSize, lr, masks, negatives, seed, ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}), ...(sp ? { samplePruning: sp } : {}) };
     const k = settings.k ?? 10;
     const before = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
-    const result = await trainLoop(trainee.variables, trainee.forward, sampler, {
+    const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
       lr,
@@ -586,8 +590,18 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       masks: masks === 'keep-zeros' ? masksAll : undefined,
       ctx,
       progressSpan: [0.02, 0.95],
-    });
+    };
+    let result: TrainLoopResult;
+    let pruning: SamplePruningReport | undefined;
+    if (sp) {
+      const r = await trainWithSamplePruning(trainee.variables, trainee.forward, table, negatives, sp, loopOptions);
+      result = r.training;
+      pruning = r.report;
+    } else {
+      result = await trainLoop(trainee.variables, trainee.forward, sampler, loopOptions);
+    }
     const after = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
+    if (pruning && after) pruning.metric = after;
 
     const values = new Map<string, Float32Array>();
     trainee.variables.forEach((v, i) => values.set(trainee.names[i], Float32Array.from(v.dataSync() as Float32Array)));
@@ -599,7 +613,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       return { tensor: name, action: `fine-tuned${kept}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
     });
     const notes = [
-      `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows` +
+      `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
@@ -613,14 +627,16 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     if (before && after) {
       notes.push(`On ${settings.candidates}: NDCG@${k} ${before.ndcg.toFixed(4)} -> ${after.ndcg.toFixed(4)}, HR@${k} ${before.hr.toFixed(4)} -> ${after.hr.toFixed(4)}.`);
     }
+    if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'fine-tuned');
-    const outcome: CompressionOutcome & { training: TrainLoopResult & { backend: string; before?: CandidateMetrics; after?: CandidateMetrics } } = {
+    const outcome: CompressionOutcome & { training: TrainLoopResult & { backend: string; before?: CandidateMetrics; after?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
       method: 'finetune',
       settings: resolved,
       changes,
       notes,
       write: (outPath) => writeTrainedValues(ir, values, outPath),
       training: { ...result, backend: backend.backend, before, after },
+      ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;
   } finally {

@@ -5,6 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
+import { removeTemp } from './output-files.js';
 import type { HostToWorker, JobProgress, JobResultMap, JobSpec, WorkerToHost } from './job-types.js';
 
 export class JobCancelledError extends Error {
@@ -38,13 +39,21 @@ export function runJob<S extends JobSpec>(spec: S, opts: RunJobOptions = {}): Pr
     });
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
-    const finish = (fn: () => void) => {
+    /**
+     * Ends the job once: the worker is stopped first; a compress job that did not succeed then
+     * loses its temp folder here too, because a worker that died (out of memory, a native crash,
+     * killed) never ran its own clean-up: no partial output is ever left behind.
+     */
+    const finish = (fn: () => void, succeeded = false) => {
       if (settled) return;
       settled = true;
       if (killTimer) clearTimeout(killTimer);
       opts.signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
-      fn();
+      void worker
+        .terminate()
+        .catch(() => undefined)
+        .then(() => (!succeeded && spec.kind === 'compress' ? removeTemp(spec.tempDir) : undefined))
+        .then(fn, fn);
     };
     const onAbort = () => {
       worker.postMessage({ type: 'cancel' } satisfies HostToWorker);
@@ -53,7 +62,7 @@ export function runJob<S extends JobSpec>(spec: S, opts: RunJobOptions = {}): Pr
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: WorkerToHost) => {
       if (m.type === 'progress') opts.onProgress?.(m.progress);
-      else if (m.type === 'result') finish(() => resolvePromise(m.result as JobResultMap[S['kind']]));
+      else if (m.type === 'result') finish(() => resolvePromise(m.result as JobResultMap[S['kind']]), true);
       else finish(() => rejectPromise(m.cancelled || opts.signal?.aborted ? new JobCancelledError() : new Error(m.message)));
     });
     worker.on('error', (e) => finish(() => rejectPromise(new Error(`the job worker failed: ${e.message}`))));
