@@ -330,6 +330,15 @@ export async function readTensorFloat32(t: ModelTensor): Promise<Float32Array> {
   return out;
 }
 
+export interface ChunkOptions {
+  /**
+   * For tensors read from files: start reading the next chunk before `cb` runs on this one, so
+   * the read (a thread-pool job) runs beside the caller's work. Costs a second chunk buffer;
+   * the chunk arrays then alternate between two buffers.
+   */
+  readAhead?: boolean;
+}
+
 /**
  * Streams a tensor's dequantized values in chunks of at most `maxElements` (the last may be
  * shorter). The chunk array is reused between calls: copy what you keep. Memory stays bounded
@@ -339,18 +348,19 @@ export async function forEachTensorChunk(
   t: ModelTensor,
   maxElements: number,
   cb: (chunk: Float32Array, firstElement: number) => void | Promise<void>,
+  opts: ChunkOptions = {},
 ): Promise<void> {
   const count = tensorElementCount(t.shape);
   if (count === 0) return;
   const step = Math.max(1, Math.min(Math.floor(maxElements), count));
   const src = t.storage.source;
   const elemSize = storedElementSize(t);
-  const buf = new Float32Array(step);
 
   if (src.kind === 'values') {
     if (src.values.length !== count) {
       throw new ModelFileError(fileOf(t), `tensor ${t.name} [${t.shape.join(', ')}] has ${src.values.length} values, its shape needs ${count}`);
     }
+    const buf = new Float32Array(step);
     const vals = src.values;
     for (let first = 0; first < count; first += step) {
       const n = Math.min(step, count - first);
@@ -368,6 +378,7 @@ export async function forEachTensorChunk(
 
   if (src.kind === 'bytes') {
     checkStoredLength(t, count, src.bytes.byteLength);
+    const buf = new Float32Array(step);
     for (let first = 0; first < count; first += step) {
       const n = Math.min(step, count - first);
       const view = n === step ? buf : buf.subarray(0, n);
@@ -379,18 +390,45 @@ export async function forEachTensorChunk(
 
   const parts = partsOf(src);
   checkStoredLength(t, count, parts.reduce((n, p) => n + p.length, 0));
-  const raw = new Uint8Array(step * elemSize);
+  // float32 on a little-endian host: the file's bytes are the values, read straight into the chunk
+  const direct = !t.storage.quantization && t.storage.dtype === 'float32';
+  const slots = opts.readAhead && count > step ? 2 : 1;
+  const bufs: Float32Array[] = [];
+  const raws: Uint8Array[] = [];
+  for (let k = 0; k < slots; k++) {
+    const b = new Float32Array(step);
+    bufs.push(b);
+    raws.push(direct ? new Uint8Array(b.buffer) : new Uint8Array(step * elemSize));
+  }
   const handles = new Map<string, FileHandle>();
+  const readChunk = (first: number, slot: number): Promise<void> => {
+    const n = Math.min(step, count - first);
+    return readParts(parts, first * elemSize, raws[slot].subarray(0, n * elemSize), handles);
+  };
+  let pending: Promise<void> | undefined;
   try {
+    let slot = 0;
+    pending = readChunk(0, 0);
     for (let first = 0; first < count; first += step) {
       const n = Math.min(step, count - first);
-      const want = n * elemSize;
-      await readParts(parts, first * elemSize, raw.subarray(0, want), handles);
+      const p = pending;
+      pending = undefined;
+      await p;
+      const next = first + step;
+      // one read in flight at a time (readParts opens files lazily into `handles`)
+      if (slots === 2 && next < count) {
+        pending = readChunk(next, 1 - slot);
+        pending.catch(() => undefined); // awaited by the next round or below; never unhandled
+      }
+      const buf = bufs[slot];
       const view = n === step ? buf : buf.subarray(0, n);
-      decodeInto(t, raw.subarray(0, want), n, view);
+      if (!direct) decodeInto(t, raws[slot].subarray(0, n * elemSize), n, view);
       await cb(view, first);
+      if (slots === 1 && next < count) pending = readChunk(next, 0);
+      slot = slots === 2 ? 1 - slot : 0;
     }
   } finally {
+    if (pending) await pending.catch(() => undefined);
     await closeAll(handles);
   }
 }
