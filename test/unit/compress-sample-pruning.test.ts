@@ -10,6 +10,7 @@ import { Batch, EpochSampler, finetuneModel, InteractionTable } from '../../src/
 import { distillModel } from '../../src/core/compress/distill.js';
 import { keptRowCount, resolveSamplePruning, rowImportance, SamplePruningReport, selectHardestRows } from '../../src/core/compress/sample-pruning.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
+import { createRng } from '../../src/core/samples/prng.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
@@ -79,6 +80,12 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   const sub = new EpochSampler(implicit, 3, Int32Array.from([2]));
   assert.equal(sub.size, 4);
   assert.equal(sub.rowCount, 1);
+  const e = sub.epoch(createRng(5));
+  assert.deepEqual(Array.from(e.user), [1, 1, 1, 1]);
+  assert.deepEqual(Array.from(e.label).sort(), [0, 0, 0, 1]);
+  assert.equal(e.item[Array.from(e.label).indexOf(1)], 5);
+  // negatives avoid the user's positives in the whole table (5 and 8), not only the kept rows
+  for (let i = 0; i < 4; i++) if (e.label[i] === 0) assert.ok(e.item[i] !== 5 && e.item[i] !== 8);
 });
 
 test('finetune with samplePruning keep 0.5 on the tiny NeuMF: exact kept count, ONNX runs in ORT, notes give the time saved', async () => {
@@ -96,8 +103,9 @@ test('finetune with samplePruning keep 0.5 on the tiny NeuMF: exact kept count, 
   const sp = outcome.samplePruning;
   assert.equal(sp.rowsTotal, 2001);
   assert.equal(sp.rowsKept, 1001); // ceil(0.5 x 2001)
-  assert.equal(sp.samplesPerEpochFull, 2001 * 3);
-  assert.equal(sp.samplesPerEpochPruned, 1001 * 3);
+  // the fixture has explicit 0/1 labels: one sample per row, no sampled negatives
+  assert.equal(sp.samplesPerEpochFull, 2001);
+  assert.equal(sp.samplesPerEpochPruned, 1001);
   assert.equal(sp.warmupEpochs, 1);
   assert.equal(sp.prunedEpochs, 1);
   assert.equal(sp.by, 'loss');
@@ -124,14 +132,21 @@ test('distill with samplePruning (1 warm-up epoch + 1 pruned, by gradnorm) compl
   const fx = await writeTinyFixtures(fixtureDir);
   const r = fx.models.neumf;
   const teacher = await readModel(r.onnxPath!);
-  const data = headCsv(r.interactionsCsv, 1500, 'neumf-sp-distill.csv');
+  // positives only (implicit data): each kept row is a positive that keeps getting 2 fresh negatives
+  const lines = fs.readFileSync(r.interactionsCsv, 'utf8').split('\n').slice(1, 3001).filter((l) => l.split(',')[2] === '1');
+  const data = path.join(work, 'neumf-sp-distill.csv');
+  fs.writeFileSync(data, 'user,item\n' + lines.map((l) => l.split(',').slice(0, 2).join(',')).join('\n') + '\n');
+  const P = lines.length;
+  assert.ok(P > 100);
   const outcome = (await distillModel(teacher, { data, studentDim: 2, epochs: 2, negatives: 2, samplePruning: { keep: 0.3, by: 'gradnorm' } })) as Awaited<
     ReturnType<typeof distillModel>
   > & { samplePruning: SamplePruningReport };
-  assert.equal(outcome.samplePruning.rowsTotal, 1500);
-  assert.equal(outcome.samplePruning.rowsKept, 450);
+  assert.equal(outcome.samplePruning.rowsTotal, P);
+  assert.equal(outcome.samplePruning.rowsKept, Math.ceil(0.3 * P));
+  assert.equal(outcome.samplePruning.samplesPerEpochFull, 3 * P);
+  assert.equal(outcome.samplePruning.samplesPerEpochPruned, 3 * Math.ceil(0.3 * P));
   assert.equal(outcome.samplePruning.by, 'gradnorm');
-  assert.ok(outcome.notes.some((n) => /gradient norm \(EL2N/.test(n) && /450 rows of highest importance/.test(n)));
+  assert.ok(outcome.notes.some((n) => /gradient norm \(EL2N/.test(n) && n.includes(`${Math.ceil(0.3 * P)} rows of highest importance`)));
   await outcome.write(path.join(work, 'student-sp.onnx'));
   assert.ok(fs.statSync(path.join(work, 'student-sp.onnx')).size > 0);
 });

@@ -99,10 +99,9 @@ interface TensorContext {
 }
 
 /**
- * forEachTensorChunk, with `fn` run on a copy of each chunk while the next one is read when
- * `overlap`: the file read (a thread-pool job) then runs beside the statistics instead of
- * before them. Costs one chunk-sized buffer and a memcpy per chunk; worth it for tensors read
- * from disk in several chunks.
+ * forEachTensorChunk, with the next chunk read while `fn` runs on this one when `overlap`: the
+ * file read (a thread-pool job) then runs beside the statistics instead of before them. Costs
+ * a second chunk-sized buffer; worth it for tensors read from disk in several chunks.
  */
 async function forEachChunkOverlapped(
   t: ModelTensor,
@@ -111,44 +110,15 @@ async function forEachChunkOverlapped(
   signal: AbortSignal | undefined,
   fn: (chunk: Float32Array, first: number) => void,
 ): Promise<void> {
-  if (!overlap) {
-    await forEachTensorChunk(t, chunkElements, (chunk, first) => {
+  await forEachTensorChunk(
+    t,
+    chunkElements,
+    (chunk, first) => {
       throwIfAborted(signal);
       fn(chunk, first);
-    });
-    return;
-  }
-  const spare = new Float32Array(chunkElements);
-  let pending: Promise<void> | undefined;
-  let failed = false;
-  try {
-    await forEachTensorChunk(t, chunkElements, async (chunk, first) => {
-      if (pending) await pending; // the spare buffer is free again
-      throwIfAborted(signal);
-      const view = spare.subarray(0, chunk.length);
-      view.set(chunk);
-      // run after this callback returns, i.e. once forEachTensorChunk has started the next read
-      pending = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          try {
-            fn(view, first);
-            resolve();
-          } catch (e) {
-            reject(e);
-          }
-        });
-      });
-      pending.catch(() => undefined); // awaited below or by the next chunk; never unhandled
-    });
-  } catch (e) {
-    failed = true;
-    throw e;
-  } finally {
-    if (pending) {
-      if (failed) await pending.catch(() => undefined);
-      else await pending;
-    }
-  }
+    },
+    { readAhead: overlap },
+  );
 }
 
 /** Full report of one tensor (one fused streaming pass; a second one only where needed). */
