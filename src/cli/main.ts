@@ -51,12 +51,12 @@ const COMMANDS: Record<string, Command> = {
   },
   distill: {
     summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
-    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
   },
   finetune: {
     summary: 'fine-tune a model on interactions (pruned zeros stay zero); ONNX models train through a TF.js translation',
-    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
   },
   sensitivity: {

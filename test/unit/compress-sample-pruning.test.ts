@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/core/model/read-model.js';
-import { Batch, EpochSampler, finetuneModel, InteractionTable } from '../../src/core/compress/finetune.js';
+import { Batch, EpochSampler, finetuneModel, InteractionTable, loadTrainee, onnxLastLayerInput } from '../../src/core/compress/finetune.js';
+import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { distillModel } from '../../src/core/compress/distill.js';
 import { keptRowCount, resolveSamplePruning, rowImportance, SamplePruningReport, selectHardestRows } from '../../src/core/compress/sample-pruning.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
@@ -60,11 +61,20 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   };
   const forward = (b: Batch) => tf.div(tf.tensor1d(Float32Array.from(b.item)), 10);
   const sampler = new EpochSampler(table, 4);
-  const loss = rowImportance(forward, sampler, 'loss', 1);
+  const loss = rowImportance({ forward }, sampler, 'loss', 1);
   const expectLoss = [-Math.log(0.9), -Math.log(0.2), -Math.log(0.5), -Math.log(0.2)];
   loss.forEach((v, i) => assert.ok(Math.abs(v - expectLoss[i]) < 1e-5, `loss row ${i}: ${v} vs ${expectLoss[i]}`));
-  const g = rowImportance(forward, sampler, 'gradnorm', 1);
+  // without the last layer's input: EL2N |p - y|
+  const g = rowImportance({ forward }, sampler, 'gradnorm', 1);
   [0.1, 0.8, 0.5, 0.8].forEach((e, i) => assert.ok(Math.abs(g[i] - e) < 1e-6, `gradnorm row ${i}: ${g[i]} vs ${e}`));
+  // with h = [user, 2]: |p - y| sqrt(||h||^2 + 1) = |p - y| sqrt(user^2 + 5)
+  const lastLayerInput = (b: Batch) => tf.stack([tf.tensor1d(Float32Array.from(b.user)), tf.fill([b.user.length], 2)], 1);
+  const gh = rowImportance({ forward, lastLayerInput }, sampler, 'gradnorm', 1);
+  const expectGh = [0.1 * Math.sqrt(5), 0.8 * Math.sqrt(5), 0.5 * Math.sqrt(6), 0.8 * Math.sqrt(6)];
+  gh.forEach((v, i) => assert.ok(Math.abs(v - expectGh[i]) < 1e-5, `gradnorm x ||h|| row ${i}: ${v} vs ${expectGh[i]}`));
+  // ||h|| changes the choice: row 2 (0.5 x sqrt 6 = 1.22) now beats row 0... and row 3 beats row 1
+  assert.deepEqual(Array.from(selectHardestRows(gh, 0.25)), [3]);
+  assert.deepEqual(Array.from(selectHardestRows(g, 0.25)), [1]);
   // rows 1 and 3 (0.2 for a positive, 0.8 for a negative) are the two hardest by loss
   assert.deepEqual(Array.from(selectHardestRows(loss, 0.5)), [1, 3]);
 
@@ -73,7 +83,7 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   const half = (b: Batch) => tf.fill([b.user.length], 0.5);
   const s = new EpochSampler(implicit, 3);
   assert.equal(s.group, 4);
-  const li = rowImportance(half, s, 'loss', 3);
+  const li = rowImportance({ forward: half }, s, 'loss', 3);
   assert.equal(li.length, 4);
   li.forEach((v) => assert.ok(Math.abs(v - 4 * Math.LN2) < 1e-5));
   // a sampler over a subset draws only those rows (and their negatives)
@@ -86,6 +96,38 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   assert.equal(e.item[Array.from(e.label).indexOf(1)], 5);
   // negatives avoid the user's positives in the whole table (5 and 8), not only the kept rows
   for (let i = 0; i < 4; i++) if (e.label[i] === 0) assert.ok(e.item[i] !== 5 && e.item[i] !== 8);
+});
+
+test('last dense layer input: found in the NeuMF ONNX graph and layers model, not in DeepFM (sum of logits)', async () => {
+  await initTfjs();
+  const fx = await writeTinyFixtures(fixtureDir);
+  const neumf = await readModel(fx.models.neumf.onnxPath!);
+  assert.equal(onnxLastLayerInput(neumf), 'neumf_concat/out');
+  assert.equal(onnxLastLayerInput(await readModel(fx.models.deepfm.onnxPath!)), undefined);
+  const b: Batch = { user: Int32Array.from([0, 1]), item: Int32Array.from([2, 3]), extra: new Int32Array(0), extraCount: 0, label: Float32Array.from([1, 0]) };
+  for (const file of [fx.models.neumf.onnxPath!, fx.models.neumf.tfjsModelJson!]) {
+    const ir = await readModel(file);
+    const t = await loadTrainee(ir, { lastLayerInput: true });
+    try {
+      assert.ok(t.lastLayerInput, file);
+      const kernel = ir.tensors.find((x) => x.name.startsWith('prediction/kernel'))!;
+      const d = kernel.transposed ? kernel.shape[1] : kernel.shape[0];
+      // score = sigmoid(h W + b): recompute it from h and the stored weights
+      const [h, p] = tf.tidy(() => [t.lastLayerInput!(b).arraySync() as number[][], t.forward(b).arraySync() as number[]]);
+      assert.equal(h[0].length, d);
+      const w = await readTensorFloat32(kernel);
+      const bias = (await readTensorFloat32(ir.tensors.find((x) => x.name.startsWith('prediction/bias'))!))[0];
+      h.forEach((row, i) => {
+        const z = row.reduce((a, x, j) => a + x * w[j], bias);
+        assert.ok(Math.abs(1 / (1 + Math.exp(-z)) - p[i]) < 1e-5, `${file} row ${i}`);
+      });
+    } finally {
+      t.dispose();
+    }
+    const plain = await loadTrainee(ir);
+    assert.equal(plain.lastLayerInput, undefined);
+    plain.dispose();
+  }
 });
 
 test('finetune with samplePruning keep 0.5 on the tiny NeuMF: exact kept count, ONNX runs in ORT, notes give the time saved', async () => {
@@ -146,7 +188,9 @@ test('distill with samplePruning (1 warm-up epoch + 1 pruned, by gradnorm) compl
   assert.equal(outcome.samplePruning.samplesPerEpochFull, 3 * P);
   assert.equal(outcome.samplePruning.samplesPerEpochPruned, 3 * Math.ceil(0.3 * P));
   assert.equal(outcome.samplePruning.by, 'gradnorm');
-  assert.ok(outcome.notes.some((n) => /gradient norm \(EL2N/.test(n) && n.includes(`${Math.ceil(0.3 * P)} rows of highest importance`)));
+  // the NeuMF student ends in one dense layer: its input norm is part of the score
+  assert.equal(outcome.samplePruning.lastLayerNorm, true);
+  assert.ok(outcome.notes.some((n) => /the final layer's gradient norm \(\|p - y\| x \|\|\[h; 1\]\|\|\)/.test(n) && n.includes(`${Math.ceil(0.3 * P)} rows of highest importance`)));
   await outcome.write(path.join(work, 'student-sp.onnx'));
   assert.ok(fs.statSync(path.join(work, 'student-sp.onnx')).size > 0);
 });

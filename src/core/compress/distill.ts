@@ -318,7 +318,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   let student: tf.LayersModel | undefined;
   try {
     student = buildStudent(studentArch, seed);
-    const st = layersTrainee(student, teacherIr.path);
+    const st = layersTrainee(student, teacherIr.path, undefined, { lastLayerInput: sp?.by === 'gradnorm' });
     const studentParams = student.countParams();
     const teacherMetrics: CandidateMetrics | undefined = settings.candidates ? await evaluateCandidates(teacher, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
@@ -347,7 +347,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
     if (sp) {
-      const r = await trainWithSamplePruning(st.variables, st.forward, table, negatives, sp, loopOptions);
+      const r = await trainWithSamplePruning(st.variables, st, table, negatives, sp, loopOptions);
       result = r.training;
       pruning = r.report;
     } else {

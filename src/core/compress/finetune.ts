@@ -265,13 +265,61 @@ export interface Trainee {
   params: number;
   /** the layers model, for TF.js */
   layers?: tf.LayersModel;
+  /**
+   * The input h [n, d] of the final dense layer (score = sigmoid(h W + b)), when asked for at load
+   * time and the model ends in one such layer: gradient-norm importance of sample pruning uses it.
+   */
+  lastLayerInput?: (b: Batch) => tf.Tensor;
   dispose(): void;
 }
 
-export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
+/** Ops between the final dense layer and the graph output that do not mix examples. */
+const OUTPUT_PASSTHROUGH = new Set(['Identity', 'Sigmoid', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
+
+/**
+ * The name of the value fed into the ONNX graph's final dense layer (MatMul / Gemm with a weight
+ * initializer, then maybe a bias Add and a Sigmoid), or undefined when the output is not made
+ * that way (e.g. DeepFM's sum of several logits).
+ */
+export function onnxLastLayerInput(ir: ModelIR): string | undefined {
+  const initializers = new Set(ir.tensors.map((t) => t.name));
+  const producer = new Map<string, (typeof ir.graph.nodes)[number]>();
+  for (const n of ir.graph.nodes) if (n.scope === undefined) for (const o of n.outputs) producer.set(o, n);
+  let v = ir.graph.outputs[0]?.name;
+  for (let steps = 0; v !== undefined && steps < 16; steps++) {
+    const n = producer.get(v);
+    if (!n) return undefined;
+    if ((n.op === 'MatMul' || n.op === 'Gemm') && initializers.has(n.inputs[1]) && !initializers.has(n.inputs[0])) {
+      return n.op === 'Gemm' && n.attrs.transA ? undefined : n.inputs[0];
+    }
+    if (OUTPUT_PASSTHROUGH.has(n.op)) v = n.inputs[0];
+    else if (n.op === 'Add' && n.inputs.length === 2 && initializers.has(n.inputs[1])) v = n.inputs[0];
+    else if (n.op === 'Add' && n.inputs.length === 2 && initializers.has(n.inputs[0])) v = n.inputs[1];
+    else return undefined;
+  }
+  return undefined;
+}
+
+/** The final Dense layer's input as a model output, skipping Activation layers; undefined when the output is made otherwise. */
+function layersLastLayerInput(model: tf.LayersModel): tf.LayersModel | undefined {
+  let layer: (typeof model.layers)[number] | undefined = model.outputs[0]?.sourceLayer;
+  for (let steps = 0; layer && layer.getClassName() === 'Activation' && steps < 4; steps++) {
+    const inbound: Array<(typeof model.layers)[number]> | undefined = layer.inboundNodes[0]?.inboundLayers;
+    layer = inbound && inbound.length === 1 ? inbound[0] : undefined;
+  }
+  if (!layer || layer.getClassName() !== 'Dense' || layer.inboundNodes.length !== 1) return undefined;
+  const h = layer.input;
+  if (Array.isArray(h)) return undefined;
+  return tf.model({ inputs: model.inputs, outputs: h });
+}
+
+export async function loadTrainee(ir: ModelIR, opts: { lastLayerInput?: boolean } = {}): Promise<Trainee> {
   const file = ir.path;
   if (ir.format === 'onnx') {
-    const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(ir);
+    // the last layer's input as an extra graph output of the same function (same variables)
+    const h = opts.lastLayerInput ? onnxLastLayerInput(ir) : undefined;
+    const built = h ? { ...ir, graph: { ...ir.graph, outputs: [...ir.graph.outputs, { name: h }] } } : ir;
+    const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(built);
     try {
       const feeds = fn.inputs.map((i) => inputFeed(i.name, i.shape, file));
       const names = [...fn.variables.keys()];
@@ -286,6 +334,15 @@ export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
           for (const f of feeds) feed[f.name] = feedTensor(f, b, file);
           return tf.reshape(fn.predict(feed), [-1]);
         },
+        ...(h
+          ? {
+              lastLayerInput: (b: Batch) => {
+                const feed: Record<string, tf.Tensor> = {};
+                for (const f of feeds) feed[f.name] = feedTensor(f, b, file);
+                return tf.reshape(fn.run(feed)[h], [b.user.length, -1]);
+              },
+            }
+          : {}),
         dispose: () => fn.dispose(),
       };
     } catch (e) {
@@ -296,7 +353,7 @@ export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
   if (ir.format === 'tfjs-layers') {
     const model = await tf.loadLayersModel(fileSystemLoadHandler(ir.path));
     try {
-      return layersTrainee(model, file, new Set(ir.tensors.map((t) => t.name)));
+      return layersTrainee(model, file, new Set(ir.tensors.map((t) => t.name)), opts);
     } catch (e) {
       model.dispose();
       throw e;
@@ -309,7 +366,7 @@ export async function loadTrainee(ir: ModelIR): Promise<Trainee> {
  * A Trainee over a tf.LayersModel. `irNames`: the model file's weight names, which every
  * trainable weight must map to (a model built in memory passes none).
  */
-export function layersTrainee(model: tf.LayersModel, file: string, irNames?: ReadonlySet<string>): Trainee {
+export function layersTrainee(model: tf.LayersModel, file: string, irNames?: ReadonlySet<string>, opts: { lastLayerInput?: boolean } = {}): Trainee {
   const feeds = model.inputNames.map((n, i) => inputFeed(n, model.inputs[i].shape, file));
   const ws = model.trainableWeights;
   const names = ws.map((w) => {
@@ -318,6 +375,8 @@ export function layersTrainee(model: tf.LayersModel, file: string, irNames?: Rea
     if (irNames && !irNames.has(n)) throw new ModelFileError(file, `weight '${n}' of the loaded model is not in the manifest`);
     return n;
   });
+  // shares the layers (and so the weights) of `model`: it follows the training
+  const hModel = opts.lastLayerInput ? layersLastLayerInput(model) : undefined;
   return {
     format: 'tfjs-layers',
     variables: ws.map((w) => w.read() as tf.Variable),
@@ -329,6 +388,14 @@ export function layersTrainee(model: tf.LayersModel, file: string, irNames?: Rea
       const y = model.apply(xs.length === 1 ? xs[0] : xs, { training: true }) as tf.Tensor;
       return tf.reshape(y, [-1]);
     },
+    ...(hModel
+      ? {
+          lastLayerInput: (b: Batch) => {
+            const xs = feeds.map((f) => feedTensor(f, b, file));
+            return tf.reshape(hModel.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as tf.Tensor, [b.user.length, -1]);
+          },
+        }
+      : {}),
     dispose: () => model.dispose(),
   };
 }
@@ -564,7 +631,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
   ctx?.onProgress?.(0, 'reading data');
   const table = await readInteractionTable(settings.data);
   checkAbort(ctx, 'fine-tuning');
-  const trainee = await loadTrainee(ir);
+  const trainee = await loadTrainee(ir, { lastLayerInput: sp?.by === 'gradnorm' });
   let masksAll: Array<tf.Tensor | undefined> = [];
   try {
     // masks from the values before training
@@ -594,7 +661,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
     if (sp) {
-      const r = await trainWithSamplePruning(trainee.variables, trainee.forward, table, negatives, sp, loopOptions);
+      const r = await trainWithSamplePruning(trainee.variables, trainee, table, negatives, sp, loopOptions);
       result = r.training;
       pruning = r.report;
     } else {
