@@ -27,6 +27,11 @@ export const CHUNK_ELEMENTS = 1 << 20;
 export const KEEP_IN_MEMORY_ELEMENTS = 1 << 22;
 /** tensors from this size get a second thread for their statistics (below it, start-up and JIT warm-up of the thread cost more) */
 export const PARALLEL_MIN_ELEMENTS = 1 << 22;
+/**
+ * pieces of rows (a heatmap cell-row at most) shorter than this are not split with the helper
+ * thread: the hand-off (a futex wake and wait) costs more than half of a small piece's kernel
+ */
+export const MIN_SPLIT_ELEMENTS = 1 << 16;
 /** rows longer than this are not kept whole in a chunk (see analyzeTensor) */
 export const MAX_ROW_ELEMENTS = 1 << 24;
 /**
@@ -109,15 +114,24 @@ async function forEachChunkOverlapped(
   overlap: boolean,
   signal: AbortSignal | undefined,
   fn: (chunk: Float32Array, first: number) => void,
+  buffers?: Float32Array[],
 ): Promise<void> {
   await forEachTensorChunk(
     t,
     chunkElements,
-    (chunk, first) => {
-      throwIfAborted(signal);
-      fn(chunk, first);
-    },
-    { readAhead: overlap },
+    overlap
+      ? async (chunk, first) => {
+          throwIfAborted(signal);
+          fn(chunk, first);
+          // a turn of the event loop per chunk (a cancel message, progress, I/O get in), even
+          // when the next read is already done and awaiting it would not yield
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      : (chunk, first) => {
+          throwIfAborted(signal);
+          fn(chunk, first);
+        },
+    { readAhead: overlap, buffers },
   );
 }
 
@@ -184,17 +198,28 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
     gramEvery,
     columnAbsMax: (wantQuant && plan.mode === 'column') || (t.role === 'dense-kernel' && !t.transposed),
     helper: parallel ? ctx.helper!() : undefined,
+    minSplitRows: Math.max(256, Math.ceil(MIN_SPLIT_ELEMENTS / cols)),
     maxChunkElements: chunkElements,
     errorRowEvery,
     kernel,
   });
   const kept = keep ? new Float32Array(count) : undefined;
   const onDisk = t.storage.source.kind === 'file' || t.storage.source.kind === 'file-parts';
-  await forEachChunkOverlapped(t, chunkElements, onDisk && count > chunkElements, ctx.signal, (chunk, first) => {
-    acc.add(chunk, first);
-    if (kept) kept.set(chunk, first);
-    ctx.onElements?.(chunk.length);
-  });
+  const overlap = onDisk && count > chunkElements;
+  // read straight into the WebAssembly kernel's memory (no copy of each chunk into it)
+  const buffers = onDisk && chunkElements <= CHUNK_ELEMENTS ? acc.chunkBuffers(overlap ? 2 : 1, chunkElements) : undefined;
+  await forEachChunkOverlapped(
+    t,
+    chunkElements,
+    overlap,
+    ctx.signal,
+    (chunk, first) => {
+      acc.add(chunk, first);
+      if (kept) kept.set(chunk, first);
+      ctx.onElements?.(chunk.length);
+    },
+    buffers,
+  );
   const s = acc.finish();
 
   const report: TensorReport = {

@@ -40,6 +40,32 @@ export function symmetricEigen(matrix: Float64Array, n: number): SymmetricEigen 
   return { values, vectors };
 }
 
+/**
+ * Eigenvalues only of a symmetric n x n matrix (row-major, not modified), largest first: as
+ * symmetricEigen, bit for bit, without accumulating the QL rotations into eigenvectors (the
+ * O(n^3) part of tql2 that the values never read).
+ */
+export function symmetricEigenvaluesOnly(matrix: Float64Array, n: number): Float64Array {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`symmetricEigen: bad size ${n}`);
+  if (matrix.length < n * n) throw new RangeError(`symmetricEigen: ${matrix.length} values for ${n} x ${n}`);
+  const V = Float64Array.from(matrix.subarray(0, n * n));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      const m = 0.5 * (V[i * n + j] + V[j * n + i]);
+      V[i * n + j] = m;
+      V[j * n + i] = m;
+    }
+  }
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  tred2(V, d, e, n);
+  tql2(V, d, e, n, false);
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j] - d[i]);
+  const values = new Float64Array(n);
+  for (let k = 0; k < n; k++) values[k] = d[order[k]];
+  return values;
+}
+
 /** Householder tridiagonalization; V holds the matrix on entry and the transformation on exit. */
 function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
@@ -116,7 +142,7 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
 }
 
 /** Implicit QL on the tridiagonal (d, e), accumulating the rotations into V. */
-function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, vectors = true): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -158,7 +184,7 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): voi
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          for (let k = 0; k < n; k++) {
+          for (let k = 0; vectors && k < n; k++) {
             const kn = k * n;
             h = V[kn + i + 1];
             V[kn + i + 1] = s * V[kn + i] + c * h;

@@ -7,7 +7,7 @@
 // Eigenvalues come from cyclic Jacobi in float64: simple, robust, exact to rounding.
 
 import type { SpectrumReport } from '../../shared/report.js';
-import { symmetricEigen } from './linalg.js';
+import { symmetricEigenvaluesOnly } from './linalg.js';
 
 export const MAX_SPECTRUM_VALUES = 64;
 /** Gram side up to which the spectrum is exact */
@@ -27,7 +27,7 @@ export function gramSamplingStep(rows: number, d: number): number {
 
 /** Eigenvalues of a symmetric n x n matrix (row-major, not modified), largest first. */
 export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
-  return symmetricEigen(matrix, n).values;
+  return symmetricEigenvaluesOnly(matrix, n);
 }
 
 /** Smallest r with sum_{i<r} sigma_i^2 >= fraction * totalEnergy; null when the given values do not reach it. */

@@ -347,8 +347,10 @@ export function wasmStatsRows(
   st: Float64Array,
   rowNorms: Float32Array | null,
 ): void {
-  v.data.set(chunk.subarray(r0 * d, (r0 + n) * d));
-  w.stats(v.dataPtr, n, d, 0, 16384, v.colAbsPtr, v.colZerosPtr, v.outPtr, st[16]);
+  // a chunk that already lies in the kernel's memory (chunkBuffers) is read where it is
+  const inPlace = chunk.buffer === w.memory.buffer;
+  if (!inPlace) v.data.set(chunk.subarray(r0 * d, (r0 + n) * d));
+  w.stats(inPlace ? chunk.byteOffset + r0 * d * 4 : v.dataPtr, n, d, 0, 16384, v.colAbsPtr, v.colZerosPtr, v.outPtr, st[16]);
   const int8PerRow = st[17] !== 0;
   const errEvery = st[18];
   const out64 = v.out64;
@@ -570,6 +572,30 @@ export class TensorStatsAccumulator {
     this.gramEvery = cfg.gramEvery && cfg.gramEvery > 0 ? Math.floor(cfg.gramEvery) : 0;
     if (this.gramEvery) this.gram = new Float64Array(d * d);
     if (cfg.columnAbsMax) this.colMax = new Float32Array(d);
+  }
+
+  /**
+   * `count` arrays of `elements` float32 each in the WebAssembly kernel's memory (above the
+   * region its calls use, grown now so that it does not move while they are in use), for the
+   * caller to fill with chunks: the kernel then reads them in place instead of copying them in.
+   * Undefined where this accumulator does not run the WebAssembly kernel. Valid until another
+   * accumulator grows the kernel's memory (i.e. for this tensor's pass).
+   */
+  chunkBuffers(count: number, elements: number): Float32Array[] | undefined {
+    const w = this.wasm;
+    if (!w || count < 1 || elements < 1) return undefined;
+    const d = this.d;
+    const rowsPerCall = Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d));
+    // the layout of wasmViews(w, d, rowsPerCall): its calls for this tensor never need more
+    const outPtr = 16400 + 12 * d;
+    const dataPtr = (outPtr + 40 * rowsPerCall + 15) & ~15;
+    const base = (dataPtr + 4 * d * rowsPerCall + 15) & ~15;
+    const need = base + count * elements * 4;
+    const have = w.memory.buffer.byteLength;
+    if (have < need) w.memory.grow(Math.ceil((need - have) / 65536));
+    const out: Float32Array[] = [];
+    for (let k = 0; k < count; k++) out.push(new Float32Array(w.memory.buffer, base + k * elements * 4, elements));
+    return out;
   }
 
   /** `chunk` holds whole rows and starts at element `firstElement` (a multiple of rowLength). */

@@ -337,6 +337,12 @@ export interface ChunkOptions {
    * the chunk arrays then alternate between two buffers.
    */
   readAhead?: boolean;
+  /**
+   * For tensors read from files: chunk arrays to use instead of allocating them (2 with
+   * readAhead, else 1; each at least `maxElements` long), e.g. views of a WebAssembly kernel's
+   * memory, so the bytes land where the caller's kernel reads them without a copy.
+   */
+  buffers?: Float32Array[];
 }
 
 /**
@@ -395,10 +401,14 @@ export async function forEachTensorChunk(
   const slots = opts.readAhead && count > step ? 2 : 1;
   const bufs: Float32Array[] = [];
   const raws: Uint8Array[] = [];
+  const given = opts.buffers;
+  if (given && (given.length < slots || given.some((b) => b.length < step))) {
+    throw new RangeError(`forEachTensorChunk: ${slots} chunk buffer(s) of ${step} elements needed`);
+  }
   for (let k = 0; k < slots; k++) {
-    const b = new Float32Array(step);
+    const b = given ? given[k].subarray(0, step) : new Float32Array(step);
     bufs.push(b);
-    raws.push(direct ? new Uint8Array(b.buffer) : new Uint8Array(step * elemSize));
+    raws.push(direct ? new Uint8Array(b.buffer, b.byteOffset, step * 4) : new Uint8Array(step * elemSize));
   }
   const handles = new Map<string, FileHandle>();
   const readChunk = (first: number, slot: number): Promise<void> => {
