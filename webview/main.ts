@@ -6,7 +6,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { CompressJobResult, FindingAction, HostToWebview, SensitivityView, WebviewToHost } from '../src/shared/protocol.js';
+import { weakTreeFeatures, type CompressJobResult, type FindingAction, type HostToWebview, type SensitivityView, type TreeEnsembleView, type TreesView, type WebviewToHost } from '../src/shared/protocol.js';
 import type { ModelReport, TensorReport, LayerReport, Opportunity, OpportunityKind } from '../src/shared/report.js';
 import { viridis, viridisCss } from './colormap.js';
 import { barChart, lineChart } from './charts.js';
@@ -30,6 +30,8 @@ const app = document.getElementById('app') as HTMLElement;
 let report: ModelReport | undefined;
 let comparison: CompressJobResult | undefined;
 let sens: SensitivityView | undefined;
+/** the tree ensembles of an ONNX file (sent after the report; empty list = none) */
+let trees: TreesView | undefined;
 let actions: OpportunityKind[] = [];
 let selected: string | undefined;
 let sortKey: keyof LayerRow = 'params';
@@ -136,7 +138,9 @@ function render(): void {
   if (errorText) parts.push(el('div', { className: 'error', text: errorText, attrs: { role: 'alert' } }));
   if (busy) parts.push(progressLine());
   if (comparison) parts.push(comparisonSection(comparison));
-  parts.push(shareSection(r), findings(r), sparsityHeatmap(r), layerTable(r), tensorDetail(r));
+  parts.push(shareSection(r), findings(r));
+  if (trees) trees.ensembles.forEach((e, i) => parts.push(treeSection(e, i)));
+  parts.push(sparsityHeatmap(r), layerTable(r), tensorDetail(r));
   if (sens) parts.splice(comparison ? 2 : 1, 0, sensitivity(sens));
   parts.push(el('footer', { className: 'muted', text: `${r.tool.name} ${r.tool.version} · analysed ${new Date(r.generatedAt).toLocaleString()} · ε = ${r.epsilon}` }));
   app.replaceChildren(...parts);
@@ -576,6 +580,109 @@ function tensorDetail(r: ModelReport): HTMLElement {
   return section('tensor', `Tensor ${t.name}`, parts);
 }
 
+// ---------- tree ensembles ----------
+const TREE_ROWS: Array<{ key: 'depth' | 'leaves' | 'nodes'; label: string }> = [
+  { key: 'depth', label: 'depth' },
+  { key: 'leaves', label: 'leaves' },
+  { key: 'nodes', label: 'nodes' },
+];
+
+/** trees × {depth, leaves, nodes}: one pixel column per tree, each row scaled to its own maximum. */
+function treeHeatmap(e: TreeEnsembleView): { element: HTMLElement; canvas: HTMLCanvasElement } {
+  const n = Math.max(1, e.perTree.length);
+  const c = document.createElement('canvas');
+  c.width = n;
+  c.height = TREE_ROWS.length;
+  c.className = 'tree-heat';
+  const max = TREE_ROWS.map((row) => Math.max(1, ...e.perTree.map((t) => t[row.key])));
+  const g = c.getContext('2d');
+  if (g) {
+    const img = g.createImageData(n, TREE_ROWS.length);
+    TREE_ROWS.forEach((row, r) => {
+      e.perTree.forEach((t, i) => {
+        const [cr, cg, cb] = viridis(t[row.key] / max[r]);
+        img.data.set([cr, cg, cb, 255], (r * n + i) * 4);
+      });
+    });
+    g.putImageData(img, 0, 0);
+  }
+  const idle = `${e.perTree.length} trees (columns) × depth / leaves / nodes (rows), each row scaled to its maximum (${max.join(' / ')})`;
+  const tip = el('div', { className: 'muted tip', text: idle });
+  c.addEventListener('mousemove', (ev) => {
+    const rect = c.getBoundingClientRect();
+    const i = Math.min(e.perTree.length - 1, Math.floor(((ev.clientX - rect.left) / rect.width) * e.perTree.length));
+    const t = e.perTree[i];
+    if (t) tip.textContent = `tree ${i}: depth ${t.depth}, ${t.leaves} leaves, ${t.nodes} nodes`;
+  });
+  c.addEventListener('mouseleave', () => (tip.textContent = idle));
+  const labels = el('div', { className: 'tree-heat-labels muted' }, TREE_ROWS.map((row) => el('span', { text: row.label })));
+  const exportCanvas = (): HTMLCanvasElement => {
+    const out = document.createElement('canvas');
+    out.width = Math.max(512, n);
+    out.height = 96;
+    const og = out.getContext('2d');
+    if (og) {
+      og.imageSmoothingEnabled = false;
+      og.drawImage(c, 0, 0, out.width, out.height);
+    }
+    return out;
+  };
+  return { element: el('div', {}, [el('div', { className: 'tree-heat-wrap' }, [labels, c]), tip]), get canvas() { return exportCanvas(); } };
+}
+
+function histText(h: Array<[number, number]>): string {
+  return h.map(([v, n]) => `${v}: ${n}`).join(', ');
+}
+
+function treeSection(e: TreeEnsembleView, index: number): HTMLElement {
+  const name = e.node || `trees${index}`;
+  const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const heat = treeHeatmap(e);
+  const by = e.hasCover ? 'gain' : 'splits';
+  const byFeature = e.importance.slice().sort((a, b) => a.feature - b.feature);
+  const value = (f: TreeEnsembleView['importance'][number]): number => (by === 'gain' ? f.gain ?? 0 : f.splits);
+  const chart = barChart({
+    width: 560,
+    height: 150,
+    values: byFeature.map(value),
+    label: (i) => {
+      const f = byFeature[i];
+      return `f${f.feature}: rank ${f.rank}, ${f.splits} split(s)${f.gain !== undefined ? `, gain ${fmtNum(f.gain)}` : ''}${f.cover !== undefined ? `, cover ${fmtNum(f.cover)}` : ''}`;
+    },
+    xLabels: byFeature.length ? [`f${byFeature[0].feature}`, `f${byFeature[byFeature.length - 1].feature}`] : undefined,
+    yLabel: by,
+  });
+  const least = e.importance.slice(-Math.min(3, e.importance.length)).map((f) => `f${f.feature}`).join(', ');
+  const parts: Node[] = [
+    el('p', { text: `${e.op} "${name}": ${fmtCount(e.trees)} trees, ${fmtCount(e.nodes)} nodes, ${fmtCount(e.leaves)} leaves, ${e.features} input features` }),
+    el('p', { className: 'muted', text: `trees per depth: ${histText(e.depthHistogram)}; trees per leaf count: ${histText(e.leavesHistogram)}` }),
+    el('div', { className: 'sub-head' }, [el('h3', { text: 'Per-tree depth, leaves and nodes' }), pngButton(`${safe}.trees`, () => heat.canvas)]),
+    heat.element,
+    el('div', { className: 'sub-head' }, [el('h3', { text: `Feature importance (by ${by}; ranked by ${e.rankedBy})` }), pngButton(`${safe}.importance`, () => chart.canvas)]),
+    hoverable(chart.canvas, chart.hover, `hover a bar for its feature; least important: ${least || '–'}`),
+    el('p', {
+      className: 'tree-unused',
+      text: e.unusedFeatures.length
+        ? `Unused features (no split reads them): ${e.unusedFeatures.map((f) => `f${f}`).join(', ')}`
+        : 'Every input feature is used by at least one split.',
+    }),
+  ];
+  const weak = weakTreeFeatures(e);
+  if (weak.length) {
+    const unused = weak.filter((f) => e.unusedFeatures.includes(f)).length;
+    const label = unused === weak.length ? `Drop ${weak.length} unused feature${weak.length > 1 ? 's' : ''}` : `Drop ${weak.length} unused or weak feature${weak.length > 1 ? 's' : ''}`;
+    const finding = el('div', { className: 'finding' }, [
+      el('p', {
+        text: `${weak.map((f) => `f${f}`).join(', ')}: ${unused} unused, ${weak.length - unused} with under 4% of the importance. Dropping them collapses their splits to the majority child and writes a new model with the same inputs.`,
+      }),
+    ]);
+    if (!isStatic) finding.append(button(label, () => vscode.postMessage({ type: 'dropTreeFeatures', node: e.node, features: weak })));
+    parts.push(finding);
+  }
+  for (const n of e.notes) parts.push(el('p', { className: 'muted', text: `note: ${n}` }));
+  return section(`trees-${index}`, 'Tree ensemble', parts);
+}
+
 function hoverable(canvas: HTMLCanvasElement, hover: (x: number) => string | undefined, idle: string): HTMLElement {
   const tip = el('div', { className: 'muted tip', text: idle });
   canvas.addEventListener('mousemove', (e) => {
@@ -629,6 +736,7 @@ function onMessage(m: HostToWebview): void {
   switch (m.type) {
     case 'loading':
       errorText = undefined;
+      trees = undefined;
       busy = { phase: `reading ${fileName(m.path)}`, fraction: 0 };
       render();
       return;
@@ -664,6 +772,10 @@ function onMessage(m: HostToWebview): void {
       render();
       document.getElementById('sensitivity')?.scrollIntoView({ block: 'start' });
       return;
+    case 'trees':
+      trees = m.result;
+      render();
+      return;
     case 'error':
       busy = undefined;
       errorText = m.message;
@@ -673,8 +785,9 @@ function onMessage(m: HostToWebview): void {
 }
 
 if (isStatic) {
-  const data = JSON.parse(staticData.textContent ?? '{}') as { report?: ModelReport; comparison?: CompressJobResult; sensitivity?: SensitivityView };
+  const data = JSON.parse(staticData.textContent ?? '{}') as { report?: ModelReport; comparison?: CompressJobResult; sensitivity?: SensitivityView; trees?: TreesView };
   report = data.report;
+  trees = data.trees;
   comparison = data.comparison;
   sens = data.sensitivity;
   render();

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ModelReport } from '../shared/report.js';
-import { CompressJobResult, FindingAction, HostToWebview, parseWebviewMessage, SensitivityView } from '../shared/protocol.js';
+import { CompressJobResult, FindingAction, HostToWebview, parseWebviewMessage, SensitivityView, TreesView } from '../shared/protocol.js';
 import { log, showError } from './log.js';
 
 /** What the panel asks of the rest of the extension. */
@@ -14,6 +14,7 @@ export interface PanelActions {
   reanalyze(model: vscode.Uri): void;
   runAction(model: vscode.Uri, action: FindingAction): void;
   applyProposal(model: vscode.Uri, proposal: SensitivityView): void;
+  dropTreeFeatures(model: vscode.Uri, args: { node: string; features: number[] }): Promise<unknown>;
 }
 
 export class AnalysisPanel {
@@ -23,6 +24,7 @@ export class AnalysisPanel {
   private lastReport: ModelReport | undefined;
   private lastComparison: CompressJobResult | undefined;
   private lastSensitivity: SensitivityView | undefined;
+  private lastTrees: TreesView | undefined;
   private readonly readyWaiters: Array<() => void> = [];
 
   static show(extensionUri: vscode.Uri, modelUri: vscode.Uri, actions: PanelActions): AnalysisPanel {
@@ -91,6 +93,11 @@ export class AnalysisPanel {
     return this.lastSensitivity;
   }
 
+  /** The tree-ensemble summary last sent to the webview (ONNX files only). */
+  get trees(): TreesView | undefined {
+    return this.lastTrees;
+  }
+
   /** Resolves once the webview app has started (it sent 'ready'). */
   whenReady(): Promise<void> {
     return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));
@@ -100,6 +107,7 @@ export class AnalysisPanel {
     if (m.type === 'report') this.lastReport = m.report;
     if (m.type === 'comparison') this.lastComparison = m.result;
     if (m.type === 'sensitivity') this.lastSensitivity = m.result;
+    if (m.type === 'trees') this.lastTrees = m.result;
     if (!this.ready) {
       // keep only what the panel needs when it starts: the last state of each kind
       this.pending = this.pending.filter((p) => p.type !== m.type && !((m.type === 'report' || m.type === 'comparison' || m.type === 'sensitivity') && p.type === 'progress'));
@@ -131,6 +139,9 @@ export class AnalysisPanel {
         return;
       case 'runAction':
         this.actions.runAction(this.modelUri, m.action);
+        return;
+      case 'dropTreeFeatures':
+        void this.actions.dropTreeFeatures(this.modelUri, { node: m.node, features: m.features });
         return;
       case 'applyProposal':
         if (this.lastSensitivity) this.actions.applyProposal(this.modelUri, this.lastSensitivity);
@@ -181,7 +192,7 @@ export class AnalysisPanel {
   async writeHtmlReport(target: vscode.Uri, themeVars: Record<string, string>, themeKind: string): Promise<void> {
     const read = async (...p: string[]) => Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(this.extensionUri, ...p))).toString('utf8');
     const [css, js] = await Promise.all([read('media', 'panel.css'), read('dist', 'webview.js')]);
-    const data = { report: this.lastReport, comparison: this.lastComparison, sensitivity: this.lastSensitivity, exportedAt: new Date().toISOString() };
+    const data = { report: this.lastReport, comparison: this.lastComparison, sensitivity: this.lastSensitivity, trees: this.lastTrees, exportedAt: new Date().toISOString() };
     // `<` is escaped so that no string in the data can close the script element
     const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
     const vars = Object.entries(themeVars).map(([k, v]) => `${k}: ${v};`).join('\n');

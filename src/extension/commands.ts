@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
-import type { CompressJobResult, FindingAction, SensitivityView } from '../shared/protocol.js';
+import { weakTreeFeatures, type CompressJobResult, type FindingAction, type SensitivityView, type TreeFeaturesResult, type TreesView } from '../shared/protocol.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
 import { runJobWithProgress } from './job-bridge.js';
@@ -29,6 +29,17 @@ export interface CompressArgs {
   evaluate?: boolean;
   /** candidates CSV for HR/NDCG/AUC (default: the prunescope.datasetPath setting) */
   candidates?: string;
+}
+
+/** Answers Drop Tree Features accepts instead of the finding's proposal. */
+export interface TreeFeaturesArgs {
+  /** input features to drop (default: the unused and weak ones) */
+  features?: number[];
+  /** the tree node's name (default: the first tree ensemble) */
+  node?: string;
+  /** output path (absolute, or relative to the model's folder); default `<stem>-features.onnx` */
+  output?: string;
+  overwrite?: boolean;
 }
 
 const isOnnx = (uri: vscode.Uri) => /\.onnx$/i.test(uri.fsPath);
@@ -64,6 +75,7 @@ export class Commands implements PanelActions {
     return [
       c('prunescope.analyzeModel', (uri?: unknown) => this.analyze(u(uri))),
       c('prunescope.openAnalysis', (uri?: unknown) => this.analyze(u(uri))),
+      c('prunescope.dropTreeFeatures', (uri?: unknown, args?: TreeFeaturesArgs) => this.dropTreeFeatures(u(uri), args)),
       c('prunescope.pruneModel', (uri?: unknown, args?: CompressArgs) => this.prune(u(uri), args)),
       c('prunescope.quantizeModel', (uri?: unknown, args?: CompressArgs) => this.quantize(u(uri), args)),
       c('prunescope.factorizeModel', (uri?: unknown, args?: CompressArgs) => this.factorize(u(uri), args)),
@@ -102,7 +114,7 @@ export class Commands implements PanelActions {
 
   // ---------------- analyse ----------------
 
-  async analyze(uri?: vscode.Uri, panel?: AnalysisPanel): Promise<ModelReport | undefined> {
+  async analyze(uri?: vscode.Uri, panel?: AnalysisPanel): Promise<(ModelReport & { trees?: TreesView }) | undefined> {
     const target = await this.pickModel(uri, 'Analyze');
     if (!target || !this.checkLocal(target)) return undefined;
     const p = panel ?? AnalysisPanel.show(this.context.extensionUri, target, this);
@@ -125,7 +137,18 @@ export class Commands implements PanelActions {
     this.reports.set(target.fsPath, report);
     for (const l of this.reportListeners) l(target, report);
     p.post({ type: 'report', report, actions: availableActions() });
-    return report;
+    if (!isOnnx(target)) return report;
+    const trees = await this.analyzeTrees(target);
+    if (trees) p.post({ type: 'trees', result: trees });
+    return trees && trees.ensembles.length ? { ...report, trees } : report;
+  }
+
+  /** The ai.onnx.ml tree ensembles of an ONNX file; undefined when the job failed (logged, not shown: the main analysis already succeeded). */
+  private async analyzeTrees(target: vscode.Uri): Promise<TreesView | undefined> {
+    const r = await runJobWithProgress(this.context.extensionUri, { kind: 'trees', path: target.fsPath }, { title: `tree ensembles of ${basename(target.fsPath)}`, silent: true, quietErrors: true });
+    if (!r.ok) return undefined;
+    if (r.value.ensembles.length) log().info(`${basename(target.fsPath)}: ${r.value.ensembles.map((e) => `${e.op} ${e.trees} trees`).join(', ')}`);
+    return r.value;
   }
 
   reanalyze(model: vscode.Uri): void {
@@ -413,6 +436,52 @@ export class Commands implements PanelActions {
     }
     panel.post({ type: 'sensitivity', result: r.value });
     return r.value;
+  }
+
+  /**
+   * Drops input features of a tree ensemble into `<stem>-features.onnx`: their splits collapse
+   * to the majority child. Without `features`, the finding's proposal (unused and weak features).
+   */
+  async dropTreeFeatures(uri?: vscode.Uri, args: TreeFeaturesArgs = {}): Promise<TreeFeaturesResult | undefined> {
+    const model = await this.pickModel(uri, 'Drop Tree Features');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (!isOnnx(model)) {
+      showError('tree ensembles are ai.onnx.ml ops: pick an .onnx file.');
+      return undefined;
+    }
+    if (!(await ensureTrusted('Dropping tree features'))) return undefined;
+    let features = args.features;
+    let node = args.node;
+    if (!features) {
+      const trees = await this.analyzeTrees(model);
+      const e = trees?.ensembles.find((x) => node === undefined || x.node === node);
+      if (!e) {
+        showError(`${basename(model.fsPath)} has no tree ensemble${node ? ` named ${node}` : ''}.`);
+        return undefined;
+      }
+      node = e.node;
+      features = weakTreeFeatures(e);
+    }
+    if (!features.length) {
+      void vscode.window.showInformationMessage('PruneScope: no feature to drop.');
+      return undefined;
+    }
+    const out = args.output ? resolve(dirname(model.fsPath), args.output) : outputPathFor(model.fsPath, 'features');
+    const tempDir = tempDirFor(out);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      { kind: 'tree-features', path: model.fsPath, node, features, outPath: out, overwrite: args.overwrite === true, tempDir },
+      { title: `dropping ${features.length} feature(s) of ${basename(model.fsPath)}`, onAbandon: () => removeTemp(tempDir) },
+    );
+    if (!r.ok) return undefined;
+    const v = r.value;
+    log().info(`dropped features ${v.removedFeatures.join(', ')} of ${model.fsPath} into ${v.outPath}: nodes ${v.before.nodes} -> ${v.after.nodes}`);
+    void vscode.window
+      .showInformationMessage(`PruneScope: dropped ${v.removedFeatures.length} feature(s), nodes ${v.before.nodes} → ${v.after.nodes}; wrote ${vscode.workspace.asRelativePath(v.outPath)}`, 'Analyze Output')
+      .then((a) => {
+        if (a === 'Analyze Output') void this.analyze(vscode.Uri.file(v.outPath));
+      });
+    return v;
   }
 
   applyProposal(model: vscode.Uri, view: SensitivityView): void {

@@ -4,7 +4,7 @@
 
 import * as vscode from 'vscode';
 import type { ModelReport } from '../shared/report.js';
-import type { CompressJobResult, ModelScan } from '../shared/protocol.js';
+import type { CompressJobResult, ModelScan, TreesView } from '../shared/protocol.js';
 import { AnalysisPanel } from './analysis-panel.js';
 import { Commands } from './commands.js';
 import { ModelDiagnostics } from './diagnostics.js';
@@ -26,7 +26,7 @@ export interface PruneScopeApi {
   onJobEvent: vscode.Event<JobEvent>;
   runningJobs(): number;
   cancelJobs(): number;
-  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; ready: Promise<void> }>;
+  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; trees?: TreesView; ready: Promise<void> }>;
   backend(): Promise<{ backend: string; reason: string } | undefined>;
   /** writes the self-contained HTML report of a model's open panel (what "Export HTML" saves) */
   exportHtml(model: vscode.Uri, target: vscode.Uri): Promise<void>;
@@ -75,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
     onJobEvent,
     runningJobs,
     cancelJobs: cancelAllJobs,
-    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, ready: p.whenReady() })),
+    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, trees: p.trees, ready: p.whenReady() })),
     backend: async () => status.current ?? (await status.refresh()),
     refreshDiagnostics: (doc) => diagnostics.update(doc, true),
     exportHtml: async (model, target) => {

@@ -164,10 +164,10 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     if (entry?.scan) {
       const s = entry.scan;
       const sparsity = s.trainableParams ? s.zeros / s.trainableParams : 0;
-      item.description = `${formatLabel(s.format)} · ${fmtBytes(s.fileBytes)} · ${fmtParams(s.totalParams)} params · ${(sparsity * 100).toFixed(1)}% sparse`;
+      item.description = modelDescription(s);
       const md = new vscode.MarkdownString(undefined, true);
       md.appendMarkdown(`**${rel}**\n\n`);
-      md.appendMarkdown(`| | |\n|---|---|\n| format | ${formatLabel(s.format)} |\n| size on disk | ${fmtBytes(s.fileBytes)} |\n| parameters | ${s.totalParams.toLocaleString('en-US')} (${s.trainableParams.toLocaleString('en-US')} trainable) |\n| exact zeros | ${s.zeros.toLocaleString('en-US')} (${(sparsity * 100).toFixed(2)}%) |\n| tensors | ${s.tensors} |\n`);
+      md.appendMarkdown(`| | |\n|---|---|\n| format | ${formatLabel(s.format)} |${s.trees !== undefined ? `\n| tree ensemble | ${s.trees} trees |` : ''}\n| size on disk | ${fmtBytes(s.fileBytes)} |\n| parameters | ${s.totalParams.toLocaleString('en-US')} (${s.trainableParams.toLocaleString('en-US')} trainable) |\n| exact zeros | ${s.zeros.toLocaleString('en-US')} (${(sparsity * 100).toFixed(2)}%) |\n| tensors | ${s.tensors} |\n`);
       item.tooltip = md;
       item.iconPath = new vscode.ThemeIcon(s.format === 'onnx' ? 'circuit-board' : 'json');
     } else if (entry?.error) {
@@ -191,4 +191,14 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     if (!s) return [];
     return s.largest.map((t) => ({ kind: 'tensor' as const, model: node.uri, name: t.name, params: t.params, share: s.trainableParams ? t.params / s.trainableParams : 0 }));
   }
+}
+
+/** The models tree's description of a scanned model (tree-ensemble ONNX files say so, with their tree count). */
+export function modelDescription(s: ModelScan): string {
+  const sparsity = s.trainableParams ? s.zeros / s.trainableParams : 0;
+  const head = `${formatLabel(s.format)} · ${fmtBytes(s.fileBytes)}`;
+  const trees = s.trees !== undefined ? ` · tree ensemble · ${s.trees} tree${s.trees === 1 ? '' : 's'}` : '';
+  // a model made only of trees has no tensors: parameters and sparsity would read "0 params"
+  if (trees && s.totalParams === 0) return head + trees;
+  return `${head}${trees} · ${fmtParams(s.totalParams)} params · ${(sparsity * 100).toFixed(1)}% sparse`;
 }

@@ -17,6 +17,8 @@ export interface ModelScan {
   tensors: number;
   /** names of the tensors the model's layers hold, largest first (at most 8) */
   largest: Array<{ name: string; params: number }>;
+  /** ONNX files with ai.onnx.ml tree-ensemble nodes: their trees, all nodes together (absent otherwise) */
+  trees?: number;
 }
 
 /** A before/after pair; null where a side could not be measured. */
@@ -101,6 +103,7 @@ export type HostToWebview =
   | { type: 'report'; report: ModelReport; backend?: string; actions?: OpportunityKind[] }
   | { type: 'comparison'; result: CompressJobResult }
   | { type: 'sensitivity'; result: SensitivityView }
+  | { type: 'trees'; result: TreesView }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -112,7 +115,9 @@ export type WebviewToHost =
   | { type: 'runAction'; action: FindingAction }
   | { type: 'revealOutput' }
   | { type: 'applyProposal' }
-  | { type: 'revealTensor'; tensor: string };
+  | { type: 'revealTensor'; tensor: string }
+  /** drop these input features of the tree-ensemble node `node` (their splits collapse) */
+  | { type: 'dropTreeFeatures'; node: string; features: number[] };
 
 const OPPORTUNITY_KINDS: ReadonlySet<string> = new Set<OpportunityKind>([
   'prune-rows',
@@ -167,6 +172,12 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(dataUrl.slice(PNG_PREFIX.length))) return undefined;
       return { type, name, dataUrl };
     }
+    case 'dropTreeFeatures': {
+      const f = o.features;
+      if (typeof o.node !== 'string' || o.node.length > 1000 || !Array.isArray(f) || f.length === 0 || f.length > 100_000) return undefined;
+      if (!f.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 2 ** 31)) return undefined;
+      return { type, node: o.node, features: (f as number[]).slice() };
+    }
     case 'runAction': {
       const a = o.action;
       if (typeof a !== 'object' || a === null) return undefined;
@@ -177,4 +188,59 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
     default:
       return undefined;
   }
+}
+
+/** One ai.onnx.ml tree-ensemble node of a model, summarised for the panel (plain JSON). */
+export interface TreeEnsembleView {
+  /** the node's name ('' when unnamed) */
+  node: string;
+  op: string;
+  trees: number;
+  nodes: number;
+  leaves: number;
+  /** input width (the model input's second dimension, else highest feature used + 1) */
+  features: number;
+  hasCover: boolean;
+  /** [depth, number of trees with it], ascending */
+  depthHistogram: Array<[number, number]>;
+  /** [leaf count, number of trees with it], ascending */
+  leavesHistogram: Array<[number, number]>;
+  /** per tree, in file order: reachable depth, leaves and nodes */
+  perTree: Array<{ depth: number; leaves: number; nodes: number }>;
+  /** most important first */
+  importance: Array<{ feature: number; splits: number; cover?: number; gain?: number; rank: number }>;
+  rankedBy: 'outputChange' | 'gain' | 'splits';
+  unusedFeatures: number[];
+  notes: string[];
+}
+
+/** The tree ensembles of an ONNX file (empty when it has none). */
+export interface TreesView {
+  model: string;
+  ensembles: TreeEnsembleView[];
+}
+
+/** The result of dropping input features of a tree ensemble (their splits collapse to the majority child). */
+export interface TreeFeaturesResult {
+  model: string;
+  outPath: string;
+  node: string;
+  removedFeatures: number[];
+  /** features some split read before and none reads now */
+  becameUnused: number[];
+  before: { trees: number; nodes: number; leaves: number; bytes: number };
+  after: { trees: number; nodes: number; leaves: number; bytes: number };
+}
+
+/**
+ * The features a "Drop features" finding proposes: the unused ones and those whose share of the
+ * ensemble's importance (gain when recorded, else split count) is below `share`.
+ */
+export function weakTreeFeatures(e: TreeEnsembleView, share = 0.04): number[] {
+  const value = (f: TreeEnsembleView['importance'][number]): number => (e.hasCover ? f.gain ?? 0 : f.splits);
+  const total = e.importance.reduce((n, f) => n + value(f), 0);
+  return e.importance
+    .filter((f) => f.splits === 0 || (total > 0 && value(f) / total < share))
+    .map((f) => f.feature)
+    .sort((a, b) => a - b);
 }

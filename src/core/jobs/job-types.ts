@@ -2,7 +2,7 @@
 // Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
-import type { CompressJobResult, ModelScan, SensitivityView } from '../../shared/protocol.js';
+import type { CompressJobResult, ModelScan, SensitivityView, TreeFeaturesResult, TreesView } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -106,7 +106,27 @@ export interface SensitivityJobSpec {
   metric?: 'ndcg' | 'hr';
 }
 
-export type JobSpec = SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+/** Analyses every ai.onnx.ml tree ensemble of an ONNX file (none: an empty list). */
+export interface TreesJobSpec {
+  kind: 'trees';
+  path: string;
+}
+
+/** Drops input features of one tree ensemble (splits collapse to the majority child) into a new ONNX file. */
+export interface TreeFeaturesJobSpec {
+  kind: 'tree-features';
+  /** the original model; never written to */
+  path: string;
+  /** the tree node's name ('' or omitted: the first tree node) */
+  node?: string;
+  features: number[];
+  outPath: string;
+  overwrite?: boolean;
+  /** written into first, renamed into place at the end (see CompressJobSpec.tempDir) */
+  tempDir: string;
+}
+
+export type JobSpec = TreesJobSpec | TreeFeaturesJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;
@@ -120,6 +140,8 @@ export interface JobResultMap {
   compress: CompressJobResult;
   compare: CompressJobResult;
   sensitivity: SensitivityView;
+  trees: TreesView;
+  'tree-features': TreeFeaturesResult;
 }
 
 export interface JobProgress {

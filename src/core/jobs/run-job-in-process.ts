@@ -10,9 +10,9 @@ import { modelSize } from '../eval/size.js';
 import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
-import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView } from '../../shared/protocol.js';
+import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreesView } from '../../shared/protocol.js';
 import { sensitivityAnalysis } from '../compress/sensitivity.js';
-import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec } from './job-types.js';
+import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec } from './job-types.js';
 import { COMPRESS_METHODS } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
 import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
@@ -24,8 +24,108 @@ import { pruneFields, type PruneFieldsSettings } from '../compress/prune-fields.
 import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js';
 import { distillModel, type DistillSettings } from '../compress/distill.js';
 import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
+import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
+import { pruneFeatures } from '../trees/tree-prune.js';
+import { ModelFileError } from '../model/ir.js';
+import { stat } from 'node:fs/promises';
+import { analyzeTreeEnsemble } from '../trees/tree-analysis.js';
+import { maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from '../trees/tree-model.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/** Per-tree depth, leaves and nodes (reachable from the root), in file order. */
+function perTreeShape(e: TreeEnsemble): Array<{ depth: number; leaves: number; nodes: number }> {
+  return e.trees.map((t) => {
+    const d = nodeDepths(t);
+    let depth = 0, leaves = 0;
+    const reach = reachableNodes(t);
+    for (const i of reach) {
+      depth = Math.max(depth, d[i]);
+      if (!t.nodes[i].split) leaves++;
+    }
+    return { depth, leaves, nodes: reach.length };
+  });
+}
+
+function histogramPairs(h: Record<number, number>): Array<[number, number]> {
+  return Object.entries(h)
+    .map(([k, v]): [number, number] => [Number(k), v])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+async function runTreesJob(path: string, signal: AbortSignal, report: Report): Promise<TreesView> {
+  report('reading', 0);
+  const ir = await readModel(path, { signal });
+  signal.throwIfAborted();
+  // TF.js models hold no ONNX-ML ops: nothing to list
+  if (ir.format !== 'onnx') return { model: path, ensembles: [] };
+  const refs = listTreeEnsembles(ir);
+  const ensembles: TreeEnsembleView[] = [];
+  for (const [k, ref] of refs.entries()) {
+    report('analysing trees', 0.1 + (0.9 * k) / refs.length, ref.name);
+    // unnamed nodes cannot be picked by name: only the first tree node is read then
+    const { ensemble } = readTreeEnsemble(ir, ref.name || undefined);
+    const input = ir.graph.inputs.find((i) => i.name === ref.inputs[0]);
+    const d = input?.shape?.[1];
+    const a = analyzeTreeEnsemble(ensemble, { features: typeof d === 'number' && d > 0 ? d : undefined });
+    ensembles.push({
+      node: ref.name,
+      op: a.op,
+      trees: a.trees,
+      nodes: a.nodes,
+      leaves: a.leaves,
+      features: a.features,
+      hasCover: a.hasCover,
+      depthHistogram: histogramPairs(a.depth.histogram),
+      leavesHistogram: histogramPairs(a.leavesPerTree.histogram),
+      perTree: perTreeShape(ensemble),
+      importance: a.importance.map((f) => ({ feature: f.feature, splits: f.splits, cover: f.cover, gain: f.gain, rank: f.rank })),
+      rankedBy: a.rankedBy,
+      unusedFeatures: a.unusedFeatures,
+      notes: a.notes,
+    });
+    signal.throwIfAborted();
+  }
+  report('done', 1);
+  return { model: path, ensembles };
+}
+
+async function runTreeFeaturesJob(spec: TreeFeaturesJobSpec, signal: AbortSignal, report: Report): Promise<TreeFeaturesResult> {
+  const overwrite = spec.overwrite === true;
+  await checkOutputFree(spec.outPath, 'onnx', overwrite, spec.path);
+  report('reading', 0);
+  const ir = await readModel(spec.path, { signal });
+  if (ir.format !== 'onnx') throw new ModelFileError(spec.path, 'tree ensembles are ai.onnx.ml ops: this is not an ONNX model');
+  const { ref, ensemble } = readTreeEnsemble(ir, spec.node || undefined);
+  const input = ir.graph.inputs.find((i) => i.name === ref.inputs[0]);
+  const d = input?.shape?.[1];
+  const nFeatures = Math.max(typeof d === 'number' && d > 0 ? d : 0, maxFeature(ensemble) + 1);
+  const bad = spec.features.find((f) => !Number.isInteger(f) || f < 0 || f >= nFeatures);
+  if (bad !== undefined) throw new ModelFileError(spec.path, `has no input feature ${bad} (the trees read ${nFeatures} features)`);
+  signal.throwIfAborted();
+  report('collapsing splits', 0.3);
+  const r = pruneFeatures(ensemble, { features: spec.features, nFeatures });
+  await mkdir(spec.tempDir, { recursive: true });
+  try {
+    await writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath)));
+    signal.throwIfAborted();
+    report('writing', 0.9);
+    await commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path);
+  } finally {
+    await removeTemp(spec.tempDir);
+  }
+  const bytes = { before: (await stat(spec.path)).size, after: (await stat(spec.outPath)).size };
+  report('done', 1);
+  return {
+    model: spec.path,
+    outPath: spec.outPath,
+    node: ref.name,
+    removedFeatures: r.removedFeatures ?? spec.features.slice().sort((a, b) => a - b),
+    becameUnused: r.becameUnused ?? [],
+    before: { trees: r.before.trees, nodes: r.before.nodes, leaves: r.before.leaves, bytes: bytes.before },
+    after: { trees: r.after.trees, nodes: r.after.nodes, leaves: r.after.leaves, bytes: bytes.after },
+  };
+}
 
 type Report = (phase: string, fraction: number, detail?: string) => void;
 
@@ -60,6 +160,10 @@ export async function runJobInProcess(
     }
     case 'compress':
       return runCompressJob(spec, signal, report);
+    case 'trees':
+      return runTreesJob(spec.path, signal, report);
+    case 'tree-features':
+      return runTreeFeaturesJob(spec, signal, report);
     case 'compare':
       return runCompareJob(spec, signal, report);
     case 'sensitivity': {
@@ -113,7 +217,14 @@ async function scanModel(path: string, signal: AbortSignal, report: Report): Pro
     .map((t) => ({ name: t.name, params: tensorElementCount(t.shape) }))
     .sort((a, b) => b.params - a.params)
     .slice(0, 8);
+  // tree ensembles keep their trees in attributes, not tensors: counted apart
+  let trees: number | undefined;
+  if (ir.format === 'onnx') {
+    const refs = listTreeEnsembles(ir);
+    if (refs.length) trees = refs.reduce((n, ref) => n + readTreeEnsemble(ir, ref.name || undefined).ensemble.trees.length, 0);
+  }
   return {
+    ...(trees !== undefined ? { trees } : {}),
     format: ir.format,
     path: ir.path,
     fileBytes: ir.files.reduce((s, f) => s + f.bytes, 0),
