@@ -2,13 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   GramAccumulator,
-  orthonormalizeColumns,
   reconstructionError,
   svdFromGram,
   truncatedSvd,
   TruncatedSvd,
 } from '../../src/core/compress/svd.js';
-import { symmetricEigen } from '../../src/core/analysis/linalg.js';
+import { orthonormalizeColumns, symmetricEigen } from '../../src/core/analysis/linalg.js';
 
 /** deterministic uniform(-1, 1) */
 function lcg(seed: number): () => number {

@@ -12,7 +12,7 @@ import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/mod
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
 import { factorizeModel } from '../../src/core/compress/factorize.js';
-import { orthonormalizeColumns } from '../../src/core/compress/svd.js';
+import { orthonormalizeColumns } from '../../src/core/analysis/linalg.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);

@@ -201,3 +201,123 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, vect
     e[l] = 0;
   }
 }
+
+/** xorshift32 normal deviates (Box-Muller): reproducible sketches without a dependency */
+export function normalSource(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/**
+ * Orthonormalizes the l columns of Y [m, l] in place (modified Gram-Schmidt, twice). Columns
+ * marked in `replace`, or that vanish, become unit vectors orthogonal to the others.
+ */
+export function orthonormalizeColumns(y: Float64Array, m: number, l: number, replace?: boolean[]): void {
+  let nextBasis = 0;
+  const setBasis = (j: number) => {
+    for (let i = 0; i < m; i++) y[i * l + j] = 0;
+    y[(nextBasis++ % m) * l + j] = 1;
+  };
+  for (let pass = 0; pass < 2; pass++) {
+    for (let j = 0; j < l; j++) {
+      if (pass === 0 && replace?.[j]) setBasis(j);
+      for (let attempt = 0; ; attempt++) {
+        let before = 0;
+        for (let i = 0; i < m; i++) before += y[i * l + j] ** 2;
+        for (let k = 0; k < j; k++) {
+          let dot = 0;
+          for (let i = 0; i < m; i++) dot += y[i * l + j] * y[i * l + k];
+          for (let i = 0; i < m; i++) y[i * l + j] -= dot * y[i * l + k];
+        }
+        let norm = 0;
+        for (let i = 0; i < m; i++) norm += y[i * l + j] ** 2;
+        // a column that loses all but 1e-10 of its length lay in the span of the others: noise
+        if (norm > 0 && norm > 1e-20 * before) {
+          const inv = 1 / Math.sqrt(norm);
+          for (let i = 0; i < m; i++) y[i * l + j] *= inv;
+          break;
+        }
+        if (j >= m || attempt > m) {
+          // more columns than dimensions: nothing orthogonal is left
+          for (let i = 0; i < m; i++) y[i * l + j] = 0;
+          break;
+        }
+        setBasis(j);
+      }
+    }
+  }
+}
+
+/**
+ * The randomized range finder of Halko, Martinsson and Tropp (2011) for a [rows, cols] matrix in
+ * memory: a Gaussian sketch of l columns, `power` power iterations re-orthonormalized after each
+ * product. Returns Q [rows, l] (orthonormal), Bt = A^T Q [cols, l] and B B^T [l, l], whose
+ * eigenvalues are the squared singular values of A restricted to range(Q).
+ */
+export function randomizedSketch(
+  values: Float32Array | Float64Array,
+  rows: number,
+  cols: number,
+  l: number,
+  power: number,
+  seed: number,
+): { q: Float64Array; bt: Float64Array; gram: Float64Array } {
+  const rnd = normalSource(seed);
+  const omega = new Float64Array(cols * l);
+  for (let i = 0; i < omega.length; i++) omega[i] = rnd();
+  const y = new Float64Array(rows * l);
+  const z = new Float64Array(cols * l);
+  // dst [rows, l] = A src [cols, l]
+  const mulA = (src: Float64Array, dst: Float64Array) => {
+    dst.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const ob = r * l;
+      for (let c = 0; c < cols; c++) {
+        const a = values[r * cols + c];
+        if (a === 0) continue;
+        const sb = c * l;
+        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
+      }
+    }
+  };
+  // dst [cols, l] = A^T src [rows, l]
+  const mulAt = (src: Float64Array, dst: Float64Array) => {
+    dst.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const sb = r * l;
+      for (let c = 0; c < cols; c++) {
+        const a = values[r * cols + c];
+        if (a === 0) continue;
+        const ob = c * l;
+        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
+      }
+    }
+  };
+  mulA(omega, y);
+  orthonormalizeColumns(y, rows, l);
+  for (let it = 0; it < power; it++) {
+    mulAt(y, z);
+    orthonormalizeColumns(z, cols, l);
+    mulA(z, y);
+    orthonormalizeColumns(y, rows, l);
+  }
+  mulAt(y, z);
+  const gram = new Float64Array(l * l);
+  for (let p = 0; p < l; p++) {
+    for (let q = p; q < l; q++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += z[c * l + p] * z[c * l + q];
+      gram[p * l + q] = s;
+      gram[q * l + p] = s;
+    }
+  }
+  return { q: y, bt: z, gram };
+}

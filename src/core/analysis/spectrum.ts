@@ -7,7 +7,7 @@
 // Eigenvalues come from cyclic Jacobi in float64: simple, robust, exact to rounding.
 
 import type { SpectrumReport } from '../../shared/report.js';
-import { symmetricEigenvaluesOnly } from './linalg.js';
+import { randomizedSketch, symmetricEigenvaluesOnly } from './linalg.js';
 
 export const MAX_SPECTRUM_VALUES = 64;
 /** Gram side up to which the spectrum is exact */
@@ -103,38 +103,6 @@ export function exactSpectrum(values: Float32Array, rows: number, cols: number):
   return spectrumFromGram(g, fullRank, 1, fullRank, true, 'gram-jacobi');
 }
 
-/** xorshift-based normal deviates: reproducible reports, no dependency */
-function normalSource(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
-/** Orthonormalizes the l columns of Y [m, l] in place (modified Gram-Schmidt, twice). */
-function orthonormalizeColumns(y: Float64Array, m: number, l: number): void {
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < l; j++) {
-      for (let k = 0; k < j; k++) {
-        let dot = 0;
-        for (let i = 0; i < m; i++) dot += y[i * l + j] * y[i * l + k];
-        for (let i = 0; i < m; i++) y[i * l + j] -= dot * y[i * l + k];
-      }
-      let norm = 0;
-      for (let i = 0; i < m; i++) norm += y[i * l + j] ** 2;
-      norm = Math.sqrt(norm);
-      const inv = norm > 1e-300 ? 1 / norm : 0;
-      for (let i = 0; i < m; i++) y[i * l + j] *= inv;
-    }
-  }
-}
-
 /**
  * Top singular values of a [rows, cols] matrix in memory by randomized SVD (oversampling 10,
  * 2 power iterations). `totalEnergy` (sum of w^2) makes the energy ranks true ranks of the
@@ -143,56 +111,7 @@ function orthonormalizeColumns(y: Float64Array, m: number, l: number): void {
 export function randomizedSpectrum(values: Float32Array, rows: number, cols: number, totalEnergy: number, seed = 1): SpectrumReport {
   const k = Math.min(MAX_SPECTRUM_VALUES, rows, cols);
   const l = Math.min(k + 10, rows, cols);
-  const rnd = normalSource(seed);
-  const omega = new Float64Array(cols * l);
-  for (let i = 0; i < omega.length; i++) omega[i] = rnd();
-  const y = new Float64Array(rows * l);
-  const z = new Float64Array(cols * l);
-  const mulA = (src: Float64Array, dst: Float64Array) => {
-    // dst [rows, l] = A [rows, cols] * src [cols, l]
-    dst.fill(0);
-    for (let r = 0; r < rows; r++) {
-      const ob = r * l;
-      for (let c = 0; c < cols; c++) {
-        const a = values[r * cols + c];
-        if (a === 0) continue;
-        const sb = c * l;
-        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
-      }
-    }
-  };
-  const mulAt = (src: Float64Array, dst: Float64Array) => {
-    // dst [cols, l] = A^T * src [rows, l]
-    dst.fill(0);
-    for (let r = 0; r < rows; r++) {
-      const sb = r * l;
-      for (let c = 0; c < cols; c++) {
-        const a = values[r * cols + c];
-        if (a === 0) continue;
-        const ob = c * l;
-        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
-      }
-    }
-  };
-  mulA(omega, y);
-  orthonormalizeColumns(y, rows, l);
-  for (let it = 0; it < 2; it++) {
-    mulAt(y, z);
-    orthonormalizeColumns(z, cols, l);
-    mulA(z, y);
-    orthonormalizeColumns(y, rows, l);
-  }
-  // B = Q^T A has the singular values of A restricted to range(Q); B^T... use (Q^T A)(Q^T A)^T = Q^T A A^T Q
-  mulAt(y, z); // z = A^T Q  [cols, l]  => B^T
-  const g = new Float64Array(l * l);
-  for (let p = 0; p < l; p++) {
-    for (let q = p; q < l; q++) {
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += z[c * l + p] * z[c * l + q];
-      g[p * l + q] = s;
-      g[q * l + p] = s;
-    }
-  }
+  const { gram: g } = randomizedSketch(values, rows, cols, l, 2, seed);
   const ev = symmetricEigenvalues(g, l);
   const sv = new Float64Array(k);
   for (let i = 0; i < k; i++) sv[i] = Math.sqrt(Math.max(0, ev[i]));

@@ -13,7 +13,7 @@
 //   in a second pass by the caller (factorize.ts): exact, two passes, O(d^2) memory.
 
 import { rankForEnergy } from '../analysis/spectrum.js';
-import { symmetricEigen } from '../analysis/linalg.js';
+import { orthonormalizeColumns, randomizedSketch, symmetricEigen } from '../analysis/linalg.js';
 
 /** Short side up to which `truncatedSvd` is exact by default (the Gram costs rows * n^2 / 2, its eigensystem ~9 n^3). */
 export const EXACT_MAX_SIDE = 512;
@@ -220,59 +220,6 @@ function exactSvd(values: Float32Array | Float64Array, rows: number, cols: numbe
   return { rows, cols, rank: r, u, s, v, singularValues, totalEnergy: total, exact: true, method: 'gram-eigen' };
 }
 
-/**
- * Orthonormalizes the l columns of Y [m, l] in place (modified Gram-Schmidt, twice). Columns
- * marked in `replace`, or that vanish, become unit vectors orthogonal to the others.
- */
-export function orthonormalizeColumns(y: Float64Array, m: number, l: number, replace?: boolean[]): void {
-  let nextBasis = 0;
-  const setBasis = (j: number) => {
-    for (let i = 0; i < m; i++) y[i * l + j] = 0;
-    y[(nextBasis++ % m) * l + j] = 1;
-  };
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < l; j++) {
-      if (pass === 0 && replace?.[j]) setBasis(j);
-      for (let attempt = 0; ; attempt++) {
-        let before = 0;
-        for (let i = 0; i < m; i++) before += y[i * l + j] ** 2;
-        for (let k = 0; k < j; k++) {
-          let dot = 0;
-          for (let i = 0; i < m; i++) dot += y[i * l + j] * y[i * l + k];
-          for (let i = 0; i < m; i++) y[i * l + j] -= dot * y[i * l + k];
-        }
-        let norm = 0;
-        for (let i = 0; i < m; i++) norm += y[i * l + j] ** 2;
-        // a column that loses all but 1e-10 of its length lay in the span of the others: noise
-        if (norm > 0 && norm > 1e-20 * before) {
-          const inv = 1 / Math.sqrt(norm);
-          for (let i = 0; i < m; i++) y[i * l + j] *= inv;
-          break;
-        }
-        if (j >= m || attempt > m) {
-          // more columns than dimensions: nothing orthogonal is left
-          for (let i = 0; i < m; i++) y[i * l + j] = 0;
-          break;
-        }
-        setBasis(j);
-      }
-    }
-  }
-}
-
-/** xorshift32 normal deviates (Box-Muller): reproducible sketches without a dependency */
-function normalSource(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 function randomizedSvd(values: Float32Array | Float64Array, rows: number, cols: number, cap: number, opts: TruncatedSvdOptions): TruncatedSvd {
   const short = Math.min(rows, cols);
@@ -302,56 +249,8 @@ function truncate(res: TruncatedSvd, r: number): TruncatedSvd {
 }
 
 function randomizedOnce(values: Float32Array | Float64Array, rows: number, cols: number, k: number, l: number, power: number, seed: number, total: number): TruncatedSvd {
-  const rnd = normalSource(seed);
-  const omega = new Float64Array(cols * l);
-  for (let i = 0; i < omega.length; i++) omega[i] = rnd();
-  const y = new Float64Array(rows * l);
-  const z = new Float64Array(cols * l);
-  // dst [rows, l] = A src [cols, l]
-  const mulA = (src: Float64Array, dst: Float64Array) => {
-    dst.fill(0);
-    for (let r = 0; r < rows; r++) {
-      const ob = r * l;
-      for (let c = 0; c < cols; c++) {
-        const a = values[r * cols + c];
-        if (a === 0) continue;
-        const sb = c * l;
-        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
-      }
-    }
-  };
-  // dst [cols, l] = A^T src [rows, l]
-  const mulAt = (src: Float64Array, dst: Float64Array) => {
-    dst.fill(0);
-    for (let r = 0; r < rows; r++) {
-      const sb = r * l;
-      for (let c = 0; c < cols; c++) {
-        const a = values[r * cols + c];
-        if (a === 0) continue;
-        const ob = c * l;
-        for (let j = 0; j < l; j++) dst[ob + j] += a * src[sb + j];
-      }
-    }
-  };
-  mulA(omega, y);
-  orthonormalizeColumns(y, rows, l);
-  for (let it = 0; it < power; it++) {
-    mulAt(y, z);
-    orthonormalizeColumns(z, cols, l);
-    mulA(z, y);
-    orthonormalizeColumns(y, rows, l);
-  }
   // B = Q^T A (l x cols); z = B^T = A^T Q. B B^T = z^T z = W diag(sigma^2) W^T.
-  mulAt(y, z);
-  const g = new Float64Array(l * l);
-  for (let p = 0; p < l; p++) {
-    for (let q = p; q < l; q++) {
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += z[c * l + p] * z[c * l + q];
-      g[p * l + q] = s;
-      g[q * l + p] = s;
-    }
-  }
+  const { q: y, bt: z, gram: g } = randomizedSketch(values, rows, cols, l, power, seed);
   const { values: ev, vectors: w } = symmetricEigen(g, l);
   const singularValues = new Float64Array(l);
   for (let i = 0; i < l; i++) singularValues[i] = Math.sqrt(Math.max(0, ev[i]));
