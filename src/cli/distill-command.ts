@@ -1,14 +1,12 @@
 // `prunescope distill TEACHER --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--epochs N] --out PATH`
 
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
 export async function distillCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     ...COMMON_COMPRESS_OPTIONS,
-    'sample-keep': { type: 'string' },
-    'sample-by': { type: 'string' },
-    'sample-warmup': { type: 'string' },
+    ...SAMPLE_PRUNING_OPTIONS,
     data: { type: 'string' },
     'student-dim': { type: 'string' },
     ratio: { type: 'string' },
@@ -36,17 +34,8 @@ export async function distillCommand(argv: string[]): Promise<number> {
   if (args.values.temperature !== undefined) settings.temperature = numberArg(args, 'temperature', 1, 0.01, 100);
   if (args.values.lr !== undefined) settings.lr = numberArg(args, 'lr', 0.005, 0, 10);
   if (args.values.seed !== undefined) settings.seed = numberArg(args, 'seed', 1, 0, 2 ** 31);
-  if (args.values['sample-keep'] !== undefined) {
-    const by = stringArg(args, 'sample-by') ?? 'loss';
-    if (by !== 'loss' && by !== 'gradnorm') throw new UsageError("--sample-by must be 'loss' or 'gradnorm'");
-    settings.samplePruning = {
-      keep: numberArg(args, 'sample-keep', 1, 0.0001, 1),
-      by,
-      ...(args.values['sample-warmup'] !== undefined ? { warmupEpochs: numberArg(args, 'sample-warmup', 1, 1, 10000) } : {}),
-    };
-  } else if (args.values['sample-by'] !== undefined || args.values['sample-warmup'] !== undefined) {
-    throw new UsageError('--sample-by / --sample-warmup need --sample-keep FRACTION');
-  }
+  const samplePruning = samplePruningArg(args);
+  if (samplePruning) settings.samplePruning = samplePruning;
   const candidates = stringArg(args, 'candidates');
   if (candidates) settings.candidates = candidates;
   return runCompressCommand(args, [{ method: 'distill', settings }], 'student');

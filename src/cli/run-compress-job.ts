@@ -24,6 +24,30 @@ export const COMMON_COMPRESS_OPTIONS = {
   progress: { type: 'boolean' },
 } as const;
 
+/** Training-sample pruning flags of the training commands (finetune, distill). */
+export const SAMPLE_PRUNING_OPTIONS = {
+  'sample-keep': { type: 'string' },
+  'sample-by': { type: 'string' },
+  'sample-warmup': { type: 'string' },
+} as const;
+
+/** The `samplePruning` setting from --sample-keep / --sample-by / --sample-warmup, if asked for. */
+export function samplePruningArg(args: ParsedArgs): Record<string, unknown> | undefined {
+  if (args.values['sample-keep'] === undefined) {
+    if (args.values['sample-by'] !== undefined || args.values['sample-warmup'] !== undefined) {
+      throw new UsageError('--sample-by / --sample-warmup need --sample-keep FRACTION');
+    }
+    return undefined;
+  }
+  const by = stringArg(args, 'sample-by') ?? 'loss';
+  if (by !== 'loss' && by !== 'gradnorm') throw new UsageError("--sample-by must be 'loss' or 'gradnorm'");
+  return {
+    keep: numberArg(args, 'sample-keep', 1, 0.0001, 1),
+    by,
+    ...(args.values['sample-warmup'] !== undefined ? { warmupEpochs: numberArg(args, 'sample-warmup', 1, 1, 10000) } : {}),
+  };
+}
+
 export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[], label: string): Promise<number> {
   if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
   const model = resolve(args.positionals[0]);
