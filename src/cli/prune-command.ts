@@ -1,13 +1,32 @@
 // `prunescope prune MODEL --sparsity 0.9 [--scope global|layer] [--structure none|rows|dims|neurons]
-//  [--finetune INTERACTIONS.csv --epochs N] [--steps N] --out PATH`
+//  [--granularity element|column] [--per-layer NAME=S,...] [--finetune INTERACTIONS.csv --epochs N]
+//  [--steps N | --ramp-epochs N [--frequency 100]] --out PATH`
 // With --steps N (unstructured), the sparsity ramps up over N pruning steps along TFMOT's
 // polynomial-decay schedule (cubic: large steps first, small ones near the target), with
-// fine-tuning between steps when --finetune is given: the network recovers between cuts.
+// fine-tuning between steps when --finetune is given: the network recovers between cuts. Per-layer
+// targets ramp along the same curve (each step prunes every layer to the same share of its target).
+// With --ramp-epochs N instead, the pruning happens inside one training run (TFMOT's
+// prune_low_magnitude): masks recomputed every --frequency optimizer steps while the targets ramp
+// over the first N epochs, then training goes on at the final masks; Adam's state carries through.
 
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { polynomialDecaySparsity } from '../core/compress/prune-magnitude.js';
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+
+/** `name=0.9,other=1`: per-layer (or per-tensor) sparsity targets */
+function perLayerArg(text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const eq = part.lastIndexOf('=');
+    const name = part.slice(0, eq).trim();
+    const v = Number(part.slice(eq + 1));
+    if (eq <= 0 || name === '' || !(v >= 0 && v <= 1)) throw new UsageError(`--per-layer wants NAME=SPARSITY pairs with sparsities in [0, 1], got '${part}'`);
+    out[name] = v;
+  }
+  return out;
+}
 
 export async function pruneCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
@@ -23,6 +42,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     lr: { type: 'string' },
     'batch-size': { type: 'string' },
     steps: { type: 'string' },
+    'ramp-epochs': { type: 'string' },
+    frequency: { type: 'string' },
+    granularity: { type: 'string' },
+    'per-layer': { type: 'string' },
   });
   if (args.values.sparsity === undefined) throw new UsageError('--sparsity is required (a fraction in [0, 1], e.g. 0.9)');
   const sparsity = numberArg(args, 'sparsity', 0, 0, 1);
@@ -35,7 +58,14 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   switch (structure) {
     case 'none': {
       const tensors = stringArg(args, 'tensors');
-      step = { method: 'prune-magnitude', settings: { sparsity, scope, ...(tensors ? { tensors: tensors.split(',') } : {}) } };
+      const granularity = stringArg(args, 'granularity') ?? 'element';
+      if (granularity !== 'element' && granularity !== 'column') throw new UsageError("--granularity must be 'element' or 'column'");
+      const perLayer = perLayerArg(stringArg(args, 'per-layer'));
+      if (perLayer && scope !== 'layer') throw new UsageError('--per-layer needs --scope layer');
+      step = {
+        method: 'prune-magnitude',
+        settings: { sparsity, scope, ...(granularity === 'column' ? { granularity } : {}), ...(perLayer ? { perLayer } : {}), ...(tensors ? { tensors: tensors.split(',') } : {}) },
+      };
       break;
     }
     case 'rows':
@@ -65,13 +95,30 @@ export async function pruneCommand(argv: string[]): Promise<number> {
         },
       }
     : undefined;
+  if (args.values['ramp-epochs'] !== undefined) {
+    // gradual pruning inside one training run: one finetune step that prunes as it trains
+    if (structure !== 'none') throw new UsageError('--ramp-epochs (gradual pruning) applies to magnitude pruning (--structure none)');
+    if (!finetune) throw new UsageError('--ramp-epochs needs --finetune INTERACTIONS.csv (the pruning happens during training)');
+    if (args.values.steps !== undefined) throw new UsageError('give --steps (separate prune / fine-tune rounds) or --ramp-epochs (pruning during one training run), not both');
+    const epochs = finetune.settings.epochs as number;
+    const rampEpochs = numberArg(args, 'ramp-epochs', 0, 0, epochs);
+    const frequency = numberArg(args, 'frequency', 100, 1, 1e9);
+    if (!Number.isInteger(rampEpochs) || !Number.isInteger(frequency)) throw new UsageError('--ramp-epochs and --frequency must be integers');
+    const gradualStep: CompressStep = { method: 'finetune', settings: { ...finetune.settings, masks: 'none', gradual: { prune: step.settings, rampEpochs, frequency } } };
+    return runCompressCommand(args, [gradualStep], `pruned${Math.round(sparsity * 100)}`);
+  }
+  if (args.values.frequency !== undefined) throw new UsageError('--frequency goes with --ramp-epochs');
   const nSteps = numberArg(args, 'steps', 1, 1, 100);
   if (!Number.isInteger(nSteps)) throw new UsageError('--steps must be an integer');
   if (nSteps > 1 && structure !== 'none') throw new UsageError('--steps (an iterative schedule) applies to unstructured pruning (--structure none)');
   const steps: CompressStep[] = [];
   for (let i = 1; i <= nSteps; i++) {
-    const s = nSteps === 1 ? sparsity : Math.round(polynomialDecaySparsity(i, { initial: 0, final: sparsity, begin: 0, end: nSteps, power: 3 }) * 1e4) / 1e4;
-    steps.push(nSteps === 1 ? step : { method: 'prune-magnitude', settings: { ...step.settings, sparsity: s } });
+    // the share of every target reached at step i
+    const f = polynomialDecaySparsity(i, { initial: 0, final: 1, begin: 0, end: nSteps, power: 3 });
+    const at = (target: number): number => Math.round(target * f * 1e4) / 1e4;
+    const perLayer = step.settings.perLayer as Record<string, number> | undefined;
+    const ramped = { ...step.settings, sparsity: at(sparsity), ...(perLayer ? { perLayer: Object.fromEntries(Object.entries(perLayer).map(([k, v]) => [k, at(v)])) } : {}) };
+    steps.push(nSteps === 1 ? step : { method: 'prune-magnitude', settings: ramped });
     if (finetune) steps.push(finetune);
   }
   return runCompressCommand(args, steps, structure === 'none' ? `pruned${Math.round(sparsity * 100)}` : `${structure}${Math.round(sparsity * 100)}`);

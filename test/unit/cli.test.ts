@@ -115,3 +115,20 @@ test('usage errors exit 2; --help and --version exit 0', () => {
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
   assert.ok(!existsSync(join(process.cwd(), 'x.onnx')));
 });
+
+test('prune: the gradual and column flags are checked before any model is read', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--per-layer', 'a=2'], /--per-layer wants NAME=SPARSITY pairs/],
+    [['--per-layer', 'a=0.5'], /--per-layer needs --scope layer/],
+    [['--granularity', 'rows'], /--granularity must be 'element' or 'column'/],
+    [['--ramp-epochs', '2'], /--ramp-epochs needs --finetune/],
+    [['--ramp-epochs', '2', '--finetune', 'd.csv', '--epochs', '4', '--steps', '3'], /not both/],
+    [['--ramp-epochs', '5', '--finetune', 'd.csv', '--epochs', '4'], /--ramp-epochs must be a number in \[0, 4\]/],
+    [['--frequency', '10'], /--frequency goes with --ramp-epochs/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = run('prune', 'missing.onnx', '--sparsity', '0.9', ...flags);
+    assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, flags.join(' '));
+  }
+});

@@ -424,3 +424,72 @@ test('rows then magnitude / rows again on the TF.js output: the remap (a frozen 
   const y = await scoreTfjs(step3, [0, 39], [0, 59]);
   assert.equal(y.length, 2);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Magnitude pruning by columns: the zeros of prune-dims without the shape change
+
+test('magnitude by columns: same columns as dims in both GMF tables, dead next-layer rows zeroed, same scores as dims (ORT and TF.js)', async () => {
+  await initTfjs('cpu');
+  const p = await save(neumf(40, 60, 8, 11));
+  const tables = ['user_gmf_embedding/embeddings', 'item_gmf_embedding/embeddings', 'user_mlp_embedding/embeddings', 'item_mlp_embedding/embeddings'];
+  // the kernel reading the MLP tables is chosen with a 0 target of its own: only its dead rows go
+  const settings = { sparsity: 0.5, scope: 'layer' as const, granularity: 'column' as const, tensors: [...tables, 'mlp_dense_0/kernel'], perLayer: { 'mlp_dense_0/kernel': 0 } };
+  const cols = await writeBoth(p, (ir) => pruneMagnitude(ir, settings));
+  const dims = await writeBoth(p, (ir) => pruneDims(ir, { keep: 0.5 }));
+  for (const ir of [cols.irs.onnx, cols.irs.tfjs]) {
+    assert.deepEqual(shapes(ir), shapes(ir.format === 'onnx' ? await readModel(p.onnx) : await readModel(p.tfjs)), 'shapes unchanged');
+    const v = async (n: string) => readTensorFloat32(ir.tensors.find((t) => t.name === n)!);
+    const zeroCols = (x: Float32Array, d: number) => range(d).filter((j) => range(x.length / d).every((r) => x[r * d + j] === 0));
+    const ug = await v('user_gmf_embedding/embeddings');
+    const ig = await v('item_gmf_embedding/embeddings');
+    // exactly 4 of 8 columns, the same in both GMF tables, nothing else zero in them
+    assert.equal(zeroCols(ug, 8).length, 4);
+    assert.deepEqual(zeroCols(ug, 8), zeroCols(ig, 8));
+    assert.equal(ug.filter((x) => x === 0).length, 40 * 4);
+    assert.equal(ig.filter((x) => x === 0).length, 60 * 4);
+    // the rows of mlp_dense_0 [16, 16] reading a zeroed MLP column are all zero, the others untouched
+    const um = zeroCols(await v('user_mlp_embedding/embeddings'), 8);
+    const im = zeroCols(await v('item_mlp_embedding/embeddings'), 8);
+    assert.equal(um.length + im.length, 8);
+    const k = await v('mlp_dense_0/kernel');
+    const deadRows = [...um, ...im.map((j) => j + 8)];
+    for (let r = 0; r < 16; r++) {
+      const zeros = range(16).filter((c) => k[r * 16 + c] === 0).length;
+      assert.equal(zeros, deadRows.includes(r) ? 16 : 0, `row ${r}`);
+    }
+  }
+  assert.ok(cols.outcomes[1].notes.some((n) => n.includes('user_gmf_embedding/embeddings + item_gmf_embedding/embeddings: 4 of 8 columns zeroed')), cols.outcomes[1].notes.join('\n'));
+  assert.ok(cols.outcomes[1].notes.some((n) => /the 4 rows of mlp_dense_0\/kernel that read them are zeroed too/.test(n)), cols.outcomes[1].notes.join('\n'));
+  // zeroed columns compute what removed columns compute
+  const x = grid(range(40), [0, 17, 59]);
+  const a = await scoreOnnx(cols.onnx, x.u, x.i);
+  const b = await scoreOnnx(dims.onnx, x.u, x.i);
+  const c = await scoreTfjs(cols.tfjs, x.u, x.i);
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `${a[i]} vs ${b[i]}`);
+    assert.ok(Math.abs(a[i] - c[i]) < 1e-6, `${a[i]} vs ${c[i]}`);
+  }
+});
+
+test('magnitude by columns: a table at sparsity 1 zeroes the whole branch it feeds; global scope prunes the kernels with one threshold', async () => {
+  await initTfjs('cpu');
+  const p = await save(neumf(40, 60, 8, 12));
+  const ir = await readModel(p.onnx);
+  const { pruneMasks } = await import('../../src/core/compress/prune-magnitude.js');
+  const m = await pruneMasks(ir, { sparsity: 0.25, scope: 'layer', granularity: 'column', perLayer: { user_mlp_embedding: 1, item_mlp_embedding: 1 } });
+  const zeros = (n: string) => m.masks.get(n)!.filter((x) => x === 0).length;
+  assert.equal(zeros('user_mlp_embedding/embeddings'), 40 * 8);
+  assert.equal(zeros('item_mlp_embedding/embeddings'), 60 * 8);
+  assert.equal(zeros('mlp_dense_0/kernel'), 16 * 16, 'every input row of the first MLP layer is dead');
+  assert.equal(zeros('user_gmf_embedding/embeddings'), 40 * 2, 'floor(0.25 * 8) = 2 columns');
+  assert.equal(zeros('mlp_dense_1/kernel'), Math.floor(0.25 * 16 * 8), 'element-wise at its own target');
+  const g = await pruneMasks(ir, { sparsity: 0.5, scope: 'global', granularity: 'column' });
+  assert.equal(g.threshold !== undefined && Number.isFinite(g.threshold), true);
+  const kernels = ['mlp_dense_0/kernel', 'mlp_dense_1/kernel'];
+  const n = kernels.reduce((a, k) => a + g.masks.get(k)!.length, 0);
+  const pruned = g.perTensor.filter((t) => kernels.includes(t.tensor)).reduce((a, t) => a + t.pruned, 0);
+  // one threshold over the kernels: floor(0.5 n) element zeros, plus the rows made dead by the 4 zeroed MLP columns of each table
+  const dead = 8 * 16; // rows of mlp_dense_0 whose inputs are zeroed
+  assert.ok(pruned >= Math.floor(0.5 * n) && pruned <= Math.floor(0.5 * n) + dead, `${pruned}`);
+  await assert.rejects(pruneMasks(ir, { sparsity: 0.5, granularity: 'rows' as never }), /granularity must be 'element' or 'column'/);
+});

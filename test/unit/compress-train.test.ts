@@ -260,3 +260,47 @@ test('distill: an ONNX NeuMF teacher gives an ONNX student of the expected size 
   await s.release();
   await assert.rejects(distillModel(teacher, { data, ratio: 1000, epochs: 1 }), /no student of this kind fits 13 parameters/);
 });
+
+test('gradual pruning during fine-tuning: masks every 5 steps along the cubic ramp, exact final zeros, columns kept aligned, both formats', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const r = fx.models.neumf;
+  const data = headCsv(r.interactionsCsv, 2000, 'neumf-gradual.csv');
+  const table = await readInteractionTable(data);
+  const batchSize = 256;
+  // explicit labels: an epoch is the table's rows
+  const batchesPerEpoch = Math.ceil(new EpochSampler(table, 4).size / batchSize);
+  for (const file of [r.onnxPath!, r.tfjsModelJson!]) {
+    const ir = await readModel(file);
+    const gradual = { prune: { sparsity: 0.5, scope: 'layer' as const, granularity: 'column' as const }, rampEpochs: 1, frequency: 5 };
+    const progress: string[] = [];
+    const outcome = await finetuneModel(ir, { data, epochs: 2, batchSize, lr: 0.005, gradual }, { onProgress: (_, d) => d && progress.push(d) });
+    // updates at steps 0, 5, ... below the end of the ramp, and one at its end
+    const updates = Math.ceil(batchesPerEpoch / 5) + 1;
+    const note = outcome.notes.find((n) => n.startsWith('Gradual magnitude pruning'));
+    assert.ok(note?.includes(`(${updates} updates)`), `${note} (expected ${updates} updates)`);
+    assert.ok(progress.some((p) => /fine-tuning with gradual pruning: epoch 2\/2/.test(p)), progress.join('; '));
+    const out = path.join(work, `gradual-${path.basename(path.dirname(file))}-${path.basename(file)}`);
+    await outcome.write(out);
+    const tuned = await readModel(out);
+    const v = async (n: string) => readTensorFloat32(tuned.tensors.find((t) => t.name === n)!);
+    const ug = await v('user_gmf_embedding/embeddings');
+    const ig = await v('item_gmf_embedding/embeddings');
+    const d = tuned.tensors.find((t) => t.name === 'user_gmf_embedding/embeddings')!.shape[1];
+    const zeroCols = (x: Float32Array) => Array.from({ length: d }, (_, j) => j).filter((j) => x.every((y, i) => i % d !== j || y === 0));
+    assert.equal(zeroCols(ug).length, Math.floor(0.5 * d), 'half of the GMF columns zeroed');
+    assert.deepEqual(zeroCols(ug), zeroCols(ig), 'the same columns in both GMF tables');
+    // every other GMF weight trained and non-zero
+    assert.equal(ug.filter((x) => x === 0).length, (ug.length / d) * Math.floor(0.5 * d));
+    // a dense kernel element-wise at exactly floor(0.5 n) zeros (its dead rows, if any, come on top)
+    const k1 = await v('mlp_dense_1/kernel');
+    assert.equal(k1.filter((x) => x === 0).length, Math.floor(0.5 * k1.length));
+    // biases and the scoring layer are untouched by the pruning
+    assert.equal((await v('mlp_dense_1/bias')).filter((x) => x === 0).length < (await v('mlp_dense_1/bias')).length, true);
+    assert.equal((await v('prediction/kernel')).filter((x) => x === 0).length, 0);
+  }
+  await assert.rejects(
+    finetuneModel(await readModel(r.onnxPath!), { data, epochs: 1, gradual: { prune: { sparsity: 0.5 }, rampEpochs: 2 } }),
+    /rampEpochs must be an integer from 0 to the 1 epochs/,
+  );
+});

@@ -21,6 +21,7 @@ import { createRng, Rng } from '../samples/prng.js';
 import { readInteractions } from '../eval/interactions.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
+import { polynomialDecaySparsity, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
 
 // ---------------------------------------------------------------------------------------------
 // Interaction data
@@ -488,6 +489,11 @@ export interface TrainLoopOptions {
   /** progress labels: epochs before this loop and epochs of the whole run (training-sample pruning runs two loops) */
   epochBase?: number;
   epochTotal?: number;
+  /**
+   * called before optimizer step `step` (0-based, counted over the whole loop); it may replace
+   * entries of `masks` (disposing the old ones) and zero weights: gradual pruning does
+   */
+  beforeStep?: (step: number) => Promise<void> | void;
 }
 
 export interface TrainLoopResult {
@@ -528,6 +534,7 @@ export async function trainLoop(vars: tf.Variable[], forward: (b: Batch) => tf.T
       for (let bi = 0; bi < batches; bi++) {
         checkAbort(o.ctx, what);
         const b = sliceBatch(rows, bi * o.batchSize, Math.min(perEpoch, (bi + 1) * o.batchSize));
+        if (o.beforeStep) await o.beforeStep(done);
         const lossT = optimizer.minimize(() => lossFn(forward(b), b), true, vars)!;
         if (o.masks) {
           tf.tidy(() => {
@@ -580,6 +587,25 @@ export interface FinetuneSettings {
   k?: number;
   /** train the epochs after the warm-up on the hardest `keep` fraction of the rows (sample-pruning.ts) */
   samplePruning?: SamplePruningSettings;
+  /** magnitude pruning that ramps up during this training (TFMOT's habit), instead of fixed masks */
+  gradual?: GradualPruningSettings;
+}
+
+/**
+ * Gradual magnitude pruning inside one training run, as TFMOT's prune_low_magnitude does: every
+ * `frequency` optimizer steps the masks are recomputed from the current weights, with the targets
+ * ramped along the cubic polynomial decay from 0 (step 0) to the final ones (end of epoch
+ * `rampEpochs`); the remaining epochs train at the final masks. Pruned weights are zero after every
+ * step, and the optimizer (Adam and its moments) runs on through the whole schedule, which
+ * separate prune-then-fine-tune rounds cannot do.
+ */
+export interface GradualPruningSettings {
+  /** the pruning reached at the end of the ramp: sparsity, scope, per-layer targets, granularity */
+  prune: PruneMagnitudeSettings;
+  /** epochs of the ramp; 0 prunes to the final targets before the first step */
+  rampEpochs: number;
+  /** optimizer steps between two mask updates; default 100 (TFMOT's default) */
+  frequency?: number;
 }
 
 /** Share of exact zeros above which a tensor counts as pruned (trained weights are almost never exactly 0). */
@@ -627,12 +653,15 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
   }
   if (!(lr > 0)) throw new Error(`finetune: lr must be positive, got ${lr}`);
   const sp = settings.samplePruning ? resolveSamplePruning(settings.samplePruning, epochs, 'finetune') : undefined;
+  const gradual = settings.gradual ? resolveGradual(settings.gradual, epochs, ir.path) : undefined;
+  if (gradual && sp) throw new Error('finetune: gradual pruning and training-sample pruning cannot be combined in one run');
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
   const table = await readInteractionTable(settings.data);
   checkAbort(ctx, 'fine-tuning');
   const trainee = await loadTrainee(ir, { lastLayerInput: sp?.by === 'gradnorm' });
   let masksAll: Array<tf.Tensor | undefined> = [];
+  let live: Array<tf.Tensor | undefined> = [];
   try {
     // masks from the values before training
     const zeros: number[] = [];
@@ -645,18 +674,34 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     });
     const pruned = trainee.variables.some((v, i) => zeros[i] / v.size >= PRUNED_ZERO_SHARE);
     const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
-    const resolved = { data: settings.data, epochs, batchSize, lr, masks, negatives, seed, ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}), ...(sp ? { samplePruning: sp } : {}) };
+    const resolved = {
+      data: settings.data,
+      epochs,
+      batchSize,
+      lr,
+      masks,
+      negatives,
+      seed,
+      ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}),
+      ...(sp ? { samplePruning: sp } : {}),
+      ...(gradual ? { gradual } : {}),
+    };
     const k = settings.k ?? 10;
     const before = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
+    // gradual pruning replaces entries of `live` as it goes; the zeros kept from before training stay in them
+    live = masks === 'keep-zeros' || gradual ? masksAll.slice() : [];
+    const batchesPerEpoch = Math.ceil(sampler.size / batchSize);
+    const pruner = gradual ? new GradualPruner(ir, trainee, gradual, batchesPerEpoch, batchesPerEpoch * epochs, live, masks === 'keep-zeros' ? masksAll : []) : undefined;
     const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
       lr,
       seed,
-      masks: masks === 'keep-zeros' ? masksAll : undefined,
+      masks: masks === 'keep-zeros' || gradual ? live : undefined,
       ctx,
       progressSpan: [0.02, 0.95],
+      ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
     };
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
@@ -676,7 +721,13 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     const changes: TensorChange[] = trainee.names.map((name, i) => {
       const t = byName.get(name)!;
       const entry = { shape: t.shape, dtype: t.dtype, bytes: t.storage.byteLength };
-      const kept = masks === 'keep-zeros' && zeros[i] > 0 ? `, ${zeros[i]} zeros kept` : '';
+      const zerosNow = pruner?.last?.masks.has(name) ? values.get(name)!.reduce((n, x) => (x === 0 ? n + 1 : n), 0) : undefined;
+      const kept =
+        zerosNow !== undefined
+          ? `, gradually pruned: ${zerosNow} of ${t.shape.reduce((a, b) => a * b, 1)} zero`
+          : masks === 'keep-zeros' && zeros[i] > 0
+            ? `, ${zeros[i]} zeros kept`
+            : '';
       return { tensor: name, action: `fine-tuned${kept}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
     });
     const notes = [
@@ -684,9 +735,11 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
-      masks === 'keep-zeros'
-        ? `Masks kept: the ${zeros.reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
-        : 'No masks: every weight was free to change (zeros may have become non-zero).',
+      pruner
+        ? pruner.summary(values)
+        : masks === 'keep-zeros'
+          ? `Masks kept: the ${zeros.reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
+          : 'No masks: every weight was free to change (zeros may have become non-zero).',
       ir.format === 'onnx'
         ? 'The ONNX graph was trained through its TF.js translation; only initializer values changed, the file structure is untouched.'
         : 'Only weight values changed; model.json keeps its topology.',
@@ -707,7 +760,106 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     };
     return outcome;
   } finally {
+    const owned = new Set(masksAll);
+    for (const m of live) if (m && !owned.has(m)) m.dispose();
     masksAll.forEach((m) => m?.dispose());
     trainee.dispose();
+  }
+}
+
+function resolveGradual(g: GradualPruningSettings, epochs: number, file: string): Required<GradualPruningSettings> {
+  const frequency = g.frequency ?? 100;
+  if (!Number.isInteger(g.rampEpochs) || g.rampEpochs < 0 || g.rampEpochs > epochs) {
+    throw new ModelFileError(file, `gradual pruning: rampEpochs must be an integer from 0 to the ${epochs} epochs, got ${g.rampEpochs}`);
+  }
+  if (!Number.isInteger(frequency) || frequency < 1) throw new ModelFileError(file, `gradual pruning: frequency must be a positive integer, got ${frequency}`);
+  if (!g.prune || typeof g.prune.sparsity !== 'number') throw new ModelFileError(file, 'gradual pruning needs prune settings with a sparsity');
+  return { prune: g.prune, rampEpochs: g.rampEpochs, frequency };
+}
+
+/** The model IR with the trainee's current values in place of the stored ones, for pruneMasks. */
+function irWithTraineeValues(ir: ModelIR, t: Trainee): ModelIR {
+  const at = new Map(t.names.map((n, i) => [n, i]));
+  return {
+    ...ir,
+    tensors: ir.tensors.map((x) => {
+      const i = at.get(x.name);
+      if (i === undefined) return x;
+      const values = t.variables[i].dataSync() as Float32Array;
+      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: values.byteLength, source: { kind: 'values', values }, location: `${x.name} (being fine-tuned)` } };
+    }),
+  };
+}
+
+/** Recomputes the masks of a GradualPruningSettings schedule from the trainee's weights. */
+class GradualPruner {
+  last?: PruneMasks;
+  updates = 0;
+  private readonly rampSteps: number;
+
+  constructor(
+    private readonly ir: ModelIR,
+    private readonly trainee: Trainee,
+    private readonly g: Required<GradualPruningSettings>,
+    batchesPerEpoch: number,
+    totalSteps: number,
+    /** the loop's masks, replaced in place */
+    private readonly live: Array<tf.Tensor | undefined>,
+    /** zeros from before training that stay zero (keep-zeros), by variable; may be empty */
+    private readonly keep: Array<tf.Tensor | undefined>,
+  ) {
+    // the final targets are set at the last step at the latest (a ramp over every epoch)
+    this.rampSteps = Math.min(g.rampEpochs * batchesPerEpoch, totalSteps - 1);
+  }
+
+  async beforeStep(step: number): Promise<void> {
+    const end = this.rampSteps;
+    if (!(step === end || (step < end && step % this.g.frequency === 0))) return;
+    const f = end === 0 ? 1 : polynomialDecaySparsity(step, { initial: 0, final: 1, begin: 0, end, power: 3 });
+    const p = this.g.prune;
+    const at = (x: number): number => x * f;
+    const settings: PruneMagnitudeSettings = {
+      ...p,
+      sparsity: at(p.sparsity),
+      ...(p.perLayer ? { perLayer: Object.fromEntries(Object.entries(p.perLayer).map(([k, v]) => [k, at(v)])) } : {}),
+    };
+    const m = await pruneMasks(irWithTraineeValues(this.ir, this.trainee), settings);
+    const index = new Map(this.trainee.names.map((n, i) => [n, i]));
+    for (const [name, mask] of m.masks) {
+      const i = index.get(name);
+      if (i === undefined) continue; // a tensor the translation does not train (none today)
+      const v = this.trainee.variables[i];
+      const old = this.live[i];
+      const next = tf.tidy(() => {
+        const fresh = tf.tensor(Float32Array.from(mask), v.shape, 'float32');
+        const k = this.keep[i];
+        return k ? tf.mul(fresh, k) : fresh;
+      });
+      if (old && old !== this.keep[i]) old.dispose();
+      this.live[i] = next;
+      tf.tidy(() => v.assign(tf.mul(v, next)));
+    }
+    this.last = m;
+    this.updates++;
+  }
+
+  summary(values: Map<string, Float32Array>): string {
+    const p = this.g.prune;
+    let zeros = 0;
+    let n = 0;
+    for (const name of this.last?.masks.keys() ?? []) {
+      const v = values.get(name);
+      if (!v) continue;
+      n += v.length;
+      for (let j = 0; j < v.length; j++) if (v[j] === 0) zeros++;
+    }
+    const cols = (this.last?.columns ?? []).map((c) => `${c.tables.join(' + ')} ${c.width - c.zeroed} of ${c.width} columns left`).join('; ');
+    const targets = p.perLayer ? `, per-layer targets ${Object.entries(p.perLayer).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+    return (
+      `Gradual magnitude pruning during training (${p.granularity ?? 'element'} granularity, ${p.scope ?? 'global'} scope, target ${p.sparsity}${targets}): ` +
+      `the targets ramped along the cubic polynomial decay over ${this.g.rampEpochs} epoch(s), masks recomputed every ${this.g.frequency} steps (${this.updates} updates), ` +
+      `then training went on at the final masks. ${zeros} of ${n} chosen weights are zero (${((100 * zeros) / Math.max(1, n)).toFixed(1)}%)` +
+      (cols ? `; ${cols}.` : '.')
+    );
   }
 }

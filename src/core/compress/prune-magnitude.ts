@@ -21,7 +21,7 @@ import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { frozenTensors } from './graph-deps.js';
+import { ChannelGroup, buildDepGraph, channelGroup, channelSources, frozenTensors, selectLowest } from './graph-deps.js';
 
 export interface PruneMagnitudeSettings {
   /** fraction of the chosen weights to zero, 0..1 */
@@ -35,6 +35,16 @@ export interface PruneMagnitudeSettings {
    * biases, norms, constants) or explicit tensor names.
    */
   tensors?: 'embeddings+dense' | string[];
+  /**
+   * 'element' (default): single weights. 'column': whole embedding dimensions of the chosen
+   * tables (columns of smallest L2 norm); tables whose vectors meet element-wise (a GMF product,
+   * a FM or two-tower dot) lose the same columns, and the rows of chosen next-layer kernels that
+   * read only zeroed columns are zeroed too (they multiply zeros). Unstructured zeros in two
+   * tables that are multiplied element-wise seldom line up, so the product dies long before the
+   * tables do; whole columns keep the surviving dimensions intact. Dense kernels stay
+   * element-wise (the scope applies to them).
+   */
+  granularity?: 'element' | 'column';
 }
 
 export interface PruneMasks {
@@ -46,6 +56,8 @@ export interface PruneMasks {
   scope: 'global' | 'layer';
   /** global scope: the one threshold (|w| at rank floor(s*n)); -Infinity when nothing is pruned */
   threshold?: number;
+  /** granularity 'column': per group of tables sharing columns, the columns zeroed */
+  columns?: Array<{ tables: string[]; width: number; zeroed: number; deadRows: Array<{ tensor: string; rows: number }> }>;
 }
 
 const PRUNABLE_ROLES: ReadonlySet<TensorRole> = new Set<TensorRole>(['embedding', 'dense-kernel', 'conv-kernel']);
@@ -170,38 +182,156 @@ async function masksFor(tensors: ModelTensor[], sparsity: number, signal?: Abort
 export async function pruneMasks(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<PruneMasks> {
   const scope = settings.scope ?? 'global';
   if (scope !== 'global' && scope !== 'layer') throw new ModelFileError(ir.path, `scope must be 'global' or 'layer', got ${String(scope)}`);
+  const granularity = settings.granularity ?? 'element';
+  if (granularity !== 'element' && granularity !== 'column') throw new ModelFileError(ir.path, `granularity must be 'element' or 'column', got ${String(granularity)}`);
   const base = checkSparsity(settings.sparsity, 'sparsity', ir.path);
   const tensors = chooseTensors(ir, settings.tensors);
   if (tensors.length === 0) throw new ModelFileError(ir.path, 'no tensor to prune: the model has no embedding table or dense kernel of a float type');
-  const masks = new Map<string, Uint8Array>();
-  const perTensor: PruneMasks['perTensor'] = [];
-  const count = (t: ModelTensor): number => tensorElementCount(t.shape);
-  if (scope === 'global') {
-    if (settings.perLayer && Object.keys(settings.perLayer).length > 0) {
-      throw new ModelFileError(ir.path, "perLayer sparsities need scope 'layer' (global scope uses one threshold over all chosen tensors)");
-    }
-    ctx?.onProgress?.(0, 'global magnitude threshold');
-    const r = await masksFor(tensors, base, ctx?.signal);
-    tensors.forEach((t, i) => {
-      masks.set(t.name, r.masks[i]);
-      perTensor.push({ tensor: t.name, sparsity: base, threshold: r.threshold, pruned: r.pruned[i], count: count(t) });
-    });
-    return { masks, perTensor, scope, threshold: r.threshold };
-  }
   const per = settings.perLayer ?? {};
+  if (scope === 'global' && Object.keys(per).length > 0) {
+    throw new ModelFileError(ir.path, "perLayer sparsities need scope 'layer' (global scope uses one threshold over all chosen tensors)");
+  }
   const known = new Set<string>([...tensors.map((t) => t.name), ...tensors.map((t) => t.layer)]);
   for (const k of Object.keys(per)) {
     if (!known.has(k)) throw new ModelFileError(ir.path, `perLayer names "${k}", which is none of the chosen tensors or their layers`);
   }
-  for (let i = 0; i < tensors.length; i++) {
-    const t = tensors[i];
-    const s = checkSparsity(per[t.name] ?? per[t.layer] ?? base, `sparsity of ${t.name}`, ir.path);
-    ctx?.onProgress?.(i / tensors.length, `threshold of ${t.name}`);
+  const sparsityOf = (t: ModelTensor): number => checkSparsity(per[t.name] ?? per[t.layer] ?? base, `sparsity of ${t.name}`, ir.path);
+
+  const masks = new Map<string, Uint8Array>();
+  const perTensor: PruneMasks['perTensor'] = [];
+  const count = (t: ModelTensor): number => tensorElementCount(t.shape);
+  // column granularity: whole columns of the tables first, then the kernels element-wise
+  const col = granularity === 'column' ? await columnMasks(ir, tensors, sparsityOf, ctx) : undefined;
+  const elementwise = col ? tensors.filter((t) => !col.tables.has(t.name)) : tensors;
+  const result: PruneMasks = { masks, perTensor, scope };
+  if (col) {
+    result.columns = col.groups;
+    for (const t of tensors) {
+      if (!col.tables.has(t.name)) continue;
+      const m = col.masks.get(t.name)!;
+      masks.set(t.name, m);
+      perTensor.push({ tensor: t.name, sparsity: sparsityOf(t), threshold: NaN, pruned: m.length - m.reduce((a, b) => a + b, 0), count: count(t) });
+    }
+  }
+  /** ANDs in the dead rows found by the column pass; returns the pruned count */
+  const finish = (t: ModelTensor, m: Uint8Array, pruned: number): number => {
+    const dead = col?.masks.get(t.name);
+    if (!dead) return pruned;
+    let extra = 0;
+    for (let i = 0; i < m.length; i++) {
+      if (dead[i] === 0 && m[i] === 1) {
+        m[i] = 0;
+        extra++;
+      }
+    }
+    return pruned + extra;
+  };
+  if (elementwise.length === 0) return result;
+  if (scope === 'global') {
+    ctx?.onProgress?.(0, 'global magnitude threshold');
+    const r = await masksFor(elementwise, base, ctx?.signal);
+    elementwise.forEach((t, i) => {
+      masks.set(t.name, r.masks[i]);
+      perTensor.push({ tensor: t.name, sparsity: base, threshold: r.threshold, pruned: finish(t, r.masks[i], r.pruned[i]), count: count(t) });
+    });
+    result.threshold = r.threshold;
+    return result;
+  }
+  for (let i = 0; i < elementwise.length; i++) {
+    const t = elementwise[i];
+    const s = sparsityOf(t);
+    ctx?.onProgress?.(i / elementwise.length, `threshold of ${t.name}`);
     const r = await masksFor([t], s, ctx?.signal);
     masks.set(t.name, r.masks[0]);
-    perTensor.push({ tensor: t.name, sparsity: s, threshold: r.threshold, pruned: r.pruned[0], count: count(t) });
+    perTensor.push({ tensor: t.name, sparsity: s, threshold: r.threshold, pruned: finish(t, r.masks[0], r.pruned[0]), count: count(t) });
   }
-  return { masks, perTensor, scope };
+  return result;
+}
+
+/**
+ * Column masks of the chosen embedding tables (granularity 'column'): per group of tables that
+ * share columns (graph-deps.ts: tables met element-wise), floor(s * width) columns of smallest
+ * L2 norm over the group's tables are zeroed, s being the largest sparsity asked of the group's
+ * chosen tables. `masks` also holds, for chosen kernels that read a group's channels, the rows
+ * that read only zeroed columns (0 = dead), to be ANDed into their element masks.
+ */
+async function columnMasks(
+  ir: ModelIR,
+  tensors: ModelTensor[],
+  sparsityOf: (t: ModelTensor) => number,
+  ctx?: CompressionContext,
+): Promise<{ tables: Set<string>; masks: Map<string, Uint8Array>; groups: NonNullable<PruneMasks['columns']> }> {
+  const chosen = new Map(tensors.map((t) => [t.name, t]));
+  const g = buildDepGraph(ir);
+  const sources = channelSources(g).filter((s) => s.kind === 'table' && chosen.has(s.tensor));
+  const tables = new Set<string>();
+  const masks = new Map<string, Uint8Array>();
+  const groups: NonNullable<PruneMasks['columns']> = [];
+  const claimed = new Set<string>();
+  const values = new Map<string, Float32Array>();
+  const valuesOf = async (name: string): Promise<Float32Array> => {
+    let v = values.get(name);
+    if (!v) values.set(name, (v = await readTensorFloat32(chosen.get(name) ?? ir.tensors.find((t) => t.name === name)!)));
+    return v;
+  };
+  for (const src of sources) {
+    ctx?.signal?.throwIfAborted();
+    if (claimed.has(src.tensor)) continue;
+    let group: ChannelGroup;
+    try {
+      group = channelGroup(g, src);
+    } catch {
+      // channels that cannot be followed past some op: the table's own columns still can be zeroed
+      const t = chosen.get(src.tensor)!;
+      group = { sources: [src], width: src.width, slices: [{ tensor: src.tensor, axis: t.shape.length - 1, offset: 0, width: src.width, kind: 'producer' }] };
+    }
+    for (const s of group.sources) claimed.add(s.tensor);
+    const members = group.sources.filter((s) => chosen.has(s.tensor)).map((s) => chosen.get(s.tensor)!);
+    const s = Math.max(...members.map(sparsityOf));
+    const drop = Math.floor(s * group.width + 1e-9);
+    // column energy over the group's tables (producer slices)
+    const energy = new Float32Array(group.width);
+    for (const sl of group.slices) {
+      if (sl.kind !== 'producer') continue;
+      const t = ir.tensors.find((x) => x.name === sl.tensor)!;
+      const v = await valuesOf(sl.tensor);
+      forEachIndexInSlice(t.shape, sl.axis, sl.offset, group.width, (j, i) => {
+        energy[j] += v[i] * v[i];
+      });
+    }
+    const dropAt = selectLowest(energy, drop);
+    const deadRows: Array<{ tensor: string; rows: number }> = [];
+    for (const sl of group.slices) {
+      const t = chosen.get(sl.tensor);
+      if (!t || sl.kind === 'bias') continue; // biases are never pruned by magnitude methods
+      let m = masks.get(t.name);
+      if (!m) masks.set(t.name, (m = new Uint8Array(count(t)).fill(1)));
+      forEachIndexInSlice(t.shape, sl.axis, sl.offset, group.width, (j, i) => {
+        if (dropAt[j]) m![i] = 0;
+      });
+      if (sl.kind === 'producer') tables.add(t.name);
+      else deadRows.push({ tensor: t.name, rows: drop });
+    }
+    groups.push({ tables: members.map((t) => t.name), width: group.width, zeroed: drop, deadRows });
+  }
+  return { tables, masks, groups };
+}
+
+function count(t: ModelTensor): number {
+  return tensorElementCount(t.shape);
+}
+
+/** Calls cb(j, flatIndex) for every element of the slice [offset, offset + width) along `axis`. */
+function forEachIndexInSlice(shape: number[], axis: number, offset: number, width: number, cb: (j: number, i: number) => void): void {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dim = shape[axis];
+  for (let a = 0; a < outer; a++) {
+    for (let j = 0; j < width; j++) {
+      const base = (a * dim + offset + j) * inner;
+      for (let i = 0; i < inner; i++) cb(j, base + i);
+    }
+  }
 }
 
 /**
@@ -366,10 +496,19 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
       after: [{ name: t.name, shape: t.shape.slice(), dtype: t.dtype, bytes: ir.format === 'onnx' ? bytes : tensorBytes('float32', t.shape) }],
     });
   }
+  const thresholdText = m.threshold !== undefined ? `, |w| threshold ${m.threshold}` : '';
   const notes = [
-    `Unstructured magnitude pruning (${m.scope} scope${m.scope === 'global' ? `, |w| threshold ${m.threshold}` : ''}): ${zeros} of ${total} chosen weights are zero (${pct(total ? zeros / total : 0)}); biases, norms and constants are untouched.`,
+    m.columns
+      ? `Magnitude pruning by embedding columns (${m.scope} scope for the kernels${thresholdText}): ${zeros} of ${total} chosen weights are zero (${pct(total ? zeros / total : 0)}); biases, norms and constants are untouched.`
+      : `Unstructured magnitude pruning (${m.scope} scope${thresholdText}): ${zeros} of ${total} chosen weights are zero (${pct(total ? zeros / total : 0)}); biases, norms and constants are untouched.`,
     'The zeros are stored densely: the raw file size does not change, and ONNX Runtime / TF.js run the same dense kernels, so latency does not change either. Only the compressed (gzip) size shrinks.',
   ];
+  for (const c of m.columns ?? []) {
+    const dead = c.deadRows.length ? `; the ${c.deadRows.map((d) => `${d.rows} rows of ${d.tensor}`).join(' and ')} that read them are zeroed too` : '';
+    notes.push(
+      `${c.tables.join(' + ')}: ${c.zeroed} of ${c.width} columns zeroed (smallest L2 norm${c.tables.length > 1 ? ', the same columns in tables whose vectors meet element-wise' : ''})${dead}.`,
+    );
+  }
   if (ir.format !== 'onnx' && [...repl.keys()].some((n) => byName.get(n)?.storage.quantization)) {
     notes.push('Quantized TF.js weights were written as float32 (their affine quantization cannot keep exact zeros): quantize after pruning.');
   }
@@ -377,6 +516,7 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
     sparsity: settings.sparsity,
     scope: m.scope,
     tensors: settings.tensors ?? 'embeddings+dense',
+    ...(settings.granularity ? { granularity: settings.granularity } : {}),
     ...(settings.perLayer ? { perLayer: settings.perLayer } : {}),
   };
   return {
