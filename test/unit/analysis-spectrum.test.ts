@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exactSpectrum, gramSamplingStep, randomizedSpectrum, rankForEnergy, spectrumFromGram, symmetricEigenvalues } from '../../src/core/analysis/spectrum.js';
 import { computeTensorStats } from '../../src/core/analysis/tensor-stats.js';
+import { symmetricEigenvaluesOnly } from '../../src/core/analysis/linalg.js';
+import { privateKernel } from '../../src/core/analysis/private-kernel.js';
 
 /** Q R for a rotation R in the (i, j) plane of an n x n identity */
 function rotation(n: number, i: number, j: number, angle: number): number[][] {
@@ -105,4 +107,36 @@ test('Gram sampling keeps all rows of small tables and samples big ones', () => 
   assert.equal(gramSamplingStep(1000, 64), 1);
   assert.ok(gramSamplingStep(2_000_000, 64) > 1);
   assert.ok((2_000_000 / gramSamplingStep(2_000_000, 64)) * 64 * 65 / 2 <= 8 * 1024 * 1024);
+});
+
+test('eigenvalues in WebAssembly are the JS ones, bit for bit', () => {
+  assert.notEqual(privateKernel(), null);
+  let seed = 5;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5;
+  const cases: Array<[string, number, (i: number, j: number) => number]> = [
+    ['1 x 1', 1, () => 3],
+    ['zero', 5, () => 0],
+    ['diagonal', 6, (i, j) => (i === j ? i - 2.5 : 0)],
+    ['a zero row and column', 7, (i, j) => (i === 3 || j === 3 ? 0 : 1 / (1 + i + j))],
+    ['rank 2', 9, (i, j) => (i + 1) * (j + 1) + Math.cos(i) * Math.cos(j)],
+    ['tiny and huge entries', 8, (i, j) => (i === j ? 1e150 * (i + 1) : 1e-150)],
+  ];
+  for (const n of [2, 3, 16, 64, 100]) {
+    // a Gram matrix X^T X of random rows (what the spectra see), not symmetrized exactly
+    const g = new Float64Array(n * n);
+    for (let r = 0; r < n + 7; r++) {
+      const x = Array.from({ length: n }, rnd);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) g[i * n + j] += x[i] * x[j];
+    }
+    cases.push([`gram ${n}`, n, (i, j) => g[i * n + j] * (1 + (i < j ? 1e-15 : 0))]);
+  }
+  for (const [what, n, at] of cases) {
+    const m = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i * n + j] = at(i, j);
+    const copy = m.slice();
+    const w = symmetricEigenvaluesOnly(m, n);
+    const j = symmetricEigenvaluesOnly(m, n, 'js');
+    assert.deepEqual(Array.from(w), Array.from(j), what);
+    assert.deepEqual(m, copy, `${what}: the input is not modified`);
+  }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { computeTensorStats, errorFigures, Int8ColumnErrorAccumulator, TensorStatsAccumulator } from '../../src/core/analysis/tensor-stats.js';
 import { StatsHelperThread } from '../../src/core/analysis/stats-helper-thread.js';
-import { compactHistogram, summarizeRows, tilesReport } from '../../src/core/analysis/tensor-report.js';
+import { compactHistogram, MAX_ROW_HEAT_BUCKETS, summarizeRows, tilesReport } from '../../src/core/analysis/tensor-report.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/core/model/tensor-data.js';
 
 test('zeros, near-zeros, min/max/mean/std/absMean of a hand-made tensor', () => {
@@ -226,5 +226,33 @@ test('statistics split with the helper thread equal the single-thread ones', asy
     }
   } finally {
     await helper.close();
+  }
+});
+
+test('row summary of a big table (the WebAssembly heat pass, several blocks) equals plain loops', () => {
+  let s = 3;
+  const next = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  for (const n of [70001, 1234567]) {
+    const norms = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = next();
+      norms[i] = u < 0.2 ? 0 : u < 0.25 ? 1e-9 : u < 0.27 ? NaN : u * (1 + (i % 7));
+    }
+    const r = summarizeRows(norms, 16, 1e-6, 123);
+    const per = Math.max(1, Math.ceil(n / MAX_ROW_HEAT_BUCKETS));
+    const heat: number[] = [];
+    for (let b = 0; b < n; b += per) {
+      let sum = 0;
+      for (let i = b; i < Math.min(n, b + per); i++) sum += norms[i];
+      const m = sum / (Math.min(n, b + per) - b);
+      heat.push(Number.isFinite(m) ? m : 0);
+    }
+    let near = 0;
+    for (let i = 0; i < n; i++) if (norms[i] <= r.nearZeroRowNorm) near++;
+    assert.equal(r.rowsPerBucket, per);
+    assert.deepEqual(r.rowHeat, heat);
+    assert.equal(r.nearZeroRows, near);
+    assert.equal(r.zeroRows, 123);
+    assert.ok(near > n * 0.2 && near < n * 0.26);
   }
 });

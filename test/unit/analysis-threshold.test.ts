@@ -64,3 +64,27 @@ test('quantiles equal nearest-rank quantiles of the sorted values', () => {
     }),
   );
 });
+
+test('big arrays (the WebAssembly counting passes, several copy blocks) select what sorting selects', () => {
+  let s = 99;
+  const next = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 8;
+  const special = [0, -0, NaN, Infinity, -Infinity, 1e-40, -1e-40, 0.5, -0.5, 3.4e38];
+  for (const n of [70001, (1 << 20) + 4099]) {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = next() % 8;
+      v[i] = k === 0 ? special[next() % special.length] : k < 3 ? (next() % 64) / 16 : (next() / 2 ** 24 - 0.5) * 10;
+    }
+    const mags = Float32Array.from(Array.from(v).filter((x) => !Number.isNaN(x)).map(Math.abs)).sort();
+    for (const sp of [0, 1e-6, 0.1, 0.5, 0.77, 0.999, 1]) {
+      const k = Math.floor(sp * mags.length);
+      assert.equal(magnitudeThreshold(v, sp), k === 0 ? -Infinity : mags[k - 1], `n ${n} sparsity ${sp}`);
+    }
+    // 9 ranks (buckets counted in WebAssembly) and 40 ranks (more buckets than it serves: JS)
+    for (const qs of [[0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1], Array.from({ length: 40 }, (_, i) => i / 39)]) {
+      const abs = v.map(Math.abs);
+      const want = qs.map((q) => mags[Math.min(mags.length, Math.max(1, Math.ceil(q * mags.length))) - 1]);
+      assert.deepEqual(magnitudeQuantiles(abs, qs), want);
+    }
+  }
+});

@@ -13,7 +13,7 @@ import { findOpportunities } from './opportunities.js';
 import { StatsHelperThread } from './stats-helper-thread.js';
 import { exactSpectrum, gramSamplingStep, MAX_EXACT_GRAM_DIM, randomizedSpectrum, spectrumFromGram } from './spectrum.js';
 import { compactHistogram, sparsityMeaning, summarizeRows, tilesReport } from './tensor-report.js';
-import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator } from './tensor-stats.js';
+import { errorFigures, finiteOrNull, Int8ColumnErrorAccumulator, MAX_TILE_CELLS, TensorStatsAccumulator, wasmKernelUsable } from './tensor-stats.js';
 
 /**
  * |w| <= 1e-6 is "near zero" by default: float32 weights of trained recommenders are ~1e-3..1,
@@ -54,8 +54,12 @@ export interface AnalyzeOptions {
   /** heatmap cells per side (default 256; 0 = no tiles) */
   maxTiles?: number;
   /**
-   * threads for the statistics of big tensors: 1 or 2 (default 2 where the machine has 2+
-   * cores); the helper thread runs the same kernel (WebAssembly or JS) on half of each piece
+   * threads for the statistics of big tensors: 1 or 2; the helper thread runs the same kernel
+   * (WebAssembly or JS) on half of each piece. Default: 2 where the machine has 2+ cores, but
+   * tensors that run the WebAssembly kernel use the helper only with 3+ cores: on 2 the other
+   * core is busy reading the file, and the hand-off (a copy of half of each piece, a wait)
+   * cost more CPU than it saved (measured on the [2M, 64] table: 1.02 s of CPU and 0.99 s of
+   * wall time for one thread, 1.18 s and 1.07 s for two, best of 5)
    */
   threads?: number;
   /** 'auto' (default): the WebAssembly kernel where it can run; 'js': the JS loop only */
@@ -100,13 +104,18 @@ interface TensorContext {
   onElements?: (n: number) => void;
   /** gives the helper thread for a big tensor (created on first use by analyzeModel) */
   helper?: () => StatsHelperThread;
+  /** whether tensors that run the WebAssembly kernel use the helper too */
+  helperWithWasm?: boolean;
   kernel?: 'auto' | 'js';
 }
 
+/** reads in flight while the statistics run on a chunk (see ChunkOptions.inFlight) */
+export const READS_IN_FLIGHT = 2;
+
 /**
- * forEachTensorChunk, with the next chunk read while `fn` runs on this one when `overlap`: the
- * file read (a thread-pool job) then runs beside the statistics instead of before them. Costs
- * a second chunk-sized buffer; worth it for tensors read from disk in several chunks.
+ * forEachTensorChunk, with the next chunks read while `fn` runs on this one when `overlap`: the
+ * file reads (thread-pool jobs) then run beside the statistics instead of before them. Costs
+ * READS_IN_FLIGHT more chunk-sized buffers; worth it for tensors read from disk in several chunks.
  */
 async function forEachChunkOverlapped(
   t: ModelTensor,
@@ -131,7 +140,7 @@ async function forEachChunkOverlapped(
           throwIfAborted(signal);
           fn(chunk, first);
         },
-    { readAhead: overlap, buffers },
+    { readAhead: overlap, inFlight: READS_IN_FLIGHT, buffers },
   );
 }
 
@@ -186,7 +195,8 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
 
   const chunkElements = Math.max(cols, Math.floor(CHUNK_ELEMENTS / cols) * cols);
   const kernel = ctx.kernel ?? 'auto';
-  const parallel = ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS;
+  const wasm = kernel !== 'js' && wasmKernelUsable(cols);
+  const parallel = ctx.helper !== undefined && count >= PARALLEL_MIN_ELEMENTS && chunkElements <= CHUNK_ELEMENTS && (!wasm || ctx.helperWithWasm === true);
   const errorRowEvery = wantQuant && plan.mode === 'row' && count > ERROR_SAMPLE_MIN_ELEMENTS ? Math.max(1, Math.floor(rows / ERROR_SAMPLE_ROWS)) : 1;
   const acc = new TensorStatsAccumulator({
     rowLength: cols,
@@ -207,7 +217,7 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
   const onDisk = t.storage.source.kind === 'file' || t.storage.source.kind === 'file-parts';
   const overlap = onDisk && count > chunkElements;
   // read straight into the WebAssembly kernel's memory (no copy of each chunk into it)
-  const buffers = onDisk && chunkElements <= CHUNK_ELEMENTS ? acc.chunkBuffers(overlap ? 2 : 1, chunkElements) : undefined;
+  const buffers = onDisk && chunkElements <= CHUNK_ELEMENTS ? acc.chunkBuffers(overlap ? READS_IN_FLIGHT + 1 : 1, chunkElements) : undefined;
   await forEachChunkOverlapped(
     t,
     chunkElements,
@@ -294,7 +304,9 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
   let done = 0;
   const tensors: TensorReport[] = [];
   let lastReport = 0;
-  const threads = opts.threads ?? (availableParallelism() >= 2 ? 2 : 1);
+  const cores = availableParallelism();
+  const threads = opts.threads ?? (cores >= 2 ? 2 : 1);
+  const helperWithWasm = opts.threads !== undefined ? opts.threads >= 2 : cores >= 3;
   let helper: StatsHelperThread | undefined;
   try {
     for (const t of ir.tensors) {
@@ -306,6 +318,7 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
         maxTiles: opts.maxTiles ?? MAX_TILE_CELLS,
         signal: opts.signal,
         helper: threads >= 2 ? () => (helper ??= new StatsHelperThread()) : undefined,
+        helperWithWasm,
         kernel: opts.kernel,
         onElements: (n) => {
           done += n;

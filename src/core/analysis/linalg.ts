@@ -1,6 +1,8 @@
 // Dense linear algebra shared by the analysis (spectra) and compression (factorization):
 // the symmetric eigen-decomposition both build on.
 
+import { PRIVATE_KERNEL_BYTES, privateKernel } from './private-kernel.js';
+
 export interface SymmetricEigen {
   /** eigenvalues, largest first */
   values: Float64Array;
@@ -43,12 +45,18 @@ export function symmetricEigen(matrix: Float64Array, n: number): SymmetricEigen 
 /**
  * Eigenvalues only of a symmetric n x n matrix (row-major, not modified), largest first: as
  * symmetricEigen, bit for bit, without accumulating the QL rotations into eigenvectors (the
- * O(n^3) part of tql2 that the values never read).
+ * O(n^3) part of tql2 that the values never read). `kernel` 'js' keeps to the JS code (the
+ * reference the tests hold the WebAssembly port to).
  */
-export function symmetricEigenvaluesOnly(matrix: Float64Array, n: number): Float64Array {
+export function symmetricEigenvaluesOnly(matrix: Float64Array, n: number, kernel: 'auto' | 'js' = 'auto'): Float64Array {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`symmetricEigen: bad size ${n}`);
   if (matrix.length < n * n) throw new RangeError(`symmetricEigen: ${matrix.length} values for ${n} x ${n}`);
-  const V = Float64Array.from(matrix.subarray(0, n * n));
+  // the WebAssembly port of the two steps below (private-kernel.ts: the same operations, the
+  // same bits), where it runs and the matrix fits its memory: the JS ran mostly interpreted on
+  // its first calls in a one-shot run (20-40 ms of CPU per 64 x 64 matrix, ~1 ms in WebAssembly)
+  const wk = kernel === 'auto' && 8 * n * (n + 2) <= PRIVATE_KERNEL_BYTES ? privateKernel() : null;
+  const V = wk ? new Float64Array(wk.buffer, 0, n * n) : new Float64Array(n * n);
+  V.set(matrix.subarray(0, n * n));
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) {
       const m = 0.5 * (V[i * n + j] + V[j * n + i]);
@@ -56,10 +64,17 @@ export function symmetricEigenvaluesOnly(matrix: Float64Array, n: number): Float
       V[j * n + i] = m;
     }
   }
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
-  tred2(V, d, e, n);
-  tql2(V, d, e, n, false);
+  let d: Float64Array;
+  if (wk) {
+    wk.tridiag(0, 8 * n * n, 8 * n * (n + 1), n);
+    wk.ql(8 * n * n, 8 * n * (n + 1), n);
+    d = new Float64Array(wk.buffer, 8 * n * n, n).slice();
+  } else {
+    d = new Float64Array(n);
+    const e = new Float64Array(n);
+    tred2(V, d, e, n);
+    tql2(V, d, e, n, false);
+  }
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j] - d[i]);
   const values = new Float64Array(n);
   for (let k = 0; k < n; k++) values[k] = d[order[k]];

@@ -6,6 +6,8 @@
 // nothing from outside its body but `roundTripRowErrors`, whose declaration, under whatever name
 // a minifier gave it, comes along), so it needs no separate bundle entry. Hand-off is by Atomics
 // on a shared control block: a round trip costs microseconds, not a postMessage's ~0.1 ms.
+// analyzeModel uses it for the WebAssembly kernel only with 3+ cores: on 2, the copy of half of
+// each piece and the waits cost more CPU than the helper saved (measured on a [2M, 64] table).
 
 import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
 import { STATS_KERNEL_WASM_BASE64 } from './kernels/stats-kernel-wasm.js';
@@ -44,7 +46,7 @@ function wasmJob(v, nRows, d, firstRow, rowNorms) {
   w.counts.fill(0);
   w.colAbs.fill(0);
   w.colZeros.fill(0);
-  for (let r = 0; r < nRows; r += per) wasmStatsRowsFn(wasm, w, v.data, v.bits, r, Math.min(per, nRows - r), d, firstRow + r, v.st, rowNorms);
+  for (let r = 0; r < nRows; r += per) wasmStatsRowsFn(wasm, w, v.data, r, Math.min(per, nRows - r), d, firstRow + r, v.st, rowNorms);
   for (let j = 0; j < d; j++) {
     v.colAbs[j] += w.colAbs[j];
     v.colZeros[j] += w.colZeros[j];

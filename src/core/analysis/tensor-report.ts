@@ -4,12 +4,17 @@
 
 import type { HeatmapTiles, MagnitudeHistogram, ReportRole, RowSummary } from '../../shared/report.js';
 import { magnitudeQuantiles } from './magnitude-select.js';
+import { privateKernel } from './private-kernel.js';
 import { HIST_BINS, HIST_SHIFT, TensorStats } from './tensor-stats.js';
 
 export const MAX_HISTOGRAM_BINS = 64;
 export const MAX_ROW_HEAT_BUCKETS = 4096;
 /** a row whose norm is below this share of the p95 row norm is "near zero" */
 export const NEAR_ZERO_ROW_RELATIVE = 0.01;
+/** tables from this many rows get their row heat and near-zero count from the WebAssembly kernel */
+const HEAT_WASM_MIN_ROWS = 1 << 16;
+/** row norms copied into the private kernel's memory per call (their bucket sums follow them) */
+const HEAT_BLOCK = 1 << 19; // 2 MB, and at most 256 KB of bucket sums after them: within PRIVATE_KERNEL_BYTES
 
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
@@ -54,15 +59,37 @@ export function summarizeRows(rowNorms: Float32Array, dim: number, epsilon: numb
   );
   const nearZeroRowNorm = Math.max(epsilon * Math.sqrt(dim), NEAR_ZERO_ROW_RELATIVE * p95);
   let near = 0;
-  for (let i = 0; i < n; i++) if (rowNorms[i] <= nearZeroRowNorm) near++;
   const rowsPerBucket = Math.max(1, Math.ceil(n / MAX_ROW_HEAT_BUCKETS));
   const rowHeat: number[] = [];
-  for (let b = 0; b < n; b += rowsPerBucket) {
-    let s = 0;
-    const end = Math.min(n, b + rowsPerBucket);
-    for (let i = b; i < end; i++) s += rowNorms[i];
-    const m = s / (end - b);
-    rowHeat.push(Number.isFinite(m) ? m : 0);
+  const k = n >= HEAT_WASM_MIN_ROWS && rowsPerBucket <= HEAT_BLOCK ? privateKernel() : null;
+  if (k) {
+    // the same sums and counts by the WebAssembly kernel (heat): a JS loop over millions of
+    // rows runs mostly unoptimized in a one-shot run (~20 ms of CPU for 2M rows)
+    const per = Math.floor(HEAT_BLOCK / rowsPerBucket) * rowsPerBucket;
+    const data = new Float32Array(k.buffer, 0, per);
+    const sums = new Float64Array(k.buffer, HEAT_BLOCK * 4, per / rowsPerBucket);
+    for (let first = 0; first < n; first += per) {
+      const m = Math.min(per, n - first);
+      data.set(rowNorms.subarray(first, first + m));
+      near += k.heat(0, m, rowsPerBucket, nearZeroRowNorm, HEAT_BLOCK * 4);
+      for (let b = 0; b * rowsPerBucket < m; b++) {
+        const mean = sums[b] / (Math.min(m, (b + 1) * rowsPerBucket) - b * rowsPerBucket);
+        rowHeat.push(Number.isFinite(mean) ? mean : 0);
+      }
+    }
+  } else {
+    // near-zero rows and the row heat in one loop over the norms
+    for (let b = 0; b < n; b += rowsPerBucket) {
+      let s = 0;
+      const end = Math.min(n, b + rowsPerBucket);
+      for (let i = b; i < end; i++) {
+        const x = rowNorms[i];
+        s += x;
+        near += x <= nearZeroRowNorm ? 1 : 0;
+      }
+      const m = s / (end - b);
+      rowHeat.push(Number.isFinite(m) ? m : 0);
+    }
   }
   return {
     rows: n,

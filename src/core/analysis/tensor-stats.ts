@@ -12,9 +12,12 @@
 // function over typed arrays (no `this` fields in the loop) so it stays monomorphic. Float64
 // Math.min / Math.max were still ~40% of the JS loop: extremes are taken on int32 keys instead.
 // Per-element CPU time on a [1M, 64] table (machine loaded, ratios matter): JS loop ~14 ns with
-// the errors of every row, ~9 ns without them; the WebAssembly SIMD kernel (kernels/) ~2 ns, ~3
-// with its per-row part in JS, ~4 with errors on every 8th row. The round-trip errors cost
-// ~5 ns per element they are measured on, hence the row sample for huge tables.
+// the errors of every row, ~9 ns without them. The WebAssembly SIMD kernel (kernels/) does the
+// per-row work too (Chan's combination, row norms, the errors of sampled rows, in SIMD): ~2.0-2.3
+// ns per element with errors on every 8th row, as fast as its per-element part alone was before
+// (when its per-row part ran in JS, ~150-200 ms of CPU on a [2M, 64] table). The round-trip
+// errors cost ~5 ns per element in JS and ~0.4 in the kernel: the row sample for huge tables
+// stays, as it bounds both.
 
 import { STATS_KERNEL_WASM_BASE64 } from './kernels/stats-kernel-wasm.js';
 import type { HelperBuffers, StatsHelperThread } from './stats-helper-thread.js';
@@ -57,7 +60,9 @@ export const HIST_FLUSH_ELEMENTS = 2 ** 30;
 /**
  * float16 and (if int8PerRow and the row's absmax `ra` > 0) symmetric int8 round-trip errors of
  * one row, added into the kernel state (st[7], st[8], st[10], st[11]). `rowBad` says whether the
- * row holds non-finite values to skip. Self-contained, as the kernel.
+ * row holds non-finite values to skip. Self-contained, as the kernel. The squares are summed in 4
+ * partial sums by column mod 4, then (s0 + s2) + (s1 + s3): the order of the WebAssembly
+ * kernel's lanes, so that both give the same bits.
  */
 export function roundTripRowErrors(
   chunk: Float32Array,
@@ -69,9 +74,15 @@ export function roundTripRowErrors(
   int8PerRow: boolean,
   st: Float64Array,
 ): void {
-  let f16Sq = 0;
+  let f0 = 0;
+  let f1 = 0;
+  let f2 = 0;
+  let f3 = 0;
   let f16Max = st[8];
-  let i8Sq = 0;
+  let i0 = 0;
+  let i1 = 0;
+  let i2 = 0;
+  let i3 = 0;
   let i8Max = st[11];
   const withInt8 = int8PerRow && ra > 0;
   const scale = withInt8 ? ra / 127 : 0;
@@ -91,19 +102,28 @@ export function roundTripRowErrors(
       const p = x * 4398046511105;
       e = a < 0x477ff000 ? x - (x - p + p) : 0;
     } else e = x - (x + 402653184 - 402653184);
-    f16Sq += e * e;
+    const k = j & 3;
+    const e2 = e * e;
+    if (k === 0) f0 += e2;
+    else if (k === 1) f1 += e2;
+    else if (k === 2) f2 += e2;
+    else f3 += e2;
     f16Max = Math.max(f16Max, Math.abs(e));
     if (withInt8) {
       // round to nearest by the 1.5 * 2^52 trick (|x * inv| <= 127): 2 adds, no call
       const q = x * inv + 6755399441055744 - 6755399441055744;
       const e8 = x - q * scale;
-      i8Sq += e8 * e8;
+      const s8 = e8 * e8;
+      if (k === 0) i0 += s8;
+      else if (k === 1) i1 += s8;
+      else if (k === 2) i2 += s8;
+      else i3 += s8;
       i8Max = Math.max(i8Max, Math.abs(e8));
     }
   }
-  st[7] += f16Sq;
+  st[7] += f0 + f2 + (f1 + f3);
   st[8] = f16Max;
-  st[10] += i8Sq;
+  st[10] += i0 + i2 + (i1 + i3);
   st[11] = i8Max;
 }
 
@@ -246,15 +266,29 @@ export function fusedStatsKernel(
 }
 
 /**
- * The exact per-element figures in WebAssembly SIMD (kernels/stats-kernel.wat): 4 lanes at a
- * time, several times faster than the JS loop, which stays as the fallback (no WebAssembly SIMD,
- * rows not a multiple of 4 long) and as the reference the tests hold the kernel to. Per-row work
- * (Chan's combination, row norms, extremes of rows with NaN, the round-trip errors of sampled
- * rows) is done in JS from a record the kernel writes per row.
+ * The same figures in WebAssembly SIMD (kernels/stats-kernel.wat): 4 lanes at a time, per
+ * element and per row (Chan's combination, row norms, extremes, the round-trip errors of sampled
+ * rows, rows with NaN), bit-identical to the JS loop but for the order of some float64 sums (see
+ * the tests). The JS loop stays as the fallback (no WebAssembly SIMD, rows not a multiple of 4
+ * long) and as the reference the tests hold the kernel to.
  */
 export interface StatsWasm {
   memory: WebAssembly.Memory;
-  stats: (data: number, nRows: number, d: number, hist: number, counts: number, colAbs: number, colZeros: number, out: number, epsBits: number) => void;
+  stats: (
+    data: number,
+    nRows: number,
+    d: number,
+    counts: number,
+    colAbs: number,
+    colZeros: number,
+    st: number,
+    norms: number,
+    epsBits: number,
+    errNext: number,
+    errEvery: number,
+    int8: number,
+  ) => void;
+  gram: (row: number, d: number, g: number, x: number) => number;
 }
 
 let statsWasm: StatsWasm | null | undefined;
@@ -265,7 +299,7 @@ export function statsWasmKernel(): StatsWasm | null {
     try {
       const mod = new WebAssembly.Module(Buffer.from(STATS_KERNEL_WASM_BASE64, 'base64'));
       const ex = new WebAssembly.Instance(mod, {}).exports as unknown as StatsWasm;
-      statsWasm = { memory: ex.memory, stats: ex.stats };
+      statsWasm = { memory: ex.memory, stats: ex.stats, gram: ex.gram };
     } catch {
       statsWasm = null; // an engine without SIMD refuses the module: the JS loop does it all
     }
@@ -282,64 +316,92 @@ export function wasmKernelUsable(rowLength: number): boolean {
 export const WASM_CALL_ELEMENTS = 1 << 20;
 
 export interface WasmViews {
+  /** the memory these views lie in (they are stale once it grows) */
+  buffer: ArrayBuffer;
+  rowsPerCall: number;
   colAbsPtr: number;
   colZerosPtr: number;
-  outPtr: number;
+  normsPtr: number;
+  /** 0 when laid out without a Gram matrix */
+  gramPtr: number;
+  gramXPtr: number;
+  gramRowPtr: number;
   dataPtr: number;
+  /** first byte after this layout */
+  end: number;
   /** 4 histograms of HIST_BINS int32 bins, one per SIMD lane */
   hist: Int32Array;
   /** zeros, near zeros, float16 overflows */
   counts: Int32Array;
+  /** the kernel's copy of the state (STATE_SLOTS float64) */
+  st: Float64Array;
   colAbs: Float64Array;
   colZeros: Int32Array;
-  out64: Float64Array;
-  out32: Float32Array;
-  outI32: Int32Array;
+  norms: Float32Array;
+  gram: Float64Array | null;
+  gramRow: Float32Array | null;
   data: Float32Array;
 }
 
 /**
  * Views of the kernel's memory for rows of d values, `rowsPerCall` rows a call (grown as
- * needed): 4 histograms of 1024 int32 at 0, 3 int32 counts at 16384, colAbs f64[d] at 16400,
- * colZeros i32[d], a 40-byte record per row, then the rows' float32 values. Self-contained
+ * needed): 4 histograms of 1024 int32 at 0, 3 int32 counts at 16384, the state (22 float64) at
+ * 16400, colAbs f64[d], colZeros i32[d], a float32 norm per row, with `gram` a d x d float64
+ * matrix, an f64[d] and an f32[d] scratch row, then the rows' float32 values. Self-contained
  * (literals only): the helper thread runs its source too.
  */
-export function wasmViews(w: StatsWasm, d: number, rowsPerCall: number): WasmViews {
-  const colZerosPtr = 16400 + 8 * d;
-  const outPtr = colZerosPtr + 4 * d;
-  const dataPtr = (outPtr + 40 * rowsPerCall + 15) & ~15;
-  const need = dataPtr + 4 * d * rowsPerCall;
+export function wasmViews(w: StatsWasm, d: number, rowsPerCall: number, gram = false): WasmViews {
+  const colAbsPtr = 16576;
+  const colZerosPtr = colAbsPtr + 8 * d;
+  const normsPtr = (colZerosPtr + 4 * d + 15) & ~15;
+  let at = (normsPtr + 4 * rowsPerCall + 15) & ~15;
+  let gramPtr = 0;
+  let gramXPtr = 0;
+  let gramRowPtr = 0;
+  if (gram) {
+    gramPtr = at;
+    gramXPtr = gramPtr + 8 * d * d;
+    gramRowPtr = gramXPtr + 8 * d;
+    at = (gramRowPtr + 4 * d + 15) & ~15;
+  }
+  const dataPtr = at;
+  const end = (dataPtr + 4 * d * rowsPerCall + 15) & ~15;
   const have = w.memory.buffer.byteLength;
-  if (have < need) w.memory.grow(Math.ceil((need - have) / 65536));
+  if (have < end) w.memory.grow(Math.ceil((end - have) / 65536));
   const buf = w.memory.buffer;
   return {
-    colAbsPtr: 16400,
+    buffer: buf,
+    rowsPerCall,
+    colAbsPtr,
     colZerosPtr,
-    outPtr,
+    normsPtr,
+    gramPtr,
+    gramXPtr,
+    gramRowPtr,
     dataPtr,
+    end,
     hist: new Int32Array(buf, 0, 4096),
     counts: new Int32Array(buf, 16384, 3),
-    colAbs: new Float64Array(buf, 16400, d),
+    st: new Float64Array(buf, 16400, 22),
+    colAbs: new Float64Array(buf, colAbsPtr, d),
     colZeros: new Int32Array(buf, colZerosPtr, d),
-    out64: new Float64Array(buf, outPtr, 5 * rowsPerCall),
-    out32: new Float32Array(buf, outPtr, 10 * rowsPerCall),
-    outI32: new Int32Array(buf, outPtr, 10 * rowsPerCall),
+    norms: new Float32Array(buf, normsPtr, rowsPerCall),
+    gram: gram ? new Float64Array(buf, gramPtr, d * d) : null,
+    gramRow: gram ? new Float32Array(buf, gramRowPtr, d) : null,
     data: new Float32Array(buf, dataPtr, d * rowsPerCall),
   };
 }
 
 /**
  * Rows [r0, r0 + n) of `chunk` (row `firstRow` of the tensor first; n <= the views' rows per
- * call) through the kernel, then its per-row part in JS from the kernel's row records, as
- * fusedStatsKernel does after its row loop. Column sums, histograms and counts stay in the
- * kernel's memory (`v`) for the caller to fold; the kernel state `st` is updated. Self-contained
- * but for roundTripRowErrors (the helper thread runs its source too).
+ * call) through the kernel, which does all of fusedStatsKernel's work for them. Column sums,
+ * histograms and counts stay in the kernel's memory (`v`) for the caller to fold; the kernel
+ * state `st` is updated. Self-contained (the helper thread runs its source too).
  */
 export function wasmStatsRows(
   w: StatsWasm,
   v: WasmViews,
   chunk: Float32Array,
-  u: Uint32Array,
   r0: number,
   n: number,
   d: number,
@@ -350,87 +412,24 @@ export function wasmStatsRows(
   // a chunk that already lies in the kernel's memory (chunkBuffers) is read where it is
   const inPlace = chunk.buffer === w.memory.buffer;
   if (!inPlace) v.data.set(chunk.subarray(r0 * d, (r0 + n) * d));
-  w.stats(inPlace ? chunk.byteOffset + r0 * d * 4 : v.dataPtr, n, d, 0, 16384, v.colAbsPtr, v.colZerosPtr, v.outPtr, st[16]);
-  const int8PerRow = st[17] !== 0;
   const errEvery = st[18];
-  const out64 = v.out64;
-  const out32 = v.out32;
-  const outI32 = v.outI32;
-  let nextErr = (errEvery - (firstRow % errEvery)) % errEvery;
-  let mn = st[0];
-  let mx = st[1];
-  let cn = st[2];
-  let cmean = st[3];
-  let cm2 = st[4];
-  let sAbs = 0;
-  let sSq = 0;
-  let zeroRows = 0;
-  let nonFinite = 0;
-  let errRows = 0;
-  let errN = 0;
-  let errSq = 0;
-  for (let k = 0; k < n; k++) {
-    const rsum = out64[5 * k];
-    const rs = out64[5 * k + 1];
-    let rmn = out32[10 * k + 6];
-    let rmx = out32[10 * k + 7];
-    const rowBad = outI32[10 * k + 8];
-    const base = (r0 + k) * d;
-    if (rowBad !== 0) {
-      // the kernel took NaN / Infinity as +0: take them back out of the column zeros and find
-      // the row's extremes among its finite values (the totals are fixed below)
-      rmn = Infinity;
-      rmx = -Infinity;
-      for (let j = 0; j < d; j++) {
-        if ((u[base + j] & 0x7fffffff) >= 0x7f800000) {
-          v.colZeros[j]--;
-          continue;
-        }
-        rmn = Math.min(rmn, chunk[base + j]);
-        rmx = Math.max(rmx, chunk[base + j]);
-      }
-      nonFinite += rowBad;
-    }
-    sSq += rs;
-    sAbs += out64[5 * k + 2];
-    if (rs === 0) zeroRows++;
-    if (rowNorms !== null) rowNorms[firstRow + k] = Math.sqrt(rs);
-    const nb = d - rowBad;
-    if (nb > 0) {
-      mn = Math.min(mn, rmn);
-      mx = Math.max(mx, rmx);
-      const mb = rsum / nb;
-      const m2b = Math.max(0, rs - rsum * mb);
-      const nn = cn + nb;
-      const delta = mb - cmean;
-      cmean += (delta * nb) / nn;
-      cm2 += m2b + (delta * delta * cn * nb) / nn;
-      cn = nn;
-    }
-    if (k !== nextErr) continue;
-    nextErr += errEvery;
-    errRows++;
-    if (nb === 0) continue;
-    errN += nb;
-    errSq += rs;
-    roundTripRowErrors(chunk, u, base, d, Math.max(-rmn, rmx), rowBad, int8PerRow, st);
-  }
-  st[0] = mn;
-  st[1] = mx;
-  st[2] = cn;
-  st[3] = cmean;
-  st[4] = cm2;
-  st[5] += sAbs;
-  st[6] += sSq;
-  // non-finite values were zeros to the kernel (counted in some lane's bin 0: the lanes are summed)
-  v.counts[0] -= nonFinite;
-  v.counts[1] -= nonFinite;
-  v.hist[0] -= nonFinite;
-  st[14] += nonFinite;
-  st[15] += zeroRows;
-  st[19] += errRows;
-  st[20] += errN;
-  st[21] += errSq;
+  v.st.set(st);
+  w.stats(
+    inPlace ? chunk.byteOffset + r0 * d * 4 : v.dataPtr,
+    n,
+    d,
+    16384,
+    v.colAbsPtr,
+    v.colZerosPtr,
+    16400,
+    v.normsPtr,
+    st[16],
+    (errEvery - (firstRow % errEvery)) % errEvery,
+    errEvery,
+    st[17] !== 0 ? 1 : 0,
+  );
+  st.set(v.st);
+  if (rowNorms !== null) rowNorms.set(v.norms.subarray(0, n), firstRow);
 }
 
 export interface TileGeometry {
@@ -539,6 +538,7 @@ export class TensorStatsAccumulator {
   private readonly hb?: HelperBuffers;
   private readonly minSplitRows: number;
   private readonly wasm: StatsWasm | null;
+  private views?: WasmViews;
 
   constructor(cfg: TensorStatsConfig) {
     const d = Math.max(1, cfg.rowLength);
@@ -585,11 +585,8 @@ export class TensorStatsAccumulator {
     const w = this.wasm;
     if (!w || count < 1 || elements < 1) return undefined;
     const d = this.d;
-    const rowsPerCall = Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d));
-    // the layout of wasmViews(w, d, rowsPerCall): its calls for this tensor never need more
-    const outPtr = 16400 + 12 * d;
-    const dataPtr = (outPtr + 40 * rowsPerCall + 15) & ~15;
-    const base = (dataPtr + 4 * d * rowsPerCall + 15) & ~15;
+    // above the largest layout this accumulator's calls use (wasmViews): they never need more
+    const base = wasmViews(w, d, Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d)), this.gram !== undefined).end;
     const need = base + count * elements * 4;
     const have = w.memory.buffer.byteLength;
     if (have < need) w.memory.grow(Math.ceil((need - have) / 65536));
@@ -609,11 +606,14 @@ export class TensorStatsAccumulator {
     this.sinceHistFold += chunk.length;
     const nRows = Math.ceil(chunk.length / d);
     const firstRow = firstElement / d;
-    if (this.wasm && chunk.length % d === 0) this.addWasm(this.wasm, chunk, u, firstRow, nRows);
+    const wasm = this.wasm && chunk.length % d === 0 ? this.wasm : null;
+    if (wasm) this.addWasm(wasm, chunk, firstRow, nRows);
     else this.addJs(chunk, u, firstRow, nRows);
     if (this.gram) {
       const every = this.gramEvery;
-      for (let row = Math.ceil(firstRow / every) * every; row < firstRow + nRows; row += every) this.addGramRow(chunk, (row - firstRow) * d);
+      const row0 = Math.ceil(firstRow / every) * every;
+      if (wasm && row0 < firstRow + nRows) this.addGramRowsWasm(wasm, chunk, firstRow, nRows, row0);
+      else for (let row = row0; row < firstRow + nRows; row += every) this.addGramRow(chunk, (row - firstRow) * d);
     }
     if (this.colMax) {
       const colMax = this.colMax;
@@ -666,11 +666,18 @@ export class TensorStatsAccumulator {
     }
   }
 
-  /** The same figures as addJs, by the WebAssembly kernel (rows copied into its memory). */
-  private addWasm(w: StatsWasm, chunk: Float32Array, u: Uint32Array, firstRow: number, nRows: number): void {
+  /** The kernel's views for calls of `rows` rows (kept while the memory does not move). */
+  private viewsFor(w: StatsWasm, rows: number): WasmViews {
+    const v = this.views;
+    if (v && v.buffer === w.memory.buffer && v.rowsPerCall === rows) return v;
+    return (this.views = wasmViews(w, this.d, rows, this.gram !== undefined));
+  }
+
+  /** The same figures as addJs, by the WebAssembly kernel (rows read in its memory). */
+  private addWasm(w: StatsWasm, chunk: Float32Array, firstRow: number, nRows: number): void {
     const d = this.d;
     const rowsPerCall = Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d));
-    const v = wasmViews(w, d, Math.min(nRows, rowsPerCall));
+    const v = this.viewsFor(w, Math.min(nRows, rowsPerCall));
     v.hist.fill(0);
     v.counts.fill(0);
     // the kernel's memory is shared by every accumulator: column sums of a heatmap cell-row
@@ -688,7 +695,7 @@ export class TensorStatsAccumulator {
         const mid = r + ((end - r) >> 1);
         this.helper.start(chunk.subarray(mid * d, end * d), end - mid, d, firstRow + mid, true);
         try {
-          wasmStatsRows(w, v, chunk, u, r, mid - r, d, row, this.st, this.rowNorms);
+          wasmStatsRows(w, v, chunk, r, mid - r, d, row, this.st, this.rowNorms);
         } finally {
           this.helper.wait();
         }
@@ -697,7 +704,7 @@ export class TensorStatsAccumulator {
           hb.colAbs.fill(0);
           hb.colZeros.fill(0);
         }
-      } else wasmStatsRows(w, v, chunk, u, r, end - r, d, row, this.st, this.rowNorms);
+      } else wasmStatsRows(w, v, chunk, r, end - r, d, row, this.st, this.rowNorms);
       if (this.tileGeo) {
         const lastRow = firstRow + end - 1;
         if ((lastRow + 1) % step === 0 || lastRow + 1 === this.rows) this.foldColumns(lastRow, v.colAbs, v.colZeros);
@@ -715,6 +722,23 @@ export class TensorStatsAccumulator {
     st[S_ZEROS] += v.counts[0];
     st[S_NEAR] += v.counts[1];
     st[S_F16OVER] += v.counts[2];
+  }
+
+  /** addGramRow of the rows row0, row0 + gramEvery, .. of the chunk, by the kernel's `gram` */
+  private addGramRowsWasm(w: StatsWasm, chunk: Float32Array, firstRow: number, nRows: number, row0: number): void {
+    const d = this.d;
+    const v = this.viewsFor(w, Math.min(nRows, Math.max(1, Math.floor(WASM_CALL_ELEMENTS / d))));
+    const g = v.gram!;
+    g.set(this.gram!);
+    const inPlace = chunk.buffer === w.memory.buffer;
+    for (let row = row0; row < firstRow + nRows; row += this.gramEvery) {
+      const off = (row - firstRow) * d;
+      let ptr = v.gramRowPtr;
+      if (inPlace) ptr = chunk.byteOffset + off * 4;
+      else v.gramRow!.set(chunk.subarray(off, off + d));
+      this.gramRows += w.gram(ptr, d, v.gramPtr, v.gramXPtr);
+    }
+    this.gram!.set(g);
   }
 
   private addGramRow(chunk: Float32Array, base: number): void {

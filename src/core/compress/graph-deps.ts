@@ -648,3 +648,16 @@ export function dropAlongAxis(values: Float32Array, shape: number[], axis: numbe
   newShape[axis] = kept.length;
   return { values: out, shape: newShape };
 }
+
+/** Calls cb(j, flatIndex) for every element of the slice [offset, offset + width) along `axis`. */
+export function forEachIndexInSlice(shape: number[], axis: number, offset: number, width: number, cb: (j: number, i: number) => void): void {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dim = shape[axis];
+  for (let a = 0; a < outer; a++) {
+    for (let j = 0; j < width; j++) {
+      const base = (a * dim + offset + j) * inner;
+      for (let i = 0; i < inner; i++) cb(j, base + i);
+    }
+  }
+}

@@ -21,7 +21,7 @@ import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { ChannelGroup, buildDepGraph, channelGroup, channelSources, frozenTensors, selectLowest } from './graph-deps.js';
+import { ChannelGroup, buildDepGraph, channelGroup, channelSources, forEachIndexInSlice, frozenTensors, selectLowest } from './graph-deps.js';
 
 export interface PruneMagnitudeSettings {
   /** fraction of the chosen weights to zero, 0..1 */
@@ -321,18 +321,6 @@ function count(t: ModelTensor): number {
   return tensorElementCount(t.shape);
 }
 
-/** Calls cb(j, flatIndex) for every element of the slice [offset, offset + width) along `axis`. */
-function forEachIndexInSlice(shape: number[], axis: number, offset: number, width: number, cb: (j: number, i: number) => void): void {
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const dim = shape[axis];
-  for (let a = 0; a < outer; a++) {
-    for (let j = 0; j < width; j++) {
-      const base = (a * dim + offset + j) * inner;
-      for (let i = 0; i < inner; i++) cb(j, base + i);
-    }
-  }
-}
 
 /**
  * TFMOT's PolynomialDecay: sparsity at `step` ramps from `initial` (at `begin`) to `final` (at

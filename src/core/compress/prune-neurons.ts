@@ -21,6 +21,7 @@ import {
   channelGroup,
   channelSources,
   dropAlongAxis,
+  forEachIndexInSlice,
   isObject,
   kerasLayers,
   layerConfig,
@@ -77,15 +78,7 @@ export async function groupImportance(g: DepGraph, group: ChannelGroup, mode: 'l
 }
 
 function forEachInSlice(v: Float32Array, shape: number[], axis: number, offset: number, width: number, cb: (j: number, x: number) => void): void {
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const dim = shape[axis];
-  for (let a = 0; a < outer; a++) {
-    for (let j = 0; j < width; j++) {
-      const base = (a * dim + offset + j) * inner;
-      for (let i = 0; i < inner; i++) cb(j, v[base + i]);
-    }
-  }
+  forEachIndexInSlice(shape, axis, offset, width, (j, i) => cb(j, v[i]));
 }
 
 export function tensorOf(ir: ModelIR, name: string): ModelTensor {
