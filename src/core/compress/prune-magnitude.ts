@@ -199,7 +199,6 @@ export async function pruneMasks(ir: ModelIR, settings: PruneMagnitudeSettings, 
 
   const masks = new Map<string, Uint8Array>();
   const perTensor: PruneMasks['perTensor'] = [];
-  const count = (t: ModelTensor): number => tensorElementCount(t.shape);
   // column granularity: whole columns of the tables first, then the kernels element-wise
   const col = granularity === 'column' ? await columnMasks(ir, tensors, sparsityOf, ctx) : undefined;
   const elementwise = col ? tensors.filter((t) => !col.tables.has(t.name)) : tensors;
