@@ -16,7 +16,11 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx-write.js';
 import { buildTfjsFunctionFromOnnx } from '../../src/core/model/onnx-to-tfjs.js';
-import { finetuneModel, readInteractionTable, tableAsBatch, candidateMetrics, EpochSampler, loadTrainee, trainLoop } from '../../src/core/compress/finetune.js';
+import { finetuneModel } from '../../src/core/compress/finetune.js';
+import { EpochSampler, readInteractionTable, tableAsBatch } from '../../src/core/compress/train/interaction-table.js';
+import { loadTrainee, scoreRows } from '../../src/core/compress/train/trainee.js';
+import { candidateMetrics } from '../../src/core/compress/train/candidate-metrics.js';
+import { trainLoop } from '../../src/core/compress/train/loop.js';
 import { distillModel } from '../../src/core/compress/distill.js';
 import { initTfjs, TfjsBackendPreference } from '../../src/core/runtime/tfjs-backend.js';
 import { createSampleModel } from '../../src/core/samples/sample-models.js';
@@ -146,7 +150,6 @@ export async function distillBench(dir: string, kind: SampleKind, format: 'onnx'
     const t = await loadTrainee(await readModel(file));
     try {
       const table = await readInteractionTable(cands);
-      const { scoreRows } = await import('../../src/core/compress/finetune.js');
       return candidateMetrics(table.user, table.label, scoreRows(t, tableAsBatch(table))).ndcg;
     } finally {
       t.dispose();
@@ -178,7 +181,7 @@ export async function trainingThroughput(dir: string, backend: TfjsBackendPrefer
   const cut = { ...table, user: table.user.slice(0, n), item: table.item.slice(0, n), label: table.label.slice(0, n), extra: table.extra.slice(0, 0) };
   const t = await loadTrainee(await readModel(sample.onnxPath!));
   try {
-    const r = await trainLoop(t.variables, t.forward, new EpochSampler(cut, 4), { epochs: 1, batchSize: 1024, lr: 0.001, seed: 1 });
+    const r = await trainLoop(t.variables, t.forward, new EpochSampler(cut, 4), { epochs: 1, batchSize: 1024, lr: 0.001, seed: 1, outputKind: 'probability' });
     return { backend: choice.backend, samplesPerSecond: r.samplesPerSecond, rows: r.samples };
   } finally {
     t.dispose();

@@ -1,12 +1,13 @@
 // `prunescope distill TEACHER --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--epochs N] --out PATH`
 
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
 export async function distillCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     ...COMMON_COMPRESS_OPTIONS,
     ...SAMPLE_PRUNING_OPTIONS,
+    ...OUTPUT_KIND_OPTION,
     data: { type: 'string' },
     'student-dim': { type: 'string' },
     ratio: { type: 'string' },
@@ -34,6 +35,7 @@ export async function distillCommand(argv: string[]): Promise<number> {
   if (args.values.temperature !== undefined) settings.temperature = numberArg(args, 'temperature', 1, 0.01, 100);
   if (args.values.lr !== undefined) settings.lr = numberArg(args, 'lr', 0.005, 0, 10);
   if (args.values.seed !== undefined) settings.seed = numberArg(args, 'seed', 1, 0, 2 ** 31);
+  Object.assign(settings, outputKindArg(args));
   const samplePruning = samplePruningArg(args);
   if (samplePruning) settings.samplePruning = samplePruning;
   const candidates = stringArg(args, 'candidates');

@@ -1,12 +1,13 @@
 // `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] --out PATH`
 
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
 export async function finetuneCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     ...COMMON_COMPRESS_OPTIONS,
     ...SAMPLE_PRUNING_OPTIONS,
+    ...OUTPUT_KIND_OPTION,
     data: { type: 'string' },
     epochs: { type: 'string' },
     lr: { type: 'string' },
@@ -24,6 +25,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     lr: numberArg(args, 'lr', 0.001, 0, 10),
     batchSize: numberArg(args, 'batch-size', 1024, 1, 1 << 20),
   };
+  Object.assign(settings, outputKindArg(args));
   if (masks) settings.masks = masks;
   if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
   const samplePruning = samplePruningArg(args);

@@ -36,7 +36,7 @@ const COMMANDS: Record<string, Command> = {
   prune: {
     summary: 'magnitude pruning (global or per layer), or structured: embedding rows, embedding dims, MLP neurons; optional fine-tuning',
     usage:
-      'prunescope prune <model> --sparsity 0.9 [--scope global|layer] [--granularity element|column] [--per-layer NAME=S,...] [--structure none|rows|dims|neurons] [--table NAME] [--finetune INTERACTIONS.csv --epochs N [--lr 0.001] [--batch-size 1024]] [--steps N | --ramp-epochs N [--frequency 100]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+      'prunescope prune <model> --sparsity 0.9 [--scope global|layer] [--granularity element|column] [--per-layer NAME=S,...] [--structure none|rows|dims|neurons] [--table NAME] [--finetune INTERACTIONS.csv --epochs N [--lr 0.001] [--batch-size 1024] [--output-kind auto|probability|logit|rating]] [--steps N | --ramp-epochs N [--frequency 100]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./prune-command.js')).pruneCommand(argv),
   },
   quantize: {
@@ -51,12 +51,12 @@ const COMMANDS: Record<string, Command> = {
   },
   distill: {
     summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
-    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
   },
   finetune: {
     summary: 'fine-tune a model on interactions (pruned zeros stay zero); ONNX models train through a TF.js translation',
-    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
   },
   sensitivity: {

@@ -12,7 +12,7 @@
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { polynomialDecaySparsity } from '../core/compress/prune-magnitude.js';
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, OUTPUT_KIND_OPTION, outputKindArg, runCompressCommand } from './run-compress-job.js';
 
 /** `name=0.9,other=1`: per-layer (or per-tensor) sparsity targets */
 function perLayerArg(text: string | undefined): Record<string, number> | undefined {
@@ -46,6 +46,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     frequency: { type: 'string' },
     granularity: { type: 'string' },
     'per-layer': { type: 'string' },
+    ...OUTPUT_KIND_OPTION,
   });
   if (args.values.sparsity === undefined) throw new UsageError('--sparsity is required (a fraction in [0, 1], e.g. 0.9)');
   const sparsity = numberArg(args, 'sparsity', 0, 0, 1);
@@ -83,6 +84,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
   const data = stringArg(args, 'finetune');
   if (!data && args.values.epochs !== undefined) throw new UsageError('--epochs needs --finetune INTERACTIONS.csv');
+  if (!data && args.values['output-kind'] !== undefined) throw new UsageError('--output-kind needs --finetune INTERACTIONS.csv (it picks the training loss)');
   const finetune: CompressStep | undefined = data
     ? {
         method: 'finetune',
@@ -92,6 +94,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
           lr: numberArg(args, 'lr', 0.001, 0, 10),
           batchSize: numberArg(args, 'batch-size', 1024, 1, 1 << 20),
           masks: structure === 'none' ? 'keep-zeros' : 'none',
+          ...outputKindArg(args),
         },
       }
     : undefined;

@@ -25,6 +25,17 @@ export const COMMON_COMPRESS_OPTIONS = {
 } as const;
 
 /** Training-sample pruning flags of the training commands (finetune, distill). */
+/** --output-kind: what the model's output is, for every command that trains it (output-kind.ts). */
+export const OUTPUT_KIND_OPTION = { 'output-kind': { type: 'string' } } as const;
+
+/** The `outputKind` setting from --output-kind, if given. */
+export function outputKindArg(args: ParsedArgs): Record<string, unknown> {
+  const v = stringArg(args, 'output-kind');
+  if (v === undefined) return {};
+  if (!['auto', 'probability', 'logit', 'rating'].includes(v)) throw new UsageError(`--output-kind must be auto, probability, logit or rating, got '${v}'`);
+  return { outputKind: v };
+}
+
 export const SAMPLE_PRUNING_OPTIONS = {
   'sample-keep': { type: 'string' },
   'sample-by': { type: 'string' },

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/core/model/read-model.js';
-import { Batch, EpochSampler, finetuneModel, InteractionTable, loadTrainee, onnxLastLayerInput } from '../../src/core/compress/finetune.js';
+import { finetuneModel } from '../../src/core/compress/finetune.js';
+import { Batch, EpochSampler, InteractionTable } from '../../src/core/compress/train/interaction-table.js';
+import { loadTrainee, onnxLastLayerInput } from '../../src/core/compress/train/trainee.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { distillModel } from '../../src/core/compress/distill.js';
 import { keptRowCount, resolveSamplePruning, rowImportance, SamplePruningReport, selectHardestRows } from '../../src/core/compress/sample-pruning.js';
@@ -61,15 +63,15 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   };
   const forward = (b: Batch) => tf.div(tf.tensor1d(Float32Array.from(b.item)), 10);
   const sampler = new EpochSampler(table, 4);
-  const loss = rowImportance({ forward }, sampler, 'loss', 1);
+  const loss = rowImportance({ forward }, sampler, 'loss', 1, 'probability');
   const expectLoss = [-Math.log(0.9), -Math.log(0.2), -Math.log(0.5), -Math.log(0.2)];
   loss.forEach((v, i) => assert.ok(Math.abs(v - expectLoss[i]) < 1e-5, `loss row ${i}: ${v} vs ${expectLoss[i]}`));
   // without the last layer's input: EL2N |p - y|
-  const g = rowImportance({ forward }, sampler, 'gradnorm', 1);
+  const g = rowImportance({ forward }, sampler, 'gradnorm', 1, 'probability');
   [0.1, 0.8, 0.5, 0.8].forEach((e, i) => assert.ok(Math.abs(g[i] - e) < 1e-6, `gradnorm row ${i}: ${g[i]} vs ${e}`));
   // with h = [user, 2]: |p - y| sqrt(||h||^2 + 1) = |p - y| sqrt(user^2 + 5)
   const lastLayerInput = (b: Batch) => tf.stack([tf.tensor1d(Float32Array.from(b.user)), tf.fill([b.user.length], 2)], 1);
-  const gh = rowImportance({ forward, lastLayerInput }, sampler, 'gradnorm', 1);
+  const gh = rowImportance({ forward, lastLayerInput }, sampler, 'gradnorm', 1, 'probability');
   const expectGh = [0.1 * Math.sqrt(5), 0.8 * Math.sqrt(5), 0.5 * Math.sqrt(6), 0.8 * Math.sqrt(6)];
   gh.forEach((v, i) => assert.ok(Math.abs(v - expectGh[i]) < 1e-5, `gradnorm x ||h|| row ${i}: ${v} vs ${expectGh[i]}`));
   // ||h|| changes the choice: row 2 (0.5 x sqrt 6 = 1.22) now beats row 0... and row 3 beats row 1
@@ -83,7 +85,7 @@ test('rowImportance: per-row BCE and EL2N on a hand-made model; implicit rows su
   const half = (b: Batch) => tf.fill([b.user.length], 0.5);
   const s = new EpochSampler(implicit, 3);
   assert.equal(s.group, 4);
-  const li = rowImportance({ forward: half }, s, 'loss', 3);
+  const li = rowImportance({ forward: half }, s, 'loss', 3, 'probability');
   assert.equal(li.length, 4);
   li.forEach((v) => assert.ok(Math.abs(v - 4 * Math.LN2) < 1e-5));
   // a sampler over a subset draws only those rows (and their negatives)

@@ -11,17 +11,11 @@ import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx-write.js';
 import { writeTfjsModel, TfjsReplacement } from '../../src/core/model/tfjs-write.js';
 import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
-import {
-  bce,
-  candidateMetrics,
-  EpochSampler,
-  finetuneModel,
-  InteractionTable,
-  loadTrainee,
-  readInteractionTable,
-  scoreRows,
-  tableAsBatch,
-} from '../../src/core/compress/finetune.js';
+import { finetuneModel } from '../../src/core/compress/finetune.js';
+import { EpochSampler, InteractionTable, readInteractionTable, tableAsBatch } from '../../src/core/compress/train/interaction-table.js';
+import { loadTrainee, scoreRows } from '../../src/core/compress/train/trainee.js';
+import { candidateMetrics } from '../../src/core/compress/train/candidate-metrics.js';
+import { bce } from '../../src/core/compress/train/loss.js';
 import { architectureParams, buildStudent, distillModel, identifyArchitecture } from '../../src/core/compress/distill.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { createRng } from '../../src/core/samples/prng.js';

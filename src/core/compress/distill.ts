@@ -13,22 +13,14 @@ import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { writeOnnxFile } from '../model/onnx-build.js';
 import { fileSystemLoadHandler, fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
-import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind } from '../samples/models.js';
+import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';
 import { layersModelToOnnx } from '../samples/to-onnx.js';
-import {
-  Batch,
-  bce,
-  CandidateMetrics,
-  checkAbort,
-  EpochSampler,
-  evaluateCandidates,
-  layersTrainee,
-  loadTrainee,
-  readInteractionTable,
-  trainLoop,
-  TrainLoopOptions,
-  TrainLoopResult,
-} from './finetune.js';
+import { Batch, EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
+import { layersTrainee, loadTrainee, traineeOutputKind } from './train/trainee.js';
+import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
+import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
+import { bceWithLogits, logitOf, lossFor, lossName, meanSquaredError, toProbability } from './train/loss.js';
+import type { OutputKind, OutputSemantics } from './train/output-kind.js';
 import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
@@ -235,14 +227,15 @@ export function studentArchitecture(
   throw new Error(`distill: no student of this kind fits ${Math.floor(budget)} parameters (1/${ratio} of ${teacherParams}); the embedding tables alone need more`);
 }
 
-export function buildStudent(a: RecommenderArchitecture, seed: number): tf.LayersModel {
+/** The student model; `output` 'logit' ends it in the raw score (for logit and rating teachers). */
+export function buildStudent(a: RecommenderArchitecture, seed: number, output: SampleOutput = 'probability'): tf.LayersModel {
   switch (a.kind) {
     case 'neumf':
-      return buildNeuMF({ users: a.users, items: a.items, gmfDim: a.gmfDim!, mlpDim: a.mlpDim!, hidden: a.hidden, seed });
+      return buildNeuMF({ users: a.users, items: a.items, gmfDim: a.gmfDim!, mlpDim: a.mlpDim!, hidden: a.hidden, seed, output });
     case 'two-tower':
-      return buildTwoTower({ users: a.users, items: a.items, dim: a.dim!, hidden: a.hidden, seed });
+      return buildTwoTower({ users: a.users, items: a.items, dim: a.dim!, hidden: a.hidden, seed, output });
     case 'deepfm':
-      return buildDeepFM({ fieldVocab: a.fieldVocab!, fieldNames: a.fieldNames, dim: a.dim!, hidden: a.hidden, seed });
+      return buildDeepFM({ fieldVocab: a.fieldVocab!, fieldNames: a.fieldNames, dim: a.dim!, hidden: a.hidden, seed, output });
   }
 }
 
@@ -270,15 +263,31 @@ export interface DistillSettings {
    * (importance from the student's loss against the labels; sample-pruning.ts)
    */
   samplePruning?: SamplePruningSettings;
+  /** what the teacher's output is; default 'auto' (output-kind.ts). The student outputs the same kind. */
+  outputKind?: OutputKind | 'auto';
 }
 
-const EPS = 1e-6;
-
-function logit(p: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const q = tf.clipByValue(p, EPS, 1 - EPS);
-    return tf.sub(tf.log(q), tf.log(tf.sub(1, q)));
-  });
+/**
+ * The distillation loss for a student whose output is of `kind` (the teacher's): on probabilities
+ * and logits, (1 - alpha) x the labels' cross-entropy + alpha x T^2 x the cross-entropy of the
+ * student's tempered logit against the teacher's tempered probability (Hinton et al.); on ratings,
+ * squared errors against the ratings and against the teacher's ratings.
+ */
+export function distillationLoss(kind: OutputKind, alpha: number, T: number): (pred: tf.Tensor, y: tf.Tensor, teacherScores: tf.Tensor) => tf.Scalar {
+  const hardLoss = lossFor(kind);
+  return (pred, y, teacherScores) =>
+    tf.tidy(() => {
+      const hard = hardLoss(pred, y);
+      if (alpha === 0) return hard;
+      let soft: tf.Scalar;
+      if (kind === 'rating') soft = meanSquaredError(pred, teacherScores);
+      else {
+        const target = toProbability(kind, teacherScores, T);
+        const z = kind === 'logit' ? pred : logitOf(pred);
+        soft = tf.mul(bceWithLogits(T === 1 ? z : tf.div(z, T), target), T * T) as tf.Scalar;
+      }
+      return tf.add(tf.mul(soft, alpha), tf.mul(hard, 1 - alpha)) as tf.Scalar;
+    });
 }
 
 /** Renames graph inputs/outputs (and every node input/output) of an ONNX model. */
@@ -312,33 +321,30 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const arch = await identifyArchitecture(teacherIr);
   const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const studentArch = studentArchitecture(arch, teacherParams, settings);
-  const table = await readInteractionTable(settings.data);
+  const read = await readInteractionTable(settings.data);
   checkAbort(ctx, 'distillation');
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;
   try {
-    student = buildStudent(studentArch, seed);
+    const output: OutputSemantics = traineeOutputKind(teacherIr, teacher, read, settings.outputKind);
+    const table = trainingTable(read, output.kind);
+    student = buildStudent(studentArch, seed, output.kind === 'probability' ? 'probability' : 'logit');
     const st = layersTrainee(student, teacherIr.path, undefined, { lastLayerInput: sp?.by === 'gradnorm' });
     const studentParams = student.countParams();
     const teacherMetrics: CandidateMetrics | undefined = settings.candidates ? await evaluateCandidates(teacher, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
+    const mix = distillationLoss(output.kind, alpha, T);
     const loss = (pred: tf.Tensor, b: Batch): tf.Scalar => {
       // the teacher's scores as plain data: no gradient reaches the teacher
-      const tp = tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
-      return tf.tidy(() => {
-        const y = tf.tensor1d(b.label);
-        const hard = bce(pred, y);
-        if (alpha === 0) return hard;
-        const teacherP = tf.tensor1d(tp);
-        const soft = T === 1 ? bce(pred, teacherP) : tf.mul(bce(tf.sigmoid(tf.div(logit(pred), T)), tf.sigmoid(tf.div(logit(teacherP), T))), T * T);
-        return tf.add(tf.mul(soft, alpha), tf.mul(hard, 1 - alpha)) as tf.Scalar;
-      });
+      const ts = tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
+      return tf.tidy(() => mix(pred, tf.tensor1d(b.label), tf.tensor1d(ts)));
     };
     const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
       lr,
       seed,
+      outputKind: output.kind,
       loss,
       ctx,
       progressSpan: [0.02, 0.95],
@@ -399,7 +405,8 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       a.kind === 'neumf' ? `GMF ${a.gmfDim}, MLP ${a.mlpDim}, hidden [${a.hidden.join(', ')}]` : `dim ${a.dim}, hidden [${a.hidden.join(', ')}]`;
     const notes = [
       `Distilled a ${arch.kind} teacher (${describe(arch)}, ${teacherParams} parameters) into a student (${describe(studentArch)}, ${studentParams} parameters): ${(teacherParams / studentParams).toFixed(1)}x fewer.`,
-      `Loss = ${alpha} x soft targets (teacher scores${T !== 1 ? `, temperature ${T}` : ''}) + ${(1 - alpha).toFixed(2)} x labels, ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
+      `Teacher output: ${output.kind} (${output.reason}); the student outputs the same.`,
+      `Loss = ${alpha} x soft targets (${output.kind === 'rating' ? 'teacher ratings, squared error' : `teacher probabilities${T !== 1 ? ` at temperature ${T}` : ''}, cross-entropy with the student's logit`}) + ${(1 - alpha).toFixed(2)} x labels (${lossName(output.kind)}), ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
       'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
     ];
     if (teacherMetrics && studentMetrics) {
@@ -407,13 +414,13 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     }
     if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'distilled');
-    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
+    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; outputKind: OutputSemantics; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
       method: 'distill',
-      settings: { data: settings.data, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed, ...(sp ? { samplePruning: sp } : {}) },
+      settings: { data: settings.data, outputKind: output.kind, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed, ...(sp ? { samplePruning: sp } : {}) },
       changes,
       notes,
       write,
-      distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, teacherMetrics, studentMetrics },
+      distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, outputKind: output, teacherMetrics, studentMetrics },
       ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;

@@ -18,14 +18,17 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../samples/prng.js';
-import { Batch, EpochSampler, InteractionTable, sliceBatch, trainLoop, TrainLoopOptions, TrainLoopResult } from './finetune.js';
+import { Batch, EpochSampler, InteractionTable, sliceBatch } from './train/interaction-table.js';
+import { trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
+import { rowLoss, rowOutputGradient } from './train/loss.js';
+import type { OutputKind } from './train/output-kind.js';
 
 /** What scoring needs of a model: its scores, and for 'gradnorm' the last dense layer's input when known. */
 export interface ScoredModel {
   forward(b: Batch): tf.Tensor;
   lastLayerInput?: (b: Batch) => tf.Tensor;
 }
-import type { CandidateMetrics } from './finetune.js';
+import type { CandidateMetrics } from './train/candidate-metrics.js';
 
 export type SampleImportance = 'loss' | 'gradnorm';
 
@@ -104,13 +107,11 @@ export function selectHardestRows(importance: Float32Array, keep: number): Int32
   return order.subarray(0, count).sort();
 }
 
-const EPS = 1e-7;
-
 /**
  * Importance of every table row of `sampler` (in table-row order), from one unshuffled pass with
  * the model as it is now. Negatives are drawn with `seed`, as in a training epoch.
  */
-export function rowImportance(model: ScoredModel, sampler: EpochSampler, by: SampleImportance, seed: number, batchSize = 4096): Float32Array {
+export function rowImportance(model: ScoredModel, sampler: EpochSampler, by: SampleImportance, seed: number, kind: OutputKind, batchSize = 4096): Float32Array {
   const rows = sampler.epoch(createRng(seed), false);
   const n = rows.user.length;
   const g = sampler.group;
@@ -133,10 +134,9 @@ export function rowImportance(model: ScoredModel, sampler: EpochSampler, by: Sam
     for (let j = r * g; j < (r + 1) * g; j++) {
       const y = rows.label[j];
       if (by === 'loss') {
-        const q = Math.min(1 - EPS, Math.max(EPS, p[j]));
-        acc -= y * Math.log(q) + (1 - y) * Math.log(1 - q);
+        acc += rowLoss(kind, p[j], y);
       } else {
-        const d = (p[j] - y) * hNorm![j];
+        const d = rowOutputGradient(kind, p[j], y) * hNorm![j];
         acc += d * d;
       }
     }
@@ -186,7 +186,7 @@ export async function trainWithSamplePruning(
     const warm = await trainLoop(vars, forward, full, { ...o, optimizer, epochs: sp.warmupEpochs, progressSpan: [p0, pMid], epochBase: 0, epochTotal: o.epochs, what });
     o.ctx?.onProgress?.(pMid, `${what}: scoring ${full.rowCount} rows by ${sp.by}`);
     const ts = Date.now();
-    const importance = rowImportance(model, full, sp.by, o.seed + 7919);
+    const importance = rowImportance(model, full, sp.by, o.seed + 7919, o.outputKind);
     // Hardest rows as asked, over all labels: keeping each label's share instead (stratified) was
     // tried on the demo NeuMF student and did worse (NDCG@10 0.16 vs 0.24 at keep 0.5).
     const kept = selectHardestRows(importance, sp.keep);

@@ -5,7 +5,8 @@
 // Input convention (TF.js): ids are int32 tensors of shape [batch, 1] (`user`, `item`) or
 // [batch, numFields] (`fields`): Keras-style inputs need a non-empty shape, and an Embedding on
 // [batch, 1] gives [batch, 1, dim], flattened to [batch, dim]. The ONNX export takes int64
-// [batch] instead (see to-onnx.ts). Output: `prediction`, sigmoid score [batch, 1].
+// [batch] instead (see to-onnx.ts). Output: `prediction`, a sigmoid score [batch, 1], or with
+// `output: 'logit'` the raw score before it (as PyTorch models trained with BCEWithLogitsLoss export).
 // Weights are initialised from seeds, and training shuffles with our own PRNG, so a model is a
 // function of (kind, size, seed, backend).
 
@@ -15,6 +16,9 @@ import { createRng } from './prng.js';
 
 export type SampleKind = 'neumf' | 'two-tower' | 'deepfm';
 
+/** What the model's output is: a sigmoid probability (default) or the logit before it. */
+export type SampleOutput = 'probability' | 'logit';
+
 export interface NeuMFConfig {
   users: number;
   items: number;
@@ -22,6 +26,7 @@ export interface NeuMFConfig {
   mlpDim: number;
   hidden: number[];
   seed?: number;
+  output?: SampleOutput;
 }
 
 export interface TwoTowerConfig {
@@ -30,6 +35,7 @@ export interface TwoTowerConfig {
   dim: number;
   hidden: number[];
   seed?: number;
+  output?: SampleOutput;
 }
 
 export interface DeepFMConfig {
@@ -40,6 +46,7 @@ export interface DeepFMConfig {
   dim: number;
   hidden: number[];
   seed?: number;
+  output?: SampleOutput;
 }
 
 // Embedding tables start small (Keras' default range), so rows that never get a gradient stay
@@ -123,7 +130,7 @@ export function buildNeuMF(c: NeuMFConfig): tf.LayersModel {
   const mlp = denseStack(mlpIn, c.hidden, 'mlp_dense', seeds);
   const joined = tf.layers.concatenate({ name: 'neumf_concat' }).apply([gmf, mlp]) as tf.SymbolicTensor;
   const out = tf.layers
-    .dense({ units: 1, activation: 'sigmoid', kernelInitializer: seeds.kernel(), name: 'prediction' })
+    .dense({ units: 1, activation: c.output === 'logit' ? 'linear' : 'sigmoid', kernelInitializer: seeds.kernel(), name: 'prediction' })
     .apply(joined) as tf.SymbolicTensor;
   return tf.model({ inputs: [user, item], outputs: out, name: 'neumf' });
 }
@@ -142,7 +149,7 @@ export function buildTwoTower(c: TwoTowerConfig): tf.LayersModel {
   const v = denseStack(embed(item, c.items, c.dim, 'item_embedding', seeds), c.hidden, 'item_tower', seeds, 'linear');
   const dot = tf.layers.dot({ axes: 1, name: 'tower_dot' }).apply([u, v]) as tf.SymbolicTensor;
   const out = tf.layers
-    .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.ones(), name: 'prediction' })
+    .dense({ units: 1, activation: c.output === 'logit' ? 'linear' : 'sigmoid', kernelInitializer: tf.initializers.ones(), name: 'prediction' })
     .apply(dot) as tf.SymbolicTensor;
   return tf.model({ inputs: [user, item], outputs: out, name: 'two_tower' });
 }
@@ -186,8 +193,8 @@ export function buildDeepFM(c: DeepFMConfig): tf.LayersModel {
   const deepOut = tf.layers
     .dense({ units: 1, kernelInitializer: seeds.kernel(), name: 'deep_out' })
     .apply(deepHidden) as tf.SymbolicTensor;
-  const logit = tf.layers.add({ name: 'deepfm_logit' }).apply([firstOrder, secondOrder, deepOut]) as tf.SymbolicTensor;
-  const out = tf.layers.activation({ activation: 'sigmoid', name: 'prediction' }).apply(logit) as tf.SymbolicTensor;
+  const logit = tf.layers.add({ name: c.output === 'logit' ? 'prediction' : 'deepfm_logit' }).apply([firstOrder, secondOrder, deepOut]) as tf.SymbolicTensor;
+  const out = c.output === 'logit' ? logit : (tf.layers.activation({ activation: 'sigmoid', name: 'prediction' }).apply(logit) as tf.SymbolicTensor);
   return tf.model({ inputs: fields, outputs: out, name: 'deepfm' });
 }
 

@@ -1,0 +1,121 @@
+// Gradual magnitude pruning inside one training run (TFMOT's prune_low_magnitude habit): the
+// schedule, and the pruner the training loop calls before each optimizer step.
+
+import * as tf from '@tensorflow/tfjs';
+import { ModelFileError, ModelIR } from '../model/ir.js';
+import { polynomialDecaySparsity, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
+import type { Trainee } from './train/trainee.js';
+
+/**
+ * Gradual magnitude pruning inside one training run, as TFMOT's prune_low_magnitude does: every
+ * `frequency` optimizer steps the masks are recomputed from the current weights, with the targets
+ * ramped along the cubic polynomial decay from 0 (step 0) to the final ones (end of epoch
+ * `rampEpochs`); the remaining epochs train at the final masks. Pruned weights are zero after every
+ * step, and the optimizer (Adam and its moments) runs on through the whole schedule, which
+ * separate prune-then-fine-tune rounds cannot do.
+ */
+export interface GradualPruningSettings {
+  /** the pruning reached at the end of the ramp: sparsity, scope, per-layer targets, granularity */
+  prune: PruneMagnitudeSettings;
+  /** epochs of the ramp; 0 prunes to the final targets before the first step */
+  rampEpochs: number;
+  /** optimizer steps between two mask updates; default 100 (TFMOT's default) */
+  frequency?: number;
+}
+
+export function resolveGradual(g: GradualPruningSettings, epochs: number, file: string): Required<GradualPruningSettings> {
+  const frequency = g.frequency ?? 100;
+  if (!Number.isInteger(g.rampEpochs) || g.rampEpochs < 0 || g.rampEpochs > epochs) {
+    throw new ModelFileError(file, `gradual pruning: rampEpochs must be an integer from 0 to the ${epochs} epochs, got ${g.rampEpochs}`);
+  }
+  if (!Number.isInteger(frequency) || frequency < 1) throw new ModelFileError(file, `gradual pruning: frequency must be a positive integer, got ${frequency}`);
+  if (!g.prune || typeof g.prune.sparsity !== 'number') throw new ModelFileError(file, 'gradual pruning needs prune settings with a sparsity');
+  return { prune: g.prune, rampEpochs: g.rampEpochs, frequency };
+}
+
+/** The model IR with the trainee's current values in place of the stored ones, for pruneMasks. */
+function irWithTraineeValues(ir: ModelIR, t: Trainee): ModelIR {
+  const at = new Map(t.names.map((n, i) => [n, i]));
+  return {
+    ...ir,
+    tensors: ir.tensors.map((x) => {
+      const i = at.get(x.name);
+      if (i === undefined) return x;
+      const values = t.variables[i].dataSync() as Float32Array;
+      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: values.byteLength, source: { kind: 'values', values }, location: `${x.name} (being fine-tuned)` } };
+    }),
+  };
+}
+
+/** Recomputes the masks of a GradualPruningSettings schedule from the trainee's weights. */
+export class GradualPruner {
+  last?: PruneMasks;
+  updates = 0;
+  private readonly rampSteps: number;
+
+  constructor(
+    private readonly ir: ModelIR,
+    private readonly trainee: Trainee,
+    private readonly g: Required<GradualPruningSettings>,
+    batchesPerEpoch: number,
+    totalSteps: number,
+    /** the loop's masks, replaced in place */
+    private readonly live: Array<tf.Tensor | undefined>,
+    /** zeros from before training that stay zero (keep-zeros), by variable; may be empty */
+    private readonly keep: Array<tf.Tensor | undefined>,
+  ) {
+    // the final targets are set at the last step at the latest (a ramp over every epoch)
+    this.rampSteps = Math.min(g.rampEpochs * batchesPerEpoch, totalSteps - 1);
+  }
+
+  async beforeStep(step: number): Promise<void> {
+    const end = this.rampSteps;
+    if (!(step === end || (step < end && step % this.g.frequency === 0))) return;
+    const f = end === 0 ? 1 : polynomialDecaySparsity(step, { initial: 0, final: 1, begin: 0, end, power: 3 });
+    const p = this.g.prune;
+    const at = (x: number): number => x * f;
+    const settings: PruneMagnitudeSettings = {
+      ...p,
+      sparsity: at(p.sparsity),
+      ...(p.perLayer ? { perLayer: Object.fromEntries(Object.entries(p.perLayer).map(([k, v]) => [k, at(v)])) } : {}),
+    };
+    const m = await pruneMasks(irWithTraineeValues(this.ir, this.trainee), settings);
+    const index = new Map(this.trainee.names.map((n, i) => [n, i]));
+    for (const [name, mask] of m.masks) {
+      const i = index.get(name);
+      if (i === undefined) continue; // a tensor the translation does not train (none today)
+      const v = this.trainee.variables[i];
+      const old = this.live[i];
+      const next = tf.tidy(() => {
+        const fresh = tf.tensor(Float32Array.from(mask), v.shape, 'float32');
+        const k = this.keep[i];
+        return k ? tf.mul(fresh, k) : fresh;
+      });
+      if (old && old !== this.keep[i]) old.dispose();
+      this.live[i] = next;
+      tf.tidy(() => v.assign(tf.mul(v, next)));
+    }
+    this.last = m;
+    this.updates++;
+  }
+
+  summary(values: Map<string, Float32Array>): string {
+    const p = this.g.prune;
+    let zeros = 0;
+    let n = 0;
+    for (const name of this.last?.masks.keys() ?? []) {
+      const v = values.get(name);
+      if (!v) continue;
+      n += v.length;
+      for (let j = 0; j < v.length; j++) if (v[j] === 0) zeros++;
+    }
+    const cols = (this.last?.columns ?? []).map((c) => `${c.tables.join(' + ')} ${c.width - c.zeroed} of ${c.width} columns left`).join('; ');
+    const targets = p.perLayer ? `, per-layer targets ${Object.entries(p.perLayer).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+    return (
+      `Gradual magnitude pruning during training (${p.granularity ?? 'element'} granularity, ${p.scope ?? 'global'} scope, target ${p.sparsity}${targets}): ` +
+      `the targets ramped along the cubic polynomial decay over ${this.g.rampEpochs} epoch(s), masks recomputed every ${this.g.frequency} steps (${this.updates} updates), ` +
+      `then training went on at the final masks. ${zeros} of ${n} chosen weights are zero (${((100 * zeros) / Math.max(1, n)).toFixed(1)}%)` +
+      (cols ? `; ${cols}.` : '.')
+    );
+  }
+}
