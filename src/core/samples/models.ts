@@ -353,15 +353,15 @@ export const SAMPLE_SIZES: Record<'tiny' | 'demo', SampleSize> = {
 };
 
 /** Builds the model of `kind` sized for `fields` (DeepFM) or users x items. */
-export function buildSampleModel(kind: SampleKind, fields: FieldSpec[], size: 'tiny' | 'demo', seed: number): tf.LayersModel {
+export function buildSampleModel(kind: SampleKind, fields: FieldSpec[], size: 'tiny' | 'demo', seed: number, output: SampleOutput = 'probability'): tf.LayersModel {
   const users = fields[0].vocab;
   const items = fields[1].vocab;
   const tiny = size === 'tiny';
   switch (kind) {
     case 'neumf':
-      return buildNeuMF({ users, items, gmfDim: tiny ? 8 : 16, mlpDim: tiny ? 8 : 16, hidden: tiny ? [16, 8] : [32, 16, 8], seed });
+      return buildNeuMF({ users, items, gmfDim: tiny ? 8 : 16, mlpDim: tiny ? 8 : 16, hidden: tiny ? [16, 8] : [32, 16, 8], seed, output });
     case 'two-tower':
-      return buildTwoTower({ users, items, dim: tiny ? 16 : 32, hidden: tiny ? [16] : [32, 16], seed });
+      return buildTwoTower({ users, items, dim: tiny ? 16 : 32, hidden: tiny ? [16] : [32, 16], seed, output });
     case 'deepfm':
       return buildDeepFM({
         fieldVocab: fields.map((f) => f.vocab),
@@ -369,6 +369,7 @@ export function buildSampleModel(kind: SampleKind, fields: FieldSpec[], size: 't
         dim: tiny ? 8 : 12,
         hidden: tiny ? [16] : [32, 16],
         seed,
+        output,
       });
   }
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
 import { fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { generateInteractions, writeInteractionsCsv } from './interactions.js';
-import { buildSampleModel, predictScores, rankingMetrics, RankingMetrics, SampleKind, SAMPLE_SIZES, trainModel, TrainResult } from './models.js';
+import { buildSampleModel, predictScores, rankingMetrics, RankingMetrics, SampleKind, SampleOutput, SAMPLE_SIZES, trainModel, TrainResult } from './models.js';
 import { exportLayersModelToOnnx } from './to-onnx.js';
 
 export type SampleFormat = 'tfjs' | 'onnx';
@@ -21,6 +21,11 @@ export interface CreateSampleOptions {
   /** TF.js backend for training; default 'auto' */
   backend?: TfjsBackendPreference;
   onEpoch?: (epoch: number, loss: number) => void;
+  /**
+   * 'logit': the saved model ends in the raw score, like PyTorch exports trained with
+   * BCEWithLogitsLoss (trained as a sigmoid model, then its weights are put into the logit twin)
+   */
+  output?: SampleOutput;
 }
 
 export interface SampleModelResult {
@@ -58,7 +63,7 @@ export async function createSampleModel(kind: SampleKind, outDir: string, opts: 
     seed: opts.seed,
     extraFields: kind === 'deepfm',
   });
-  const model = buildSampleModel(kind, data.fields, opts.size, opts.seed);
+  let model = buildSampleModel(kind, data.fields, opts.size, opts.seed);
   try {
     const training = await trainModel(model, data, {
       epochs: size.epochs,
@@ -68,6 +73,15 @@ export async function createSampleModel(kind: SampleKind, outDir: string, opts: 
       onEpoch: opts.onEpoch,
     });
     const metrics = rankingMetrics(predictScores(model, data.candidates), data.candidatesPerUser, 10);
+    if (opts.output === 'logit') {
+      // the same weights without the final sigmoid (the ranking, and so the metrics, are unchanged);
+      // the sigmoid model goes first so that the twin's variables get unsuffixed names
+      const weights = model.getWeights().map((w) => w.clone());
+      model.dispose();
+      model = buildSampleModel(kind, data.fields, opts.size, opts.seed, 'logit');
+      model.setWeights(weights);
+      weights.forEach((w) => w.dispose());
+    }
 
     await fs.promises.mkdir(outDir, { recursive: true });
     const result: SampleModelResult = {
