@@ -2,6 +2,7 @@
 // size on disk and gzip size, optionally latency; and the before/after comparison of two
 // models that says plainly when a compression bought no speed.
 
+import { graphOutputFinding } from '../compress/train/output-kind.js';
 import { ModelFileError, ModelIR } from '../model/ir.js';
 import { detectModelFormat, readModel } from '../model/read-model.js';
 import { tensorElementCount } from '../model/tensor-data.js';
@@ -113,6 +114,8 @@ export interface EvaluationResult {
   /** on `data` when given, else on the candidates' labels */
   auc?: number;
   logloss?: number;
+  /** set when logloss was computed on sigmoid(score) because the model outputs logits */
+  loglossOn?: string;
   rmse?: number;
   mae?: number;
   /** rows the auc/logloss/rmse figures were computed on, and from which file */
@@ -193,7 +196,10 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
       const labels = labelled.table.label!;
       if (isBinary(labels)) {
         result.auc = auc(labels, labelled.scores);
-        result.logloss = logloss(labels, labelled.scores);
+        // a logit model (no sigmoid at its end: output-kind.ts) is scored on its probabilities
+        const logitOutput = graphOutputFinding(ir)?.bounded === false;
+        result.logloss = logloss(labels, logitOutput ? labelled.scores.map((z) => 1 / (1 + Math.exp(-z))) : labelled.scores);
+        if (logitOutput) result.loglossOn = 'sigmoid of the logit output';
       } else {
         result.rmse = rmse(labels, labelled.scores);
         result.mae = mae(labels, labelled.scores);
