@@ -5,6 +5,8 @@
 //   --no-scale           skip the ~540 MB scale model (generated into bench-data/scale/ once, ~20 s)
 //   --quick              smaller inputs, for a smoke run
 //   --only=analysis|compress|training|trees   one part only
+//   --only=gpu           the GPU check only (WebGPU/CUDA vs CPU; never part of a plain run:
+//                        scripts/gpu-check.sh runs it)
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -12,6 +14,7 @@ import { runAnalysisBench } from './analysis.js';
 import { runCompressionBench } from './compress.js';
 import { runTrainingBench } from './train.js';
 import { runTreesBench } from './trees.js';
+import { runGpuBench } from './gpu.js';
 import { generateScaleModel } from '../../test/fixtures/scale-model.js';
 
 async function scaleModel(argv: string[]): Promise<string | undefined> {
@@ -35,6 +38,10 @@ async function main(): Promise<void> {
   if (only('compress')) await runCompressionBench({ quick });
   if (only('training')) await runTrainingBench({ quick });
   if (only('trees')) await runTreesBench();
+  if (argv.includes('--only=gpu')) {
+    const r = await runGpuBench({ quick });
+    if (argv.includes('--json')) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  }
 }
 
 main().catch((e) => {

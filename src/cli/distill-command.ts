@@ -17,6 +17,8 @@ export async function distillCommand(argv: string[]): Promise<number> {
     temperature: { type: 'string' },
     lr: { type: 'string' },
     seed: { type: 'string' },
+    negatives: { type: 'string' },
+    'batch-size': { type: 'string' },
   });
   const data = stringArg(args, 'data');
   if (!data) throw new UsageError('--data INTERACTIONS.csv is required (the student learns from it and from the teacher)');
@@ -34,6 +36,8 @@ export async function distillCommand(argv: string[]): Promise<number> {
   if (args.values.alpha !== undefined) settings.alpha = numberArg(args, 'alpha', 0.5, 0, 1);
   if (args.values.temperature !== undefined) settings.temperature = numberArg(args, 'temperature', 1, 0.01, 100);
   if (args.values.lr !== undefined) settings.lr = numberArg(args, 'lr', 0.005, 0, 10);
+  if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
+  if (args.values['batch-size'] !== undefined) settings.batchSize = numberArg(args, 'batch-size', 512, 1, 1 << 20);
   if (args.values.seed !== undefined) settings.seed = numberArg(args, 'seed', 1, 0, 2 ** 31);
   Object.assign(settings, outputKindArg(args));
   const samplePruning = samplePruningArg(args);

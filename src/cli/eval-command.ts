@@ -1,11 +1,14 @@
 // `prunescope eval MODEL --candidates FILE.csv [--k 10] [--user-input NAME] [--item-input NAME]
-// [--fields-input NAME] [--data FILE.csv] [--latency] [--backend auto|wasm|cpu] [--json]`:
+// [--fields-input NAME] [--data FILE.csv] [--latency] [--backend auto|tfjs-node|webgpu|wasm|cpu]
+// [--ep cpu|webgpu|cuda|auto] [--json]`:
 // HR@K / NDCG@K on the candidates (ties count against the positive), AUC / logloss when the
-// labels allow, size and gzip size, the runtime that ran it.
+// labels allow, size and gzip size, the runtime that ran it: the ORT execution provider (--ep,
+// ONNX models) or the TF.js backend (--backend, model.json), and why that one.
 
 import { resolve } from 'node:path';
 import { evaluateModel, EvaluationResult } from '../core/eval/evaluate.js';
 import { TfjsBackendPreference } from '../core/runtime/tfjs-backend.js';
+import { ExecutionProviderReport, isOrtEpPreference, ORT_EP_PREFERENCES, OrtEpPreference } from '../core/runtime/ort-providers.js';
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 
 const BACKENDS = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
@@ -16,12 +19,27 @@ export function backendArg(value: string | undefined): TfjsBackendPreference | u
   return value as TfjsBackendPreference;
 }
 
+/** --ep: ORT's execution provider for ONNX models; given for a model.json it is a usage error (TF.js takes --backend). */
+export function epArg(value: string | undefined, model: string): OrtEpPreference | undefined {
+  if (value === undefined) return undefined;
+  if (!isOrtEpPreference(value)) throw new UsageError(`--ep must be one of ${ORT_EP_PREFERENCES.join(', ')}, got '${value}'`);
+  if (!/\.onnx$/i.test(model)) throw new UsageError('--ep picks the ONNX Runtime execution provider: it applies to .onnx models (TF.js models take --backend)');
+  return value;
+}
+
+/** "webgpu (forced): ORT's WebGPU provider on ..." */
+export function formatExecution(e: ExecutionProviderReport | undefined): string | undefined {
+  return e ? `${e.name} (${e.selection}): ${e.reason}` : undefined;
+}
+
 function fmt(x: number | undefined, digits = 4): string {
   return x === undefined ? 'n/a' : x.toFixed(digits);
 }
 
 export function formatEvaluation(r: EvaluationResult): string {
   const lines = [`model    ${r.model} (${r.format}, ${r.runtime})`];
+  const ran = formatExecution(r.executionProvider);
+  if (ran) lines.push(`ran on   ${ran}`);
   if (r.hr !== undefined) lines.push(`HR@${r.k}    ${fmt(r.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
   if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}`, `logloss  ${fmt(r.logloss)}`);
   if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}`, `MAE      ${fmt(r.mae)}`);
@@ -45,9 +63,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
     'label-column': { type: 'string' },
     latency: { type: 'boolean' },
     backend: { type: 'string' },
+    ep: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  const ep = epArg(stringArg(args, 'ep'), args.positionals[0]);
   const candidates = stringArg(args, 'candidates');
   const data = stringArg(args, 'data');
   if (!candidates && !data) throw new UsageError('give --candidates FILE.csv (and/or --data FILE.csv)');
@@ -63,6 +83,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     columns: { user: stringArg(args, 'user-column'), item: stringArg(args, 'item-column'), label: stringArg(args, 'label-column') },
     latency: flag(args, 'latency'),
     backend: backendArg(stringArg(args, 'backend')),
+    ep,
   });
   if (flag(args, 'json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(formatEvaluation(result) + '\n');

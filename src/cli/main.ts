@@ -24,13 +24,13 @@ const COMMANDS: Record<string, Command> = {
   eval: {
     summary: 'evaluate a model on leave-one-out candidates: HR@K, NDCG@K (ties count against the positive), AUC, logloss, size, gzip size',
     usage:
-      'prunescope eval <model.json|model.onnx> --candidates FILE.csv [--k 10] [--data FILE.csv] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--user-column NAME] [--item-column NAME] [--label-column NAME] [--latency] [--backend auto|wasm|cpu] [--json]',
+      'prunescope eval <model.json|model.onnx> --candidates FILE.csv [--k 10] [--data FILE.csv] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--user-column NAME] [--item-column NAME] [--label-column NAME] [--latency] [--backend auto|tfjs-node|webgpu|wasm|cpu] [--ep cpu|webgpu|cuda|auto] [--json]',
     run: async (argv) => (await import('./eval-command.js')).evalCommand(argv),
   },
   bench: {
     summary: 'inference latency p50/p95 and throughput per batch size (ORT for ONNX, TF.js for model.json), size and gzip size',
     usage:
-      'prunescope bench <model.json|model.onnx> [--batch 1024] [--batch 1,64,1024] [--runs 30] [--warmup 3] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--backend auto|wasm|cpu] [--json]',
+      'prunescope bench <model.json|model.onnx> [--batch 1024] [--batch 1,64,1024] [--runs 30] [--warmup 3] [--user-input NAME] [--item-input NAME] [--fields-input NAME] [--backend auto|tfjs-node|webgpu|wasm|cpu] [--ep cpu|webgpu|cuda|auto] [--json]',
     run: async (argv) => (await import('./bench-command.js')).benchCommand(argv),
   },
   prune: {
@@ -51,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
   },
   distill: {
     summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
-    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--alpha 0.5] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--lr 0.01] [--batch-size 512] [--negatives 4] [--seed N] [--alpha 0.5] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
   },
   finetune: {

@@ -1,5 +1,7 @@
 // Runs engine jobs in the worker thread with a VS Code progress notification (percentage, Cancel)
 // and logs them to the PruneScope channel. The extension host's thread only relays messages.
+// Jobs on the WebGPU backend run in a child process instead (job-runner.ts decides): a GPU driver
+// crash, or stopping a job with a GPU readback pending, must not take the extension host down.
 
 import * as vscode from 'vscode';
 import { readSettings } from './settings.js';
@@ -63,6 +65,9 @@ export async function runJobWithProgress<S extends JobSpec>(
       workerPath,
       // the user's backend choice reaches every TF.js call in the worker
       env: { PRUNESCOPE_BACKEND: readSettings().backend },
+      onStart: (w) => {
+        if (w.isolation === 'process') log().info(`${opts.title}: running in a child process (pid ${w.pid ?? '?'}): ${w.why}`);
+      },
       onProgress: (p) => {
         const pct = Math.floor(p.fraction * 100);
         if (progress && pct > shown) {

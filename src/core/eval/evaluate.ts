@@ -6,7 +6,8 @@ import { graphOutputFinding } from '../compress/train/output-kind.js';
 import { ModelFileError, ModelIR } from '../model/ir.js';
 import { detectModelFormat, readModel } from '../model/read-model.js';
 import { tensorElementCount } from '../model/tensor-data.js';
-import { TfjsBackendPreference } from '../runtime/tfjs-backend.js';
+import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
+import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-providers.js';
 import { InputNameOptions, ScoreBatch } from './input-binding.js';
 import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
 import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
@@ -20,6 +21,8 @@ export interface ScorerOptions extends InputNameOptions {
   backend?: TfjsBackendPreference;
   /** ORT intra-op threads */
   threads?: number;
+  /** ORT execution provider for ONNX models (cpu / webgpu / cuda / auto); default PRUNESCOPE_EP, else CPU */
+  ep?: OrtEpPreference;
 }
 
 /** Opens the runner that fits the file: ONNX -> onnxruntime-node, model.json -> TF.js. */
@@ -126,8 +129,17 @@ export interface EvaluationResult {
   gzipBytes: number;
   files: ModelSize['files'];
   inputs: Array<{ name: string; role: string; dtype: string }>;
+  /** what actually ran the model (ORT provider, or TF.js backend) and why */
+  executionProvider?: ExecutionProviderReport;
   latency?: LatencyReport;
   seconds: number;
+}
+
+/** The TF.js backend a TF.js scorer runs on, as an execution report (the choice is cached by initTfjs). */
+async function tfjsExecution(backend: TfjsBackendPreference | undefined): Promise<ExecutionProviderReport> {
+  const c = await initTfjs(backend ?? 'auto');
+  const requested = c.requested ?? backend ?? 'auto';
+  return { name: c.backend, requested, selection: requested === 'auto' ? 'auto' : 'forced', reason: c.reason, ...(c.adapter ? { adapter: c.adapter } : {}) };
 }
 
 function batchOf(t: InteractionTable): ScoreBatch {
@@ -165,6 +177,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
       gzipBytes: size.gzipBytes,
       files: size.files,
       inputs: scorer.inputs.map((i) => ({ name: i.name, role: i.role, dtype: i.dtype })),
+      executionProvider: scorer.executionProvider ?? (ir.format === 'onnx' ? undefined : await tfjsExecution(opts.backend)),
       seconds: 0,
     };
     if (!opts.candidates && !opts.data && !opts.latency) throw new Error('evaluateModel: give candidates, data or latency');

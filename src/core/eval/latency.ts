@@ -35,6 +35,8 @@ export interface LatencyPoint {
 
 export interface LatencyReport {
   runtime: string;
+  /** ORT execution provider that was timed ('cpu', 'webgpu', 'cuda'); absent for TF.js */
+  executionProvider?: string;
   warmup: number;
   points: LatencyPoint[];
 }
@@ -103,5 +105,5 @@ export async function measureLatency(scorer: Scorer, opts: LatencyOptions = {}):
       pairsPerSecond: p50 > 0 ? (b * 1000) / p50 : Infinity,
     });
   }
-  return { runtime: scorer.runtime, warmup, points };
+  return { runtime: scorer.runtime, ...(scorer.executionProvider ? { executionProvider: scorer.executionProvider.name } : {}), warmup, points };
 }

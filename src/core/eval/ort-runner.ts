@@ -5,12 +5,15 @@
 
 import * as ort from 'onnxruntime-node';
 import { ModelFileError } from '../model/ir.js';
+import { createOrtSession, ExecutionProviderReport, ExecutionProviderUnavailableError, OrtEpPreference } from '../runtime/ort-providers.js';
 import { bindInputs, fieldCountOf, idsFor, InputNameOptions, InputRole, ModelInputInfo, ScoreBatch } from './input-binding.js';
 
 export interface Scorer {
   /** 'onnxruntime-node' or 'tfjs-<backend>' */
   readonly runtime: string;
   readonly inputs: Array<ModelInputInfo & { role: InputRole; dtype: string }>;
+  /** the execution provider (ORT) that runs the model, and why; absent for TF.js (see its runtime) */
+  readonly executionProvider?: ExecutionProviderReport;
   /** scores of rows [0, n), in batches of at most `batchSize` */
   score(batch: ScoreBatch, batchSize?: number): Promise<Float32Array>;
   close(): Promise<void>;
@@ -21,6 +24,8 @@ export interface OrtScorerOptions extends InputNameOptions {
   threads?: number;
   /** output name; default the first output */
   output?: string;
+  /** execution provider: 'cpu', 'webgpu', 'cuda' or 'auto' (hardware only); default PRUNESCOPE_EP, else CPU */
+  ep?: OrtEpPreference;
 }
 
 interface BoundInput {
@@ -50,11 +55,13 @@ function castIds(ids: Int32Array, dtype: string): ort.Tensor['data'] {
 
 export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): Promise<Scorer> {
   let session: ort.InferenceSession;
+  let executionProvider: ExecutionProviderReport;
   try {
     const so: ort.InferenceSession.SessionOptions = {};
     if (opts.threads) so.intraOpNumThreads = opts.threads;
-    session = await ort.InferenceSession.create(file, so);
+    ({ session, provider: executionProvider } = await createOrtSession(ort, file, so, opts.ep));
   } catch (e) {
+    if (e instanceof ExecutionProviderUnavailableError) throw e;
     throw new ModelFileError(file, `onnxruntime-node cannot load it: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }
   const meta = session.inputMetadata;
@@ -80,6 +87,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
   return {
     runtime: 'onnxruntime-node',
     inputs: infos,
+    executionProvider,
     async score(batch: ScoreBatch, batchSize = 4096): Promise<Float32Array> {
       const n = batch.user.length;
       if (batch.item.length !== n) throw new Error(`score: ${n} users but ${batch.item.length} items`);
@@ -98,7 +106,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
         try {
           result = await session.run(feeds, [outputName]);
         } catch (err) {
-          throw new ModelFileError(file, `onnxruntime-node failed on rows ${s}..${e - 1}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+          throw new ModelFileError(file, `onnxruntime-node (${executionProvider.name} provider) failed on rows ${s}..${e - 1}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
         }
         const y = result[outputName] as ort.Tensor;
         if (y.size !== b) throw new ModelFileError(file, `output '${outputName}' has ${y.size} values for a batch of ${b} (dims [${y.dims.join(',')}]); expected one score per row`);
