@@ -33,7 +33,7 @@ export async function distillCommand(argv: string[]): Promise<number> {
     settings.hidden = h;
   }
   if (args.values.epochs !== undefined) settings.epochs = numberArg(args, 'epochs', 5, 1, 10000);
-  if (args.values.alpha !== undefined) settings.alpha = numberArg(args, 'alpha', 0.5, 0, 1);
+  if (args.values.alpha !== undefined) settings.alpha = numberArg(args, 'alpha', 0.7, 0, 1);
   if (args.values.temperature !== undefined) settings.temperature = numberArg(args, 'temperature', 1, 0.01, 100);
   if (args.values.lr !== undefined) settings.lr = numberArg(args, 'lr', 0.005, 0, 10);
   if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);

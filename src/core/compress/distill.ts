@@ -251,7 +251,7 @@ export interface DistillSettings {
   epochs?: number;
   batchSize?: number;
   lr?: number;
-  /** weight of the teacher's soft targets; default 0.5 */
+  /** weight of the teacher's soft targets; default 0.7 */
   alpha?: number;
   temperature?: number;
   negatives?: number;
@@ -290,6 +290,22 @@ export function distillationLoss(kind: OutputKind, alpha: number, T: number): (p
     });
 }
 
+/** The report's sentence on why the student has this shape and this schedule (defaults and measurements behind them). */
+function whyThisStudent(teacher: RecommenderArchitecture, student: RecommenderArchitecture, s: DistillSettings): string {
+  const shape =
+    s.studentDim !== undefined || s.gmfDim !== undefined || s.mlpDim !== undefined
+      ? 'Student widths as given.'
+      : `Student: the largest ${teacher.kind} within 1/${s.ratio ?? 8} of the teacher's parameters` +
+        (teacher.kind === 'neumf'
+          ? `, the GMF branch taking 3/4 of the embedding width (GMF ${student.gmfDim}, MLP ${student.mlpDim}): at small widths the element-wise product carries the ranking better than a narrow MLP (GMF 3 + MLP 1 kept 91% of NDCG@10 at 8x on our demo data, GMF 2 + MLP 2 80%).`
+          : '.');
+  const defaults = [s.epochs === undefined && 'epochs 8', s.alpha === undefined && 'alpha 0.7', s.temperature === undefined && 'temperature 1'].filter(Boolean);
+  const schedule = defaults.length
+    ? ` Defaults used (${defaults.join(', ')}): chosen on a logit NeuMF teacher trained by PyTorch on MovieLens-100K, where they kept 91.2-92.1% of NDCG@10 at 8x over three seeds (alpha 0.5: 89.6-90.8%; temperature 2, 6 or 12 epochs did worse).`
+    : '';
+  return shape + schedule;
+}
+
 /** Renames graph inputs/outputs (and every node input/output) of an ONNX model. */
 function renameOnnxValues(proto: onnx.ModelProto, rename: Map<string, string>): void {
   const g = proto.graph!;
@@ -302,11 +318,16 @@ function renameOnnxValues(proto: onnx.ModelProto, rename: Map<string, string>): 
 }
 
 export async function distillModel(teacherIr: ModelIR, settings: DistillSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
-  // 8: on the demo data a NeuMF student at 8x fewer parameters keeps 91.6% of NDCG@10 after 8 epochs, 88% after 4
+  // Defaults measured on a logit NeuMF teacher trained by PyTorch on MovieLens-100K (GMF 32, MLP
+  // 32, hidden 32-16; leave-one-out, 99 negatives), student 8.1x smaller, NDCG@10 kept:
+  //   alpha 0.5: 90.8 / 89.6% (seeds 1, 2); alpha 0.7: 91.2 / 92.1 / 91.3% (seeds 1-3);
+  //   alpha 0.9: 91.5% (seed 2); alpha 0.7 at temperature 2: 89.8 / 88.5%;
+  //   alpha 0.7 for 6 epochs: 89.8 / 88.1%; alpha 0.5 for 12 epochs: 87.9%; lr 0.005: 90.9%.
+  // On the demo data: 91.6% after 8 epochs, 88% after 4.
   const epochs = settings.epochs ?? 8;
   const batchSize = settings.batchSize ?? 512;
   const lr = settings.lr ?? 0.01;
-  const alpha = settings.alpha ?? 0.5;
+  const alpha = settings.alpha ?? 0.7;
   const T = settings.temperature ?? 1;
   const negatives = settings.negatives ?? 4;
   const seed = settings.seed ?? 7;
@@ -408,6 +429,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       `Teacher output: ${output.kind} (${output.reason}); the student outputs the same.`,
       `Loss = ${alpha} x soft targets (${output.kind === 'rating' ? 'teacher ratings, squared error' : `teacher probabilities${T !== 1 ? ` at temperature ${T}` : ''}, cross-entropy with the student's logit`}) + ${(1 - alpha).toFixed(2)} x labels (${lossName(output.kind)}), ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
       'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
+      whyThisStudent(arch, studentArch, settings),
     ];
     if (teacherMetrics && studentMetrics) {
       notes.push(`On ${settings.candidates}: NDCG@${k} teacher ${teacherMetrics.ndcg.toFixed(4)}, student ${studentMetrics.ndcg.toFixed(4)} (${((100 * studentMetrics.ndcg) / Math.max(teacherMetrics.ndcg, 1e-12)).toFixed(1)}% kept).`);
