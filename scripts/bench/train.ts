@@ -24,7 +24,12 @@ import { trainLoop } from '../../src/core/compress/train/loop.js';
 import { distillModel } from '../../src/core/compress/distill.js';
 import { initTfjs, TfjsBackendPreference } from '../../src/core/runtime/tfjs-backend.js';
 import { createSampleModel } from '../../src/core/samples/sample-models.js';
-import { SampleKind } from '../../src/core/samples/models.js';
+import { buildNeuMF, SampleKind } from '../../src/core/samples/models.js';
+import { exportLayersModelToOnnx } from '../../src/core/samples/to-onnx.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { compileOnnx } from '../../src/core/compress/train/compiled-step.js';
+import { fastTrainLoop } from '../../src/core/compress/train/fast-loop.js';
+import { createRng } from '../../src/core/samples/prng.js';
 
 /** Zeros the `sparsity` share of smallest-magnitude weights over all embeddings and kernels (global). Returns the zero count. */
 export async function pruneOnnxByMagnitude(ir: ModelIR, sparsity: number, outPath: string): Promise<number> {
@@ -188,11 +193,111 @@ export async function trainingThroughput(dir: string, backend: TfjsBackendPrefer
   }
 }
 
+const ML100K = process.env.PRUNESCOPE_ML100K ?? path.resolve(__dirname, '../../../../shared/data/ml-100k/u.data');
+const PYTHON = process.env.PRUNESCOPE_PYTHON ?? '/usr/bin/python3';
+
+function torchAvailable(): boolean {
+  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+function findUData(): string | undefined {
+  for (const p of [ML100K, path.resolve('../shared/data/ml-100k/u.data'), '/work/shared/data/ml-100k/u.data']) if (fs.existsSync(p)) return p;
+  return undefined;
+}
+
+function pytorchBench(script: string, uData: string): number {
+  const out = execFileSync(PYTHON, [script, '--data', uData, '--bench-only', '--threads', '1'], { encoding: 'utf8' });
+  const line = out.trim().split('\n').pop()!;
+  return (JSON.parse(line) as { samplesPerSecond: number }).samplesPerSecond;
+}
+
+export interface PytorchComparison {
+  model: string;
+  data: string;
+  samples: number;
+  ours: number[];
+  oursOverall: number[];
+  pytorch: number[];
+  tape?: number;
+  loss: number;
+}
+
+/**
+ * Our compiled engine against PyTorch (1 thread) on the MovieLens NeuMF (GMF 32 + MLP 32/32,
+ * MLP 64-32-16, predict 48 -> 1), one epoch of 4 sampled negatives per positive, batch 512,
+ * Adam lr 0.001, measured alternately in this run. Both sides time the optimizer steps only
+ * (PyTorch's bench does not time negative sampling; ours excludes sampler.epoch()).
+ */
+export async function pytorchComparison(dir: string, log: (s: string) => void, rounds = 2, tapeRows = 100_000): Promise<PytorchComparison | undefined> {
+  await initTfjs('wasm').catch(() => initTfjs('auto'));
+  fs.mkdirSync(dir, { recursive: true });
+  const uData = findUData();
+  const script = [path.resolve('scripts/bench/pytorch_neumf.py'), path.resolve(__dirname, '../../../scripts/bench/pytorch_neumf.py')].find((p) => fs.existsSync(p)) ?? 'scripts/bench/pytorch_neumf.py';
+  const torch = fs.existsSync(script) && torchAvailable();
+  if (!uData) log('MovieLens-100K not found (PRUNESCOPE_ML100K or ../shared/data/ml-100k/u.data): training on generated data of the same size, no PyTorch comparison');
+  if (!torch) log(`PyTorch not available (${PYTHON} -c "import torch" failed): our own NeuMF of the same shape, no PyTorch figure`);
+  let onnxPath: string;
+  let trainCsv: string;
+  let model: string;
+  if (torch && uData) {
+    execFileSync(PYTHON, [script, '--data', uData, '--out', dir, '--epochs', '1', '--threads', '1'], { encoding: 'utf8' });
+    onnxPath = path.join(dir, 'neumf_teacher.onnx');
+    trainCsv = path.join(dir, 'train.csv');
+    model = 'PyTorch-exported NeuMF teacher (logit output)';
+  } else {
+    const m = buildNeuMF({ users: 943, items: 1682, gmfDim: 32, mlpDim: 32, hidden: [32, 16], seed: 1, output: 'logit' });
+    onnxPath = path.join(dir, 'neumf_ours.onnx');
+    await exportLayersModelToOnnx(m, onnxPath);
+    m.dispose();
+    trainCsv = path.join(dir, 'train.csv');
+    const lines = ['user,item'];
+    if (uData) {
+      for (const l of fs.readFileSync(uData, 'utf8').split('\n')) {
+        const [u, i] = l.split('\t');
+        if (u && i) lines.push(`${Number(u) - 1},${Number(i) - 1}`);
+      }
+    } else {
+      const rng = createRng(1);
+      for (let r = 0; r < 99_057; r++) lines.push(`${rng.int(943)},${rng.int(1682)}`);
+    }
+    fs.writeFileSync(trainCsv, lines.join('\n') + '\n');
+    model = "PruneScope's own NeuMF of the same shape (logit output)";
+  }
+  const ir = await readModel(onnxPath);
+  const table = await readInteractionTable(trainCsv);
+  const ours: number[] = [];
+  const oursOverall: number[] = [];
+  const pytorch: number[] = [];
+  let samples = 0;
+  let loss = NaN;
+  for (let r = 0; r < rounds; r++) {
+    if (torch && uData) pytorch.push(pytorchBench(script, uData));
+    const engine = await compileOnnx(ir, { keepZeros: false });
+    const res = await fastTrainLoop(engine, new EpochSampler(table, 4), { epochs: 1, batchSize: 512, lr: 0.001, seed: 1 + r, outputKind: 'logit' });
+    engine.dispose();
+    ours.push(res.stepSamplesPerSecond);
+    oursOverall.push(res.samplesPerSecond);
+    samples = res.samples;
+    loss = res.losses[0];
+  }
+  let tape: number | undefined;
+  if (tapeRows > 0) {
+    const t = await loadTrainee(ir);
+    const n = Math.min(tapeRows / 5, table.user.length);
+    const cut = { ...table, user: table.user.slice(0, n), item: table.item.slice(0, n), label: table.label.slice(0, n), extra: table.extra.slice(0, 0) };
+    const r = await trainLoop(t.variables, t.forward, new EpochSampler(cut, 4), { epochs: 1, batchSize: 512, lr: 0.001, seed: 1, outputKind: 'logit' });
+    t.dispose();
+    tape = r.samples / Math.max(1e-9, r.seconds - (r.samplingSeconds ?? 0));
+  }
+  return { model, data: uData ? `MovieLens-100K (${uData})` : 'generated', samples, ours, oursOverall, pytorch, tape, loss };
+}
+
 export interface TrainingBenchOptions {
   quick?: boolean;
   size?: 'tiny' | 'demo';
   /** run one part only */
-  only?: 'roundtrip' | 'distill' | 'throughput';
+  only?: 'roundtrip' | 'distill' | 'throughput' | 'pytorch';
   log?: (line: string) => void;
 }
 
@@ -204,6 +309,21 @@ export async function runTrainingBench(o: TrainingBenchOptions = {}): Promise<vo
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-train-bench-'));
   const log = o.log ?? ((s: string) => process.stdout.write(s + '\n'));
   log(`# training bench (size ${size}) in ${dir}`);
+  if (!only || only === 'pytorch') {
+    const tapeRows = quick ? 0 : 100_000;
+    const c = await pytorchComparison(path.join(dir, 'pytorch'), log, quick ? 1 : 5, tapeRows);
+    if (c) {
+      const best = (a: number[]) => Math.max(...a);
+      log(`NeuMF training speed, ${c.model}, ${c.data}: ${c.samples} samples/epoch, batch 512, Adam 1e-3, timed: optimizer steps only on both sides (negative sampling excluded)`);
+      log(`  ours (compiled engine, TF.js ${tf.getBackend()}): ${c.ours.map((x) => Math.round(x)).join(', ')} samples/s (with sampling: ${c.oursOverall.map((x) => Math.round(x)).join(', ')}); loss ${c.loss.toFixed(4)}`);
+      if (c.pytorch.length) {
+        log(`  PyTorch ${'1 thread'}: ${c.pytorch.map((x) => Math.round(x)).join(', ')} samples/s`);
+        const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
+        log(`  ratio ours / PyTorch: ${(best(c.ours) / best(c.pytorch)).toFixed(2)}x (best of each), ${(med(c.ours) / med(c.pytorch)).toFixed(2)}x (medians); 1x PyTorch = ${(c.samples / best(c.pytorch)).toFixed(2)} s per epoch, ours ${(c.samples / best(c.ours)).toFixed(2)} s`);
+      }
+      if (c.tape !== undefined) log(`  TF.js tape path (trainLoop, the engine before; steps only, ${tapeRows} samples): ${Math.round(c.tape)} samples/s (${(best(c.ours) / c.tape).toFixed(1)}x slower than the compiled engine)`);
+    }
+  }
   if (!only || only === 'roundtrip') {
     const r = await onnxRoundTrip(path.join(dir, 'rt'), { size, epochs: quick ? 1 : 3, sparsity: 0.9 });
     log(`ONNX round trip: translation vs ORT max abs diff ${r.translationMaxAbsDiff.toExponential(2)}`);

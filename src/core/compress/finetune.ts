@@ -7,10 +7,11 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { ModelIR, ModelTensor } from '../model/ir.js';
+import { readModel } from '../model/read-model.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
-import { GradualPruner, GradualPruningSettings, resolveGradual } from './gradual-pruning.js';
+import { ResolvedSamplePruning, resolveSamplePruning, samplePrunedTraining, samplePruningNotes, SamplePruningReport, SamplePruningSettings, ScoredModel, trainWithSamplePruning, TrainRun } from './sample-pruning.js';
+import { EngineGradualPruner, GradualPruner, GradualPruningSettings, resolveGradual } from './gradual-pruning.js';
 import { EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
 import { loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
@@ -18,6 +19,11 @@ import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './trai
 import { lossName } from './train/loss.js';
 import type { OutputKind, OutputSemantics } from './train/output-kind.js';
 import { writeTrainedValues } from './train/write-trained.js';
+import { chooseTrainingEngine, EnginePreference, optimizerSummary } from './train/engine-choice.js';
+import type { FastEngine } from './train/compiled-step.js';
+import { fastTrainLoop, FastLoopResult } from './train/fast-loop.js';
+import { outputKindByScores } from './train/trainee.js';
+import { evaluateCandidatesWith } from './train/candidate-metrics.js';
 
 export type { GradualPruningSettings } from './gradual-pruning.js';
 
@@ -41,6 +47,8 @@ export interface FinetuneSettings {
   gradual?: GradualPruningSettings;
   /** what the model's output is; default 'auto' (output-kind.ts: the graph, else the scores on the data) */
   outputKind?: OutputKind | 'auto';
+  /** training engine: 'auto' (compiled when the graph allows, train/engine-choice.ts), 'compiled', or 'tape' */
+  engine?: EnginePreference;
 }
 
 /** Share of exact zeros above which a tensor counts as pruned (trained weights are almost never exactly 0). */
@@ -63,6 +71,12 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
   ctx?.onProgress?.(0, 'reading data');
   const read = await readInteractionTable(settings.data);
   checkAbort(ctx, 'fine-tuning');
+  const blocker = sp?.by === 'gradnorm' ? "training-sample pruning by gradient norm needs the last layer's input, which the TF.js tape gives" : undefined;
+  const choice = await chooseTrainingEngine(ir, settings.engine ?? 'auto', blocker);
+  if (choice.kind === 'compiled') {
+    return finetuneCompiled(ir, settings, choice.engine, read, backend.backend, { epochs, batchSize, lr, negatives, seed }, gradual, sp, ctx);
+  }
+  const tapeReason = choice.reason;
   const trainee = await loadTrainee(ir, { lastLayerInput: sp?.by === 'gradnorm' });
   let masksAll: Array<tf.Tensor | undefined> = [];
   let live: Array<tf.Tensor | undefined> = [];
@@ -143,6 +157,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
+      `Engine: TF.js tape (${tapeReason}); optimizer: Adam on every variable (dense gradients).`,
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
       pruner
         ? pruner.summary(values)
@@ -174,4 +189,149 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     masksAll.forEach((m) => m?.dispose());
     trainee.dispose();
   }
+}
+
+/** Fine-tuning on the compiled engine: tables outside the wasm heap, row-wise lazy Adam. */
+async function finetuneCompiled(
+  ir: ModelIR,
+  settings: FinetuneSettings,
+  engine: FastEngine,
+  read: Awaited<ReturnType<typeof readInteractionTable>>,
+  backend: string,
+  o: { epochs: number; batchSize: number; lr: number; negatives: number; seed: number },
+  gradual: Required<GradualPruningSettings> | undefined,
+  sp: ResolvedSamplePruning | undefined,
+  ctx?: CompressionContext,
+): Promise<CompressionOutcome> {
+  try {
+    const output: OutputSemantics = outputKindByScores(ir, (b) => engine.score(b), read, settings.outputKind);
+    const table = trainingTable(read, output.kind);
+    const values = engine.values();
+    const zeros = new Map<string, number>();
+    let pruned = false;
+    for (const [name, v] of values) {
+      let z = 0;
+      for (let j = 0; j < v.length; j++) if (v[j] === 0) z++;
+      zeros.set(name, z);
+      if (z / Math.max(1, v.length) >= PRUNED_ZERO_SHARE) pruned = true;
+    }
+    const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
+    engine.setKeepZeros(masks === 'keep-zeros');
+    const k = settings.k ?? 10;
+    const resolved = {
+      data: settings.data,
+      ...o,
+      masks,
+      outputKind: output.kind,
+      engine: 'compiled' as const,
+      ...(settings.candidates ? { candidates: settings.candidates, k } : {}),
+      ...(gradual ? { gradual } : {}),
+      ...(sp ? { samplePruning: sp } : {}),
+    };
+    const score = (b: Parameters<FastEngine['score']>[0]) => engine.score(b);
+    const before = settings.candidates ? await evaluateCandidatesWith(score, settings.candidates, k) : undefined;
+    const sampler = new EpochSampler(table, o.negatives);
+    const batchesPerEpoch = Math.ceil(sampler.size / o.batchSize);
+    const pruner = gradual ? new EngineGradualPruner(ir, engine, gradual, batchesPerEpoch, batchesPerEpoch * o.epochs) : undefined;
+    const loopOptions = {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      seed: o.seed,
+      outputKind: output.kind,
+      ctx,
+      progressSpan: [0.02, 0.95] as [number, number],
+      ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
+    };
+    let result: FastLoopResult;
+    let pruning: SamplePruningReport | undefined;
+    if (sp) {
+      // two loops (warm-up on all rows, then the kept ones) with one optimizer state: steps carry on
+      const parts: FastLoopResult[] = [];
+      const train: TrainRun = async (smp, lo) => {
+        const r = await fastTrainLoop(engine, smp, { ...loopOptions, epochs: lo.epochs, seed: lo.seed, progressSpan: lo.progressSpan, what: lo.what, epochBase: lo.epochBase, epochTotal: lo.epochTotal, stepBase: parts.reduce((a, p) => a + p.steps, 0) });
+        parts.push(r);
+        return r;
+      };
+      const scored: ScoredModel = { forward: (b) => tf.tensor1d(engine.score(b)) };
+      const r = await samplePrunedTraining(train, scored, table, o.negatives, sp, { ...loopOptions, outputKind: output.kind });
+      pruning = r.report;
+      const sum = (f: (x: FastLoopResult) => number) => parts.reduce((a, p) => a + f(p), 0);
+      const trainSeconds = sum((p) => p.trainSeconds);
+      result = {
+        ...r.training,
+        engine: 'compiled',
+        trainSeconds,
+        samplingSeconds: sum((p) => p.samplingSeconds),
+        stepSamplesPerSecond: r.training.samples / Math.max(trainSeconds, 1e-9),
+        steps: sum((p) => p.steps),
+      };
+    } else {
+      result = await fastTrainLoop(engine, sampler, loopOptions);
+    }
+    const after = settings.candidates ? await evaluateCandidatesWith(score, settings.candidates, k) : undefined;
+    const byName = new Map<string, ModelTensor>(ir.tensors.map((t) => [t.name, t]));
+    const changes: TensorChange[] = [...values.keys()].map((name) => {
+      const t = byName.get(name)!;
+      const entry = { shape: t.shape, dtype: t.dtype, bytes: t.storage.byteLength };
+      const z = zeros.get(name) ?? 0;
+      const zerosNow = pruner?.last?.masks.has(name) ? values.get(name)!.reduce((n, x) => (x === 0 ? n + 1 : n), 0) : undefined;
+      const kept = zerosNow !== undefined ? `, gradually pruned: ${zerosNow} of ${values.get(name)!.length} zero` : masks === 'keep-zeros' && z > 0 ? `, ${z} zeros kept` : '';
+      return { tensor: name, action: `fine-tuned${kept}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
+    });
+    const touched = engine.tables.map((t) => `${t.name} ${t.touchedRows.toLocaleString('en-US')} of ${t.rows.toLocaleString('en-US')}`).join(', ');
+    const notes = [
+      `Output: ${output.kind} (${output.reason}); loss: ${lossName(output.kind)}.`,
+      `Fine-tuned ${values.size} tensors (${engine.params} parameters) for ${o.epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
+        (table.implicit ? ` (${table.user.length} positives + ${o.negatives} sampled negatives each, redrawn per epoch)` : '') +
+        `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
+      `Engine: compiled (${engine.describe()}): forward and hand-written backward as direct TF.js '${backend}' kernels, embedding rows gathered and scatter-added outside the wasm heap.`,
+      `Optimizer: ${optimizerSummary(engine)}.` + (pruner ? ` Touched rows: ${touched}; gradual pruning masks whole tables, so untouched rows may be zeroed.` : ` Rows no batch touched are unchanged, bit for bit (${touched}).`),
+      `Training throughput ${Math.round(result.samplesPerSecond)} samples/s overall, ${Math.round(result.stepSamplesPerSecond)} samples/s in the optimizer steps (${result.seconds.toFixed(1)} s, of which ${result.samplingSeconds.toFixed(1)} s negative sampling).`,
+      pruner
+        ? pruner.summary(values)
+        : masks === 'keep-zeros'
+          ? `Masks kept: the ${[...zeros.values()].reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
+          : 'No masks: every weight was free to change (zeros may have become non-zero).',
+      ir.format === 'onnx' ? 'Only initializer values changed; the file structure is untouched.' : 'Only weight values changed; model.json keeps its topology.',
+    ];
+    if (before && after) notes.push(`On ${settings.candidates}: NDCG@${k} ${before.ndcg.toFixed(4)} -> ${after.ndcg.toFixed(4)}, HR@${k} ${before.hr.toFixed(4)} -> ${after.hr.toFixed(4)}.`);
+    if (pruning && after) pruning.metric = after;
+    if (pruning) notes.push(...samplePruningNotes(pruning, k));
+    ctx?.onProgress?.(1, 'fine-tuned');
+    const outcome: CompressionOutcome & { samplePruning?: SamplePruningReport; training: FastLoopResult & { backend: string; outputKind: OutputSemantics; optimizer: string; before?: CandidateMetrics; after?: CandidateMetrics } } = {
+      method: 'finetune',
+      settings: resolved,
+      changes,
+      notes,
+      write: writeOnceThenCopy(ir, values),
+      training: { ...result, backend, outputKind: output, optimizer: optimizerSummary(engine), before, after },
+      ...(pruning ? { samplePruning: pruning } : {}),
+    };
+    return outcome;
+  } finally {
+    engine.dispose();
+  }
+}
+
+/**
+ * A write that releases the trained values after the first call: the tables can be most of
+ * memory, and what runs next (analysis, ONNX Runtime sessions of both models) needs it. A second
+ * write copies the first output. A function of its own so that the closure holds nothing else
+ * of the training (V8 closures keep their whole enclosing scope alive).
+ */
+function writeOnceThenCopy(ir: ModelIR, initial: Map<string, Float32Array>): (outPath: string) => Promise<void> {
+  const state: { held?: Map<string, Float32Array>; firstOut?: string } = { held: initial };
+  return async (outPath) => {
+    if (state.held) {
+      await writeTrainedValues(ir, state.held, outPath);
+      state.held = undefined;
+      state.firstOut = outPath;
+      return;
+    }
+    const again = await readModel(state.firstOut!).catch((e: unknown) => {
+      throw new Error(`finetune: the trained values were written to ${state.firstOut} and released; that file cannot be read back (${(e as Error).message})`);
+    });
+    await writeTrainedValues(again, new Map(), outPath);
+  };
 }

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ModelFileError, ModelIR } from '../model/ir.js';
 import { polynomialDecaySparsity, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
 import type { Trainee } from './train/trainee.js';
+import type { FastEngine } from './train/compiled-step.js';
 
 /**
  * Gradual magnitude pruning inside one training run, as TFMOT's prune_low_magnitude does: every
@@ -69,16 +70,9 @@ export class GradualPruner {
   }
 
   async beforeStep(step: number): Promise<void> {
-    const end = this.rampSteps;
-    if (!(step === end || (step < end && step % this.g.frequency === 0))) return;
-    const f = end === 0 ? 1 : polynomialDecaySparsity(step, { initial: 0, final: 1, begin: 0, end, power: 3 });
-    const p = this.g.prune;
-    const at = (x: number): number => x * f;
-    const settings: PruneMagnitudeSettings = {
-      ...p,
-      sparsity: at(p.sparsity),
-      ...(p.perLayer ? { perLayer: Object.fromEntries(Object.entries(p.perLayer).map(([k, v]) => [k, at(v)])) } : {}),
-    };
+    const f = rampFactor(step, this.rampSteps, this.g.frequency);
+    if (f === undefined) return;
+    const settings = rampSettings(this.g.prune, f);
     const m = await pruneMasks(irWithTraineeValues(this.ir, this.trainee), settings);
     const index = new Map(this.trainee.names.map((n, i) => [n, i]));
     for (const [name, mask] of m.masks) {
@@ -100,22 +94,91 @@ export class GradualPruner {
   }
 
   summary(values: Map<string, Float32Array>): string {
-    const p = this.g.prune;
-    let zeros = 0;
-    let n = 0;
-    for (const name of this.last?.masks.keys() ?? []) {
-      const v = values.get(name);
-      if (!v) continue;
-      n += v.length;
-      for (let j = 0; j < v.length; j++) if (v[j] === 0) zeros++;
-    }
-    const cols = (this.last?.columns ?? []).map((c) => `${c.tables.join(' + ')} ${c.width - c.zeroed} of ${c.width} columns left`).join('; ');
-    const targets = p.perLayer ? `, per-layer targets ${Object.entries(p.perLayer).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
-    return (
-      `Gradual magnitude pruning during training (${p.granularity ?? 'element'} granularity, ${p.scope ?? 'global'} scope, target ${p.sparsity}${targets}): ` +
-      `the targets ramped along the cubic polynomial decay over ${this.g.rampEpochs} epoch(s), masks recomputed every ${this.g.frequency} steps (${this.updates} updates), ` +
-      `then training went on at the final masks. ${zeros} of ${n} chosen weights are zero (${((100 * zeros) / Math.max(1, n)).toFixed(1)}%)` +
-      (cols ? `; ${cols}.` : '.')
-    );
+    return gradualSummary(this.g, this.last, this.updates, values);
   }
+}
+
+/** The ramp position of step `step`: the factor of the final targets, or undefined when the masks stay. */
+function rampFactor(step: number, end: number, frequency: number): number | undefined {
+  if (!(step === end || (step < end && step % frequency === 0))) return undefined;
+  return end === 0 ? 1 : polynomialDecaySparsity(step, { initial: 0, final: 1, begin: 0, end, power: 3 });
+}
+
+function rampSettings(p: PruneMagnitudeSettings, f: number): PruneMagnitudeSettings {
+  const at = (x: number): number => x * f;
+  return {
+    ...p,
+    sparsity: at(p.sparsity),
+    ...(p.perLayer ? { perLayer: Object.fromEntries(Object.entries(p.perLayer).map(([k, v]) => [k, at(v)])) } : {}),
+  };
+}
+
+/** The model IR with current values (by name) in place of the stored ones, for pruneMasks. */
+function irWithValues(ir: ModelIR, values: Map<string, Float32Array>): ModelIR {
+  return {
+    ...ir,
+    tensors: ir.tensors.map((x) => {
+      const v = values.get(x.name);
+      if (!v) return x;
+      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: v.byteLength, source: { kind: 'values', values: v }, location: `${x.name} (being fine-tuned)` } };
+    }),
+  };
+}
+
+/**
+ * GradualPruner for the compiled engine (train/compiled-step.ts): the same schedule and masks,
+ * set on its tables and dense tensors (whole tables are masked, so pruned rows change even when
+ * no batch touches them).
+ */
+export class EngineGradualPruner {
+  last?: PruneMasks;
+  updates = 0;
+  private readonly rampSteps: number;
+
+  constructor(
+    private readonly ir: ModelIR,
+    private readonly engine: FastEngine,
+    private readonly g: Required<GradualPruningSettings>,
+    batchesPerEpoch: number,
+    totalSteps: number,
+  ) {
+    this.rampSteps = Math.min(g.rampEpochs * batchesPerEpoch, totalSteps - 1);
+  }
+
+  async beforeStep(step: number): Promise<void> {
+    const f = rampFactor(step, this.rampSteps, this.g.frequency);
+    if (f === undefined) return;
+    const m = await pruneMasks(irWithValues(this.ir, this.engine.values()), rampSettings(this.g.prune, f));
+    for (const [name, mask] of m.masks) {
+      const t = this.engine.tables.find((x) => x.name === name);
+      if (t) t.setPruneMask(mask);
+      else this.engine.dense.find((x) => x.name === name)?.setPruneMask(mask);
+    }
+    this.last = m;
+    this.updates++;
+  }
+
+  summary(values: Map<string, Float32Array>): string {
+    return gradualSummary(this.g, this.last, this.updates, values);
+  }
+}
+
+function gradualSummary(g: Required<GradualPruningSettings>, last: PruneMasks | undefined, updates: number, values: Map<string, Float32Array>): string {
+  const p = g.prune;
+  let zeros = 0;
+  let n = 0;
+  for (const name of last?.masks.keys() ?? []) {
+    const v = values.get(name);
+    if (!v) continue;
+    n += v.length;
+    for (let j = 0; j < v.length; j++) if (v[j] === 0) zeros++;
+  }
+  const cols = (last?.columns ?? []).map((c) => `${c.tables.join(' + ')} ${c.width - c.zeroed} of ${c.width} columns left`).join('; ');
+  const targets = p.perLayer ? `, per-layer targets ${Object.entries(p.perLayer).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+  return (
+    `Gradual magnitude pruning during training (${p.granularity ?? 'element'} granularity, ${p.scope ?? 'global'} scope, target ${p.sparsity}${targets}): ` +
+    `the targets ramped along the cubic polynomial decay over ${g.rampEpochs} epoch(s), masks recomputed every ${g.frequency} steps (${updates} updates), ` +
+    `then training went on at the final masks. ${zeros} of ${n} chosen weights are zero (${((100 * zeros) / Math.max(1, n)).toFixed(1)}%)` +
+    (cols ? `; ${cols}.` : '.')
+  );
 }

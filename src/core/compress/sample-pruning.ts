@@ -173,6 +173,27 @@ export async function trainWithSamplePruning(
   sp: ResolvedSamplePruning,
   o: TrainLoopOptions,
 ): Promise<PrunedTrainingResult> {
+  const optimizer = o.optimizer ?? tf.train.adam(o.lr);
+  try {
+    const forward = (b: Batch) => model.forward(b);
+    return await samplePrunedTraining((sampler, lo) => trainLoop(vars, forward, sampler, { ...lo, optimizer }), model, table, negatives, sp, o);
+  } finally {
+    if (!o.optimizer) optimizer.dispose();
+  }
+}
+
+/** One training run of the loop's options on a sampler (the optimizer's state carries over between calls). */
+export type TrainRun = (sampler: EpochSampler, o: TrainLoopOptions) => Promise<TrainLoopResult>;
+
+/** trainWithSamplePruning over any training run: the TF.js tape's, or the compiled engine's (train/fast-loop.ts). */
+export async function samplePrunedTraining(
+  train: TrainRun,
+  model: ScoredModel,
+  table: InteractionTable,
+  negatives: number,
+  sp: ResolvedSamplePruning,
+  o: TrainLoopOptions,
+): Promise<PrunedTrainingResult> {
   const what = o.what ?? 'fine-tuning';
   const full = new EpochSampler(table, negatives);
   const [p0, p1] = o.progressSpan ?? [0, 1];
@@ -180,10 +201,8 @@ export async function trainWithSamplePruning(
   // progress split by the expected work: warm-up on all rows, the rest on the kept share
   const work = sp.warmupEpochs + prunedEpochs * sp.keep;
   const pMid = p0 + ((p1 - p0) * sp.warmupEpochs) / work;
-  const optimizer = o.optimizer ?? tf.train.adam(o.lr);
-  try {
-    const forward = (b: Batch) => model.forward(b);
-    const warm = await trainLoop(vars, forward, full, { ...o, optimizer, epochs: sp.warmupEpochs, progressSpan: [p0, pMid], epochBase: 0, epochTotal: o.epochs, what });
+  {
+    const warm = await train(full, { ...o, epochs: sp.warmupEpochs, progressSpan: [p0, pMid], epochBase: 0, epochTotal: o.epochs, what });
     o.ctx?.onProgress?.(pMid, `${what}: scoring ${full.rowCount} rows by ${sp.by}`);
     const ts = Date.now();
     const importance = rowImportance(model, full, sp.by, o.seed + 7919, o.outputKind);
@@ -196,9 +215,8 @@ export async function trainWithSamplePruning(
     const dropped: number[] = [];
     keptSet.forEach((k, i) => k === 0 && dropped.push(i));
     const subset = new EpochSampler(table, negatives, kept);
-    const rest = await trainLoop(vars, forward, subset, {
+    const rest = await train(subset, {
       ...o,
-      optimizer,
       epochs: prunedEpochs,
       // another stream of negatives and shuffles than the warm-up's
       seed: o.seed + 1,
@@ -232,8 +250,6 @@ export async function trainWithSamplePruning(
         meanImportanceDropped: meanOf(importance, dropped),
       },
     };
-  } finally {
-    if (!o.optimizer) optimizer.dispose();
   }
 }
 

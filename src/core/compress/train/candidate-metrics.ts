@@ -2,7 +2,7 @@
 // (before and after) without leaving TF.js.
 
 import { ModelFileError } from '../../model/ir.js';
-import { readInteractionTable, tableAsBatch } from './interaction-table.js';
+import { Batch, readInteractionTable, tableAsBatch } from './interaction-table.js';
 import { scoreRows, Trainee } from './trainee.js';
 
 export interface CandidateMetrics {
@@ -41,8 +41,13 @@ export function candidateMetrics(users: Int32Array, labels: Float32Array, scores
 }
 
 export async function evaluateCandidates(t: Trainee, file: string, k = 10): Promise<CandidateMetrics> {
+  return evaluateCandidatesWith((b) => scoreRows(t, b), file, k);
+}
+
+/** evaluateCandidates with any scorer (the fast engine's, compiled-step.ts). */
+export async function evaluateCandidatesWith(score: (b: Batch) => Float32Array, file: string, k = 10): Promise<CandidateMetrics> {
   const table = await readInteractionTable(file);
   if (table.implicit) throw new ModelFileError(file, 'a candidates file needs a label column with 0 for the negatives');
   const b = tableAsBatch(table);
-  return candidateMetrics(table.user, table.label, scoreRows(t, b), k);
+  return candidateMetrics(table.user, table.label, score(b), k);
 }

@@ -203,6 +203,11 @@ export function scoreRows(t: Trainee, b: Batch, batchSize = 4096): Float32Array 
  * to 4,096 rows of `table` spread over the file (and, with ratings, how well they fit them).
  */
 export function traineeOutputKind(ir: ModelIR, t: Trainee, table: InteractionTable, flag?: OutputKind | 'auto'): OutputSemantics {
+  return outputKindByScores(ir, (b) => scoreRows(t, b), table, flag);
+}
+
+/** traineeOutputKind with any scorer (the fast engine's, compiled-step.ts). */
+export function outputKindByScores(ir: ModelIR, score: (b: Batch) => Float32Array, table: InteractionTable, flag?: OutputKind | 'auto'): OutputSemantics {
   const n = table.user.length;
   const take = Math.min(n, 4096);
   const rows = Int32Array.from({ length: take }, (_, i) => Math.floor((i * n) / take));
@@ -216,5 +221,5 @@ export function traineeOutputKind(ir: ModelIR, t: Trainee, table: InteractionTab
     extraCount: E,
   };
   const ratings = table.rating ? Float32Array.from(rows, (r) => table.rating![r]) : undefined;
-  return decideOutputKind(ir, { flag, scores: () => scoreRows(t, sample), targets: { ratings } });
+  return decideOutputKind(ir, { flag, scores: () => score(sample), targets: { ratings } });
 }
