@@ -36,7 +36,7 @@ const COMMANDS: Record<string, Command> = {
   prune: {
     summary: 'magnitude pruning (global or per layer), or structured: embedding rows, embedding dims, MLP neurons; optional fine-tuning',
     usage:
-      'prunescope prune <model> --sparsity 0.9 [--scope global|layer] [--granularity element|column] [--per-layer NAME=S,...] [--structure none|rows|dims|neurons] [--table NAME] [--finetune INTERACTIONS.csv --epochs N [--lr 0.001] [--batch-size 1024] [--output-kind auto|probability|logit|rating]] [--steps N | --ramp-epochs N [--frequency 100]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+      'prunescope prune <model> --sparsity 0.9 [--scope global|layer] [--granularity element|column] [--per-layer NAME=S,...] [--structure none|rows|dims|neurons] [--table NAME] [--finetune INTERACTIONS.csv --epochs N [--lr 0.001] [--batch-size 1024] [--output-kind auto|probability|logit|rating]] [--steps N | --ramp-epochs N | --regrow-epochs N] [--frequency 100] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./prune-command.js')).pruneCommand(argv),
   },
   quantize: {

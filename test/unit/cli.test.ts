@@ -124,7 +124,13 @@ test('prune: the gradual and column flags are checked before any model is read',
     [['--ramp-epochs', '2'], /--ramp-epochs needs --finetune/],
     [['--ramp-epochs', '2', '--finetune', 'd.csv', '--epochs', '4', '--steps', '3'], /not both/],
     [['--ramp-epochs', '5', '--finetune', 'd.csv', '--epochs', '4'], /--ramp-epochs must be a number in \[0, 4\]/],
-    [['--frequency', '10'], /--frequency goes with --ramp-epochs/],
+    [['--frequency', '10'], /--frequency goes with --ramp-epochs or --regrow-epochs/],
+    [['--regrow-epochs', '1'], /--regrow-epochs needs --finetune/],
+    [['--regrow-epochs', '4', '--finetune', 'd.csv', '--epochs', '3'], /--regrow-epochs must be a number in \[0, 3\]/],
+    [['--regrow-epochs', '1', '--ramp-epochs', '1', '--finetune', 'd.csv', '--epochs', '3'], /--ramp-epochs \(gradual pruning\) or --regrow-epochs/],
+    [['--regrow-epochs', '1', '--steps', '2', '--finetune', 'd.csv', '--epochs', '3'], /--steps .* or --regrow-epochs/],
+    [['--output-kind', 'logit'], /--output-kind needs --finetune/],
+    [['--output-kind', 'odds', '--finetune', 'd.csv'], /--output-kind must be auto, probability, logit or rating/],
   ];
   for (const [flags, message] of cases) {
     const r = run('prune', 'missing.onnx', '--sparsity', '0.9', ...flags);

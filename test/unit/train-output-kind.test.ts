@@ -174,3 +174,39 @@ test('distilling a logit teacher gives a logit student (no sigmoid at its end) w
   assert.equal(graphOutputFinding(student)?.bounded, false, 'the student ends in a logit like its teacher');
   assert.ok(outcome.distill.studentMetrics.ndcg > 0.5 * outcome.distill.teacherMetrics.ndcg, `student ${outcome.distill.studentMetrics.ndcg} vs teacher ${outcome.distill.teacherMetrics.ndcg}`);
 });
+
+test('dynamic pruning during fine-tuning: the target sparsity holds at the end, masks changed on the way, pruned weights are exact zeros', async () => {
+  const r = await sample('neumf', 'logit');
+  const ir = await readModel(r.onnxPath!);
+  const o = (await finetuneModel(ir, {
+    data: r.interactionsCsv,
+    candidates: r.candidatesCsv,
+    epochs: 2,
+    batchSize: 128,
+    masks: 'none',
+    dynamic: { prune: { sparsity: 0.8 }, regrowEpochs: 1, frequency: 10 },
+  })) as Awaited<ReturnType<typeof finetuneModel>> & { training: { before: { ndcg: number }; after: { ndcg: number } } };
+  const notes = o.notes.join('\n');
+  assert.match(notes, /Engine: TF\.js tape \(dynamic pruning/);
+  const m = /\((\d+) choices, (\d+) weights changed sides\), then fixed\. (\d+) of (\d+) chosen weights are zero/.exec(notes);
+  assert.ok(m, notes);
+  assert.ok(Number(m[1]) >= 3, `mask choices ${m[1]}`);
+  assert.ok(Number(m[2]) > 0, 'some masks changed during regrowth');
+  assert.equal(Number(m[3]), Math.floor(0.8 * Number(m[4])), 'exactly the target share is zero after the fixed epoch');
+  // the written file holds those zeros (the write reads the trained values)
+  const out = path.join(dir, 'dynamic.onnx');
+  await o.write(out);
+  const written = await readModel(out);
+  const { chooseTensors } = await import('../../src/core/compress/prune-magnitude.js');
+  const { readTensorFloat32 } = await import('../../src/core/model/tensor-data.js');
+  let zeros = 0;
+  let count = 0;
+  for (const t of chooseTensors(written, undefined)) {
+    const v = await readTensorFloat32(t);
+    count += v.length;
+    for (const x of v) if (x === 0) zeros++;
+  }
+  assert.equal(count, Number(m[4]));
+  assert.equal(zeros, Number(m[3]), 'the exact zeros are in the written file');
+  assert.ok(o.training.after.ndcg > 0.5 * o.training.before.ndcg, `${o.training.before.ndcg} -> ${o.training.after.ndcg}`);
+});

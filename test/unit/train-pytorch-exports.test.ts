@@ -60,7 +60,7 @@ test('PyTorch exports: output kind from the graph, and our TF.js translation sco
     const trainee = await loadTrainee(ir);
     try {
       const table = await readInteractionTable(path.join(e.dir, m.candidates));
-      const kind = traineeOutputKind(ir, trainee, table);
+      const kind = await traineeOutputKind(ir, trainee, table);
       assert.equal(kind.kind, m.output, `${m.file}: ${kind.reason}`);
       assert.equal(kind.from, 'graph');
       // the manifest's 10 rows, scored by PyTorch

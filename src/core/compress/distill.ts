@@ -347,7 +347,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;
   try {
-    const output: OutputSemantics = traineeOutputKind(teacherIr, teacher, read, settings.outputKind);
+    const output: OutputSemantics = await traineeOutputKind(teacherIr, teacher, read, settings.outputKind);
     const table = trainingTable(read, output.kind);
     student = buildStudent(studentArch, seed, output.kind === 'probability' ? 'probability' : 'logit');
     const st = layersTrainee(student, teacherIr.path, undefined, { lastLayerInput: sp?.by === 'gradnorm' });

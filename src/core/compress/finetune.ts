@@ -12,6 +12,7 @@ import { initTfjs } from '../runtime/tfjs-backend.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { ResolvedSamplePruning, resolveSamplePruning, samplePrunedTraining, samplePruningNotes, SamplePruningReport, SamplePruningSettings, ScoredModel, trainWithSamplePruning, TrainRun } from './sample-pruning.js';
 import { EngineGradualPruner, GradualPruner, GradualPruningSettings, resolveGradual } from './gradual-pruning.js';
+import { DynamicPruner, DynamicPruningSettings, resolveDynamic } from './dynamic-pruning.js';
 import { EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
 import { loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
@@ -47,6 +48,11 @@ export interface FinetuneSettings {
   gradual?: GradualPruningSettings;
   /** what the model's output is; default 'auto' (output-kind.ts: the graph, else the scores on the data) */
   outputKind?: OutputKind | 'auto';
+  /**
+   * magnitude pruning held at its target through this training while the masks may change
+   * (pruned weights learn in a shadow copy; dynamic-pruning.ts), instead of fixed masks
+   */
+  dynamic?: DynamicPruningSettings;
   /** training engine: 'auto' (compiled when the graph allows, train/engine-choice.ts), 'compiled', or 'tape' */
   engine?: EnginePreference;
 }
@@ -66,12 +72,20 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
   if (!(lr > 0)) throw new Error(`finetune: lr must be positive, got ${lr}`);
   const sp = settings.samplePruning ? resolveSamplePruning(settings.samplePruning, epochs, 'finetune') : undefined;
   const gradual = settings.gradual ? resolveGradual(settings.gradual, epochs, ir.path) : undefined;
-  if (gradual && sp) throw new Error('finetune: gradual pruning and training-sample pruning cannot be combined in one run');
+  const dynamic = settings.dynamic ? resolveDynamic(settings.dynamic, epochs, ir.path) : undefined;
+  if ([gradual, dynamic, sp].filter(Boolean).length > 1) throw new Error('finetune: gradual pruning, dynamic pruning and training-sample pruning cannot be combined in one run');
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
   const read = await readInteractionTable(settings.data);
   checkAbort(ctx, 'fine-tuning');
-  const blocker = sp?.by === 'gradnorm' ? "training-sample pruning by gradient norm needs the last layer's input, which the TF.js tape gives" : undefined;
+  const blocker =
+    sp?.by === 'gradnorm'
+      ? "training-sample pruning by gradient norm needs the last layer's input, which the TF.js tape gives"
+      : dynamic
+        ? 'dynamic pruning keeps a dense shadow copy of the weights, which runs on the TF.js tape'
+        : backend.backend !== 'wasm' && backend.backend !== 'cpu'
+          ? `the compiled engine reads results straight from the WASM/CPU backends; on '${backend.backend}' the TF.js tape trains`
+          : undefined;
   const choice = await chooseTrainingEngine(ir, settings.engine ?? 'auto', blocker);
   if (choice.kind === 'compiled') {
     return finetuneCompiled(ir, settings, choice.engine, read, backend.backend, { epochs, batchSize, lr, negatives, seed }, gradual, sp, ctx);
@@ -81,17 +95,19 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
   let masksAll: Array<tf.Tensor | undefined> = [];
   let live: Array<tf.Tensor | undefined> = [];
   try {
-    const output: OutputSemantics = traineeOutputKind(ir, trainee, read, settings.outputKind);
+    const output: OutputSemantics = await traineeOutputKind(ir, trainee, read, settings.outputKind);
     const table = trainingTable(read, output.kind);
     // masks from the values before training
     const zeros: number[] = [];
-    masksAll = trainee.variables.map((v, i) => {
-      const data = v.dataSync() as Float32Array;
+    masksAll = [];
+    for (const [i, v] of trainee.variables.entries()) {
+      // read asynchronously: the WebGPU backend cannot read synchronously in Node
+      const data = (await v.data()) as Float32Array;
       let z = 0;
       for (let j = 0; j < data.length; j++) if (data[j] === 0) z++;
       zeros[i] = z;
-      return z > 0 ? tf.tidy(() => tf.cast(tf.notEqual(v, 0), 'float32')) : undefined;
-    });
+      masksAll.push(z > 0 ? tf.tidy(() => tf.cast(tf.notEqual(v, 0), 'float32')) : undefined);
+    }
     const pruned = trainee.variables.some((v, i) => zeros[i] / v.size >= PRUNED_ZERO_SHARE);
     const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
     const resolved = {
@@ -106,24 +122,27 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       ...(settings.candidates ? { candidates: settings.candidates, k: settings.k ?? 10 } : {}),
       ...(sp ? { samplePruning: sp } : {}),
       ...(gradual ? { gradual } : {}),
+      ...(dynamic ? { dynamic } : {}),
     };
     const k = settings.k ?? 10;
     const before = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
     // gradual pruning replaces entries of `live` as it goes; the zeros kept from before training stay in them
-    live = masks === 'keep-zeros' || gradual ? masksAll.slice() : [];
+    live = masks === 'keep-zeros' || gradual || dynamic ? masksAll.slice() : [];
     const batchesPerEpoch = Math.ceil(sampler.size / batchSize);
     const pruner = gradual ? new GradualPruner(ir, trainee, gradual, batchesPerEpoch, batchesPerEpoch * epochs, live, masks === 'keep-zeros' ? masksAll : []) : undefined;
+    const regrower = dynamic ? new DynamicPruner(ir, trainee, dynamic, batchesPerEpoch, batchesPerEpoch * epochs, live) : undefined;
     const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
       lr,
       seed,
       outputKind: output.kind,
-      masks: masks === 'keep-zeros' || gradual ? live : undefined,
+      masks: masks === 'keep-zeros' || gradual || dynamic ? live : undefined,
       ctx,
       progressSpan: [0.02, 0.95],
       ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
+      ...(regrower ? { beforeStep: (step: number) => regrower.beforeStep(step), what: 'fine-tuning with dynamic pruning' } : {}),
     };
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
@@ -134,19 +153,21 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
     } else {
       result = await trainLoop(trainee.variables, trainee.forward, sampler, loopOptions);
     }
+    if (regrower) await regrower.finish();
     const after = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
     if (pruning && after) pruning.metric = after;
 
     const values = new Map<string, Float32Array>();
-    trainee.variables.forEach((v, i) => values.set(trainee.names[i], Float32Array.from(v.dataSync() as Float32Array)));
+    for (const [i, v] of trainee.variables.entries()) values.set(trainee.names[i], Float32Array.from((await v.data()) as Float32Array));
     const byName = new Map<string, ModelTensor>(ir.tensors.map((t) => [t.name, t]));
     const changes: TensorChange[] = trainee.names.map((name, i) => {
       const t = byName.get(name)!;
       const entry = { shape: t.shape, dtype: t.dtype, bytes: t.storage.byteLength };
-      const zerosNow = pruner?.last?.masks.has(name) ? values.get(name)!.reduce((n, x) => (x === 0 ? n + 1 : n), 0) : undefined;
+      const scheduled = pruner ?? regrower;
+      const zerosNow = scheduled?.last?.masks.has(name) ? values.get(name)!.reduce((n, x) => (x === 0 ? n + 1 : n), 0) : undefined;
       const kept =
         zerosNow !== undefined
-          ? `, gradually pruned: ${zerosNow} of ${t.shape.reduce((a, b) => a * b, 1)} zero`
+          ? `, ${regrower ? 'dynamically' : 'gradually'} pruned: ${zerosNow} of ${t.shape.reduce((a, b) => a * b, 1)} zero`
           : masks === 'keep-zeros' && zeros[i] > 0
             ? `, ${zeros[i]} zeros kept`
             : '';
@@ -161,9 +182,11 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
       pruner
         ? pruner.summary(values)
-        : masks === 'keep-zeros'
-          ? `Masks kept: the ${zeros.reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
-          : 'No masks: every weight was free to change (zeros may have become non-zero).',
+        : regrower
+          ? regrower.summary(values)
+          : masks === 'keep-zeros'
+            ? `Masks kept: the ${zeros.reduce((a, b) => a + b, 0)} weights that were exactly zero are zero after every optimizer step, so the sparsity is unchanged.`
+            : 'No masks: every weight was free to change (zeros may have become non-zero).',
       ir.format === 'onnx'
         ? 'The ONNX graph was trained through its TF.js translation; only initializer values changed, the file structure is untouched.'
         : 'Only weight values changed; model.json keeps its topology.',

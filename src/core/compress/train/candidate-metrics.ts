@@ -3,7 +3,7 @@
 
 import { ModelFileError } from '../../model/ir.js';
 import { Batch, readInteractionTable, tableAsBatch } from './interaction-table.js';
-import { scoreRows, Trainee } from './trainee.js';
+import { scoreRowsAsync, Trainee } from './trainee.js';
 
 export interface CandidateMetrics {
   k: number;
@@ -41,7 +41,9 @@ export function candidateMetrics(users: Int32Array, labels: Float32Array, scores
 }
 
 export async function evaluateCandidates(t: Trainee, file: string, k = 10): Promise<CandidateMetrics> {
-  return evaluateCandidatesWith((b) => scoreRows(t, b), file, k);
+  const table = await readInteractionTable(file);
+  if (table.implicit) throw new ModelFileError(file, 'a candidates file needs a label column with 0 for the negatives');
+  return candidateMetrics(table.user, table.label, await scoreRowsAsync(t, tableAsBatch(table)), k);
 }
 
 /** evaluateCandidates with any scorer (the fast engine's, compiled-step.ts). */

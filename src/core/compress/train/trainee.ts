@@ -6,7 +6,7 @@ import { ModelFileError, ModelIR } from '../../model/ir.js';
 import { buildTfjsFunctionFromOnnx, OnnxTfjsFunction } from '../../model/onnx-to-tfjs.js';
 import { fileSystemLoadHandler } from '../../model/tfjs-io.js';
 import { Batch, InteractionTable, sliceBatch, tableAsBatch } from './interaction-table.js';
-import { decideOutputKind, OutputKind, OutputSemantics } from './output-kind.js';
+import { decideOutputKind, graphOutputFinding, OutputKind, OutputSemantics } from './output-kind.js';
 
 /** What a model input is fed with. */
 type InputFeed = { name: string; kind: 'user' | 'item' | 'fields'; rank: number; fields?: number };
@@ -187,7 +187,26 @@ export function layersTrainee(model: tf.LayersModel, file: string, irNames?: Rea
   };
 }
 
-/** Scores of every row, in batches, outside any gradient tape. */
+/**
+ * Scores of every row, in batches, outside any gradient tape, read back asynchronously: TF.js's
+ * WebGPU backend cannot read synchronously in Node (it needs an OffscreenCanvas).
+ */
+export async function scoreRowsAsync(t: Trainee, b: Batch, batchSize = 4096): Promise<Float32Array> {
+  const n = b.user.length;
+  const out = new Float32Array(n);
+  for (let s = 0; s < n; s += batchSize) {
+    const e = Math.min(n, s + batchSize);
+    const y = tf.tidy(() => t.forward(sliceBatch(b, s, e)));
+    try {
+      out.set((await y.data()) as Float32Array, s);
+    } finally {
+      y.dispose();
+    }
+  }
+  return out;
+}
+
+/** Scores of every row, in batches, outside any gradient tape (synchronous: CPU and WASM backends). */
 export function scoreRows(t: Trainee, b: Batch, batchSize = 4096): Float32Array {
   const n = b.user.length;
   const out = new Float32Array(n);
@@ -202,12 +221,17 @@ export function scoreRows(t: Trainee, b: Batch, batchSize = 4096): Float32Array 
  * The output kind of a loaded trainee (output-kind.ts): the graph first, else its scores on up
  * to 4,096 rows of `table` spread over the file (and, with ratings, how well they fit them).
  */
-export function traineeOutputKind(ir: ModelIR, t: Trainee, table: InteractionTable, flag?: OutputKind | 'auto'): OutputSemantics {
-  return outputKindByScores(ir, (b) => scoreRows(t, b), table, flag);
+export async function traineeOutputKind(ir: ModelIR, t: Trainee, table: InteractionTable, flag?: OutputKind | 'auto'): Promise<OutputSemantics> {
+  // the scores are read first (asynchronously), and only when the graph and the flag leave it open
+  const g = graphOutputFinding(ir);
+  const settled = (flag !== undefined && flag !== 'auto') || g?.bounded === true || (g !== undefined && !table.rating);
+  let scores: Float32Array | undefined;
+  if (!settled) scores = await scoreRowsAsync(t, outputKindSample(table).sample);
+  return outputKindByScores(ir, () => scores ?? new Float32Array(0), table, flag);
 }
 
-/** traineeOutputKind with any scorer (the fast engine's, compiled-step.ts). */
-export function outputKindByScores(ir: ModelIR, score: (b: Batch) => Float32Array, table: InteractionTable, flag?: OutputKind | 'auto'): OutputSemantics {
+/** Up to 4,096 rows of `table` spread over the file, and their ratings when it has them. */
+function outputKindSample(table: InteractionTable): { sample: Batch; ratings?: Float32Array } {
   const n = table.user.length;
   const take = Math.min(n, 4096);
   const rows = Int32Array.from({ length: take }, (_, i) => Math.floor((i * n) / take));
@@ -220,6 +244,11 @@ export function outputKindByScores(ir: ModelIR, score: (b: Batch) => Float32Arra
     extra: Int32Array.from({ length: take * E }, (_, j) => all.extra[rows[Math.floor(j / E)] * E + (j % E)]),
     extraCount: E,
   };
-  const ratings = table.rating ? Float32Array.from(rows, (r) => table.rating![r]) : undefined;
+  return { sample, ...(table.rating ? { ratings: Float32Array.from(rows, (r) => table.rating![r]) } : {}) };
+}
+
+/** traineeOutputKind with any scorer (the fast engine's, compiled-step.ts). */
+export function outputKindByScores(ir: ModelIR, score: (b: Batch) => Float32Array, table: InteractionTable, flag?: OutputKind | 'auto'): OutputSemantics {
+  const { sample, ratings } = outputKindSample(table);
   return decideOutputKind(ir, { flag, scores: () => score(sample), targets: { ratings } });
 }
