@@ -76,7 +76,24 @@ export interface SensitivityView {
   seconds: number;
 }
 
+/** What a training step (finetune, distill) ran on, for reports and `--json`. */
+export interface TrainingView {
+  method: string;
+  /** the TF.js backend ('wasm', 'webgpu', ...) */
+  backend: string;
+  /** 'compiled' (tables outside the wasm heap, row-wise lazy Adam) or 'tape' (TF.js autodiff) */
+  engine: 'compiled' | 'tape';
+  /** probability, logit or rating, and why */
+  outputKind: string;
+  outputKindReason: string;
+  samplesPerSecond: number;
+  seconds: number;
+  losses: number[];
+}
+
 export interface CompressJobResult {
+  /** one entry per training step of the job, in order */
+  training?: TrainingView[];
   method: string;
   settings: Record<string, unknown>;
   original: string;

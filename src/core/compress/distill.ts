@@ -443,6 +443,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       notes,
       write,
       distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, outputKind: output, teacherMetrics, studentMetrics },
+      trainingView: { method: 'distill', backend: backend.backend, engine: 'tape', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
       ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;

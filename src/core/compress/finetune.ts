@@ -203,6 +203,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       notes,
       write: (outPath) => writeTrainedValues(ir, values, outPath),
       training: { ...result, backend: backend.backend, outputKind: output, before, after },
+      trainingView: { method: 'finetune', backend: backend.backend, engine: 'tape', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
       ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;
@@ -329,6 +330,7 @@ async function finetuneCompiled(
       notes,
       write: writeOnceThenCopy(ir, values),
       training: { ...result, backend, outputKind: output, optimizer: optimizerSummary(engine), before, after },
+      trainingView: { method: 'finetune', backend, engine: 'compiled', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
       ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;

@@ -3,6 +3,7 @@
 // write the compressed model (same format as the input) and what it changed. Methods never
 // write over the original; `write` goes through the format writers (temp file + rename).
 
+import type { TrainingView } from '../../shared/protocol.js';
 import type { DType, ModelIR } from '../model/ir.js';
 
 export interface CompressionContext {
@@ -36,4 +37,6 @@ export interface CompressionOutcome {
   write(outPath: string): Promise<void>;
   /** The compressed model as an IR, for chaining methods without a round trip through disk when possible. */
   ir?: ModelIR;
+  /** methods that train: what ran (backend, engine), the output kind, speed and losses */
+  trainingView?: TrainingView;
 }

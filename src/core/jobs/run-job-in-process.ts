@@ -286,6 +286,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   let comparison: ComparisonView;
   const changes: CompressJobResult['changes'] = [];
   const notes: string[] = [];
+  const training: NonNullable<CompressJobResult['training']> = [];
   const applied: Array<{ method: string; settings: Record<string, unknown> }> = [];
   try {
     let current = ir;
@@ -313,6 +314,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
         });
       }
       notes.push(...outcome.notes);
+      if (outcome.trainingView) training.push(outcome.trainingView);
       signal.throwIfAborted();
       if (i < steps.length - 1) current = await readModel(stepOut, { signal });
     }
@@ -342,6 +344,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
     outputFiles,
     changes,
     notes,
+    ...(training.length ? { training } : {}),
     comparison,
     before: beforeReport as ModelReport,
     after,
