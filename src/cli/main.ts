@@ -51,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
   },
   distill: {
     summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
-    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--lr 0.01] [--batch-size 512] [--negatives 4] [--seed N] [--alpha 0.7] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--lr 0.005] [--batch-size 512] [--negatives 4] [--seed N] [--alpha 0.7] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
   },
   finetune: {

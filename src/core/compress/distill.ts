@@ -21,6 +21,10 @@ import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
 import { bceWithLogits, logitOf, lossFor, lossName, meanSquaredError, toProbability } from './train/loss.js';
 import type { OutputKind, OutputSemantics } from './train/output-kind.js';
+import { compileLayers, FastEngine, UnsupportedGraphError } from './train/compiled-step.js';
+import { chooseTrainingEngine, EnginePreference } from './train/engine-choice.js';
+import { fastTrainLoop } from './train/fast-loop.js';
+import { distillationSeed } from './train/distill-gradient.js';
 import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
@@ -265,6 +269,8 @@ export interface DistillSettings {
   samplePruning?: SamplePruningSettings;
   /** what the teacher's output is; default 'auto' (output-kind.ts). The student outputs the same kind. */
   outputKind?: OutputKind | 'auto';
+  /** training engine for the student: 'auto' (compiled on WASM/CPU), 'compiled' or 'tape' */
+  engine?: EnginePreference;
 }
 
 /**
@@ -290,6 +296,20 @@ export function distillationLoss(kind: OutputKind, alpha: number, T: number): (p
     });
 }
 
+/** The student on the compiled engine, or undefined (tape) where the backend or its layers do not allow it. */
+async function compiledStudent(student: tf.LayersModel, backend: string, required: boolean, file: string): Promise<FastEngine | undefined> {
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    if (required) throw new ModelFileError(file, `the compiled training engine runs on the WASM and CPU backends, not '${backend}'`);
+    return undefined;
+  }
+  try {
+    return compileLayers(student, { keepZeros: false, nameOf: (w) => (w as unknown as { originalName?: string }).originalName ?? w.name });
+  } catch (e) {
+    if (e instanceof UnsupportedGraphError && !required) return undefined;
+    throw e;
+  }
+}
+
 /** The report's sentence on why the student has this shape and this schedule (defaults and measurements behind them). */
 function whyThisStudent(teacher: RecommenderArchitecture, student: RecommenderArchitecture, s: DistillSettings): string {
   const shape =
@@ -299,9 +319,9 @@ function whyThisStudent(teacher: RecommenderArchitecture, student: RecommenderAr
         (teacher.kind === 'neumf'
           ? `, the GMF branch taking 3/4 of the embedding width (GMF ${student.gmfDim}, MLP ${student.mlpDim}): at small widths the element-wise product carries the ranking better than a narrow MLP (GMF 3 + MLP 1 kept 91% of NDCG@10 at 8x on our demo data, GMF 2 + MLP 2 80%).`
           : '.');
-  const defaults = [s.epochs === undefined && 'epochs 8', s.alpha === undefined && 'alpha 0.7', s.temperature === undefined && 'temperature 1'].filter(Boolean);
+  const defaults = [s.epochs === undefined && 'epochs 8', s.lr === undefined && 'lr 0.005', s.alpha === undefined && 'alpha 0.7', s.temperature === undefined && 'temperature 1'].filter(Boolean);
   const schedule = defaults.length
-    ? ` Defaults used (${defaults.join(', ')}): chosen on a logit NeuMF teacher trained by PyTorch on MovieLens-100K, where they kept 91.2-92.1% of NDCG@10 at 8x over three seeds (alpha 0.5: 89.6-90.8%; temperature 2, 6 or 12 epochs did worse).`
+    ? ` Defaults used (${defaults.join(', ')}): chosen on a logit NeuMF teacher trained by PyTorch on MovieLens-100K, where they kept 90.9-92.7% of NDCG@10 at 8x over four seeds (alpha 0.5 or lr 0.01: as low as 88.5-89.6%; temperature 2, 6 or 12 epochs did worse).`
     : '';
   return shape + schedule;
 }
@@ -320,13 +340,14 @@ function renameOnnxValues(proto: onnx.ModelProto, rename: Map<string, string>): 
 export async function distillModel(teacherIr: ModelIR, settings: DistillSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
   // Defaults measured on a logit NeuMF teacher trained by PyTorch on MovieLens-100K (GMF 32, MLP
   // 32, hidden 32-16; leave-one-out, 99 negatives), student 8.1x smaller, NDCG@10 kept:
-  //   alpha 0.5: 90.8 / 89.6% (seeds 1, 2); alpha 0.7: 91.2 / 92.1 / 91.3% (seeds 1-3);
-  //   alpha 0.9: 91.5% (seed 2); alpha 0.7 at temperature 2: 89.8 / 88.5%;
-  //   alpha 0.7 for 6 epochs: 89.8 / 88.1%; alpha 0.5 for 12 epochs: 87.9%; lr 0.005: 90.9%.
+  //   compiled engine (row-wise lazy Adam), alpha 0.7: lr 0.005: 91.6 / 91.8 / 92.7 / 90.9%
+  //   (seeds 7, 2, 3, 11); lr 0.01: 92.1 / 90.4 / 88.5%; lr 0.02: 90.4%; 10 epochs at lr 0.01: 91.0 / 90.1%.
+  //   tape engine (Adam on whole tables), lr 0.01: alpha 0.5: 90.8 / 89.6%; alpha 0.7: 91.2 / 92.1 /
+  //   91.3%; alpha 0.9: 91.5%; alpha 0.7 at temperature 2: 89.8 / 88.5%; 6 epochs: 89.8 / 88.1%.
   // On the demo data: 91.6% after 8 epochs, 88% after 4.
   const epochs = settings.epochs ?? 8;
   const batchSize = settings.batchSize ?? 512;
-  const lr = settings.lr ?? 0.01;
+  const lr = settings.lr ?? 0.005;
   const alpha = settings.alpha ?? 0.7;
   const T = settings.temperature ?? 1;
   const negatives = settings.negatives ?? 4;
@@ -346,6 +367,8 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   checkAbort(ctx, 'distillation');
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;
+  let engineNote = '';
+  let teacherFast: FastEngine | undefined;
   try {
     const output: OutputSemantics = await traineeOutputKind(teacherIr, teacher, read, settings.outputKind);
     const table = trainingTable(read, output.kind);
@@ -373,10 +396,34 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     };
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
+    // the compiled engine (train/compiled-step.ts) when the backend and the student allow it
+    const fast = sp || (settings.engine ?? 'auto') === 'tape' ? undefined : await compiledStudent(student, backend.backend, settings.engine === 'compiled', teacherIr.path);
+    engineNote = fast ? `compiled (student tables outside the WASM heap, row-wise lazy Adam)` : `TF.js tape (${sp ? 'training-sample pruning runs on the tape' : settings.engine === 'tape' ? 'asked for' : `the compiled engine runs on WASM/CPU, not on '${backend.backend}'`})`;
     if (sp) {
       const r = await trainWithSamplePruning(st.variables, st, table, negatives, sp, loopOptions);
       result = r.training;
       pruning = r.report;
+    } else if (fast) {
+      try {
+        // the teacher scores each batch on the compiled engine too when its graph allows (no tape)
+        const teacherChoice = await chooseTrainingEngine(teacherIr, 'auto');
+        teacherFast = teacherChoice.kind === 'compiled' ? teacherChoice.engine : undefined;
+        const tf2 = teacherFast;
+        const teacherScores = tf2 ? (b: Batch): Float32Array => tf2.score(b) : (b: Batch): Float32Array => tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
+        result = await fastTrainLoop(fast, sampler, { epochs, batchSize, lr, seed, outputKind: output.kind, ctx, progressSpan: [0.02, 0.95], what: 'distillation', lossSeed: distillationSeed(output.kind, alpha, T, teacherScores) });
+        // the trained values back into the student model (its writer and evaluation read them)
+        const values = fast.values();
+        for (const w of student.weights) {
+          const v = values.get((w as unknown as { originalName?: string }).originalName ?? w.name);
+          if (!v) continue;
+          const t = tf.tensor(v, w.shape as number[], 'float32');
+          w.write(t);
+          t.dispose();
+        }
+      } finally {
+        fast.dispose();
+        teacherFast?.dispose();
+      }
     } else {
       result = await trainLoop(st.variables, st.forward, sampler, loopOptions);
     }
@@ -426,7 +473,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       a.kind === 'neumf' ? `GMF ${a.gmfDim}, MLP ${a.mlpDim}, hidden [${a.hidden.join(', ')}]` : `dim ${a.dim}, hidden [${a.hidden.join(', ')}]`;
     const notes = [
       `Distilled a ${arch.kind} teacher (${describe(arch)}, ${teacherParams} parameters) into a student (${describe(studentArch)}, ${studentParams} parameters): ${(teacherParams / studentParams).toFixed(1)}x fewer.`,
-      `Teacher output: ${output.kind} (${output.reason}); the student outputs the same.`,
+      `Teacher output: ${output.kind} (${output.reason}); the student outputs the same. Engine: ${engineNote}.`,
       `Loss = ${alpha} x soft targets (${output.kind === 'rating' ? 'teacher ratings, squared error' : `teacher probabilities${T !== 1 ? ` at temperature ${T}` : ''}, cross-entropy with the student's logit`}) + ${(1 - alpha).toFixed(2)} x labels (${lossName(output.kind)}), ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
       'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
       whyThisStudent(arch, studentArch, settings),
@@ -443,7 +490,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       notes,
       write,
       distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, outputKind: output, teacherMetrics, studentMetrics },
-      trainingView: { method: 'distill', backend: backend.backend, engine: 'tape', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
+      trainingView: { method: 'distill', backend: backend.backend, engine: engineNote.startsWith('compiled') ? 'compiled' : 'tape', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
       ...(pruning ? { samplePruning: pruning } : {}),
     };
     return outcome;
