@@ -1,5 +1,5 @@
-// Assembles the WebAssembly kernels of the analysis (src/core/analysis/kernels/*.wat) into
-// TypeScript modules holding their bytes (base64), so that neither the bundles nor the tests
+// Assembles the WebAssembly kernels (src/core/analysis/kernels/*.wat, src/core/compress/train/adam-kernel.wat)
+// into TypeScript modules holding their bytes (base64), so that neither the bundles nor the tests
 // need an assembler: run this (`node scripts/build-kernels.mjs`, needs the `wabt` devDependency)
 // after editing a .wat file and commit both. Each module also records the SHA-256 of its source;
 // a unit test fails when the committed bytes are older than the .wat.
@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const kernels = [{ wat: 'src/core/analysis/kernels/stats-kernel.wat', out: 'src/core/analysis/kernels/stats-kernel-wasm.ts', name: 'STATS_KERNEL' }];
+const kernels = [
+  { wat: 'src/core/analysis/kernels/stats-kernel.wat', out: 'src/core/analysis/kernels/stats-kernel-wasm.ts', name: 'STATS_KERNEL' },
+  { wat: 'src/core/compress/train/adam-kernel.wat', out: 'src/core/compress/train/adam-kernel-wasm.ts', name: 'ADAM_KERNEL' },
+];
 
 const wabt = await wabtInit();
 for (const k of kernels) {

@@ -11,6 +11,8 @@
 // Masks 'keep-zeros': a table's zero mask is taken row by row on first touch (the row's values
 // before any update), so no table-sized mask is ever built.
 
+import { ADAM_KERNEL_WASM_BASE64 } from './adam-kernel-wasm.js';
+
 export interface AdamSettings {
   lr: number;
   beta1: number;
@@ -23,6 +25,65 @@ export const DEFAULT_ADAM: Omit<AdamSettings, 'lr'> = { beta1: 0.9, beta2: 0.999
 
 const PAGE_SHIFT = 12;
 const PAGE_ROWS = 1 << PAGE_SHIFT;
+
+// The lazy Adam update runs in WebAssembly SIMD (adam-kernel.wat: bit-identical to adamRows
+// below) where the engine has it: each table gets an instance of the kernel whose memory holds the
+// table's optimizer state (m and v of a slot side by side, slot-major) and, past it, the step's
+// scratch (slots, gradient rows, updates). The table's values stay in their Float32Array: the
+// kernel returns the updates in float64 and JS subtracts them, as adamRows does.
+
+let adamModule: WebAssembly.Module | null | undefined;
+
+function adamKernelModule(): WebAssembly.Module | null {
+  if (adamModule === undefined) {
+    try {
+      adamModule = new WebAssembly.Module(Buffer.from(ADAM_KERNEL_WASM_BASE64, 'base64'));
+    } catch {
+      adamModule = null; // no WebAssembly SIMD: the JS loop serves
+    }
+  }
+  return adamModule;
+}
+
+type AdamFn = (n: number, d: number, slots: number, g: number, slab: number, upd: number, lrc: number, ic2: number, b1: number, b2: number, eps: number) => void;
+
+/** a table's kernel instance: the state of `cap` slots at 0, 8 * dim bytes each */
+interface AdamKernel {
+  memory: WebAssembly.Memory;
+  adam: AdamFn;
+  cap: number;
+}
+
+/** the most bytes a kernel memory may reach (wasm32: 4 GiB; keep room below it) */
+const KERNEL_MAX_BYTES = 3.5 * 2 ** 30;
+
+function align16(x: number): number {
+  return (x + 15) & ~15;
+}
+
+function newAdamKernel(rows: number, dim: number): AdamKernel | undefined {
+  // tables whose full state would not fit a 32-bit memory train on the JS pages from the start
+  if (rows * dim * 8 + (1 << 24) > KERNEL_MAX_BYTES) return undefined;
+  const mod = adamKernelModule();
+  if (!mod) return undefined;
+  const ex = new WebAssembly.Instance(mod, {}).exports as unknown as { memory: WebAssembly.Memory; adam: AdamFn };
+  return { memory: ex.memory, adam: ex.adam, cap: 0 };
+}
+
+/** grows a kernel's memory to `bytes` at least; false where it cannot */
+function ensureBytes(k: AdamKernel, bytes: number): boolean {
+  const have = k.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  if (bytes > KERNEL_MAX_BYTES) return false;
+  // grow by 1/4 at least, so that steps of a growing state do not grow it each time
+  const want = Math.min(KERNEL_MAX_BYTES, Math.max(bytes, have + (have >> 2)));
+  try {
+    k.memory.grow(Math.ceil((want - have) / 65536));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** One embedding table trained row-wise; `values` is the table, [rows, dim] row-major. */
 export class SparseTable {
@@ -57,6 +118,27 @@ export class SparseTable {
     this.slotOf = new Int32Array(this.rows).fill(-1);
     this.mark = new Int32Array(this.rows);
     this.localOf = new Int32Array(this.rows);
+    this.kernel = newAdamKernel(this.rows, dim);
+  }
+
+  /** the WebAssembly instance holding the Adam state; undefined: the state is in mPages / vPages */
+  private kernel: AdamKernel | undefined;
+
+  /** Moves the kernel's state into JS pages (the kernel's memory cannot grow further). */
+  private leaveKernel(): void {
+    const k = this.kernel!;
+    const d = this.dim;
+    const st = new Float32Array(k.memory.buffer, 0, this.slots * 2 * d);
+    for (let s = 0; s < this.slots; s++) {
+      if (s >> PAGE_SHIFT >= this.mPages.length) {
+        this.mPages.push(new Float32Array(PAGE_ROWS * d));
+        this.vPages.push(new Float32Array(PAGE_ROWS * d));
+      }
+      const o = (s & (PAGE_ROWS - 1)) * d;
+      this.mPages[s >> PAGE_SHIFT].set(st.subarray(s * 2 * d, s * 2 * d + d), o);
+      this.vPages[s >> PAGE_SHIFT].set(st.subarray(s * 2 * d + d, s * 2 * d + 2 * d), o);
+    }
+    this.kernel = undefined;
   }
 
   /** gradual pruning: 0 where the whole table must stay zero (dense, set by setPruneMask) */
@@ -167,7 +249,16 @@ export class SparseTable {
     if (s >= 0) return s;
     s = this.slots++;
     const d = this.dim;
-    if (s >> PAGE_SHIFT >= this.mPages.length) {
+    const k = this.kernel;
+    if (k && s >= k.cap) {
+      // the slab grows over what was scratch: zero the new slots' state
+      const cap = Math.max(s + 1, Math.ceil(k.cap * 1.5), 256);
+      if (ensureBytes(k, cap * 8 * d)) {
+        new Float32Array(k.memory.buffer, k.cap * 8 * d, (cap - k.cap) * 2 * d).fill(0);
+        k.cap = cap;
+      } else this.leaveKernel();
+    }
+    if (!this.kernel && s >> PAGE_SHIFT >= this.mPages.length) {
       this.mPages.push(new Float32Array(PAGE_ROWS * d));
       this.vPages.push(new Float32Array(PAGE_ROWS * d));
     }
@@ -197,7 +288,9 @@ export class SparseTable {
       const sk = slotOf[uniq[k]];
       slots[k] = sk >= 0 ? sk : this.slot(uniq[k]);
     }
-    adamRows(this.values, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, a.lr / (1 - a.beta1 ** step), 1 / (1 - a.beta2 ** step), a.beta1, a.beta2, a.epsilon);
+    const lrc = a.lr / (1 - a.beta1 ** step);
+    const ic2 = 1 / (1 - a.beta2 ** step);
+    if (!this.kernel || !this.kernelAdam(n, slots, lrc, ic2, a)) adamRows(this.values, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, lrc, ic2, a.beta1, a.beta2, a.epsilon);
     if (this.keepZeros && this.zeroCols.size > 0) {
       const d = this.dim;
       for (let k = 0; k < n; k++) {
@@ -219,6 +312,34 @@ export class SparseTable {
     this.rowUpdates += n;
   }
   private slotScratch = new Int32Array(0);
+
+  /** adamRows by the kernel; false (nothing done) where its memory cannot hold the step's scratch */
+  private kernelAdam(n: number, slots: Int32Array, lrc: number, ic2: number, a: AdamSettings): boolean {
+    const k = this.kernel!;
+    const d = this.dim;
+    const sOff = align16(k.cap * 8 * d);
+    const gOff = align16(sOff + n * 4);
+    const uOff = align16(gOff + n * d * 4);
+    if (!ensureBytes(k, uOff + n * d * 8)) {
+      this.leaveKernel();
+      return false;
+    }
+    const buf = k.memory.buffer;
+    new Int32Array(buf, sOff, n).set(slots.subarray(0, n));
+    new Float32Array(buf, gOff, n * d).set(this.gsum.subarray(0, n * d));
+    k.adam(n, d, sOff, gOff, 0, uOff, lrc, ic2, a.beta1, a.beta2, a.epsilon);
+    subtractRows(this.values, new Float64Array(buf, uOff, n * d), this.uniq, n, d);
+    return true;
+  }
+}
+
+/** w[rows[k] * d + j] -= upd[k * d + j] (the kernel's updates, in float64 as in adamRows) */
+function subtractRows(w: Float32Array, upd: Float64Array, rows: Int32Array, n: number, d: number): void {
+  for (let k = 0; k < n; k++) {
+    const wo = rows[k] * d;
+    const uo = k * d;
+    for (let j = 0; j < d; j++) w[wo + j] -= upd[uo + j];
+  }
 }
 
 /**
