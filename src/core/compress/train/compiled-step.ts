@@ -26,6 +26,7 @@ import { Batch } from './interaction-table.js';
 import { rowLoss } from './loss.js';
 import type { OutputKind } from './output-kind.js';
 import { AdamSettings, DenseParam, SparseTable, zeroMask } from './sparse-tables.js';
+import { InputFeed, inputFeedOf } from './input-feed.js';
 
 /** Int values (ids, shapes) are computed in JS. */
 export interface IntVal {
@@ -48,14 +49,8 @@ interface CompiledOp {
   bwd?(s: StepState): void;
 }
 
-/** What a model input is fed with (the same rule as trainee.ts). */
-export type FeedKind = 'user' | 'item' | 'fields';
-export interface FeedSpec {
-  name: string;
-  kind: FeedKind;
-  rank: number;
-  fields?: number;
-}
+/** What a model input is fed with (input-feed.ts: the same rule as the tape path). */
+export type FeedSpec = InputFeed;
 
 export class UnsupportedGraphError extends Error {}
 
@@ -486,14 +481,9 @@ interface OnnxAnalysis {
 }
 
 function inputFeedSpec(name: string, shape: ReadonlyArray<number | string | null | undefined> | undefined): FeedSpec {
-  const rank = shape?.length ?? 1;
-  const lower = name.toLowerCase();
-  const second = shape && shape.length === 2 ? shape[1] : undefined;
-  if (rank === 2 && typeof second === 'number' && second > 1) return { name, kind: 'fields', rank, fields: second };
-  if (/user/.test(lower)) return { name, kind: 'user', rank };
-  if (/item/.test(lower)) return { name, kind: 'item', rank };
-  if (lower === 'fields') return { name, kind: 'fields', rank, fields: typeof second === 'number' ? second : undefined };
-  throw new UnsupportedGraphError(`cannot tell what to feed model input '${name}'`);
+  const f = inputFeedOf(name, shape);
+  if (!f) throw new UnsupportedGraphError(`cannot tell what to feed model input '${name}'`);
+  return f;
 }
 
 function analyzeOnnx(ir: ModelIR): OnnxAnalysis {

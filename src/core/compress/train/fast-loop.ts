@@ -8,7 +8,7 @@ import { createRng } from '../../samples/prng.js';
 import type { CompressionContext } from '../types.js';
 import type { FastEngine, OutputSeed } from './compiled-step.js';
 import { EpochSampler, sliceBatch } from './interaction-table.js';
-import { checkAbort, TrainLoopResult } from './loop.js';
+import { checkAbort, formatSeconds, TrainLoopResult } from './loop.js';
 import type { OutputKind } from './output-kind.js';
 import { DEFAULT_ADAM } from './sparse-tables.js';
 
@@ -40,10 +40,6 @@ export interface FastLoopResult extends TrainLoopResult {
   /** samples per second of the steps alone */
   stepSamplesPerSecond: number;
   steps: number;
-}
-
-function formatSeconds(s: number): string {
-  return s >= 90 ? `${Math.round(s / 60)} min` : `${Math.max(0, Math.round(s))} s`;
 }
 
 export async function fastTrainLoop(engine: FastEngine, sampler: EpochSampler, o: FastLoopOptions): Promise<FastLoopResult> {

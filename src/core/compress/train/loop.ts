@@ -49,7 +49,8 @@ export function checkAbort(ctx: CompressionContext | undefined, what: string): v
   if (ctx?.signal?.aborted) throw new Error(`${what} was cancelled`);
 }
 
-function formatSeconds(s: number): string {
+/** A progress ETA: seconds below 90 s, minutes above. */
+export function formatSeconds(s: number): string {
   return s >= 90 ? `${Math.round(s / 60)} min` : `${Math.max(0, Math.round(s))} s`;
 }
 

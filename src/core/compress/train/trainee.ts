@@ -6,20 +6,14 @@ import { ModelFileError, ModelIR } from '../../model/ir.js';
 import { buildTfjsFunctionFromOnnx, OnnxTfjsFunction } from '../../model/onnx-to-tfjs.js';
 import { fileSystemLoadHandler } from '../../model/tfjs-io.js';
 import { Batch, InteractionTable, sliceBatch, tableAsBatch } from './interaction-table.js';
+import { InputFeed, inputFeedOf } from './input-feed.js';
 import { decideOutputKind, graphOutputFinding, OutputKind, OutputSemantics } from './output-kind.js';
 
 /** What a model input is fed with. */
-type InputFeed = { name: string; kind: 'user' | 'item' | 'fields'; rank: number; fields?: number };
-
 function inputFeed(name: string, shape: ReadonlyArray<number | string | null | undefined> | undefined, file: string): InputFeed {
-  const rank = shape?.length ?? 1;
-  const lower = name.toLowerCase();
-  const second = shape && shape.length === 2 ? shape[1] : undefined;
-  if (rank === 2 && typeof second === 'number' && second > 1) return { name, kind: 'fields', rank, fields: second };
-  if (/user/.test(lower)) return { name, kind: 'user', rank };
-  if (/item/.test(lower)) return { name, kind: 'item', rank };
-  if (lower === 'fields') return { name, kind: 'fields', rank, fields: typeof second === 'number' ? second : undefined };
-  throw new ModelFileError(file, `cannot tell what to feed model input '${name}': expected a user id, an item id, or a [batch, fields] input`);
+  const f = inputFeedOf(name, shape);
+  if (!f) throw new ModelFileError(file, `cannot tell what to feed model input '${name}': expected a user id, an item id, or a [batch, fields] input`);
+  return f;
 }
 
 function feedTensor(f: InputFeed, b: Batch, file: string): tf.Tensor {
