@@ -1,13 +1,14 @@
 // `prunescope distill TEACHER --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--epochs N] --out PATH`
 
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand, ENGINE_OPTION, engineArg, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
 export async function distillCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     ...COMMON_COMPRESS_OPTIONS,
     ...SAMPLE_PRUNING_OPTIONS,
     ...OUTPUT_KIND_OPTION,
+    ...ENGINE_OPTION,
     data: { type: 'string' },
     'student-dim': { type: 'string' },
     ratio: { type: 'string' },
@@ -39,7 +40,7 @@ export async function distillCommand(argv: string[]): Promise<number> {
   if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
   if (args.values['batch-size'] !== undefined) settings.batchSize = numberArg(args, 'batch-size', 512, 1, 1 << 20);
   if (args.values.seed !== undefined) settings.seed = numberArg(args, 'seed', 1, 0, 2 ** 31);
-  Object.assign(settings, outputKindArg(args));
+  Object.assign(settings, outputKindArg(args), engineArg(args));
   const samplePruning = samplePruningArg(args);
   if (samplePruning) settings.samplePruning = samplePruning;
   const candidates = stringArg(args, 'candidates');

@@ -1,13 +1,14 @@
 // `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] --out PATH`
 
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
+import { COMMON_COMPRESS_OPTIONS, runCompressCommand, ENGINE_OPTION, engineArg, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
 export async function finetuneCommand(argv: string[]): Promise<number> {
   const args = parseCommandArgs(argv, {
     ...COMMON_COMPRESS_OPTIONS,
     ...SAMPLE_PRUNING_OPTIONS,
     ...OUTPUT_KIND_OPTION,
+    ...ENGINE_OPTION,
     data: { type: 'string' },
     epochs: { type: 'string' },
     lr: { type: 'string' },
@@ -25,7 +26,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     lr: numberArg(args, 'lr', 0.001, 0, 10),
     batchSize: numberArg(args, 'batch-size', 1024, 1, 1 << 20),
   };
-  Object.assign(settings, outputKindArg(args));
+  Object.assign(settings, outputKindArg(args), engineArg(args));
   if (masks) settings.masks = masks;
   if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
   const samplePruning = samplePruningArg(args);

@@ -51,12 +51,12 @@ const COMMANDS: Record<string, Command> = {
   },
   distill: {
     summary: 'knowledge distillation into a smaller student of the same kind (soft targets + true labels)',
-    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--lr 0.005] [--batch-size 512] [--negatives 4] [--seed N] [--alpha 0.7] [--temperature T] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope distill <teacher> --data INTERACTIONS.csv (--student-dim D | --ratio 8) [--hidden 32,16] [--epochs N] [--lr 0.005] [--batch-size 512] [--negatives 4] [--seed N] [--alpha 0.7] [--temperature T] [--output-kind auto|probability|logit|rating] [--engine auto|compiled|tape] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./distill-command.js')).distillCommand(argv),
   },
   finetune: {
     summary: 'fine-tune a model on interactions (pruned zeros stay zero); ONNX models train through a TF.js translation',
-    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--output-kind auto|probability|logit|rating] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--output-kind auto|probability|logit|rating] [--engine auto|compiled|tape] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
   },
   sensitivity: {
@@ -119,7 +119,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
+    // by name too: the command bundles carry their own copy of the class (esbuild splits the CLI)
+    if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError')) {
       process.stderr.write(`prunescope ${name}: ${e.message}\nUsage: ${cmd.usage}\n`);
       return 2;
     }

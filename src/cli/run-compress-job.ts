@@ -28,6 +28,17 @@ export const COMMON_COMPRESS_OPTIONS = {
 /** --output-kind: what the model's output is, for every command that trains it (output-kind.ts). */
 export const OUTPUT_KIND_OPTION = { 'output-kind': { type: 'string' } } as const;
 
+/** --engine: which training engine (train/engine-choice.ts); default auto. */
+export const ENGINE_OPTION = { engine: { type: 'string' } } as const;
+
+/** The `engine` setting from --engine, if given. */
+export function engineArg(args: ParsedArgs): Record<string, unknown> {
+  const v = stringArg(args, 'engine');
+  if (v === undefined) return {};
+  if (!['auto', 'compiled', 'tape'].includes(v)) throw new UsageError(`--engine must be auto, compiled or tape, got '${v}'`);
+  return { engine: v };
+}
+
 /** The `outputKind` setting from --output-kind, if given. */
 export function outputKindArg(args: ParsedArgs): Record<string, unknown> {
   const v = stringArg(args, 'output-kind');
