@@ -78,7 +78,7 @@ const COMMANDS: Record<string, Command> = {
   trees: {
     summary: 'analyse an ONNX-ML tree ensemble (trees, depth/leaf histograms, feature importance, unused features) or prune it: depth, min cover, post-pruning, tree removal, feature removal',
     usage:
-      'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--json]',
+      'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--force] [--json]',
     run: async (argv) => (await import('./trees-command.js')).treesCommand(argv),
   },
   demo: {

@@ -7,11 +7,12 @@
 //   --prune features=F   remove the fraction F least important features (splits -> majority child)
 // --data is a CSV with header f0,f1,...,label (tree-data.ts).
 
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { readOnnxModel } from '../core/model/onnx.js';
 import { ModelFileError, type ModelIR } from '../core/model/ir.js';
-import { readTreeEnsemble, writeReplacedTreeEnsemble } from '../core/trees/onnx-trees.js';
+import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble, type TreeEnsembleNodeRef } from '../core/trees/onnx-trees.js';
 import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tree-analysis.js';
 import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
@@ -20,13 +21,43 @@ import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, typ
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 
 export const TREES_USAGE =
-  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--json]';
+  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--force] [--json]';
 
 /** The input width the graph declares for the tree node's input (second dim), if static. */
 function declaredFeatures(ir: ModelIR, input: string): number | undefined {
   const v = ir.graph.inputs.find((i) => i.name === input);
   const d = v?.shape?.[1];
   return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+const WRITE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * Runs `write` (which writes `out`); a disk-full or permission error becomes a ModelFileError
+ * naming `out` (Node's own message names neither the file nor, for ENOSPC, what was written).
+ */
+export async function writingTo<T>(out: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code && WRITE_ERRORS[code]) throw new ModelFileError(out, `cannot write the output: ${WRITE_ERRORS[code]} (${code})`, { cause: e });
+    throw e;
+  }
+}
+
+/** Which ensemble the command works on, when the graph holds several. */
+function ensembleLine(ref: TreeEnsembleNodeRef, all: TreeEnsembleNodeRef[]): string {
+  const name = ref.name ? `"${ref.name}"` : '(unnamed)';
+  if (all.length <= 1) return `tree ensemble: node ${name} (${ref.op})`;
+  const others = all.filter((r) => r !== ref && r.index !== ref.index).map((r) => (r.name ? r.name : '(unnamed)'));
+  return `tree ensemble: node ${name} (${ref.op}), ${all.findIndex((r) => r.index === ref.index) + 1} of ${all.length} in the graph (--node NAME picks another: ${others.join(', ')})`;
 }
 
 function fmt(x: number, d = 4): string {
@@ -102,11 +133,14 @@ export async function treesCommand(argv: string[]): Promise<number> {
     prune: { type: 'string' },
     tolerance: { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean' },
   });
   if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
   const path = resolve(args.positionals[0]);
   const ir = await readOnnxModel(path);
   const { ref, ensemble } = readTreeEnsemble(ir, stringArg(args, 'node'));
+  const allRefs = listTreeEnsembles(ir);
+  const ensembles = allRefs.map((r) => ({ name: r.name, op: r.op }));
   const dataPath = stringArg(args, 'data');
   let data: LabeledRows | undefined;
   if (dataPath) data = await readTreeCsv(resolve(dataPath));
@@ -122,7 +156,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (!spec) {
     if (stringArg(args, 'out') || args.values.tolerance !== undefined) throw new UsageError('--out and --tolerance go with --prune');
     const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X });
-    process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ...a }, null, 2) : formatAnalysis(a)) + '\n');
+    process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ensembles, ...a }, null, 2) : `${ensembleLine(ref, allRefs)}\n${formatAnalysis(a)}`) + '\n');
     return 0;
   }
   const p = parsePrune(spec);
@@ -130,6 +164,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (!outArg) throw new UsageError('--prune needs --out PATH');
   const out = resolve(outArg);
   if (out === path) throw new UsageError('--out must not be the input model');
+  if (existsSync(out) && !flag(args, 'force')) throw new UsageError(`${out} exists; pass --force to replace it`);
   const needsData = p.kind === 'post' || p.kind === 'drop';
   if (!needsData && args.values.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
   if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
@@ -144,7 +179,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
     if (e instanceof ModelFileError || e instanceof UsageError) throw e;
     throw new ModelFileError(path, (e as Error).message, { cause: e });
   }
-  await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
+  await writingTo(out, () => writeReplacedTreeEnsemble(ir, ref, r.ensemble, out));
   const bytes = { before: (await stat(path)).size, after: (await stat(out)).size };
   // the check feeds the data straight to the graph input: only meaningful when the trees read it directly
   let check: { maxAbsDiff: number; rows: number } | undefined;
@@ -157,7 +192,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (json) {
     const { ensemble: _e, ...rest } = r;
     void _e;
-    process.stdout.write(JSON.stringify({ model: path, out, node: ref.name, prune: spec, bytes, ortCheck: check, ...rest }, null, 2) + '\n');
-  } else process.stdout.write(formatPrune(r, out, bytes, check) + '\n');
+    process.stdout.write(JSON.stringify({ model: path, out, node: ref.name, ensembles, prune: spec, bytes, ortCheck: check, ...rest }, null, 2) + '\n');
+  } else process.stdout.write(`${ensembleLine(ref, allRefs)}\n${formatPrune(r, out, bytes, check)}\n`);
   return 0;
 }

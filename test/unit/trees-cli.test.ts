@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { treesCommand } from '../../src/cli/trees-command.js';
+import { treesCommand, writingTo } from '../../src/cli/trees-command.js';
 import { UsageError } from '../../src/cli/args.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { readTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/onnx-trees.js';
+import { listTreeEnsembles, readTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/onnx-trees.js';
 import { formatTreeCsv } from '../../src/core/trees/tree-data.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
+import { binarySingleWeight, writeSeveralEnsembles } from '../fixtures/tree-layouts.js';
 
 async function capture(argv: string[]): Promise<{ code: number; out: string }> {
   const chunks: string[] = [];
@@ -68,6 +69,87 @@ test('trees CLI: analysis (--json), depth and drop pruning write runnable files,
     await assert.rejects(capture([model, '--prune', 'shrink=2', '--out', join(dir, 'x.onnx')]), UsageError);
     await writeFile(join(dir, 'bad.csv'), 'f0,f1,label\n1,2,0\n');
     await assert.rejects(capture([model, '--data', join(dir, 'bad.csv')]), (e: unknown) => e instanceof ModelFileError && /has 2 feature columns, the model's input has 6/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('trees CLI: --force replaces an existing --out (refused without it); write errors name the output path', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ps-trees-cli-force-'));
+  try {
+    const train = makeCtrData(400, 5, 41);
+    const model = join(dir, 'm.onnx');
+    await writeTreeEnsembleModel(model, trainGbdt(train, { trees: 6, maxDepth: 3, seed: 2 }), { nFeatures: 5 });
+    const out = join(dir, 'out.onnx');
+    await writeFile(out, 'old');
+    await assert.rejects(capture([model, '--prune', 'depth=1', '--out', out]), (e: unknown) => e instanceof UsageError && e.message.includes(out) && /--force/.test(e.message));
+    const r = await capture([model, '--prune', 'depth=1', '--out', out, '--force']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /wrote /);
+    assert.equal(readTreeEnsemble(await readOnnxModel(out)).ensemble.trees.length, 6);
+    // --force is accepted (and has nothing to replace) without --prune too
+    assert.equal((await capture([model, '--force'])).code, 0);
+
+    // ENOSPC / EACCES become messages naming the file
+    for (const code of ['ENOSPC', 'EACCES', 'EROFS']) {
+      const raw = Object.assign(new Error(`${code}: something, write`), { code });
+      await assert.rejects(
+        writingTo('/data/out/pruned.onnx', async () => {
+          throw raw;
+        }),
+        (e: unknown) => e instanceof ModelFileError && e.file === '/data/out/pruned.onnx' && e.message.startsWith('/data/out/pruned.onnx: cannot write the output') && e.message.includes(code) && (e as Error).cause === raw,
+      );
+    }
+    // other errors pass through unchanged
+    const other = new Error('boom');
+    await assert.rejects(writingTo('/x.onnx', async () => { throw other; }), (e: unknown) => e === other);
+    // a real permission error (not as root, who may write anywhere)
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      const ro = join(dir, 'ro');
+      await mkdir(ro);
+      await chmod(ro, 0o500);
+      try {
+        await assert.rejects(capture([model, '--prune', 'depth=1', '--out', join(ro, 'p.onnx')]), (e: unknown) => e instanceof ModelFileError && e.message.includes(join(ro, 'p.onnx')) && /EACCES|EPERM/.test(e.message));
+      } finally {
+        await chmod(ro, 0o700);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('trees CLI: several ensembles in one graph: the first by default, --node picks one, the report names it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ps-trees-cli-several-'));
+  try {
+    const train = makeCtrData(400, 6, 51);
+    const g = trainGbdt(train, { trees: 5, maxDepth: 3, seed: 3 });
+    const model = join(dir, 'several.onnx');
+    await writeSeveralEnsembles(model, 6, [
+      { name: 'ranker', e: g },
+      { name: 'ctr', e: binarySingleWeight(g, 'LOGISTIC', 0.2) },
+    ]);
+    const a = await capture([model]);
+    assert.match(a.out, /tree ensemble: node "ranker" \(TreeEnsembleRegressor\), 1 of 2 in the graph \(--node NAME picks another: ctr\)/);
+    const b = await capture([model, '--node', 'ctr', '--json']);
+    const j = JSON.parse(b.out) as { node: string; op: string; ensembles: Array<{ name: string; op: string }> };
+    assert.equal(j.node, 'ctr');
+    assert.equal(j.op, 'TreeEnsembleClassifier');
+    assert.deepEqual(j.ensembles.map((x) => x.name), ['ranker', 'ctr']);
+    const out = join(dir, 'ctr-d1.onnx');
+    const p = await capture([model, '--node', 'ctr', '--prune', 'depth=1', '--out', out]);
+    assert.match(p.out, /tree ensemble: node "ctr" \(TreeEnsembleClassifier\), 2 of 2/);
+    const ir = await readOnnxModel(out);
+    assert.equal(readTreeEnsemble(ir, 'ranker').ensemble.trees[0].nodes.length, g.trees[0].nodes.length, 'the other ensemble is untouched');
+    const pruned = readTreeEnsemble(ir).ensemble;
+    assert.equal(readTreeEnsemble(ir).ref.name, 'ranker');
+    assert.ok(pruned);
+    const ctr = listTreeEnsembles(ir).find((r) => r.op === 'TreeEnsembleClassifier');
+    assert.ok(ctr && ctr.name.startsWith('ctr'));
+    const back = readTreeEnsemble(ir, ctr.name).ensemble;
+    assert.ok(back.trees.every((t) => t.nodes.length <= 3));
+    assert.deepEqual(back.baseValues, [Math.fround(0.2)], 'the single base value of the binary layout is kept');
+    await assert.rejects(capture([model, '--node', 'nope']), (e: unknown) => e instanceof ModelFileError && /there are: ranker, ctr/.test(e.message));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -286,7 +286,10 @@ function readPerNodeForm(a: Attrs, op: 'TreeEnsembleRegressor' | 'TreeEnsembleCl
   }
   const base = a.floatsOrTensor('base_values');
   const baseValues = base?.values ?? [];
-  if (baseValues.length && baseValues.length !== nTargets) a.fail(`base_values has ${baseValues.length} entries for ${nTargets} targets`);
+  // a binary classifier exported with one weight column (skl2onnx, onnxmltools: every leaf weight on
+  // class_ids 0, the score of label 1) carries one base value; ORT adds it to that score
+  const binarySingle = op === 'TreeEnsembleClassifier' && nTargets === 2 && baseValues.length === 1;
+  if (baseValues.length && baseValues.length !== nTargets && !binarySingle) a.fail(`base_values has ${baseValues.length} entries for ${nTargets} targets`);
   // the classifier has no aggregate_function (it sums); a stray one is ignored, as ORT does
   const agg = (op === 'TreeEnsembleClassifier' ? 'SUM' : a.string('aggregate_function') ?? 'SUM') as AggregateFunction;
   if (!['SUM', 'AVERAGE', 'MIN', 'MAX'].includes(agg)) a.fail(`unknown aggregate_function '${agg}'`);

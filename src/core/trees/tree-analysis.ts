@@ -159,6 +159,9 @@ export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions =
   const { nodes, leaves } = countNodes(e);
   const { importance, rankedBy, features } = featureImportance(e, opts);
   const notes: string[] = [];
+  if (e.op === 'TreeEnsemble' && e.nTargets > 1 && (e.postTransform === 'SOFTMAX' || e.postTransform === 'LOGISTIC')) {
+    notes.push(`post_transform ${e.postTransform} of a TreeEnsemble (opset 5): ONNX Runtime applies ${e.postTransform === 'SOFTMAX' ? 'LOGISTIC' : 'SOFTMAX'} (it numbers the enum differently from the ONNX spec); scores here follow ONNX Runtime`);
+  }
   if (e.op !== 'TreeEnsembleClassifier' && e.nTargets === 1 && (e.postTransform === 'LOGISTIC' || e.postTransform.startsWith('SOFTMAX'))) {
     notes.push(`post_transform ${e.postTransform} on a single-target ${e.op} is ignored by ONNX Runtime (only PROBIT applies): the output is the raw score`);
   }

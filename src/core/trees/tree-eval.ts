@@ -59,18 +59,32 @@ function logistic(v: number, r: (x: number) => number): number {
 }
 
 function erfInv(x0: number, r: (x: number) => number): number {
-  // ORT's ErfInv (Winitzki's approximation, a = 0.147)
+  // ORT's ErfInv (Winitzki's approximation, a = 0.147, pi as float(M_PI))
   const sgn = x0 < 0 ? -1 : 1;
   const x = r(r(1 - x0) * r(1 + x0));
   const lg = r(Math.log(x));
-  const v = r(r(2 / r(Math.fround(3.14159) * Math.fround(0.147))) + r(0.5 * lg));
+  const v = r(r(2 / r(Math.fround(Math.PI) * Math.fround(0.147))) + r(0.5 * lg));
   const v2 = r(r(1 / Math.fround(0.147)) * lg);
   const v3 = r(-v + r(Math.sqrt(r(r(v * v) - v2))));
-  return r(sgn * r(Math.sqrt(r(v3 - v))));
+  return r(sgn * r(Math.sqrt(v3)));
 }
 
 function probit(v: number, r: (x: number) => number): number {
   return r(Math.fround(1.41421356) * erfInv(r(r(2 * v) - 1), r));
+}
+
+/**
+ * The post_transform ONNX Runtime applies. The opset-5 TreeEnsemble stores it as an integer, which
+ * the ONNX spec numbers NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT; ORT (checked with 1.30)
+ * casts it to its own enum (NONE, LOGISTIC, SOFTMAX, ...), so a file saying SOFTMAX (1) runs as
+ * LOGISTIC and LOGISTIC (2) as SOFTMAX. The model keeps the file's value; we evaluate as ORT runs.
+ */
+export function ortPostTransform(e: Pick<TreeEnsemble, 'op' | 'postTransform'>): TreeEnsemble['postTransform'] {
+  if (e.op === 'TreeEnsemble') {
+    if (e.postTransform === 'SOFTMAX') return 'LOGISTIC';
+    if (e.postTransform === 'LOGISTIC') return 'SOFTMAX';
+  }
+  return e.postTransform;
 }
 
 function transform(scores: number[], post: TreeEnsemble['postTransform'], r: (x: number) => number): void {
@@ -85,13 +99,21 @@ function transform(scores: number[], post: TreeEnsemble['postTransform'], r: (x:
       return;
     case 'SOFTMAX':
     case 'SOFTMAX_ZERO': {
+      // ORT's ComputeSoftmax / ComputeSoftmaxZero: max and sum kept in float; SOFTMAX_ZERO leaves
+      // |s| <= 1e-7 at s * exp(-max) and divides everything by the sum (all zero: 0 / 0 = NaN)
       const zero = post === 'SOFTMAX_ZERO';
-      let m = -Infinity;
-      for (const s of scores) if (!(zero && s === 0) && s > m) m = s;
+      let m = -3.4028234663852886e38;
+      for (const s of scores) if (s > m) m = Math.fround(s);
+      const eNegMax = Math.fround(Math.exp(-m));
       let sum = 0;
-      const ex = scores.map((s) => (zero && s === 0 ? 0 : r(Math.exp(r(s - m)))));
-      for (const v of ex) sum = r(sum + v);
-      for (let k = 0; k < scores.length; k++) scores[k] = zero && scores[k] === 0 ? 0 : r(ex[k] / sum);
+      for (let k = 0; k < scores.length; k++) {
+        const s = scores[k];
+        if (!zero || s > 1e-7 || s < -1e-7) {
+          scores[k] = r(Math.exp(r(s - m)));
+          sum = Math.fround(sum + scores[k]);
+        } else scores[k] = r(s * eNegMax);
+      }
+      for (let k = 0; k < scores.length; k++) scores[k] = r(scores[k] / sum);
       return;
     }
   }
@@ -143,7 +165,7 @@ export function evaluateTreeEnsemble(e: TreeEnsemble, X: FeatureMatrix): TreeOut
         scores[k] = r(v + r(e.baseValues[k] ?? 0));
       }
       // ORT applies only PROBIT to a single-target regressor (LOGISTIC, SOFTMAX are ignored there)
-      if (n > 1) transform(scores, e.postTransform, r);
+      if (n > 1) transform(scores, ortPostTransform(e), r);
       else if (e.postTransform === 'PROBIT') scores[0] = probit(scores[0], r);
       for (let k = 0; k < n; k++) out[row * n + k] = scores[k];
     }
@@ -214,6 +236,16 @@ function evaluateClassifier(e: TreeEnsemble, X: FeatureMatrix, r: (x: number) =>
  * The one score per row that validation metrics use: the regressor's single target, or the
  * positive class of a binary classifier. Throws for multi-target / multi-class ensembles.
  */
+/**
+ * Columns of the output that ORT leaves unwritten (so their content is undefined): a binary
+ * classifier scoring only class 0 with PROBIT writes the probit of that score alone.
+ */
+export function ortUnwrittenColumns(e: TreeEnsemble): number[] {
+  if (e.op !== 'TreeEnsembleClassifier' || e.nTargets !== 2 || e.postTransform !== 'PROBIT' || e.baseValues.length === 2) return [];
+  for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) if (v.target === 1) return [];
+  return [1];
+}
+
 export function singleScore(e: TreeEnsemble, out: TreeOutputs): Float32Array {
   if (out.columns === 1) return out.scores;
   if (e.op === 'TreeEnsembleClassifier' && out.columns === 2) {
