@@ -2,14 +2,16 @@
 // histograms, feature importance, unused features), or prune it into a new ONNX file:
 //   --prune depth=N      collapse every split at depth N (root = 0)
 //   --prune cover=N      collapse splits with a child whose cover (nodes_hitrates) is below N
-//   --prune post         reduced-error post-pruning on --data (keeps the metric >= original - tolerance)
-//   --prune drop=F       greedy removal of a fraction F of the trees on --data, base value re-fitted
+//   --prune post         reduced-error post-pruning (keeps the metric >= original - tolerance)
+//   --prune drop=F       greedy removal of a fraction F of the trees, base value re-fitted
 //   --prune features=F   remove the fraction F least important features (splits -> majority child)
-// --data is a CSV with header f0,f1,...,label (tree-data.ts).
+// --data is a CSV with header f0,f1,...,label (tree-data.ts). With it, importance is ranked by
+// permutation (metric drop when a column is shuffled). post and drop choose on a seeded half of
+// --data and report on the other half, or choose on all of --data and report on --test FILE.
 
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { readOnnxModel } from '../core/model/onnx.js';
 import { ModelFileError, type ModelIR } from '../core/model/ir.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble, type TreeEnsembleNodeRef } from '../core/trees/onnx-trees.js';
@@ -17,11 +19,14 @@ import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tr
 import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
-import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
+import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, splitTuning, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 
 export const TREES_USAGE =
-  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--tolerance T] --out PATH [--force] [--json]';
+  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--test TEST.csv] [--tolerance T] --out PATH [--force] [--json]';
+
+/** Seed of the tuning / held-out split of --data. */
+export const TUNING_SPLIT_SEED = 1;
 
 /** The input width the graph declares for the tree node's input (second dim), if static. */
 function declaredFeatures(ir: ModelIR, input: string): number | undefined {
@@ -79,12 +84,18 @@ function formatAnalysis(a: TreeEnsembleAnalysis): string {
     `depth (trees per depth): ${histogramLine(a.depth.histogram)}`,
     `leaves (trees per leaf count): ${histogramLine(a.leavesPerTree.histogram)}`,
     `features: ${a.features}, unused: ${a.unusedFeatures.length ? a.unusedFeatures.map((f) => `f${f}`).join(', ') : 'none'}`,
-    `feature importance (ranked by ${a.rankedBy}):`,
-    '  rank feature  splits       cover        gain  outputChange',
+    `feature importance (ranked by ${a.rankedBy}${
+      a.permutation
+        ? `: mean ${a.permutation.metric.toUpperCase()} ${a.permutation.metric === 'auc' ? 'drop' : 'increase'} when the column is shuffled, ${a.permutation.repeats} repeats (seed ${a.permutation.seed}) on ${a.permutation.rows} rows, baseline ${fmt(a.permutation.baseline, 5)}`
+        : ''
+    }):`,
+    `  rank feature  splits       cover        gain  outputChange${a.permutation ? '  permutation (+- sd)' : ''}`,
   ];
   for (const f of a.importance) {
     lines.push(
-      `  ${String(f.rank).padStart(4)} ${`f${f.feature}`.padStart(7)} ${String(f.splits).padStart(7)} ${(f.cover === undefined ? '-' : fmt(f.cover, 1)).padStart(11)} ${(f.gain === undefined ? '-' : f.gain.toExponential(3)).padStart(11)} ${(f.outputChange === undefined ? '-' : f.outputChange.toExponential(3)).padStart(13)}`,
+      `  ${String(f.rank).padStart(4)} ${`f${f.feature}`.padStart(7)} ${String(f.splits).padStart(7)} ${(f.cover === undefined ? '-' : fmt(f.cover, 1)).padStart(11)} ${(f.gain === undefined ? '-' : f.gain.toExponential(3)).padStart(11)} ${(f.outputChange === undefined ? '-' : f.outputChange.toExponential(3)).padStart(13)}${
+        f.permutation === undefined ? '' : `  ${f.permutation.toFixed(5).padStart(9)} +- ${(f.permutationSpread ?? 0).toFixed(5)}`
+      }`,
     );
   }
   for (const n of a.notes) lines.push(`note: ${n}`);
@@ -107,7 +118,7 @@ function parsePrune(spec: string): { kind: 'depth' | 'cover' | 'post' | 'drop' |
   return { kind, value: v };
 }
 
-function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; after: number }, check?: { maxAbsDiff: number; rows: number }): string {
+function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; after: number }, check?: { maxAbsDiff: number; rows: number }, selection?: string): string {
   const lines = [
     `wrote ${out}`,
     `trees ${r.before.trees} -> ${r.after.trees}, nodes ${r.before.nodes} -> ${r.after.nodes}, leaves ${r.before.leaves} -> ${r.after.leaves}, file ${bytes.before} -> ${bytes.after} bytes`,
@@ -119,7 +130,10 @@ function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; a
     lines.push(`features removed: ${r.removedFeatures.map((f) => `f${f}`).join(', ') || 'none'} (majority child by ${r.majorityBy})`);
     lines.push(`inputs no longer read: ${r.becameUnused?.map((f) => `f${f}`).join(', ') || 'none'}; already unused before: ${r.alreadyUnused?.map((f) => `f${f}`).join(', ') || 'none'}`);
   }
-  if (r.validation) lines.push(`validation ${r.validation.metric}: ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
+  if (selection) lines.push(`selection: ${selection}`);
+  if (r.validation) lines.push(`${r.validation.metric} on the --data rows the features were ranked on (not held out): ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
+  if (r.tuning) lines.push(`tuning ${r.tuning.metric} (the ${r.tuning.rows} rows it chose on, optimistic): ${r.tuning.before.toFixed(5)} -> ${r.tuning.after.toFixed(5)}`);
+  if (r.heldOut) lines.push(`held-out ${r.heldOut.metric} (${r.heldOut.rows} rows of ${r.heldOut.source}, not used to choose): ${r.heldOut.before.toFixed(5)} -> ${r.heldOut.after.toFixed(5)}`);
   if (check) lines.push(`ONNX Runtime check on ${check.rows} rows: max abs diff vs our evaluator ${check.maxAbsDiff.toExponential(2)}`);
   for (const n of r.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
@@ -130,6 +144,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     node: { type: 'string' },
     data: { type: 'string' },
+    test: { type: 'string' },
     prune: { type: 'string' },
     tolerance: { type: 'string' },
     out: { type: 'string' },
@@ -153,9 +168,10 @@ export async function treesCommand(argv: string[]): Promise<number> {
   }
   const spec = stringArg(args, 'prune');
   const json = flag(args, 'json');
+  const testPath = stringArg(args, 'test');
   if (!spec) {
-    if (stringArg(args, 'out') || args.values.tolerance !== undefined) throw new UsageError('--out and --tolerance go with --prune');
-    const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X });
+    if (stringArg(args, 'out') || args.values.tolerance !== undefined || testPath) throw new UsageError('--out, --tolerance and --test go with --prune');
+    const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X, labels: data?.labels });
     process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ensembles, ...a }, null, 2) : `${ensembleLine(ref, allRefs)}\n${formatAnalysis(a)}`) + '\n');
     return 0;
   }
@@ -168,12 +184,30 @@ export async function treesCommand(argv: string[]): Promise<number> {
   const needsData = p.kind === 'post' || p.kind === 'drop';
   if (!needsData && args.values.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
   if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
+  if (testPath && !needsData) throw new UsageError(`--test goes with --prune post or drop, not ${p.kind}`);
   let r: TreePruneResult;
+  let selection: string | undefined;
   try {
+    let tuning = data as LabeledRows;
+    let heldOut: HeldOutRows | undefined;
+    if (needsData) {
+      const dataName = basename(dataPath as string);
+      if (testPath) {
+        const test = await readTreeCsv(resolve(testPath));
+        if (test.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${test.X.features} feature columns, --data has ${tuning.X.features}`);
+        heldOut = { rows: test, source: basename(testPath) };
+        selection = `chose on all ${tuning.X.rows} rows of ${dataName}; reported on the ${test.X.rows} rows of ${basename(testPath)} (--test)`;
+      } else {
+        const sp = splitTuning(tuning, { fraction: 0.5, seed: TUNING_SPLIT_SEED });
+        tuning = sp.tune;
+        heldOut = { rows: sp.holdout, source: `the other half of ${dataName}` };
+        selection = `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows (pass --test FILE to report on a separate file)`;
+      }
+    }
     if (p.kind === 'depth') r = pruneMaxDepth(ensemble, p.value as number);
     else if (p.kind === 'cover') r = pruneMinCover(ensemble, p.value as number);
-    else if (p.kind === 'post') r = prunePost(ensemble, data as LabeledRows, { tolerance: numberArg(args, 'tolerance', 0, 0, 1e9) });
-    else if (p.kind === 'drop') r = pruneTrees(ensemble, data as LabeledRows, { dropFraction: p.value as number, tolerance: numberArg(args, 'tolerance', 0.005, 0, 1e9) });
+    else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: numberArg(args, 'tolerance', 0, 0, 1e9), heldOut });
+    else if (p.kind === 'drop') r = pruneTrees(ensemble, tuning, { dropFraction: p.value as number, tolerance: numberArg(args, 'tolerance', 0.005, 0, 1e9), heldOut });
     else r = pruneFeatures(ensemble, { fraction: p.value as number, nFeatures, data });
   } catch (e) {
     if (e instanceof ModelFileError || e instanceof UsageError) throw e;
@@ -192,7 +226,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (json) {
     const { ensemble: _e, ...rest } = r;
     void _e;
-    process.stdout.write(JSON.stringify({ model: path, out, node: ref.name, ensembles, prune: spec, bytes, ortCheck: check, ...rest }, null, 2) + '\n');
-  } else process.stdout.write(`${ensembleLine(ref, allRefs)}\n${formatPrune(r, out, bytes, check)}\n`);
+    process.stdout.write(JSON.stringify({ model: path, out, node: ref.name, ensembles, prune: spec, bytes, ortCheck: check, ...(selection ? { selection } : {}), ...rest }, null, 2) + '\n');
+  } else process.stdout.write(`${ensembleLine(ref, allRefs)}\n${formatPrune(r, out, bytes, check, selection)}\n`);
   return 0;
 }

@@ -226,7 +226,7 @@ export interface TreeEnsembleView {
   perTree: Array<{ depth: number; leaves: number; nodes: number }>;
   /** most important first */
   importance: Array<{ feature: number; splits: number; cover?: number; gain?: number; rank: number }>;
-  rankedBy: 'outputChange' | 'gain' | 'splits';
+  rankedBy: 'permutation' | 'outputChange' | 'gain' | 'splits';
   unusedFeatures: number[];
   notes: string[];
 }

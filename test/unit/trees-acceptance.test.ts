@@ -74,14 +74,14 @@ test('trees acceptance: post-pruning and ensemble pruning of a 100-tree GBDT shr
     const { ensemble } = readTreeEnsemble(await readOnnxModel(path));
     const post = prunePost(ensemble, valid);
     assert.ok(post.after.nodes < post.before.nodes, `${post.before.nodes} -> ${post.after.nodes}`);
-    assert.ok(post.validation && post.validation.after >= post.validation.before - 0.005);
+    assert.ok(post.tuning && post.tuning.after >= post.tuning.before - 0.005);
     const s1 = await writeAndCheck(dir, 'post', path, post);
     assert.ok(s1.bytesAfter < s1.bytesBefore);
 
     const drop = pruneTrees(ensemble, valid, { dropFraction: 0.3, tolerance: 0.005 });
     assert.equal(drop.after.trees, 70);
     assert.equal(drop.droppedTrees?.length, 30);
-    assert.ok(drop.validation && drop.validation.after >= drop.validation.before - 0.005);
+    assert.ok(drop.tuning && drop.tuning.after >= drop.tuning.before - 0.005);
     const s2 = await writeAndCheck(dir, 'drop', path, drop);
     assert.ok(s2.bytesAfter < s2.bytesBefore);
   });

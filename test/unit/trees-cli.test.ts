@@ -46,7 +46,7 @@ test('trees CLI: analysis (--json), depth and drop pruning write runnable files,
     assert.deepEqual(j.importance.map((x) => x.rank), [1, 2, 3, 4, 5, 6]);
     const text = await capture([model, '--data', csv]);
     assert.match(text.out, /TreeEnsembleRegressor: 10 trees/);
-    assert.match(text.out, /ranked by outputChange/);
+    assert.match(text.out, /ranked by permutation: mean AUC drop when the column is shuffled, 5 repeats/);
 
     const out = join(dir, 'd2.onnx');
     const d = await capture([model, '--prune', 'depth=2', '--out', out, '--data', csv, '--json']);
@@ -61,7 +61,10 @@ test('trees CLI: analysis (--json), depth and drop pruning write runnable files,
     const out2 = join(dir, 'drop.onnx');
     const dr = await capture([model, '--prune', 'drop=0.3', '--data', csv, '--out', out2]);
     assert.match(dr.out, /trees 10 -> 7/);
-    assert.match(dr.out, /validation auc: /);
+    assert.match(dr.out, /selection: chose on a seeded half of valid.csv \(200 rows, seed 1, stratified by label\); reported on the other 200 rows/);
+    assert.match(dr.out, /tuning auc \(the 200 rows it chose on, optimistic\): /);
+    assert.match(dr.out, /held-out auc \(200 rows of the other half of valid.csv, not used to choose\): /);
+    assert.doesNotMatch(dr.out, /validation auc/);
 
     await assert.rejects(capture([model, '--prune', 'post', '--out', join(dir, 'x.onnx')]), (e: unknown) => e instanceof UsageError && /needs --data/.test(e.message));
     await assert.rejects(capture([model, '--prune', 'depth=1.5', '--out', join(dir, 'x.onnx')]), UsageError);

@@ -117,7 +117,8 @@ test('trees: post-pruning removes a subtree no validation row reaches, outputs u
   assert.deepEqual(r.ensemble.trees[0].nodes.map((n) => n.split?.feature ?? n.votes[0].value), [0, 1, -10 / 70]);
   assert.equal(r.after.nodes, r.before.nodes - 2);
   assert.equal(r.ensemble.trees[1].nodes.length, 3);
-  assert.deepEqual(r.validation, { metric: 'rmse', before: 0, after: 0 });
+  assert.deepEqual(r.tuning, { metric: 'rmse', before: 0, after: 0, rows: X.rows });
+  assert.equal(r.heldOut, undefined);
   assert.deepEqual(evaluateTreeEnsemble(r.ensemble, X).scores, labels);
   await withDir(async (dir) => {
     const src = join(dir, 'm.onnx');
@@ -148,8 +149,8 @@ test('trees: ensemble pruning drops the tree that does not help and re-fits the 
   }
   const r = pruneTrees(e, { X, labels }, { dropFraction: 0.5 });
   assert.deepEqual(r.droppedTrees, [1]);
-  assert.equal(r.validation?.before, 0.75);
-  assert.equal(r.validation?.after, 1);
+  assert.equal(r.tuning?.before, 0.75);
+  assert.equal(r.tuning?.after, 1);
   // margins are 1.25 (4 rows, label 1) and -0.75 (label 0): separable, outputs outside [0,1] -> logloss refit grows |b| freely;
   // what must hold is that the base moved and the note says how it was fitted
   assert.notEqual(r.baseValues?.after[0], r.baseValues?.before[0]);
@@ -177,7 +178,7 @@ test('trees: a binary classifier (votes on one class) is post- and ensemble-prun
   const post = prunePost(cls, valid);
   const drop = pruneTrees(cls, valid, { dropFraction: 0.25 });
   assert.ok(post.after.nodes < post.before.nodes);
-  assert.ok((post.validation?.after ?? 0) >= (post.validation?.before ?? 1));
+  assert.ok((post.tuning?.after ?? 0) >= (post.tuning?.before ?? 1));
   assert.equal(drop.after.trees, 6);
   assert.match(drop.notes.join(' '), /base value not re-fitted/);
   await withDir(async (dir) => {

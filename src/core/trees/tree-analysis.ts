@@ -2,6 +2,7 @@
 // importance (split count, cover, cover-weighted gain, and output change on a dataset), unused
 // features, and the quirks ORT has with some attribute combinations.
 
+import { auc, isBinary, rmse } from '../eval/metrics.js';
 import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
 import { collapseFeatures } from './tree-collapse.js';
 import { countNodes, maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
@@ -20,8 +21,24 @@ export interface FeatureImportance {
   gain?: number;
   /** with a dataset: mean |change| of the score when the feature's splits collapse to their majority child */
   outputChange?: number;
+  /**
+   * with labelled data: permutation importance, the metric drop (AUC points for 0/1 labels, RMSE
+   * increase otherwise) when the feature's column is shuffled among the rows; mean over repeats
+   */
+  permutation?: number;
+  /** standard deviation of the drop over the repeats */
+  permutationSpread?: number;
   /** 1 = most important */
   rank: number;
+}
+
+export interface PermutationSettings {
+  metric: 'auc' | 'rmse';
+  repeats: number;
+  seed: number;
+  rows: number;
+  /** the metric of the unshuffled data */
+  baseline: number;
 }
 
 export interface Histogram {
@@ -47,7 +64,9 @@ export interface TreeEnsembleAnalysis {
   features: number;
   /** by rank; how it was ranked */
   importance: FeatureImportance[];
-  rankedBy: 'outputChange' | 'gain' | 'splits';
+  rankedBy: 'permutation' | 'outputChange' | 'gain' | 'splits';
+  /** with labelled data: how permutation importance was measured */
+  permutation?: PermutationSettings;
   unusedFeatures: number[];
   /** unreachable nodes (in the file but no path from the root) */
   unreachableNodes: number;
@@ -101,11 +120,94 @@ function splitGains(e: TreeEnsemble): Map<number, number> {
 export interface AnalyzeTreesOptions {
   /** input width when known (the model input's second dimension) */
   features?: number;
-  /** for output-change importance */
+  /** for output-change importance (and permutation importance with `labels`) */
   data?: FeatureMatrix;
+  /** labels of `data`: importance is then ranked by permutation (metric drop when a column is shuffled) */
+  labels?: Float32Array;
+  /** permutation repeats (default 5) and seed (default 1) */
+  repeats?: number;
+  seed?: number;
 }
 
-export function featureImportance(e: TreeEnsemble, opts: AnalyzeTreesOptions = {}): { importance: FeatureImportance[]; rankedBy: TreeEnsembleAnalysis['rankedBy']; features: number } {
+/** mulberry32 */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Higher is better: AUC for 0/1 labels, -RMSE otherwise. */
+function goodness(labels: Float32Array, scores: ArrayLike<number>, metric: 'auc' | 'rmse'): number {
+  if (metric === 'auc') {
+    const a = auc(labels, scores);
+    if (a === undefined) throw new Error('the data has only one class: AUC is undefined');
+    return a;
+  }
+  return -rmse(labels, scores);
+}
+
+/**
+ * Permutation importance on labelled rows: for every feature some split uses, the metric drop when
+ * that column is shuffled among the rows (seeded), `repeats` times; mean and standard deviation.
+ * Features no split uses get 0 (shuffling cannot change the output).
+ */
+export function permutationImportance(
+  e: TreeEnsemble,
+  X: FeatureMatrix,
+  labels: Float32Array,
+  opts: { repeats?: number; seed?: number; features?: number } = {},
+): { drops: Array<{ mean: number; spread: number; runs: number[] }>; settings: PermutationSettings } {
+  if (labels.length !== X.rows) throw new Error(`${labels.length} labels for ${X.rows} rows`);
+  const repeats = Math.max(1, Math.floor(opts.repeats ?? 5));
+  const seed = opts.seed ?? 1;
+  const metric: 'auc' | 'rmse' = isBinary(labels) ? 'auc' : 'rmse';
+  const baseline = goodness(labels, singleScore(e, evaluateTreeEnsemble(e, X)), metric);
+  const features = Math.max(opts.features ?? 0, maxFeature(e) + 1);
+  const used = new Set<number>();
+  for (const t of e.trees) for (const i of reachableNodes(t)) {
+    const s = t.nodes[i].split;
+    if (s) used.add(s.feature);
+  }
+  const rand = seeded(seed);
+  const F = X.features;
+  const work = new Float32Array(X.data);
+  const Xw: FeatureMatrix = { data: work, rows: X.rows, features: F };
+  const perm = new Int32Array(X.rows);
+  const drops: Array<{ mean: number; spread: number; runs: number[] }> = [];
+  for (let f = 0; f < features; f++) {
+    if (!used.has(f)) {
+      drops.push({ mean: 0, spread: 0, runs: [] });
+      continue;
+    }
+    const runs: number[] = [];
+    for (let k = 0; k < repeats; k++) {
+      for (let i = 0; i < X.rows; i++) perm[i] = i;
+      for (let i = X.rows - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        const t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+      }
+      for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[perm[i] * F + f];
+      runs.push(baseline - goodness(labels, singleScore(e, evaluateTreeEnsemble(e, Xw)), metric));
+    }
+    for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[i * F + f];
+    const mean = runs.reduce((a, b) => a + b, 0) / runs.length;
+    const spread = runs.length > 1 ? Math.sqrt(runs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (runs.length - 1)) : 0;
+    drops.push({ mean, spread, runs });
+  }
+  return { drops, settings: { metric, repeats, seed, rows: X.rows, baseline: metric === 'auc' ? baseline : -baseline } };
+}
+
+export function featureImportance(
+  e: TreeEnsemble,
+  opts: AnalyzeTreesOptions = {},
+): { importance: FeatureImportance[]; rankedBy: TreeEnsembleAnalysis['rankedBy']; features: number; permutation?: PermutationSettings } {
   const features = Math.max(opts.features ?? 0, maxFeature(e) + 1);
   const imp: FeatureImportance[] = [];
   for (let f = 0; f < features; f++) imp.push({ feature: f, splits: 0, rank: 0, ...(e.hasCover ? { cover: 0, gain: 0 } : {}) });
@@ -134,17 +236,35 @@ export function featureImportance(e: TreeEnsemble, opts: AnalyzeTreesOptions = {
       fi.outputChange = s.length ? sum / s.length : 0;
     }
   }
+  let permutation: PermutationSettings | undefined;
+  if (opts.data && opts.labels) {
+    rankedBy = 'permutation';
+    const p = permutationImportance(e, opts.data, opts.labels, { repeats: opts.repeats, seed: opts.seed, features });
+    permutation = p.settings;
+    for (const fi of imp) {
+      fi.permutation = p.drops[fi.feature].mean;
+      fi.permutationSpread = p.drops[fi.feature].spread;
+    }
+  }
   const key = (x: FeatureImportance): number[] =>
-    rankedBy === 'outputChange' ? [x.outputChange ?? 0, x.gain ?? 0, x.splits] : rankedBy === 'gain' ? [x.gain ?? 0, x.splits] : [x.splits];
+    rankedBy === 'permutation'
+      ? [x.permutation ?? 0, x.outputChange ?? 0, x.gain ?? 0, x.splits]
+      : rankedBy === 'outputChange' ? [x.outputChange ?? 0, x.gain ?? 0, x.splits] : rankedBy === 'gain' ? [x.gain ?? 0, x.splits] : [x.splits];
   const sorted = imp.slice().sort((a, b) => {
     const ka = key(a), kb = key(b);
     for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return kb[i] - ka[i];
     return a.feature - b.feature;
   });
   sorted.forEach((x, i) => (x.rank = i + 1));
-  return { importance: sorted, rankedBy, features };
+  return { importance: sorted, rankedBy, features, ...(permutation ? { permutation } : {}) };
 }
 
+/** Without labels the ranking is never by permutation (the shape the editor's protocol knows). */
+export function analyzeTreeEnsemble(
+  e: TreeEnsemble,
+  opts?: AnalyzeTreesOptions & { labels?: undefined },
+): TreeEnsembleAnalysis & { rankedBy: Exclude<TreeEnsembleAnalysis['rankedBy'], 'permutation'> };
+export function analyzeTreeEnsemble(e: TreeEnsemble, opts?: AnalyzeTreesOptions): TreeEnsembleAnalysis;
 export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions = {}): TreeEnsembleAnalysis {
   const perTree = e.trees.map((t) => {
     const r = reachableNodes(t);
@@ -157,7 +277,7 @@ export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions =
     return { nodes: r.length, depth, leaves, unreachable: t.nodes.length - r.length };
   });
   const { nodes, leaves } = countNodes(e);
-  const { importance, rankedBy, features } = featureImportance(e, opts);
+  const { importance, rankedBy, features, permutation } = featureImportance(e, opts);
   const notes: string[] = [];
   if (e.op === 'TreeEnsemble' && e.nTargets > 1 && (e.postTransform === 'SOFTMAX' || e.postTransform === 'LOGISTIC')) {
     notes.push(`post_transform ${e.postTransform} of a TreeEnsemble (opset 5): ONNX Runtime applies ${e.postTransform === 'SOFTMAX' ? 'LOGISTIC' : 'SOFTMAX'} (it numbers the enum differently from the ONNX spec); scores here follow ONNX Runtime`);
@@ -165,7 +285,7 @@ export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions =
   if (e.op !== 'TreeEnsembleClassifier' && e.nTargets === 1 && (e.postTransform === 'LOGISTIC' || e.postTransform.startsWith('SOFTMAX'))) {
     notes.push(`post_transform ${e.postTransform} on a single-target ${e.op} is ignored by ONNX Runtime (only PROBIT applies): the output is the raw score`);
   }
-  if (!e.hasCover) notes.push('no cover (nodes_hitrates) recorded: collapsed subtrees get the plain mean of their leaves, and importance is by split count (or by output change with --data)');
+  if (!e.hasCover) notes.push('no cover (nodes_hitrates) recorded: collapsed subtrees get the plain mean of their leaves, and importance is by split count (or by permutation with --data)');
   const unreachable = perTree.reduce((a, p) => a + p.unreachable, 0);
   if (unreachable) notes.push(`${unreachable} nodes cannot be reached from their tree's root: any rewrite drops them`);
   return {
@@ -185,6 +305,7 @@ export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions =
     features,
     importance,
     rankedBy,
+    ...(permutation ? { permutation } : {}),
     unusedFeatures: importance.filter((x) => x.splits === 0).map((x) => x.feature).sort((a, b) => a - b),
     unreachableNodes: unreachable,
     notes,

@@ -41,9 +41,84 @@ export interface TreePruneResult {
   alreadyUnused?: number[];
   majorityBy?: MajorityBy;
   baseValues?: { before: number[]; after: number[] };
-  /** on the validation data, computed by our evaluator on the written ensemble */
+  /**
+   * feature pruning: on the --data rows (the rows the features were ranked on, so not held out),
+   * computed by our evaluator on the written ensemble
+   */
   validation?: ValidationScore;
+  /** post-pruning / tree removal: on the rows the pruning chose on (optimistic, never held out) */
+  tuning?: ValidationScore & { rows: number };
+  /** post-pruning / tree removal: on rows the pruning never saw (when given) */
+  heldOut?: ValidationScore & { rows: number; source: string };
   notes: string[];
+}
+
+/** Rows the pruning did not choose on, and where they come from (for the report). */
+export interface HeldOutRows {
+  rows: LabeledRows;
+  /** e.g. 'the other half of valid.csv' or 'test.csv' */
+  source: string;
+}
+
+function subset(d: LabeledRows, idx: number[]): LabeledRows {
+  const F = d.X.features;
+  const data = new Float32Array(idx.length * F);
+  const labels = new Float32Array(idx.length);
+  idx.forEach((r, i) => {
+    data.set(d.X.data.subarray(r * F, (r + 1) * F), i * F);
+    labels[i] = d.labels[r];
+  });
+  return { X: { data, rows: idx.length, features: F }, labels };
+}
+
+/**
+ * A seeded split of labelled rows into a tuning part (what pruning chooses on) and a held-out part
+ * (what it is reported on); stratified by label when labels are 0/1, so both parts keep both classes.
+ */
+export function splitTuning(d: LabeledRows, opts: { fraction?: number; seed?: number } = {}): { tune: LabeledRows; holdout: LabeledRows; tuneRows: number[]; fraction: number; seed: number } {
+  const fraction = opts.fraction ?? 0.5;
+  const seed = opts.seed ?? 1;
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`tuning fraction must be in (0, 1), got ${fraction}`);
+  let a = seed >>> 0;
+  const rand = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const groups: number[][] = isBinary(d.labels) ? [[], []] : [[]];
+  for (let r = 0; r < d.X.rows; r++) groups[groups.length === 2 && d.labels[r] > 0.5 ? 1 : 0].push(r);
+  const tune: number[] = [], hold: number[] = [];
+  // the tuning part has round(rows * fraction) rows in all; the last group takes what the others left
+  const total = Math.round(d.X.rows * fraction);
+  let given = 0;
+  groups.forEach((g, gi) => {
+    for (let i = g.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [g[i], g[j]] = [g[j], g[i]];
+    }
+    const k = gi === groups.length - 1 ? Math.min(g.length, Math.max(0, total - given)) : Math.round(g.length * fraction);
+    given += k;
+    tune.push(...g.slice(0, k));
+    hold.push(...g.slice(k));
+  });
+  tune.sort((x, y) => x - y);
+  hold.sort((x, y) => x - y);
+  if (!tune.length || !hold.length) throw new Error(`${d.X.rows} rows are too few to split into tuning and held-out parts`);
+  return { tune: subset(d, tune), holdout: subset(d, hold), tuneRows: tune, fraction, seed };
+}
+
+/** Scores before/after on the tuning rows and, when given, on held-out rows. */
+function scoreHonestly(e0: TreeEnsemble, e: TreeEnsemble, tuning: LabeledRows, heldOut?: HeldOutRows): Pick<TreePruneResult, 'tuning' | 'heldOut'> {
+  const b = scoreOn(e0, tuning);
+  const out: Pick<TreePruneResult, 'tuning' | 'heldOut'> = { tuning: { metric: b.metric, before: b.value, after: scoreOn(e, tuning).value, rows: tuning.X.rows } };
+  if (heldOut) {
+    if (heldOut.rows.X.features !== tuning.X.features) throw new Error(`held-out rows have ${heldOut.rows.X.features} features, the tuning rows ${tuning.X.features}`);
+    const h = scoreOn(e0, heldOut.rows);
+    out.heldOut = { metric: h.metric, before: h.value, after: scoreOn(e, heldOut.rows).value, rows: heldOut.rows.X.rows, source: heldOut.source };
+  }
+  return out;
 }
 
 function size(e: TreeEnsemble): EnsembleSize {
@@ -183,6 +258,8 @@ class RawScores {
 export interface PostPruneOptions {
   /** total validation metric loss allowed (AUC points, or RMSE increase); default 0 */
   tolerance?: number;
+  /** rows the pruning does not choose on, to report on */
+  heldOut?: HeldOutRows;
 }
 
 /**
@@ -243,8 +320,7 @@ export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOp
     }
   });
   const out = finish(e, size(e0), collapsed, coverNote(e0));
-  const b = scoreOn(e0, data);
-  out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, data).value };
+  Object.assign(out, scoreHonestly(e0, out.ensemble, data, opts.heldOut));
   return out;
 }
 
@@ -253,8 +329,10 @@ export interface EnsemblePruneOptions {
   dropFraction: number;
   /** stop early when the next removal would lose more than this (metric points); default 0.005 */
   tolerance?: number;
-  /** re-fit the base value after removal (regressors with base values); default true */
+  /** re-fit the base value after removal on the tuning rows (regressors, binary LOGISTIC classifiers); default true */
   refitBase?: boolean;
+  /** rows the pruning does not choose on, to report on */
+  heldOut?: HeldOutRows;
 }
 
 /**
@@ -308,9 +386,59 @@ export function pruneTrees(e0: TreeEnsemble, data: LabeledRows, opts: EnsemblePr
     droppedTrees: dropped.map((i) => e0.trees[i].id),
     baseValues: { before: baseBefore, after: e.baseValues.slice() },
   });
-  const b = scoreOn(e0, data);
-  out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, data).value };
+  Object.assign(out, scoreHonestly(e0, out.ensemble, data, opts.heldOut));
   return out;
+}
+
+/** Newton steps on the logloss of sigmoid(raw + b) against 0/1 labels, from b. */
+function fitLogisticBias(raw: Float64Array, labels: Float32Array, b0: number): number {
+  let b = b0;
+  for (let it = 0; it < 50; it++) {
+    let g = 0, h = 0;
+    for (let r = 0; r < raw.length; r++) {
+      const p = 1 / (1 + Math.exp(-(raw[r] + b)));
+      g += p - labels[r];
+      h += p * (1 - p);
+    }
+    if (!(h > 1e-12)) break;
+    // damped: a separable set would send b to infinity
+    const step = Math.max(-5, Math.min(5, g / h));
+    b -= step;
+    if (Math.abs(step) < 1e-9) break;
+  }
+  return b;
+}
+
+/**
+ * Binary classifier with LOGISTIC whose leaves vote for class 0 only (the skl2onnx / onnxmltools
+ * layout: ORT outputs [1-p, p], p = sigmoid(sum + base_values[0])): re-fits base_values[0] by
+ * maximum likelihood on the rows. Checked against our evaluator; on any other layout nothing
+ * changes and false is returned.
+ */
+function refitClassifierBase(e: TreeEnsemble, data: LabeledRows, notes: string[]): boolean {
+  if (e.op !== 'TreeEnsembleClassifier' || e.nTargets !== 2 || e.postTransform !== 'LOGISTIC' || e.aggregate !== 'SUM' || e.baseValues.length > 1) return false;
+  if (!isBinary(data.labels)) return false;
+  const classes = new Set<number>();
+  for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) classes.add(v.target);
+  if (classes.size !== 1 || !classes.has(0)) return false;
+  const n = data.X.rows;
+  const raw = new Float64Array(n);
+  for (const t of e.trees) {
+    for (let r = 0; r < n; r++) for (const v of t.nodes[leafIndex(t, data.X, r, e.double)].votes) raw[r] += v.value;
+  }
+  const before = e.baseValues.slice();
+  const b = fitLogisticBias(raw, data.labels, before[0] ?? 0);
+  e.baseValues = [e.double ? b : Math.fround(b)];
+  // the layout check: the positive column must be sigmoid(raw + b)
+  const p = singleScore(e, evaluateTreeEnsemble(e, data.X));
+  for (let r = 0; r < Math.min(n, 64); r++) {
+    if (Math.abs(p[r] - 1 / (1 + Math.exp(-(raw[r] + e.baseValues[0])))) > 1e-4) {
+      e.baseValues = before;
+      return false;
+    }
+  }
+  notes.push(`base value re-fitted by maximum likelihood on the ${n} tuning rows (binary LOGISTIC classifier: p = sigmoid(sum + base))`);
+  return true;
 }
 
 /**
@@ -319,8 +447,11 @@ export function pruneTrees(e0: TreeEnsemble, data: LabeledRows, opts: EnsemblePr
  * least squares (mean residual).
  */
 function refitBase(e: TreeEnsemble, data: LabeledRows, notes: string[]): void {
+  if (refitClassifierBase(e, data, notes)) return;
   if (e.op !== 'TreeEnsembleRegressor' || e.nTargets !== 1 || e.postTransform !== 'NONE') {
-    notes.push(`base value not re-fitted: only single-target TreeEnsembleRegressor with post_transform NONE is supported (this is ${e.op}, ${e.postTransform})`);
+    notes.push(
+      `base value not re-fitted: supported are single-target TreeEnsembleRegressor with post_transform NONE and binary LOGISTIC TreeEnsembleClassifier voting on class 0 with at most one base value (this is ${e.op}, ${e.postTransform})`,
+    );
     return;
   }
   const base = e.baseValues[0] ?? 0;
@@ -334,18 +465,7 @@ function refitBase(e: TreeEnsemble, data: LabeledRows, notes: string[]): void {
   }
   let b = base;
   if (isBinary(data.labels) && e.aggregate === 'SUM' && outside) {
-    for (let it = 0; it < 50; it++) {
-      let g = 0, h = 0;
-      for (let r = 0; r < n; r++) {
-        const p = 1 / (1 + Math.exp(-(raw[r] + b)));
-        g += p - data.labels[r];
-        h += p * (1 - p);
-      }
-      if (h <= 0) break;
-      const step = g / h;
-      b -= step;
-      if (Math.abs(step) < 1e-9) break;
-    }
+    b = fitLogisticBias(raw, data.labels, b);
     notes.push('base value re-fitted by logloss (the output is a logit margin)');
   } else {
     let s = 0;
@@ -363,13 +483,15 @@ export interface FeaturePruneOptions {
   features?: number[];
   /** input width (default: highest feature used + 1) */
   nFeatures?: number;
-  /** ranks by output change on it; decides majority children when no cover is recorded; scores the result */
+  /** ranks by permutation importance on it; decides majority children when no cover is recorded; scores the result */
   data?: LabeledRows;
+  /** permutation repeats (default 5) */
+  repeats?: number;
 }
 
 /** Removes the least important features: their splits collapse to the majority child. */
 export function pruneFeatures(e0: TreeEnsemble, opts: FeaturePruneOptions): TreePruneResult {
-  const { importance, rankedBy } = featureImportance(e0, { features: opts.nFeatures, data: opts.data?.X });
+  const { importance, rankedBy } = featureImportance(e0, { features: opts.nFeatures, data: opts.data?.X, labels: opts.data?.labels, repeats: opts.repeats });
   let remove: number[];
   if (opts.features) remove = opts.features.slice();
   else {
@@ -381,7 +503,7 @@ export function pruneFeatures(e0: TreeEnsemble, opts: FeaturePruneOptions): Tree
   remove.sort((a, b) => a - b);
   const used = usedFeatures(e0);
   const { ensemble, majorityBy, replacedSplits } = collapseFeatures(e0, remove, opts.data?.X);
-  const out = finish(ensemble, size(e0), replacedSplits, [`features ranked by ${rankedBy}`], {
+  const out = finish(ensemble, size(e0), replacedSplits, [`features ranked by ${rankedBy}${rankedBy === 'permutation' ? ' (metric drop when the column is shuffled)' : ''}`], {
     removedFeatures: remove,
     becameUnused: remove.filter((f) => used.has(f)),
     alreadyUnused: importance.filter((x) => x.splits === 0).map((x) => x.feature).sort((a, b) => a - b),
