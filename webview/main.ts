@@ -6,7 +6,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import { weakTreeFeatures, type CompressJobResult, type FindingAction, type HostToWebview, type SensitivityView, type TreeEnsembleView, type TreesView, type WebviewToHost } from '../src/shared/protocol.js';
+import { treeRemovalProposal, weakTreeFeatures, type CompressJobResult, type FindingAction, type HostToWebview, type SensitivityView, type TreeEnsembleView, type TreesView, type WebviewToHost } from '../src/shared/protocol.js';
 import type { ModelReport, TensorReport, LayerReport, Opportunity, OpportunityKind } from '../src/shared/report.js';
 import { viridis, viridisCss } from './colormap.js';
 import { barChart, lineChart } from './charts.js';
@@ -677,6 +677,16 @@ function treeSection(e: TreeEnsembleView, index: number): HTMLElement {
       }),
     ]);
     if (!isStatic) finding.append(button(label, () => vscode.postMessage({ type: 'dropTreeFeatures', node: e.node, features: weak })));
+    parts.push(finding);
+  }
+  const removable = treeRemovalProposal(e);
+  if (removable > 0) {
+    const finding = el('div', { className: 'finding' }, [
+      el('p', {
+        text: `${fmtCount(e.trees)} trees. Large ensembles often carry trees that add little; whether this one does is measured, not assumed: up to ${removable} trees are removed greedily (base value re-fitted), chosen on a seeded half of a validation CSV and reported on the other half (held out); fewer go, or none, if the metric would fall. Writes a new model beside this one.`,
+      }),
+    ]);
+    if (!isStatic) finding.append(button(`Remove ${removable} trees…`, () => vscode.postMessage({ type: 'removeTrees', node: e.node, fraction: removable / e.trees })));
     parts.push(finding);
   }
   for (const n of e.notes) parts.push(el('p', { className: 'muted', text: `note: ${n}` }));

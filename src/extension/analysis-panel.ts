@@ -15,6 +15,7 @@ export interface PanelActions {
   runAction(model: vscode.Uri, action: FindingAction): void;
   applyProposal(model: vscode.Uri, proposal: SensitivityView): void;
   dropTreeFeatures(model: vscode.Uri, args: { node: string; features: number[] }): Promise<unknown>;
+  removeTrees(model: vscode.Uri, args: { node: string; suggestedFraction: number }): Promise<unknown>;
 }
 
 export class AnalysisPanel {
@@ -142,6 +143,10 @@ export class AnalysisPanel {
         return;
       case 'dropTreeFeatures':
         void this.actions.dropTreeFeatures(this.modelUri, { node: m.node, features: m.features });
+        return;
+      case 'removeTrees':
+        // the finding's share is the dialog's default; the validation CSV and the share are asked for
+        void this.actions.removeTrees(this.modelUri, { node: m.node, suggestedFraction: m.fraction });
         return;
       case 'applyProposal':
         if (this.lastSensitivity) this.actions.applyProposal(this.modelUri, this.lastSensitivity);

@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
-import { weakTreeFeatures, type CompressJobResult, type FindingAction, type SensitivityView, type TreeFeaturesResult, type TreesView } from '../shared/protocol.js';
+import { weakTreeFeatures, type CompressJobResult, type FindingAction, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
 import { runJobWithProgress } from './job-bridge.js';
@@ -38,6 +38,25 @@ export interface TreeFeaturesArgs {
   /** the tree node's name (default: the first tree ensemble) */
   node?: string;
   /** output path (absolute, or relative to the model's folder); default `<stem>-features.onnx` */
+  output?: string;
+  overwrite?: boolean;
+}
+
+/** Answers Remove Trees accepts instead of asking. */
+export interface TreeRemovalArgs {
+  /** the tree node's name (default: the first tree ensemble) */
+  node?: string;
+  /** validation CSV (f0,...,label): asked for when missing */
+  data?: string;
+  /** a separate CSV to report on; without it, a seeded half of `data` chooses and the other half reports */
+  test?: string;
+  /** share of the trees to remove, in (0, 1): asked for when missing */
+  fraction?: number;
+  /** the share the dialog offers first when `fraction` is missing (the panel finding's proposal) */
+  suggestedFraction?: number;
+  /** stop when the next removal would lose more than this (metric points); default 0.005 */
+  tolerance?: number;
+  /** output path (absolute, or relative to the model's folder); default `<stem>-trees.onnx` */
   output?: string;
   overwrite?: boolean;
 }
@@ -76,6 +95,7 @@ export class Commands implements PanelActions {
       c('prunescope.analyzeModel', (uri?: unknown) => this.analyze(u(uri))),
       c('prunescope.openAnalysis', (uri?: unknown) => this.analyze(u(uri))),
       c('prunescope.dropTreeFeatures', (uri?: unknown, args?: TreeFeaturesArgs) => this.dropTreeFeatures(u(uri), args)),
+      c('prunescope.removeTrees', (uri?: unknown, args?: TreeRemovalArgs) => this.removeTrees(u(uri), args)),
       c('prunescope.pruneModel', (uri?: unknown, args?: CompressArgs) => this.prune(u(uri), args)),
       c('prunescope.quantizeModel', (uri?: unknown, args?: CompressArgs) => this.quantize(u(uri), args)),
       c('prunescope.factorizeModel', (uri?: unknown, args?: CompressArgs) => this.factorize(u(uri), args)),
@@ -478,6 +498,67 @@ export class Commands implements PanelActions {
     log().info(`dropped features ${v.removedFeatures.join(', ')} of ${model.fsPath} into ${v.outPath}: nodes ${v.before.nodes} -> ${v.after.nodes}`);
     void vscode.window
       .showInformationMessage(`PruneScope: dropped ${v.removedFeatures.length} feature(s), nodes ${v.before.nodes} → ${v.after.nodes}; wrote ${vscode.workspace.asRelativePath(v.outPath)}`, 'Analyze Output')
+      .then((a) => {
+        if (a === 'Analyze Output') void this.analyze(vscode.Uri.file(v.outPath));
+      });
+    return v;
+  }
+
+  /**
+   * Removes a share of the trees of a tree ensemble into `<stem>-trees.onnx`: which trees go is
+   * chosen on a seeded half of a validation CSV (or all of it, with `test`) and the result is
+   * reported on the rows that did not choose. Asks for the CSV and the share when not given.
+   */
+  async removeTrees(uri?: vscode.Uri, args: TreeRemovalArgs = {}): Promise<TreeRemovalResult | undefined> {
+    const model = await this.pickModel(uri, 'Remove Trees');
+    if (!model || !this.checkLocal(model)) return undefined;
+    if (!isOnnx(model)) {
+      showError('tree ensembles are ai.onnx.ml ops: pick an .onnx file.');
+      return undefined;
+    }
+    if (!(await ensureTrusted('Removing trees'))) return undefined;
+    const last = this.remembered<{ data: string; fraction: number }>('removeTrees', { data: '', fraction: 0.5 });
+    const data = args.data ?? (await pickFile('Remove Trees: validation CSV (f0,f1,…,label) to choose the trees on (a seeded half chooses, the other half reports)', last.data, model));
+    if (!data) return undefined;
+    const fraction = args.fraction ?? (await pickFraction('Remove Trees: share of the trees removed (fewer go if the tuning metric would fall by more than the tolerance)', args.suggestedFraction ?? last.fraction, [0.25, 0.5, 0.75]));
+    if (fraction === undefined) return undefined;
+    if (!(fraction > 0 && fraction < 1)) {
+      showError(`the share of trees to remove must be between 0 and 1 (exclusive), got ${fraction}.`);
+      return undefined;
+    }
+    if (args.data === undefined || args.fraction === undefined) await this.remember('removeTrees', { data, fraction });
+    const dataPath = resolve(dirname(model.fsPath), data);
+    const out = args.output ? resolve(dirname(model.fsPath), args.output) : outputPathFor(model.fsPath, 'trees');
+    const tempDir = tempDirFor(out);
+    const r = await runJobWithProgress(
+      this.context.extensionUri,
+      {
+        kind: 'tree-remove',
+        path: model.fsPath,
+        node: args.node,
+        data: dataPath,
+        test: args.test ? resolve(dirname(model.fsPath), args.test) : undefined,
+        fraction,
+        tolerance: args.tolerance,
+        outPath: out,
+        overwrite: args.overwrite === true,
+        tempDir,
+      },
+      { title: `removing ${Math.round(fraction * 100)}% of the trees of ${basename(model.fsPath)}`, onAbandon: () => removeTemp(tempDir) },
+    );
+    if (!r.ok) return undefined;
+    const v = r.value;
+    const m = (x: { metric: string }) => x.metric.toUpperCase();
+    const f = (x: number) => x.toFixed(4);
+    const heldOut = `held-out ${m(v.heldOut)} (${v.heldOut.rows} rows of ${v.heldOut.source}, not used to choose): ${f(v.heldOut.before)} → ${f(v.heldOut.after)}`;
+    const tuning = `tuning ${m(v.tuning)} (the ${v.tuning.rows} rows it chose on, optimistic): ${f(v.tuning.before)} → ${f(v.tuning.after)}`;
+    log().info(`removed trees ${v.droppedTrees.join(', ') || '(none)'} of ${model.fsPath} into ${v.outPath}: trees ${v.before.trees} -> ${v.after.trees}, nodes ${v.before.nodes} -> ${v.after.nodes}; ${v.selection}; ${heldOut}; ${tuning}`);
+    for (const n of v.notes) log().info(`remove trees: ${n}`);
+    void vscode.window
+      .showInformationMessage(
+        `PruneScope: removed ${v.droppedTrees.length} of ${v.before.trees} trees (${v.before.nodes} → ${v.after.nodes} nodes); ${heldOut}; ${tuning}. Wrote ${vscode.workspace.asRelativePath(v.outPath)}.`,
+        'Analyze Output',
+      )
       .then((a) => {
         if (a === 'Analyze Output') void this.analyze(vscode.Uri.file(v.outPath));
       });

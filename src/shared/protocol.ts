@@ -134,7 +134,9 @@ export type WebviewToHost =
   | { type: 'applyProposal' }
   | { type: 'revealTensor'; tensor: string }
   /** drop these input features of the tree-ensemble node `node` (their splits collapse) */
-  | { type: 'dropTreeFeatures'; node: string; features: number[] };
+  | { type: 'dropTreeFeatures'; node: string; features: number[] }
+  /** remove this share of the trees of the tree-ensemble node `node` (chosen on validation rows the host asks for) */
+  | { type: 'removeTrees'; node: string; fraction: number };
 
 const OPPORTUNITY_KINDS: ReadonlySet<string> = new Set<OpportunityKind>([
   'prune-rows',
@@ -194,6 +196,11 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
       if (typeof o.node !== 'string' || o.node.length > 1000 || !Array.isArray(f) || f.length === 0 || f.length > 100_000) return undefined;
       if (!f.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 2 ** 31)) return undefined;
       return { type, node: o.node, features: (f as number[]).slice() };
+    }
+    case 'removeTrees': {
+      const f = o.fraction;
+      if (typeof o.node !== 'string' || o.node.length > 1000 || typeof f !== 'number' || !(f > 0 && f < 1)) return undefined;
+      return { type, node: o.node, fraction: f };
     }
     case 'runAction': {
       const a = o.action;
@@ -260,4 +267,42 @@ export function weakTreeFeatures(e: TreeEnsembleView, share = 0.04): number[] {
     .filter((f) => f.splits === 0 || (total > 0 && value(f) / total < share))
     .map((f) => f.feature)
     .sort((a, b) => a - b);
+}
+
+/**
+ * The result of removing trees of an ensemble (greedy backward removal chosen on tuning rows).
+ * `tuning` is measured on the rows the removal chose on (optimistic); `heldOut` on rows it never saw.
+ */
+export interface TreeRemovalResult {
+  model: string;
+  outPath: string;
+  node: string;
+  /** the validation CSV the rows came from */
+  data: string;
+  /** how the rows were split, in words (which rows chose, which rows report) */
+  selection: string;
+  /** the share of the trees asked for */
+  fraction: number;
+  /** ids of the removed trees (may be fewer than asked: removal stops when the metric would fall beyond the tolerance) */
+  droppedTrees: number[];
+  baseValues?: { before: number[]; after: number[] };
+  /** on the rows the removal chose on: optimistic, never held out */
+  tuning: { metric: 'auc' | 'rmse'; before: number; after: number; rows: number };
+  /** on rows the removal never saw */
+  heldOut: { metric: 'auc' | 'rmse'; before: number; after: number; rows: number; source: string };
+  before: { trees: number; nodes: number; leaves: number; bytes: number };
+  after: { trees: number; nodes: number; leaves: number; bytes: number };
+  notes: string[];
+}
+
+/** Ensembles with at least this many trees get a "Remove N trees" finding (the share is checked on data when run). */
+export const TREE_REMOVAL_MIN_TREES = 10;
+
+/**
+ * How many trees the "Remove N trees" finding proposes (0: no finding): half of them, for
+ * ensembles of {@link TREE_REMOVAL_MIN_TREES} trees or more. Boosted ensembles usually carry many
+ * late trees with small corrections; which ones go is chosen on validation rows when it runs.
+ */
+export function treeRemovalProposal(e: TreeEnsembleView, fraction = 0.5): number {
+  return e.trees >= TREE_REMOVAL_MIN_TREES ? Math.min(Math.round(fraction * e.trees), e.trees - 1) : 0;
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PruneScopeApi } from '../../src/extension/extension.js';
-import { parseWebviewMessage, type TreeFeaturesResult, type TreesView } from '../../src/shared/protocol.js';
+import { parseWebviewMessage, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../../src/shared/protocol.js';
 import type { ModelReport } from '../../src/shared/report.js';
 
 const EXTENSION_ID = 'prunescope.prunescope';
@@ -111,6 +111,43 @@ suite('PruneScope tree feature pruning', () => {
     assert.equal(parseWebviewMessage({ type: 'dropTreeFeatures', node: 'trees', features: [-1] }), undefined);
     assert.equal(parseWebviewMessage({ type: 'dropTreeFeatures', features: [1] }), undefined);
     assert.equal(parseWebviewMessage({ type: 'dropTreeFeatures', node: 'trees', features: '1' }), undefined);
+  });
+});
+
+suite('PruneScope tree removal', () => {
+  test('Remove Trees with explicit args writes <stem>-trees.onnx beside the model, held-out figures on the other half of the CSV, the original unchanged', async () => {
+    const e = expectedTrees();
+    const model = path.join(workspaceDir(), e.file);
+    const before = fs.readFileSync(model);
+    const out = model.replace(/\.onnx$/, '-trees.onnx');
+    fs.rmSync(out, { force: true });
+    const data = path.join(workspaceDir(), e.csv);
+    const r = (await vscode.commands.executeCommand('prunescope.removeTrees', vscode.Uri.file(model), { data, fraction: 0.5, tolerance: 1e9 })) as TreeRemovalResult | undefined;
+    assert.ok(r, 'the command returned no result');
+    assert.equal(r.outPath, out);
+    assert.ok(fs.existsSync(out), 'no output file');
+    assert.equal(r.before.trees, e.trees);
+    assert.equal(r.after.trees, e.trees - Math.round(e.trees / 2));
+    assert.equal(r.droppedTrees.length, Math.round(e.trees / 2));
+    assert.match(r.selection, /chose on a seeded half of .*gbdt-valid\.csv/);
+    assert.match(r.heldOut.source, /the other half of gbdt-valid\.csv/);
+    assert.ok(r.tuning.rows > 0 && r.heldOut.rows > 0);
+    assert.ok(fs.readFileSync(model).equals(before), 'the original model changed');
+    assert.deepEqual(fs.readdirSync(path.dirname(model)).filter((n) => n.startsWith('.prunescope-')), [], 'a temp folder was left behind');
+    const report = (await vscode.commands.executeCommand('prunescope.analyzeModel', vscode.Uri.file(out))) as (ModelReport & { trees?: TreesView }) | undefined;
+    assert.equal(report?.trees?.ensembles[0].trees, r.after.trees);
+    // a second run without overwrite must not replace the output
+    const again = await vscode.commands.executeCommand('prunescope.removeTrees', vscode.Uri.file(model), { data, fraction: 0.5 });
+    assert.equal(again, undefined);
+    fs.rmSync(out, { force: true });
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  test('prunescope.removeTrees is registered and in the command palette for .onnx files', async () => {
+    const all = await vscode.commands.getCommands(true);
+    assert.ok(all.includes('prunescope.removeTrees'));
+    const pkg = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON as { contributes: { menus: Record<string, Array<{ command: string; when?: string }>> } };
+    assert.match(pkg.contributes.menus.commandPalette.find((m) => m.command === 'prunescope.removeTrees')?.when ?? '', /resourceExtname == \.onnx/);
   });
 });
 

@@ -2,7 +2,7 @@
 // Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
-import type { CompressJobResult, ModelScan, SensitivityView, TreeFeaturesResult, TreesView } from '../../shared/protocol.js';
+import type { CompressJobResult, ModelScan, SensitivityView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -126,7 +126,32 @@ export interface TreeFeaturesJobSpec {
   tempDir: string;
 }
 
-export type JobSpec = TreesJobSpec | TreeFeaturesJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+/**
+ * Removes a share of the trees of one tree ensemble into a new ONNX file (greedy backward removal,
+ * base value re-fitted): chosen on a seeded half of `data` and reported on the other half, or
+ * chosen on all of `data` and reported on `test` (as `prunescope trees --prune drop=F`).
+ */
+export interface TreeRemovalJobSpec {
+  kind: 'tree-remove';
+  /** the original model; never written to */
+  path: string;
+  /** the tree node's name ('' or omitted: the first tree node) */
+  node?: string;
+  /** validation CSV (f0,...,label) */
+  data: string;
+  /** optional separate CSV to report on (then all of `data` is used to choose) */
+  test?: string;
+  /** share of the trees to remove, in (0, 1) */
+  fraction: number;
+  /** stop when the next removal would lose more than this (metric points); default 0.005 */
+  tolerance?: number;
+  outPath: string;
+  overwrite?: boolean;
+  /** written into first, renamed into place at the end (see CompressJobSpec.tempDir) */
+  tempDir: string;
+}
+
+export type JobSpec = TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;
@@ -142,6 +167,7 @@ export interface JobResultMap {
   sensitivity: SensitivityView;
   trees: TreesView;
   'tree-features': TreeFeaturesResult;
+  'tree-remove': TreeRemovalResult;
 }
 
 export interface JobProgress {

@@ -10,9 +10,9 @@ import { modelSize } from '../eval/size.js';
 import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
-import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreesView } from '../../shared/protocol.js';
+import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 import { sensitivityAnalysis } from '../compress/sensitivity.js';
-import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec } from './job-types.js';
+import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec, TreeRemovalJobSpec } from './job-types.js';
 import { COMPRESS_METHODS } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
 import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
@@ -25,7 +25,8 @@ import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js
 import { distillModel, type DistillSettings } from '../compress/distill.js';
 import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
-import { pruneFeatures } from '../trees/tree-prune.js';
+import { pruneFeatures, pruneTrees, splitTuning, type HeldOutRows, type LabeledRows } from '../trees/tree-prune.js';
+import { readTreeCsv } from '../trees/tree-data.js';
 import { ModelFileError } from '../model/ir.js';
 import { stat } from 'node:fs/promises';
 import { analyzeTreeEnsemble } from '../trees/tree-analysis.js';
@@ -127,6 +128,81 @@ async function runTreeFeaturesJob(spec: TreeFeaturesJobSpec, signal: AbortSignal
   };
 }
 
+/** Seed of the tuning / held-out split of the validation rows: the CLI's TUNING_SPLIT_SEED, so both choose the same trees. */
+export const TREE_REMOVAL_SPLIT_SEED = 1;
+
+/**
+ * Removes a share of the trees (as `prunescope trees --prune drop=F`): chooses on a seeded half of
+ * the data and reports on the other half, or on all of it and reports on the test file.
+ */
+async function runTreeRemovalJob(spec: TreeRemovalJobSpec, signal: AbortSignal, report: Report): Promise<TreeRemovalResult> {
+  const overwrite = spec.overwrite === true;
+  if (!(spec.fraction > 0 && spec.fraction < 1)) throw new Error(`the share of trees to remove must be in (0, 1), got ${spec.fraction}`);
+  await checkOutputFree(spec.outPath, 'onnx', overwrite, spec.path);
+  report('reading', 0);
+  const ir = await readModel(spec.path, { signal });
+  if (ir.format !== 'onnx') throw new ModelFileError(spec.path, 'tree ensembles are ai.onnx.ml ops: this is not an ONNX model');
+  const { ref, ensemble } = readTreeEnsemble(ir, spec.node || undefined);
+  const input = ir.graph.inputs.find((i) => i.name === ref.inputs[0]);
+  const d = input?.shape?.[1];
+  const declared = typeof d === 'number' && d > 0 ? d : undefined;
+  const checkColumns = (file: string, rows: LabeledRows): void => {
+    if (declared !== undefined && rows.X.features !== declared) throw new ModelFileError(file, `has ${rows.X.features} feature columns, the model's input has ${declared}`);
+    if (rows.X.features <= maxFeature(ensemble)) throw new ModelFileError(file, `has ${rows.X.features} feature columns, but the trees split on feature ${maxFeature(ensemble)}`);
+  };
+  report('reading the validation rows', 0.05, basename(spec.data));
+  const data = await readTreeCsv(spec.data);
+  checkColumns(spec.data, data);
+  signal.throwIfAborted();
+  const dataName = basename(spec.data);
+  let tuning: LabeledRows;
+  let heldOut: HeldOutRows;
+  let selection: string;
+  if (spec.test) {
+    const test = await readTreeCsv(spec.test);
+    checkColumns(spec.test, test);
+    tuning = data;
+    heldOut = { rows: test, source: basename(spec.test) };
+    selection = `chose on all ${data.X.rows} rows of ${dataName}; reported on the ${test.X.rows} rows of ${basename(spec.test)}`;
+  } else {
+    const sp = splitTuning(data, { fraction: 0.5, seed: TREE_REMOVAL_SPLIT_SEED });
+    tuning = sp.tune;
+    heldOut = { rows: sp.holdout, source: `the other half of ${dataName}` };
+    selection = `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows`;
+  }
+  signal.throwIfAborted();
+  report('choosing trees to remove', 0.15, `${Math.round(spec.fraction * ensemble.trees.length)} of ${ensemble.trees.length}`);
+  const r = pruneTrees(ensemble, tuning, { dropFraction: spec.fraction, tolerance: spec.tolerance, heldOut });
+  signal.throwIfAborted();
+  if (!r.tuning || !r.heldOut) throw new Error('tree removal returned no tuning or held-out score');
+  await mkdir(spec.tempDir, { recursive: true });
+  try {
+    report('writing', 0.9);
+    await writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath)));
+    signal.throwIfAborted();
+    await commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path);
+  } finally {
+    await removeTemp(spec.tempDir);
+  }
+  const bytes = { before: (await stat(spec.path)).size, after: (await stat(spec.outPath)).size };
+  report('done', 1);
+  return {
+    model: spec.path,
+    outPath: spec.outPath,
+    node: ref.name,
+    data: spec.data,
+    selection,
+    fraction: spec.fraction,
+    droppedTrees: r.droppedTrees ?? [],
+    ...(r.baseValues ? { baseValues: r.baseValues } : {}),
+    tuning: r.tuning,
+    heldOut: r.heldOut,
+    before: { trees: r.before.trees, nodes: r.before.nodes, leaves: r.before.leaves, bytes: bytes.before },
+    after: { trees: r.after.trees, nodes: r.after.nodes, leaves: r.after.leaves, bytes: bytes.after },
+    notes: r.notes,
+  };
+}
+
 type Report = (phase: string, fraction: number, detail?: string) => void;
 
 export async function runJobInProcess(
@@ -164,6 +240,8 @@ export async function runJobInProcess(
       return runTreesJob(spec.path, signal, report);
     case 'tree-features':
       return runTreeFeaturesJob(spec, signal, report);
+    case 'tree-remove':
+      return runTreeRemovalJob(spec, signal, report);
     case 'compare':
       return runCompareJob(spec, signal, report);
     case 'sensitivity': {
