@@ -21,6 +21,7 @@ import { readTreeCsv } from '../core/trees/tree-data.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, splitTuning, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { writingTo } from '../core/jobs/output-files.js';
 
 export const TREES_USAGE =
   'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--test TEST.csv] [--tolerance T] --out PATH [--force] [--json]';
@@ -33,28 +34,6 @@ function declaredFeatures(ir: ModelIR, input: string): number | undefined {
   const v = ir.graph.inputs.find((i) => i.name === input);
   const d = v?.shape?.[1];
   return typeof d === 'number' && d > 0 ? d : undefined;
-}
-
-const WRITE_ERRORS: Record<string, string> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-};
-
-/**
- * Runs `write` (which writes `out`); a disk-full or permission error becomes a ModelFileError
- * naming `out` (Node's own message names neither the file nor, for ENOSPC, what was written).
- */
-export async function writingTo<T>(out: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
-    if (code && WRITE_ERRORS[code]) throw new ModelFileError(out, `cannot write the output: ${WRITE_ERRORS[code]} (${code})`, { cause: e });
-    throw e;
-  }
 }
 
 /** Which ensemble the command works on, when the graph holds several. */

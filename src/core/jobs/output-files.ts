@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ModelFileError } from '../model/ir.js';
 
 export type OutputFormat = 'onnx' | 'tfjs';
 
@@ -107,4 +108,26 @@ export async function removeTemp(tempDir: string): Promise<void> {
   // a temp folder name is always ours (`.prunescope-<hex>.tmp`); refuse anything else
   if (!/^\.prunescope-[0-9a-f]+\.tmp$/.test(basename(tempDir))) return;
   await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
+}
+
+const WRITE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * Runs `write` (which writes `out`); a disk-full or permission error becomes a ModelFileError
+ * naming `out` (Node's own message names neither the file nor, for ENOSPC, what was written).
+ */
+export async function writingTo<T>(out: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code && WRITE_ERRORS[code]) throw new ModelFileError(out, `cannot write the output: ${WRITE_ERRORS[code]} (${code})`, { cause: e });
+    throw e;
+  }
 }

@@ -14,7 +14,7 @@ import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, Tre
 import { sensitivityAnalysis } from '../compress/sensitivity.js';
 import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec, TreeRemovalJobSpec } from './job-types.js';
 import { COMPRESS_METHODS } from './job-types.js';
-import { commitOutput, checkOutputFree, removeTemp } from './output-files.js';
+import { commitOutput, checkOutputFree, removeTemp, writingTo } from './output-files.js';
 import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
 import { quantizeModel, type QuantizeSettings } from '../compress/quantize.js';
 import { pruneRows, type PruneRowsSettings } from '../compress/prune-rows.js';
@@ -108,10 +108,10 @@ async function runTreeFeaturesJob(spec: TreeFeaturesJobSpec, signal: AbortSignal
   const r = pruneFeatures(ensemble, { features: spec.features, nFeatures });
   await mkdir(spec.tempDir, { recursive: true });
   try {
-    await writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath)));
+    await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath))));
     signal.throwIfAborted();
     report('writing', 0.9);
-    await commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path);
+    await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path));
   } finally {
     await removeTemp(spec.tempDir);
   }
@@ -178,9 +178,9 @@ async function runTreeRemovalJob(spec: TreeRemovalJobSpec, signal: AbortSignal, 
   await mkdir(spec.tempDir, { recursive: true });
   try {
     report('writing', 0.9);
-    await writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath)));
+    await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath))));
     signal.throwIfAborted();
-    await commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path);
+    await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path));
   } finally {
     await removeTemp(spec.tempDir);
   }
@@ -380,7 +380,8 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
       // intermediate steps go to their own sub-folder of the temp folder (TF.js owns its folder)
       const stepOut = i === steps.length - 1 ? tempOut : join(spec.tempDir, `step-${i + 1}`, basename(spec.outPath));
       await mkdir(dirname(stepOut), { recursive: true });
-      await outcome.write(stepOut);
+      // a full disk or a permission error names the output, not a temp file
+      await writingTo(spec.outPath, () => outcome.write(stepOut));
       applied.push({ method: outcome.method, settings: outcome.settings });
       for (const c of outcome.changes) {
         changes.push({
@@ -408,7 +409,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
     comparison = await compare(spec, tempOut, ir, afterIr);
     signal.throwIfAborted();
   report('renaming', 0.99);
-    outputFiles = await commitOutput(spec.tempDir, spec.outPath, format, spec.overwrite === true, spec.path);
+    outputFiles = await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, format, spec.overwrite === true, spec.path));
     beforeReport = before;
   } finally {
     await removeTemp(spec.tempDir);
