@@ -6,6 +6,7 @@ import { auc, isBinary, rmse } from '../eval/metrics.js';
 import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
 import { collapseFeatures } from './tree-collapse.js';
 import { countNodes, maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
+import { mulberry32 } from '../samples/prng.js';
 
 export interface FeatureImportance {
   feature: number;
@@ -129,17 +130,6 @@ export interface AnalyzeTreesOptions {
   seed?: number;
 }
 
-/** mulberry32 */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Higher is better: AUC for 0/1 labels, -RMSE otherwise. */
 function goodness(labels: Float32Array, scores: ArrayLike<number>, metric: 'auc' | 'rmse'): number {
@@ -173,7 +163,7 @@ export function permutationImportance(
     const s = t.nodes[i].split;
     if (s) used.add(s.feature);
   }
-  const rand = seeded(seed);
+  const rand = mulberry32(seed);
   const F = X.features;
   const work = new Float32Array(X.data);
   const Xw: FeatureMatrix = { data: work, rows: X.rows, features: F };
