@@ -19,15 +19,15 @@ import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tr
 import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
-import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, splitTuning, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
+import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, honestSplit, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 import { writingTo } from '../core/jobs/output-files.js';
 
 export const TREES_USAGE =
   'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--test TEST.csv] [--tolerance T] --out PATH [--force] [--json]';
 
-/** Seed of the tuning / held-out split of --data. */
-export const TUNING_SPLIT_SEED = 1;
+/** Seed of the tuning / held-out split of --data (one value for the CLI and the editor). */
+export { TUNING_SPLIT_SEED } from '../core/trees/tree-prune.js';
 
 /** The input width the graph declares for the tree node's input (second dim), if static. */
 function declaredFeatures(ir: ModelIR, input: string): number | undefined {
@@ -171,17 +171,16 @@ export async function treesCommand(argv: string[]): Promise<number> {
     let heldOut: HeldOutRows | undefined;
     if (needsData) {
       const dataName = basename(dataPath as string);
+      let test: { rows: LabeledRows; name: string } | undefined;
       if (testPath) {
-        const test = await readTreeCsv(resolve(testPath));
-        if (test.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${test.X.features} feature columns, --data has ${tuning.X.features}`);
-        heldOut = { rows: test, source: basename(testPath) };
-        selection = `chose on all ${tuning.X.rows} rows of ${dataName}; reported on the ${test.X.rows} rows of ${basename(testPath)} (--test)`;
-      } else {
-        const sp = splitTuning(tuning, { fraction: 0.5, seed: TUNING_SPLIT_SEED });
-        tuning = sp.tune;
-        heldOut = { rows: sp.holdout, source: `the other half of ${dataName}` };
-        selection = `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows (pass --test FILE to report on a separate file)`;
+        const rows = await readTreeCsv(resolve(testPath));
+        if (rows.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${rows.X.features} feature columns, --data has ${tuning.X.features}`);
+        test = { rows, name: basename(testPath) };
       }
+      const split = honestSplit(tuning, dataName, test);
+      tuning = split.tuning;
+      heldOut = split.heldOut;
+      selection = split.selection + (test ? ' (--test)' : ' (pass --test FILE to report on a separate file)');
     }
     if (p.kind === 'depth') r = pruneMaxDepth(ensemble, p.value as number);
     else if (p.kind === 'cover') r = pruneMinCover(ensemble, p.value as number);

@@ -25,7 +25,7 @@ import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js
 import { distillModel, type DistillSettings } from '../compress/distill.js';
 import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
-import { pruneFeatures, pruneTrees, splitTuning, type HeldOutRows, type LabeledRows } from '../trees/tree-prune.js';
+import { pruneFeatures, pruneTrees, honestSplit, type LabeledRows } from '../trees/tree-prune.js';
 import { readTreeCsv } from '../trees/tree-data.js';
 import { ModelFileError } from '../model/ir.js';
 import { stat } from 'node:fs/promises';
@@ -106,16 +106,8 @@ async function runTreeFeaturesJob(spec: TreeFeaturesJobSpec, signal: AbortSignal
   signal.throwIfAborted();
   report('collapsing splits', 0.3);
   const r = pruneFeatures(ensemble, { features: spec.features, nFeatures });
-  await mkdir(spec.tempDir, { recursive: true });
-  try {
-    await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath))));
-    signal.throwIfAborted();
-    report('writing', 0.9);
-    await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path));
-  } finally {
-    await removeTemp(spec.tempDir);
-  }
-  const bytes = { before: (await stat(spec.path)).size, after: (await stat(spec.outPath)).size };
+  report('writing', 0.9);
+  const bytes = await writeTreeJobOutput(ir, ref, r.ensemble, spec, overwrite, signal);
   report('done', 1);
   return {
     model: spec.path,
@@ -128,8 +120,31 @@ async function runTreeFeaturesJob(spec: TreeFeaturesJobSpec, signal: AbortSignal
   };
 }
 
-/** Seed of the tuning / held-out split of the validation rows: the CLI's TUNING_SPLIT_SEED, so both choose the same trees. */
-export const TREE_REMOVAL_SPLIT_SEED = 1;
+/**
+ * Writes a tree job's ensemble into its temp folder and renames it into place (a full disk or a
+ * permission error names the output); the sizes on disk before and after.
+ */
+async function writeTreeJobOutput(
+  ir: ModelIR,
+  ref: Parameters<typeof writeReplacedTreeEnsemble>[1],
+  ensemble: Parameters<typeof writeReplacedTreeEnsemble>[2],
+  spec: { path: string; outPath: string; tempDir: string },
+  overwrite: boolean,
+  signal: AbortSignal,
+): Promise<{ before: number; after: number }> {
+  await mkdir(spec.tempDir, { recursive: true });
+  try {
+    await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, ensemble, join(spec.tempDir, basename(spec.outPath))));
+    signal.throwIfAborted();
+    await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path));
+  } finally {
+    await removeTemp(spec.tempDir);
+  }
+  return { before: (await stat(spec.path)).size, after: (await stat(spec.outPath)).size };
+}
+
+/** Seed of the tuning / held-out split of the validation rows: the CLI's, so both choose the same trees. */
+export { TUNING_SPLIT_SEED as TREE_REMOVAL_SPLIT_SEED } from '../trees/tree-prune.js';
 
 /**
  * Removes a share of the trees (as `prunescope trees --prune drop=F`): chooses on a seeded half of
@@ -154,37 +169,20 @@ async function runTreeRemovalJob(spec: TreeRemovalJobSpec, signal: AbortSignal, 
   const data = await readTreeCsv(spec.data);
   checkColumns(spec.data, data);
   signal.throwIfAborted();
-  const dataName = basename(spec.data);
-  let tuning: LabeledRows;
-  let heldOut: HeldOutRows;
-  let selection: string;
+  let test: { rows: LabeledRows; name: string } | undefined;
   if (spec.test) {
-    const test = await readTreeCsv(spec.test);
-    checkColumns(spec.test, test);
-    tuning = data;
-    heldOut = { rows: test, source: basename(spec.test) };
-    selection = `chose on all ${data.X.rows} rows of ${dataName}; reported on the ${test.X.rows} rows of ${basename(spec.test)}`;
-  } else {
-    const sp = splitTuning(data, { fraction: 0.5, seed: TREE_REMOVAL_SPLIT_SEED });
-    tuning = sp.tune;
-    heldOut = { rows: sp.holdout, source: `the other half of ${dataName}` };
-    selection = `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows`;
+    const rows = await readTreeCsv(spec.test);
+    checkColumns(spec.test, rows);
+    test = { rows, name: basename(spec.test) };
   }
+  const { tuning, heldOut, selection } = honestSplit(data, basename(spec.data), test);
   signal.throwIfAborted();
   report('choosing trees to remove', 0.15, `${Math.round(spec.fraction * ensemble.trees.length)} of ${ensemble.trees.length}`);
   const r = pruneTrees(ensemble, tuning, { dropFraction: spec.fraction, tolerance: spec.tolerance, heldOut });
   signal.throwIfAborted();
   if (!r.tuning || !r.heldOut) throw new Error('tree removal returned no tuning or held-out score');
-  await mkdir(spec.tempDir, { recursive: true });
-  try {
-    report('writing', 0.9);
-    await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, r.ensemble, join(spec.tempDir, basename(spec.outPath))));
-    signal.throwIfAborted();
-    await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, 'onnx', overwrite, spec.path));
-  } finally {
-    await removeTemp(spec.tempDir);
-  }
-  const bytes = { before: (await stat(spec.path)).size, after: (await stat(spec.outPath)).size };
+  report('writing', 0.9);
+  const bytes = await writeTreeJobOutput(ir, ref, r.ensemble, spec, overwrite, signal);
   report('done', 1);
   return {
     model: spec.path,

@@ -71,6 +71,29 @@ function subset(d: LabeledRows, idx: number[]): LabeledRows {
   return { X: { data, rows: idx.length, features: F }, labels };
 }
 
+/** The seed of the tuning / held-out split, shared by the CLI and the editor so that both choose the same trees. */
+export const TUNING_SPLIT_SEED = 1;
+
+/**
+ * Rows to choose on and rows to report on: all of `data` and the `test` file when one is given,
+ * else a seeded half of `data` each; `selection` says which in words (no trailing hint).
+ */
+export function honestSplit(data: LabeledRows, dataName: string, test?: { rows: LabeledRows; name: string }): { tuning: LabeledRows; heldOut: HeldOutRows; selection: string } {
+  if (test) {
+    return {
+      tuning: data,
+      heldOut: { rows: test.rows, source: test.name },
+      selection: `chose on all ${data.X.rows} rows of ${dataName}; reported on the ${test.rows.X.rows} rows of ${test.name}`,
+    };
+  }
+  const sp = splitTuning(data, { fraction: 0.5, seed: TUNING_SPLIT_SEED });
+  return {
+    tuning: sp.tune,
+    heldOut: { rows: sp.holdout, source: `the other half of ${dataName}` },
+    selection: `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows`,
+  };
+}
+
 /**
  * A seeded split of labelled rows into a tuning part (what pruning chooses on) and a held-out part
  * (what it is reported on); stratified by label when labels are 0/1, so both parts keep both classes.
