@@ -12,7 +12,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { ModelFileError, ModelIR } from '../model/ir.js';
-import { pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
+import { irWithValues, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
 import type { Trainee } from './train/trainee.js';
 
 export interface DynamicPruningSettings {
@@ -90,15 +90,12 @@ export class DynamicPruner {
   }
 
   private async choose(): Promise<void> {
-    const ir: ModelIR = {
-      ...this.ir,
-      tensors: this.ir.tensors.map((x) => {
-        const i = this.index.get(x.name);
-        const values = i === undefined ? undefined : this.shadow.get(i);
-        if (!values) return x;
-        return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: values.byteLength, source: { kind: 'values', values }, location: `${x.name} (being fine-tuned)` } };
-      }),
-    };
+    const values = new Map<string, Float32Array>();
+    for (const [name, i] of this.index) {
+      const v = this.shadow.get(i);
+      if (v) values.set(name, v);
+    }
+    const ir = irWithValues(this.ir, values);
     const m = await pruneMasks(ir, this.d.prune);
     for (const [name, mask] of m.masks) {
       const i = this.index.get(name);

@@ -3,7 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { ModelFileError, ModelIR } from '../model/ir.js';
-import { polynomialDecaySparsity, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
+import { irWithValues, polynomialDecaySparsity, pruneMasks, PruneMagnitudeSettings, PruneMasks } from './prune-magnitude.js';
 import type { Trainee } from './train/trainee.js';
 import type { FastEngine } from './train/compiled-step.js';
 
@@ -36,16 +36,7 @@ export function resolveGradual(g: GradualPruningSettings, epochs: number, file: 
 
 /** The model IR with the trainee's current values in place of the stored ones, for pruneMasks. */
 function irWithTraineeValues(ir: ModelIR, t: Trainee): ModelIR {
-  const at = new Map(t.names.map((n, i) => [n, i]));
-  return {
-    ...ir,
-    tensors: ir.tensors.map((x) => {
-      const i = at.get(x.name);
-      if (i === undefined) return x;
-      const values = t.variables[i].dataSync() as Float32Array;
-      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: values.byteLength, source: { kind: 'values', values }, location: `${x.name} (being fine-tuned)` } };
-    }),
-  };
+  return irWithValues(ir, new Map(t.names.map((n, i) => [n, t.variables[i].dataSync() as Float32Array])));
 }
 
 /** Recomputes the masks of a GradualPruningSettings schedule from the trainee's weights. */
@@ -113,17 +104,6 @@ function rampSettings(p: PruneMagnitudeSettings, f: number): PruneMagnitudeSetti
   };
 }
 
-/** The model IR with current values (by name) in place of the stored ones, for pruneMasks. */
-function irWithValues(ir: ModelIR, values: Map<string, Float32Array>): ModelIR {
-  return {
-    ...ir,
-    tensors: ir.tensors.map((x) => {
-      const v = values.get(x.name);
-      if (!v) return x;
-      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: v.byteLength, source: { kind: 'values', values: v }, location: `${x.name} (being fine-tuned)` } };
-    }),
-  };
-}
 
 /**
  * GradualPruner for the compiled engine (train/compiled-step.ts): the same schedule and masks,

@@ -174,6 +174,19 @@ async function masksFor(tensors: ModelTensor[], sparsity: number, signal?: Abort
   return { masks, threshold: thr, pruned };
 }
 
+/** The model IR with current values (by name) in place of the stored ones, for pruneMasks (masks
+ * chosen from weights while they train: gradual and dynamic pruning). */
+export function irWithValues(ir: ModelIR, values: Map<string, Float32Array>): ModelIR {
+  return {
+    ...ir,
+    tensors: ir.tensors.map((x) => {
+      const v = values.get(x.name);
+      if (!v) return x;
+      return { ...x, dtype: 'float32', storage: { dtype: 'float32', byteLength: v.byteLength, source: { kind: 'values', values: v }, location: `${x.name} (being fine-tuned)` } };
+    }),
+  };
+}
+
 /**
  * The pruning masks a magnitude pruning with these settings would apply, without touching any
  * value: fine-tuning keeps them fixed (multiply the gradients or the weights by the mask after
