@@ -59,6 +59,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--output-kind auto|probability|logit|rating] [--engine auto|compiled|tape] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
   },
+  compress: {
+    summary: 'compress to a target: search methods per table (int8/int4/int2 rows, low rank, rows, dims, fine-tuning, distillation), print the Pareto front, write the smallest model within the budget',
+    usage:
+      'prunescope compress <model> --candidates VAL.csv --out PATH [--max-drop 0.01 | --target-ratio R] [--metric ndcg|hr|auc] [--k 10] [--max-latency-ratio 1.0] [--latency-batch 256] [--data TRAIN.csv [--finetune-epochs 2] [--finetune-count 3] [--no-distill]] [--budget-minutes 10] [--holdout 0.5 | --test TEST.csv] [--seed 1] [--force] [--json]',
+    run: async (argv) => (await import('./compress-command.js')).compressCommand(argv),
+  },
   sensitivity: {
     summary: 'prune each layer alone at several sparsities, evaluate, and propose per-layer targets within a metric-drop budget',
     usage: 'prunescope sensitivity <model> --candidates FILE.csv [--budget 0.01] [--metric ndcg|hr] [--sparsities 0.5,0.7,0.9] [--recipe OUT.json] [--json]',

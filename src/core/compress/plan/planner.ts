@@ -1,0 +1,568 @@
+// Compress to a target: a search over compositions of PruneScope's methods, per table, that
+// returns the Pareto front (bytes on disk x metric on the validation candidates x latency) and
+// the answer to a budget. The phases:
+//   1. sensitivity: every option of every unit alone (space.ts), on half the choosing users;
+//   2. combinations: for a sweep of prices per byte, each unit takes the option that costs least
+//      (metric drop + price x bytes: a Lagrangian knapsack over the per-unit curves), plus the
+//      uniform choices; these real combinations are evaluated with successive halving (a quarter
+//      of the users, then half, then all; half the candidates survive each round, front first);
+//   3. refinement: a local search from the chosen point, one unit one option at a time, measured;
+//   4. with training data: the best few structural candidates are fine-tuned (structure and masks
+//      held) and re-quantized, and a distilled student competes too;
+//   5. latency of the front at the latency batch, the original's measured in the same run;
+//   6. the held-out users (or a test file) score the front and the choice.
+// Sensitivities do not add up; only measured combinations enter the front.
+
+import { stat } from 'node:fs/promises';
+import { readInteractions } from '../../eval/interactions.js';
+import { latencyWithinNoise, modelVocab } from '../../eval/evaluate.js';
+import { ModelFileError, type ModelIR } from '../../model/ir.js';
+import type { CompressionContext } from '../types.js';
+import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
+import { Materializer, type Materialized } from './materialize.js';
+import { latencyP50, pairedStandardError, pick, readCandidates, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { assignmentKey, optionOf, quantizeSteps, searchSpace, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
+
+/**
+ * Standard errors of margin when a candidate's metric is compared with the budget's floor: the
+ * choice is the best of many measurements on the same users, and taken at face value it lands
+ * below the floor on users it never saw (the winner's curse).
+ */
+export const CONFIDENCE = 1;
+
+export interface PlanSettings {
+  /** validation candidates CSV (user,item,label): per user one positive and its negatives */
+  candidates: string;
+  metric?: PlanMetric;
+  k?: number;
+  /** relative: 0.01 keeps >= 99% of the original's metric (default when no targetRatio) */
+  maxDrop?: number;
+  targetRatio?: number;
+  maxLatencyRatio?: number;
+  /** pairs per call for the latency figures; default 256 */
+  latencyBatch?: number;
+  /** training interactions: rows pruning by frequency, fine-tuning, distillation */
+  data?: string;
+  /** wall-clock budget of the whole search; default 10 */
+  budgetMinutes?: number;
+  /** share of the candidates' users judged apart (never chosen on); default 0 */
+  holdout?: number;
+  /** a separate candidates CSV to judge on (instead of holdout) */
+  test?: string;
+  seed?: number;
+  /** epochs of each fine-tuning; default 2 */
+  finetuneEpochs?: number;
+  /** how many candidates are fine-tuned; default 3 */
+  finetuneCount?: number;
+  /** a distilled student competes when data is given; default true */
+  distill?: boolean;
+}
+
+export type PlanOrigin = 'single' | 'combined' | 'refined' | 'finetuned' | 'distilled';
+
+export interface PlanPoint {
+  id: string;
+  /** what each unit got, e.g. "item_emb=r0.9+int4 dense=int8" */
+  label: string;
+  origin: PlanOrigin;
+  bytes: number;
+  /** original bytes / bytes */
+  ratio: number;
+  metrics: Metrics;
+  /** the metric / the original's, on the same users */
+  kept: number;
+  /** standard error of `kept` (paired per user with the original; 0 for AUC) */
+  keptSe?: number;
+  users: number;
+  latency?: { p50Ms: number; ratio: number; slower: boolean };
+  heldOut?: Metrics & { kept: number };
+  recipe: PlanStep[];
+}
+
+export interface PlanResult {
+  model: string;
+  candidates: string;
+  metric: PlanMetric;
+  k: number;
+  budget: Budget;
+  baseline: { bytes: number; metrics: Metrics; users: number; latencyP50Ms?: number; heldOut?: Metrics };
+  chosen: PlanPoint;
+  withinBudget: boolean;
+  reason: string;
+  front: PlanPoint[];
+  /** distinct candidate models evaluated */
+  evaluated: number;
+  seconds: number;
+  budgetMinutes: number;
+  /** the time budget ended a phase early */
+  stoppedAtBudget: boolean;
+  phases: Array<{ name: string; candidates: number; seconds: number }>;
+  sensitivity: Array<{ unit: string; option: string; bytes: number; kept: number }>;
+  judgedOn?: string;
+  notes: string[];
+}
+
+interface Candidate {
+  id: string;
+  label: string;
+  origin: PlanOrigin;
+  assignment?: Assignment;
+  mat: Materialized;
+  bytes: number;
+  /** figures per choosing level */
+  byLevel: Array<Scored | undefined>;
+  latency?: PlanPoint['latency'];
+  heldOut?: Metrics;
+}
+
+async function filesBytes(m: Materialized, original: ModelIR): Promise<number> {
+  if (m.steps.length === 0) return original.files.reduce((s, f) => s + f.bytes, 0);
+  const { readdir } = await import('node:fs/promises');
+  let n = 0;
+  for (const f of await readdir(m.dir)) n += (await stat(`${m.dir}/${f}`)).size;
+  return n;
+}
+
+/** Id counts per table row from the training data, for tables named after users or items. */
+async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Promise<(table: string) => number[] | undefined> {
+  const vocab = modelVocab(ir);
+  const t = await readInteractions(data, { userVocab: vocab.user, itemVocab: vocab.item });
+  const count = (ids: Int32Array, rows: number) => {
+    const c = new Array<number>(rows).fill(0);
+    for (const id of ids) if (id < rows) c[id]++;
+    return c;
+  };
+  const byTable = new Map<string, number[]>();
+  for (const u of units) {
+    if (u.kind !== 'table' || u.rows === undefined) continue;
+    const n = u.name.toLowerCase();
+    if (n.includes('user')) byTable.set(u.name, count(t.user, u.rows));
+    else if (n.includes('item')) byTable.set(u.name, count(t.item, u.rows));
+  }
+  return (table) => byTable.get(table);
+}
+
+export class CompressPlanner {
+  private readonly t0 = Date.now();
+  private readonly deadline: number;
+  private stopped = false;
+  private readonly all = new Map<string, Candidate>();
+  private baseline: Scored[] = [];
+  private units: SearchUnit[] = [];
+  private splits!: CandidateSplits;
+  private mat: Materializer;
+  private rowCounts?: (table: string) => number[] | undefined;
+  private readonly k: number;
+  private readonly metric: PlanMetric;
+  private readonly budget: Budget;
+  private originalBytes = 0;
+  private readonly notes: string[] = [];
+  private readonly phases: PlanResult['phases'] = [];
+
+  constructor(
+    private readonly ir: ModelIR,
+    private readonly s: PlanSettings,
+    workDir: string,
+    fileName: string,
+    private readonly ctx: CompressionContext = {},
+  ) {
+    this.k = s.k ?? 10;
+    this.metric = s.metric ?? 'ndcg';
+    this.budget = s.targetRatio !== undefined ? { targetRatio: s.targetRatio } : { maxDrop: s.maxDrop ?? 0.01, confidence: CONFIDENCE };
+    if (s.maxLatencyRatio !== undefined) this.budget.maxLatencyRatio = s.maxLatencyRatio;
+    this.deadline = this.t0 + (s.budgetMinutes ?? 10) * 60_000;
+    this.mat = new Materializer(ir, workDir, fileName, { signal: ctx.signal });
+  }
+
+  private timeLeft(): number {
+    return this.deadline - Date.now();
+  }
+
+  private progress(f: number, detail: string): void {
+    this.ctx.onProgress?.(Math.min(0.99, f), detail);
+  }
+
+  private top(): number {
+    return this.splits.levels.length - 1;
+  }
+
+  private async phase<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const t = Date.now();
+    const before = this.all.size;
+    const r = await run();
+    this.phases.push({ name, candidates: this.all.size - before, seconds: (Date.now() - t) / 1000 });
+    return r;
+  }
+
+  async run(): Promise<PlanResult> {
+    const s = this.s;
+    if (this.budget.maxDrop !== undefined && !(this.budget.maxDrop >= 0 && this.budget.maxDrop < 1)) throw new Error(`max drop must be in [0, 1), got ${this.budget.maxDrop}`);
+    if (this.budget.targetRatio !== undefined && !(this.budget.targetRatio > 1)) throw new Error(`target ratio must be > 1, got ${this.budget.targetRatio}`);
+    this.units = searchSpace(this.ir, { withData: s.data !== undefined });
+    if (this.units.length === 0) throw new ModelFileError(this.ir.path, 'has no float32 embedding table or dense kernel of 1 KiB or more: nothing to search over');
+    this.progress(0.01, 'reading the candidates');
+    const table = await readCandidates(s.candidates, this.ir);
+    const test = s.test ? await readCandidates(s.test, this.ir) : undefined;
+    this.splits = splitCandidates(table, { holdout: s.holdout, test, seed: s.seed });
+    if (s.data) this.rowCounts = await rowCountsFrom(s.data, this.ir, this.units);
+    this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
+    for (const rows of this.splits.levels) this.baseline.push(await scoreRows(this.ir.path, rows, this.k));
+    if (!Number.isFinite(pick(this.baseline[this.top()].metrics, this.metric))) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
+
+    const sensitivity = await this.phase('sensitivity of each unit alone', () => this.sensitivity());
+    await this.phase('combinations, successive halving', () => this.combinations(sensitivity));
+    await this.phase('refinement around the choice', () => this.refine());
+    if (s.data) {
+      await this.phase('fine-tuning the best structural candidates', () => this.finetune());
+      if (s.distill !== false) await this.phase('distillation', () => this.distill());
+    }
+    return this.finish(sensitivity);
+  }
+
+  private levelBaseline(level: number): number {
+    return pick(this.baseline[level].metrics, this.metric);
+  }
+
+  private kept(c: Candidate, level: number): number {
+    return pick(c.byLevel[level]!.metrics, this.metric) / this.levelBaseline(level);
+  }
+
+  /** The candidate after these steps + quantization of the assignment (built once per recipe). */
+  private async candidate(a: Assignment, origin: PlanOrigin, extra: { trainSteps?: PlanStep[]; label?: string } = {}): Promise<Candidate | undefined> {
+    const structural = [...structuralSteps(this.units, a, this.rowCounts), ...(extra.trainSteps ?? [])];
+    try {
+      const q = quantizeSteps(this.units, a, await this.mat.irAfter(structural));
+      const mat = await this.mat.build([...structural, ...q]);
+      const key = JSON.stringify(mat.steps);
+      const known = this.all.get(key);
+      if (known) return known;
+      if (mat.steps.length === 0) return undefined;
+      const c: Candidate = { id: `c${this.all.size + 1}`, label: extra.label ?? assignmentKey(this.units, a), origin, assignment: a, mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
+      this.all.set(key, c);
+      return c;
+    } catch (e) {
+      if (this.ctx.signal?.aborted) throw e;
+      this.notes.push(`Candidate ${extra.label ?? assignmentKey(this.units, a)} could not be built: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async evaluate(c: Candidate, level: number): Promise<number> {
+    if (!c.byLevel[level]) c.byLevel[level] = await scoreRows(c.mat.path, this.splits.levels[level], this.k);
+    return this.kept(c, level);
+  }
+
+  private evaluated(level: number, cs: Iterable<Candidate>): Array<Evaluated & { c: Candidate }> {
+    const out: Array<Evaluated & { c: Candidate }> = [];
+    for (const c of cs) {
+      const m = c.byLevel[level];
+      if (m) out.push({ id: c.id, bytes: c.bytes, metric: pick(m.metrics, this.metric), users: this.splits.levels[level].users, se: this.pairedSe(m, level), c });
+    }
+    return out;
+  }
+
+  private outOfTime(reserveMs = 0): boolean {
+    if (this.timeLeft() > reserveMs) return false;
+    this.stopped = true;
+    return true;
+  }
+
+  /** Every option of every unit alone, on half the choosing users (biggest units first). */
+  private async sensitivity(): Promise<Map<string, Map<string, { bytes: number; kept: number }>>> {
+    const level = Math.max(0, this.top() - 1);
+    const out = new Map<string, Map<string, { bytes: number; kept: number }>>();
+    const units = this.units.slice().sort((a, b) => b.bytes - a.bytes);
+    const total = units.reduce((n, u) => n + u.options.length, 0);
+    let done = 0;
+    for (const u of units) {
+      const curve = new Map<string, { bytes: number; kept: number }>([[u.options[0].id, { bytes: this.originalBytes, kept: 1 }]]);
+      out.set(u.name, curve);
+      for (const o of u.options.slice(1)) {
+        this.progress(0.02 + 0.33 * (done++ / total), `${u.name}: ${o.id}`);
+        if (this.outOfTime(this.reserve())) return out;
+        const c = await this.candidate({ [u.name]: o.id }, 'single');
+        if (!c) continue;
+        curve.set(o.id, { bytes: c.bytes, kept: await this.evaluate(c, level) });
+      }
+    }
+    return out;
+  }
+
+  /** Time kept back for latency, held-out scoring and writing (a tenth of the budget, at most a minute). */
+  private reserve(): number {
+    return Math.min(60_000, ((this.s.budgetMinutes ?? 10) * 60_000) / 10);
+  }
+
+  /** Lagrangian choices over the per-unit curves, and uniform choices; halved over the user levels. */
+  private async combinations(sens: Map<string, Map<string, { bytes: number; kept: number }>>): Promise<void> {
+    const assignments = new Map<string, Assignment>();
+    const add = (a: Assignment) => assignments.set(assignmentKey(this.units, a), a);
+    for (let i = 0; i <= 48; i++) {
+      const price = 1e-4 * 10 ** (i / 8);
+      const a: Assignment = {};
+      for (const u of this.units) {
+        const curve = sens.get(u.name);
+        if (!curve) continue;
+        let best = u.options[0].id;
+        let cost = Infinity;
+        for (const [id, p] of curve) {
+          const c = (1 - p.kept) + price * ((p.bytes - this.originalBytes) / this.originalBytes);
+          if (c < cost) [cost, best] = [c, id];
+        }
+        a[u.name] = best;
+      }
+      add(a);
+    }
+    const tableOptionIds = new Set(this.units.find((u) => u.kind === 'table')?.options.map((o) => o.id) ?? []);
+    for (const id of tableOptionIds) {
+      const a: Assignment = {};
+      for (const u of this.units) {
+        if (u.kind === 'table' && u.options.some((o) => o.id === id)) a[u.name] = id;
+        if (u.kind === 'dense') a[u.name] = /int|uint/.test(id) ? u.options.at(-1)!.id : /float16/.test(id) ? 'float16' : 'float32';
+      }
+      add(a);
+    }
+    let pool: Candidate[] = [];
+    for (const a of assignments.values()) {
+      if (this.outOfTime(this.reserve())) break;
+      const c = await this.candidate(a, 'combined');
+      if (c && !pool.includes(c)) pool.push(c);
+    }
+    for (let level = 0; level <= this.top(); level++) {
+      for (const [i, c] of pool.entries()) {
+        this.progress(0.35 + 0.25 * ((level + i / pool.length) / (this.top() + 1)), `${pool.length} combinations on ${this.splits.levels[level].users} users`);
+        if (this.outOfTime(this.reserve())) break;
+        await this.evaluate(c, level);
+      }
+      const measured = this.evaluated(level, pool);
+      if (level === this.top()) break;
+      const floor = this.budget.maxDrop !== undefined ? this.levelBaseline(level) * (1 - this.budget.maxDrop) : this.levelBaseline(level);
+      pool = survivors(measured, Math.max(4, Math.ceil(measured.length / 2)), floor).map((e) => e.c);
+    }
+  }
+
+  private currentChoice(): { c: Candidate; within: boolean } | undefined {
+    const pts = this.evaluated(this.top(), this.all.values());
+    if (pts.length === 0) return undefined;
+    const base = { bytes: this.originalBytes, metric: this.levelBaseline(this.top()) };
+    const ch = chooseCandidate(pts, base, this.budget);
+    return { c: ch.chosen.c, within: ch.withinBudget };
+  }
+
+  /** Is a better than b under the budget (both measured on all choosing users)? */
+  private better(a: Candidate, b: Candidate): boolean {
+    const top = this.top();
+    const ma = pick(a.byLevel[top]!.metrics, this.metric) - CONFIDENCE * this.pairedSe(a.byLevel[top]!, top);
+    const mb = pick(b.byLevel[top]!.metrics, this.metric) - CONFIDENCE * this.pairedSe(b.byLevel[top]!, top);
+    const base = this.levelBaseline(top);
+    if (this.budget.targetRatio !== undefined) {
+      const okA = this.originalBytes / a.bytes >= this.budget.targetRatio;
+      const okB = this.originalBytes / b.bytes >= this.budget.targetRatio;
+      return okA !== okB ? okA : okA ? ma > mb : a.bytes < b.bytes;
+    }
+    const floor = base * (1 - (this.budget.maxDrop ?? 0.01));
+    const okA = ma >= floor;
+    const okB = mb >= floor;
+    return okA !== okB ? okA : okA ? a.bytes < b.bytes : ma > mb;
+  }
+
+  /** Local search: move one unit two options up or down its size order, keep the best, repeat. */
+  private async refine(): Promise<void> {
+    let cur = this.currentChoice()?.c;
+    for (let round = 0; cur?.assignment && round < 12; round++) {
+      let best = cur;
+      for (const u of this.units) {
+        const order = u.options.slice().sort((x, y) => this.singleBytes(u, x.id) - this.singleBytes(u, y.id));
+        const at = order.findIndex((o) => o.id === optionOf(u, cur!.assignment!).id);
+        for (const d of [-2, -1, 1, 2]) {
+          const o = order[at + d];
+          if (!o) continue;
+          if (this.outOfTime(this.reserve() * 2)) return;
+          this.progress(0.6 + 0.15 * (round / 12), `round ${round + 1}: ${u.name} -> ${o.id}`);
+          const c = await this.candidate({ ...cur.assignment, [u.name]: o.id }, 'refined');
+          if (!c) continue;
+          await this.evaluate(c, this.top());
+          if (this.better(c, best)) best = c;
+        }
+      }
+      if (best === cur) return;
+      cur = best;
+    }
+  }
+
+  private readonly singleBytesCache = new Map<string, number>();
+  private singleBytes(u: SearchUnit, id: string): number {
+    const key = `${u.name}=${id}`;
+    const known = this.singleBytesCache.get(key);
+    if (known !== undefined) return known;
+    const o = u.options.find((x) => x.id === id)!;
+    const cell = (u.rows ?? 1) * (u.cols ?? 1);
+    const perValue = { float32: 4, float16: 2, int8: 1, uint8: 1, int4: 0.5, int2: 0.25 }[o.dtype];
+    const rows = (u.rows ?? 1) * (o.rowsKeep ?? 1);
+    const cols = (u.cols ?? 1) * (o.dimsKeep ?? 1);
+    let est = u.kind === 'dense' ? (u.bytes / 4) * perValue : rows * cols * perValue;
+    if (o.energy !== undefined) est = est * Math.min(1, o.energy); // a rank grows with the energy kept
+    if (u.kind === 'table' && cell > 0 && o.dtype !== 'float32' && o.dtype !== 'float16') est += rows * 2;
+    this.singleBytesCache.set(key, est);
+    return est;
+  }
+
+  /** The structural candidates just past the budget, fine-tuned (structure held) and re-quantized. */
+  private async finetune(): Promise<void> {
+    const top = this.top();
+    const choice = this.currentChoice();
+    if (!choice) return;
+    const structural = [...this.all.values()].filter((c) => c.assignment && c.byLevel[top] && structuralSteps(this.units, c.assignment).length > 0);
+    const pts = paretoFront(this.evaluated(top, structural));
+    const pool = this.budget.targetRatio !== undefined ? pts.filter((p) => this.originalBytes / p.bytes >= this.budget.targetRatio!) : pts.filter((p) => p.bytes <= choice.c.bytes);
+    const n = Math.min(this.s.finetuneCount ?? 3, pool.length);
+    const picks = new Set<Evaluated & { c: Candidate }>();
+    for (let i = 0; i < n; i++) picks.add(pool[Math.round((i * (pool.length - 1)) / Math.max(1, n - 1))]);
+    let one = 0;
+    for (const [i, p] of [...picks].entries()) {
+      if (this.outOfTime(this.reserve() + one)) return;
+      const t = Date.now();
+      this.progress(0.75 + 0.1 * (i / picks.size), `fine-tuning ${p.c.label}`);
+      const ft: PlanStep = { method: 'finetune', settings: { data: this.s.data!, epochs: this.s.finetuneEpochs ?? 2, seed: this.s.seed ?? 1 } };
+      const c = await this.candidate(p.c.assignment!, 'finetuned', { trainSteps: [ft], label: `${p.c.label} (fine-tuned)` });
+      if (c) await this.evaluate(c, top);
+      one = Math.max(one, Date.now() - t);
+    }
+  }
+
+  /** A distilled student (the method's defaults), stored in float32, int8 and int4 rows. */
+  private async distill(): Promise<void> {
+    if (this.outOfTime(this.reserve() + 60_000)) return;
+    this.progress(0.86, 'distilling a student');
+    const step: PlanStep = { method: 'distill', settings: { data: this.s.data!, seed: this.s.seed ?? 1 } };
+    let student: ModelIR;
+    try {
+      student = await this.mat.irAfter([step]);
+    } catch (e) {
+      if (this.ctx.signal?.aborted) throw e;
+      this.notes.push(`Distillation did not run: ${(e as Error).message}`);
+      return;
+    }
+    const units = searchSpace(student);
+    for (const dtype of ['float32', 'int8', 'int4'] as const) {
+      const a: Assignment = {};
+      for (const u of units) {
+        if (u.options.some((o) => o.id === dtype)) a[u.name] = dtype;
+        else if (u.kind === 'dense' && dtype !== 'float32') a[u.name] = u.options.at(-1)!.id;
+      }
+      const q = quantizeSteps(units, a, student);
+      try {
+        const mat = await this.mat.build([step, ...q]);
+        const key = JSON.stringify(mat.steps);
+        if (this.all.has(key)) continue;
+        const c: Candidate = { id: `c${this.all.size + 1}`, label: `distilled student${dtype === 'float32' ? '' : `, ${dtype}`}`, origin: 'distilled', mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
+        this.all.set(key, c);
+        await this.evaluate(c, this.top());
+      } catch (e) {
+        if (this.ctx.signal?.aborted) throw e;
+        this.notes.push(`Distilled student in ${dtype} could not be built: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private point(c: Candidate): PlanPoint {
+    const top = this.top();
+    const m = c.byLevel[top]!.metrics;
+    const judgeBase = this.judgeBaseline;
+    return {
+      id: c.id,
+      label: c.label,
+      origin: c.origin,
+      bytes: c.bytes,
+      ratio: this.originalBytes / c.bytes,
+      metrics: m,
+      kept: pick(m, this.metric) / this.levelBaseline(top),
+      users: this.splits.levels[top].users,
+      ...(c.latency ? { latency: c.latency } : {}),
+      ...(c.heldOut && judgeBase ? { heldOut: { ...c.heldOut, kept: pick(c.heldOut, this.metric) / pick(judgeBase, this.metric) } } : {}),
+      ...(c.byLevel[top] ? { keptSe: this.pairedSe(c.byLevel[top]!, top) / this.levelBaseline(top) } : {}),
+      recipe: c.mat.steps,
+    };
+  }
+
+  private judgeBaseline?: Metrics;
+
+  /** Paired standard error of (candidate - original) in metric units; 0 for AUC (no per-user gain). */
+  private pairedSe(m: Scored, level: number): number {
+    if (this.metric === 'auc') return 0;
+    return pairedStandardError(m.perUser[this.metric], this.baseline[level].perUser[this.metric]);
+  }
+
+  private async finish(sensitivity: Map<string, Map<string, { bytes: number; kept: number }>>): Promise<PlanResult> {
+    const top = this.top();
+    let measured = this.evaluated(top, this.all.values());
+    if (measured.length === 0) throw new Error(`no candidate could be evaluated within ${this.s.budgetMinutes ?? 10} minutes: give a larger --budget-minutes`);
+    const frontC = paretoFront(measured).map((e) => e.c);
+    // latency: the original and every front member, at the latency batch, in this run
+    this.progress(0.9, 'latency of the front');
+    const batch = this.s.latencyBatch ?? 256;
+    let originalLatency: { p50Ms: number; p95Ms: number } | undefined;
+    try {
+      originalLatency = await latencyP50(this.ir.path, this.ir, batch);
+      for (const c of frontC) {
+        const l = await latencyP50(c.mat.path, this.ir, batch);
+        const ratio = l.p50Ms / originalLatency.p50Ms;
+        c.latency = { p50Ms: l.p50Ms, ratio, slower: ratio > 1 && !latencyWithinNoise(originalLatency, l) };
+      }
+    } catch (e) {
+      if (this.ctx.signal?.aborted) throw e;
+      this.notes.push(`Latency was not measured: ${(e as Error).message}`);
+    }
+    measured = this.evaluated(top, frontC).map((e) => ({ ...e, latencyRatio: e.c.latency?.ratio }));
+    const base = { bytes: this.originalBytes, metric: this.levelBaseline(top) };
+    const choice = chooseCandidate(measured, base, this.budget);
+    const front = paretoFront(measured.map((e) => ({ ...e, latencyRatio: undefined })));
+    if (this.splits.judge) {
+      this.progress(0.96, 'scoring the held-out users');
+      this.judgeBaseline = (await scoreRows(this.ir.path, this.splits.judge, this.k)).metrics;
+      for (const e of new Set([...front, choice.chosen])) e.c.heldOut = (await scoreRows(e.c.mat.path, this.splits.judge, this.k)).metrics;
+    }
+    const notes = [...this.notes];
+    notes.push(
+      this.splits.judge
+        ? `Chosen on ${this.splits.levels[top].users} users; the held-out figures are on ${this.splits.judgeFrom}, which the search never saw.`
+        : `Chosen and measured on the same ${this.splits.levels[top].users} users: the figures are optimistic (the best of ${this.all.size} candidates on these rows). Give --test FILE or --holdout 0.5 for a figure the search never saw.`,
+    );
+    if (this.stopped) notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early: a larger --budget-minutes may find more.`);
+    if (!choice.withinBudget) notes.push(`Nothing met the budget: the model written is the best effort (${choice.reason}).`);
+    if (this.budget.maxLatencyRatio !== undefined) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);
+    if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pairs in ONNX Runtime / TF.js on this machine; the original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
+    return {
+      model: this.ir.path,
+      candidates: this.s.candidates,
+      metric: this.metric,
+      k: this.k,
+      budget: this.budget,
+      baseline: {
+        bytes: this.originalBytes,
+        metrics: this.baseline[top].metrics,
+        users: this.splits.levels[top].users,
+        ...(originalLatency ? { latencyP50Ms: originalLatency.p50Ms } : {}),
+        ...(this.judgeBaseline ? { heldOut: this.judgeBaseline } : {}),
+      },
+      chosen: this.point(choice.chosen.c),
+      withinBudget: choice.withinBudget,
+      reason: choice.reason,
+      front: front.map((e) => this.point(e.c)),
+      evaluated: this.all.size,
+      seconds: (Date.now() - this.t0) / 1000,
+      budgetMinutes: this.s.budgetMinutes ?? 10,
+      stoppedAtBudget: this.stopped,
+      phases: this.phases,
+      sensitivity: [...sensitivity].flatMap(([unit, curve]) => [...curve].filter(([id]) => id !== 'float32').map(([option, p]) => ({ unit, option, bytes: p.bytes, kept: p.kept }))),
+      ...(this.splits.judgeFrom ? { judgedOn: this.splits.judgeFrom } : {}),
+      notes,
+    };
+  }
+
+  /** The folder holding the chosen model's files (to rename into place). */
+  static dirOf(result: PlanResult, planner: CompressPlanner): string {
+    for (const c of planner.all.values()) if (c.id === result.chosen.id) return c.mat.dir;
+    throw new Error(`no candidate ${result.chosen.id}`);
+  }
+}

@@ -1,0 +1,196 @@
+// The validation candidates of a compress-to-target search, read once and scored many times:
+// users split (seeded) into the part the search chooses on and the part it is judged on, and
+// nested subsets of the choosing users for successive halving (a quarter inside a half inside
+// all), so that a candidate's figure on more users refines, not replaces, its figure on fewer.
+
+import { modelVocab, openScorer } from '../../eval/evaluate.js';
+import type { ScoreBatch } from '../../eval/input-binding.js';
+import { fieldsMatrix, readInteractions, type InteractionTable } from '../../eval/interactions.js';
+import { measureLatency } from '../../eval/latency.js';
+import { auc, candidateRanking } from '../../eval/metrics.js';
+import { ModelFileError, type ModelIR } from '../../model/ir.js';
+import { createRng, shuffleInPlace } from '../../samples/prng.js';
+
+export type PlanMetric = 'ndcg' | 'hr' | 'auc';
+
+export interface Metrics {
+  ndcg: number;
+  hr: number;
+  auc: number | null;
+}
+
+/** Rows of some users, ready to score. */
+export interface RowSet {
+  users: number;
+  batch: ScoreBatch;
+  user: Int32Array;
+  label: Float32Array;
+}
+
+export interface CandidateSplits {
+  file: string;
+  /** nested subsets of the choosing users, smallest first; the last is all of them */
+  levels: RowSet[];
+  /** the users held out of choosing (absent: none) */
+  judge?: RowSet;
+  /** where the judged rows come from, in words */
+  judgeFrom?: string;
+}
+
+function rowsOf(t: InteractionTable, keepUser: (u: number) => boolean, users: number): RowSet {
+  const idx: number[] = [];
+  for (let i = 0; i < t.rows; i++) if (keepUser(t.user[i])) idx.push(i);
+  const pick = (a: Int32Array) => Int32Array.from(idx, (i) => a[i]);
+  const fields = t.extra.length > 0 ? fieldsMatrix(t) : undefined;
+  const F = fields ? fields.length / t.rows : 0;
+  const sub = fields ? new Int32Array(idx.length * F) : undefined;
+  if (fields && sub) idx.forEach((i, j) => sub.set(fields.subarray(i * F, (i + 1) * F), j * F));
+  const user = pick(t.user);
+  return { users, user, label: Float32Array.from(idx, (i) => t.label![i]), batch: { user, item: pick(t.item), ...(sub ? { fields: sub } : {}) } };
+}
+
+/** Reads a candidates CSV the way the model's scorer will want it (ids in the model's vocabularies). */
+export async function readCandidates(file: string, ir: ModelIR): Promise<InteractionTable> {
+  const vocab = modelVocab(ir);
+  const scorer = await openScorer(ir.path);
+  const fieldsInput = scorer.inputs.some((i) => i.role === 'fields');
+  await scorer.close();
+  return readInteractions(file, {
+    userVocab: vocab.user,
+    itemVocab: vocab.item,
+    extraColumns: fieldsInput ? 'all' : undefined,
+    extraVocabOf: (c) => vocab.ofColumn(c),
+    requireLabel: true,
+  });
+}
+
+/**
+ * The choosing levels and the judged part. `holdout` (0..1): that share of the users, seeded, is
+ * judged apart; `test`: a separate candidates table is judged instead (all its users).
+ */
+export function splitCandidates(t: InteractionTable, opts: { holdout?: number; test?: InteractionTable; seed?: number; levels?: number }): CandidateSplits {
+  const seen = new Set<number>();
+  for (let i = 0; i < t.rows; i++) seen.add(t.user[i]);
+  const users = Int32Array.from([...seen].sort((a, b) => a - b));
+  shuffleInPlace(users, createRng(opts.seed ?? 20261206));
+  const holdout = opts.test ? 0 : opts.holdout ?? 0;
+  if (!(holdout >= 0 && holdout < 1)) throw new Error(`holdout must be in [0, 1), got ${holdout}`);
+  const nJudge = Math.round(users.length * holdout);
+  const choose = users.subarray(nJudge);
+  if (choose.length < 2) throw new ModelFileError(t.file, `has ${users.length} users: too few to choose on`);
+  const order = new Map<number, number>();
+  choose.forEach((u, i) => order.set(u, i));
+  const nLevels = Math.max(1, opts.levels ?? 3);
+  const levels: RowSet[] = [];
+  for (let l = nLevels - 1; l >= 0; l--) {
+    const n = Math.max(2, Math.ceil(choose.length / 2 ** l));
+    levels.push(rowsOf(t, (u) => (order.get(u) ?? Infinity) < n, n));
+  }
+  const out: CandidateSplits = { file: t.file, levels };
+  if (opts.test) {
+    const testUsers = new Set<number>();
+    for (let i = 0; i < opts.test.rows; i++) testUsers.add(opts.test.user[i]);
+    out.judge = rowsOf(opts.test, () => true, testUsers.size);
+    out.judgeFrom = `${opts.test.file} (all ${testUsers.size} users)`;
+  } else if (nJudge > 0) {
+    const judged = new Set(users.subarray(0, nJudge));
+    out.judge = rowsOf(t, (u) => judged.has(u), nJudge);
+    out.judgeFrom = `${nJudge} of the ${users.length} users of ${t.file}, held out of choosing (seeded)`;
+  }
+  return out;
+}
+
+/** A model's figures on some rows, and its per-user gains (for paired comparisons). */
+export interface Scored {
+  metrics: Metrics;
+  /** per ranked user (in first-seen order of the rows): NDCG@k and HR@k of that user */
+  perUser: { ndcg: Float64Array; hr: Float64Array };
+}
+
+export function metricsOf(rows: RowSet, scores: Float32Array, k: number): Scored {
+  const r = candidateRanking(rows.user, rows.label, scores, k);
+  const a = auc(rows.label, scores);
+  return { metrics: { ndcg: r.ndcg, hr: r.hr, auc: a === undefined || !Number.isFinite(a) ? null : a }, perUser: perUserGains(rows, scores, k) };
+}
+
+/** Per-user NDCG@k / HR@k with the tie rule of candidateRanking (ties count against the positive). */
+export function perUserGains(rows: RowSet, scores: Float32Array, k: number): { ndcg: Float64Array; hr: Float64Array } {
+  const slot = new Map<number, number>();
+  const pos: number[] = [];
+  for (let i = 0; i < rows.user.length; i++) {
+    if (!slot.has(rows.user[i])) slot.set(rows.user[i], slot.size);
+    if (rows.label[i] > 0) pos[slot.get(rows.user[i])!] = scores[i];
+  }
+  const ahead = new Int32Array(slot.size);
+  for (let i = 0; i < rows.user.length; i++) {
+    const s = slot.get(rows.user[i])!;
+    if (rows.label[i] > 0 || pos[s] === undefined) continue;
+    // a NaN negative is ignored, as in candidateRanking
+    if (scores[i] >= pos[s]) ahead[s]++;
+  }
+  const ranked = [...slot.values()].filter((s) => pos[s] !== undefined);
+  const ndcg = new Float64Array(ranked.length);
+  const hr = new Float64Array(ranked.length);
+  ranked.forEach((s, j) => {
+    const rank = Number.isNaN(pos[s]) ? Infinity : ahead[s] + 1;
+    if (rank <= k) {
+      hr[j] = 1;
+      ndcg[j] = 1 / Math.log2(rank + 1);
+    }
+  });
+  return { ndcg, hr };
+}
+
+/**
+ * Standard error of the mean per-user difference between two models on the same users (a
+ * paired comparison: most users rank the positive alike under both, so this is far below the
+ * standard error of either mean).
+ */
+export function pairedStandardError(a: Float64Array, b: Float64Array): number {
+  const n = Math.min(a.length, b.length);
+  if (n < 2) return 0;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += a[i] - b[i];
+  mean /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (a[i] - b[i] - mean) ** 2;
+  return Math.sqrt(ss / (n - 1) / n);
+}
+
+export function pick(m: Metrics, metric: PlanMetric): number {
+  const v = m[metric];
+  return v === null ? NaN : v;
+}
+
+/** Scores a model file on some rows (the session opened, used, closed). */
+export async function scoreRows(path: string, rows: RowSet, k: number, threads?: number): Promise<Scored> {
+  const scorer = await openScorer(path, threads ? { threads } : {});
+  try {
+    return metricsOf(rows, await scorer.score(rows.batch, 4096), k);
+  } finally {
+    await scorer.close();
+  }
+}
+
+/** p50 latency (ms) of one scoring call of `batch` pairs with ids spread over the model's tables. */
+export async function latencyP50(path: string, ir: ModelIR, batch: number): Promise<{ p50Ms: number; p95Ms: number }> {
+  const vocab = modelVocab(ir);
+  const scorer = await openScorer(path);
+  try {
+    const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
+    const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
+    const r = await measureLatency(scorer, {
+      batchSizes: [batch],
+      runs: 40,
+      warmup: 5,
+      maxSecondsPerBatch: 1,
+      userVocab: vocab.user,
+      itemVocab: vocab.item,
+      fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
+    });
+    const p = r.points[0];
+    return { p50Ms: p.p50Ms, p95Ms: p.p95Ms };
+  } finally {
+    await scorer.close();
+  }
+}

@@ -1,0 +1,193 @@
+// The compress-to-target search space, per tensor, and the order rules that turn a choice per
+// tensor into the steps of a recipe. Both live here and nowhere else.
+//
+// Units: each embedding table alone (tables hold most of a recommender's bytes), and the dense
+// kernels together (small, and quantized alike). Options per table: the storage dtype
+// (float32 / float16 / int8 / int4 / int2 per row on ONNX; float16 / uint8 on TF.js, whose
+// manifests have no 4-bit type), a low rank from the table's spectrum (energy kept), dims or rows
+// pruning, and their combinations with a dtype.
+//
+// Order rules: rows, then dims (both change a table's shape, and rows are chosen on the full
+// width), then low rank (factorize the table that stays), then fine-tuning (structure held; it
+// cannot train integer weights), then quantization last (it stores what the steps before made).
+
+import type { ModelIR, ModelTensor } from '../../model/ir.js';
+
+export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int2' | 'uint8';
+
+export interface UnitOption {
+  /** short label, unique within a unit: "int8", "r0.9+int4", "rows0.5+int8" */
+  id: string;
+  dtype: StorageDtype;
+  /** factorize keeping this share of the spectrum's energy */
+  energy?: number;
+  /** keep this share of the table's rows (by frequency in the training data, else norm) */
+  rowsKeep?: number;
+  /** keep this share of the table's columns */
+  dimsKeep?: number;
+}
+
+export interface SearchUnit {
+  /** the table's tensor name, or 'dense' */
+  name: string;
+  kind: 'table' | 'dense';
+  /** float32 bytes today (what the unit weighs before any option) */
+  bytes: number;
+  rows?: number;
+  cols?: number;
+  /** the tensors of a dense unit */
+  tensors: string[];
+  options: UnitOption[];
+}
+
+/** A choice of one option per unit (by unit name; missing = float32, unchanged). */
+export type Assignment = Record<string, string>;
+
+export interface SpaceOptions {
+  /** training data given: rows pruning can go by frequency, and fine-tuning may recover more */
+  withData?: boolean;
+}
+
+const ENERGIES = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5];
+const SHARES = [0.75, 0.5];
+
+function optionId(o: Omit<UnitOption, 'id'>): string {
+  const parts: string[] = [];
+  if (o.rowsKeep !== undefined) parts.push(`rows${o.rowsKeep}`);
+  if (o.dimsKeep !== undefined) parts.push(`dims${o.dimsKeep}`);
+  if (o.energy !== undefined) parts.push(`r${o.energy}`);
+  if (o.dtype !== 'float32' || parts.length === 0) parts.push(o.dtype);
+  return parts.join('+');
+}
+
+function opt(o: Omit<UnitOption, 'id'>): UnitOption {
+  return { id: optionId(o), ...o };
+}
+
+/** The dtypes a table can be stored in, for this format (TF.js: no integer rows, no 4 bits). */
+export function tableDtypes(format: ModelIR['format']): StorageDtype[] {
+  return format === 'onnx' ? ['float32', 'float16', 'int8', 'int4', 'int2'] : ['float32', 'float16', 'uint8'];
+}
+
+function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
+  const dtypes = tableDtypes(format);
+  const small = dtypes.filter((d) => d !== 'float32' && d !== 'float16' && d !== 'int2');
+  const out = dtypes.map((dtype) => opt({ dtype }));
+  const cols = t.shape[1];
+  // a rank below 2 is a bias, not a table; narrow tables have too few columns to factorize
+  if (cols >= 8) {
+    for (const energy of ENERGIES) for (const dtype of ['float32', ...small] as StorageDtype[]) out.push(opt({ dtype, energy }));
+  }
+  for (const share of SHARES) {
+    for (const dtype of small) {
+      out.push(opt({ dtype, rowsKeep: share }));
+      if (cols >= 4) out.push(opt({ dtype, dimsKeep: share }));
+    }
+  }
+  return out;
+}
+
+function isFloat32Table(t: ModelTensor): boolean {
+  return t.role === 'embedding' && t.dtype === 'float32' && t.shape.length === 2 && t.shape[0] > 1 && t.shape[1] > 1;
+}
+
+/** The units of a model and their options. Tables smaller than 1 KiB stay as they are. */
+export function searchSpace(ir: ModelIR, _opts: SpaceOptions = {}): SearchUnit[] {
+  const units: SearchUnit[] = [];
+  for (const t of ir.tensors) {
+    if (!isFloat32Table(t)) continue;
+    const bytes = t.shape[0] * t.shape[1] * 4;
+    if (bytes < 1024) continue;
+    units.push({ name: t.name, kind: 'table', bytes, rows: t.shape[0], cols: t.shape[1], tensors: [t.name], options: tableOptions(ir.format, t) });
+  }
+  const dense = ir.tensors.filter((t) => t.role === 'dense-kernel' && t.dtype === 'float32');
+  const denseBytes = dense.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
+  if (dense.length > 0 && denseBytes >= 1024) {
+    const dtypes: StorageDtype[] = ir.format === 'onnx' ? ['float32', 'float16', 'int8'] : ['float32', 'float16', 'uint8'];
+    units.push({ name: 'dense', kind: 'dense', bytes: denseBytes, tensors: dense.map((t) => t.name), options: dtypes.map((dtype) => opt({ dtype })) });
+  }
+  return units;
+}
+
+export function optionOf(unit: SearchUnit, a: Assignment): UnitOption {
+  const id = a[unit.name];
+  const o = id === undefined ? unit.options[0] : unit.options.find((x) => x.id === id);
+  if (!o) throw new Error(`unit ${unit.name} has no option ${id}`);
+  return o;
+}
+
+/** A stable key of an assignment (units in space order, float32 units left out). */
+export function assignmentKey(units: readonly SearchUnit[], a: Assignment): string {
+  return units
+    .map((u) => [u.name, optionOf(u, a).id] as const)
+    .filter(([, id]) => id !== 'float32')
+    .map(([n, id]) => `${n}=${id}`)
+    .join(' ') || 'original';
+}
+
+/** One step of a recipe, as the job runner and `prunescope run` read it. */
+export interface PlanStep {
+  method: 'prune-rows' | 'prune-dims' | 'factorize' | 'finetune' | 'distill' | 'quantize';
+  settings: Record<string, unknown>;
+}
+
+/**
+ * The structural steps of an assignment, in the order rules' order: rows, dims, low rank. The
+ * quantization steps depend on the tensor names these steps leave and are built by
+ * `quantizeSteps` from the model they produce.
+ */
+export function structuralSteps(units: readonly SearchUnit[], a: Assignment, rowCounts?: (table: string) => number[] | undefined): PlanStep[] {
+  const steps: PlanStep[] = [];
+  const tables = units.filter((u) => u.kind === 'table');
+  for (const u of tables) {
+    const o = optionOf(u, a);
+    if (o.rowsKeep === undefined) continue;
+    const counts = rowCounts?.(u.name);
+    steps.push({ method: 'prune-rows', settings: { table: u.name, keep: o.rowsKeep, ...(counts ? { importance: { counts } } : {}) } });
+  }
+  for (const u of tables) {
+    const o = optionOf(u, a);
+    if (o.dimsKeep !== undefined) steps.push({ method: 'prune-dims', settings: { table: u.name, keep: o.dimsKeep } });
+  }
+  for (const u of tables) {
+    const o = optionOf(u, a);
+    if (o.energy !== undefined) steps.push({ method: 'factorize', settings: { tensors: [u.name], energy: o.energy } });
+  }
+  return steps;
+}
+
+/**
+ * The quantization steps, one per dtype, naming the tensors of the model the structural steps
+ * left: a table's own tensor, or its low-rank factors (`<table>_lowrank` stays a table and takes
+ * the table's dtype; the projection `<table>_proj` is a dense kernel: int8 under integer rows,
+ * float16 under float16).
+ */
+export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR): PlanStep[] {
+  const byDtype = new Map<StorageDtype, string[]>();
+  const add = (d: StorageDtype, name: string) => {
+    if (d === 'float32') return;
+    const list = byDtype.get(d) ?? [];
+    if (!list.includes(name)) list.push(name);
+    byDtype.set(d, list);
+  };
+  const present = new Map(structured.tensors.map((t) => [t.name, t]));
+  const owned = new Set<string>();
+  for (const u of units) {
+    if (u.kind !== 'table') continue;
+    const o = optionOf(u, a);
+    for (const t of structured.tensors) {
+      if (t.name !== u.name && !t.name.startsWith(`${u.name}_`)) continue;
+      if (t.dtype !== 'float32' || t.shape.length !== 2) continue;
+      owned.add(t.name);
+      if (t.role === 'embedding') add(o.dtype, t.name);
+      else if (t.role === 'dense-kernel') add(o.dtype === 'float16' ? 'float16' : o.dtype === 'float32' ? 'float32' : structured.format === 'onnx' ? 'int8' : 'uint8', t.name);
+    }
+  }
+  const dense = units.find((u) => u.kind === 'dense');
+  if (dense) {
+    const o = optionOf(dense, a);
+    for (const name of dense.tensors) if (present.has(name) && !owned.has(name)) add(o.dtype, name);
+  }
+  const order: StorageDtype[] = ['int2', 'int4', 'int8', 'uint8', 'float16'];
+  return order.filter((d) => byDtype.has(d)).map((d) => ({ method: 'quantize' as const, settings: { dtype: d, tensors: byDtype.get(d)! } }));
+}

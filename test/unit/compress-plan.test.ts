@@ -1,0 +1,163 @@
+// The compress-to-target search: its bookkeeping (front, choice, successive halving, per-user
+// gains, user splits, the order rules) with exact expectations, and one whole search on the tiny
+// NeuMF whose written model and recipes are checked against what the search reported.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
+import { pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
+import { assignmentKey, quantizeSteps, searchSpace, structuralSteps, type SearchUnit } from '../../src/core/compress/plan/space.js';
+import { candidateRanking } from '../../src/core/eval/metrics.js';
+import type { InteractionTable } from '../../src/core/eval/interactions.js';
+import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { evaluateModel } from '../../src/core/eval/evaluate.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+
+const P = (id: string, bytes: number, metric: number, latencyRatio?: number, se?: number): Evaluated => ({ id, bytes, metric, users: 100, latencyRatio, se });
+
+test('front: a fixed candidate set gives a known front, layers and order', () => {
+  const pts = [P('a', 100, 0.30), P('b', 50, 0.29), P('c', 50, 0.28), P('d', 20, 0.2), P('e', 120, 0.30), P('f', 20, 0.2)];
+  assert.equal(dominates(pts[1], pts[2]), true);
+  assert.equal(dominates(pts[0], pts[4]), true);
+  assert.equal(dominates(pts[3], pts[5]), false, 'equal points do not dominate each other');
+  assert.deepEqual(paretoFront(pts).map((p) => p.id), ['d', 'f', 'b', 'a']);
+  assert.deepEqual(paretoLayers(pts).map((l) => l.map((p) => p.id)), [['d', 'f', 'b', 'a'], ['c', 'e']]);
+  // latency is a third axis only where both have it
+  assert.equal(dominates(P('x', 10, 0.3, 2), P('y', 10, 0.3, 1)), false);
+  assert.equal(dominates(P('x', 10, 0.3, 1), P('y', 10, 0.3, 2)), true);
+});
+
+test('choice: smallest within the drop, most accurate at a ratio, best effort, latency, margin', () => {
+  const pts = [P('a', 100, 0.30), P('b', 50, 0.297), P('c', 25, 0.29), P('d', 10, 0.2)];
+  const base = { bytes: 1000, metric: 0.3 };
+  const c1 = chooseCandidate(pts, base, { maxDrop: 0.01 });
+  assert.deepEqual([c1.chosen.id, c1.withinBudget], ['b', true]);
+  const c2 = chooseCandidate(pts, base, { targetRatio: 30 });
+  assert.deepEqual([c2.chosen.id, c2.withinBudget], ['c', true]);
+  const c3 = chooseCandidate(pts, base, { targetRatio: 200 });
+  assert.deepEqual([c3.chosen.id, c3.withinBudget], ['d', false]);
+  const c4 = chooseCandidate([P('a', 100, 0.25), P('b', 50, 0.2)], base, { maxDrop: 0.01 });
+  assert.deepEqual([c4.chosen.id, c4.withinBudget], ['a', false]);
+  // b is 3x slower: excluded under a latency cap
+  const slow = [P('a', 100, 0.30, 1), P('b', 50, 0.297, 3)];
+  assert.equal(chooseCandidate(slow, base, { maxDrop: 0.01, maxLatencyRatio: 1.2 }).chosen.id, 'a');
+  // with a margin of one standard error, b (0.297 - 0.002 < 0.297 floor) no longer qualifies
+  const noisy = [P('a', 100, 0.30, undefined, 0.001), P('b', 50, 0.297, undefined, 0.002)];
+  assert.equal(chooseCandidate(noisy, base, { maxDrop: 0.01 }).chosen.id, 'b');
+  assert.equal(chooseCandidate(noisy, base, { maxDrop: 0.01, confidence: 1 }).chosen.id, 'a');
+});
+
+test('successive halving keeps whole front layers first, then those nearest the floor', () => {
+  const pts = [P('a', 100, 0.30), P('b', 50, 0.29), P('c', 60, 0.28), P('d', 70, 0.20), P('e', 80, 0.291)];
+  // layers: [b, e, a], [c], [d]
+  assert.deepEqual(paretoLayers(pts).map((l) => l.map((p) => p.id)), [['b', 'e', 'a'], ['c'], ['d']]);
+  assert.deepEqual(survivors(pts, 2, 0.299).map((p) => p.id), ['a', 'e']);
+  assert.deepEqual(survivors(pts, 4, 0.299).map((p) => p.id), ['b', 'e', 'a', 'c']);
+  assert.deepEqual(survivors(pts, 9, 0.29).map((p) => p.id), pts.map((p) => p.id));
+});
+
+test('per-user gains average to candidateRanking, ties against the positive; paired standard error', () => {
+  // users 3 and 7: positive first; user 7's positive ties with a negative
+  const user = Int32Array.from([3, 3, 3, 7, 7, 7, 9, 9]);
+  const label = Float32Array.from([1, 0, 0, 1, 0, 0, 0, 0]);
+  const scores = Float32Array.from([0.9, 0.1, 0.95, 0.5, 0.5, 0.1, 0.3, 0.2]);
+  const rows: RowSet = { users: 3, user, label, batch: { user, item: user } };
+  const g = perUserGains(rows, scores, 2);
+  assert.deepEqual([...g.hr], [1, 1]);
+  assert.deepEqual([...g.ndcg], [1 / Math.log2(3), 1 / Math.log2(3)]);
+  const r = candidateRanking(user, label, scores, 2);
+  assert.equal(r.ndcg, (g.ndcg[0] + g.ndcg[1]) / 2);
+  const g1 = perUserGains(rows, scores, 1);
+  assert.deepEqual([...g1.hr], [0, 0]);
+  assert.equal(pairedStandardError(Float64Array.from([1, 1, 1]), Float64Array.from([1, 1, 1])), 0);
+  // differences 1, 0, 0, 0: mean 0.25, sample variance 0.25, se = sqrt(0.25 / 4)
+  assert.equal(pairedStandardError(Float64Array.from([1, 0, 1, 0]), Float64Array.from([0, 0, 1, 0])), 0.25);
+});
+
+test('user splits: seeded, disjoint, nested levels', () => {
+  const n = 40;
+  const user = Int32Array.from({ length: n * 3 }, (_, i) => Math.floor(i / 3));
+  const label = Float32Array.from({ length: n * 3 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+  const t = { file: 'c.csv', rows: n * 3, delimiter: ',', header: [], user, item: user, label, extra: [] } as unknown as InteractionTable;
+  const s = splitCandidates(t, { holdout: 0.5, seed: 7 });
+  assert.deepEqual(s.levels.map((l) => l.users), [5, 10, 20]);
+  assert.equal(s.judge!.users, 20);
+  const set = (r: RowSet) => new Set(r.user);
+  const [q, h, all] = s.levels.map(set);
+  for (const u of q) assert.ok(h.has(u));
+  for (const u of h) assert.ok(all.has(u));
+  for (const u of set(s.judge!)) assert.ok(!all.has(u), `user ${u} is both judged and chosen on`);
+  assert.deepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 7 }).levels[2].user], 'same seed, same split');
+  assert.notDeepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 8 }).levels[2].user]);
+});
+
+function tensor(name: string, role: ModelTensor['role'], shape: number[]): ModelTensor {
+  return { name, role, shape, dtype: 'float32', consumers: [] } as unknown as ModelTensor;
+}
+
+test('order rules: rows, dims, low rank, then one quantize step per dtype naming the factors', () => {
+  const ir = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb', 'embedding', [200, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
+  const units: SearchUnit[] = searchSpace(ir);
+  assert.deepEqual(units.map((u) => u.name), ['user_emb', 'item_emb', 'dense']);
+  assert.deepEqual(units[0].options.slice(0, 5).map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int2']);
+  assert.ok(units[0].options.some((o) => o.id === 'r0.9+int4') && units[0].options.some((o) => o.id === 'rows0.5+int8'));
+  const a = { user_emb: 'rows0.5+int4', item_emb: 'r0.9+int8', dense: 'float16' };
+  assert.equal(assignmentKey(units, a), 'user_emb=rows0.5+int4 item_emb=r0.9+int8 dense=float16');
+  assert.equal(assignmentKey(units, {}), 'original');
+  assert.deepEqual(structuralSteps(units, a, (t) => (t === 'user_emb' ? [1, 2] : undefined)), [
+    { method: 'prune-rows', settings: { table: 'user_emb', keep: 0.5, importance: { counts: [1, 2] } } },
+    { method: 'factorize', settings: { tensors: ['item_emb'], energy: 0.9 } },
+  ]);
+  const after = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [50, 16]), tensor('item_emb_lowrank', 'embedding', [200, 5]), tensor('item_emb_proj', 'dense-kernel', [5, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
+  assert.deepEqual(quantizeSteps(units, a, after), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb'] } },
+    { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
+    { method: 'quantize', settings: { dtype: 'float16', tensors: ['fc1', 'fc2'] } },
+  ]);
+  // TF.js: no integer rows, no 4 bits
+  const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
+  assert.deepEqual(tf[0].options.slice(0, 3).map((o) => o.id), ['float32', 'float16', 'uint8']);
+  assert.ok(!tf[0].options.some((o) => /int4|int2/.test(o.id)));
+});
+
+const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+
+test('a whole search on the tiny NeuMF: the written model is the chosen one, the front is non-dominated, recipes replay', async () => {
+  const { CompressPlanner } = await import('../../src/core/compress/plan/planner.js');
+  const { Materializer } = await import('../../src/core/compress/plan/materialize.js');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const onnx = fx.models.neumf.onnxPath!;
+  const before = readFileSync(onnx);
+  const work = mkdtempSync(join(tmpdir(), 'ps-plan-'));
+  try {
+    const ir = await readModel(onnx);
+    const fractions: number[] = [];
+    const planner = new CompressPlanner(ir, { candidates: fx.models.neumf.candidatesCsv, maxDrop: 0.05, budgetMinutes: 2 }, join(work, 'w'), 'out.onnx', { onProgress: (f) => fractions.push(f) });
+    const r = await planner.run();
+    assert.ok(r.evaluated >= 10, `evaluated ${r.evaluated}`);
+    assert.ok(r.front.length >= 1);
+    for (const p of r.front) for (const q of r.front) if (p !== q) assert.ok(!dominates({ ...q, users: 1, metric: q.metrics.ndcg }, { ...p, users: 1, metric: p.metrics.ndcg }), `${q.id} dominates ${p.id}`);
+    for (let i = 1; i < r.front.length; i++) assert.ok(r.front[i].bytes >= r.front[i - 1].bytes, 'smallest first');
+    assert.ok(r.chosen.ratio > 1);
+    assert.equal(r.chosen.ratio, r.baseline.bytes / r.chosen.bytes);
+    if (r.withinBudget) assert.ok(r.chosen.kept - (r.chosen.keptSe ?? 0) >= 0.95 - 1e-12, `kept ${r.chosen.kept}`);
+    assert.ok(r.notes.some((n) => n.includes('optimistic')), 'no held-out users: the figures are called optimistic');
+    assert.ok(fractions.length > 0 && fractions.every((f) => f >= 0 && f < 1));
+    // the chosen model as written scores what the search said, on the same users (all of them here)
+    const dir = CompressPlanner.dirOf(r, planner);
+    const ev = await evaluateModel(join(dir, 'out.onnx'), { candidates: fx.models.neumf.candidatesCsv, k: 10 });
+    assert.equal(ev.ndcg, r.chosen.metrics.ndcg);
+    assert.equal(ev.bytes, r.chosen.bytes);
+    // its recipe, replayed from the original, gives the same model bytes
+    const replay = new Materializer(ir, join(work, 'replay'), 'out.onnx');
+    const m = await replay.build(r.chosen.recipe);
+    assert.deepEqual(readFileSync(m.path), readFileSync(join(dir, 'out.onnx')));
+    assert.deepEqual(readFileSync(onnx), before, 'the original is never written');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
