@@ -66,6 +66,11 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
   if (!inFront) lines.push(row(r.chosen, r.metric, true));
   lines.push('', `${r.withinBudget ? 'Chosen' : 'Best effort (nothing met the budget)'}: ${r.chosen.label}: ${r.chosen.ratio.toFixed(1)}x smaller, ${pct(r.chosen.kept)} of ${M}${r.chosen.heldOut ? `, ${pct(r.chosen.heldOut.kept)} held out` : ''} (${r.reason}).`);
   lines.push(`Written: ${out}`, `Recipes of the front: ${recipes} (prunescope run <recipe> replays one)`);
+  const offFront = r.trained.filter((p) => !r.front.some((f) => f.id === p.id));
+  if (offFront.length > 0) {
+    lines.push('', 'Trained candidates not on the front:');
+    for (const p of offFront) lines.push(row(p, r.metric, false));
+  }
   for (const n of r.notes) lines.push(`- ${n}`);
   return lines.join('\n');
 }
@@ -109,7 +114,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     ...(stringArg(args, 'test') ? { test: resolve(stringArg(args, 'test')!) } : {}),
     seed: intArg(args, 'seed', 1, 0, 2 ** 31 - 1),
     finetuneEpochs: intArg(args, 'finetune-epochs', 2, 1, 100),
-    finetuneCount: intArg(args, 'finetune-count', 3, 0, 20),
+    finetuneCount: intArg(args, 'finetune-count', 6, 0, 50),
     distill: !flag(args, 'no-distill'),
   };
   const overwrite = flag(args, 'force');

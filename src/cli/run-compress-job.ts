@@ -12,6 +12,7 @@ import { flag, numberArg, ParsedArgs, stringArg, UsageError } from './args.js';
 import { createProgressBar } from './progress.js';
 import { formatCount } from './format-report.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
+import { formatSettingsProblems, validateSettings } from '../core/compress/method-settings.js';
 
 /** Flags every compression command accepts. */
 export const COMMON_COMPRESS_OPTIONS = {
@@ -70,8 +71,19 @@ export function samplePruningArg(args: ParsedArgs): Record<string, unknown> | un
   };
 }
 
+/** Checks every step's settings through the method registry: a bad one is a usage error (exit 2) before any work. */
+export function checkStepSettings(steps: readonly CompressStep[]): void {
+  for (const [i, s] of steps.entries()) {
+    const { problems } = validateSettings(s.method, s.settings);
+    if (problems.length === 0) continue;
+    const where = steps.length > 1 ? `step ${i + 1} (${s.method})` : s.method;
+    throw new UsageError(`${where} settings: ${formatSettingsProblems(problems)}`);
+  }
+}
+
 export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[], label: string): Promise<number> {
   if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+  checkStepSettings(steps);
   const model = resolve(args.positionals[0]);
   if (!existsSync(model)) throw new Error(`${model}: cannot open: ENOENT`);
   const out = resolve(stringArg(args, 'out') ?? outputPathFor(model, label));

@@ -9,6 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
+import { describeMethods } from '../core/compress/method-settings.js';
 import { weakTreeFeatures, type CompressJobResult, type FindingAction, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
@@ -194,13 +195,9 @@ export class Commands implements PanelActions {
     if (!model || !this.checkLocal(model)) return undefined;
     if (args.settings) return this.compress(model, args.method ?? 'prune-magnitude', args.settings, args);
     const last = this.remembered<{ method: CompressMethod; sparsity: number; scope: string; data?: string; fieldDrop?: number }>('prune', { method: 'prune-magnitude', sparsity: 0.5, scope: 'global' });
-    const methods: Array<vscode.QuickPickItem & { method: CompressMethod }> = [
-      { method: 'prune-magnitude', label: 'Magnitude (unstructured weights)', detail: 'Zero the smallest |w| of embedding tables and dense kernels. Smaller gzip size; the same raw size and speed.' },
-      { method: 'prune-rows', label: 'Embedding rows (structured)', detail: 'Remove the weakest ids of each table (lowest row norm); removed ids share one fallback row. Smaller file.' },
-      { method: 'prune-dims', label: 'Embedding dimensions (structured)', detail: 'Remove the weakest columns of the tables and shrink the layers that read them.' },
-      { method: 'prune-neurons', label: 'Dense neurons (structured)', detail: 'Remove the weakest neurons of hidden dense layers and the inputs they feed.' },
-      { method: 'prune-fields', label: 'Input fields (DeepFM-style)', detail: 'Remove the feature fields that matter least (permutation importance on an interactions CSV).' },
-    ];
+    const methods: Array<vscode.QuickPickItem & { method: CompressMethod }> = describeMethods()
+      .filter((m) => m.name.startsWith('prune-'))
+      .map((m) => ({ method: m.name, label: m.title, detail: m.description }));
     for (const m of methods) m.picked = m.method === last.method;
     const method = await pickOne(methods, 'Prune Model: method', last.method);
     if (!method) return undefined;

@@ -451,7 +451,7 @@ suite('PruneScope odds and ends', () => {
 
   test('a recipe file with an unknown method gets an error diagnostic on that step', async () => {
     const file = ws('samples/broken.recipe.json');
-    fs.writeFileSync(file, JSON.stringify({ version: 1, model: 'neumf.onnx', steps: [{ method: 'prune-rows', settings: {} }, { method: 'shrink-everything', settings: {} }] }, null, 2));
+    fs.writeFileSync(file, JSON.stringify({ version: 1, model: 'neumf.onnx', steps: [{ method: 'prune-rows', settings: { sparsity: 0.5 } }, { method: 'shrink-everything', settings: {} }] }, null, 2));
     const uri = vscode.Uri.file(file);
     const doc = await vscode.workspace.openTextDocument(uri);
     const diags = await waitFor('recipe diagnostics', 10_000, () => {

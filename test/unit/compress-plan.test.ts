@@ -49,6 +49,10 @@ test('choice: smallest within the drop, most accurate at a ratio, best effort, l
   const noisy = [P('a', 100, 0.30, undefined, 0.001), P('b', 50, 0.297, undefined, 0.002)];
   assert.equal(chooseCandidate(noisy, base, { maxDrop: 0.01 }).chosen.id, 'b');
   assert.equal(chooseCandidate(noisy, base, { maxDrop: 0.01, confidence: 1 }).chosen.id, 'a');
+  // when no candidate clears the margin, the face-value choice, said so
+  const c5 = chooseCandidate([P('b', 50, 0.297, undefined, 0.002)], base, { maxDrop: 0.01, confidence: 1 });
+  assert.deepEqual([c5.chosen.id, c5.withinBudget], ['b', true]);
+  assert.match(c5.reason, /at face value/);
 });
 
 test('successive halving keeps whole front layers first, then those nearest the floor', () => {

@@ -47,10 +47,10 @@ test('checkOutputFree refuses the original, its folder for TF.js, and an existin
 });
 
 test('parseRecipe reads steps and names every problem with its path', () => {
-  const r = parseRecipe(JSON.stringify({ version: 1, model: 'm.onnx', steps: [{ method: 'prune-rows', settings: { sparsity: 0.5 } }, { method: 'quantize' }] }), 'r.recipe.json');
+  const r = parseRecipe(JSON.stringify({ version: 1, model: 'm.onnx', steps: [{ method: 'prune-rows', settings: { sparsity: 0.5 } }, { method: 'quantize', settings: { dtype: 'int8' } }] }), 'r.recipe.json');
   assert.deepEqual(r.steps, [
     { method: 'prune-rows', settings: { sparsity: 0.5 } },
-    { method: 'quantize', settings: {} },
+    { method: 'quantize', settings: { dtype: 'int8' } },
   ]);
   assert.throws(
     () => parseRecipe(JSON.stringify({ steps: [{ method: 'zap' }], output: 3 }), 'r.recipe.json'),

@@ -3,6 +3,7 @@
 // one format, so a recipe written from a finding can be edited and run again later.
 
 import { COMPRESS_METHODS, type CompressMethod, type CompressStep } from './job-types.js';
+import { isCompressMethod, METHOD_SETTINGS, settingsJsonSchema, validateSettings, type JsonSchema } from '../compress/method-settings.js';
 
 export const RECIPE_SCHEMA_VERSION = 1;
 
@@ -58,12 +59,19 @@ export function checkRecipe(doc: unknown): RecipeProblem[] {
       problems.push({ path: `steps[${i}]`, message: 'must be an object { "method", "settings" }' });
       return;
     }
-    if (typeof s.method !== 'string' || !(COMPRESS_METHODS as readonly string[]).includes(s.method)) {
+    if (!isCompressMethod(s.method)) {
       problems.push({ path: `steps[${i}].method`, message: `unknown method ${JSON.stringify(s.method)}; one of ${COMPRESS_METHODS.join(', ')}` });
     }
     if (s.settings !== undefined && !isRecord(s.settings)) problems.push({ path: `steps[${i}].settings`, message: 'must be an object' });
+    else if (isCompressMethod(s.method)) problems.push(...stepSettingsProblems(i, s.method, s.settings));
   });
   return problems;
+}
+
+/** A step's settings through the method registry, at paths "steps[i].settings.<key>". */
+function stepSettingsProblems(i: number, method: CompressMethod, settings: unknown): RecipeProblem[] {
+  const at = `steps[${i}].settings`;
+  return validateSettings(method, settings).problems.map((p) => ({ path: p.path ? `${at}.${p.path}` : at, message: p.message }));
 }
 
 export function parseRecipe(text: string, file: string): RecipeFile {
@@ -87,4 +95,69 @@ export function parseRecipe(text: string, file: string): RecipeFile {
 
 export function recipeText(r: RecipeFile): string {
   return JSON.stringify(r, null, 2) + '\n';
+}
+
+// ---------------- the recipe JSON Schema (media/recipe.schema.json is generated from this) ----------------
+
+function stepSchema(): JsonSchema {
+  return {
+    type: 'object',
+    required: ['method'],
+    properties: {
+      method: {
+        enum: COMPRESS_METHODS,
+        enumDescriptions: COMPRESS_METHODS.map((m) => METHOD_SETTINGS[m].description),
+        description: 'The compression method (one file per method in the engine).',
+      },
+      settings: { type: 'object', description: "The method's settings, e.g. { \"sparsity\": 0.5 } or { \"dtype\": \"int8\" }." },
+    },
+    allOf: COMPRESS_METHODS.map((m) => {
+      const d = METHOD_SETTINGS[m];
+      const needed = Object.values(d.settings).some((f) => f.required) || (d.exclusive ?? []).some((g) => g.required);
+      const then = { ...(needed ? { required: ['settings'] } : {}), properties: { settings: settingsJsonSchema(m) } };
+      return { if: { required: ['method'], properties: { method: { const: m } } }, then };
+    }),
+  };
+}
+
+/** The JSON Schema of recipe files; each step's settings are those of its method (from the registry). */
+export function recipeJsonSchema(): JsonSchema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'PruneScope recipe',
+    description: "Compression steps applied to a model in order; run with 'PruneScope: Run Recipe'.",
+    type: 'object',
+    required: ['steps'],
+    properties: {
+      version: { const: RECIPE_SCHEMA_VERSION, description: 'Recipe format version.' },
+      model: { type: 'string', description: "The model (model.json or .onnx), relative to this file's folder." },
+      output: { type: 'string', description: "Output path, relative to this file's folder. Default: the prunescope.outputPattern setting." },
+      candidates: { type: 'string', description: 'Candidates CSV (user,item,label) for HR@K / NDCG@K / AUC before and after.' },
+      steps: { type: 'array', minItems: 1, items: stepSchema() },
+    },
+  };
+}
+
+function inlineJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(inlineJson).join(', ')}]`;
+  if (isRecord(v)) {
+    const e = Object.entries(v);
+    return e.length ? `{ ${e.map(([k, x]) => `${JSON.stringify(k)}: ${inlineJson(x)}`).join(', ')} }` : '{}';
+  }
+  return JSON.stringify(v);
+}
+
+/** JSON with two-space indents; a value that fits in 120 columns stays on one line. */
+function prettyJson(v: unknown, indent = '', prefix = 0): string {
+  const one = inlineJson(v);
+  if (indent.length + prefix + one.length <= 120 || !(Array.isArray(v) || isRecord(v))) return one;
+  const inner = `${indent}  `;
+  if (Array.isArray(v)) return `[\n${v.map((x) => inner + prettyJson(x, inner)).join(',\n')}\n${indent}]`;
+  const lines = Object.entries(v).map(([k, x]) => `${inner}${JSON.stringify(k)}: ${prettyJson(x, inner, JSON.stringify(k).length + 2)}`);
+  return `{\n${lines.join(',\n')}\n${indent}}`;
+}
+
+/** The text of media/recipe.schema.json (a unit test keeps the file equal to it). */
+export function recipeSchemaText(): string {
+  return `${prettyJson(recipeJsonSchema())}\n`;
 }

@@ -13,17 +13,9 @@ import type { ModelReport } from '../../shared/report.js';
 import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 import { sensitivityAnalysis } from '../compress/sensitivity.js';
 import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec, TreeRemovalJobSpec } from './job-types.js';
-import { COMPRESS_METHODS } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp, writingTo } from './output-files.js';
-import { pruneMagnitude, type PruneMagnitudeSettings } from '../compress/prune-magnitude.js';
-import { quantizeModel, type QuantizeSettings } from '../compress/quantize.js';
-import { pruneRows, type PruneRowsSettings } from '../compress/prune-rows.js';
-import { pruneDims, type PruneDimsSettings } from '../compress/prune-dims.js';
-import { pruneNeurons, type PruneNeuronsSettings } from '../compress/prune-neurons.js';
-import { pruneFields, type PruneFieldsSettings } from '../compress/prune-fields.js';
-import { factorizeModel, type FactorizeSettings } from '../compress/factorize.js';
-import { distillModel, type DistillSettings } from '../compress/distill.js';
-import { finetuneModel, type FinetuneSettings } from '../compress/finetune.js';
+import { runMethodStep } from '../compress/registry.js';
+import { checkedSettings } from '../compress/method-settings.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
 import { pruneFeatures, pruneTrees, honestSplit, type LabeledRows } from '../trees/tree-prune.js';
 import { readTreeCsv } from '../trees/tree-data.js';
@@ -316,31 +308,9 @@ function isFloat(d: string): boolean {
   return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
 }
 
-/** Runs one method; the settings object is the method's own (checked there, with clear errors). */
+/** Runs one method through the registry: settings checked (a SettingsError names the setting) and job defaults filled in. */
 async function runMethod(ir: ModelIR, spec: CompressStep, ctx: CompressionContext): Promise<CompressionOutcome> {
-  switch (spec.method) {
-    case 'prune-magnitude':
-      return pruneMagnitude(ir, spec.settings as unknown as PruneMagnitudeSettings, ctx);
-    case 'prune-rows':
-      return pruneRows(ir, spec.settings as PruneRowsSettings, ctx);
-    case 'prune-dims':
-      return pruneDims(ir, spec.settings as PruneDimsSettings, ctx);
-    case 'prune-neurons':
-      return pruneNeurons(ir, spec.settings as PruneNeuronsSettings, ctx);
-    case 'prune-fields':
-      return pruneFields(ir, spec.settings as unknown as PruneFieldsSettings, ctx);
-    case 'quantize':
-      // the job compares the models itself after writing; the method's own check would run them twice
-      return quantizeModel(ir, { verify: false, ...(spec.settings as unknown as QuantizeSettings) }, ctx);
-    case 'factorize':
-      return factorizeModel(ir, spec.settings as FactorizeSettings, ctx);
-    case 'distill':
-      return distillModel(ir, spec.settings as unknown as DistillSettings, ctx);
-    case 'finetune':
-      return finetuneModel(ir, spec.settings as unknown as FinetuneSettings, ctx);
-    default:
-      throw new Error(`unknown compression method "${String(spec.method)}" (known: ${COMPRESS_METHODS.join(', ')})`);
-  }
+  return runMethodStep(ir, spec, ctx);
 }
 
 async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report: Report): Promise<CompressJobResult> {
@@ -349,10 +319,12 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   // Fail before the work, not after it, when the output is taken.
   await checkOutputFree(spec.outPath, format, spec.overwrite === true, spec.path);
   let beforeReport: ModelReport | undefined;
+  const steps: CompressStep[] = spec.steps && spec.steps.length > 0 ? spec.steps : [{ method: spec.method, settings: spec.settings }];
+  // every step's settings are checked before any work: a bad step 2 must not fail after step 1 ran
+  for (const step of steps) checkedSettings(step.method, step.settings);
   report('reading', 0);
   const ir = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
-  const steps: CompressStep[] = spec.steps && spec.steps.length > 0 ? spec.steps : [{ method: spec.method, settings: spec.settings }];
   await mkdir(spec.tempDir, { recursive: true });
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
   // at the very end: a job cancelled or failed at any point leaves no output behind.

@@ -94,7 +94,14 @@ export function chooseCandidate<T extends Evaluated>(points: readonly T[], basel
   const z = budget.confidence ?? 0;
   const ok = pool.filter((p) => p.metric - z * (p.se ?? 0) >= floor).sort(bySize);
   const margin = z > 0 ? ` with ${z} standard error${z === 1 ? '' : 's'} of margin` : '';
-  if (ok.length > 0) return { chosen: ok[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${((1 - maxDrop) * 100).toFixed(1)}% of the original's metric${margin}` };
+  const share = `${((1 - maxDrop) * 100).toFixed(1)}%`;
+  if (ok.length > 0) return { chosen: ok[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric${margin}` };
+  if (z > 0) {
+    const face = pool.filter((p) => p.metric >= floor).sort(bySize);
+    if (face.length > 0) {
+      return { chosen: face[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric at face value (none did${margin}: the data cannot tell a drop this small from noise)` };
+    }
+  }
   const best = pool.slice().sort(byMetric)[0];
   return { chosen: best, withinBudget: false, reason: `no candidate keeps ${((1 - maxDrop) * 100).toFixed(1)}% of the original's metric: the most accurate one found` };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readModel } from '../../model/read-model.js';
 import type { ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
-import { runMethodStep } from './run-step.js';
+import { runMethodStep } from '../registry.js';
 import type { PlanStep } from './space.js';
 
 export interface Materialized {

@@ -52,7 +52,7 @@ export interface PlanSettings {
   seed?: number;
   /** epochs of each fine-tuning; default 2 */
   finetuneEpochs?: number;
-  /** how many candidates are fine-tuned; default 3 */
+  /** at most this many candidates are fine-tuned (while the time budget lasts); default 6 */
   finetuneCount?: number;
   /** a distilled student competes when data is given; default true */
   distill?: boolean;
@@ -90,6 +90,8 @@ export interface PlanResult {
   withinBudget: boolean;
   reason: string;
   front: PlanPoint[];
+  /** every fine-tuned or distilled candidate, on the front or not: what training bought */
+  trained: PlanPoint[];
   /** distinct candidate models evaluated */
   evaluated: number;
   seconds: number;
@@ -174,6 +176,16 @@ export class CompressPlanner {
     this.mat = new Materializer(ir, workDir, fileName, { signal: ctx.signal });
   }
 
+  /** failures by reason (the model path left out), with the first candidate that met each */
+  private readonly failures = new Map<string, { first: string; count: number }>();
+
+  private failed(label: string, e: unknown): void {
+    const reason = ((e as Error).message ?? String(e)).replace(/^\S+\.(onnx|json): /, '');
+    const f = this.failures.get(reason);
+    if (f) f.count++;
+    else this.failures.set(reason, { first: label, count: 1 });
+  }
+
   private timeLeft(): number {
     return this.deadline - Date.now();
   }
@@ -242,7 +254,7 @@ export class CompressPlanner {
       return c;
     } catch (e) {
       if (this.ctx.signal?.aborted) throw e;
-      this.notes.push(`Candidate ${extra.label ?? assignmentKey(this.units, a)} could not be built: ${(e as Error).message}`);
+      this.failed(extra.label ?? assignmentKey(this.units, a), e);
       return undefined;
     }
   }
@@ -349,21 +361,28 @@ export class CompressPlanner {
     return { c: ch.chosen.c, within: ch.withinBudget };
   }
 
-  /** Is a better than b under the budget (both measured on all choosing users)? */
+  /**
+   * Is a better than b under the budget (both measured on all choosing users)? The same order as
+   * chooseCandidate: within the budget with the margin, then at face value, then most accurate.
+   */
   private better(a: Candidate, b: Candidate): boolean {
     const top = this.top();
-    const ma = pick(a.byLevel[top]!.metrics, this.metric) - CONFIDENCE * this.pairedSe(a.byLevel[top]!, top);
-    const mb = pick(b.byLevel[top]!.metrics, this.metric) - CONFIDENCE * this.pairedSe(b.byLevel[top]!, top);
-    const base = this.levelBaseline(top);
+    const raw = (c: Candidate) => pick(c.byLevel[top]!.metrics, this.metric);
     if (this.budget.targetRatio !== undefined) {
       const okA = this.originalBytes / a.bytes >= this.budget.targetRatio;
       const okB = this.originalBytes / b.bytes >= this.budget.targetRatio;
-      return okA !== okB ? okA : okA ? ma > mb : a.bytes < b.bytes;
+      return okA !== okB ? okA : okA ? raw(a) > raw(b) : a.bytes < b.bytes;
     }
-    const floor = base * (1 - (this.budget.maxDrop ?? 0.01));
-    const okA = ma >= floor;
-    const okB = mb >= floor;
-    return okA !== okB ? okA : okA ? a.bytes < b.bytes : ma > mb;
+    const floor = this.levelBaseline(top) * (1 - (this.budget.maxDrop ?? 0.01));
+    const sure = (c: Candidate) => raw(c) - CONFIDENCE * this.pairedSe(c.byLevel[top]!, top) >= floor;
+    const face = (c: Candidate) => raw(c) >= floor;
+    for (const ok of [sure, face]) {
+      const okA = ok(a);
+      const okB = ok(b);
+      if (okA !== okB) return okA;
+      if (okA) return a.bytes < b.bytes;
+    }
+    return raw(a) > raw(b);
   }
 
   /** Local search: move one unit two options up or down its size order, keep the best, repeat. */
@@ -415,7 +434,7 @@ export class CompressPlanner {
     const structural = [...this.all.values()].filter((c) => c.assignment && c.byLevel[top] && structuralSteps(this.units, c.assignment).length > 0);
     const pts = paretoFront(this.evaluated(top, structural));
     const pool = this.budget.targetRatio !== undefined ? pts.filter((p) => this.originalBytes / p.bytes >= this.budget.targetRatio!) : pts.filter((p) => p.bytes <= choice.c.bytes);
-    const n = Math.min(this.s.finetuneCount ?? 3, pool.length);
+    const n = Math.min(this.s.finetuneCount ?? 6, pool.length);
     const picks = new Set<Evaluated & { c: Candidate }>();
     for (let i = 0; i < n; i++) picks.add(pool[Math.round((i * (pool.length - 1)) / Math.max(1, n - 1))]);
     let one = 0;
@@ -460,7 +479,7 @@ export class CompressPlanner {
         await this.evaluate(c, this.top());
       } catch (e) {
         if (this.ctx.signal?.aborted) throw e;
-        this.notes.push(`Distilled student in ${dtype} could not be built: ${(e as Error).message}`);
+        this.failed(`distilled student, ${dtype}`, e);
       }
     }
   }
@@ -523,6 +542,7 @@ export class CompressPlanner {
       for (const e of new Set([...front, choice.chosen])) e.c.heldOut = (await scoreRows(e.c.mat.path, this.splits.judge, this.k)).metrics;
     }
     const notes = [...this.notes];
+    for (const [reason, f] of this.failures) notes.push(`${f.count} candidate${f.count === 1 ? '' : 's'} could not be built (first: ${f.first}): ${reason}`);
     notes.push(
       this.splits.judge
         ? `Chosen on ${this.splits.levels[top].users} users; the held-out figures are on ${this.splits.judgeFrom}, which the search never saw.`
@@ -549,6 +569,7 @@ export class CompressPlanner {
       withinBudget: choice.withinBudget,
       reason: choice.reason,
       front: front.map((e) => this.point(e.c)),
+      trained: [...this.all.values()].filter((c) => (c.origin === 'finetuned' || c.origin === 'distilled') && c.byLevel[top]).map((c) => this.point(c)),
       evaluated: this.all.size,
       seconds: (Date.now() - this.t0) / 1000,
       budgetMinutes: this.s.budgetMinutes ?? 10,
