@@ -40,8 +40,8 @@ const COMMANDS: Record<string, Command> = {
     run: async (argv) => (await import('./prune-command.js')).pruneCommand(argv),
   },
   quantize: {
-    summary: 'int8 (per-row tables, per-channel kernels) or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
-    usage: 'prunescope quantize <model> --dtype int8|float16|uint8|uint16 [--tensors all|embeddings|dense] [--dense weights-only|dynamic] [--lookup compact|fast] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    summary: 'int8 (per-row tables, per-channel kernels), int4/int2 (ONNX embedding tables, per row), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
+    usage: 'prunescope quantize <model> --dtype int8|int4|int2|float16|uint8|uint16 [--tensors all|embeddings|dense] [--dense weights-only|dynamic] [--lookup compact|fast] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./quantize-command.js')).quantizeCommand(argv),
   },
   factorize: {

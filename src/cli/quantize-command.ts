@@ -1,4 +1,4 @@
-// `prunescope quantize MODEL --dtype int8|float16|uint8|uint16 [--tensors all|embeddings|dense] --out PATH`
+// `prunescope quantize MODEL --dtype int8|int4|int2|float16|uint8|uint16 [--tensors all|embeddings|dense] --out PATH`
 
 import { parseCommandArgs, stringArg, UsageError, flag } from './args.js';
 import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
@@ -13,7 +13,9 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     'full-range': { type: 'boolean' },
   });
   const dtype = stringArg(args, 'dtype');
-  if (!dtype || !['int8', 'float16', 'uint8', 'uint16'].includes(dtype)) throw new UsageError('--dtype must be int8, float16, uint8 or uint16');
+  if (!dtype || !['int8', 'int4', 'int2', 'float16', 'uint8', 'uint16'].includes(dtype)) {
+    throw new UsageError('--dtype must be int8, int4, int2 (ONNX embedding tables), float16, uint8 or uint16');
+  }
   const tensors = stringArg(args, 'tensors');
   const dense = stringArg(args, 'dense');
   if (dense && dense !== 'weights-only' && dense !== 'dynamic') throw new UsageError("--dense must be 'weights-only' or 'dynamic'");

@@ -5,6 +5,10 @@
 //    Cast node that produces the original name (ORT folds it at load: half size on disk only).
 //  - int8 embedding table (every consumer a Gather on axis 0): int8 rows + one scale per row;
 //    Gather(q) -> Cast -> Mul(Gather(scale)): only the looked-up rows are dequantized.
+//  - int4/int2 embedding table (same condition): codes packed 2 or 4 per uint8 byte (planar, see
+//    packRowCodes) + a scale and a uint8 zero point per row; Gather(packed) -> BitShift/BitwiseAnd
+//    per part -> Concat (-> Slice off row padding) -> Cast -> Sub(zero point) -> Mul(scale).
+//    com.microsoft GatherBlockQuantized runs these too, but 3-7x slower on ORT 1.30's CPU.
 //  - int8 dense kernel (MatMul input B, or Gemm input B with alpha = beta = 1, transA = 0):
 //    DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast -> Mul(x_scale * w_scale),
 //    (+ Add bias for Gemm), the pattern ORT fuses into DynamicQuantizeMatMul. Per-output-channel
@@ -15,7 +19,7 @@ import { GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
 import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx-edit.js';
 import { isOnnxNative } from '../model/onnx.js';
 import { readTensorFloat32 } from '../model/tensor-data.js';
-import { quantizeColumnsInt8, quantizeRowsInt8, toFloat16 } from './quantize-math.js';
+import { LowBits, packedRowBytes, quantizeColumnsInt8, quantizeRowsInt8, quantizeRowsLowBit, toFloat16 } from './quantize-math.js';
 import type { TensorChange } from './types.js';
 
 export interface OnnxQuantizePlan {
@@ -23,7 +27,7 @@ export interface OnnxQuantizePlan {
   changes: TensorChange[];
   /** tensors asked for but left as they are, with the reason */
   skipped: Array<{ tensor: string; reason: string }>;
-  /** did any int8 table get float16 scales / float32 scales */
+  /** did any int8/int4/int2 table get float16 scales / float32 scales */
   float16Scales: number;
   float32Scales: number;
   /** set when the dense mode asked for cannot be used on this model's opset */
@@ -32,10 +36,12 @@ export interface OnnxQuantizePlan {
   lookupNotes: string[];
   /** the dense mode used */
   denseMode?: 'weights-only' | 'dynamic';
+  /** int4/int2 tables: how codes were unpacked (BitwiseAnd needs opset 18; BitShift alone, 11) */
+  unpackOps?: 'BitShift + BitwiseAnd' | 'BitShift';
 }
 
 export interface OnnxQuantizeOptions {
-  dtype: 'int8' | 'float16';
+  dtype: 'int8' | 'float16' | 'int4' | 'int2';
   /** 7-bit dense weights (qmax 63), for the 'dynamic' dense mode */
   reduceRange: boolean;
   /**
@@ -52,7 +58,7 @@ export interface OnnxQuantizeOptions {
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
-function bytesOf(a: Int8Array | Uint16Array | Float32Array): Uint8Array {
+function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -93,6 +99,139 @@ function transposeInt8(a: Int8Array, rows: number, cols: number): Int8Array {
   return out;
 }
 
+type PlanEdit = Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>> & OnnxGraphEdit;
+
+/** Replaces each Gather in `us` by the nodes `lookup` gives (they must produce its output). */
+function replaceGathers(edit: PlanEdit, us: Use[], lookup: (ids: string, out: string, base: string) => OnnxNodeSpec[]): void {
+  for (const u of us) {
+    for (const node of lookup(u.node.inputs[1], u.node.outputs[0], u.node.name)) edit.insertNodes.push({ before: u.node.name, node });
+    edit.removeNodes.push(u.node.name);
+  }
+}
+
+/** Gather of a [rows, 1] scale table (+ Cast to float when float16): the nodes and the float scales' name. */
+function gatherRowScale(names: Names, sName: string, f16: boolean, ids: string, out: string, base: string): { nodes: OnnxNodeSpec[]; scale: string } {
+  const gs = names.fresh(`${out}_scale`);
+  const nodes: OnnxNodeSpec[] = [{ name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } }];
+  if (!f16) return { nodes, scale: gs };
+  const scale = names.fresh(`${out}_scale_f`);
+  nodes.push({ name: names.fresh(`${base}_scale_cast`), op: 'Cast', inputs: [gs], outputs: [scale], attrs: { to: { i: FLOAT } } });
+  return { nodes, scale };
+}
+
+/** Small constant initializers (shift amounts, masks, slice bounds), one per value. */
+class Constants {
+  private readonly made = new Map<string, string>();
+  constructor(private readonly names: Names, private readonly edit: PlanEdit) {}
+  uint8(v: number): string {
+    return this.get(`u8_${v}`, 'uint8', [], Uint8Array.of(v));
+  }
+  int64(v: number): string {
+    return this.get(`i64_${v}`, 'int64', [1], new Uint8Array(BigInt64Array.of(BigInt(v)).buffer));
+  }
+  private get(key: string, dtype: 'uint8' | 'int64', shape: number[], data: Uint8Array): string {
+    let name = this.made.get(key);
+    if (!name) {
+      name = this.names.fresh(`quantize_${key.replace('-', 'm')}`);
+      this.made.set(key, name);
+      this.edit.setInitializers.push({ name, dtype, shape, data });
+    }
+    return name;
+  }
+}
+
+/**
+ * Nodes that turn gathered packed bytes `g` [..., w] into float codes [..., cols]: part k of a
+ * byte (bits k*b .. k*b+b-1, see packRowCodes) by shifts and a mask, or by two shifts (a left
+ * shift drops the higher bits of a uint8), the parts concatenated, row padding sliced off.
+ */
+function unpackCodes(k: Constants, names: Names, g: string, cols: number, bits: LowBits, withAnd: boolean, base: string): { nodes: OnnxNodeSpec[]; codes: string } {
+  const per = 8 / bits;
+  const nodes: OnnxNodeSpec[] = [];
+  const shift = (x: string, by: number, direction: 'LEFT' | 'RIGHT'): string => {
+    const y = names.fresh(`${g}_${direction === 'LEFT' ? 'shl' : 'shr'}${by}`);
+    nodes.push({ name: names.fresh(`${base}_bitshift`), op: 'BitShift', inputs: [x, k.uint8(by)], outputs: [y], attrs: { direction: { s: direction } } });
+    return y;
+  };
+  const parts: string[] = [];
+  for (let p = 0; p < per; p++) {
+    if (p === per - 1) parts.push(shift(g, bits * p, 'RIGHT'));
+    else if (!withAnd) parts.push(shift(shift(g, 8 - bits * (p + 1), 'LEFT'), 8 - bits, 'RIGHT'));
+    else {
+      const x = p === 0 ? g : shift(g, bits * p, 'RIGHT');
+      const y = names.fresh(`${g}_part${p}`);
+      nodes.push({ name: names.fresh(`${base}_mask`), op: 'BitwiseAnd', inputs: [x, k.uint8((1 << bits) - 1)], outputs: [y] });
+      parts.push(y);
+    }
+  }
+  let codes = names.fresh(`${g}_codes`);
+  nodes.push({ name: names.fresh(`${base}_concat`), op: 'Concat', inputs: parts, outputs: [codes], attrs: { axis: { i: -1 } } });
+  if (packedRowBytes(cols, bits) * per !== cols) {
+    const cut = names.fresh(`${g}_codes_cut`);
+    nodes.push({ name: names.fresh(`${base}_slice`), op: 'Slice', inputs: [codes, k.int64(0), k.int64(cols), k.int64(-1)], outputs: [cut] });
+    codes = cut;
+  }
+  const f = names.fresh(`${g}_codes_f`);
+  nodes.push({ name: names.fresh(`${base}_codes_cast`), op: 'Cast', inputs: [codes], outputs: [f], attrs: { to: { i: FLOAT } } });
+  return { nodes, codes: f };
+}
+
+interface TableContext {
+  names: Names;
+  edit: PlanEdit;
+  consts: Constants;
+  plan: OnnxQuantizePlan;
+}
+
+/**
+ * int4/int2 table (every reader a Gather of rows, checked by the caller): packed codes, row
+ * scales (float16 when they fit) and uint8 row zero points; each Gather becomes
+ * Gather(packed) -> unpack -> Sub(Gather(zero points)) -> Mul(Gather(scales)).
+ */
+async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean): Promise<TensorChange> {
+  const { names, edit } = cx;
+  const [rows, cols] = t.shape;
+  const rq = quantizeRowsLowBit(await readTensorFloat32(t), rows, cols, bits, true);
+  const w = packedRowBytes(cols, bits);
+  const dtype = bits === 4 ? 'int4' : 'int2';
+  const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
+  const stored = [
+    { name: names.fresh(`${t.name}_${dtype}`), shape: [rows, w], dtype: 'uint8' as const, data: rq.packed },
+    { name: names.fresh(`${t.name}_scale`), shape: [rows, 1], dtype: scaleDtype, data: bytesOf(rq.scaleBits ?? rq.scales) },
+    { name: names.fresh(`${t.name}_zero_point`), shape: [rows, 1], dtype: 'uint8' as const, data: rq.zeroPoints },
+  ] as const;
+  for (const s of stored) edit.setInitializers.push({ ...s, shape: s.shape.slice() });
+  edit.removeInitializers.push(t.name);
+  cx.plan[rq.scaleBits ? 'float16Scales' : 'float32Scales']++;
+  cx.plan.unpackOps = withAnd ? 'BitShift + BitwiseAnd' : 'BitShift';
+  const [qName, sName, zName] = stored.map((s) => s.name);
+  replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
+    const g = names.fresh(`${out}_${dtype}`);
+    const gz = names.fresh(`${out}_zero_point`);
+    const gzf = names.fresh(`${out}_zero_point_f`);
+    const centered = names.fresh(`${out}_centered`);
+    const un = unpackCodes(cx.consts, names, g, cols, bits, withAnd, base);
+    const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, out, base);
+    return [
+      { name: names.fresh(`${base}_${dtype}`), op: 'Gather', inputs: [qName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
+      ...un.nodes,
+      { name: names.fresh(`${base}_zero_point`), op: 'Gather', inputs: [zName, ids], outputs: [gz], attrs: { axis: { i: 0 } } },
+      { name: names.fresh(`${base}_zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
+      { name: names.fresh(`${base}_center`), op: 'Sub', inputs: [un.codes, gzf], outputs: [centered] },
+      ...sc.nodes,
+      { name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [centered, sc.scale], outputs: [out] },
+    ];
+  });
+  return {
+    tensor: t.name,
+    action:
+      `${dtype} per-row asymmetric (${bits}-bit codes packed ${8 / bits} per byte, ${scaleDtype} scale + uint8 zero point per row; ` +
+      `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul dequantize only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)}, RMSE ${rq.rmse.toExponential(2)})`,
+    before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
+    after: stored.map((s) => ({ name: s.name, shape: s.shape.slice(), dtype: s.dtype, bytes: s.data.byteLength })),
+  };
+}
+
 function attrNum(n: GraphNode, key: string, dflt: number): number {
   const v = n.attrs[key];
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : dflt;
@@ -102,7 +241,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   if (!isOnnxNative(ir.native)) throw new Error('planOnnxQuantization: the IR was not read from an ONNX file');
   const keys = ir.native.tensorKeys;
   const names = new Names(ir);
-  const edit: Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>> & OnnxGraphEdit = {
+  const edit: PlanEdit = {
     setInitializers: [],
     removeInitializers: [],
     insertNodes: [],
@@ -110,6 +249,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   };
   const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, lookupNotes: [] };
   const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
+  const consts = new Constants(names, edit);
 
   const uses = new Map<string, Use[]>();
   const nested = new Set<string>();
@@ -183,16 +323,13 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       edit.setInitializers.push({ name: hName, dtype: 'float16', shape: t.shape.slice(), data: bytesOf(h.bits) });
       edit.removeInitializers.push(t.name);
       if (allGather && !unnamed) {
-        for (const u of us) {
-          const out = u.node.outputs[0];
+        replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
           const g = names.fresh(`${out}_fp16`);
-          const nodes: OnnxNodeSpec[] = [
-            { name: names.fresh(`${u.node.name}_fp16`), op: 'Gather', inputs: [hName, u.node.inputs[1]], outputs: [g], attrs: { axis: { i: 0 } } },
-            { name: names.fresh(`${u.node.name}_cast`), op: 'Cast', inputs: [g], outputs: [out], attrs: { to: { i: FLOAT } } },
+          return [
+            { name: names.fresh(`${base}_fp16`), op: 'Gather', inputs: [hName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${base}_cast`), op: 'Cast', inputs: [g], outputs: [out], attrs: { to: { i: FLOAT } } },
           ];
-          for (const node of nodes) edit.insertNodes.push({ before: u.node.name, node });
-          edit.removeNodes.push(u.node.name);
-        }
+        });
       } else {
         // a Cast that gives the old name back: no consumer changes; ORT folds it into a float32
         // constant at session creation
@@ -217,9 +354,23 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       continue;
     }
 
-    // int8
+    // int8, int4, int2
     if (unnamed) {
       skip(t.name, `consumer ${unnamed.node.op} has no node name, so it cannot be replaced`);
+      continue;
+    }
+    if (opts.dtype === 'int4' || opts.dtype === 'int2') {
+      const other = us.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0));
+      const why = t.shape.length !== 2 ? `rank ${t.shape.length}, not a table`
+        : !allGather ? `read by ${other?.node.op ?? 'Gather'} (input ${other?.index ?? 1}): ${opts.dtype} rewrites a table only when every reader is a Gather of rows`
+        : t.shape[1] < NARROW_TABLE_COLS ? `only ${t.shape[1]} wide: a scale and zero point per row and the row padding would cost more than ${opts.dtype} saves (int8 keeps one scale per table)`
+        : opset < 11 ? `the model's opset ${opset} is below 11 (BitShift), and the opset is not raised`
+        : undefined;
+      if (why) {
+        skip(t.name, why);
+        continue;
+      }
+      plan.changes.push(await lowBitTable({ names, edit, consts, plan }, t, us, opts.dtype === 'int4' ? 4 : 2, opset >= 18));
       continue;
     }
     if (allGather) {
@@ -246,39 +397,28 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: fast ? [rows] : perRow ? [rows, 1] : [], data: scaleData });
       edit.removeInitializers.push(t.name);
       if (fast) needsOpset = Math.max(needsOpset, 13);
-      for (const u of us) {
-        if (fast) {
-          const gq = names.fresh(`${u.node.outputs[0]}_int8`);
-          const gs = names.fresh(`${u.node.outputs[0]}_scale`);
-          const nodes: OnnxNodeSpec[] = [
-            { name: names.fresh(`${u.node.name}_int8`), op: 'Gather', inputs: [qName, u.node.inputs[1]], outputs: [gq], attrs: { axis: { i: 0 } } },
-            { name: names.fresh(`${u.node.name}_scale`), op: 'Gather', inputs: [sName, u.node.inputs[1]], outputs: [gs], attrs: { axis: { i: 0 } } },
-            { name: names.fresh(`${u.node.name}_dequantize`), op: 'DequantizeLinear', inputs: [gq, gs], outputs: [u.node.outputs[0]], attrs: { axis: { i: 0 } } },
-          ];
-          for (const node of nodes) edit.insertNodes.push({ before: u.node.name, node });
-          edit.removeNodes.push(u.node.name);
-          continue;
-        }
-        const out = u.node.outputs[0];
-        const ids = u.node.inputs[1];
-        const base = u.node.name;
+      replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
         const gq = names.fresh(`${out}_int8`);
-        const gqf = names.fresh(`${out}_int8_f`);
-        const gs = names.fresh(`${out}_scale`);
-        const nodes: OnnxNodeSpec[] = [
-          { name: names.fresh(`${base}_int8`), op: 'Gather', inputs: [qName, ids], outputs: [gq], attrs: { axis: { i: 0 } } },
-          { name: names.fresh(`${base}_int8_cast`), op: 'Cast', inputs: [gq], outputs: [gqf], attrs: { to: { i: FLOAT } } },
-        ];
-        if (perRow) nodes.push({ name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } });
-        let scaleOut = perRow ? gs : sName;
-        if (rq.scaleBits) {
-          scaleOut = names.fresh(`${out}_scale_f`);
-          nodes.push({ name: names.fresh(`${base}_scale_cast`), op: 'Cast', inputs: [gs], outputs: [scaleOut], attrs: { to: { i: FLOAT } } });
+        const gather: OnnxNodeSpec = { name: names.fresh(`${base}_int8`), op: 'Gather', inputs: [qName, ids], outputs: [gq], attrs: { axis: { i: 0 } } };
+        if (fast) {
+          const gs = names.fresh(`${out}_scale`);
+          return [
+            gather,
+            { name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${base}_dequantize`), op: 'DequantizeLinear', inputs: [gq, gs], outputs: [out], attrs: { axis: { i: 0 } } },
+          ];
         }
-        nodes.push({ name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [gqf, scaleOut], outputs: [out] });
-        for (const node of nodes) edit.insertNodes.push({ before: base, node });
-        edit.removeNodes.push(base);
-      }
+        const gqf = names.fresh(`${out}_int8_f`);
+        const nodes: OnnxNodeSpec[] = [gather, { name: names.fresh(`${base}_int8_cast`), op: 'Cast', inputs: [gq], outputs: [gqf], attrs: { to: { i: FLOAT } } }];
+        let scale = sName;
+        if (perRow) {
+          const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, out, base);
+          nodes.push(...sc.nodes);
+          scale = sc.scale;
+        }
+        nodes.push({ name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [gqf, scale], outputs: [out] });
+        return nodes;
+      });
       plan.changes.push({
         tensor: t.name,
         action: perRow

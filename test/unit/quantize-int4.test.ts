@@ -1,0 +1,308 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { quantizeModel } from '../../src/core/compress/quantize.js';
+import {
+  dequantizeRowsLowBit,
+  LowBits,
+  packedRowBytes,
+  packRowCodes,
+  quantizeRowsLowBit,
+  unpackRowCodes,
+} from '../../src/core/compress/quantize-math.js';
+import { ModelFileError } from '../../src/core/model/ir.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+
+const fixturesDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+
+async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ps-quantize-int4-'));
+  try {
+    await fn(dir);
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** N(0, sd) values (Box-Muller), deterministic. */
+function normal(n: number, seed: number, sd = 1): Float32Array {
+  const rnd = lcg(seed);
+  return Float32Array.from({ length: n }, () => sd * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd()));
+}
+
+test('packing: exact bytes of the planar layout, odd widths, and round trips', () => {
+  // int4, 3 wide: w = 2 bytes; byte 0 = col 0 | col 2 << 4, byte 1 = col 1 (padding code 0)
+  assert.deepEqual(Array.from(packRowCodes([1, 2, 15], 1, 3, 4)), [0xf1, 0x02]);
+  // int2, 5 wide: w = 2; byte 0 = c0 | c2 << 2 | c4 << 4, byte 1 = c1 | c3 << 2
+  assert.deepEqual(Array.from(packRowCodes([3, 0, 1, 2, 3], 1, 5, 2)), [3 | (1 << 2) | (3 << 4), 2 << 2]);
+  assert.deepEqual(Array.from(packRowCodes([3, 3, 3, 3], 1, 4, 2)), [255]);
+  assert.equal(packedRowBytes(64, 4), 32);
+  assert.equal(packedRowBytes(13, 4), 7);
+  assert.equal(packedRowBytes(13, 2), 4);
+  assert.equal(packedRowBytes(1, 2), 1);
+  for (const bits of [4, 2] as LowBits[]) {
+    const top = (1 << bits) - 1;
+    for (const cols of [1, 2, 3, 5, 7, 8, 13, 17]) {
+      const rows = 4;
+      const rnd = lcg(cols * 31 + bits);
+      // row 0 all top, row 1 all 0, rows 2-3 random
+      const codes = Uint8Array.from({ length: rows * cols }, (_, i) => (i < cols ? top : i < 2 * cols ? 0 : Math.floor(rnd() * (top + 1))));
+      const packed = packRowCodes(codes, rows, cols, bits);
+      assert.equal(packed.length, rows * packedRowBytes(cols, bits));
+      assert.deepEqual(unpackRowCodes(packed, rows, cols, bits), codes, `${bits} bits, ${cols} wide`);
+    }
+    assert.throws(() => packRowCodes([top + 1], 1, 1, bits), /does not fit/);
+    assert.throws(() => unpackRowCodes(new Uint8Array(packedRowBytes(5, bits) + 1), 1, 5, bits), /not 1 packed rows/);
+  }
+  assert.throws(() => packRowCodes([0], 1, 1, 3 as LowBits), /bits must be 4 or 2/);
+});
+
+test('quantizeRowsLowBit: zero rows, all-equal rows, zeros kept, extremes, reported errors are the real ones', () => {
+  for (const bits of [4, 2] as LowBits[]) {
+    const top = (1 << bits) - 1;
+    const cols = 7;
+    const values = new Float32Array([
+      ...[0, 0, 0, 0, 0, 0, 0], // zero row
+      ...Array(7).fill(0.5), // all equal, positive
+      ...Array(7).fill(-0.25), // all equal, negative
+      ...[-1e30, 0, 1e30, 3, -2, 0, 1e29], // extremes
+      ...[0.3, -0.7, 0, 0.1, 0.9, -0.2, 0], // ordinary, with zeros
+    ]);
+    const q = quantizeRowsLowBit(values, 5, cols, bits);
+    assert.equal(q.scales[0], 0);
+    assert.equal(q.zeroPoints[0], 0);
+    assert.deepEqual(Array.from(q.codes.subarray(0, 7)), Array(7).fill(0));
+    // all-equal rows use the whole range: the top code (or 0 for negative rows)
+    assert.deepEqual(Array.from(q.codes.subarray(7, 14)), Array(7).fill(top));
+    assert.equal(q.zeroPoints[1], 0);
+    assert.deepEqual(Array.from(q.codes.subarray(14, 21)), Array(7).fill(0));
+    assert.equal(q.zeroPoints[2], top);
+    const d = dequantizeRowsLowBit(q);
+    for (let i = 7; i < 21; i++) assert.ok(Math.abs(d[i] - values[i]) <= 1e-7 * Math.abs(values[i]) + 1e-9, `${i}: ${d[i]}`);
+    // exact zeros stay exactly zero; codes fit; the extreme row is finite
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] === 0) assert.equal(d[i], 0, `zero at ${i}`);
+      assert.ok(q.codes[i] <= top);
+      assert.ok(Number.isFinite(d[i]));
+    }
+    assert.ok(Math.abs(d[21] + 1e30) < 0.6e30 && Math.abs(d[23] - 1e30) < 0.6e30);
+    // the reported error is the real one
+    let max = 0;
+    let sse = 0;
+    for (let i = 0; i < values.length; i++) {
+      const e = Math.abs(values[i] - d[i]);
+      max = Math.max(max, e);
+      sse += e * e;
+    }
+    assert.equal(q.maxAbsError, max);
+    assert.ok(Math.abs(q.rmse - Math.sqrt(sse / values.length)) <= 1e-9 * max);
+    assert.deepEqual(q.packed, packRowCodes(q.codes, 5, cols, bits));
+    assert.throws(() => quantizeRowsLowBit([1, NaN], 1, 2, bits), /NaN/);
+    assert.throws(() => quantizeRowsLowBit([1, Infinity], 1, 2, bits), /infinite/);
+  }
+});
+
+test('quantizeRowsLowBit on a N(0,1) table: RMSE of the clipped asymmetric rows; float16 scales are what the model sees', () => {
+  const rows = 2000;
+  const cols = 64;
+  const v = normal(rows * cols, 3);
+  const q4 = quantizeRowsLowBit(v, rows, cols, 4, true);
+  const q2 = quantizeRowsLowBit(v, rows, cols, 2, true);
+  // measured in /tmp/int4/rmse.py (numpy, 20000 x 64): 4-bit 0.088, 2-bit 0.355 (min-max 0.091 / 0.456)
+  assert.ok(q4.rmse > 0.08 && q4.rmse < 0.092, `4-bit rmse ${q4.rmse}`);
+  assert.ok(q2.rmse > 0.33 && q2.rmse < 0.37, `2-bit rmse ${q2.rmse}`);
+  assert.ok(q4.scaleBits && q2.scaleBits, 'float16 scales');
+  // tiny rows whose clipped scale would be a float16 subnormal get float32 scales
+  const tiny = quantizeRowsLowBit(Float32Array.from({ length: 64 }, (_, i) => (i - 32) * 1e-6), 1, 64, 4, true);
+  assert.equal(tiny.scaleBits, undefined);
+});
+
+interface BuiltModel {
+  file: string;
+  wide: Float32Array;
+  odd: Float32Array;
+}
+
+/** ids -> Gather(wide [1000, 64]) and Gather(odd [300, 13]) -> Concat -> MLP(fc [77, 8]) -> y; plus a tied table read by Gather and MatMul. */
+async function buildModel(dir: string, opset: number): Promise<BuiltModel> {
+  const wide = normal(1000 * 64, 11, 0.1);
+  const odd = normal(300 * 13, 12, 0.05);
+  const b = new OnnxGraphBuilder({ graphName: 'g', opset })
+    .input('ids', 'int64', ['batch'])
+    .output('y', 'float32', ['batch', 8])
+    .output('e', 'float32', ['batch', 77])
+    .initializer('wide.weight', 'float32', [1000, 64], wide)
+    .initializer('odd.weight', 'float32', [300, 13], odd)
+    .initializer('fc.weight', 'float32', [77, 8], normal(77 * 8, 13, 0.2))
+    .node('Gather', ['wide.weight', 'ids'], ['ew'], { axis: 0 }, { name: '/wide/Gather' })
+    .node('Gather', ['odd.weight', 'ids'], ['eo'], { axis: 0 }, { name: '/odd/Gather' })
+    .node('Concat', ['ew', 'eo'], ['e'], { axis: 1 }, { name: '/concat' })
+    .node('MatMul', ['e', 'fc.weight'], ['y'], {}, { name: '/fc/MatMul' });
+  const file = path.join(dir, `model-op${opset}.onnx`);
+  await writeOnnxFile(file, b.toModelProto());
+  return { file, wide, odd };
+}
+
+/** The float model with the tables replaced by our own dequantization of them. */
+async function dequantizedTwin(dir: string, m: BuiltModel, bits: LowBits, opset: number): Promise<string> {
+  const twinDir = path.join(dir, `twin${bits}`);
+  await fs.promises.mkdir(twinDir);
+  const deq = (v: Float32Array, rows: number, cols: number) => dequantizeRowsLowBit(quantizeRowsLowBit(v, rows, cols, bits, true));
+  const file = path.join(twinDir, path.basename(m.file));
+  const ir = await readModel(m.file);
+  const fc = (await import('../../src/core/model/tensor-data.js')).readTensorFloat32;
+  const b = new OnnxGraphBuilder({ graphName: 'g', opset })
+    .input('ids', 'int64', ['batch'])
+    .output('y', 'float32', ['batch', 8])
+    .output('e', 'float32', ['batch', 77])
+    .initializer('wide.weight', 'float32', [1000, 64], deq(m.wide, 1000, 64))
+    .initializer('odd.weight', 'float32', [300, 13], deq(m.odd, 300, 13))
+    .initializer('fc.weight', 'float32', [77, 8], await fc(ir.tensors.find((t) => t.name === 'fc.weight')!))
+    .node('Gather', ['wide.weight', 'ids'], ['ew'], { axis: 0 })
+    .node('Gather', ['odd.weight', 'ids'], ['eo'], { axis: 0 })
+    .node('Concat', ['ew', 'eo'], ['e'], { axis: 1 })
+    .node('MatMul', ['e', 'fc.weight'], ['y']);
+  await writeOnnxFile(file, b.toModelProto());
+  return file;
+}
+
+async function run(file: string, ids: BigInt64Array): Promise<{ y: Float32Array; e: Float32Array }> {
+  const s = await ort.InferenceSession.create(file);
+  try {
+    const out = await s.run({ ids: new ort.Tensor('int64', ids, [ids.length]) });
+    return { y: out.y.data as Float32Array, e: out.e.data as Float32Array };
+  } finally {
+    await s.release();
+  }
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+// stored bytes: packed codes + float16 scales + uint8 zero points (int8 'compact': codes + float16 scales)
+const EXPECTED_BYTES = {
+  int8: { wide: 1000 * 64 + 1000 * 2, odd: 300 * 13 + 300 * 2 }, // 66000, 4500
+  int4: { wide: 1000 * 32 + 1000 * 2 + 1000, odd: 300 * 7 + 300 * 2 + 300 }, // 35000, 3000
+  int2: { wide: 1000 * 16 + 1000 * 2 + 1000, odd: 300 * 4 + 300 * 2 + 300 }, // 19000, 2100
+};
+
+for (const opset of [17, 18]) {
+  test(`ONNX opset ${opset}: int4 and int2 tables run in ORT equal to our own dequantized model; bytes are the stored ones`, async () => {
+    await withTemp(async (dir) => {
+      const m = await buildModel(dir, opset);
+      const ir = await readModel(m.file);
+      const ids = BigInt64Array.from({ length: 256 }, (_, i) => BigInt((i * 37) % 300));
+      const int8 = await quantizeModel(ir, { dtype: 'int8', tensors: 'embeddings', verify: false });
+      const bytesOf = (o: typeof int8, name: string) => o.changes.find((c) => c.tensor === name)!.after.reduce((a, x) => a + x.bytes, 0);
+      assert.equal(bytesOf(int8, 'wide.weight'), EXPECTED_BYTES.int8.wide);
+      assert.equal(bytesOf(int8, 'odd.weight'), EXPECTED_BYTES.int8.odd);
+      for (const bits of [4, 2] as LowBits[]) {
+        const dtype = bits === 4 ? 'int4' : 'int2';
+        const o = await quantizeModel(ir, { dtype });
+        assert.deepEqual(o.changes.map((c) => c.tensor).sort(), ['odd.weight', 'wide.weight'], 'all = embedding tables only');
+        const wide = o.changes.find((c) => c.tensor === 'wide.weight')!;
+        assert.deepEqual(wide.after, [
+          { name: `wide.weight_${dtype}`, shape: [1000, 64 / (8 / bits)], dtype: 'uint8', bytes: 1000 * (64 / (8 / bits)) },
+          { name: 'wide.weight_scale', shape: [1000, 1], dtype: 'float16', bytes: 2000 },
+          { name: 'wide.weight_zero_point', shape: [1000, 1], dtype: 'uint8', bytes: 1000 },
+        ]);
+        assert.equal(bytesOf(o, 'wide.weight'), EXPECTED_BYTES[dtype].wide);
+        assert.equal(bytesOf(o, 'odd.weight'), EXPECTED_BYTES[dtype].odd);
+        // ~1/2 and ~1/4 of int8 on the 64-wide table (scales and zero points are the rest)
+        const ratio = EXPECTED_BYTES[dtype].wide / EXPECTED_BYTES.int8.wide;
+        assert.ok(bits === 4 ? ratio < 0.54 : ratio < 0.29, `ratio ${ratio}`);
+        // the plan's check against the float model ran
+        // outputs: the lookups (sd 0.1 and 0.05) and a 77-term sum of them
+        assert.ok(o.outputDiff && o.outputDiff.maxAbsDiff < (bits === 4 ? 0.1 : 0.4), `diff ${o.outputDiff?.maxAbsDiff}`);
+        const unpack = opset >= 18 ? 'BitShift \\+ BitwiseAnd' : 'BitShift,';
+        assert.ok(o.notes.some((n) => new RegExp(`stored as ${bits}-bit codes.*float16 row scales.*Gather, ${unpack}`).test(n)), o.notes.join('\n'));
+        assert.ok(o.notes.some((n) => /^Checked in onnxruntime-node against the original/.test(n)));
+        const out = path.join(dir, `q${bits}.onnx`);
+        await o.write(out);
+        const q = await readModel(out);
+        const ops = new Set(q.graph.nodes.map((n) => n.op));
+        assert.equal(ops.has('BitwiseAnd'), opset >= 18);
+        assert.ok(ops.has('BitShift') && ops.has('Slice'), 'the 13-wide table is padded, so sliced');
+        assert.equal(q.graph.nodes.filter((n) => n.op === 'MatMul').length, 1, 'the dense kernel is untouched');
+        const twin = await dequantizedTwin(dir, m, bits, opset);
+        const [a, b] = [await run(out, ids), await run(twin, ids)];
+        assert.ok(maxDiff(a.e, b.e) <= 1e-5, `lookups ${maxDiff(a.e, b.e)}`);
+        assert.ok(maxDiff(a.y, b.y) <= 1e-5, `outputs ${maxDiff(a.y, b.y)}`);
+      }
+    });
+  });
+}
+
+test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and low-opset tables are left with a reason', async () => {
+  await withTemp(async (dir) => {
+    const m = await buildModel(dir, 17);
+    const ir = await readModel(m.file);
+    for (const dtype of ['int4', 'int2'] as const) {
+      await assert.rejects(quantizeModel(ir, { dtype, tensors: 'dense' }), (e: unknown) => e instanceof ModelFileError && /embedding tables only: dense kernels have no 4-bit or 2-bit form/.test(e.message));
+      await assert.rejects(
+        quantizeModel(ir, { dtype, tensors: ['wide.weight', 'fc.weight'] }),
+        (e: unknown) => e instanceof ModelFileError && /"fc.weight" is a dense kernel/.test(e.message),
+      );
+    }
+    // a 4-wide table and a table also read by MatMul (tied output projection)
+    const b = new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+      .input('ids', 'int64', ['batch'])
+      .output('y', 'float32', ['batch', 4])
+      .output('z', 'float32', ['batch', 16])
+      .initializer('narrow', 'float32', [50, 4], normal(200, 1))
+      .initializer('tied', 'float32', [16, 16], normal(256, 2))
+      .node('Gather', ['narrow', 'ids'], ['y'], { axis: 0 }, { name: 'g1' })
+      .node('Gather', ['tied', 'ids'], ['t'], { axis: 0 }, { name: 'g2' })
+      .node('MatMul', ['t', 'tied'], ['z'], {}, { name: 'mm' });
+    const file = path.join(dir, 'odd.onnx');
+    await writeOnnxFile(file, b.toModelProto());
+    const o = await quantizeModel(await readModel(file), { dtype: 'int4', tensors: 'embeddings' });
+    assert.equal(o.changes.length, 0);
+    assert.ok(o.notes.some((n) => /Left as it was: narrow \(only 4 wide/.test(n)), o.notes.join('\n'));
+    assert.equal((await readModel(file)).tensors.find((t) => t.name === 'tied')!.role, 'embedding');
+    assert.ok(o.notes.some((n) => /Left as it was: tied \(read by MatMul \(input 1\)/.test(n)), o.notes.join('\n'));
+    const op10 = await buildModel(dir, 10);
+    const o10 = await quantizeModel(await readModel(op10.file), { dtype: 'int2', verify: false });
+    assert.equal(o10.changes.length, 0);
+    assert.ok(o10.notes.some((n) => /Left as it was: wide.weight \(the model's opset 10 is below 11 \(BitShift\)/.test(n)), o10.notes.join('\n'));
+  });
+});
+
+test('TF.js int4/int2 are refused: manifests have no 4-bit or 2-bit dtype', async () => {
+  const fx = await writeTinyFixtures(fixturesDir);
+  const ir = await readModel(fx.models['two-tower'].tfjsModelJson!);
+  for (const dtype of ['int4', 'int2'] as const) {
+    await assert.rejects(
+      quantizeModel(ir, { dtype }),
+      (e: unknown) => e instanceof ModelFileError && e.message.includes(`${dtype} is ONNX only: TF.js weight manifests have no 4-bit or 2-bit dtype (uint8 is the smallest)`),
+    );
+  }
+});
+
+test('NeuMF fixture (8-wide tables): int4 runs in ORT, smaller than int8', async () => {
+  const fx = await writeTinyFixtures(fixturesDir);
+  const ir = await readModel(fx.models.neumf.onnxPath!);
+  const o4 = await quantizeModel(ir, { dtype: 'int4' });
+  const o8 = await quantizeModel(ir, { dtype: 'int8', tensors: 'embeddings', verify: false });
+  const sum = (o: typeof o4) => o.changes.reduce((a, c) => a + c.after.reduce((b, x) => b + x.bytes, 0), 0);
+  assert.equal(o4.changes.length, o8.changes.length);
+  // 500 x 8 item table: int8 4000 + 1000; int4 2000 + 1000 + 500
+  const item = o4.changes.find((c) => c.tensor === 'item_gmf_embedding/embeddings')!;
+  assert.deepEqual(item.after.map((a) => a.bytes), [2000, 1000, 500]);
+  assert.ok(sum(o4) < 0.71 * sum(o8));
+  assert.ok(o4.outputDiff && o4.outputDiff.maxAbsDiff < 0.1, `diff ${o4.outputDiff?.maxAbsDiff}`);
+});
