@@ -29,6 +29,7 @@ const OPTIONS = {
   'finetune-epochs': { type: 'string' },
   'finetune-count': { type: 'string' },
   'no-distill': { type: 'boolean' },
+  confidence: { type: 'string' },
   out: { type: 'string' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -116,6 +117,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     finetuneEpochs: intArg(args, 'finetune-epochs', 2, 1, 100),
     finetuneCount: intArg(args, 'finetune-count', 6, 0, 50),
     distill: !flag(args, 'no-distill'),
+    confidence: numberArg(args, 'confidence', 0, 0, 5),
   };
   const overwrite = flag(args, 'force');
   await checkOutputFree(out, format, overwrite, model);

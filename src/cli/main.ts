@@ -62,7 +62,7 @@ const COMMANDS: Record<string, Command> = {
   compress: {
     summary: 'compress to a target: search methods per table (int8/int4/int2 rows, low rank, rows, dims, fine-tuning, distillation), print the Pareto front, write the smallest model within the budget',
     usage:
-      'prunescope compress <model> --candidates VAL.csv --out PATH [--max-drop 0.01 | --target-ratio R] [--metric ndcg|hr|auc] [--k 10] [--max-latency-ratio 1.0] [--latency-batch 256] [--data TRAIN.csv [--finetune-epochs 2] [--finetune-count 6] [--no-distill]] [--budget-minutes 10] [--holdout 0.5 | --test TEST.csv] [--seed 1] [--force] [--json]',
+      'prunescope compress <model> --candidates VAL.csv --out PATH [--max-drop 0.01 | --target-ratio R] [--metric ndcg|hr|auc] [--k 10] [--max-latency-ratio 1.0] [--latency-batch 256] [--data TRAIN.csv [--finetune-epochs 2] [--finetune-count 6] [--no-distill]] [--budget-minutes 10] [--holdout 0.5 | --test TEST.csv] [--confidence 0] [--seed 1] [--force] [--json]',
     run: async (argv) => (await import('./compress-command.js')).compressCommand(argv),
   },
   sensitivity: {

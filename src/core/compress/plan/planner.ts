@@ -1,7 +1,7 @@
 // Compress to a target: a search over compositions of PruneScope's methods, per table, that
 // returns the Pareto front (bytes on disk x metric on the validation candidates x latency) and
 // the answer to a budget. The phases:
-//   1. sensitivity: every option of every unit alone (space.ts), on half the choosing users;
+//   1. sensitivity: every option of every unit alone (space.ts), on all the choosing users;
 //   2. combinations: for a sweep of prices per byte, each unit takes the option that costs least
 //      (metric drop + price x bytes: a Lagrangian knapsack over the per-unit curves), plus the
 //      uniform choices; these real combinations are evaluated with successive halving (a quarter
@@ -22,13 +22,6 @@ import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } 
 import { Materializer, type Materialized } from './materialize.js';
 import { latencyP50, pairedStandardError, pick, readCandidates, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
-
-/**
- * Standard errors of margin when a candidate's metric is compared with the budget's floor: the
- * choice is the best of many measurements on the same users, and taken at face value it lands
- * below the floor on users it never saw (the winner's curse).
- */
-export const CONFIDENCE = 1;
 
 export interface PlanSettings {
   /** validation candidates CSV (user,item,label): per user one positive and its negatives */
@@ -56,6 +49,12 @@ export interface PlanSettings {
   finetuneCount?: number;
   /** a distilled student competes when data is given; default true */
   distill?: boolean;
+  /**
+   * Standard errors of margin when a candidate's metric is compared with the floor (paired per
+   * user with the original). Default 0: on a few hundred users the standard error of a share
+   * kept is 1-2%, as large as usual budgets, and a margin then picks the luckiest candidates.
+   */
+  confidence?: number;
 }
 
 export type PlanOrigin = 'single' | 'combined' | 'refined' | 'finetuned' | 'distilled';
@@ -170,7 +169,7 @@ export class CompressPlanner {
   ) {
     this.k = s.k ?? 10;
     this.metric = s.metric ?? 'ndcg';
-    this.budget = s.targetRatio !== undefined ? { targetRatio: s.targetRatio } : { maxDrop: s.maxDrop ?? 0.01, confidence: CONFIDENCE };
+    this.budget = s.targetRatio !== undefined ? { targetRatio: s.targetRatio } : { maxDrop: s.maxDrop ?? 0.01, confidence: s.confidence ?? 0 };
     if (s.maxLatencyRatio !== undefined) this.budget.maxLatencyRatio = s.maxLatencyRatio;
     this.deadline = this.t0 + (s.budgetMinutes ?? 10) * 60_000;
     this.mat = new Materializer(ir, workDir, fileName, { signal: ctx.signal });
@@ -279,9 +278,12 @@ export class CompressPlanner {
     return true;
   }
 
-  /** Every option of every unit alone, on half the choosing users (biggest units first). */
+  /**
+   * Every option of every unit alone, on all the choosing users (biggest units first): the
+   * knapsack trusts these curves, and on fewer users their noise decides which options it takes.
+   */
   private async sensitivity(): Promise<Map<string, Map<string, { bytes: number; kept: number }>>> {
-    const level = Math.max(0, this.top() - 1);
+    const level = this.top();
     const out = new Map<string, Map<string, { bytes: number; kept: number }>>();
     const units = this.units.slice().sort((a, b) => b.bytes - a.bytes);
     const total = units.reduce((n, u) => n + u.options.length, 0);
@@ -318,7 +320,8 @@ export class CompressPlanner {
         let best = u.options[0].id;
         let cost = Infinity;
         for (const [id, p] of curve) {
-          const c = (1 - p.kept) + price * ((p.bytes - this.originalBytes) / this.originalBytes);
+          // a unit alone scoring above the original is noise, not a gain worth paying bytes for
+          const c = Math.max(0, 1 - p.kept) + price * ((p.bytes - this.originalBytes) / this.originalBytes);
           if (c < cost) [cost, best] = [c, id];
         }
         a[u.name] = best;
@@ -374,7 +377,7 @@ export class CompressPlanner {
       return okA !== okB ? okA : okA ? raw(a) > raw(b) : a.bytes < b.bytes;
     }
     const floor = this.levelBaseline(top) * (1 - (this.budget.maxDrop ?? 0.01));
-    const sure = (c: Candidate) => raw(c) - CONFIDENCE * this.pairedSe(c.byLevel[top]!, top) >= floor;
+    const sure = (c: Candidate) => raw(c) - (this.budget.confidence ?? 0) * this.pairedSe(c.byLevel[top]!, top) >= floor;
     const face = (c: Candidate) => raw(c) >= floor;
     for (const ok of [sure, face]) {
       const okA = ok(a);
@@ -548,6 +551,11 @@ export class CompressPlanner {
         ? `Chosen on ${this.splits.levels[top].users} users; the held-out figures are on ${this.splits.judgeFrom}, which the search never saw.`
         : `Chosen and measured on the same ${this.splits.levels[top].users} users: the figures are optimistic (the best of ${this.all.size} candidates on these rows). Give --test FILE or --holdout 0.5 for a figure the search never saw.`,
     );
+    const chosenSe = choice.chosen.se;
+    if (chosenSe !== undefined && chosenSe > 0) {
+      const rel = (100 * chosenSe) / this.levelBaseline(top);
+      notes.push(`The chosen model's share of the original's ${this.metric} has a standard error of ${rel.toFixed(1)}% on these users (paired per user): differences below about ${(2 * rel).toFixed(1)}% cannot be told from noise here.`);
+    }
     if (this.stopped) notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early: a larger --budget-minutes may find more.`);
     if (!choice.withinBudget) notes.push(`Nothing met the budget: the model written is the best effort (${choice.reason}).`);
     if (this.budget.maxLatencyRatio !== undefined) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);

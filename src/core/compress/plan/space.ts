@@ -74,9 +74,11 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   const small = dtypes.filter((d) => d !== 'float32' && d !== 'float16' && d !== 'int2');
   const out = dtypes.map((dtype) => opt({ dtype }));
   const cols = t.shape[1];
-  // a rank below 2 is a bias, not a table; narrow tables have too few columns to factorize
+  // narrow tables have too few columns to factorize; factors take 2 bits too (low-rank tables
+  // that feed an MLP often lose nothing at 2 bits)
   if (cols >= 8) {
-    for (const energy of ENERGIES) for (const dtype of ['float32', ...small] as StorageDtype[]) out.push(opt({ dtype, energy }));
+    const lowRank = dtypes.filter((d) => d !== 'float16');
+    for (const energy of ENERGIES) for (const dtype of lowRank) out.push(opt({ dtype, energy }));
   }
   for (const share of SHARES) {
     for (const dtype of small) {
