@@ -122,6 +122,12 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
     { method: 'quantize', settings: { dtype: 'float16', tensors: ['fc1', 'fc2'] } },
   ]);
+  // the dense kernels together: fewer neurons first, a low rank with the tables'
+  assert.deepEqual(structuralSteps(units, { dense: 'neurons0.5+int8' }), [{ method: 'prune-neurons', settings: { keep: 0.5 } }]);
+  assert.deepEqual(structuralSteps(units, { item_emb: 'r0.8', dense: 'r0.9+int8' }), [
+    { method: 'factorize', settings: { tensors: ['item_emb'], energy: 0.8 } },
+    { method: 'factorize', settings: { tensors: 'dense', energy: 0.9 } },
+  ]);
   // TF.js: no integer rows, no 4 bits
   const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
   assert.deepEqual(tf[0].options.slice(0, 3).map((o) => o.id), ['float32', 'float16', 'uint8']);

@@ -209,7 +209,7 @@ export class CompressPlanner {
     const s = this.s;
     if (this.budget.maxDrop !== undefined && !(this.budget.maxDrop >= 0 && this.budget.maxDrop < 1)) throw new Error(`max drop must be in [0, 1), got ${this.budget.maxDrop}`);
     if (this.budget.targetRatio !== undefined && !(this.budget.targetRatio > 1)) throw new Error(`target ratio must be > 1, got ${this.budget.targetRatio}`);
-    this.units = searchSpace(this.ir, { withData: s.data !== undefined });
+    this.units = searchSpace(this.ir, { data: s.data });
     if (this.units.length === 0) throw new ModelFileError(this.ir.path, 'has no float32 embedding table or dense kernel of 1 KiB or more: nothing to search over');
     this.progress(0.01, 'reading the candidates');
     const table = await readCandidates(s.candidates, this.ir);
@@ -221,6 +221,7 @@ export class CompressPlanner {
     if (!Number.isFinite(pick(this.baseline[this.top()].metrics, this.metric))) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
 
     const sensitivity = await this.phase('sensitivity of each unit alone', () => this.sensitivity());
+    this.sens = sensitivity;
     await this.phase('combinations, successive halving', () => this.combinations(sensitivity));
     await this.phase('refinement around the choice', () => this.refine());
     if (s.data) {
@@ -240,7 +241,7 @@ export class CompressPlanner {
 
   /** The candidate after these steps + quantization of the assignment (built once per recipe). */
   private async candidate(a: Assignment, origin: PlanOrigin, extra: { trainSteps?: PlanStep[]; label?: string } = {}): Promise<Candidate | undefined> {
-    const structural = [...structuralSteps(this.units, a, this.rowCounts), ...(extra.trainSteps ?? [])];
+    const structural = [...structuralSteps(this.units, a, this.rowCounts, this.s.data), ...(extra.trainSteps ?? [])];
     try {
       const q = quantizeSteps(this.units, a, await this.mat.irAfter(structural));
       const mat = await this.mat.build([...structural, ...q]);
@@ -333,7 +334,7 @@ export class CompressPlanner {
       const a: Assignment = {};
       for (const u of this.units) {
         if (u.kind === 'table' && u.options.some((o) => o.id === id)) a[u.name] = id;
-        if (u.kind === 'dense') a[u.name] = /int|uint/.test(id) ? u.options.at(-1)!.id : /float16/.test(id) ? 'float16' : 'float32';
+        if (u.kind === 'dense') a[u.name] = /int/.test(id) ? (u.options.find((o) => o.id === 'int8' || o.id === 'uint8')?.id ?? 'float32') : /float16/.test(id) ? 'float16' : 'float32';
       }
       add(a);
     }
@@ -412,21 +413,11 @@ export class CompressPlanner {
     }
   }
 
-  private readonly singleBytesCache = new Map<string, number>();
+  private sens = new Map<string, Map<string, { bytes: number; kept: number }>>();
+
+  /** Bytes of the model with only this unit's option (measured; options never built sort last). */
   private singleBytes(u: SearchUnit, id: string): number {
-    const key = `${u.name}=${id}`;
-    const known = this.singleBytesCache.get(key);
-    if (known !== undefined) return known;
-    const o = u.options.find((x) => x.id === id)!;
-    const cell = (u.rows ?? 1) * (u.cols ?? 1);
-    const perValue = { float32: 4, float16: 2, int8: 1, uint8: 1, int4: 0.5, int2: 0.25 }[o.dtype];
-    const rows = (u.rows ?? 1) * (o.rowsKeep ?? 1);
-    const cols = (u.cols ?? 1) * (o.dimsKeep ?? 1);
-    let est = u.kind === 'dense' ? (u.bytes / 4) * perValue : rows * cols * perValue;
-    if (o.energy !== undefined) est = est * Math.min(1, o.energy); // a rank grows with the energy kept
-    if (u.kind === 'table' && cell > 0 && o.dtype !== 'float32' && o.dtype !== 'float16') est += rows * 2;
-    this.singleBytesCache.set(key, est);
-    return est;
+    return this.sens.get(u.name)?.get(id)?.bytes ?? Infinity;
   }
 
   /** The structural candidates just past the budget, fine-tuned (structure held) and re-quantized. */
@@ -434,7 +425,7 @@ export class CompressPlanner {
     const top = this.top();
     const choice = this.currentChoice();
     if (!choice) return;
-    const structural = [...this.all.values()].filter((c) => c.assignment && c.byLevel[top] && structuralSteps(this.units, c.assignment).length > 0);
+    const structural = [...this.all.values()].filter((c) => c.assignment && c.byLevel[top] && structuralSteps(this.units, c.assignment, this.rowCounts, this.s.data).length > 0);
     const pts = paretoFront(this.evaluated(top, structural));
     const pool = this.budget.targetRatio !== undefined ? pts.filter((p) => this.originalBytes / p.bytes >= this.budget.targetRatio!) : pts.filter((p) => p.bytes <= choice.c.bytes);
     const n = Math.min(this.s.finetuneCount ?? 6, pool.length);
@@ -452,37 +443,42 @@ export class CompressPlanner {
     }
   }
 
-  /** A distilled student (the method's defaults), stored in float32, int8 and int4 rows. */
+  /**
+   * Distilled students (the method's defaults at 8x fewer parameters, and at 4x), each stored in
+   * float32, int8 and int4 rows: a new, smaller architecture competes with the compressed ones.
+   */
   private async distill(): Promise<void> {
-    if (this.outOfTime(this.reserve() + 60_000)) return;
-    this.progress(0.86, 'distilling a student');
-    const step: PlanStep = { method: 'distill', settings: { data: this.s.data!, seed: this.s.seed ?? 1 } };
-    let student: ModelIR;
-    try {
-      student = await this.mat.irAfter([step]);
-    } catch (e) {
-      if (this.ctx.signal?.aborted) throw e;
-      this.notes.push(`Distillation did not run: ${(e as Error).message}`);
-      return;
-    }
-    const units = searchSpace(student);
-    for (const dtype of ['float32', 'int8', 'int4'] as const) {
-      const a: Assignment = {};
-      for (const u of units) {
-        if (u.options.some((o) => o.id === dtype)) a[u.name] = dtype;
-        else if (u.kind === 'dense' && dtype !== 'float32') a[u.name] = u.options.at(-1)!.id;
-      }
-      const q = quantizeSteps(units, a, student);
+    for (const ratio of [8, 4]) {
+      if (this.outOfTime(this.reserve() + 60_000)) return;
+      this.progress(0.86 + (ratio === 8 ? 0 : 0.03), `distilling a student ${ratio}x smaller`);
+      const step: PlanStep = { method: 'distill', settings: { data: this.s.data!, ratio, seed: this.s.seed ?? 1 } };
+      let student: ModelIR;
       try {
-        const mat = await this.mat.build([step, ...q]);
-        const key = JSON.stringify(mat.steps);
-        if (this.all.has(key)) continue;
-        const c: Candidate = { id: `c${this.all.size + 1}`, label: `distilled student${dtype === 'float32' ? '' : `, ${dtype}`}`, origin: 'distilled', mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
-        this.all.set(key, c);
-        await this.evaluate(c, this.top());
+        student = await this.mat.irAfter([step]);
       } catch (e) {
         if (this.ctx.signal?.aborted) throw e;
-        this.failed(`distilled student, ${dtype}`, e);
+        this.notes.push(`Distillation (${ratio}x fewer parameters) did not run: ${(e as Error).message}`);
+        continue;
+      }
+      const units = searchSpace(student);
+      for (const dtype of ['float32', 'int8', 'int4'] as const) {
+        const a: Assignment = {};
+        for (const u of units) {
+          if (u.options.some((o) => o.id === dtype)) a[u.name] = dtype;
+          else if (u.kind === 'dense' && dtype !== 'float32') a[u.name] = u.options.find((o) => o.id === 'int8' || o.id === 'uint8')?.id ?? 'float32';
+        }
+        const label = `student ${ratio}x fewer parameters${dtype === 'float32' ? '' : `, ${dtype}`}`;
+        try {
+          const mat = await this.mat.build([step, ...quantizeSteps(units, a, student)]);
+          const key = JSON.stringify(mat.steps);
+          if (this.all.has(key)) continue;
+          const c: Candidate = { id: `c${this.all.size + 1}`, label, origin: 'distilled', mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
+          this.all.set(key, c);
+          await this.evaluate(c, this.top());
+        } catch (e) {
+          if (this.ctx.signal?.aborted) throw e;
+          this.failed(label, e);
+        }
       }
     }
   }

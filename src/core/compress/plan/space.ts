@@ -1,15 +1,17 @@
 // The compress-to-target search space, per tensor, and the order rules that turn a choice per
 // tensor into the steps of a recipe. Both live here and nowhere else.
 //
-// Units: each embedding table alone (tables hold most of a recommender's bytes), and the dense
-// kernels together (small, and quantized alike). Options per table: the storage dtype
+// Units: each embedding table alone (tables hold most of a recommender's bytes), the dense
+// kernels together (small: a dtype, a low rank or fewer neurons for all), and a DeepFM-style
+// model's fields (dropped by permutation importance on the training data, when given). Options per table: the storage dtype
 // (float32 / float16 / int8 / int4 / int2 per row on ONNX; float16 / uint8 on TF.js, whose
 // manifests have no 4-bit type), a low rank from the table's spectrum (energy kept), dims or rows
 // pruning, and their combinations with a dtype.
 //
-// Order rules: rows, then dims (both change a table's shape, and rows are chosen on the full
-// width), then low rank (factorize the table that stays), then fine-tuning (structure held; it
-// cannot train integer weights), then quantization last (it stores what the steps before made).
+// Order rules: fields first (a dropped field takes its tables with it), then neurons, rows, dims
+// (they change shapes; rows are chosen on the full width), then low rank (factorize what stays),
+// then fine-tuning (structure held; it cannot train integer weights), then quantization last (it
+// stores what the steps before made).
 
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
 
@@ -25,12 +27,16 @@ export interface UnitOption {
   rowsKeep?: number;
   /** keep this share of the table's columns */
   dimsKeep?: number;
+  /** dense unit: keep this share of each hidden layer's neurons */
+  neuronsKeep?: number;
+  /** fields unit: drop this share of the input fields (weakest by permutation importance on the data) */
+  fieldsDrop?: number;
 }
 
 export interface SearchUnit {
-  /** the table's tensor name, or 'dense' */
+  /** the table's tensor name, 'dense' or 'fields' */
   name: string;
-  kind: 'table' | 'dense';
+  kind: 'table' | 'dense' | 'fields';
   /** float32 bytes today (what the unit weighs before any option) */
   bytes: number;
   rows?: number;
@@ -44,8 +50,8 @@ export interface SearchUnit {
 export type Assignment = Record<string, string>;
 
 export interface SpaceOptions {
-  /** training data given: rows pruning can go by frequency, and fine-tuning may recover more */
-  withData?: boolean;
+  /** labelled training data: DeepFM-style fields can be ranked on it (and dropped) */
+  data?: string;
 }
 
 const ENERGIES = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5];
@@ -53,10 +59,12 @@ const SHARES = [0.75, 0.5];
 
 function optionId(o: Omit<UnitOption, 'id'>): string {
   const parts: string[] = [];
+  if (o.fieldsDrop !== undefined) parts.push(`drop${o.fieldsDrop}`);
+  if (o.neuronsKeep !== undefined) parts.push(`neurons${o.neuronsKeep}`);
   if (o.rowsKeep !== undefined) parts.push(`rows${o.rowsKeep}`);
   if (o.dimsKeep !== undefined) parts.push(`dims${o.dimsKeep}`);
   if (o.energy !== undefined) parts.push(`r${o.energy}`);
-  if (o.dtype !== 'float32' || parts.length === 0) parts.push(o.dtype);
+  if ((o.dtype !== 'float32' && o.fieldsDrop === undefined) || parts.length === 0) parts.push(o.fieldsDrop !== undefined ? 'none' : o.dtype);
   return parts.join('+');
 }
 
@@ -94,7 +102,7 @@ function isFloat32Table(t: ModelTensor): boolean {
 }
 
 /** The units of a model and their options. Tables smaller than 1 KiB stay as they are. */
-export function searchSpace(ir: ModelIR, _opts: SpaceOptions = {}): SearchUnit[] {
+export function searchSpace(ir: ModelIR, opts: SpaceOptions = {}): SearchUnit[] {
   const units: SearchUnit[] = [];
   for (const t of ir.tensors) {
     if (!isFloat32Table(t)) continue;
@@ -106,9 +114,24 @@ export function searchSpace(ir: ModelIR, _opts: SpaceOptions = {}): SearchUnit[]
   const denseBytes = dense.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (dense.length > 0 && denseBytes >= 1024) {
     const dtypes: StorageDtype[] = ir.format === 'onnx' ? ['float32', 'float16', 'int8'] : ['float32', 'float16', 'uint8'];
-    units.push({ name: 'dense', kind: 'dense', bytes: denseBytes, tensors: dense.map((t) => t.name), options: dtypes.map((dtype) => opt({ dtype })) });
+    const options = dtypes.map((dtype) => opt({ dtype }));
+    for (const dtype of dtypes.filter((d) => d !== 'float16')) {
+      for (const energy of [0.9, 0.7]) options.push(opt({ dtype, energy }));
+      for (const neuronsKeep of SHARES) options.push(opt({ dtype, neuronsKeep }));
+    }
+    units.push({ name: 'dense', kind: 'dense', bytes: denseBytes, tensors: dense.map((t) => t.name), options });
+  }
+  if (opts.data && hasFieldsInput(ir)) {
+    const options = [opt({ dtype: 'float32' }), ...[0.2, 0.4].map((fieldsDrop) => opt({ dtype: 'float32', fieldsDrop }))];
+    units.unshift({ name: 'fields', kind: 'fields', bytes: 0, tensors: [], options });
   }
   return units;
+}
+
+/** One input of shape [batch, F > 1] holding every field's id (DeepFM-style). */
+function hasFieldsInput(ir: ModelIR): boolean {
+  const ins = ir.graph.inputs;
+  return ins.length === 1 && ins[0].shape?.length === 2 && typeof ins[0].shape[1] === 'number' && ins[0].shape[1] > 1;
 }
 
 export function optionOf(unit: SearchUnit, a: Assignment): UnitOption {
@@ -129,7 +152,7 @@ export function assignmentKey(units: readonly SearchUnit[], a: Assignment): stri
 
 /** One step of a recipe, as the job runner and `prunescope run` read it. */
 export interface PlanStep {
-  method: 'prune-rows' | 'prune-dims' | 'factorize' | 'finetune' | 'distill' | 'quantize';
+  method: 'prune-fields' | 'prune-neurons' | 'prune-rows' | 'prune-dims' | 'factorize' | 'finetune' | 'distill' | 'quantize';
   settings: Record<string, unknown>;
 }
 
@@ -138,9 +161,15 @@ export interface PlanStep {
  * quantization steps depend on the tensor names these steps leave and are built by
  * `quantizeSteps` from the model they produce.
  */
-export function structuralSteps(units: readonly SearchUnit[], a: Assignment, rowCounts?: (table: string) => number[] | undefined): PlanStep[] {
+export function structuralSteps(units: readonly SearchUnit[], a: Assignment, rowCounts?: (table: string) => number[] | undefined, fieldsData?: string): PlanStep[] {
   const steps: PlanStep[] = [];
   const tables = units.filter((u) => u.kind === 'table');
+  const fields = units.find((u) => u.kind === 'fields');
+  const drop = fields ? optionOf(fields, a).fieldsDrop : undefined;
+  if (drop !== undefined && fieldsData) steps.push({ method: 'prune-fields', settings: { fields: { drop, data: fieldsData } } });
+  const dense = units.find((u) => u.kind === 'dense');
+  const denseOption = dense ? optionOf(dense, a) : undefined;
+  if (denseOption?.neuronsKeep !== undefined) steps.push({ method: 'prune-neurons', settings: { keep: denseOption.neuronsKeep } });
   for (const u of tables) {
     const o = optionOf(u, a);
     if (o.rowsKeep === undefined) continue;
@@ -155,6 +184,7 @@ export function structuralSteps(units: readonly SearchUnit[], a: Assignment, row
     const o = optionOf(u, a);
     if (o.energy !== undefined) steps.push({ method: 'factorize', settings: { tensors: [u.name], energy: o.energy } });
   }
+  if (denseOption?.energy !== undefined) steps.push({ method: 'factorize', settings: { tensors: 'dense', energy: denseOption.energy } });
   return steps;
 }
 
@@ -172,7 +202,6 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
     if (!list.includes(name)) list.push(name);
     byDtype.set(d, list);
   };
-  const present = new Map(structured.tensors.map((t) => [t.name, t]));
   const owned = new Set<string>();
   for (const u of units) {
     if (u.kind !== 'table') continue;
@@ -187,8 +216,9 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
   }
   const dense = units.find((u) => u.kind === 'dense');
   if (dense) {
+    // the dense kernels the steps left (a low-rank layer's two factors included), tables' own aside
     const o = optionOf(dense, a);
-    for (const name of dense.tensors) if (present.has(name) && !owned.has(name)) add(o.dtype, name);
+    for (const t of structured.tensors) if (t.role === 'dense-kernel' && t.dtype === 'float32' && !owned.has(t.name)) add(o.dtype, t.name);
   }
   const order: StorageDtype[] = ['int2', 'int4', 'int8', 'uint8', 'float16'];
   return order.filter((d) => byDtype.has(d)).map((d) => ({ method: 'quantize' as const, settings: { dtype: d, tensors: byDtype.get(d)! } }));
