@@ -1,5 +1,6 @@
-// `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] --out PATH`
+// `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] [--teacher ORIGINAL] --out PATH`
 
+import { resolve } from 'node:path';
 import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
 import { COMMON_COMPRESS_OPTIONS, runCompressCommand, ENGINE_OPTION, engineArg, OUTPUT_KIND_OPTION, outputKindArg, SAMPLE_PRUNING_OPTIONS, samplePruningArg } from './run-compress-job.js';
 
@@ -15,6 +16,9 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     'batch-size': { type: 'string' },
     masks: { type: 'string' },
     negatives: { type: 'string' },
+    teacher: { type: 'string' },
+    alpha: { type: 'string' },
+    temperature: { type: 'string' },
   });
   const data = stringArg(args, 'data');
   if (!data) throw new UsageError('--data INTERACTIONS.csv is required');
@@ -29,6 +33,11 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   Object.assign(settings, outputKindArg(args), engineArg(args));
   if (masks) settings.masks = masks;
   if (args.values.negatives !== undefined) settings.negatives = numberArg(args, 'negatives', 4, 0, 1000);
+  const teacher = stringArg(args, 'teacher');
+  if (teacher) settings.teacher = resolve(teacher);
+  if ((args.values.alpha !== undefined || args.values.temperature !== undefined) && !teacher) throw new UsageError('--alpha and --temperature weigh a teacher\'s soft targets: give --teacher MODEL');
+  if (args.values.alpha !== undefined) settings.alpha = numberArg(args, 'alpha', 0.7, 0, 1);
+  if (args.values.temperature !== undefined) settings.temperature = numberArg(args, 'temperature', 1, 1e-6, 1000);
   const samplePruning = samplePruningArg(args);
   if (samplePruning) settings.samplePruning = samplePruning;
   const candidates = stringArg(args, 'candidates');

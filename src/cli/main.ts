@@ -56,7 +56,7 @@ const COMMANDS: Record<string, Command> = {
   },
   finetune: {
     summary: 'fine-tune a model on interactions (pruned zeros stay zero); ONNX models train through a TF.js translation',
-    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--output-kind auto|probability|logit|rating] [--engine auto|compiled|tape] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
+    usage: 'prunescope finetune <model> --data INTERACTIONS.csv [--epochs N] [--lr 0.001] [--masks keep-zeros|none] [--teacher ORIGINAL [--alpha 0.7] [--temperature 1]] [--output-kind auto|probability|logit|rating] [--engine auto|compiled|tape] [--sample-keep 0.5 [--sample-by loss|gradnorm] [--sample-warmup 1]] [--candidates FILE.csv] [--out PATH] [--force] [--json]',
     run: async (argv) => (await import('./finetune-command.js')).finetuneCommand(argv),
   },
   compress: {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
 import { pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
-import { assignmentKey, quantizeSteps, searchSpace, structuralSteps, type SearchUnit } from '../../src/core/compress/plan/space.js';
+import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type SearchUnit } from '../../src/core/compress/plan/space.js';
 import { candidateRanking } from '../../src/core/eval/metrics.js';
 import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
@@ -128,6 +128,16 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'factorize', settings: { tensors: ['item_emb'], energy: 0.8 } },
     { method: 'factorize', settings: { tensors: 'dense', energy: 0.9 } },
   ]);
+  // a field drop goes first, and steps on the tables it removed are left out
+  const split = splitAtFieldDrop([
+    { method: 'prune-dims', settings: { table: 'user_emb', keep: 0.5 } },
+    { method: 'prune-fields', settings: { fields: { drop: 0.2, data: 'd.csv' } } },
+    { method: 'factorize', settings: { tensors: ['item_emb'], energy: 0.9 } },
+    { method: 'factorize', settings: { tensors: 'dense', energy: 0.9 } },
+  ]);
+  assert.deepEqual(split.first.map((x) => x.method), ['prune-fields']);
+  const withoutUser = { format: 'onnx', tensors: [tensor('item_emb', 'embedding', [200, 16])] } as unknown as ModelIR;
+  assert.deepEqual(split.rest(withoutUser).map((x) => `${x.method}:${JSON.stringify(x.settings.tensors ?? x.settings.table)}`), ['factorize:["item_emb"]', 'factorize:"dense"']);
   // TF.js: no integer rows, no 4 bits
   const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
   assert.deepEqual(tf[0].options.slice(0, 3).map((o) => o.id), ['float32', 'float16', 'uint8']);

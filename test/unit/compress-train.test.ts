@@ -298,3 +298,41 @@ test('gradual pruning during fine-tuning: masks every 5 steps along the cubic ra
     /rampEpochs must be an integer from 0 to the 1 epochs/,
   );
 });
+
+test('fine-tuning against a teacher: itself at alpha 1 changes nothing (compiled: zero gradients), alpha 0 equals plain fine-tuning on both engines', async () => {
+  await initTfjs('auto');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const r = fx.models.neumf;
+  const ir = await readModel(r.onnxPath!);
+  const data = headCsv(r.interactionsCsv, 3000, 'neumf-teacher.csv');
+  const original = new Map<string, Float32Array>();
+  for (const t of ir.tensors) if (t.trainable) original.set(t.name, await readTensorFloat32(t));
+  const valuesOf = async (o: Awaited<ReturnType<typeof finetuneModel>>, name: string) => {
+    const out = path.join(work, `${name}.onnx`);
+    await o.write(out);
+    const m = new Map<string, Float32Array>();
+    for (const t of (await readModel(out)).tensors) if (t.trainable) m.set(t.name, await readTensorFloat32(t));
+    return m;
+  };
+  for (const engine of ['compiled', 'tape'] as const) {
+    const common = { data, epochs: 1, batchSize: 256, lr: 0.01, seed: 3, engine };
+    const self = await finetuneModel(ir, { ...common, teacher: r.onnxPath!, alpha: 1 });
+    assert.equal(self.settings.teacher, r.onnxPath);
+    assert.ok(self.notes.some((n) => n.startsWith(`Teacher: ${r.onnxPath}`)), self.notes.join('\n'));
+    const same = await valuesOf(self, `self-${engine}`);
+    // exact only where teacher and student run the same arithmetic (both compiled); on the tape the
+    // teacher still scores on the compiled engine, and Adam scales float-noise gradients up to lr
+    if (engine === 'compiled') for (const [name, v] of original) {
+      const got = same.get(name)!;
+      let maxDiff = 0;
+      for (let i = 0; i < v.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - v[i]));
+      // the teacher's scores equal the student's at every step: the soft gradient is 0 (float noise aside)
+      assert.ok(maxDiff < 1e-6, `${engine}: ${name} moved by ${maxDiff}`);
+    }
+    const plain = await valuesOf(await finetuneModel(ir, common), `plain-${engine}`);
+    const hardOnly = await valuesOf(await finetuneModel(ir, { ...common, teacher: r.onnxPath!, alpha: 0 }), `hard-${engine}`);
+    for (const [name, v] of plain) assert.deepEqual(hardOnly.get(name), v, `${engine}: ${name}`);
+    const moved = [...plain].some(([name, v]) => v.some((x, i) => x !== original.get(name)![i]));
+    assert.ok(moved, 'plain fine-tuning changed the weights');
+  }
+});

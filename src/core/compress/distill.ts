@@ -19,10 +19,13 @@ import { Batch, EpochSampler, readInteractionTable, trainingTable } from './trai
 import { layersTrainee, loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
-import { bceWithLogits, logitOf, lossFor, lossName, meanSquaredError, toProbability } from './train/loss.js';
+import { lossName } from './train/loss.js';
+import { tapeTeacher, teacherLoss, teacherScorer, type TeacherScorer } from './train/teacher.js';
+
+export { distillationLoss } from './train/teacher.js';
 import type { OutputKind, OutputSemantics } from './train/output-kind.js';
 import { compileLayers, FastEngine, UnsupportedGraphError } from './train/compiled-step.js';
-import { chooseTrainingEngine, EnginePreference } from './train/engine-choice.js';
+import type { EnginePreference } from './train/engine-choice.js';
 import { fastTrainLoop } from './train/fast-loop.js';
 import { distillationSeed } from './train/distill-gradient.js';
 import { resolveSamplePruning, samplePruningNotes, SamplePruningReport, SamplePruningSettings, trainWithSamplePruning } from './sample-pruning.js';
@@ -273,29 +276,6 @@ export interface DistillSettings {
   engine?: EnginePreference;
 }
 
-/**
- * The distillation loss for a student whose output is of `kind` (the teacher's): on probabilities
- * and logits, (1 - alpha) x the labels' cross-entropy + alpha x T^2 x the cross-entropy of the
- * student's tempered logit against the teacher's tempered probability (Hinton et al.); on ratings,
- * squared errors against the ratings and against the teacher's ratings.
- */
-export function distillationLoss(kind: OutputKind, alpha: number, T: number): (pred: tf.Tensor, y: tf.Tensor, teacherScores: tf.Tensor) => tf.Scalar {
-  const hardLoss = lossFor(kind);
-  return (pred, y, teacherScores) =>
-    tf.tidy(() => {
-      const hard = hardLoss(pred, y);
-      if (alpha === 0) return hard;
-      let soft: tf.Scalar;
-      if (kind === 'rating') soft = meanSquaredError(pred, teacherScores);
-      else {
-        const target = toProbability(kind, teacherScores, T);
-        const z = kind === 'logit' ? pred : logitOf(pred);
-        soft = tf.mul(bceWithLogits(T === 1 ? z : tf.div(z, T), target), T * T) as tf.Scalar;
-      }
-      return tf.add(tf.mul(soft, alpha), tf.mul(hard, 1 - alpha)) as tf.Scalar;
-    });
-}
-
 /** The student on the compiled engine, or undefined (tape) where the backend or its layers do not allow it. */
 async function compiledStudent(student: tf.LayersModel, backend: string, required: boolean, file: string): Promise<FastEngine | undefined> {
   if (backend !== 'wasm' && backend !== 'cpu') {
@@ -368,7 +348,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;
   let engineNote = '';
-  let teacherFast: FastEngine | undefined;
+  let teacherFast: TeacherScorer | undefined;
   try {
     const output: OutputSemantics = await traineeOutputKind(teacherIr, teacher, read, settings.outputKind);
     const table = trainingTable(read, output.kind);
@@ -377,12 +357,8 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     const studentParams = student.countParams();
     const teacherMetrics: CandidateMetrics | undefined = settings.candidates ? await evaluateCandidates(teacher, settings.candidates, k) : undefined;
     const sampler = new EpochSampler(table, negatives);
-    const mix = distillationLoss(output.kind, alpha, T);
-    const loss = (pred: tf.Tensor, b: Batch): tf.Scalar => {
-      // the teacher's scores as plain data: no gradient reaches the teacher
-      const ts = tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
-      return tf.tidy(() => mix(pred, tf.tensor1d(b.label), tf.tensor1d(ts)));
-    };
+    // the teacher's scores as plain data: no gradient reaches the teacher
+    const loss = teacherLoss(output.kind, alpha, T, tapeTeacher(teacher));
     const loopOptions: TrainLoopOptions = {
       epochs,
       batchSize,
@@ -405,12 +381,8 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       pruning = r.report;
     } else if (fast) {
       try {
-        // the teacher scores each batch on the compiled engine too when its graph allows (no tape)
-        const teacherChoice = await chooseTrainingEngine(teacherIr, 'auto');
-        teacherFast = teacherChoice.kind === 'compiled' ? teacherChoice.engine : undefined;
-        const tf2 = teacherFast;
-        const teacherScores = tf2 ? (b: Batch): Float32Array => tf2.score(b) : (b: Batch): Float32Array => tf.tidy(() => teacher.forward(b).dataSync() as Float32Array);
-        result = await fastTrainLoop(fast, sampler, { epochs, batchSize, lr, seed, outputKind: output.kind, ctx, progressSpan: [0.02, 0.95], what: 'distillation', lossSeed: distillationSeed(output.kind, alpha, T, teacherScores) });
+        teacherFast = await teacherScorer(teacherIr, teacher);
+        result = await fastTrainLoop(fast, sampler, { epochs, batchSize, lr, seed, outputKind: output.kind, ctx, progressSpan: [0.02, 0.95], what: 'distillation', lossSeed: distillationSeed(output.kind, alpha, T, teacherFast.score) });
         // the trained values back into the student model (its writer and evaluation read them)
         const values = fast.values();
         for (const w of student.weights) {

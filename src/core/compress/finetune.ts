@@ -23,6 +23,8 @@ import { writeTrainedValues } from './train/write-trained.js';
 import { chooseTrainingEngine, EnginePreference, optimizerSummary } from './train/engine-choice.js';
 import type { FastEngine } from './train/compiled-step.js';
 import { fastTrainLoop, FastLoopResult } from './train/fast-loop.js';
+import { distillationSeed } from './train/distill-gradient.js';
+import { teacherLoss, teacherScorer, type TeacherScorer } from './train/teacher.js';
 import { outputKindByScores } from './train/trainee.js';
 import { evaluateCandidatesWith } from './train/candidate-metrics.js';
 
@@ -55,12 +57,55 @@ export interface FinetuneSettings {
   dynamic?: DynamicPruningSettings;
   /** training engine: 'auto' (compiled when the graph allows, train/engine-choice.ts), 'compiled', or 'tape' */
   engine?: EnginePreference;
+  /**
+   * a model (usually the original of a compressed one) whose scores are soft targets: the loss
+   * becomes alpha x its soft targets + (1 - alpha) x the labels, as in distillation. Its output
+   * must be of the same kind as this model's.
+   */
+  teacher?: string;
+  /** weight of the teacher's soft targets; default 0.7 (distill's) */
+  alpha?: number;
+  /** temperature of the teacher's soft targets; default 1 */
+  temperature?: number;
+}
+
+/** The teacher of a fine-tuning, if one is named: its model, trainee and per-batch scores. */
+interface FinetuneTeacher {
+  path: string;
+  alpha: number;
+  T: number;
+  scorer: TeacherScorer;
+  dispose(): void;
+}
+
+async function openFinetuneTeacher(settings: FinetuneSettings): Promise<FinetuneTeacher | undefined> {
+  if (!settings.teacher) return undefined;
+  const alpha = settings.alpha ?? 0.7;
+  const T = settings.temperature ?? 1;
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`finetune: alpha must be in [0, 1], got ${alpha}`);
+  if (!(T > 0)) throw new Error(`finetune: temperature must be positive, got ${T}`);
+  const scorer = await teacherScorer(await readModel(settings.teacher));
+  return { path: settings.teacher, alpha, T, scorer, dispose: () => scorer.dispose() };
+}
+
+function teacherNote(t: FinetuneTeacher | undefined, kind: OutputKind): string[] {
+  if (!t) return [];
+  return [`Teacher: ${t.path} (scored on the ${t.scorer.engine} engine); loss = ${t.alpha} x its soft targets${t.T !== 1 ? ` at temperature ${t.T}` : ''} + ${(1 - t.alpha).toFixed(2)} x the labels (${lossName(kind)}).`];
 }
 
 /** Share of exact zeros above which a tensor counts as pruned (trained weights are almost never exactly 0). */
 const PRUNED_ZERO_SHARE = 0.01;
 
 export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
+  const teacher = await openFinetuneTeacher(settings);
+  try {
+    return await finetuneWith(ir, settings, teacher, ctx);
+  } finally {
+    teacher?.dispose();
+  }
+}
+
+async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: FinetuneTeacher | undefined, ctx?: CompressionContext): Promise<CompressionOutcome> {
   const epochs = settings.epochs ?? 2;
   const batchSize = settings.batchSize ?? 512;
   const lr = settings.lr ?? 0.001;
@@ -88,7 +133,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
           : undefined;
   const choice = await chooseTrainingEngine(ir, settings.engine ?? 'auto', blocker);
   if (choice.kind === 'compiled') {
-    return finetuneCompiled(ir, settings, choice.engine, read, backend.backend, { epochs, batchSize, lr, negatives, seed }, gradual, sp, ctx);
+    return finetuneCompiled(ir, settings, choice.engine, read, backend.backend, { epochs, batchSize, lr, negatives, seed }, gradual, sp, teacher, ctx);
   }
   const tapeReason = choice.reason;
   const trainee = await loadTrainee(ir, { lastLayerInput: sp?.by === 'gradnorm' });
@@ -123,6 +168,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       ...(sp ? { samplePruning: sp } : {}),
       ...(gradual ? { gradual } : {}),
       ...(dynamic ? { dynamic } : {}),
+      ...(teacher ? { teacher: teacher.path, alpha: teacher.alpha, temperature: teacher.T } : {}),
     };
     const k = settings.k ?? 10;
     const before = settings.candidates ? await evaluateCandidates(trainee, settings.candidates, k) : undefined;
@@ -143,6 +189,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       progressSpan: [0.02, 0.95],
       ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
       ...(regrower ? { beforeStep: (step: number) => regrower.beforeStep(step), what: 'fine-tuning with dynamic pruning' } : {}),
+      ...(teacher ? { loss: teacherLoss(output.kind, teacher.alpha, teacher.T, teacher.scorer) } : {}),
     };
     let result: TrainLoopResult;
     let pruning: SamplePruningReport | undefined;
@@ -178,6 +225,7 @@ export async function finetuneModel(ir: ModelIR, settings: FinetuneSettings, ctx
       `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
+      ...teacherNote(teacher, output.kind),
       `Engine: TF.js tape (${tapeReason}); optimizer: Adam on every variable (dense gradients).`,
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
       pruner
@@ -225,6 +273,7 @@ async function finetuneCompiled(
   o: { epochs: number; batchSize: number; lr: number; negatives: number; seed: number },
   gradual: Required<GradualPruningSettings> | undefined,
   sp: ResolvedSamplePruning | undefined,
+  teacher: FinetuneTeacher | undefined,
   ctx?: CompressionContext,
 ): Promise<CompressionOutcome> {
   try {
@@ -251,6 +300,7 @@ async function finetuneCompiled(
       ...(settings.candidates ? { candidates: settings.candidates, k } : {}),
       ...(gradual ? { gradual } : {}),
       ...(sp ? { samplePruning: sp } : {}),
+      ...(teacher ? { teacher: teacher.path, alpha: teacher.alpha, temperature: teacher.T } : {}),
     };
     const score = (b: Parameters<FastEngine['score']>[0]) => engine.score(b);
     const before = settings.candidates ? await evaluateCandidatesWith(score, settings.candidates, k) : undefined;
@@ -266,6 +316,7 @@ async function finetuneCompiled(
       ctx,
       progressSpan: [0.02, 0.95] as [number, number],
       ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
+      ...(teacher ? { lossSeed: distillationSeed(output.kind, teacher.alpha, teacher.T, teacher.scorer.score) } : {}),
     };
     let result: FastLoopResult;
     let pruning: SamplePruningReport | undefined;
@@ -309,6 +360,7 @@ async function finetuneCompiled(
       `Fine-tuned ${values.size} tensors (${engine.params} parameters) for ${o.epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${o.negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
+      ...teacherNote(teacher, output.kind),
       `Engine: compiled (${engine.describe()}): forward and hand-written backward as direct TF.js '${backend}' kernels, embedding rows gathered and scatter-added outside the wasm heap.`,
       `Optimizer: ${optimizerSummary(engine)}.` + (pruner ? ` Touched rows: ${touched}; gradual pruning masks whole tables, so untouched rows may be zeroed.` : ` Rows no batch touched are unchanged, bit for bit (${touched}).`),
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s overall, ${Math.round(result.stepSamplesPerSecond)} samples/s in the optimizer steps (${result.seconds.toFixed(1)} s, of which ${result.samplingSeconds.toFixed(1)} s negative sampling).`,

@@ -21,7 +21,7 @@ import type { CompressionContext } from '../types.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { Materializer, type Materialized } from './materialize.js';
 import { latencyP50, pairedStandardError, pick, readCandidates, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
-import { assignmentKey, optionOf, quantizeSteps, searchSpace, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
+import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
 
 export interface PlanSettings {
   /** validation candidates CSV (user,item,label): per user one positive and its negatives */
@@ -241,8 +241,9 @@ export class CompressPlanner {
 
   /** The candidate after these steps + quantization of the assignment (built once per recipe). */
   private async candidate(a: Assignment, origin: PlanOrigin, extra: { trainSteps?: PlanStep[]; label?: string } = {}): Promise<Candidate | undefined> {
-    const structural = [...structuralSteps(this.units, a, this.rowCounts, this.s.data), ...(extra.trainSteps ?? [])];
     try {
+      const split = splitAtFieldDrop(structuralSteps(this.units, a, this.rowCounts, this.s.data));
+      const structural = [...split.first, ...split.rest(await this.mat.irAfter(split.first)), ...(extra.trainSteps ?? [])];
       const q = quantizeSteps(this.units, a, await this.mat.irAfter(structural));
       const mat = await this.mat.build([...structural, ...q]);
       const key = JSON.stringify(mat.steps);
@@ -436,7 +437,8 @@ export class CompressPlanner {
       if (this.outOfTime(this.reserve() + one)) return;
       const t = Date.now();
       this.progress(0.75 + 0.1 * (i / picks.size), `fine-tuning ${p.c.label}`);
-      const ft: PlanStep = { method: 'finetune', settings: { data: this.s.data!, epochs: this.s.finetuneEpochs ?? 2, seed: this.s.seed ?? 1 } };
+      // the original is the teacher: its scores carry what the training rows' labels alone do not
+      const ft: PlanStep = { method: 'finetune', settings: { data: this.s.data!, epochs: this.s.finetuneEpochs ?? 2, seed: this.s.seed ?? 1, teacher: this.ir.path } };
       const c = await this.candidate(p.c.assignment!, 'finetuned', { trainSteps: [ft], label: `${p.c.label} (fine-tuned)` });
       if (c) await this.evaluate(c, top);
       one = Math.max(one, Date.now() - t);

@@ -188,6 +188,33 @@ export function structuralSteps(units: readonly SearchUnit[], a: Assignment, row
   return steps;
 }
 
+/** The table a structural step works on (prune-rows / prune-dims / one table's factorize). */
+function stepTable(step: PlanStep): string | undefined {
+  const s = step.settings;
+  if (typeof s.table === 'string') return s.table;
+  if (step.method === 'factorize' && Array.isArray(s.tensors) && s.tensors.length === 1) return String(s.tensors[0]);
+  return undefined;
+}
+
+/**
+ * The structural steps split where a field drop changes which tables exist: the field drop
+ * first, then (given the model it leaves) the other steps on the tables that are still there.
+ */
+export function splitAtFieldDrop(steps: readonly PlanStep[]): { first: PlanStep[]; rest: (after: ModelIR) => PlanStep[] } {
+  const first = steps.filter((s) => s.method === 'prune-fields');
+  const others = steps.filter((s) => s.method !== 'prune-fields');
+  return {
+    first,
+    rest: (after) => {
+      const names = new Set(after.tensors.map((t) => t.name));
+      return others.filter((s) => {
+        const table = stepTable(s);
+        return table === undefined || names.has(table);
+      });
+    },
+  };
+}
+
 /**
  * The quantization steps, one per dtype, naming the tensors of the model the structural steps
  * left: a table's own tensor, or its low-rank factors (`<table>_lowrank` stays a table and takes

@@ -94,13 +94,14 @@ function layersLastLayerInput(model: tf.LayersModel): tf.LayersModel | undefined
   return tf.model({ inputs: model.inputs, outputs: h });
 }
 
-export async function loadTrainee(ir: ModelIR, opts: { lastLayerInput?: boolean } = {}): Promise<Trainee> {
+export async function loadTrainee(ir: ModelIR, opts: { lastLayerInput?: boolean; frozen?: boolean } = {}): Promise<Trainee> {
   const file = ir.path;
   if (ir.format === 'onnx') {
     // the last layer's input as an extra graph output of the same function (same variables)
     const h = opts.lastLayerInput ? onnxLastLayerInput(ir) : undefined;
     const built = h ? { ...ir, graph: { ...ir.graph, outputs: [...ir.graph.outputs, { name: h }] } } : ir;
-    const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(built);
+    // frozen (a teacher): every weight a constant, so no variable is registered under its name
+    const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(built, opts.frozen ? { trainable: () => false } : {});
     try {
       const feeds = fn.inputs.map((i) => inputFeed(i.name, i.shape, file));
       const names = [...fn.variables.keys()];
