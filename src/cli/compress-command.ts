@@ -3,11 +3,12 @@
 // original), every front member's recipe beside it (`prunescope run` replays one), and prints the
 // front as a table or, with --json, `{chosen, front, evaluated, seconds, ...}`.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CompressPlanner, type PlanPoint, type PlanResult } from '../core/compress/plan/planner.js';
 import type { PlanMetric } from '../core/compress/plan/scoring.js';
-import { checkOutputFree, commitOutput, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
+import { checkOutputFree, commitOutput, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
 import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
@@ -122,6 +123,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
   const overwrite = flag(args, 'force');
   await checkOutputFree(out, format, overwrite, model);
   const recipesDir = recipesDirFor(out);
+  await checkRecipesFree(recipesDir, overwrite);
   const tempDir = tempDirFor(out);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
@@ -153,6 +155,14 @@ export async function compressCommand(argv: string[]): Promise<number> {
     process.removeListener('SIGINT', onSigint);
     await removeTemp(tempDir);
   }
+}
+
+/** The front's recipe folder holds recipes of an earlier search: refuse, or (with --force) clear them. */
+async function checkRecipesFree(dir: string, overwrite: boolean): Promise<void> {
+  const old = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.recipe.json')) : [];
+  if (old.length === 0) return;
+  if (!overwrite) throw new OutputExistsError(dir);
+  for (const n of old) await rm(join(dir, n));
 }
 
 /** One recipe per front member (and the choice), paths relative to the recipes' folder. */

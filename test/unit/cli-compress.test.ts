@@ -1,0 +1,75 @@
+// `prunescope compress` as scripts see it: usage errors before any work (exit 2), the JSON
+// contract ({chosen, front: [{bytes, metrics, latency, recipe}], evaluated, seconds}), the chosen
+// model written at --out and equal to its recipe replayed by `prunescope run`, and the recipes
+// folder refused without --force.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+
+const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
+
+function run(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('compress: usage errors exit 2 before any model is read', () => {
+  const missing = join(tmpdir(), 'no-such-model.onnx');
+  const cases: Array<[string[], RegExp]> = [
+    [[missing, '--out', 'x.onnx'], /--candidates VAL.csv is required/],
+    [[missing, '--candidates', 'c.csv'], /--out PATH is required/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--max-drop', '0.01', '--target-ratio', '10'], /not both/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--metric', 'mrr'], /--metric must be ndcg, hr or auc/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--max-drop', '2'], /--max-drop must be a number in \[0, 0.99\]/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--holdout', '0.5', '--test', 't.csv'], /--holdout or --test/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x/model.json'], /--out must be a .onnx file/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--speed'], /Unknown option '--speed'/],
+  ];
+  for (const [args, re] of cases) {
+    const r = run('compress', ...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('compress --json on the tiny NeuMF: the contract, the written model, its recipe replayed, --force for the recipes', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const model = fx.models.neumf.onnxPath!;
+  const candidates = fx.models.neumf.candidatesCsv;
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-'));
+  const out = join(dir, 'small.onnx');
+  const r = run('compress', model, '--candidates', candidates, '--holdout', '0.5', '--max-drop', '0.05', '--budget-minutes', '2', '--out', out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  for (const key of ['chosen', 'front', 'evaluated', 'seconds', 'baseline', 'budget', 'notes', 'output', 'recipes']) assert.ok(key in j, `no ${key}`);
+  assert.ok(j.front.length >= 1 && j.evaluated >= j.front.length);
+  for (const p of j.front) {
+    for (const key of ['bytes', 'metrics', 'recipe', 'ratio', 'kept', 'heldOut']) assert.ok(key in p, `front member without ${key}`);
+    assert.ok(p.latency && p.latency.p50Ms > 0, 'front members have a latency');
+  }
+  assert.equal(j.output, out);
+  assert.equal(readFileSync(out).length, j.chosen.bytes);
+  assert.ok(j.notes.some((n: string) => /held out of choosing/.test(n)));
+  const recipes = readdirSync(j.recipes).filter((n) => n.endsWith('.recipe.json'));
+  assert.ok(recipes.length >= j.front.length);
+  const chosenRecipe = recipes.find((n) => n.includes('-chosen'))!;
+  assert.ok(chosenRecipe, recipes.join(', '));
+  // the recipe replays to the same model, bit for bit
+  const replayed = join(dir, 'replayed.onnx');
+  const rr = run('run', join(j.recipes, chosenRecipe), '--out', replayed, '--no-latency');
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.deepEqual(readFileSync(replayed), readFileSync(out));
+  // a second search into the same place: refused without --force, nothing changed
+  const again = run('compress', model, '--candidates', candidates, '--out', join(dir, 'other.onnx'), '--budget-minutes', '1');
+  assert.equal(again.code, 0, again.stderr);
+  const clash = run('compress', model, '--candidates', candidates, '--out', out, '--budget-minutes', '1');
+  assert.equal(clash.code, 1);
+  assert.match(clash.stderr, /already exists/);
+  assert.ok(existsSync(out));
+});
