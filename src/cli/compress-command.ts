@@ -10,6 +10,7 @@ import { CompressPlanner, type PlanPoint, type PlanResult } from '../core/compre
 import type { PlanMetric } from '../core/compress/plan/scoring.js';
 import { checkOutputFree, commitOutput, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
 import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
+import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
@@ -171,7 +172,7 @@ async function writeRecipes(r: PlanResult, dir: string, model: string, candidate
   const points = r.front.some((p) => p.id === r.chosen.id) ? r.front : [...r.front, r.chosen];
   for (const [i, p] of points.entries()) {
     const name = `${String(i + 1).padStart(2, '0')}-${p.ratio.toFixed(1)}x${p.id === r.chosen.id ? '-chosen' : ''}.recipe.json`;
-    const text = recipeText({ version: RECIPE_SCHEMA_VERSION, model: relative(dir, model), steps: p.recipe, candidates: relative(dir, candidates) });
+    const text = recipeText({ version: RECIPE_SCHEMA_VERSION, model: relative(dir, model), steps: p.recipe as CompressStep[], candidates: relative(dir, candidates) });
     await writingTo(join(dir, name), () => writeFile(join(dir, name), text));
   }
 }

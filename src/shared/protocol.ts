@@ -107,6 +107,62 @@ export interface CompressJobResult {
   seconds: number;
 }
 
+/** Accuracy figures of one model on candidates (AUC null when the labels cannot give one). */
+export interface PlanMetrics {
+  ndcg: number;
+  hr: number;
+  auc: number | null;
+}
+
+/** One candidate of the compress-to-target search (core/compress/plan/planner.ts). */
+export interface PlanPointView {
+  id: string;
+  /** what each unit got, e.g. "item_emb=r0.9+int4 dense=int8" */
+  label: string;
+  origin: 'single' | 'combined' | 'refined' | 'finetuned' | 'distilled';
+  bytes: number;
+  /** original bytes / bytes */
+  ratio: number;
+  metrics: PlanMetrics;
+  /** the metric / the original's, on the same users */
+  kept: number;
+  /** standard error of `kept` (paired per user with the original; absent or 0 for AUC) */
+  keptSe?: number;
+  users: number;
+  latency?: { p50Ms: number; ratio: number; slower: boolean };
+  heldOut?: PlanMetrics & { kept: number };
+  /** the steps that reproduce this model from the original (a recipe's `steps`) */
+  recipe: Array<{ method: string; settings: Record<string, unknown> }>;
+}
+
+/** The result of a compress-to-target search: the front, the choice and how they were found. */
+export interface PlanView {
+  model: string;
+  candidates: string;
+  metric: 'ndcg' | 'hr' | 'auc';
+  k: number;
+  budget: { maxDrop?: number; targetRatio?: number; maxLatencyRatio?: number; confidence?: number };
+  baseline: { bytes: number; metrics: PlanMetrics; users: number; latencyP50Ms?: number; heldOut?: PlanMetrics };
+  chosen: PlanPointView;
+  withinBudget: boolean;
+  reason: string;
+  /** non-dominated in size x metric, smallest first */
+  front: PlanPointView[];
+  /** every fine-tuned or distilled candidate, on the front or not */
+  trained: PlanPointView[];
+  /** distinct candidate models evaluated */
+  evaluated: number;
+  seconds: number;
+  budgetMinutes: number;
+  stoppedAtBudget: boolean;
+  phases: Array<{ name: string; candidates: number; seconds: number }>;
+  sensitivity: Array<{ unit: string; option: string; bytes: number; kept: number }>;
+  judgedOn?: string;
+  notes: string[];
+  /** where the chosen model was written, when it was */
+  output?: string;
+}
+
 /** A suggestion the panel can turn into a job (same actions as the quick fixes in model.json). */
 export interface FindingAction {
   kind: OpportunityKind;

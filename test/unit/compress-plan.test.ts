@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
 import { pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
-import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type SearchUnit } from '../../src/core/compress/plan/space.js';
+import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type PlanStep, type SearchUnit } from '../../src/core/compress/plan/space.js';
 import { candidateRanking } from '../../src/core/eval/metrics.js';
 import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
@@ -174,7 +174,7 @@ test('a whole search on the tiny NeuMF: the written model is the chosen one, the
     assert.equal(ev.bytes, r.chosen.bytes);
     // its recipe, replayed from the original, gives the same model bytes
     const replay = new Materializer(ir, join(work, 'replay'), 'out.onnx');
-    const m = await replay.build(r.chosen.recipe);
+    const m = await replay.build(r.chosen.recipe as PlanStep[]);
     assert.deepEqual(readFileSync(m.path), readFileSync(join(dir, 'out.onnx')));
     assert.deepEqual(readFileSync(onnx), before, 'the original is never written');
   } finally {

@@ -18,6 +18,7 @@ import { readInteractions } from '../../eval/interactions.js';
 import { latencyWithinNoise, modelVocab } from '../../eval/evaluate.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
+import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { Materializer, type Materialized } from './materialize.js';
 import { latencyP50, pairedStandardError, pick, readCandidates, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
@@ -57,51 +58,9 @@ export interface PlanSettings {
   confidence?: number;
 }
 
-export type PlanOrigin = 'single' | 'combined' | 'refined' | 'finetuned' | 'distilled';
-
-export interface PlanPoint {
-  id: string;
-  /** what each unit got, e.g. "item_emb=r0.9+int4 dense=int8" */
-  label: string;
-  origin: PlanOrigin;
-  bytes: number;
-  /** original bytes / bytes */
-  ratio: number;
-  metrics: Metrics;
-  /** the metric / the original's, on the same users */
-  kept: number;
-  /** standard error of `kept` (paired per user with the original; 0 for AUC) */
-  keptSe?: number;
-  users: number;
-  latency?: { p50Ms: number; ratio: number; slower: boolean };
-  heldOut?: Metrics & { kept: number };
-  recipe: PlanStep[];
-}
-
-export interface PlanResult {
-  model: string;
-  candidates: string;
-  metric: PlanMetric;
-  k: number;
-  budget: Budget;
-  baseline: { bytes: number; metrics: Metrics; users: number; latencyP50Ms?: number; heldOut?: Metrics };
-  chosen: PlanPoint;
-  withinBudget: boolean;
-  reason: string;
-  front: PlanPoint[];
-  /** every fine-tuned or distilled candidate, on the front or not: what training bought */
-  trained: PlanPoint[];
-  /** distinct candidate models evaluated */
-  evaluated: number;
-  seconds: number;
-  budgetMinutes: number;
-  /** the time budget ended a phase early */
-  stoppedAtBudget: boolean;
-  phases: Array<{ name: string; candidates: number; seconds: number }>;
-  sensitivity: Array<{ unit: string; option: string; bytes: number; kept: number }>;
-  judgedOn?: string;
-  notes: string[];
-}
+export type PlanOrigin = PlanPointView['origin'];
+export type PlanPoint = PlanPointView;
+export type PlanResult = PlanView;
 
 interface Candidate {
   id: string;
