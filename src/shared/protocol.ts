@@ -163,6 +163,43 @@ export interface PlanView {
   output?: string;
 }
 
+/**
+ * One finished job, as kept in the workspace's run history (`.prunescope/runs/<id>.json`): what
+ * went in, what came out and how it measured. Never a copy of a model.
+ */
+export interface RunRecord {
+  /** schema version of this record */
+  version: 1;
+  /** unique and sortable: ISO time of the start + a short random suffix, e.g. 20261206T112233Z-3f9a */
+  id: string;
+  kind: 'compress' | 'compress-plan' | 'tree-remove' | 'tree-features' | 'compare';
+  /** e.g. "prune-magnitude + quantize", "compress to target" */
+  title: string;
+  /** the input model, relative to the workspace folder when inside it */
+  model: string;
+  /** the files written (relative like `model`); empty when nothing was kept */
+  outputs: string[];
+  /** the steps that made the output (a recipe's `steps`), when a compression ran */
+  recipe?: Array<{ method: string; settings: Record<string, unknown> }>;
+  /** the candidates / data files the figures were measured on */
+  dataset?: string;
+  startedAt: string;
+  seconds: number;
+  /** TF.js backend / ORT execution provider that ran the work, when known */
+  backend?: string;
+  bytes: { before: number; after: number };
+  params?: { before: number; after: number };
+  /** accuracy on `dataset` when measured, K for HR/NDCG */
+  k?: number;
+  ndcg?: { before: number | null; after: number | null };
+  hr?: { before: number | null; after: number | null };
+  auc?: { before: number | null; after: number | null };
+  /** p50 ms per batch size, when measured */
+  latency?: Array<{ batch: number; p50Before: number; p50After: number }>;
+  /** a compress-to-target run: its front (size x metric), for the side-by-side view */
+  front?: Array<{ bytes: number; kept: number; label: string }>;
+}
+
 /** A suggestion the panel can turn into a job (same actions as the quick fixes in model.json). */
 export interface FindingAction {
   kind: OpportunityKind;
