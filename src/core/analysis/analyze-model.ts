@@ -297,10 +297,24 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
 }
 
 export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Promise<ModelReport> {
-  const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
+  const epsilon = checkEpsilon(opts.epsilon);
+  const tensors = await analyzeTensors(ir, ir.tensors.map((_, i) => i), opts);
+  return assembleReport(ir, tensors, epsilon);
+}
+
+function checkEpsilon(e: number | undefined): number {
+  const epsilon = e ?? DEFAULT_EPSILON;
   if (!(epsilon >= 0) || !Number.isFinite(epsilon)) throw new RangeError(`epsilon ${epsilon} must be a finite number >= 0`);
-  const counts = ir.tensors.map((t) => tensorElementCount(t.shape));
-  const total = counts.reduce((a, b) => a + b, 0);
+  return epsilon;
+}
+
+/**
+ * The reports of the tensors at `indices` (IR order), one after the other: a whole model's, or
+ * one shard's (analysis/shards.ts). Progress counts the elements of these tensors only.
+ */
+export async function analyzeTensors(ir: ModelIR, indices: readonly number[], opts: AnalyzeOptions = {}): Promise<TensorReport[]> {
+  const epsilon = checkEpsilon(opts.epsilon);
+  const total = indices.reduce((a, i) => a + tensorElementCount(ir.tensors[i].shape), 0);
   let done = 0;
   const tensors: TensorReport[] = [];
   let lastReport = 0;
@@ -309,7 +323,8 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
   const helperWithWasm = opts.threads !== undefined ? opts.threads >= 2 : cores >= 3;
   let helper: StatsHelperThread | undefined;
   try {
-    for (const t of ir.tensors) {
+    for (const i of indices) {
+      const t = ir.tensors[i];
       throwIfAborted(opts.signal);
       const r = await analyzeTensor(t, {
         format: ir.format,
@@ -335,7 +350,11 @@ export async function analyzeModel(ir: ModelIR, opts: AnalyzeOptions = {}): Prom
     await helper?.close();
   }
   opts.onProgress?.({ fraction: 1, tensor: '' });
+  return tensors;
+}
 
+/** The model report from every tensor's report (IR order): totals, layers, opportunities. */
+export function assembleReport(ir: ModelIR, tensors: TensorReport[], epsilon: number): ModelReport {
   let trainableParams = 0;
   let constantParams = 0;
   let totalZeros = 0;
