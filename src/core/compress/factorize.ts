@@ -19,8 +19,9 @@
 import * as path from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
-import { nativeOf, writeOnnxModel } from '../model/onnx-write.js';
-import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { writeOnnxModel } from '../model/onnx/write.js';
+import { nativeOf } from '../model/onnx/splice.js';
+import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel, writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { rankForEnergy } from '../analysis/spectrum.js';
 import { GramAccumulator, svdFromGram, truncatedSvd } from './svd.js';

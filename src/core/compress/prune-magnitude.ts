@@ -16,8 +16,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
-import { float32ToFloat16Bits, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
-import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx-write.js';
+import { dtypeByteSize, encodeFloats, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx/write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
@@ -357,24 +357,8 @@ export function polynomialDecaySparsity(
 // ---------------------------------------------------------------------------------------------
 // Writing values back (shared by the pruning methods)
 
-/** Stored little-endian bytes of float values for a tensor of stored dtype float32 or float16 (ONNX). */
-export function encodeFloatsAs(dtype: DType, values: Float32Array, where: string): Uint8Array {
-  if (dtype === 'float32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
-  if (dtype === 'float16') {
-    const out = new Uint16Array(values.length);
-    for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16Bits(values[i]);
-    return new Uint8Array(out.buffer);
-  }
-  if (dtype === 'bfloat16') {
-    // the top half of the float32 bits, rounded to nearest even (zeros stay exact zeros)
-    const u = new Uint32Array(Float32Array.from(values).buffer);
-    const out = new Uint16Array(values.length);
-    for (let i = 0; i < u.length; i++) out[i] = ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16) & 0xffff;
-    return new Uint8Array(out.buffer);
-  }
-  if (dtype === 'float64') return new Uint8Array(Float64Array.from(values).buffer);
-  throw new ModelFileError(where, `cannot store the new values as ${dtype}`);
-}
+/** The one float encoder (model/tensor-data.ts), under the name the pruning methods import. */
+export const encodeFloatsAs = encodeFloats;
 
 /** A replacement of a float tensor's values (maybe a new shape) in the tensor's own computing dtype. */
 export interface FloatReplacement {
@@ -458,8 +442,7 @@ export async function fileSizes(files: string[]): Promise<FileSizes> {
 }
 
 export function tensorBytes(dtype: DType, shape: number[]): number {
-  const size: Partial<Record<DType, number>> = { float32: 4, float16: 2, bfloat16: 2, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 };
-  return tensorElementCount(shape) * (size[dtype] ?? 4);
+  return tensorElementCount(shape) * (dtypeByteSize(dtype) || 4);
 }
 
 function pct(x: number): string {

@@ -18,14 +18,17 @@
 // then Reshape back to the id input's shape, then the shrunk Embedding(kept + 1, d), which casts
 // its float input to int32. All standard layers: the model saves and loads.
 
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
-import { readTensorFloat32 } from '../model/tensor-data.js';
-import { OnnxGraphEdit, writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { encodeFloats, forEachTensorChunk } from '../model/tensor-data.js';
+import { TensorByteStream, collectBytes } from '../model/tensor-stream.js';
+import { OnnxGraphEdit, writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { DepGraph, buildDepGraph, frozenTensors, kerasLayers, keptCount, layerConfig, selectLowest, tfjsShape } from './graph-deps.js';
-import { editedTfjsIr, writeAndMeasure } from './prune-neurons.js';
-import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
+import { editedTfjsIr, sizeNote } from './prune-neurons.js';
+import { fileSizes, modelFilesAt, tensorBytes } from './prune-magnitude.js';
 
 export interface PruneRowsSettings {
   /** a table (tensor name or layer name); default every embedding table */
@@ -38,6 +41,8 @@ export interface PruneRowsSettings {
   importance?: 'norm' | { counts: Int32Array | Float32Array | number[] };
   /** the shared row of removed ids: 'mean' of the removed rows (default) or 'zero' */
   fallback?: 'mean' | 'zero';
+  /** ONNX: write every tensor of 1 KiB or more to `<output>.data` (external data); external data stays external anyway */
+  externalData?: boolean;
 }
 
 /** Tables that share their id inputs lose the same rows and share one remap per id input. */
@@ -47,8 +52,9 @@ export interface RowPlan {
   kept: number;
   /** new row index of every old id (kept rows in order, then the fallback row at index kept) */
   remap: Int32Array;
-  /** per table: [kept + 1, dim] */
-  newTables: Float32Array[];
+  /** 1 for each removed row */
+  drop: Uint8Array;
+  fallback: 'mean' | 'zero';
   /** lookups of the tables: the node (ONNX Gather / TF.js Embedding layer) and its ids input */
   lookups: Array<{ node: string; ids: string; table: string }>;
 }
@@ -113,17 +119,12 @@ async function planGroup(
     if (t.shape.length !== 2) throw new ModelFileError(ir.path, `table ${t.name} has shape [${t.shape.join(', ')}], expected [rows, dim]`);
   }
   const N = group.tables[0].shape[0];
-  const values = await Promise.all(group.tables.map((t) => readTensorFloat32(t)));
   let importance: Float32Array;
   const imp = s.importance ?? 'norm';
   if (imp === 'norm') {
-    // one norm over the id's rows in every table of the group
+    // one norm over the id's rows in every table of the group, each table read once
     const acc = new Float64Array(N);
-    group.tables.forEach((t, ti) => {
-      const d = t.shape[1];
-      const v = values[ti];
-      for (let r = 0; r < N; r++) for (let j = 0; j < d; j++) acc[r] += v[r * d + j] ** 2;
-    });
+    for (const t of group.tables) await addSquaredRowNorms(t, acc);
     importance = Float32Array.from(acc, Math.sqrt);
   } else if (typeof imp === 'object' && imp !== null && 'counts' in imp) {
     if (imp.counts.length !== N) throw new ModelFileError(ir.path, `importance counts have ${imp.counts.length} entries, table ${group.tables[0].name} has ${N} rows`);
@@ -139,20 +140,66 @@ async function planGroup(
   const remap = new Int32Array(N);
   let k = 0;
   for (let r = 0; r < N; r++) remap[r] = drop[r] ? kept : k++;
-  const dropped = N - kept;
-  const newTables = group.tables.map((t, ti) => {
-    const d = t.shape[1];
-    const v = values[ti];
-    const out = new Float32Array((kept + 1) * d);
-    const mean = new Float64Array(d);
-    for (let r = 0; r < N; r++) {
-      if (drop[r]) for (let j = 0; j < d; j++) mean[j] += v[r * d + j];
-      else out.set(v.subarray(r * d, r * d + d), remap[r] * d);
+  return { tables: group.tables, rows: N, kept, remap, drop, fallback: s.fallback ?? 'mean', lookups: group.lookups };
+}
+
+/** Rows per chunk when tables are streamed (about 1 Mi values); tests may lower it. */
+export const rowStreaming = { chunkElements: 1 << 20 };
+
+function rowsPerChunk(d: number): number {
+  return Math.max(1, Math.floor(rowStreaming.chunkElements / Math.max(1, d)));
+}
+
+/** acc[r] += sum of squares of row r of `t`, streamed in whole rows. */
+async function addSquaredRowNorms(t: ModelTensor, acc: Float64Array): Promise<void> {
+  const d = t.shape[1];
+  if (d === 0) return;
+  await forEachTensorChunk(t, rowsPerChunk(d) * d, (c, first) => {
+    const r0 = first / d;
+    const n = c.length / d;
+    for (let i = 0; i < n; i++) {
+      let a = acc[r0 + i];
+      for (let j = 0; j < d; j++) a += c[i * d + j] ** 2;
+      acc[r0 + i] = a;
     }
-    if ((s.fallback ?? 'mean') === 'mean' && dropped > 0) for (let j = 0; j < d; j++) out[kept * d + j] = mean[j] / dropped;
-    return out;
   });
-  return { tables: group.tables, rows: N, kept, remap, newTables, lookups: group.lookups };
+}
+
+/**
+ * The pruned table [kept + 1, d] of `t` as stored `dtype` bytes, streamed: kept rows in order,
+ * then the fallback row (the mean of the removed rows, summed in row order, or zeros).
+ */
+export function prunedTableStream(p: RowPlan, t: ModelTensor, dtype: DType): TensorByteStream {
+  const d = t.shape[1];
+  const per = rowsPerChunk(d);
+  const encode = (v: Float32Array): Uint8Array =>
+    dtype === 'float32' ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : encodeFloats(dtype, v, t.storage.location);
+  return {
+    byteLength: tensorBytes(dtype, [p.kept + 1, d]),
+    async stream(sink) {
+      const out = new Float32Array(Math.min(per, p.rows) * d);
+      const mean = new Float64Array(d);
+      await forEachTensorChunk(t, per * d, async (c, first) => {
+        const r0 = first / d;
+        let m = 0;
+        for (let i = 0; i < c.length / d; i++) {
+          if (p.drop[r0 + i]) for (let j = 0; j < d; j++) mean[j] += c[i * d + j];
+          else out.set(c.subarray(i * d, i * d + d), d * m++);
+        }
+        if (m > 0) await sink(encode(out.subarray(0, m * d)));
+      });
+      const dropped = p.rows - p.kept;
+      const last = new Float32Array(d);
+      if (p.fallback === 'mean' && dropped > 0) for (let j = 0; j < d; j++) last[j] = mean[j] / dropped;
+      await sink(encode(last));
+    },
+  };
+}
+
+/** The pruned table as float32 values (TF.js writes weights from memory). */
+async function prunedTableValues(p: RowPlan, t: ModelTensor): Promise<Float32Array> {
+  const b = await collectBytes(prunedTableStream(p, t, 'float32'), t.name);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 }
 
 function remapStorage(kept: number, remap: Int32Array): { values: Float32Array | Uint16Array | Uint8Array; quantization?: ModelTensor['storage']['quantization'] } {
@@ -186,13 +233,13 @@ function remapBaseName(p: RowPlan): string {
   return p.tables.length === 1 ? `${p.tables[0].name}/row_remap` : `${p.lookups[0].ids}/row_remap`;
 }
 
-async function writeOnnx(ir: ModelIR, plans: RowPlan[], outPath: string): Promise<void> {
+async function writeOnnx(ir: ModelIR, plans: RowPlan[], outPath: string, externalData: boolean): Promise<void> {
   const edit: OnnxGraphEdit = { setInitializers: [], insertNodes: [], rewireInputs: [] };
   const taken = new Set<string>([...ir.tensors.map((t) => t.name), ...ir.graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...ir.graph.inputs.map((i) => i.name)]);
   for (const p of plans) {
     const remapName = uniqueName(remapBaseName(p), taken);
     p.tables.forEach((t, ti) => {
-      edit.setInitializers!.push({ name: t.name, dtype: t.storage.dtype, shape: [p.kept + 1, t.shape[1]], data: encodeFloatsAs(t.storage.dtype, p.newTables[ti], t.storage.location) });
+      edit.setInitializers!.push({ name: t.name, dtype: t.storage.dtype, shape: [p.kept + 1, t.shape[1]], data: prunedTableStream(p, t, t.storage.dtype) });
     });
     const rd = onnxRemapDtype(p.kept);
     const remapData = rd === 'uint8' ? Uint8Array.from(p.remap) : rd === 'uint16' ? new Uint8Array(Uint16Array.from(p.remap).buffer) : new Uint8Array(p.remap.buffer.slice(0));
@@ -214,7 +261,7 @@ async function writeOnnx(ir: ModelIR, plans: RowPlan[], outPath: string): Promis
       edit.rewireInputs!.push({ from: ids, to: out, nodes });
     }
   }
-  await writeEditedOnnxModel(ir, edit, outPath);
+  await writeEditedOnnxModel(ir, edit, outPath, externalData ? { externalData: { fileName: `${basename(outPath)}.data` } } : undefined);
 }
 
 async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: string): Promise<void> {
@@ -226,7 +273,7 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
   const inbound = (name: string) => [[[name, 0, 0, {}]]];
   for (const p of plans) {
     if (p.kept + 1 > MAX_EXACT_FLOAT_INDEX) throw new ModelFileError(ir.path, `${p.tables[0].name}: ${p.kept + 1} rows are more than a float index stays exact for (2^24)`);
-    p.tables.forEach((t, ti) => tensors.set(t.name, { values: p.newTables[ti], shape: [p.kept + 1, t.shape[1]] }));
+    for (const t of p.tables) tensors.set(t.name, { values: await prunedTableValues(p, t), shape: [p.kept + 1, t.shape[1]] });
     const byIds = new Map<string, string[]>();
     for (const l of p.lookups) byIds.set(l.ids, [...(byIds.get(l.ids) ?? []), l.node]);
     for (const [ids, nodes] of byIds) {
@@ -264,6 +311,18 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
     }
   }
   await writeTfjsModel(editedTfjsIr(ir, doc, tensors, { add }), outPath);
+}
+
+/** gzip sizes are measured up to this many bytes of model files: beyond, gzip would take longer than the pruning. */
+const GZIP_MEASURE_LIMIT = 256 * 1024 * 1024;
+
+async function measuredSizeNote(ir: ModelIR, outPath: string): Promise<string> {
+  const beforeFiles = ir.files.map((f) => f.path);
+  const afterFiles = await modelFilesAt(ir.format, outPath);
+  const raw = async (fs: string[]): Promise<number> => (await Promise.all(fs.map((f) => stat(f)))).reduce((a, st) => a + st.size, 0);
+  const [rb, ra] = [await raw(beforeFiles), await raw(afterFiles)];
+  if (rb + ra <= GZIP_MEASURE_LIMIT) return sizeNote(await fileSizes(beforeFiles), await fileSizes(afterFiles));
+  return `Size on disk: raw ${rb} -> ${ra} bytes (${(rb / Math.max(1, ra)).toFixed(2)}x smaller); gzip not measured (over ${GZIP_MEASURE_LIMIT / 2 ** 20} MiB of files).`;
 }
 
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
@@ -318,9 +377,12 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
   ];
   return {
     method: 'prune-rows',
-    settings: { table: settings.table ?? 'all', ...(settings.keep !== undefined ? { keep: settings.keep } : { sparsity: settings.sparsity }), importance: typeof settings.importance === 'object' ? 'counts' : 'norm', fallback },
+    settings: { table: settings.table ?? 'all', ...(settings.keep !== undefined ? { keep: settings.keep } : { sparsity: settings.sparsity }), importance: typeof settings.importance === 'object' ? 'counts' : 'norm', fallback, ...(settings.externalData ? { externalData: true } : {}) },
     changes,
     notes,
-    write: (outPath) => writeAndMeasure(ir, notes, outPath, () => (onnx ? writeOnnx(ir, plans, outPath) : writeTfjs(ir, g, plans, outPath))),
+    write: async (outPath) => {
+      await (onnx ? writeOnnx(ir, plans, outPath, settings.externalData === true) : writeTfjs(ir, g, plans, outPath));
+      notes.push(await measuredSizeNote(ir, outPath));
+    },
   };
 }

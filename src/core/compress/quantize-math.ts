@@ -53,41 +53,79 @@ function roundScalesToFloat16(scales: Float32Array): Uint16Array {
 }
 
 /**
- * Symmetric per-row int8: scale[r] = max|row r| / qmax, q = round(value / scale). A zero row
- * gets scale 0 and q 0 (exact). With `float16Scales`, scales are rounded to float16 first and
- * the integers computed from the rounded scale (so q*scale is what the model will compute);
- * if any non-zero scale falls outside float16's normal range, float32 scales are used instead.
+ * Pass 1 of per-row int8 over a stream of chunks: folds max |v| of each row into `absmax`. The
+ * chunk holds elements [first, first + chunk.length) of a row-major table of rows `rowLen` long
+ * (a chunk may start or end inside a row).
  */
-export function quantizeRowsInt8(values: ArrayLike<number>, rows: number, cols: number, qmax = 127, float16Scales = false): RowQuantized {
-  checkShape(values, rows, cols);
-  checkQmax(qmax);
-  const scales = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let m = 0;
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const a = Math.abs(values[base + c]);
+export function accumulateRowAbsMax(chunk: ArrayLike<number>, first: number, rowLen: number, absmax: Float64Array): void {
+  let i = 0;
+  while (i < chunk.length) {
+    const r = Math.floor((first + i) / rowLen);
+    const end = Math.min(chunk.length, (r + 1) * rowLen - first);
+    let m = absmax[r];
+    for (; i < end; i++) {
+      const a = Math.abs(chunk[i]);
       if (a > m) m = a;
       else if (Number.isNaN(a)) throw new Error(`quantize: row ${r} holds NaN`);
     }
-    if (!Number.isFinite(m)) throw new Error(`quantize: row ${r} holds an infinite value`);
-    scales[r] = m / qmax;
+    absmax[r] = m;
+  }
+}
+
+/** Row scales from row maxima (max / qmax), rounded to float16 when asked and every scale fits. */
+export function rowScalesFromAbsMax(absmax: Float64Array, qmax: number, float16Scales: boolean): { scales: Float32Array; scaleBits?: Uint16Array } {
+  checkQmax(qmax);
+  const scales = new Float32Array(absmax.length);
+  for (let r = 0; r < absmax.length; r++) {
+    if (!Number.isFinite(absmax[r])) throw new Error(`quantize: row ${r} holds an infinite value`);
+    scales[r] = absmax[r] / qmax;
   }
   const scaleBits = float16Scales && fitsFloat16(scales) ? roundScalesToFloat16(scales) : undefined;
-  const q = new Int8Array(rows * cols);
+  return { scales, ...(scaleBits ? { scaleBits } : {}) };
+}
+
+/**
+ * Pass 2: the int8 codes of a chunk (elements [first, first + chunk.length) of the table) with
+ * the final row scales, into out[0..chunk.length). Returns max |value - q*scale| over the chunk.
+ */
+export function quantizeChunkInt8(chunk: ArrayLike<number>, first: number, rowLen: number, scales: Float32Array, qmax: number, out: Int8Array): number {
   let maxAbsError = 0;
-  for (let r = 0; r < rows; r++) {
+  let i = 0;
+  while (i < chunk.length) {
+    const r = Math.floor((first + i) / rowLen);
+    const end = Math.min(chunk.length, (r + 1) * rowLen - first);
     const s = scales[r];
-    if (s === 0) continue;
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = values[base + c];
+    if (s === 0) {
+      out.fill(0, i, end);
+      i = end;
+      continue;
+    }
+    for (; i < end; i++) {
+      const v = chunk[i];
       const k = roundClamp(v / s, qmax);
-      q[base + c] = k;
+      out[i] = k;
       const err = Math.abs(v - Math.fround(k * s));
       if (err > maxAbsError) maxAbsError = err;
     }
   }
+  return maxAbsError;
+}
+
+/**
+ * Symmetric per-row int8: scale[r] = max|row r| / qmax, q = round(value / scale). A zero row
+ * gets scale 0 and q 0 (exact). With `float16Scales`, scales are rounded to float16 first and
+ * the integers computed from the rounded scale (so q*scale is what the model will compute);
+ * if any non-zero scale falls outside float16's normal range, float32 scales are used instead.
+ * The same passes as the streamed form (accumulateRowAbsMax, quantizeChunkInt8), on one chunk.
+ */
+export function quantizeRowsInt8(values: ArrayLike<number>, rows: number, cols: number, qmax = 127, float16Scales = false): RowQuantized {
+  checkShape(values, rows, cols);
+  checkQmax(qmax);
+  const absmax = new Float64Array(rows);
+  if (cols > 0) accumulateRowAbsMax(values, 0, cols, absmax);
+  const { scales, scaleBits } = rowScalesFromAbsMax(absmax, qmax, float16Scales);
+  const q = new Int8Array(rows * cols);
+  const maxAbsError = cols > 0 ? quantizeChunkInt8(values, 0, cols, scales, qmax, q) : 0;
   return { q, scales, ...(scaleBits ? { scaleBits } : {}), maxAbsError };
 }
 

@@ -16,10 +16,20 @@
 //    kernels without VNNI).
 
 import { GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
-import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx-edit.js';
+import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx/edit.js';
 import { isOnnxNative } from '../model/onnx.js';
-import { readTensorFloat32 } from '../model/tensor-data.js';
-import { LowBits, packedRowBytes, quantizeColumnsInt8, quantizeRowsInt8, quantizeRowsLowBit, toFloat16 } from './quantize-math.js';
+import { forEachTensorChunk, readTensorFloat32 } from '../model/tensor-data.js';
+import { TensorByteStream } from '../model/tensor-stream.js';
+import {
+  LowBits,
+  accumulateRowAbsMax,
+  packedRowBytes,
+  quantizeChunkInt8,
+  quantizeColumnsInt8,
+  quantizeRowsLowBit,
+  rowScalesFromAbsMax,
+  toFloat16,
+} from './quantize-math.js';
 import type { TensorChange } from './types.js';
 
 export interface OnnxQuantizePlan {
@@ -56,6 +66,38 @@ export interface OnnxQuantizeOptions {
   lookup: 'compact' | 'fast';
   signal?: AbortSignal;
   onTensor?: (done: number, total: number, name: string) => void;
+  /** elements per chunk when tables are streamed (default 1 Mi); tests make it small */
+  chunkElements?: number;
+}
+
+const CHUNK_ELEMENTS = 1 << 20;
+
+/**
+ * Per-row (rowLen = cols) or per-table (rowLen = rows * cols) symmetric int8 of a table, streamed:
+ * pass 1 reads the table for row scales, pass 2 for the weight error; the codes are produced a
+ * chunk at a time when the model is written (a third read), so no copy of the table is held.
+ */
+async function streamedRowsInt8(t: ModelTensor, rowLen: number, float16Scales: boolean, chunk: number) {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const step = Math.max(1, chunk);
+  const absmax = new Float64Array(rowLen > 0 ? count / rowLen : 0);
+  await forEachTensorChunk(t, step, (c, first) => accumulateRowAbsMax(c, first, rowLen, absmax));
+  const { scales, scaleBits } = rowScalesFromAbsMax(absmax, 127, float16Scales);
+  const q = new Int8Array(Math.min(step, count));
+  let maxAbsError = 0;
+  await forEachTensorChunk(t, step, (c, first) => {
+    maxAbsError = Math.max(maxAbsError, quantizeChunkInt8(c, first, rowLen, scales, 127, q));
+  });
+  const codes: TensorByteStream = {
+    byteLength: count,
+    stream: (sink) =>
+      forEachTensorChunk(t, step, async (c, first) => {
+        const out = new Int8Array(q.buffer, 0, c.length);
+        quantizeChunkInt8(c, first, rowLen, scales, 127, out);
+        await sink(new Uint8Array(out.buffer, 0, c.length));
+      }),
+  };
+  return { codes, scales, scaleBits, maxAbsError };
 }
 
 function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8Array {
@@ -375,7 +417,6 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     }
     if (allGather) {
       const [rows, cols] = t.shape;
-      const values = await readTensorFloat32(t);
       // A scale per row costs 2-4 bytes: on narrow tables (FM linear terms are 1 wide) that
       // eats the saving, so those get one scale for the whole table.
       const perRow = cols >= NARROW_TABLE_COLS;
@@ -386,14 +427,14 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       if (perRow && opts.lookup === 'fast' && !fast) {
         plan.lookupNotes.push(`${t.name}: compact lookup kept (${opset < 13 ? `opset ${opset} < 13` : 'its ids are not a 1-D graph input'})`);
       }
-      const rq = perRow ? quantizeRowsInt8(values, rows, cols, 127, !fast) : quantizeRowsInt8(values, 1, rows * cols, 127, false);
+      const rq = await streamedRowsInt8(t, perRow ? cols : rows * cols, perRow && !fast, opts.chunkElements ?? CHUNK_ELEMENTS);
       const qName = names.fresh(`${t.name}_int8`);
       const sName = names.fresh(`${t.name}_scale`);
       const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
       if (perRow && rq.scaleBits) plan.float16Scales++;
       else if (perRow) plan.float32Scales++;
       const scaleData = rq.scaleBits ? bytesOf(rq.scaleBits) : bytesOf(rq.scales);
-      edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [rows, cols], data: bytesOf(rq.q) });
+      edit.setInitializers.push({ name: qName, dtype: 'int8', shape: [rows, cols], data: rq.codes });
       edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: fast ? [rows] : perRow ? [rows, 1] : [], data: scaleData });
       edit.removeInitializers.push(t.name);
       if (fast) needsOpset = Math.max(needsOpset, 13);
@@ -426,7 +467,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
           : `int8 symmetric with one scale for the table (only ${cols} wide: a scale per row would cost more than it saves); max |Δw| ${rq.maxAbsError.toExponential(2)}`,
         before,
         after: [
-          { name: qName, shape: [rows, cols], dtype: 'int8', bytes: rq.q.byteLength },
+          { name: qName, shape: [rows, cols], dtype: 'int8', bytes: rq.codes.byteLength },
           { name: sName, shape: fast ? [rows] : perRow ? [rows, 1] : [], dtype: scaleDtype, bytes: scaleData.byteLength },
         ],
       });

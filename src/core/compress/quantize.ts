@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
-import { writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
 import { NARROW_TABLE_COLS, planOnnxQuantization } from './quantize-onnx.js';
@@ -47,6 +47,8 @@ export interface QuantizeSettings {
    * per row) and dequantizes with one DequantizeLinear (3 ops per lookup; opset >= 13, 1-D ids).
    */
   lookup?: 'compact' | 'fast';
+  /** ONNX: write every tensor of 1 KiB or more to `<output>.data` (external data), for big outputs; models read with external data keep it anyway */
+  externalData?: boolean;
   /** run original and quantized model on the same generated inputs (default true) */
   verify?: boolean;
   /** rows for the check; default 256 */
@@ -160,7 +162,7 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   if (dense !== 'weights-only' && dense !== 'dynamic') throw new ModelFileError(ir.path, `quantize: dense must be weights-only or dynamic, got "${String(dense)}"`);
   const verify = settings.verify ?? true;
   const verifyRows = settings.verifyRows ?? 256;
-  const resolved = { dtype, tensors, reduceRange, dense, lookup, verify, verifyRows };
+  const resolved = { dtype, tensors, reduceRange, dense, lookup, verify, verifyRows, ...(settings.externalData ? { externalData: true } : {}) };
   const progress = ctx.onProgress ?? (() => undefined);
   const selected = selectTensors(ir, { dtype, tensors });
   if (isLowBit(dtype)) checkLowBitSelection(ir, dtype, tensors, selected);
@@ -174,7 +176,7 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
     const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'int4' | 'int2' | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor });
     changes = plan.changes;
     skipped = plan.skipped;
-    const external = ir.files.some((f) => f.kind === 'external-data');
+    const external = settings.externalData === true || ir.files.some((f) => f.kind === 'external-data');
     write = (outPath) =>
       writeEditedOnnxModel(ir, plan.edit, outPath, external ? { externalData: { fileName: `${basename(outPath)}.data`, minBytes: 1024 } } : undefined);
     if (isLowBit(dtype)) {

@@ -19,7 +19,7 @@ import {
   TensorRole,
   TensorSource,
 } from './ir.js';
-import { ONNX_ELEMENT_BYTES, dtypeFromOnnx, onnxDtypeName } from './onnx-dtypes.js';
+import { ONNX_ELEMENT_BYTES, dtypeFromOnnx, onnxDtypeName } from './onnx/dtypes.js';
 
 /** Subgraphs nested deeper than this are treated as a malformed (or hostile) file. */
 export const MAX_SUBGRAPH_DEPTH = 64;

@@ -5,32 +5,10 @@
 // aligned memory, one chunk at a time for tensors on disk.
 
 import { FileHandle, open } from 'node:fs/promises';
+import { dtypeByteSize } from './dtype.js';
 import { DType, ModelFileError, ModelTensor, TensorSource } from './ir.js';
 
-const BYTE_SIZE: Record<DType, number> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  float64: 8,
-  int8: 1,
-  uint8: 1,
-  int16: 2,
-  uint16: 2,
-  int32: 4,
-  uint32: 4,
-  int64: 8,
-  uint64: 8,
-  bool: 1,
-  string: 0, // variable length
-  complex64: 8,
-};
-
-/** Bytes per element of a fixed-size dtype; 0 for 'string'. */
-export function dtypeByteSize(d: DType): number {
-  const n = BYTE_SIZE[d];
-  if (n === undefined) throw new Error(`unknown dtype ${String(d)}`);
-  return n;
-}
+export { dtypeByteSize } from './dtype.js';
 
 /** Largest element count we accept for one tensor: beyond it a shape is a corrupt file, not a model. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 40;
@@ -97,6 +75,35 @@ export function float32ToFloat16Bits(x: number): number {
   const rest = mant & 0x1fff;
   if (rest > 0x1000 || (rest === 0x1000 && r & 1)) r++; // may carry into the exponent: correct
   return sign | r;
+}
+
+/** float32 -> bfloat16 bits: the top half of the float32 bits, rounded to nearest even (zeros stay zeros). */
+export function float32ToBfloat16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/**
+ * The one float encoder: little-endian stored bytes of float values for a tensor stored as
+ * float32, float16, bfloat16 or float64. float32 is copied (the caller may reuse `values`).
+ */
+export function encodeFloats(dtype: DType, values: Float32Array, where: string): Uint8Array {
+  switch (dtype) {
+    case 'float32':
+      return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+    case 'float64':
+      return new Uint8Array(Float64Array.from(values).buffer);
+    case 'float16':
+    case 'bfloat16': {
+      const out = new Uint16Array(values.length);
+      const enc = dtype === 'float16' ? float32ToFloat16Bits : float32ToBfloat16Bits;
+      for (let i = 0; i < values.length; i++) out[i] = enc(values[i]);
+      return new Uint8Array(out.buffer);
+    }
+    default:
+      throw new ModelFileError(where, `cannot store float values as ${dtype}`);
+  }
 }
 
 /** Bytes one element takes in storage (quantized storage counts, not the logical dtype). */
@@ -315,10 +322,7 @@ function writeElement(dv: DataView, off: number, dt: DType, v: number | bigint):
     case 'float32': dv.setFloat32(off, n, true); return;
     case 'float64': dv.setFloat64(off, n, true); return;
     case 'float16': dv.setUint16(off, float32ToFloat16Bits(n), true); return;
-    case 'bfloat16': // values are logical numbers: keep the top half of the float32 bits, rounded to nearest even
-      f32Scratch[0] = n;
-      dv.setUint16(off, ((u32Scratch[0] + 0x7fff + ((u32Scratch[0] >>> 16) & 1)) >>> 16) & 0xffff, true);
-      return;
+    case 'bfloat16': dv.setUint16(off, float32ToBfloat16Bits(n), true); return;
     case 'int8': dv.setInt8(off, n); return;
     case 'uint8': case 'bool': dv.setUint8(off, n); return;
     case 'int16': dv.setInt16(off, n, true); return;

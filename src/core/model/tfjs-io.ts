@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelFileError } from './ir.js';
+import { commitTempFiles, discardTempFiles, writeAll, writeTempFile } from './atomic-write.js';
+import { DTYPE_BYTES } from './dtype.js';
 
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
@@ -21,24 +23,15 @@ function toBuffers(data: tf.io.WeightData | undefined): ArrayBuffer[] {
   return Array.isArray(data) ? data : [data];
 }
 
-async function writeFileAtomic(target: string, chunks: Uint8Array[]): Promise<string> {
-  const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  const fh = await fs.promises.open(tmp, 'w');
-  try {
+/** The chunks in a temp file beside `target` (atomic-write.ts); returns the temp path to commit. */
+function writeFileAtomic(target: string, chunks: Uint8Array[]): Promise<string> {
+  return writeTempFile(target, async (fh) => {
+    let pos = 0;
     for (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) {
-        const { bytesWritten } = await fh.write(c, off, c.byteLength - off);
-        off += bytesWritten;
-      }
+      await writeAll(fh, c, pos);
+      pos += c.byteLength;
     }
-  } catch (e) {
-    await fh.close();
-    await fs.promises.rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  return tmp;
+  });
 }
 
 /** Splits the concatenated weight bytes (given as one or more buffers) into shards of `size` bytes. */
@@ -129,11 +122,11 @@ export function fileSystemSaveHandler(modelJsonPath: string, options: FileSystem
         const jsonTarget = path.resolve(modelJsonPath);
         pending.push({ tmp: await writeFileAtomic(jsonTarget, [jsonBytes]), target: jsonTarget });
       } catch (e) {
-        await Promise.all(pending.map((p) => fs.promises.rm(p.tmp, { force: true })));
+        await discardTempFiles(pending);
         throw e;
       }
       // model.json is last in `pending`: it only appears once every shard is in place
-      for (const p of pending) await fs.promises.rename(p.tmp, p.target);
+      await commitTempFiles(pending);
       // shards of the model this one replaced that the new model.json no longer names
       const kept = new Set(names.map((n) => path.join(dir, n)));
       for (const old of previousShards) if (!kept.has(old)) await fs.promises.rm(old, { force: true });
@@ -152,8 +145,6 @@ export function fileSystemSaveHandler(modelJsonPath: string, options: FileSystem
   };
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };
-
 /** Bytes one manifest entry takes in the shards, or undefined when it cannot be known ahead (strings). */
 function specByteLength(spec: tf.io.WeightsManifestEntry): number | undefined {
   const n = spec.shape.reduce((a, b) => a * b, 1);
@@ -161,7 +152,7 @@ function specByteLength(spec: tf.io.WeightsManifestEntry): number | undefined {
     const q = spec.quantization.dtype;
     return n * (q === 'uint8' ? 1 : 2);
   }
-  const size = DTYPE_BYTES[spec.dtype];
+  const size = spec.dtype === 'string' ? undefined : (DTYPE_BYTES as Record<string, number | undefined>)[spec.dtype];
   return size === undefined ? undefined : n * size;
 }
 

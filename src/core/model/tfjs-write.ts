@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DType, ModelFileError, ModelIR, ModelTensor, QuantizationInfo } from './ir.js';
 import { readTensorBytes, tensorElementCount } from './tensor-data.js';
+import { dtypeByteSize } from './dtype.js';
 
 export interface TfjsReplacement {
   /** the logical dtype (what TF.js computes with): float32, int32, bool, complex64 */
@@ -33,7 +34,6 @@ export interface WriteTfjsOptions {
 
 const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 const MANIFEST_DTYPES: ReadonlySet<string> = new Set(['float32', 'int32', 'bool', 'string', 'complex64']);
-const STORED_SIZE: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
 const COPY_CHUNK = 8 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
@@ -187,7 +187,7 @@ function storedByteLength(t: ModelTensor): number {
     const src = t.storage.source;
     return src.kind === 'values' ? encodeStrings(src.values as readonly string[]).byteLength : t.storage.byteLength;
   }
-  const n = tensorElementCount(t.shape) * STORED_SIZE[t.storage.quantization?.dtype ?? t.storage.dtype];
+  const n = tensorElementCount(t.shape) * dtypeByteSize(t.storage.quantization?.dtype ?? t.storage.dtype);
   const src = t.storage.source;
   const have =
     src.kind === 'bytes' ? src.bytes.byteLength : src.kind === 'file' ? src.length : src.kind === 'file-parts' ? src.parts.reduce((a, p) => a + p.length, 0) : n;
@@ -330,7 +330,7 @@ async function writeWeights(
       } catch (e) {
         throw new ModelFileError(outFile, `replacement for ${name}: ${(e as Error).message}`);
       }
-      byteLength = count * STORED_SIZE[storedDtype];
+      byteLength = count * dtypeByteSize(storedDtype);
       if (r.data.byteLength !== byteLength) {
         throw new ModelFileError(outFile, `replacement for ${name} [${shape.join(', ')}] ${storedDtype} needs ${byteLength} bytes, got ${r.data.byteLength}`);
       }

@@ -25,6 +25,7 @@ import {
   TensorSource,
 } from './ir.js';
 import { tensorElementCount } from './tensor-data.js';
+import { dtypeByteSize } from './dtype.js';
 
 export interface ReadTfjsOptions {
   signal?: AbortSignal;
@@ -54,7 +55,6 @@ export interface TfjsManifestGroup {
 
 /** TF.js weight dtypes (tfjs-core DataType as it appears in manifests). */
 const MANIFEST_DTYPES: ReadonlySet<string> = new Set(['float32', 'int32', 'bool', 'string', 'complex64']);
-const FIXED_SIZE: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
 /** TF.js string tensors: each string is a little-endian uint32 byte length followed by its bytes. */
 const STRING_LENGTH_BYTES = 4;
 /** V8 cannot hold a longer string, so JSON.parse could not read a larger model.json. */
@@ -202,7 +202,7 @@ function validateEntry(file: string, where: string, w: unknown): TfjsManifestEnt
 /** Bytes an entry takes in its group, or undefined for strings (length known only from the data). */
 function fixedByteLength(e: TfjsManifestEntry): number | undefined {
   if (!e.quantization && e.dtype === 'string') return undefined;
-  const size = FIXED_SIZE[e.quantization ? e.quantization.dtype : e.dtype];
+  const size = dtypeByteSize(e.quantization ? e.quantization.dtype : e.dtype);
   return tensorElementCount(e.shape) * size;
 }
 

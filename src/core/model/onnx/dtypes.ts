@@ -1,7 +1,8 @@
 // ONNX TensorProto.DataType <-> IR DType. Kept apart so the reader, the writer and the builder
 // agree on one table. Enum values are those of onnx.proto (stable across ONNX versions).
 
-import { DType } from './ir.js';
+import { DType } from '../ir.js';
+import { DTYPE_BYTES } from '../dtype.js';
 
 export const ONNX_DTYPE_CODE: Readonly<Record<DType, number>> = {
   float32: 1,
@@ -53,21 +54,5 @@ export function onnxDtypeCode(d: DType): number {
   return c;
 }
 
-/** Bytes per element as stored in raw_data; 0 for string. */
-export const ONNX_ELEMENT_BYTES: Readonly<Record<DType, number>> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  float64: 8,
-  int8: 1,
-  uint8: 1,
-  int16: 2,
-  uint16: 2,
-  int32: 4,
-  uint32: 4,
-  int64: 8,
-  uint64: 8,
-  bool: 1,
-  string: 0,
-  complex64: 8,
-};
+/** Bytes per element as stored in raw_data; 0 for string (the IR's one table). */
+export const ONNX_ELEMENT_BYTES = DTYPE_BYTES;
