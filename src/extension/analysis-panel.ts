@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ModelReport } from '../shared/report.js';
 import { CompressJobResult, FindingAction, HostToWebview, parseWebviewMessage, SensitivityView, TreesView } from '../shared/protocol.js';
+import type { PlanView, RunRecord } from '../shared/protocol.js';
 import { log, showError } from './log.js';
+import { readModel } from '../core/model/read-model.js';
+import { buildGraphView } from '../core/analysis/graph-view.js';
+
+/** Models above this size on disk get no graph view. */
+const MAX_GRAPH_FILE_BYTES = 512 * 1024 * 1024;
 
 /** What the panel asks of the rest of the extension. */
 export interface PanelActions {
@@ -16,6 +22,8 @@ export interface PanelActions {
   applyProposal(model: vscode.Uri, proposal: SensitivityView): void;
   dropTreeFeatures(model: vscode.Uri, args: { node: string; features: number[] }): Promise<unknown>;
   removeTrees(model: vscode.Uri, args: { node: string; suggestedFraction: number }): Promise<unknown>;
+  /** writes one point of the plan's front (the panel sent its id) */
+  writePlanPoint(model: vscode.Uri, plan: PlanView, id: string): Promise<unknown>;
 }
 
 export class AnalysisPanel {
@@ -26,6 +34,8 @@ export class AnalysisPanel {
   private lastComparison: CompressJobResult | undefined;
   private lastSensitivity: SensitivityView | undefined;
   private lastTrees: TreesView | undefined;
+  private lastPlan: PlanView | undefined;
+  private lastHistory: { model: string; runs: RunRecord[] } | undefined;
   private readonly readyWaiters: Array<() => void> = [];
 
   static show(extensionUri: vscode.Uri, modelUri: vscode.Uri, actions: PanelActions): AnalysisPanel {
@@ -99,6 +109,16 @@ export class AnalysisPanel {
     return this.lastTrees;
   }
 
+  /** The compress-to-target search last sent to the webview. */
+  get plan(): PlanView | undefined {
+    return this.lastPlan;
+  }
+
+  /** The run history last sent to the webview. */
+  get history(): { model: string; runs: RunRecord[] } | undefined {
+    return this.lastHistory;
+  }
+
   /** Resolves once the webview app has started (it sent 'ready'). */
   whenReady(): Promise<void> {
     return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));
@@ -109,6 +129,9 @@ export class AnalysisPanel {
     if (m.type === 'comparison') this.lastComparison = m.result;
     if (m.type === 'sensitivity') this.lastSensitivity = m.result;
     if (m.type === 'trees') this.lastTrees = m.result;
+    if (m.type === 'plan') this.lastPlan = m.result;
+    if (m.type === 'history') this.lastHistory = { model: m.model, runs: m.runs };
+    if (m.type === 'report' || m.type === 'comparison') void this.sendGraph(m.type === 'report' ? m.report : m.result.after);
     if (!this.ready) {
       // keep only what the panel needs when it starts: the last state of each kind
       this.pending = this.pending.filter((p) => p.type !== m.type && !((m.type === 'report' || m.type === 'comparison' || m.type === 'sensitivity') && p.type === 'progress'));
@@ -118,8 +141,25 @@ export class AnalysisPanel {
     void this.panel.webview.postMessage(m);
   }
 
+  /** The model's graph with overlays from its report (read here: the analysis job sends only the report). */
+  private async sendGraph(report: ModelReport): Promise<void> {
+    // a graph is structure only, but reading an ONNX file decodes all of it: huge ones are skipped
+    if (report.fileBytes > MAX_GRAPH_FILE_BYTES) return;
+    try {
+      const graph = buildGraphView(await readModel(report.path), report);
+      this.post({ type: 'graph', graph });
+    } catch (e) {
+      log().warn(`graph view of ${basename(report.path)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   private baseName(): string {
     return this.modelUri.fsPath.replace(/(\.onnx|\.json)$/i, '');
+  }
+
+  /** Handles a message as if the webview had sent it (integration tests drive the panel's actions with it). */
+  receive(raw: unknown): Promise<void> {
+    return this.onMessage(raw);
   }
 
   private async onMessage(raw: unknown): Promise<void> {
@@ -147,6 +187,9 @@ export class AnalysisPanel {
       case 'removeTrees':
         // the finding's share is the dialog's default; the validation CSV and the share are asked for
         void this.actions.removeTrees(this.modelUri, { node: m.node, suggestedFraction: m.fraction });
+        return;
+      case 'writePlanPoint':
+        if (this.lastPlan) void this.actions.writePlanPoint(this.modelUri, this.lastPlan, m.id);
         return;
       case 'applyProposal':
         if (this.lastSensitivity) this.actions.applyProposal(this.modelUri, this.lastSensitivity);

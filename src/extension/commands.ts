@@ -10,13 +10,17 @@ import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/jo
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
 import { describeMethods } from '../core/compress/method-settings.js';
-import { weakTreeFeatures, type CompressJobResult, type FindingAction, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
+import { weakTreeFeatures, type CompressJobResult, type FindingAction, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
+import { describeTuning, pruneSteps, type PruneTuning } from '../core/jobs/prune-steps.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
 import { runJobWithProgress } from './job-bridge.js';
 import { log, showError } from './log.js';
 import { datasetFile, readSettings } from './settings.js';
 import { ensureTrusted } from './trust.js';
+import { CompressToTarget, type CompressTargetArgs } from './compress-target.js';
+import { inputBox, pickFile, pickFraction, pickOne } from './dialogs.js';
+import { uniquePath } from './output-paths.js';
 
 /** Answers a compression command accepts instead of asking (tests, other extensions, quick fixes). */
 export interface CompressArgs {
@@ -30,6 +34,22 @@ export interface CompressArgs {
   evaluate?: boolean;
   /** candidates CSV for HR/NDCG/AUC (default: the prunescope.datasetPath setting) */
   candidates?: string;
+  /**
+   * Prune Model: fine-tune after the cut (with `settings`): epochs on `data` (default: the
+   * training interactions known to the workspace); `gradual` prunes while training (magnitude
+   * pruning only, the ramp over all but the last epoch). false or absent: one-shot.
+   */
+  finetune?: { epochs: number; gradual?: boolean; data?: string } | false;
+}
+
+/** How a compression job is named and whether its output is asked for. */
+export interface CompressJobOptions {
+  /** the job's title, notification and run history title, e.g. "prune-magnitude 50% (one-shot: no fine-tuning)" */
+  label?: string;
+  /** the `${method}` of the output pattern (default: the method, or 'recipe' for steps) */
+  outputName?: string;
+  /** ask for the output path (default: when neither settings nor steps were given) */
+  interactive?: boolean;
 }
 
 /** Answers Drop Tree Features accepts instead of the finding's proposal. */
@@ -73,7 +93,12 @@ export class Commands implements PanelActions {
   private readonly reports = new Map<string, ModelReport>();
   private readonly reportListeners: Array<(uri: vscode.Uri, r: ModelReport) => void> = [];
 
-  constructor(private readonly context: vscode.ExtensionContext) {}
+  /** Compress to Target (the planner as a job) and its front's points */
+  readonly target: CompressToTarget;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.target = new CompressToTarget(context, this);
+  }
 
   onReport(listener: (uri: vscode.Uri, r: ModelReport) => void): void {
     this.reportListeners.push(listener);
@@ -106,12 +131,13 @@ export class Commands implements PanelActions {
       c('prunescope.runRecipe', (uri?: unknown, args?: CompressArgs) => this.runRecipe(u(uri), args)),
       c('prunescope.runFinding', (uri: vscode.Uri, action: FindingAction, args?: CompressArgs) => this.runFinding(uri, action, args)),
       c('prunescope.writeRecipe', (uri: vscode.Uri, actions: FindingAction[]) => this.writeRecipe(uri, actions)),
+      c('prunescope.compressToTarget', (uri?: unknown, args?: CompressTargetArgs) => this.target.run(u(uri), args)),
     ];
   }
 
   // ---------------- models ----------------
 
-  private async pickModel(uri: vscode.Uri | undefined, verb: string): Promise<vscode.Uri | undefined> {
+  async pickModel(uri: vscode.Uri | undefined, verb: string): Promise<vscode.Uri | undefined> {
     if (uri instanceof vscode.Uri) return uri;
     const active = vscode.window.activeTextEditor?.document.uri ?? activeCustomEditorUri();
     if (active && isModelFile(active)) return active;
@@ -180,6 +206,10 @@ export class Commands implements PanelActions {
     void this.runFinding(model, action);
   }
 
+  writePlanPoint(model: vscode.Uri, plan: PlanView, id: string): Promise<CompressJobResult | undefined> {
+    return this.target.writePoint(model, plan, id);
+  }
+
   // ---------------- compression dialogs ----------------
 
   private remembered<T extends object>(key: string, fallback: T): T {
@@ -193,7 +223,7 @@ export class Commands implements PanelActions {
   async prune(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
     const model = await this.pickModel(uri, 'Prune');
     if (!model || !this.checkLocal(model)) return undefined;
-    if (args.settings) return this.compress(model, args.method ?? 'prune-magnitude', args.settings, args);
+    if (args.settings) return this.pruneJob(model, { method: args.method ?? 'prune-magnitude', settings: args.settings }, this.tuningFromArgs(model, args), args);
     const last = this.remembered<{ method: CompressMethod; sparsity: number; scope: string; data?: string; fieldDrop?: number }>('prune', { method: 'prune-magnitude', sparsity: 0.5, scope: 'global' });
     const methods: Array<vscode.QuickPickItem & { method: CompressMethod }> = describeMethods()
       .filter((m) => m.name.startsWith('prune-'))
@@ -207,7 +237,9 @@ export class Commands implements PanelActions {
       const drop = await pickFraction('Prune Model: share of the fields removed', last.fieldDrop ?? 0.25, [0.25, 0.5]);
       if (drop === undefined) return undefined;
       await this.remember('prune', { ...last, method: method.method, data, fieldDrop: drop });
-      return this.compress(model, 'prune-fields', { fields: { drop, data } }, args);
+      const fieldsTuning = await this.askTuning(model, 'prune-fields');
+      if (!fieldsTuning) return undefined;
+      return this.pruneJob(model, { method: 'prune-fields', settings: { fields: { drop, data } } }, fieldsTuning, args, true);
     }
     const what = method.method === 'prune-rows' ? 'rows removed' : method.method === 'prune-dims' ? 'columns removed' : method.method === 'prune-neurons' ? 'neurons removed' : 'weights zeroed';
     const sparsity = await pickFraction(`Prune Model: share of ${what}`, last.sparsity, [0.25, 0.5, 0.75, 0.9]);
@@ -228,7 +260,58 @@ export class Commands implements PanelActions {
       settings = { sparsity, scope };
     }
     await this.remember('prune', { ...last, method: method.method, sparsity, scope });
-    return this.compress(model, method.method, settings, args);
+    const tuning = await this.askTuning(model, method.method);
+    if (!tuning) return undefined;
+    return this.pruneJob(model, { method: method.method, settings }, tuning, args, true);
+  }
+
+  /** A pruning step and its fine-tuning as one job, titled with the tuning ("one-shot: no fine-tuning"). */
+  private pruneJob(model: vscode.Uri, step: CompressStep, tuning: PruneTuning | undefined, args: CompressArgs, interactive = false): Promise<CompressJobResult | undefined> {
+    if (!tuning) return Promise.resolve(undefined);
+    let steps: CompressStep[];
+    try {
+      steps = pruneSteps(step, tuning);
+    } catch (e) {
+      showError(e instanceof Error ? e.message : String(e));
+      return Promise.resolve(undefined);
+    }
+    const share = typeof step.settings.sparsity === 'number' ? ` ${Math.round(step.settings.sparsity * 1000) / 10}%` : '';
+    const label = `${step.method}${share} (${describeTuning(tuning)})`;
+    const opts: CompressJobOptions = { label, outputName: step.method, interactive };
+    if (tuning.kind === 'one-shot') return this.compress(model, step.method, step.settings, args, undefined, opts);
+    return this.compress(model, steps[0].method, steps[0].settings, args, steps, opts);
+  }
+
+  /** The fine-tuning asked for in a command's arguments; undefined (and shown) when it cannot run. */
+  private tuningFromArgs(model: vscode.Uri, args: CompressArgs): PruneTuning | undefined {
+    const f = args.finetune;
+    if (!f) return { kind: 'one-shot' };
+    const data = f.data ? resolve(dirname(model.fsPath), f.data) : this.target.data.knownTraining(model);
+    if (!data) {
+      showError('fine-tuning needs training interactions: set prunescope.trainingDataPath or pass finetune.data.');
+      return undefined;
+    }
+    return f.gradual ? { kind: 'gradual', data, epochs: f.epochs, rampEpochs: Math.max(0, f.epochs - 1) } : { kind: 'finetune', data, epochs: f.epochs };
+  }
+
+  /** "Fine-tune after pruning?" when training interactions are known; one-shot otherwise. */
+  private async askTuning(model: vscode.Uri, method: CompressMethod): Promise<PruneTuning | undefined> {
+    const data = this.target.data.knownTraining(model);
+    if (!data) return { kind: 'one-shot' };
+    const on = `on ${vscode.workspace.asRelativePath(data)}`;
+    const items: Array<vscode.QuickPickItem & { value: string; tuning: PruneTuning }> = [
+      { label: 'One-shot (no fine-tuning)', detail: 'Cut only: quickest; at high sparsity the model loses the most accuracy', value: 'one-shot', tuning: { kind: 'one-shot' } },
+      { label: 'Fine-tune 2 epochs', detail: `Train after the cut ${on}`, value: 'ft2', tuning: { kind: 'finetune', data, epochs: 2 } },
+      { label: 'Fine-tune 3 epochs', detail: `Train after the cut ${on}`, value: 'ft3', tuning: { kind: 'finetune', data, epochs: 3 } },
+    ];
+    if (method === 'prune-magnitude') {
+      items.push({ label: 'Gradual: prune while training (3 epochs)', detail: `The sparsity ramps up over 2 epochs of one training run ${on} (TFMOT-style), then holds`, value: 'gradual', tuning: { kind: 'gradual', data, epochs: 3, rampEpochs: 2 } });
+    }
+    const last = this.remembered<{ value: string }>('pruneTuning', { value: 'ft2' });
+    const pick = await pickOne(items, 'Prune Model: fine-tune after pruning? (N epochs)', last.value);
+    if (!pick) return undefined;
+    await this.remember('pruneTuning', { value: pick.value });
+    return pick.tuning;
   }
 
   async quantize(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
@@ -289,7 +372,7 @@ export class Commands implements PanelActions {
     if (!model || !this.checkLocal(model)) return undefined;
     if (args.settings) return this.compress(model, 'distill', args.settings, args);
     const last = this.remembered('distill', { data: '', ratio: 8, epochs: 5 });
-    const data = await pickFile('Distill Model: interactions CSV to train the student on (user,item[,label])', last.data, model);
+    const data = await this.target.data.chooseTraining(model, 'Distill Model: interactions CSV to train the student on (user,item[,label])', false);
     if (!data) return undefined;
     const ratio = await pickOne(
       [4, 8, 16, 32].map((r) => ({ label: `${r}x fewer parameters`, value: r })),
@@ -297,7 +380,7 @@ export class Commands implements PanelActions {
       last.ratio,
     );
     if (!ratio) return undefined;
-    const epochs = await vscode.window.showInputBox({
+    const epochs = await inputBox({
       title: 'Distill Model: epochs',
       value: String(last.epochs),
       validateInput: (v) => (/^[1-9]\d{0,3}$/.test(v.trim()) ? undefined : 'a whole number of epochs, 1 to 9999'),
@@ -313,7 +396,7 @@ export class Commands implements PanelActions {
     const settings = readSettings(model);
     let out = args.output ? resolve(dirname(model.fsPath), args.output) : outputPathFor(model.fsPath, method, settings.outputPattern);
     if (!args.output && interactive) {
-      const typed = await vscode.window.showInputBox({
+      const typed = await inputBox({
         title: `${method}: output`,
         value: out,
         prompt: isOnnx(model) ? 'The compressed .onnx file' : 'model.json of the compressed model, in a folder of its own',
@@ -342,10 +425,11 @@ export class Commands implements PanelActions {
   }
 
   /** Runs a compression (one method or a recipe's steps) and shows the before/after report. */
-  async compress(model: vscode.Uri, method: CompressMethod, settings: Record<string, unknown>, args: CompressArgs = {}, steps?: CompressStep[]): Promise<CompressJobResult | undefined> {
+  async compress(model: vscode.Uri, method: CompressMethod, settings: Record<string, unknown>, args: CompressArgs = {}, steps?: CompressStep[], job: CompressJobOptions = {}): Promise<CompressJobResult | undefined> {
     if (!(await ensureTrusted('Compressing a model'))) return undefined;
-    const interactive = args.settings === undefined && steps === undefined;
-    const name = steps ? 'recipe' : method;
+    const interactive = job.interactive ?? (args.settings === undefined && steps === undefined);
+    const name = job.outputName ?? (steps ? 'recipe' : method);
+    const label = job.label ?? name;
     const target = await this.chooseOutput(model, name, args, interactive);
     if (!target) return undefined;
     const s = readSettings(model);
@@ -368,14 +452,15 @@ export class Commands implements PanelActions {
         evaluate: args.evaluate === false ? undefined : { candidates, k: s.defaultK, latency: s.measureLatency },
       },
       {
-        title: `${name} ${basename(model.fsPath)}`,
+        title: `${label} ${basename(model.fsPath)}`,
         onProgress: (p) => panel.post({ type: 'progress', fraction: p.fraction, phase: p.phase, detail: p.detail }),
         // the worker may have been stopped before it removed its temp folder
         onAbandon: () => removeTemp(tempDir),
+        runTitle: job.label,
       },
     );
     if (!r.ok) {
-      panel.post({ type: 'error', message: r.cancelled ? `${name} cancelled; nothing was written.` : r.message });
+      panel.post({ type: 'error', message: r.cancelled ? `${label} cancelled; nothing was written.` : r.message });
       return undefined;
     }
     const result = r.value;
@@ -385,7 +470,7 @@ export class Commands implements PanelActions {
     panel.post({ type: 'report', report: result.before, actions: availableActions() });
     panel.post({ type: 'comparison', result });
     void vscode.window
-      .showInformationMessage(`PruneScope: ${name} wrote ${vscode.workspace.asRelativePath(result.output)}`, 'Reveal in Explorer', 'Analyze Output')
+      .showInformationMessage(`PruneScope: ${label} wrote ${vscode.workspace.asRelativePath(result.output)}`, 'Reveal in Explorer', 'Analyze Output')
       .then((a) => {
         if (a === 'Reveal in Explorer') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.output));
         if (a === 'Analyze Output') void this.analyze(vscode.Uri.file(result.output));
@@ -674,73 +759,6 @@ export function availableActions(): OpportunityKind[] {
 function activeCustomEditorUri(): vscode.Uri | undefined {
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
   return input instanceof vscode.TabInputCustom ? input.uri : undefined;
-}
-
-function uniquePath(p: string, onnx: boolean): string {
-  if (onnx) {
-    for (let i = 2; ; i++) {
-      const c = p.replace(/\.onnx$/i, `-${i}.onnx`);
-      if (!existsSync(c)) return c;
-    }
-  }
-  const dir = dirname(p);
-  for (let i = 2; ; i++) {
-    const c = join(`${dir}-${i}`, basename(p));
-    if (!existsSync(dirname(c))) return c;
-  }
-}
-
-async function pickOne<T extends vscode.QuickPickItem & { value?: unknown; method?: unknown }>(items: T[], title: string, last: unknown): Promise<T | undefined> {
-  const qp = vscode.window.createQuickPick<T>();
-  qp.title = `PruneScope: ${title}`;
-  qp.items = items;
-  const remembered = items.find((i) => (i.value ?? i.method) === last);
-  if (remembered) qp.activeItems = [remembered];
-  return new Promise((resolvePick) => {
-    qp.onDidAccept(() => {
-      resolvePick(qp.selectedItems[0] ?? qp.activeItems[0]);
-      qp.hide();
-    });
-    qp.onDidHide(() => {
-      resolvePick(undefined);
-      qp.dispose();
-    });
-    qp.show();
-  });
-}
-
-async function pickFraction(title: string, last: number, presets: number[]): Promise<number | undefined> {
-  const values = [...new Set([...presets, last])].sort((a, b) => a - b);
-  const items: Array<vscode.QuickPickItem & { value: number | 'custom' }> = values.map((v) => ({
-    label: `${Math.round(v * 1000) / 10}%`,
-    value: v,
-    description: v === last ? 'last used' : undefined,
-  }));
-  items.push({ label: 'Other…', value: 'custom' });
-  const pick = await pickOne(items, title, last);
-  if (!pick) return undefined;
-  if (pick.value !== 'custom') return pick.value;
-  const typed = await vscode.window.showInputBox({
-    title: `PruneScope: ${title}`,
-    value: String(Math.round(last * 100)),
-    prompt: 'A percentage between 0 and 100',
-    validateInput: (v) => {
-      const n = Number(v.trim().replace(/%$/, ''));
-      return Number.isFinite(n) && n > 0 && n < 100 ? undefined : 'a number between 0 and 100 (exclusive)';
-    },
-  });
-  return typed === undefined ? undefined : Number(typed.trim().replace(/%$/, '')) / 100;
-}
-
-async function pickFile(title: string, last: string, near: vscode.Uri): Promise<string | undefined> {
-  const csvs = await vscode.workspace.findFiles('**/*.{csv,tsv}', '**/node_modules/**', 200);
-  const items: Array<vscode.QuickPickItem & { value: string }> = csvs.map((u) => ({ label: vscode.workspace.asRelativePath(u), value: u.fsPath, description: u.fsPath === last ? 'last used' : undefined }));
-  items.push({ label: 'Browse…', value: '' });
-  const pick = await pickOne(items, title, last);
-  if (!pick) return undefined;
-  if (pick.value) return pick.value;
-  const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: vscode.Uri.file(dirname(near.fsPath)), filters: { 'Interactions (CSV, TSV)': ['csv', 'tsv'] } });
-  return chosen?.[0]?.fsPath;
 }
 
 export type AnalyzeResult = JobResultMap['analyze'];

@@ -4,7 +4,7 @@
 
 import * as vscode from 'vscode';
 import type { ModelReport } from '../shared/report.js';
-import type { CompressJobResult, ModelScan, TreesView } from '../shared/protocol.js';
+import type { CompressJobResult, ModelScan, PlanView, RunRecord, TreesView } from '../shared/protocol.js';
 import { AnalysisPanel } from './analysis-panel.js';
 import { Commands } from './commands.js';
 import { ModelDiagnostics } from './diagnostics.js';
@@ -15,6 +15,9 @@ import { ModelLoadCodeLens, CODELENS_LANGUAGES } from './codelens.js';
 import { OnnxEditorProvider, ONNX_EDITOR_VIEW_TYPE } from './onnx-editor.js';
 import { BackendStatus } from './status-bar.js';
 import type { BackendPreference } from './settings.js';
+import { RunCommands } from './run-commands.js';
+import { runsOf } from './run-history-host.js';
+import { answerDialogs, clearDialogAnswers } from './dialog-answers.js';
 
 /** What the extension exports to other extensions and to its integration tests. */
 export interface PruneScopeApi {
@@ -26,7 +29,17 @@ export interface PruneScopeApi {
   onJobEvent: vscode.Event<JobEvent>;
   runningJobs(): number;
   cancelJobs(): number;
-  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; trees?: TreesView; ready: Promise<void> }>;
+  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; trees?: TreesView; plan?: PlanView; history?: { model: string; runs: RunRecord[] }; ready: Promise<void> }>;
+  /** the model's run history records, newest first */
+  runs(model: vscode.Uri): Promise<RunRecord[]>;
+  /** what the models tree shows under a model's "Runs" node: label, description, and the node (for the run commands) */
+  treeRuns(model: vscode.Uri): Promise<Array<{ label: string; description: string; node: unknown }>>;
+  /** queues answers for the next dialogs (quick pick: an item's label; input box: the text); returns nothing */
+  answerDialogs(answers: string[]): void;
+  /** drops queued answers nobody took; returns how many */
+  clearDialogAnswers(): number;
+  /** hands a message to a model's open panel as if its webview had sent it (checked like one) */
+  sendFromWebview(model: vscode.Uri, message: unknown): Promise<void>;
   backend(): Promise<{ backend: string; reason: string } | undefined>;
   /** writes the self-contained HTML report of a model's open panel (what "Export HTML" saves) */
   exportHtml(model: vscode.Uri, target: vscode.Uri): Promise<void>;
@@ -43,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
 
   context.subscriptions.push(
     ...commands.register(),
+    ...new RunCommands(context, commands).register(),
     tree,
     view,
     diagnostics,
@@ -75,7 +89,16 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
     onJobEvent,
     runningJobs,
     cancelJobs: cancelAllJobs,
-    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, trees: p.trees, ready: p.whenReady() })),
+    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, trees: p.trees, plan: p.plan, history: p.history, ready: p.whenReady() })),
+    runs: (model) => runsOf(model),
+    treeRuns: (model) => treeRuns(tree, model),
+    answerDialogs,
+    clearDialogAnswers,
+    sendFromWebview: async (model, message) => {
+      const panel = AnalysisPanel.find(model);
+      if (!panel) throw new Error(`no analysis panel is open for ${model.fsPath}`);
+      await panel.receive(message);
+    },
     backend: async () => status.current ?? (await status.refresh()),
     refreshDiagnostics: (doc) => diagnostics.update(doc, true),
     exportHtml: async (model, target) => {
@@ -84,6 +107,19 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
       await panel.writeHtmlReport(target, {}, 'vscode-dark');
     },
   };
+}
+
+/** The run nodes the tree shows under a model, as rendered. */
+async function treeRuns(tree: ModelsTreeProvider, model: vscode.Uri): Promise<Array<{ label: string; description: string; node: unknown }>> {
+  await tree.refresh();
+  const children = (await tree.getChildren({ kind: 'model', uri: model })) ?? [];
+  const group = children.find((c) => c.kind === 'runs');
+  if (!group) return [];
+  const runs = (await tree.getChildren(group)) ?? [];
+  return runs.map((node) => {
+    const item = tree.getTreeItem(node);
+    return { label: String(item.label), description: String(item.description ?? ''), node };
+  });
 }
 
 export function deactivate(): void {

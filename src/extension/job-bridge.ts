@@ -8,6 +8,7 @@ import { readSettings } from './settings.js';
 import { runJob, JobCancelledError } from '../core/jobs/job-runner.js';
 import type { JobProgress, JobResultMap, JobSpec } from '../core/jobs/job-types.js';
 import { log, showError } from './log.js';
+import { recordRun } from './run-history-host.js';
 
 export type JobOutcome<T> = { ok: true; value: T } | { ok: false; cancelled: boolean; message: string };
 
@@ -44,6 +45,8 @@ export interface BridgeOptions {
   onAbandon?: () => Promise<void>;
   /** errors are returned, not shown (the caller shows them its own way) */
   quietErrors?: boolean;
+  /** the run history record's title (default: from the result, e.g. the methods applied) */
+  runTitle?: string;
 }
 
 export async function runJobWithProgress<S extends JobSpec>(
@@ -88,6 +91,8 @@ export async function runJobWithProgress<S extends JobSpec>(
           (progress, token) => body(progress, token),
         );
     log().info(`${opts.title}: done in ${Date.now() - started} ms`);
+    // written before the job counts as done, so that whoever waits on it finds the record
+    await recordRun(spec, value, started, opts.runTitle).catch((e: unknown) => log().warn(`run history: ${String(e)}`));
     events.fire({ id, kind: spec.kind, state: 'done' });
     return { ok: true, value };
   } catch (e) {

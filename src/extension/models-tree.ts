@@ -5,9 +5,13 @@
 import * as vscode from 'vscode';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { ModelScan } from '../shared/protocol.js';
+import type { ModelScan, RunRecord } from '../shared/protocol.js';
 import { runJobWithProgress } from './job-bridge.js';
 import { log } from './log.js';
+import { allRuns, onDidChangeRuns } from './run-history-host.js';
+import { runTreeItem } from './run-items.js';
+import { RUNS_DIR } from '../core/jobs/run-history.js';
+import { workspaceRelative } from '../core/jobs/run-records.js';
 
 export const MODEL_GLOB = '**/{*.onnx,model.json}';
 // hidden folders hold work in progress (job temp folders, sensitivity trials), never a user's model
@@ -21,7 +25,12 @@ interface CacheEntry {
   error?: string;
 }
 
-export type ModelNode = { kind: 'model'; uri: vscode.Uri } | { kind: 'tensor'; model: vscode.Uri; name: string; params: number; share: number };
+export type ModelNode =
+  | { kind: 'model'; uri: vscode.Uri }
+  | { kind: 'tensor'; model: vscode.Uri; name: string; params: number; share: number }
+  /** the model's run history (newest first) */
+  | { kind: 'runs'; model: vscode.Uri; runs: RunRecord[] }
+  | { kind: 'run'; model: vscode.Uri; record: RunRecord };
 
 function fmtBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -57,6 +66,8 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
   private readonly disposables: vscode.Disposable[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly idleWaiters: Array<() => void> = [];
+  /** run history records by model path */
+  private runs = new Map<string, RunRecord[]>();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -71,7 +82,36 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     watcher.onDidCreate(onFs);
     watcher.onDidChange(onFs);
     watcher.onDidDelete(onFs);
-    this.disposables.push(watcher, this.changed);
+    this.disposables.push(watcher, this.changed, ...this.watchRuns());
+  }
+
+  /** Records written by jobs, and files the user deletes or edits in the runs folder. */
+  private watchRuns(): vscode.Disposable[] {
+    const reload = () => void this.loadRuns().then(() => this.changed.fire(undefined));
+    const watcher = vscode.workspace.createFileSystemWatcher(`**/${RUNS_DIR}/*.json`);
+    watcher.onDidCreate(reload);
+    watcher.onDidChange(reload);
+    watcher.onDidDelete(reload);
+    return [watcher, onDidChangeRuns(reload)];
+  }
+
+  /** Reads every folder's run history and files the records under the listed models. */
+  private async loadRuns(): Promise<void> {
+    const byModel = new Map<string, RunRecord[]>();
+    for (const { folder, runs } of await allRuns()) {
+      for (const uri of this.models) {
+        if (vscode.workspace.getWorkspaceFolder(uri)?.uri.toString() !== folder.uri.toString()) continue;
+        const rel = workspaceRelative(folder.uri.fsPath, uri.fsPath);
+        const mine = runs.filter((r) => r.model === rel);
+        if (mine.length) byModel.set(uri.fsPath, mine);
+      }
+    }
+    this.runs = byModel;
+  }
+
+  /** The runs listed under a model, newest first. */
+  runsOf(uri: vscode.Uri): RunRecord[] {
+    return this.runs.get(uri.fsPath) ?? [];
   }
 
   dispose(): void {
@@ -90,6 +130,7 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     this.models = found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
     this.listed = true;
     for (const uri of this.models) void this.ensureScanned(uri);
+    await this.loadRuns();
     this.changed.fire(undefined);
   }
 
@@ -144,6 +185,8 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
   }
 
   getTreeItem(node: ModelNode): vscode.TreeItem {
+    if (node.kind === 'run') return runTreeItem(node.record, node.model);
+    if (node.kind === 'runs') return runsGroupItem(node.model, node.runs);
     if (node.kind === 'tensor') {
       const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.None);
       item.description = `${fmtParams(node.params)} params · ${(node.share * 100).toFixed(1)}%`;
@@ -156,7 +199,7 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     const rel = vscode.workspace.asRelativePath(uri, false);
     const isJson = basename(uri.fsPath) === 'model.json';
     const label = isJson ? `${basename(dirname(uri.fsPath))}/model.json` : basename(uri.fsPath);
-    const item = new vscode.TreeItem(label, entry?.scan ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(label, entry?.scan || this.runsOf(uri).length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.resourceUri = uri;
     item.id = uri.toString();
     item.contextValue = isJson ? 'prunescope.model.tfjs' : 'prunescope.model.onnx';
@@ -186,10 +229,13 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
       if (!this.listed) return this.refresh().then(() => this.models.map((uri) => ({ kind: 'model' as const, uri })));
       return this.models.map((uri) => ({ kind: 'model' as const, uri }));
     }
-    if (node.kind === 'tensor') return [];
+    if (node.kind === 'tensor' || node.kind === 'run') return [];
+    if (node.kind === 'runs') return node.runs.map((record) => ({ kind: 'run' as const, model: node.model, record }));
+    const runs = this.runsOf(node.uri);
+    const group: ModelNode[] = runs.length ? [{ kind: 'runs', model: node.uri, runs }] : [];
     const s = this.cache.get(node.uri.fsPath)?.scan;
-    if (!s) return [];
-    return s.largest.map((t) => ({ kind: 'tensor' as const, model: node.uri, name: t.name, params: t.params, share: s.trainableParams ? t.params / s.trainableParams : 0 }));
+    if (!s) return group;
+    return [...group, ...s.largest.map((t) => ({ kind: 'tensor' as const, model: node.uri, name: t.name, params: t.params, share: s.trainableParams ? t.params / s.trainableParams : 0 }))];
   }
 }
 
@@ -201,4 +247,14 @@ export function modelDescription(s: ModelScan): string {
   // a model made only of trees has no tensors: parameters and sparsity would read "0 params"
   if (trees && s.totalParams === 0) return head + trees;
   return `${head}${trees} · ${fmtParams(s.totalParams)} params · ${(sparsity * 100).toFixed(1)}% sparse`;
+}
+
+function runsGroupItem(model: vscode.Uri, runs: RunRecord[]): vscode.TreeItem {
+  const item = new vscode.TreeItem(`Runs (${runs.length})`, vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = `${model.toString()}#runs`;
+  item.description = 'newest first';
+  item.tooltip = 'Jobs run on this model in this workspace (.prunescope/runs/). Right-click: Compare Runs…';
+  item.iconPath = new vscode.ThemeIcon('history');
+  item.contextValue = 'prunescope.runs';
+  return item;
 }

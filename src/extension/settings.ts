@@ -12,6 +12,10 @@ export interface PruneScopeSettings {
   backend: BackendPreference;
   outputPattern: string;
   measureLatency: boolean;
+  /** training interactions CSV (user,item[,label]) for fine-tuning and distillation; '' = none */
+  trainingDataPath: string;
+  /** wall-clock minutes a Compress to Target search may take */
+  compressBudgetMinutes: number;
 }
 
 const BACKENDS: readonly BackendPreference[] = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
@@ -27,12 +31,24 @@ export function readSettings(scope?: vscode.Uri): PruneScopeSettings {
     backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendPreference) : 'auto',
     outputPattern: c.get<string>('outputPattern', '${dir}/${stem}-${method}') || '${dir}/${stem}-${method}',
     measureLatency: c.get<boolean>('measureLatency', true),
+    trainingDataPath: c.get<string>('trainingDataPath', '').trim(),
+    compressBudgetMinutes: positive(c.get<number>('compressBudgetMinutes', 10), 10),
   };
 }
 
+const positive = (n: number, fallback: number): number => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : fallback);
+
 /** The dataset path resolved against the first workspace folder; undefined when unset. */
 export function datasetFile(settings: PruneScopeSettings): string | undefined {
-  const p = settings.datasetPath;
+  return workspaceFile(settings.datasetPath);
+}
+
+/** The training interactions path resolved against the first workspace folder; undefined when unset. */
+export function trainingDataFile(settings: PruneScopeSettings): string | undefined {
+  return workspaceFile(settings.trainingDataPath);
+}
+
+function workspaceFile(p: string): string | undefined {
   if (!p) return undefined;
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (p.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(p) || !folder) return p;

@@ -214,6 +214,12 @@ export type HostToWebview =
   | { type: 'comparison'; result: CompressJobResult }
   | { type: 'sensitivity'; result: SensitivityView }
   | { type: 'trees'; result: TreesView }
+  /** a compress-to-target search: its front and the chosen point (marked by `result.chosen.id`) */
+  | { type: 'plan'; result: PlanView }
+  /** runs from the workspace's run history of `model` (workspace-relative), to list or compare side by side */
+  | { type: 'history'; model: string; runs: RunRecord[] }
+  /** the model's graph with per-node overlays (sent after the report of `graph.model`) */
+  | { type: 'graph'; graph: GraphView }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -229,7 +235,9 @@ export type WebviewToHost =
   /** drop these input features of the tree-ensemble node `node` (their splits collapse) */
   | { type: 'dropTreeFeatures'; node: string; features: number[] }
   /** remove this share of the trees of the tree-ensemble node `node` (chosen on validation rows the host asks for) */
-  | { type: 'removeTrees'; node: string; fraction: number };
+  | { type: 'removeTrees'; node: string; fraction: number }
+  /** write the model of this point of the last plan's front (its recipe, replayed from the original) */
+  | { type: 'writePlanPoint'; id: string };
 
 const OPPORTUNITY_KINDS: ReadonlySet<string> = new Set<OpportunityKind>([
   'prune-rows',
@@ -295,6 +303,8 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
       if (typeof o.node !== 'string' || o.node.length > 1000 || typeof f !== 'number' || !(f > 0 && f < 1)) return undefined;
       return { type, node: o.node, fraction: f };
     }
+    case 'writePlanPoint':
+      return typeof o.id === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(o.id) ? { type, id: o.id } : undefined;
     case 'runAction': {
       const a = o.action;
       if (typeof a !== 'object' || a === null) return undefined;
@@ -398,4 +408,64 @@ export const TREE_REMOVAL_MIN_TREES = 10;
  */
 export function treeRemovalProposal(e: TreeEnsembleView, fraction = 0.5): number {
   return e.trees >= TREE_REMOVAL_MIN_TREES ? Math.min(Math.round(fraction * e.trees), e.trees - 1) : 0;
+}
+
+/** Per-node figures the graph view colours by (shares 0..1; null where one means nothing for the node). */
+export interface GraphOverlayValues {
+  /** share of the model's trainable parameters */
+  params: number | null;
+  /** exact zeros among its trainable parameters */
+  sparsity: number | null;
+  /** near-zero rows among the rows of its embedding tables */
+  nearZeroRows: number | null;
+  /** relative RMSE int8 storage would cause (parameter-weighted over its tensors) */
+  int8Error: number | null;
+  /** relative metric drop when its tensors were pruned alone (largest sparsity measured) */
+  sensitivity: number | null;
+}
+
+export type GraphOverlay = keyof GraphOverlayValues;
+
+/** One node of the graph view: an ONNX node (its subgraphs folded in), a TF.js layer or op, or a model input/output. */
+export interface GraphViewNode {
+  id: string;
+  /** node or layer name */
+  label: string;
+  /** op type or layer class; 'input' / 'output' for the model's own */
+  op: string;
+  /** the report's tensors this node reads as weights */
+  tensors: string[];
+  params: number;
+  overlay: GraphOverlayValues;
+  /** nodes of If/Loop/Scan bodies folded into this one */
+  subgraphNodes?: number;
+  /** the repeated block this node belongs to (GraphView.groups) */
+  group?: string;
+}
+
+/** Consecutive blocks with the same ops and wiring, shown as one node until expanded. */
+export interface GraphViewGroup {
+  id: string;
+  /** the ops of one block, e.g. "MatMul → Add → Relu" */
+  label: string;
+  /** blocks in the run */
+  repeat: number;
+  /** member node ids, in order */
+  nodes: string[];
+  params: number;
+  overlay: GraphOverlayValues;
+}
+
+/** A model's graph for the panel, built from the IR with overlays from the analysis report. */
+export interface GraphView {
+  model: string;
+  format: ReportFormat;
+  /** topological order */
+  nodes: GraphViewNode[];
+  /** [from id, to id], no duplicates */
+  edges: Array<[string, string]>;
+  groups: GraphViewGroup[];
+  /** nodes in the file's graph, subgraph bodies included */
+  sourceNodes: number;
+  notes: string[];
 }

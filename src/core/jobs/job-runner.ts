@@ -153,7 +153,7 @@ export function runJob<S extends JobSpec>(spec: S, opts: RunJobOptions = {}): Pr
       opts.signal?.removeEventListener('abort', onAbort);
       void channel
         .stop()
-        .then(() => (!succeeded && spec.kind === 'compress' ? removeTemp(spec.tempDir) : undefined))
+        .then(() => (!succeeded && (spec.kind === 'compress' || spec.kind === 'compress-plan') ? removeTemp(spec.tempDir) : undefined))
         .then(fn, fn);
     };
     const events: ChannelEvents = {

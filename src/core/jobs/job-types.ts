@@ -2,7 +2,7 @@
 // Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
-import type { CompressJobResult, ModelScan, SensitivityView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
+import type { CompressJobResult, ModelScan, PlanView, SensitivityView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -151,7 +151,42 @@ export interface TreeRemovalJobSpec {
   tempDir: string;
 }
 
-export type JobSpec = TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+/**
+ * Compress to a target (core/compress/plan/): searches compositions of the methods, keeps the
+ * Pareto front and writes the chosen model at outPath. The front's other candidates live only in
+ * the temp folder (removed at the end); a front point is written later by a 'compress' job with
+ * its recipe as `steps`.
+ */
+export interface CompressPlanJobSpec {
+  kind: 'compress-plan';
+  /** the original model; never written to */
+  path: string;
+  /** validation candidates CSV (user,item,label) */
+  candidates: string;
+  /** training interactions: row counts, fine-tuned and distilled candidates */
+  data?: string;
+  /** relative metric drop allowed (0.01 keeps >= 99%); default 0.01 unless targetRatio */
+  maxDrop?: number;
+  /** original bytes / bytes to reach, most accurate wins (instead of maxDrop) */
+  targetRatio?: number;
+  /** p50 latency / the original's at most (1: not slower) */
+  maxLatencyRatio?: number;
+  metric?: 'ndcg' | 'hr' | 'auc';
+  k?: number;
+  /** wall-clock budget of the search; default 10 */
+  budgetMinutes?: number;
+  /** share of the candidates' users judged apart */
+  holdout?: number;
+  /** a separate candidates CSV to judge on */
+  test?: string;
+  seed?: number;
+  outPath: string;
+  overwrite?: boolean;
+  /** the search's work folder; removed at the end (see CompressJobSpec.tempDir) */
+  tempDir: string;
+}
+
+export type JobSpec = CompressPlanJobSpec | TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;
@@ -163,6 +198,7 @@ export interface JobResultMap {
   scan: ModelScan;
   backend: BackendInfo;
   compress: CompressJobResult;
+  'compress-plan': PlanView;
   compare: CompressJobResult;
   sensitivity: SensitivityView;
   trees: TreesView;

@@ -15,6 +15,7 @@ import { sensitivityAnalysis } from '../compress/sensitivity.js';
 import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec, TreeRemovalJobSpec } from './job-types.js';
 import { commitOutput, checkOutputFree, removeTemp, writingTo } from './output-files.js';
 import { runMethodStep } from '../compress/registry.js';
+import { runCompressPlanJob } from './compress-plan-job.js';
 import { checkedSettings } from '../compress/method-settings.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
 import { pruneFeatures, pruneTrees, honestSplit, type LabeledRows } from '../trees/tree-prune.js';
@@ -226,6 +227,8 @@ export async function runJobInProcess(
     }
     case 'compress':
       return runCompressJob(spec, signal, report);
+    case 'compress-plan':
+      return runCompressPlanJob(spec, signal, report);
     case 'trees':
       return runTreesJob(spec.path, signal, report);
     case 'tree-features':

@@ -1,0 +1,48 @@
+// Number formatters shared by the panel (webview) and the extension: bytes, counts, shares.
+// Pure functions, no DOM and no Node APIs.
+
+/** 1536 -> "1.50 KB" (two decimals under 10 units, one above; binary units). */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** 1234567 -> "1,234,567" */
+export function formatCount(n: number | null | undefined): string {
+  return n === null || n === undefined ? '–' : n.toLocaleString('en-US');
+}
+
+/** 0.1234 -> "12.3%" */
+export function formatPct(x: number | null | undefined, digits = 1): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(digits)}%`;
+}
+
+/** Four significant digits; exponent form for very small or large magnitudes. */
+export function formatNum(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
+  const a = Math.abs(x);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(2) : x.toPrecision(4);
+}
+
+/** A size ratio: 10.7 -> "10.7x". */
+export function formatRatio(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(x >= 100 ? 0 : 1)}x`;
+}
+
+/** A duration in milliseconds: "0.054 ms". */
+export function formatMs(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(3)} ms`;
+}
+
+/** The last segment of a path (either separator). */
+export function fileName(p: string): string {
+  return p.split(/[\\/]/).pop() ?? p;
+}

@@ -1,0 +1,49 @@
+// Layer-wise sparsity: layers x kinds of sparsity, one viridis cell each.
+
+import { html, nothing, type TemplateResult } from 'lit';
+import type { LayerReport, TensorReport } from '../../src/shared/report.js';
+import { formatPct } from '../../src/shared/format.js';
+import { getState, type PanelState } from '../store.js';
+import { viridis } from '../colormap.js';
+import { ratio, outputs, selectLayer, tensorsOfLayer } from '../layer-stats.js';
+import { cssProps, legendBar, sectionView } from '../ui.js';
+
+const COLUMNS: Array<[string, (l: LayerReport, ts: TensorReport[]) => number | null]> = [
+  ['exact zeros', (l) => l.sparsity],
+  ['near-zero |w|', (_l, ts) => ratio(ts, (t) => t.nearZeros)],
+  ['near-zero rows', (_l, ts) => { const rs = ts.find((t) => t.rows)?.rows; return rs ? rs.nearZeroRows / Math.max(1, rs.rows) : null; }],
+  ['dead neurons', (_l, ts) => { const t = ts.find((x) => x.deadNeurons !== undefined); return t && t.shape.length ? t.deadNeurons! / Math.max(1, outputs(t)) : null; }],
+  ['int8 rel. error', (_l, ts) => ts.find((t) => t.quantError)?.quantError?.int8.relRmse ?? null],
+  ['rank @95% / full', (_l, ts) => { const s = ts.find((t) => t.spectrum)?.spectrum; return s && s.rankFor95 !== null && s.fullRank > 0 ? s.rankFor95 / s.fullRank : null; }],
+];
+
+function cell(l: LayerReport, name: string, v: number | null): TemplateResult {
+  const title = `${l.name} · ${name}: ${v === null ? 'n/a' : formatPct(v, 2)}`;
+  const click = () => selectLayer(getState(), l.name);
+  if (v === null) return html`<td class="empty" title=${title} @click=${click}></td>`;
+  const [r, g, b] = viridis(Math.min(1, Math.max(0, v)));
+  const colors = { background: `rgb(${r}, ${g}, ${b})`, color: r * 0.299 + g * 0.587 + b * 0.114 > 140 ? '#000' : '#fff' };
+  return html`<td title=${title} ${cssProps(colors)} @click=${click}>${formatPct(v, 0)}</td>`;
+}
+
+export const sparsitySection = {
+  deps: (s: PanelState) => [s.report],
+  view(s: PanelState): TemplateResult | typeof nothing {
+    const r = s.report;
+    if (!r) return nothing;
+    const rows = r.layers.filter((l) => l.trainableParams > 0);
+    return sectionView(
+      'sparsity',
+      'Layer-wise sparsity',
+      html`<div class="scroll"><table class="heat-grid">
+          <tr><th>layer</th>${COLUMNS.map(([c]) => html`<th>${c}</th>`)}</tr>
+          ${rows.map((l) => {
+            const ts = tensorsOfLayer(r, l).filter((t) => t.trainable);
+            return html`<tr><th class="row-head" title=${l.name}>${l.name}</th>${COLUMNS.map(([name, f]) => cell(l, name, f(l, ts)))}</tr>`;
+          })}
+        </table></div>
+        ${legendBar('0%', '100%')}
+        <p class="muted">Click a layer to see its tensors below. Hatched: not applicable.</p>`,
+    );
+  },
+};
