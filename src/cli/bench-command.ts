@@ -6,37 +6,19 @@
 
 import { resolve } from 'node:path';
 import { evaluateModel } from '../core/eval/evaluate.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { backendArg, epArg, formatExecution } from './eval-command.js';
+import type { TfjsBackendPreference } from '../core/runtime/tfjs-backend.js';
+import { BENCH } from './command-specs.js';
+import { epFor, formatExecution } from './eval-command.js';
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    batch: { type: 'string', multiple: true },
-    runs: { type: 'string' },
-    warmup: { type: 'string' },
-    'user-input': { type: 'string' },
-    'item-input': { type: 'string' },
-    'fields-input': { type: 'string' },
-    backend: { type: 'string' },
-    ep: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
-  const ep = epArg(stringArg(args, 'ep'), args.positionals[0]);
-  const raw = args.values.batch as unknown as string[] | undefined;
-  const batchSizes = (raw ?? ['1', '64', '1024']).flatMap((b) => b.split(',')).map((b) => {
-    const n = Number(b);
-    if (!Number.isInteger(n) || n < 1 || n > 1 << 22) throw new UsageError(`--batch must be a positive integer, got '${b}'`);
-    return n;
-  });
-  const runs = numberArg(args, 'runs', 30, 1, 1e6);
-  const warmup = numberArg(args, 'warmup', 3, 0, 1e4);
-  const r = await evaluateModel(resolve(args.positionals[0]), {
-    latency: { batchSizes, runs: Math.round(runs), warmup: Math.round(warmup) },
-    userInput: stringArg(args, 'user-input'),
-    itemInput: stringArg(args, 'item-input'),
-    fieldsInput: stringArg(args, 'fields-input'),
-    backend: backendArg(stringArg(args, 'backend')),
+  const { values: o, positionals } = BENCH.parse(argv);
+  const ep = epFor(o.ep, positionals[0]);
+  const r = await evaluateModel(resolve(positionals[0]), {
+    latency: { batchSizes: o.batch, runs: o.runs, warmup: o.warmup },
+    userInput: o['user-input'],
+    itemInput: o['item-input'],
+    fieldsInput: o['fields-input'],
+    backend: o.backend as TfjsBackendPreference | undefined,
     ep,
   });
   const out = {
@@ -50,7 +32,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     files: r.files,
     latency: r.latency,
   };
-  if (flag(args, 'json')) {
+  if (o.json) {
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return 0;
   }

@@ -13,29 +13,8 @@ import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-
-const OPTIONS = {
-  candidates: { type: 'string' },
-  'max-drop': { type: 'string' },
-  metric: { type: 'string' },
-  k: { type: 'string' },
-  'target-ratio': { type: 'string' },
-  'max-latency-ratio': { type: 'string' },
-  'latency-batch': { type: 'string' },
-  data: { type: 'string' },
-  'budget-minutes': { type: 'string' },
-  holdout: { type: 'string' },
-  test: { type: 'string' },
-  seed: { type: 'string' },
-  'finetune-epochs': { type: 'string' },
-  'finetune-count': { type: 'string' },
-  'no-distill': { type: 'boolean' },
-  confidence: { type: 'string' },
-  out: { type: 'string' },
-  force: { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const;
+import { UsageError } from './args.js';
+import { COMPRESS } from './command-specs.js';
 
 /** Where the front's recipes go: `<out stem>.front/` beside the output (TF.js: beside its folder). */
 export function recipesDirFor(out: string): string {
@@ -78,50 +57,31 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
   return lines.join('\n');
 }
 
-function metricArg(v: string | undefined): PlanMetric {
-  if (v === undefined) return 'ndcg';
-  if (v !== 'ndcg' && v !== 'hr' && v !== 'auc') throw new UsageError(`--metric must be ndcg, hr or auc, got '${v}'`);
-  return v;
-}
-
-function intArg(args: ReturnType<typeof parseCommandArgs>, name: string, fallback: number, min: number, max: number): number {
-  const n = numberArg(args, name, fallback, min, max);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got '${String(args.values[name])}'`);
-  return n;
-}
-
 export async function compressCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, OPTIONS);
-  const [modelArg, ...extra] = args.positionals;
-  if (!modelArg || extra.length > 0) throw new UsageError('give one model (model.json or .onnx)');
-  const candidates = stringArg(args, 'candidates');
-  if (!candidates) throw new UsageError('--candidates VAL.csv is required (per user one positive and its negatives)');
-  const outArg = stringArg(args, 'out');
-  if (!outArg) throw new UsageError('--out PATH is required (the chosen model is written there)');
-  if (args.values['max-drop'] !== undefined && args.values['target-ratio'] !== undefined) throw new UsageError('give --max-drop or --target-ratio, not both');
-  if (args.values.holdout !== undefined && args.values.test !== undefined) throw new UsageError('give --holdout or --test, not both');
-  const model = resolve(modelArg);
-  const out = resolve(outArg);
+  const { values: o, positionals } = COMPRESS.parse(argv);
+  const model = resolve(positionals[0]);
+  const out = resolve(o.out);
   const format = /\.onnx$/i.test(model) ? 'onnx' : 'tfjs';
   if ((format === 'onnx') !== /\.onnx$/i.test(out)) throw new UsageError(`--out must be ${format === 'onnx' ? 'a .onnx file' : 'a model.json in a folder of its own'} (the output keeps the input's format)`);
+  const metric: PlanMetric = o.metric;
   const settings = {
-    candidates: resolve(candidates),
-    metric: metricArg(stringArg(args, 'metric')),
-    k: intArg(args, 'k', 10, 1, 1000),
-    ...(args.values['target-ratio'] !== undefined ? { targetRatio: numberArg(args, 'target-ratio', 2, 1.0001, 1e6) } : { maxDrop: numberArg(args, 'max-drop', 0.01, 0, 0.99) }),
-    ...(args.values['max-latency-ratio'] !== undefined ? { maxLatencyRatio: numberArg(args, 'max-latency-ratio', 1, 0.01, 100) } : {}),
-    latencyBatch: intArg(args, 'latency-batch', 256, 1, 1 << 20),
-    ...(stringArg(args, 'data') ? { data: resolve(stringArg(args, 'data')!) } : {}),
-    budgetMinutes: numberArg(args, 'budget-minutes', 10, 0.1, 24 * 60),
-    ...(args.values.holdout !== undefined ? { holdout: numberArg(args, 'holdout', 0.5, 0, 0.9) } : {}),
-    ...(stringArg(args, 'test') ? { test: resolve(stringArg(args, 'test')!) } : {}),
-    seed: intArg(args, 'seed', 1, 0, 2 ** 31 - 1),
-    finetuneEpochs: intArg(args, 'finetune-epochs', 2, 1, 100),
-    finetuneCount: intArg(args, 'finetune-count', 6, 0, 50),
-    distill: !flag(args, 'no-distill'),
-    confidence: numberArg(args, 'confidence', 0, 0, 5),
+    candidates: resolve(o.candidates),
+    metric,
+    k: o.k,
+    ...(o['target-ratio'] !== undefined ? { targetRatio: o['target-ratio'] } : { maxDrop: o['max-drop'] }),
+    ...(o['max-latency-ratio'] !== undefined ? { maxLatencyRatio: o['max-latency-ratio'] } : {}),
+    latencyBatch: o['latency-batch'],
+    ...(o.data ? { data: resolve(o.data) } : {}),
+    budgetMinutes: o['budget-minutes'],
+    ...(o.holdout !== undefined ? { holdout: o.holdout } : {}),
+    ...(o.test ? { test: resolve(o.test) } : {}),
+    seed: o.seed,
+    finetuneEpochs: o['finetune-epochs'],
+    finetuneCount: o['finetune-count'],
+    distill: !o['no-distill'],
+    confidence: o.confidence,
   };
-  const overwrite = flag(args, 'force');
+  const overwrite = o.force;
   await checkOutputFree(out, format, overwrite, model);
   const recipesDir = recipesDirFor(out);
   await checkRecipesFree(recipesDir, overwrite);
@@ -131,7 +91,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   let last = 0;
   const progress = (f: number, detail?: string) => {
-    if (flag(args, 'json') || Date.now() - last < 1000) return;
+    if (o.json || Date.now() - last < 1000) return;
     last = Date.now();
     process.stderr.write(`\r${(f * 100).toFixed(0).padStart(3)}% ${(detail ?? '').slice(0, 90).padEnd(90)}`);
   };
@@ -140,10 +100,10 @@ export async function compressCommand(argv: string[]): Promise<number> {
     await mkdir(tempDir, { recursive: true });
     const planner = new CompressPlanner(ir, settings, tempDir, basename(out), { signal: ac.signal, onProgress: progress });
     const result = await planner.run();
-    if (!flag(args, 'json')) process.stderr.write('\r'.padEnd(96) + '\r');
+    if (!o.json) process.stderr.write('\r'.padEnd(96) + '\r');
     await writingTo(out, () => commitOutput(CompressPlanner.dirOf(result, planner), out, format, overwrite, model));
     await writeRecipes(result, recipesDir, model, settings.candidates);
-    if (flag(args, 'json')) process.stdout.write(JSON.stringify({ ...result, output: out, recipes: recipesDir }, null, 2) + '\n');
+    if (o.json) process.stdout.write(JSON.stringify({ ...result, output: out, recipes: recipesDir }, null, 2) + '\n');
     else process.stdout.write(formatPlan(result, out, recipesDir) + '\n');
     return 0;
   } catch (e) {

@@ -4,11 +4,11 @@
 // of the embedding rows dropped), and prints the analysis and the before/after reports.
 
 import { resolve } from 'node:path';
-import { createSampleModel, SAMPLE_KINDS } from '../core/samples/sample-models.js';
+import { createSampleModel } from '../core/samples/sample-models.js';
 import type { SampleKind } from '../core/samples/models.js';
 import { readModel } from '../core/model/read-model.js';
 import { analyzeModel } from '../core/analysis/analyze-model.js';
-import { flag, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { DEMO } from './command-specs.js';
 import { formatReport } from './format-report.js';
 import { createProgressBar } from './progress.js';
 import { join } from 'node:path';
@@ -19,16 +19,10 @@ import { formatCompressResult } from './run-compress-job.js';
 
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    dir: { type: 'string' },
-    model: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const kind = (stringArg(args, 'model') ?? 'neumf') as SampleKind;
-  if (!SAMPLE_KINDS.includes(kind)) throw new UsageError(`--model must be one of ${SAMPLE_KINDS.join(', ')}`);
-  const dir = resolve(stringArg(args, 'dir') ?? 'prunescope-demo');
-  const json = flag(args, 'json');
+  const { values: o } = DEMO.parse(argv);
+  const kind: SampleKind = o.model;
+  const dir = resolve(o.dir);
+  const json = o.json;
   const log = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
 
   log(`Building a sample ${kind} recommender in ${dir} (TF.js layers, trained on generated interactions)...`);

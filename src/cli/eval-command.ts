@@ -9,18 +9,11 @@ import { resolve } from 'node:path';
 import { evaluateModel, EvaluationResult } from '../core/eval/evaluate.js';
 import { TfjsBackendPreference } from '../core/runtime/tfjs-backend.js';
 import { ExecutionProviderReport, isOrtEpPreference, ORT_EP_PREFERENCES, OrtEpPreference } from '../core/runtime/ort-providers.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { UsageError } from './args.js';
+import { EVAL } from './command-specs.js';
 
-const BACKENDS = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
-
-export function backendArg(value: string | undefined): TfjsBackendPreference | undefined {
-  if (value === undefined) return undefined;
-  if (!BACKENDS.includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
-  return value as TfjsBackendPreference;
-}
-
-/** --ep: ORT's execution provider for ONNX models; given for a model.json it is a usage error (TF.js takes --backend). */
-export function epArg(value: string | undefined, model: string): OrtEpPreference | undefined {
+/** --ep (its choices checked by the spec) applies to ONNX models only: TF.js takes --backend. */
+export function epFor(value: string | undefined, model: string): OrtEpPreference | undefined {
   if (value === undefined) return undefined;
   if (!isOrtEpPreference(value)) throw new UsageError(`--ep must be one of ${ORT_EP_PREFERENCES.join(', ')}, got '${value}'`);
   if (!/\.onnx$/i.test(model)) throw new UsageError('--ep picks the ONNX Runtime execution provider: it applies to .onnx models (TF.js models take --backend)');
@@ -51,41 +44,21 @@ export function formatEvaluation(r: EvaluationResult): string {
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    candidates: { type: 'string' },
-    data: { type: 'string' },
-    k: { type: 'string' },
-    'user-input': { type: 'string' },
-    'item-input': { type: 'string' },
-    'fields-input': { type: 'string' },
-    'user-column': { type: 'string' },
-    'item-column': { type: 'string' },
-    'label-column': { type: 'string' },
-    latency: { type: 'boolean' },
-    backend: { type: 'string' },
-    ep: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
-  const ep = epArg(stringArg(args, 'ep'), args.positionals[0]);
-  const candidates = stringArg(args, 'candidates');
-  const data = stringArg(args, 'data');
-  if (!candidates && !data) throw new UsageError('give --candidates FILE.csv (and/or --data FILE.csv)');
-  const k = numberArg(args, 'k', 10, 1, 1e6);
-  if (!Number.isInteger(k)) throw new UsageError(`--k must be an integer, got ${k}`);
-  const result = await evaluateModel(resolve(args.positionals[0]), {
-    candidates: candidates ? resolve(candidates) : undefined,
-    data: data ? resolve(data) : undefined,
-    k,
-    userInput: stringArg(args, 'user-input'),
-    itemInput: stringArg(args, 'item-input'),
-    fieldsInput: stringArg(args, 'fields-input'),
-    columns: { user: stringArg(args, 'user-column'), item: stringArg(args, 'item-column'), label: stringArg(args, 'label-column') },
-    latency: flag(args, 'latency'),
-    backend: backendArg(stringArg(args, 'backend')),
+  const { values: o, positionals } = EVAL.parse(argv);
+  const ep = epFor(o.ep, positionals[0]);
+  const result = await evaluateModel(resolve(positionals[0]), {
+    candidates: o.candidates ? resolve(o.candidates) : undefined,
+    data: o.data ? resolve(o.data) : undefined,
+    k: o.k,
+    userInput: o['user-input'],
+    itemInput: o['item-input'],
+    fieldsInput: o['fields-input'],
+    columns: { user: o['user-column'], item: o['item-column'], label: o['label-column'] },
+    latency: o.latency,
+    backend: o.backend as TfjsBackendPreference | undefined,
     ep,
   });
-  if (flag(args, 'json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(formatEvaluation(result) + '\n');
   return 0;
 }

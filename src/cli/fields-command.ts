@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readModel } from '../core/model/read-model.js';
-import { fieldImportance, FieldImportanceReport, FieldMetric } from '../core/compress/field-importance.js';
+import { fieldImportance, FieldImportanceReport } from '../core/compress/field-importance.js';
 import { pruneFields, PruneFieldsSettings } from '../core/compress/prune-fields.js';
 import { evaluateModel } from '../core/eval/evaluate.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { UsageError } from './args.js';
+import { FIELDS } from './command-specs.js';
 import { createProgressBar } from './progress.js';
 
 function formatImportance(r: FieldImportanceReport): string {
@@ -27,63 +28,33 @@ function formatImportance(r: FieldImportanceReport): string {
 }
 
 export async function fieldsCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    data: { type: 'string' },
-    metric: { type: 'string' },
-    repeats: { type: 'string' },
-    seed: { type: 'string' },
-    drop: { type: 'string' },
-    remove: { type: 'string' },
-    out: { type: 'string' },
-    'no-compensate': { type: 'boolean' },
-    force: { type: 'boolean' },
-    json: { type: 'boolean' },
-    progress: { type: 'boolean' },
-  });
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
-  const model = resolve(args.positionals[0]);
-  const dataArg = stringArg(args, 'data');
-  const data = dataArg ? resolve(dataArg) : undefined;
-  const metric = (stringArg(args, 'metric') ?? 'auc') as FieldMetric;
-  if (metric !== 'auc' && metric !== 'logloss') throw new UsageError("--metric must be 'auc' or 'logloss'");
-  const repeats = numberArg(args, 'repeats', 3, 1, 100);
-  if (!Number.isInteger(repeats)) throw new UsageError('--repeats must be an integer');
-  const seed = numberArg(args, 'seed', 1, 0, 2 ** 31);
-  const removeArg = stringArg(args, 'remove');
-  const dropGiven = args.values.drop !== undefined;
-  const json = flag(args, 'json');
-  const bar = createProgressBar('fields', process.stderr, flag(args, 'progress'));
+  const { values: o, positionals } = FIELDS.parse(argv);
+  const model = resolve(positionals[0]);
+  const data = o.data ? resolve(o.data) : undefined;
+  const { metric, repeats, seed } = o;
+  const json = o.json;
+  const bar = createProgressBar('fields', process.stderr, o.progress);
   try {
-    if (!dropGiven && removeArg === undefined) {
+    if (o.drop === undefined && o.remove === undefined) {
       if (!data) throw new UsageError('--data VALID.csv is required (labelled rows with the field columns)');
-      if (args.values.out !== undefined) throw new UsageError('--out needs --drop FRACTION or --remove FIELD,FIELD');
+      if (o.out !== undefined) throw new UsageError('--out needs --drop FRACTION or --remove FIELD,FIELD');
       const r = await fieldImportance(model, { data, metric, repeats, seed }, { onProgress: (f, d) => bar.update(f, d) });
       bar.done();
       process.stdout.write((json ? JSON.stringify(r, null, 2) : formatImportance(r)) + '\n');
       return 0;
     }
-    if (dropGiven && removeArg !== undefined) throw new UsageError('give --drop or --remove, not both');
-    const outArg = stringArg(args, 'out');
+    const outArg = o.out;
     if (!outArg) throw new UsageError('--out PATH is required when removing fields');
     const out = resolve(outArg);
     if (out === model) throw new UsageError('--out must not be the input model');
     // a TF.js output is model.json in its own folder, which the writer creates; an ONNX file's folder must exist
     const folder = out.toLowerCase().endsWith('.json') ? dirname(dirname(out)) : dirname(out);
     if (!existsSync(folder)) throw new UsageError(`the output folder ${folder} does not exist`);
-    if (existsSync(out) && !flag(args, 'force')) throw new UsageError(`${out} exists; pass --force to replace it`);
-    let fields: PruneFieldsSettings['fields'];
-    if (dropGiven) {
-      const drop = numberArg(args, 'drop', 0, 0, 1);
-      if (!(drop > 0 && drop < 1)) throw new UsageError('--drop must be a fraction in (0, 1)');
-      if (!data) throw new UsageError('--drop needs --data VALID.csv to rank the fields');
-      fields = { drop, data, metric, repeats, seed };
-    } else {
-      const names = removeArg!.split(',').map((s) => s.trim()).filter((s) => s !== '');
-      if (names.length === 0) throw new UsageError('--remove needs field names, e.g. --remove noise_a,noise_b');
-      fields = names;
-    }
+    if (existsSync(out) && !o.force) throw new UsageError(`${out} exists; pass --force to replace it`);
+    // the spec checked --drop's range and that --data came with it
+    const fields: PruneFieldsSettings['fields'] = o.drop !== undefined ? { drop: o.drop, data: data!, metric, repeats, seed } : o.remove!;
     const ir = await readModel(model);
-    const outcome = await pruneFields(ir, { fields, compensate: !flag(args, 'no-compensate') }, { onProgress: (f, d) => bar.update(0.8 * f, d) });
+    const outcome = await pruneFields(ir, { fields, compensate: !o['no-compensate'] }, { onProgress: (f, d) => bar.update(0.8 * f, d) });
     bar.update(0.85, 'writing');
     await outcome.write(out);
     let before: Awaited<ReturnType<typeof evaluateModel>> | undefined;

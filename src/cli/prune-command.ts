@@ -14,8 +14,12 @@
 
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { polynomialDecaySparsity } from '../core/compress/prune-magnitude.js';
-import { numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, OUTPUT_KIND_OPTION, outputKindArg, runCompressCommand } from './run-compress-job.js';
+import { UsageError } from './args.js';
+import { PRUNE } from './command-specs.js';
+import type { OptionValues } from './options.js';
+import { runCompressCommand } from './run-compress-job.js';
+
+type PruneValues = OptionValues<(typeof PRUNE)['options']>;
 
 /** `name=0.9,other=1`: per-layer (or per-tensor) sparsity targets */
 function perLayerArg(text: string | undefined): Record<string, number> | undefined {
@@ -31,109 +35,75 @@ function perLayerArg(text: string | undefined): Record<string, number> | undefin
   return out;
 }
 
-export async function pruneCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    ...COMMON_COMPRESS_OPTIONS,
-    sparsity: { type: 'string' },
-    scope: { type: 'string' },
-    structure: { type: 'string' },
-    table: { type: 'string' },
-    tensors: { type: 'string' },
-    importance: { type: 'string' },
-    finetune: { type: 'string' },
-    epochs: { type: 'string' },
-    lr: { type: 'string' },
-    'batch-size': { type: 'string' },
-    steps: { type: 'string' },
-    'ramp-epochs': { type: 'string' },
-    frequency: { type: 'string' },
-    granularity: { type: 'string' },
-    'per-layer': { type: 'string' },
-    'regrow-epochs': { type: 'string' },
-    ...OUTPUT_KIND_OPTION,
-  });
-  if (args.values.sparsity === undefined) throw new UsageError('--sparsity is required (a fraction in [0, 1], e.g. 0.9)');
-  const sparsity = numberArg(args, 'sparsity', 0, 0, 1);
-  const structure = stringArg(args, 'structure') ?? 'none';
-  const scope = stringArg(args, 'scope') ?? 'global';
-  if (scope !== 'global' && scope !== 'layer') throw new UsageError("--scope must be 'global' or 'layer'");
-  const table = stringArg(args, 'table');
-  const importance = stringArg(args, 'importance');
-  let step: CompressStep;
-  switch (structure) {
+/** A bound that depends on another option (--epochs): the same message as the spec's ranges. */
+function atMost(name: string, v: number, max: number): number {
+  if (v > max) throw new UsageError(`--${name} must be a number in [0, ${max}], got '${v}'`);
+  return v;
+}
+
+/** The pruning step itself, from --structure and its options. */
+function pruneStep(o: PruneValues): CompressStep {
+  const { sparsity, table, importance } = o;
+  switch (o.structure) {
     case 'none': {
-      const tensors = stringArg(args, 'tensors');
-      const granularity = stringArg(args, 'granularity') ?? 'element';
-      if (granularity !== 'element' && granularity !== 'column') throw new UsageError("--granularity must be 'element' or 'column'");
-      const perLayer = perLayerArg(stringArg(args, 'per-layer'));
-      if (perLayer && scope !== 'layer') throw new UsageError('--per-layer needs --scope layer');
-      step = {
-        method: 'prune-magnitude',
-        settings: { sparsity, scope, ...(granularity === 'column' ? { granularity } : {}), ...(perLayer ? { perLayer } : {}), ...(tensors ? { tensors: tensors.split(',') } : {}) },
-      };
-      break;
+      const perLayer = perLayerArg(o['per-layer']);
+      if (perLayer && o.scope !== 'layer') throw new UsageError('--per-layer needs --scope layer');
+      const granularity = o.granularity === 'column' ? { granularity: o.granularity } : {};
+      return { method: 'prune-magnitude', settings: { sparsity, scope: o.scope, ...granularity, ...(perLayer ? { perLayer } : {}), ...(o.tensors ? { tensors: o.tensors } : {}) } };
     }
     case 'rows':
-      step = { method: 'prune-rows', settings: { sparsity, ...(table ? { table } : {}) } };
-      break;
+      return { method: 'prune-rows', settings: { sparsity, ...(table ? { table } : {}) } };
     case 'dims':
-      step = { method: 'prune-dims', settings: { sparsity, ...(table ? { table } : {}) } };
-      break;
-    case 'neurons':
-      if (importance && importance !== 'l2' && importance !== 'l2xnext') throw new UsageError("--importance must be 'l2' or 'l2xnext'");
-      step = { method: 'prune-neurons', settings: { sparsity, ...(importance ? { importance } : {}) } };
-      break;
+      return { method: 'prune-dims', settings: { sparsity, ...(table ? { table } : {}) } };
     default:
-      throw new UsageError(`--structure must be none, rows, dims or neurons, got '${structure}'`);
+      return { method: 'prune-neurons', settings: { sparsity, ...(importance ? { importance } : {}) } };
   }
-  const data = stringArg(args, 'finetune');
-  if (!data && args.values.epochs !== undefined) throw new UsageError('--epochs needs --finetune INTERACTIONS.csv');
-  if (!data && args.values['output-kind'] !== undefined) throw new UsageError('--output-kind needs --finetune INTERACTIONS.csv (it picks the training loss)');
-  const finetune: CompressStep | undefined = data
+}
+
+export async function pruneCommand(argv: string[]): Promise<number> {
+  const { values: o, positionals, given } = PRUNE.parse(argv);
+  const { sparsity, structure } = o;
+  const step = pruneStep(o);
+  const model = positionals[0];
+  const finetune: CompressStep | undefined = o.finetune
     ? {
         method: 'finetune',
         settings: {
-          data,
-          epochs: numberArg(args, 'epochs', 2, 1, 1000),
-          lr: numberArg(args, 'lr', 0.001, 0, 10),
-          batchSize: numberArg(args, 'batch-size', 1024, 1, 1 << 20),
+          data: o.finetune,
+          epochs: o.epochs,
+          lr: o.lr,
+          batchSize: o['batch-size'],
           masks: structure === 'none' ? 'keep-zeros' : 'none',
-          ...outputKindArg(args),
+          ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
         },
       }
     : undefined;
-  if (args.values['ramp-epochs'] !== undefined) {
+  if (o['ramp-epochs'] !== undefined) {
     // gradual pruning inside one training run: one finetune step that prunes as it trains
     if (structure !== 'none') throw new UsageError('--ramp-epochs (gradual pruning) applies to magnitude pruning (--structure none)');
-    if (!finetune) throw new UsageError('--ramp-epochs needs --finetune INTERACTIONS.csv (the pruning happens during training)');
-    if (args.values.steps !== undefined) throw new UsageError('give --steps (separate prune / fine-tune rounds) or --ramp-epochs (pruning during one training run), not both');
-    if (args.values['regrow-epochs'] !== undefined) throw new UsageError('give --ramp-epochs (gradual pruning) or --regrow-epochs (dynamic pruning), not both');
-    const epochs = finetune.settings.epochs as number;
-    const rampEpochs = numberArg(args, 'ramp-epochs', 0, 0, epochs);
-    const frequency = numberArg(args, 'frequency', 100, 1, 1e9);
-    if (!Number.isInteger(rampEpochs) || !Number.isInteger(frequency)) throw new UsageError('--ramp-epochs and --frequency must be integers');
-    const gradualStep: CompressStep = { method: 'finetune', settings: { ...finetune.settings, masks: 'none', gradual: { prune: step.settings, rampEpochs, frequency } } };
-    return runCompressCommand(args, [gradualStep], `pruned${Math.round(sparsity * 100)}`);
+    const rampEpochs = atMost('ramp-epochs', o['ramp-epochs'], o.epochs);
+    const gradualStep: CompressStep = { method: 'finetune', settings: { ...finetune!.settings, masks: 'none', gradual: { prune: step.settings, rampEpochs, frequency: o.frequency } } };
+    return runCompressCommand(o, model, [gradualStep], `pruned${Math.round(sparsity * 100)}`);
   }
-  if (args.values['regrow-epochs'] !== undefined && !finetune) throw new UsageError('--regrow-epochs needs --finetune INTERACTIONS.csv (the masks change during training)');
   // Dynamic pruning (dynamic-pruning.ts) by default when one element-wise cut is fine-tuned for 2+
   // epochs: the masks may change for all but the last epoch. On a PyTorch NeuMF (MovieLens-100K,
   // global 90%, 3 epochs) it kept 78% of NDCG@10 where fixed masks kept 71%. --regrow-epochs 0: fixed.
-  const granularity = (step.settings.granularity as string | undefined) ?? 'element';
-  const regrowDefault = finetune && structure === 'none' && granularity === 'element' && args.values.steps === undefined && (finetune.settings.epochs as number) >= 2 ? (finetune.settings.epochs as number) - 1 : 0;
-  const regrowEpochs = args.values['regrow-epochs'] !== undefined ? numberArg(args, 'regrow-epochs', 0, 0, (finetune?.settings.epochs as number | undefined) ?? 0) : regrowDefault;
-  if (!Number.isInteger(regrowEpochs)) throw new UsageError('--regrow-epochs must be an integer');
+  const regrowDefault = finetune && structure === 'none' && o.granularity === 'element' && !given.has('steps') && o.epochs >= 2 ? o.epochs - 1 : 0;
+  const regrowEpochs = o['regrow-epochs'] !== undefined ? atMost('regrow-epochs', o['regrow-epochs'], o.epochs) : regrowDefault;
   if (regrowEpochs > 0 && finetune) {
     if (structure !== 'none') throw new UsageError('--regrow-epochs (dynamic pruning) applies to magnitude pruning (--structure none)');
-    if (args.values.steps !== undefined) throw new UsageError('give --steps (separate prune / fine-tune rounds) or --regrow-epochs (masks that change during one training run), not both');
-    const frequency = numberArg(args, 'frequency', 100, 1, 1e9);
-    const dynamicStep: CompressStep = { method: 'finetune', settings: { ...finetune.settings, masks: 'none', dynamic: { prune: step.settings, regrowEpochs, frequency } } };
-    return runCompressCommand(args, [dynamicStep], `pruned${Math.round(sparsity * 100)}`);
+    if (given.has('steps')) throw new UsageError('give --steps (separate prune / fine-tune rounds) or --regrow-epochs (masks that change during one training run), not both');
+    const dynamicStep: CompressStep = { method: 'finetune', settings: { ...finetune.settings, masks: 'none', dynamic: { prune: step.settings, regrowEpochs, frequency: o.frequency } } };
+    return runCompressCommand(o, model, [dynamicStep], `pruned${Math.round(sparsity * 100)}`);
   }
-  if (args.values.frequency !== undefined) throw new UsageError('--frequency goes with --ramp-epochs or --regrow-epochs');
-  const nSteps = numberArg(args, 'steps', 1, 1, 100);
-  if (!Number.isInteger(nSteps)) throw new UsageError('--steps must be an integer');
+  if (given.has('frequency')) throw new UsageError('--frequency goes with --ramp-epochs or --regrow-epochs');
+  const nSteps = o.steps;
   if (nSteps > 1 && structure !== 'none') throw new UsageError('--steps (an iterative schedule) applies to unstructured pruning (--structure none)');
+  return runCompressCommand(o, model, schedule(step, finetune, nSteps, sparsity), structure === 'none' ? `pruned${Math.round(sparsity * 100)}` : `${structure}${Math.round(sparsity * 100)}`);
+}
+
+/** N cuts along the cubic schedule, each followed by the fine-tuning when there is one. */
+function schedule(step: CompressStep, finetune: CompressStep | undefined, nSteps: number, sparsity: number): CompressStep[] {
   const steps: CompressStep[] = [];
   for (let i = 1; i <= nSteps; i++) {
     // the share of every target reached at step i
@@ -144,5 +114,5 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     steps.push(nSteps === 1 ? step : { method: 'prune-magnitude', settings: ramped });
     if (finetune) steps.push(finetune);
   }
-  return runCompressCommand(args, steps, structure === 'none' ? `pruned${Math.round(sparsity * 100)}` : `${structure}${Math.round(sparsity * 100)}`);
+  return steps;
 }

@@ -5,13 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseRecipe } from '../core/jobs/recipe-file.js';
-import { parseCommandArgs, UsageError } from './args.js';
-import { COMMON_COMPRESS_OPTIONS, runCompressCommand } from './run-compress-job.js';
+import { UsageError } from './args.js';
+import { RUN } from './command-specs.js';
+import { runCompressCommand } from './run-compress-job.js';
 
 export async function runRecipeCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, { ...COMMON_COMPRESS_OPTIONS });
-  const [recipePath, modelArg] = args.positionals;
-  if (!recipePath || args.positionals.length > 2) throw new UsageError('give a recipe file, and optionally the model it applies to');
+  const { values, positionals } = RUN.parse(argv);
+  const [recipePath, modelArg] = positionals;
   const file = resolve(recipePath);
   const recipe = parseRecipe(await readFile(file, 'utf8'), file);
   const base = dirname(file);
@@ -25,8 +25,6 @@ export async function runRecipeCommand(argv: string[]): Promise<number> {
       Object.entries(s.settings).map(([k, v]) => [k, (k === 'data' || k === 'candidates') && typeof v === 'string' ? fromRecipe(v) : v]),
     ),
   }));
-  const values = { ...args.values };
-  if (values.out === undefined && recipe.output) values.out = fromRecipe(recipe.output);
-  if (values.candidates === undefined && recipe.candidates) values.candidates = fromRecipe(recipe.candidates);
-  return runCompressCommand({ values, positionals: [model] }, steps, steps.map((s) => s.method).join('+'));
+  const o = { ...values, out: values.out ?? fromRecipe(recipe.output), candidates: values.candidates ?? fromRecipe(recipe.candidates) };
+  return runCompressCommand(o, model, steps, steps.map((s) => s.method).join('+'));
 }

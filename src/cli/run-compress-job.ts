@@ -8,67 +8,38 @@ import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
 import type { CompressJobSpec, CompressStep } from '../core/jobs/job-types.js';
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import type { CompressJobResult, MetricPair } from '../shared/protocol.js';
-import { flag, numberArg, ParsedArgs, stringArg, UsageError } from './args.js';
+import { UsageError } from './args.js';
+import type { OptionValues } from './options.js';
+import type { COMPRESS_COMMON } from './option-groups.js';
 import { createProgressBar } from './progress.js';
 import { formatCount } from './format-report.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 import { formatSettingsProblems, validateSettings } from '../core/compress/method-settings.js';
 
-/** Flags every compression command accepts. */
-export const COMMON_COMPRESS_OPTIONS = {
-  out: { type: 'string' },
-  force: { type: 'boolean' },
-  json: { type: 'boolean' },
-  candidates: { type: 'string' },
-  k: { type: 'string' },
-  'no-latency': { type: 'boolean' },
-  progress: { type: 'boolean' },
-} as const;
+/** The values of the options every compression command shares (option-groups.ts COMPRESS_COMMON). */
+export type CompressCommonValues = OptionValues<(typeof COMPRESS_COMMON)['options']>;
 
-/** Training-sample pruning flags of the training commands (finetune, distill). */
-/** --output-kind: what the model's output is, for every command that trains it (output-kind.ts). */
-export const OUTPUT_KIND_OPTION = { 'output-kind': { type: 'string' } } as const;
-
-/** --engine: which training engine (train/engine-choice.ts); default auto. */
-export const ENGINE_OPTION = { engine: { type: 'string' } } as const;
-
-/** The `engine` setting from --engine, if given. */
-export function engineArg(args: ParsedArgs): Record<string, unknown> {
-  const v = stringArg(args, 'engine');
-  if (v === undefined) return {};
-  if (!['auto', 'compiled', 'tape'].includes(v)) throw new UsageError(`--engine must be auto, compiled or tape, got '${v}'`);
-  return { engine: v };
-}
-
-/** The `outputKind` setting from --output-kind, if given. */
-export function outputKindArg(args: ParsedArgs): Record<string, unknown> {
-  const v = stringArg(args, 'output-kind');
-  if (v === undefined) return {};
-  if (!['auto', 'probability', 'logit', 'rating'].includes(v)) throw new UsageError(`--output-kind must be auto, probability, logit or rating, got '${v}'`);
-  return { outputKind: v };
-}
-
-export const SAMPLE_PRUNING_OPTIONS = {
-  'sample-keep': { type: 'string' },
-  'sample-by': { type: 'string' },
-  'sample-warmup': { type: 'string' },
-} as const;
-
-/** The `samplePruning` setting from --sample-keep / --sample-by / --sample-warmup, if asked for. */
-export function samplePruningArg(args: ParsedArgs): Record<string, unknown> | undefined {
-  if (args.values['sample-keep'] === undefined) {
-    if (args.values['sample-by'] !== undefined || args.values['sample-warmup'] !== undefined) {
-      throw new UsageError('--sample-by / --sample-warmup need --sample-keep FRACTION');
-    }
-    return undefined;
-  }
-  const by = stringArg(args, 'sample-by') ?? 'loss';
-  if (by !== 'loss' && by !== 'gradnorm') throw new UsageError("--sample-by must be 'loss' or 'gradnorm'");
+/** The training settings the shared groups give: engine, outputKind, samplePruning (each only when asked for). */
+export function trainingGroupSettings(o: {
+  engine?: string;
+  'output-kind'?: string;
+  'sample-keep'?: number;
+  'sample-by'?: string;
+  'sample-warmup'?: number;
+}): Record<string, unknown> {
   return {
-    keep: numberArg(args, 'sample-keep', 1, 0.0001, 1),
-    by,
-    ...(args.values['sample-warmup'] !== undefined ? { warmupEpochs: numberArg(args, 'sample-warmup', 1, 1, 10000) } : {}),
+    ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
+    ...(o.engine !== undefined ? { engine: o.engine } : {}),
+    ...(o['sample-keep'] !== undefined
+      ? { samplePruning: { keep: o['sample-keep'], by: o['sample-by'] ?? 'loss', ...(o['sample-warmup'] !== undefined ? { warmupEpochs: o['sample-warmup'] } : {}) } }
+      : {}),
   };
+}
+
+/** quantize / factorize --tensors: a keyword, or tensor names separated by commas. */
+export function tensorsSetting(v: string | undefined): Record<string, unknown> {
+  if (v === undefined || v === '') return {};
+  return { tensors: ['all', 'embeddings', 'dense'].includes(v) ? v : v.split(',') };
 }
 
 /** Checks every step's settings through the method registry: a bad one is a usage error (exit 2) before any work. */
@@ -81,14 +52,14 @@ export function checkStepSettings(steps: readonly CompressStep[]): void {
   }
 }
 
-export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[], label: string): Promise<number> {
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
+/** Runs the steps on the model as a compress job; `o` holds the shared options (--out, --candidates, ...). */
+export async function runCompressCommand(o: CompressCommonValues, modelArg: string, steps: CompressStep[], label: string): Promise<number> {
   checkStepSettings(steps);
-  const model = resolve(args.positionals[0]);
+  const model = resolve(modelArg);
   if (!existsSync(model)) throw new Error(`${model}: cannot open: ENOENT`);
-  const out = resolve(stringArg(args, 'out') ?? outputPathFor(model, label));
-  const candidates = stringArg(args, 'candidates');
-  const k = numberArg(args, 'k', 10, 1, 1000);
+  const out = resolve(o.out ?? outputPathFor(model, label));
+  const candidates = o.candidates;
+  const k = o.k;
   const outDir = dirname(out);
   if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
   // the temp folder lives beside the output so the final rename stays on one file system; the
@@ -101,11 +72,11 @@ export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[]
     settings: steps[0].settings,
     steps: steps.length > 1 ? steps : undefined,
     outPath: out,
-    overwrite: flag(args, 'force'),
+    overwrite: o.force,
     tempDir,
-    evaluate: { candidates: candidates ? resolve(candidates) : undefined, k, latency: !flag(args, 'no-latency') },
+    evaluate: { candidates: candidates ? resolve(candidates) : undefined, k, latency: !o['no-latency'] },
   };
-  const bar = createProgressBar(label, process.stderr, flag(args, 'progress'));
+  const bar = createProgressBar(label, process.stderr, o.progress);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -115,7 +86,7 @@ export async function runCompressCommand(args: ParsedArgs, steps: CompressStep[]
       onProgress: (p) => bar.update(p.fraction, `${p.phase}${p.detail ? ` ${p.detail}` : ''}`),
     });
     bar.done();
-    if (flag(args, 'json')) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else process.stdout.write(formatCompressResult(result) + '\n');
     return 0;
   } catch (e) {

@@ -8,48 +8,30 @@ import { resolve } from 'node:path';
 import { readModel } from '../core/model/read-model.js';
 import { sensitivityAnalysis } from '../core/compress/sensitivity.js';
 import { recipeText } from '../core/jobs/recipe-file.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { SENSITIVITY } from './command-specs.js';
 import { createProgressBar } from './progress.js';
 
 export async function sensitivityCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    candidates: { type: 'string' },
-    k: { type: 'string' },
-    budget: { type: 'string' },
-    metric: { type: 'string' },
-    sparsities: { type: 'string' },
-    recipe: { type: 'string' },
-    json: { type: 'boolean' },
-    progress: { type: 'boolean' },
-    'user-input': { type: 'string' },
-    'item-input': { type: 'string' },
-  });
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
-  const candidates = stringArg(args, 'candidates');
-  if (!candidates) throw new UsageError('--candidates FILE.csv is required: the metric is measured on it');
-  const metric = stringArg(args, 'metric') ?? 'ndcg';
-  if (metric !== 'ndcg' && metric !== 'hr') throw new UsageError("--metric must be 'ndcg' or 'hr'");
-  const sp = stringArg(args, 'sparsities');
-  const sparsities = sp ? sp.split(',').map(Number) : undefined;
-  if (sparsities && sparsities.some((x) => !(x > 0 && x < 1))) throw new UsageError('--sparsities must be fractions strictly between 0 and 1, e.g. 0.5,0.8,0.9');
-  const path = resolve(args.positionals[0]);
-  const bar = createProgressBar('sensitivity', process.stderr, flag(args, 'progress'));
+  const { values: o, positionals } = SENSITIVITY.parse(argv);
+  const candidates = o.candidates;
+  const path = resolve(positionals[0]);
+  const bar = createProgressBar('sensitivity', process.stderr, o.progress);
   const ir = await readModel(path);
   const r = await sensitivityAnalysis(
     ir,
     {
       candidates: resolve(candidates),
-      k: numberArg(args, 'k', 10, 1, 1000),
-      budget: numberArg(args, 'budget', 0.01, 0, 1),
-      metric,
-      sparsities,
-      userInput: stringArg(args, 'user-input'),
-      itemInput: stringArg(args, 'item-input'),
+      k: o.k,
+      budget: o.budget,
+      metric: o.metric,
+      sparsities: o.sparsities,
+      userInput: o['user-input'],
+      itemInput: o['item-input'],
     },
     { onProgress: (f, d) => bar.update(f, d) },
   );
   bar.done();
-  const recipeOut = stringArg(args, 'recipe');
+  const recipeOut = o.recipe;
   if (recipeOut) {
     const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
     await writeFile(
@@ -62,7 +44,7 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
       }),
     );
   }
-  if (flag(args, 'json')) {
+  if (o.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     return 0;
   }

@@ -20,11 +20,9 @@ import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, honestSplit, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
-import { flag, numberArg, parseCommandArgs, stringArg, UsageError } from './args.js';
+import { UsageError } from './args.js';
+import { TREES } from './command-specs.js';
 import { writingTo } from '../core/jobs/output-files.js';
-
-export const TREES_USAGE =
-  'prunescope trees <model.onnx> [--node NAME] [--data VALID.csv] [--json] | --prune depth=N|cover=N|post|drop=F|features=F [--data VALID.csv] [--test TEST.csv] [--tolerance T] --out PATH [--force] [--json]';
 
 /** Seed of the tuning / held-out split of --data (one value for the CLI and the editor). */
 export { TUNING_SPLIT_SEED } from '../core/trees/tree-prune.js';
@@ -119,23 +117,13 @@ function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; a
 }
 
 export async function treesCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {
-    json: { type: 'boolean' },
-    node: { type: 'string' },
-    data: { type: 'string' },
-    test: { type: 'string' },
-    prune: { type: 'string' },
-    tolerance: { type: 'string' },
-    out: { type: 'string' },
-    force: { type: 'boolean' },
-  });
-  if (args.positionals.length !== 1) throw new UsageError('give exactly one model file');
-  const path = resolve(args.positionals[0]);
+  const { values: o, positionals } = TREES.parse(argv);
+  const path = resolve(positionals[0]);
   const ir = await readOnnxModel(path);
-  const { ref, ensemble } = readTreeEnsemble(ir, stringArg(args, 'node'));
+  const { ref, ensemble } = readTreeEnsemble(ir, o.node);
   const allRefs = listTreeEnsembles(ir);
   const ensembles = allRefs.map((r) => ({ name: r.name, op: r.op }));
-  const dataPath = stringArg(args, 'data');
+  const dataPath = o.data;
   let data: LabeledRows | undefined;
   if (dataPath) data = await readTreeCsv(resolve(dataPath));
   const nFeatures = declaredFeatures(ir, ref.inputs[0]);
@@ -145,23 +133,20 @@ export async function treesCommand(argv: string[]): Promise<number> {
   if (data && data.X.features <= maxFeature(ensemble)) {
     throw new ModelFileError(resolve(dataPath as string), `has ${data.X.features} feature columns, but the trees split on feature ${maxFeature(ensemble)}`);
   }
-  const spec = stringArg(args, 'prune');
-  const json = flag(args, 'json');
-  const testPath = stringArg(args, 'test');
-  if (!spec) {
-    if (stringArg(args, 'out') || args.values.tolerance !== undefined || testPath) throw new UsageError('--out, --tolerance and --test go with --prune');
+  const spec = o.prune;
+  const json = o.json;
+  const testPath = o.test;
+  if (spec === undefined) {
     const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X, labels: data?.labels });
     process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ensembles, ...a }, null, 2) : `${ensembleLine(ref, allRefs)}\n${formatAnalysis(a)}`) + '\n');
     return 0;
   }
   const p = parsePrune(spec);
-  const outArg = stringArg(args, 'out');
-  if (!outArg) throw new UsageError('--prune needs --out PATH');
-  const out = resolve(outArg);
+  const out = resolve(o.out!);
   if (out === path) throw new UsageError('--out must not be the input model');
-  if (existsSync(out) && !flag(args, 'force')) throw new UsageError(`${out} exists; pass --force to replace it`);
+  if (existsSync(out) && !o.force) throw new UsageError(`${out} exists; pass --force to replace it`);
   const needsData = p.kind === 'post' || p.kind === 'drop';
-  if (!needsData && args.values.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
+  if (!needsData && o.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
   if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
   if (testPath && !needsData) throw new UsageError(`--test goes with --prune post or drop, not ${p.kind}`);
   let r: TreePruneResult;
@@ -184,8 +169,8 @@ export async function treesCommand(argv: string[]): Promise<number> {
     }
     if (p.kind === 'depth') r = pruneMaxDepth(ensemble, p.value as number);
     else if (p.kind === 'cover') r = pruneMinCover(ensemble, p.value as number);
-    else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: numberArg(args, 'tolerance', 0, 0, 1e9), heldOut });
-    else if (p.kind === 'drop') r = pruneTrees(ensemble, tuning, { dropFraction: p.value as number, tolerance: numberArg(args, 'tolerance', 0.005, 0, 1e9), heldOut });
+    else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: o.tolerance ?? 0, heldOut });
+    else if (p.kind === 'drop') r = pruneTrees(ensemble, tuning, { dropFraction: p.value as number, tolerance: o.tolerance ?? 0.005, heldOut });
     else r = pruneFeatures(ensemble, { fraction: p.value as number, nFeatures, data });
   } catch (e) {
     if (e instanceof ModelFileError || e instanceof UsageError) throw e;

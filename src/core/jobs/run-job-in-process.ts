@@ -6,7 +6,7 @@ import { analyzeModel } from '../analysis/analyze-model.js';
 import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
-import { modelSize } from '../eval/size.js';
+import { modelSizeOfIR } from '../eval/size.js';
 import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
@@ -437,7 +437,8 @@ async function compareRun(
 }
 
 async function sizeComparison(beforePath: string, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR, k: number): Promise<ComparisonView> {
-  const [b, a] = await Promise.all([modelSize(beforePath), modelSize(afterPath)]);
+  // the IRs the job holds list the files: no second read of either model
+  const [b, a] = await Promise.all([modelSizeOfIR(beforeIr), modelSizeOfIR(afterIr)]);
   return {
     k,
     params: { before: parameterCount(beforeIr), after: parameterCount(afterIr) },
@@ -445,7 +446,7 @@ async function sizeComparison(beforePath: string, afterPath: string, beforeIr: M
     gzipBytes: { before: b.gzipBytes, after: a.gzipBytes },
     latency: [],
     summary: [
-      `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes.`,
+      `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes${b.gzipEstimated || a.gzipEstimated ? ` (estimated from 64 MiB sampled per file above 256 MiB)` : ''}.`,
       'Accuracy and latency were not measured: set prunescope.datasetPath to a candidates CSV (user,item,label) to measure HR@K, NDCG@K and AUC.',
     ],
   };

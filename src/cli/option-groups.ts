@@ -1,0 +1,82 @@
+// Option sets that several commands share, declared once (options.ts). Lightweight on purpose:
+// main.ts reads every command's spec for the help without loading any engine code.
+
+import { defineGroup, type PositionalSpec } from './options.js';
+
+export const MODEL_POSITIONAL: PositionalSpec = { name: 'model', description: 'the model: a TF.js model.json or an .onnx file', required: true };
+
+/** Every compression command (prune, quantize, factorize, distill, finetune, run). */
+export const COMPRESS_COMMON = defineGroup({
+  options: {
+    out: { kind: 'path', description: 'where to write the compressed model (its folder must exist)', defaultText: 'beside the input, named after the method' },
+    force: { kind: 'boolean', description: 'replace --out if it exists' },
+    json: { kind: 'boolean', description: 'print the job result as JSON' },
+    candidates: { kind: 'path', placeholder: 'FILE.csv', description: 'leave-one-out candidates (per user one positive and its negatives): HR/NDCG before and after' },
+    k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },
+    'no-latency': { kind: 'boolean', description: 'skip the latency comparison' },
+    progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
+  },
+});
+
+/** Training-sample pruning of the training commands (finetune, distill). */
+export const SAMPLE_PRUNING = defineGroup({
+  options: {
+    'sample-keep': { kind: 'number', min: 0, minExclusive: true, max: 1, placeholder: 'FRACTION', description: 'after the warm-up, train on this share of the rows: the hardest ones' },
+    'sample-by': { kind: 'choice', choices: ['loss', 'gradnorm'], default: 'loss', description: 'how rows are scored for --sample-keep' },
+    'sample-warmup': { kind: 'integer', min: 1, max: 10000, defaultText: '1', description: 'epochs on all rows before the scoring starts' },
+  },
+  rules: [{ requires: 'sample-keep', when: ['sample-by', 'sample-warmup'] }],
+});
+
+/** --output-kind: what the model's output is, for every command that trains it (picks the loss). */
+export const OUTPUT_KIND = defineGroup({
+  options: {
+    'output-kind': {
+      kind: 'choice',
+      choices: ['auto', 'probability', 'logit', 'rating'],
+      defaultText: 'auto',
+      description: "what the model's output is (picks the training loss); 'auto' reads the graph, else the scores on the data",
+    },
+  },
+});
+
+/** --engine: which training engine (train/engine-choice.ts). */
+export const ENGINE = defineGroup({
+  options: {
+    engine: { kind: 'choice', choices: ['auto', 'compiled', 'tape'], defaultText: 'auto', description: "training engine: 'compiled' when the graph and backend allow it, or the 'tape'" },
+  },
+});
+
+/** The model's input names, when they cannot be inferred. */
+export const INPUT_NAMES = defineGroup({
+  options: {
+    'user-input': { kind: 'string', placeholder: 'NAME', description: 'the model input that takes user ids', defaultText: 'inferred' },
+    'item-input': { kind: 'string', placeholder: 'NAME', description: 'the model input that takes item ids', defaultText: 'inferred' },
+  },
+});
+
+export const FIELDS_INPUT = defineGroup({
+  options: {
+    'fields-input': { kind: 'string', placeholder: 'NAME', description: 'the [batch, F] field-ids input of a DeepFM-style model', defaultText: 'inferred' },
+  },
+});
+
+/** Where inference runs: the TF.js backend (model.json) or ORT's execution provider (.onnx). */
+export const RUNTIME = defineGroup({
+  options: {
+    backend: {
+      kind: 'choice',
+      choices: ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'],
+      defaultText: 'auto',
+      invalidMessage: '--backend must be one of auto, tfjs-node, webgpu, wasm, cpu',
+      description: 'the TF.js backend for model.json models',
+    },
+    ep: {
+      kind: 'choice',
+      choices: ['auto', 'cpu', 'webgpu', 'cuda'],
+      defaultText: 'auto',
+      invalidMessage: '--ep must be one of auto, cpu, webgpu, cuda',
+      description: "ONNX Runtime's execution provider (.onnx models only)",
+    },
+  },
+});
