@@ -84,9 +84,11 @@ export const PRUNE = defineCommand({
       description: 'magnitude: the masks are chosen again during the first N fine-tuning epochs (pruned weights may come back), then fixed',
     },
     frequency: { kind: 'integer', min: 1, default: 100, description: 'optimizer steps between two mask updates (with --ramp-epochs or --regrow-epochs)' },
+    'no-teacher': { kind: 'boolean', description: "fine-tune on the labels alone (by default the unpruned model's scores are soft targets too)" },
   },
   rules: [
     { requires: 'finetune', when: ['epochs'] },
+    { requires: 'finetune', when: ['no-teacher'], message: '--no-teacher goes with --finetune INTERACTIONS.csv' },
     { requires: 'finetune', when: ['output-kind'], message: '--output-kind needs --finetune INTERACTIONS.csv (it picks the training loss)' },
     { requires: 'finetune', when: ['ramp-epochs'], message: '--ramp-epochs needs --finetune INTERACTIONS.csv (the pruning happens during training)' },
     { requires: 'finetune', when: ['regrow-epochs'], message: '--regrow-epochs needs --finetune INTERACTIONS.csv (the masks change during training)' },

@@ -13,7 +13,8 @@
 // masks are chosen again every --frequency steps for N epochs, then fixed (dynamic-pruning.ts).
 
 import type { CompressStep } from '../core/jobs/job-types.js';
-import { polynomialDecaySparsity } from '../core/compress/prune-magnitude.js';
+import { resolve } from 'node:path';
+import { composePrune, PruneScheduleError, type PruneFinetune, type PruneSchedule } from '../core/jobs/prune-steps.js';
 import { UsageError } from './args.js';
 import { PRUNE } from './command-specs.js';
 import type { OptionValues } from './options.js';
@@ -62,57 +63,32 @@ function pruneStep(o: PruneValues): CompressStep {
 
 export async function pruneCommand(argv: string[]): Promise<number> {
   const { values: o, positionals, given } = PRUNE.parse(argv);
-  const { sparsity, structure } = o;
   const step = pruneStep(o);
   const model = positionals[0];
-  const finetune: CompressStep | undefined = o.finetune
+  const ft: PruneFinetune | undefined = o.finetune
     ? {
-        method: 'finetune',
-        settings: {
-          data: o.finetune,
-          epochs: o.epochs,
-          lr: o.lr,
-          batchSize: o['batch-size'],
-          masks: structure === 'none' ? 'keep-zeros' : 'none',
-          ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
-        },
+        data: o.finetune,
+        epochs: o.epochs,
+        lr: o.lr,
+        batchSize: o['batch-size'],
+        ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
+        // the unpruned original teaches the fine-tuning (prune-steps.ts), unless --no-teacher
+        ...(o['no-teacher'] ? {} : { teacher: resolve(model) }),
       }
     : undefined;
-  if (o['ramp-epochs'] !== undefined) {
-    // gradual pruning inside one training run: one finetune step that prunes as it trains
-    if (structure !== 'none') throw new UsageError('--ramp-epochs (gradual pruning) applies to magnitude pruning (--structure none)');
-    const rampEpochs = atMost('ramp-epochs', o['ramp-epochs'], o.epochs);
-    const gradualStep: CompressStep = { method: 'finetune', settings: { ...finetune!.settings, masks: 'none', gradual: { prune: step.settings, rampEpochs, frequency: o.frequency } } };
-    return runCompressCommand(o, model, [gradualStep], `pruned${Math.round(sparsity * 100)}`);
+  const schedule: PruneSchedule = {
+    ...(o['ramp-epochs'] !== undefined ? { rampEpochs: atMost('ramp-epochs', o['ramp-epochs'], o.epochs) } : {}),
+    ...(o['regrow-epochs'] !== undefined ? { regrowEpochs: atMost('regrow-epochs', o['regrow-epochs'], o.epochs) } : {}),
+    ...(given.has('steps') ? { steps: o.steps } : {}),
+    ...(given.has('frequency') ? { frequency: o.frequency } : {}),
+  };
+  let steps: CompressStep[];
+  try {
+    steps = composePrune(step, ft, schedule);
+  } catch (e) {
+    if (e instanceof PruneScheduleError) throw new UsageError(e.message);
+    throw e;
   }
-  // Dynamic pruning (dynamic-pruning.ts) by default when one element-wise cut is fine-tuned for 2+
-  // epochs: the masks may change for all but the last epoch. On a PyTorch NeuMF (MovieLens-100K,
-  // global 90%, 3 epochs) it kept 78% of NDCG@10 where fixed masks kept 71%. --regrow-epochs 0: fixed.
-  const regrowDefault = finetune && structure === 'none' && o.granularity === 'element' && !given.has('steps') && o.epochs >= 2 ? o.epochs - 1 : 0;
-  const regrowEpochs = o['regrow-epochs'] !== undefined ? atMost('regrow-epochs', o['regrow-epochs'], o.epochs) : regrowDefault;
-  if (regrowEpochs > 0 && finetune) {
-    if (structure !== 'none') throw new UsageError('--regrow-epochs (dynamic pruning) applies to magnitude pruning (--structure none)');
-    if (given.has('steps')) throw new UsageError('give --steps (separate prune / fine-tune rounds) or --regrow-epochs (masks that change during one training run), not both');
-    const dynamicStep: CompressStep = { method: 'finetune', settings: { ...finetune.settings, masks: 'none', dynamic: { prune: step.settings, regrowEpochs, frequency: o.frequency } } };
-    return runCompressCommand(o, model, [dynamicStep], `pruned${Math.round(sparsity * 100)}`);
-  }
-  if (given.has('frequency')) throw new UsageError('--frequency goes with --ramp-epochs or --regrow-epochs');
-  const nSteps = o.steps;
-  if (nSteps > 1 && structure !== 'none') throw new UsageError('--steps (an iterative schedule) applies to unstructured pruning (--structure none)');
-  return runCompressCommand(o, model, schedule(step, finetune, nSteps, sparsity), structure === 'none' ? `pruned${Math.round(sparsity * 100)}` : `${structure}${Math.round(sparsity * 100)}`);
-}
-
-/** N cuts along the cubic schedule, each followed by the fine-tuning when there is one. */
-function schedule(step: CompressStep, finetune: CompressStep | undefined, nSteps: number, sparsity: number): CompressStep[] {
-  const steps: CompressStep[] = [];
-  for (let i = 1; i <= nSteps; i++) {
-    // the share of every target reached at step i
-    const f = polynomialDecaySparsity(i, { initial: 0, final: 1, begin: 0, end: nSteps, power: 3 });
-    const at = (target: number): number => Math.round(target * f * 1e4) / 1e4;
-    const perLayer = step.settings.perLayer as Record<string, number> | undefined;
-    const ramped = { ...step.settings, sparsity: at(sparsity), ...(perLayer ? { perLayer: Object.fromEntries(Object.entries(perLayer).map(([k, v]) => [k, at(v)])) } : {}) };
-    steps.push(nSteps === 1 ? step : { method: 'prune-magnitude', settings: ramped });
-    if (finetune) steps.push(finetune);
-  }
-  return steps;
+  const name = o.structure === 'none' ? `pruned${Math.round(o.sparsity * 100)}` : `${o.structure}${Math.round(o.sparsity * 100)}`;
+  return runCompressCommand(o, model, steps, name);
 }

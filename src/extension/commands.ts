@@ -270,7 +270,8 @@ export class Commands implements PanelActions {
     if (!tuning) return Promise.resolve(undefined);
     let steps: CompressStep[];
     try {
-      steps = pruneSteps(step, tuning);
+      // the unpruned model teaches the fine-tuning, as `prunescope prune --finetune` does
+      steps = pruneSteps(step, tuning, model.fsPath);
     } catch (e) {
       showError(e instanceof Error ? e.message : String(e));
       return Promise.resolve(undefined);

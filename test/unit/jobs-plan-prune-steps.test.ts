@@ -45,3 +45,25 @@ test('every composed step passes the method registry’s settings check', () => 
   ];
   for (const s of all) assert.doesNotThrow(() => checkedSettings(s.method, s.settings), `${s.method} ${JSON.stringify(s.settings)}`);
 });
+
+test('composePrune: the teacher reaches every fine-tuning step; schedules that cannot run are refused', async () => {
+  const { composePrune, pruneSteps, PruneScheduleError } = await import('../../src/core/jobs/prune-steps.js');
+  const cut = { method: 'prune-magnitude' as const, settings: { sparsity: 0.9, scope: 'global' } };
+  const ft = { data: 't.csv', epochs: 3, teacher: '/m/original.onnx' };
+  const dynamic = composePrune(cut, ft);
+  assert.equal(dynamic.length, 1);
+  assert.equal(dynamic[0].settings.teacher, '/m/original.onnx');
+  assert.deepEqual(dynamic[0].settings.dynamic, { prune: cut.settings, regrowEpochs: 2, frequency: 100 });
+  const threeCuts = composePrune(cut, ft, { steps: 3 });
+  assert.deepEqual(threeCuts.map((s) => s.method), ['prune-magnitude', 'finetune', 'prune-magnitude', 'finetune', 'prune-magnitude', 'finetune']);
+  assert.ok(threeCuts.filter((s) => s.method === 'finetune').every((s) => s.settings.teacher === '/m/original.onnx'));
+  assert.equal(threeCuts[4].settings.sparsity, 0.9);
+  assert.ok((threeCuts[0].settings.sparsity as number) < (threeCuts[2].settings.sparsity as number));
+  assert.equal(pruneSteps(cut, { kind: 'finetune', data: 't.csv', epochs: 2 }, '/m/x.onnx')[0].settings.teacher, '/m/x.onnx');
+  assert.equal(pruneSteps(cut, { kind: 'finetune', data: 't.csv', epochs: 2 })[0].settings.teacher, undefined);
+  const rows = { method: 'prune-rows' as const, settings: { sparsity: 0.5 } };
+  assert.throws(() => composePrune(rows, ft, { rampEpochs: 1 }), PruneScheduleError);
+  assert.throws(() => composePrune(cut, undefined, { rampEpochs: 1 }), /--ramp-epochs needs --finetune/);
+  assert.throws(() => composePrune(cut, ft, { steps: 2, regrowEpochs: 1 }), /not both/);
+  assert.throws(() => composePrune(cut, undefined, { frequency: 10 }), /--frequency goes with/);
+});
