@@ -17,6 +17,9 @@ const nodeExternal = [
   '@tensorflow/tfjs-node',
   '@tensorflow/tfjs-node-gpu',
   'webgpu',
+  // the job queue of `prunescope worker` / `analyze --distribute` (ioredis, msgpackr): loaded from
+  // node_modules where the CLI runs; the extension never loads it
+  'bullmq',
 ];
 
 const common = {

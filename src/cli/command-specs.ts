@@ -20,8 +20,49 @@ export const ANALYZE = defineCommand({
     top: { kind: 'integer', min: 0, max: 1000, default: 3, description: 'opportunities listed' },
     tensors: { kind: 'boolean', description: 'list every tensor, not only the layers' },
     progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
+    force: { kind: 'boolean', description: 'replace an existing --out file' },
+    shard: { kind: 'string', placeholder: 'I/N', description: 'analyse only shard I of N (tensors balanced by size) and write the shard report to --out; `prunescope merge` assembles the shards' },
+    distribute: { kind: 'integer', min: 1, max: 100_000, placeholder: 'N', description: 'split the analysis into N shards on the job queue at --redis; `prunescope worker` processes run them; the merged report is printed' },
+    redis: { kind: 'string', placeholder: 'redis://HOST:6379', description: 'the Redis server of the job queue (with --distribute)' },
+    'shard-dir': { kind: 'path', placeholder: 'DIR', description: 'where workers write the shard reports (with --distribute; every worker must see it at this path)', defaultText: "a folder beside the model" },
   },
-  examples: ['prunescope analyze model.onnx', 'prunescope analyze model/model.json --json --out report.json'],
+  rules: [
+    { requires: 'out', when: ['shard'], message: '--shard I/N writes a shard report: give --out SHARD.json' },
+    { exclusive: ['shard', 'distribute'] },
+    { requires: 'redis', when: ['distribute'] },
+    { requires: 'distribute', when: ['redis'] },
+    { requires: 'distribute', when: ['shard-dir'] },
+  ],
+  examples: [
+    'prunescope analyze model.onnx',
+    'prunescope analyze model/model.json --json --out report.json',
+    'prunescope analyze big.onnx --shard 2/8 --out big-2.shard.json',
+    'prunescope analyze big.onnx --distribute 8 --redis redis://queue:6379 --json',
+  ],
+});
+
+export const MERGE = defineCommand({
+  name: 'merge',
+  summary: 'assemble the shard reports of `analyze --shard I/N` into the report `analyze` prints (all shards, same model, checked)',
+  positionals: [MODEL_POSITIONAL, { name: 'shard.json', description: 'the shard reports, every shard once', required: true, variadic: true }],
+  options: {
+    json: { kind: 'boolean', description: 'print the JSON report instead of the table' },
+    out: { kind: 'path', placeholder: 'report.json', description: 'also write the JSON report to this file' },
+    force: { kind: 'boolean', description: 'replace an existing --out file' },
+    top: { kind: 'integer', min: 0, max: 1000, default: 3, description: 'opportunities listed' },
+    tensors: { kind: 'boolean', description: 'list every tensor, not only the layers' },
+  },
+  examples: ['prunescope merge big.onnx big-*.shard.json --out report.json'],
+});
+
+export const WORKER = defineCommand({
+  name: 'worker',
+  summary: 'process analysis shards from the job queue at --redis (BullMQ) until stopped (Ctrl-C / SIGTERM finish the current job first)',
+  options: {
+    redis: { kind: 'string', placeholder: 'redis://HOST:6379', required: true, description: 'the Redis server of the job queue' },
+    concurrency: { kind: 'integer', min: 1, max: 64, default: 1, description: 'shards processed at once by this process' },
+  },
+  examples: ['prunescope worker --redis redis://queue:6379'],
 });
 
 export const EVAL = defineCommand({
@@ -224,6 +265,7 @@ export const SENSITIVITY = defineCommand({
     metric: { kind: 'choice', choices: ['ndcg', 'hr'], default: 'ndcg', description: 'the metric the budget is on' },
     sparsities: { kind: 'list', of: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, defaultText: '0.5,0.7,0.8,0.9,0.95', description: 'sparsities each layer is tried at' },
     recipe: { kind: 'path', placeholder: 'OUT.json', description: 'write the proposal as a recipe (prunescope run replays it)' },
+    force: { kind: 'boolean', description: 'replace an existing --recipe file' },
     json: { kind: 'boolean', description: 'print the result as JSON' },
     progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
   },
@@ -301,4 +343,4 @@ export const DEMO = defineCommand({
 });
 
 /** Every command, in the order of the global help. */
-export const COMMAND_SPECS = [ANALYZE, EVAL, BENCH, PRUNE, QUANTIZE, FACTORIZE, DISTILL, FINETUNE, COMPRESS, SENSITIVITY, RUN, FIELDS, TREES, DEMO] as const;
+export const COMMAND_SPECS = [ANALYZE, MERGE, WORKER, EVAL, BENCH, PRUNE, QUANTIZE, FACTORIZE, DISTILL, FINETUNE, COMPRESS, SENSITIVITY, RUN, FIELDS, TREES, DEMO] as const;

@@ -13,6 +13,8 @@ import { TOOL_VERSION } from '../core/version.js';
 // not pay for loading TF.js.
 const RUNNERS: Record<string, (argv: string[]) => Promise<number>> = {
   analyze: async (argv) => (await import('./analyze-command.js')).analyzeCommand(argv),
+  merge: async (argv) => (await import('./merge-command.js')).mergeCommand(argv),
+  worker: async (argv) => (await import('./worker-command.js')).workerCommand(argv),
   eval: async (argv) => (await import('./eval-command.js')).evalCommand(argv),
   bench: async (argv) => (await import('./bench-command.js')).benchCommand(argv),
   prune: async (argv) => (await import('./prune-command.js')).pruneCommand(argv),

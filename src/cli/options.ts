@@ -53,6 +53,8 @@ export interface PositionalSpec {
   name: string;
   description: string;
   required?: boolean;
+  /** the last positional only: it takes every remaining argument (one or more when required) */
+  variadic?: boolean;
 }
 
 export interface CommandDefinition<O extends OptionSpecs, G extends readonly OptionGroup[]> {
@@ -174,7 +176,8 @@ function tokenise(argv: string[], options: OptionSpecs): { raw: Record<string, u
 }
 
 function checkPositionals(specs: readonly PositionalSpec[], got: string[]): void {
-  if (got.length > specs.length) throw new UsageError(`unexpected argument '${got[specs.length]}'`);
+  const variadic = specs.at(-1)?.variadic === true;
+  if (!variadic && got.length > specs.length) throw new UsageError(`unexpected argument '${got[specs.length]}'`);
   const missing = specs.find((p, i) => p.required && got[i] === undefined);
   if (missing) throw new UsageError(`missing <${missing.name}>: ${missing.description}`);
 }
@@ -304,7 +307,8 @@ export function placeholder(o: OptionSpec): string {
 }
 
 function positionalText(p: PositionalSpec): string {
-  return p.required ? `<${p.name}>` : `[${p.name}]`;
+  const name = p.variadic ? `${p.name}...` : p.name;
+  return p.required ? `<${name}>` : `[${name}]`;
 }
 
 function usageLine(cmd: Command<unknown>): string {

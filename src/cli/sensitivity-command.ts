@@ -3,16 +3,17 @@
 // keep the metric drop within the budget (checked with every layer pruned at once). `--recipe
 // OUT.json` writes the proposal as a recipe that `prunescope run` replays.
 
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { readModel } from '../core/model/read-model.js';
 import { sensitivityAnalysis } from '../core/compress/sensitivity.js';
 import { recipeText } from '../core/jobs/recipe-file.js';
 import { SENSITIVITY } from './command-specs.js';
 import { createProgressBar } from './progress.js';
+import { checkReportFileFree, writeReportFile } from './report-file.js';
 
 export async function sensitivityCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = SENSITIVITY.parse(argv);
+  if (o.recipe) checkReportFileFree(resolve(o.recipe), o.force);
   const candidates = o.candidates;
   const path = resolve(positionals[0]);
   const bar = createProgressBar('sensitivity', process.stderr, o.progress);
@@ -34,7 +35,7 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
   const recipeOut = o.recipe;
   if (recipeOut) {
     const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
-    await writeFile(
+    await writeReportFile(
       resolve(recipeOut),
       recipeText({
         version: 1,
@@ -42,6 +43,7 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
         steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
         candidates: resolve(candidates),
       }),
+      o.force,
     );
   }
   if (o.json) {

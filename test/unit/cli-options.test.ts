@@ -18,7 +18,7 @@ import { SAMPLE_KINDS } from '../../src/core/samples/sample-models.js';
 
 const CLI_DIR = join(__dirname, '..', '..', 'src', 'cli');
 const CLI = join(CLI_DIR, 'main.js');
-const COMMAND_NAMES = ['analyze', 'eval', 'bench', 'prune', 'quantize', 'factorize', 'distill', 'finetune', 'compress', 'sensitivity', 'run', 'fields', 'trees', 'demo'];
+const COMMAND_NAMES = ['analyze', 'merge', 'worker', 'eval', 'bench', 'prune', 'quantize', 'factorize', 'distill', 'finetune', 'compress', 'sensitivity', 'run', 'fields', 'trees', 'demo'];
 
 function run(...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -94,6 +94,8 @@ test('drift, from the built CLI: `prunescope <cmd> --help` prints exactly the fl
 test('the flags scripts used before the specs are all still accepted (the CLI is a contract: add, never rename)', () => {
   const before: Record<string, string> = {
     analyze: 'json out epsilon no-spectrum top tensors progress',
+    merge: 'json out force top tensors',
+    worker: 'redis concurrency',
     eval: 'candidates data k user-input item-input fields-input user-column item-column label-column latency backend ep json',
     bench: 'batch runs warmup user-input item-input fields-input backend ep json',
     prune: 'out force json candidates k no-latency progress sparsity scope structure table tensors importance finetune epochs lr batch-size steps ramp-epochs frequency granularity per-layer regrow-epochs output-kind',
