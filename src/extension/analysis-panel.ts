@@ -7,10 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ModelReport } from '../shared/report.js';
 import { CompressJobResult, FindingAction, HostToWebview, parseWebviewMessage, SensitivityView, TreesView } from '../shared/protocol.js';
-import type { PlanView, RunRecord } from '../shared/protocol.js';
+import type { GraphView, PlanView, RunRecord } from '../shared/protocol.js';
 import { log, showError } from './log.js';
-import { readModel } from '../core/model/read-model.js';
-import { buildGraphView } from '../core/analysis/graph-view.js';
 
 /** Models above this size on disk get no graph view. */
 const MAX_GRAPH_FILE_BYTES = 512 * 1024 * 1024;
@@ -24,6 +22,8 @@ export interface PanelActions {
   removeTrees(model: vscode.Uri, args: { node: string; suggestedFraction: number }): Promise<unknown>;
   /** writes one point of the plan's front (the panel sent its id) */
   writePlanPoint(model: vscode.Uri, plan: PlanView, id: string): Promise<unknown>;
+  /** the model's graph with overlays from its report, built in the job worker; undefined when it failed (logged) */
+  graphOf(report: ModelReport): Promise<GraphView | undefined>;
 }
 
 export class AnalysisPanel {
@@ -141,16 +141,12 @@ export class AnalysisPanel {
     void this.panel.webview.postMessage(m);
   }
 
-  /** The model's graph with overlays from its report (read here: the analysis job sends only the report). */
+  /** The model's graph with overlays from its report, built in the job worker (reading a model blocks). */
   private async sendGraph(report: ModelReport): Promise<void> {
     // a graph is structure only, but reading an ONNX file decodes all of it: huge ones are skipped
     if (report.fileBytes > MAX_GRAPH_FILE_BYTES) return;
-    try {
-      const graph = buildGraphView(await readModel(report.path), report);
-      this.post({ type: 'graph', graph });
-    } catch (e) {
-      log().warn(`graph view of ${basename(report.path)}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const graph = await this.actions.graphOf(report);
+    if (graph) this.post({ type: 'graph', graph });
   }
 
   private baseName(): string {

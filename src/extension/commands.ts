@@ -10,7 +10,7 @@ import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/jo
 import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
 import { describeMethods } from '../core/compress/method-settings.js';
-import { weakTreeFeatures, type CompressJobResult, type FindingAction, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
+import { weakTreeFeatures, type CompressJobResult, type FindingAction, type GraphView, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
 import { describeTuning, pruneSteps, type PruneTuning } from '../core/jobs/prune-steps.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
@@ -188,6 +188,12 @@ export class Commands implements PanelActions {
     const trees = await this.analyzeTrees(target);
     if (trees) p.post({ type: 'trees', result: trees });
     return trees && trees.ensembles.length ? { ...report, trees } : report;
+  }
+
+  /** The panel's graph of a model, built in the job worker; undefined (logged, not shown) when it fails. */
+  async graphOf(report: ModelReport): Promise<GraphView | undefined> {
+    const r = await runJobWithProgress(this.context.extensionUri, { kind: 'graph', path: report.path, report }, { title: `graph of ${basename(report.path)}`, silent: true, quietErrors: true });
+    return r.ok ? r.value : undefined;
   }
 
   /** The ai.onnx.ml tree ensembles of an ONNX file; undefined when the job failed (logged, not shown: the main analysis already succeeded). */

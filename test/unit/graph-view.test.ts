@@ -11,6 +11,8 @@ import type { ModelIR } from '../../src/core/model/ir.js';
 import type { ModelReport, TensorReport } from '../../src/shared/report.js';
 import type { SensitivityView } from '../../src/shared/protocol.js';
 import { withSensitivity } from '../../src/shared/graph-overlay.js';
+import { runJobInProcess } from '../../src/core/jobs/run-job-in-process.js';
+import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const BLOCKS = 6;
 
@@ -133,4 +135,13 @@ test('a 2,000-node graph folds its repeated blocks into a few nodes, quickly', (
   assert.ok(g.groups.every((gr) => gr.repeat >= 2));
   assert.ok(ms < 2000, `built in ${ms.toFixed(0)} ms`);
   console.log(`# 2,000-node graph: built in ${ms.toFixed(0)} ms, ${visible} nodes visible, groups ${g.groups.map((gr) => `${gr.label} x${gr.repeat}`).join('; ')}`);
+});
+
+test('the graph job (run in the job worker, never in the extension host) returns what buildGraphView builds', async () => {
+  const fx = await writeTinyFixtures(join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`));
+  const path = fx.models.neumf.onnxPath!;
+  const ir = await readModel(path);
+  const report = await analyzeModel(ir);
+  const viaJob = await runJobInProcess({ kind: 'graph', path, report }, new AbortController().signal, () => undefined);
+  assert.deepEqual(viaJob, buildGraphView(ir, report));
 });

@@ -2,7 +2,7 @@
 // Results are plain JSON (they cross a worker boundary and end up in a webview).
 
 import type { ModelReport } from '../../shared/report.js';
-import type { CompressJobResult, ModelScan, PlanView, SensitivityView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
+import type { CompressJobResult, GraphView, ModelScan, PlanView, SensitivityView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 
 export interface AnalyzeJobSpec {
   kind: 'analyze';
@@ -186,7 +186,14 @@ export interface CompressPlanJobSpec {
   tempDir: string;
 }
 
-export type JobSpec = CompressPlanJobSpec | TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+/** The model's graph with overlays from its analysis report (read in the worker, never in the extension host). */
+export interface GraphJobSpec {
+  kind: 'graph';
+  path: string;
+  report: ModelReport;
+}
+
+export type JobSpec = GraphJobSpec | CompressPlanJobSpec | TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;
@@ -194,6 +201,7 @@ export interface BackendInfo {
 }
 
 export interface JobResultMap {
+  graph: GraphView;
   analyze: ModelReport;
   scan: ModelScan;
   backend: BackendInfo;

@@ -3,6 +3,7 @@
 
 import { readModel } from '../model/read-model.js';
 import { analyzeModel } from '../analysis/analyze-model.js';
+import { buildGraphView } from '../analysis/graph-view.js';
 import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
@@ -221,6 +222,11 @@ export async function runJobInProcess(
     }
     case 'scan':
       return scanModel(spec.path, signal, report);
+    case 'graph': {
+      report('reading', 0);
+      const ir = await readModel(spec.path, { signal });
+      return buildGraphView(ir, spec.report);
+    }
     case 'backend': {
       const choice = await initTfjs(spec.prefer ?? 'auto');
       return { backend: choice.backend, reason: choice.reason } satisfies BackendInfo;
