@@ -1,6 +1,7 @@
 // Draws a laid-out graph on one canvas with pan (drag), zoom (wheel, +/-), hover and click.
 // Only what is inside the view is drawn, so a frame costs little however big the graph is.
 
+import { hiDpiCanvas } from './canvas.js';
 import { themeColors } from './charts.js';
 import { viridis } from './colormap.js';
 import type { GraphLayout, PlacedNode } from './graph-layout.js';
@@ -27,16 +28,7 @@ export interface GraphCanvasOptions {
 export function graphCanvas(o: GraphCanvasOptions): GraphCanvas {
   const cssW = Math.max(480, Math.min(1160, document.body.clientWidth - 40));
   const cssH = 540;
-  const ratio = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-  const canvas = document.createElement('canvas');
-  canvas.className = 'graph';
-  canvas.width = Math.round(cssW * ratio);
-  canvas.height = Math.round(cssH * ratio);
-  canvas.style.width = `${cssW}px`;
-  canvas.style.height = `${cssH}px`;
-  canvas.tabIndex = 0;
-  canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', `model graph, ${o.layout.nodes.length} nodes; drag to pan, wheel or +/- to zoom, click a node for its tensors`);
+  const { canvas, ratio } = hiDpiCanvas('graph', cssW, cssH, `model graph, ${o.layout.nodes.length} nodes; drag to pan, wheel or +/- to zoom, click a node for its tensors`);
   const g = canvas.getContext('2d');
   const c = themeColors();
   const L = o.layout;

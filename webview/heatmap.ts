@@ -2,6 +2,7 @@
 // drawn with viridis, with zoom (wheel, buttons) and pan (drag), and the values of the cell under
 // the pointer. Zooming only magnifies the cells the engine sent: no tensor data travels.
 
+import { hiDpiCanvas } from './canvas.js';
 import type { HeatmapTiles } from '../src/shared/report.js';
 import { viridis } from './colormap.js';
 
@@ -40,16 +41,7 @@ export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', de
   // very thin matrices (a [10000 x 16] table) are stretched to stay readable: cells need not be square
   const cssW = Math.round(aspect >= 1 ? 512 : Math.max(256, 512 * aspect));
   const cssH = Math.round(aspect >= 1 ? Math.max(128, 512 / aspect) : 512);
-  const ratio = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-  const canvas = document.createElement('canvas');
-  canvas.className = 'tiles';
-  canvas.width = Math.round(cssW * ratio);
-  canvas.height = Math.round(cssH * ratio);
-  canvas.style.width = `${cssW}px`;
-  canvas.style.height = `${cssH}px`;
-  canvas.tabIndex = 0;
-  canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', `importance heatmap, ${tiles.rows} by ${tiles.cols} cells; mouse wheel or +/- to zoom, drag to pan`);
+  const { canvas, ratio } = hiDpiCanvas('tiles', cssW, cssH, `importance heatmap, ${tiles.rows} by ${tiles.cols} cells; mouse wheel or +/- to zoom, drag to pan`);
   const g = canvas.getContext('2d');
 
   // view: the source rectangle shown, in cell units

@@ -2,6 +2,7 @@
 // format, size, parameter count and sparsity. The counts come from a cheap scan in the worker,
 // cached per file and modification time; a file watcher keeps the list current.
 
+import { formatBytes } from '../shared/format.js';
 import * as vscode from 'vscode';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -33,15 +34,7 @@ export type ModelNode =
   | { kind: 'run'; model: vscode.Uri; record: RunRecord };
 
 function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const u = ['KB', 'MB', 'GB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
+  return formatBytes(n, true);
 }
 
 function fmtParams(n: number): string {

@@ -1,8 +1,11 @@
 // Number formatters shared by the panel (webview) and the extension: bytes, counts, shares.
 // Pure functions, no DOM and no Node APIs.
 
-/** 1536 -> "1.50 KB" (two decimals under 10 units, one above; binary units). */
-export function formatBytes(n: number | null | undefined): string {
+/**
+ * 1536 -> "1.50 KB" (binary units; two decimals under 10 units, one above), or with `short`
+ * "1.5 KB" (one decimal under 10, none above: tables and tree labels).
+ */
+export function formatBytes(n: number | null | undefined, short = false): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '–';
   if (n < 1024) return `${n} B`;
   const units = ['KB', 'MB', 'GB', 'TB'];
@@ -12,7 +15,8 @@ export function formatBytes(n: number | null | undefined): string {
     v /= 1024;
     i++;
   }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+  const digits = short ? (v < 10 ? 1 : 0) : v < 10 ? 2 : 1;
+  return `${v.toFixed(digits)} ${units[i]}`;
 }
 
 /** 1234567 -> "1,234,567" */

@@ -8,6 +8,7 @@ import { getState, update, type PanelState } from '../store.js';
 import { saveState } from '../host.js';
 import { barChart } from '../charts.js';
 import { viridis } from '../colormap.js';
+import { stretchedCopy } from '../canvas.js';
 import { zoomableHeatmap } from '../heatmap.js';
 import { selectTensor } from '../layer-stats.js';
 import { button, hoverable, legendBar, pngButton, safeName, sectionView } from '../ui.js';
@@ -51,17 +52,7 @@ function rowStrip(t: TensorReport): { element: HTMLElement; png: () => HTMLCanva
     const i = Math.min(rs.rowHeat.length - 1, Math.floor((x / c.getBoundingClientRect().width) * rs.rowHeat.length));
     return `ids ${i * rs.rowsPerBucket}–${Math.min(rs.rows, (i + 1) * rs.rowsPerBucket) - 1}: mean row norm ${formatNum(rs.rowHeat[i])}`;
   }, idle);
-  const png = () => {
-    const out = document.createElement('canvas');
-    out.width = Math.max(512, rs.rowHeat.length);
-    out.height = 48;
-    const og = out.getContext('2d');
-    if (og) {
-      og.imageSmoothingEnabled = false;
-      og.drawImage(c, 0, 0, out.width, out.height);
-    }
-    return out;
-  };
+  const png = () => stretchedCopy(c, rs.rowHeat.length, 48);
   return { element, png };
 }
 

@@ -7,6 +7,7 @@ import type { PanelState } from '../store.js';
 import { isStatic, post } from '../host.js';
 import { barChart } from '../charts.js';
 import { viridis } from '../colormap.js';
+import { stretchedCopy } from '../canvas.js';
 import { button, hoverable, pngButton, sectionView } from '../ui.js';
 
 const TREE_ROWS = ['depth', 'leaves', 'nodes'] as const;
@@ -40,17 +41,7 @@ function treeHeatmap(e: TreeEnsembleView): { element: HTMLElement; png: () => HT
   wrap.append(labels, c);
   const element = document.createElement('div');
   element.append(wrap, tip);
-  const png = () => {
-    const out = document.createElement('canvas');
-    out.width = Math.max(512, n);
-    out.height = 96;
-    const og = out.getContext('2d');
-    if (og) {
-      og.imageSmoothingEnabled = false;
-      og.drawImage(c, 0, 0, out.width, out.height);
-    }
-    return out;
-  };
+  const png = () => stretchedCopy(c, n, 96);
   return { element, png };
 }
 

@@ -1,6 +1,7 @@
 // Ranks what could be done to a model, with the bytes each step would save on disk. Each rule is
 // stated from the numbers of the report, so the reason can be shown next to the suggestion.
 
+import { formatBytes as formatBytesShared } from '../../shared/format.js';
 import type { ModelReport, Opportunity, TensorReport } from '../../shared/report.js';
 
 /** an embedding table is worth row pruning from this share of near-zero rows */
@@ -14,16 +15,9 @@ export const HIGH_SPARSITY = 0.5;
 
 const FLOAT_BYTES: Record<string, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2 };
 
+/** "1.5 KB", "600 MB": the CLI's and the findings' short form (src/shared/format.ts). */
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+  return formatBytesShared(n, true);
 }
 
 function pct(x: number): string {
