@@ -40,3 +40,16 @@ export function readInstalledHost() {
   if (!existsSync(NODE_BIN) || !existsSync(CODE_SERVER_ENTRY)) return null;
   return marker;
 }
+
+/** User settings of the test window (code-server and desktop VS Code alike): no welcome page,
+ * no restored editors, no telemetry or update prompts. */
+export const TEST_USER_SETTINGS = {
+  'workbench.startupEditor': 'none',
+  'workbench.enableExperiments': false,
+  'telemetry.telemetryLevel': 'off',
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'security.workspace.trust.enabled': false,
+  'window.restoreWindows': 'none',
+  'files.hotExit': 'off',
+};

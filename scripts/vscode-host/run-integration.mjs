@@ -19,6 +19,7 @@ import {
   NODE_BIN,
   NODE_BIN_DIR,
   REPO_ROOT,
+  TEST_USER_SETTINGS,
   readInstalledHost,
 } from './host-paths.mjs';
 import { makeWorkspace } from './make-workspace.mjs';
@@ -133,20 +134,7 @@ function prepareRunDir() {
   mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   writeFileSync(
     path.join(dirs.userData, 'User', 'settings.json'),
-    JSON.stringify(
-      {
-        'workbench.startupEditor': 'none',
-        'workbench.enableExperiments': false,
-        'telemetry.telemetryLevel': 'off',
-        'extensions.autoUpdate': false,
-        'extensions.autoCheckUpdates': false,
-        'security.workspace.trust.enabled': false,
-        'window.restoreWindows': 'none',
-        'files.hotExit': 'off',
-      },
-      null,
-      2,
-    ) + '\n',
+    JSON.stringify(TEST_USER_SETTINGS, null, 2) + '\n',
   );
   return dirs;
 }

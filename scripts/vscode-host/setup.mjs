@@ -46,16 +46,43 @@ function checkSystemPackages() {
   if (missing.length > 0) {
     throw new SetupError(
       `missing system package(s): ${missing.join(', ')}. ` +
-        `Install them first, e.g. \`apt-get install -y ${missing.join(' ')}\` (Debian 12).`,
+        `Install them first: \`bash scripts/vscode-host/system-packages.sh\` as root (or \`sudo apt-get install -y ${missing.join(' ')}\`; Debian 12).`,
     );
   }
+}
+
+/**
+ * The environment without what an enclosing `npm test` / `npm run` exports for its own script.
+ * npm reads `npm_config_user_agent` back as its user-agent setting, so a nested npm would keep
+ * saying "node/v20" and code-server's postinstall (which reads the Node version from it) refuses
+ * to install; the lifecycle and package variables describe the outer project, not this one.
+ */
+function withoutOuterNpmEnv(env) {
+  const out = { ...env };
+  for (const k of Object.keys(out)) {
+    if (
+      k === 'npm_config_user_agent' ||
+      k === 'npm_config_local_prefix' ||
+      k === 'npm_node_execpath' ||
+      k === 'npm_execpath' ||
+      k === 'npm_command' ||
+      k === 'INIT_CWD' ||
+      k === 'NODE' ||
+      k.startsWith('npm_lifecycle_') ||
+      k.startsWith('npm_package_')
+    ) {
+      delete out[k];
+    }
+  }
+  return out;
 }
 
 /**
  * Runs npm (with the given PATH/env) writing its output to a log file, with a heartbeat so CI
  * shows progress during the minutes-long code-server build.
  */
-function runNpm(args, { cwd, env, logFile, what }) {
+function runNpm(args, { cwd, env: givenEnv, logFile, what }) {
+  const env = withoutOuterNpmEnv(givenEnv);
   mkdirSync(path.dirname(logFile), { recursive: true });
   const out = createWriteStream(logFile);
   return new Promise((resolve, reject) => {

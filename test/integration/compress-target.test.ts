@@ -200,7 +200,8 @@ suite('PruneScope Compress to Target and run history', () => {
     assert.deepEqual(runs[0].recipe, [
       {
         method: 'finetune',
-        settings: { data: ws(s.interactions), epochs: 2, lr: 0.001, batchSize: 1024, masks: 'none', dynamic: { prune: { sparsity: 0.5, scope: 'layer' }, regrowEpochs: 1, frequency: 100 } },
+        // the unpruned model teaches the fine-tuning (prune-steps.ts)
+        settings: { data: ws(s.interactions), epochs: 2, lr: 0.001, batchSize: 1024, masks: 'none', teacher: model, dynamic: { prune: { sparsity: 0.5, scope: 'layer' }, regrowEpochs: 1, frequency: 100 } },
       },
     ]);
     assert.ok(runs[0].backend?.startsWith('tfjs '), `backend ${runs[0].backend}`);
