@@ -9,7 +9,7 @@
 // frame while panning (and long tasks), folded and fully expanded.
 //
 // Usage: npm run build && npm run build:tests && node scripts/panel-screenshot.mjs [--theme dark|light]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';

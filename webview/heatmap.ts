@@ -41,7 +41,7 @@ export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', de
   // very thin matrices (a [10000 x 16] table) are stretched to stay readable: cells need not be square
   const cssW = Math.round(aspect >= 1 ? 512 : Math.max(256, 512 * aspect));
   const cssH = Math.round(aspect >= 1 ? Math.max(128, 512 / aspect) : 512);
-  const { canvas, ratio } = hiDpiCanvas('tiles', cssW, cssH, `importance heatmap, ${tiles.rows} by ${tiles.cols} cells; mouse wheel or +/- to zoom, drag to pan`);
+  const { canvas } = hiDpiCanvas('tiles', cssW, cssH, `importance heatmap, ${tiles.rows} by ${tiles.cols} cells; mouse wheel or +/- to zoom, drag to pan`);
   const g = canvas.getContext('2d');
 
   // view: the source rectangle shown, in cell units

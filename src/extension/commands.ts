@@ -432,7 +432,10 @@ export class Commands implements PanelActions {
   }
 
   /** Runs a compression (one method or a recipe's steps) and shows the before/after report. */
-  async compress(model: vscode.Uri, method: CompressMethod, settings: Record<string, unknown>, args: CompressArgs = {}, steps?: CompressStep[], job: CompressJobOptions = {}): Promise<CompressJobResult | undefined> {
+  async compress(
+    model: vscode.Uri, method: CompressMethod, settings: Record<string, unknown>,
+    args: CompressArgs = {}, steps?: CompressStep[], job: CompressJobOptions = {},
+  ): Promise<CompressJobResult | undefined> {
     if (!(await ensureTrusted('Compressing a model'))) return undefined;
     const interactive = job.interactive ?? (args.settings === undefined && steps === undefined);
     const name = job.outputName ?? (steps ? 'recipe' : method);

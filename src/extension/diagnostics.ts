@@ -204,7 +204,9 @@ export class ModelDiagnostics implements vscode.CodeActionProvider, vscode.Dispo
 
   provideCodeActions(doc: vscode.TextDocument, range: vscode.Range | vscode.Selection, ctx: vscode.CodeActionContext): vscode.CodeAction[] {
     const all = (this.collection.get(doc.uri) ?? []) as readonly FindingDiagnostic[];
-    const here = ctx.diagnostics.length > 0 ? all.filter((d) => ctx.diagnostics.some((c) => c.range.isEqual(d.range) && c.message === d.message)) : all.filter((d) => d.range.intersection(range));
+    const here = ctx.diagnostics.length > 0
+      ? all.filter((d) => ctx.diagnostics.some((c) => c.range.isEqual(d.range) && c.message === d.message))
+      : all.filter((d) => d.range.intersection(range));
     const out: vscode.CodeAction[] = [];
     for (const d of here) {
       if (!d.action || !d.actionTitle) continue;

@@ -29,7 +29,10 @@ export interface PruneScopeApi {
   onJobEvent: vscode.Event<JobEvent>;
   runningJobs(): number;
   cancelJobs(): number;
-  panels(): Array<{ model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; trees?: TreesView; plan?: PlanView; history?: { model: string; runs: RunRecord[] }; ready: Promise<void> }>;
+  panels(): Array<{
+    model: vscode.Uri; report?: ModelReport; comparison?: CompressJobResult; trees?: TreesView; plan?: PlanView;
+    history?: { model: string; runs: RunRecord[] }; ready: Promise<void>;
+  }>;
   /** the model's run history records, newest first */
   runs(model: vscode.Uri): Promise<RunRecord[]>;
   /** what the models tree shows under a model's "Runs" node: label, description, and the node (for the run commands) */
@@ -89,7 +92,9 @@ export function activate(context: vscode.ExtensionContext): PruneScopeApi {
     onJobEvent,
     runningJobs,
     cancelJobs: cancelAllJobs,
-    panels: () => AnalysisPanel.all().map((p) => ({ model: p.modelUri, report: p.report, comparison: p.comparison, trees: p.trees, plan: p.plan, history: p.history, ready: p.whenReady() })),
+    panels: () => AnalysisPanel.all().map((p) => ({
+      model: p.modelUri, report: p.report, comparison: p.comparison, trees: p.trees, plan: p.plan, history: p.history, ready: p.whenReady(),
+    })),
     runs: (model) => runsOf(model),
     treeRuns: (model) => treeRuns(tree, model),
     answerDialogs,

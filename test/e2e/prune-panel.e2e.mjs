@@ -8,7 +8,7 @@
 // Usage: npm run build && npm run build:tests && node test/e2e/prune-panel.e2e.mjs [--themes dark,light] [--keep]
 // Prints `N passed, N failed` last (one check per theme phase).
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -428,7 +428,8 @@ suite('PruneScope sensitivity', () => {
     const a = await api();
     const s = expected().samples.neumf;
     const model = vscode.Uri.file(ws(s.onnx));
-    const view = await vscode.commands.executeCommand<{ curves: Array<{ layer: string; points: Array<{ amount: number; value: number }> }>; proposal: Record<string, number> } | undefined>(
+    type SensitivityResult = { curves: Array<{ layer: string; points: Array<{ amount: number; value: number }> }>; proposal: Record<string, number> };
+    const view = await vscode.commands.executeCommand<SensitivityResult | undefined>(
       'prunescope.sensitivityAnalysis',
       model,
       { candidates: ws(s.candidates), sparsities: [0.5, 0.9] },

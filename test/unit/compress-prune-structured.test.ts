@@ -91,7 +91,9 @@ async function scoreTfjs(file: string, u: number[], i: number[]): Promise<Float3
   return out;
 }
 
-async function writeBoth(p: Pair, run: (ir: ModelIR) => Promise<CompressionOutcome>): Promise<{ tfjs: string; onnx: string; irs: { tfjs: ModelIR; onnx: ModelIR }; outcomes: CompressionOutcome[] }> {
+async function writeBoth(
+  p: Pair, run: (ir: ModelIR) => Promise<CompressionOutcome>,
+): Promise<{ tfjs: string; onnx: string; irs: { tfjs: ModelIR; onnx: ModelIR }; outcomes: CompressionOutcome[] }> {
   const before = hashes(allFiles(p));
   const dir = path.join(root, `out${counter++}`);
   const outTfjs = path.join(dir, 'tfjs', 'model.json');

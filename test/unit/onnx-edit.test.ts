@@ -313,7 +313,12 @@ test('(d) unknown fields (node / tensor / model metadata) survive, also on a rew
     const addMeta = ld(9, entry('node_note', 'untouched node keeps me'));
     const mm = onnx.NodeProto.encode({ name: '/fc/MatMul', opType: 'MatMul', input: ['x', 'fc.weight'], output: ['mm'] }).finish();
     const add = onnx.NodeProto.encode({ name: '/fc/Add', opType: 'Add', input: ['mm', 'fc.bias'], output: ['y'] }).finish();
-    const graph = cat(onnx.GraphProto.encode(base.graph!).finish(), ld(5, cat(onnx.TensorProto.encode(bias).finish(), tensorMeta)), ld(1, cat(mm, mmMeta)), ld(1, cat(add, addMeta)));
+    const graph = cat(
+      onnx.GraphProto.encode(base.graph!).finish(),
+      ld(5, cat(onnx.TensorProto.encode(bias).finish(), tensorMeta)),
+      ld(1, cat(mm, mmMeta)),
+      ld(1, cat(add, addMeta)),
+    );
     const config = ld(26, [0x0a, 2, 0x61, 0x62]);
     const modelMeta = ld(14, entry('author', 'someone'));
     const file = cat(onnx.ModelProto.encode({ ...base, graph: undefined }).finish(), ld(7, graph), modelMeta, config);

@@ -36,7 +36,9 @@ test("auto does not take the software adapter: it picks WASM and says why", asyn
 });
 
 /** Loss of each of `steps` Adam steps on one fixed batch, from the same initial weights. */
-async function trainingLosses(backend: TfjsBackendPreference, weights: Array<{ values: Float32Array; shape: number[] }>, steps: number): Promise<{ losses: number[]; backend: string }> {
+async function trainingLosses(
+  backend: TfjsBackendPreference, weights: Array<{ values: Float32Array; shape: number[] }>, steps: number,
+): Promise<{ losses: number[]; backend: string }> {
   const chosen = await initTfjs(backend);
   const model = buildNeuMF({ users: 300, items: 500, gmfDim: 8, mlpDim: 8, hidden: [16, 8], seed: 3 });
   // fresh tensors on this backend: a tensor that lives on WebGPU cannot be read synchronously in

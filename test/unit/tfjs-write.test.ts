@@ -117,7 +117,8 @@ test('read -> write -> read keeps stored bytes, quantization, groups and every m
 
   // what TF.js itself decodes from the written shards equals what it decodes from the originals
   await tf.setBackend('cpu');
-  const g1 = (await Promise.all(written.weightsManifest[0].paths.map((p) => readFile(path.join(path.dirname(out), p))))).map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+  const shards = await Promise.all(written.weightsManifest[0].paths.map((p) => readFile(path.join(path.dirname(out), p))));
+  const g1 = shards.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
   const mine = tf.io.decodeWeights(g1, written.weightsManifest[0].weights as tf.io.WeightsManifestEntry[]);
   const orig = tf.io.decodeWeights(mixedGroup1.slice().buffer as ArrayBuffer, mixedDoc.weightsManifest[0].weights as tf.io.WeightsManifestEntry[]);
   for (const k of Object.keys(orig)) assert.deepEqual(mine[k].dataSync(), orig[k].dataSync(), k);

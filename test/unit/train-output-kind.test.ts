@@ -142,7 +142,9 @@ test('fine-tuning a pruned logit-output model: the logit loss recovers it; treat
     await pruned.write(cut);
     const cutIr = await readModel(cut);
     const common = { data: r.interactionsCsv, candidates: r.candidatesCsv, epochs: 2, lr: 0.005, batchSize: 256 };
-    const auto = (await finetuneModel(cutIr, common)) as Awaited<ReturnType<typeof finetuneModel>> & { training: { losses: number[]; outputKind: { kind: string }; before: { ndcg: number }; after: { ndcg: number } } };
+    const auto = (await finetuneModel(cutIr, common)) as Awaited<ReturnType<typeof finetuneModel>> & {
+      training: { losses: number[]; outputKind: { kind: string }; before: { ndcg: number }; after: { ndcg: number } };
+    };
     const wrong = (await finetuneModel(cutIr, { ...common, outputKind: 'probability' })) as typeof auto;
     assert.equal(auto.training.outputKind.kind, 'logit');
     assert.match(auto.notes.join('\n'), /Output: logit \(the graph ends in/);
@@ -165,7 +167,9 @@ test('fine-tuning a pruned logit-output model: the logit loss recovers it; treat
 test('distilling a logit teacher gives a logit student (no sigmoid at its end) with positive losses', async () => {
   const r = await sample('neumf', 'logit');
   const ir = await readModel(r.onnxPath!);
-  const outcome = (await distillModel(ir, { data: r.interactionsCsv, candidates: r.candidatesCsv, ratio: 2, epochs: 2 })) as Awaited<ReturnType<typeof distillModel>> & { distill: { training: { losses: number[] }; outputKind: { kind: string }; teacherMetrics: { ndcg: number }; studentMetrics: { ndcg: number } } };
+  const outcome = (await distillModel(ir, { data: r.interactionsCsv, candidates: r.candidatesCsv, ratio: 2, epochs: 2 })) as Awaited<ReturnType<typeof distillModel>> & {
+    distill: { training: { losses: number[] }; outputKind: { kind: string }; teacherMetrics: { ndcg: number }; studentMetrics: { ndcg: number } };
+  };
   assert.equal(outcome.distill.outputKind.kind, 'logit');
   assert.ok(outcome.distill.training.losses.every((l) => l > 0 && Number.isFinite(l)), `${outcome.distill.training.losses}`);
   const out = path.join(dir, 'student.onnx');

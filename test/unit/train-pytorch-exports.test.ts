@@ -86,7 +86,8 @@ test('PyTorch exports: fine-tuning trains each with the loss of its output kind;
   for (const m of e.models) {
     const ir = await readModel(path.join(e.dir, m.file));
     const train = path.join(e.dir, m.inputs.includes('fields') ? 'deepfm_train.csv' : 'train.csv');
-    const outcome = (await finetuneModel(ir, { data: train, candidates: path.join(e.dir, m.candidates), epochs: 1, batchSize: 512 })) as Awaited<ReturnType<typeof finetuneModel>> & {
+    const run = finetuneModel(ir, { data: train, candidates: path.join(e.dir, m.candidates), epochs: 1, batchSize: 512 });
+    const outcome = (await run) as Awaited<ReturnType<typeof finetuneModel>> & {
       training: { losses: number[]; outputKind: { kind: string }; before: { ndcg: number }; after: { ndcg: number } };
     };
     assert.equal(outcome.training.outputKind.kind, m.output, m.file);

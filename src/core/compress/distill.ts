@@ -15,7 +15,7 @@ import { fileSystemLoadHandler, fileSystemSaveHandler } from '../model/tfjs-io.j
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';
 import { layersModelToOnnx } from '../samples/to-onnx.js';
-import { Batch, EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
+import { EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
 import { layersTrainee, loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
@@ -455,13 +455,28 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     }
     if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'distilled');
-    const outcome: CompressionOutcome & { distill: { teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture; training: TrainLoopResult; outputKind: OutputSemantics; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
+    const outcome: CompressionOutcome & {
+      distill: {
+        teacherParams: number; studentParams: number; ratio: number; architecture: RecommenderArchitecture; student: RecommenderArchitecture;
+        training: TrainLoopResult; outputKind: OutputSemantics; teacherMetrics?: CandidateMetrics; studentMetrics?: CandidateMetrics;
+      };
+      samplePruning?: SamplePruningReport;
+    } = {
       method: 'distill',
-      settings: { data: settings.data, outputKind: output.kind, ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }), hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed, ...(sp ? { samplePruning: sp } : {}) },
+      settings: {
+        data: settings.data,
+        outputKind: output.kind,
+        ...(settings.studentDim !== undefined ? { studentDim: settings.studentDim } : { ratio: settings.ratio ?? 8 }),
+        hidden: studentArch.hidden, epochs, batchSize, lr, alpha, temperature: T, negatives, seed,
+        ...(sp ? { samplePruning: sp } : {}),
+      },
       changes,
       notes,
       write,
-      distill: { teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch, training: result, outputKind: output, teacherMetrics, studentMetrics },
+      distill: {
+        teacherParams, studentParams, ratio: teacherParams / studentParams, architecture: arch, student: studentArch,
+        training: result, outputKind: output, teacherMetrics, studentMetrics,
+      },
       trainingView: { method: 'distill', backend: backend.backend, engine: engineNote.startsWith('compiled') ? 'compiled' : 'tape', outputKind: output.kind, outputKindReason: output.reason, samplesPerSecond: result.samplesPerSecond, seconds: result.seconds, losses: result.losses },
       ...(pruning ? { samplePruning: pruning } : {}),
     };

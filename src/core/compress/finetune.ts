@@ -244,7 +244,10 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
     }
     if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'fine-tuned');
-    const outcome: CompressionOutcome & { training: TrainLoopResult & { backend: string; outputKind: OutputSemantics; before?: CandidateMetrics; after?: CandidateMetrics }; samplePruning?: SamplePruningReport } = {
+    const outcome: CompressionOutcome & {
+      training: TrainLoopResult & { backend: string; outputKind: OutputSemantics; before?: CandidateMetrics; after?: CandidateMetrics };
+      samplePruning?: SamplePruningReport;
+    } = {
       method: 'finetune',
       settings: resolved,
       changes,
@@ -324,7 +327,10 @@ async function finetuneCompiled(
       // two loops (warm-up on all rows, then the kept ones) with one optimizer state: steps carry on
       const parts: FastLoopResult[] = [];
       const train: TrainRun = async (smp, lo) => {
-        const r = await fastTrainLoop(engine, smp, { ...loopOptions, epochs: lo.epochs, seed: lo.seed, progressSpan: lo.progressSpan, what: lo.what, epochBase: lo.epochBase, epochTotal: lo.epochTotal, stepBase: parts.reduce((a, p) => a + p.steps, 0) });
+        const r = await fastTrainLoop(engine, smp, {
+          ...loopOptions, epochs: lo.epochs, seed: lo.seed, progressSpan: lo.progressSpan, what: lo.what,
+          epochBase: lo.epochBase, epochTotal: lo.epochTotal, stepBase: parts.reduce((a, p) => a + p.steps, 0),
+        });
         parts.push(r);
         return r;
       };
@@ -375,7 +381,10 @@ async function finetuneCompiled(
     if (pruning && after) pruning.metric = after;
     if (pruning) notes.push(...samplePruningNotes(pruning, k));
     ctx?.onProgress?.(1, 'fine-tuned');
-    const outcome: CompressionOutcome & { samplePruning?: SamplePruningReport; training: FastLoopResult & { backend: string; outputKind: OutputSemantics; optimizer: string; before?: CandidateMetrics; after?: CandidateMetrics } } = {
+    const outcome: CompressionOutcome & {
+      samplePruning?: SamplePruningReport;
+      training: FastLoopResult & { backend: string; outputKind: OutputSemantics; optimizer: string; before?: CandidateMetrics; after?: CandidateMetrics };
+    } = {
       method: 'finetune',
       settings: resolved,
       changes,

@@ -368,7 +368,9 @@ function biasForSum(g: DepGraph, plan: FieldPlan, n: DepNode): ModelTensor | und
 }
 
 /** Folds the means of the removed additive terms into biases; returns notes on what was (not) folded. */
-async function compensateSums(g: DepGraph, plan: FieldPlan, values: Map<string, { values: Float32Array; shape: number[] }>): Promise<{ folded: number; missed: number; target?: string }> {
+async function compensateSums(
+  g: DepGraph, plan: FieldPlan, values: Map<string, { values: Float32Array; shape: number[] }>,
+): Promise<{ folded: number; missed: number; target?: string }> {
   const cache: MeanCache = new Map();
   let folded = 0;
   let missed = 0;

@@ -332,7 +332,11 @@ export async function pruneNeurons(ir: ModelIR, settings: PruneNeuronsSettings, 
   for (const s of skipped) notes.push(`Not pruned: ${s}`);
   return {
     method: 'prune-neurons',
-    settings: { ...(settings.keep !== undefined ? { keep: settings.keep } : { sparsity: settings.sparsity }), importance: mode, layers: settings.layers ?? plans.map((p) => p.label) },
+    settings: {
+      ...(settings.keep !== undefined ? { keep: settings.keep } : { sparsity: settings.sparsity }),
+      importance: mode,
+      layers: settings.layers ?? plans.map((p) => p.label),
+    },
     changes: res.changes,
     notes,
     write: (outPath) => writeAndMeasure(ir, notes, outPath, () => writeStructured(ir, res, outPath)),

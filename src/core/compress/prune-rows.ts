@@ -238,7 +238,7 @@ async function writeOnnx(ir: ModelIR, plans: RowPlan[], outPath: string, externa
   const taken = new Set<string>([...ir.tensors.map((t) => t.name), ...ir.graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...ir.graph.inputs.map((i) => i.name)]);
   for (const p of plans) {
     const remapName = uniqueName(remapBaseName(p), taken);
-    p.tables.forEach((t, ti) => {
+    p.tables.forEach((t) => {
       edit.setInitializers!.push({ name: t.name, dtype: t.storage.dtype, shape: [p.kept + 1, t.shape[1]], data: prunedTableStream(p, t, t.storage.dtype) });
     });
     const rd = onnxRemapDtype(p.kept);

@@ -193,7 +193,18 @@ export interface GraphJobSpec {
   report: ModelReport;
 }
 
-export type JobSpec = GraphJobSpec | CompressPlanJobSpec | TreesJobSpec | TreeFeaturesJobSpec | TreeRemovalJobSpec | SensitivityJobSpec | AnalyzeJobSpec | ScanJobSpec | BackendJobSpec | CompressJobSpec | CompareJobSpec;
+export type JobSpec =
+  | GraphJobSpec
+  | CompressPlanJobSpec
+  | TreesJobSpec
+  | TreeFeaturesJobSpec
+  | TreeRemovalJobSpec
+  | SensitivityJobSpec
+  | AnalyzeJobSpec
+  | ScanJobSpec
+  | BackendJobSpec
+  | CompressJobSpec
+  | CompareJobSpec;
 
 export interface BackendInfo {
   backend: string;

@@ -687,7 +687,7 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
   const groupShards: Shard[][] = [];
   // a hostile manifest may list one path thousands of times: resolve (realpath + stat) it once
   const resolved = new Map<string, { file: string; size: number }>();
-  for (const [gi, g] of groups.entries()) {
+  for (const g of groups) {
     const shards: Shard[] = [];
     let start = 0;
     for (const rel of g.paths) {

@@ -98,7 +98,9 @@ export function honestSplit(data: LabeledRows, dataName: string, test?: { rows: 
  * A seeded split of labelled rows into a tuning part (what pruning chooses on) and a held-out part
  * (what it is reported on); stratified by label when labels are 0/1, so both parts keep both classes.
  */
-export function splitTuning(d: LabeledRows, opts: { fraction?: number; seed?: number } = {}): { tune: LabeledRows; holdout: LabeledRows; tuneRows: number[]; fraction: number; seed: number } {
+export function splitTuning(
+  d: LabeledRows, opts: { fraction?: number; seed?: number } = {},
+): { tune: LabeledRows; holdout: LabeledRows; tuneRows: number[]; fraction: number; seed: number } {
   const fraction = opts.fraction ?? 0.5;
   const seed = opts.seed ?? 1;
   if (!(fraction > 0 && fraction < 1)) throw new Error(`tuning fraction must be in (0, 1), got ${fraction}`);

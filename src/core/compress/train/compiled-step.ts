@@ -416,7 +416,10 @@ function makeEngine(p: Program, summary: string): FastEngine {
       const out = new Float32Array(n);
       for (let s0 = 0; s0 < n; s0 += batchSize) {
         const e = Math.min(n, s0 + batchSize);
-        const sub: Batch = { user: b.user.subarray(s0, e), item: b.item.subarray(s0, e), extra: b.extra.subarray(s0 * b.extraCount, e * b.extraCount), extraCount: b.extraCount, label: b.label.subarray(s0, e) };
+        const sub: Batch = {
+          user: b.user.subarray(s0, e), item: b.item.subarray(s0, e),
+          extra: b.extra.subarray(s0 * b.extraCount, e * b.extraCount), extraCount: b.extraCount, label: b.label.subarray(s0, e),
+        };
         tf.tidy(() => {
           out.set(outputScores(p, forward(p, sub, false)), s0);
         });

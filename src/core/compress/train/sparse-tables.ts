@@ -290,7 +290,9 @@ export class SparseTable {
     }
     const lrc = a.lr / (1 - a.beta1 ** step);
     const ic2 = 1 / (1 - a.beta2 ** step);
-    if (!this.kernel || !this.kernelAdam(n, slots, lrc, ic2, a)) adamRows(this.values, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, lrc, ic2, a.beta1, a.beta2, a.epsilon);
+    if (!this.kernel || !this.kernelAdam(n, slots, lrc, ic2, a)) {
+      adamRows(this.values, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, lrc, ic2, a.beta1, a.beta2, a.epsilon);
+    }
     if (this.keepZeros && this.zeroCols.size > 0) {
       const d = this.dim;
       for (let k = 0; k < n; k++) {
@@ -346,7 +348,10 @@ function subtractRows(w: Float32Array, upd: Float64Array, rows: Int32Array, n: n
  * Adam on rows: row rows[k] of w (state row slots[k] of m, v) with gradient row k of g. A plain
  * function over typed arrays, so that V8 keeps it monomorphic and tight.
  */
-function adamRows(w: Float32Array, mPages: Float32Array[], vPages: Float32Array[], g: Float32Array, rows: Int32Array, slots: Int32Array, n: number, d: number, lrc: number, ic2: number, b1: number, b2: number, eps: number): void {
+function adamRows(
+  w: Float32Array, mPages: Float32Array[], vPages: Float32Array[], g: Float32Array, rows: Int32Array, slots: Int32Array,
+  n: number, d: number, lrc: number, ic2: number, b1: number, b2: number, eps: number,
+): void {
   const nb1 = 1 - b1;
   const nb2 = 1 - b2;
   for (let k = 0; k < n; k++) {
