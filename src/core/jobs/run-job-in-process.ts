@@ -452,7 +452,7 @@ async function sizeComparison(beforePath: string, afterPath: string, beforeIr: M
     gzipBytes: { before: b.gzipBytes, after: a.gzipBytes },
     latency: [],
     summary: [
-      `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes${b.gzipEstimated || a.gzipEstimated ? ` (estimated from 64 MiB sampled per file above 256 MiB)` : ''}.`,
+      `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes${b.gzipEstimated || a.gzipEstimated ? ` (estimated from 64 MiB sampled per file above 64 MiB)` : ''}.`,
       'Accuracy and latency were not measured: set prunescope.datasetPath to a candidates CSV (user,item,label) to measure HR@K, NDCG@K and AUC.',
     ],
   };
