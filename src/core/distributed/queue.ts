@@ -5,7 +5,8 @@
 // write its report; the producer merges the reports. Jobs are idempotent: a shard's report is
 // written atomically, so a retried or duplicated job only rewrites the same file.
 
-import { rename, writeFile, readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../model/atomic-write.js';
 import { dirname, join } from 'node:path';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { readModel } from '../model/read-model.js';
@@ -48,9 +49,7 @@ export function redisConnection(url: string): ConnectionOptions {
 
 async function writeAtomic(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  await writeFileAtomic(file, new TextEncoder().encode(text));
 }
 
 /** What a worker does with one job. */

@@ -3,9 +3,10 @@
 // never a model. A record is written to a temp file and renamed, so a reader never sees half of
 // one; files that are not records (corrupt, foreign, a newer schema) are skipped with a log line.
 
+import { writeFileAtomic } from '../model/atomic-write.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunRecord } from '../../shared/protocol.js';
 
@@ -82,23 +83,14 @@ export class RunHistory {
     await this.writeReadme();
     const file = join(this.dir, `${record.id}.json`);
     if (existsSync(file)) throw new Error(`run ${record.id} already exists`);
-    const tmp = join(this.dir, `.${record.id}.${randomBytes(4).toString('hex')}.tmp`);
-    try {
-      await writeFile(tmp, JSON.stringify(record, null, 2) + '\n');
-      await rename(tmp, file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(record, null, 2) + '\n'));
     return file;
   }
 
   private async writeReadme(): Promise<void> {
     const file = join(this.dir, 'README.md');
     if (existsSync(file)) return;
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, README);
-    await rename(tmp, file);
+    await writeFileAtomic(file, new TextEncoder().encode(README));
   }
 
   /** Every readable record, newest first; only those of `model` (as stored: workspace-relative) when given. */

@@ -11,6 +11,7 @@
 // Evaluation set: leave-one-out. Each user's latest positive is held out, and ranked against N
 // sampled items the user never interacted with (HR@K / NDCG@K as in the NCF paper).
 
+import { writeFileAtomic } from '../model/atomic-write.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRng, Rng } from './prng.js';
@@ -280,12 +281,5 @@ export async function writeInteractionsCsv(file: string, rows: InteractionRows, 
     lines.push(line);
   }
   await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  try {
-    await fs.promises.writeFile(tmp, lines.join('\n') + '\n');
-    await fs.promises.rename(tmp, file);
-  } catch (e) {
-    await fs.promises.rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(file, new TextEncoder().encode(lines.join('\n') + '\n'));
 }

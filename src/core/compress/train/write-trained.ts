@@ -1,22 +1,14 @@
 // Trained values back into a copy of the model file, same format and structure.
 
-import { DType, ModelIR } from '../../model/ir.js';
+import type { DType, ModelIR } from '../../model/ir.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../../model/onnx-write.js';
 import { writeTfjsModel, TfjsReplacement } from '../../model/tfjs-write.js';
-import { float32ToFloat16Bits } from '../../model/tensor-data.js';
+import { encodeFloats } from '../../model/tensor-data.js';
 
-function storedBytes(dtype: DType, values: Float32Array): Uint8Array {
+/** float32 as a view (a 600 MB table is not copied again), other float dtypes through the one encoder. */
+function stored(dtype: DType, values: Float32Array, name: string): Uint8Array {
   if (dtype === 'float32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (dtype === 'float64') {
-    const d = Float64Array.from(values);
-    return new Uint8Array(d.buffer);
-  }
-  if (dtype === 'float16') {
-    const h = new Uint16Array(values.length);
-    for (let i = 0; i < values.length; i++) h[i] = float32ToFloat16Bits(values[i]);
-    return new Uint8Array(h.buffer);
-  }
-  throw new Error(`cannot store trained values as ${dtype}`);
+  return encodeFloats(dtype, values, `trained tensor ${name}`);
 }
 
 /** Writes trained values into a copy of the model, same format and structure as `ir`. */
@@ -26,7 +18,7 @@ export async function writeTrainedValues(ir: ModelIR, values: Map<string, Float3
     const replace = new Map<string, OnnxTensorReplacement>();
     for (const [name, v] of values) {
       const t = byName.get(name)!;
-      replace.set(name, { dtype: t.dtype, shape: t.shape, data: storedBytes(t.dtype, v) });
+      replace.set(name, { dtype: t.dtype, shape: t.shape, data: stored(t.dtype, v, name) });
     }
     await writeOnnxModel(ir, outPath, { replace });
     return;
