@@ -19,11 +19,12 @@
 // Usage: node scripts/vscode-host/run-electron.mjs [--version X | --vscode PATH] [--grep TEXT] [--timeout-min N]
 //          [--no-build] [--keep-runs N]
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { HOST_DIR, REPO_ROOT, TEST_USER_SETTINGS } from './host-paths.mjs';
+import { HOST_DIR, REPO_ROOT } from './host-paths.mjs';
+import { prepareRunDir, pruneOldRuns } from './run-dirs.mjs';
 
 const UPDATE_HOST = 'update.code.visualstudio.com';
 const ELECTRON_DIR = path.join(HOST_DIR, 'electron');
@@ -181,34 +182,6 @@ function runStep(what, cmd, args) {
   if (r.status !== 0) throw new HarnessError(`${what} failed (exit ${r.status ?? r.signal})`);
 }
 
-function pruneOldRuns(keep) {
-  if (!existsSync(ELECTRON_DIR)) return;
-  const runs = readdirSync(ELECTRON_DIR)
-    .filter((n) => n.startsWith('run-'))
-    .map((n) => ({ n, t: statSync(path.join(ELECTRON_DIR, n)).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  for (const { n } of runs.slice(keep)) rmSync(path.join(ELECTRON_DIR, n), { recursive: true, force: true });
-}
-
-function prepareRunDir() {
-  const runDir = path.join(ELECTRON_DIR, `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  const dirs = {
-    runDir,
-    home: path.join(runDir, 'home'),
-    xdgConfig: path.join(runDir, 'xdg', 'config'),
-    xdgData: path.join(runDir, 'xdg', 'data'),
-    xdgCache: path.join(runDir, 'xdg', 'cache'),
-    xdgState: path.join(runDir, 'xdg', 'state'),
-    userData: path.join(runDir, 'user-data'),
-    extensions: path.join(runDir, 'extensions'),
-    results: path.join(runDir, 'results'),
-  };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-  writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(TEST_USER_SETTINGS, null, 2) + '\n');
-  return dirs;
-}
-
 function readSummary(file) {
   if (!existsSync(file)) return null;
   try {
@@ -253,8 +226,8 @@ async function outer() {
   const { makeWorkspace } = await import('./make-workspace.mjs');
   const workspace = path.join(ELECTRON_DIR, 'workspace');
   await makeWorkspace(workspace, { samplesCache: path.join(HOST_DIR, 'fixtures-cache') });
-  pruneOldRuns(Math.max(0, Number(opts['keep-runs']) - 1));
-  const dirs = prepareRunDir();
+  pruneOldRuns(ELECTRON_DIR, Math.max(0, Number(opts['keep-runs']) - 1));
+  const dirs = prepareRunDir(ELECTRON_DIR);
   const reportFile = path.join(dirs.results, 'report.txt');
   const summaryFile = path.join(dirs.results, 'summary.json');
   log(`VS Code:   ${executable}`);

@@ -8,7 +8,7 @@
 //          [--timeout-min N] [--grep TEXT] [--keep-runs N]
 // Prints the mocha report and, last, exactly `N passed, N failed`. Exit 0 only if all passed.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,10 +19,10 @@ import {
   NODE_BIN,
   NODE_BIN_DIR,
   REPO_ROOT,
-  TEST_USER_SETTINGS,
   readInstalledHost,
 } from './host-paths.mjs';
 import { makeWorkspace } from './make-workspace.mjs';
+import { prepareRunDir, pruneOldRuns } from './run-dirs.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -84,15 +84,6 @@ function findFiles(dir, test, out = []) {
   return out;
 }
 
-/** Removes old run folders so `.vscode-test/` does not grow without bound. */
-function pruneOldRuns(keep) {
-  const runs = readdirSync(HOST_DIR)
-    .filter((n) => n.startsWith('run-'))
-    .map((n) => ({ n, t: statSync(path.join(HOST_DIR, n)).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  for (const { n } of runs.slice(keep)) rmSync(path.join(HOST_DIR, n), { recursive: true, force: true });
-}
-
 function ensureHost() {
   if (readInstalledHost()) return;
   log('VS Code host not installed yet: running scripts/vscode-host/setup.mjs');
@@ -113,30 +104,6 @@ function checkInputs(extensionPath, testsPath) {
   const testDir = path.dirname(testsPath);
   if (!readdirSync(testDir).some((f) => f.endsWith('.test.js'))) throw new HarnessError(`no *.test.js next to ${testsPath}`);
   if (!existsSync(CHROMIUM_BIN)) throw new HarnessError(`${CHROMIUM_BIN} not found: install the Debian package chromium`);
-}
-
-/** Everything code-server and the extension host write goes into the run folder, not $HOME. */
-function prepareRunDir() {
-  const runDir = path.join(HOST_DIR, `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  const dirs = {
-    runDir,
-    home: path.join(runDir, 'home'),
-    xdgConfig: path.join(runDir, 'xdg', 'config'),
-    xdgData: path.join(runDir, 'xdg', 'data'),
-    xdgCache: path.join(runDir, 'xdg', 'cache'),
-    xdgState: path.join(runDir, 'xdg', 'state'),
-    userData: path.join(runDir, 'user-data'),
-    extensions: path.join(runDir, 'extensions'),
-    results: path.join(runDir, 'results'),
-  };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  // Keep the test window quiet: no welcome page, no restored editors, no telemetry prompts.
-  mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-  writeFileSync(
-    path.join(dirs.userData, 'User', 'settings.json'),
-    JSON.stringify(TEST_USER_SETTINGS, null, 2) + '\n',
-  );
-  return dirs;
 }
 
 function startCodeServer(dirs, port, workspace) {
@@ -285,11 +252,11 @@ async function main() {
   ensureHost();
   checkInputs(extensionPath, testsPath);
   mkdirSync(HOST_DIR, { recursive: true });
-  pruneOldRuns(Math.max(0, Number(opts['keep-runs']) - 1));
+  pruneOldRuns(HOST_DIR, Math.max(0, Number(opts['keep-runs']) - 1));
 
   const workspace = path.join(HOST_DIR, 'workspace');
   await makeWorkspace(workspace, { samplesCache: path.join(HOST_DIR, 'fixtures-cache') });
-  const dirs = prepareRunDir();
+  const dirs = prepareRunDir(HOST_DIR);
   const reportFile = path.join(dirs.results, 'report.txt');
   const summaryFile = path.join(dirs.results, 'summary.json');
   const port = await freePort();
