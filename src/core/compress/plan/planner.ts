@@ -13,7 +13,7 @@
 //   6. the held-out users (or a test file) score the front and the choice.
 // Sensitivities do not add up; only measured combinations enter the front.
 
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { readInteractions } from '../../eval/interactions.js';
 import { latencyWithinNoise, modelVocab } from '../../eval/evaluate.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
@@ -77,7 +77,6 @@ interface Candidate {
 
 async function filesBytes(m: Materialized, original: ModelIR): Promise<number> {
   if (m.steps.length === 0) return original.files.reduce((s, f) => s + f.bytes, 0);
-  const { readdir } = await import('node:fs/promises');
   let n = 0;
   for (const f of await readdir(m.dir)) n += (await stat(`${m.dir}/${f}`)).size;
   return n;
