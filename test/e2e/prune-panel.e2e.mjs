@@ -7,13 +7,12 @@
 //
 // Usage: npm run build && npm run build:tests && node test/e2e/prune-panel.e2e.mjs [--themes dark,light] [--keep]
 // Prints `N passed, N failed` last (one check per theme phase).
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CHROMIUM_BIN, CODE_SERVER_ENTRY, HOST_DIR, NODE_BIN, NODE_BIN_DIR, REPO_ROOT, readInstalledHost } from '../../scripts/vscode-host/host-paths.mjs';
+import { HOST_DIR, REPO_ROOT } from '../../scripts/vscode-host/host-paths.mjs';
 import { makeWorkspace } from '../../scripts/vscode-host/make-workspace.mjs';
+import { check, freePort, killGroup, log, phaseDirs, runThemes, sleep, startCodeServer, waitHealthy } from './harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -23,130 +22,10 @@ const { values: opts } = parseArgs({
   },
 });
 
-const THEMES = { dark: 'Default Dark Modern', light: 'Default Light Modern' };
-const started = Date.now();
-const log = (m) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function killGroup(child) {
-  if (!child?.pid) return;
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(-child.pid, 0);
-    } catch {
-      return;
-    }
-    await sleep(100);
-  }
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
-
-/** A fresh user-data dir per phase (VS Code would restore the previous phase's editors). */
-function phaseDirs(theme) {
-  const runDir = path.join(HOST_DIR, `e2e-${theme}-${process.pid}`);
-  rmSync(runDir, { recursive: true, force: true });
-  const d = {
-    runDir,
-    home: path.join(runDir, 'home'),
-    xdg: path.join(runDir, 'xdg'),
-    userData: path.join(runDir, 'user-data'),
-    extensions: path.join(runDir, 'extensions'),
-    workspace: path.join(runDir, 'workspace'),
-  };
-  for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
-  mkdirSync(path.join(d.userData, 'User'), { recursive: true });
-  writeFileSync(
-    path.join(d.userData, 'User', 'settings.json'),
-    JSON.stringify(
-      {
-        'workbench.colorTheme': THEMES[theme],
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'telemetry.telemetryLevel': 'off',
-        'extensions.autoUpdate': false,
-        'extensions.autoCheckUpdates': false,
-        'security.workspace.trust.enabled': false,
-        'window.restoreWindows': 'none',
-        'files.hotExit': 'off',
-        'workbench.editor.enablePreview': false,
-        'chat.commandCenter.enabled': false,
-        'chat.disableAIFeatures': true,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'prunescope.datasetPath': 'samples/neumf-candidates.csv',
-      },
-      null,
-      2,
-    ),
-  );
-  return d;
-}
-
-function startCodeServer(d, port) {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') delete env[k];
-  Object.assign(env, {
-    HOME: d.home,
-    XDG_CONFIG_HOME: path.join(d.xdg, 'config'),
-    XDG_DATA_HOME: path.join(d.xdg, 'data'),
-    XDG_CACHE_HOME: path.join(d.xdg, 'cache'),
-    XDG_STATE_HOME: path.join(d.xdg, 'state'),
-    PATH: `${NODE_BIN_DIR}${path.delimiter}${process.env.PATH || ''}`,
-  });
-  const config = path.join(d.runDir, 'config.yaml');
-  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
-  const args = [
-    CODE_SERVER_ENTRY, '--config', config, '--user-data-dir', d.userData, '--extensions-dir', d.extensions,
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-workspace-trust', '--vscode-option', 'enable-smoke-test-driver', d.workspace,
-  ];
-  const out = createWriteStream(path.join(d.runDir, 'code-server.log'));
-  const child = spawn(NODE_BIN, args, { cwd: d.home, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  return child;
-}
-
-async function waitHealthy(port) {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return;
-    } catch {
-      /* not yet */
-    }
-    await sleep(250);
-  }
-  throw new Error('code-server did not become healthy');
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 /** One phase: a theme, a fresh workspace, the whole right-click -> prune -> report flow, screenshots. */
 async function runPhase(browser, theme) {
-  const d = phaseDirs(theme);
+  const d = phaseDirs('e2e', theme, { 'prunescope.datasetPath': 'samples/neumf-candidates.csv' });
   await makeWorkspace(d.workspace, { samplesCache: path.join(HOST_DIR, 'fixtures-cache') });
   const port = await freePort();
   const server = startCodeServer(d, port);
@@ -332,44 +211,4 @@ async function runPhase(browser, theme) {
   }
 }
 
-async function main() {
-  if (!readInstalledHost()) throw new Error('the VS Code host is not installed: run node scripts/vscode-host/setup.mjs');
-  check(existsSync(path.join(REPO_ROOT, 'dist', 'extension.js')), 'dist/extension.js is missing: npm run build');
-  check(existsSync(path.join(REPO_ROOT, 'out', 'test', 'fixtures', 'write-fixtures.js')), 'out/test/fixtures is missing: npm run build:tests');
-  mkdirSync(opts.out, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_BIN,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
-  let passed = 0;
-  let failed = 0;
-  try {
-    for (const theme of opts.themes.split(',').map((t) => t.trim()).filter(Boolean)) {
-      if (!THEMES[theme]) throw new Error(`unknown theme ${theme} (dark, light)`);
-      try {
-        const shots = await runPhase(browser, theme);
-        log(`${theme}: ok, screenshots: ${shots.join(', ')}`);
-        passed++;
-      } catch (e) {
-        failed++;
-        console.log(`FAILED (${theme}): ${e?.stack || e}`);
-      }
-    }
-  } finally {
-    await browser.close();
-  }
-  log(`screenshots in ${opts.out}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed === 0 ? 0 : 1;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(e?.stack || e);
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  },
-);
+runThemes({ themes: opts.themes, out: opts.out, runPhase });
