@@ -118,16 +118,21 @@ export async function compressCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** The front's recipe folder holds recipes of an earlier search: refuse, or (with --force) clear them. */
-async function checkRecipesFree(dir: string, overwrite: boolean): Promise<void> {
-  const old = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.recipe.json')) : [];
-  if (old.length === 0) return;
-  if (!overwrite) throw new OutputExistsError(dir);
-  for (const n of old) await rm(join(dir, n));
+async function oldRecipes(dir: string): Promise<string[]> {
+  return existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.recipe.json')) : [];
 }
 
-/** One recipe per front member (and the choice), paths relative to the recipes' folder. */
+/** The front's recipe folder holds recipes of an earlier search: refused before any work unless --force. */
+async function checkRecipesFree(dir: string, overwrite: boolean): Promise<void> {
+  if (!overwrite && (await oldRecipes(dir)).length > 0) throw new OutputExistsError(dir);
+}
+
+/**
+ * One recipe per front member (and the choice), paths relative to the recipes' folder. An earlier
+ * search's recipes (allowed by --force) go only now, once the new model is in place.
+ */
 async function writeRecipes(r: PlanResult, dir: string, model: string, candidates: string): Promise<void> {
+  for (const n of await oldRecipes(dir)) await rm(join(dir, n));
   await mkdir(dir, { recursive: true });
   const points = r.front.some((p) => p.id === r.chosen.id) ? r.front : [...r.front, r.chosen];
   for (const [i, p] of points.entries()) {
