@@ -1,7 +1,7 @@
 // The folders of one test run of a VS Code host (code-server or desktop VS Code): everything the
 // host and the extension host write goes into the run folder, not $HOME; old runs are pruned.
 
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TEST_USER_SETTINGS } from './host-paths.mjs';
 
@@ -34,4 +34,16 @@ export function prepareRunDir(base) {
   mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(TEST_USER_SETTINGS, null, 2) + '\n');
   return dirs;
+}
+
+/** The suites' summary file ({passed, failed}) of a run, or null while it is missing or half-written. */
+export function readSummary(file) {
+  if (!existsSync(file)) return null;
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof s.passed === 'number' && typeof s.failed === 'number') return s;
+  } catch {
+    /* half-written: treated as missing */
+  }
+  return null;
 }

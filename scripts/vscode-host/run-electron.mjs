@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HOST_DIR, REPO_ROOT } from './host-paths.mjs';
-import { prepareRunDir, pruneOldRuns } from './run-dirs.mjs';
+import { prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
 
 const UPDATE_HOST = 'update.code.visualstudio.com';
 const ELECTRON_DIR = path.join(HOST_DIR, 'electron');
@@ -180,17 +180,6 @@ function runStep(what, cmd, args) {
   log(what);
   const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new HarnessError(`${what} failed (exit ${r.status ?? r.signal})`);
-}
-
-function readSummary(file) {
-  if (!existsSync(file)) return null;
-  try {
-    const s = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof s.passed === 'number' && typeof s.failed === 'number') return s;
-  } catch {
-    /* half-written: treated as missing */
-  }
-  return null;
 }
 
 function killGroup(pid, signal) {

@@ -22,7 +22,7 @@ import {
   readInstalledHost,
 } from './host-paths.mjs';
 import { makeWorkspace } from './make-workspace.mjs';
-import { prepareRunDir, pruneOldRuns } from './run-dirs.mjs';
+import { prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -208,17 +208,6 @@ async function waitFor(what, timeoutMs, predicate, stop) {
     await sleep(250);
   }
   throw new HarnessError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting: ${what}`);
-}
-
-function readSummary(file) {
-  if (!existsSync(file)) return null;
-  try {
-    const s = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof s.passed === 'number' && typeof s.failed === 'number') return s;
-  } catch {
-    /* half-written: treated as missing */
-  }
-  return null;
 }
 
 function printDiagnostics(dirs, server, browserLog) {

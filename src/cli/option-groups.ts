@@ -11,7 +11,7 @@ export const COMPRESS_COMMON = defineGroup({
     out: { kind: 'path', description: 'where to write the compressed model (its folder must exist)', defaultText: 'beside the input, named after the method' },
     force: { kind: 'boolean', description: 'replace --out if it exists' },
     json: { kind: 'boolean', description: 'print the job result as JSON' },
-    candidates: { kind: 'path', placeholder: 'FILE.csv', description: 'leave-one-out candidates (per user one positive and its negatives): HR/NDCG before and after' },
+    candidates: { kind: 'path', valueName: 'FILE.csv', description: 'leave-one-out candidates (per user one positive and its negatives): HR/NDCG before and after' },
     k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },
     'no-latency': { kind: 'boolean', description: 'skip the latency comparison' },
     progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
@@ -21,7 +21,7 @@ export const COMPRESS_COMMON = defineGroup({
 /** Training-sample pruning of the training commands (finetune, distill). */
 export const SAMPLE_PRUNING = defineGroup({
   options: {
-    'sample-keep': { kind: 'number', min: 0, minExclusive: true, max: 1, placeholder: 'FRACTION', description: 'after the warm-up, train on this share of the rows: the hardest ones' },
+    'sample-keep': { kind: 'number', min: 0, minExclusive: true, max: 1, valueName: 'FRACTION', description: 'after the warm-up, train on this share of the rows: the hardest ones' },
     'sample-by': { kind: 'choice', choices: ['loss', 'gradnorm'], default: 'loss', description: 'how rows are scored for --sample-keep' },
     'sample-warmup': { kind: 'integer', min: 1, max: 10000, defaultText: '1', description: 'epochs on all rows before the scoring starts' },
   },
@@ -50,14 +50,14 @@ export const ENGINE = defineGroup({
 /** The model's input names, when they cannot be inferred. */
 export const INPUT_NAMES = defineGroup({
   options: {
-    'user-input': { kind: 'string', placeholder: 'NAME', description: 'the model input that takes user ids', defaultText: 'inferred' },
-    'item-input': { kind: 'string', placeholder: 'NAME', description: 'the model input that takes item ids', defaultText: 'inferred' },
+    'user-input': { kind: 'string', valueName: 'NAME', description: 'the model input that takes user ids', defaultText: 'inferred' },
+    'item-input': { kind: 'string', valueName: 'NAME', description: 'the model input that takes item ids', defaultText: 'inferred' },
   },
 });
 
 export const FIELDS_INPUT = defineGroup({
   options: {
-    'fields-input': { kind: 'string', placeholder: 'NAME', description: 'the [batch, F] field-ids input of a DeepFM-style model', defaultText: 'inferred' },
+    'fields-input': { kind: 'string', valueName: 'NAME', description: 'the [batch, F] field-ids input of a DeepFM-style model', defaultText: 'inferred' },
   },
 });
 

@@ -26,7 +26,7 @@ export interface OptionSpec {
   minExclusive?: boolean;
   maxExclusive?: boolean;
   /** the value's name in the help: FILE.csv, N, NAME */
-  placeholder?: string;
+  valueName?: string;
   /** the flag may be given more than once (the values are collected; list items are flattened) */
   repeatable?: boolean;
   /** the option must be given; a string is the message when it is not */
@@ -187,7 +187,7 @@ function parseWith(cmd: Command<unknown>, argv: string[]): Parsed<OptionSpecs> {
   checkPositionals(cmd.positionals, positionals);
   const given = new Set(Object.keys(raw).filter((n) => raw[n] !== undefined));
   for (const [n, o] of Object.entries(cmd.options)) {
-    if (o.required && !given.has(n)) throw new UsageError(typeof o.required === 'string' ? o.required : `--${n} ${placeholder(o)} is required`);
+    if (o.required && !given.has(n)) throw new UsageError(typeof o.required === 'string' ? o.required : `--${n} ${valueNameOf(o)} is required`);
   }
   for (const r of cmd.rules) checkRule(r, given, cmd.options);
   const values: Record<string, unknown> = {};
@@ -202,7 +202,7 @@ function ruleNames(r: Rule): readonly string[] {
 }
 
 function flagText(n: string, o: OptionSpec): string {
-  return o.kind === 'boolean' ? `--${n}` : `--${n} ${placeholder(o)}`;
+  return o.kind === 'boolean' ? `--${n}` : `--${n} ${valueNameOf(o)}`;
 }
 
 /** The message a broken rule gives (the same text is listed in the help). */
@@ -297,13 +297,13 @@ function choicesText(c: readonly string[]): string {
 
 // ---------------- help ----------------
 
-const DEFAULT_PLACEHOLDER: Record<OptionKind, string> = { string: 'VALUE', number: 'X', integer: 'N', boolean: '', choice: '', list: 'A,B', path: 'PATH' };
+const DEFAULT_VALUE_NAME: Record<OptionKind, string> = { string: 'VALUE', number: 'X', integer: 'N', boolean: '', choice: '', list: 'A,B', path: 'PATH' };
 
-export function placeholder(o: OptionSpec): string {
-  if (o.placeholder) return o.placeholder;
+export function valueNameOf(o: OptionSpec): string {
+  if (o.valueName) return o.valueName;
   if (o.kind === 'choice') return o.choices!.join('|');
   if (o.kind === 'list' && o.of && o.of !== 'string') return o.of === 'integer' ? 'N,N' : 'X,X';
-  return DEFAULT_PLACEHOLDER[o.kind];
+  return DEFAULT_VALUE_NAME[o.kind];
 }
 
 function positionalText(p: PositionalSpec): string {

@@ -174,3 +174,25 @@ export function runThemes({ themes, out, runPhase, summary }) {
     },
   );
 }
+
+/**
+ * Opens the workbench of the code-server at `port` on `d.workspace` with this repository as the
+ * extension under development; page errors are collected in `pageErrors`.
+ */
+export async function openWorkbench(browser, port, d, theme) {
+  await waitHealthy(port);
+  const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+  const payload = [
+    ['extensionDevelopmentPath', remote(REPO_ROOT)],
+    ['skipWelcome', 'true'],
+  ];
+  const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(d.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const page = await browser.newPage({ viewport: { width: 1440, height: 960 }, deviceScaleFactor: 1 });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  log(`${theme}: workbench loaded`);
+  await sleep(3000);
+  return { page, pageErrors };
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HOST_DIR, REPO_ROOT } from '../../scripts/vscode-host/host-paths.mjs';
 import { makeWorkspace } from '../../scripts/vscode-host/make-workspace.mjs';
-import { check, freePort, killGroup, log, phaseDirs, runThemes, sleep, startCodeServer, waitHealthy } from './harness.mjs';
+import { check, freePort, killGroup, log, openWorkbench, phaseDirs, runThemes, sleep, startCodeServer } from './harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -32,20 +32,9 @@ async function runPhase(browser, theme) {
   const shots = [];
   let page;
   try {
-    await waitHealthy(port);
-    const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
-    const payload = [
-      ['extensionDevelopmentPath', remote(REPO_ROOT)],
-      ['skipWelcome', 'true'],
-    ];
-    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(d.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    page = await browser.newPage({ viewport: { width: 1440, height: 960 }, deviceScaleFactor: 1 });
-    const consoleErrors = [];
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
-    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-    log(`${theme}: workbench loaded`);
-    await sleep(3000);
+    const opened = await openWorkbench(browser, port, d, theme);
+    page = opened.page;
+    const consoleErrors = opened.pageErrors;
 
     const quick = page.locator('.quick-input-widget');
     const palette = async (command) => {

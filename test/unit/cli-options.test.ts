@@ -138,7 +138,7 @@ test('choices the specs list equal the engine\'s own lists', () => {
 
 const SHARED = defineGroup({
   options: {
-    keep: { kind: 'number', min: 0, minExclusive: true, max: 1, placeholder: 'FRACTION', description: 'kept share' },
+    keep: { kind: 'number', min: 0, minExclusive: true, max: 1, valueName: 'FRACTION', description: 'kept share' },
     by: { kind: 'choice', choices: ['loss', 'gradnorm'], default: 'loss', description: 'scoring' },
   },
   rules: [{ requires: 'keep', when: ['by'] }],
@@ -159,14 +159,14 @@ const T = defineCommand({
     ep: { kind: 'choice', choices: ['cpu', 'cuda'], invalidMessage: '--ep must be one of cpu, cuda', description: 'ep' },
     batch: { kind: 'list', of: 'integer', min: 1, repeatable: true, default: [1, 64], description: 'batches' },
     names: { kind: 'list', description: 'names' },
-    data: { kind: 'path', placeholder: 'FILE.csv', description: 'data' },
+    data: { kind: 'path', valueName: 'FILE.csv', description: 'data' },
     out: { kind: 'path', required: '--out PATH is required (the output)', description: 'output' },
     'max-drop': { kind: 'number', description: 'budget' },
     'target-ratio': { kind: 'number', description: 'budget' },
-    teacher: { kind: 'path', placeholder: 'MODEL', description: 'teacher' },
+    teacher: { kind: 'path', valueName: 'MODEL', description: 'teacher' },
     alpha: { kind: 'number', description: 'weight' },
-    rank: { kind: 'integer', min: 1, placeholder: 'R', description: 'rank' },
-    energy: { kind: 'number', placeholder: 'E', description: 'energy' },
+    rank: { kind: 'integer', min: 1, valueName: 'R', description: 'rank' },
+    energy: { kind: 'number', valueName: 'E', description: 'energy' },
     json: { kind: 'boolean', description: 'json' },
   },
   rules: [{ exclusive: ['max-drop', 'target-ratio'] }, { requires: 'teacher', when: ['alpha'] }, { anyOf: ['rank', 'energy'] }],

@@ -414,7 +414,7 @@ const finite = (x: number | undefined | null): number | null => (typeof x === 'n
 
 /** The before/after figures: accuracy and latency when the models can be run, sizes always. */
 async function compare(spec: CompressJobSpec, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR): Promise<ComparisonView> {
-  if (spec.evaluate === undefined) return sizeComparison(spec.path, afterPath, beforeIr, afterIr, 10);
+  if (spec.evaluate === undefined) return sizeComparison(beforeIr, afterIr, 10);
   return compareRun(spec.path, afterPath, beforeIr, afterIr, spec.evaluate);
 }
 
@@ -426,7 +426,7 @@ async function compareRun(
   ev: { candidates?: string; k?: number; latency?: boolean },
 ): Promise<ComparisonView> {
   const k = ev.k ?? 10;
-  if (!ev.candidates && ev.latency === false) return sizeComparison(beforePath, afterPath, beforeIr, afterIr, k);
+  if (!ev.candidates && ev.latency === false) return sizeComparison(beforeIr, afterIr, k);
   try {
     const r = await compareModels(beforePath, afterPath, {
       candidates: ev.candidates,
@@ -436,13 +436,13 @@ async function compareRun(
     });
     return comparisonView(r, ev.candidates);
   } catch (e) {
-    const sizes = await sizeComparison(beforePath, afterPath, beforeIr, afterIr, k);
+    const sizes = await sizeComparison(beforeIr, afterIr, k);
     sizes.summary.push(`The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
     return sizes;
   }
 }
 
-async function sizeComparison(beforePath: string, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR, k: number): Promise<ComparisonView> {
+async function sizeComparison(beforeIr: ModelIR, afterIr: ModelIR, k: number): Promise<ComparisonView> {
   // the IRs the job holds list the files: no second read of either model
   const [b, a] = await Promise.all([modelSizeOfIR(beforeIr), modelSizeOfIR(afterIr)]);
   return {

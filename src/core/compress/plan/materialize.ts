@@ -11,6 +11,9 @@ import type { CompressionContext } from '../types.js';
 import { runMethodStep } from '../registry.js';
 import type { PlanStep } from './space.js';
 
+/** Models up to this size on disk are kept read after their first use. */
+const KEEP_IR_BYTES = 16 * 1024 * 1024;
+
 export interface Materialized {
   /** the model file (inside its own folder, named as the output will be) */
   path: string;
@@ -49,10 +52,24 @@ export class Materializer {
     return node;
   }
 
-  /** The model after `steps`, as an IR (the original's IR for no steps). */
+  private readonly irs = new Map<string, ModelIR>();
+
+  /**
+   * The model after `steps`, as an IR (the original's IR for no steps). Many candidates share
+   * their structural steps and differ only in dtypes: small models are read once and kept; big
+   * ones (a read holds the file) are read again rather than held.
+   */
   async irAfter(steps: readonly PlanStep[]): Promise<ModelIR> {
-    if (steps.length === 0) return this.original;
-    return readModel((await this.build(steps)).path, { signal: this.ctx.signal });
+    return steps.length === 0 ? this.original : this.irOf(await this.build(steps));
+  }
+
+  private async irOf(m: Materialized): Promise<ModelIR> {
+    if (m.steps.length === 0) return this.original;
+    const known = this.irs.get(m.path);
+    if (known) return known;
+    const ir = await readModel(m.path, { signal: this.ctx.signal });
+    if (ir.files.reduce((n, f) => n + f.bytes, 0) <= KEEP_IR_BYTES) this.irs.set(m.path, ir);
+    return ir;
   }
 
   private async buildUncached(steps: readonly PlanStep[]): Promise<Materialized> {
@@ -60,7 +77,7 @@ export class Materializer {
     const parent = await this.build(steps.slice(0, -1));
     const step = steps[steps.length - 1];
     this.ctx.signal?.throwIfAborted();
-    const input = parent.steps.length === 0 && parent.path === this.original.path ? this.original : await readModel(parent.path, { signal: this.ctx.signal });
+    const input = await this.irOf(parent);
     const outcome = await runMethodStep(input, step, { signal: this.ctx.signal });
     if (outcome.changes.length === 0 && step.method !== 'finetune') return parent;
     const dir = join(this.workDir, `m${++this.next}`);
