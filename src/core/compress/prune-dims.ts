@@ -8,7 +8,8 @@
 import { ModelFileError, ModelIR } from '../model/ir.js';
 import type { CompressionContext, CompressionOutcome } from './types.js';
 import { ChannelGroup, buildDepGraph, channelGroup, channelSources, keptCount, selectLowest } from './graph-deps.js';
-import { PlannedGroup, applyGroups, groupImportance, tensorOf, writeAndMeasure, writeStructured } from './prune-neurons.js';
+import { PlannedGroup, applyGroups, groupImportance, tensorOf, writeStructured } from './prune-neurons.js';
+import { writeAndMeasure } from './measured-size.js';
 
 export interface PruneDimsSettings {
   /** fraction of the columns kept (give this or sparsity) */

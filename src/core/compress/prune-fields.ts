@@ -29,7 +29,7 @@ import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { DepGraph, DepNode, buildDepGraph, dropAlongAxis, isObject, kerasLayers, widthOf } from './graph-deps.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
-import { writeAndMeasure } from './prune-neurons.js';
+import { writeAndMeasure } from './measured-size.js';
 import { fieldImportance, FieldImportanceReport, FieldMetric } from './field-importance.js';
 
 export interface PruneFieldsSettings {

@@ -9,18 +9,13 @@
 // bits, never a sort), and ties at the threshold are broken by position, so a sparsity s over n
 // weights zeroes exactly floor(s * n) of them (NaNs are never pruned and do not count in n).
 
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import * as path from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
 import { dtypeByteSize, encodeFloats, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx/write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
+import { measureWritten, sizeNote } from './measured-size.js';
 import { ChannelGroup, buildDepGraph, channelGroup, channelSources, forEachIndexInSlice, frozenTensors, selectLowest } from './graph-deps.js';
 
 export interface PruneMagnitudeSettings {
@@ -391,56 +386,6 @@ export async function writeFloatReplacements(ir: ModelIR, repl: Map<string, Floa
   await writeTfjsModel(ir, outPath, { replace });
 }
 
-export interface FileSizes {
-  files: string[];
-  raw: number;
-  /** sum of the gzip (level 6) sizes of the files, one by one */
-  gzip: number;
-}
-
-/** The files a written model is made of: the .onnx (+ external data files), or model.json + shards. */
-export async function modelFilesAt(format: ModelIR['format'], outPath: string): Promise<string[]> {
-  const abs = path.resolve(outPath);
-  if (format === 'onnx') {
-    const files = [abs];
-    const data = `${abs}.data`;
-    if (await stat(data).then(() => true, () => false)) files.push(data);
-    return files;
-  }
-  const doc = JSON.parse(await readFile(abs, 'utf8')) as { weightsManifest?: Array<{ paths?: string[] }> } | Array<{ paths?: string[] }>;
-  const groups = Array.isArray(doc) ? doc : doc.weightsManifest ?? [];
-  const files = [abs];
-  for (const g of groups) for (const p of g.paths ?? []) files.push(path.join(path.dirname(abs), p));
-  return files;
-}
-
-/** Bytes of a file after gzip (default level 6, what web servers and CDNs use), streamed: bounded memory, event loop free. */
-export async function gzipSizeOfFile(file: string): Promise<number> {
-  let n = 0;
-  await pipeline(
-    createReadStream(file),
-    createGzip(),
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        n += chunk.byteLength;
-        cb();
-      },
-    }),
-  );
-  return n;
-}
-
-/** Raw and gzip sizes of files (gzip is what a CDN or an app bundle would transfer). */
-export async function fileSizes(files: string[]): Promise<FileSizes> {
-  let raw = 0;
-  let gzip = 0;
-  for (const f of files) {
-    raw += (await stat(f)).size;
-    gzip += await gzipSizeOfFile(f);
-  }
-  return { files, raw, gzip };
-}
-
 export function tensorBytes(dtype: DType, shape: number[]): number {
   return tensorElementCount(shape) * (dtypeByteSize(dtype) || 4);
 }
@@ -510,11 +455,8 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
     async write(outPath: string): Promise<void> {
       await writeFloatReplacements(ir, repl, outPath);
       // measured sizes go into the notes the report shows
-      const before = await fileSizes(ir.files.map((f) => f.path));
-      const after = await fileSizes(await modelFilesAt(ir.format, outPath));
-      notes.push(
-        `Size on disk: raw ${before.raw} -> ${after.raw} bytes (${after.raw === before.raw ? 'unchanged' : `${(before.raw / after.raw).toFixed(2)}x`}); gzip ${before.gzip} -> ${after.gzip} bytes (${(before.gzip / Math.max(1, after.gzip)).toFixed(2)}x smaller).`,
-      );
+      const { before, after } = await measureWritten(ir, outPath);
+      notes.push(sizeNote(before, after, after.raw === before.raw ? 'unchanged' : `${(before.raw / after.raw).toFixed(2)}x`));
     },
   };
 }

@@ -28,7 +28,8 @@ import {
   keptCount,
   selectLowest,
 } from './graph-deps.js';
-import { encodeFloatsAs, fileSizes, modelFilesAt, tensorBytes } from './prune-magnitude.js';
+import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
+import { writeAndMeasure } from './measured-size.js';
 
 export interface PruneNeuronsSettings {
   /** fraction of each layer's neurons kept (give this or sparsity) */
@@ -270,18 +271,6 @@ export async function writeStructured(ir: ModelIR, res: StructuredResult, outPat
     }
   }
   await writeTfjsModel(editedTfjsIr(ir, doc, res.tensors), outPath);
-}
-
-export function sizeNote(before: { raw: number; gzip: number }, after: { raw: number; gzip: number }): string {
-  return `Size on disk: raw ${before.raw} -> ${after.raw} bytes (${(before.raw / Math.max(1, after.raw)).toFixed(2)}x smaller); gzip ${before.gzip} -> ${after.gzip} bytes (${(before.gzip / Math.max(1, after.gzip)).toFixed(2)}x smaller).`;
-}
-
-/** Writes, then appends the measured sizes to `notes`. */
-export async function writeAndMeasure(ir: ModelIR, notes: string[], outPath: string, write: () => Promise<void>): Promise<void> {
-  await write();
-  const before = await fileSizes(ir.files.map((f) => f.path));
-  const after = await fileSizes(await modelFilesAt(ir.format, outPath));
-  notes.push(sizeNote(before, after));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@
 // then Reshape back to the id input's shape, then the shrunk Embedding(kept + 1, d), which casts
 // its float input to int32. All standard layers: the model saves and loads.
 
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { encodeFloats, forEachTensorChunk } from '../model/tensor-data.js';
@@ -27,8 +26,9 @@ import { OnnxGraphEdit, writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { DepGraph, buildDepGraph, frozenTensors, kerasLayers, keptCount, layerConfig, selectLowest, tfjsShape } from './graph-deps.js';
-import { editedTfjsIr, sizeNote } from './prune-neurons.js';
-import { fileSizes, modelFilesAt, tensorBytes } from './prune-magnitude.js';
+import { editedTfjsIr } from './prune-neurons.js';
+import { tensorBytes } from './prune-magnitude.js';
+import { writeAndMeasure } from './measured-size.js';
 
 export interface PruneRowsSettings {
   /** a table (tensor name or layer name); default every embedding table */
@@ -125,13 +125,17 @@ async function planGroup(
     // one norm over the id's rows in every table of the group, each table read once
     const acc = new Float64Array(N);
     for (const t of group.tables) await addSquaredRowNorms(t, acc);
-    importance = Float32Array.from(acc, Math.sqrt);
+    // loops, not Float32Array.from(x, fn): `from` gathers the values in a JS array first (tens of MB)
+    importance = new Float32Array(N);
+    for (let r = 0; r < N; r++) importance[r] = Math.sqrt(acc[r]);
   } else if (typeof imp === 'object' && imp !== null && 'counts' in imp) {
     if (imp.counts.length !== N) throw new ModelFileError(ir.path, `importance counts have ${imp.counts.length} entries, table ${group.tables[0].name} has ${N} rows`);
-    importance = Float32Array.from(imp.counts, (c) => {
+    importance = new Float32Array(N);
+    for (let r = 0; r < N; r++) {
+      const c = imp.counts[r];
       if (!(c >= 0)) throw new ModelFileError(ir.path, `importance counts must be non-negative numbers, found ${c}`);
-      return c;
-    });
+      importance[r] = c;
+    }
   } else {
     throw new ModelFileError(ir.path, `importance must be 'norm' or { counts }, got ${JSON.stringify(imp)}`);
   }
@@ -205,9 +209,9 @@ async function prunedTableValues(p: RowPlan, t: ModelTensor): Promise<Float32Arr
 function remapStorage(kept: number, remap: Int32Array): { values: Float32Array | Uint16Array | Uint8Array; quantization?: ModelTensor['storage']['quantization'] } {
   // rows 0..kept are the new indices: uint8 / uint16 affine quantization with scale 1 and min 0
   // dequantizes to exactly these integers
-  if (kept + 1 <= 256) return { values: Uint8Array.from(remap), quantization: { dtype: 'uint8', scale: 1, min: 0, originalDtype: 'float32' } };
-  if (kept + 1 <= 65536) return { values: Uint16Array.from(remap), quantization: { dtype: 'uint16', scale: 1, min: 0, originalDtype: 'float32' } };
-  return { values: Float32Array.from(remap) };
+  if (kept + 1 <= 256) return { values: new Uint8Array(remap), quantization: { dtype: 'uint8', scale: 1, min: 0, originalDtype: 'float32' } };
+  if (kept + 1 <= 65536) return { values: new Uint16Array(remap), quantization: { dtype: 'uint16', scale: 1, min: 0, originalDtype: 'float32' } };
+  return { values: new Float32Array(remap) };
 }
 
 const ONNX_INT32 = 6; // TensorProto.DataType.INT32
@@ -242,7 +246,7 @@ async function writeOnnx(ir: ModelIR, plans: RowPlan[], outPath: string, externa
       edit.setInitializers!.push({ name: t.name, dtype: t.storage.dtype, shape: [p.kept + 1, t.shape[1]], data: prunedTableStream(p, t, t.storage.dtype) });
     });
     const rd = onnxRemapDtype(p.kept);
-    const remapData = rd === 'uint8' ? Uint8Array.from(p.remap) : rd === 'uint16' ? new Uint8Array(Uint16Array.from(p.remap).buffer) : new Uint8Array(p.remap.buffer.slice(0));
+    const remapData = rd === 'uint8' ? new Uint8Array(p.remap) : rd === 'uint16' ? new Uint8Array(new Uint16Array(p.remap).buffer) : new Uint8Array(p.remap.buffer.slice(0));
     edit.setInitializers!.push({ name: remapName, dtype: rd, shape: [p.rows], data: remapData });
     const byIds = new Map<string, string[]>();
     for (const l of p.lookups) byIds.set(l.ids, [...(byIds.get(l.ids) ?? []), l.node]);
@@ -313,18 +317,6 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
   await writeTfjsModel(editedTfjsIr(ir, doc, tensors, { add }), outPath);
 }
 
-/** gzip sizes are measured up to this many bytes of model files: beyond, gzip would take longer than the pruning. */
-const GZIP_MEASURE_LIMIT = 256 * 1024 * 1024;
-
-async function measuredSizeNote(ir: ModelIR, outPath: string): Promise<string> {
-  const beforeFiles = ir.files.map((f) => f.path);
-  const afterFiles = await modelFilesAt(ir.format, outPath);
-  const raw = async (fs: string[]): Promise<number> => (await Promise.all(fs.map((f) => stat(f)))).reduce((a, st) => a + st.size, 0);
-  const [rb, ra] = [await raw(beforeFiles), await raw(afterFiles)];
-  if (rb + ra <= GZIP_MEASURE_LIMIT) return sizeNote(await fileSizes(beforeFiles), await fileSizes(afterFiles));
-  return `Size on disk: raw ${rb} -> ${ra} bytes (${(rb / Math.max(1, ra)).toFixed(2)}x smaller); gzip not measured (over ${GZIP_MEASURE_LIMIT / 2 ** 20} MiB of files).`;
-}
-
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
 export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
   const g = buildDepGraph(ir);
@@ -380,9 +372,7 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
     settings: { table: settings.table ?? 'all', ...(settings.keep !== undefined ? { keep: settings.keep } : { sparsity: settings.sparsity }), importance: typeof settings.importance === 'object' ? 'counts' : 'norm', fallback, ...(settings.externalData ? { externalData: true } : {}) },
     changes,
     notes,
-    write: async (outPath) => {
-      await (onnx ? writeOnnx(ir, plans, outPath, settings.externalData === true) : writeTfjs(ir, g, plans, outPath));
-      notes.push(await measuredSizeNote(ir, outPath));
-    },
+    write: (outPath) =>
+      writeAndMeasure(ir, notes, outPath, () => (onnx ? writeOnnx(ir, plans, outPath, settings.externalData === true) : writeTfjs(ir, g, plans, outPath))),
   };
 }

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { ModelFileError, ModelIR } from '../model/ir.js';
 import { readModel } from '../model/read-model.js';
 
@@ -53,6 +54,10 @@ export async function gzipFileSize(file: string): Promise<number> {
   return c.bytes();
 }
 
+/** Sample blocks gzipped at once, in libuv's thread pool (4 threads by default), off the event loop. */
+const SAMPLE_CONCURRENCY = 4;
+const gzipAsync = promisify(zlib.gzip);
+
 /**
  * Estimated gzip size (level 6) of a big file: 64 blocks of 1 MiB spread evenly over it, each
  * gzipped alone, their ratio applied to the whole. Weights compress alike throughout a tensor, so
@@ -63,15 +68,21 @@ export async function sampledGzipFileSize(file: string, size: number): Promise<n
     throw new ModelFileError(file, `cannot read for its gzip size: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   });
   try {
-    const buf = Buffer.alloc(SAMPLE_BLOCK_BYTES);
     let raw = 0;
     let packed = 0;
-    for (let i = 0; i < SAMPLE_BLOCKS; i++) {
-      const at = Math.floor(((size - SAMPLE_BLOCK_BYTES) * i) / (SAMPLE_BLOCKS - 1));
-      const { bytesRead } = await fh.read(buf, 0, SAMPLE_BLOCK_BYTES, Math.max(0, at));
-      raw += bytesRead;
-      packed += zlib.gzipSync(buf.subarray(0, bytesRead), { level: GZIP_LEVEL }).length;
-    }
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      const buf = Buffer.alloc(SAMPLE_BLOCK_BYTES);
+      for (let i = next++; i < SAMPLE_BLOCKS; i = next++) {
+        const at = Math.floor(((size - SAMPLE_BLOCK_BYTES) * i) / (SAMPLE_BLOCKS - 1));
+        const { bytesRead } = await fh.read(buf, 0, SAMPLE_BLOCK_BYTES, Math.max(0, at));
+        const gz = await gzipAsync(buf.subarray(0, bytesRead), { level: GZIP_LEVEL });
+        // added after the await: `packed += await ...` would read packed before other lanes add to it
+        raw += bytesRead;
+        packed += gz.length;
+      }
+    };
+    await Promise.all(Array.from({ length: SAMPLE_CONCURRENCY }, lane));
     return Math.round((packed / Math.max(1, raw)) * size);
   } finally {
     await fh.close();
@@ -84,7 +95,7 @@ export function gzipBufferSize(data: Uint8Array): number {
 }
 
 /** Sizes of the files of a model already read (ir.files lists them, external data included). */
-export async function modelSizeOfIR(ir: ModelIR): Promise<ModelSize> {
+export async function modelSizeOfIR(ir: Pick<ModelIR, 'files'>): Promise<ModelSize> {
   const seen = new Set<string>();
   const files: ModelFileSize[] = [];
   let estimated = false;

@@ -332,7 +332,9 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   // every step's settings are checked before any work: a bad step 2 must not fail after step 1 ran
   for (const step of steps) checkedSettings(step.method, step.settings);
   report('reading', 0);
-  const ir = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
+  // let go of (set to undefined) once the original is analysed: a one-file ONNX model holds its
+  // whole file in memory, and the output is read next
+  let ir: ModelIR | undefined = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
   await mkdir(spec.tempDir, { recursive: true });
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
@@ -346,7 +348,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   const training: NonNullable<CompressJobResult['training']> = [];
   const applied: Array<{ method: string; settings: Record<string, unknown> }> = [];
   try {
-    let current = ir;
+    let current: ModelIR | undefined = ir;
     for (const [i, step] of steps.entries()) {
       const span = 0.5 / steps.length;
       const label = steps.length > 1 ? `${step.method} (step ${i + 1} of ${steps.length})` : step.method;
@@ -376,16 +378,19 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
       signal.throwIfAborted();
       if (i < steps.length - 1) current = await readModel(stepOut, { signal });
     }
+    current = undefined;
     for (let i = 1; i < steps.length; i++) await rm(join(spec.tempDir, `step-${i}`), { recursive: true, force: true });
     report('analysing', 0.6, 'original');
     const before = await analyzeModel(ir, { epsilon: spec.epsilon, spectrum: true, signal });
+    const beforeFacts = sizeFacts(ir);
+    ir = undefined;
     report('analysing', 0.68, 'compressed');
     const afterIr = await readModel(tempOut, { signal });
     after = await analyzeModel(afterIr, { epsilon: spec.epsilon, spectrum: true, signal });
     after.path = spec.outPath;
     signal.throwIfAborted();
     report('evaluating', 0.75);
-    comparison = await compare(spec, tempOut, ir, afterIr);
+    comparison = await compare(spec, tempOut, beforeFacts, sizeFacts(afterIr));
     signal.throwIfAborted();
   report('renaming', 0.99);
     outputFiles = await writingTo(spec.outPath, () => commitOutput(spec.tempDir, spec.outPath, format, spec.overwrite === true, spec.path));
@@ -412,21 +417,31 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
 
 const finite = (x: number | undefined | null): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
+/** What the size comparison needs of a model: its files and parameter count, not its weights. */
+interface SizeFacts {
+  files: ModelIR['files'];
+  params: number;
+}
+
+function sizeFacts(ir: ModelIR): SizeFacts {
+  return { files: ir.files, params: parameterCount(ir) };
+}
+
 /** The before/after figures: accuracy and latency when the models can be run, sizes always. */
-async function compare(spec: CompressJobSpec, afterPath: string, beforeIr: ModelIR, afterIr: ModelIR): Promise<ComparisonView> {
-  if (spec.evaluate === undefined) return sizeComparison(beforeIr, afterIr, 10);
-  return compareRun(spec.path, afterPath, beforeIr, afterIr, spec.evaluate);
+async function compare(spec: CompressJobSpec, afterPath: string, before: SizeFacts, after: SizeFacts): Promise<ComparisonView> {
+  if (spec.evaluate === undefined) return sizeComparison(before, after, 10);
+  return compareRun(spec.path, afterPath, before, after, spec.evaluate);
 }
 
 async function compareRun(
   beforePath: string,
   afterPath: string,
-  beforeIr: ModelIR,
-  afterIr: ModelIR,
+  beforeFacts: SizeFacts,
+  afterFacts: SizeFacts,
   ev: { candidates?: string; k?: number; latency?: boolean },
 ): Promise<ComparisonView> {
   const k = ev.k ?? 10;
-  if (!ev.candidates && ev.latency === false) return sizeComparison(beforeIr, afterIr, k);
+  if (!ev.candidates && ev.latency === false) return sizeComparison(beforeFacts, afterFacts, k);
   try {
     const r = await compareModels(beforePath, afterPath, {
       candidates: ev.candidates,
@@ -436,18 +451,18 @@ async function compareRun(
     });
     return comparisonView(r, ev.candidates);
   } catch (e) {
-    const sizes = await sizeComparison(beforeIr, afterIr, k);
+    const sizes = await sizeComparison(beforeFacts, afterFacts, k);
     sizes.summary.push(`The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
     return sizes;
   }
 }
 
-async function sizeComparison(beforeIr: ModelIR, afterIr: ModelIR, k: number): Promise<ComparisonView> {
-  // the IRs the job holds list the files: no second read of either model
-  const [b, a] = await Promise.all([modelSizeOfIR(beforeIr), modelSizeOfIR(afterIr)]);
+async function sizeComparison(before: SizeFacts, after: SizeFacts, k: number): Promise<ComparisonView> {
+  // the IRs the job read list the files: no second read of either model
+  const [b, a] = await Promise.all([modelSizeOfIR(before), modelSizeOfIR(after)]);
   return {
     k,
-    params: { before: parameterCount(beforeIr), after: parameterCount(afterIr) },
+    params: { before: before.params, after: after.params },
     bytes: { before: b.bytes, after: a.bytes },
     gzipBytes: { before: b.gzipBytes, after: a.gzipBytes },
     latency: [],
@@ -488,7 +503,7 @@ async function runCompareJob(spec: CompareJobSpec, signal: AbortSignal, report: 
   const after = await analyzeModel(afterIr, { epsilon: spec.epsilon, spectrum: true, signal });
   signal.throwIfAborted();
   report('evaluating', 0.5);
-  const comparison = await compareRun(spec.before, spec.after, beforeIr, afterIr, { candidates: spec.candidates, k: spec.k, latency: spec.latency });
+  const comparison = await compareRun(spec.before, spec.after, sizeFacts(beforeIr), sizeFacts(afterIr), { candidates: spec.candidates, k: spec.k, latency: spec.latency });
   report('done', 1);
   return {
     method: 'compare',
