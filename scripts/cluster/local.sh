@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Runs one analysis across local `prunescope worker` processes on a private Redis server, the
-# way it runs across machines (README "Across machines"): a queue, N workers, shards, a merge.
-# Usage: scripts/cluster/local.sh MODEL [SHARDS=4] [WORKERS=2]
-# Prints the merged report (JSON) on stdout and each worker's log on stderr.
-# Needs redis-server (Debian: apt-get install redis-server) and a built CLI (npm run build, or
-# npm run build:tests; PRUNESCOPE_CLI=path/to/main.js picks another).
+# Runs one job across local `prunescope worker` processes on a private Redis server, the way it
+# runs across machines (README "Across machines"): a queue, N workers, shards, then the merge.
+# Usage:
+#   scripts/cluster/local.sh MODEL [SHARDS=4] [WORKERS=2]
+#       analysis: prints the merged report (JSON) on stdout
+#   scripts/cluster/local.sh --quantize OUT.onnx MODEL [SHARDS=4] [WORKERS=2]
+#       ONNX int8: the workers quantize table shards, the model is assembled at OUT.onnx; prints
+#       the job result (JSON) on stdout
+# Each worker's log goes to stderr. Needs redis-server (Debian: apt-get install redis-server) and
+# a built CLI (npm run build, or npm run build:tests; PRUNESCOPE_CLI=path/to/main.js picks another).
 set -euo pipefail
-MODEL=${1:?usage: scripts/cluster/local.sh MODEL [SHARDS] [WORKERS]}
+QUANTIZE_OUT=""
+if [ "${1:-}" = "--quantize" ]; then
+  QUANTIZE_OUT=${2:?usage: scripts/cluster/local.sh --quantize OUT.onnx MODEL [SHARDS] [WORKERS]}
+  shift 2
+fi
+MODEL=${1:?usage: scripts/cluster/local.sh [--quantize OUT.onnx] MODEL [SHARDS] [WORKERS]}
 SHARDS=${2:-4}
 WORKERS=${3:-2}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,4 +45,9 @@ for i in $(seq 1 "$WORKERS"); do
   node "$CLI" worker --redis "redis://127.0.0.1:$PORT" > "$WORK/worker-$i.log" 2>&1 &
   PIDS="$! $PIDS"
 done
-node "$CLI" analyze "$MODEL" --distribute "$SHARDS" --redis "redis://127.0.0.1:$PORT" --shard-dir "$WORK/shards" --json
+if [ -n "$QUANTIZE_OUT" ]; then
+  node "$CLI" quantize "$MODEL" --dtype int8 --distribute "$SHARDS" --redis "redis://127.0.0.1:$PORT" --shard-dir "$WORK/shards" \
+    --out "$QUANTIZE_OUT" --force --no-latency --json
+else
+  node "$CLI" analyze "$MODEL" --distribute "$SHARDS" --redis "redis://127.0.0.1:$PORT" --shard-dir "$WORK/shards" --json
+fi

@@ -57,7 +57,7 @@ export const MERGE = defineCommand({
 
 export const WORKER = defineCommand({
   name: 'worker',
-  summary: 'process analysis shards from the job queue at --redis (BullMQ) until stopped (Ctrl-C / SIGTERM finish the current job first)',
+  summary: 'process analysis and int8 quantization shards from the job queue at --redis (BullMQ) until stopped (Ctrl-C / SIGTERM finish the current job first)',
   options: {
     redis: { kind: 'string', valueName: 'redis://HOST:6379', required: true, description: 'the Redis server of the job queue' },
     concurrency: { kind: 'integer', min: 1, max: 64, default: 1, description: 'shards processed at once by this process' },
@@ -163,8 +163,25 @@ export const QUANTIZE = defineCommand({
     dense: { kind: 'choice', choices: ['weights-only', 'dynamic'], defaultText: 'weights-only', description: "ONNX int8 dense kernels: dequantized for the float MatMul ('weights-only') or an integer MatMul ('dynamic')" },
     lookup: { kind: 'choice', choices: ['compact', 'fast'], defaultText: 'compact', description: "ONNX int8 tables: float16 row scales ('compact') or float32 scales and one DequantizeLinear ('fast')" },
     'full-range': { kind: 'boolean', description: 'ONNX int8 dense kernels: all 8 bits (by default 7, so that x64 CPUs without VNNI cannot overflow)' },
+    shard: { kind: 'string', valueName: 'I/N', description: 'ONNX int8: compute only shard I of N of the embedding tables (balanced by size) into the shard file --out; --from-shards assembles the model' },
+    'from-shards': { kind: 'path', repeatable: true, valueName: 'FILE|DIR', description: 'ONNX int8: take the tables from these shard files (a folder: every *.qshard in it), all N of one split; the model equals a one-process run, byte for byte' },
+    distribute: { kind: 'integer', min: 1, max: 100_000, valueName: 'N', description: 'ONNX int8: N table shards on the job queue at --redis, run by `prunescope worker` processes, then assembled here' },
+    redis: { kind: 'string', valueName: 'redis://HOST:6379', description: 'the Redis server of the job queue (with --distribute)' },
+    'shard-dir': { kind: 'path', valueName: 'DIR', description: 'where workers write the shard files (with --distribute; every worker must see it at this path)', defaultText: 'a folder beside the model' },
   },
-  examples: ['prunescope quantize model.onnx --dtype int8 --out model-int8.onnx'],
+  rules: [
+    { requires: 'out', when: ['shard'], message: '--shard I/N writes a shard file: give --out SHARD.qshard' },
+    { exclusive: ['shard', 'from-shards', 'distribute'] },
+    { requires: 'redis', when: ['distribute'] },
+    { requires: 'distribute', when: ['redis'] },
+    { requires: 'distribute', when: ['shard-dir'] },
+  ],
+  examples: [
+    'prunescope quantize model.onnx --dtype int8 --out model-int8.onnx',
+    'prunescope quantize big.onnx --dtype int8 --shard 2/8 --out big-2.qshard',
+    'prunescope quantize big.onnx --dtype int8 --from-shards shards/ --out big-int8.onnx',
+    'prunescope quantize big.onnx --dtype int8 --distribute 8 --redis redis://queue:6379 --out big-int8.onnx',
+  ],
 });
 
 export const FACTORIZE = defineCommand({

@@ -1,4 +1,4 @@
-// `prunescope worker --redis URL`: processes analysis shards from the job queue (BullMQ) until
+// `prunescope worker --redis URL`: processes analysis and int8 quantization shards from the job queue (BullMQ) until
 // SIGINT / SIGTERM, which let the job in progress finish first. Run as many as you like, on any
 // machine that reaches the Redis server and sees the models and shard folder at the same paths.
 

@@ -41,7 +41,12 @@ export function parseShard(text: string): ShardSpec {
 
 /** Tensor indices of each of `count` shards: largest tensors first, each to the least loaded shard. */
 export function assignShards(ir: ModelIR, count: number): number[][] {
-  const order = ir.tensors.map((t, i) => ({ i, n: tensorElementCount(t.shape) })).sort((a, b) => b.n - a.n || a.i - b.i);
+  return balanceShards(ir.tensors.map((t) => tensorElementCount(t.shape)), count);
+}
+
+/** Indices of `sizes` for each of `count` shards: largest first, each to the least loaded shard; each list in index order. */
+export function balanceShards(sizes: number[], count: number): number[][] {
+  const order = sizes.map((n, i) => ({ i, n })).sort((a, b) => b.n - a.n || a.i - b.i);
   const load = new Array<number>(count).fill(0);
   const out: number[][] = Array.from({ length: count }, () => []);
   for (const { i, n } of order) {

@@ -493,6 +493,7 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
       lookup: choice(['compact', 'fast'], "ONNX int8 tables: 'compact' (float16 row scales) or 'fast' (float32 scales, one DequantizeLinear).", { default: 'compact' }),
       verify: { kind: 'boolean', default: true, description: 'Run both models on the same generated inputs (a compress job compares them itself: off there unless asked).' },
       verifyRows: count('Rows for the check.', { default: 256 }),
+      fromShards: names('ONNX int8: shard files of `quantize --shard I/N` (all N) whose table codes and scales are used instead of computed; the model is the same, byte for byte.'),
     },
     // a job compares the models itself after writing: the method's own check would run them twice
     jobDefaults: { verify: false },

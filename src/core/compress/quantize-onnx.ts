@@ -68,7 +68,25 @@ export interface OnnxQuantizeOptions {
   onTensor?: (done: number, total: number, name: string) => void;
   /** elements per chunk when tables are streamed (default 1 Mi); tests make it small */
   chunkElements?: number;
+  /** where int8 tables' codes and scales come from: computed here (default), or from shards */
+  rowsInt8?: RowsInt8Source;
 }
+
+/** One table's int8: the codes, streamed when the model is written, and the scales. */
+export interface RowsInt8 {
+  codes: TensorByteStream;
+  scales: Float32Array;
+  /** the scales rounded to float16, when asked for and every scale fits */
+  scaleBits?: Uint16Array;
+  maxAbsError: number;
+}
+
+/**
+ * The int8 of table `t` with one scale per `rowLen` elements (float16 scales when asked and they
+ * fit). The plan decides rowLen and float16Scales; the source only computes, so a shard worker
+ * computes exactly what one process would.
+ */
+export type RowsInt8Source = (t: ModelTensor, rowLen: number, float16Scales: boolean) => Promise<RowsInt8>;
 
 const CHUNK_ELEMENTS = 1 << 20;
 
@@ -77,7 +95,7 @@ const CHUNK_ELEMENTS = 1 << 20;
  * pass 1 reads the table for row scales, pass 2 for the weight error; the codes are produced a
  * chunk at a time when the model is written (a third read), so no copy of the table is held.
  */
-async function streamedRowsInt8(t: ModelTensor, rowLen: number, float16Scales: boolean, chunk: number) {
+export async function streamedRowsInt8(t: ModelTensor, rowLen: number, float16Scales: boolean, chunk = CHUNK_ELEMENTS): Promise<RowsInt8> {
   const count = t.shape.reduce((a, b) => a * b, 1);
   const step = Math.max(1, chunk);
   const absmax = new Float64Array(rowLen > 0 ? count / rowLen : 0);
@@ -427,7 +445,10 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       if (perRow && opts.lookup === 'fast' && !fast) {
         plan.lookupNotes.push(`${t.name}: compact lookup kept (${opset < 13 ? `opset ${opset} < 13` : 'its ids are not a 1-D graph input'})`);
       }
-      const rq = await streamedRowsInt8(t, perRow ? cols : rows * cols, perRow && !fast, opts.chunkElements ?? CHUNK_ELEMENTS);
+      const rowLen = perRow ? cols : rows * cols;
+      const rq = opts.rowsInt8
+        ? await opts.rowsInt8(t, rowLen, perRow && !fast)
+        : await streamedRowsInt8(t, rowLen, perRow && !fast, opts.chunkElements ?? CHUNK_ELEMENTS);
       const qName = names.fresh(`${t.name}_int8`);
       const sName = names.fresh(`${t.name}_scale`);
       const scaleDtype = rq.scaleBits ? 'float16' : 'float32';

@@ -10,7 +10,9 @@ import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js
 import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
-import { NARROW_TABLE_COLS, planOnnxQuantization } from './quantize-onnx.js';
+import { NARROW_TABLE_COLS, planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
+import { shardedRowsInt8, writeQuantizeShard, type QuantizeShardHeader } from './quantize-shards.js';
+import type { ShardSpec } from '../analysis/shards.js';
 import { planTfjsQuantization } from './quantize-tfjs.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
@@ -53,6 +55,12 @@ export interface QuantizeSettings {
   verify?: boolean;
   /** rows for the check; default 256 */
   verifyRows?: number;
+  /**
+   * ONNX int8: the tables' codes and scales from these quantize shard files (`quantize --shard
+   * I/N` writes them, on any machine) instead of computed here; the model written is the same,
+   * byte for byte.
+   */
+  fromShards?: string[];
 }
 
 export interface QuantizeOutcome extends CompressionOutcome {
@@ -136,7 +144,13 @@ function lowBitNote(dtype: 'int4' | 'int2', changes: TensorChange[], plan: { flo
   );
 }
 
-export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx: CompressionContext = {}): Promise<QuantizeOutcome> {
+/** `rowsInt8`: where int8 tables come from (quantize-shards.ts computes one shard's with it). */
+export async function quantizeModel(
+  ir: ModelIR,
+  settings: QuantizeSettings,
+  ctx: CompressionContext = {},
+  hooks: { rowsInt8?: RowsInt8Source } = {},
+): Promise<QuantizeOutcome> {
   const dtype = settings.dtype;
   if (!DTYPES.includes(dtype)) {
     throw new ModelFileError(ir.path, `quantize: unknown dtype "${String(dtype)}" (${DTYPES.join(', ')})`);
@@ -162,6 +176,15 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   if (dense !== 'weights-only' && dense !== 'dynamic') throw new ModelFileError(ir.path, `quantize: dense must be weights-only or dynamic, got "${String(dense)}"`);
   const verify = settings.verify ?? true;
   const verifyRows = settings.verifyRows ?? 256;
+  let rowsInt8 = hooks.rowsInt8;
+  let shardNote: string | undefined;
+  if (settings.fromShards !== undefined) {
+    if (!isOnnx || dtype !== 'int8') throw new ModelFileError(ir.path, 'quantize: fromShards assembles ONNX int8 only');
+    const sharded = await shardedRowsInt8(ir, settings.fromShards);
+    rowsInt8 = sharded.source;
+    shardNote = `The int8 tables' codes and scales came from ${sharded.shards} shard file(s) (quantize --shard), computed by the same code as a one-process run: the model is the same, byte for byte.`;
+  }
+  // fromShards is how the work was done, not what was done: a recipe replays it in one process
   const resolved = { dtype, tensors, reduceRange, dense, lookup, verify, verifyRows, ...(settings.externalData ? { externalData: true } : {}) };
   const progress = ctx.onProgress ?? (() => undefined);
   const selected = selectTensors(ir, { dtype, tensors });
@@ -173,7 +196,8 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   let write: (outPath: string) => Promise<void>;
   const notes: string[] = [];
   if (isOnnx) {
-    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'int4' | 'int2' | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor });
+    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'int4' | 'int2' | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor, rowsInt8 });
+    if (shardNote) notes.push(shardNote);
     changes = plan.changes;
     skipped = plan.skipped;
     const external = settings.externalData === true || ir.files.some((f) => f.kind === 'external-data');
@@ -277,4 +301,15 @@ export async function quantizeModel(ir: ModelIR, settings: QuantizeSettings, ctx
   }
   progress(1);
   return outcome;
+}
+
+/**
+ * Shard `shard` of an ONNX int8 quantization, written to `outPath`: the codes and scales of its
+ * share of the tables, computed by the same plan as quantizeModel (quantize-shards.ts).
+ */
+export async function quantizeShard(ir: ModelIR, settings: QuantizeSettings, shard: ShardSpec, outPath: string, ctx: CompressionContext = {}): Promise<QuantizeShardHeader> {
+  if (ir.format !== 'onnx' || settings.dtype !== 'int8') throw new ModelFileError(ir.path, 'quantize: shards are made for ONNX int8 only');
+  const { fromShards: _assembled, ...one } = settings;
+  const selected = selectTensors(ir, { dtype: 'int8', tensors: one.tensors ?? 'all' });
+  return writeQuantizeShard(ir, selected, shard, outPath, (source) => quantizeModel(ir, { ...one, verify: false }, ctx, { rowsInt8: source }));
 }
