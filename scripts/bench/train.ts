@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelIR } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
-import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx-write.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx/write.js';
 import { buildTfjsFunctionFromOnnx } from '../../src/core/model/onnx-to-tfjs.js';
 import { finetuneModel } from '../../src/core/compress/finetune.js';
 import { EpochSampler, readInteractionTable, tableAsBatch } from '../../src/core/compress/train/interaction-table.js';

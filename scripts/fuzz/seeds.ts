@@ -1,14 +1,14 @@
 // The fuzzer's seed corpus: REAL model files made by the project's own code. The tiny trained
 // sample models (NeuMF, two-tower, DeepFM as TF.js and ONNX, with their interaction CSVs) come
 // from test/fixtures/write-fixtures.ts; hand-built ONNX edge models (external data, If/Loop
-// subgraphs, Constant nodes, float16, typed fields, sparse initializers) come from onnx-build.ts;
+// subgraphs, Constant nodes, float16, typed fields, sparse initializers) come from model/onnx/build.ts;
 // TF.js variants (several shards, uint8/float16 quantization) are derived from the samples.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { float32ToFloat16Bits } from '../../src/core/model/tensor-data.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../../test/fixtures/write-fixtures.js';
 

@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { chromium } = require('playwright-core');
-const { OnnxGraphBuilder, writeOnnxFile } = require(path.join(ROOT, 'out/src/core/model/onnx-build.js'));
+const { OnnxGraphBuilder, writeOnnxFile } = require(path.join(ROOT, 'out/src/core/model/onnx/build.js'));
 const { readModel } = require(path.join(ROOT, 'out/src/core/model/read-model.js'));
 const { analyzeModel } = require(path.join(ROOT, 'out/src/core/analysis/analyze-model.js'));
 

@@ -10,7 +10,7 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { factorizeModel } from '../../src/core/compress/factorize.js';
 import { orthonormalizeColumns } from '../../src/core/analysis/linalg.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';

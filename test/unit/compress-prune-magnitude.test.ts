@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { float32ToFloat16Bits, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import * as tf from '@tensorflow/tfjs';

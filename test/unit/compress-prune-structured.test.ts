@@ -10,7 +10,7 @@ import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import type { ModelIR } from '../../src/core/model/ir.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower } from '../../src/core/samples/models.js';
 import { exportLayersModelToOnnx } from '../../src/core/samples/to-onnx.js';

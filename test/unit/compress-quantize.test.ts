@@ -213,7 +213,7 @@ test('bad settings are ModelFileErrors naming the file', async () => {
 });
 
 test('PyTorch-style Gemm transB=1 graph: int8 kernels in both dense modes, layouts and outputs checked', async () => {
-  const { OnnxGraphBuilder, writeOnnxFile } = await import('../../src/core/model/onnx-build.js');
+  const { OnnxGraphBuilder, writeOnnxFile } = await import('../../src/core/model/onnx/build.js');
   const r = (i: number): number => Math.sin(i * 12.9898) * 0.5;
   const b = new OnnxGraphBuilder({ graphName: 'g', producer: 'pytorch' })
     .input('ids', 'int64', ['batch'])
@@ -250,7 +250,7 @@ test('PyTorch-style Gemm transB=1 graph: int8 kernels in both dense modes, layou
 });
 
 test('opset 12 model: weights-only dense falls back to the dynamic form without raising the opset, and says so', async () => {
-  const { OnnxGraphBuilder, writeOnnxFile } = await import('../../src/core/model/onnx-build.js');
+  const { OnnxGraphBuilder, writeOnnxFile } = await import('../../src/core/model/onnx/build.js');
   const b = new OnnxGraphBuilder({ graphName: 'g', opset: 12 })
     .input('x', 'float32', ['batch', 4])
     .output('y', 'float32', ['batch', 2])
@@ -266,7 +266,7 @@ test('opset 12 model: weights-only dense falls back to the dynamic form without 
     const out = path.join(dir, 'q.onnx');
     await o.write(out);
     const q = await readModel(out);
-    const { onnxDefaultOpset } = await import('../../src/core/model/onnx-edit.js');
+    const { onnxDefaultOpset } = await import('../../src/core/model/onnx/edit.js');
     assert.equal(onnxDefaultOpset(q), 12);
     assert.deepEqual(q.graph.nodes.map((n) => n.op), ['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Mul']);
   });

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelIR } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
-import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx-write.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx/write.js';
 import { writeTfjsModel, TfjsReplacement } from '../../src/core/model/tfjs-write.js';
 import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
 import { finetuneModel } from '../../src/core/compress/finetune.js';

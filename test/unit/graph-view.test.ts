@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import { buildGraphView, repeatedRuns } from '../../src/core/analysis/graph-view.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { checkOutputFree, OutputExistsError, outputPathFor, tempDirFor } from '../../src/core/jobs/output-files.js';
 import { parseRecipe, RecipeError } from '../../src/core/jobs/recipe-file.js';
 import { runJobInProcess } from '../../src/core/jobs/run-job-in-process.js';

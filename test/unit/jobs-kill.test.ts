@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runJob } from '../../src/core/jobs/job-runner.js';
 import { tempDirFor } from '../../src/core/jobs/output-files.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobCancelledError, runJob } from '../../src/core/jobs/job-runner.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 
 async function tableModel(dir: string, rows: number): Promise<string> {
   const table = new Float32Array(rows * 16).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);

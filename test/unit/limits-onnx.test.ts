@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { ModelFileError } from '../../src/core/model/ir.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { MAX_GRAPH_ENTRIES } from '../../src/core/model/onnx.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';

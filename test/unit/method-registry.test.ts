@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { COMPRESS_METHODS, type CompressMethod } from '../../src/core/jobs/job-types.js';
 import { parseRecipe, RecipeError, recipeJsonSchema, recipeSchemaText } from '../../src/core/jobs/recipe-file.js';

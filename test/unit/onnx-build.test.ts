@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { OnnxGraphBuilder, makeAttribute, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, makeAttribute, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'ps-onnx-build-'));

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelFileError } from '../../src/core/model/ir.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { onnxDefaultOpset, writeEditedOnnxModel } from '../../src/core/model/onnx-edit.js';
+import { onnxDefaultOpset, writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
-import { writeOnnxModel } from '../../src/core/model/onnx-write.js';
+import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { ModelFileError, ModelIR, ModelTensor } from '../../src/core/model/ir.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { layerFromNodeName, layerFromTensorName, readOnnxModel } from '../../src/core/model/onnx.js';
 import { readTensorBytes, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 

@@ -11,7 +11,7 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { GraphValueInfo, ModelIR } from '../../src/core/model/ir.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { writeOnnxModel } from '../../src/core/model/onnx-write.js';
+import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import { readTensorBytes, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 
 const DIR = process.env.PRUNESCOPE_REAL_ONNX_DIR;

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
 import { buildTfjsFunctionFromOnnx } from '../../src/core/model/onnx-to-tfjs.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';

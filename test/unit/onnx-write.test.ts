@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelFileError, ModelIR } from '../../src/core/model/ir.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { writeOnnxModel } from '../../src/core/model/onnx-write.js';
+import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import { readTensorBytes, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -14,7 +14,7 @@ import {
   unpackRowCodes,
 } from '../../src/core/compress/quantize-math.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
-import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 

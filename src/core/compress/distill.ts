@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
 import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
-import { writeOnnxFile } from '../model/onnx-build.js';
+import { writeOnnxFile } from '../model/onnx/build.js';
 import { fileSystemLoadHandler, fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';

@@ -23,7 +23,7 @@
 
 import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { readTensorFloat32 } from '../model/tensor-data.js';
-import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx-edit.js';
+import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx/edit.js';
 import { writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';

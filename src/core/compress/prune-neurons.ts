@@ -9,7 +9,7 @@
 
 import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { readTensorFloat32 } from '../model/tensor-data.js';
-import { writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';

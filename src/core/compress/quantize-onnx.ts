@@ -1,5 +1,5 @@
 // ONNX side of quantization: turns the chosen float32 initializers into a structural graph edit
-// (onnx-edit.ts) that ONNX Runtime runs.
+// (model/onnx/edit.ts) that ONNX Runtime runs.
 //  - float16: the table/kernel is stored as float16; an embedding table is gathered in float16
 //    and its rows cast to float (the table stays half size in memory); any other weight gets a
 //    Cast node that produces the original name (ORT folds it at load: half size on disk only).

@@ -10,7 +10,8 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
-import { OnnxGraphBuilder, writeOnnxFile, ExternalDataOptions } from '../model/onnx-build.js';
+import { OnnxGraphBuilder, writeOnnxFile } from '../model/onnx/build.js';
+import { ExternalDataOptions } from '../model/onnx/splice.js';
 
 /** What a layer's output is in the ONNX graph. */
 type Value =

@@ -6,8 +6,8 @@
 import { onnx } from 'onnx-proto';
 import { ModelFileError, type ModelIR } from '../model/ir.js';
 import { isOnnxNative } from '../model/onnx.js';
-import { OnnxGraphBuilder, writeOnnxFile, type OnnxAttrValue } from '../model/onnx-build.js';
-import { writeEditedOnnxModel } from '../model/onnx-edit.js';
+import { OnnxGraphBuilder, writeOnnxFile, type OnnxAttrValue } from '../model/onnx/build.js';
+import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import {
   BRANCH_MODES,
   compactTree,

@@ -1,7 +1,7 @@
 // Trained values back into a copy of the model file, same format and structure.
 
 import type { DType, ModelIR } from '../../model/ir.js';
-import { writeOnnxModel, OnnxTensorReplacement } from '../../model/onnx-write.js';
+import { writeOnnxModel, OnnxTensorReplacement } from '../../model/onnx/write.js';
 import { writeTfjsModel, TfjsReplacement } from '../../model/tfjs-write.js';
 import { encodeFloats } from '../../model/tensor-data.js';
 

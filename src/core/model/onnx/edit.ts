@@ -1,7 +1,7 @@
 // Structural edits of an ONNX model read by onnx.ts: initializers added, replaced or removed,
 // nodes inserted or removed, node inputs rewired, opset imports raised.
 //
-// Like onnx-write.ts, the ORIGINAL FILE BYTES are the template (onnx-proto only knows the ONNX
+// Like onnx/write.ts, the ORIGINAL FILE BYTES are the template (onnx-proto only knows the ONNX
 // 1.10 schema and would drop newer fields on re-encoding): every field of the model is copied
 // verbatim at the protobuf wire level except what the edit touches. Only the inserted nodes and
 // new initializers are encoded from scratch; a rewired node keeps all its fields but its
@@ -34,7 +34,7 @@ import { Out, int64VarintBytes, lengthDelimited, parseFields, stringField, tagBy
 
 export type { OnnxAttrValue } from './build.js';
 
-/** A node to insert. Attribute values are typed as in onnx-build.ts (`{ i }`, `{ f }`, ...). */
+/** A node to insert. Attribute values are typed as in onnx/build.ts (`{ i }`, `{ f }`, ...). */
 export interface OnnxNodeSpec {
   /** unique among the graph's node names, not empty */
   name: string;
