@@ -12,13 +12,15 @@
 //   Dense(r -> d, no bias, linear), which acts on the last axis: [batch, len, r] -> [batch, len, d],
 //   the shape every consumer (Flatten, ...) saw before.
 // - Tall tables are factorized streaming: A^T A in one pass over the rows, V from its
-//   eigenvectors, E' = E V in a second pass (exact; O(d^2) extra memory).
+//   eigenvectors, and E' = E V produced chunk by chunk while the ONNX writer writes it (exact;
+//   O(d^2) extra memory: the narrower table is never held whole; TF.js collects it).
 // The rank is given, or the smallest keeping a share of sum sigma^2 (`energy`), or both (the
 // energy's rank, at most `rank`). A tensor is factorized only when r (m + n) < m n (1 - minSaving).
 
 import * as path from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
+import { TensorByteStream, collectBytes } from '../model/tensor-stream.js';
 import { writeOnnxModel } from '../model/onnx/write.js';
 import { nativeOf } from '../model/onnx/splice.js';
 import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } from '../model/onnx/edit.js';
@@ -70,8 +72,8 @@ export interface FactorizeOutcome extends CompressionOutcome {
 const STREAM_MAX_WIDTH = 1024;
 /** New ONNX initializers beyond this many bytes go to an external data file. */
 const EXTERNAL_DATA_BYTES = 512 * 1024 * 1024;
-/** Rows per chunk of the streaming passes. */
-const CHUNK_ELEMENTS = 1 << 20;
+/** Values per chunk of the streaming passes (whole rows; tests may lower it). */
+export const tableStreaming = { chunkElements: 1 << 20 };
 
 interface Resolved {
   rank?: number;
@@ -109,14 +111,27 @@ function uniqueName(base: string, taken: Set<string>): string {
 // ---------------------------------------------------------------------------------------------
 // The factorization of one tensor
 
+interface Factor {
+  /** the values, or (a streamed table) their float32 bytes produced on demand */
+  data: Float32Array | TensorByteStream;
+  shape: [number, number];
+}
+
 interface Factors {
   rank: number;
   energyKept: number;
   relativeError: number;
   /** stored factors in application order, with their stored shapes */
-  first: { data: Float32Array; shape: [number, number] };
-  second: { data: Float32Array; shape: [number, number] };
+  first: Factor;
+  second: Factor;
   method: string;
+}
+
+/** A factor's values in memory (a streamed table is collected: TF.js writes shards from memory). */
+async function factorValues(f: Factor, what: string): Promise<Float32Array> {
+  if (f.data instanceof Float32Array) return f.data;
+  const b = await collectBytes(f.data, what);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 }
 
 /** The rank for these singular values, or a reason not to factorize. */
@@ -139,60 +154,74 @@ function pickRank(sv: ArrayLike<number>, total: number, m: number, n: number, st
   return { rank: r };
 }
 
-/** E [N, d] ~ (E V_r) V_r^T by a streaming Gram: exact, two passes over the rows. */
+/** E [N, d] ~ (E V_r) V_r^T by a streaming Gram: exact, one pass over the rows now, one per write. */
 async function factorTableStreaming(t: ModelTensor, N: number, d: number, st: Resolved, signal?: AbortSignal): Promise<Factors | { skip: string }> {
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / d));
+  const rowsPerChunk = Math.max(1, Math.floor(tableStreaming.chunkElements / d));
   const acc = new GramAccumulator(d);
   await forEachTensorChunk(t, rowsPerChunk * d, (chunk) => {
     signal?.throwIfAborted();
     acc.addRows(chunk);
   });
   const total = acc.sumSquares;
-  const { singularValues, vectors } = svdFromGram(acc.gram(), d);
+  const gram = acc.gram();
+  const { singularValues, vectors } = svdFromGram(gram, d);
   const pick = pickRank(singularValues, total, N, d, st);
   if ('skip' in pick) return pick;
   const r = pick.rank;
   // P = V_r^T [r, d]
   const proj = new Float32Array(r * d);
-  const vr = new Float64Array(d * r); // V_r [d, r] for the projection pass
+  const vr = new Float64Array(d * r); // V_r [d, r] for the projection
   for (let j = 0; j < r; j++) {
     for (let k = 0; k < d; k++) {
       proj[j * d + k] = vectors[k * d + j];
       vr[k * r + j] = vectors[k * d + j];
     }
   }
-  const table = new Float32Array(N * r);
-  const row = new Float64Array(r);
+  // E V_r V_r^T is the orthogonal projection of the rows onto span(V_r):
+  // |E - E'P|^2 = |E|^2 - |E V_r|^2, and |E v_j|^2 = v_j^T (E^T E) v_j
   let kept = 0;
-  await forEachTensorChunk(t, rowsPerChunk * d, (chunk, first) => {
-    signal?.throwIfAborted();
-    const rows = chunk.length / d;
-    const row0 = first / d;
-    for (let i = 0; i < rows; i++) {
-      row.fill(0);
-      const base = i * d;
-      for (let k = 0; k < d; k++) {
-        const x = chunk[base + k];
-        if (x === 0) continue;
-        const vb = k * r;
-        for (let j = 0; j < r; j++) row[j] += x * vr[vb + j];
-      }
-      const ob = (row0 + i) * r;
-      for (let j = 0; j < r; j++) {
-        table[ob + j] = row[j];
-        kept += row[j] * row[j];
-      }
+  for (let j = 0; j < r; j++) {
+    for (let p = 0; p < d; p++) {
+      let gv = 0;
+      for (let q = 0; q < d; q++) gv += gram[p * d + q] * vr[q * r + j];
+      kept += vr[p * r + j] * gv;
     }
-  });
-  // E V_r V_r^T is the orthogonal projection of the rows onto span(V_r): |E - E'P|^2 = |E|^2 - |E V_r|^2
-  const energyKept = total > 0 ? Math.min(1, kept / total) : 1;
+  }
+  const energyKept = total > 0 ? Math.min(1, Math.max(0, kept / total)) : 1;
   return {
     rank: r,
     energyKept,
     relativeError: Math.sqrt(Math.max(0, 1 - energyKept)),
-    first: { data: table, shape: [N, r] },
+    first: { data: projectedTableStream(t, vr, r, rowsPerChunk), shape: [N, r] },
     second: { data: proj, shape: [r, d] },
     method: 'streaming-gram-eigen',
+  };
+}
+
+/** E V_r [N, r] as float32 bytes, computed (in float64) a chunk of rows at a time on each write. */
+function projectedTableStream(t: ModelTensor, vr: Float64Array, r: number, rowsPerChunk: number): TensorByteStream {
+  const [N, d] = t.shape;
+  return {
+    byteLength: N * r * 4,
+    async stream(sink) {
+      const out = new Float32Array(Math.min(rowsPerChunk, N) * r);
+      const row = new Float64Array(r);
+      await forEachTensorChunk(t, rowsPerChunk * d, async (chunk) => {
+        const rows = chunk.length / d;
+        for (let i = 0; i < rows; i++) {
+          row.fill(0);
+          const base = i * d;
+          for (let k = 0; k < d; k++) {
+            const x = chunk[base + k];
+            if (x === 0) continue;
+            const vb = k * r;
+            for (let j = 0; j < r; j++) row[j] += x * vr[vb + j];
+          }
+          out.set(row, i * r);
+        }
+        await sink(f32Bytes(out.subarray(0, rows * r)));
+      });
+    },
   };
 }
 
@@ -313,8 +342,9 @@ function onnxEditFor(site: OnnxSite, f: Factors, names: Set<string>, edit: Requi
   const t = site.tensor;
   const aName = uniqueName(site.kind === 'table' ? `${t.name}_lowrank` : `${t.name}_lowrank_a`, names);
   const bName = uniqueName(site.kind === 'table' ? `${t.name}_proj` : `${t.name}_lowrank_b`, names);
-  edit.setInitializers.push({ name: aName, dtype: 'float32', shape: f.first.shape, data: f32Bytes(f.first.data) });
-  edit.setInitializers.push({ name: bName, dtype: 'float32', shape: f.second.shape, data: f32Bytes(f.second.data) });
+  const bytes = (x: Factor) => (x.data instanceof Float32Array ? f32Bytes(x.data) : x.data);
+  edit.setInitializers.push({ name: aName, dtype: 'float32', shape: f.first.shape, data: bytes(f.first) });
+  edit.setInitializers.push({ name: bName, dtype: 'float32', shape: f.second.shape, data: bytes(f.second) });
   edit.removeInitializers.push(t.name);
   for (const nd of site.nodes) {
     const y = nd.outputs[0];
@@ -595,18 +625,20 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
       if (c.kind === 'table') {
         const proj = tfjsSplitEmbedding(keras!, layer, f.rank, n, names);
         const projWeight = `${proj}/kernel`;
-        tfjsWeights.push({ name: t.name, dtype: 'float32', shape: f.first.shape, data: f.first.data });
-        tfjsWeights.push({ name: projWeight, dtype: 'float32', shape: f.second.shape, data: f.second.data });
+        tfjsWeights.push({ name: t.name, dtype: 'float32', shape: f.first.shape, data: await factorValues(f.first, t.name) });
+        tfjsWeights.push({ name: projWeight, dtype: 'float32', shape: f.second.shape, data: await factorValues(f.second, projWeight) });
         factorNames = [t.name, projWeight];
       } else {
         const lowrank = tfjsSplitDense(keras!, layer, f.rank, names);
         const aWeight = `${lowrank}/kernel`;
-        tfjsWeights.push({ name: aWeight, dtype: 'float32', shape: f.first.shape, data: f.first.data });
-        tfjsWeights.push({ name: t.name, dtype: 'float32', shape: f.second.shape, data: f.second.data });
+        tfjsWeights.push({ name: aWeight, dtype: 'float32', shape: f.first.shape, data: await factorValues(f.first, aWeight) });
+        tfjsWeights.push({ name: t.name, dtype: 'float32', shape: f.second.shape, data: await factorValues(f.second, t.name) });
         factorNames = [aWeight, t.name];
       }
     }
-    const paramsAfter = f.first.data.length + f.second.data.length;
+    const firstCount = f.first.shape[0] * f.first.shape[1];
+    const secondCount = f.second.shape[0] * f.second.shape[1];
+    const paramsAfter = firstCount + secondCount;
     factorized.push({
       tensor: t.name,
       kind: c.kind,
@@ -627,8 +659,8 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
         `relative error ${f.relativeError.toPrecision(3)})`,
       before: { shape: [m, n], dtype: t.dtype, bytes: t.storage.byteLength },
       after: [
-        { name: factorNames[0], shape: f.first.shape, dtype: 'float32' as DType, bytes: f.first.data.byteLength },
-        { name: factorNames[1], shape: f.second.shape, dtype: 'float32' as DType, bytes: f.second.data.byteLength },
+        { name: factorNames[0], shape: f.first.shape, dtype: 'float32' as DType, bytes: firstCount * 4 },
+        { name: factorNames[1], shape: f.second.shape, dtype: 'float32' as DType, bytes: secondCount * 4 },
       ],
     });
   }

@@ -8,15 +8,19 @@
 // Thresholds are exact order statistics (MagnitudeSelector: two histogram passes over the float
 // bits, never a sort), and ties at the threshold are broken by position, so a sparsity s over n
 // weights zeroes exactly floor(s * n) of them (NaNs are never pruned and do not count in n).
+// The planning passes keep per tensor only the cut, how many ties at the cut go (the first ones in
+// element order) and, for whole columns, the dead indices: ONNX output re-reads each tensor chunk
+// by chunk while it is written, so no table is ever held whole (no mask, no value array).
 
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
-import { dtypeByteSize, encodeFloats, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
+import { dtypeByteSize, encodeFloats, forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
+import { collectBytes, TensorByteStream } from '../model/tensor-stream.js';
 import { writeOnnxModel, OnnxTensorReplacement } from '../model/onnx/write.js';
 import { writeTfjsModel, TfjsReplacement } from '../model/tfjs-write.js';
 import { MagnitudeSelector, prunedCount } from '../analysis/magnitude-select.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 import { measureWritten, sizeNote } from './measured-size.js';
-import { ChannelGroup, buildDepGraph, channelGroup, channelSources, forEachIndexInSlice, frozenTensors, selectLowest } from './graph-deps.js';
+import { ChannelGroup, buildDepGraph, channelGroup, channelSources, frozenTensors, selectLowest } from './graph-deps.js';
 
 export interface PruneMagnitudeSettings {
   /** fraction of the chosen weights to zero, 0..1 */
@@ -56,7 +60,8 @@ export interface PruneMasks {
 }
 
 const PRUNABLE_ROLES: ReadonlySet<TensorRole> = new Set<TensorRole>(['embedding', 'dense-kernel', 'conv-kernel']);
-const CHUNK = 1 << 20;
+/** Elements per chunk when tensors are streamed (planning passes and the pruned output); tests may lower it. */
+export const magnitudeStreaming = { chunkElements: 1 << 20 };
 
 function checkSparsity(s: unknown, what: string, file: string): number {
   if (typeof s !== 'number' || !(s >= 0 && s <= 1)) throw new ModelFileError(file, `${what} must be a number in [0, 1], got ${String(s)}`);
@@ -125,48 +130,172 @@ export function outputLayerKernels(ir: ModelIR): Set<string> {
 }
 
 async function streamTensors(tensors: ModelTensor[], cb: (chunk: Float32Array, t: number, first: number) => void): Promise<void> {
-  for (let i = 0; i < tensors.length; i++) await forEachTensorChunk(tensors[i], CHUNK, (c, first) => cb(c, i, first));
+  for (let i = 0; i < tensors.length; i++) await forEachTensorChunk(tensors[i], magnitudeStreaming.chunkElements, (c, first) => cb(c, i, first));
+}
+
+/** Indices along one axis of a tensor whose whole slices are zeroed (column granularity). */
+interface DeadIndices {
+  /** elements per step along the axis (product of the later dims) */
+  inner: number;
+  /** length of the axis */
+  dim: number;
+  /** 1 = every element at this index along the axis is pruned */
+  dead: Uint8Array;
 }
 
 /**
- * Masks over `tensors` that zero exactly k = floor(sparsity * n) weights of smallest |w|
- * (n counts non-NaN values). Ties at the k-th value are pruned in order (tensor order, then
- * element order) until exactly k are pruned.
+ * How one tensor is pruned, found by the planning passes and applied chunk by chunk (so the
+ * pruned values are never held whole): every weight with |w| < cut, the first `ties` weights
+ * (in element order) with |w| == cut, and every weight on a dead index of `dead`.
  */
-async function masksFor(tensors: ModelTensor[], sparsity: number, signal?: AbortSignal): Promise<{ masks: Uint8Array[]; threshold: number; pruned: number[] }> {
-  const masks = tensors.map((t) => new Uint8Array(tensorElementCount(t.shape)).fill(1));
-  const pruned = tensors.map(() => 0);
+interface TensorPrunePlan {
+  tensor: ModelTensor;
+  sparsity: number;
+  /** the threshold reported (NaN for tables pruned by whole columns) */
+  threshold: number;
+  /** element-wise cut: -Infinity prunes no single weight */
+  cut: number;
+  ties: number;
+  dead: DeadIndices[];
+  /** weights pruned */
+  pruned: number;
+  /** zeros once pruned (pruned ones plus zeros that were kept) */
+  zeros: number;
+  count: number;
+}
+
+interface PrunePlan {
+  scope: 'global' | 'layer';
+  /** per tensor, in the order of PruneMasks.perTensor */
+  tensors: TensorPrunePlan[];
+  threshold?: number;
+  columns?: PruneMasks['columns'];
+}
+
+/** Sets marks[i] = 1 for every element of `c` (the tensor's elements first..) that `p` prunes, else 0; returns the ties left after `c`. */
+function markPruned(p: TensorPrunePlan, c: Float32Array, first: number, ties: number, marks: Uint8Array): number {
+  const cut = p.cut;
+  if (cut === -Infinity) {
+    marks.fill(0, 0, c.length);
+  } else {
+    for (let i = 0; i < c.length; i++) {
+      const a = Math.abs(c[i]);
+      if (a < cut) {
+        marks[i] = 1;
+      } else if (a === cut && ties > 0) {
+        marks[i] = 1;
+        ties--;
+      } else {
+        marks[i] = 0;
+      }
+    }
+  }
+  for (const d of p.dead) {
+    let r = first % d.inner;
+    let j = Math.floor(first / d.inner) % d.dim;
+    for (let i = 0; i < c.length; i++) {
+      if (d.dead[j]) marks[i] = 1;
+      if (++r === d.inner) {
+        r = 0;
+        if (++j === d.dim) j = 0;
+      }
+    }
+  }
+  return ties;
+}
+
+/** Calls cb(chunk, first, marks) over the tensor of `p`, marks saying which weights `p` prunes. */
+async function forEachMarkedChunk(p: TensorPrunePlan, cb: (c: Float32Array, first: number, marks: Uint8Array) => void | Promise<void>): Promise<void> {
+  const step = magnitudeStreaming.chunkElements;
+  const marks = new Uint8Array(Math.max(1, Math.min(step, p.count)));
+  let ties = p.ties;
+  await forEachTensorChunk(p.tensor, step, (c, first) => {
+    ties = markPruned(p, c, first, ties, marks);
+    return cb(c, first, marks);
+  });
+}
+
+/** The pruned tensor's stored bytes in `dtype`, produced chunk by chunk each time they are streamed. */
+function prunedTensorStream(p: TensorPrunePlan, dtype: DType): TensorByteStream {
+  const where = p.tensor.storage.location;
+  return {
+    byteLength: tensorBytes(dtype, p.tensor.shape),
+    stream: (sink) =>
+      forEachMarkedChunk(p, async (c, _first, marks) => {
+        for (let i = 0; i < c.length; i++) if (marks[i]) c[i] = 0;
+        await sink(dtype === 'float32' ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : encodeFloatsAs(dtype, c, where));
+      }),
+  };
+}
+
+/** Exact counts of a plan with dead indices (pruned, zeros once pruned), by one pass. */
+async function countPruned(p: TensorPrunePlan): Promise<void> {
+  let pruned = 0;
+  let zeros = 0;
+  await forEachMarkedChunk(p, (c, _first, marks) => {
+    for (let i = 0; i < c.length; i++) {
+      if (marks[i]) pruned++;
+      if (marks[i] || c[i] === 0) zeros++;
+    }
+  });
+  p.pruned = pruned;
+  p.zeros = zeros;
+}
+
+/**
+ * The element-wise cut over `tensors` that prunes exactly k = floor(sparsity * n) weights of
+ * smallest |w| (n counts non-NaN values): the k-th smallest |w|, and per tensor how many of the
+ * values equal to it are pruned, ties going in order (tensor order, then element order) until
+ * exactly k are pruned. Also per tensor the weights pruned and the zeros once pruned.
+ */
+async function elementCuts(
+  tensors: ModelTensor[],
+  sparsity: number,
+  signal?: AbortSignal,
+): Promise<{ threshold: number; ties: number[]; pruned: number[]; zeros: number[] }> {
   const sel = new MagnitudeSelector();
   await streamTensors(tensors, (c) => sel.addPass1(c));
   signal?.throwIfAborted();
   const k = prunedCount(sel.size, sparsity);
-  if (k === 0) return { masks, threshold: -Infinity, pruned };
-  sel.beginPass2([k]);
-  await streamTensors(tensors, (c) => sel.addPass2(c));
-  signal?.throwIfAborted();
-  const thr = sel.results()[0];
-  let below = 0;
-  await streamTensors(tensors, (c) => {
-    for (let i = 0; i < c.length; i++) if (Math.abs(c[i]) < thr) below++;
-  });
-  let ties = k - below; // how many values equal to thr are pruned too
-  await streamTensors(tensors, (c, ti, first) => {
-    const m = masks[ti];
-    let p = 0;
-    for (let i = 0; i < c.length; i++) {
-      const a = Math.abs(c[i]);
-      if (a < thr) {
-        m[first + i] = 0;
-        p++;
-      } else if (a === thr && ties > 0) {
-        m[first + i] = 0;
-        p++;
-        ties--;
+  let thr = -Infinity;
+  if (k > 0) {
+    sel.beginPass2([k]);
+    await streamTensors(tensors, (c) => sel.addPass2(c));
+    signal?.throwIfAborted();
+    thr = sel.results()[0];
+  }
+  const below = tensors.map(() => 0);
+  const equal = tensors.map(() => 0);
+  const zerosBefore = tensors.map(() => 0);
+  // zeros before pruning matter only when the cut does not prune every zero (|w| = 0 < cut)
+  const countZeros = !(thr > 0);
+  if (k > 0 || countZeros) {
+    await streamTensors(tensors, (c, ti) => {
+      let b = 0;
+      let e = 0;
+      let z = 0;
+      for (let i = 0; i < c.length; i++) {
+        const a = Math.abs(c[i]);
+        if (a < thr) b++;
+        else if (a === thr) e++;
+        if (countZeros && a === 0) z++;
       }
-    }
-    pruned[ti] += p;
+      below[ti] += b;
+      equal[ti] += e;
+      zerosBefore[ti] += z;
+    });
+    signal?.throwIfAborted();
+  }
+  let left = k - below.reduce((a, b) => a + b, 0); // how many values equal to thr are pruned too
+  const ties = equal.map((e) => {
+    const t = Math.min(e, Math.max(0, left));
+    left -= t;
+    return t;
   });
-  return { masks, threshold: thr, pruned };
+  const pruned = below.map((b, i) => b + ties[i]);
+  // thr > 0: every zero is pruned; thr = 0: the zeros are the ties, pruned or kept; none pruned: the zeros as they were
+  const zeros = pruned.map((p, i) => p + (countZeros ? zerosBefore[i] - ties[i] : 0));
+  return { threshold: thr, ties, pruned, zeros };
 }
 
 /** The model IR with current values (by name) in place of the stored ones, for pruneMasks (masks
@@ -188,6 +317,30 @@ export function irWithValues(ir: ModelIR, values: Map<string, Float32Array>): Mo
  * each step) so that pruned weights stay zero.
  */
 export async function pruneMasks(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<PruneMasks> {
+  const plan = await planPruning(ir, settings, ctx);
+  const masks = new Map<string, Uint8Array>();
+  for (const p of plan.tensors) {
+    const m = new Uint8Array(p.count);
+    await forEachMarkedChunk(p, (c, first, marks) => {
+      for (let i = 0; i < c.length; i++) m[first + i] = marks[i] ^ 1;
+    });
+    masks.set(p.tensor.name, m);
+  }
+  const result: PruneMasks = { masks, perTensor: plan.tensors.map(perTensorEntry), scope: plan.scope };
+  if (plan.columns) result.columns = plan.columns;
+  if (plan.threshold !== undefined) result.threshold = plan.threshold;
+  return result;
+}
+
+function perTensorEntry(p: TensorPrunePlan): PruneMasks['perTensor'][number] {
+  return { tensor: p.tensor.name, sparsity: p.sparsity, threshold: p.threshold, pruned: p.pruned, count: p.count };
+}
+
+/**
+ * Which weights of which tensors a magnitude pruning with these settings zeroes, as per-tensor
+ * cuts and dead indices (no mask, no values held): the planning passes stream the tensors.
+ */
+async function planPruning(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<PrunePlan> {
   const scope = settings.scope ?? 'global';
   if (scope !== 'global' && scope !== 'layer') throw new ModelFileError(ir.path, `scope must be 'global' or 'layer', got ${String(scope)}`);
   const granularity = settings.granularity ?? 'element';
@@ -205,82 +358,93 @@ export async function pruneMasks(ir: ModelIR, settings: PruneMagnitudeSettings, 
   }
   const sparsityOf = (t: ModelTensor): number => checkSparsity(per[t.name] ?? per[t.layer] ?? base, `sparsity of ${t.name}`, ir.path);
 
-  const masks = new Map<string, Uint8Array>();
-  const perTensor: PruneMasks['perTensor'] = [];
+  const plan: PrunePlan = { scope, tensors: [] };
+  // a tensor none of whose weights fall under the threshold skips the element-wise test (cut -Infinity)
+  const tensorPlan = (t: ModelTensor, sparsity: number, threshold: number, counts = { ties: 0, pruned: 0, zeros: 0 }): TensorPrunePlan => ({
+    tensor: t, sparsity, threshold, cut: counts.pruned > 0 ? threshold : -Infinity, ...counts, dead: [], count: count(t),
+  });
   // column granularity: whole columns of the tables first, then the kernels element-wise
-  const col = granularity === 'column' ? await columnMasks(ir, tensors, sparsityOf, ctx) : undefined;
+  const col = granularity === 'column' ? await columnPlan(ir, tensors, sparsityOf, ctx) : undefined;
   const elementwise = col ? tensors.filter((t) => !col.tables.has(t.name)) : tensors;
-  const result: PruneMasks = { masks, perTensor, scope };
-  if (col) {
-    result.columns = col.groups;
-    for (const t of tensors) {
-      if (!col.tables.has(t.name)) continue;
-      const m = col.masks.get(t.name)!;
-      masks.set(t.name, m);
-      perTensor.push({ tensor: t.name, sparsity: sparsityOf(t), threshold: NaN, pruned: m.length - m.reduce((a, b) => a + b, 0), count: count(t) });
+  /** a plan with dead indices: pruned and zeros counted in one more pass */
+  const withDead = async (p: TensorPrunePlan): Promise<TensorPrunePlan> => {
+    const dead = col?.dead.get(p.tensor.name);
+    if (dead) {
+      p.dead = dead;
+      await countPruned(p);
     }
-  }
-  /** ANDs in the dead rows found by the column pass; returns the pruned count */
-  const finish = (t: ModelTensor, m: Uint8Array, pruned: number): number => {
-    const dead = col?.masks.get(t.name);
-    if (!dead) return pruned;
-    let extra = 0;
-    for (let i = 0; i < m.length; i++) {
-      if (dead[i] === 0 && m[i] === 1) {
-        m[i] = 0;
-        extra++;
-      }
-    }
-    return pruned + extra;
+    return p;
   };
-  if (elementwise.length === 0) return result;
+  if (col) {
+    plan.columns = col.groups;
+    for (const t of tensors) if (col.tables.has(t.name)) plan.tensors.push(await withDead(tensorPlan(t, sparsityOf(t), NaN)));
+  }
+  if (elementwise.length === 0) return plan;
+  const cutPlans = async (group: ModelTensor[], s: number): Promise<number> => {
+    const r = await elementCuts(group, s, ctx?.signal);
+    for (const [i, t] of group.entries()) {
+      plan.tensors.push(await withDead(tensorPlan(t, s, r.threshold, { ties: r.ties[i], pruned: r.pruned[i], zeros: r.zeros[i] })));
+    }
+    return r.threshold;
+  };
   if (scope === 'global') {
     ctx?.onProgress?.(0, 'global magnitude threshold');
-    const r = await masksFor(elementwise, base, ctx?.signal);
-    elementwise.forEach((t, i) => {
-      masks.set(t.name, r.masks[i]);
-      perTensor.push({ tensor: t.name, sparsity: base, threshold: r.threshold, pruned: finish(t, r.masks[i], r.pruned[i]), count: count(t) });
-    });
-    result.threshold = r.threshold;
-    return result;
+    plan.threshold = await cutPlans(elementwise, base);
+    return plan;
   }
   for (let i = 0; i < elementwise.length; i++) {
     const t = elementwise[i];
     const s = sparsityOf(t);
     ctx?.onProgress?.(i / elementwise.length, `threshold of ${t.name}`);
-    const r = await masksFor([t], s, ctx?.signal);
-    masks.set(t.name, r.masks[0]);
-    perTensor.push({ tensor: t.name, sparsity: s, threshold: r.threshold, pruned: finish(t, r.masks[0], r.pruned[0]), count: count(t) });
+    await cutPlans([t], s);
   }
-  return result;
+  return plan;
+}
+
+/** Elements per step along `axis` and the axis' length. */
+function axisStride(shape: number[], axis: number): { inner: number; dim: number } {
+  return { inner: shape.slice(axis + 1).reduce((a, b) => a * b, 1), dim: shape[axis] };
+}
+
+/** energy[j] += w^2 for every element w of `t` at index offset + j (j < energy.length) along `axis`, streamed. */
+async function addSliceEnergy(t: ModelTensor, axis: number, offset: number, energy: Float32Array): Promise<void> {
+  const { inner, dim } = axisStride(t.shape, axis);
+  const width = energy.length;
+  await forEachTensorChunk(t, magnitudeStreaming.chunkElements, (c, first) => {
+    let r = first % inner;
+    let j = Math.floor(first / inner) % dim;
+    for (let i = 0; i < c.length; i++) {
+      const k = j - offset;
+      if (k >= 0 && k < width) energy[k] += c[i] * c[i];
+      if (++r === inner) {
+        r = 0;
+        if (++j === dim) j = 0;
+      }
+    }
+  });
 }
 
 /**
- * Column masks of the chosen embedding tables (granularity 'column'): per group of tables that
+ * Column plan of the chosen embedding tables (granularity 'column'): per group of tables that
  * share columns (graph-deps.ts: tables met element-wise), floor(s * width) columns of smallest
  * L2 norm over the group's tables are zeroed, s being the largest sparsity asked of the group's
- * chosen tables. `masks` also holds, for chosen kernels that read a group's channels, the rows
- * that read only zeroed columns (0 = dead), to be ANDed into their element masks.
+ * chosen tables. `dead` holds, per chosen tensor a group reaches, the indices zeroed along each
+ * axis: the tables' columns, and for chosen kernels that read a group's channels, the rows that
+ * read only zeroed columns, to be pruned on top of their element-wise cut.
  */
-async function columnMasks(
+async function columnPlan(
   ir: ModelIR,
   tensors: ModelTensor[],
   sparsityOf: (t: ModelTensor) => number,
   ctx?: CompressionContext,
-): Promise<{ tables: Set<string>; masks: Map<string, Uint8Array>; groups: NonNullable<PruneMasks['columns']> }> {
+): Promise<{ tables: Set<string>; dead: Map<string, DeadIndices[]>; groups: NonNullable<PruneMasks['columns']> }> {
   const chosen = new Map(tensors.map((t) => [t.name, t]));
   const g = buildDepGraph(ir);
   const sources = channelSources(g).filter((s) => s.kind === 'table' && chosen.has(s.tensor));
   const tables = new Set<string>();
-  const masks = new Map<string, Uint8Array>();
+  const dead = new Map<string, DeadIndices[]>();
   const groups: NonNullable<PruneMasks['columns']> = [];
   const claimed = new Set<string>();
-  const values = new Map<string, Float32Array>();
-  const valuesOf = async (name: string): Promise<Float32Array> => {
-    let v = values.get(name);
-    if (!v) values.set(name, (v = await readTensorFloat32(chosen.get(name) ?? ir.tensors.find((t) => t.name === name)!)));
-    return v;
-  };
   for (const src of sources) {
     ctx?.signal?.throwIfAborted();
     if (claimed.has(src.tensor)) continue;
@@ -300,28 +464,25 @@ async function columnMasks(
     const energy = new Float32Array(group.width);
     for (const sl of group.slices) {
       if (sl.kind !== 'producer') continue;
-      const t = ir.tensors.find((x) => x.name === sl.tensor)!;
-      const v = await valuesOf(sl.tensor);
-      forEachIndexInSlice(t.shape, sl.axis, sl.offset, group.width, (j, i) => {
-        energy[j] += v[i] * v[i];
-      });
+      await addSliceEnergy(chosen.get(sl.tensor) ?? ir.tensors.find((x) => x.name === sl.tensor)!, sl.axis, sl.offset, energy);
     }
     const dropAt = selectLowest(energy, drop);
     const deadRows: Array<{ tensor: string; rows: number }> = [];
     for (const sl of group.slices) {
       const t = chosen.get(sl.tensor);
       if (!t || sl.kind === 'bias') continue; // biases are never pruned by magnitude methods
-      let m = masks.get(t.name);
-      if (!m) masks.set(t.name, (m = new Uint8Array(count(t)).fill(1)));
-      forEachIndexInSlice(t.shape, sl.axis, sl.offset, group.width, (j, i) => {
-        if (dropAt[j]) m![i] = 0;
-      });
+      let axes = dead.get(t.name);
+      if (!axes) dead.set(t.name, (axes = []));
+      const { inner, dim } = axisStride(t.shape, sl.axis);
+      let d = axes.find((x) => x.inner === inner && x.dim === dim);
+      if (!d) axes.push((d = { inner, dim, dead: new Uint8Array(dim) }));
+      for (let j = 0; j < group.width; j++) if (dropAt[j]) d.dead[sl.offset + j] = 1;
       if (sl.kind === 'producer') tables.add(t.name);
       else deadRows.push({ tensor: t.name, rows: drop });
     }
     groups.push({ tables: members.map((t) => t.name), width: group.width, zeroed: drop, deadRows });
   }
-  return { tables, masks, groups };
+  return { tables, dead, groups };
 }
 
 function count(t: ModelTensor): number {
@@ -390,6 +551,28 @@ export function tensorBytes(dtype: DType, shape: number[]): number {
   return tensorElementCount(shape) * (dtypeByteSize(dtype) || 4);
 }
 
+/**
+ * Writes `ir` with the planned tensors pruned: ONNX streams each one in its stored dtype (re-read
+ * chunk by chunk, never whole); TF.js builds its shards in memory, so it gets float32 values.
+ */
+async function writePruned(ir: ModelIR, plans: TensorPrunePlan[], outPath: string): Promise<void> {
+  if (ir.format === 'onnx') {
+    const replace = new Map<string, OnnxTensorReplacement>();
+    for (const p of plans) {
+      const t = p.tensor;
+      replace.set(t.name, { dtype: t.storage.dtype, shape: t.shape.slice(), data: prunedTensorStream(p, t.storage.dtype) });
+    }
+    await writeOnnxModel(ir, outPath, { replace });
+    return;
+  }
+  const repl = new Map<string, FloatReplacement>();
+  for (const p of plans) {
+    const b = await collectBytes(prunedTensorStream(p, 'float32'), p.tensor.name);
+    repl.set(p.tensor.name, { shape: p.tensor.shape.slice(), values: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) });
+  }
+  await writeFloatReplacements(ir, repl, outPath);
+}
+
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
@@ -398,28 +581,20 @@ function pct(x: number): string {
 
 /** One-shot magnitude pruning; the outcome writes the same format with the zeros stored. */
 export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
-  const m = await pruneMasks(ir, settings, ctx);
-  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
-  const repl = new Map<string, FloatReplacement>();
+  const m = await planPruning(ir, settings, ctx);
   const changes: TensorChange[] = [];
   let total = 0;
   let zeros = 0;
-  for (const [i, p] of m.perTensor.entries()) {
+  for (const [i, p] of m.tensors.entries()) {
     ctx?.signal?.throwIfAborted();
-    ctx?.onProgress?.(0.5 + (0.5 * i) / m.perTensor.length, `masking ${p.tensor}`);
-    const t = byName.get(p.tensor) as ModelTensor;
-    const values = await readTensorFloat32(t);
-    const mask = m.masks.get(t.name) as Uint8Array;
-    for (let j = 0; j < values.length; j++) if (mask[j] === 0) values[j] = 0;
-    let z = 0;
-    for (let j = 0; j < values.length; j++) if (values[j] === 0) z++;
-    total += values.length;
-    zeros += z;
-    repl.set(t.name, { shape: t.shape.slice(), values });
+    ctx?.onProgress?.(0.5 + (0.5 * i) / m.tensors.length, `masking ${p.tensor.name}`);
+    const t = p.tensor;
+    total += p.count;
+    zeros += p.zeros;
     const bytes = t.storage.byteLength;
     changes.push({
       tensor: t.name,
-      action: `pruned ${p.pruned} of ${p.count} weights (${pct(p.count ? p.pruned / p.count : 0)}); ${z} zeros now`,
+      action: `pruned ${p.pruned} of ${p.count} weights (${pct(p.count ? p.pruned / p.count : 0)}); ${p.zeros} zeros now`,
       before: { shape: t.shape.slice(), dtype: t.dtype, bytes },
       after: [{ name: t.name, shape: t.shape.slice(), dtype: t.dtype, bytes: ir.format === 'onnx' ? bytes : tensorBytes('float32', t.shape) }],
     });
@@ -437,7 +612,7 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
       `${c.tables.join(' + ')}: ${c.zeroed} of ${c.width} columns zeroed (smallest L2 norm${c.tables.length > 1 ? ', the same columns in tables whose vectors meet element-wise' : ''})${dead}.`,
     );
   }
-  if (ir.format !== 'onnx' && [...repl.keys()].some((n) => byName.get(n)?.storage.quantization)) {
+  if (ir.format !== 'onnx' && m.tensors.some((p) => p.tensor.storage.quantization)) {
     notes.push('Quantized TF.js weights were written as float32 (their affine quantization cannot keep exact zeros): quantize after pruning.');
   }
   const settingsOut: Record<string, unknown> = {
@@ -453,7 +628,7 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
     changes,
     notes,
     async write(outPath: string): Promise<void> {
-      await writeFloatReplacements(ir, repl, outPath);
+      await writePruned(ir, m.tensors, outPath);
       // measured sizes go into the notes the report shows
       const { before, after } = await measureWritten(ir, outPath);
       notes.push(sizeNote(before, after, after.raw === before.raw ? 'unchanged' : `${(before.raw / after.raw).toFixed(2)}x`));

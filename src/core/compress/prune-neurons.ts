@@ -6,9 +6,14 @@
 //
 // A neuron whose incoming weights are all zero outputs the constant act(bias); removing it adds
 // act(bias) * (its row of the next kernel) to the next bias, so its removal changes no output.
+//
+// Big tensors (embedding tables of millions of rows) are never held whole: their importance is
+// summed over chunks of rows, and (ONNX) their pruned bytes are produced chunk by chunk while the
+// writer writes them, in the same order as the in-memory path, so the file is the same byte for byte.
 
-import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
-import { readTensorFloat32 } from '../model/tensor-data.js';
+import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
+import { encodeFloats, forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
+import { TensorByteStream } from '../model/tensor-stream.js';
 import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
@@ -53,12 +58,58 @@ export interface PlannedGroup {
 }
 
 export interface StructuredResult {
-  /** new values and shapes of every changed tensor */
+  /** new values and shapes of every changed tensor (but the streamed ones) */
   tensors: Map<string, { values: Float32Array; shape: number[] }>;
+  /** ONNX: big tensors that only lose indices, written from the original chunk by chunk */
+  streamed?: Map<string, { shape: number[]; data: TensorByteStream }>;
   /** TF.js topology edits: layer name -> config field -> new value */
   topology: Map<string, Record<string, number>>;
   changes: TensorChange[];
   exactRemovals: number;
+}
+
+/**
+ * Tensors of at least `minBytes` (as float32) are read in chunks of about `chunkElements` values
+ * (whole rows), never whole; tests may lower both.
+ */
+export const structuredStreaming = { minBytes: 64 * 1024 * 1024, chunkElements: 1 << 20 };
+
+function isStreamed(t: ModelTensor, cache: Map<string, Float32Array>): boolean {
+  return t.shape.length >= 1 && !cache.has(t.name) && tensorElementCount(t.shape) * 4 >= structuredStreaming.minBytes;
+}
+
+/** Rows (index 0 of the shape) per chunk of `t` at the current setting. */
+function chunkRowsOf(t: ModelTensor): number {
+  return Math.max(1, Math.floor(structuredStreaming.chunkElements / Math.max(1, tensorElementCount(t.shape.slice(1)))));
+}
+
+/** Calls fn on chunks of `rows` whole rows: the values, the first row and the chunk's shape. */
+async function forEachRowChunk(t: ModelTensor, rows: number, fn: (chunk: Float32Array, row0: number, shape: number[]) => void | Promise<void>): Promise<void> {
+  const rowLen = tensorElementCount(t.shape.slice(1));
+  if (rowLen === 0) return;
+  await forEachTensorChunk(t, rows * rowLen, (chunk, first) => fn(chunk, first / rowLen, [chunk.length / rowLen, ...t.shape.slice(1)]));
+}
+
+/**
+ * Sum of squares per channel of one slice, added to acc[0 .. width). Chunks of rows visit each
+ * channel's values in the order the whole tensor does, so the sums are the same to the bit.
+ */
+async function addSliceSquares(t: ModelTensor, axis: number, offset: number, width: number, acc: Float64Array, cache: Map<string, Float32Array>): Promise<void> {
+  const add = (v: Float32Array, shape: number[], at: number, n: number, j0: number): void =>
+    forEachIndexInSlice(shape, axis, at, n, (j, i) => {
+      acc[j0 + j] += v[i] * v[i];
+    });
+  if (!isStreamed(t, cache)) {
+    add(await valuesOf(t, cache), t.shape, offset, width, 0);
+    return;
+  }
+  await forEachRowChunk(t, chunkRowsOf(t), (chunk, row0, shape) => {
+    if (axis > 0) return add(chunk, shape, offset, width, 0);
+    // a slice of rows: the part of it in this chunk
+    const lo = Math.max(offset, row0);
+    const hi = Math.min(offset + width, row0 + shape[0]);
+    if (lo < hi) add(chunk, shape, lo - row0, hi - lo, lo - offset);
+  });
 }
 
 /** Channel importance of a group: L2 norm over its producer (and bias) slices, optionally times its consumer norm. */
@@ -66,12 +117,7 @@ export async function groupImportance(g: DepGraph, group: ChannelGroup, mode: 'l
   const prod = new Float64Array(group.width);
   const cons = new Float64Array(group.width);
   for (const s of group.slices) {
-    const t = tensorOf(g.ir, s.tensor);
-    const v = await valuesOf(t, cache);
-    const acc = s.kind === 'consumer' ? cons : prod;
-    forEachInSlice(v, t.shape, s.axis, s.offset, group.width, (j, x) => {
-      acc[j] += x * x;
-    });
+    await addSliceSquares(tensorOf(g.ir, s.tensor), s.axis, s.offset, group.width, s.kind === 'consumer' ? cons : prod, cache);
   }
   const out = new Float32Array(group.width);
   for (let j = 0; j < group.width; j++) out[j] = mode === 'l2' ? Math.sqrt(prod[j]) : Math.sqrt(prod[j]) * Math.sqrt(cons[j]);
@@ -161,24 +207,33 @@ export async function applyGroups(g: DepGraph, plans: PlannedGroup[], cache: Map
     }
   }
   const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
+  const streamed = new Map<string, { shape: number[]; data: TensorByteStream }>();
   const changes: TensorChange[] = [];
   for (const [name, axes] of drops) {
     const t = tensorOf(ir, name);
-    let cur = { values: work.get(name) ?? (await valuesOf(t, cache)), shape: t.shape.slice() };
+    const cuts: Array<[number, Uint8Array]> = [];
     const parts: string[] = [];
+    const shape = t.shape.slice();
     for (const [axis, mask] of [...axes.entries()].sort((a, b) => a[0] - b[0])) {
       const n = mask.reduce((a, b) => a + b, 0);
       if (n === 0) continue;
       if (n === mask.length) throw new ModelFileError(ir.path, `pruning would remove every index of axis ${axis} of ${name}`);
-      cur = dropAlongAxis(cur.values, cur.shape, axis, mask);
+      cuts.push([axis, mask]);
+      shape[axis] -= n;
       parts.push(`removed ${n} of ${mask.length} along axis ${axis}`);
     }
-    tensors.set(name, cur);
+    if (ir.format === 'onnx' && !work.has(name) && isStreamed(t, cache)) {
+      streamed.set(name, { shape, data: prunedTensorStream(t, cuts, shape) });
+    } else {
+      let cur = { values: work.get(name) ?? (await valuesOf(t, cache)), shape: t.shape.slice() };
+      for (const [axis, mask] of cuts) cur = dropAlongAxis(cur.values, cur.shape, axis, mask);
+      tensors.set(name, cur);
+    }
     changes.push({
       tensor: name,
       action: parts.join('; ') || 'bias adjusted',
       before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
-      after: [{ name, shape: cur.shape, dtype: t.dtype, bytes: tensorBytes(ir.format === 'onnx' ? t.storage.dtype : 'float32', cur.shape) }],
+      after: [{ name, shape, dtype: t.dtype, bytes: tensorBytes(ir.format === 'onnx' ? t.storage.dtype : 'float32', shape) }],
     });
   }
   // biases changed by compensation but not shrunk
@@ -194,7 +249,33 @@ export async function applyGroups(g: DepGraph, plans: PlannedGroup[], cache: Map
       for (const s of p.group.sources) topology.set(s.node, { ...(topology.get(s.node) ?? {}), [s.kind === 'table' ? 'output_dim' : 'units']: kept });
     }
   }
-  return { tensors, topology, changes, exactRemovals };
+  return { tensors, streamed, topology, changes, exactRemovals };
+}
+
+/**
+ * `t` without the indices its masks drop, as its stored dtype's bytes, a chunk of rows at a time:
+ * rows dropped along axis 0 are skipped, the other axes' masks cut each chunk, which gives the
+ * bytes of the whole tensor cut in memory, in the same order.
+ */
+function prunedTensorStream(t: ModelTensor, cuts: Array<[number, Uint8Array]>, shape: number[]): TensorByteStream {
+  const dtype: DType = t.storage.dtype;
+  const rowDrops = cuts.find(([axis]) => axis === 0)?.[1];
+  const inner = cuts.filter(([axis]) => axis > 0);
+  const rows = chunkRowsOf(t);
+  return {
+    byteLength: tensorBytes(dtype, shape),
+    async stream(sink) {
+      await forEachRowChunk(t, rows, async (chunk, row0, chunkShape) => {
+        let cur = { values: chunk, shape: chunkShape };
+        if (rowDrops) {
+          cur = dropAlongAxis(chunk, chunkShape, 0, rowDrops.subarray(row0, row0 + chunkShape[0]));
+          if (cur.shape[0] === 0) return;
+        }
+        for (const [axis, mask] of inner) cur = dropAlongAxis(cur.values, cur.shape, axis, mask);
+        if (cur.values.length > 0) await sink(encodeFloats(dtype, cur.values, t.storage.location));
+      });
+    },
+  };
 }
 
 /** A TF.js IR whose tensors hold new values (in memory) and whose model.json has the given topology. */
@@ -239,10 +320,13 @@ export async function writeStructured(ir: ModelIR, res: StructuredResult, outPat
     await writeEditedOnnxModel(
       ir,
       {
-        setInitializers: [...res.tensors].map(([name, r]) => {
-          const t = tensorOf(ir, name);
-          return { name, dtype: t.storage.dtype, shape: r.shape, data: encodeFloatsAs(t.storage.dtype, r.values, t.storage.location) };
-        }),
+        setInitializers: [
+          ...[...res.tensors].map(([name, r]) => {
+            const t = tensorOf(ir, name);
+            return { name, dtype: t.storage.dtype, shape: r.shape, data: encodeFloatsAs(t.storage.dtype, r.values, t.storage.location) };
+          }),
+          ...[...(res.streamed ?? [])].map(([name, r]) => ({ name, dtype: tensorOf(ir, name).storage.dtype, shape: r.shape, data: r.data })),
+        ],
         // shape hints of intermediate values may now be wrong: ORT infers them again
         dropValueInfo: valueInfo,
       },
