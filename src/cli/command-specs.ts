@@ -148,16 +148,16 @@ export const PRUNE = defineCommand({
 
 export const QUANTIZE = defineCommand({
   name: 'quantize',
-  summary: 'int8 (per-row tables, per-channel kernels), int4/int2 (ONNX embedding tables, per row), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
+  summary: 'int8 (per-row tables, per-channel kernels), int4/int3/int2 (ONNX embedding tables, per row), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
   positionals: [MODEL_POSITIONAL],
   groups: [COMPRESS_COMMON],
   options: {
     dtype: {
       kind: 'choice',
-      choices: ['int8', 'int4', 'int2', 'float16', 'uint8', 'uint16'],
-      required: '--dtype must be int8, int4, int2 (ONNX embedding tables), float16, uint8 or uint16',
-      invalidMessage: '--dtype must be int8, int4, int2 (ONNX embedding tables), float16, uint8 or uint16',
-      description: 'the stored type (int4 / int2: ONNX embedding tables)',
+      choices: ['int8', 'int4', 'int3', 'int2', 'float16', 'uint8', 'uint16'],
+      required: '--dtype must be int8, int4, int3, int2 (ONNX embedding tables), float16, uint8 or uint16',
+      invalidMessage: '--dtype must be int8, int4, int3, int2 (ONNX embedding tables), float16, uint8 or uint16',
+      description: 'the stored type (int4 / int3 / int2: ONNX embedding tables)',
     },
     tensors: { kind: 'string', valueName: 'all|embeddings|dense|NAME,...', defaultText: 'all', description: TENSORS_HELP },
     dense: { kind: 'choice', choices: ['weights-only', 'dynamic'], defaultText: 'weights-only', description: "ONNX int8 dense kernels: dequantized for the float MatMul ('weights-only') or an integer MatMul ('dynamic')" },
@@ -242,7 +242,7 @@ export const FINETUNE = defineCommand({
 
 export const COMPRESS = defineCommand({
   name: 'compress',
-  summary: 'compress to a target: search methods per table (int8/int4/int2 rows, low rank, rows, dims, fine-tuning, distillation), print the Pareto front, write the smallest model within the budget',
+  summary: 'compress to a target: search methods per table (int8/int4/int3/int2 rows, low rank, rows, dims, fine-tuning, distillation), print the Pareto front, write the smallest model within the budget',
   positionals: [MODEL_POSITIONAL],
   options: {
     candidates: { kind: 'path', valueName: 'VAL.csv', required: '--candidates VAL.csv is required (per user one positive and its negatives)', description: 'validation candidates: per user one positive and its negatives' },

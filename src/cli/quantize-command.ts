@@ -1,4 +1,4 @@
-// `prunescope quantize MODEL --dtype int8|int4|int2|float16|uint8|uint16 [--tensors ...] --out PATH`
+// `prunescope quantize MODEL --dtype int8|int4|int3|int2|float16|uint8|uint16 [--tensors ...] --out PATH`
 // (options: command-specs.ts QUANTIZE). ONNX int8 also runs in table shards: `--shard I/N --out
 // F.qshard` computes one, `--from-shards` assembles the model from all N, `--distribute N
 // --redis URL` puts N on the job queue for `prunescope worker`s and assembles when they are done.

@@ -331,6 +331,9 @@ export class Commands implements PanelActions {
       ? [
           { label: 'int8', detail: 'Embedding tables per row (Gather + dequantize), dense kernels per output channel (MatMulInteger). About 4x smaller.', value: 'int8' },
           { label: 'float16', detail: 'Half-precision weights with a Cast back to float32. About 2x smaller.', value: 'float16' },
+          { label: 'int4', detail: 'Embedding tables only: 4-bit codes per row with a scale and zero point, unpacked in the graph. Tables about 6x smaller.', value: 'int4' },
+          { label: 'int3', detail: 'Embedding tables only: 3-bit codes per row (bit planes). Tables about 8x smaller; check the accuracy.', value: 'int3' },
+          { label: 'int2', detail: 'Embedding tables only: 2-bit codes per row. Tables about 11x smaller; accuracy often drops.', value: 'int2' },
         ]
       : [
           { label: 'uint8', detail: 'TF.js manifest quantization (affine, per tensor), dequantized at load. About 4x smaller.', value: 'uint8' },
@@ -339,7 +342,9 @@ export class Commands implements PanelActions {
         ];
     const dtype = await pickOne(dtypes, 'Quantize Model: type', last.dtype);
     if (!dtype) return undefined;
-    const tensors = await pickOne(
+    // 4, 3 and 2 bits have a form for embedding tables only: nothing else to ask
+    const lowBit = ['int4', 'int3', 'int2'].includes(dtype.value);
+    const tensors = lowBit ? { value: 'embeddings' } : await pickOne(
       [
         { label: 'all', detail: 'Embedding tables and dense kernels (and other float weights where the format allows)', value: 'all' },
         { label: 'embeddings', detail: 'Embedding tables only', value: 'embeddings' },

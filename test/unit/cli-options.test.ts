@@ -268,7 +268,7 @@ test('built CLI: each kind of usage error exits 2 with one message and the usage
     [['analyze', 'a', 'b'], /^prunescope analyze: unexpected argument 'b'/],
     [['demo', '--model', 'dlrm'], /^prunescope demo: --model must be one of neumf, two-tower, deepfm, got 'dlrm'/],
     [['bench', missing, '--batch', '8,0'], /^prunescope bench: --batch must be a positive integer up to 4194304, got '0' in '8,0'/],
-    [['quantize', missing], /^prunescope quantize: --dtype must be int8, int4, int2 \(ONNX embedding tables\), float16, uint8 or uint16\n/],
+    [['quantize', missing], /^prunescope quantize: --dtype must be int8, int4, int3, int2 \(ONNX embedding tables\), float16, uint8 or uint16\n/],
     [['factorize', missing], /^prunescope factorize: give --rank R or --energy E \(e\.g\. 0\.95\)/],
     [['finetune', missing, '--data', 'd.csv', '--temperature', '2'], /^prunescope finetune: --alpha and --temperature weigh a teacher's soft targets: give --teacher MODEL/],
     [['distill', missing, '--data', 'd.csv', '--sample-by', 'loss'], /^prunescope distill: --sample-by \/ --sample-warmup need --sample-keep FRACTION/],

@@ -107,7 +107,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   const ir = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb', 'embedding', [200, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
   const units: SearchUnit[] = searchSpace(ir);
   assert.deepEqual(units.map((u) => u.name), ['user_emb', 'item_emb', 'dense']);
-  assert.deepEqual(units[0].options.slice(0, 5).map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int2']);
+  assert.deepEqual(units[0].options.slice(0, 6).map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int3', 'int2']);
   assert.ok(units[0].options.some((o) => o.id === 'r0.9+int4') && units[0].options.some((o) => o.id === 'rows0.5+int8'));
   const a = { user_emb: 'rows0.5+int4', item_emb: 'r0.9+int8', dense: 'float16' };
   assert.equal(assignmentKey(units, a), 'user_emb=rows0.5+int4 item_emb=r0.9+int8 dense=float16');

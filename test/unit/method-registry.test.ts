@@ -98,11 +98,11 @@ test('numbers out of range, non-integers and wrong types name the setting and th
 
 test('a wrong choice lists the choices', () => {
   assert.deepEqual(problems('prune-magnitude', { sparsity: 0.5, scope: 'glob' }), [{ path: 'scope', message: 'must be one of "global", "layer", got "glob"' }]);
-  assert.deepEqual(problems('quantize', { dtype: 'int3' }), [{ path: 'dtype', message: 'must be one of "int8", "int4", "int2", "float16", "uint8", "uint16", got "int3"' }]);
+  assert.deepEqual(problems('quantize', { dtype: 'int5' }), [{ path: 'dtype', message: 'must be one of "int8", "int4", "int3", "int2", "float16", "uint8", "uint16", got "int5"' }]);
   assert.deepEqual(problems('quantize', { dtype: 'int8', tensors: 'some' }), [{ path: 'tensors', message: 'must be one of "all", "embeddings", "dense" or a list of strings, got "some"' }]);
   assert.deepEqual(problems('quantize', { dtype: 'int8', tensors: [] }), [{ path: 'tensors', message: 'must have at least 1 item' }]);
   assert.deepEqual(problems('prune-rows', { sparsity: 0.5, importance: 'freq' }), [{ path: 'importance', message: 'must be "norm" or an object { counts }, got "freq"' }]);
-  assert.deepEqual(problems('quantize', {}), [{ path: 'dtype', message: 'is required (one of "int8", "int4", "int2", "float16", "uint8", "uint16")' }]);
+  assert.deepEqual(problems('quantize', {}), [{ path: 'dtype', message: 'is required (one of "int8", "int4", "int3", "int2", "float16", "uint8", "uint16")' }]);
 });
 
 test('keep and sparsity are exclusive (exactly one), and so are the ways finetune prunes', () => {
@@ -173,7 +173,7 @@ test('a recipe with bad settings is a RecipeError at the exact path', () => {
         { path: 'steps[0].settings.sparsty', message: 'unknown setting "sparsty", did you mean "sparsity"? (known: table, keep, sparsity, importance, fallback)' },
         { path: 'steps[0].settings', message: 'give one of keep, sparsity' },
         { path: 'steps[1].settings.samplePruning.keep', message: 'must be a number in (0, 1], got 2' },
-        { path: 'steps[2].settings.dtype', message: 'is required (one of "int8", "int4", "int2", "float16", "uint8", "uint16")' },
+        { path: 'steps[2].settings.dtype', message: 'is required (one of "int8", "int4", "int3", "int2", "float16", "uint8", "uint16")' },
         { path: 'steps[3].settings', message: 'give only one of keep, sparsity (got keep and sparsity)' },
       ]);
       return true;
@@ -196,9 +196,9 @@ test('media/recipe.schema.json is the one the registry generates', () => {
 
 test('the CLI refuses bad step settings as a usage error with the registry message', () => {
   assert.throws(() => checkStepSettings([{ method: 'prune-rows', settings: {} }]), { name: 'UsageError', message: 'prune-rows settings: give one of keep, sparsity' });
-  assert.throws(() => checkStepSettings([{ method: 'prune-rows', settings: { keep: 0.5 } }, { method: 'quantize', settings: { dtype: 'int3' } }]), {
+  assert.throws(() => checkStepSettings([{ method: 'prune-rows', settings: { keep: 0.5 } }, { method: 'quantize', settings: { dtype: 'int5' } }]), {
     name: 'UsageError',
-    message: 'step 2 (quantize) settings: dtype: must be one of "int8", "int4", "int2", "float16", "uint8", "uint16", got "int3"',
+    message: 'step 2 (quantize) settings: dtype: must be one of "int8", "int4", "int3", "int2", "float16", "uint8", "uint16", got "int5"',
   });
   checkStepSettings([{ method: 'finetune', settings: { data: 'd.csv', epochs: 2 } }]);
 });

@@ -46,11 +46,20 @@ test('packing: exact bytes of the planar layout, odd widths, and round trips', (
   // int2, 5 wide: w = 2; byte 0 = c0 | c2 << 2 | c4 << 4, byte 1 = c1 | c3 << 2
   assert.deepEqual(Array.from(packRowCodes([3, 0, 1, 2, 3], 1, 5, 2)), [3 | (1 << 2) | (3 << 4), 2 << 2]);
   assert.deepEqual(Array.from(packRowCodes([3, 3, 3, 3], 1, 4, 2)), [255]);
+  // int3, 3 wide: a 2-bit plane of the low bits (1 byte: c0 | c1 << 2 | c2 << 4), then a 1-bit
+  // plane of the high bits (1 byte: c0 | c1 << 1 | c2 << 2); codes 5 = 0b101, 2 = 0b010, 7 = 0b111
+  assert.deepEqual(Array.from(packRowCodes([5, 2, 7], 1, 3, 3)), [1 | (2 << 2) | (3 << 4), 1 | (0 << 1) | (1 << 2)]);
+  // int3, 10 wide: planes of 3 and 2 bytes; column 9 (code 6 = 0b110) is part 3 of byte 0 of the
+  // 2-bit plane (9 % 3, 9 / 3) and part 4 of byte 1 of the 1-bit plane (9 % 2, 9 / 2)
+  const ten = packRowCodes([0, 0, 0, 0, 0, 0, 0, 0, 0, 6], 1, 10, 3);
+  assert.deepEqual(Array.from(ten), [2 << 6, 0, 0, 0, 1 << 4]);
+  assert.equal(packedRowBytes(32, 3), 12);
+  assert.equal(packedRowBytes(13, 3), 6);
   assert.equal(packedRowBytes(64, 4), 32);
   assert.equal(packedRowBytes(13, 4), 7);
   assert.equal(packedRowBytes(13, 2), 4);
   assert.equal(packedRowBytes(1, 2), 1);
-  for (const bits of [4, 2] as LowBits[]) {
+  for (const bits of [4, 3, 2] as LowBits[]) {
     const top = (1 << bits) - 1;
     for (const cols of [1, 2, 3, 5, 7, 8, 13, 17]) {
       const rows = 4;
@@ -64,7 +73,7 @@ test('packing: exact bytes of the planar layout, odd widths, and round trips', (
     assert.throws(() => packRowCodes([top + 1], 1, 1, bits), /does not fit/);
     assert.throws(() => unpackRowCodes(new Uint8Array(packedRowBytes(5, bits) + 1), 1, 5, bits), /not 1 packed rows/);
   }
-  assert.throws(() => packRowCodes([0], 1, 1, 3 as LowBits), /bits must be 4 or 2/);
+  assert.throws(() => packRowCodes([0], 1, 1, 5 as LowBits), /bits must be 4, 3 or 2/);
 });
 
 test('quantizeRowsLowBit: zero rows, all-equal rows, zeros kept, extremes, reported errors are the real ones', () => {
@@ -197,11 +206,12 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 const EXPECTED_BYTES = {
   int8: { wide: 1000 * 64 + 1000 * 2, odd: 300 * 13 + 300 * 2 }, // 66000, 4500
   int4: { wide: 1000 * 32 + 1000 * 2 + 1000, odd: 300 * 7 + 300 * 2 + 300 }, // 35000, 3000
+  int3: { wide: 1000 * 24 + 1000 * 2 + 1000, odd: 300 * 6 + 300 * 2 + 300 }, // 27000, 2700
   int2: { wide: 1000 * 16 + 1000 * 2 + 1000, odd: 300 * 4 + 300 * 2 + 300 }, // 19000, 2100
 };
 
 for (const opset of [17, 18]) {
-  test(`ONNX opset ${opset}: int4 and int2 tables run in ORT equal to our own dequantized model; bytes are the stored ones`, async () => {
+  test(`ONNX opset ${opset}: int4, int3 and int2 tables run in ORT equal to our own dequantized model; bytes are the stored ones`, async () => {
     await withTemp(async (dir) => {
       const m = await buildModel(dir, opset);
       const ir = await readModel(m.file);
@@ -210,24 +220,24 @@ for (const opset of [17, 18]) {
       const bytesOf = (o: typeof int8, name: string) => o.changes.find((c) => c.tensor === name)!.after.reduce((a, x) => a + x.bytes, 0);
       assert.equal(bytesOf(int8, 'wide.weight'), EXPECTED_BYTES.int8.wide);
       assert.equal(bytesOf(int8, 'odd.weight'), EXPECTED_BYTES.int8.odd);
-      for (const bits of [4, 2] as LowBits[]) {
-        const dtype = bits === 4 ? 'int4' : 'int2';
+      for (const bits of [4, 3, 2] as LowBits[]) {
+        const dtype = `int${bits}` as 'int4' | 'int3' | 'int2';
         const o = await quantizeModel(ir, { dtype });
         assert.deepEqual(o.changes.map((c) => c.tensor).sort(), ['odd.weight', 'wide.weight'], 'all = embedding tables only');
         const wide = o.changes.find((c) => c.tensor === 'wide.weight')!;
         assert.deepEqual(wide.after, [
-          { name: `wide.weight_${dtype}`, shape: [1000, 64 / (8 / bits)], dtype: 'uint8', bytes: 1000 * (64 / (8 / bits)) },
+          { name: `wide.weight_${dtype}`, shape: [1000, (64 * bits) / 8], dtype: 'uint8', bytes: (1000 * 64 * bits) / 8 },
           { name: 'wide.weight_scale', shape: [1000, 1], dtype: 'float16', bytes: 2000 },
           { name: 'wide.weight_zero_point', shape: [1000, 1], dtype: 'uint8', bytes: 1000 },
         ]);
         assert.equal(bytesOf(o, 'wide.weight'), EXPECTED_BYTES[dtype].wide);
         assert.equal(bytesOf(o, 'odd.weight'), EXPECTED_BYTES[dtype].odd);
-        // ~1/2 and ~1/4 of int8 on the 64-wide table (scales and zero points are the rest)
+        // ~1/2, ~3/8 and ~1/4 of int8 on the 64-wide table (scales and zero points are the rest)
         const ratio = EXPECTED_BYTES[dtype].wide / EXPECTED_BYTES.int8.wide;
-        assert.ok(bits === 4 ? ratio < 0.54 : ratio < 0.29, `ratio ${ratio}`);
+        assert.ok(ratio < { 4: 0.54, 3: 0.42, 2: 0.29 }[bits], `ratio ${ratio}`);
         // the plan's check against the float model ran
         // outputs: the lookups (sd 0.1 and 0.05) and a 77-term sum of them
-        assert.ok(o.outputDiff && o.outputDiff.maxAbsDiff < (bits === 4 ? 0.1 : 0.4), `diff ${o.outputDiff?.maxAbsDiff}`);
+        assert.ok(o.outputDiff && o.outputDiff.maxAbsDiff < { 4: 0.1, 3: 0.2, 2: 0.4 }[bits], `diff ${o.outputDiff?.maxAbsDiff}`);
         const unpack = opset >= 18 ? 'BitShift \\+ BitwiseAnd' : 'BitShift,';
         assert.ok(o.notes.some((n) => new RegExp(`stored as ${bits}-bit codes.*float16 row scales.*Gather, ${unpack}`).test(n)), o.notes.join('\n'));
         assert.ok(o.notes.some((n) => /^Checked in onnxruntime-node against the original/.test(n)));
@@ -251,8 +261,8 @@ test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and
   await withTemp(async (dir) => {
     const m = await buildModel(dir, 17);
     const ir = await readModel(m.file);
-    for (const dtype of ['int4', 'int2'] as const) {
-      await assert.rejects(quantizeModel(ir, { dtype, tensors: 'dense' }), (e: unknown) => e instanceof ModelFileError && /embedding tables only: dense kernels have no 4-bit or 2-bit form/.test(e.message));
+    for (const dtype of ['int4', 'int3', 'int2'] as const) {
+      await assert.rejects(quantizeModel(ir, { dtype, tensors: 'dense' }), (e: unknown) => e instanceof ModelFileError && /embedding tables only: dense kernels have no 4-, 3- or 2-bit form/.test(e.message));
       await assert.rejects(
         quantizeModel(ir, { dtype, tensors: ['wide.weight', 'fc.weight'] }),
         (e: unknown) => e instanceof ModelFileError && /"fc.weight" is a dense kernel/.test(e.message),
@@ -282,13 +292,13 @@ test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and
   });
 });
 
-test('TF.js int4/int2 are refused: manifests have no 4-bit or 2-bit dtype', async () => {
+test('TF.js int4/int3/int2 are refused: manifests have no 4-, 3- or 2-bit dtype', async () => {
   const fx = await writeTinyFixtures(fixturesDir);
   const ir = await readModel(fx.models['two-tower'].tfjsModelJson!);
-  for (const dtype of ['int4', 'int2'] as const) {
+  for (const dtype of ['int4', 'int3', 'int2'] as const) {
     await assert.rejects(
       quantizeModel(ir, { dtype }),
-      (e: unknown) => e instanceof ModelFileError && e.message.includes(`${dtype} is ONNX only: TF.js weight manifests have no 4-bit or 2-bit dtype (uint8 is the smallest)`),
+      (e: unknown) => e instanceof ModelFileError && e.message.includes(`${dtype} is ONNX only: TF.js weight manifests have no 4-, 3- or 2-bit dtype (uint8 is the smallest)`),
     );
   }
 });

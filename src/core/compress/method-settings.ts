@@ -484,9 +484,9 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
   quantize: {
     name: 'quantize',
     title: 'Quantization',
-    description: 'Store weights in fewer bits: int8 / int4 / int2 with scales, float16, or TF.js uint8 / uint16 manifest quantization.',
+    description: 'Store weights in fewer bits: int8 / int4 / int3 / int2 with scales, float16, or TF.js uint8 / uint16 manifest quantization.',
     settings: {
-      dtype: choice(['int8', 'int4', 'int2', 'float16', 'uint8', 'uint16'], 'Storage type (uint8 / uint16: TF.js manifest quantization).', { required: true }),
+      dtype: choice(['int8', 'int4', 'int3', 'int2', 'float16', 'uint8', 'uint16'], 'Storage type (uint8 / uint16: TF.js manifest quantization).', { required: true }),
       tensors: tensorsOrNames(['all', 'embeddings', 'dense'], "'all' (embedding tables and dense kernels, plus other float weights where the format allows), 'embeddings', 'dense'", 'all'),
       reduceRange: { kind: 'boolean', default: true, description: 'ONNX int8 dense kernels: 7-bit weights, so that x64 CPUs without VNNI cannot overflow.' },
       dense: choice(['weights-only', 'dynamic'], "ONNX int8 dense kernels: 'weights-only' (dequantized for the float MatMul) or 'dynamic' (integer MatMul).", { default: 'weights-only' }),

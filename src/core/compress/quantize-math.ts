@@ -234,65 +234,109 @@ export interface Float16Converted {
 
 export function toFloat16(values: ArrayLike<number>): Float16Converted {
   const bits = new Uint16Array(values.length);
-  let maxAbsError = 0;
-  let overflow = 0;
+  const err = { maxAbsError: 0, overflow: 0 };
+  toFloat16Chunk(values, bits, err);
+  return { bits, ...err };
+}
+
+/**
+ * toFloat16 of a chunk (of any length: no value depends on another): the bits into
+ * out[0..values.length), the error and overflow folded into `err`, so a streamed table reports
+ * what toFloat16 reports on the whole table.
+ */
+export function toFloat16Chunk(values: ArrayLike<number>, out: Uint16Array, err: Omit<Float16Converted, 'bits'>): void {
+  let maxAbsError = err.maxAbsError;
+  let overflow = err.overflow;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const b = float32ToFloat16Bits(v);
-    bits[i] = b;
+    out[i] = b;
     const back = float16BitsToFloat32(b);
     if (!Number.isFinite(back) && Number.isFinite(v)) {
       overflow++;
       continue;
     }
-    const err = Math.abs(v - back);
-    if (err > maxAbsError) maxAbsError = err;
+    const e = Math.abs(v - back);
+    if (e > maxAbsError) maxAbsError = e;
   }
-  return { bits, maxAbsError, overflow };
+  err.maxAbsError = maxAbsError;
+  err.overflow = overflow;
 }
 
 /** Bit widths of packed per-row tables. */
-export type LowBits = 4 | 2;
+export type LowBits = 4 | 3 | 2;
 
-/** Codes held by one stored byte: 2 at 4 bits, 4 at 2 bits. */
-export function codesPerByte(bits: LowBits): number {
-  if (bits !== 4 && bits !== 2) throw new Error(`quantize: bits must be 4 or 2, got ${String(bits)}`);
-  return 8 / bits;
+/** Bit widths of one packed plane: a plane packs 8 / bits codes per byte. */
+export type PlaneBits = 4 | 2 | 1;
+
+/**
+ * The planes a row of `bits`-bit codes is stored in, one after the other: 4 and 2 bits in one
+ * plane; 3 bits as a 2-bit plane of each code's low bits and a 1-bit plane of its high bit (3
+ * bits per code on disk, like a plain 3-bit packing, but every plane unpacks with the same byte
+ * shifts as the 4- and 2-bit tables: no code straddles a byte).
+ */
+export function codePlanes(bits: LowBits): Array<{ bits: PlaneBits; shift: number }> {
+  if (bits === 4 || bits === 2) return [{ bits, shift: 0 }];
+  if (bits === 3) return [{ bits: 2, shift: 0 }, { bits: 1, shift: 2 }];
+  throw new Error(`quantize: bits must be 4, 3 or 2, got ${String(bits)}`);
 }
 
-/** Stored bytes of one packed row: each row is padded to whole bytes (padding codes are 0). */
+/** Stored bytes of one row of a plane: padded to whole bytes (padding codes are 0). */
+export function planeRowBytes(cols: number, bits: PlaneBits): number {
+  return Math.ceil((cols * bits) / 8);
+}
+
+/** Stored bytes of one packed row (all its planes). */
 export function packedRowBytes(cols: number, bits: LowBits): number {
-  return Math.ceil(cols / codesPerByte(bits));
+  return codePlanes(bits).reduce((n, p) => n + planeRowBytes(cols, p.bits), 0);
 }
 
 /**
- * Packs codes [rows, cols] (each in 0..2^bits-1) row by row, planar: byte j of a row holds the
- * codes of columns j, j+w, j+2w, ... (w = packedRowBytes) at bit offsets 0, bits, 2*bits, ...
- * A graph unpacks it with one shift+mask per part and a Concat of the parts (no interleave).
+ * Packs codes [rows, cols] (each in 0..2^bits-1) row by row, plane by plane (codePlanes), each
+ * plane planar: byte j of a plane holds the plane's bits of columns j, j+w, j+2w, ... (w = the
+ * plane's bytes per row) at bit offsets 0, b, 2b, ... A graph unpacks a plane with one
+ * shift+mask per part and a Concat of the parts (no interleave).
+ * Into `out` (rows * packedRowBytes long) when given.
  */
-export function packRowCodes(codes: ArrayLike<number>, rows: number, cols: number, bits: LowBits): Uint8Array {
+export function packRowCodes(codes: ArrayLike<number>, rows: number, cols: number, bits: LowBits, out?: Uint8Array): Uint8Array {
   checkShape(codes, rows, cols);
-  const w = packedRowBytes(cols, bits);
+  const W = packedRowBytes(cols, bits);
   const mask = (1 << bits) - 1;
-  const out = new Uint8Array(rows * w);
+  // `out` (a streamed chunk's reused buffer) is cleared: the codes are OR-ed in
+  if (out && out.length !== rows * W) throw new Error(`quantize: ${out.length} bytes cannot hold ${rows} packed rows of ${cols} ${bits}-bit codes`);
+  const packed = out ? out.fill(0) : new Uint8Array(rows * W);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const k = codes[r * cols + c];
       if (!(Number.isInteger(k) && k >= 0 && k <= mask)) throw new Error(`quantize: code [${r}, ${c}] = ${k} does not fit ${bits} bits`);
-      out[r * w + (c % w)] |= k << (bits * Math.floor(c / w));
     }
   }
-  return out;
+  let at = 0;
+  for (const plane of codePlanes(bits)) {
+    const w = planeRowBytes(cols, plane.bits);
+    const pm = (1 << plane.bits) - 1;
+    for (let r = 0; r < rows; r++) {
+      const row = r * W + at;
+      for (let c = 0; c < cols; c++) packed[row + (c % w)] |= ((codes[r * cols + c] >> plane.shift) & pm) << (plane.bits * Math.floor(c / w));
+    }
+    at += w;
+  }
+  return packed;
 }
 
 /** The inverse of packRowCodes: codes [rows, cols] (padding dropped). */
 export function unpackRowCodes(packed: Uint8Array, rows: number, cols: number, bits: LowBits): Uint8Array {
-  const w = packedRowBytes(cols, bits);
-  if (packed.length !== rows * w) throw new Error(`quantize: ${packed.length} bytes are not ${rows} packed rows of ${cols} ${bits}-bit codes`);
-  const mask = (1 << bits) - 1;
+  const W = packedRowBytes(cols, bits);
+  if (packed.length !== rows * W) throw new Error(`quantize: ${packed.length} bytes are not ${rows} packed rows of ${cols} ${bits}-bit codes`);
   const out = new Uint8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[r * cols + c] = (packed[r * w + (c % w)] >> (bits * Math.floor(c / w))) & mask;
+  let at = 0;
+  for (const plane of codePlanes(bits)) {
+    const w = planeRowBytes(cols, plane.bits);
+    const pm = (1 << plane.bits) - 1;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) out[r * cols + c] |= ((packed[r * W + at + (c % w)] >> (plane.bits * Math.floor(c / w))) & pm) << plane.shift;
+    }
+    at += w;
   }
   return out;
 }
@@ -321,11 +365,11 @@ export interface RowQuantizedLowBit {
  */
 const CLIP_GRID: readonly number[] = Array.from({ length: 15 }, (_, k) => 1 - 0.05 * k);
 
-/** min and max of row r, widened to contain 0 (so the zero point is a code and 0 stays exact) */
-function rowRange(values: ArrayLike<number>, r: number, cols: number): [number, number] {
+/** min and max of the row at values[at..at+cols), widened to contain 0 (so the zero point is a code and 0 stays exact); r names it in errors */
+function rowRange(values: ArrayLike<number>, at: number, cols: number, r: number): [number, number] {
   let lo = 0;
   let hi = 0;
-  for (let c = r * cols; c < (r + 1) * cols; c++) {
+  for (let c = at; c < at + cols; c++) {
     const v = values[c];
     if (Number.isNaN(v)) throw new Error(`quantize: row ${r} holds NaN`);
     if (!Number.isFinite(v)) throw new Error(`quantize: row ${r} holds an infinite value`);
@@ -345,8 +389,8 @@ function dequantized(code: number, zp: number, scale: number): number {
   return Math.fround((code - zp) * scale);
 }
 
-/** Best clip of one row: its scale (already rounded as stored) and zero point. */
-function fitRow(values: ArrayLike<number>, r: number, cols: number, [lo, hi]: [number, number], top: number, round: (s: number) => number): { scale: number; zp: number } {
+/** Best clip of the row at values[at..at+cols): its scale (already rounded as stored) and zero point. */
+function fitRow(values: ArrayLike<number>, at: number, cols: number, lo: number, hi: number, top: number, round: (s: number) => number): { scale: number; zp: number } {
   if (lo === hi) return { scale: 0, zp: 0 }; // an all-zero row
   let best = { scale: 0, zp: 0, sse: Infinity };
   for (const clip of CLIP_GRID) {
@@ -354,7 +398,7 @@ function fitRow(values: ArrayLike<number>, r: number, cols: number, [lo, hi]: [n
     if (scale === 0) continue; // a range of float32 subnormals: the row is stored as zeros
     const zp = Math.min(top, Math.max(0, Math.round((-lo * clip) / scale)));
     let sse = 0;
-    for (let c = r * cols; c < (r + 1) * cols && sse < best.sse; c++) {
+    for (let c = at; c < at + cols && sse < best.sse; c++) {
       const d = values[c] - dequantized(codeOf(values[c], scale, zp, top), zp, scale);
       sse += d * d;
     }
@@ -364,41 +408,127 @@ function fitRow(values: ArrayLike<number>, r: number, cols: number, [lo, hi]: [n
 }
 
 /**
- * Asymmetric per-row quantization to 4 or 2 bits: one scale and one integer zero point per row,
- * the row's range [min(row, 0), max(row, 0)] clipped by the best ratio of CLIP_GRID. Zero maps
- * to the zero point exactly (pruned weights stay 0); an all-zero row gets scale 0. With
- * `float16Scales`, scales are float16 (when every one fits float16's normal range after the
- * widest clip) and the codes are computed from the rounded scales.
+ * A low-bit table quantized in passes over chunks of whole rows, in row order: quantizeRowsLowBit
+ * makes the whole table one chunk, a streamed table many, with the same results bit for bit.
+ * startRowsLowBit; accumulateRowRangesLowBit over every chunk; chooseScalesLowBit;
+ * quantizeChunkLowBit over every chunk; finishRowsLowBit. Per-row arrays only: no codes.
  */
-export function quantizeRowsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits, float16Scales = false): RowQuantizedLowBit {
-  checkShape(values, rows, cols);
-  if (bits !== 4 && bits !== 2) throw new Error(`quantize: bits must be 4 or 2, got ${String(bits)}`);
-  const top = (1 << bits) - 1;
-  const ranges = Array.from({ length: rows }, (_, r) => rowRange(values, r, cols));
-  const widest = Float32Array.from(ranges, ([lo, hi]) => (hi - lo) / top);
-  const f16 = float16Scales && fitsFloat16(widest, CLIP_GRID[CLIP_GRID.length - 1]);
-  const round = f16 ? (s: number) => float16BitsToFloat32(float32ToFloat16Bits(s)) : Math.fround;
-  const scales = new Float32Array(rows);
-  const zeroPoints = new Uint8Array(rows);
-  const codes = new Uint8Array(rows * cols);
-  let maxAbsError = 0;
-  let sse = 0;
-  for (let r = 0; r < rows; r++) {
-    const { scale, zp } = fitRow(values, r, cols, ranges[r], top, round);
-    scales[r] = scale;
-    zeroPoints[r] = zp;
-    for (let c = r * cols; c < (r + 1) * cols; c++) {
-      const k = scale === 0 ? 0 : codeOf(values[c], scale, zp, top);
-      codes[c] = k;
-      const d = Math.abs(values[c] - dequantized(k, zp, scale));
+export interface LowBitPasses {
+  bits: LowBits;
+  rows: number;
+  cols: number;
+  /** largest code, 2^bits - 1 */
+  top: number;
+  /** each row's range [min(row, 0), max(row, 0)], from pass 1 */
+  lo: Float64Array;
+  hi: Float64Array;
+  /** float16 scales (chosen after pass 1: every scale must fit) */
+  f16: boolean;
+  scales: Float32Array;
+  zeroPoints: Uint8Array;
+  /** error of the rows quantized so far; sse is summed in element order, so RMSE does not depend on the chunking */
+  maxAbsError: number;
+  sse: number;
+}
+
+export function startRowsLowBit(rows: number, cols: number, bits: LowBits): LowBitPasses {
+  if (bits !== 4 && bits !== 3 && bits !== 2) throw new Error(`quantize: bits must be 4, 3 or 2, got ${String(bits)}`);
+  if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) throw new Error(`quantize: [${rows}, ${cols}] is not a matrix shape`);
+  const lo = new Float64Array(rows);
+  const hi = new Float64Array(rows);
+  return { bits, rows, cols, top: (1 << bits) - 1, lo, hi, f16: false, scales: new Float32Array(rows), zeroPoints: new Uint8Array(rows), maxAbsError: 0, sse: 0 };
+}
+
+/** The first row of a chunk of whole rows (elements [first, first + n) of the table), and how many it holds. */
+function wholeRows(p: LowBitPasses, n: number, first: number): { r0: number; count: number } {
+  const { cols, rows } = p;
+  if (cols === 0 || n % cols !== 0 || first % cols !== 0 || first + n > rows * cols) {
+    throw new Error(`quantize: ${n} values at element ${first} are not whole rows of a [${rows}, ${cols}] table`);
+  }
+  return { r0: first / cols, count: n / cols };
+}
+
+/** Pass 1: the range of each row of the chunk (elements [first, first + chunk.length) of the table). */
+export function accumulateRowRangesLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number): void {
+  const { r0, count } = wholeRows(p, chunk.length, first);
+  for (let i = 0; i < count; i++) [p.lo[r0 + i], p.hi[r0 + i]] = rowRange(chunk, i * p.cols, p.cols, r0 + i);
+}
+
+/**
+ * Between the passes: float16 scales when asked and every row's widest scale, times the
+ * narrowest clip, fits float16's normal range (so whichever clip a row picks still fits).
+ */
+export function chooseScalesLowBit(p: LowBitPasses, float16Scales: boolean): void {
+  const widest = new Float32Array(p.rows);
+  for (let r = 0; r < p.rows; r++) widest[r] = (p.hi[r] - p.lo[r]) / p.top;
+  p.f16 = float16Scales && fitsFloat16(widest, CLIP_GRID[CLIP_GRID.length - 1]);
+}
+
+/**
+ * Pass 2: fits the scale and zero point of each row of the chunk, writes its codes into
+ * out[0..chunk.length) and folds the error into p.
+ */
+export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number, out: Uint8Array): void {
+  const { r0, count } = wholeRows(p, chunk.length, first);
+  const round = p.f16 ? (s: number) => float16BitsToFloat32(float32ToFloat16Bits(s)) : Math.fround;
+  for (let i = 0; i < count; i++) {
+    const { scale, zp } = fitRow(chunk, i * p.cols, p.cols, p.lo[r0 + i], p.hi[r0 + i], p.top, round);
+    p.scales[r0 + i] = scale;
+    p.zeroPoints[r0 + i] = zp;
+  }
+  codeRowsLowBit(chunk, r0, p.cols, p.scales, p.zeroPoints, p.top, out, p);
+}
+
+/**
+ * The codes of a chunk of whole rows from row r0 on, with the rows' final scales and zero points,
+ * into out[0..chunk.length); folds the chunk's error into `err` (sse summed in element order).
+ * Streamed tables call it again when the model is written, to produce the codes.
+ */
+export function codeRowsLowBit(
+  chunk: ArrayLike<number>, r0: number, cols: number, scales: Float32Array, zeroPoints: Uint8Array, top: number, out: Uint8Array,
+  err: { maxAbsError: number; sse: number },
+): void {
+  let maxAbsError = err.maxAbsError;
+  let sse = err.sse;
+  for (let i = 0, r = r0; i < chunk.length; r++) {
+    const scale = scales[r];
+    const zp = zeroPoints[r];
+    for (const end = i + cols; i < end; i++) {
+      const k = scale === 0 ? 0 : codeOf(chunk[i], scale, zp, top);
+      out[i] = k;
+      const d = Math.abs(chunk[i] - dequantized(k, zp, scale));
       if (d > maxAbsError) maxAbsError = d;
       sse += d * d;
     }
   }
-  const scaleBits = f16 ? roundScalesToFloat16(scales) : undefined;
+  err.maxAbsError = maxAbsError;
+  err.sse = sse;
+}
+
+/** After pass 2: the stored scales (float16 bits when chosen) and the error of the table. */
+export function finishRowsLowBit(p: LowBitPasses): Pick<RowQuantizedLowBit, 'scales' | 'scaleBits' | 'zeroPoints' | 'maxAbsError' | 'rmse'> {
+  const scaleBits = p.f16 ? roundScalesToFloat16(p.scales) : undefined;
+  const n = p.rows * p.cols;
+  return { scales: p.scales, ...(scaleBits ? { scaleBits } : {}), zeroPoints: p.zeroPoints, maxAbsError: p.maxAbsError, rmse: n ? Math.sqrt(p.sse / n) : 0 };
+}
+
+/**
+ * Asymmetric per-row quantization to 4, 3 or 2 bits: one scale and one integer zero point per row,
+ * the row's range [min(row, 0), max(row, 0)] clipped by the best ratio of CLIP_GRID. Zero maps
+ * to the zero point exactly (pruned weights stay 0); an all-zero row gets scale 0. With
+ * `float16Scales`, scales are float16 (when every one fits float16's normal range after the
+ * widest clip) and the codes are computed from the rounded scales.
+ * The same passes as the streamed form (LowBitPasses), on one chunk.
+ */
+export function quantizeRowsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits, float16Scales = false): RowQuantizedLowBit {
+  checkShape(values, rows, cols);
+  const p = startRowsLowBit(rows, cols, bits);
+  const codes = new Uint8Array(rows * cols);
+  if (values.length > 0) accumulateRowRangesLowBit(p, values, 0);
+  chooseScalesLowBit(p, float16Scales);
+  if (values.length > 0) quantizeChunkLowBit(p, values, 0, codes);
   const packed = packRowCodes(codes, rows, cols, bits);
-  const rmse = rows * cols ? Math.sqrt(sse / (rows * cols)) : 0;
-  return { bits, rows, cols, codes, packed, scales, ...(scaleBits ? { scaleBits } : {}), zeroPoints, maxAbsError, rmse };
+  return { bits, rows, cols, codes, packed, ...finishRowsLowBit(p) };
 }
 
 /** The table the graph reconstructs: (code - zeroPoint) * scale per row, in float32. */

@@ -1,5 +1,5 @@
 // Quantization (issue 3, method 3): float16 for both formats; int8 per-row (embedding tables)
-// and per-output-channel (dense kernels) as graphs ONNX Runtime runs; int4/int2 per-row packed
+// and per-output-channel (dense kernels) as graphs ONNX Runtime runs; int4/int3/int2 per-row packed
 // embedding tables (ONNX only); TF.js manifest affine uint8/uint16. Every result is checked against the float model on the same generated inputs
 // (onnxruntime-node / TF.js), and the notes say what the change buys and what it does not.
 
@@ -16,16 +16,16 @@ import type { ShardSpec } from '../analysis/shards.js';
 import { planTfjsQuantization } from './quantize-tfjs.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
-export type QuantizeDtype = 'int8' | 'int4' | 'int2' | 'float16' | 'uint8' | 'uint16';
+export type QuantizeDtype = 'int8' | 'int4' | 'int3' | 'int2' | 'float16' | 'uint8' | 'uint16';
 
-const DTYPES: readonly QuantizeDtype[] = ['int8', 'int4', 'int2', 'float16', 'uint8', 'uint16'];
+const DTYPES: readonly QuantizeDtype[] = ['int8', 'int4', 'int3', 'int2', 'float16', 'uint8', 'uint16'];
 
 export interface QuantizeSettings {
   dtype: QuantizeDtype;
   /**
    * Which tensors: 'all' (default: ONNX embedding tables and dense kernels, plus other float32
    * weights for float16; TF.js every float32 weight, as the tensorflowjs converter does),
-   * 'embeddings', 'dense', or tensor names. int4/int2 take embedding tables only ('all' means
+   * 'embeddings', 'dense', or tensor names. int4/int3/int2 take embedding tables only ('all' means
    * 'embeddings'; a dense kernel asked for is an error).
    */
   tensors?: 'all' | 'embeddings' | 'dense' | string[];
@@ -73,13 +73,15 @@ export interface QuantizeOutcome extends CompressionOutcome {
 const ONNX_INT8_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel']);
 const ONNX_FP16_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel', 'conv-kernel', 'weight']);
 
-function isLowBit(dtype: QuantizeDtype): dtype is 'int4' | 'int2' {
-  return dtype === 'int4' || dtype === 'int2';
+type LowBitDtype = 'int4' | 'int3' | 'int2';
+
+function isLowBit(dtype: QuantizeDtype): dtype is LowBitDtype {
+  return dtype === 'int4' || dtype === 'int3' || dtype === 'int2';
 }
 
-/** int4/int2 have a form for embedding tables (rows looked up by Gather) only. */
-function checkLowBitSelection(ir: ModelIR, dtype: 'int4' | 'int2', tensors: QuantizeSettings['tensors'], picked: ModelTensor[]): void {
-  const kernels = "dense kernels have no 4-bit or 2-bit form here (use int8 for them)";
+/** int4/int3/int2 have a form for embedding tables (rows looked up by Gather) only. */
+function checkLowBitSelection(ir: ModelIR, dtype: LowBitDtype, tensors: QuantizeSettings['tensors'], picked: ModelTensor[]): void {
+  const kernels = "dense kernels have no 4-, 3- or 2-bit form here (use int8 for them)";
   if (tensors === 'dense') throw new ModelFileError(ir.path, `quantize: ${dtype} quantizes embedding tables only: ${kernels}`);
   const other = picked.find((t) => t.role !== 'embedding');
   if (other) {
@@ -127,19 +129,21 @@ function sumChange(changes: TensorChange[]): { before: number; after: number } {
   return { before, after };
 }
 
-/** What an int4/int2 run stored and ran (bytes are the stored packed codes + scales + zero points). */
-function lowBitNote(dtype: 'int4' | 'int2', changes: TensorChange[], plan: { float16Scales: number; float32Scales: number; unpackOps?: string }): string {
-  const bits = dtype === 'int4' ? 4 : 2;
+/** What an int4/int3/int2 run stored and ran (bytes are the stored packed codes + scales + zero points). */
+function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16Scales: number; float32Scales: number; unpackOps?: string }): string {
+  const bits = dtype === 'int4' ? 4 : dtype === 'int3' ? 3 : 2;
   const s = sumChange(changes);
   const scales = [plan.float16Scales ? `${plan.float16Scales} with float16 row scales` : '', plan.float32Scales ? `${plan.float32Scales} with float32 row scales (some fall outside float16's normal range)` : '']
     .filter(Boolean)
     .join(', ');
   return (
-    `${changes.length} embedding table(s) stored as ${bits}-bit codes, ${8 / bits} per byte (rows padded to whole bytes), asymmetric per row: a scale and a uint8 zero point per row ` +
+    `${changes.length} embedding table(s) stored as ${bits}-bit codes, ${bits === 3 ? "each code's low 2 bits 4 per byte and its high bit 8 per byte" : `${8 / bits} per byte`} (rows padded to whole bytes), asymmetric per row: a scale and a uint8 zero point per row ` +
     `(${scales}), the row's range clipped where that lowers the squared error: ${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). ` +
     `The graph gathers packed rows and unpacks them with standard ONNX ops (Gather, ${plan.unpackOps}, Concat, Cast, Sub zero point, Mul scale), so only looked-up rows are ` +
     `dequantized and the table stays packed in memory. Measured on the dev machine (ORT 1.30 CPU, 1 thread, 100000x64 table): 0.04-0.07 ms per batch of 256 ids against ` +
-    `0.02-0.03 ms for the float Gather and 0.03-0.035 ms for int8 (4096 ids: 0.42-0.65 ms against 0.16-0.22 and 0.24-0.37 ms): ${dtype} buys size, not speed. ` +
+    `0.02-0.03 ms for the float Gather and 0.03-0.035 ms for int8 (4096 ids: 0.42-0.65 ms against 0.16-0.22 and 0.24-0.37 ms)` +
+    (bits === 3 ? '; int3 unpacks two planes and took 0.086 ms against int4\'s 0.052 in the same run' : '') +
+    `: ${dtype} buys size, not speed. ` +
     "ONNX Runtime's com.microsoft GatherBlockQuantized runs the same tables but was 3-7x slower on that CPU, so it is not used. This job did not time this model: see the bench command."
   );
 }
@@ -159,11 +163,11 @@ export async function quantizeModel(
   if (!isOnnx && isLowBit(dtype)) {
     throw new ModelFileError(
       ir.path,
-      `quantize: ${dtype} is ONNX only: TF.js weight manifests have no 4-bit or 2-bit dtype (uint8 is the smallest); use uint8, uint16 or float16 for TF.js models`,
+      `quantize: ${dtype} is ONNX only: TF.js weight manifests have no 4-, 3- or 2-bit dtype (uint8 is the smallest); use uint8, uint16 or float16 for TF.js models`,
     );
   }
   if (isOnnx && (dtype === 'uint8' || dtype === 'uint16')) {
-    throw new ModelFileError(ir.path, `quantize: ${dtype} is TF.js manifest quantization; for ONNX models use int8 or float16 (or int4/int2 for embedding tables)`);
+    throw new ModelFileError(ir.path, `quantize: ${dtype} is TF.js manifest quantization; for ONNX models use int8 or float16 (or int4/int3/int2 for embedding tables)`);
   }
   const tensors = settings.tensors ?? 'all';
   if (!Array.isArray(tensors) && !['all', 'embeddings', 'dense'].includes(tensors)) {
@@ -196,7 +200,7 @@ export async function quantizeModel(
   let write: (outPath: string) => Promise<void>;
   const notes: string[] = [];
   if (isOnnx) {
-    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | 'int4' | 'int2' | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor, rowsInt8 });
+    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | LowBitDtype | 'float16', reduceRange, dense, lookup, signal: ctx.signal, onTensor, rowsInt8 });
     if (shardNote) notes.push(shardNote);
     changes = plan.changes;
     skipped = plan.skipped;

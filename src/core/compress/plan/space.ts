@@ -4,7 +4,7 @@
 // Units: each embedding table alone (tables hold most of a recommender's bytes), the dense
 // kernels together (small: a dtype, a low rank or fewer neurons for all), and a DeepFM-style
 // model's fields (dropped by permutation importance on the training data, when given). Options per table: the storage dtype
-// (float32 / float16 / int8 / int4 / int2 per row on ONNX; float16 / uint8 on TF.js, whose
+// (float32 / float16 / int8 / int4 / int3 / int2 per row on ONNX; float16 / uint8 on TF.js, whose
 // manifests have no 4-bit type), a low rank from the table's spectrum (energy kept), dims or rows
 // pruning, and their combinations with a dtype.
 //
@@ -15,7 +15,7 @@
 
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
 
-export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int2' | 'uint8';
+export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int3' | 'int2' | 'uint8';
 
 export interface UnitOption {
   /** short label, unique within a unit: "int8", "r0.9+int4", "rows0.5+int8" */
@@ -74,7 +74,7 @@ function opt(o: Omit<UnitOption, 'id'>): UnitOption {
 
 /** The dtypes a table can be stored in, for this format (TF.js: no integer rows, no 4 bits). */
 export function tableDtypes(format: ModelIR['format']): StorageDtype[] {
-  return format === 'onnx' ? ['float32', 'float16', 'int8', 'int4', 'int2'] : ['float32', 'float16', 'uint8'];
+  return format === 'onnx' ? ['float32', 'float16', 'int8', 'int4', 'int3', 'int2'] : ['float32', 'float16', 'uint8'];
 }
 
 function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
@@ -247,6 +247,6 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
     const o = optionOf(dense, a);
     for (const t of structured.tensors) if (t.role === 'dense-kernel' && t.dtype === 'float32' && !owned.has(t.name)) add(o.dtype, t.name);
   }
-  const order: StorageDtype[] = ['int2', 'int4', 'int8', 'uint8', 'float16'];
+  const order: StorageDtype[] = ['int2', 'int3', 'int4', 'int8', 'uint8', 'float16'];
   return order.filter((d) => byDtype.has(d)).map((d) => ({ method: 'quantize' as const, settings: { dtype: d, tensors: byDtype.get(d)! } }));
 }
