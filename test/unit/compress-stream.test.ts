@@ -15,11 +15,10 @@ import { quantizeRowsInt8 } from '../../src/core/compress/quantize-math.js';
 import { pruneRows, rowStreaming } from '../../src/core/compress/prune-rows.js';
 import { ModelIR } from '../../src/core/model/ir.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import { readTensorBytes, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { collectBytes } from '../../src/core/model/tensor-stream.js';
-import { generateScaleModel } from '../fixtures/scale-model.js';
+import { scaleModelPair } from '../fixtures/scale-model.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-compress-stream-'));
@@ -30,13 +29,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function models(dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> {
-  const r = await generateScaleModel(join(dir, 'ext'), { items: 900, users: 300, dim: 16, hidden: [8], seed: 5, chunkRows: 128 });
-  const ext = await readOnnxModel(r.onnxPath);
-  const inlinePath = join(dir, 'inline.onnx');
-  await writeOnnxModel(ext, inlinePath, { externalData: false });
-  return { ext, inline: await readOnnxModel(inlinePath) };
-}
+const models = (dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> => scaleModelPair(dir, { items: 900, users: 300, dim: 16, hidden: [8], seed: 5, chunkRows: 128 });
 
 async function score(file: string): Promise<Float32Array> {
   const s = await ort.InferenceSession.create(file);

@@ -13,7 +13,7 @@ import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import { readTensorBytes, readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { TensorByteStream } from '../../src/core/model/tensor-stream.js';
-import { generateScaleModel } from '../fixtures/scale-model.js';
+import { scaleModelPair } from '../fixtures/scale-model.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-onnx-stream-'));
@@ -34,14 +34,7 @@ function chunked(bytes: Uint8Array, size: number): TensorByteStream {
   };
 }
 
-/** A small external-data scale model and its one-file (inline) copy. */
-async function models(dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> {
-  const r = await generateScaleModel(join(dir, 'ext'), { items: 700, users: 300, dim: 8, hidden: [8], seed: 3, chunkRows: 100 });
-  const ext = await readOnnxModel(r.onnxPath);
-  const inlinePath = join(dir, 'inline.onnx');
-  await writeOnnxModel(ext, inlinePath, { externalData: false });
-  return { ext, inline: await readOnnxModel(inlinePath) };
-}
+const models = (dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> => scaleModelPair(dir, { items: 700, users: 300, dim: 8, hidden: [8], seed: 3, chunkRows: 100 });
 
 async function score(file: string): Promise<Float32Array> {
   const s = await ort.InferenceSession.create(file);

@@ -9,10 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quantizeModel, quantizeShard, type QuantizeSettings } from '../../src/core/compress/quantize.js';
 import { readShardHeader, tablesOfShard } from '../../src/core/compress/quantize-shards.js';
-import { readOnnxModel } from '../../src/core/model/onnx.js';
-import { writeOnnxModel } from '../../src/core/model/onnx/write.js';
 import type { ModelIR } from '../../src/core/model/ir.js';
-import { generateScaleModel } from '../fixtures/scale-model.js';
+import { scaleModelPair } from '../fixtures/scale-model.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-quantize-shards-'));
@@ -23,13 +21,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function scaleModels(dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> {
-  const r = await generateScaleModel(join(dir, 'ext'), { items: 900, users: 300, dim: 16, hidden: [8], seed: 7, chunkRows: 128 });
-  const ext = await readOnnxModel(r.onnxPath);
-  const inlinePath = join(dir, 'inline.onnx');
-  await writeOnnxModel(ext, inlinePath, { externalData: false });
-  return { ext, inline: await readOnnxModel(inlinePath) };
-}
+const scaleModels = (dir: string): Promise<{ ext: ModelIR; inline: ModelIR }> => scaleModelPair(dir, { items: 900, users: 300, dim: 16, hidden: [8], seed: 7, chunkRows: 128 });
 
 /** The files of a model written by `quantizeModel` at dir/name (the .onnx and any external data). */
 async function written(ir: ModelIR, settings: QuantizeSettings, dir: string): Promise<Buffer[]> {
