@@ -4,7 +4,7 @@
 // never rename.
 
 import { defineCommand } from './options.js';
-import { COMPRESS_COMMON, ENGINE, FIELDS_INPUT, INPUT_NAMES, MODEL_POSITIONAL, OUTPUT_KIND, RUNTIME, SAMPLE_PRUNING } from './option-groups.js';
+import { COMPRESS_COMMON, ENGINE, FIELDS_INPUT, INPUT_NAMES, MODEL_POSITIONAL, OUTPUT_KIND, RUNTIME, SAMPLE_PRUNING, shardingGroup } from './option-groups.js';
 
 const TENSORS_HELP = "which tensors: 'all', 'embeddings', 'dense', or tensor names separated by commas";
 
@@ -21,18 +21,16 @@ export const ANALYZE = defineCommand({
     tensors: { kind: 'boolean', description: 'list every tensor, not only the layers' },
     progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
     force: { kind: 'boolean', description: 'replace an existing --out file' },
-    shard: { kind: 'string', valueName: 'I/N', description: 'analyse only shard I of N (tensors balanced by size) and write the shard report to --out; `prunescope merge` assembles the shards' },
-    distribute: { kind: 'integer', min: 1, max: 100_000, valueName: 'N', description: 'split the analysis into N shards on the job queue at --redis; `prunescope worker` processes run them; the merged report is printed' },
-    redis: { kind: 'string', valueName: 'redis://HOST:6379', description: 'the Redis server of the job queue (with --distribute)' },
-    'shard-dir': { kind: 'path', valueName: 'DIR', description: 'where workers write the shard reports (with --distribute; every worker must see it at this path)', defaultText: "a folder beside the model" },
   },
-  rules: [
-    { requires: 'out', when: ['shard'], message: '--shard I/N writes a shard report: give --out SHARD.json' },
-    { exclusive: ['shard', 'distribute'] },
-    { requires: 'redis', when: ['distribute'] },
-    { requires: 'distribute', when: ['redis'] },
-    { requires: 'distribute', when: ['shard-dir'] },
+  groups: [
+    shardingGroup({
+      shard: 'analyse only shard I of N (tensors balanced by size) and write the shard report to --out; `prunescope merge` assembles the shards',
+      distribute: 'split the analysis into N shards on the job queue at --redis; `prunescope worker` processes run them; the merged report is printed',
+      files: 'the shard reports',
+      outHint: 'a shard report: give --out SHARD.json',
+    }),
   ],
+  rules: [{ exclusive: ['shard', 'distribute'] }],
   examples: [
     'prunescope analyze model.onnx',
     'prunescope analyze model/model.json --json --out report.json',
@@ -150,7 +148,6 @@ export const QUANTIZE = defineCommand({
   name: 'quantize',
   summary: 'int8 (per-row tables, per-channel kernels), int4/int3/int2 (ONNX embedding tables, per row), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
   positionals: [MODEL_POSITIONAL],
-  groups: [COMPRESS_COMMON],
   options: {
     dtype: {
       kind: 'choice',
@@ -163,19 +160,18 @@ export const QUANTIZE = defineCommand({
     dense: { kind: 'choice', choices: ['weights-only', 'dynamic'], defaultText: 'weights-only', description: "ONNX int8 dense kernels: dequantized for the float MatMul ('weights-only') or an integer MatMul ('dynamic')" },
     lookup: { kind: 'choice', choices: ['compact', 'fast'], defaultText: 'compact', description: "ONNX int8 tables: float16 row scales ('compact') or float32 scales and one DequantizeLinear ('fast')" },
     'full-range': { kind: 'boolean', description: 'ONNX int8 dense kernels: all 8 bits (by default 7, so that x64 CPUs without VNNI cannot overflow)' },
-    shard: { kind: 'string', valueName: 'I/N', description: 'ONNX int8: compute only shard I of N of the embedding tables (balanced by size) into the shard file --out; --from-shards assembles the model' },
     'from-shards': { kind: 'path', repeatable: true, valueName: 'FILE|DIR', description: 'ONNX int8: take the tables from these shard files (a folder: every *.qshard in it), all N of one split; the model equals a one-process run, byte for byte' },
-    distribute: { kind: 'integer', min: 1, max: 100_000, valueName: 'N', description: 'ONNX int8: N table shards on the job queue at --redis, run by `prunescope worker` processes, then assembled here' },
-    redis: { kind: 'string', valueName: 'redis://HOST:6379', description: 'the Redis server of the job queue (with --distribute)' },
-    'shard-dir': { kind: 'path', valueName: 'DIR', description: 'where workers write the shard files (with --distribute; every worker must see it at this path)', defaultText: 'a folder beside the model' },
   },
-  rules: [
-    { requires: 'out', when: ['shard'], message: '--shard I/N writes a shard file: give --out SHARD.qshard' },
-    { exclusive: ['shard', 'from-shards', 'distribute'] },
-    { requires: 'redis', when: ['distribute'] },
-    { requires: 'distribute', when: ['redis'] },
-    { requires: 'distribute', when: ['shard-dir'] },
+  groups: [
+    COMPRESS_COMMON,
+    shardingGroup({
+      shard: 'ONNX int8: compute only shard I of N of the embedding tables (balanced by size) into the shard file --out; --from-shards assembles the model',
+      distribute: 'ONNX int8: N table shards on the job queue at --redis, run by `prunescope worker` processes, then assembled here',
+      files: 'the shard files',
+      outHint: 'a shard file: give --out SHARD.qshard',
+    }),
   ],
+  rules: [{ exclusive: ['shard', 'from-shards', 'distribute'] }],
   examples: [
     'prunescope quantize model.onnx --dtype int8 --out model-int8.onnx',
     'prunescope quantize big.onnx --dtype int8 --shard 2/8 --out big-2.qshard',

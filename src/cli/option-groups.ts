@@ -80,3 +80,25 @@ export const RUNTIME = defineGroup({
     },
   },
 });
+
+/**
+ * Work split into shards (analyze, quantize): one shard into a file (`--shard I/N --out F`), or
+ * all of them on the job queue at `--redis` for `prunescope worker` processes (`--distribute N`).
+ * `shard` and `distribute` describe what the command's shards are.
+ */
+export function shardingGroup(d: { shard: string; distribute: string; files: string; outHint: string }) {
+  return defineGroup({
+    options: {
+      shard: { kind: 'string', valueName: 'I/N', description: d.shard },
+      distribute: { kind: 'integer', min: 1, max: 100_000, valueName: 'N', description: d.distribute },
+      redis: { kind: 'string', valueName: 'redis://HOST:6379', description: 'the Redis server of the job queue (with --distribute)' },
+      'shard-dir': { kind: 'path', valueName: 'DIR', description: `where workers write ${d.files} (with --distribute; every worker must see it at this path)`, defaultText: 'a folder beside the model' },
+    },
+    rules: [
+      { requires: 'out', when: ['shard'], message: `--shard I/N writes ${d.outHint}` },
+      { requires: 'redis', when: ['distribute'] },
+      { requires: 'distribute', when: ['redis'] },
+      { requires: 'distribute', when: ['shard-dir'] },
+    ],
+  });
+}
