@@ -10,6 +10,7 @@ export const COMPRESS_COMMON = defineGroup({
   options: {
     out: { kind: 'path', description: 'where to write the compressed model (its folder must exist)', defaultText: 'beside the input, named after the method' },
     force: { kind: 'boolean', description: 'replace --out if it exists' },
+    'external-data': { kind: 'boolean', description: 'ONNX: write the output\'s tensors of 1 KiB or more to <out>.data (external data); a model read with external data keeps it anyway' },
     json: { kind: 'boolean', description: 'print the job result as JSON' },
     candidates: { kind: 'path', valueName: 'FILE.csv', description: 'leave-one-out candidates (per user one positive and its negatives): HR/NDCG before and after' },
     k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },

@@ -62,6 +62,7 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
   const k = o.k;
   const outDir = dirname(out);
   if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
+  if (o['external-data'] && !/\.onnx$/i.test(out)) throw new UsageError('--external-data is an ONNX layout: the output must be an .onnx file (TF.js keeps its weights in shard files)');
   // the temp folder lives beside the output so the final rename stays on one file system; the
   // job removes it when it ends, and we do if the worker dies before it could
   const tempDir = tempDirFor(out);
@@ -73,6 +74,7 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
     steps: steps.length > 1 ? steps : undefined,
     outPath: out,
     overwrite: o.force,
+    ...(o['external-data'] ? { externalData: true } : {}),
     tempDir,
     evaluate: { candidates: candidates ? resolve(candidates) : undefined, k, latency: !o['no-latency'] },
   };

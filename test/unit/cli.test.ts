@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import type { ModelReport } from '../../src/shared/report.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { readTensorBytes } from '../../src/core/model/tensor-data.js';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -137,4 +139,34 @@ test('prune: the gradual and column flags are checked before any model is read',
     assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, flags.join(' '));
   }
+});
+
+test('--external-data: tensors of 1 KiB or more go to <out>.data, the same bytes as without it; a TF.js output refuses it (exit 2)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-external-'));
+  const table = new Float32Array(64 * 16).map((_, i) => Math.sin(i) * 0.1);
+  const b = new OnnxGraphBuilder({ graphName: 'cli_external' })
+    .input('item', 'int64', ['batch'])
+    .output('score', 'float32', ['batch', 2])
+    .initializer('item_embedding.weight', 'float32', [64, 16], table)
+    .initializer('fc.weight', 'float32', [16, 2], new Float32Array(32).fill(0.25))
+    .node('Gather', ['item_embedding.weight', 'item'], ['e'], {}, { name: '/item_embedding/Gather' })
+    .node('MatMul', ['e', 'fc.weight'], ['score'], {}, { name: '/fc/MatMul' });
+  const model = join(dir, 'm.onnx');
+  await writeOnnxFile(model, b.toModelProto());
+  const plain = run('prune', model, '--sparsity', '0.5', '--out', join(dir, 'plain.onnx'), '--no-latency');
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(existsSync(join(dir, 'plain.onnx.data')), false);
+  const ext = run('prune', model, '--sparsity', '0.5', '--external-data', '--out', join(dir, 'ext.onnx'), '--no-latency', '--json');
+  assert.equal(ext.code, 0, ext.stderr);
+  assert.deepEqual((JSON.parse(ext.stdout) as { outputFiles: string[] }).outputFiles.sort(), [join(dir, 'ext.onnx'), join(dir, 'ext.onnx.data')]);
+  const [a, c] = [await readModel(join(dir, 'plain.onnx')), await readModel(join(dir, 'ext.onnx'))];
+  const where = (ir: typeof a) => ir.tensors.map((t) => `${t.name}:${t.storage.source.kind}`);
+  // the 4 KiB table is in the data file; the 128-byte kernel stays inline
+  assert.deepEqual(where(c), ['item_embedding.weight:file', 'fc.weight:bytes']);
+  assert.deepEqual(where(a), ['item_embedding.weight:bytes', 'fc.weight:bytes']);
+  for (const t of a.tensors) assert.deepEqual(await readTensorBytes(c.tensors.find((x) => x.name === t.name)!), await readTensorBytes(t), t.name);
+  const refused = run('quantize', model, '--dtype', 'int8', '--external-data', '--out', join(dir, 'model.json'));
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^prunescope quantize: --external-data is an ONNX layout: the output must be an \.onnx file/);
+  assert.equal(existsSync(join(dir, 'model.json')), false);
 });

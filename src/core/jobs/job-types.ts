@@ -73,6 +73,11 @@ export interface CompressJobSpec {
    * the output's folder, so the rename is on one file system) and removes it if the worker dies.
    */
   tempDir: string;
+  /**
+   * ONNX: write the output's tensors of 1 KiB or more to `<output>.data` (external data), as big
+   * models are shipped and as protobuf's 2 GB limit requires, whatever layout the method wrote.
+   */
+  externalData?: boolean;
   /** evaluation for the before/after report; omitted = sizes, parameters and analysis only */
   evaluate?: {
     /** candidates CSV (user,item,label) for HR@K / NDCG@K / AUC */

@@ -25,7 +25,8 @@ import { ModelFileError } from '../model/ir.js';
 import { stat } from 'node:fs/promises';
 import { analyzeTreeEnsemble } from '../trees/tree-analysis.js';
 import { maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from '../trees/tree-model.js';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { writeOnnxModel } from '../model/onnx/write.js';
 import { basename, dirname, join } from 'node:path';
 
 /** Per-tree depth, leaves and nodes (reachable from the root), in file order. */
@@ -384,6 +385,11 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
     const before = await analyzeModel(ir, { epsilon: spec.epsilon, spectrum: true, signal });
     const beforeFacts = sizeFacts(ir);
     ir = undefined;
+    if (spec.externalData) {
+      // after the original is let go: the output is read whole to be written again
+      report('writing', 0.66, 'external data');
+      await writingTo(spec.outPath, () => relayoutExternal(tempOut, spec.tempDir, signal));
+    }
     report('analysing', 0.68, 'compressed');
     const afterIr = await readModel(tempOut, { signal });
     after = await analyzeModel(afterIr, { epsilon: spec.epsilon, spectrum: true, signal });
@@ -416,6 +422,26 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
 }
 
 const finite = (x: number | undefined | null): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/**
+ * Rewrites the ONNX model at `file` (in the job's temp folder) with its tensors of 1 KiB or more
+ * in `<file>.data`: written beside it in a sub-folder, then moved over it, the old data file (if
+ * any) removed first. Tensor bytes are copied as stored (the model read, then streamed out).
+ */
+async function relayoutExternal(file: string, tempDir: string, signal: AbortSignal): Promise<void> {
+  const staged = join(tempDir, 'external-data', basename(file));
+  await mkdir(dirname(staged), { recursive: true });
+  await writeOnnxModel(await readModel(file, { signal }), staged, { externalData: { fileName: `${basename(file)}.data`, minBytes: 1024 } });
+  signal.throwIfAborted();
+  await rm(file, { force: true });
+  await rm(`${file}.data`, { force: true });
+  await rename(staged, file);
+  await rename(`${staged}.data`, `${file}.data`).catch((e: NodeJS.ErrnoException) => {
+    // a model without a tensor of 1 KiB has no data file to move
+    if (e.code !== 'ENOENT') throw e;
+  });
+  await rm(dirname(staged), { recursive: true, force: true });
+}
 
 /** What the size comparison needs of a model: its files and parameter count, not its weights. */
 interface SizeFacts {
