@@ -326,6 +326,7 @@ async function runMethod(ir: ModelIR, spec: CompressStep, ctx: CompressionContex
 async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report: Report): Promise<CompressJobResult> {
   const t0 = Date.now();
   const format = /\.onnx$/i.test(spec.outPath) ? 'onnx' : 'tfjs';
+  if (spec.externalData && format !== 'onnx') throw new Error(`${spec.outPath}: external data is an ONNX layout; a TF.js model keeps its weights in shard files`);
   // Fail before the work, not after it, when the output is taken.
   await checkOutputFree(spec.outPath, format, spec.overwrite === true, spec.path);
   let beforeReport: ModelReport | undefined;
