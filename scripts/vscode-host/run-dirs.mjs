@@ -2,6 +2,7 @@
 // host and the extension host write goes into the run folder, not $HOME; old runs are pruned.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { TEST_USER_SETTINGS } from './host-paths.mjs';
 
@@ -46,4 +47,34 @@ export function readSummary(file) {
     /* half-written: treated as missing */
   }
   return null;
+}
+
+/**
+ * The environment of a test host run in `dirs` (prepareRunDir): its own HOME and XDG folders, and
+ * none of the VS Code terminal's IPC hooks (they would connect the host to that window) nor
+ * ELECTRON_RUN_AS_NODE (it would start Electron as Node); `extra` is added last.
+ */
+export function hostEnv(dirs, extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') delete env[k];
+  return Object.assign(env, {
+    HOME: dirs.home,
+    XDG_CONFIG_HOME: dirs.xdgConfig,
+    XDG_DATA_HOME: dirs.xdgData,
+    XDG_CACHE_HOME: dirs.xdgCache,
+    XDG_STATE_HOME: dirs.xdgState,
+    ...extra,
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (for a code-server). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
 }

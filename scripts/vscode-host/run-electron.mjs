@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HOST_DIR, REPO_ROOT } from './host-paths.mjs';
-import { prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
+import { hostEnv, prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
 
 const UPDATE_HOST = 'update.code.visualstudio.com';
 const ELECTRON_DIR = path.join(HOST_DIR, 'electron');
@@ -239,17 +239,7 @@ async function outer() {
       ...(opts.grep ? { PRUNESCOPE_TEST_GREP: opts.grep } : {}),
     },
   };
-  const env = { ...process.env };
-  // A VS Code terminal leaks its IPC hooks, and ELECTRON_RUN_AS_NODE would start Electron as Node.
-  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') delete env[k];
-  Object.assign(env, {
-    HOME: dirs.home,
-    XDG_CONFIG_HOME: dirs.xdgConfig,
-    XDG_DATA_HOME: dirs.xdgData,
-    XDG_CACHE_HOME: dirs.xdgCache,
-    XDG_STATE_HOME: dirs.xdgState,
-    PRUNESCOPE_ELECTRON_JOB: JSON.stringify(job),
-  });
+  const env = hostEnv(dirs, { PRUNESCOPE_ELECTRON_JOB: JSON.stringify(job) });
   const innerCmd = [process.execPath, SELF, '--inner'];
   const [cmd, ...args] = hasDisplay ? innerCmd : ['xvfb-run', '-a', '--server-args=-screen 0 1400x900x24', ...innerCmd];
   log(hasDisplay ? `display ${process.env.DISPLAY || process.env.WAYLAND_DISPLAY}` : 'no DISPLAY: running under xvfb-run -a');

@@ -9,7 +9,6 @@
 // Prints the mocha report and, last, exactly `N passed, N failed`. Exit 0 only if all passed.
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -22,7 +21,7 @@ import {
   readInstalledHost,
 } from './host-paths.mjs';
 import { makeWorkspace } from './make-workspace.mjs';
-import { prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
+import { freePort, hostEnv, prepareRunDir, pruneOldRuns, readSummary } from './run-dirs.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -49,16 +48,6 @@ class HarnessError extends Error {}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function tail(file, lines) {
   try {
@@ -109,17 +98,7 @@ function checkInputs(extensionPath, testsPath) {
 function startCodeServer(dirs, port, workspace) {
   const config = path.join(dirs.runDir, 'config.yaml');
   writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
-  const env = { ...process.env };
-  // A VS Code terminal leaks its IPC hooks; they would make code-server talk to that window.
-  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') delete env[k];
-  Object.assign(env, {
-    HOME: dirs.home,
-    XDG_CONFIG_HOME: dirs.xdgConfig,
-    XDG_DATA_HOME: dirs.xdgData,
-    XDG_CACHE_HOME: dirs.xdgCache,
-    XDG_STATE_HOME: dirs.xdgState,
-    PATH: `${NODE_BIN_DIR}${path.delimiter}${process.env.PATH || ''}`,
-  });
+  const env = hostEnv(dirs, { PATH: `${NODE_BIN_DIR}${path.delimiter}${process.env.PATH || ''}` });
   const args = [
     CODE_SERVER_ENTRY,
     '--config', config,

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import onnxProto from 'onnx-proto';
 import { HOST_DIR, REPO_ROOT } from '../../scripts/vscode-host/host-paths.mjs';
 import { makeWorkspace } from '../../scripts/vscode-host/make-workspace.mjs';
-import { check, freePort, killGroup, log, openWorkbench, phaseDirs, runThemes, sleep, startCodeServer } from './harness.mjs';
+import { check, freePort, killGroup, log, openWorkbench, phaseDirs, runThemes, sleep, startCodeServer, workbenchActions } from './harness.mjs';
 
 const { onnx } = onnxProto;
 const { values: opts } = parseArgs({
@@ -109,22 +109,7 @@ async function runPhase(browser, theme) {
       shots.push(shotName(step));
     };
 
-    const quick = page.locator('.quick-input-widget');
-    const palette = async (command) => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        await page.keyboard.press('F1');
-        await quick.waitFor({ state: 'visible', timeout: 10_000 });
-        await page.keyboard.type(command);
-        await sleep(800);
-        if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: command.replace(/^.*?: /, '') }).count()) > 0) {
-          await page.keyboard.press('Enter');
-          return;
-        }
-        await page.keyboard.press('Escape');
-        await sleep(1500);
-      }
-      throw new Error(`the command palette never listed "${command}"`);
-    };
+    const { quick, palette, row, menuItem, contextMenu } = workbenchActions(page);
     const answer = async (filter, what, step) => {
       await quick.waitFor({ state: 'visible', timeout: 30_000 });
       await sleep(300);
@@ -146,25 +131,13 @@ async function runPhase(browser, theme) {
 
     // 1. the explorer: right-click samples/neumf.onnx -> Compress to Target…
     await page.keyboard.press('Control+Shift+E');
-    const row = (name) => page.getByRole('treeitem', { name, exact: true }).first();
     await row('samples').waitFor({ timeout: 30_000 });
     await row('samples').click();
     await row('neumf.onnx').waitFor({ timeout: 15_000 });
-    const menuItem = (text) => page.locator('.monaco-menu .action-item .action-label', { hasText: text }).first();
-    const contextMenu = async (name, entry) => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        await row(name).click();
-        await sleep(400);
-        await row(name).click({ button: 'right' });
-        await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
-        await sleep(400);
-        if ((await menuItem(entry).count()) > 0) return;
-        await page.keyboard.press('Escape');
-        await sleep(1500);
-      }
-      throw new Error(`the explorer's context menu of ${name} never offered "${entry}"`);
+    const offered = async (name, entry) => {
+      if (!(await contextMenu(name, async () => (await menuItem(entry).count()) > 0))) throw new Error(`the explorer's context menu of ${name} never offered "${entry}"`);
     };
-    await contextMenu('neumf.onnx', 'Compress to Target');
+    await offered('neumf.onnx', 'Compress to Target');
     await shootPage('1-context-menu');
     await menuItem('Compress to Target').click();
 
@@ -297,7 +270,7 @@ async function runPhase(browser, theme) {
     await page.keyboard.press('Control+B');
     await page.keyboard.press('Control+Shift+E');
     await sleep(800);
-    await contextMenu('graph-2000.onnx', 'Analyze Model');
+    await offered('graph-2000.onnx', 'Analyze Model');
     await menuItem('Analyze Model').click();
     const big = frame.locator('#graph');
     await big.locator('.graph-stats').waitFor({ timeout: 180_000 });

@@ -4,9 +4,8 @@
 
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { CHROMIUM_BIN, CODE_SERVER_ENTRY, HOST_DIR, NODE_BIN, NODE_BIN_DIR, REPO_ROOT, readInstalledHost } from '../../scripts/vscode-host/host-paths.mjs';
+import { CHROMIUM_BIN, CODE_SERVER_ENTRY, HOST_DIR, NODE_BIN, NODE_BIN_DIR, REPO_ROOT, TEST_USER_SETTINGS, readInstalledHost } from '../../scripts/vscode-host/host-paths.mjs';
 
 export const THEMES = { dark: 'Default Dark Modern', light: 'Default Light Modern' };
 
@@ -18,16 +17,7 @@ export function check(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../scripts/vscode-host/run-dirs.mjs';
 
 /** Stops a detached child and everything it started: SIGTERM, up to 5 s, then SIGKILL. */
 export async function killGroup(child) {
@@ -67,15 +57,9 @@ export function phaseDirs(tag, theme, settings = {}) {
   for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
   mkdirSync(path.join(d.userData, 'User'), { recursive: true });
   const user = {
+    ...TEST_USER_SETTINGS,
     'workbench.colorTheme': THEMES[theme],
-    'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
-    'telemetry.telemetryLevel': 'off',
-    'extensions.autoUpdate': false,
-    'extensions.autoCheckUpdates': false,
-    'security.workspace.trust.enabled': false,
-    'window.restoreWindows': 'none',
-    'files.hotExit': 'off',
     'workbench.editor.enablePreview': false,
     'chat.commandCenter.enabled': false,
     'chat.disableAIFeatures': true,
@@ -195,4 +179,48 @@ export async function openWorkbench(browser, port, d, theme) {
   log(`${theme}: workbench loaded`);
   await sleep(3000);
   return { page, pageErrors };
+}
+
+/**
+ * The workbench's command palette, explorer rows and context menu, for the e2e scripts. VS Code
+ * lists commands and menu entries as they were when the palette or menu opened (the extension may
+ * still be activating), so both are reopened until what is wanted is there.
+ */
+export function workbenchActions(page) {
+  const quick = page.locator('.quick-input-widget');
+  const palette = async (command) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await page.keyboard.press('F1');
+      await quick.waitFor({ state: 'visible', timeout: 10_000 });
+      await page.keyboard.type(command);
+      await sleep(800);
+      if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: command.replace(/^.*?: /, '') }).count()) > 0) {
+        await page.keyboard.press('Enter');
+        return;
+      }
+      await page.keyboard.press('Escape');
+      await sleep(1500);
+    }
+    throw new Error(`the command palette never listed "${command}"`);
+  };
+  const row = (name) => page.getByRole('treeitem', { name, exact: true }).first();
+  const menuItem = (text) => page.locator('.monaco-menu .action-item .action-label', { hasText: text }).first();
+  /**
+   * Opens the explorer's context menu of row `name` (selected first: the menu's context keys
+   * follow the focused row) until `ready()` says its entries are there; false if they never were.
+   */
+  const contextMenu = async (name, ready) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await row(name).click();
+      await sleep(400);
+      await row(name).click({ button: 'right' });
+      await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
+      await sleep(400);
+      if (await ready()) return true;
+      await page.keyboard.press('Escape');
+      await sleep(1500);
+    }
+    return false;
+  };
+  return { quick, palette, row, menuItem, contextMenu };
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HOST_DIR, REPO_ROOT } from '../../scripts/vscode-host/host-paths.mjs';
 import { makeWorkspace } from '../../scripts/vscode-host/make-workspace.mjs';
-import { check, freePort, killGroup, log, openWorkbench, phaseDirs, runThemes, sleep, startCodeServer } from './harness.mjs';
+import { check, freePort, killGroup, log, openWorkbench, phaseDirs, runThemes, sleep, startCodeServer, workbenchActions } from './harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -36,23 +36,7 @@ async function runPhase(browser, theme) {
     page = opened.page;
     const consoleErrors = opened.pageErrors;
 
-    const quick = page.locator('.quick-input-widget');
-    const palette = async (command) => {
-      for (let attempt = 0; attempt < 4; attempt++) {
-        await page.keyboard.press('F1');
-        await quick.waitFor({ state: 'visible', timeout: 10_000 });
-        await page.keyboard.type(command);
-        await sleep(700);
-        // the palette lists commands as they were when it opened: reopen until ours is there
-        if ((await quick.locator('.quick-input-list .monaco-list-row', { hasText: command.replace(/^.*?: /, '') }).count()) > 0) {
-          await page.keyboard.press('Enter');
-          return;
-        }
-        await page.keyboard.press('Escape');
-        await sleep(1500);
-      }
-      throw new Error(`the command palette never listed "${command}"`);
-    };
+    const { quick, palette, row, menuItem, contextMenu: openMenu } = workbenchActions(page);
 
     // the PruneScope Models view: every fixture model with format, size, parameters, sparsity
     await palette('PruneScope: Focus on Models View');
@@ -67,25 +51,11 @@ async function runPhase(browser, theme) {
 
     // the explorer: expand samples/, right-click neumf.onnx
     await page.keyboard.press('Control+Shift+E');
-    const row = (name) => page.getByRole('treeitem', { name, exact: true }).first();
     await row('samples').waitFor({ timeout: 30_000 });
     await row('samples').click();
     await row('neumf.onnx').waitFor({ timeout: 15_000 });
     // the menu must offer PruneScope's commands on a model file, and not on other files
-    const menuItem = (text) => page.locator('.monaco-menu .action-item .action-label', { hasText: text }).first();
-    // the explorer's context keys follow the focused row: select first, then open the menu
-    const contextMenu = async (name) => {
-      for (let attempt = 0; attempt < 4; attempt++) {
-        await row(name).click();
-        await sleep(400);
-        await row(name).click({ button: 'right' });
-        await page.locator('.monaco-menu').first().waitFor({ timeout: 10_000 });
-        await sleep(300);
-        if ((await menuItem('Copy Path').count()) > 0 && (name.endsWith('.csv') || (await menuItem('Prune Model').count()) > 0)) return;
-        await page.keyboard.press('Escape');
-        await sleep(1000);
-      }
-    };
+    const contextMenu = (name) => openMenu(name, async () => (await menuItem('Copy Path').count()) > 0 && (name.endsWith('.csv') || (await menuItem('Prune Model').count()) > 0));
     await contextMenu('neumf-candidates.csv');
     check((await menuItem('Prune Model').count()) === 0, 'Prune Model… is offered on a CSV file');
     await page.keyboard.press('Escape');

@@ -2,48 +2,20 @@
 // extension host. The dialogs are answered through the extension's scripted answers (the same
 // quick picks and input boxes run, with the answers queued instead of typed).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PruneScopeApi } from '../../src/extension/extension.js';
 import type { CompressJobResult, PlanView, RunRecord } from '../../src/shared/protocol.js';
+import { api, EXTENSION_ID, sha, waitFor, workspaceDir, ws } from './workspace.js';
 
-const EXTENSION_ID = 'prunescope.prunescope';
 
 interface Samples {
   samples: Record<'neumf', { tfjs: string; onnx: string; candidates: string; interactions: string }>;
 }
 
-function workspaceDir(): string {
-  const fromEnv = process.env.PRUNESCOPE_TEST_WORKSPACE;
-  if (fromEnv) return fromEnv;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test window has no workspace folder open');
-  return folder.uri.fsPath;
-}
-
 const neumf = () => (JSON.parse(fs.readFileSync(path.join(workspaceDir(), 'expected.json'), 'utf8')) as Samples).samples.neumf;
-const ws = (rel: string) => path.join(workspaceDir(), rel);
-const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tempFolders = (dir: string) => fs.readdirSync(dir).filter((n) => n.startsWith('.prunescope-'));
-
-async function api(): Promise<PruneScopeApi> {
-  const ext = vscode.extensions.getExtension<PruneScopeApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && (v as unknown) !== false) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** Every answer queued for a test was taken by its dialogs (none left for the next test). */
 function assertAnswersUsed(a: PruneScopeApi): void {

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { EXTENSION_ID, workspaceDir } from './workspace.js';
 
-const EXTENSION_ID = 'prunescope.prunescope';
 const ANALYZE_COMMAND = 'prunescope.analyzeModel';
 
 /** What scripts/vscode-host/make-workspace.mjs wrote into expected.json for one fixture model. */
@@ -22,14 +22,6 @@ interface ReportShape {
   totalParams: number;
   totalZeros: number;
   tensors: { name: string; shape: number[] }[];
-}
-
-function workspaceDir(): string {
-  const fromEnv = process.env.PRUNESCOPE_TEST_WORKSPACE;
-  if (fromEnv) return fromEnv;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test window has no workspace folder open');
-  return folder.uri.fsPath;
 }
 
 function readExpected(): { onnx: ExpectedModel; tfjs: ExpectedModel } {

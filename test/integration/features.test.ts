@@ -3,7 +3,6 @@
 // diagnostics and quick fixes on model.json, the CodeLens, the backend status, and that jobs
 // never block the extension host's event loop.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -11,8 +10,8 @@ import * as vscode from 'vscode';
 import type { PruneScopeApi } from '../../src/extension/extension.js';
 import type { JobEvent } from '../../src/extension/job-bridge.js';
 import type { CompressJobResult } from '../../src/shared/protocol.js';
+import { api, EXTENSION_ID, sha, waitFor, workspaceDir, ws } from './workspace.js';
 
-const EXTENSION_ID = 'prunescope.prunescope';
 
 interface Expected {
   onnx: { file: string; totalParams: number; totalZeros: number };
@@ -20,34 +19,7 @@ interface Expected {
   samples: Record<'neumf' | 'two-tower' | 'deepfm', { tfjs: string; onnx: string; candidates: string; interactions: string }>;
 }
 
-function workspaceDir(): string {
-  const fromEnv = process.env.PRUNESCOPE_TEST_WORKSPACE;
-  if (fromEnv) return fromEnv;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test window has no workspace folder open');
-  return folder.uri.fsPath;
-}
-
 const expected = (): Expected => JSON.parse(fs.readFileSync(path.join(workspaceDir(), 'expected.json'), 'utf8')) as Expected;
-const ws = (rel: string) => path.join(workspaceDir(), rel);
-const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function api(): Promise<PruneScopeApi> {
-  const ext = vscode.extensions.getExtension<PruneScopeApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && (v as unknown) !== false) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 function tempFolders(dir: string): string[] {
   return fs.readdirSync(dir).filter((n) => n.startsWith('.prunescope-'));

@@ -7,8 +7,8 @@ import * as vscode from 'vscode';
 import type { PruneScopeApi } from '../../src/extension/extension.js';
 import { parseWebviewMessage, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../../src/shared/protocol.js';
 import type { ModelReport } from '../../src/shared/report.js';
+import { api, EXTENSION_ID, sleep, workspaceDir } from './workspace.js';
 
-const EXTENSION_ID = 'prunescope.prunescope';
 
 /** What scripts/vscode-host/make-workspace.mjs wrote for the tree fixture. */
 interface ExpectedTrees {
@@ -20,22 +20,7 @@ interface ExpectedTrees {
   unused: number[];
 }
 
-function workspaceDir(): string {
-  const fromEnv = process.env.PRUNESCOPE_TEST_WORKSPACE;
-  if (fromEnv) return fromEnv;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test window has no workspace folder open');
-  return folder.uri.fsPath;
-}
-
 const expectedTrees = (): ExpectedTrees => (JSON.parse(fs.readFileSync(path.join(workspaceDir(), 'expected.json'), 'utf8')) as { trees: ExpectedTrees }).trees;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function api(): Promise<PruneScopeApi> {
-  const ext = vscode.extensions.getExtension<PruneScopeApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
 
 suite('PruneScope tree ensembles', () => {
   test('analyzeModel on a tree-ensemble ONNX returns and posts the tree summary with the planted useless features last', async () => {

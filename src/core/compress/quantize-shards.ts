@@ -57,8 +57,12 @@ export function tablesOfShard(selected: ModelTensor[], shard: ShardSpec): Set<st
   return new Set(parts[shard.index].map((i) => tables[i].name));
 }
 
-/** A source standing in for tables of other shards: the plan needs their scale count and dtype, never their codes. */
-function placeholder(t: ModelTensor, rowLen: number, float16Scales: boolean): RowsInt8 {
+/**
+ * The answer for a table another shard computes: this shard's plan needs its scale count and
+ * scale dtype to go on, never its codes (the plan is not written here), so the codes are a stream
+ * that refuses to run and the scales are zeros.
+ */
+function otherShardsTable(t: ModelTensor, rowLen: number, float16Scales: boolean): RowsInt8 {
   const count = tensorElementCount(t.shape);
   const rows = rowLen > 0 ? count / rowLen : 0;
   const codes: TensorByteStream = {
@@ -70,7 +74,7 @@ function placeholder(t: ModelTensor, rowLen: number, float16Scales: boolean): Ro
 
 /**
  * Computes the shard's tables as the plan asks for them and appends their codes and scales to
- * `fh`; `finish` appends the header. Tables of other shards get placeholders.
+ * `fh`; `finish` appends the header. Tables of other shards are answered by otherShardsTable.
  */
 class ShardWriter {
   readonly tables: ShardTable[] = [];
@@ -81,7 +85,7 @@ class ShardWriter {
   ) {}
 
   readonly source: RowsInt8Source = async (t, rowLen, float16Scales) => {
-    if (!this.mine.has(t.name)) return placeholder(t, rowLen, float16Scales);
+    if (!this.mine.has(t.name)) return otherShardsTable(t, rowLen, float16Scales);
     const rq = await streamedRowsInt8(t, rowLen, float16Scales);
     const codesAt = this.pos;
     await pipeBytes(rq.codes, async (chunk) => {
