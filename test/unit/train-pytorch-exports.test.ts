@@ -5,9 +5,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/core/model/read-model.js';
@@ -17,38 +14,7 @@ import { graphOutputFinding } from '../../src/core/compress/train/output-kind.js
 import { finetuneModel } from '../../src/core/compress/finetune.js';
 import { distillModel } from '../../src/core/compress/distill.js';
 
-const PYTHON = process.env.PRUNESCOPE_PYTHON ?? '/usr/bin/python3';
-const script = path.resolve(__dirname, '../../../test/fixtures/pytorch/export_models.py');
-
-interface ManifestModel {
-  file: string;
-  output: 'logit' | 'probability';
-  inputs: string[];
-  candidates: string;
-  ndcg10: number;
-  scoreMin: number;
-  scoreMax: number;
-  sample: { inputs: Record<string, number[] | number[][]>; scores: number[] };
-}
-
-let exported: { dir: string; models: ManifestModel[] } | undefined | null;
-
-/** The exports, made once per process; null (with the reason logged) where torch is not installed. */
-function pytorchExports(): { dir: string; models: ManifestModel[] } | null {
-  if (exported !== undefined) return exported;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-pytorch-'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync(PYTHON, [script, dir, '--seed', '1'], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status === 3 || (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')) {
-    const why = `PyTorch is not installed for ${PYTHON} (apt install python3-torch python3-onnx): ${(r.stdout || String(r.error)).trim()}`;
-    if (process.env.CI) throw new Error(`${why}; CI must run these tests`);
-    console.log(`# skipping the PyTorch-export tests: ${why}`);
-    return (exported = null);
-  }
-  assert.equal(r.status, 0, `export_models.py failed: ${r.stderr}`);
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { models: ManifestModel[] };
-  return (exported = { dir, models: manifest.models });
-}
+import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
 test('PyTorch exports: output kind from the graph, and our TF.js translation scores as PyTorch did', async (t) => {
   const e = pytorchExports();
