@@ -257,6 +257,7 @@ export const COMPRESS = defineCommand({
     holdout: { kind: 'number', min: 0, max: 0.9, defaultText: '0', description: 'share of the candidate users kept out of the choice and used to report on it' },
     test: { kind: 'path', valueName: 'TEST.csv', description: 'separate candidates to report on (instead of --holdout)' },
     confidence: { kind: 'number', min: 0, max: 5, default: 0, description: 'require the metric within budget by this many standard errors' },
+    'choose-by': { kind: 'choice', choices: ['expected', 'measured'], default: 'expected', description: "'expected': NDCG/HR averaged over which candidate item is the positive (low noise); 'measured': the metric as it is" },
     seed: { kind: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, description: 'seed of the holdout split and the training' },
     force: { kind: 'boolean', description: "replace --out and an earlier search's recipes" },
     json: { kind: 'boolean', description: 'print {chosen, front, evaluated, seconds, ...} as JSON' },

@@ -26,32 +26,34 @@ function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
-function row(p: PlanPoint, metric: PlanMetric, chosen: boolean): string {
+function row(p: PlanPoint, metric: PlanMetric, chosen: boolean, expected: boolean): string {
   const m = p.metrics[metric];
   const held = p.heldOut ? pct(p.heldOut.kept).padStart(8) : '       -';
   const lat = p.latency ? `${p.latency.ratio.toFixed(2)}x${p.latency.slower ? ' slower' : ''}` : '-';
-  return `${chosen ? '*' : ' '} ${`${p.ratio.toFixed(1)}x`.padStart(7)} ${formatBytes(p.bytes).padStart(10)} ${(m === null ? '-' : m.toFixed(4)).padStart(7)} ${pct(p.kept).padStart(7)} ${held} ${lat.padEnd(13)} ${p.origin.padEnd(9)} ${p.label}`;
+  const measured = expected ? ` ${(p.keptMeasured === undefined ? '-' : pct(p.keptMeasured)).padStart(8)}` : '';
+  return `${chosen ? '*' : ' '} ${`${p.ratio.toFixed(1)}x`.padStart(7)} ${formatBytes(p.bytes).padStart(10)} ${(m === null ? '-' : m.toFixed(4)).padStart(7)} ${pct(p.kept).padStart(7)}${measured} ${held} ${lat.padEnd(13)} ${p.origin.padEnd(9)} ${p.label}`;
 }
 
 export function formatPlan(r: PlanResult, out: string, recipes: string): string {
   const M = `${r.metric.toUpperCase()}${r.metric === 'auc' ? '' : `@${r.k}`}`;
   const base = r.baseline.metrics[r.metric];
+  const expected = r.chooseBy === 'expected';
   const lines = [
     `Original: ${formatBytes(r.baseline.bytes)}, ${M} ${base === null ? '-' : base.toFixed(4)} on ${r.baseline.users} users${r.baseline.latencyP50Ms !== undefined ? `, p50 ${r.baseline.latencyP50Ms.toFixed(3)} ms` : ''}`,
     `Budget: ${r.budget.targetRatio !== undefined ? `>= ${r.budget.targetRatio}x smaller, most accurate` : `keep >= ${pct(1 - (r.budget.maxDrop ?? 0.01))} of ${M}, smallest`}${r.budget.maxLatencyRatio !== undefined ? `, latency <= ${r.budget.maxLatencyRatio}x` : ''}`,
     '',
     `Pareto front (${r.front.length} of ${r.evaluated} candidates evaluated in ${r.seconds.toFixed(0)} s):`,
-    `  ${'ratio'.padStart(7)} ${'size'.padStart(10)} ${M.padStart(7)} ${'kept'.padStart(7)} ${'held-out'.padStart(8)} ${'latency'.padEnd(13)} ${'origin'.padEnd(9)} recipe`,
+    `  ${'ratio'.padStart(7)} ${'size'.padStart(10)} ${M.padStart(7)} ${(expected ? 'exp.kept' : 'kept').padStart(7)}${expected ? ` ${'measured'.padStart(8)}` : ''} ${'held-out'.padStart(8)} ${'latency'.padEnd(13)} ${'origin'.padEnd(9)} recipe`,
   ];
   const inFront = r.front.some((p) => p.id === r.chosen.id);
-  for (const p of r.front) lines.push(row(p, r.metric, p.id === r.chosen.id));
-  if (!inFront) lines.push(row(r.chosen, r.metric, true));
-  lines.push('', `${r.withinBudget ? 'Chosen' : 'Best effort (nothing met the budget)'}: ${r.chosen.label}: ${r.chosen.ratio.toFixed(1)}x smaller, ${pct(r.chosen.kept)} of ${M}${r.chosen.heldOut ? `, ${pct(r.chosen.heldOut.kept)} held out` : ''} (${r.reason}).`);
+  for (const p of r.front) lines.push(row(p, r.metric, p.id === r.chosen.id, expected));
+  if (!inFront) lines.push(row(r.chosen, r.metric, true, expected));
+  lines.push('', `${r.withinBudget ? 'Chosen' : 'Best effort (nothing met the budget)'}: ${r.chosen.label}: ${r.chosen.ratio.toFixed(1)}x smaller, ${pct(r.chosen.kept)} of ${M}${expected && r.chosen.keptMeasured !== undefined ? ` expected (${pct(r.chosen.keptMeasured)} measured)` : ''}${r.chosen.heldOut ? `, ${pct(r.chosen.heldOut.kept)} held out` : ''} (${r.reason}).`);
   lines.push(`Written: ${out}`, `Recipes of the front: ${recipes} (prunescope run <recipe> replays one)`);
   const offFront = r.trained.filter((p) => !r.front.some((f) => f.id === p.id));
   if (offFront.length > 0) {
     lines.push('', 'Trained candidates not on the front:');
-    for (const p of offFront) lines.push(row(p, r.metric, false));
+    for (const p of offFront) lines.push(row(p, r.metric, false, expected));
   }
   for (const n of r.notes) lines.push(`- ${n}`);
   return lines.join('\n');
@@ -80,6 +82,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     finetuneCount: o['finetune-count'],
     distill: !o['no-distill'],
     confidence: o.confidence,
+    chooseBy: o['choose-by'],
   };
   const overwrite = o.force;
   await checkOutputFree(out, format, overwrite, model);

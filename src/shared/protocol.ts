@@ -124,8 +124,14 @@ export interface PlanPointView {
   /** original bytes / bytes */
   ratio: number;
   metrics: PlanMetrics;
-  /** the metric / the original's, on the same users */
+  /**
+   * the share of the original's metric the search chose by, on the choosing users: for NDCG and
+   * HR the rank-prior estimate (every candidate item standing in for the positive), for AUC the
+   * measured figure
+   */
   kept: number;
+  /** the measured metric / the original's, on the same users (NDCG and HR) */
+  keptMeasured?: number;
   /** standard error of `kept` (paired per user with the original; absent or 0 for AUC) */
   keptSe?: number;
   users: number;
@@ -142,6 +148,8 @@ export interface PlanView {
   metric: 'ndcg' | 'hr' | 'auc';
   k: number;
   budget: { maxDrop?: number; targetRatio?: number; maxLatencyRatio?: number; confidence?: number };
+  /** what `kept` is: the rank-prior estimate ('expected') or the measured metric */
+  chooseBy?: 'expected' | 'measured';
   baseline: { bytes: number; metrics: PlanMetrics; users: number; latencyP50Ms?: number; heldOut?: PlanMetrics };
   chosen: PlanPointView;
   withinBudget: boolean;

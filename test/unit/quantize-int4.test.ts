@@ -6,10 +6,12 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
 import {
+  dequantizeColumnsLowBit,
   dequantizeRowsLowBit,
   LowBits,
   packedRowBytes,
   packRowCodes,
+  quantizeColumnsLowBit,
   quantizeRowsLowBit,
   unpackRowCodes,
 } from '../../src/core/compress/quantize-math.js';
@@ -268,27 +270,87 @@ test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and
         (e: unknown) => e instanceof ModelFileError && /"fc.weight" is a dense kernel/.test(e.message),
       );
     }
-    // a 4-wide table and a table also read by MatMul (tied output projection)
+    // a 1-wide table (packed 4-bit rows would be 1 byte, as int8's) and a table also read by
+    // MatMul (tied output projection) are left; the 4-wide one is quantized per column (below)
     const b = new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
       .input('ids', 'int64', ['batch'])
-      .output('y', 'float32', ['batch', 4])
+      .output('y', 'float32', ['batch', 1])
       .output('z', 'float32', ['batch', 16])
-      .initializer('narrow', 'float32', [50, 4], normal(200, 1))
+      .initializer('linear', 'float32', [50, 1], normal(50, 1))
       .initializer('tied', 'float32', [16, 16], normal(256, 2))
-      .node('Gather', ['narrow', 'ids'], ['y'], { axis: 0 }, { name: 'g1' })
+      .node('Gather', ['linear', 'ids'], ['y'], { axis: 0 }, { name: 'g1' })
       .node('Gather', ['tied', 'ids'], ['t'], { axis: 0 }, { name: 'g2' })
       .node('MatMul', ['t', 'tied'], ['z'], {}, { name: 'mm' });
     const file = path.join(dir, 'odd.onnx');
     await writeOnnxFile(file, b.toModelProto());
     const o = await quantizeModel(await readModel(file), { dtype: 'int4', tensors: 'embeddings' });
     assert.equal(o.changes.length, 0);
-    assert.ok(o.notes.some((n) => /Left as it was: narrow \(only 4 wide/.test(n)), o.notes.join('\n'));
+    assert.ok(o.notes.some((n) => /Left as it was: linear \(only 1 wide: packed int4 rows would take as many bytes as int8 rows/.test(n)), o.notes.join('\n'));
     assert.equal((await readModel(file)).tensors.find((t) => t.name === 'tied')!.role, 'embedding');
     assert.ok(o.notes.some((n) => /Left as it was: tied \(read by MatMul \(input 1\)/.test(n)), o.notes.join('\n'));
     const op10 = await buildModel(dir, 10);
     const o10 = await quantizeModel(await readModel(op10.file), { dtype: 'int2', verify: false });
     assert.equal(o10.changes.length, 0);
     assert.ok(o10.notes.some((n) => /Left as it was: wide.weight \(the model's opset 10 is below 11 \(BitShift\)/.test(n)), o10.notes.join('\n'));
+  });
+});
+
+test('narrow tables (a low-rank factor): int4/int3/int2 per column, exact bytes, ORT equal to our own dequantization', async () => {
+  // round trip on values each column can hold exactly: column c takes the levels (k - 1) * (c + 1) / 4
+  const rows = 16;
+  const cols = 3;
+  const exact = Float32Array.from({ length: rows * cols }, (_, i) => (((i * 7) % 16) - 1) * (((i % cols) + 1) / 4));
+  const q = quantizeColumnsLowBit(exact, rows, cols, 4);
+  assert.deepEqual(Array.from(dequantizeColumnsLowBit(q)), Array.from(exact));
+  assert.equal(q.maxAbsError, 0);
+  assert.deepEqual(Array.from(q.scales), [0.25, 0.5, 0.75]);
+  assert.deepEqual(Array.from(q.zeroPoints), [1, 1, 1]);
+  // codes are packed per row of the table, as wide tables' are
+  assert.deepEqual(Array.from(q.packed), Array.from(packRowCodes(q.codes, rows, cols, 4)));
+  await withTemp(async (dir) => {
+    const table = normal(500 * 6, 21, 0.3);
+    for (let r = 0; r < 500; r++) for (let c = 0; c < 6; c++) table[r * 6 + c] *= 1 + c; // columns of different scales
+    const model = (t: Float32Array, name: string) => {
+      const f = path.join(dir, name);
+      return writeOnnxFile(f, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+        .input('ids', 'int64', ['batch'])
+        .output('y', 'float32', ['batch', 6])
+        .initializer('factor', 'float32', [500, 6], t)
+        .node('Gather', ['factor', 'ids'], ['y'], { axis: 0 }, { name: '/factor/Gather' })
+        .toModelProto()).then(() => f);
+    };
+    const file = await model(table, 'factor.onnx');
+    const ids = BigInt64Array.from({ length: 200 }, (_, i) => BigInt((i * 13) % 500));
+    for (const bits of [4, 3, 2] as LowBits[]) {
+      const dtype = `int${bits}` as 'int4' | 'int3' | 'int2';
+      const o = await quantizeModel(await readModel(file), { dtype, verify: false });
+      assert.deepEqual(o.changes[0].after, [
+        { name: `factor_${dtype}`, shape: [500, packedRowBytes(6, bits)], dtype: 'uint8', bytes: 500 * packedRowBytes(6, bits) },
+        { name: 'factor_scale', shape: [6], dtype: 'float32', bytes: 24 },
+        { name: 'factor_zero_point', shape: [6], dtype: 'float32', bytes: 24 },
+      ]);
+      assert.match(o.changes[0].action, new RegExp(`^${dtype} per-column asymmetric \\(only 6 wide`));
+      const out = path.join(dir, `f${bits}.onnx`);
+      await o.write(out);
+      const twin = await model(dequantizeColumnsLowBit(quantizeColumnsLowBit(table, 500, 6, bits)), `twin${bits}.onnx`);
+      const lookup = async (f: string) => {
+        const sess = await ort.InferenceSession.create(f);
+        try {
+          return (await sess.run({ ids: new ort.Tensor('int64', ids, [ids.length]) })).y.data as Float32Array;
+        } finally {
+          await sess.release();
+        }
+      };
+      const [a, b] = [await lookup(out), await lookup(twin)];
+      assert.ok(maxDiff(a, b) <= 1e-6, `lookups ${maxDiff(a, b)}`);
+      // per column, the narrowest column (sd 0.3) keeps its own steps: one range for the table
+      // (column 5 is 6x wider) would leave it an RMSE of about 0.2 / 0.45 / 1.0
+      const d = dequantizeColumnsLowBit(quantizeColumnsLowBit(table, 500, 6, bits));
+      let sse = 0;
+      for (let r = 0; r < 500; r++) sse += (d[r * 6] - table[r * 6]) ** 2;
+      const rmse0 = Math.sqrt(sse / 500);
+      assert.ok(rmse0 < { 4: 0.06, 3: 0.12, 2: 0.25 }[bits], `column 0 RMSE ${rmse0}`);
+    }
   });
 });
 

@@ -33,8 +33,9 @@ function pointTip(plan: PlanView, p: PlanPointView): string {
   const m = metricName(plan);
   const lines = [
     `${formatRatio(p.ratio)} · ${formatBytes(p.bytes)} · ${p.origin}${p.id === plan.chosen.id ? ' · chosen' : ''}`,
-    `${m} ${p.metrics[plan.metric]?.toFixed(4) ?? '–'} · kept ${formatPct(p.kept)}${p.keptSe ? ` (±${formatPct(p.keptSe)})` : ''}`,
+    `${m} ${p.metrics[plan.metric]?.toFixed(4) ?? '–'} · kept ${formatPct(p.kept)}${plan.chooseBy === 'expected' ? ' expected' : ''}${p.keptSe ? ` (±${formatPct(p.keptSe)})` : ''}`,
   ];
+  if (plan.chooseBy === 'expected' && p.keptMeasured !== undefined) lines.push(`measured: kept ${formatPct(p.keptMeasured)}`);
   if (p.heldOut) lines.push(`held out: kept ${formatPct(p.heldOut.kept)}`);
   if (p.latency) lines.push(`latency p50 ${formatMs(p.latency.p50Ms)} (${p.latency.ratio.toFixed(2)}x the original${p.latency.slower ? ', slower' : ''})`);
   lines.push(`recipe: ${shortLabel(p)}`, ...p.recipe.map((s) => `  ${stepText(s)}`));
@@ -74,7 +75,7 @@ function chart(plan: PlanView): { element: HTMLElement; canvas: HTMLCanvasElemen
     points: sp,
     logX: true,
     xCaption: 'size on disk (log scale)',
-    yCaption: `${metricName(plan)} kept (%)`,
+    yCaption: `${metricName(plan)} kept (%)${plan.chooseBy === 'expected' ? ', expected' : ''}`,
     xFormat: (v) => formatBytes(v).replace('.00', ''),
     yFormat: (v) => `${v.toFixed(0)}%`,
     refY: 100 * (1 - (plan.budget.maxDrop ?? 0)),
@@ -87,13 +88,15 @@ function table(s: PanelState, plan: PlanView): TemplateResult {
   const m = metricName(plan);
   const held = plan.front.some((p) => p.heldOut);
   const lat = plan.front.some((p) => p.latency);
+  const expected = plan.chooseBy === 'expected';
   return html`<div class="scroll front-table"><table class="layers">
-    <tr><th></th><th>ratio</th><th>size</th><th>${m}</th><th>kept</th>${held ? html`<th>held out</th>` : nothing}${lat ? html`<th>latency</th>` : nothing}<th>kind</th></tr>
+    <tr><th></th><th>ratio</th><th>size</th><th>${m}</th><th title=${expected ? 'expected share kept: what the search chose by' : 'share of the original kept'}>${expected ? 'exp. kept' : 'kept'}</th>${expected ? html`<th title="the measured metric / the original's, same users">measured</th>` : nothing}${held ? html`<th>held out</th>` : nothing}${lat ? html`<th>latency</th>` : nothing}<th>kind</th></tr>
     ${plan.front.map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
         @click=${() => write(p)} @keydown=${(e: KeyboardEvent) => (e.key === 'Enter' ? write(p) : undefined)}>
       <td>${p.id === plan.chosen.id ? '*' : ''}${s.writing === p.id ? '…' : ''}</td>
       <td class="num">${formatRatio(p.ratio)}</td><td class="num">${formatBytes(p.bytes)}</td>
       <td class="num">${p.metrics[plan.metric]?.toFixed(4) ?? '–'}</td><td class="num">${formatPct(p.kept)}</td>
+      ${expected ? html`<td class="num">${p.keptMeasured !== undefined ? formatPct(p.keptMeasured) : '–'}</td>` : nothing}
       ${held ? html`<td class="num">${p.heldOut ? formatPct(p.heldOut.kept) : '–'}</td>` : nothing}
       ${lat ? html`<td class="num">${p.latency ? `${p.latency.ratio.toFixed(2)}x` : '–'}</td>` : nothing}
       <td>${p.origin}</td>
@@ -117,7 +120,7 @@ export const frontSection = {
       'front',
       `Compress to target: ${metricName(plan)} against size`,
       html`<p class="muted">${plan.evaluated} candidates in ${plan.seconds.toFixed(1)} s on ${fileName(plan.candidates)}${budget ? ` · budget: ${budget}` : ''}${plan.judgedOn ? ` · judged on ${plan.judgedOn}` : ''}</p>
-        <p class=${plan.withinBudget ? '' : 'warn'}>Chosen: ${formatRatio(c.ratio)}, ${formatBytes(c.bytes)}, keeps ${formatPct(c.kept)} of ${metricName(plan)}${c.heldOut ? ` (${formatPct(c.heldOut.kept)} held out)` : ''}. ${plan.reason}${plan.output ? ` Written to ${fileName(plan.output)}.` : ''}</p>
+        <p class=${plan.withinBudget ? '' : 'warn'}>Chosen: ${formatRatio(c.ratio)}, ${formatBytes(c.bytes)}, keeps ${formatPct(c.kept)} of ${metricName(plan)}${plan.chooseBy === 'expected' ? ` expected${c.keptMeasured !== undefined ? `, ${formatPct(c.keptMeasured)} measured` : ''}` : ''}${c.heldOut ? ` (${formatPct(c.heldOut.kept)} held out)` : ''}. ${plan.reason}${plan.output ? ` Written to ${fileName(plan.output)}.` : ''}</p>
         <div class="front-row">
           <div>${ch.element}
             <div class="legend"><span class="mark ring"></span>chosen<span class="mark diamond"></span>fine-tuned / distilled<span class="mark cross">×</span>original<span class="mark dash"></span>budget</div>

@@ -531,6 +531,36 @@ export function quantizeRowsLowBit(values: ArrayLike<number>, rows: number, cols
   return { bits, rows, cols, codes, packed, ...finishRowsLowBit(p) };
 }
 
+/**
+ * A table quantized per column (quantizeColumnsLowBit): the fields of RowQuantizedLowBit, with
+ * `scales` (float32) and `zeroPoints` one per column: value ≈ (code - zeroPoints[col]) * scales[col].
+ */
+export type ColumnQuantizedLowBit = Omit<RowQuantizedLowBit, 'scaleBits'>;
+
+/**
+ * Asymmetric per-column quantization to 4, 3 or 2 bits, for tables too narrow for a scale and zero
+ * point per row (a low-rank factor 2-7 wide, whose columns differ in scale by their singular
+ * values): each column's scale, zero point and clip are fitted as quantizeRowsLowBit fits a row's
+ * (it quantizes the transposed table), and the codes are packed per row of the table, so a Gather
+ * of rows still reads whole packed rows.
+ */
+export function quantizeColumnsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits): ColumnQuantizedLowBit {
+  checkShape(values, rows, cols);
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c];
+  const q = quantizeRowsLowBit(t, cols, rows, bits, false);
+  const codes = new Uint8Array(rows * cols);
+  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) codes[r * cols + c] = q.codes[c * rows + r];
+  return { bits, rows, cols, codes, packed: packRowCodes(codes, rows, cols, bits), scales: q.scales, zeroPoints: q.zeroPoints, maxAbsError: q.maxAbsError, rmse: q.rmse };
+}
+
+/** The table the graph reconstructs from a per-column quantization, in float32. */
+export function dequantizeColumnsLowBit(q: Pick<ColumnQuantizedLowBit, 'codes' | 'scales' | 'zeroPoints' | 'rows' | 'cols'>): Float32Array {
+  const out = new Float32Array(q.rows * q.cols);
+  for (let i = 0; i < out.length; i++) out[i] = dequantized(q.codes[i], q.zeroPoints[i % q.cols], q.scales[i % q.cols]);
+  return out;
+}
+
 /** The table the graph reconstructs: (code - zeroPoint) * scale per row, in float32. */
 export function dequantizeRowsLowBit(q: Pick<RowQuantizedLowBit, 'codes' | 'scales' | 'zeroPoints' | 'rows' | 'cols'>): Float32Array {
   const out = new Float32Array(q.rows * q.cols);

@@ -10,6 +10,10 @@
 //    point per row; Gather(packed) -> BitShift/BitwiseAnd per part -> Concat (-> Slice off row
 //    padding) -> Cast (-> per plane, weighted and added) -> Sub(zero point) -> Mul(scale).
 //    com.microsoft GatherBlockQuantized runs these too, but 3-7x slower on ORT 1.30's CPU.
+//    A table narrower than NARROW_TABLE_COLS (a low-rank factor) gets a scale and zero point per
+//    column instead (float32 vectors; Sub and Mul broadcast them, no Gather).
+//    The nodes and tensors between a Gather's ids and its output are named from a short tag
+//    ("pq3/..."), not from the output's name (replaceGathers).
 //  - int8 dense kernel (MatMul input B, or Gemm input B with alpha = beta = 1, transA = 0):
 //    DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast -> Mul(x_scale * w_scale),
 //    (+ Add bias for Gemm), the pattern ORT fuses into DynamicQuantizeMatMul. Per-output-channel
@@ -37,6 +41,7 @@ import {
   quantizeChunkInt8,
   quantizeChunkLowBit,
   quantizeColumnsInt8,
+  quantizeColumnsLowBit,
   rowScalesFromAbsMax,
   startRowsLowBit,
   toFloat16Chunk,
@@ -193,7 +198,7 @@ function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8A
 }
 
 const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
-/** Tables narrower than this get one scale per table instead of one per row. */
+/** Tables narrower than this get one scale per table (int8) or per column (int4/int3/int2) instead of one per row. */
 export const NARROW_TABLE_COLS = 8;
 
 interface Use {
@@ -221,6 +226,17 @@ class Names {
     this.used.add(name);
     return name;
   }
+  private tags = 0;
+  /** a short prefix no name in the model starts with: "pq0", "pq1", ... */
+  tag(): string {
+    for (;;) {
+      const t = `pq${this.tags++}`;
+      if (![...this.used].some((n) => n === t || n.startsWith(`${t}_`) || n.startsWith(`${t}/`))) {
+        this.used.add(t);
+        return t;
+      }
+    }
+  }
 }
 
 function transposeInt8(a: Int8Array, rows: number, cols: number): Int8Array {
@@ -231,21 +247,26 @@ function transposeInt8(a: Int8Array, rows: number, cols: number): Int8Array {
 
 type PlanEdit = Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>> & OnnxGraphEdit;
 
-/** Replaces each Gather in `us` by the nodes `lookup` gives (they must produce its output). */
-function replaceGathers(edit: PlanEdit, us: Use[], lookup: (ids: string, out: string, base: string) => OnnxNodeSpec[]): void {
+/**
+ * Replaces each Gather in `us` by the nodes `lookup` gives (they must produce its output). The
+ * nodes and tensors between get names from a short tag per lookup ("pq3/unpack", "pq3_codes"),
+ * not from the Gather's output: exporters name tensors like "/embed_item_GMF/Gather_output_0",
+ * and 10-25 names derived from that cost a small model's file 2-4 KB per table.
+ */
+function replaceGathers(edit: PlanEdit, names: Names, us: Use[], lookup: (ids: string, out: string, tag: string) => OnnxNodeSpec[]): void {
   for (const u of us) {
-    for (const node of lookup(u.node.inputs[1], u.node.outputs[0], u.node.name)) edit.insertNodes.push({ before: u.node.name, node });
+    for (const node of lookup(u.node.inputs[1], u.node.outputs[0], names.tag())) edit.insertNodes.push({ before: u.node.name, node });
     edit.removeNodes.push(u.node.name);
   }
 }
 
 /** Gather of a [rows, 1] scale table (+ Cast to float when float16): the nodes and the float scales' name. */
-function gatherRowScale(names: Names, sName: string, f16: boolean, ids: string, out: string, base: string): { nodes: OnnxNodeSpec[]; scale: string } {
-  const gs = names.fresh(`${out}_scale`);
-  const nodes: OnnxNodeSpec[] = [{ name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } }];
+function gatherRowScale(names: Names, sName: string, f16: boolean, ids: string, tag: string): { nodes: OnnxNodeSpec[]; scale: string } {
+  const gs = names.fresh(`${tag}_scale`);
+  const nodes: OnnxNodeSpec[] = [{ name: names.fresh(`${tag}/scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } }];
   if (!f16) return { nodes, scale: gs };
-  const scale = names.fresh(`${out}_scale_f`);
-  nodes.push({ name: names.fresh(`${base}_scale_cast`), op: 'Cast', inputs: [gs], outputs: [scale], attrs: { to: { i: FLOAT } } });
+  const scale = names.fresh(`${tag}_scale_f`);
+  nodes.push({ name: names.fresh(`${tag}/scale_cast`), op: 'Cast', inputs: [gs], outputs: [scale], attrs: { to: { i: FLOAT } } });
   return { nodes, scale };
 }
 
@@ -286,18 +307,18 @@ class Constants {
  * that one shift by a per-element vector (and a mask, or a second shift) unpacks them all, in 3-4
  * nodes. Row padding is sliced off.
  */
-function unpackPlane(k: Constants, names: Names, g: string, cols: number, bits: PlaneBits, withAnd: boolean, base: string): { nodes: OnnxNodeSpec[]; codes: string } {
+function unpackPlane(k: Constants, names: Names, g: string, cols: number, bits: PlaneBits, withAnd: boolean, tag: string): { nodes: OnnxNodeSpec[]; codes: string } {
   const per = 8 / bits;
   const w = planeRowBytes(cols, bits);
   const nodes: OnnxNodeSpec[] = [];
   const shift = (x: string, by: string, direction: 'LEFT' | 'RIGHT'): string => {
     const y = names.fresh(`${g}_${direction === 'LEFT' ? 'shl' : 'shr'}`);
-    nodes.push({ name: names.fresh(`${base}_bitshift`), op: 'BitShift', inputs: [x, by], outputs: [y], attrs: { direction: { s: direction } } });
+    nodes.push({ name: names.fresh(`${tag}/bitshift`), op: 'BitShift', inputs: [x, by], outputs: [y], attrs: { direction: { s: direction } } });
     return y;
   };
   const mask = (x: string): string => {
     const y = names.fresh(`${g}_masked`);
-    nodes.push({ name: names.fresh(`${base}_mask`), op: 'BitwiseAnd', inputs: [x, k.uint8((1 << bits) - 1)], outputs: [y] });
+    nodes.push({ name: names.fresh(`${tag}/mask`), op: 'BitwiseAnd', inputs: [x, k.uint8((1 << bits) - 1)], outputs: [y] });
     return y;
   };
   let codes: string;
@@ -309,10 +330,10 @@ function unpackPlane(k: Constants, names: Names, g: string, cols: number, bits: 
       else parts.push(mask(p === 0 ? g : shift(g, k.uint8(bits * p), 'RIGHT')));
     }
     codes = names.fresh(`${g}_codes`);
-    nodes.push({ name: names.fresh(`${base}_concat`), op: 'Concat', inputs: parts, outputs: [codes], attrs: { axis: { i: -1 } } });
+    nodes.push({ name: names.fresh(`${tag}/concat`), op: 'Concat', inputs: parts, outputs: [codes], attrs: { axis: { i: -1 } } });
   } else {
     const repeated = names.fresh(`${g}_parts`);
-    nodes.push({ name: names.fresh(`${base}_parts`), op: 'Concat', inputs: new Array<string>(per).fill(g), outputs: [repeated], attrs: { axis: { i: -1 } } });
+    nodes.push({ name: names.fresh(`${tag}/parts`), op: 'Concat', inputs: new Array<string>(per).fill(g), outputs: [repeated], attrs: { axis: { i: -1 } } });
     const perElement = (f: (part: number) => number): string => k.uint8s(Array.from({ length: per * w }, (_, i) => f(Math.floor(i / w))));
     codes = withAnd
       ? mask(shift(repeated, perElement((p) => bits * p), 'RIGHT'))
@@ -320,11 +341,11 @@ function unpackPlane(k: Constants, names: Names, g: string, cols: number, bits: 
   }
   if (w * per !== cols) {
     const cut = names.fresh(`${g}_codes_cut`);
-    nodes.push({ name: names.fresh(`${base}_slice`), op: 'Slice', inputs: [codes, k.int64(0), k.int64(cols), k.int64(-1)], outputs: [cut] });
+    nodes.push({ name: names.fresh(`${tag}/slice`), op: 'Slice', inputs: [codes, k.int64(0), k.int64(cols), k.int64(-1)], outputs: [cut] });
     codes = cut;
   }
   const f = names.fresh(`${g}_codes_f`);
-  nodes.push({ name: names.fresh(`${base}_codes_cast`), op: 'Cast', inputs: [codes], outputs: [f], attrs: { to: { i: FLOAT } } });
+  nodes.push({ name: names.fresh(`${tag}/codes_cast`), op: 'Cast', inputs: [codes], outputs: [f], attrs: { to: { i: FLOAT } } });
   return { nodes, codes: f };
 }
 
@@ -333,28 +354,28 @@ function unpackPlane(k: Constants, names: Names, g: string, cols: number, bits: 
  * each plane (codePlanes: one for 4 and 2 bits; for 3 bits a 2-bit and a 1-bit plane) sliced off
  * the row when there are several, unpacked, and added in at its bit position.
  */
-function unpackCodes(k: Constants, names: Names, g: string, cols: number, bits: LowBits, withAnd: boolean, base: string): { nodes: OnnxNodeSpec[]; codes: string } {
+function unpackCodes(k: Constants, names: Names, g: string, cols: number, bits: LowBits, withAnd: boolean, tag: string): { nodes: OnnxNodeSpec[]; codes: string } {
   const planes = codePlanes(bits);
-  if (planes.length === 1) return unpackPlane(k, names, g, cols, planes[0].bits, withAnd, base);
+  if (planes.length === 1) return unpackPlane(k, names, g, cols, planes[0].bits, withAnd, tag);
   const nodes: OnnxNodeSpec[] = [];
   let at = 0;
   let sum: string | undefined;
   for (const plane of planes) {
     const w = planeRowBytes(cols, plane.bits);
     const part = names.fresh(`${g}_plane${plane.shift}`);
-    nodes.push({ name: names.fresh(`${base}_plane`), op: 'Slice', inputs: [g, k.int64(at), k.int64(at + w), k.int64(-1)], outputs: [part] });
+    nodes.push({ name: names.fresh(`${tag}/plane`), op: 'Slice', inputs: [g, k.int64(at), k.int64(at + w), k.int64(-1)], outputs: [part] });
     at += w;
-    const un = unpackPlane(k, names, part, cols, plane.bits, withAnd, base);
+    const un = unpackPlane(k, names, part, cols, plane.bits, withAnd, tag);
     nodes.push(...un.nodes);
     let value = un.codes;
     if (plane.shift > 0) {
       value = names.fresh(`${part}_weighted`);
-      nodes.push({ name: names.fresh(`${base}_plane_weight`), op: 'Mul', inputs: [un.codes, k.float(2 ** plane.shift)], outputs: [value] });
+      nodes.push({ name: names.fresh(`${tag}/plane_weight`), op: 'Mul', inputs: [un.codes, k.float(2 ** plane.shift)], outputs: [value] });
     }
     if (sum === undefined) sum = value;
     else {
       const next = names.fresh(`${g}_codes_sum`);
-      nodes.push({ name: names.fresh(`${base}_plane_add`), op: 'Add', inputs: [sum, value], outputs: [next] });
+      nodes.push({ name: names.fresh(`${tag}/plane_add`), op: 'Add', inputs: [sum, value], outputs: [next] });
       sum = next;
     }
   }
@@ -390,21 +411,21 @@ async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: Lo
   cx.plan[rq.scaleBits ? 'float16Scales' : 'float32Scales']++;
   cx.plan.unpackOps = withAnd ? 'BitShift + BitwiseAnd' : 'BitShift';
   const [qName, sName, zName] = stored.map((s) => s.name);
-  replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
-    const g = names.fresh(`${out}_${dtype}`);
-    const gz = names.fresh(`${out}_zero_point`);
-    const gzf = names.fresh(`${out}_zero_point_f`);
-    const centered = names.fresh(`${out}_centered`);
-    const un = unpackCodes(cx.consts, names, g, cols, bits, withAnd, base);
-    const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, out, base);
+  replaceGathers(edit, names, us, (ids, out, tag): OnnxNodeSpec[] => {
+    const g = names.fresh(`${tag}_${dtype}`);
+    const gz = names.fresh(`${tag}_zero_point`);
+    const gzf = names.fresh(`${tag}_zero_point_f`);
+    const centered = names.fresh(`${tag}_centered`);
+    const un = unpackCodes(cx.consts, names, g, cols, bits, withAnd, tag);
+    const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, tag);
     return [
-      { name: names.fresh(`${base}_${dtype}`), op: 'Gather', inputs: [qName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
+      { name: names.fresh(`${tag}/${dtype}`), op: 'Gather', inputs: [qName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
       ...un.nodes,
-      { name: names.fresh(`${base}_zero_point`), op: 'Gather', inputs: [zName, ids], outputs: [gz], attrs: { axis: { i: 0 } } },
-      { name: names.fresh(`${base}_zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
-      { name: names.fresh(`${base}_center`), op: 'Sub', inputs: [un.codes, gzf], outputs: [centered] },
+      { name: names.fresh(`${tag}/zero_point`), op: 'Gather', inputs: [zName, ids], outputs: [gz], attrs: { axis: { i: 0 } } },
+      { name: names.fresh(`${tag}/zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
+      { name: names.fresh(`${tag}/center`), op: 'Sub', inputs: [un.codes, gzf], outputs: [centered] },
       ...sc.nodes,
-      { name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [centered, sc.scale], outputs: [out] },
+      { name: names.fresh(`${tag}/dequantize`), op: 'Mul', inputs: [centered, sc.scale], outputs: [out] },
     ];
   });
   return {
@@ -414,6 +435,47 @@ async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: Lo
       `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul dequantize only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)}, RMSE ${rq.rmse.toExponential(2)})`,
     before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
     after: stored.map((s) => ({ name: s.name, shape: s.shape.slice(), dtype: s.dtype, bytes: s.data.byteLength })),
+  };
+}
+
+/**
+ * int4/int3/int2 table narrower than NARROW_TABLE_COLS (a low-rank factor): a scale and zero
+ * point per row would cost about as much as the codes, so the table gets one per column (float32
+ * vectors of `cols`), its codes packed per row as wider tables' are; each Gather becomes
+ * Gather(packed) -> unpack -> Sub(zero points) -> Mul(scales).
+ */
+async function narrowLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean): Promise<TensorChange> {
+  const { names, edit } = cx;
+  const [rows, cols] = t.shape;
+  const q = quantizeColumnsLowBit(await readTensorFloat32(t), rows, cols, bits);
+  const dtype = `int${bits}` as const;
+  const stored = [
+    { name: names.fresh(`${t.name}_${dtype}`), shape: [rows, packedRowBytes(cols, bits)], dtype: 'uint8' as const, data: q.packed },
+    { name: names.fresh(`${t.name}_scale`), shape: [cols], dtype: 'float32' as const, data: bytesOf(q.scales) },
+    { name: names.fresh(`${t.name}_zero_point`), shape: [cols], dtype: 'float32' as const, data: bytesOf(Float32Array.from(q.zeroPoints)) },
+  ];
+  for (const x of stored) edit.setInitializers.push(x);
+  edit.removeInitializers.push(t.name);
+  cx.plan.unpackOps = withAnd ? 'BitShift + BitwiseAnd' : 'BitShift';
+  const [qName, sName, zName] = stored.map((x) => x.name);
+  replaceGathers(edit, names, us, (ids, out, tag): OnnxNodeSpec[] => {
+    const g = names.fresh(`${tag}_${dtype}`);
+    const centered = names.fresh(`${tag}_centered`);
+    const un = unpackCodes(cx.consts, names, g, cols, bits, withAnd, tag);
+    return [
+      { name: names.fresh(`${tag}/${dtype}`), op: 'Gather', inputs: [qName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
+      ...un.nodes,
+      { name: names.fresh(`${tag}/center`), op: 'Sub', inputs: [un.codes, zName], outputs: [centered] },
+      { name: names.fresh(`${tag}/dequantize`), op: 'Mul', inputs: [centered, sName], outputs: [out] },
+    ];
+  });
+  return {
+    tensor: t.name,
+    action:
+      `${dtype} per-column asymmetric (only ${cols} wide: one float32 scale and zero point per column instead of per row; ${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}; ` +
+      `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul; max |Δw| ${q.maxAbsError.toExponential(2)}, RMSE ${q.rmse.toExponential(2)})`,
+    before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
+    after: stored.map((x) => ({ name: x.name, shape: x.shape.slice(), dtype: x.dtype, bytes: x.data.byteLength })),
   };
 }
 
@@ -507,11 +569,11 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       edit.setInitializers.push({ name: hName, dtype: 'float16', shape: t.shape.slice(), data: h.bits });
       edit.removeInitializers.push(t.name);
       if (allGather && !unnamed) {
-        replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
-          const g = names.fresh(`${out}_fp16`);
+        replaceGathers(edit, names, us, (ids, out, tag): OnnxNodeSpec[] => {
+          const g = names.fresh(`${tag}_fp16`);
           return [
-            { name: names.fresh(`${base}_fp16`), op: 'Gather', inputs: [hName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
-            { name: names.fresh(`${base}_cast`), op: 'Cast', inputs: [g], outputs: [out], attrs: { to: { i: FLOAT } } },
+            { name: names.fresh(`${tag}/fp16`), op: 'Gather', inputs: [hName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${tag}/cast`), op: 'Cast', inputs: [g], outputs: [out], attrs: { to: { i: FLOAT } } },
           ];
         });
       } else {
@@ -544,17 +606,20 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       continue;
     }
     if (opts.dtype === 'int4' || opts.dtype === 'int3' || opts.dtype === 'int2') {
+      const bits: LowBits = opts.dtype === 'int4' ? 4 : opts.dtype === 'int3' ? 3 : 2;
       const other = us.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0));
       const why = t.shape.length !== 2 ? `rank ${t.shape.length}, not a table`
         : !allGather ? `read by ${other?.node.op ?? 'Gather'} (input ${other?.index ?? 1}): ${opts.dtype} rewrites a table only when every reader is a Gather of rows`
-        : t.shape[1] < NARROW_TABLE_COLS ? `only ${t.shape[1]} wide: a scale and zero point per row and the row padding would cost more than ${opts.dtype} saves (int8 keeps one scale per table)`
+        : packedRowBytes(t.shape[1], bits) >= t.shape[1] ? `only ${t.shape[1]} wide: packed ${opts.dtype} rows would take as many bytes as int8 rows`
         : opset < 11 ? `the model's opset ${opset} is below 11 (BitShift), and the opset is not raised`
         : undefined;
       if (why) {
         skip(t.name, why);
         continue;
       }
-      plan.changes.push(await lowBitTable({ names, edit, consts, plan }, t, us, opts.dtype === 'int4' ? 4 : opts.dtype === 'int3' ? 3 : 2, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS));
+      const cx = { names, edit, consts, plan };
+      if (t.shape[1] < NARROW_TABLE_COLS) plan.changes.push(await narrowLowBitTable(cx, t, us, bits, opset >= 18));
+      else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS));
       continue;
     }
     if (allGather) {
@@ -583,26 +648,26 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       edit.setInitializers.push({ name: sName, dtype: scaleDtype, shape: fast ? [rows] : perRow ? [rows, 1] : [], data: scaleData });
       edit.removeInitializers.push(t.name);
       if (fast) needsOpset = Math.max(needsOpset, 13);
-      replaceGathers(edit, us, (ids, out, base): OnnxNodeSpec[] => {
-        const gq = names.fresh(`${out}_int8`);
-        const gather: OnnxNodeSpec = { name: names.fresh(`${base}_int8`), op: 'Gather', inputs: [qName, ids], outputs: [gq], attrs: { axis: { i: 0 } } };
+      replaceGathers(edit, names, us, (ids, out, tag): OnnxNodeSpec[] => {
+        const gq = names.fresh(`${tag}_int8`);
+        const gather: OnnxNodeSpec = { name: names.fresh(`${tag}/int8`), op: 'Gather', inputs: [qName, ids], outputs: [gq], attrs: { axis: { i: 0 } } };
         if (fast) {
-          const gs = names.fresh(`${out}_scale`);
+          const gs = names.fresh(`${tag}_scale`);
           return [
             gather,
-            { name: names.fresh(`${base}_scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } },
-            { name: names.fresh(`${base}_dequantize`), op: 'DequantizeLinear', inputs: [gq, gs], outputs: [out], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${tag}/scale`), op: 'Gather', inputs: [sName, ids], outputs: [gs], attrs: { axis: { i: 0 } } },
+            { name: names.fresh(`${tag}/dequantize`), op: 'DequantizeLinear', inputs: [gq, gs], outputs: [out], attrs: { axis: { i: 0 } } },
           ];
         }
-        const gqf = names.fresh(`${out}_int8_f`);
-        const nodes: OnnxNodeSpec[] = [gather, { name: names.fresh(`${base}_int8_cast`), op: 'Cast', inputs: [gq], outputs: [gqf], attrs: { to: { i: FLOAT } } }];
+        const gqf = names.fresh(`${tag}_int8_f`);
+        const nodes: OnnxNodeSpec[] = [gather, { name: names.fresh(`${tag}/int8_cast`), op: 'Cast', inputs: [gq], outputs: [gqf], attrs: { to: { i: FLOAT } } }];
         let scale = sName;
         if (perRow) {
-          const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, out, base);
+          const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, tag);
           nodes.push(...sc.nodes);
           scale = sc.scale;
         }
-        nodes.push({ name: names.fresh(`${base}_dequantize`), op: 'Mul', inputs: [gqf, scale], outputs: [out] });
+        nodes.push({ name: names.fresh(`${tag}/dequantize`), op: 'Mul', inputs: [gqf, scale], outputs: [out] });
         return nodes;
       });
       plan.changes.push({

@@ -21,7 +21,8 @@ import type { CompressionContext } from '../types.js';
 import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { Materializer, type Materialized } from './materialize.js';
-import { latencyP50, pairedStandardError, pick, readCandidates, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { ExpectedGain } from './expected-gain.js';
+import { latencyP50, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
 
 export interface PlanSettings {
@@ -56,6 +57,14 @@ export interface PlanSettings {
    * kept is 1-2%, as large as usual budgets, and a margin then picks the luckiest candidates.
    */
   confidence?: number;
+  /**
+   * What the search compares candidates by. 'expected' (default; NDCG and HR): the rank-prior
+   * estimate of expected-gain.ts, every candidate item standing in for the positive, which is
+   * far less noisy than the metric itself and keeps the search from choosing the luckiest of
+   * hundreds of candidates; 'measured': the metric on the choosing users as it is. AUC is always
+   * measured.
+   */
+  chooseBy?: 'expected' | 'measured';
 }
 
 export type PlanOrigin = PlanPointView['origin'];
@@ -107,6 +116,9 @@ export class CompressPlanner {
   private stopped = false;
   private readonly all = new Map<string, Candidate>();
   private baseline: Scored[] = [];
+  /** per choosing level: the rank-prior estimate against the original's scores there */
+  private expected: ExpectedGain[] = [];
+  private readonly useExpected: boolean;
   private units: SearchUnit[] = [];
   private splits!: CandidateSplits;
   private mat: Materializer;
@@ -130,6 +142,7 @@ export class CompressPlanner {
     this.budget = s.targetRatio !== undefined ? { targetRatio: s.targetRatio } : { maxDrop: s.maxDrop ?? 0.01, confidence: s.confidence ?? 0 };
     if (s.maxLatencyRatio !== undefined) this.budget.maxLatencyRatio = s.maxLatencyRatio;
     this.deadline = this.t0 + (s.budgetMinutes ?? 10) * 60_000;
+    this.useExpected = this.metric !== 'auc' && (s.chooseBy ?? 'expected') === 'expected';
     this.mat = new Materializer(ir, workDir, fileName, { signal: ctx.signal });
   }
 
@@ -175,7 +188,11 @@ export class CompressPlanner {
     this.splits = splitCandidates(table, { holdout: s.holdout, test, seed: s.seed });
     if (s.data) this.rowCounts = await rowCountsFrom(s.data, this.ir, this.units);
     this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
-    for (const rows of this.splits.levels) this.baseline.push(await scoreRows(this.ir.path, rows, this.k));
+    const baseScores: Float32Array[] = [];
+    for (const rows of this.splits.levels) baseScores.push(await rowScores(this.ir.path, rows));
+    const fit = ExpectedGain.fit({ rows: this.splits.levels[this.top()], scores: baseScores[this.top()] }, this.k);
+    this.expected = this.splits.levels.map((rows, l) => fit.make(rows, baseScores[l]));
+    this.splits.levels.forEach((rows, l) => this.baseline.push({ ...metricsOf(rows, baseScores[l], this.k), expected: this.expected[l].of(baseScores[l]) }));
     if (!Number.isFinite(pick(this.baseline[this.top()].metrics, this.metric))) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
 
     const sensitivity = await this.phase('sensitivity of each unit alone', () => this.sensitivity());
@@ -189,12 +206,18 @@ export class CompressPlanner {
     return this.finish(sensitivity);
   }
 
+  /** The figure the search chooses by: the rank-prior estimate, or the measured metric (AUC). */
+  private value(m: Scored): number {
+    if (this.useExpected && m.expected && (this.metric === 'ndcg' || this.metric === 'hr')) return m.expected[this.metric];
+    return pick(m.metrics, this.metric);
+  }
+
   private levelBaseline(level: number): number {
-    return pick(this.baseline[level].metrics, this.metric);
+    return this.value(this.baseline[level]);
   }
 
   private kept(c: Candidate, level: number): number {
-    return pick(c.byLevel[level]!.metrics, this.metric) / this.levelBaseline(level);
+    return this.value(c.byLevel[level]!) / this.levelBaseline(level);
   }
 
   /** The candidate after these steps + quantization of the assignment (built once per recipe). */
@@ -219,7 +242,11 @@ export class CompressPlanner {
   }
 
   private async evaluate(c: Candidate, level: number): Promise<number> {
-    if (!c.byLevel[level]) c.byLevel[level] = await scoreRows(c.mat.path, this.splits.levels[level], this.k);
+    if (!c.byLevel[level]) {
+      const rows = this.splits.levels[level];
+      const scores = await rowScores(c.mat.path, rows);
+      c.byLevel[level] = { ...metricsOf(rows, scores, this.k), expected: this.expected[level].of(scores) };
+    }
     return this.kept(c, level);
   }
 
@@ -227,7 +254,7 @@ export class CompressPlanner {
     const out: Array<Evaluated & { c: Candidate }> = [];
     for (const c of cs) {
       const m = c.byLevel[level];
-      if (m) out.push({ id: c.id, bytes: c.bytes, metric: pick(m.metrics, this.metric), users: this.splits.levels[level].users, se: this.pairedSe(m, level), c });
+      if (m) out.push({ id: c.id, bytes: c.bytes, metric: this.value(m), users: this.splits.levels[level].users, se: this.pairedSe(m, level), c });
     }
     return out;
   }
@@ -330,7 +357,7 @@ export class CompressPlanner {
    */
   private better(a: Candidate, b: Candidate): boolean {
     const top = this.top();
-    const raw = (c: Candidate) => pick(c.byLevel[top]!.metrics, this.metric);
+    const raw = (c: Candidate) => this.value(c.byLevel[top]!);
     if (this.budget.targetRatio !== undefined) {
       const okA = this.originalBytes / a.bytes >= this.budget.targetRatio;
       const okB = this.originalBytes / b.bytes >= this.budget.targetRatio;
@@ -454,7 +481,8 @@ export class CompressPlanner {
       bytes: c.bytes,
       ratio: this.originalBytes / c.bytes,
       metrics: m,
-      kept: pick(m, this.metric) / this.levelBaseline(top),
+      kept: this.kept(c, top),
+      ...(this.metric !== 'auc' ? { keptMeasured: pick(m, this.metric) / pick(this.baseline[top].metrics, this.metric) } : {}),
       users: this.splits.levels[top].users,
       ...(c.latency ? { latency: c.latency } : {}),
       ...(c.heldOut && judgeBase ? { heldOut: { ...c.heldOut, kept: pick(c.heldOut, this.metric) / pick(judgeBase, this.metric) } } : {}),
@@ -468,7 +496,9 @@ export class CompressPlanner {
   /** Paired standard error of (candidate - original) in metric units; 0 for AUC (no per-user gain). */
   private pairedSe(m: Scored, level: number): number {
     if (this.metric === 'auc') return 0;
-    return pairedStandardError(m.perUser[this.metric], this.baseline[level].perUser[this.metric]);
+    const mine = this.useExpected && m.expected ? m.expected.perUser : m.perUser;
+    const base = this.useExpected && this.baseline[level].expected ? this.baseline[level].expected!.perUser : this.baseline[level].perUser;
+    return pairedStandardError(mine[this.metric], base[this.metric]);
   }
 
   private async finish(sensitivity: Map<string, Map<string, { bytes: number; kept: number }>>): Promise<PlanResult> {
@@ -508,7 +538,16 @@ export class CompressPlanner {
         : `Chosen and measured on the same ${this.splits.levels[top].users} users: the figures are optimistic (the best of ${this.all.size} candidates on these rows). Give --test FILE or --holdout 0.5 for a figure the search never saw.`,
     );
     const chosenSe = choice.chosen.se;
-    if (chosenSe !== undefined && chosenSe > 0) {
+    const M = this.metric.toUpperCase();
+    if (this.useExpected) {
+      const c = choice.chosen.c.byLevel[top]!;
+      const measuredSe = (100 * pairedStandardError(c.perUser[this.metric as 'ndcg' | 'hr'], this.baseline[top].perUser[this.metric as 'ndcg' | 'hr'])) / pick(this.baseline[top].metrics, this.metric);
+      notes.push(
+        `Candidates were compared by their expected ${M}@${this.k}: each candidate item of a user stands in for the positive in turn, weighted by how often the positive sits at that item's rank under the original (fitted on these users' labels). ` +
+          `For the chosen model its standard error is ${((100 * (chosenSe ?? 0)) / this.levelBaseline(top)).toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M} on the same users, so the choice is not the luckiest of ${this.all.size} noisy figures. ` +
+          `It counts any reordering near the top as a possible loss, so it tends to overstate what compression costs; the "measured" column is the metric itself.`,
+      );
+    } else if (chosenSe !== undefined && chosenSe > 0) {
       const rel = (100 * chosenSe) / this.levelBaseline(top);
       notes.push(`The chosen model's share of the original's ${this.metric} has a standard error of ${rel.toFixed(1)}% on these users (paired per user): differences below about ${(2 * rel).toFixed(1)}% cannot be told from noise here.`);
     }
@@ -522,6 +561,7 @@ export class CompressPlanner {
       metric: this.metric,
       k: this.k,
       budget: this.budget,
+      chooseBy: this.useExpected ? 'expected' : 'measured',
       baseline: {
         bytes: this.originalBytes,
         metrics: this.baseline[top].metrics,

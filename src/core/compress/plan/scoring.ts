@@ -10,6 +10,7 @@ import { measureLatency } from '../../eval/latency.js';
 import { auc, candidateRanking } from '../../eval/metrics.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import { createRng, shuffleInPlace } from '../../samples/prng.js';
+import type { ExpectedFigures } from './expected-gain.js';
 
 export type PlanMetric = 'ndcg' | 'hr' | 'auc';
 
@@ -105,6 +106,8 @@ export interface Scored {
   metrics: Metrics;
   /** per ranked user (in first-seen order of the rows): NDCG@k and HR@k of that user */
   perUser: { ndcg: Float64Array; hr: Float64Array };
+  /** the rank-prior estimate of NDCG@k / HR@k (expected-gain.ts), when the search asked for it */
+  expected?: ExpectedFigures;
 }
 
 export function metricsOf(rows: RowSet, scores: Float32Array, k: number): Scored {
@@ -162,14 +165,19 @@ export function pick(m: Metrics, metric: PlanMetric): number {
   return v === null ? NaN : v;
 }
 
-/** Scores a model file on some rows (the session opened, used, closed). */
-export async function scoreRows(path: string, rows: RowSet, k: number, threads?: number): Promise<Scored> {
+/** A model file's scores of some rows (the session opened, used, closed). */
+export async function rowScores(path: string, rows: RowSet, threads?: number): Promise<Float32Array> {
   const scorer = await openScorer(path, threads ? { threads } : {});
   try {
-    return metricsOf(rows, await scorer.score(rows.batch, 4096), k);
+    return await scorer.score(rows.batch, 4096);
   } finally {
     await scorer.close();
   }
+}
+
+/** Scores a model file on some rows: its figures there. */
+export async function scoreRows(path: string, rows: RowSet, k: number, threads?: number): Promise<Scored> {
+  return metricsOf(rows, await rowScores(path, rows, threads), k);
 }
 
 /** p50 latency (ms) of one scoring call of `batch` pairs with ids spread over the model's tables. */
