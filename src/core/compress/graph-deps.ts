@@ -279,10 +279,19 @@ export function widthOf(g: DepGraph, value: string, depth = 0): number | undefin
   }
 }
 
+/**
+ * A constant value of the graph: an initializer, or a Constant node's value (PyTorch exports
+ * axes and indices that way).
+ */
+export function constantTensor(g: DepGraph, name: string | undefined): ModelTensor | undefined {
+  if (!name) return undefined;
+  return g.initializers.get(name) ?? (g.producer.get(name)?.op === 'Constant' ? g.ir.tensors.find((x) => x.name === name) : undefined);
+}
+
 /** The axes a ReduceSum/ReduceMean node reduces (attribute before opset 13/18, constant input after). */
 function reduceAxes(g: DepGraph, n: DepNode): number[] | undefined {
   if (Array.isArray(n.attrs.axes)) return n.attrs.axes as number[];
-  const t = n.inputs[1] ? g.initializers.get(n.inputs[1]) : undefined;
+  const t = constantTensor(g, n.inputs[1]);
   if (!t) return undefined;
   const src = t.storage.source;
   if (src.kind === 'values') return Array.from(src.values as ArrayLike<number>, Number);

@@ -27,7 +27,7 @@ import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx
 import { writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { DepGraph, DepNode, buildDepGraph, dropAlongAxis, isObject, kerasLayers, widthOf } from './graph-deps.js';
+import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, isObject, kerasLayers, widthOf } from './graph-deps.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
 import { writeAndMeasure } from './measured-size.js';
 import { fieldImportance, FieldImportanceReport, FieldMetric } from './field-importance.js';
@@ -70,6 +70,19 @@ function fieldCount(g: DepGraph, input: string): number | undefined {
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
+/**
+ * A field's name: its select node's ("user_select", "/user/Gather"), or where that is an
+ * exporter's counter ("/Gather_3", as PyTorch names them), the first table its ids look up
+ * ("age_embedding.weight" -> "age").
+ */
+function fieldName(g: DepGraph, select: DepNode): string {
+  const own = select.name.replace(/\/Gather$/, '').replace(/_select$/, '');
+  if (own && !/^\/?Gather(_\d+)?$/.test(own)) return own;
+  const lookup = (g.consumers.get(select.outputs[0]) ?? []).find((c) => c.op === 'Gather' && c.inputs[1] === select.outputs[0] && g.initializers.has(c.inputs[0]));
+  const table = lookup?.inputs[0].replace(/(\.weight|\/embeddings)$/, '').replace(/_(embedding|embeddings|emb|linear)$/, '');
+  return table || own || `field ${select.name}`;
+}
+
 /** Every field column the model selects out of a [batch, F] input. */
 export async function modelFields(ir: ModelIR, g: DepGraph = buildDepGraph(ir)): Promise<ModelField[]> {
   const out: ModelField[] = [];
@@ -77,12 +90,12 @@ export async function modelFields(ir: ModelIR, g: DepGraph = buildDepGraph(ir)):
     if (ir.format === 'onnx') {
       if (n.op !== 'Gather' || Number(n.attrs.axis ?? 0) !== 1) continue;
       const F = fieldCount(g, n.inputs[0]);
-      const idx = g.initializers.get(n.inputs[1]);
+      const idx = constantTensor(g, n.inputs[1]);
       if (F === undefined || !idx) continue;
       const v = await intValue(idx);
       if (v === undefined) continue;
       const column = v < 0 ? F + v : v;
-      out.push({ column, name: n.name.replace(/\/Gather$/, '').replace(/_select$/, ''), node: n.name, ids: n.outputs[0] });
+      out.push({ column, name: fieldName(g, n), node: n.name, ids: n.outputs[0] });
     } else if (n.op === 'Cropping2D') {
       const c = n.attrs.cropping as number[][] | undefined;
       const grid = g.producer.get(n.inputs[0]);
