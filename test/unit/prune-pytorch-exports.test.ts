@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { readModel } from '../../src/core/model/read-model.js';
 import { pruneNeurons } from '../../src/core/compress/prune-neurons.js';
 import { modelFields, pruneFields } from '../../src/core/compress/prune-fields.js';
-import { ModelFileError } from '../../src/core/model/ir.js';
+import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
+import * as ort from 'onnxruntime-node';
 import { compareModels } from '../../src/core/eval/evaluate.js';
 import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
@@ -39,17 +40,54 @@ test('PyTorch two-tower export: neurons pruned in pairs across the towers throug
   assert.ok(r.ndcg && r.ndcg.after / r.ndcg.before >= 0.9, `NDCG@10 ${r.ndcg?.before} -> ${r.ndcg?.after}`);
 });
 
-test('PyTorch DeepFM export: its fields are found though each column index is a Constant node; removing one refuses, naming the field-axis Concat', async (t) => {
+test('PyTorch DeepFM export: fields found though each column index is a Constant node, and removed from its [batch, fields, dim] stack exactly', async (t) => {
   const e = pytorchExports();
   if (!e) return t.skip('PyTorch not installed');
   const m = e.models.find((x) => x.file.startsWith('deepfm'));
   assert.ok(m, 'the exports have a DeepFM model');
-  const ir = await readModel(path.join(e.dir, m.file));
+  const file = path.join(e.dir, m.file);
+  const ir = await readModel(file);
   const fields = await modelFields(ir);
   assert.deepEqual(fields.map((f) => f.column), [0, 1, 2, 3]);
   // PyTorch names the selects "/Gather", "/Gather_1", ...: the fields are named after their tables
   assert.deepEqual(fields.map((f) => f.name), ['user', 'item', 'genre', 'age']);
-  // PyTorch stacks the fields' embeddings as Unsqueeze -> Concat on axis 1 (the field axis), a
-  // layout prune-fields does not rewrite yet: it must say so, and write nothing
-  await assert.rejects(pruneFields(ir, { fields: ['age'] }), (err: unknown) => err instanceof ModelFileError && /cannot remove a field's part of Concat node/.test(err.message));
+  // PyTorch stacks the fields' embeddings (Unsqueeze -> Concat on axis 1), sums and squares them
+  // over the field axis (FM) and flattens the stack into the MLP
+  assert.ok(ir.graph.nodes.some((n) => n.op === 'Concat' && n.attrs.axis === 1 && n.inputs.length === 4));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fields-pytorch-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const o = await pruneFields(ir, { fields: ['age'], compensate: false });
+  const out = path.join(dir, 'no-age.onnx');
+  await o.write(out);
+  const pruned = await readModel(out);
+  assert.deepEqual(pruned.tensors.find((x) => x.name === 'mlp.0.weight')?.shape, [16, 24], 'the MLP lost the 8 rows of the age field');
+  assert.ok(!pruned.tensors.some((x) => x.name.startsWith('age_')), 'the age tables are gone');
+  assert.ok(!pruned.graph.nodes.some((n) => n.op === 'Constant' && !pruned.graph.nodes.some((c) => c.inputs.includes(n.outputs[0]))), 'no Constant is left unread');
+  // without compensation, it is the original with the age tables zeroed, on every row
+  const zeroed = path.join(dir, 'age-zero.onnx');
+  const zeros = (name: string) => {
+    const shape = ir.tensors.find((x) => x.name === name)!.shape;
+    return { name, dtype: 'float32' as const, shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 4) };
+  };
+  await writeEditedOnnxModel(ir, { setInitializers: [zeros('age_embedding.weight'), zeros('age_linear.weight')] }, zeroed);
+  const rows = fs.readFileSync(path.join(e.dir, m.candidates), 'utf8').trim().split('\n').slice(1, 301).map((l) => l.split(',').slice(0, 4).map(Number));
+  const fieldsIn = new ort.Tensor('int64', BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [rows.length, 4]);
+  const score = async (f: string) => {
+    const s = await ort.InferenceSession.create(f);
+    try {
+      return (await s.run({ fields: fieldsIn }))[s.outputNames[0]].data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  };
+  const [a, b] = [await score(out), await score(zeroed)];
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  assert.ok(worst < 1e-5, `max |difference| ${worst}`);
+  // and with compensation (the default) the ranking stays close
+  const c = await pruneFields(ir, { fields: ['age'] });
+  const withMean = path.join(dir, 'no-age-mean.onnx');
+  await c.write(withMean);
+  const r = await compareModels(file, withMean, { candidates: path.join(e.dir, m.candidates), k: 10, latency: false });
+  assert.ok(r.ndcg && r.ndcg.after / r.ndcg.before >= 0.8, `NDCG@10 ${r.ndcg?.before} -> ${r.ndcg?.after}`);
 });

@@ -289,7 +289,7 @@ export function constantTensor(g: DepGraph, name: string | undefined): ModelTens
 }
 
 /** The axes a ReduceSum/ReduceMean node reduces (attribute before opset 13/18, constant input after). */
-function reduceAxes(g: DepGraph, n: DepNode): number[] | undefined {
+export function reduceAxes(g: DepGraph, n: DepNode): number[] | undefined {
   if (Array.isArray(n.attrs.axes)) return n.attrs.axes as number[];
   const t = constantTensor(g, n.inputs[1]);
   if (!t) return undefined;

@@ -27,7 +27,7 @@ import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx
 import { writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, isObject, kerasLayers, widthOf } from './graph-deps.js';
+import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, isObject, kerasLayers, reduceAxes, widthOf } from './graph-deps.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
 import { writeAndMeasure } from './measured-size.js';
 import { fieldImportance, FieldImportanceReport, FieldMetric } from './field-importance.js';
@@ -134,10 +134,82 @@ function tableBehind(g: DepGraph, value: string): ModelTensor | undefined {
     if (!n) return undefined;
     if (g.ir.format === 'onnx' && n.op === 'Gather') return g.initializers.get(n.inputs[0]);
     if (n.op === 'Embedding') return n.table;
-    if (n.op !== 'Flatten' && n.op !== 'Identity' && n.op !== 'Reshape') return undefined;
+    if (n.op !== 'Flatten' && n.op !== 'Identity' && n.op !== 'Reshape' && n.op !== 'Unsqueeze') return undefined;
     value = n.inputs[0];
   }
   return undefined;
+}
+
+/** The dense kernel (and bias) a node reads `value` with: MatMul, Gemm or Dense; undefined for anything else. */
+function kernelReading(g: DepGraph, c: DepNode, value: string): { kernel: ModelTensor; axis: number; bias?: ModelTensor } | undefined {
+  const onnx = g.ir.format === 'onnx';
+  let kernel: ModelTensor | undefined;
+  let axis = 0;
+  let bias: ModelTensor | undefined;
+  if (onnx && c.op === 'MatMul' && c.inputs[0] === value) {
+    kernel = g.initializers.get(c.inputs[1]);
+    const adds = g.consumers.get(c.outputs[0]) ?? [];
+    if (adds.length === 1 && adds[0].op === 'Add') {
+      const b = adds[0].inputs.find((i) => g.initializers.has(i));
+      if (b) bias = g.initializers.get(b);
+    }
+  } else if (onnx && c.op === 'Gemm' && c.inputs[0] === value && !Number(c.attrs.transA ?? 0)) {
+    kernel = g.initializers.get(c.inputs[1]);
+    axis = Number(c.attrs.transB ?? 0) ? 1 : 0;
+    if (c.inputs[2]) bias = g.initializers.get(c.inputs[2]);
+  } else if (!onnx && c.op === 'Dense') {
+    kernel = c.kernel;
+    bias = c.bias;
+  }
+  if (!kernel) return undefined;
+  if (bias && bias.shape.length !== 1) bias = undefined; // a broadcast bias: no compensation
+  return { kernel, axis, bias };
+}
+
+/**
+ * A Concat on axis 1 of [batch, 1, dim] values (each an Unsqueeze on axis 1 of a [batch, dim]
+ * lookup): the fields stacked as [batch, fields, dim]. Its `dim`, or undefined for any other Concat.
+ */
+function fieldStackWidth(g: DepGraph, concat: DepNode): number | undefined {
+  let dim: number | undefined;
+  for (const i of concat.inputs) {
+    const u = g.producer.get(i);
+    if (!u || u.op !== 'Unsqueeze') return undefined;
+    const axes = Array.isArray(u.attrs.axes) ? (u.attrs.axes as number[]) : reduceAxes(g, u);
+    if (!axes || axes.length !== 1 || axes[0] !== 1) return undefined;
+    const w = widthOf(g, u.inputs[0]);
+    if (w === undefined || (dim !== undefined && w !== dim)) return undefined;
+    dim = w;
+  }
+  return dim;
+}
+
+/**
+ * The readers of a field stack that see its fields one by one: the Flatten(axis 1) consumers'
+ * readers. Sums over the field axis (ReduceSum on axis 1) and the stack's square (Mul of it by
+ * itself, read the same way) take fewer fields unchanged; anything else refuses.
+ */
+function stackKernelReaders(g: DepGraph, concat: DepNode, where: string): DepNode[] {
+  const out: DepNode[] = [];
+  const values = [concat.outputs[0]];
+  for (let v = values.pop(); v !== undefined; v = values.pop()) {
+    for (const c of g.consumers.get(v) ?? []) {
+      if (c.op === 'ReduceSum' && c.inputs[0] === v) {
+        const axes = reduceAxes(g, c);
+        if (axes && axes.length === 1 && axes[0] === 1) continue;
+      }
+      if (c.op === 'Mul' && c.inputs.length === 2 && c.inputs.every((i) => i === v)) {
+        values.push(c.outputs[0]);
+        continue;
+      }
+      if (c.op === 'Flatten' && Number(c.attrs.axis ?? 1) === 1 && v === concat.outputs[0]) {
+        out.push(...(g.consumers.get(c.outputs[0]) ?? []));
+        continue;
+      }
+      refuse(g.ir, `cannot remove a field's part of ${where}: the stacked fields are read by ${c.op} node "${c.name}", which prune-fields does not know how to rewrite`);
+    }
+  }
+  return out;
 }
 
 function planRemoval(g: DepGraph, dead: ModelField[]): FieldPlan {
@@ -192,41 +264,27 @@ function planRemoval(g: DepGraph, dead: ModelField[]): FieldPlan {
     if (n.op === 'Concat' || n.op === 'Concatenate') {
       const axis = Number(n.attrs.axis ?? (onnx ? 0 : -1));
       if (axis !== 1 && axis !== -1) refuse(ir, `cannot remove a field's part of ${where}: it concatenates on axis ${axis}`);
+      const stackWidth = onnx && axis === 1 ? fieldStackWidth(g, n) : undefined;
       const parts: KernelCut['parts'] = [];
       let off = 0;
       for (const i of n.inputs) {
-        const w = widthOf(g, i);
+        const w = stackWidth ?? widthOf(g, i);
         if (w === undefined) refuse(ir, `cannot remove a field's part of ${where}: the width of its input "${i}" is unknown`);
         if (isZero(i)) parts.push({ offset: off, width: w, table: tableBehind(g, i) });
         off += w;
       }
       const total = off;
-      for (const c of g.consumers.get(n.outputs[0]) ?? []) {
-        let kernel: ModelTensor | undefined;
-        let axis = 0;
-        let bias: ModelTensor | undefined;
-        if (onnx && c.op === 'MatMul' && c.inputs[0] === n.outputs[0]) {
-          kernel = g.initializers.get(c.inputs[1]);
-          const adds = g.consumers.get(c.outputs[0]) ?? [];
-          if (adds.length === 1 && adds[0].op === 'Add') {
-            const b = adds[0].inputs.find((i) => g.initializers.has(i));
-            if (b) bias = g.initializers.get(b);
-          }
-        } else if (onnx && c.op === 'Gemm' && c.inputs[0] === n.outputs[0] && !Number(c.attrs.transA ?? 0)) {
-          kernel = g.initializers.get(c.inputs[1]);
-          axis = Number(c.attrs.transB ?? 0) ? 1 : 0;
-          if (c.inputs[2]) bias = g.initializers.get(c.inputs[2]);
-        } else if (!onnx && c.op === 'Dense') {
-          kernel = c.kernel;
-          bias = c.bias;
-        }
-        if (!kernel || kernel.shape.length !== 2 || kernel.shape[axis] !== total) {
+      // [batch, fields, dim] (PyTorch's torch.stack of the fields' embeddings): sums and squares
+      // over the field axis take fewer fields as they are; a Flatten feeds the dense kernel
+      const readers = stackWidth === undefined ? (g.consumers.get(n.outputs[0]) ?? []) : stackKernelReaders(g, n, where);
+      for (const c of readers) {
+        const cut = kernelReading(g, c, stackWidth === undefined ? n.outputs[0] : c.inputs[0]);
+        if (!cut || cut.kernel.shape.length !== 2 || cut.kernel.shape[cut.axis] !== total) {
           refuse(ir, `cannot remove a field's part of ${where}: its output is read by ${c.op} node "${c.name}", not by a dense kernel of ${total} rows`);
         }
-        if (bias && bias.shape.length !== 1) bias = undefined; // a broadcast bias: no compensation
         const drop = new Uint8Array(total);
         for (const p of parts) drop.fill(1, p.offset, p.offset + p.width);
-        kernels.set(kernel.name, { kernel, drop, axis, bias, parts });
+        kernels.set(cut.kernel.name, { ...cut, drop, parts });
       }
       if (g.outputs.has(n.outputs[0])) refuse(ir, `cannot remove a field's part of ${where}: its output is a model output`);
       if (keep.length === 1) {
@@ -237,6 +295,11 @@ function planRemoval(g: DepGraph, dead: ModelField[]): FieldPlan {
       continue;
     }
     refuse(ir, `cannot remove the fields: their contribution reaches ${where}, which prune-fields does not know how to rewrite`);
+  }
+  // Constant nodes (PyTorch's indices and axes) read only by removed nodes go with them
+  for (const n of g.nodes) {
+    const readers = n.op === 'Constant' ? (g.consumers.get(n.outputs[0]) ?? []) : [];
+    if (readers.length > 0 && readers.every((c) => removed.has(c.name))) removed.add(n.name);
   }
   return { removed, zero, alias, narrowed, kernels };
 }
