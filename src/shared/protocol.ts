@@ -204,7 +204,7 @@ export interface RunRecord {
   auc?: { before: number | null; after: number | null };
   /** p50 ms per batch size, when measured */
   latency?: Array<{ batch: number; p50Before: number; p50After: number }>;
-  /** a compress-to-target run: its front (size x metric), for the side-by-side view */
+  /** a compress-to-target run: its front (size x the measured share of the metric kept), for the side-by-side view */
   front?: Array<{ bytes: number; kept: number; label: string }>;
 }
 

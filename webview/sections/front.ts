@@ -120,7 +120,7 @@ export const frontSection = {
       'front',
       `Compress to target: ${metricName(plan)} against size`,
       html`<p class="muted">${plan.evaluated} candidates in ${plan.seconds.toFixed(1)} s on ${fileName(plan.candidates)}${budget ? ` · budget: ${budget}` : ''}${plan.judgedOn ? ` · judged on ${plan.judgedOn}` : ''}</p>
-        <p class=${plan.withinBudget ? '' : 'warn'}>Chosen: ${formatRatio(c.ratio)}, ${formatBytes(c.bytes)}, keeps ${formatPct(c.kept)} of ${metricName(plan)}${plan.chooseBy === 'expected' ? ` expected${c.keptMeasured !== undefined ? `, ${formatPct(c.keptMeasured)} measured` : ''}` : ''}${c.heldOut ? ` (${formatPct(c.heldOut.kept)} held out)` : ''}. ${plan.reason}${plan.output ? ` Written to ${fileName(plan.output)}.` : ''}</p>
+        <p class=${plan.withinBudget ? '' : 'warn'}>Chosen: ${formatRatio(c.ratio)}, ${formatBytes(c.bytes)}, keeps ${formatPct(c.kept)} of ${metricName(plan)}${plan.chooseBy === 'expected' ? ` expected${c.keptMeasured !== undefined ? `, ${formatPct(c.keptMeasured)} measured` : ''}` : ''}${c.heldOut ? ` (${formatPct(c.heldOut.kept)} held out)` : ''}. ${plan.reason.charAt(0).toUpperCase()}${plan.reason.slice(1)}.${plan.output ? ` Written to ${fileName(plan.output)}.` : ''}</p>
         <div class="front-row">
           <div>${ch.element}
             <div class="legend"><span class="mark ring"></span>chosen<span class="mark diamond"></span>fine-tuned / distilled<span class="mark cross">×</span>original<span class="mark dash"></span>budget</div>

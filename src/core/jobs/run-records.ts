@@ -77,7 +77,8 @@ function planRecord(spec: CompressPlanJobSpec, v: PlanView, ctx: RecordContext):
     ndcg: { before: v.baseline.metrics.ndcg, after: v.chosen.metrics.ndcg },
     hr: { before: v.baseline.metrics.hr, after: v.chosen.metrics.hr },
     auc: { before: v.baseline.metrics.auc, after: v.chosen.metrics.auc },
-    front: v.front.map((p) => ({ bytes: p.bytes, kept: p.kept, label: p.label })),
+    // measured, as every other run's output is (the search may have compared by the expected figure)
+    front: v.front.map((p) => ({ bytes: p.bytes, kept: p.keptMeasured ?? p.kept, label: p.label })),
   };
   if (v.chosen.latency && v.baseline.latencyP50Ms !== undefined) {
     record.latency = [{ batch: ctx.latencyBatch ?? 256, p50Before: v.baseline.latencyP50Ms, p50After: v.chosen.latency.p50Ms }];
