@@ -330,6 +330,7 @@ test('narrow tables (a low-rank factor): int4/int3/int2 per column, exact bytes,
         { name: 'factor_zero_point', shape: [6], dtype: 'float32', bytes: 24 },
       ]);
       assert.match(o.changes[0].action, new RegExp(`^${dtype} per-column asymmetric \\(only 6 wide`));
+      assert.ok(o.notes.some((n) => n.includes('(1 narrower than 8 with a float32 scale and zero point per column instead)')), o.notes.join('\n'));
       const out = path.join(dir, `f${bits}.onnx`);
       await o.write(out);
       const twin = await model(dequantizeColumnsLowBit(quantizeColumnsLowBit(table, 500, 6, bits)), `twin${bits}.onnx`);

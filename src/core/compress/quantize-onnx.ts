@@ -249,7 +249,7 @@ type PlanEdit = Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitiali
 
 /**
  * Replaces each Gather in `us` by the nodes `lookup` gives (they must produce its output). The
- * nodes and tensors between get names from a short tag per lookup ("pq3/unpack", "pq3_codes"),
+ * nodes and tensors between get names from a short tag per lookup ("pq3/bitshift", "pq3_int4_shr"),
  * not from the Gather's output: exporters name tensors like "/embed_item_GMF/Gather_output_0",
  * and 10-25 names derived from that cost a small model's file 2-4 KB per table.
  */
