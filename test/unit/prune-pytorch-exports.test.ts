@@ -10,19 +10,46 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readModel } from '../../src/core/model/read-model.js';
 import { pruneNeurons } from '../../src/core/compress/prune-neurons.js';
+import { pruneDims } from '../../src/core/compress/prune-dims.js';
+import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { modelFields, pruneFields } from '../../src/core/compress/prune-fields.js';
 import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import * as ort from 'onnxruntime-node';
 import { compareModels } from '../../src/core/eval/evaluate.js';
 import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
-test('PyTorch two-tower export: neurons pruned in pairs across the towers through Mul -> ReduceSum (Constant axes); runs and keeps the ranking', async (t) => {
+/** PyTorch's export whose file name starts with `prefix`, read; undefined where PyTorch is not installed. */
+async function exported(prefix: string) {
   const e = pytorchExports();
-  if (!e) return t.skip('PyTorch not installed');
-  const m = e.models.find((x) => x.file.startsWith('twotower'));
-  assert.ok(m, 'the exports have a two-tower model');
+  if (!e) return undefined;
+  const m = e.models.find((x) => x.file.startsWith(prefix));
+  assert.ok(m, `the exports have a ${prefix} model`);
   const file = path.join(e.dir, m.file);
-  const ir = await readModel(file);
+  return { e, m, file, ir: await readModel(file) };
+}
+
+/** Largest |score difference| of two DeepFM models on the first 300 rows of a candidates CSV (user,item,genre,age,label). */
+async function maxScoreDiff(candidates: string, a: string, b: string): Promise<number> {
+  const rows = fs.readFileSync(candidates, 'utf8').trim().split('\n').slice(1, 301).map((l) => l.split(',').slice(0, 4).map(Number));
+  const fieldsIn = new ort.Tensor('int64', BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [rows.length, 4]);
+  const score = async (f: string) => {
+    const s = await ort.InferenceSession.create(f);
+    try {
+      return (await s.run({ fields: fieldsIn }))[s.outputNames[0]].data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  };
+  const [x, y] = [await score(a), await score(b)];
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  return worst;
+}
+
+test('PyTorch two-tower export: neurons pruned in pairs across the towers through Mul -> ReduceSum (Constant axes); runs and keeps the ranking', async (t) => {
+  const x = await exported('twotower');
+  if (!x) return t.skip('PyTorch not installed');
+  const { e, m, file, ir } = x;
   const reduce = ir.graph.nodes.find((n) => n.op === 'ReduceSum');
   assert.ok(reduce && reduce.inputs[1], 'the export reduces with an axes input');
   assert.ok(ir.graph.nodes.some((n) => n.op === 'Constant' && n.outputs[0] === reduce.inputs[1]), 'the axes come from a Constant node, as PyTorch writes them');
@@ -41,12 +68,9 @@ test('PyTorch two-tower export: neurons pruned in pairs across the towers throug
 });
 
 test('PyTorch DeepFM export: fields found though each column index is a Constant node, and removed from its [batch, fields, dim] stack exactly', async (t) => {
-  const e = pytorchExports();
-  if (!e) return t.skip('PyTorch not installed');
-  const m = e.models.find((x) => x.file.startsWith('deepfm'));
-  assert.ok(m, 'the exports have a DeepFM model');
-  const file = path.join(e.dir, m.file);
-  const ir = await readModel(file);
+  const x = await exported('deepfm');
+  if (!x) return t.skip('PyTorch not installed');
+  const { e, m, file, ir } = x;
   const fields = await modelFields(ir);
   assert.deepEqual(fields.map((f) => f.column), [0, 1, 2, 3]);
   // PyTorch names the selects "/Gather", "/Gather_1", ...: the fields are named after their tables
@@ -70,19 +94,7 @@ test('PyTorch DeepFM export: fields found though each column index is a Constant
     return { name, dtype: 'float32' as const, shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 4) };
   };
   await writeEditedOnnxModel(ir, { setInitializers: [zeros('age_embedding.weight'), zeros('age_linear.weight')] }, zeroed);
-  const rows = fs.readFileSync(path.join(e.dir, m.candidates), 'utf8').trim().split('\n').slice(1, 301).map((l) => l.split(',').slice(0, 4).map(Number));
-  const fieldsIn = new ort.Tensor('int64', BigInt64Array.from(rows.flat().map((x) => BigInt(x))), [rows.length, 4]);
-  const score = async (f: string) => {
-    const s = await ort.InferenceSession.create(f);
-    try {
-      return (await s.run({ fields: fieldsIn }))[s.outputNames[0]].data as Float32Array;
-    } finally {
-      await s.release();
-    }
-  };
-  const [a, b] = [await score(out), await score(zeroed)];
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  const worst = await maxScoreDiff(path.join(e.dir, m.candidates), out, zeroed);
   assert.ok(worst < 1e-5, `max |difference| ${worst}`);
   // and with compensation (the default) the ranking stays close
   const c = await pruneFields(ir, { fields: ['age'] });
@@ -90,4 +102,41 @@ test('PyTorch DeepFM export: fields found though each column index is a Constant
   await c.write(withMean);
   const r = await compareModels(file, withMean, { candidates: path.join(e.dir, m.candidates), k: 10, latency: false });
   assert.ok(r.ndcg && r.ndcg.after / r.ndcg.before >= 0.8, `NDCG@10 ${r.ndcg?.before} -> ${r.ndcg?.after}`);
+});
+
+test('PyTorch DeepFM export: dims pruned across every stacked field (the FM couples them) and out of the MLP, exactly as zeroing those columns', async (t) => {
+  const x = await exported('deepfm');
+  if (!x) return t.skip('PyTorch not installed');
+  const { e, m, ir } = x;
+  const o = await pruneDims(ir, { sparsity: 0.25 });
+  const tables = ['user_embedding.weight', 'item_embedding.weight', 'genre_embedding.weight', 'age_embedding.weight'];
+  const actions = Object.fromEntries(o.changes.map((c) => [c.tensor, c.action]));
+  for (const name of tables) assert.equal(actions[name], 'removed 2 of 8 along axis 1', JSON.stringify(actions));
+  assert.equal(actions['mlp.0.weight'], 'removed 8 of 32 along axis 1', JSON.stringify(actions));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-dims-pytorch-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'dims.onnx');
+  await o.write(out);
+  // which columns went: the kept ones are the pruned table's columns, in order
+  const pruned = await readModel(out);
+  const full = await readTensorFloat32(ir.tensors.find((x) => x.name === 'user_embedding.weight')!);
+  const kept = await readTensorFloat32(pruned.tensors.find((x) => x.name === 'user_embedding.weight')!);
+  const keptCols: number[] = [];
+  for (let j = 0, c = 0; j < 6; j++) {
+    while (c < 8 && !Array.from({ length: 300 }, (_, r) => full[r * 8 + c] === kept[r * 6 + j]).every(Boolean)) c++;
+    keptCols.push(c++);
+  }
+  assert.equal(keptCols.length, 6);
+  assert.ok(keptCols.every((c) => c < 8), `kept columns ${keptCols}`);
+  // the original with the other two columns zeroed in every field table scores the same
+  const zeroed = path.join(dir, 'zeroed.onnx');
+  const setInitializers = await Promise.all(tables.map(async (name) => {
+    const tt = ir.tensors.find((x) => x.name === name)!;
+    const v = Float32Array.from(await readTensorFloat32(tt));
+    for (let r = 0; r < tt.shape[0]; r++) for (let c = 0; c < 8; c++) if (!keptCols.includes(c)) v[r * 8 + c] = 0;
+    return { name, dtype: 'float32' as const, shape: tt.shape.slice(), data: new Uint8Array(v.buffer) };
+  }));
+  await writeEditedOnnxModel(ir, { setInitializers }, zeroed);
+  const worst = await maxScoreDiff(path.join(e.dir, m.candidates), out, zeroed);
+  assert.ok(worst < 1e-5, `max |difference| ${worst}`);
 });

@@ -305,6 +305,42 @@ export function reduceAxes(g: DepGraph, n: DepNode): number[] | undefined {
   return undefined;
 }
 
+/**
+ * A Concat on axis 1 of [batch, 1, dim] values, each an Unsqueeze on axis 1 of a [batch, dim]
+ * value: fields stacked as [batch, fields, dim]. Their common `dim`, else undefined.
+ */
+export function fieldStackDim(g: DepGraph, concat: DepNode): number | undefined {
+  if (concat.op !== 'Concat' || attrNum(concat, 'axis', 0) !== 1) return undefined;
+  let dim: number | undefined;
+  for (const i of concat.inputs) {
+    const u = g.producer.get(i);
+    if (!u || u.op !== 'Unsqueeze') return undefined;
+    const axes = Array.isArray(u.attrs.axes) ? (u.attrs.axes as number[]) : reduceAxes(g, u);
+    if (!axes || axes.length !== 1 || axes[0] !== 1) return undefined;
+    const w = widthOf(g, u.inputs[0]);
+    if (w === undefined || (dim !== undefined && w !== dim)) return undefined;
+    dim = w;
+  }
+  return dim;
+}
+
+/** Every value computed from `value` (itself included). */
+function forwardValues(g: DepGraph, value: string): Set<string> {
+  const out = new Set<string>([value]);
+  const todo = [value];
+  for (let v = todo.pop(); v !== undefined; v = todo.pop()) {
+    for (const n of g.consumers.get(v) ?? []) {
+      for (const o of n.outputs) {
+        if (!out.has(o)) {
+          out.add(o);
+          todo.push(o);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** The source node of the channels of `value`, going back through unary ops, Flatten and constant biases. */
 function traceSource(g: DepGraph, value: string, acts: string[] = []): { source: ChannelSource; start: string; acts: string[] } | undefined {
   for (let depth = 0; depth < 500; depth++) {
@@ -312,7 +348,7 @@ function traceSource(g: DepGraph, value: string, acts: string[] = []): { source:
     if (!n) return undefined;
     const s = sourceAt(g, n);
     if (s) return { source: s.source, start: s.start, acts };
-    if (UNARY.has(n.op) || n.op === 'Flatten') {
+    if (UNARY.has(n.op) || n.op === 'Flatten' || (n.op === 'Unsqueeze' && g.ir.format === 'onnx')) {
       value = n.inputs[0];
       continue;
     }
@@ -373,6 +409,8 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
   const seenSource = new Set<string>();
   const pending: ChannelSource[] = [first];
   const visited = new Set<string>();
+  /** values computed from a field stack this group's channels entered */
+  const stackDerived = new Set<string>();
   let simple = true; // one source, unary-only paths to consumers: bias compensation applies
   const comp: NonNullable<ChannelGroup['compensation']> = { bias: '', acts: [], consumers: [] };
   const W = first.width;
@@ -414,10 +452,12 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
       if (act !== 'linear') acts = [act];
     }
 
-    const queue: Array<{ value: string; offset: number; acts: string[] }> = [{ value: start, offset: 0, acts }];
+    // stack: the value is a [batch, fields, dim] stack of field embeddings and these channels are
+    // those of field `stack` (PyTorch's DeepFM: Unsqueeze on axis 1 -> Concat on axis 1)
+    const queue: Array<{ value: string; offset: number; acts: string[]; stack?: number }> = [{ value: start, offset: 0, acts }];
     while (queue.length) {
       const cur = queue.shift()!;
-      const key = `${cur.value}@${cur.offset}`;
+      const key = `${cur.value}@${cur.offset}${cur.stack === undefined ? '' : `#${cur.stack}`}`;
       if (visited.has(key)) continue;
       visited.add(key);
       if (g.outputs.has(cur.value)) {
@@ -431,6 +471,9 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
         };
         const couple = (other: string): void => {
           simple = false;
+          // another function of the same stacked channels (the FM's sum squared minus the sum of
+          // squares): the walk reaches it from the stack too
+          if (stackDerived.has(other)) return;
           const t = traceSource(g, other);
           if (!t || cur.offset !== 0) {
             refuse(ir, `cannot follow the channels of ${first.node} through ${where}: its other input "${other}" does not come straight from an embedding table or a dense layer`);
@@ -443,6 +486,38 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           continue;
         }
         if (ir.format === 'onnx') {
+          if (n.op === 'Unsqueeze' && cur.stack === undefined && n.inputs[0] === cur.value) {
+            const axes = Array.isArray(n.attrs.axes) ? (n.attrs.axes as number[]) : reduceAxes(g, n);
+            const readers = g.consumers.get(n.outputs[0]) ?? [];
+            const stack = readers.length === 1 && readers[0].op === 'Concat' && attrNum(readers[0], 'axis', 0) === 1 ? readers[0] : undefined;
+            if (!axes || axes.length !== 1 || axes[0] !== 1 || !stack || fieldStackDim(g, stack) !== W) {
+              refuse(ir, `cannot follow the channels of ${first.node} through ${where}: not one of equally wide fields stacked on axis 1`);
+            }
+            // every field of the stack shares these channels (the FM sums them across fields)
+            for (const other of stack.inputs) if (other !== n.outputs[0]) couple(other);
+            for (const v of forwardValues(g, stack.outputs[0])) stackDerived.add(v);
+            queue.push({ value: stack.outputs[0], offset: cur.offset, acts: cur.acts, stack: stack.inputs.indexOf(n.outputs[0]) });
+            continue;
+          }
+          if (cur.stack !== undefined) {
+            if (n.op === 'ReduceSum' && n.inputs[0] === cur.value) {
+              const axes = reduceAxes(g, n);
+              if (axes && axes.length === 1 && axes[0] === 1 && attrNum(n, 'keepdims', 1) === 0) {
+                push(n.outputs[0], cur.offset); // summed over the fields: [batch, dim]
+                continue;
+              }
+            }
+            if (n.op === 'Mul' && n.inputs.length === 2 && n.inputs.every((i) => i === cur.value)) {
+              queue.push({ value: n.outputs[0], offset: cur.offset, acts: cur.acts, stack: cur.stack });
+              continue;
+            }
+            if (n.op === 'Flatten' && attrNum(n, 'axis', 1) === 1) {
+              // field k's channels are columns k*dim .. k*dim+dim-1 of the flattened stack
+              push(n.outputs[0], cur.stack * W + cur.offset);
+              continue;
+            }
+            refuse(ir, `cannot follow the channels of ${first.node} through ${where}: it reads the stacked fields in a way the walk does not know`);
+          }
           if (ONNX_BINARY.has(n.op) && n.inputs.length === 2) {
             const ci = n.inputs.findIndex((i) => g.initializers.has(i));
             if (ci >= 0 && n.inputs[1 - ci] === cur.value) {

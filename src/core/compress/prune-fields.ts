@@ -27,7 +27,7 @@ import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx
 import { writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, isObject, kerasLayers, reduceAxes, widthOf } from './graph-deps.js';
+import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, fieldStackDim, isObject, kerasLayers, reduceAxes, widthOf } from './graph-deps.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
 import { writeAndMeasure } from './measured-size.js';
 import { fieldImportance, FieldImportanceReport, FieldMetric } from './field-importance.js';
@@ -167,24 +167,6 @@ function kernelReading(g: DepGraph, c: DepNode, value: string): { kernel: ModelT
 }
 
 /**
- * A Concat on axis 1 of [batch, 1, dim] values (each an Unsqueeze on axis 1 of a [batch, dim]
- * lookup): the fields stacked as [batch, fields, dim]. Its `dim`, or undefined for any other Concat.
- */
-function fieldStackWidth(g: DepGraph, concat: DepNode): number | undefined {
-  let dim: number | undefined;
-  for (const i of concat.inputs) {
-    const u = g.producer.get(i);
-    if (!u || u.op !== 'Unsqueeze') return undefined;
-    const axes = Array.isArray(u.attrs.axes) ? (u.attrs.axes as number[]) : reduceAxes(g, u);
-    if (!axes || axes.length !== 1 || axes[0] !== 1) return undefined;
-    const w = widthOf(g, u.inputs[0]);
-    if (w === undefined || (dim !== undefined && w !== dim)) return undefined;
-    dim = w;
-  }
-  return dim;
-}
-
-/**
  * The readers of a field stack that see its fields one by one: the Flatten(axis 1) consumers'
  * readers. Sums over the field axis (ReduceSum on axis 1) and the stack's square (Mul of it by
  * itself, read the same way) take fewer fields unchanged; anything else refuses.
@@ -264,7 +246,7 @@ function planRemoval(g: DepGraph, dead: ModelField[]): FieldPlan {
     if (n.op === 'Concat' || n.op === 'Concatenate') {
       const axis = Number(n.attrs.axis ?? (onnx ? 0 : -1));
       if (axis !== 1 && axis !== -1) refuse(ir, `cannot remove a field's part of ${where}: it concatenates on axis ${axis}`);
-      const stackWidth = onnx && axis === 1 ? fieldStackWidth(g, n) : undefined;
+      const stackWidth = onnx && axis === 1 ? fieldStackDim(g, n) : undefined;
       const parts: KernelCut['parts'] = [];
       let off = 0;
       for (const i of n.inputs) {
