@@ -288,8 +288,11 @@ export function constantTensor(g: DepGraph, name: string | undefined): ModelTens
   return g.initializers.get(name) ?? (g.producer.get(name)?.op === 'Constant' ? g.ir.tensors.find((x) => x.name === name) : undefined);
 }
 
-/** The axes a ReduceSum/ReduceMean node reduces (attribute before opset 13/18, constant input after). */
-export function reduceAxes(g: DepGraph, n: DepNode): number[] | undefined {
+/**
+ * The axes of a ReduceSum/ReduceMean/Unsqueeze node (an attribute before opset 13/18, a constant
+ * input after).
+ */
+export function nodeAxes(g: DepGraph, n: DepNode): number[] | undefined {
   if (Array.isArray(n.attrs.axes)) return n.attrs.axes as number[];
   const t = constantTensor(g, n.inputs[1]);
   if (!t) return undefined;
@@ -315,7 +318,7 @@ export function fieldStackDim(g: DepGraph, concat: DepNode): number | undefined 
   for (const i of concat.inputs) {
     const u = g.producer.get(i);
     if (!u || u.op !== 'Unsqueeze') return undefined;
-    const axes = Array.isArray(u.attrs.axes) ? (u.attrs.axes as number[]) : reduceAxes(g, u);
+    const axes = nodeAxes(g, u);
     if (!axes || axes.length !== 1 || axes[0] !== 1) return undefined;
     const w = widthOf(g, u.inputs[0]);
     if (w === undefined || (dim !== undefined && w !== dim)) return undefined;
@@ -487,7 +490,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
         }
         if (ir.format === 'onnx') {
           if (n.op === 'Unsqueeze' && cur.stack === undefined && n.inputs[0] === cur.value) {
-            const axes = Array.isArray(n.attrs.axes) ? (n.attrs.axes as number[]) : reduceAxes(g, n);
+            const axes = nodeAxes(g, n);
             const readers = g.consumers.get(n.outputs[0]) ?? [];
             const stack = readers.length === 1 && readers[0].op === 'Concat' && attrNum(readers[0], 'axis', 0) === 1 ? readers[0] : undefined;
             if (!axes || axes.length !== 1 || axes[0] !== 1 || !stack || fieldStackDim(g, stack) !== W) {
@@ -501,7 +504,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           }
           if (cur.stack !== undefined) {
             if (n.op === 'ReduceSum' && n.inputs[0] === cur.value) {
-              const axes = reduceAxes(g, n);
+              const axes = nodeAxes(g, n);
               if (axes && axes.length === 1 && axes[0] === 1 && attrNum(n, 'keepdims', 1) === 0) {
                 push(n.outputs[0], cur.offset); // summed over the fields: [batch, dim]
                 continue;
@@ -569,7 +572,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
             continue;
           }
           if ((n.op === 'ReduceSum' || n.op === 'ReduceMean') && n.inputs[0] === cur.value) {
-            const axes = reduceAxes(g, n);
+            const axes = nodeAxes(g, n);
             if (axes && axes.length === 1 && (axes[0] === 1 || axes[0] === -1)) {
               simple = false;
               if (n.op === 'ReduceMean') refuse(ir, `${where} averages over the channels of ${first.node}: removing channels would change the mean`);

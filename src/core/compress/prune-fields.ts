@@ -27,7 +27,7 @@ import { writeEditedOnnxModel, OnnxGraphEdit, OnnxNodeSpec } from '../model/onnx
 import { writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { isOnnxNative } from '../model/onnx.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
-import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, fieldStackDim, isObject, kerasLayers, reduceAxes, widthOf } from './graph-deps.js';
+import { DepGraph, DepNode, buildDepGraph, constantTensor, dropAlongAxis, fieldStackDim, isObject, kerasLayers, nodeAxes, widthOf } from './graph-deps.js';
 import { encodeFloatsAs, tensorBytes } from './prune-magnitude.js';
 import { writeAndMeasure } from './measured-size.js';
 import { fieldImportance, FieldImportanceReport, FieldMetric } from './field-importance.js';
@@ -177,7 +177,7 @@ function stackKernelReaders(g: DepGraph, concat: DepNode, where: string): DepNod
   for (let v = values.pop(); v !== undefined; v = values.pop()) {
     for (const c of g.consumers.get(v) ?? []) {
       if (c.op === 'ReduceSum' && c.inputs[0] === v) {
-        const axes = reduceAxes(g, c);
+        const axes = nodeAxes(g, c);
         if (axes && axes.length === 1 && axes[0] === 1) continue;
       }
       if (c.op === 'Mul' && c.inputs.length === 2 && c.inputs.every((i) => i === v)) {

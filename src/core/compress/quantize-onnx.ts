@@ -227,7 +227,10 @@ class Names {
     return name;
   }
   private tags = 0;
-  /** a short prefix no name in the model starts with: "pq0", "pq1", ... */
+  /**
+   * A short prefix for the names inside one lookup, "pq0", "pq1", ...: one no name in the model
+   * starts with, so that a second quantization's lookups never share an earlier one's tag.
+   */
   tag(): string {
     for (;;) {
       const t = `pq${this.tags++}`;

@@ -193,9 +193,11 @@ export class CompressPlanner {
     this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
     const baseScores: Float32Array[] = [];
     for (const rows of this.splits.levels) baseScores.push(await rowScores(this.ir.path, rows));
-    const fit = ExpectedGain.fit({ rows: this.splits.levels[this.top()], scores: baseScores[this.top()] }, this.k);
-    this.expected = this.splits.levels.map((rows, l) => fit.make(rows, baseScores[l]));
-    this.splits.levels.forEach((rows, l) => this.baseline.push({ ...metricsOf(rows, baseScores[l], this.k), expected: this.expected[l].of(baseScores[l]) }));
+    if (this.useExpected) {
+      const fit = ExpectedGain.fit({ rows: this.splits.levels[this.top()], scores: baseScores[this.top()] }, this.k);
+      this.expected = this.splits.levels.map((rows, l) => fit.make(rows, baseScores[l]));
+    }
+    baseScores.forEach((scores, l) => this.baseline.push(this.scored(l, scores)));
     if (!Number.isFinite(pick(this.baseline[this.top()].metrics, this.metric))) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
 
     const sensitivity = await this.phase('sensitivity of each unit alone', () => this.sensitivity());
@@ -207,6 +209,12 @@ export class CompressPlanner {
       if (s.distill !== false) await this.phase('distillation', () => this.distill());
     }
     return this.finish(sensitivity);
+  }
+
+  /** A model's figures on a choosing level from its scores there (the expected ones only when compared by). */
+  private scored(level: number, scores: Float32Array): Scored {
+    const m = metricsOf(this.splits.levels[level], scores, this.k);
+    return this.useExpected ? { ...m, expected: this.expected[level].of(scores) } : m;
   }
 
   /** The figure the search chooses by: the rank-prior estimate, or the measured metric (AUC). */
@@ -246,9 +254,7 @@ export class CompressPlanner {
 
   private async evaluate(c: Candidate, level: number): Promise<number> {
     if (!c.byLevel[level]) {
-      const rows = this.splits.levels[level];
-      const scores = await rowScores(c.mat.path, rows);
-      c.byLevel[level] = { ...metricsOf(rows, scores, this.k), expected: this.expected[level].of(scores) };
+      c.byLevel[level] = this.scored(level, await rowScores(c.mat.path, this.splits.levels[level]));
     }
     return this.kept(c, level);
   }
