@@ -33,6 +33,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     ...tensorsSetting(o.tensors),
     ...(o.dense ? { dense: o.dense } : {}),
     ...(o.lookup ? { lookup: o.lookup } : {}),
+    ...(o.scales ? { scales: o.scales } : {}),
     ...(o['full-range'] ? { reduceRange: false } : {}),
   };
   const sharded = o.shard !== undefined || o['from-shards'] !== undefined || o.distribute !== undefined;

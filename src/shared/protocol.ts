@@ -126,7 +126,7 @@ export interface PlanPointView {
   metrics: PlanMetrics;
   /**
    * the share of the original's metric the search chose by, on the choosing users: for NDCG and
-   * HR the rank-prior estimate (every candidate item standing in for the positive), for AUC the
+   * HR the expected figure (every candidate item standing in for the positive, weighted by the original's calibrated scores), for AUC the
    * measured figure
    */
   kept: number;
@@ -148,7 +148,7 @@ export interface PlanView {
   metric: 'ndcg' | 'hr' | 'auc';
   k: number;
   budget: { maxDrop?: number; targetRatio?: number; maxLatencyRatio?: number; confidence?: number };
-  /** what `kept` is: the rank-prior estimate ('expected') or the measured metric */
+  /** what `kept` is: the expected figure ('expected') or the measured metric */
   chooseBy?: 'expected' | 'measured';
   baseline: { bytes: number; metrics: PlanMetrics; users: number; latencyP50Ms?: number; heldOut?: PlanMetrics };
   chosen: PlanPointView;

@@ -15,6 +15,7 @@ import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { evaluateModel } from '../../src/core/eval/evaluate.js';
+import { studentRatioFor } from '../../src/core/compress/plan/planner.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const P = (id: string, bytes: number, metric: number, latencyRatio?: number, se?: number): Evaluated => ({ id, bytes, metric, users: 100, latencyRatio, se });
@@ -122,6 +123,19 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
     { method: 'quantize', settings: { dtype: 'float16', tensors: ['fc1', 'fc2'] } },
   ]);
+  // per-column scales ("col"): their own quantize step; a factor under 8 wide is per column
+  // anyway, so it joins the plain step of its dtype (the same model, built once)
+  assert.deepEqual(units[0].options.slice(6, 9).map((o) => o.id), ['int4col', 'int3col', 'int2col']);
+  assert.ok(units[0].options.some((o) => o.id === 'r0.9+int4col') && !units[0].options.some((o) => o.id === 'r0.9+int2col'));
+  const wideFactor = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 9]), tensor('item_emb_proj', 'dense-kernel', [9, 16])] } as unknown as ModelIR;
+  const cols = { user_emb: 'int4col', item_emb: 'r0.9+int4col' };
+  assert.deepEqual(quantizeSteps(units, cols, wideFactor), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'], scales: 'column' } },
+    { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_proj'] } },
+  ]);
+  assert.deepEqual(quantizeSteps(units, { user_emb: 'int4', item_emb: 'r0.9+int4col' }, after).slice(0, 1), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'] } },
+  ]);
   // the dense kernels together: fewer neurons first, a low rank with the tables'
   assert.deepEqual(structuralSteps(units, { dense: 'neurons0.5+int8' }), [{ method: 'prune-neurons', settings: { keep: 0.5 } }]);
   assert.deepEqual(structuralSteps(units, { item_emb: 'r0.8', dense: 'r0.9+int8' }), [
@@ -141,7 +155,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   // TF.js: no integer rows, no 4 bits
   const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
   assert.deepEqual(tf[0].options.slice(0, 3).map((o) => o.id), ['float32', 'float16', 'uint8']);
-  assert.ok(!tf[0].options.some((o) => /int4|int2/.test(o.id)));
+  assert.ok(!tf[0].options.some((o) => /int4|int2|col/.test(o.id)));
 });
 
 const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
@@ -182,4 +196,15 @@ test('a whole search on the tiny NeuMF: the written model is the chosen one, the
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test('a student sized for --target-ratio: from the largest that fell short, scaled, 2% to spare', () => {
+  // measured on the PyTorch NeuMF: 3x fewer parameters stored in int4col was 19.2x smaller
+  const reached = new Map([[8, 42.5], [6, 36.2], [4, 25.1], [3, 19.2]]);
+  assert.equal(studentRatioFor(20, reached), 3.2); // 3 x 20 / 19.2 x 1.02 = 3.19, up to a tenth
+  assert.equal(studentRatioFor(30, reached), 4.9); // from 4x at 25.1: 4 x 30 / 25.1 x 1.02 = 4.88
+  // every student already past the target, none built, or the answer built already: no student
+  assert.equal(studentRatioFor(15, new Map([[4, 25.1], [3, 19.2]])), undefined);
+  assert.equal(studentRatioFor(20, new Map()), undefined);
+  assert.equal(studentRatioFor(20, new Map([[3, 19.2], [3.2, 21]])), undefined);
 });

@@ -204,6 +204,27 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/** A model that is one Gather of the rows of `t` ([rows, cols], initializer `name`) by its input ids. */
+async function gatherModel(file: string, name: string, t: Float32Array, rows: number, cols: number): Promise<string> {
+  await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+    .input('ids', 'int64', ['batch'])
+    .output('y', 'float32', ['batch', cols])
+    .initializer(name, 'float32', [rows, cols], t)
+    .node('Gather', [name, 'ids'], ['y'], { axis: 0 }, { name: `/${name}/Gather` })
+    .toModelProto());
+  return file;
+}
+
+/** What ONNX Runtime looks up in a gatherModel-shaped file for these ids. */
+async function gatherRows(file: string, ids: BigInt64Array): Promise<Float32Array> {
+  const sess = await ort.InferenceSession.create(file);
+  try {
+    return (await sess.run({ ids: new ort.Tensor('int64', ids, [ids.length]) })).y.data as Float32Array;
+  } finally {
+    await sess.release();
+  }
+}
+
 // stored bytes: packed codes + float16 scales + uint8 zero points (int8 'compact': codes + float16 scales)
 const EXPECTED_BYTES = {
   int8: { wide: 1000 * 64 + 1000 * 2, odd: 300 * 13 + 300 * 2 }, // 66000, 4500
@@ -310,15 +331,7 @@ test('narrow tables (a low-rank factor): int4/int3/int2 per column, exact bytes,
   await withTemp(async (dir) => {
     const table = normal(500 * 6, 21, 0.3);
     for (let r = 0; r < 500; r++) for (let c = 0; c < 6; c++) table[r * 6 + c] *= 1 + c; // columns of different scales
-    const model = (t: Float32Array, name: string) => {
-      const f = path.join(dir, name);
-      return writeOnnxFile(f, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
-        .input('ids', 'int64', ['batch'])
-        .output('y', 'float32', ['batch', 6])
-        .initializer('factor', 'float32', [500, 6], t)
-        .node('Gather', ['factor', 'ids'], ['y'], { axis: 0 }, { name: '/factor/Gather' })
-        .toModelProto()).then(() => f);
-    };
+    const model = (t: Float32Array, name: string) => gatherModel(path.join(dir, name), 'factor', t, 500, 6);
     const file = await model(table, 'factor.onnx');
     const ids = BigInt64Array.from({ length: 200 }, (_, i) => BigInt((i * 13) % 500));
     for (const bits of [4, 3, 2] as LowBits[]) {
@@ -330,19 +343,11 @@ test('narrow tables (a low-rank factor): int4/int3/int2 per column, exact bytes,
         { name: 'factor_zero_point', shape: [6], dtype: 'float32', bytes: 24 },
       ]);
       assert.match(o.changes[0].action, new RegExp(`^${dtype} per-column asymmetric \\(only 6 wide`));
-      assert.ok(o.notes.some((n) => n.includes('(1 narrower than 8 with a float32 scale and zero point per column instead)')), o.notes.join('\n'));
+      assert.ok(o.notes.some((n) => n.includes('1 narrower than 8 with a float32 scale and zero point per column;')), o.notes.join('\n'));
       const out = path.join(dir, `f${bits}.onnx`);
       await o.write(out);
       const twin = await model(dequantizeColumnsLowBit(quantizeColumnsLowBit(table, 500, 6, bits)), `twin${bits}.onnx`);
-      const lookup = async (f: string) => {
-        const sess = await ort.InferenceSession.create(f);
-        try {
-          return (await sess.run({ ids: new ort.Tensor('int64', ids, [ids.length]) })).y.data as Float32Array;
-        } finally {
-          await sess.release();
-        }
-      };
-      const [a, b] = [await lookup(out), await lookup(twin)];
+      const [a, b] = [await gatherRows(out, ids), await gatherRows(twin, ids)];
       assert.ok(maxDiff(a, b) <= 1e-6, `lookups ${maxDiff(a, b)}`);
       // per column, the narrowest column (sd 0.3) keeps its own steps: one range for the table
       // (column 5 is 6x wider) would leave it an RMSE of about 0.2 / 0.45 / 1.0
@@ -352,6 +357,49 @@ test('narrow tables (a low-rank factor): int4/int3/int2 per column, exact bytes,
       const rmse0 = Math.sqrt(sse / 500);
       assert.ok(rmse0 < { 4: 0.06, 3: 0.12, 2: 0.25 }[bits], `column 0 RMSE ${rmse0}`);
     }
+  });
+});
+
+test("scales 'column': a wide table gets one scale and zero point per column as asked; exact bytes, ORT equal to our own dequantization; other dtypes refuse it", async () => {
+  await withTemp(async (dir) => {
+    const rows = 300;
+    const cols = 32;
+    const table = normal(rows * cols, 5, 0.2);
+    const model = (t: Float32Array, name: string) => gatherModel(path.join(dir, name), 'table', t, rows, cols);
+    const file = await model(table, 'wide.onnx');
+    const ids = BigInt64Array.from({ length: 120 }, (_, i) => BigInt((i * 7) % rows));
+    for (const bits of [4, 3, 2] as LowBits[]) {
+      const dtype = `int${bits}` as 'int4' | 'int3' | 'int2';
+      const o = await quantizeModel(await readModel(file), { dtype, scales: 'column', verify: false });
+      assert.equal(o.settings.scales, 'column');
+      // no per-row bytes: the codes plus two float32 vectors of 32
+      assert.deepEqual(o.changes[0].after, [
+        { name: `table_${dtype}`, shape: [rows, packedRowBytes(cols, bits)], dtype: 'uint8', bytes: rows * packedRowBytes(cols, bits) },
+        { name: 'table_scale', shape: [cols], dtype: 'float32', bytes: 128 },
+        { name: 'table_zero_point', shape: [cols], dtype: 'float32', bytes: 128 },
+      ]);
+      assert.match(o.changes[0].action, new RegExp(`^${dtype} per-column asymmetric \\(one float32 scale`));
+      assert.ok(o.notes.some((n) => n.includes('1 with a float32 scale and zero point per column, as asked')), o.notes.join('\n'));
+      const out = path.join(dir, `w${bits}.onnx`);
+      await o.write(out);
+      const twin = await model(dequantizeColumnsLowBit(quantizeColumnsLowBit(table, rows, cols, bits)), `wtwin${bits}.onnx`);
+      const [a, b] = [await gatherRows(out, ids), await gatherRows(twin, ids)];
+      assert.ok(maxDiff(a, b) <= 1e-6, `lookups ${maxDiff(a, b)}`);
+      // per row (the default) on the same table: 3 more bytes per row (float16 scale + uint8 zero point)
+      const r = await quantizeModel(await readModel(file), { dtype, verify: false });
+      assert.equal(r.settings.scales, undefined);
+      assert.equal(r.changes[0].after.reduce((n, x) => n + x.bytes, 0) - o.changes[0].after.reduce((n, x) => n + x.bytes, 0), rows * 3 - 256);
+    }
+    for (const dtype of ['int8', 'float16'] as const) {
+      await assert.rejects(
+        quantizeModel(await readModel(file), { dtype, scales: 'column', verify: false }),
+        (e: unknown) => e instanceof ModelFileError && e.message.includes("quantize: scales 'column' is for int4, int3 and int2 tables"),
+      );
+    }
+    await assert.rejects(
+      quantizeModel(await readModel(file), { dtype: 'int4', scales: 'table' as 'row', verify: false }),
+      (e: unknown) => e instanceof ModelFileError && e.message.includes('quantize: scales must be row or column, got "table"'),
+    );
   });
 });
 

@@ -10,8 +10,9 @@
 //    point per row; Gather(packed) -> BitShift/BitwiseAnd per part -> Concat (-> Slice off row
 //    padding) -> Cast (-> per plane, weighted and added) -> Sub(zero point) -> Mul(scale).
 //    com.microsoft GatherBlockQuantized runs these too, but 3-7x slower on ORT 1.30's CPU.
-//    A table narrower than NARROW_TABLE_COLS (a low-rank factor) gets a scale and zero point per
-//    column instead (float32 vectors; Sub and Mul broadcast them, no Gather).
+//    A table narrower than NARROW_TABLE_COLS (a low-rank factor), or any table when asked
+//    (`scales: 'column'`), gets a scale and zero point per column instead (float32 vectors; Sub
+//    and Mul broadcast them, no Gather).
 //    The nodes and tensors between a Gather's ids and its output are named from a short tag
 //    ("pq3/..."), not from the output's name (replaceGathers).
 //  - int8 dense kernel (MatMul input B, or Gemm input B with alpha = beta = 1, transA = 0):
@@ -80,6 +81,12 @@ export interface OnnxQuantizeOptions {
    * 'fast' = float32 row scales, Gather + DequantizeLinear (fewer ops: lookups about as fast as float)
    */
   lookup: 'compact' | 'fast';
+  /**
+   * int4/int3/int2 tables: 'row' (default) = a scale and zero point per row; 'column' = one per
+   * column for the whole table (no per-row bytes: smaller, less exact where rows differ in scale).
+   * Tables narrower than NARROW_TABLE_COLS get per-column scales either way.
+   */
+  scales?: 'row' | 'column';
   signal?: AbortSignal;
   onTensor?: (done: number, total: number, name: string) => void;
   /** elements per chunk when tables are streamed (default 1 Mi); tests make it small */
@@ -200,6 +207,9 @@ function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8A
 const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
 /** Tables narrower than this get one scale per table (int8) or per column (int4/int3/int2) instead of one per row. */
 export const NARROW_TABLE_COLS = 8;
+
+/** Largest float32 table quantized with per-column scales (fitted on the whole table, read into memory with a transposed copy). */
+export const COLUMN_SCALES_MAX_BYTES = 256 * 2 ** 20;
 
 interface Use {
   node: GraphNode;
@@ -442,12 +452,14 @@ async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: Lo
 }
 
 /**
- * int4/int3/int2 table narrower than NARROW_TABLE_COLS (a low-rank factor): a scale and zero
- * point per row would cost about as much as the codes, so the table gets one per column (float32
- * vectors of `cols`), its codes packed per row as wider tables' are; each Gather becomes
- * Gather(packed) -> unpack -> Sub(zero points) -> Mul(scales).
+ * int4/int3/int2 table with one scale and zero point per column (float32 vectors of `cols`), its
+ * codes packed per row as per-row tables' are; each Gather becomes Gather(packed) -> unpack ->
+ * Sub(zero points) -> Mul(scales). Tables narrower than NARROW_TABLE_COLS (a low-rank factor) get
+ * it always: a scale and zero point per row would cost about as much as their codes. Wider tables
+ * get it when asked (`scales: 'column'`): 3 bytes less per row, at the price of one range for
+ * rows of every norm.
  */
-async function narrowLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean): Promise<TensorChange> {
+async function columnLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean): Promise<TensorChange> {
   const { names, edit } = cx;
   const [rows, cols] = t.shape;
   const q = quantizeColumnsLowBit(await readTensorFloat32(t), rows, cols, bits);
@@ -475,7 +487,7 @@ async function narrowLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bi
   return {
     tensor: t.name,
     action:
-      `${dtype} per-column asymmetric (only ${cols} wide: one float32 scale and zero point per column instead of per row; ${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}; ` +
+      `${dtype} per-column asymmetric (${cols < NARROW_TABLE_COLS ? `only ${cols} wide: ` : ''}one float32 scale and zero point per column instead of per row; ${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}; ` +
       `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul; max |Δw| ${q.maxAbsError.toExponential(2)}, RMSE ${q.rmse.toExponential(2)})`,
     before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
     after: stored.map((x) => ({ name: x.name, shape: x.shape.slice(), dtype: x.dtype, bytes: x.data.byteLength })),
@@ -621,7 +633,12 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
         continue;
       }
       const cx = { names, edit, consts, plan };
-      if (t.shape[1] < NARROW_TABLE_COLS) plan.changes.push(await narrowLowBitTable(cx, t, us, bits, opset >= 18));
+      const narrow = t.shape[1] < NARROW_TABLE_COLS;
+      if (!narrow && opts.scales === 'column' && t.storage.byteLength > COLUMN_SCALES_MAX_BYTES) {
+        skip(t.name, `${(t.storage.byteLength / 2 ** 20).toFixed(0)} MiB: per-column scales are fitted on the whole table in memory (at most ${COLUMN_SCALES_MAX_BYTES / 2 ** 20} MiB); per-row scales stream it`);
+        continue;
+      }
+      if (narrow || opts.scales === 'column') plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18));
       else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS));
       continue;
     }

@@ -106,7 +106,7 @@ export interface Scored {
   metrics: Metrics;
   /** per ranked user (in first-seen order of the rows): NDCG@k and HR@k of that user */
   perUser: { ndcg: Float64Array; hr: Float64Array };
-  /** the rank-prior estimate of NDCG@k / HR@k (expected-gain.ts), where the search computed it */
+  /** the expected NDCG@k / HR@k (expected-gain.ts), where the search computed it */
   expected?: ExpectedFigures;
 }
 

@@ -3,8 +3,9 @@
 //
 // Units: each embedding table alone (tables hold most of a recommender's bytes), the dense
 // kernels together (small: a dtype, a low rank or fewer neurons for all), and a DeepFM-style
-// model's fields (dropped by permutation importance on the training data, when given). Options per table: the storage dtype
-// (float32 / float16 / int8 / int4 / int3 / int2 per row on ONNX; float16 / uint8 on TF.js, whose
+// model's fields (dropped by permutation importance on the training data, when given). Options
+// per table: the storage dtype (float32 / float16 / int8 / int4 / int3 / int2 per row, and int4 /
+// int3 / int2 with per-column scales, "int4col", on ONNX; float16 / uint8 on TF.js, whose
 // manifests have no 4-bit type), a low rank from the table's spectrum (energy kept), dims or rows
 // pruning, and their combinations with a dtype.
 //
@@ -14,6 +15,7 @@
 // stores what the steps before made).
 
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
+import { COLUMN_SCALES_MAX_BYTES, NARROW_TABLE_COLS } from '../quantize-onnx.js';
 
 export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int3' | 'int2' | 'uint8';
 
@@ -27,6 +29,8 @@ export interface UnitOption {
   rowsKeep?: number;
   /** keep this share of the table's columns */
   dimsKeep?: number;
+  /** int4/int3/int2 with one scale and zero point per column instead of per row (id suffix "col") */
+  scales?: 'column';
   /** dense unit: keep this share of each hidden layer's neurons */
   neuronsKeep?: number;
   /** fields unit: drop this share of the input fields (weakest by permutation importance on the data) */
@@ -55,6 +59,7 @@ export interface SpaceOptions {
 }
 
 const ENERGIES = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5];
+const LOW_BITS: StorageDtype[] = ['int4', 'int3', 'int2'];
 const SHARES = [0.75, 0.5];
 
 function optionId(o: Omit<UnitOption, 'id'>): string {
@@ -64,7 +69,7 @@ function optionId(o: Omit<UnitOption, 'id'>): string {
   if (o.rowsKeep !== undefined) parts.push(`rows${o.rowsKeep}`);
   if (o.dimsKeep !== undefined) parts.push(`dims${o.dimsKeep}`);
   if (o.energy !== undefined) parts.push(`r${o.energy}`);
-  if ((o.dtype !== 'float32' && o.fieldsDrop === undefined) || parts.length === 0) parts.push(o.fieldsDrop !== undefined ? 'none' : o.dtype);
+  if ((o.dtype !== 'float32' && o.fieldsDrop === undefined) || parts.length === 0) parts.push(o.fieldsDrop !== undefined ? 'none' : `${o.dtype}${o.scales === 'column' ? 'col' : ''}`);
   return parts.join('+');
 }
 
@@ -82,11 +87,19 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   const small = dtypes.filter((d) => d !== 'float32' && d !== 'float16' && d !== 'int2');
   const out = dtypes.map((dtype) => opt({ dtype }));
   const cols = t.shape[1];
+  // per-column scales (3 bytes less per row) for tables wide enough to have per-row ones, and not
+  // so big that fitting them per column would not fit in memory
+  const columnScales = format === 'onnx' && cols >= NARROW_TABLE_COLS && t.shape[0] * cols * 4 <= COLUMN_SCALES_MAX_BYTES;
+  if (columnScales) for (const dtype of LOW_BITS) out.push(opt({ dtype, scales: 'column' }));
   // narrow tables have too few columns to factorize; factors take 2 bits too (low-rank tables
   // that feed an MLP often lose nothing at 2 bits)
   if (cols >= 8) {
     const lowRank = dtypes.filter((d) => d !== 'float16');
-    for (const energy of ENERGIES) for (const dtype of lowRank) out.push(opt({ dtype, energy }));
+    for (const energy of ENERGIES) {
+      for (const dtype of lowRank) out.push(opt({ dtype, energy }));
+      // a factor under NARROW_TABLE_COLS wide is per column anyway: quantizeSteps folds the two
+      if (columnScales) for (const dtype of LOW_BITS.filter((d) => d !== 'int2')) out.push(opt({ dtype, energy, scales: 'column' }));
+    }
   }
   for (const share of SHARES) {
     for (const dtype of small) {
@@ -222,12 +235,14 @@ export function splitAtFieldDrop(steps: readonly PlanStep[]): { first: PlanStep[
  * float16 under float16).
  */
 export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR): PlanStep[] {
-  const byDtype = new Map<StorageDtype, string[]>();
-  const add = (d: StorageDtype, name: string) => {
+  // one step per dtype and scale layout: "int4" and "int4col" (per-column scales)
+  const byDtype = new Map<string, string[]>();
+  const add = (d: StorageDtype, name: string, column = false) => {
     if (d === 'float32') return;
-    const list = byDtype.get(d) ?? [];
+    const key = column ? `${d}col` : d;
+    const list = byDtype.get(key) ?? [];
     if (!list.includes(name)) list.push(name);
-    byDtype.set(d, list);
+    byDtype.set(key, list);
   };
   const owned = new Set<string>();
   for (const u of units) {
@@ -237,7 +252,8 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
       if (t.name !== u.name && !t.name.startsWith(`${u.name}_`)) continue;
       if (t.dtype !== 'float32' || t.shape.length !== 2) continue;
       owned.add(t.name);
-      if (t.role === 'embedding') add(o.dtype, t.name);
+      // tables (a factor) under NARROW_TABLE_COLS wide are per column whatever the step says
+      if (t.role === 'embedding') add(o.dtype, t.name, o.scales === 'column' && t.shape[1] >= NARROW_TABLE_COLS);
       else if (t.role === 'dense-kernel') add(o.dtype === 'float16' ? 'float16' : o.dtype === 'float32' ? 'float32' : structured.format === 'onnx' ? 'int8' : 'uint8', t.name);
     }
   }
@@ -247,6 +263,9 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
     const o = optionOf(dense, a);
     for (const t of structured.tensors) if (t.role === 'dense-kernel' && t.dtype === 'float32' && !owned.has(t.name)) add(o.dtype, t.name);
   }
-  const order: StorageDtype[] = ['int2', 'int3', 'int4', 'int8', 'uint8', 'float16'];
-  return order.filter((d) => byDtype.has(d)).map((d) => ({ method: 'quantize' as const, settings: { dtype: d, tensors: byDtype.get(d)! } }));
+  const order = ['int2', 'int2col', 'int3', 'int3col', 'int4', 'int4col', 'int8', 'uint8', 'float16'];
+  return order.filter((k) => byDtype.has(k)).map((k) => ({
+    method: 'quantize' as const,
+    settings: { dtype: k.replace(/col$/, ''), tensors: byDtype.get(k)!, ...(k.endsWith('col') ? { scales: 'column' } : {}) },
+  }));
 }
