@@ -48,6 +48,7 @@ test("every method's defaults are filled in", () => {
     reduceRange: true,
     dense: 'weights-only',
     lookup: 'compact',
+    scales: 'row',
     verify: true,
     verifyRows: 256,
   });

@@ -116,16 +116,19 @@ async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Pr
 
 /**
  * The parameter ratio of a student whose smallest stored form should land just past `target`
- * (original bytes / stored bytes), from the students built (parameter ratio -> the ratio their
- * smallest form reached): the largest that fell short, scaled by target / reached (stored size
- * follows the parameters) with 2% to spare, rounded up to a tenth. Undefined when none fell short
- * (every student is past the target already) or the answer was built.
+ * (original bytes / stored bytes), from the students built so far (parameter ratio -> the ratio
+ * their smallest form reached): the smallest student that fell short, scaled by target / reached
+ * (stored size roughly follows the parameters; packed rows round up to whole bytes, so it is
+ * tried again) with 2% to spare, rounded up to a tenth. Undefined when no student fell short,
+ * or the answer is no smaller than a student that already reached the target, or was built.
  */
 export function studentRatioFor(target: number, reached: ReadonlyMap<number, number>): number | undefined {
-  const short = [...reached].filter(([, stored]) => stored < target).sort((x, y) => y[1] - x[1])[0];
+  const built = [...reached];
+  const short = built.filter(([, stored]) => stored < target).sort((x, y) => y[0] - x[0])[0];
   if (!short) return undefined;
   const ratio = Math.ceil(((short[0] * target) / short[1]) * 1.02 * 10) / 10;
-  return reached.has(ratio) ? undefined : ratio;
+  const past = Math.min(...built.filter(([, stored]) => stored >= target).map(([r]) => r));
+  return reached.has(ratio) || ratio >= past ? undefined : ratio;
 }
 
 export class CompressPlanner {
@@ -488,10 +491,9 @@ export class CompressPlanner {
   /**
    * Distilled students (the method's defaults at 8x fewer parameters, and at 6x, 4x and 3x), each
    * stored in float32, int8, int4 rows and int4 with per-column scales: a new, smaller
-   * architecture competes with the compressed ones. Under --target-ratio, one more student sized
-   * so that its int4 form lands just past the target (from the largest student that fell short:
-   * stored size scales with the parameters), since the most accurate model at the target is
-   * often the largest student that reaches it.
+   * architecture competes with the compressed ones. Under --target-ratio, up to three more
+   * students sized so that their int4col form lands just past the target (studentRatioFor), since
+   * the most accurate model at the target is often the largest student that reaches it.
    */
   private async distill(): Promise<void> {
     const ratios = [8, 6, 4, 3];
@@ -503,10 +505,14 @@ export class CompressPlanner {
       if (stored !== undefined) reached.set(ratio, stored);
     }
     const target = this.budget.targetRatio;
-    const ratio = target === undefined ? undefined : studentRatioFor(target, reached);
-    if (ratio === undefined || this.outOfTime(this.reserve() + 60_000)) return;
-    this.progress(0.9, `distilling a student ${ratio}x smaller (sized for ${target}x)`);
-    await this.student(ratio);
+    for (let tries = 0; target !== undefined && tries < 3; tries++) {
+      const ratio = studentRatioFor(target, reached);
+      if (ratio === undefined || this.outOfTime(this.reserve() + 60_000)) return;
+      this.progress(0.9, `distilling a student ${ratio}x smaller (sized for ${target}x)`);
+      const stored = await this.student(ratio);
+      if (stored === undefined || stored >= target) return;
+      reached.set(ratio, stored);
+    }
   }
 
   /**
