@@ -54,7 +54,7 @@ test('score prior: the sharpness is the maximum-likelihood one (closed form), an
     [-1, -2],
   ]);
   const fit = ExpectedGain.fit({ rows: r, scores: base }, 10);
-  assert.match(fit.describe, /^softmax of the original's scores \(standardized\) with sharpness /);
+  assert.match(fit.describe, /^softmax of the original's standardized scores with sharpness /);
   const eg = fit.make(r, base);
   const g2 = 1 / Math.log2(3);
   close(eg.of(base).ndcg, 2 / 3 + g2 / 3, 'original', 1e-9);
@@ -90,8 +90,8 @@ test('score prior: probabilities are compared as logits; no better than chance g
   ]);
   const a = ExpectedGain.fit({ rows: r, scores: asProb }, 2);
   const b = ExpectedGain.fit({ rows: r, scores: asLogit }, 2);
-  assert.match(a.describe, /original's logits/);
-  assert.match(b.describe, /original's scores/);
+  assert.match(a.describe, /original's standardized logits/);
+  assert.match(b.describe, /original's standardized scores/);
   // the same ranking of every candidate, so the same estimate whichever form the original gave
   close(a.make(r, asProb).of(cand).ndcg, b.make(r, asLogit).of(cand).ndcg, 'prob vs logit', 1e-9);
   // the positive always last: sharpness 0, every item weighs 1/4, and reordering changes nothing

@@ -214,7 +214,7 @@ export class ExpectedGain {
     const scale = scaleOf(fitOn.scores);
     const beta = fitSharpness(groupRows(fitOn.rows), fitOn.scores, fitOn.rows.label, scale);
     return {
-      describe: `softmax of the original's ${scale.logit ? 'logits' : 'scores'} (standardized) with sharpness ${beta.toPrecision(3)}`,
+      describe: `softmax of the original's standardized ${scale.logit ? 'logits' : 'scores'} with sharpness ${beta.toPrecision(3)}`,
       make: (rows, baseScores) => new ExpectedGain(rows, (g) => softmaxWeights(g, baseScores, scale, beta), k),
     };
   }
