@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
 import {
   dequantizeColumnsLowBit,
@@ -400,6 +401,31 @@ test("scales 'column': a wide table gets one scale and zero point per column as 
       quantizeModel(await readModel(file), { dtype: 'int4', scales: 'table' as 'row', verify: false }),
       (e: unknown) => e instanceof ModelFileError && e.message.includes('quantize: scales must be row or column, got "table"'),
     );
+  });
+});
+
+test("scales 'column' on a table over 256 MiB: left as it was, with the reason (per-column scales are fitted in memory)", async () => {
+  await withTemp(async (dir) => {
+    const rows = 1_100_000;
+    const cols = 64; // 281.6 MB of float32, in a sparse external data file: nothing is read
+    const proto = new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+      .input('ids', 'int64', ['batch'])
+      .output('y', 'float32', ['batch', cols])
+      .initializer('big', 'float32', [1, cols], new Float32Array(cols))
+      .node('Gather', ['big', 'ids'], ['y'], { axis: 0 }, { name: '/big/Gather' })
+      .toModelProto();
+    const t = proto.graph!.initializer![0];
+    t.dims = [rows, cols];
+    t.rawData = new Uint8Array(0);
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [{ key: 'location', value: 'big.bin' }];
+    await fs.promises.writeFile(path.join(dir, 'big.bin'), '');
+    await fs.promises.truncate(path.join(dir, 'big.bin'), rows * cols * 4);
+    const file = path.join(dir, 'big.onnx');
+    await writeOnnxFile(file, proto);
+    const o = await quantizeModel(await readModel(file), { dtype: 'int4', scales: 'column', verify: false });
+    assert.equal(o.changes.length, 0);
+    assert.ok(o.notes.some((n) => n.includes('Left as it was: big (269 MiB: per-column scales are fitted on the whole table in memory (at most 256 MiB); per-row scales stream it)')), o.notes.join('\n'));
   });
 });
 

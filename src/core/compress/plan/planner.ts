@@ -113,7 +113,6 @@ async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Pr
   return (table) => byTable.get(table);
 }
 
-
 /**
  * The parameter ratio of a student whose smallest stored form should land just past `target`
  * (original bytes / stored bytes), from the students built so far (parameter ratio -> the ratio
