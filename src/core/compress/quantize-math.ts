@@ -7,6 +7,12 @@ import { float16BitsToFloat32, float32ToFloat16Bits } from '../model/tensor-data
 
 /** Smallest positive normal float16: scales below it lose precision as subnormals. */
 export const FLOAT16_MIN_NORMAL = 2 ** -14;
+
+/** Tables narrower than this get one scale per table (int8) or per column (int4/int3/int2) instead of one per row. */
+export const NARROW_TABLE_COLS = 8;
+
+/** Largest float32 table quantized with per-column scales (fitted on the whole table, read into memory with a transposed copy). */
+export const COLUMN_SCALES_MAX_BYTES = 256 * 2 ** 20;
 export const FLOAT16_MAX = 65504;
 
 export interface RowQuantized {

@@ -34,6 +34,7 @@ import {
   accumulateRowRangesLowBit,
   chooseScalesLowBit,
   codeRowsLowBit,
+  COLUMN_SCALES_MAX_BYTES,
   finishRowsLowBit,
   codePlanes,
   packRowCodes,
@@ -46,6 +47,7 @@ import {
   rowScalesFromAbsMax,
   startRowsLowBit,
   toFloat16Chunk,
+  NARROW_TABLE_COLS,
 } from './quantize-math.js';
 import type { TensorChange } from './types.js';
 
@@ -205,11 +207,6 @@ function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8A
 }
 
 const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
-/** Tables narrower than this get one scale per table (int8) or per column (int4/int3/int2) instead of one per row. */
-export const NARROW_TABLE_COLS = 8;
-
-/** Largest float32 table quantized with per-column scales (fitted on the whole table, read into memory with a transposed copy). */
-export const COLUMN_SCALES_MAX_BYTES = 256 * 2 ** 20;
 
 interface Use {
   node: GraphNode;

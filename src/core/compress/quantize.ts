@@ -10,7 +10,8 @@ import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js
 import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
-import { NARROW_TABLE_COLS, planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
+import { NARROW_TABLE_COLS } from './quantize-math.js';
+import { planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
 import { shardedRowsInt8, writeQuantizeShard, type QuantizeShardHeader } from './quantize-shards.js';
 import type { ShardSpec } from '../analysis/shards.js';
 import { planTfjsQuantization } from './quantize-tfjs.js';

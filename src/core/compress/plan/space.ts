@@ -15,7 +15,7 @@
 // stores what the steps before made).
 
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
-import { COLUMN_SCALES_MAX_BYTES, NARROW_TABLE_COLS } from '../quantize-onnx.js';
+import { COLUMN_SCALES_MAX_BYTES, NARROW_TABLE_COLS } from '../quantize-math.js';
 
 export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int3' | 'int2' | 'uint8';
 
