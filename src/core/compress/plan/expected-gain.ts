@@ -21,7 +21,7 @@
 // apart, it is sure, and compression seldom swaps them; where they are close, the positive could
 // be any of them, and swapping them costs little in expectation. Rank weights charge such swaps as
 // if the original were sure. On our two NeuMFs, five seeds each at --max-drop 0.015, they made
-// the search choose 4.8-10.4x where score weights chose 8.6-11.2x, judged alike on held-out users.
+// the search choose 4.8-10.5x where score weights chose 8.6-11.2x, judged alike on held-out users.
 // It assumes that compression moves the positive like any item the original scores alike; the
 // search reports the measured figures beside it, and the held-out users judge the choice.
 
