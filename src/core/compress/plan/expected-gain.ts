@@ -129,24 +129,29 @@ function transformed(v: number, s: ScoreScale): number {
   return Math.log(p / (1 - p)) / s.sd;
 }
 
+/** The scores on that scale, once (a NaN stays NaN). */
+function standardized(scores: Float32Array, s: ScoreScale): Float64Array {
+  return Float64Array.from(scores, (v) => (Number.isNaN(v) ? NaN : transformed(v, s)));
+}
+
 /**
- * Per row, P(the row is its user's positive) = softmax over the user's rows of beta x score (on
- * the scale above; a NaN row gets 0). Users without rows get nothing.
+ * Per row, P(the row is its user's positive) = softmax over the user's rows of beta x x(row),
+ * x the standardized scores (a NaN row gets 0). Users without rows get nothing.
  */
-function softmaxWeights(g: Groups, scores: Float32Array, scale: ScoreScale, beta: number): Float64Array {
-  const w = new Float64Array(scores.length);
+function softmaxWeights(g: Groups, x: Float64Array, beta: number): Float64Array {
+  const w = new Float64Array(x.length);
   for (let s = 0; s + 1 < g.start.length; s++) {
     let top = -Infinity;
     for (let p = g.start[s]; p < g.start[s + 1]; p++) {
-      const v = scores[g.rows[p]];
-      if (!Number.isNaN(v)) top = Math.max(top, beta * transformed(v, scale));
+      const v = x[g.rows[p]];
+      if (!Number.isNaN(v)) top = Math.max(top, beta * v);
     }
     if (top === -Infinity) continue;
     let z = 0;
     for (let p = g.start[s]; p < g.start[s + 1]; p++) {
       const i = g.rows[p];
-      if (Number.isNaN(scores[i])) continue;
-      w[i] = Math.exp(beta * transformed(scores[i], scale) - top);
+      if (Number.isNaN(x[i])) continue;
+      w[i] = Math.exp(beta * x[i] - top);
       z += w[i];
     }
     for (let p = g.start[s]; p < g.start[s + 1]; p++) w[g.rows[p]] /= z;
@@ -163,9 +168,9 @@ function softmaxWeights(g: Groups, scores: Float32Array, scale: ScoreScale, beta
  */
 const MAX_BETA = 1000;
 
-function fitSharpness(g: Groups, scores: Float32Array, label: Float32Array, scale: ScoreScale): number {
+function fitSharpness(g: Groups, x: Float64Array, label: Float32Array): number {
   const slope = (beta: number): number => {
-    const w = softmaxWeights(g, scores, scale, beta);
+    const w = softmaxWeights(g, x, beta);
     let d = 0;
     for (let s = 0; s + 1 < g.start.length; s++) {
       if (!g.ranked[s]) continue;
@@ -173,10 +178,9 @@ function fitSharpness(g: Groups, scores: Float32Array, label: Float32Array, scal
       let pos = NaN;
       for (let p = g.start[s]; p < g.start[s + 1]; p++) {
         const i = g.rows[p];
-        if (Number.isNaN(scores[i])) continue;
-        const x = transformed(scores[i], scale);
-        mean += w[i] * x;
-        if (label[i] > 0) pos = x;
+        if (Number.isNaN(x[i])) continue;
+        mean += w[i] * x[i];
+        if (label[i] > 0) pos = x[i];
       }
       if (!Number.isNaN(pos)) d += pos - mean;
     }
@@ -212,10 +216,10 @@ export class ExpectedGain {
    */
   static fit(fitOn: { rows: RowSet; scores: Float32Array }, k: number): { describe: string; make: (rows: RowSet, baseScores: Float32Array) => ExpectedGain } {
     const scale = scaleOf(fitOn.scores);
-    const beta = fitSharpness(groupRows(fitOn.rows), fitOn.scores, fitOn.rows.label, scale);
+    const beta = fitSharpness(groupRows(fitOn.rows), standardized(fitOn.scores, scale), fitOn.rows.label);
     return {
       describe: `softmax of the original's standardized ${scale.logit ? 'logits' : 'scores'} with sharpness ${beta.toPrecision(3)}`,
-      make: (rows, baseScores) => new ExpectedGain(rows, (g) => softmaxWeights(g, baseScores, scale, beta), k),
+      make: (rows, baseScores) => new ExpectedGain(rows, (g) => softmaxWeights(g, standardized(baseScores, scale), beta), k),
     };
   }
 
