@@ -232,9 +232,21 @@ export const FINETUNE = defineCommand({
     teacher: { kind: 'path', valueName: 'MODEL', description: 'a model (usually the original) whose scores are soft targets, as in distillation' },
     alpha: { kind: 'number', min: 0, max: 1, defaultText: '0.7', description: "weight of the teacher's soft targets" },
     temperature: { kind: 'number', min: 1e-6, max: 1000, valueName: 'T', defaultText: '1', description: "softening temperature of the teacher's scores" },
+    'quant-aware': {
+      kind: 'choice',
+      choices: ['int4', 'int3', 'int2'],
+      description: 'ONNX: train the embedding tables through the rounding of this dtype (fake quantization, straight-through gradient), so that `quantize --dtype` of the same dtype afterwards loses less',
+    },
+    'quant-scales': { kind: 'choice', choices: ['row', 'column'], defaultText: 'row', description: "with --quant-aware: the layout `quantize --scales` will store (tables under 8 wide are per column either way)" },
   },
-  rules: [{ requires: 'teacher', when: ['alpha', 'temperature'], message: "--alpha and --temperature weigh a teacher's soft targets: give --teacher MODEL" }],
-  examples: ['prunescope finetune pruned.onnx --data train.csv --epochs 2 --teacher model.onnx'],
+  rules: [
+    { requires: 'teacher', when: ['alpha', 'temperature'], message: "--alpha and --temperature weigh a teacher's soft targets: give --teacher MODEL" },
+    { requires: 'quant-aware', when: ['quant-scales'], message: '--quant-scales goes with --quant-aware int4|int3|int2' },
+  ],
+  examples: [
+    'prunescope finetune pruned.onnx --data train.csv --epochs 2 --teacher model.onnx',
+    'prunescope finetune student.onnx --data train.csv --teacher model.onnx --quant-aware int4 --quant-scales column --out student-qat.onnx',
+  ],
 });
 
 export const COMPRESS = defineCommand({

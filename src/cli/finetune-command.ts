@@ -1,4 +1,5 @@
-// `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] [--teacher ORIGINAL] --out PATH`
+// `prunescope finetune MODEL --data INTERACTIONS.csv [--epochs N] [--masks keep-zeros|none] [--teacher ORIGINAL]
+//   [--quant-aware int4|int3|int2 [--quant-scales row|column]] --out PATH`
 // (options: command-specs.ts FINETUNE)
 
 import { resolve } from 'node:path';
@@ -20,6 +21,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...trainingGroupSettings({ 'sample-keep': o['sample-keep'], 'sample-by': o['sample-by'], 'sample-warmup': o['sample-warmup'] }),
     ...(o.candidates ? { candidates: o.candidates } : {}),
+    ...(o['quant-aware'] ? { quantAware: { dtype: o['quant-aware'], scales: o['quant-scales'] ?? 'row' } } : {}),
   };
   return runCompressCommand(o, positionals[0], [{ method: 'finetune', settings }], 'finetuned');
 }

@@ -154,7 +154,11 @@ test("a method's JSON Schema comes from the same spec", () => {
   });
   const ft = settingsJsonSchema('finetune');
   assert.deepEqual(ft.required, ['data']);
-  assert.deepEqual(ft.not, { anyOf: [{ required: ['samplePruning', 'gradual'] }, { required: ['samplePruning', 'dynamic'] }, { required: ['gradual', 'dynamic'] }] });
+  // two exclusive groups: each a "not anyOf" of its pairs, both in allOf
+  assert.deepEqual(ft.allOf, [
+    { not: { anyOf: [{ required: ['samplePruning', 'gradual'] }, { required: ['samplePruning', 'dynamic'] }, { required: ['gradual', 'dynamic'] }] } },
+    { not: { anyOf: [{ required: ['quantAware', 'gradual'] }, { required: ['quantAware', 'dynamic'] }, { required: ['gradual', 'dynamic'] }] } },
+  ]);
 });
 
 test('a recipe with bad settings is a RecipeError at the exact path', () => {
@@ -177,6 +181,27 @@ test('a recipe with bad settings is a RecipeError at the exact path', () => {
         { path: 'steps[2].settings.dtype', message: 'is required (one of "int8", "int4", "int3", "int2", "float16", "uint8", "uint16")' },
         { path: 'steps[3].settings', message: 'give only one of keep, sparsity (got keep and sparsity)' },
       ]);
+      return true;
+    },
+  );
+  // quantization-aware fine-tuning: the dtype is checked, and it does not go with gradual pruning
+  assert.throws(
+    () =>
+      parseRecipe(
+        JSON.stringify({
+          steps: [
+            { method: 'finetune', settings: { data: 'd.csv', quantAware: { dtype: 'int8' } } },
+            { method: 'finetune', settings: { data: 'd.csv', quantAware: { dtype: 'int4', scales: 'col' } } },
+            { method: 'finetune', settings: { data: 'd.csv', quantAware: { dtype: 'int4' }, gradual: { prune: { sparsity: 0.5 }, rampEpochs: 1 } } },
+          ],
+        }),
+        'q.recipe.json',
+      ),
+    (e: unknown) => {
+      assert.ok(e instanceof RecipeError);
+      assert.deepEqual(e.problems.map((p) => p.path), ['steps[0].settings.quantAware.dtype', 'steps[1].settings.quantAware.scales', 'steps[2].settings']);
+      assert.match(e.problems[0].message, /"int4", "int3", "int2"/);
+      assert.match(e.problems[2].message, /quantAware.*gradual/);
       return true;
     },
   );

@@ -25,6 +25,7 @@ import type { FastEngine } from './train/compiled-step.js';
 import { fastTrainLoop, FastLoopResult } from './train/fast-loop.js';
 import { distillationSeed } from './train/distill-gradient.js';
 import { teacherLoss, teacherScorer, type TeacherScorer } from './train/teacher.js';
+import { startQuantAware, type QuantAwareRun, type QuantAwareSettings } from './train/fake-quant.js';
 import { outputKindByScores } from './train/trainee.js';
 import { evaluateCandidatesWith } from './train/candidate-metrics.js';
 
@@ -67,6 +68,8 @@ export interface FinetuneSettings {
   alpha?: number;
   /** temperature of the teacher's soft targets; default 1 */
   temperature?: number;
+  /** ONNX: train the tables through the rounding of a low-bit dtype (train/fake-quant.ts) */
+  quantAware?: QuantAwareSettings;
 }
 
 /** The teacher of a fine-tuning, if one is named: its model, trainee and per-batch scores. */
@@ -119,6 +122,10 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
   const gradual = settings.gradual ? resolveGradual(settings.gradual, epochs, ir.path) : undefined;
   const dynamic = settings.dynamic ? resolveDynamic(settings.dynamic, epochs, ir.path) : undefined;
   if ([gradual, dynamic, sp].filter(Boolean).length > 1) throw new Error('finetune: gradual pruning, dynamic pruning and training-sample pruning cannot be combined in one run');
+  if (settings.quantAware) {
+    if (ir.format !== 'onnx') throw new Error(`finetune: quantization-aware training is for ONNX models, whose tables can be stored in ${settings.quantAware.dtype}; ${ir.path} is TF.js, whose manifests have no such type`);
+    if (gradual || dynamic) throw new Error('finetune: quantization-aware training and gradual or dynamic pruning cannot be combined in one run');
+  }
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
   const read = await readInteractionTable(settings.data);
@@ -132,6 +139,9 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
           ? `the compiled engine reads results straight from the WASM/CPU backends; on '${backend.backend}' the TF.js tape trains`
           : undefined;
   const choice = await chooseTrainingEngine(ir, settings.engine ?? 'auto', blocker);
+  if (settings.quantAware && choice.kind !== 'compiled') {
+    throw new Error(`finetune: quantization-aware training runs on the compiled engine only, and it cannot train ${ir.path}: ${choice.reason}`);
+  }
   if (choice.kind === 'compiled') {
     return finetuneCompiled(ir, settings, choice.engine, read, backend.backend, { epochs, batchSize, lr, negatives, seed }, gradual, sp, teacher, ctx);
   }
@@ -293,6 +303,8 @@ async function finetuneCompiled(
     }
     const masks = settings.masks ?? (pruned ? 'keep-zeros' : 'none');
     engine.setKeepZeros(masks === 'keep-zeros');
+    // quantization-aware: from here on the forward reads the tables as they will be stored
+    const qat = settings.quantAware ? startQuantAware(engine.tables, settings.quantAware) : undefined;
     const k = settings.k ?? 10;
     const resolved = {
       data: settings.data,
@@ -304,6 +316,7 @@ async function finetuneCompiled(
       ...(gradual ? { gradual } : {}),
       ...(sp ? { samplePruning: sp } : {}),
       ...(teacher ? { teacher: teacher.path, alpha: teacher.alpha, temperature: teacher.T } : {}),
+      ...(settings.quantAware ? { quantAware: { dtype: settings.quantAware.dtype, scales: settings.quantAware.scales ?? 'row' } } : {}),
     };
     const score = (b: Parameters<FastEngine['score']>[0]) => engine.score(b);
     const before = settings.candidates ? await evaluateCandidatesWith(score, settings.candidates, k) : undefined;
@@ -319,6 +332,8 @@ async function finetuneCompiled(
       ctx,
       progressSpan: [0.02, 0.95] as [number, number],
       ...(pruner ? { beforeStep: (step: number) => pruner.beforeStep(step), what: 'fine-tuning with gradual pruning' } : {}),
+      // per-column ranges follow the float rows once per epoch
+      ...(qat ? { beforeStep: (step: number) => (step > 0 && step % batchesPerEpoch === 0 ? qat.refit() : undefined), what: 'quantization-aware fine-tuning' } : {}),
       ...(teacher ? { lossSeed: distillationSeed(output.kind, teacher.alpha, teacher.T, teacher.scorer.score) } : {}),
     };
     let result: FastLoopResult;
@@ -358,7 +373,8 @@ async function finetuneCompiled(
       const z = zeros.get(name) ?? 0;
       const zerosNow = pruner?.last?.masks.has(name) ? values.get(name)!.reduce((n, x) => (x === 0 ? n + 1 : n), 0) : undefined;
       const kept = zerosNow !== undefined ? `, gradually pruned: ${zerosNow} of ${values.get(name)!.length} zero` : masks === 'keep-zeros' && z > 0 ? `, ${z} zeros kept` : '';
-      return { tensor: name, action: `fine-tuned${kept}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
+      const layout = qat?.trained.find((x) => x.table === name)?.layout;
+      return { tensor: name, action: `fine-tuned${kept}${layout ? `, quantization-aware (${layout}: the values written are the ones it stores)` : ''}`, before: entry, after: [{ name, ...entry, dtype: ir.format === 'onnx' ? t.dtype : 'float32', bytes: ir.format === 'onnx' ? t.storage.byteLength : t.shape.reduce((a, b) => a * b, 1) * 4 }] };
     });
     const touched = engine.tables.map((t) => `${t.name} ${t.touchedRows.toLocaleString('en-US')} of ${t.rows.toLocaleString('en-US')}`).join(', ');
     const notes = [
@@ -367,8 +383,14 @@ async function finetuneCompiled(
         (table.implicit ? ` (${table.user.length} positives + ${o.negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       ...teacherNote(teacher, output.kind),
+      ...quantAwareNotes(qat, settings.quantAware),
       `Engine: compiled (${engine.describe()}): forward and hand-written backward as direct TF.js '${backend}' kernels, embedding rows gathered and scatter-added outside the wasm heap.`,
-      `Optimizer: ${optimizerSummary(engine)}.` + (pruner ? ` Touched rows: ${touched}; gradual pruning masks whole tables, so untouched rows may be zeroed.` : ` Rows no batch touched are unchanged, bit for bit (${touched}).`),
+      `Optimizer: ${optimizerSummary(engine)}.` +
+        (pruner
+          ? ` Touched rows: ${touched}; gradual pruning masks whole tables, so untouched rows may be zeroed.`
+          : qat?.trained.length
+            ? ` Touched rows: ${touched}; every row of a quantization-aware table, touched or not, holds its stored form.`
+            : ` Rows no batch touched are unchanged, bit for bit (${touched}).`),
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s overall, ${Math.round(result.stepSamplesPerSecond)} samples/s in the optimizer steps (${result.seconds.toFixed(1)} s, of which ${result.samplingSeconds.toFixed(1)} s negative sampling).`,
       pruner
         ? pruner.summary(values)
@@ -398,6 +420,20 @@ async function finetuneCompiled(
   } finally {
     engine.dispose();
   }
+}
+
+function quantAwareNotes(qat: QuantAwareRun | undefined, s: QuantAwareSettings | undefined): string[] {
+  if (!qat || !s) return [];
+  const scales = s.scales ?? 'row';
+  const perColumn = qat.trained.some((t) => t.layout.endsWith('per column'));
+  const out = [
+    `Quantization-aware (${s.dtype}, scales ${scales}): ${qat.trained.map((t) => `${t.table} (${t.layout})`).join(', ') || 'no table'} trained through the rounding: ` +
+      'the optimizer updated float rows, the forward read each row as it will be stored, and the gradient passed straight through. ' +
+      `The tables written hold the stored values, for \`quantize --dtype ${s.dtype}${scales === 'column' ? ' --scales column' : ''}\`` +
+      (perColumn ? ' (which fits per-column ranges again, so they may round once more).' : ', which stores them with no further rounding.'),
+  ];
+  for (const l of qat.left) out.push(`Left in float (not quantization-aware): ${l.table} (${l.reason}).`);
+  return out;
 }
 
 /**

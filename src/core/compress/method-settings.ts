@@ -537,8 +537,16 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
       teacher: text("A model (usually the original of this compressed one) whose scores are soft targets, as in distillation; its output must be of this model's kind."),
       alpha: fraction("Weight of the teacher's soft targets (with a teacher; default 0.7)."),
       temperature: { kind: 'number', min: 0, exclusiveMin: true, description: "Softening temperature of the teacher's scores (with a teacher; default 1)." },
+      quantAware: {
+        kind: 'object',
+        description: 'ONNX: train the embedding tables through the rounding of a low-bit dtype (fake quantization, straight-through gradient), for a quantize step of the same dtype and scales after.',
+        fields: {
+          dtype: choice(['int4', 'int3', 'int2'], 'The dtype the tables will be stored in.', { required: true }),
+          scales: choice(['row', 'column'], "The layout 'quantize' will store: a scale per row, or per column (tables under 8 wide are per column either way).", { default: 'row' }),
+        },
+      },
     },
-    exclusive: [{ keys: ['samplePruning', 'gradual', 'dynamic'] }],
+    exclusive: [{ keys: ['samplePruning', 'gradual', 'dynamic'] }, { keys: ['quantAware', 'gradual', 'dynamic'] }],
   },
 };
 

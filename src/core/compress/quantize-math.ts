@@ -575,3 +575,32 @@ export function dequantizeRowsLowBit(q: Pick<RowQuantizedLowBit, 'codes' | 'scal
   }
   return out;
 }
+
+/**
+ * Fake quantization of one row (quantization-aware training): writes into out[at..at+cols) the
+ * values that quantizeRowsLowBit with float16 scales would reconstruct for the row at
+ * values[at..at+cols), fitted alone (the same range, clip and rounding; a row whose scale does not
+ * fit float16 keeps a float32 one, as a table of such rows would). No allocation: it runs for
+ * every row an optimizer step touches.
+ */
+export function fakeQuantRowLowBit(values: ArrayLike<number>, at: number, cols: number, bits: LowBits, out: Float32Array): void {
+  const top = (1 << bits) - 1;
+  const [lo, hi] = rowRange(values, at, cols, at / cols);
+  const widest = (hi - lo) / top;
+  const f16 = widest === 0 || (widest * CLIP_GRID[CLIP_GRID.length - 1] >= FLOAT16_MIN_NORMAL && widest <= FLOAT16_MAX);
+  const { scale, zp } = fitRow(values, at, cols, lo, hi, top, f16 ? (s) => float16BitsToFloat32(float32ToFloat16Bits(s)) : Math.fround);
+  for (let c = at; c < at + cols; c++) out[c] = scale === 0 ? 0 : dequantized(codeOf(values[c], scale, zp, top), zp, scale);
+}
+
+/**
+ * Fake quantization of one row against per-column scales and zero points (those of
+ * quantizeColumnsLowBit on the table): out[at + c] = the reconstruction of values[at + c] in
+ * column c's grid.
+ */
+export function fakeQuantRowColumns(values: ArrayLike<number>, at: number, cols: number, bits: LowBits, scales: Float32Array, zeroPoints: Uint8Array, out: Float32Array): void {
+  const top = (1 << bits) - 1;
+  for (let c = 0; c < cols; c++) {
+    const s = scales[c];
+    out[at + c] = s === 0 ? 0 : dequantized(codeOf(values[at + c], s, zeroPoints[c], top), zeroPoints[c], s);
+  }
+}

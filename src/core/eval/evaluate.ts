@@ -305,7 +305,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
     `Size on disk: ${b.bytes} -> ${a.bytes} bytes (${report.bytes.ratio.toFixed(2)}x smaller); gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes (${report.gzipBytes.ratio.toFixed(2)}x smaller).`,
   );
   if (report.bytes.ratio < 1.05 && report.gzipBytes.ratio >= 1.2) {
-    s.push('The raw file is no smaller: the zeros are stored; only compression (gzip) benefits.');
+    s.push('The raw file is no smaller: its values repeat (pruned zeros, or values on a quantization grid), which only compression (gzip) exploits.');
   }
   if (report.ndcg) s.push(`NDCG@${b.k}: ${b.ndcg!.toFixed(4)} -> ${a.ndcg!.toFixed(4)} (${pct(report.ndcg.relative)}); HR@${b.k}: ${b.hr!.toFixed(4)} -> ${a.hr!.toFixed(4)} (${pct(report.hr?.relative)}).`);
   if (report.latency.length > 0) {

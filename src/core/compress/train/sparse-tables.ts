@@ -11,6 +11,7 @@
 // Masks 'keep-zeros': a table's zero mask is taken row by row on first touch (the row's values
 // before any update), so no table-sized mask is ever built.
 
+import type { TableFakeQuant } from './fake-quant.js';
 import { ADAM_KERNEL_WASM_BASE64 } from './adam-kernel-wasm.js';
 
 export interface AdamSettings {
@@ -149,8 +150,36 @@ export class SparseTable {
     if (mask && mask.length !== this.values.length) throw new Error(`table ${this.name}: mask of ${mask.length} for ${this.values.length} values`);
     this.pruneMask = mask;
     if (!mask) return;
-    const w = this.values;
-    for (let j = 0; j < w.length; j++) if (mask[j] === 0) w[j] = 0;
+    for (const w of [this.values, this.master]) if (w) for (let j = 0; j < w.length; j++) if (mask[j] === 0) w[j] = 0;
+  }
+
+  /** quantization-aware training (fake-quant.ts): the optimizer's float rows; `values` holds them as stored */
+  private master?: Float32Array;
+  private fake?: TableFakeQuant;
+
+  /**
+   * Quantization-aware training on (a fake quantizer) or off (undefined): on, the optimizer
+   * updates a float copy of the table and every row it touches is written back into `values` as
+   * the quantizer would store it, so the forward reads stored rows and the gradient passes
+   * straight through the rounding. Off keeps `values` as they are (quantized, when it was on).
+   */
+  setFakeQuant(fq: TableFakeQuant | undefined): void {
+    if (fq) {
+      if (fq.rows !== this.rows || fq.cols !== this.dim) throw new Error(`table ${this.name}: a fake quantizer for [${fq.rows}, ${fq.cols}] on [${this.rows}, ${this.dim}]`);
+      this.master ??= this.values.slice();
+      fq.all(this.master, this.values);
+    } else this.master = undefined;
+    this.fake = fq;
+  }
+
+  /** Per-column fake quantization: refits the columns' ranges to the float rows and rewrites every row (once per epoch). */
+  refitFakeQuant(): void {
+    if (this.fake?.perColumn && this.master) this.fake.all(this.master, this.values);
+  }
+
+  /** the layout rows are trained through, when quantization-aware */
+  get fakeQuantLayout(): string | undefined {
+    return this.fake?.layout;
   }
 
   /** rows that have been updated at least once */
@@ -265,12 +294,13 @@ export class SparseTable {
     this.slotOf[r] = s;
     if (this.keepZeros) {
       const base = r * d;
+      const w = this.master ?? this.values;
       let zeros = 0;
-      for (let j = 0; j < d; j++) if (this.values[base + j] === 0) zeros++;
+      for (let j = 0; j < d; j++) if (w[base + j] === 0) zeros++;
       if (zeros > 0) {
         const cols = new Int32Array(zeros);
         let z = 0;
-        for (let j = 0; j < d; j++) if (this.values[base + j] === 0) cols[z++] = j;
+        for (let j = 0; j < d; j++) if (w[base + j] === 0) cols[z++] = j;
         this.zeroCols.set(s, cols);
       }
     }
@@ -290,8 +320,10 @@ export class SparseTable {
     }
     const lrc = a.lr / (1 - a.beta1 ** step);
     const ic2 = 1 / (1 - a.beta2 ** step);
-    if (!this.kernel || !this.kernelAdam(n, slots, lrc, ic2, a)) {
-      adamRows(this.values, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, lrc, ic2, a.beta1, a.beta2, a.epsilon);
+    // quantization-aware: the float copy learns, and the touched rows are stored again after
+    const w = this.master ?? this.values;
+    if (!this.kernel || !this.kernelAdam(w, n, slots, lrc, ic2, a)) {
+      adamRows(w, this.mPages, this.vPages, this.gsum, uniq, slots, n, this.dim, lrc, ic2, a.beta1, a.beta2, a.epsilon);
     }
     if (this.keepZeros && this.zeroCols.size > 0) {
       const d = this.dim;
@@ -299,24 +331,24 @@ export class SparseTable {
         const zc = this.zeroCols.get(slots[k]);
         if (!zc) continue;
         const wo = this.uniq[k] * d;
-        for (let z = 0; z < zc.length; z++) this.values[wo + zc[z]] = 0;
+        for (let z = 0; z < zc.length; z++) w[wo + zc[z]] = 0;
       }
     }
     const pm = this.pruneMask;
     if (pm) {
       const d = this.dim;
-      const w = this.values;
       for (let k = 0; k < n; k++) {
         const wo = uniq[k] * d;
         for (let j = 0; j < d; j++) if (pm[wo + j] === 0) w[wo + j] = 0;
       }
     }
+    if (this.fake) for (let k = 0; k < n; k++) this.fake.row(w, this.values, uniq[k]);
     this.rowUpdates += n;
   }
   private slotScratch = new Int32Array(0);
 
   /** adamRows by the kernel; false (nothing done) where its memory cannot hold the step's scratch */
-  private kernelAdam(n: number, slots: Int32Array, lrc: number, ic2: number, a: AdamSettings): boolean {
+  private kernelAdam(w: Float32Array, n: number, slots: Int32Array, lrc: number, ic2: number, a: AdamSettings): boolean {
     const k = this.kernel!;
     const d = this.dim;
     const sOff = align16(k.cap * 8 * d);
@@ -330,7 +362,7 @@ export class SparseTable {
     new Int32Array(buf, sOff, n).set(slots.subarray(0, n));
     new Float32Array(buf, gOff, n * d).set(this.gsum.subarray(0, n * d));
     k.adam(n, d, sOff, gOff, 0, uOff, lrc, ic2, a.beta1, a.beta2, a.epsilon);
-    subtractRows(this.values, new Float64Array(buf, uOff, n * d), this.uniq, n, d);
+    subtractRows(w, new Float64Array(buf, uOff, n * d), this.uniq, n, d);
     return true;
   }
 }
