@@ -1,12 +1,12 @@
 // `prunescope compress` as scripts see it: usage errors before any work (exit 2), the JSON
 // contract ({chosen, front: [{bytes, metrics, latency, recipe}], evaluated, seconds}), the chosen
 // model written at --out and equal to its recipe replayed by `prunescope run`, and the recipes
-// folder refused without --force.
+// folder refused without --force; with --data, the quantization-aware students and their recipes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
@@ -72,4 +72,40 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.equal(clash.code, 1);
   assert.match(clash.stderr, /already exists/);
   assert.ok(existsSync(out));
+});
+
+test('compress --data: the low-bit students that decide the choice are fine-tuned again quantization-aware, and their recipes replay', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const m = fx.models.neumf;
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-qat-'));
+  const out = join(dir, 'small.onnx');
+  // a wide budget, so that every low-bit student is within reach of its floor
+  const r = run('compress', m.onnxPath!, '--candidates', m.candidatesCsv, '--data', m.interactionsCsv, '--max-drop', '0.3', '--budget-minutes', '3', '--out', out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const phase = j.phases.find((p: { name: string }) => p.name === 'quantization-aware students');
+  assert.ok(phase, JSON.stringify(j.phases));
+  const qat = j.trained.filter((p: { label: string }) => p.label.endsWith(', quantization-aware'));
+  assert.ok(qat.length >= 1 && qat.length <= 3, j.trained.map((p: { label: string }) => p.label).join('; '));
+  assert.equal(phase.candidates, qat.length);
+  for (const p of qat) {
+    const [distill, finetune, ...quantize] = p.recipe as Array<{ method: string; settings: Record<string, unknown> }>;
+    assert.equal(distill.method, 'distill');
+    assert.equal(finetune.method, 'finetune');
+    assert.equal(finetune.settings.teacher, m.onnxPath);
+    const qa = finetune.settings.quantAware as { dtype: string; scales: string };
+    assert.match(qa.dtype, /^int[43]$/);
+    // the form it was stored in before, named in its label, is the form it trained through
+    assert.ok(p.label.includes(`, ${qa.dtype}${qa.scales === 'column' ? 'col' : ''}, quantization-aware`), p.label);
+    const tables = quantize.find((s) => s.method === 'quantize' && s.settings.dtype === qa.dtype);
+    assert.ok(tables, JSON.stringify(quantize));
+    assert.equal(tables.settings.scales ?? 'row', qa.scales);
+  }
+  // one of them replayed: the same size as the search measured
+  const recipe = join(dir, 'qat.recipe.json');
+  writeFileSync(recipe, JSON.stringify({ model: m.onnxPath, steps: qat[0].recipe }));
+  const replayed = join(dir, 'qat.onnx');
+  const rr = run('run', recipe, '--out', replayed, '--no-latency');
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.equal(readFileSync(replayed).length, qat[0].bytes);
 });
