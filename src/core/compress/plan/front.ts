@@ -15,12 +15,6 @@ export interface Evaluated {
   latencyRatio?: number;
   /** standard error of (metric - the original's metric) on these users, paired per user */
   se?: number;
-  /**
-   * standard errors of margin this point needs under --max-drop at least, whatever the budget's
-   * confidence (a figure measured directly, as a student's, is noisy enough that the best of
-   * several clears the floor by luck)
-   */
-  minZ?: number;
 }
 
 /** Does a dominate b? No worse in size and metric (and latency when both have it), better in one. */
@@ -98,19 +92,14 @@ export function chooseCandidate<T extends Evaluated>(points: readonly T[], basel
   const maxDrop = budget.maxDrop ?? 0.01;
   const floor = baseline.metric * (1 - maxDrop);
   const z = budget.confidence ?? 0;
-  const zOf = (p: T) => Math.max(z, p.minZ ?? 0);
-  const ok = pool.filter((p) => p.metric - zOf(p) * (p.se ?? 0) >= floor).sort(bySize);
-  const errors = (n: number) => `${n} standard error${n === 1 ? '' : 's'} of margin`;
-  const margin = z > 0 ? ` with ${errors(z)}` : '';
+  const ok = pool.filter((p) => p.metric - z * (p.se ?? 0) >= floor).sort(bySize);
+  const margin = z > 0 ? ` with ${z} standard error${z === 1 ? '' : 's'} of margin` : '';
   const share = `${((1 - maxDrop) * 100).toFixed(1)}%`;
-  if (ok.length > 0) {
-    const own = zOf(ok[0]) > z ? ` (measured directly: with ${errors(zOf(ok[0]))})` : '';
-    return { chosen: ok[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric${margin}${own}` };
-  }
-  if (z > 0 || pool.some((p) => (p.minZ ?? 0) > 0)) {
+  if (ok.length > 0) return { chosen: ok[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric${margin}` };
+  if (z > 0) {
     const face = pool.filter((p) => p.metric >= floor).sort(bySize);
     if (face.length > 0) {
-      return { chosen: face[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric at face value (none did${margin || ' with the margin it needs'}: the data cannot tell a drop this small from noise)` };
+      return { chosen: face[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric at face value (none did${margin}: the data cannot tell a drop this small from noise)` };
     }
   }
   const best = pool.slice().sort(byMetric)[0];

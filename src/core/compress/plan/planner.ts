@@ -293,9 +293,10 @@ export class CompressPlanner {
   private async evaluate(c: Candidate, level: number): Promise<number> {
     if (!c.byLevel[level]) {
       const m = this.scored(level, await rowScores(c.mat.path, this.splits.levels[level]));
-      // a student is valued by what it measures, not by how well it agrees with the original
+      // at a target ratio a student is ranked by what it measures, not by how well it agrees with
+      // the original; under --max-drop the expected figure certifies the floor (see measuredOnExpectedScale)
       const base = this.baseline[level];
-      if (c.origin === 'distilled' && m.expected && base.expected) m.expected = measuredOnExpectedScale(m, { ...base, expected: base.expected });
+      if (this.studentsMeasured && c.origin === 'distilled' && m.expected && base.expected) m.expected = measuredOnExpectedScale(m, { ...base, expected: base.expected });
       c.byLevel[level] = m;
     }
     return this.kept(c, level);
@@ -305,19 +306,14 @@ export class CompressPlanner {
     const out: Array<Evaluated & { c: Candidate }> = [];
     for (const c of cs) {
       const m = c.byLevel[level];
-      if (m) out.push({ id: c.id, bytes: c.bytes, metric: this.value(m), users: this.splits.levels[level].users, se: this.pairedSe(m, level), ...this.margin(c), c });
+      if (m) out.push({ id: c.id, bytes: c.bytes, metric: this.value(m), users: this.splits.levels[level].users, se: this.pairedSe(m, level), c });
     }
     return out;
   }
 
-  /**
-   * A student compared by its measured figure must clear the --max-drop floor by one paired
-   * standard error: among several, the best measured one is the luckiest. Without the margin, on
-   * the PyTorch NeuMF with --data --max-drop 0.03, a student measured at 97.3% of the original was
-   * chosen and judged at 95.0% on the held-out users.
-   */
-  private margin(c: Candidate): { minZ?: number } {
-    return this.useExpected && c.origin === 'distilled' ? { minZ: 1 } : {};
+  /** students compared by their measured figure: under --target-ratio (measuredOnExpectedScale) */
+  private get studentsMeasured(): boolean {
+    return this.budget.targetRatio !== undefined;
   }
 
   private outOfTime(reserveMs = 0): boolean {
@@ -425,7 +421,7 @@ export class CompressPlanner {
       return okA !== okB ? okA : okA ? raw(a) > raw(b) : a.bytes < b.bytes;
     }
     const floor = this.levelBaseline(top) * (1 - (this.budget.maxDrop ?? 0.01));
-    const sure = (c: Candidate) => raw(c) - Math.max(this.budget.confidence ?? 0, this.margin(c).minZ ?? 0) * this.pairedSe(c.byLevel[top]!, top) >= floor;
+    const sure = (c: Candidate) => raw(c) - (this.budget.confidence ?? 0) * this.pairedSe(c.byLevel[top]!, top) >= floor;
     const face = (c: Candidate) => raw(c) >= floor;
     for (const ok of [sure, face]) {
       const okA = ok(a);
@@ -720,8 +716,10 @@ export class CompressPlanner {
           `For the chosen model its standard error is ${((100 * (chosenSe ?? 0)) / this.levelBaseline(top)).toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M} on the same users, so the choice is not the luckiest of ${this.all.size} noisy figures. ` +
           `It counts a reordering of items the original scores apart as a possible loss, so it tends to overstate what compression costs; the "measured" column is the metric itself.`,
       );
-      if ([...this.all.values()].some((c) => c.origin === 'distilled')) {
-        notes.push(`Distilled students are compared by their measured ${M}@${this.k} (their "kept" is the measured share): a new model disagrees with the original's order by construction, and the expected figure would charge it for every disagreement, right or wrong.`);
+      if (this.studentsMeasured && [...this.all.values()].some((c) => c.origin === 'distilled')) {
+        notes.push(
+          `At the target ratio, distilled students are ranked by their measured ${M}@${this.k} (their "kept" is the measured share): a new model disagrees with the original's order by construction, and the expected figure would charge it for every disagreement, right or wrong.`,
+        );
       }
     } else if (chosenSe !== undefined && chosenSe > 0) {
       const rel = (100 * chosenSe) / this.levelBaseline(top);
