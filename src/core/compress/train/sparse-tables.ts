@@ -3,7 +3,8 @@
 // rows of its ids, sums the gradient of every distinct row, and updates only those rows with
 // row-wise lazy Adam (TF's LazyAdam, TorchRec's row-wise optimizers): m and v exist only for rows
 // touched so far, allocated on first touch, with the global step in the bias correction. A row
-// no batch touched is never written, so it stays bit-identical to the input.
+// no batch touched is never written, so it stays bit-identical to the input (except under
+// quantization-aware training, where every row holds its stored form: setFakeQuant).
 //
 // The dense layers keep ordinary Adam (DenseParam below), on plain Float32Arrays too: they are
 // small, and keeping them in JS lets one step upload them once and update them with no tf ops.
