@@ -253,7 +253,7 @@ export class ExpectedGain {
  * distilled student is a new model, and its ranking differs from the original's by construction,
  * not by small swaps the original was unsure of, so the estimate (how well it agrees with the
  * original's scores) charges it for every disagreement, right or wrong. On our NeuMF, students at
- * 20x kept 88-89% by the estimate and 92-99% measured; ranked by the estimate, the search took the
+ * 20x kept 88-89% by the estimate and 91-99% measured; ranked by the estimate, the search took the
  * student most like the original, not the most accurate (held-out 93.4/94.4% where the measured
  * order gave 96.7/98.8%, two of three seeds). The planner uses it to rank students at a target
  * ratio only: under --max-drop the measured figure (a student's paired standard error is 2-3% on
