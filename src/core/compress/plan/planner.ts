@@ -608,9 +608,10 @@ export class CompressPlanner {
    * trained through the rounding of their form, the original as teacher) and stored in the same
    * form: under --target-ratio the QAT_STUDENTS most accurate ones that reach it; under
    * --max-drop the QAT_STUDENTS smallest ones within QAT_REACH of the floor. Stored int4 per
-   * column, three seeds, all 943 users, quantization-aware training won back 0.9 points of
-   * NDCG@10 on average on 3.5x students of the PyTorch NeuMF (-0.1, +0.7, +2.2) and 0.7 on 3.3x
-   * students of ours (+1.4, +0.2, +0.4): not always, so both forms compete.
+   * column, three seeds, all 943 users, 2 epochs of quantization-aware training won back 0.9
+   * points of NDCG@10 on average on 3.5x students of the PyTorch NeuMF (-0.1, +0.7, +2.2) and
+   * 0.7 on 3.3x students of ours (+1.4, +0.2, +0.4), while 1 or 4 epochs did no better than
+   * quantizing directly: within the noise, so both forms compete.
    */
   private async quantAwareStudents(): Promise<void> {
     const top = this.top();
