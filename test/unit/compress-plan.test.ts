@@ -156,6 +156,10 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
   assert.deepEqual(tf[0].options.slice(0, 3).map((o) => o.id), ['float32', 'float16', 'uint8']);
   assert.ok(!tf[0].options.some((o) => /int4|int2|col/.test(o.id)));
+  // a 2-wide table (a student's MLP table): int3 rows would take 2 bytes, as int8's do, so the
+  // quantizer leaves it and the search does not offer it; int4 and int2 pack into 1 byte
+  const narrow = searchSpace({ format: 'onnx', tensors: [tensor('user_mlp', 'embedding', [943, 2])] } as unknown as ModelIR);
+  assert.deepEqual(narrow[0].options.map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int2', 'rows0.75+int8', 'rows0.75+int4', 'rows0.5+int8', 'rows0.5+int4']);
 });
 
 const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
