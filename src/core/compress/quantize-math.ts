@@ -292,6 +292,21 @@ export function planeRowBytes(cols: number, bits: PlaneBits): number {
   return Math.ceil((cols * bits) / 8);
 }
 
+/** The code width of a low-bit dtype's name; undefined for any other dtype. */
+export function lowBitsOf(dtype: string): LowBits | undefined {
+  return dtype === 'int4' ? 4 : dtype === 'int3' ? 3 : dtype === 'int2' ? 2 : undefined;
+}
+
+/** Whether packed rows this wide take fewer bytes than int8 rows (quantize leaves the table otherwise). */
+export function packsSmallerThanInt8(cols: number, bits: LowBits): boolean {
+  return packedRowBytes(cols, bits) < cols;
+}
+
+/** Whether a low-bit table gets one scale and zero point per column: when asked, or too narrow for per-row ones. */
+export function columnScaled(cols: number, scales: 'row' | 'column' | undefined): boolean {
+  return scales === 'column' || cols < NARROW_TABLE_COLS;
+}
+
 /** Stored bytes of one packed row (all its planes). */
 export function packedRowBytes(cols: number, bits: LowBits): number {
   return codePlanes(bits).reduce((n, p) => n + planeRowBytes(cols, p.bits), 0);

@@ -34,7 +34,10 @@ import {
   accumulateRowRangesLowBit,
   chooseScalesLowBit,
   codeRowsLowBit,
+  columnScaled,
   COLUMN_SCALES_MAX_BYTES,
+  lowBitsOf,
+  packsSmallerThanInt8,
   finishRowsLowBit,
   codePlanes,
   packRowCodes,
@@ -618,11 +621,11 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       continue;
     }
     if (opts.dtype === 'int4' || opts.dtype === 'int3' || opts.dtype === 'int2') {
-      const bits: LowBits = opts.dtype === 'int4' ? 4 : opts.dtype === 'int3' ? 3 : 2;
+      const bits = lowBitsOf(opts.dtype)!;
       const other = us.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0));
       const why = t.shape.length !== 2 ? `rank ${t.shape.length}, not a table`
         : !allGather ? `read by ${other?.node.op ?? 'Gather'} (input ${other?.index ?? 1}): ${opts.dtype} rewrites a table only when every reader is a Gather of rows`
-        : packedRowBytes(t.shape[1], bits) >= t.shape[1] ? `only ${t.shape[1]} wide: packed ${opts.dtype} rows would take as many bytes as int8 rows`
+        : !packsSmallerThanInt8(t.shape[1], bits) ? `only ${t.shape[1]} wide: packed ${opts.dtype} rows would take as many bytes as int8 rows`
         : opset < 11 ? `the model's opset ${opset} is below 11 (BitShift), and the opset is not raised`
         : undefined;
       if (why) {
@@ -630,12 +633,12 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
         continue;
       }
       const cx = { names, edit, consts, plan };
-      const narrow = t.shape[1] < NARROW_TABLE_COLS;
-      if (!narrow && opts.scales === 'column' && t.storage.byteLength > COLUMN_SCALES_MAX_BYTES) {
+      const perColumn = columnScaled(t.shape[1], opts.scales);
+      if (perColumn && t.shape[1] >= NARROW_TABLE_COLS && t.storage.byteLength > COLUMN_SCALES_MAX_BYTES) {
         skip(t.name, `${(t.storage.byteLength / 2 ** 20).toFixed(0)} MiB: per-column scales are fitted on the whole table in memory (at most ${COLUMN_SCALES_MAX_BYTES / 2 ** 20} MiB); per-row scales stream it`);
         continue;
       }
-      if (narrow || opts.scales === 'column') plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18));
+      if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18));
       else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS));
       continue;
     }

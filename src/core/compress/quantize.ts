@@ -10,7 +10,7 @@ import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js
 import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
-import { NARROW_TABLE_COLS } from './quantize-math.js';
+import { lowBitsOf, NARROW_TABLE_COLS } from './quantize-math.js';
 import { planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
 import { shardedRowsInt8, writeQuantizeShard, type QuantizeShardHeader } from './quantize-shards.js';
 import type { ShardSpec } from '../analysis/shards.js';
@@ -139,7 +139,7 @@ function sumChange(changes: TensorChange[]): { before: number; after: number } {
 
 /** What an int4/int3/int2 run stored and ran (bytes are the stored packed codes + scales + zero points). */
 function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16Scales: number; float32Scales: number; unpackOps?: string }): string {
-  const bits = dtype === 'int4' ? 4 : dtype === 'int3' ? 3 : 2;
+  const bits = lowBitsOf(dtype)!;
   const s = sumChange(changes);
   const scales = [plan.float16Scales ? `${plan.float16Scales} with float16 row scales` : '', plan.float32Scales ? `${plan.float32Scales} with float32 row scales (some fall outside float16's normal range)` : '']
     .filter(Boolean)

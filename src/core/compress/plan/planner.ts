@@ -26,6 +26,7 @@ import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } 
 import { Materializer, type Materialized } from './materialize.js';
 import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
 import { latencyP50, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { lowBitsOf } from '../quantize-math.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
 
 export interface PlanSettings {
@@ -575,7 +576,7 @@ export class CompressPlanner {
         const c = await this.studentCandidate([step, ...quantize], label);
         // only forms with low-bit tables (TF.js has none); one that fell back to another form's
         // tables is that form, kept under its first name
-        const lowBit = quantize.some((q) => q.method === 'quantize' && /^int[432]$/.test(String(q.settings.dtype)));
+        const lowBit = quantize.some((q) => q.method === 'quantize' && lowBitsOf(String(q.settings.dtype)) !== undefined);
         if (lowBit && (dtype === 'int4' || dtype === 'int4col' || dtype === 'int3' || dtype === 'int3col') && !this.lowBitStudents.has(c)) {
           this.lowBitStudents.set(c, { distill: step, quantize, form: dtype });
         }

@@ -15,7 +15,7 @@
 // stores what the steps before made).
 
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
-import { COLUMN_SCALES_MAX_BYTES, NARROW_TABLE_COLS, packedRowBytes } from '../quantize-math.js';
+import { COLUMN_SCALES_MAX_BYTES, lowBitsOf, NARROW_TABLE_COLS, packsSmallerThanInt8 } from '../quantize-math.js';
 
 export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int3' | 'int2' | 'uint8';
 
@@ -82,15 +82,12 @@ export function tableDtypes(format: ModelIR['format']): StorageDtype[] {
   return format === 'onnx' ? ['float32', 'float16', 'int8', 'int4', 'int3', 'int2'] : ['float32', 'float16', 'uint8'];
 }
 
-/** Whether a table this wide packs smaller at `dtype` than at int8 (the quantizer leaves it otherwise). */
-function packsSmaller(dtype: StorageDtype, cols: number): boolean {
-  const bits = dtype === 'int4' ? 4 : dtype === 'int3' ? 3 : dtype === 'int2' ? 2 : undefined;
-  return bits === undefined || packedRowBytes(cols, bits) < cols;
-}
-
 function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   // a 2-wide table's int3 rows take 2 bytes, as int8's do: not offered (quantize would leave it)
-  const dtypes = tableDtypes(format).filter((d) => packsSmaller(d, t.shape[1]));
+  const dtypes = tableDtypes(format).filter((d) => {
+    const bits = lowBitsOf(d);
+    return bits === undefined || packsSmallerThanInt8(t.shape[1], bits);
+  });
   const small = dtypes.filter((d) => d !== 'float32' && d !== 'float16' && d !== 'int2');
   const out = dtypes.map((dtype) => opt({ dtype }));
   const cols = t.shape[1];

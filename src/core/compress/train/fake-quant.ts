@@ -6,7 +6,7 @@
 // layout, follows quantize-onnx.ts: tables under NARROW_TABLE_COLS wide or asked per column get
 // column scales; a table whose packed rows would take as many bytes as int8 is left in float.
 
-import { fakeQuantRowColumns, fakeQuantRowLowBit, type LowBits, NARROW_TABLE_COLS, packedRowBytes, quantizeColumnsLowBit } from '../quantize-math.js';
+import { columnScaled, fakeQuantRowColumns, fakeQuantRowLowBit, type LowBits, lowBitsOf, packsSmallerThanInt8, quantizeColumnsLowBit } from '../quantize-math.js';
 import type { SparseTable } from './sparse-tables.js';
 
 export type QuantAwareDtype = 'int4' | 'int3' | 'int2';
@@ -19,10 +19,9 @@ export interface QuantAwareSettings {
 
 /** The fake quantizer of one table, or why the table stays float (what quantize would do to it). */
 export function tableFakeQuant(s: QuantAwareSettings, rows: number, cols: number): TableFakeQuant | { leftBecause: string } {
-  const bits: LowBits = s.dtype === 'int4' ? 4 : s.dtype === 'int3' ? 3 : 2;
-  if (packedRowBytes(cols, bits) >= cols) return { leftBecause: `only ${cols} wide: packed ${s.dtype} rows would take as many bytes as int8 rows, so quantize leaves it` };
-  const perColumn = s.scales === 'column' || cols < NARROW_TABLE_COLS;
-  return new TableFakeQuant(bits, perColumn, rows, cols);
+  const bits = lowBitsOf(s.dtype)!;
+  if (!packsSmallerThanInt8(cols, bits)) return { leftBecause: `only ${cols} wide: packed ${s.dtype} rows would take as many bytes as int8 rows, so quantize leaves it` };
+  return new TableFakeQuant(bits, columnScaled(cols, s.scales), rows, cols);
 }
 
 export class TableFakeQuant {
