@@ -1,6 +1,7 @@
 // Quantization-aware training of embedding tables: the fake quantizer is the quantizer (bit for
 // bit), the optimizer's float rows learn as they would without it, and a fine-tuned model's
-// tables are what `quantize` then stores.
+// tables are what `quantize` then stores: on our fixture and on models PyTorch exported (logit
+// outputs, a DeepFM's 1-wide linear tables that int4 leaves as they are).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +27,7 @@ import { quantizeModel } from '../../src/core/compress/quantize.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { createRng } from '../../src/core/samples/prng.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
 const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-qat-'));
@@ -168,4 +170,49 @@ test('finetune --quant-aware on an ONNX NeuMF: its tables are what quantize stor
     finetuneModel(ir, { data: r.interactionsCsv, epochs: 1, quantAware: { dtype: 'int4' }, gradual: { prune: { sparsity: 0.5 }, rampEpochs: 1 } }),
     /quantization-aware training and gradual or dynamic pruning cannot be combined/,
   );
+});
+
+test('PyTorch exports: quantization-aware fine-tuning keeps each output kind, and quantize stores the tables it wrote', async (t) => {
+  const e = pytorchExports();
+  if (!e) return t.skip('PyTorch not installed');
+  await initTfjs('auto');
+  for (const m of e.models) {
+    const file = path.join(e.dir, m.file);
+    const ir = await readModel(file);
+    const data = path.join(e.dir, m.inputs.includes('fields') ? 'deepfm_train.csv' : 'train.csv');
+    const outcome = await finetuneModel(ir, { data, epochs: 1, teacher: file, quantAware: { dtype: 'int4' } });
+    assert.equal(outcome.settings.outputKind, m.output, m.file);
+    const trained = outcome.changes.filter((c) => c.action.includes('quantization-aware (int4 per row')).map((c) => c.tensor);
+    assert.ok(trained.length >= 2, `${m.file}: ${outcome.changes.map((c) => `${c.tensor}: ${c.action}`).join('; ')}`);
+    // a DeepFM's 1-wide linear tables: int4 would pack them no smaller than int8, so they stay float
+    if (m.inputs.includes('fields')) assert.ok(outcome.notes.some((n) => /^Left in float \(not quantization-aware\): user_linear\.weight \(only 1 wide/.test(n)), outcome.notes.join('\n'));
+    const qatPath = path.join(work, `qat-${m.file}`);
+    await outcome.write(qatPath);
+    const qatIr = await readModel(qatPath);
+    // every row is a fixed point of the quantizer (trained rows whose extreme codes went unused
+    // would otherwise be stored on a narrower grid)
+    for (const name of trained) {
+      const t = qatIr.tensors.find((x) => x.name === name)!;
+      const v = await readTensorFloat32(t);
+      assert.deepEqual(dequantizeRowsLowBit(quantizeRowsLowBit(v, t.shape[0], t.shape[1], 4, true)), v, `${m.file}: ${name} is on its int4 grid`);
+    }
+    const q = await quantizeModel(qatIr, { dtype: 'int4', tensors: trained });
+    const qPath = path.join(work, `qat-int4-${m.file}`);
+    await q.write(qPath);
+    const ins = m.sample.inputs;
+    const n = m.sample.scores.length;
+    const ints = (v: number[]) => BigInt64Array.from(v, (x) => BigInt(x));
+    const feeds: Record<string, ort.Tensor> = ins.fields
+      ? { fields: new ort.Tensor('int64', ints((ins.fields as number[][]).flat()), [n, (ins.fields as number[][])[0].length]) }
+      : { user: new ort.Tensor('int64', ints(ins.user as number[]), [n]), item: new ort.Tensor('int64', ints(ins.item as number[]), [n]) };
+    const scores = async (f: string) => {
+      const s = await ort.InferenceSession.create(f, { logSeverityLevel: 3 });
+      const out = (await s.run(feeds))[s.outputNames[0]].data as Float32Array;
+      await s.release();
+      return Float32Array.from(out);
+    };
+    const a = await scores(qatPath);
+    const b = await scores(qPath);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * Math.max(1, Math.abs(a[i])), `${m.file} row ${i}: ${a[i]} vs ${b[i]}`);
+  }
 });

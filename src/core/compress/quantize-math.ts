@@ -593,18 +593,35 @@ export function dequantizeRowsLowBit(q: Pick<RowQuantizedLowBit, 'codes' | 'scal
 
 /**
  * Fake quantization of one row (quantization-aware training): writes into out[at..at+cols) the
- * values that quantizeRowsLowBit with float16 scales would reconstruct for the row at
+ * values that quantizeRowsLowBit with float16 scales reconstructs for the row at
  * values[at..at+cols), fitted alone (the same range, clip and rounding; a row whose scale does not
- * fit float16 keeps a float32 one, as a table of such rows would). No allocation: it runs for
+ * fit float16 keeps a float32 one, as a table of such rows would), made a fixed point of the
+ * quantizer: a reconstructed row whose extreme codes went unused (a zero point rounded away from
+ * the row's minimum, say) would be fitted to a narrower grid when stored, so it is fitted again
+ * until it stores as it is (once or twice; at most FIXED_POINT_FITS). No allocation: it runs for
  * every row an optimizer step touches.
  */
 export function fakeQuantRowLowBit(values: ArrayLike<number>, at: number, cols: number, bits: LowBits, out: Float32Array): void {
+  fitRowInto(values, at, cols, bits, out);
+  for (let i = 0; i < FIXED_POINT_FITS && fitRowInto(out, at, cols, bits, out); i++);
+}
+
+const FIXED_POINT_FITS = 8;
+
+/** One fit of the row at values[at..] written into out[at..] (in place when out is values); whether any value changed. */
+function fitRowInto(values: ArrayLike<number>, at: number, cols: number, bits: LowBits, out: Float32Array): boolean {
   const top = (1 << bits) - 1;
   const [lo, hi] = rowRange(values, at, cols, at / cols);
   const widest = (hi - lo) / top;
   const f16 = widest === 0 || (widest * CLIP_GRID[CLIP_GRID.length - 1] >= FLOAT16_MIN_NORMAL && widest <= FLOAT16_MAX);
   const { scale, zp } = fitRow(values, at, cols, lo, hi, top, f16 ? (s) => float16BitsToFloat32(float32ToFloat16Bits(s)) : Math.fround);
-  for (let c = at; c < at + cols; c++) out[c] = scale === 0 ? 0 : dequantized(codeOf(values[c], scale, zp, top), zp, scale);
+  let changed = false;
+  for (let c = at; c < at + cols; c++) {
+    const v = scale === 0 ? 0 : dequantized(codeOf(values[c], scale, zp, top), zp, scale);
+    if (v !== values[c]) changed = true;
+    out[c] = v;
+  }
+  return changed;
 }
 
 /**
