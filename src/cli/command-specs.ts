@@ -162,9 +162,15 @@ export const QUANTIZE = defineCommand({
     scales: { kind: 'choice', choices: ['row', 'column'], defaultText: 'row', description: "int4 / int3 / int2 tables: a scale and zero point per row, or one per column for the whole table (3 bytes less per row; tables under 8 wide are always per column)" },
     'full-range': { kind: 'boolean', description: 'ONNX int8 dense kernels: all 8 bits (by default 7, so that x64 CPUs without VNNI cannot overflow)' },
     'from-shards': { kind: 'path', repeatable: true, valueName: 'FILE|DIR', description: 'ONNX int8: take the tables from these shard files (a folder: every *.qshard in it), all N of one split; the model equals a one-process run, byte for byte' },
+    finetune: { kind: 'path', valueName: 'INTERACTIONS.csv', description: 'int4 / int3 / int2: first fine-tune on these interactions quantization-aware (the tables train through the rounding they will be stored in), then quantize' },
+    epochs: { kind: 'integer', min: 1, max: 1000, default: 2, description: 'quantization-aware fine-tuning epochs' },
+    lr: { kind: 'number', min: 0, minExclusive: true, max: 10, default: 0.001, description: 'fine-tuning learning rate' },
+    'batch-size': { kind: 'integer', min: 1, max: 1 << 20, default: 1024, description: 'fine-tuning rows per batch' },
+    'no-teacher': { kind: 'boolean', description: "fine-tune on the labels alone (by default the unquantized model's scores are soft targets too)" },
   },
   groups: [
     COMPRESS_COMMON,
+    OUTPUT_KIND,
     shardingGroup({
       shard: 'ONNX int8: compute only shard I of N of the embedding tables (balanced by size) into the shard file --out; --from-shards assembles the model',
       distribute: 'ONNX int8: N table shards on the job queue at --redis, run by `prunescope worker` processes, then assembled here',
@@ -172,9 +178,17 @@ export const QUANTIZE = defineCommand({
       outHint: 'a shard file: give --out SHARD.qshard',
     }),
   ],
-  rules: [{ exclusive: ['shard', 'from-shards', 'distribute'] }],
+  rules: [
+    { exclusive: ['shard', 'from-shards', 'distribute'] },
+    // after the rule above, only --finetune with one of the three can break this one
+    { exclusive: ['finetune', 'shard', 'from-shards', 'distribute'], message: '--finetune trains the whole model: it does not go with --shard, --from-shards or --distribute' },
+    { requires: 'finetune', when: ['epochs', 'lr', 'batch-size'] },
+    { requires: 'finetune', when: ['no-teacher'], message: '--no-teacher goes with --finetune INTERACTIONS.csv' },
+    { requires: 'finetune', when: ['output-kind'], message: '--output-kind needs --finetune INTERACTIONS.csv (it picks the training loss)' },
+  ],
   examples: [
     'prunescope quantize model.onnx --dtype int8 --out model-int8.onnx',
+    'prunescope quantize model.onnx --dtype int4 --scales column --finetune train.csv --epochs 2 --candidates candidates.csv --out model-int4.onnx',
     'prunescope quantize big.onnx --dtype int8 --shard 2/8 --out big-2.qshard',
     'prunescope quantize big.onnx --dtype int8 --from-shards shards/ --out big-int8.onnx',
     'prunescope quantize big.onnx --dtype int8 --distribute 8 --redis redis://queue:6379 --out big-int8.onnx',

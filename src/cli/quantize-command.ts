@@ -1,10 +1,13 @@
-// `prunescope quantize MODEL --dtype int8|int4|int3|int2|float16|uint8|uint16 [--tensors ...] --out PATH`
-// (options: command-specs.ts QUANTIZE). ONNX int8 also runs in table shards: `--shard I/N --out
+// `prunescope quantize MODEL --dtype int8|int4|int3|int2|float16|uint8|uint16 [--tensors ...]
+// [--finetune INTERACTIONS.csv --epochs N] --out PATH` (options: command-specs.ts QUANTIZE). With
+// --finetune, int4/int3/int2 tables are fine-tuned quantization-aware first (quantize-steps.ts). ONNX int8 also runs in table shards: `--shard I/N --out
 // F.qshard` computes one, `--from-shards` assembles the model from all N, `--distribute N
 // --redis URL` puts N on the job queue for `prunescope worker`s and assembles when they are done.
 
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { composeQuantize, QuantizeTuningError } from '../core/jobs/quantize-steps.js';
+import type { CompressStep } from '../core/jobs/job-types.js';
 import { UsageError } from './args.js';
 import { QUANTIZE } from './command-specs.js';
 import { checkReportFileFree } from './report-file.js';
@@ -68,5 +71,25 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
       onShardDone: (done, total) => process.stderr.write(`quantize: ${done} of ${total} shards done\n`),
     });
   }
-  return runCompressCommand(o, positionals[0], [{ method: 'quantize', settings }], o.dtype);
+  let steps: CompressStep[];
+  try {
+    steps = composeQuantize(
+      settings,
+      o.finetune
+        ? {
+            data: o.finetune,
+            epochs: o.epochs,
+            lr: o.lr,
+            batchSize: o['batch-size'],
+            ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
+            // the unquantized original teaches the fine-tuning, unless --no-teacher
+            ...(o['no-teacher'] ? {} : { teacher: model }),
+          }
+        : undefined,
+    );
+  } catch (e) {
+    if (e instanceof QuantizeTuningError) throw new UsageError(e.message);
+    throw e;
+  }
+  return runCompressCommand(o, positionals[0], steps, o.finetune ? `${o.dtype}-qat` : o.dtype);
 }

@@ -12,6 +12,7 @@ import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from 
 import { describeMethods } from '../core/compress/method-settings.js';
 import { weakTreeFeatures, type CompressJobResult, type FindingAction, type GraphView, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
 import { describeTuning, pruneSteps, type PruneTuning } from '../core/jobs/prune-steps.js';
+import { describeQuantizeTuning, quantizeSteps, type QuantizeTuning } from '../core/jobs/quantize-steps.js';
 import type { ModelReport, OpportunityKind } from '../shared/report.js';
 import { AnalysisPanel, type PanelActions } from './analysis-panel.js';
 import { runJobWithProgress } from './job-bridge.js';
@@ -37,7 +38,8 @@ export interface CompressArgs {
   /**
    * Prune Model: fine-tune after the cut (with `settings`): epochs on `data` (default: the
    * training interactions known to the workspace); `gradual` prunes while training (magnitude
-   * pruning only, the ramp over all but the last epoch). false or absent: one-shot.
+   * pruning only, the ramp over all but the last epoch). Quantize Model (int4 / int3 / int2,
+   * ONNX): fine-tune quantization-aware for `epochs` before storing. false or absent: one-shot.
    */
   finetune?: { epochs: number; gradual?: boolean; data?: string } | false;
 }
@@ -293,12 +295,16 @@ export class Commands implements PanelActions {
   private tuningFromArgs(model: vscode.Uri, args: CompressArgs): PruneTuning | undefined {
     const f = args.finetune;
     if (!f) return { kind: 'one-shot' };
-    const data = f.data ? resolve(dirname(model.fsPath), f.data) : this.target.data.knownTraining(model);
-    if (!data) {
-      showError('fine-tuning needs training interactions: set prunescope.trainingDataPath or pass finetune.data.');
-      return undefined;
-    }
+    const data = this.trainingFromArgs(model, f);
+    if (!data) return undefined;
     return f.gradual ? { kind: 'gradual', data, epochs: f.epochs, rampEpochs: Math.max(0, f.epochs - 1) } : { kind: 'finetune', data, epochs: f.epochs };
+  }
+
+  /** The interactions a command's `finetune` argument trains on; undefined (and shown) when none is known. */
+  private trainingFromArgs(model: vscode.Uri, f: { data?: string }): string | undefined {
+    const data = f.data ? resolve(dirname(model.fsPath), f.data) : this.target.data.knownTraining(model);
+    if (!data) showError('fine-tuning needs training interactions: set prunescope.trainingDataPath or pass finetune.data.');
+    return data;
   }
 
   /** "Fine-tune after pruning?" when training interactions are known; one-shot otherwise. */
@@ -324,7 +330,12 @@ export class Commands implements PanelActions {
   async quantize(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {
     const model = await this.pickModel(uri, 'Quantize');
     if (!model || !this.checkLocal(model)) return undefined;
-    if (args.settings) return this.compress(model, 'quantize', args.settings, args);
+    if (args.settings) {
+      if (!args.finetune) return this.compress(model, 'quantize', args.settings, args);
+      const data = this.trainingFromArgs(model, args.finetune);
+      if (!data) return undefined;
+      return this.quantizeJob(model, args.settings, { kind: 'quant-aware', data, epochs: args.finetune.epochs }, args, false);
+    }
     const onnx = isOnnx(model);
     const last = this.remembered<{ dtype: string; tensors: string; scales?: string }>(onnx ? 'quantize.onnx' : 'quantize.tfjs', { dtype: onnx ? 'int8' : 'uint8', tensors: 'all' });
     const dtypes = onnx
@@ -364,7 +375,50 @@ export class Commands implements PanelActions {
     );
     if (lowBit && !scales) return undefined;
     await this.remember(onnx ? 'quantize.onnx' : 'quantize.tfjs', { dtype: dtype.value, tensors: tensors.value, ...(scales ? { scales: scales.value } : {}) });
-    return this.compress(model, 'quantize', { dtype: dtype.value, tensors: tensors.value, ...(scales?.value === 'column' ? { scales: 'column' } : {}) }, args);
+    const settings = { dtype: dtype.value, tensors: tensors.value, ...(scales?.value === 'column' ? { scales: 'column' } : {}) };
+    if (!lowBit || !onnx) return this.compress(model, 'quantize', settings, args);
+    const tuning = await this.askQuantizeTuning(model, dtype.value);
+    if (!tuning) return undefined;
+    if (tuning.kind === 'direct') return this.compress(model, 'quantize', settings, args);
+    return this.quantizeJob(model, settings, tuning, args, true);
+  }
+
+  /** "Fine-tune quantization-aware first?" for a low-bit ONNX quantization when training interactions are known. */
+  private async askQuantizeTuning(model: vscode.Uri, dtype: string): Promise<QuantizeTuning | undefined> {
+    const data = this.target.data.knownTraining(model);
+    if (!data) return { kind: 'direct' };
+    const on = `on ${vscode.workspace.asRelativePath(data)}`;
+    const items: Array<vscode.QuickPickItem & { value: string; tuning: QuantizeTuning }> = [
+      { label: 'Quantize directly', detail: 'Round the trained tables: quickest', value: 'direct', tuning: { kind: 'direct' } },
+      {
+        label: 'Fine-tune 2 epochs quantization-aware, then quantize',
+        detail: `The tables train through the ${dtype} rounding they will be stored in ${on}, the original teaching`,
+        value: 'qat2',
+        tuning: { kind: 'quant-aware', data, epochs: 2 },
+      },
+    ];
+    const last = this.remembered<{ value: string }>('quantizeTuning', { value: 'direct' });
+    const pick = await pickOne(items, 'Quantize Model: train before storing?', last.value);
+    if (!pick) return undefined;
+    await this.remember('quantizeTuning', { value: pick.value });
+    return pick.tuning;
+  }
+
+  /** Quantization-aware fine-tuning and the quantization after it, as one job titled with the training. */
+  private quantizeJob(
+    model: vscode.Uri, settings: Record<string, unknown>, tuning: QuantizeTuning & { kind: 'quant-aware' }, args: CompressArgs, interactive: boolean,
+  ): Promise<CompressJobResult | undefined> {
+    let steps: CompressStep[];
+    try {
+      // the unquantized model teaches the quantization-aware training
+      steps = quantizeSteps(settings, tuning, model.fsPath);
+    } catch (e) {
+      showError(e instanceof Error ? e.message : String(e));
+      return Promise.resolve(undefined);
+    }
+    const name = `quantize ${String(settings.dtype)}${settings.scales === 'column' ? ' per column' : ''}`;
+    const opts: CompressJobOptions = { label: `${name} (${describeQuantizeTuning(tuning)})`, outputName: 'quantize', interactive };
+    return this.compress(model, steps[0].method, steps[0].settings, args, steps, opts);
   }
 
   async factorize(uri?: vscode.Uri, args: CompressArgs = {}): Promise<CompressJobResult | undefined> {

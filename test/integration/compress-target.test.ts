@@ -179,6 +179,38 @@ suite('PruneScope Compress to Target and run history', () => {
     assert.ok(runs[0].backend?.startsWith('tfjs '), `backend ${runs[0].backend}`);
   });
 
+  test('Quantize Model (dialogs) offers quantization-aware fine-tuning for int4 when training data is known', async function () {
+    this.timeout(180_000);
+    const a = await api();
+    const s = neumf();
+    const model = ws(s.onnx);
+    const before = sha(model);
+    const config = vscode.workspace.getConfiguration('prunescope');
+    await config.update('trainingDataPath', s.interactions, vscode.ConfigurationTarget.Workspace);
+    const out = ws('samples/neumf-quantize-qat.onnx');
+    fs.rmSync(out, { force: true });
+    let result: CompressJobResult | undefined;
+    try {
+      a.answerDialogs(['int4', 'per column', 'Fine-tune 2 epochs quantization-aware, then quantize', out]);
+      result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(model));
+      assertAnswersUsed(a);
+    } finally {
+      await config.update('trainingDataPath', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+    assert.ok(result, 'no result (see the PruneScope log)');
+    assert.equal(result.output, out);
+    assert.equal(sha(model), before);
+    assert.equal(result.training?.length, 1);
+    assert.equal(result.training?.[0].losses.length, 2, 'two epochs of training');
+    const runs = await a.runs(vscode.Uri.file(model));
+    assert.equal(runs[0].title, 'quantize int4 per column (quantization-aware: fine-tuned 2 epochs)');
+    assert.deepEqual(runs[0].recipe, [
+      // the unquantized model teaches the training (quantize-steps.ts)
+      { method: 'finetune', settings: { data: ws(s.interactions), epochs: 2, lr: 0.001, batchSize: 1024, quantAware: { dtype: 'int4', scales: 'column' }, teacher: model } },
+      { method: 'quantize', settings: { dtype: 'int4', tensors: 'embeddings', scales: 'column' } },
+    ]);
+  });
+
   test('Prune Model without training data is one-shot, and says so', async function () {
     this.timeout(60_000);
     const a = await api();

@@ -109,3 +109,35 @@ test('compress --data: the low-bit students that decide the choice are fine-tune
   assert.equal(rr.code, 0, rr.stderr);
   assert.equal(readFileSync(replayed).length, qat[0].bytes);
 });
+
+test('quantize --dtype int4 --finetune: the tables train through their rounding, taught by the original, and quantize stores them with no further rounding', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const m = fx.models.neumf;
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-quantize-qat-'));
+  const out = join(dir, 'qat.onnx');
+  const before = readFileSync(m.onnxPath!);
+  const r = run('quantize', m.onnxPath!, '--dtype', 'int4', '--finetune', m.interactionsCsv, '--epochs', '1', '--candidates', m.candidatesCsv, '--out', out, '--no-latency', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  type Step = { method: string; settings: Record<string, unknown> };
+  const j = JSON.parse(r.stdout) as { method: string; settings: { steps: Step[] }; training?: Array<{ losses: number[] }>; changes: Array<{ tensor: string; action: string }> };
+  assert.equal(j.method, 'finetune + quantize');
+  const [ft, q] = j.settings.steps;
+  assert.equal(ft.method, 'finetune');
+  assert.deepEqual([ft.settings.data, ft.settings.epochs, ft.settings.teacher, ft.settings.quantAware], [m.interactionsCsv, 1, m.onnxPath, { dtype: 'int4', scales: 'row' }]);
+  assert.equal(q.method, 'quantize');
+  assert.equal(q.settings.dtype, 'int4');
+  assert.equal(j.training?.[0].losses.length, 1, 'one epoch of training');
+  // every table was already on its int4 grid: quantize changed nothing more
+  const stored = j.changes.filter((c) => c.action.startsWith('quantize: int4 per-row'));
+  assert.equal(stored.length, 4, j.changes.map((c) => `${c.tensor}: ${c.action}`).join('\n'));
+  for (const c of stored) assert.match(c.action, /max \|Δw\| 0\.00e\+0, RMSE 0\.00e\+0\)$/, c.tensor);
+  assert.deepEqual(readFileSync(m.onnxPath!), before, 'the original is untouched');
+  // the same quantization without training: a model of the same size, whose tables moved
+  const direct = run('quantize', m.onnxPath!, '--dtype', 'int4', '--out', join(dir, 'direct.onnx'), '--no-latency', '--json');
+  assert.equal(direct.code, 0, direct.stderr);
+  assert.equal(readFileSync(out).length, readFileSync(join(dir, 'direct.onnx')).length);
+  // (a job of one step does not name the method in its changes)
+  const moved = (JSON.parse(direct.stdout) as { changes: Array<{ action: string }> }).changes.filter((c) => c.action.startsWith('int4 per-row'));
+  assert.equal(moved.length, 4);
+  for (const c of moved) assert.doesNotMatch(c.action, /max \|Δw\| 0\.00e\+0/);
+});

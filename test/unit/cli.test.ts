@@ -141,6 +141,22 @@ test('prune: the gradual and column flags are checked before any model is read',
   }
 });
 
+test('quantize: the quantization-aware training flags are checked before any model is read', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--dtype', 'int8', '--finetune', 'd.csv'], /^prunescope quantize: --finetune trains the tables through the rounding of int4, int3 or int2; --dtype int8 keeps the metric without it/],
+    [['--dtype', 'int4', '--finetune', 'd.csv', '--tensors', 'user_embedding,item_embedding'], /give --tensors embeddings \(or all\), not a list of tables/],
+    [['--dtype', 'int4', '--epochs', '3'], /^prunescope quantize: --epochs \/ --lr \/ --batch-size need --finetune INTERACTIONS\.csv/],
+    [['--dtype', 'int4', '--no-teacher'], /^prunescope quantize: --no-teacher goes with --finetune INTERACTIONS\.csv/],
+    [['--dtype', 'int4', '--output-kind', 'logit'], /^prunescope quantize: --output-kind needs --finetune INTERACTIONS\.csv/],
+    [['--dtype', 'int8', '--finetune', 'd.csv', '--shard', '1/2', '--out', 'x.qshard'], /^prunescope quantize: --finetune trains the whole model: it does not go with --shard, --from-shards or --distribute/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = run('quantize', 'missing.onnx', ...flags);
+    assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, flags.join(' '));
+  }
+});
+
 test('--external-data: tensors of 1 KiB or more go to <out>.data, the same bytes as without it; a TF.js output refuses it (exit 2)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-external-'));
   const table = new Float32Array(64 * 16).map((_, i) => Math.sin(i) * 0.1);
