@@ -83,6 +83,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     distill: !o['no-distill'],
     confidence: o.confidence,
     chooseBy: o['choose-by'],
+    rounding: o.rounding,
   };
   const overwrite = o.force;
   await checkOutputFree(out, format, overwrite, model);

@@ -39,6 +39,10 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     ...(o.scales ? { scales: o.scales } : {}),
     ...(o['full-range'] ? { reduceRange: false } : {}),
   };
+  if (o.rounding === 'output-aware') {
+    if (!['int4', 'int3', 'int2'].includes(o.dtype)) throw new UsageError(`--rounding output-aware is for --dtype int4, int3 or int2; ${o.dtype} rounds to nearest`);
+    Object.assign(settings, { rounding: 'output-aware', ...(o.calibration ? { calibration: resolve(o.calibration) } : {}) });
+  } else if (o.rounding === 'nearest' && o.calibration) throw new UsageError('--calibration goes with --rounding output-aware');
   const sharded = o.shard !== undefined || o['from-shards'] !== undefined || o.distribute !== undefined;
   if (sharded && o.dtype !== 'int8') throw new UsageError('--shard, --from-shards and --distribute are for --dtype int8');
   const model = resolve(positionals[0]);

@@ -141,7 +141,7 @@ test('prune: the gradual and column flags are checked before any model is read',
   }
 });
 
-test('quantize: the quantization-aware training flags are checked before any model is read', () => {
+test('quantize: the training and rounding flags are checked before any model is read', () => {
   const cases: Array<[string[], RegExp]> = [
     [['--dtype', 'int8', '--finetune', 'd.csv'], /^prunescope quantize: --finetune trains the tables through the rounding of int4, int3 or int2; --dtype int8 keeps the metric without it/],
     [['--dtype', 'int4', '--finetune', 'd.csv', '--tensors', 'user_embedding,item_embedding'], /give --tensors embeddings \(or all\), not a list of tables/],
@@ -149,6 +149,10 @@ test('quantize: the quantization-aware training flags are checked before any mod
     [['--dtype', 'int4', '--no-teacher'], /^prunescope quantize: --no-teacher goes with --finetune INTERACTIONS\.csv/],
     [['--dtype', 'int4', '--output-kind', 'logit'], /^prunescope quantize: --output-kind needs --finetune INTERACTIONS\.csv/],
     [['--dtype', 'int8', '--finetune', 'd.csv', '--shard', '1/2', '--out', 'x.qshard'], /^prunescope quantize: --finetune trains the whole model: it does not go with --shard, --from-shards or --distribute/],
+    [['--dtype', 'int8', '--rounding', 'output-aware'], /^prunescope quantize: --rounding output-aware is for --dtype int4, int3 or int2; int8 rounds to nearest/],
+    [['--dtype', 'int4', '--calibration', 'c.csv'], /^prunescope quantize: --calibration goes with --rounding output-aware/],
+    [['--dtype', 'int4', '--rounding', 'nearest', '--calibration', 'c.csv'], /^prunescope quantize: --calibration goes with --rounding output-aware/],
+    [['--dtype', 'int4', '--rounding', 'closest'], /^prunescope quantize: --rounding must be/],
   ];
   for (const [flags, message] of cases) {
     const r = run('quantize', 'missing.onnx', ...flags);

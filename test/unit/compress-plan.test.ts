@@ -136,6 +136,16 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   assert.deepEqual(quantizeSteps(units, { user_emb: 'int4', item_emb: 'r0.9+int4col' }, after).slice(0, 1), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'] } },
   ]);
+  // output-aware rounding: every low-bit step (int8 and float16 have no such form)
+  assert.deepEqual(quantizeSteps(units, { ...cols, dense: 'float16' }, wideFactor, { outputAware: true }), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'], scales: 'column', rounding: 'output-aware' } },
+    { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_proj'] } },
+  ]);
+  assert.deepEqual(quantizeSteps(units, a, after, { outputAware: true }), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb'], rounding: 'output-aware' } },
+    { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
+    { method: 'quantize', settings: { dtype: 'float16', tensors: ['fc1', 'fc2'] } },
+  ]);
   // the dense kernels together: fewer neurons first, a low rank with the tables'
   assert.deepEqual(structuralSteps(units, { dense: 'neurons0.5+int8' }), [{ method: 'prune-neurons', settings: { keep: 0.5 } }]);
   assert.deepEqual(structuralSteps(units, { item_emb: 'r0.8', dense: 'r0.9+int8' }), [

@@ -49,6 +49,7 @@ test("every method's defaults are filled in", () => {
     dense: 'weights-only',
     lookup: 'compact',
     scales: 'row',
+    rounding: 'nearest',
     verify: true,
     verifyRows: 256,
   });

@@ -492,6 +492,12 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
       dense: choice(['weights-only', 'dynamic'], "ONNX int8 dense kernels: 'weights-only' (dequantized for the float MatMul) or 'dynamic' (integer MatMul).", { default: 'weights-only' }),
       lookup: choice(['compact', 'fast'], "ONNX int8 tables: 'compact' (float16 row scales) or 'fast' (float32 scales, one DequantizeLinear).", { default: 'compact' }),
       scales: choice(['row', 'column'], "ONNX int4/int3/int2 tables: a scale and zero point per 'row', or one per 'column' for the whole table (3 bytes less per row; tables under 8 wide always per column).", { default: 'row' }),
+      rounding: choice(
+        ['nearest', 'output-aware'],
+        "ONNX int4/int3/int2 tables: each value to its nearest code ('nearest'), or each row's codes chosen with error feedback so that the score moves least ('output-aware', measured on calibration pairs; the same size).",
+        { default: 'nearest' },
+      ),
+      calibration: text("Output-aware rounding: a CSV of user,item[,fields] pairs (validation candidates or training interactions) on which the score's sensitivity to each table is measured; default random user x item pairs (a model with a fields input needs the file)."),
       verify: { kind: 'boolean', default: true, description: 'Run both models on the same generated inputs (a compress job compares them itself: off there unless asked).' },
       verifyRows: count('Rows for the check.', { default: 256 }),
       fromShards: names('ONNX int8: shard files of `quantize --shard I/N` (all N) whose table codes and scales are used instead of computed; the model is the same, byte for byte.'),

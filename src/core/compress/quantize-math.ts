@@ -450,14 +450,19 @@ export interface LowBitPasses {
   /** error of the rows quantized so far; sse is summed in element order, so RMSE does not depend on the chunking */
   maxAbsError: number;
   sse: number;
+  /** output-aware rounding: the factor codeRowWithFeedback uses (absent: round to nearest) */
+  feedback?: Float64Array;
 }
 
-export function startRowsLowBit(rows: number, cols: number, bits: LowBits): LowBitPasses {
+export function startRowsLowBit(rows: number, cols: number, bits: LowBits, feedback?: Float64Array): LowBitPasses {
   if (bits !== 4 && bits !== 3 && bits !== 2) throw new Error(`quantize: bits must be 4, 3 or 2, got ${String(bits)}`);
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) throw new Error(`quantize: [${rows}, ${cols}] is not a matrix shape`);
   const lo = new Float64Array(rows);
   const hi = new Float64Array(rows);
-  return { bits, rows, cols, top: (1 << bits) - 1, lo, hi, f16: false, scales: new Float32Array(rows), zeroPoints: new Uint8Array(rows), maxAbsError: 0, sse: 0 };
+  if (feedback && feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
+  const p: LowBitPasses = { bits, rows, cols, top: (1 << bits) - 1, lo, hi, f16: false, scales: new Float32Array(rows), zeroPoints: new Uint8Array(rows), maxAbsError: 0, sse: 0 };
+  if (feedback) p.feedback = feedback;
+  return p;
 }
 
 /** The first row of a chunk of whole rows (elements [first, first + n) of the table), and how many it holds. */
@@ -497,7 +502,7 @@ export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, f
     p.scales[r0 + i] = scale;
     p.zeroPoints[r0 + i] = zp;
   }
-  codeRowsLowBit(chunk, r0, p.cols, p.scales, p.zeroPoints, p.top, out, p);
+  codeRowsLowBit(chunk, r0, p.cols, p.scales, p.zeroPoints, p.top, out, p, p.feedback);
 }
 
 /**
@@ -507,15 +512,16 @@ export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, f
  */
 export function codeRowsLowBit(
   chunk: ArrayLike<number>, r0: number, cols: number, scales: Float32Array, zeroPoints: Uint8Array, top: number, out: Uint8Array,
-  err: { maxAbsError: number; sse: number },
+  err: { maxAbsError: number; sse: number }, feedback?: Float64Array,
 ): void {
   let maxAbsError = err.maxAbsError;
   let sse = err.sse;
   for (let i = 0, r = r0; i < chunk.length; r++) {
     const scale = scales[r];
     const zp = zeroPoints[r];
+    if (feedback && scale !== 0) codeRowWithFeedback(chunk, i, cols, () => scale, () => zp, top, feedback, out);
     for (const end = i + cols; i < end; i++) {
-      const k = scale === 0 ? 0 : codeOf(chunk[i], scale, zp, top);
+      const k = scale === 0 ? 0 : feedback ? out[i] : codeOf(chunk[i], scale, zp, top);
       out[i] = k;
       const d = Math.abs(chunk[i] - dequantized(k, zp, scale));
       if (d > maxAbsError) maxAbsError = d;
@@ -524,6 +530,38 @@ export function codeRowsLowBit(
   }
   err.maxAbsError = maxAbsError;
   err.sse = sse;
+}
+
+let feedbackScratch = new Float64Array(0);
+
+/**
+ * Output-aware rounding of one row (GPTQ's order-wise error feedback; output-aware-rounding.ts
+ * makes `feedback`): the row's values at values[at..at+cols) are coded one column after the
+ * other, and each rounding error, divided by U[j][j], is taken off the columns still to code
+ * along U's row j, where U is the upper Cholesky factor of H^-1 and H the second moment of the
+ * score's gradient with respect to the row: the error left is the one the output sees least.
+ * Exact zeros (pruned weights) are coded as zero and take no feedback. Writes the codes into
+ * out[at..at+cols).
+ */
+function codeRowWithFeedback(
+  values: ArrayLike<number>, at: number, cols: number, scaleOf: (c: number) => number, zpOf: (c: number) => number, top: number, feedback: Float64Array, out: Uint8Array,
+): void {
+  if (feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
+  if (feedbackScratch.length < cols) feedbackScratch = new Float64Array(cols);
+  const x = feedbackScratch;
+  for (let c = 0; c < cols; c++) x[c] = values[at + c];
+  for (let j = 0; j < cols; j++) {
+    const s = scaleOf(j);
+    const zp = zpOf(j);
+    if (values[at + j] === 0 || s === 0) {
+      out[at + j] = s === 0 ? 0 : zp;
+      continue;
+    }
+    const k = codeOf(x[j], s, zp, top);
+    out[at + j] = k;
+    const e = (x[j] - dequantized(k, zp, s)) / feedback[j * cols + j];
+    for (let m = j + 1; m < cols; m++) if (values[at + m] !== 0) x[m] -= e * feedback[j * cols + m];
+  }
 }
 
 /** After pass 2: the stored scales (float16 bits when chosen) and the error of the table. */
@@ -541,9 +579,9 @@ export function finishRowsLowBit(p: LowBitPasses): Pick<RowQuantizedLowBit, 'sca
  * widest clip) and the codes are computed from the rounded scales.
  * The same passes as the streamed form (LowBitPasses), on one chunk.
  */
-export function quantizeRowsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits, float16Scales = false): RowQuantizedLowBit {
+export function quantizeRowsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits, float16Scales = false, feedback?: Float64Array): RowQuantizedLowBit {
   checkShape(values, rows, cols);
-  const p = startRowsLowBit(rows, cols, bits);
+  const p = startRowsLowBit(rows, cols, bits, feedback);
   const codes = new Uint8Array(rows * cols);
   if (values.length > 0) accumulateRowRangesLowBit(p, values, 0);
   chooseScalesLowBit(p, float16Scales);
@@ -565,14 +603,32 @@ export type ColumnQuantizedLowBit = Omit<RowQuantizedLowBit, 'scaleBits'>;
  * (it quantizes the transposed table), and the codes are packed per row of the table, so a Gather
  * of rows still reads whole packed rows.
  */
-export function quantizeColumnsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits): ColumnQuantizedLowBit {
+export function quantizeColumnsLowBit(values: ArrayLike<number>, rows: number, cols: number, bits: LowBits, feedback?: Float64Array): ColumnQuantizedLowBit {
   checkShape(values, rows, cols);
   const t = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c];
   const q = quantizeRowsLowBit(t, cols, rows, bits, false);
   const codes = new Uint8Array(rows * cols);
-  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) codes[r * cols + c] = q.codes[c * rows + r];
-  return { bits, rows, cols, codes, packed: packRowCodes(codes, rows, cols, bits), scales: q.scales, zeroPoints: q.zeroPoints, maxAbsError: q.maxAbsError, rmse: q.rmse };
+  if (!feedback) {
+    for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) codes[r * cols + c] = q.codes[c * rows + r];
+    return { bits, rows, cols, codes, packed: packRowCodes(codes, rows, cols, bits), scales: q.scales, zeroPoints: q.zeroPoints, maxAbsError: q.maxAbsError, rmse: q.rmse };
+  }
+  // output-aware: the columns' grids as fitted, the codes of each row chosen with error feedback
+  if (feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
+  const top = (1 << bits) - 1;
+  const { scales, zeroPoints } = q;
+  let maxAbsError = 0;
+  let sse = 0;
+  for (let r = 0; r < rows; r++) {
+    codeRowWithFeedback(values, r * cols, cols, (c) => scales[c], (c) => zeroPoints[c], top, feedback, codes);
+    for (let c = 0; c < cols; c++) {
+      const d = Math.abs(values[r * cols + c] - dequantized(codes[r * cols + c], zeroPoints[c], scales[c]));
+      if (d > maxAbsError) maxAbsError = d;
+      sse += d * d;
+    }
+  }
+  const rmse = rows * cols ? Math.sqrt(sse / (rows * cols)) : 0;
+  return { bits, rows, cols, codes, packed: packRowCodes(codes, rows, cols, bits), scales, zeroPoints, maxAbsError, rmse };
 }
 
 /** The table the graph reconstructs from a per-column quantization, in float32. */

@@ -96,6 +96,8 @@ export interface OnnxQuantizeOptions {
   onTensor?: (done: number, total: number, name: string) => void;
   /** elements per chunk when tables are streamed (default 1 Mi); tests make it small */
   chunkElements?: number;
+  /** int4/int3/int2: output-aware rounding of these tables (by name), with their feedback factors (output-aware-rounding.ts) */
+  feedback?: Map<string, Float64Array>;
   /** where int8 tables' codes and scales come from: computed here (default), or from shards */
   rowsInt8?: RowsInt8Source;
 }
@@ -176,10 +178,10 @@ export type RowsLowBit = Pick<RowQuantizedLowBit, 'scales' | 'scaleBits' | 'zero
  * measures the error; the codes are made and packed again a chunk at a time when the model is
  * written, so only per-row arrays are held. Equal bit for bit to quantizeRowsLowBit.
  */
-export async function streamedRowsLowBit(t: ModelTensor, bits: LowBits, float16Scales: boolean, chunk = CHUNK_ELEMENTS): Promise<RowsLowBit> {
+export async function streamedRowsLowBit(t: ModelTensor, bits: LowBits, float16Scales: boolean, chunk = CHUNK_ELEMENTS, feedback?: Float64Array): Promise<RowsLowBit> {
   const [rows, cols] = t.shape;
   const step = Math.max(1, Math.floor(chunk / Math.max(1, cols))) * cols;
-  const p = startRowsLowBit(rows, cols, bits);
+  const p = startRowsLowBit(rows, cols, bits, feedback);
   await forEachTensorChunk(t, step, (c, first) => accumulateRowRangesLowBit(p, c, first));
   chooseScalesLowBit(p, float16Scales);
   const chunkRows = Math.min(step, rows * cols) / Math.max(1, cols);
@@ -197,7 +199,7 @@ export async function streamedRowsLowBit(t: ModelTensor, bits: LowBits, float16S
       const out = new Uint8Array(chunkRows * w);
       await forEachTensorChunk(t, step, async (c, first) => {
         const n = c.length / cols;
-        codeRowsLowBit(c, first / cols, cols, scales, zeroPoints, top, code, { maxAbsError: 0, sse: 0 });
+        codeRowsLowBit(c, first / cols, cols, scales, zeroPoints, top, code, { maxAbsError: 0, sse: 0 }, feedback);
         await sink(packRowCodes(code.subarray(0, c.length), n, cols, bits, out.subarray(0, n * w)));
       });
     },
@@ -407,10 +409,10 @@ interface TableContext {
  * scales (float16 when they fit) and uint8 row zero points; each Gather becomes
  * Gather(packed) -> unpack -> Sub(Gather(zero points)) -> Mul(Gather(scales)).
  */
-async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean, chunk: number): Promise<TensorChange> {
+async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean, chunk: number, feedback?: Float64Array): Promise<TensorChange> {
   const { names, edit } = cx;
   const [rows, cols] = t.shape;
-  const rq = await streamedRowsLowBit(t, bits, true, chunk);
+  const rq = await streamedRowsLowBit(t, bits, true, chunk, feedback);
   const w = packedRowBytes(cols, bits);
   const dtype = `int${bits}` as const;
   const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
@@ -444,7 +446,7 @@ async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: Lo
   return {
     tensor: t.name,
     action:
-      `${dtype} per-row asymmetric (${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}, ${scaleDtype} scale + uint8 zero point per row; ` +
+      `${dtype} per-row asymmetric (${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}, ${scaleDtype} scale + uint8 zero point per row; ${feedback ? 'output-aware rounding; ' : ''}` +
       `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul dequantize only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)}, RMSE ${rq.rmse.toExponential(2)})`,
     before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
     after: stored.map((s) => ({ name: s.name, shape: s.shape.slice(), dtype: s.dtype, bytes: s.data.byteLength })),
@@ -459,10 +461,10 @@ async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: Lo
  * get it when asked (`scales: 'column'`): 3 bytes less per row, at the price of one range for
  * rows of every norm.
  */
-async function columnLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean): Promise<TensorChange> {
+async function columnLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean, feedback?: Float64Array): Promise<TensorChange> {
   const { names, edit } = cx;
   const [rows, cols] = t.shape;
-  const q = quantizeColumnsLowBit(await readTensorFloat32(t), rows, cols, bits);
+  const q = quantizeColumnsLowBit(await readTensorFloat32(t), rows, cols, bits, feedback);
   const dtype = `int${bits}` as const;
   const stored = [
     { name: names.fresh(`${t.name}_${dtype}`), shape: [rows, packedRowBytes(cols, bits)], dtype: 'uint8' as const, data: q.packed },
@@ -487,7 +489,7 @@ async function columnLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bi
   return {
     tensor: t.name,
     action:
-      `${dtype} per-column asymmetric (${cols < NARROW_TABLE_COLS ? `only ${cols} wide: ` : ''}one float32 scale and zero point per column instead of per row; ${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}; ` +
+      `${dtype} per-column asymmetric (${cols < NARROW_TABLE_COLS ? `only ${cols} wide: ` : ''}one float32 scale and zero point per column instead of per row; ${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}; ${feedback ? 'output-aware rounding; ' : ''}` +
       `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul; max |Δw| ${q.maxAbsError.toExponential(2)}, RMSE ${q.rmse.toExponential(2)})`,
     before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
     after: stored.map((x) => ({ name: x.name, shape: x.shape.slice(), dtype: x.dtype, bytes: x.data.byteLength })),
@@ -638,8 +640,9 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
         skip(t.name, `${(t.storage.byteLength / 2 ** 20).toFixed(0)} MiB: per-column scales are fitted on the whole table in memory (at most ${COLUMN_SCALES_MAX_BYTES / 2 ** 20} MiB); per-row scales stream it`);
         continue;
       }
-      if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18));
-      else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS));
+      const feedback = opts.feedback?.get(t.name);
+      if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18, feedback));
+      else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS, feedback));
       continue;
     }
     if (allGather) {

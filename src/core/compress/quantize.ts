@@ -12,6 +12,7 @@ import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
 import { lowBitsOf, NARROW_TABLE_COLS } from './quantize-math.js';
 import { planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
+import { roundingFactors } from './output-aware-rounding.js';
 import { shardedRowsInt8, writeQuantizeShard, type QuantizeShardHeader } from './quantize-shards.js';
 import type { ShardSpec } from '../analysis/shards.js';
 import { planTfjsQuantization } from './quantize-tfjs.js';
@@ -57,6 +58,19 @@ export interface QuantizeSettings {
    * per-column scales either way.
    */
   scales?: 'row' | 'column';
+  /**
+   * ONNX int4/int3/int2 tables: 'nearest' (default) rounds each value to its nearest code;
+   * 'output-aware' chooses the codes of each row with error feedback so that the score moves
+   * least (output-aware-rounding.ts), measured on the pairs of `calibration`. The same scales,
+   * layout and size.
+   */
+  rounding?: 'nearest' | 'output-aware';
+  /**
+   * output-aware rounding: a CSV of user,item[,fields] pairs (candidates or interactions) to
+   * measure the score's sensitivity on; default random user x item pairs (models with fields
+   * inputs need the file)
+   */
+  calibration?: string;
   /** ONNX: write every tensor of 1 KiB or more to `<output>.data` (external data), for big outputs; models read with external data keep it anyway */
   externalData?: boolean;
   /** run original and quantized model on the same generated inputs (default true) */
@@ -200,6 +214,12 @@ export async function quantizeModel(
   if (scalesBy === 'column' && !isLowBit(dtype)) {
     throw new ModelFileError(ir.path, `quantize: scales 'column' is for int4, int3 and int2 tables; ${dtype} ${dtype === 'int8' ? 'tables have one scale per row (per table under 8 wide)' : 'has no scales to choose'}`);
   }
+  const rounding = settings.rounding ?? 'nearest';
+  if (rounding !== 'nearest' && rounding !== 'output-aware') throw new ModelFileError(ir.path, `quantize: rounding must be nearest or output-aware, got "${String(rounding)}"`);
+  if (rounding === 'output-aware' && !isLowBit(dtype)) {
+    throw new ModelFileError(ir.path, `quantize: rounding 'output-aware' is for int4, int3 and int2 tables; ${dtype} rounds to nearest`);
+  }
+  if (rounding === 'nearest' && settings.calibration !== undefined) throw new ModelFileError(ir.path, "quantize: calibration goes with rounding 'output-aware'");
   const verify = settings.verify ?? true;
   const verifyRows = settings.verifyRows ?? 256;
   let rowsInt8 = hooks.rowsInt8;
@@ -211,7 +231,11 @@ export async function quantizeModel(
     shardNote = `The int8 tables' codes and scales came from ${sharded.shards} shard file(s) (quantize --shard), computed by the same code as a one-process run: the model is the same, byte for byte.`;
   }
   // fromShards is how the work was done, not what was done: a recipe replays it in one process
-  const resolved = { dtype, tensors, reduceRange, dense, lookup, ...(scalesBy === 'column' ? { scales: scalesBy } : {}), verify, verifyRows, ...(settings.externalData ? { externalData: true } : {}) };
+  const resolved = {
+    dtype, tensors, reduceRange, dense, lookup, ...(scalesBy === 'column' ? { scales: scalesBy } : {}),
+    ...(rounding === 'output-aware' ? { rounding, ...(settings.calibration ? { calibration: settings.calibration } : {}) } : {}),
+    verify, verifyRows, ...(settings.externalData ? { externalData: true } : {}),
+  };
   const progress = ctx.onProgress ?? (() => undefined);
   const selected = selectTensors(ir, { dtype, tensors });
   if (isLowBit(dtype)) checkLowBitSelection(ir, dtype, tensors, selected);
@@ -222,7 +246,10 @@ export async function quantizeModel(
   let write: (outPath: string) => Promise<void>;
   const notes: string[] = [];
   if (isOnnx) {
-    const plan = await planOnnxQuantization(ir, selected, { dtype: dtype as 'int8' | LowBitDtype | 'float16', reduceRange, dense, lookup, scales: scalesBy, signal: ctx.signal, onTensor, rowsInt8 });
+    const feedback = rounding === 'output-aware' ? await roundingFactors(ir, selected, settings.calibration, ctx, notes) : undefined;
+    const plan = await planOnnxQuantization(ir, selected, {
+      dtype: dtype as 'int8' | LowBitDtype | 'float16', reduceRange, dense, lookup, scales: scalesBy, signal: ctx.signal, onTensor, rowsInt8, ...(feedback ? { feedback } : {}),
+    });
     if (shardNote) notes.push(shardNote);
     changes = plan.changes;
     skipped = plan.skipped;

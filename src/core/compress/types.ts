@@ -10,6 +10,18 @@ export interface CompressionContext {
   signal?: AbortSignal;
   /** fraction 0..1 of this method's work, with what it is doing */
   onProgress?: (fraction: number, detail?: string) => void;
+  /**
+   * The score's sensitivity measured by an earlier quantize step of the same recipe, with no other
+   * method since (output-aware-rounding.ts): a later step quantizes its tables with it, since the
+   * engine cannot run a graph whose tables are already packed. Whoever runs a recipe's steps passes
+   * one holder along the quantize steps and a fresh one after any other method.
+   */
+  sensitivity?: SensitivityMemo;
+}
+
+/** What an output-aware quantize step measured (per table, H row-major cols x cols), and on what. */
+export interface SensitivityMemo {
+  measured?: { calibration: string; hessians: Map<string, Float64Array>; pairs: number; draws: number };
 }
 
 /** One tensor's change, for the before/after report. */

@@ -8,7 +8,7 @@ import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js'
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
 import { modelSizeOfIR } from '../eval/size.js';
-import type { CompressionContext, CompressionOutcome } from '../compress/types.js';
+import type { CompressionContext, CompressionOutcome, SensitivityMemo } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
 import type { ModelReport } from '../../shared/report.js';
 import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
@@ -351,12 +351,16 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   const applied: Array<{ method: string; settings: Record<string, unknown> }> = [];
   try {
     let current: ModelIR | undefined = ir;
+    // what an output-aware quantize step measured, for the quantize steps right after it (types.ts)
+    let sensitivity: SensitivityMemo = {};
     for (const [i, step] of steps.entries()) {
       const span = 0.5 / steps.length;
       const label = steps.length > 1 ? `${step.method} (step ${i + 1} of ${steps.length})` : step.method;
+      if (step.method !== 'quantize') sensitivity = {};
       const outcome = await runMethod(current, step, {
         signal,
         onProgress: (f, detail) => report(label, 0.05 + span * i + span * 0.8 * f, detail),
+        sensitivity,
       });
       signal.throwIfAborted();
       report('writing', 0.05 + span * (i + 0.8), label);

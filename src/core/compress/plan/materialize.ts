@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readModel } from '../../model/read-model.js';
 import type { ModelIR } from '../../model/ir.js';
-import type { CompressionContext } from '../types.js';
+import type { CompressionContext, SensitivityMemo } from '../types.js';
 import { runMethodStep } from '../registry.js';
 import type { PlanStep } from './space.js';
 
@@ -21,6 +21,11 @@ export interface Materialized {
   dir: string;
   /** the steps that changed something, in order: the recipe that reproduces this model */
   steps: PlanStep[];
+  /**
+   * what an output-aware quantize step measured on this model or on the model before the quantize
+   * steps that made it, as a job replaying the recipe holds it (types.ts SensitivityMemo)
+   */
+  sensitivity: SensitivityMemo;
 }
 
 export class Materializer {
@@ -72,18 +77,22 @@ export class Materializer {
     return ir;
   }
 
+  private readonly rootSensitivity: SensitivityMemo = {};
+
   private async buildUncached(steps: readonly PlanStep[]): Promise<Materialized> {
-    if (steps.length === 0) return { path: this.original.path, dir: '', steps: [] };
+    if (steps.length === 0) return { path: this.original.path, dir: '', steps: [], sensitivity: this.rootSensitivity };
     const parent = await this.build(steps.slice(0, -1));
     const step = steps[steps.length - 1];
     this.ctx.signal?.throwIfAborted();
     const input = await this.irOf(parent);
-    const outcome = await runMethodStep(input, step, { signal: this.ctx.signal });
+    // quantize steps share what was measured before them; any other method starts afresh (as a job does)
+    const sensitivity = step.method === 'quantize' ? parent.sensitivity : {};
+    const outcome = await runMethodStep(input, step, { signal: this.ctx.signal, sensitivity });
     if (outcome.changes.length === 0 && step.method !== 'finetune') return parent;
     const dir = join(this.workDir, `m${++this.next}`);
     await mkdir(dir, { recursive: true });
     const path = join(dir, this.fileName);
     await outcome.write(path);
-    return { path, dir, steps: [...parent.steps, step] };
+    return { path, dir, steps: [...parent.steps, step], sensitivity };
   }
 }

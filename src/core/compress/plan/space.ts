@@ -236,9 +236,10 @@ export function splitAtFieldDrop(steps: readonly PlanStep[]): { first: PlanStep[
  * The quantization steps, one per dtype, naming the tensors of the model the structural steps
  * left: a table's own tensor, or its low-rank factors (`<table>_lowrank` stays a table and takes
  * the table's dtype; the projection `<table>_proj` is a dense kernel: int8 under integer rows,
- * float16 under float16).
+ * float16 under float16). `outputAware`: low-bit tables are rounded output-aware
+ * (output-aware-rounding.ts: the same size, less error in the score).
  */
-export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR): PlanStep[] {
+export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR, opts: { outputAware?: boolean } = {}): PlanStep[] {
   // one step per dtype and scale layout: "int4" and "int4col" (per-column scales)
   const byDtype = new Map<string, string[]>();
   const add = (d: StorageDtype, name: string, column = false) => {
@@ -270,6 +271,12 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
   const order = ['int2', 'int2col', 'int3', 'int3col', 'int4', 'int4col', 'int8', 'uint8', 'float16'];
   return order.filter((k) => byDtype.has(k)).map((k) => ({
     method: 'quantize' as const,
-    settings: { dtype: k.replace(/col$/, ''), tensors: byDtype.get(k)!, ...(k.endsWith('col') ? { scales: 'column' } : {}) },
+    settings: {
+      dtype: k.replace(/col$/, ''),
+      tensors: byDtype.get(k)!,
+      ...(k.endsWith('col') ? { scales: 'column' } : {}),
+      // low-bit tables (int8 has no such form): codes chosen so that the score moves least
+      ...(opts.outputAware && /^int[432]/.test(k) ? { rounding: 'output-aware' } : {}),
+    },
   }));
 }
