@@ -191,7 +191,7 @@ suite('PruneScope Compress to Target and run history', () => {
     fs.rmSync(out, { force: true });
     let result: CompressJobResult | undefined;
     try {
-      a.answerDialogs(['int4', 'per column', 'Fine-tune 2 epochs quantization-aware, then quantize', out]);
+      a.answerDialogs(['int4', 'per column', 'output-aware', 'Fine-tune 2 epochs quantization-aware, then quantize', out]);
       result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(model));
       assertAnswersUsed(a);
     } finally {
@@ -207,8 +207,10 @@ suite('PruneScope Compress to Target and run history', () => {
     assert.deepEqual(runs[0].recipe, [
       // the unquantized model teaches the training (quantize-steps.ts)
       { method: 'finetune', settings: { data: ws(s.interactions), epochs: 2, lr: 0.001, batchSize: 1024, quantAware: { dtype: 'int4', scales: 'column' }, teacher: model } },
-      { method: 'quantize', settings: { dtype: 'int4', tensors: 'embeddings', scales: 'column' } },
+      { method: 'quantize', settings: { dtype: 'int4', tensors: 'embeddings', scales: 'column', rounding: 'output-aware' } },
     ]);
+    // the quantize step rounded output-aware, and the report says on what it measured
+    assert.ok(result.notes.some((n) => n.startsWith('Output-aware rounding: ')), result.notes.join('\n'));
   });
 
   test('Prune Model without training data is one-shot, and says so', async function () {
