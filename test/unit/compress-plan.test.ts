@@ -137,12 +137,12 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'] } },
   ]);
   // output-aware rounding: every low-bit step (int8 and float16 have no such form)
-  assert.deepEqual(quantizeSteps(units, { ...cols, dense: 'float16' }, wideFactor, { outputAware: true }), [
+  assert.deepEqual(quantizeSteps(units, { ...cols, dense: 'float16' }, wideFactor, { outputAware: {} }), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'], scales: 'column', rounding: 'output-aware' } },
     { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_proj'] } },
   ]);
-  assert.deepEqual(quantizeSteps(units, a, after, { outputAware: true }), [
-    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb'], rounding: 'output-aware' } },
+  assert.deepEqual(quantizeSteps(units, a, after, { outputAware: { calibration: 'train.csv' } }), [
+    { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb'], rounding: 'output-aware', calibration: 'train.csv' } },
     { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
     { method: 'quantize', settings: { dtype: 'float16', tensors: ['fc1', 'fc2'] } },
   ]);
@@ -196,6 +196,13 @@ test('a whole search on the tiny NeuMF: the written model is the chosen one, the
     assert.equal(r.chosen.ratio, r.baseline.bytes / r.chosen.bytes);
     if (r.withinBudget) assert.ok(r.chosen.kept >= 0.95 - 1e-12, `kept ${r.chosen.kept}`);
     assert.ok(r.notes.some((n) => n.includes('optimistic')), 'no held-out users: the figures are called optimistic');
+    // low-bit tables are rounded output-aware on random pairs (user and item id inputs), int8 to nearest
+    const quantizeSteps = r.front.flatMap((p) => p.recipe as PlanStep[]).filter((st) => st.method === 'quantize');
+    const lowBit = quantizeSteps.filter((st) => /^int[432]$/.test(String(st.settings.dtype)));
+    assert.ok(lowBit.length > 0);
+    for (const st of lowBit) assert.deepEqual([st.settings.rounding, st.settings.calibration], ['output-aware', undefined], JSON.stringify(st));
+    for (const st of quantizeSteps.filter((x) => !lowBit.includes(x))) assert.equal(st.settings.rounding, undefined, JSON.stringify(st));
+    assert.ok(!r.notes.some((n) => n.startsWith('Low-bit tables are rounded to nearest')), r.notes.join('\n'));
     assert.ok(fractions.length > 0 && fractions.every((f) => f >= 0 && f < 1));
     // the chosen model as written scores what the search said, on the same users (all of them here)
     const dir = CompressPlanner.dirOf(r, planner);

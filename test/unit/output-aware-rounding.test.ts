@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { feedbackFactor } from '../../src/core/compress/output-aware-rounding.js';
+import { feedbackFactor, outputAwareBlocker } from '../../src/core/compress/output-aware-rounding.js';
 import {
   dequantizeColumnsLowBit,
   dequantizeRowsLowBit,
@@ -174,6 +174,11 @@ test("a fields model (DeepFM): random pairs cannot be made, so the tables are ro
   assert.ok(plain.notes.some((n) => /^Output-aware rounding was asked for, but its input '.*' takes fields whose values random pairs cannot make up: give calibration pairs: every table was rounded to nearest\.$/.test(n)), plain.notes.join('\n'));
   const near = await quantizeModel(ir, { dtype: 'int4', verify: false });
   assert.deepEqual(plain.changes.map((c) => c.action), near.changes.map((c) => c.action));
+  // the search asks first: rounded to nearest unless it has training interactions to measure on
+  assert.match(outputAwareBlocker(ir) ?? '', /takes fields whose values random pairs cannot make up/);
+  assert.equal(outputAwareBlocker(ir, m.interactionsCsv), undefined);
+  assert.equal(outputAwareBlocker(await readModel(fx.models.neumf.onnxPath!)), undefined);
+  assert.equal(outputAwareBlocker(await readModel(fx.models.neumf.tfjsModelJson!)), 'low-bit tables are ONNX only');
   const calibrated = await quantizeModel(ir, { dtype: 'int4', rounding: 'output-aware', calibration: m.candidatesCsv, verify: false });
   const aware = calibrated.changes.filter((c) => c.action.includes('output-aware rounding; '));
   assert.ok(aware.length > 0, calibrated.notes.join('\n'));

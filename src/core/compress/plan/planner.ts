@@ -30,6 +30,9 @@ import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
 
+/** Largest model whose search rounds low-bit tables output-aware (each structural candidate is measured with the training engine). */
+const OUTPUT_AWARE_MAX_BYTES = 256 * 2 ** 20;
+
 export interface PlanSettings {
   /** validation candidates CSV (user,item,label): per user one positive and its negatives */
   candidates: string;
@@ -72,8 +75,9 @@ export interface PlanSettings {
   chooseBy?: 'expected' | 'measured';
   /**
    * How low-bit tables are rounded. 'output-aware' (default where the compiled engine runs the
-   * model and it takes user and item ids): each row's codes with error feedback so that the score
-   * moves least, the same size (output-aware-rounding.ts; on two MovieLens NeuMFs 10-25% fewer
+   * model, it takes user and item ids or `data` gives the pairs, and it is at most 256 MiB):
+   * each row's codes with error feedback so that the score
+   * moves least, the same size (output-aware-rounding.ts; on two MovieLens NeuMFs 9-25% fewer
    * candidate pairs swapped than rounding to nearest); 'nearest': each value to its nearest code.
    */
   rounding?: 'nearest' | 'output-aware';
@@ -165,8 +169,8 @@ export class CompressPlanner {
   /** how the expected figure weighs items, in words (for the report) */
   private expectedFit = '';
   private readonly useExpected: boolean;
-  /** low-bit tables rounded output-aware (PlanSettings.rounding, where it can run) */
-  private readonly outputAware: boolean = false;
+  /** low-bit tables rounded output-aware (PlanSettings.rounding, where it can run), on these pairs */
+  private readonly outputAware: { calibration?: string } | undefined;
   private units: SearchUnit[] = [];
   private splits!: CandidateSplits;
   private mat: Materializer;
@@ -191,10 +195,20 @@ export class CompressPlanner {
     if (s.maxLatencyRatio !== undefined) this.budget.maxLatencyRatio = s.maxLatencyRatio;
     this.deadline = this.t0 + (s.budgetMinutes ?? 10) * 60_000;
     this.useExpected = this.metric !== 'auc' && (s.chooseBy ?? 'expected') === 'expected';
-    if ((s.rounding ?? 'output-aware') === 'output-aware') {
-      const blocker = outputAwareBlocker(ir);
-      this.outputAware = blocker === undefined;
-      if (blocker && ir.format === 'onnx') this.notes.push(`Low-bit tables are rounded to nearest: output-aware rounding cannot run here (${blocker}).`);
+    const bytes = ir.files.reduce((n, f) => n + f.bytes, 0);
+    if ((s.rounding ?? 'output-aware') === 'output-aware' && ir.format === 'onnx' && bytes > OUTPUT_AWARE_MAX_BYTES) {
+      this.notes.push(
+        `Low-bit tables are rounded to nearest: output-aware rounding loads the model into the training engine once per structural candidate, ` +
+          `and this one is ${(bytes / 2 ** 20).toFixed(0)} MiB (at most ${OUTPUT_AWARE_MAX_BYTES / 2 ** 20} MiB in a search; \`quantize --rounding output-aware\` takes any size).`,
+      );
+    } else if ((s.rounding ?? 'output-aware') === 'output-aware' && ir.format === 'onnx') {
+      // random user x item pairs where the inputs are ids; the training interactions where the
+      // model takes fields (never the candidates: the judged users' rows are among them)
+      const random = outputAwareBlocker(ir);
+      const onData = random && s.data && !outputAwareBlocker(ir, s.data) ? s.data : undefined;
+      if (!random) this.outputAware = {};
+      else if (onData) this.outputAware = { calibration: onData };
+      else this.notes.push(`Low-bit tables are rounded to nearest: output-aware rounding cannot run here (${random}${s.data ? '' : '; --data would give the pairs'}).`);
     }
     this.mat = new Materializer(ir, workDir, fileName, { signal: ctx.signal });
   }

@@ -237,9 +237,10 @@ export function splitAtFieldDrop(steps: readonly PlanStep[]): { first: PlanStep[
  * left: a table's own tensor, or its low-rank factors (`<table>_lowrank` stays a table and takes
  * the table's dtype; the projection `<table>_proj` is a dense kernel: int8 under integer rows,
  * float16 under float16). `outputAware`: low-bit tables are rounded output-aware
- * (output-aware-rounding.ts: the same size, less error in the score).
+ * (output-aware-rounding.ts: the same size, less error in the score), on these calibration pairs
+ * (default random ones).
  */
-export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR, opts: { outputAware?: boolean } = {}): PlanStep[] {
+export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR, opts: { outputAware?: { calibration?: string } } = {}): PlanStep[] {
   // one step per dtype and scale layout: "int4" and "int4col" (per-column scales)
   const byDtype = new Map<string, string[]>();
   const add = (d: StorageDtype, name: string, column = false) => {
@@ -276,7 +277,7 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
       tensors: byDtype.get(k)!,
       ...(k.endsWith('col') ? { scales: 'column' } : {}),
       // low-bit tables (int8 has no such form): codes chosen so that the score moves least
-      ...(opts.outputAware && /^int[432]/.test(k) ? { rounding: 'output-aware' } : {}),
+      ...(opts.outputAware && /^int[432]/.test(k) ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
     },
   }));
 }
