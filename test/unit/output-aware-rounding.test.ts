@@ -166,7 +166,7 @@ test('quantize int3 output-aware on the tiny NeuMF: the same size, fewer candida
   await assert.rejects(quantizeModel(ir, { dtype: 'int4', calibration: m.candidatesCsv }), /calibration goes with rounding 'output-aware'/);
 });
 
-test("a fields model (DeepFM): random pairs cannot be made, so the tables are rounded to nearest and the note says why; with the candidates as calibration they are not", async () => {
+test("a fields model (DeepFM): random pairs cannot be made, so the tables are rounded to nearest and the note says why; on its training interactions they are not", async () => {
   const fx = await writeTinyFixtures(fixturesDir);
   const m = fx.models.deepfm;
   const ir = await readModel(m.onnxPath!);
@@ -179,7 +179,7 @@ test("a fields model (DeepFM): random pairs cannot be made, so the tables are ro
   assert.equal(outputAwareBlocker(ir, m.interactionsCsv), undefined);
   assert.equal(outputAwareBlocker(await readModel(fx.models.neumf.onnxPath!)), undefined);
   assert.equal(outputAwareBlocker(await readModel(fx.models.neumf.tfjsModelJson!)), 'low-bit tables are ONNX only');
-  const calibrated = await quantizeModel(ir, { dtype: 'int4', rounding: 'output-aware', calibration: m.candidatesCsv, verify: false });
+  const calibrated = await quantizeModel(ir, { dtype: 'int4', rounding: 'output-aware', calibration: m.interactionsCsv, verify: false });
   const aware = calibrated.changes.filter((c) => c.action.includes('output-aware rounding; '));
   assert.ok(aware.length > 0, calibrated.notes.join('\n'));
 });

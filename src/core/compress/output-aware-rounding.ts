@@ -56,7 +56,7 @@ export interface OutputHessians {
  */
 export async function outputHessians(ir: ModelIR, calibration: string | undefined, ctx: CompressionContext = {}): Promise<OutputHessians | { unsupported: string }> {
   let pairs: Batch;
-  if (calibration) pairs = thinned(tableAsBatch(await readInteractionTable(calibration)), CALIBRATION_MAX_ROWS);
+  if (calibration) pairs = byUser(thinned(tableAsBatch(await readInteractionTable(calibration)), CALIBRATION_MAX_ROWS));
   else {
     const made = syntheticPairs(ir);
     if ('unsupported' in made) return made;
@@ -75,14 +75,13 @@ export async function outputHessians(ir: ModelIR, calibration: string | undefine
     const rand = mulberry32(0x5eed);
     const signs: OutputSeed = (scores, b, _atSigmoidInput, grad) => {
       for (let i = 0; i < scores.length; i++) grad[i] = rand() < 0.5 ? -1 : 1;
-      // centred over each user's run of rows: what moves all of a user's scores together
-      // leaves the user's ranking as it is
+      // centred over each user's rows (grouped): what moves all of a user's scores together leaves
+      // the user's ranking as it is. A user with one row in the batch keeps its sign.
       for (let i = 0; i < scores.length; ) {
         let j = i;
         let sum = 0;
         for (; j < scores.length && b.user[j] === b.user[i]; j++) sum += grad[j];
-        const mean = sum / (j - i);
-        for (let k = i; k < j; k++) grad[k] -= mean;
+        if (j - i > 1) for (let k = i; k < j; k++) grad[k] -= sum / (j - i);
         i = j;
       }
       return 0;
@@ -185,6 +184,21 @@ export async function roundingFactors(
       (rest.length ? ` Not measured (not a table the engine trains), rounded to nearest: ${rest.join(', ')}.` : ''),
   );
   return factors;
+}
+
+/** The rows of `b` grouped by user (stable), so that the signs are centred over each user's rows whatever the file's order. */
+function byUser(b: Batch): Batch {
+  const n = b.user.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => b.user[x] - b.user[y] || x - y);
+  const E = b.extraCount;
+  const out: Batch = { user: new Int32Array(n), item: new Int32Array(n), extra: new Int32Array(n * E), extraCount: E, label: new Float32Array(n) };
+  order.forEach((r, i) => {
+    out.user[i] = b.user[r];
+    out.item[i] = b.item[r];
+    out.label[i] = b.label[r];
+    for (let e = 0; e < E; e++) out.extra[i * E + e] = b.extra[r * E + e];
+  });
+  return out;
 }
 
 /** At most `max` rows of `b`, evenly spaced (all of them when it has fewer). */
