@@ -459,7 +459,6 @@ export function startRowsLowBit(rows: number, cols: number, bits: LowBits, feedb
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) throw new Error(`quantize: [${rows}, ${cols}] is not a matrix shape`);
   const lo = new Float64Array(rows);
   const hi = new Float64Array(rows);
-  if (feedback && feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
   const p: LowBitPasses = { bits, rows, cols, top: (1 << bits) - 1, lo, hi, f16: false, scales: new Float32Array(rows), zeroPoints: new Uint8Array(rows), maxAbsError: 0, sse: 0 };
   if (feedback) p.feedback = feedback;
   return p;
@@ -614,7 +613,6 @@ export function quantizeColumnsLowBit(values: ArrayLike<number>, rows: number, c
     return { bits, rows, cols, codes, packed: packRowCodes(codes, rows, cols, bits), scales: q.scales, zeroPoints: q.zeroPoints, maxAbsError: q.maxAbsError, rmse: q.rmse };
   }
   // output-aware: the columns' grids as fitted, the codes of each row chosen with error feedback
-  if (feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
   const top = (1 << bits) - 1;
   const { scales, zeroPoints } = q;
   let maxAbsError = 0;
