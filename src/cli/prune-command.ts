@@ -15,6 +15,7 @@
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { resolve } from 'node:path';
 import { composePrune, PruneScheduleError, type PruneFinetune, type PruneSchedule } from '../core/jobs/prune-steps.js';
+import { finetuneFromOptions } from '../core/jobs/finetune-step.js';
 import { UsageError } from './args.js';
 import { PRUNE } from './command-specs.js';
 import type { OptionValues } from './options.js';
@@ -65,17 +66,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const { values: o, positionals, given } = PRUNE.parse(argv);
   const step = pruneStep(o);
   const model = positionals[0];
-  const ft: PruneFinetune | undefined = o.finetune
-    ? {
-        data: o.finetune,
-        epochs: o.epochs,
-        lr: o.lr,
-        batchSize: o['batch-size'],
-        ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
-        // the unpruned original teaches the fine-tuning (prune-steps.ts), unless --no-teacher
-        ...(o['no-teacher'] ? {} : { teacher: resolve(model) }),
-      }
-    : undefined;
+  // the unpruned original teaches the fine-tuning (prune-steps.ts), unless --no-teacher
+  const ft: PruneFinetune | undefined = finetuneFromOptions(o, resolve(model));
   const schedule: PruneSchedule = {
     ...(o['ramp-epochs'] !== undefined ? { rampEpochs: atMost('ramp-epochs', o['ramp-epochs'], o.epochs) } : {}),
     ...(o['regrow-epochs'] !== undefined ? { regrowEpochs: atMost('regrow-epochs', o['regrow-epochs'], o.epochs) } : {}),

@@ -7,6 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { composeQuantize, QuantizeTuningError } from '../core/jobs/quantize-steps.js';
+import { finetuneFromOptions } from '../core/jobs/finetune-step.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { UsageError } from './args.js';
 import { QUANTIZE } from './command-specs.js';
@@ -77,20 +78,8 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   }
   let steps: CompressStep[];
   try {
-    steps = composeQuantize(
-      settings,
-      o.finetune
-        ? {
-            data: o.finetune,
-            epochs: o.epochs,
-            lr: o.lr,
-            batchSize: o['batch-size'],
-            ...(o['output-kind'] !== undefined ? { outputKind: o['output-kind'] } : {}),
-            // the unquantized original teaches the fine-tuning, unless --no-teacher
-            ...(o['no-teacher'] ? {} : { teacher: model }),
-          }
-        : undefined,
-    );
+    // the unquantized original teaches the fine-tuning, unless --no-teacher
+    steps = composeQuantize(settings, finetuneFromOptions(o, model));
   } catch (e) {
     if (e instanceof QuantizeTuningError) throw new UsageError(e.message);
     throw e;

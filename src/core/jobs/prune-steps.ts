@@ -12,6 +12,7 @@
 
 import { polynomialDecaySparsity } from '../compress/prune-magnitude.js';
 import type { CompressStep } from './job-types.js';
+import { finetuneSettings, type FinetuneAfter } from './finetune-step.js';
 
 /** The editor's choice of fine-tuning after a cut. */
 export type PruneTuning =
@@ -20,15 +21,8 @@ export type PruneTuning =
   /** TFMOT-style: the sparsity ramps up over `rampEpochs` inside one training run of `epochs` */
   | { kind: 'gradual'; data: string; epochs: number; rampEpochs: number };
 
-export interface PruneFinetune {
-  data: string;
-  epochs: number;
-  lr?: number;
-  batchSize?: number;
-  outputKind?: string;
-  /** the unpruned model whose scores are soft targets; omitted: labels only */
-  teacher?: string;
-}
+/** Fine-tuning after a cut; the teacher is the unpruned model. */
+export type PruneFinetune = FinetuneAfter;
 
 export interface PruneSchedule {
   /** gradual pruning: the targets ramp over this many epochs of the training run */
@@ -52,18 +46,7 @@ export class PruneScheduleError extends Error {
 const MASK_FREQUENCY = 100;
 
 function finetuneStep(ft: PruneFinetune, masks: 'keep-zeros' | 'none'): CompressStep {
-  return {
-    method: 'finetune',
-    settings: {
-      data: ft.data,
-      epochs: ft.epochs,
-      lr: ft.lr ?? 0.001,
-      batchSize: ft.batchSize ?? 1024,
-      masks,
-      ...(ft.outputKind !== undefined ? { outputKind: ft.outputKind } : {}),
-      ...(ft.teacher !== undefined ? { teacher: ft.teacher } : {}),
-    },
-  };
+  return { method: 'finetune', settings: finetuneSettings(ft, { masks }) };
 }
 
 /** The steps of one pruning job. */

@@ -6,17 +6,10 @@
 // keep the metric within noise without it (per-row int8 kept 100.2% of NDCG@10 on a PyTorch NeuMF).
 
 import type { CompressStep } from './job-types.js';
+import { finetuneSettings, type FinetuneAfter } from './finetune-step.js';
 
-/** The training before a low-bit quantization. */
-export interface QuantizeFinetune {
-  data: string;
-  epochs: number;
-  lr?: number;
-  batchSize?: number;
-  outputKind?: string;
-  /** the model being quantized, whose scores are soft targets; omitted: labels only */
-  teacher?: string;
-}
+/** The training before a low-bit quantization; the teacher is the model being quantized. */
+export type QuantizeFinetune = FinetuneAfter;
 
 /** The editor's choice before a low-bit quantization. */
 export type QuantizeTuning = { kind: 'direct' } | { kind: 'quant-aware'; data: string; epochs: number };
@@ -44,15 +37,7 @@ export function composeQuantize(quantize: Record<string, unknown>, ft: QuantizeF
   if (tensors !== 'all' && tensors !== 'embeddings') {
     throw new QuantizeTuningError('--finetune trains every embedding table through the rounding: give --tensors embeddings (or all), not a list of tables');
   }
-  const settings: Record<string, unknown> = {
-    data: ft.data,
-    epochs: ft.epochs,
-    lr: ft.lr ?? 0.001,
-    batchSize: ft.batchSize ?? 1024,
-    quantAware: { dtype, scales: quantize.scales === 'column' ? 'column' : 'row' },
-    ...(ft.outputKind !== undefined ? { outputKind: ft.outputKind } : {}),
-    ...(ft.teacher !== undefined ? { teacher: ft.teacher } : {}),
-  };
+  const settings = finetuneSettings(ft, { quantAware: { dtype, scales: quantize.scales === 'column' ? 'column' : 'row' } });
   return [{ method: 'finetune', settings }, step];
 }
 
