@@ -301,9 +301,9 @@ export const COMPRESS = defineCommand({
     'choose-by': { kind: 'choice', choices: ['expected', 'measured'], default: 'expected', description: "'expected': NDCG/HR averaged over which candidate item is the positive (low noise); 'measured': the metric as it is" },
     rounding: {
       kind: 'choice',
-      choices: ['output-aware', 'nearest'],
-      default: 'output-aware',
-      description: "low-bit tables: each row's codes chosen so that the score moves least, where the compiled engine runs the model ('output-aware', the same size), or each value to its nearest code",
+      choices: ['nearest', 'output-aware'],
+      default: 'nearest',
+      description: "low-bit tables: each value to its nearest code, or each row's codes chosen so that the score moves least where the compiled engine runs the model ('output-aware': the same size, a closer copy of the original's ranking)",
     },
     seed: { kind: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, description: 'seed of the holdout split and the training' },
     force: { kind: 'boolean', description: "replace --out and an earlier search's recipes" },

@@ -376,15 +376,15 @@ export class Commands implements PanelActions {
     if (lowBit && !scales) return undefined;
     const rounding = !lowBit ? undefined : await pickOne(
       [
+        { label: 'nearest', detail: 'Each value to its nearest code (the default).', value: 'nearest' },
         {
           label: 'output-aware',
-          detail: "Each row's codes chosen so that the score moves least (error feedback, measured on random user x item pairs): the same size, fewer rankings changed.",
+          detail: "Each row's codes chosen so that the score moves least (error feedback, measured on random user x item pairs): the same size, a closer copy of the original's ranking.",
           value: 'output-aware',
         },
-        { label: 'nearest', detail: 'Each value to its nearest code: quickest.', value: 'nearest' },
       ],
       'Quantize Model: rounding',
-      last.rounding ?? 'output-aware',
+      last.rounding ?? 'nearest',
     );
     if (lowBit && !rounding) return undefined;
     await this.remember(onnx ? 'quantize.onnx' : 'quantize.tfjs', {

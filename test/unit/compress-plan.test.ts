@@ -184,7 +184,9 @@ test('a whole search on the tiny NeuMF: the written model is the chosen one, the
   try {
     const ir = await readModel(onnx);
     const fractions: number[] = [];
-    const planner = new CompressPlanner(ir, { candidates: fx.models.neumf.candidatesCsv, maxDrop: 0.05, budgetMinutes: 2 }, join(work, 'w'), 'out.onnx', { onProgress: (f) => fractions.push(f) });
+    const planner = new CompressPlanner(ir, { candidates: fx.models.neumf.candidatesCsv, maxDrop: 0.05, budgetMinutes: 2, rounding: 'output-aware' }, join(work, 'w'), 'out.onnx', {
+      onProgress: (f) => fractions.push(f),
+    });
     const r = await planner.run();
     assert.ok(r.evaluated >= 10, `evaluated ${r.evaluated}`);
     assert.ok(r.front.length >= 1);
@@ -196,7 +198,7 @@ test('a whole search on the tiny NeuMF: the written model is the chosen one, the
     assert.equal(r.chosen.ratio, r.baseline.bytes / r.chosen.bytes);
     if (r.withinBudget) assert.ok(r.chosen.kept >= 0.95 - 1e-12, `kept ${r.chosen.kept}`);
     assert.ok(r.notes.some((n) => n.includes('optimistic')), 'no held-out users: the figures are called optimistic');
-    // low-bit tables are rounded output-aware on random pairs (user and item id inputs), int8 to nearest
+    // asked for: low-bit tables are rounded output-aware on random pairs (user and item id inputs), int8 to nearest
     const quantizeSteps = r.front.flatMap((p) => p.recipe as PlanStep[]).filter((st) => st.method === 'quantize');
     const lowBit = quantizeSteps.filter((st) => /^int[432]$/.test(String(st.settings.dtype)));
     assert.ok(lowBit.length > 0);
