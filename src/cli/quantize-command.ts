@@ -1,8 +1,10 @@
 // `prunescope quantize MODEL --dtype int8|int4|int3|int2|float16|uint8|uint16 [--tensors ...]
-// [--finetune INTERACTIONS.csv --epochs N] --out PATH` (options: command-specs.ts QUANTIZE). With
-// --finetune, int4/int3/int2 tables are fine-tuned quantization-aware first (quantize-steps.ts). ONNX int8 also runs in table shards: `--shard I/N --out
-// F.qshard` computes one, `--from-shards` assembles the model from all N, `--distribute N
-// --redis URL` puts N on the job queue for `prunescope worker`s and assembles when they are done.
+// [--rounding output-aware [--calibration PAIRS.csv]] [--finetune INTERACTIONS.csv --epochs N]
+// --out PATH` (options: command-specs.ts QUANTIZE). With --finetune, int4/int3/int2 tables are
+// fine-tuned quantization-aware first (quantize-steps.ts). ONNX int8 also runs in table shards:
+// `--shard I/N --out F.qshard` computes one, `--from-shards` assembles the model from all N,
+// `--distribute N --redis URL` puts N on the job queue for `prunescope worker`s and assembles
+// when they are done.
 
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
