@@ -10,6 +10,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { composeQuantize, QuantizeTuningError } from '../core/jobs/quantize-steps.js';
 import { finetuneFromOptions } from '../core/jobs/finetune-step.js';
+import { lowBitsOf } from '../core/compress/quantize-math.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { UsageError } from './args.js';
 import { QUANTIZE } from './command-specs.js';
@@ -43,7 +44,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     ...(o['full-range'] ? { reduceRange: false } : {}),
   };
   if (o.rounding === 'output-aware') {
-    if (!['int4', 'int3', 'int2'].includes(o.dtype)) throw new UsageError(`--rounding output-aware is for --dtype int4, int3 or int2; ${o.dtype} rounds to nearest`);
+    if (lowBitsOf(o.dtype) === undefined) throw new UsageError(`--rounding output-aware is for --dtype int4, int3 or int2; ${o.dtype} rounds to nearest`);
     Object.assign(settings, { rounding: 'output-aware', ...(o.calibration ? { calibration: resolve(o.calibration) } : {}) });
   } else if (o.rounding === 'nearest' && o.calibration) throw new UsageError('--calibration goes with --rounding output-aware');
   const sharded = o.shard !== undefined || o['from-shards'] !== undefined || o.distribute !== undefined;

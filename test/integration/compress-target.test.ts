@@ -22,6 +22,17 @@ function assertAnswersUsed(a: PruneScopeApi): void {
   assert.equal(a.clearDialogAnswers(), 0, 'some scripted dialog answers were not asked for');
 }
 
+/** Runs `run` with prunescope.trainingDataPath set to `interactions` for the workspace, unset after. */
+async function withTrainingData<T>(interactions: string, run: () => Promise<T>): Promise<T> {
+  const config = vscode.workspace.getConfiguration('prunescope');
+  await config.update('trainingDataPath', interactions, vscode.ConfigurationTarget.Workspace);
+  try {
+    return await run();
+  } finally {
+    await config.update('trainingDataPath', undefined, vscode.ConfigurationTarget.Workspace);
+  }
+}
+
 suite('PruneScope Compress to Target and run history', () => {
   let plan: PlanView | undefined;
 
@@ -149,18 +160,14 @@ suite('PruneScope Compress to Target and run history', () => {
     const s = neumf();
     const model = ws(s.onnx);
     const before = sha(model);
-    const config = vscode.workspace.getConfiguration('prunescope');
-    await config.update('trainingDataPath', s.interactions, vscode.ConfigurationTarget.Workspace);
     const out = ws('samples/neumf-prune-magnitude-ft.onnx');
     fs.rmSync(out, { force: true });
-    let result: CompressJobResult | undefined;
-    try {
+    const result = await withTrainingData(s.interactions, async () => {
       a.answerDialogs(['Magnitude (unstructured weights)', '50%', 'layer', 'Fine-tune 2 epochs', out]);
-      result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.pruneModel', vscode.Uri.file(model));
+      const r = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.pruneModel', vscode.Uri.file(model));
       assertAnswersUsed(a);
-    } finally {
-      await config.update('trainingDataPath', undefined, vscode.ConfigurationTarget.Workspace);
-    }
+      return r;
+    });
     assert.ok(result, 'no result (see the PruneScope log)');
     assert.equal(result.output, out);
     assert.equal(sha(model), before);
@@ -185,18 +192,14 @@ suite('PruneScope Compress to Target and run history', () => {
     const s = neumf();
     const model = ws(s.onnx);
     const before = sha(model);
-    const config = vscode.workspace.getConfiguration('prunescope');
-    await config.update('trainingDataPath', s.interactions, vscode.ConfigurationTarget.Workspace);
     const out = ws('samples/neumf-quantize-qat.onnx');
     fs.rmSync(out, { force: true });
-    let result: CompressJobResult | undefined;
-    try {
+    const result = await withTrainingData(s.interactions, async () => {
       a.answerDialogs(['int4', 'per column', 'output-aware', 'Fine-tune 2 epochs quantization-aware, then quantize', out]);
-      result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(model));
+      const r = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(model));
       assertAnswersUsed(a);
-    } finally {
-      await config.update('trainingDataPath', undefined, vscode.ConfigurationTarget.Workspace);
-    }
+      return r;
+    });
     assert.ok(result, 'no result (see the PruneScope log)');
     assert.equal(result.output, out);
     assert.equal(sha(model), before);

@@ -58,11 +58,11 @@ export interface OutputHessians {
  */
 export async function outputHessians(ir: ModelIR, calibration: string | undefined, ctx: CompressionContext = {}): Promise<OutputHessians | { unsupported: string }> {
   let pairs: Batch;
-  if (calibration) pairs = byUser(thinned(tableAsBatch(await readInteractionTable(calibration)), CALIBRATION_MAX_ROWS));
+  if (calibration) pairs = thinnedByUser(tableAsBatch(await readInteractionTable(calibration)), CALIBRATION_MAX_ROWS);
   else {
-    const made = syntheticPairs(ir);
-    if ('unsupported' in made) return made;
-    pairs = made;
+    const vocab = idVocab(ir);
+    if ('unsupported' in vocab) return vocab;
+    pairs = syntheticPairs(vocab);
   }
   const m = pairs.user.length;
   if (m === 0) throw new ModelFileError(calibration ?? ir.path, 'the calibration file has no rows');
@@ -112,19 +112,23 @@ export async function outputHessians(ir: ModelIR, calibration: string | undefine
  */
 export function outputAwareBlocker(ir: ModelIR, calibration?: string): string | undefined {
   if (ir.format !== 'onnx') return 'low-bit tables are ONNX only';
-  const made = calibration ? undefined : syntheticPairs(ir);
-  if (made && 'unsupported' in made) return made.unsupported;
+  const vocab = calibration ? undefined : idVocab(ir);
+  if (vocab && 'unsupported' in vocab) return vocab.unsupported;
   const plan = planFastEngine(ir);
   return 'unsupported' in plan ? `the compiled engine does not run this graph (${plan.unsupported})` : undefined;
 }
 
-/** Random pairs grouped by user, for a model with user and item id inputs (vocabularies from its tables). */
-function syntheticPairs(ir: ModelIR): Batch | { unsupported: string } {
-  const inputs = ir.graph?.inputs ?? [];
-  const fields = inputs.find((i) => inputFeedOf(i.name, i.shape)?.kind === 'fields');
+/** The user and item id counts random pairs are drawn from (from the model's tables), or why a model's inputs need real pairs. */
+function idVocab(ir: ModelIR): { user: number; item: number } | { unsupported: string } {
+  const fields = ir.graph.inputs.find((i) => inputFeedOf(i.name, i.shape)?.kind === 'fields');
   if (fields) return { unsupported: `its input '${fields.name}' takes fields whose values random pairs cannot make up: give calibration pairs` };
   const vocab = modelVocab(ir);
   if (!vocab.user || !vocab.item) return { unsupported: 'no user and item id vocabularies were found in its tables to make random pairs from: give calibration pairs' };
+  return { user: vocab.user, item: vocab.item };
+}
+
+/** Random pairs grouped by user: users evenly spaced over the ids, items drawn uniformly. */
+function syntheticPairs(vocab: { user: number; item: number }): Batch {
   const users = Math.min(vocab.user, SYNTHETIC_USERS);
   const n = users * SYNTHETIC_ITEMS_PER_USER;
   const rand = mulberry32(0xca11b);
@@ -188,34 +192,23 @@ export async function roundingFactors(
   return factors;
 }
 
-/** The rows of `b` grouped by user (stable), so that the signs are centred over each user's rows whatever the file's order. */
-function byUser(b: Batch): Batch {
+/**
+ * At most `max` rows of `b`, evenly spaced (all of them when it has fewer), grouped by user
+ * (stable), so that the signs are centred over each user's rows whatever the file's order.
+ */
+function thinnedByUser(b: Batch, max: number): Batch {
   const n = b.user.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => b.user[x] - b.user[y] || x - y);
+  const m = Math.min(n, max);
+  const picked = Array.from({ length: m }, (_, i) => Math.floor((i * n) / m));
+  const order = picked.sort((x, y) => b.user[x] - b.user[y] || x - y);
   const E = b.extraCount;
-  const out: Batch = { user: new Int32Array(n), item: new Int32Array(n), extra: new Int32Array(n * E), extraCount: E, label: new Float32Array(n) };
+  const out: Batch = { user: new Int32Array(m), item: new Int32Array(m), extra: new Int32Array(m * E), extraCount: E, label: new Float32Array(m) };
   order.forEach((r, i) => {
     out.user[i] = b.user[r];
     out.item[i] = b.item[r];
     out.label[i] = b.label[r];
     for (let e = 0; e < E; e++) out.extra[i * E + e] = b.extra[r * E + e];
   });
-  return out;
-}
-
-/** At most `max` rows of `b`, evenly spaced (all of them when it has fewer). */
-function thinned(b: Batch, max: number): Batch {
-  const n = b.user.length;
-  if (n <= max) return b;
-  const E = b.extraCount;
-  const out: Batch = { user: new Int32Array(max), item: new Int32Array(max), extra: new Int32Array(max * E), extraCount: E, label: new Float32Array(max) };
-  for (let i = 0; i < max; i++) {
-    const r = Math.floor((i * n) / max);
-    out.user[i] = b.user[r];
-    out.item[i] = b.item[r];
-    out.label[i] = b.label[r];
-    for (let e = 0; e < E; e++) out.extra[i * E + e] = b.extra[r * E + e];
-  }
   return out;
 }
 

@@ -518,7 +518,7 @@ export function codeRowsLowBit(
   for (let i = 0, r = r0; i < chunk.length; r++) {
     const scale = scales[r];
     const zp = zeroPoints[r];
-    if (feedback && scale !== 0) codeRowWithFeedback(chunk, i, cols, () => scale, () => zp, top, feedback, out);
+    if (feedback && scale !== 0) codeRowWithFeedback(chunk, i, cols, scales, zeroPoints, r, 0, top, feedback, out);
     for (const end = i + cols; i < end; i++) {
       const k = scale === 0 ? 0 : feedback ? out[i] : codeOf(chunk[i], scale, zp, top);
       out[i] = k;
@@ -539,19 +539,21 @@ let feedbackScratch = new Float64Array(0);
  * other, and each rounding error, divided by U[j][j], is taken off the columns still to code
  * along U's row j, where U is the upper Cholesky factor of H^-1 and H the second moment of the
  * score's gradient with respect to the row: the error left is the one the output sees least.
- * Exact zeros (pruned weights) are coded as zero and take no feedback. Writes the codes into
- * out[at..at+cols).
+ * Exact zeros (pruned weights) are coded as zero and take no feedback. Column j's grid is
+ * scales[first + step * j] and zeroPoints[first + step * j]: step 0 for a row's own scale, 1 for
+ * per-column scales. Writes the codes into out[at..at+cols).
  */
 function codeRowWithFeedback(
-  values: ArrayLike<number>, at: number, cols: number, scaleOf: (c: number) => number, zpOf: (c: number) => number, top: number, feedback: Float64Array, out: Uint8Array,
+  values: ArrayLike<number>, at: number, cols: number, scales: Float32Array, zeroPoints: Uint8Array, first: number, step: 0 | 1, top: number,
+  feedback: Float64Array, out: Uint8Array,
 ): void {
   if (feedback.length !== cols * cols) throw new Error(`quantize: an output-aware factor of ${feedback.length} values for rows ${cols} wide`);
   if (feedbackScratch.length < cols) feedbackScratch = new Float64Array(cols);
   const x = feedbackScratch;
   for (let c = 0; c < cols; c++) x[c] = values[at + c];
   for (let j = 0; j < cols; j++) {
-    const s = scaleOf(j);
-    const zp = zpOf(j);
+    const s = scales[first + step * j];
+    const zp = zeroPoints[first + step * j];
     if (values[at + j] === 0 || s === 0) {
       out[at + j] = s === 0 ? 0 : zp;
       continue;
@@ -618,7 +620,7 @@ export function quantizeColumnsLowBit(values: ArrayLike<number>, rows: number, c
   let maxAbsError = 0;
   let sse = 0;
   for (let r = 0; r < rows; r++) {
-    codeRowWithFeedback(values, r * cols, cols, (c) => scales[c], (c) => zeroPoints[c], top, feedback, codes);
+    codeRowWithFeedback(values, r * cols, cols, scales, zeroPoints, 0, 1, top, feedback, codes);
     for (let c = 0; c < cols; c++) {
       const d = Math.abs(values[r * cols + c] - dequantized(codes[r * cols + c], zeroPoints[c], scales[c]));
       if (d > maxAbsError) maxAbsError = d;

@@ -5,6 +5,7 @@
 // original teaching, then stored by quantize. int8 and float16 have no such training here: they
 // keep the metric within noise without it (per-row int8 kept 100.2% of NDCG@10 on a PyTorch NeuMF).
 
+import { lowBitsOf } from '../compress/quantize-math.js';
 import type { CompressStep } from './job-types.js';
 import { finetuneSettings, type FinetuneAfter } from './finetune-step.js';
 
@@ -22,14 +23,12 @@ export class QuantizeTuningError extends Error {
   }
 }
 
-const LOW_BIT = ['int4', 'int3', 'int2'];
-
 /** The steps of one quantization job: quantize alone, or quantization-aware fine-tuning then quantize. */
 export function composeQuantize(quantize: Record<string, unknown>, ft: QuantizeFinetune | undefined): CompressStep[] {
   const step: CompressStep = { method: 'quantize', settings: quantize };
   if (!ft) return [step];
   const dtype = String(quantize.dtype);
-  if (!LOW_BIT.includes(dtype)) {
+  if (lowBitsOf(dtype) === undefined) {
     throw new QuantizeTuningError(`--finetune trains the tables through the rounding of int4, int3 or int2; --dtype ${dtype} keeps the metric without it (quantize directly)`);
   }
   const tensors = quantize.tensors ?? 'all';

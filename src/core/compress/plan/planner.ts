@@ -198,18 +198,18 @@ export class CompressPlanner {
     if (s.maxLatencyRatio !== undefined) this.budget.maxLatencyRatio = s.maxLatencyRatio;
     this.deadline = this.t0 + (s.budgetMinutes ?? 10) * 60_000;
     this.useExpected = this.metric !== 'auc' && (s.chooseBy ?? 'expected') === 'expected';
-    const bytes = ir.files.reduce((n, f) => n + f.bytes, 0);
-    if (s.rounding === 'output-aware' && ir.format === 'onnx' && bytes > OUTPUT_AWARE_MAX_BYTES) {
-      this.notes.push(
-        `Low-bit tables are rounded to nearest: output-aware rounding loads the model into the training engine once per structural candidate, ` +
-          `and this one is ${(bytes / 2 ** 20).toFixed(0)} MiB (at most ${OUTPUT_AWARE_MAX_BYTES / 2 ** 20} MiB in a search; \`quantize --rounding output-aware\` takes any size).`,
-      );
-    } else if (s.rounding === 'output-aware' && ir.format === 'onnx') {
+    if (s.rounding === 'output-aware' && ir.format === 'onnx') {
+      const bytes = ir.files.reduce((n, f) => n + f.bytes, 0);
       // random user x item pairs where the inputs are ids; the training interactions where the
       // model takes fields (never the candidates: the judged users' rows are among them)
       const random = outputAwareBlocker(ir);
       const onData = random && s.data && !outputAwareBlocker(ir, s.data) ? s.data : undefined;
-      if (!random) this.outputAware = {};
+      if (bytes > OUTPUT_AWARE_MAX_BYTES) {
+        this.notes.push(
+          `Low-bit tables are rounded to nearest: output-aware rounding loads the model into the training engine once per structural candidate, ` +
+            `and this one is ${(bytes / 2 ** 20).toFixed(0)} MiB (at most ${OUTPUT_AWARE_MAX_BYTES / 2 ** 20} MiB in a search; \`quantize --rounding output-aware\` takes any size).`,
+        );
+      } else if (!random) this.outputAware = {};
       else if (onData) this.outputAware = { calibration: onData };
       else this.notes.push(`Low-bit tables are rounded to nearest: output-aware rounding cannot run here (${random}${s.data ? '' : '; --data would give the pairs'}).`);
     }

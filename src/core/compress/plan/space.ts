@@ -277,7 +277,7 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
       tensors: byDtype.get(k)!,
       ...(k.endsWith('col') ? { scales: 'column' } : {}),
       // low-bit tables (int8 has no such form): codes chosen so that the score moves least
-      ...(opts.outputAware && /^int[432]/.test(k) ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
+      ...(opts.outputAware && lowBitsOf(k.replace(/col$/, '')) !== undefined ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
     },
   }));
 }
