@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
@@ -236,4 +236,30 @@ test('a student sized for --target-ratio: from the smallest that fell short, sca
   assert.equal(studentRatioFor(20, new Map([[3, 19.2], [3.2, 21]])), undefined);
   assert.equal(studentRatioFor(25, new Map([[4, 25.1], [3, 19.2]])), undefined); // 3 x 25 / 19.2 x 1.02 = 3.98 -> 4.0, not below 4
   assert.equal(studentRatioFor(24, new Map([[4, 25.1], [3, 19.2]])), 3.9); // 3.83 -> 3.9, below 4
+});
+
+test('materializer: recipes that write the same bytes are one model with the first recipe, and later steps continue from it', async () => {
+  const { Materializer } = await import('../../src/core/compress/plan/materialize.js');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const ir = await readModel(fx.models.neumf.onnxPath!);
+  const work = mkdtempSync(join(tmpdir(), 'ps-plan-same-'));
+  try {
+    const m = new Materializer(ir, work, 'out.onnx');
+    const table = 'user_mlp_embedding/embeddings';
+    const factorize = (energy: number): PlanStep => ({ method: 'factorize', settings: { tensors: [table], energy } });
+    const int8: PlanStep = { method: 'quantize', settings: { dtype: 'int8' } };
+    // an 8-wide table: energies 0.55 to 0.7 keep the same rank (measured: 0.5 and 0.8 do not)
+    const [a, b, c, d] = [await m.build([factorize(0.5)]), await m.build([factorize(0.55)]), await m.build([factorize(0.6)]), await m.build([factorize(0.7)])];
+    assert.notEqual(a.path, b.path);
+    assert.deepEqual([c.path, d.path], [b.path, b.path]);
+    assert.deepEqual(c.steps, [factorize(0.55)]);
+    assert.notDeepEqual(readFileSync(a.path), readFileSync(b.path));
+    const later = await m.build([factorize(0.7), int8]);
+    assert.deepEqual(later.steps, [factorize(0.55), int8]);
+    assert.equal((await m.build([factorize(0.55), int8])).path, later.path);
+    // the folders of the duplicates are gone: one model folder per distinct model
+    assert.equal(readdirSync(work).length, 3);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 });

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/core/model/read-model.js';
 import { quantizeModel, quantizeShard } from '../../src/core/compress/quantize.js';
 import { compareModels } from '../../src/core/eval/evaluate.js';
-import { pytorchExports } from '../fixtures/pytorch/exports.js';
+import { pytorchExports, sampleFeeds } from '../fixtures/pytorch/exports.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-quantize-pytorch-'));
@@ -31,13 +31,7 @@ test('PyTorch exports, int3 tables: the model runs in ORT on the exported inputs
     const out = path.join(dir, `int3-${m.file}`);
     await o.write(out);
     const s = await ort.InferenceSession.create(out);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, v] of Object.entries(m.sample.inputs)) {
-      const rows = v as Array<number | number[]>;
-      const flat = rows.flat();
-      feeds[name] = new ort.Tensor('int64', BigInt64Array.from(flat.map((x) => BigInt(x))), Array.isArray(rows[0]) ? [rows.length, (rows[0] as number[]).length] : [rows.length]);
-    }
-    const scores = (await s.run(feeds))[s.outputNames[0]].data as Float32Array;
+    const scores = (await s.run(sampleFeeds(m)))[s.outputNames[0]].data as Float32Array;
     assert.equal(scores.length, m.sample.scores.length, m.file);
     assert.ok(scores.every((x) => Number.isFinite(x)), `${m.file}: non-finite scores`);
     if (m.inputs.join() === 'user,item') {
