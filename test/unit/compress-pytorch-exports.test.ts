@@ -25,7 +25,16 @@ interface Point {
   recipe: Array<{ method: string; settings: Record<string, unknown> }>;
 }
 
-function compress(args: string[]): { chosen: Point; front: Point[]; trained?: Point[]; withinBudget: boolean; recipes: string; phases: Array<{ name: string; candidates: number }> } {
+interface Search {
+  chosen: Point;
+  front: Point[];
+  trained?: Point[];
+  withinBudget: boolean;
+  recipes: string;
+  phases: Array<{ name: string; candidates: number }>;
+}
+
+function compress(args: string[]): Search {
   const r = spawnSync(process.execPath, [CLI, 'compress', ...args, '--json'], { encoding: 'utf8', timeout: 600_000 });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
