@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compareModels, evaluateModel, modelVocab, openScorer, scoreModel } from '../../src/core/eval/evaluate.js';
 import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
-import { measureLatency, percentile } from '../../src/core/eval/latency.js';
+import { measureLatency, measurePairedLatency, percentile } from '../../src/core/eval/latency.js';
+import type { Scorer } from '../../src/core/eval/ort-runner.js';
 import { bindInputs } from '../../src/core/eval/input-binding.js';
 import { modelSize } from '../../src/core/eval/size.js';
 import { readModel } from '../../src/core/model/read-model.js';
@@ -72,6 +73,40 @@ test('latency report shape for ORT and TF.js (no timing assertions)', async () =
   }
   assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5), 5);
   assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95), 10);
+});
+
+test('paired latency: calls alternate in pairs, and the ratio is taken within each pair (a machine that slows down every other pair)', async () => {
+  // a virtual clock: each call advances it by its model's cost times the machine's state
+  let clock = 0;
+  let calls = 0;
+  const order: string[] = [];
+  const slowPair = () => Math.floor((calls - 6) / 2) % 2 === 1; // after 3 warm-up pairs
+  const fake = (name: string, cost: number): Scorer => ({
+    runtime: 'fake',
+    inputs: [],
+    score: async (batch, n) => {
+      assert.equal(n, 8);
+      assert.equal(batch.user.length, 8);
+      order.push(name);
+      clock += cost * (calls >= 6 && slowPair() ? 10 : 1);
+      calls++;
+      return new Float32Array(8);
+    },
+    close: async () => {},
+  });
+  const r = await measurePairedLatency(fake('base', 1), fake('other', 2), 8, { warmup: 3, runs: 6, maxSecondsPerBatch: 100 }, () => clock);
+  assert.deepEqual(order, [...'bobobo'.split(''), ...'bo ob bo ob bo ob'.replace(/ /g, '').split('')].map((c) => (c === 'b' ? 'base' : 'other')));
+  assert.equal(r.pairs, 6);
+  // within every pair the other model took twice as long; across pairs the machine was 10x slower in half
+  assert.equal(r.ratio, 2);
+  assert.equal(r.slowerShare, 1);
+  assert.deepEqual(r.base, { p50Ms: 1, p95Ms: 10 });
+  assert.deepEqual(r.other, { p50Ms: 2, p95Ms: 20 });
+  // the time budget stops it, after at least 5 pairs
+  clock = 0;
+  calls = 0;
+  const short = await measurePairedLatency(fake('base', 1), fake('other', 2), 8, { warmup: 3, runs: 100, maxSecondsPerBatch: 0.001 }, () => clock);
+  assert.equal(short.pairs, 5);
 });
 
 test('input binding: by name, explicit names, fields; unknown inputs named', () => {

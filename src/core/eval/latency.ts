@@ -107,3 +107,65 @@ export async function measureLatency(scorer: Scorer, opts: LatencyOptions = {}):
   }
   return { runtime: scorer.runtime, ...(scorer.executionProvider ? { executionProvider: scorer.executionProvider.name } : {}), warmup, points };
 }
+
+export interface PairedLatency {
+  /** p50 / p95 of each model's calls, ms */
+  base: { p50Ms: number; p95Ms: number };
+  other: { p50Ms: number; p95Ms: number };
+  /** median over the pairs of (other's call time / base's call time in the same pair) */
+  ratio: number;
+  /** share of the pairs in which `other` took longer */
+  slowerShare: number;
+  pairs: number;
+}
+
+/**
+ * Latency of `other` against `base` at one batch size, their calls interleaved (base then other,
+ * other then base, alternately) so that both see the same machine state: the ratio is the median
+ * of the per-pair ratios. On the dev machine this steadied the ratio of two small ONNX models
+ * (0.1-0.3 ms a call): measured one after the other, 8 repeats gave 1.27-2.27x; paired, 2.04-2.20x
+ * in 7 of 8 (2.87x in one).
+ */
+export async function measurePairedLatency(
+  base: Scorer,
+  other: Scorer,
+  batchSize: number,
+  opts: Omit<LatencyOptions, 'batchSizes'> = {},
+  now: () => number = () => performance.now(),
+): Promise<PairedLatency> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch sizes must be positive integers, got ${batchSize}`);
+  const batch = syntheticBatch(batchSize, opts);
+  for (let i = 0; i < (opts.warmup ?? 3); i++) {
+    await base.score(batch, batchSize);
+    await other.score(batch, batchSize);
+  }
+  const runs = opts.runs ?? 30;
+  const budgetMs = (opts.maxSecondsPerBatch ?? 2) * 1000;
+  const tb: number[] = [];
+  const to: number[] = [];
+  const ratios: number[] = [];
+  const time = async (s: Scorer) => {
+    const t0 = now();
+    await s.score(batch, batchSize);
+    return now() - t0;
+  };
+  const start = now();
+  for (let i = 0; i < runs; i++) {
+    let b: number;
+    let o: number;
+    if (i % 2 === 0) {
+      b = await time(base);
+      o = await time(other);
+    } else {
+      o = await time(other);
+      b = await time(base);
+    }
+    tb.push(b);
+    to.push(o);
+    ratios.push(o / Math.max(b, 1e-9));
+    if (i >= 4 && now() - start > budgetMs) break;
+  }
+  const sorted = (x: number[]) => Float64Array.from(x).sort();
+  const stats = (x: number[]) => ({ p50Ms: percentile(sorted(x), 0.5), p95Ms: percentile(sorted(x), 0.95) });
+  return { base: stats(tb), other: stats(to), ratio: percentile(sorted(ratios), 0.5), slowerShare: ratios.filter((r) => r > 1).length / ratios.length, pairs: ratios.length };
+}

@@ -18,14 +18,15 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import { readInteractions } from '../../eval/interactions.js';
-import { latencyWithinNoise, modelVocab } from '../../eval/evaluate.js';
+import { modelVocab } from '../../eval/evaluate.js';
+import type { PairedLatency } from '../../eval/latency.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
 import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { Materializer, type Materialized } from './materialize.js';
 import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
-import { latencyP50, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
@@ -127,6 +128,15 @@ async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Pr
     else if (n.includes('item')) byTable.set(u.name, count(t.item, u.rows));
   }
   return (table) => byTable.get(table);
+}
+
+/**
+ * Marked slower: at least 5% slower at the median of the paired calls, and slower in 3 of 4 pairs.
+ * (The spread of each model's own calls, which `compareModels` uses, is no guide here: a 0.05 ms
+ * call's p95 can be twice its p50, which called a steady 1.9x "within noise" on one run of two.)
+ */
+function isSlower(l: PairedLatency): boolean {
+  return l.ratio > 1.05 && l.slowerShare >= 0.75;
 }
 
 /** Low-bit students fine-tuned again quantization-aware, at most; and how far under the --max-drop floor one may start. */
@@ -713,17 +723,21 @@ export class CompressPlanner {
     // latency: the original and every front member, at the latency batch, in this run
     this.progress(0.9, 'latency of the front');
     const batch = this.s.latencyBatch ?? 256;
-    let originalLatency: { p50Ms: number; p95Ms: number } | undefined;
+    let originalLatency: { p50Ms: number } | undefined;
+    let meter: LatencyMeter | undefined;
     try {
-      originalLatency = await latencyP50(this.ir.path, this.ir, batch);
+      meter = await LatencyMeter.open(this.ir, batch);
       for (const c of frontC) {
-        const l = await latencyP50(c.mat.path, this.ir, batch);
-        const ratio = l.p50Ms / originalLatency.p50Ms;
-        c.latency = { p50Ms: l.p50Ms, ratio, slower: ratio > 1 && !latencyWithinNoise(originalLatency, l) };
+        const l = await meter.measure(c.mat.path);
+        c.latency = { p50Ms: l.other.p50Ms, ratio: l.ratio, slower: isSlower(l) };
       }
+      const p50Ms = meter.originalP50Ms();
+      if (p50Ms !== undefined) originalLatency = { p50Ms };
     } catch (e) {
       if (this.ctx.signal?.aborted) throw e;
       this.notes.push(`Latency was not measured: ${(e as Error).message}`);
+    } finally {
+      await meter?.close();
     }
     measured = this.evaluated(top, frontC).map((e) => ({ ...e, latencyRatio: e.c.latency?.ratio }));
     const base = { bytes: this.originalBytes, metric: this.levelBaseline(top) };
@@ -763,7 +777,7 @@ export class CompressPlanner {
     if (this.stopped) notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early: a larger --budget-minutes may find more.`);
     if (!choice.withinBudget) notes.push(`Nothing met the budget: the model written is the best effort (${choice.reason}).`);
     if (this.budget.maxLatencyRatio !== undefined) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);
-    if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pairs in ONNX Runtime / TF.js on this machine; the original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
+    if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pairs in ONNX Runtime / TF.js on this machine, each model's calls alternating with the original's; its ratio is the median over those pairs of calls. The original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
     return {
       model: this.ir.path,
       candidates: this.s.candidates,

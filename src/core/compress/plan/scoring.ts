@@ -6,7 +6,8 @@
 import { modelVocab, openScorer } from '../../eval/evaluate.js';
 import type { ScoreBatch } from '../../eval/input-binding.js';
 import { fieldsMatrix, readInteractions, type InteractionTable } from '../../eval/interactions.js';
-import { measureLatency } from '../../eval/latency.js';
+import { measurePairedLatency, percentile, type LatencyOptions, type PairedLatency } from '../../eval/latency.js';
+import type { Scorer } from '../../eval/ort-runner.js';
 import { auc, candidateRanking } from '../../eval/metrics.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import { createRng, shuffleInPlace } from '../../samples/prng.js';
@@ -180,25 +181,55 @@ export async function scoreRows(path: string, rows: RowSet, k: number, threads?:
   return metricsOf(rows, await rowScores(path, rows, threads), k);
 }
 
-/** p50 latency (ms) of one scoring call of `batch` pairs with ids spread over the model's tables. */
-export async function latencyP50(path: string, ir: ModelIR, batch: number): Promise<{ p50Ms: number; p95Ms: number }> {
-  const vocab = modelVocab(ir);
-  const scorer = await openScorer(path);
-  try {
-    const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
+/**
+ * Latency of models against the original at one batch size of pairs, ids spread over the model's
+ * tables: the original's session stays open and each model's calls are interleaved with its calls
+ * (measurePairedLatency), so each ratio compares like with like.
+ */
+export class LatencyMeter {
+  private constructor(
+    private readonly original: Scorer,
+    private readonly opts: Omit<LatencyOptions, 'batchSizes'>,
+    private readonly batch: number,
+  ) {}
+
+  static async open(ir: ModelIR, batch: number): Promise<LatencyMeter> {
+    const vocab = modelVocab(ir);
+    const original = await openScorer(ir.path);
+    const fieldsInput = original.inputs.find((i) => i.role === 'fields');
     const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
-    const r = await measureLatency(scorer, {
-      batchSizes: [batch],
-      runs: 40,
+    return new LatencyMeter(original, {
+      runs: 100,
       warmup: 5,
       maxSecondsPerBatch: 1,
       userVocab: vocab.user,
       itemVocab: vocab.item,
       fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
-    });
-    const p = r.points[0];
-    return { p50Ms: p.p50Ms, p95Ms: p.p95Ms };
-  } finally {
-    await scorer.close();
+    }, batch);
+  }
+
+  /** the original's p50 in each measurement */
+  private readonly originalTimes: number[] = [];
+
+  /** One model against the original, their calls interleaved. */
+  async measure(path: string): Promise<PairedLatency> {
+    const other = await openScorer(path);
+    try {
+      const r = await measurePairedLatency(this.original, other, this.batch, this.opts);
+      this.originalTimes.push(r.base.p50Ms);
+      return r;
+    } finally {
+      await other.close();
+    }
+  }
+
+  /** the original's p50 over the measurements so far (the median of their p50s) */
+  originalP50Ms(): number | undefined {
+    if (this.originalTimes.length === 0) return undefined;
+    return percentile(Float64Array.from(this.originalTimes).sort(), 0.5);
+  }
+
+  close(): Promise<void> {
+    return this.original.close();
   }
 }
