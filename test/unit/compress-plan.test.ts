@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
@@ -259,6 +259,36 @@ test('materializer: recipes that write the same bytes are one model with the fir
     assert.equal((await m.build([factorize(0.55), int8])).path, later.path);
     // the folders of the duplicates are gone: one model folder per distinct model
     assert.equal(readdirSync(work).length, 3);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('materializer under a disk budget: the models used longest ago are deleted and written again, byte for byte, when used; trained and kept models stay', async () => {
+  const { Materializer } = await import('../../src/core/compress/plan/materialize.js');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const ir = await readModel(fx.models.neumf.onnxPath!);
+  const work = mkdtempSync(join(tmpdir(), 'ps-plan-disk-'));
+  try {
+    // a budget of one byte: every model but the one just written (or in use) goes
+    const m = new Materializer(ir, work, 'out.onnx', {}, 1);
+    const q = (dtype: string): PlanStep => ({ method: 'quantize', settings: { dtype } });
+    const a = await m.build([q('int8')]);
+    const bytesA = readFileSync(a.path);
+    const b = await m.build([q('int4')]);
+    assert.ok(!existsSync(a.path) && existsSync(b.path));
+    assert.deepEqual(m.evictions, { deleted: 1, rewritten: 0 });
+    // used again: written again from its recipe, the same bytes; the other one goes
+    assert.deepEqual(await m.use(a, async (path) => readFileSync(path)), bytesA);
+    assert.deepEqual(m.evictions, { deleted: 2, rewritten: 1 });
+    assert.ok(existsSync(a.path) && !existsSync(b.path));
+    // a fine-tuned model is never deleted (training is not replayed); nor one kept
+    const ft: PlanStep = { method: 'finetune', settings: { data: fx.models.neumf.interactionsCsv, epochs: 1, seed: 1 } };
+    const trained = await m.build([ft]);
+    await m.keep(b);
+    const after = await m.build([ft, q('int8')]);
+    for (const x of [trained, b, after]) assert.ok(existsSync(x.path), x.path);
+    assert.ok(!existsSync(a.path));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

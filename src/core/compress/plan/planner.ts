@@ -17,6 +17,8 @@
 // reported beside it, and `chooseBy: 'measured'` compares by them instead.
 
 import { readdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { formatBytes } from '../../analysis/opportunities.js';
 import { readInteractions } from '../../eval/interactions.js';
 import { modelVocab } from '../../eval/evaluate.js';
 import type { PairedLatency } from '../../eval/latency.js';
@@ -24,7 +26,7 @@ import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
 import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
-import { Materializer, type Materialized } from './materialize.js';
+import { defaultDiskBudget, Materializer, type Materialized } from './materialize.js';
 import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
 import { LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { lowBitsOf } from '../quantize-math.js';
@@ -58,6 +60,8 @@ export interface PlanSettings {
   finetuneEpochs?: number;
   /** at most this many candidates are fine-tuned (while the time budget lasts); default 6 */
   finetuneCount?: number;
+  /** bytes the search's model files may take on disk together; default defaultDiskBudget's */
+  diskBudgetBytes?: number;
   /** a distilled student competes when data is given; default true */
   distill?: boolean;
   /**
@@ -198,7 +202,7 @@ export class CompressPlanner {
   constructor(
     private readonly ir: ModelIR,
     private readonly s: PlanSettings,
-    workDir: string,
+    private readonly workDir: string,
     fileName: string,
     private readonly ctx: CompressionContext = {},
   ) {
@@ -268,6 +272,7 @@ export class CompressPlanner {
     this.splits = splitCandidates(table, { holdout: s.holdout, test, seed: s.seed });
     if (s.data) this.rowCounts = await rowCountsFrom(s.data, this.ir, this.units);
     this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
+    this.mat.diskBudget = s.diskBudgetBytes ?? (await defaultDiskBudget(dirname(this.workDir), this.originalBytes));
     const baseScores: Float32Array[] = [];
     for (const rows of this.splits.levels) baseScores.push(await rowScores(this.ir.path, rows));
     if (this.useExpected) {
@@ -335,7 +340,7 @@ export class CompressPlanner {
 
   private async evaluate(c: Candidate, level: number): Promise<number> {
     if (!c.byLevel[level]) {
-      const m = this.scored(level, await rowScores(c.mat.path, this.splits.levels[level]));
+      const m = this.scored(level, await this.mat.use(c.mat, (path) => rowScores(path, this.splits.levels[level])));
       // at a target ratio a student is ranked by what it measures, not by how well it agrees with
       // the original; under --max-drop the expected figure certifies the floor (see measuredOnExpectedScale)
       const base = this.baseline[level];
@@ -728,7 +733,7 @@ export class CompressPlanner {
     try {
       meter = await LatencyMeter.open(this.ir, batch);
       for (const c of frontC) {
-        const l = await meter.measure(c.mat.path);
+        const l = await this.mat.use(c.mat, (path) => meter!.measure(path));
         c.latency = { p50Ms: l.other.p50Ms, ratio: l.ratio, slower: isSlower(l) };
       }
       const p50Ms = meter.originalP50Ms();
@@ -746,9 +751,17 @@ export class CompressPlanner {
     if (this.splits.judge) {
       this.progress(0.96, 'scoring the held-out users');
       this.judgeBaseline = (await scoreRows(this.ir.path, this.splits.judge, this.k)).metrics;
-      for (const e of new Set([...front, choice.chosen])) e.c.heldOut = (await scoreRows(e.c.mat.path, this.splits.judge, this.k)).metrics;
+      for (const e of new Set([...front, choice.chosen])) e.c.heldOut = (await this.mat.use(e.c.mat, (path) => scoreRows(path, this.splits.judge!, this.k))).metrics;
     }
+    // the chosen model's files are moved into place by the caller
+    await this.mat.keep(choice.chosen.c.mat);
     const notes = [...this.notes];
+    const ev = this.mat.evictions;
+    if (ev.deleted > 0) {
+      notes.push(
+        `The search's model files were held to ${formatBytes(this.mat.diskBudget)} on disk: ${ev.deleted} were deleted when others were written, and ${ev.rewritten} written again from their recipes when needed.`,
+      );
+    }
     for (const [reason, f] of this.failures) notes.push(`${f.count} candidate${f.count === 1 ? '' : 's'} could not be built (first: ${f.first}): ${reason}`);
     notes.push(
       this.splits.judge
