@@ -57,6 +57,7 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.equal(j.output, out);
   assert.equal(readFileSync(out).length, j.chosen.bytes);
   assert.ok(j.notes.some((n: string) => /held out of choosing/.test(n)));
+  assert.ok(!j.notes.some((n: string) => /no better than chance/.test(n)), j.notes.join('\n'));
   const recipes = readdirSync(j.recipes).filter((n) => n.endsWith('.recipe.json'));
   assert.ok(recipes.length >= j.front.length);
   const chosenRecipe = recipes.find((n) => n.includes('-chosen'))!;
@@ -73,6 +74,28 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.equal(clash.code, 1);
   assert.match(clash.stderr, /already exists/);
   assert.ok(existsSync(out));
+});
+
+test('compress on candidates whose positives are random: the report says the original ranks them no better than chance', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const m = fx.models.neumf;
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-chance-'));
+  // each user's positive moved to one of the user's candidates at random (seeded)
+  const [header, ...lines] = readFileSync(m.candidatesCsv, 'utf8').trim().split('\n');
+  const byUser = new Map<string, string[][]>();
+  for (const l of lines) {
+    const f = l.split(',');
+    f[2] = '0';
+    byUser.set(f[0], [...(byUser.get(f[0]) ?? []), f]);
+  }
+  let seed = 1;
+  for (const rows of byUser.values()) rows[(seed = (seed * 48271) % 2147483647) % rows.length][2] = '1';
+  const shuffled = join(dir, 'random-positives.csv');
+  writeFileSync(shuffled, [header, ...[...byUser.values()].flat().map((f) => f.join(','))].join('\n') + '\n');
+  const r = run('compress', m.onnxPath!, '--candidates', shuffled, '--budget-minutes', '0.2', '--out', join(dir, 'x.onnx'), '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.ok(j.notes.some((n: string) => /^The original ranks these candidates no better than chance: NDCG@10 0\.\d{4}, against 0\.\d{4} ± 0\.\d{4}/.test(n)), j.notes.join('\n'));
 });
 
 test('compress --data: the low-bit students that decide the choice are fine-tuned again quantization-aware, and their recipes replay', async () => {

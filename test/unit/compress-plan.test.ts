@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
-import { pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
+import { chanceLevel, pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
 import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type PlanStep, type SearchUnit } from '../../src/core/compress/plan/space.js';
 import { candidateRanking } from '../../src/core/eval/metrics.js';
 import type { InteractionTable } from '../../src/core/eval/interactions.js';
@@ -98,6 +98,23 @@ test('user splits: seeded, disjoint, nested levels', () => {
   for (const u of set(s.judge!)) assert.ok(!all.has(u), `user ${u} is both judged and chosen on`);
   assert.deepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 7 }).levels[2].user], 'same seed, same split');
   assert.notDeepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 8 }).levels[2].user]);
+});
+
+test('chance level: what a random order of each user\'s candidates scores', () => {
+  // 400 users, 5 candidates each, the first one positive
+  const n = 400;
+  const user = Int32Array.from({ length: n * 5 }, (_, i) => Math.floor(i / 5));
+  const rows: RowSet = { users: n, batch: { user, item: user }, user, label: Float32Array.from({ length: n * 5 }, (_, i) => (i % 5 === 0 ? 1 : 0)) };
+  // HR@5 with 5 candidates: every order hits
+  assert.deepEqual(chanceLevel(rows, 5, 'hr'), { mean: 1, sd: 0 });
+  // NDCG@5: the positive at each rank with probability 1/5, sum of 1/log2(rank + 1) over 5
+  const ndcg = chanceLevel(rows, 5, 'ndcg');
+  const exact = [1, 2, 3, 4, 5].reduce((a, r) => a + 1 / Math.log2(r + 1), 0) / 5;
+  assert.ok(Math.abs(ndcg.mean - exact) < 0.01, `${ndcg.mean} vs ${exact}`);
+  assert.ok(ndcg.sd > 0 && ndcg.sd < 0.03, `sd ${ndcg.sd}`);
+  const hr1 = chanceLevel(rows, 1, 'hr');
+  assert.ok(Math.abs(hr1.mean - 0.2) < 0.01, `HR@1 ${hr1.mean}`);
+  assert.ok(Math.abs(chanceLevel(rows, 10, 'auc').mean - 0.5) < 0.01);
 });
 
 function tensor(name: string, role: ModelTensor['role'], shape: number[]): ModelTensor {

@@ -28,7 +28,7 @@ import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { defaultDiskBudget, Materializer, type Materialized } from './materialize.js';
 import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
-import { LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
@@ -281,7 +281,16 @@ export class CompressPlanner {
       this.expectedFit = fit.describe;
     }
     baseScores.forEach((scores, l) => this.baseline.push(this.scored(l, scores)));
-    if (!Number.isFinite(pick(this.baseline[this.top()].metrics, this.metric))) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
+    const original = pick(this.baseline[this.top()].metrics, this.metric);
+    if (!Number.isFinite(original)) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
+    const chance = chanceLevel(this.splits.levels[this.top()], this.k, this.metric);
+    if (original < chance.mean + 3 * chance.sd) {
+      const M = this.metric === 'auc' ? 'AUC' : `${this.metric.toUpperCase()}@${this.k}`;
+      this.notes.push(
+        `The original ranks these candidates no better than chance: ${M} ${original.toFixed(4)}, against ${chance.mean.toFixed(4)} ± ${chance.sd.toFixed(4)} for a random order. ` +
+          `Check that the candidates' ids are the model's (0-based rows of its tables, the ids it was trained on) and their labels its positives: until then every figure here is noise.`,
+      );
+    }
 
     const sensitivity = await this.phase('sensitivity of each unit alone', () => this.sensitivity());
     this.sens = sensitivity;

@@ -166,6 +166,23 @@ export function pick(m: Metrics, metric: PlanMetric): number {
   return v === null ? NaN : v;
 }
 
+/**
+ * The metric a random order of each user's candidates gets on these rows: its mean and standard
+ * deviation over `draws` seeded shuffles (the null distribution, ties and all as the metric has them).
+ */
+export function chanceLevel(rows: RowSet, k: number, metric: PlanMetric, draws = 20): { mean: number; sd: number } {
+  const rng = createRng(7919);
+  const scores = new Float32Array(rows.user.length);
+  const values: number[] = [];
+  for (let d = 0; d < draws; d++) {
+    for (let i = 0; i < scores.length; i++) scores[i] = rng.next();
+    values.push(pick(metricsOf(rows, scores, k).metrics, metric));
+  }
+  const mean = values.reduce((a, v) => a + v, 0) / draws;
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (draws - 1));
+  return { mean, sd };
+}
+
 /** A model file's scores of some rows (the session opened, used, closed). */
 export async function rowScores(path: string, rows: RowSet, threads?: number): Promise<Float32Array> {
   const scorer = await openScorer(path, threads ? { threads } : {});
