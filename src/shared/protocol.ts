@@ -166,6 +166,11 @@ export interface PlanView {
   phases: Array<{ name: string; candidates: number; seconds: number }>;
   sensitivity: Array<{ unit: string; option: string; bytes: number; kept: number }>;
   judgedOn?: string;
+  /**
+   * present when the original ranks the choosing users' candidates no better than chance: its
+   * metric, and the mean and standard deviation of 20 seeded random orders (every figure is noise)
+   */
+  atChance?: { original: number; mean: number; sd: number };
   notes: string[];
   /** where the chosen model was written, when it was */
   output?: string;

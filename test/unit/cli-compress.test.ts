@@ -57,7 +57,7 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.equal(j.output, out);
   assert.equal(readFileSync(out).length, j.chosen.bytes);
   assert.ok(j.notes.some((n: string) => /held out of choosing/.test(n)));
-  assert.ok(!j.notes.some((n: string) => /no better than chance/.test(n)), j.notes.join('\n'));
+  assert.ok(!j.notes.some((n: string) => /no better than chance/.test(n)) && !('atChance' in j), j.notes.join('\n'));
   const recipes = readdirSync(j.recipes).filter((n) => n.endsWith('.recipe.json'));
   assert.ok(recipes.length >= j.front.length);
   const chosenRecipe = recipes.find((n) => n.includes('-chosen'))!;
@@ -96,6 +96,12 @@ test('compress on candidates whose positives are random: the report says the ori
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.ok(j.notes.some((n: string) => /^The original ranks these candidates no better than chance: NDCG@10 0\.\d{4}, against 0\.\d{4} ± 0\.\d{4}/.test(n)), j.notes.join('\n'));
+  assert.equal(j.atChance.original, j.baseline.metrics.ndcg);
+  assert.ok(j.atChance.original < j.atChance.mean + 3 * j.atChance.sd && j.atChance.sd > 0, JSON.stringify(j.atChance));
+  // the text report says it before the front
+  const text = run('compress', m.onnxPath!, '--candidates', shuffled, '--budget-minutes', '0.2', '--out', join(dir, 'y.onnx'));
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout.split('Pareto front')[0], /Warning: the original ranks these candidates no better than chance \(NDCG@10 0\.\d{4}, random orders/);
 });
 
 test('compress --data: the low-bit students that decide the choice are fine-tuned again quantization-aware, and their recipes replay', async () => {

@@ -119,7 +119,8 @@ export const frontSection = {
     return sectionView(
       'front',
       `Compress to target: ${metricName(plan)} against size`,
-      html`<p class="muted">${plan.evaluated} candidates in ${plan.seconds.toFixed(1)} s on ${fileName(plan.candidates)}${budget ? ` · budget: ${budget}` : ''}${plan.judgedOn ? ` · judged on ${plan.judgedOn}` : ''}</p>
+      html`${plan.atChance ? html`<p class="warn">The original ranks these candidates no better than chance (${metricName(plan)} ${plan.atChance.original.toFixed(4)} against ${plan.atChance.mean.toFixed(4)} ± ${plan.atChance.sd.toFixed(4)} for a random order): check that their ids are the model's table rows and their labels its positives. Every figure below is noise until then.</p>` : nothing}
+        <p class="muted">${plan.evaluated} candidates in ${plan.seconds.toFixed(1)} s on ${fileName(plan.candidates)}${budget ? ` · budget: ${budget}` : ''}${plan.judgedOn ? ` · judged on ${plan.judgedOn}` : ''}</p>
         <p class=${plan.withinBudget ? '' : 'warn'}>Chosen: ${formatRatio(c.ratio)}, ${formatBytes(c.bytes)}, keeps ${formatPct(c.kept)} of ${metricName(plan)}${plan.chooseBy === 'expected' ? ` expected${c.keptMeasured !== undefined ? `, ${formatPct(c.keptMeasured)} measured` : ''}` : ''}${c.heldOut ? ` (${formatPct(c.heldOut.kept)} held out)` : ''}. ${plan.reason.charAt(0).toUpperCase()}${plan.reason.slice(1)}.${plan.output ? ` Written to ${fileName(plan.output)}.` : ''}</p>
         <div class="front-row">
           <div>${ch.element}

@@ -198,6 +198,7 @@ export class CompressPlanner {
   private originalBytes = 0;
   private readonly notes: string[] = [];
   private readonly phases: PlanResult['phases'] = [];
+  private atChance?: PlanResult['atChance'];
 
   constructor(
     private readonly ir: ModelIR,
@@ -285,6 +286,7 @@ export class CompressPlanner {
     if (!Number.isFinite(original)) throw new ModelFileError(s.candidates, `gives no ${this.metric} for the original model (AUC needs both labels)`);
     const chance = chanceLevel(this.splits.levels[this.top()], this.k, this.metric);
     if (original < chance.mean + 3 * chance.sd) {
+      this.atChance = { original, mean: chance.mean, sd: chance.sd };
       const M = this.metric === 'auc' ? 'AUC' : `${this.metric.toUpperCase()}@${this.k}`;
       this.notes.push(
         `The original ranks these candidates no better than chance: ${M} ${original.toFixed(4)}, against ${chance.mean.toFixed(4)} ± ${chance.sd.toFixed(4)} for a random order. ` +
@@ -826,6 +828,7 @@ export class CompressPlanner {
       phases: this.phases,
       sensitivity: [...sensitivity].flatMap(([unit, curve]) => [...curve].filter(([id]) => id !== 'float32').map(([option, p]) => ({ unit, option, bytes: p.bytes, kept: p.kept }))),
       ...(this.splits.judgeFrom ? { judgedOn: this.splits.judgeFrom } : {}),
+      ...(this.atChance ? { atChance: this.atChance } : {}),
       notes,
     };
   }
