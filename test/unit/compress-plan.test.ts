@@ -15,7 +15,7 @@ import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { evaluateModel } from '../../src/core/eval/evaluate.js';
-import { studentRatioFor } from '../../src/core/compress/plan/planner.js';
+import { optionTier, studentRatioFor } from '../../src/core/compress/plan/planner.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const P = (id: string, bytes: number, metric: number, latencyRatio?: number, se?: number): Evaluated => ({ id, bytes, metric, users: 100, latencyRatio, se });
@@ -309,4 +309,20 @@ test('materializer under a disk budget: the models used longest ago are deleted 
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test('option tiers: storage dtypes first, then low ranks keeping 80-95% of the energy, then the rest', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const units = searchSpace(await readModel(fx.models.neumf.onnxPath!));
+  const tiers = new Map<string, number>();
+  for (const u of units) for (const o of u.options.slice(1)) tiers.set(`${u.kind}:${o.id}`, optionTier(o));
+  const expect: Array<[string, number]> = [
+    ['table:float16', 0], ['table:int8', 0], ['table:int4', 0], ['table:int3', 0], ['table:int2', 0],
+    ['table:r0.95+int4', 1], ['table:r0.8+int8', 1], ['table:r0.7+int4', 2], ['table:r0.5+int2', 2],
+    ['table:rows0.5+int8', 2], ['table:dims0.75+int4', 2],
+    ['dense:int8', 0], ['dense:float16', 0], ['dense:r0.9+int8', 1], ['dense:r0.7', 2], ['dense:neurons0.75', 2],
+  ];
+  for (const [id, tier] of expect) assert.equal(tiers.get(id), tier, id);
+  // every option has a tier, and tier 0 holds no structural option
+  for (const u of units) for (const o of u.options.slice(1)) if (optionTier(o) === 0) assert.ok(o.energy === undefined && o.rowsKeep === undefined && o.dimsKeep === undefined && o.neuronsKeep === undefined, o.id);
 });

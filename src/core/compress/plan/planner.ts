@@ -31,7 +31,7 @@ import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
 import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
-import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit } from './space.js';
+import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
 
 /** Largest model whose search rounds low-bit tables output-aware (each structural candidate is measured with the training engine). */
 const OUTPUT_AWARE_MAX_BYTES = 256 * 2 ** 20;
@@ -135,6 +135,18 @@ async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Pr
 }
 
 /**
+ * The order the sensitivity phase measures options in: 0 a storage dtype alone (float16 / int8 /
+ * int4 / int3 / int2, per row or column), 1 a low rank keeping 80-95% of the energy, 2 the rest
+ * (lower ranks, rows, dims, neurons, fields).
+ */
+export function optionTier(o: UnitOption): number {
+  const structural = o.energy !== undefined || o.rowsKeep !== undefined || o.dimsKeep !== undefined || o.neuronsKeep !== undefined || o.fieldsDrop !== undefined;
+  if (!structural) return 0;
+  if (o.energy !== undefined && o.energy >= 0.8 && o.rowsKeep === undefined && o.dimsKeep === undefined && o.neuronsKeep === undefined) return 1;
+  return 2;
+}
+
+/**
  * Marked slower: at least 5% slower at the median of the paired calls, and slower in 3 of 4 pairs.
  * (The spread of each model's own calls, which `compareModels` uses, is no guide here: a 0.05 ms
  * call's p95 can be twice its p50, which called a steady 1.9x "within noise" on one run of two.)
@@ -199,6 +211,8 @@ export class CompressPlanner {
   private readonly notes: string[] = [];
   private readonly phases: PlanResult['phases'] = [];
   private atChance?: PlanResult['atChance'];
+  /** what building and scoring one candidate on all choosing users took in the sensitivity phase */
+  private msPerCandidate = 0;
 
   constructor(
     private readonly ir: ModelIR,
@@ -382,26 +396,40 @@ export class CompressPlanner {
   }
 
   /**
-   * Every option of every unit alone, on all the choosing users (biggest units first): the
-   * knapsack trusts these curves, and on fewer users their noise decides which options it takes.
+   * Every option of every unit alone, on all the choosing users: the knapsack trusts these
+   * curves, and on fewer users their noise decides which options it takes. In tiers (optionTier),
+   * each over all units, biggest first, so that where time is short every unit has its storage
+   * dtypes before any unit has its rarer options; the phase may take half the time left for the
+   * search (a 3-minute search of a 134 MB NeuMF spent all of it on the item table's 75 options
+   * and never combined them with the user table).
    */
   private async sensitivity(): Promise<Map<string, Map<string, { bytes: number; kept: number }>>> {
     const level = this.top();
     const out = new Map<string, Map<string, { bytes: number; kept: number }>>();
     const units = this.units.slice().sort((a, b) => b.bytes - a.bytes);
-    const total = units.reduce((n, u) => n + u.options.length, 0);
-    let done = 0;
-    for (const u of units) {
-      const curve = new Map<string, { bytes: number; kept: number }>([[u.options[0].id, { bytes: this.originalBytes, kept: 1 }]]);
-      out.set(u.name, curve);
-      for (const o of u.options.slice(1)) {
-        this.progress(0.02 + 0.33 * (done++ / total), `${u.name}: ${o.id}`);
-        if (this.outOfTime(this.reserve())) return out;
-        const c = await this.candidate({ [u.name]: o.id }, 'single');
-        if (!c) continue;
-        curve.set(o.id, { bytes: c.bytes, kept: await this.evaluate(c, level) });
+    for (const u of units) out.set(u.name, new Map([[u.options[0].id, { bytes: this.originalBytes, kept: 1 }]]));
+    const queue = units
+      .flatMap((u) => u.options.slice(1).map((o) => ({ u, o, tier: optionTier(o) })))
+      .sort((x, y) => x.tier - y.tier);
+    const share = Date.now() + (this.timeLeft() - this.reserve()) / 2;
+    const t0 = Date.now();
+    let built = 0;
+    const pace = () => {
+      if (built > 0) this.msPerCandidate = (Date.now() - t0) / built;
+    };
+    for (const [done, { u, o, tier }] of queue.entries()) {
+      this.progress(0.02 + 0.33 * (done / queue.length), `${u.name}: ${o.id}`);
+      if (this.outOfTime(this.reserve())) break;
+      if (tier > 0 && Date.now() > share) {
+        this.notes.push(`Options measured alone: ${done} of ${queue.length}, in half the time left (every unit's storage dtypes first); the rest were not measured alone.`);
+        break;
       }
+      const c = await this.candidate({ [u.name]: o.id }, 'single');
+      if (!c) continue;
+      out.get(u.name)!.set(o.id, { bytes: c.bytes, kept: await this.evaluate(c, level) });
+      built++;
     }
+    pace();
     return out;
   }
 
@@ -440,8 +468,16 @@ export class CompressPlanner {
       }
       add(a);
     }
+    // as many as 60% of the time left can build and score at the price the sensitivity phase
+    // paid per candidate, spread over the sweep; the halving's later levels only score again
+    const all = [...assignments.values()];
+    const fits = this.msPerCandidate > 0 ? Math.max(4, Math.floor((0.6 * (this.timeLeft() - this.reserve())) / this.msPerCandidate)) : all.length;
+    const tried = fits >= all.length ? all : Array.from({ length: fits }, (_, i) => all[Math.round((i * (all.length - 1)) / Math.max(1, fits - 1))]);
+    if (tried.length < all.length) {
+      this.notes.push(`Combinations: ${tried.length} of ${all.length} proposed were built and halved (spread over the knapsack's sweep), as many as the time left allowed at ${(this.msPerCandidate / 1000).toFixed(1)} s a candidate.`);
+    }
     let pool: Candidate[] = [];
-    for (const a of assignments.values()) {
+    for (const a of new Set(tried)) {
       if (this.outOfTime(this.reserve())) break;
       const c = await this.candidate(a, 'combined');
       if (c && !pool.includes(c)) pool.push(c);
