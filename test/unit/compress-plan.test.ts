@@ -324,5 +324,6 @@ test('option tiers: storage dtypes first, then low ranks keeping 80-95% of the e
   ];
   for (const [id, tier] of expect) assert.equal(tiers.get(id), tier, id);
   // every option has a tier, and tier 0 holds no structural option
-  for (const u of units) for (const o of u.options.slice(1)) if (optionTier(o) === 0) assert.ok(o.energy === undefined && o.rowsKeep === undefined && o.dimsKeep === undefined && o.neuronsKeep === undefined, o.id);
+  const structural = (o: (typeof units)[number]['options'][number]) => [o.energy, o.rowsKeep, o.dimsKeep, o.neuronsKeep].some((x) => x !== undefined);
+  for (const u of units) for (const o of u.options.slice(1)) if (optionTier(o) === 0) assert.ok(!structural(o), o.id);
 });
