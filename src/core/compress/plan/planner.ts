@@ -414,9 +414,6 @@ export class CompressPlanner {
     const share = Date.now() + (this.timeLeft() - this.reserve()) / 2;
     const t0 = Date.now();
     let built = 0;
-    const pace = () => {
-      if (built > 0) this.msPerCandidate = (Date.now() - t0) / built;
-    };
     for (const [done, { u, o, tier }] of queue.entries()) {
       this.progress(0.02 + 0.33 * (done / queue.length), `${u.name}: ${o.id}`);
       if (this.outOfTime(this.reserve())) break;
@@ -429,7 +426,7 @@ export class CompressPlanner {
       out.get(u.name)!.set(o.id, { bytes: c.bytes, kept: await this.evaluate(c, level) });
       built++;
     }
-    pace();
+    if (built > 0) this.msPerCandidate = (Date.now() - t0) / built;
     return out;
   }
 
