@@ -68,6 +68,10 @@ function chart(plan: PlanView): { element: HTMLElement; canvas: HTMLCanvasElemen
     ring: p.id === plan.chosen.id,
     tip: pointTip(plan, p),
   }));
+  // enough decimals that a narrow range (a 1% budget, candidates all near it) has distinct ticks
+  const ys = [...sp.map((p) => p.y), 100, 100 * (1 - (plan.budget.maxDrop ?? 0))];
+  const yRange = Math.max(...ys) - Math.min(...ys);
+  const yDigits = yRange < 2 ? 2 : yRange < 10 ? 1 : 0;
   sp.push({ x: plan.baseline.bytes, y: 100, shape: 'cross', tip: `original · ${formatBytes(plan.baseline.bytes)} · ${metricName(plan)} ${plan.baseline.metrics[plan.metric]?.toFixed(4) ?? '–'}${plan.baseline.latencyP50Ms !== undefined ? ` · p50 ${formatMs(plan.baseline.latencyP50Ms)}` : ''}` });
   const view = scatterChart({
     width: 640,
@@ -77,7 +81,7 @@ function chart(plan: PlanView): { element: HTMLElement; canvas: HTMLCanvasElemen
     xCaption: 'size on disk (log scale)',
     yCaption: `${metricName(plan)} kept (%)${plan.chooseBy === 'expected' ? ', expected' : ''}`,
     xFormat: (v) => formatBytes(v).replace('.00', ''),
-    yFormat: (v) => `${v.toFixed(0)}%`,
+    yFormat: (v) => `${v.toFixed(yDigits)}%`,
     refY: 100 * (1 - (plan.budget.maxDrop ?? 0)),
     colorLegend: lat.length ? { caption: 'latency / original', lo: `${lo.toFixed(2)}x`, hi: `${hi.toFixed(2)}x` } : undefined,
   });
