@@ -33,7 +33,16 @@ export function formatEvaluation(r: EvaluationResult): string {
   const lines = [`model    ${r.model} (${r.format}, ${r.runtime})`];
   const ran = formatExecution(r.executionProvider);
   if (ran) lines.push(`ran on   ${ran}`);
-  if (r.hr !== undefined) lines.push(`HR@${r.k}    ${fmt(r.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
+  if (r.hr !== undefined) {
+    const random = (x: number | undefined) => (x === undefined ? '' : `  (a random order: ${fmt(x)})`);
+    lines.push(`HR@${r.k}    ${fmt(r.hr)}${random(r.chance?.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}${random(r.chance?.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
+    if (r.chance?.atChance) {
+      lines.push(
+        `warning  the model ranks these candidates no better than a random order (NDCG@${r.k} within 3 x ${fmt(r.chance.ndcgSd)} of it): ` +
+          `check that their ids are the model's table rows (0-based, as it was trained) and their labels its positives`,
+      );
+    }
+  }
   if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}`, `logloss  ${fmt(r.logloss)}`);
   if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}`, `MAE      ${fmt(r.mae)}`);
   lines.push(`params   ${r.params}`, `size     ${r.bytes} bytes (gzip ${r.gzipBytes})`);

@@ -168,7 +168,8 @@ export interface PlanView {
   judgedOn?: string;
   /**
    * present when the original ranks the choosing users' candidates no better than chance: its
-   * metric, and the mean and standard deviation of 20 seeded random orders (every figure is noise)
+   * metric, and that of a random order of each user's candidates, mean and standard deviation
+   * (exact: eval/metrics.ts chanceRanking); within 3 of them, every figure is noise
    */
   atChance?: { original: number; mean: number; sd: number };
   notes: string[];

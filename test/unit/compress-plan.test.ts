@@ -100,21 +100,30 @@ test('user splits: seeded, disjoint, nested levels', () => {
   assert.notDeepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 8 }).levels[2].user]);
 });
 
-test('chance level: what a random order of each user\'s candidates scores', () => {
-  // 400 users, 5 candidates each, the first one positive
-  const n = 400;
-  const user = Int32Array.from({ length: n * 5 }, (_, i) => Math.floor(i / 5));
-  const rows: RowSet = { users: n, batch: { user, item: user }, user, label: Float32Array.from({ length: n * 5 }, (_, i) => (i % 5 === 0 ? 1 : 0)) };
-  // HR@5 with 5 candidates: every order hits
-  assert.deepEqual(chanceLevel(rows, 5, 'hr'), { mean: 1, sd: 0 });
-  // NDCG@5: the positive at each rank with probability 1/5, sum of 1/log2(rank + 1) over 5
+test('chance level: what a random order of each user\'s candidates scores, exactly', () => {
+  // 400 users, 5 candidates each, the first one positive; and 100 users with 10, 20 without a positive
+  const user = Int32Array.from([...Array.from({ length: 2000 }, (_, i) => Math.floor(i / 5)), ...Array.from({ length: 1000 }, (_, i) => 400 + Math.floor(i / 10)), ...Array.from({ length: 60 }, (_, i) => 500 + Math.floor(i / 3))]);
+  const label = Float32Array.from(user, (u, i) => (i < 2000 ? (i % 5 === 0 ? 1 : 0) : i < 3000 ? ((i - 2000) % 10 === 0 ? 1 : 0) : 0));
+  const rows: RowSet = { users: 500, batch: { user, item: user }, user, label };
+  // HR@5: 400 users always hit, 100 users hit with probability 1/2
+  const hr = chanceLevel(rows, 5, 'hr');
+  assert.ok(Math.abs(hr.mean - (400 + 50) / 500) < 1e-12, String(hr.mean));
+  assert.ok(Math.abs(hr.sd - Math.sqrt(100 * 0.25) / 500) < 1e-12, String(hr.sd));
+  // NDCG@5: sum of 1/log2(r + 1) over r <= 5, over 5 or over 10
+  const g = [1, 2, 3, 4, 5].reduce((a, r) => a + 1 / Math.log2(r + 1), 0);
   const ndcg = chanceLevel(rows, 5, 'ndcg');
-  const exact = [1, 2, 3, 4, 5].reduce((a, r) => a + 1 / Math.log2(r + 1), 0) / 5;
-  assert.ok(Math.abs(ndcg.mean - exact) < 0.01, `${ndcg.mean} vs ${exact}`);
-  assert.ok(ndcg.sd > 0 && ndcg.sd < 0.03, `sd ${ndcg.sd}`);
-  const hr1 = chanceLevel(rows, 1, 'hr');
-  assert.ok(Math.abs(hr1.mean - 0.2) < 0.01, `HR@1 ${hr1.mean}`);
-  assert.ok(Math.abs(chanceLevel(rows, 10, 'auc').mean - 0.5) < 0.01);
+  assert.ok(Math.abs(ndcg.mean - (400 * (g / 5) + 100 * (g / 10)) / 500) < 1e-12, String(ndcg.mean));
+  // against 200 seeded random orders: within 3 standard errors of the simulated mean
+  let seed = 12345;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  let sum = 0;
+  for (let d = 0; d < 200; d++) sum += candidateRanking(user, label, Float32Array.from(user, () => rand()), 5).ndcg;
+  assert.ok(Math.abs(sum / 200 - ndcg.mean) < (3 * ndcg.sd) / Math.sqrt(200), `${sum / 200} vs ${ndcg.mean}`);
+  // AUC: 0.5, Mann-Whitney spread
+  const a = chanceLevel(rows, 5, 'auc');
+  const pos = 500;
+  const neg = user.length - pos;
+  assert.deepEqual(a, { mean: 0.5, sd: Math.sqrt((pos + neg + 1) / (12 * pos * neg)) });
 });
 
 function tensor(name: string, role: ModelTensor['role'], shape: number[]): ModelTensor {

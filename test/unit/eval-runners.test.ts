@@ -155,6 +155,23 @@ test('CLI eval --json and bench --json', async () => {
   assert.equal(j.users, 300);
   for (const key of ['hr', 'ndcg', 'auc', 'logloss', 'bytes', 'gzipBytes']) assert.equal(typeof j[key], 'number', key);
   assert.equal(j.runtime, 'onnxruntime-node');
+  // 100 candidates a user at K = 5: a random order hits 5% of users; the model does far better
+  assert.ok(Math.abs(j.chance.hr - 0.05) < 1e-12 && j.chance.ndcg > 0 && j.chance.ndcg < j.chance.hr, JSON.stringify(j.chance));
+  assert.equal(j.chance.atChance, false);
+  const text = await capture(() => evalCommand([r.onnxPath!, '--candidates', r.candidatesCsv, '--k', '5', '--user-input', 'user']));
+  assert.match(text.out, /HR@5 {4}0\.\d{4} {2}\(a random order: 0\.0500\)/);
+  assert.doesNotMatch(text.out, /warning/);
+  // the same candidates with each user's positive moved to another of its rows: the model is at chance, and says so
+  const [header, ...lines] = fs.readFileSync(r.candidatesCsv, 'utf8').trim().split('\n');
+  const moved = lines.map((l, i) => {
+    const f = l.split(',');
+    f[2] = lines[i - 1]?.split(',')[0] === f[0] && lines[i - 1].split(',')[2] === '1' ? '1' : '0';
+    return f.join(',');
+  });
+  const off = path.join(dir, 'two-tower-moved-positives.csv');
+  fs.writeFileSync(off, [header, ...moved].join('\n') + '\n');
+  const atChance = await capture(() => evalCommand([r.onnxPath!, '--candidates', off, '--k', '5', '--user-input', 'user']));
+  assert.match(atChance.out, /warning {2}the model ranks these candidates no better than a random order/);
   const b = await capture(() => benchCommand([r.tfjsModelJson!, '--batch', '1,8', '--runs', '5', '--json']));
   assert.equal(b.code, 0);
   const bj = JSON.parse(b.out);

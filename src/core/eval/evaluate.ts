@@ -11,7 +11,7 @@ import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-provide
 import { InputNameOptions, ScoreBatch } from './input-binding.js';
 import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
 import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
-import { auc, candidateRanking, isBinary, logloss, mae, rmse } from './metrics.js';
+import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, rmse } from './metrics.js';
 import { openOrtScorer, Scorer } from './ort-runner.js';
 import { modelSizeOfIR, ModelSize } from './size.js';
 import { openTfjsScorer } from './tfjs-runner.js';
@@ -114,6 +114,8 @@ export interface EvaluationResult {
   users: number;
   candidatesPerUser?: number;
   usersWithoutPositive?: number;
+  /** HR@K / NDCG@K of a random order of each user's candidates (chanceRanking), and whether NDCG is within 3 SD of it */
+  chance?: { hr: number; ndcg: number; ndcgSd: number; atChance: boolean };
   /** on `data` when given, else on the candidates' labels */
   auc?: number;
   logloss?: number;
@@ -199,6 +201,8 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         candidatesPerUser: ranking.candidatesPerUser,
         usersWithoutPositive: ranking.usersWithoutPositive,
       });
+      const chance = chanceRanking(cand.user, cand.label!, k);
+      result.chance = { hr: chance.hr.mean, ndcg: chance.ndcg.mean, ndcgSd: chance.ndcg.sd, atChance: ranking.ndcg < chance.ndcg.mean + 3 * chance.ndcg.sd };
       labelled = { table: cand, scores };
     }
     if (opts.data) {

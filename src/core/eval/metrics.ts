@@ -22,6 +22,55 @@ function checkK(k: number): void {
   if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
 }
 
+/** A metric's mean and standard deviation under some model of the scores. */
+export interface MeanSd {
+  mean: number;
+  sd: number;
+}
+
+/**
+ * HR@K and NDCG@K a random order of each user's candidates gets, exactly: the positive's rank is
+ * uniform over the user's n candidates, so HR@K averages min(K, n) / n and NDCG@K averages
+ * sum_{r <= min(K, n)} 1 / log2(r + 1) / n over the users with a positive; the standard deviation
+ * is that of the mean over those users. What a model must beat before its figures mean anything.
+ */
+export function chanceRanking(user: Int32Array, label: ArrayLike<number>, k: number): { hr: MeanSd; ndcg: MeanSd } {
+  checkK(k);
+  const rows = new Map<number, number>();
+  const positive = new Set<number>();
+  for (let i = 0; i < user.length; i++) {
+    rows.set(user[i], (rows.get(user[i]) ?? 0) + 1);
+    if (label[i] > 0) positive.add(user[i]);
+  }
+  const sums = { hr: [0, 0], ndcg: [0, 0] };
+  for (const u of positive) {
+    const n = rows.get(u)!;
+    let g = 0;
+    let g2 = 0;
+    for (let r = 1; r <= Math.min(k, n); r++) {
+      const d = 1 / Math.log2(r + 1);
+      g += d;
+      g2 += d * d;
+    }
+    const hr = Math.min(k, n) / n;
+    sums.hr[0] += hr;
+    sums.hr[1] += hr - hr * hr;
+    sums.ndcg[0] += g / n;
+    sums.ndcg[1] += g2 / n - (g / n) ** 2;
+  }
+  const U = positive.size;
+  const of = ([m, v]: number[]): MeanSd => (U ? { mean: m / U, sd: Math.sqrt(Math.max(0, v)) / U } : { mean: NaN, sd: NaN });
+  return { hr: of(sums.hr), ndcg: of(sums.ndcg) };
+}
+
+/** AUC of random scores: 0.5, with the Mann-Whitney standard deviation for these labels. */
+export function chanceAuc(label: ArrayLike<number>): MeanSd {
+  let pos = 0;
+  for (let i = 0; i < label.length; i++) if (label[i] > 0) pos++;
+  const neg = label.length - pos;
+  return pos && neg ? { mean: 0.5, sd: Math.sqrt((pos + neg + 1) / (12 * pos * neg)) } : { mean: NaN, sd: NaN };
+}
+
 /**
  * HR@K / NDCG@K over a candidates set: rows (user, label, score) in any order; per user exactly
  * one row with label > 0 (the positive), the rest are its negatives. Throws naming the user when

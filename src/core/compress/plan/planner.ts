@@ -303,7 +303,7 @@ export class CompressPlanner {
       this.atChance = { original, mean: chance.mean, sd: chance.sd };
       const M = this.metric === 'auc' ? 'AUC' : `${this.metric.toUpperCase()}@${this.k}`;
       this.notes.push(
-        `The original ranks these candidates no better than chance: ${M} ${original.toFixed(4)}, against ${chance.mean.toFixed(4)} ± ${chance.sd.toFixed(4)} for a random order. ` +
+        `The original ranks these candidates no better than chance: ${M} ${original.toFixed(4)}, against ${chance.mean.toFixed(4)} ± ${chance.sd.toFixed(4)} for a random order of each user's candidates. ` +
           `Check that the candidates' ids are the model's (0-based rows of its tables, the ids it was trained on) and their labels its positives: until then every figure here is noise.`,
       );
     }

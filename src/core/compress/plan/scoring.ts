@@ -8,7 +8,7 @@ import type { ScoreBatch } from '../../eval/input-binding.js';
 import { fieldsMatrix, readInteractions, type InteractionTable } from '../../eval/interactions.js';
 import { measurePairedLatency, percentile, type LatencyOptions, type PairedLatency } from '../../eval/latency.js';
 import type { Scorer } from '../../eval/ort-runner.js';
-import { auc, candidateRanking } from '../../eval/metrics.js';
+import { auc, candidateRanking, chanceAuc, chanceRanking, type MeanSd } from '../../eval/metrics.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import { createRng, shuffleInPlace } from '../../samples/prng.js';
 import type { ExpectedFigures } from './expected-gain.js';
@@ -166,22 +166,9 @@ export function pick(m: Metrics, metric: PlanMetric): number {
   return v === null ? NaN : v;
 }
 
-/**
- * The metric a random order of each user's candidates gets on these rows: its mean and standard
- * deviation over seeded shuffles (the null distribution, ties and all as the metric has them);
- * 20 draws, 5 above 2M rows.
- */
-export function chanceLevel(rows: RowSet, k: number, metric: PlanMetric, draws = rows.user.length > 2_000_000 ? 5 : 20): { mean: number; sd: number } {
-  const rng = createRng(7919);
-  const scores = new Float32Array(rows.user.length);
-  const values: number[] = [];
-  for (let d = 0; d < draws; d++) {
-    for (let i = 0; i < scores.length; i++) scores[i] = rng.next();
-    values.push(metric === 'auc' ? (auc(rows.label, scores) ?? NaN) : candidateRanking(rows.user, rows.label, scores, k)[metric]);
-  }
-  const mean = values.reduce((a, v) => a + v, 0) / draws;
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (draws - 1));
-  return { mean, sd };
+/** What a random order of each user's candidates scores on these rows (eval/metrics.ts chanceRanking / chanceAuc). */
+export function chanceLevel(rows: RowSet, k: number, metric: PlanMetric): MeanSd {
+  return metric === 'auc' ? chanceAuc(rows.label) : chanceRanking(rows.user, rows.label, k)[metric];
 }
 
 /** A model file's scores of some rows (the session opened, used, closed). */
