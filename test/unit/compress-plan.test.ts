@@ -102,7 +102,8 @@ test('user splits: seeded, disjoint, nested levels', () => {
 
 test('chance level: what a random order of each user\'s candidates scores, exactly', () => {
   // 400 users, 5 candidates each, the first one positive; and 100 users with 10, 20 without a positive
-  const user = Int32Array.from([...Array.from({ length: 2000 }, (_, i) => Math.floor(i / 5)), ...Array.from({ length: 1000 }, (_, i) => 400 + Math.floor(i / 10)), ...Array.from({ length: 60 }, (_, i) => 500 + Math.floor(i / 3))]);
+  const block = (rows: number, each: number, first: number) => Array.from({ length: rows }, (_, i) => first + Math.floor(i / each));
+  const user = Int32Array.from([...block(2000, 5, 0), ...block(1000, 10, 400), ...block(60, 3, 500)]);
   const label = Float32Array.from(user, (u, i) => (i < 2000 ? (i % 5 === 0 ? 1 : 0) : i < 3000 ? ((i - 2000) % 10 === 0 ? 1 : 0) : 0));
   const rows: RowSet = { users: 500, batch: { user, item: user }, user, label };
   // HR@5: 400 users always hit, 100 users hit with probability 1/2
