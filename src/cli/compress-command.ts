@@ -41,7 +41,7 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
   const lines = [
     `Original: ${formatBytes(r.baseline.bytes)}, ${M} ${base === null ? '-' : base.toFixed(4)} on ${r.baseline.users} users${r.baseline.latencyP50Ms !== undefined ? `, p50 ${r.baseline.latencyP50Ms.toFixed(3)} ms` : ''}`,
     `Budget: ${r.budget.targetRatio !== undefined ? `>= ${r.budget.targetRatio}x smaller, most accurate` : `keep >= ${pct(1 - (r.budget.maxDrop ?? 0.01))} of ${M}, smallest`}${r.budget.maxLatencyRatio !== undefined ? `, latency <= ${r.budget.maxLatencyRatio}x` : ''}`,
-    ...(r.atChance ? [`Warning: the original ranks these candidates no better than chance (${M} ${r.atChance.original.toFixed(4)}, random orders ${r.atChance.mean.toFixed(4)} ± ${r.atChance.sd.toFixed(4)}): every figure below is noise (see the notes).`] : []),
+    ...(r.atChance ? [`Warning: the original ranks these candidates no better than chance (${M} ${r.atChance.original.toFixed(4)}, a random order ${r.atChance.mean.toFixed(4)} ± ${r.atChance.sd.toFixed(4)}): every figure below is noise (see the notes).`] : []),
     '',
     `Pareto front (${r.front.length} of ${r.evaluated} candidates evaluated in ${r.seconds.toFixed(0)} s):`,
     `  ${'ratio'.padStart(7)} ${'size'.padStart(10)} ${M.padStart(7)} ${(expected ? 'exp.kept' : 'kept').padStart(7)}${expected ? ` ${'measured'.padStart(8)}` : ''} ${'held-out'.padStart(8)} ${'latency'.padEnd(13)} ${'origin'.padEnd(9)} recipe`,
