@@ -15,7 +15,7 @@ import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { evaluateModel } from '../../src/core/eval/evaluate.js';
-import { optionTier, studentRatioFor } from '../../src/core/compress/plan/planner.js';
+import { combinationsWithin, optionTier, sensitivityOrder, studentRatioFor } from '../../src/core/compress/plan/planner.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const P = (id: string, bytes: number, metric: number, latencyRatio?: number, se?: number): Evaluated => ({ id, bytes, metric, users: 100, latencyRatio, se });
@@ -336,4 +336,24 @@ test('option tiers: storage dtypes first, then low ranks keeping 80-95% of the e
   // every option has a tier, and tier 0 holds no structural option
   const structural = (o: (typeof units)[number]['options'][number]) => [o.energy, o.rowsKeep, o.dimsKeep, o.neuronsKeep].some((x) => x !== undefined);
   for (const u of units) for (const o of u.options.slice(1)) if (optionTier(o) === 0) assert.ok(!structural(o), o.id);
+});
+
+test('time sharing: options alone tier by tier over all units (biggest first); combinations spread over the sweep as time allows', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const units = searchSpace(await readModel(fx.models.neumf.onnxPath!));
+  const q = sensitivityOrder(units);
+  assert.equal(q.length, units.reduce((n, u) => n + u.options.length - 1, 0));
+  for (let i = 1; i < q.length; i++) {
+    assert.ok(q[i - 1].tier <= q[i].tier, `tier ${q[i - 1].tier} after ${q[i].tier}`);
+    if (q[i - 1].tier === q[i].tier && q[i - 1].u !== q[i].u) assert.ok(q[i - 1].u.bytes >= q[i].u.bytes, 'biggest unit first within a tier');
+  }
+  // every unit's storage dtypes come before any unit's first low rank
+  const firstLowRank = q.findIndex((x) => x.tier > 0);
+  for (const u of units) assert.ok(q.findIndex((x) => x.u === u && x.o.id === 'int8') < firstLowRank, u.name);
+  // combinations: 10 proposed, 1 s each
+  const all = Array.from({ length: 10 }, (_, i) => `a${i}`);
+  assert.deepEqual(combinationsWithin(all, 1000, 20_000), all, '12 fit: all');
+  assert.deepEqual(combinationsWithin(all, 1000, 10_000), ['a0', 'a2', 'a4', 'a5', 'a7', 'a9'], '6 fit: spread, both ends kept');
+  assert.deepEqual(combinationsWithin(all, 1000, 1000), ['a0', 'a3', 'a6', 'a9'], 'at least 4');
+  assert.deepEqual(combinationsWithin(all, 0, 0), all, 'cost unknown: all');
 });

@@ -146,6 +146,26 @@ export function optionTier(o: UnitOption): number {
   return 2;
 }
 
+/** The sensitivity phase's queue: tier by tier (optionTier), each over all units, biggest unit first. */
+export function sensitivityOrder(units: readonly SearchUnit[]): Array<{ u: SearchUnit; o: UnitOption; tier: number }> {
+  return units
+    .slice()
+    .sort((a, b) => b.bytes - a.bytes)
+    .flatMap((u) => u.options.slice(1).map((o) => ({ u, o, tier: optionTier(o) })))
+    .sort((x, y) => x.tier - y.tier);
+}
+
+/**
+ * The proposed combinations the time allows: as many as 60% of `msLeft` builds and scores at
+ * `msPerCandidate` (at least 4), spread evenly over the list (the knapsack's sweep runs from
+ * cautious to bold), each once; all of them when the cost is unknown (0).
+ */
+export function combinationsWithin<T>(all: readonly T[], msPerCandidate: number, msLeft: number): T[] {
+  const fits = msPerCandidate > 0 ? Math.max(4, Math.floor((0.6 * msLeft) / msPerCandidate)) : all.length;
+  if (fits >= all.length) return all.slice();
+  return [...new Set(Array.from({ length: fits }, (_, i) => all[Math.round((i * (all.length - 1)) / Math.max(1, fits - 1))]))];
+}
+
 /**
  * Marked slower: at least 5% slower at the median of the paired calls, and slower in 3 of 4 pairs.
  * (The spread of each model's own calls, which `compareModels` uses, is no guide here: a 0.05 ms
@@ -406,11 +426,8 @@ export class CompressPlanner {
   private async sensitivity(): Promise<Map<string, Map<string, { bytes: number; kept: number }>>> {
     const level = this.top();
     const out = new Map<string, Map<string, { bytes: number; kept: number }>>();
-    const units = this.units.slice().sort((a, b) => b.bytes - a.bytes);
-    for (const u of units) out.set(u.name, new Map([[u.options[0].id, { bytes: this.originalBytes, kept: 1 }]]));
-    const queue = units
-      .flatMap((u) => u.options.slice(1).map((o) => ({ u, o, tier: optionTier(o) })))
-      .sort((x, y) => x.tier - y.tier);
+    for (const u of this.units.slice().sort((a, b) => b.bytes - a.bytes)) out.set(u.name, new Map([[u.options[0].id, { bytes: this.originalBytes, kept: 1 }]]));
+    const queue = sensitivityOrder(this.units);
     const share = Date.now() + (this.timeLeft() - this.reserve()) / 2;
     const t0 = Date.now();
     let built = 0;
@@ -465,16 +482,13 @@ export class CompressPlanner {
       }
       add(a);
     }
-    // as many as 60% of the time left can build and score at the price the sensitivity phase
-    // paid per candidate, spread over the sweep; the halving's later levels only score again
     const all = [...assignments.values()];
-    const fits = this.msPerCandidate > 0 ? Math.max(4, Math.floor((0.6 * (this.timeLeft() - this.reserve())) / this.msPerCandidate)) : all.length;
-    const tried = fits >= all.length ? all : Array.from({ length: fits }, (_, i) => all[Math.round((i * (all.length - 1)) / Math.max(1, fits - 1))]);
+    const tried = combinationsWithin(all, this.msPerCandidate, this.timeLeft() - this.reserve());
     if (tried.length < all.length) {
       this.notes.push(`Combinations: ${tried.length} of ${all.length} proposed were built and halved (spread over the knapsack's sweep), as many as the time left allowed at ${(this.msPerCandidate / 1000).toFixed(1)} s a candidate.`);
     }
     let pool: Candidate[] = [];
-    for (const a of new Set(tried)) {
+    for (const a of tried) {
       if (this.outOfTime(this.reserve())) break;
       const c = await this.candidate(a, 'combined');
       if (c && !pool.includes(c)) pool.push(c);
