@@ -49,6 +49,21 @@ export interface ModelVocab {
 }
 
 /**
+ * The id ranges latency batches draw from: the model's user and item tables, and for a fields
+ * input user, item, then ids 0 only for the extra fields (their vocabularies are not known from
+ * names).
+ */
+export function latencyIdRanges(scorer: Scorer, vocab: { user?: number; item?: number }): Pick<LatencyOptions, 'userVocab' | 'itemVocab' | 'fieldVocab'> {
+  const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
+  const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
+  return {
+    userVocab: vocab.user,
+    itemVocab: vocab.item,
+    fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
+  };
+}
+
+/**
  * Embedding rows reachable by user / item ids, from the tensors' names: the largest table (or
  * 1-D id-remap table consumed by a Gather) whose name contains "user" / "item". Largest, because
  * a row-pruned model keeps a remap table of the full vocabulary in front of a smaller table.
@@ -226,15 +241,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
     }
     if (opts.latency) {
       const lo = typeof opts.latency === 'object' ? opts.latency : {};
-      const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
-      const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
-      result.latency = await measureLatency(scorer, {
-        userVocab: vocab.user,
-        itemVocab: vocab.item,
-        // extra fields: ids 0 only, since their vocabularies are not known from names
-        fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
-        ...lo,
-      });
+      result.latency = await measureLatency(scorer, { ...latencyIdRanges(scorer, vocab), ...lo });
     }
     result.seconds = (performance.now() - t0) / 1000;
     return result;

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readModel } from '../../model/read-model.js';
 import type { ModelIR } from '../../model/ir.js';
 import type { CompressionContext, SensitivityMemo } from '../types.js';
@@ -157,15 +157,31 @@ export class Materializer {
     if (!w.evicted) return;
     const parent = await this.build(m.steps.slice(0, -1));
     const step = m.steps[m.steps.length - 1];
-    await this.use(parent, async () => {
-      const outcome = await runMethodStep(await this.irOf(parent), step, { signal: this.ctx.signal, sensitivity: step.method === 'quantize' ? parent.sensitivity : {} });
-      await mkdir(m.dir, { recursive: true });
-      await outcome.write(m.path);
-    });
+    await this.writeStep(parent, step, m.path, m.sensitivity);
     w.evicted = false;
     w.lastUse = ++this.clock;
     this.evictions.rewritten++;
     await this.evictPast(m);
+  }
+
+  /**
+   * Runs `step` on `parent` and writes its output at `path`, the parent's files kept while the
+   * step reads them (the output streams from them as it is written); false, and nothing written,
+   * when the step changed nothing (a fine-tuning always counts as a change).
+   */
+  private async writeStep(parent: Materialized, step: PlanStep, path: string, sensitivity: SensitivityMemo): Promise<boolean> {
+    return this.use(parent, async () => {
+      const outcome = await runMethodStep(await this.irOf(parent), step, { signal: this.ctx.signal, sensitivity });
+      if (outcome.changes.length === 0 && step.method !== 'finetune') return false;
+      await mkdir(dirname(path), { recursive: true });
+      await outcome.write(path);
+      return true;
+    });
+  }
+
+  /** Bytes of the model's files on disk (the original's for no steps), as measured when they were written. */
+  bytes(m: Materialized): number {
+    return this.written.get(m)?.bytes ?? this.original.files.reduce((n, f) => n + f.bytes, 0);
   }
 
   /** Deletes the models used longest ago until the rest fit the disk budget (never `keep`). */
@@ -225,15 +241,7 @@ export class Materializer {
     const sensitivity = step.method === 'quantize' ? parent.sensitivity : {};
     const dir = join(this.workDir, `m${++this.next}`);
     const path = join(dir, this.fileName);
-    // the parent's files stay while the step reads them (the output streams from them as it is written)
-    const changed = await this.use(parent, async () => {
-      const outcome = await runMethodStep(await this.irOf(parent), step, { signal: this.ctx.signal, sensitivity });
-      if (outcome.changes.length === 0 && step.method !== 'finetune') return false;
-      await mkdir(dir, { recursive: true });
-      await outcome.write(path);
-      return true;
-    });
-    if (!changed) return parent;
+    if (!(await this.writeStep(parent, step, path, sensitivity))) return parent;
     const built: Materialized = { path, dir, steps: [...parent.steps, step], sensitivity };
     const same = await this.sameAsBuilt(built, TRAINING_METHODS.has(step.method));
     if (same) {

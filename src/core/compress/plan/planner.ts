@@ -16,7 +16,6 @@
 // whose noise on a few hundred users is a tenth of the measured metric's; the measured figures are
 // reported beside it, and `chooseBy: 'measured'` compares by them instead.
 
-import { readdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { formatBytes } from '../../analysis/opportunities.js';
 import { readInteractions } from '../../eval/interactions.js';
@@ -106,13 +105,6 @@ interface Candidate {
   byLevel: Array<Scored | undefined>;
   latency?: PlanPoint['latency'];
   heldOut?: Metrics;
-}
-
-async function filesBytes(m: Materialized, original: ModelIR): Promise<number> {
-  if (m.steps.length === 0) return original.files.reduce((s, f) => s + f.bytes, 0);
-  let n = 0;
-  for (const f of await readdir(m.dir)) n += (await stat(`${m.dir}/${f}`)).size;
-  return n;
 }
 
 /** Id counts per table row from the training data, for tables named after users or items. */
@@ -373,7 +365,7 @@ export class CompressPlanner {
       const known = this.all.get(key);
       if (known) return known;
       if (mat.steps.length === 0) return undefined;
-      const c: Candidate = { id: `c${this.all.size + 1}`, label: extra.label ?? assignmentKey(this.units, a), origin, assignment: a, mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
+      const c: Candidate = { id: `c${this.all.size + 1}`, label: extra.label ?? assignmentKey(this.units, a), origin, assignment: a, mat, bytes: this.mat.bytes(mat), byLevel: [] };
       this.all.set(key, c);
       return c;
     } catch (e) {
@@ -700,7 +692,7 @@ export class CompressPlanner {
     const key = JSON.stringify(mat.steps);
     const known = this.all.get(key);
     if (known) return known;
-    const c: Candidate = { id: `c${this.all.size + 1}`, label, origin: 'distilled', mat, bytes: await filesBytes(mat, this.ir), byLevel: [] };
+    const c: Candidate = { id: `c${this.all.size + 1}`, label, origin: 'distilled', mat, bytes: this.mat.bytes(mat), byLevel: [] };
     this.all.set(key, c);
     await this.evaluate(c, this.top());
     return c;

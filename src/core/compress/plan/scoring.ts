@@ -3,7 +3,7 @@
 // nested subsets of the choosing users for successive halving (a quarter inside a half inside
 // all), so that a candidate's figure on more users refines, not replaces, its figure on fewer.
 
-import { modelVocab, openScorer } from '../../eval/evaluate.js';
+import { latencyIdRanges, modelVocab, openScorer } from '../../eval/evaluate.js';
 import type { ScoreBatch } from '../../eval/input-binding.js';
 import { fieldsMatrix, readInteractions, type InteractionTable } from '../../eval/interactions.js';
 import { measurePairedLatency, percentile, type LatencyOptions, type PairedLatency } from '../../eval/latency.js';
@@ -199,18 +199,8 @@ export class LatencyMeter {
   ) {}
 
   static async open(ir: ModelIR, batch: number): Promise<LatencyMeter> {
-    const vocab = modelVocab(ir);
     const original = await openScorer(ir.path);
-    const fieldsInput = original.inputs.find((i) => i.role === 'fields');
-    const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
-    return new LatencyMeter(original, {
-      runs: 100,
-      warmup: 5,
-      maxSecondsPerBatch: 1,
-      userVocab: vocab.user,
-      itemVocab: vocab.item,
-      fieldVocab: F > 0 ? [vocab.user ?? 1, vocab.item ?? 1, ...new Array<number>(Math.max(0, F - 2)).fill(1)] : undefined,
-    }, batch);
+    return new LatencyMeter(original, { runs: 100, warmup: 5, maxSecondsPerBatch: 1, ...latencyIdRanges(original, modelVocab(ir)) }, batch);
   }
 
   /** the original's p50 in each measurement */
