@@ -310,7 +310,7 @@ export const COMPRESS = defineCommand({
     json: { kind: 'boolean', description: 'print {chosen, front, evaluated, seconds, ...} as JSON' },
   },
   rules: [{ exclusive: ['max-drop', 'target-ratio'] }, { exclusive: ['holdout', 'test'] }],
-  notes: ["--out keeps the input's format: a .onnx file, or a model.json in a folder of its own"],
+  notes: ["--out keeps the input's format: a .onnx file, or a TF.js model's folder (or its model.json) of its own"],
   examples: ['prunescope compress model.onnx --candidates val.csv --out small.onnx --max-drop 0.02 --data train.csv'],
 });
 

@@ -8,12 +8,11 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CompressPlanner, type PlanPoint, type PlanResult } from '../core/compress/plan/planner.js';
 import type { PlanMetric } from '../core/compress/plan/scoring.js';
-import { checkOutputFree, commitOutput, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
+import { checkOutputFree, commitOutput, modelOutputPath, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
 import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
-import { UsageError } from './args.js';
 import { COMPRESS } from './command-specs.js';
 
 /** Where the front's recipes go: `<out stem>.front/` beside the output (TF.js: beside its folder). */
@@ -63,9 +62,8 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
 export async function compressCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = COMPRESS.parse(argv);
   const model = resolve(positionals[0]);
-  const out = resolve(o.out);
+  const out = modelOutputPath(model, o.out, 'compressed');
   const format = /\.onnx$/i.test(model) ? 'onnx' : 'tfjs';
-  if ((format === 'onnx') !== /\.onnx$/i.test(out)) throw new UsageError(`--out must be ${format === 'onnx' ? 'a .onnx file' : 'a model.json in a folder of its own'} (the output keeps the input's format)`);
   const metric: PlanMetric = o.metric;
   const settings = {
     candidates: resolve(o.candidates),

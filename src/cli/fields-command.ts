@@ -6,6 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { modelOutputPath } from '../core/jobs/output-files.js';
 import { readModel } from '../core/model/read-model.js';
 import { fieldImportance, FieldImportanceReport } from '../core/compress/field-importance.js';
 import { pruneFields, PruneFieldsSettings } from '../core/compress/prune-fields.js';
@@ -45,7 +46,7 @@ export async function fieldsCommand(argv: string[]): Promise<number> {
     }
     const outArg = o.out;
     if (!outArg) throw new UsageError('--out PATH is required when removing fields');
-    const out = resolve(outArg);
+    const out = modelOutputPath(model, outArg, 'fields');
     if (out === model) throw new UsageError('--out must not be the input model');
     // a TF.js output is model.json in its own folder, which the writer creates; an ONNX file's folder must exist
     const folder = out.toLowerCase().endsWith('.json') ? dirname(dirname(out)) : dirname(out);

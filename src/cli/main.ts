@@ -65,7 +65,8 @@ export async function main(argv: string[]): Promise<number> {
     return await run(rest);
   } catch (e) {
     // by name too: the command bundles carry their own copy of the class (esbuild splits the CLI)
-    if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError')) {
+    // an output path that does not fit the input's format is a usage error too (output-files.ts)
+    if (e instanceof UsageError || (e instanceof Error && (e.name === 'UsageError' || e.name === 'OutputPathError'))) {
       process.stderr.write(`prunescope ${name}: ${e.message}\nUsage: ${cmd.usage()}\n(prunescope ${name} --help lists every option)\n`);
       return 2;
     }

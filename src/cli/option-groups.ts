@@ -8,7 +8,7 @@ export const MODEL_POSITIONAL: PositionalSpec = { name: 'model', description: 't
 /** Every compression command (prune, quantize, factorize, distill, finetune, run). */
 export const COMPRESS_COMMON = defineGroup({
   options: {
-    out: { kind: 'path', description: 'where to write the compressed model (its folder must exist)', defaultText: 'beside the input, named after the method' },
+    out: { kind: 'path', description: "where to write the compressed model, in the input's format: a .onnx file (its folder must exist), or a TF.js model's folder (made; its parent must exist)", defaultText: 'beside the input, named after the method' },
     force: { kind: 'boolean', description: 'replace --out if it exists' },
     'external-data': { kind: 'boolean', description: 'ONNX: write the output\'s tensors of 1 KiB or more to <out>.data (external data); a model read with external data keeps it anyway' },
     json: { kind: 'boolean', description: 'print the job result as JSON' },

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
 import type { CompressJobSpec, CompressStep } from '../core/jobs/job-types.js';
-import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
+import { modelOutputPath, outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import type { CompressJobResult, MetricPair } from '../shared/protocol.js';
 import { UsageError } from './args.js';
 import type { OptionValues } from './options.js';
@@ -57,12 +57,13 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
   checkStepSettings(steps);
   const model = resolve(modelArg);
   if (!existsSync(model)) throw new Error(`${model}: cannot open: ENOENT`);
-  const out = resolve(o.out ?? outputPathFor(model, label));
+  const out = o.out !== undefined ? modelOutputPath(model, o.out, label) : outputPathFor(model, label);
   const candidates = o.candidates;
   const k = o.k;
-  const outDir = dirname(out);
+  // an ONNX file's folder must exist; a TF.js model's own folder is made when it is written
+  const outDir = /\.onnx$/i.test(out) ? dirname(out) : dirname(dirname(out));
   if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
-  if (o['external-data'] && !/\.onnx$/i.test(out)) throw new UsageError('--external-data is an ONNX layout: the output must be an .onnx file (TF.js keeps its weights in shard files)');
+  if (o['external-data'] && !/\.onnx$/i.test(out)) throw new UsageError('--external-data is an ONNX layout, for ONNX models: a TF.js model keeps its weights in shard files');
   // the temp folder lives beside the output so the final rename stays on one file system; the
   // job removes it when it ends, and we do if the worker dies before it could
   const tempDir = tempDirFor(out);

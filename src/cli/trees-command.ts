@@ -22,7 +22,7 @@ import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, honestSplit, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { UsageError } from './args.js';
 import { TREES } from './command-specs.js';
-import { writingTo } from '../core/jobs/output-files.js';
+import { modelOutputPath, writingTo } from '../core/jobs/output-files.js';
 
 /** Seed of the tuning / held-out split of --data (one value for the CLI and the editor). */
 export { TUNING_SPLIT_SEED } from '../core/trees/tree-prune.js';
@@ -142,7 +142,7 @@ export async function treesCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const p = parsePrune(spec);
-  const out = resolve(o.out!);
+  const out = modelOutputPath(path, o.out!, 'pruned');
   if (out === path) throw new UsageError('--out must not be the input model');
   if (existsSync(out) && !o.force) throw new UsageError(`${out} exists; pass --force to replace it`);
   const needsData = p.kind === 'post' || p.kind === 'drop';

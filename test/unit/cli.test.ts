@@ -4,13 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import type { ModelReport } from '../../src/shared/report.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorBytes } from '../../src/core/model/tensor-data.js';
+import { buildNeuMF } from '../../src/core/samples/models.js';
+import { fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -185,8 +187,36 @@ test('--external-data: tensors of 1 KiB or more go to <out>.data, the same bytes
   assert.deepEqual(where(c), ['item_embedding.weight:file', 'fc.weight:bytes']);
   assert.deepEqual(where(a), ['item_embedding.weight:bytes', 'fc.weight:bytes']);
   for (const t of a.tensors) assert.deepEqual(await readTensorBytes(c.tensors.find((x) => x.name === t.name)!), await readTensorBytes(t), t.name);
-  const refused = run('quantize', model, '--dtype', 'int8', '--external-data', '--out', join(dir, 'model.json'));
+  // a TF.js model keeps its weights in shards: --external-data is refused before any work
+  const tfjs = join(dir, 'tfjs');
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  await neumf.save(fileSystemSaveHandler(join(tfjs, 'model.json')));
+  neumf.dispose();
+  const refused = run('quantize', join(tfjs, 'model.json'), '--dtype', 'int8', '--external-data', '--out', join(dir, 'q'));
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /^prunescope quantize: --external-data is an ONNX layout: the output must be an \.onnx file/);
-  assert.equal(existsSync(join(dir, 'model.json')), false);
+  assert.match(refused.stderr, /^prunescope quantize: --external-data is an ONNX layout, for ONNX models: a TF\.js model keeps its weights in shard files/);
+  assert.equal(existsSync(join(dir, 'q')), false);
+});
+
+test('--out keeps the input format: a TF.js output given as a folder becomes <folder>/model.json; a name that fits no format exits 2, writing nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-outpath-'));
+  const src = join(dir, 'src');
+  const model = buildNeuMF({ users: 12, items: 15, gmfDim: 4, mlpDim: 4, hidden: [8], seed: 3 });
+  await model.save(fileSystemSaveHandler(join(src, 'model.json')));
+  model.dispose();
+  const folder = join(dir, 'half');
+  const r = run('quantize', join(src, 'model.json'), '--dtype', 'float16', '--out', folder, '--no-latency');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readdirSync(folder).sort(), ['group1-shard1of1.bin', 'model.json']);
+  assert.deepEqual(readdirSync(dir).sort(), ['half', 'src'], 'nothing written beside the output folder');
+  const onnx = await smallOnnx(dir);
+  for (const [input, out, message] of [
+    [onnx, join(dir, 'small-q'), /--out .*small-q: an ONNX model's output is a \.onnx file/],
+    [join(src, 'model.json'), join(dir, 'q.onnx'), /--out .*q\.onnx: a TF\.js model's output is a folder/],
+  ] as const) {
+    const bad = run('quantize', input, '--dtype', 'int8', '--out', out, '--no-latency');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+    assert.equal(existsSync(out), false);
+  }
 });

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
-import { checkOutputFree, OutputExistsError, outputPathFor, tempDirFor } from '../../src/core/jobs/output-files.js';
+import { checkOutputFree, modelOutputPath, OutputExistsError, OutputPathError, outputPathFor, tempDirFor } from '../../src/core/jobs/output-files.js';
 import { parseRecipe, RecipeError } from '../../src/core/jobs/recipe-file.js';
 import { runJobInProcess } from '../../src/core/jobs/run-job-in-process.js';
 import type { CompressJobResult, ModelScan } from '../../src/shared/protocol.js';
@@ -32,6 +32,21 @@ test('outputPathFor: ONNX next to the model, TF.js in a folder of its own', () =
   assert.equal(outputPathFor('/w/m/rec.onnx', 'a/b c'), '/w/m/rec-a_b_c.onnx');
   const t = tempDirFor('/w/models/rec/model.json');
   assert.match(t, /^\/w\/models\/\.prunescope-[0-9a-f]{12}\.tmp$/);
+});
+
+test('modelOutputPath: an output keeps the input format; a folder holds it; a name that fits neither is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-outpath-'));
+  mkdirSync(join(dir, 'existing'));
+  // ONNX: a .onnx file as given; an existing folder gets <stem>-<method>.onnx inside
+  assert.equal(modelOutputPath('/w/rec.onnx', join(dir, 'small.onnx'), 'quantize'), join(dir, 'small.onnx'));
+  assert.equal(modelOutputPath('/w/rec.onnx', join(dir, 'existing'), 'quantize'), join(dir, 'existing', 'rec-quantize.onnx'));
+  assert.throws(() => modelOutputPath('/w/rec.onnx', join(dir, 'small'), 'quantize'), (e: Error) => e instanceof OutputPathError && /an ONNX model's output is a \.onnx file/.test(e.message));
+  assert.throws(() => modelOutputPath('/w/rec.onnx', join(dir, 'small', 'model.json'), 'quantize'), OutputPathError);
+  // TF.js: <folder>/model.json, whether the folder exists or not; a .json path as given
+  assert.equal(modelOutputPath('/w/rec/model.json', join(dir, 'q'), 'quantize'), join(dir, 'q', 'model.json'));
+  assert.equal(modelOutputPath('/w/rec/model.json', join(dir, 'existing'), 'quantize'), join(dir, 'existing', 'model.json'));
+  assert.equal(modelOutputPath('/w/rec/model.json', join(dir, 'q', 'model.json'), 'quantize'), join(dir, 'q', 'model.json'));
+  assert.throws(() => modelOutputPath('/w/rec/model.json', join(dir, 'q.onnx'), 'quantize'), (e: Error) => e instanceof OutputPathError && /not a \.onnx file/.test(e.message));
 });
 
 test('checkOutputFree refuses the original, its folder for TF.js, and an existing output', async () => {

@@ -3,7 +3,7 @@
 // or is cancelled leaves no output; nothing ever replaces the original model's files, and an
 // existing output is replaced only when the user chose to.
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +36,36 @@ export function outputPathFor(modelPath: string, method: string, pattern = '${di
   const base = resolve(modelDir, filled);
   if (onnx) return /\.onnx$/i.test(base) ? base : `${base}.onnx`;
   return /model\.json$/i.test(base) ? base : join(base, 'model.json');
+}
+
+/** An output path that does not fit the input's format (the message says what would). */
+export class OutputPathError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputPathError';
+  }
+}
+
+/**
+ * Where a model output given by the user goes, in the input's format (an output keeps it):
+ * - ONNX: a `.onnx` file as given; an existing folder gets `<stem>-<method>.onnx` inside it.
+ * - TF.js: `<folder>/model.json`; a path that does not end in `.json` is that folder (a TF.js model
+ *   owns its folder: its shards are written beside model.json).
+ * Throws OutputPathError for any other name (`out.json` for an ONNX model, `out.onnx` for a TF.js
+ * one, `small` for an ONNX model), instead of writing a model under a name no reader expects.
+ */
+export function modelOutputPath(modelPath: string, out: string, method: string): string {
+  const abs = resolve(out);
+  const onnx = extname(modelPath).toLowerCase() === '.onnx';
+  const isDir = existsSync(abs) && statSync(abs).isDirectory();
+  if (onnx) {
+    if (/\.onnx$/i.test(abs) && !isDir) return abs;
+    if (isDir) return outputPathFor(modelPath, method, join(abs, '${stem}-${method}'));
+    throw new OutputPathError(`--out ${out}: an ONNX model's output is a .onnx file (or an existing folder to write it in); the output keeps the input's format`);
+  }
+  if (/\.onnx$/i.test(abs)) throw new OutputPathError(`--out ${out}: a TF.js model's output is a folder (or its model.json), not a .onnx file; the output keeps the input's format`);
+  if (/\.json$/i.test(abs) && !isDir) return abs;
+  return join(abs, 'model.json');
 }
 
 /** A fresh temp folder name on the output's file system (so the final rename is atomic). */

@@ -499,7 +499,7 @@ async function sizeComparison(before: SizeFacts, after: SizeFacts, k: number): P
     latency: [],
     summary: [
       `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes${b.gzipEstimated || a.gzipEstimated ? ` (estimated from 64 MiB sampled per file above 64 MiB)` : ''}.`,
-      'Accuracy and latency were not measured: set prunescope.datasetPath to a candidates CSV (user,item,label) to measure HR@K, NDCG@K and AUC.',
+      'Accuracy and latency were not measured: no candidates CSV (user,item,label) was given. Give one to measure HR@K, NDCG@K and AUC: --candidates on the command line, the prunescope.datasetPath setting in the editor.',
     ],
   };
 }
