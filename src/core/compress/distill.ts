@@ -10,8 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
 import { ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
+import { fieldColumns, tableBase } from '../model/field-columns.js';
 import { writeOnnxFile } from '../model/onnx/build.js';
-import { fileSystemLoadHandler, fileSystemSaveHandler } from '../model/tfjs-io.js';
+import { fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';
 import { layersModelToOnnx } from '../samples/to-onnx.js';
@@ -64,44 +65,11 @@ function kernelShapes(ir: ModelIR, only?: RegExp): Array<[number, number]> {
     .map((t) => (t.transposed ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]);
 }
 
-const tableBase = (t: ModelTensor): string => t.layer || t.name.split('/')[0];
-
-/** Field order of a DeepFM teacher: which column each `<field>_embedding` reads. */
-async function deepfmFieldOrder(ir: ModelIR, fields: string[]): Promise<string[]> {
-  const index = new Map<string, number>();
-  if (ir.format === 'onnx') {
-    const fieldsInput = ir.graph.inputs.find((i) => (i.shape?.length ?? 0) === 2)?.name;
-    const constVal = new Map<string, number>();
-    for (const t of ir.tensors) {
-      if ((t.dtype === 'int64' || t.dtype === 'int32') && t.shape.length === 0 && t.storage.source.kind === 'bytes') {
-        const b = t.storage.source.bytes;
-        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-        constVal.set(t.name, t.dtype === 'int64' ? Number(dv.getBigInt64(0, true)) : dv.getInt32(0, true));
-      }
-    }
-    const column = new Map<string, number>(); // value name -> column
-    for (const n of ir.graph.nodes) {
-      if (n.op === 'Gather' && n.inputs[0] === fieldsInput && constVal.has(n.inputs[1])) column.set(n.outputs[0], constVal.get(n.inputs[1])!);
-      if (n.op === 'Gather' && column.has(n.inputs[1])) {
-        const table = ir.tensors.find((t) => t.name === n.inputs[0]);
-        if (table) index.set(tableBase(table), column.get(n.inputs[1])!);
-      }
-    }
-  } else {
-    const model = await tf.loadLayersModel(fileSystemLoadHandler(ir.path));
-    try {
-      for (const layer of model.layers) {
-        if (layer.getClassName() !== 'Embedding') continue;
-        const src = layer.inboundNodes[0]?.inboundLayers[0];
-        const crop = src?.getClassName() === 'Cropping2D' ? (src.getConfig().cropping as number[][]) : undefined;
-        if (crop) index.set(layer.name, crop[0][0]);
-      }
-    } finally {
-      model.dispose();
-    }
-  }
-  const ordered = fields.slice().sort((a, b) => (index.get(`${a}_embedding`) ?? Infinity) - (index.get(`${b}_embedding`) ?? Infinity));
-  if (ordered.some((f) => !index.has(`${f}_embedding`))) {
+/** Field order of a DeepFM teacher: which column of its fields input each `<field>_embedding` reads. */
+function deepfmFieldOrder(ir: ModelIR, fields: string[]): string[] {
+  const { at } = fieldColumns(ir);
+  const ordered = fields.slice().sort((a, b) => (at(a) ?? Infinity) - (at(b) ?? Infinity));
+  if (ordered.some((f) => at(f) === undefined)) {
     throw new ModelFileError(ir.path, `distill: cannot tell which input column each DeepFM field (${fields.join(', ')}) reads`);
   }
   return ordered;
@@ -119,7 +87,7 @@ export async function identifyArchitecture(ir: ModelIR): Promise<RecommenderArch
     const dims = new Set(wide.map((t) => t.shape[1]));
     if (dims.size !== 1) throw new ModelFileError(ir.path, `distill: DeepFM field embeddings of different widths are not supported (${found})`);
     const dim = wide[0].shape[1];
-    const order = await deepfmFieldOrder(ir, names);
+    const order = deepfmFieldOrder(ir, names);
     const vocab = order.map((f) => wide[names.indexOf(f)].shape[0]);
     return { kind: 'deepfm', users: vocab[0], items: vocab[1], dim, hidden: denseChain(kernels, order.length * dim), fieldVocab: vocab, fieldNames: order };
   }
@@ -343,7 +311,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const arch = await identifyArchitecture(teacherIr);
   const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const studentArch = studentArchitecture(arch, teacherParams, settings);
-  const read = await readInteractionTable(settings.data);
+  const read = await readInteractionTable(settings.data, { model: teacherIr });
   checkAbort(ctx, 'distillation');
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;

@@ -14,6 +14,7 @@ import type { ScoreBatch } from '../eval/input-binding.js';
 import { fieldsMatrix, readInteractions, InteractionColumnNames } from '../eval/interactions.js';
 import { auc, isBinary, logloss } from '../eval/metrics.js';
 import type { CompressionContext } from './types.js';
+import { fieldColumns } from '../model/field-columns.js';
 
 export type FieldMetric = 'auc' | 'logloss';
 
@@ -83,6 +84,7 @@ export async function fieldImportance(path: string, opts: FieldImportanceOptions
       userVocab: vocab.user,
       itemVocab: vocab.item,
       extraVocabOf: (c) => vocab.ofColumn(c),
+      fieldColumns: fieldColumns(ir),
       requireLabel: true,
     });
     const labels = table.label!;

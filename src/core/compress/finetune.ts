@@ -128,7 +128,7 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
   }
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
-  const read = await readInteractionTable(settings.data);
+  const read = await readInteractionTable(settings.data, { model: ir });
   checkAbort(ctx, 'fine-tuning');
   const blocker =
     sp?.by === 'gradnorm'

@@ -58,7 +58,7 @@ export interface OutputHessians {
  */
 export async function outputHessians(ir: ModelIR, calibration: string | undefined, ctx: CompressionContext = {}): Promise<OutputHessians | { unsupported: string }> {
   let pairs: Batch;
-  if (calibration) pairs = thinnedByUser(tableAsBatch(await readInteractionTable(calibration)), CALIBRATION_MAX_ROWS);
+  if (calibration) pairs = thinnedByUser(tableAsBatch(await readInteractionTable(calibration, { model: ir })), CALIBRATION_MAX_ROWS);
   else {
     const vocab = idVocab(ir);
     if ('unsupported' in vocab) return vocab;

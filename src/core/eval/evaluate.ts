@@ -15,6 +15,7 @@ import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, rmse } fr
 import { openOrtScorer, Scorer } from './ort-runner.js';
 import { modelSizeOfIR, ModelSize } from './size.js';
 import { openTfjsScorer } from './tfjs-runner.js';
+import { fieldColumns } from '../model/field-columns.js';
 
 export interface ScorerOptions extends InputNameOptions {
   /** TF.js backend; default 'auto' */
@@ -181,6 +182,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         userVocab: vocab.user,
         itemVocab: vocab.item,
         extraVocabOf: (column) => found.ofColumn(column),
+        fieldColumns: fieldColumns(ir),
         requireLabel,
       });
     const result: EvaluationResult = {

@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import { ModelFileError } from '../model/ir.js';
+import type { FieldColumns } from '../model/field-columns.js';
 
 export interface InteractionColumnNames {
   /** default 'user' */
@@ -34,6 +35,15 @@ export interface ReadInteractionsOptions {
   extraVocab?: number[];
   /** the vocabulary of an extra column by name, when extraVocab is not given (undefined: unchecked) */
   extraVocabOf?: (column: string) => number | undefined;
+  /**
+   * With extraColumns 'all': which column of the model's fields input each file column feeds, by
+   * its name (model/field-columns.ts). Named columns are read in the model's order, whatever their
+   * order in the file; the others fill, in file order, the columns no table reads (a removed
+   * field's). Where a column the model reads is left to an unnamed file column, or user / item
+   * are not columns 0 / 1, the file is refused: feeding a column to the wrong field would give
+   * wrong scores without an error.
+   */
+  fieldColumns?: FieldColumns;
   /** require a label (or rating) column */
   requireLabel?: boolean;
 }
@@ -244,12 +254,40 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
         return at;
       });
     }
+    if (opts.extraColumns === 'all' && opts.fieldColumns && extraAt.length > 0) extraAt = inModelOrder(extraAt, opts.fieldColumns, ln);
     extraNames = extraAt.map((i) => header![i]);
     if (opts.extraVocab && opts.extraVocab.length !== extraAt.length) {
       fail(ln, `${extraAt.length} extra columns (${extraNames.join(', ')}) but the model has ${opts.extraVocab.length} extra fields`);
     }
     extra = extraAt.map(() => new GrowingInt32());
     extraVocab = opts.extraVocab ?? (opts.extraVocabOf ? extraNames.map((n) => opts.extraVocabOf!(n)) : []);
+  };
+
+  /** the extra columns in the order of the model's fields input (see fieldColumns) */
+  const inModelOrder = (at: number[], fc: FieldColumns, ln: number): number[] => {
+    const where = (i: number) => fc.at(header![i]);
+    for (const [i, want] of [[userAt, 0], [itemAt, 1]] as const) {
+      const got = where(i);
+      if (got !== undefined && got !== want) fail(ln, `the model reads '${header![i]}' from column ${got} of its fields input; PruneScope feeds user and item as columns 0 and 1`);
+    }
+    const cols = at.map(where);
+    if (cols.every((c) => c === undefined)) return at; // the model names none of them: file order
+    const slot: Array<number | undefined> = new Array(at.length).fill(undefined); // extra column j of the model <- file column
+    at.forEach((i, j) => {
+      const c = cols[j];
+      if (c === undefined) return;
+      if (c < 2 || c >= 2 + at.length) fail(ln, `column '${header![i]}' feeds column ${c} of the model's fields input, which takes user, item, then ${at.length} more`);
+      if (slot[c - 2] !== undefined) fail(ln, `columns '${header![slot[c - 2]!]}' and '${header![i]}' both feed column ${c} of the model's fields input`);
+      slot[c - 2] = i;
+    });
+    const unnamed = at.filter((_, j) => cols[j] === undefined);
+    const guessed = slot.map((s, j) => (s === undefined && fc.read.has(2 + j) ? 2 + j : -1)).filter((c) => c >= 0);
+    if (guessed.length > 0) {
+      fail(ln, `the model has no field table named after column(s) ${unnamed.map((i) => `'${header![i]}'`).join(', ')}, and it reads column(s) ${guessed.join(', ')} of its fields input: which file column feeds which is unknown (name each column after its table, <column>_embedding)`);
+    }
+    // the unnamed columns feed columns no table reads (their values change nothing): file order
+    let next = 0;
+    return slot.map((s) => s ?? unnamed[next++]);
   };
 
   const idOf = (cell: string, what: string, ln: number, vocab: number | undefined): number => {

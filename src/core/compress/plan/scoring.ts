@@ -12,6 +12,7 @@ import { auc, candidateRanking, chanceAuc, chanceRanking, type MeanSd } from '..
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import { createRng, shuffleInPlace } from '../../samples/prng.js';
 import type { ExpectedFigures } from './expected-gain.js';
+import { fieldColumns } from '../../model/field-columns.js';
 
 export type PlanMetric = 'ndcg' | 'hr' | 'auc';
 
@@ -62,6 +63,7 @@ export async function readCandidates(file: string, ir: ModelIR): Promise<Interac
     itemVocab: vocab.item,
     extraColumns: fieldsInput ? 'all' : undefined,
     extraVocabOf: (c) => vocab.ofColumn(c),
+    fieldColumns: fieldColumns(ir),
     requireLabel: true,
   });
 }

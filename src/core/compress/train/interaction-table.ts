@@ -1,7 +1,9 @@
 // Interaction data shaped for training: the table read from a CSV, batches of model inputs, and
 // the per-epoch sampler (negatives redrawn every epoch for implicit data).
 
-import { ModelFileError } from '../../model/ir.js';
+import { ModelFileError, type ModelIR } from '../../model/ir.js';
+import { fieldColumns } from '../../model/field-columns.js';
+import { modelVocab } from '../../eval/evaluate.js';
 import type { Rng } from '../../samples/prng.js';
 import { readInteractions } from '../../eval/interactions.js';
 import type { OutputKind } from './output-kind.js';
@@ -25,9 +27,18 @@ export interface InteractionTable {
  * Reads `user,item[,label|rating][,timestamp][,extra...]` with the evaluation's streaming reader
  * (delimiter sniffed, errors name the line) and shapes it for training. Ratings are taken as
  * implicit positives (the NCF convention); a 0/1 label column with zeros gives explicit negatives.
+ * With `model`, ids are checked against its tables while reading (an error names the line) and
+ * DeepFM field columns are read in the order its fields input takes them (by name).
  */
-export async function readInteractionTable(file: string, opts: { userColumn?: string; itemColumn?: string } = {}): Promise<InteractionTable> {
-  const t = await readInteractions(file, { columns: { user: opts.userColumn, item: opts.itemColumn }, extraColumns: 'all' });
+export async function readInteractionTable(file: string, opts: { userColumn?: string; itemColumn?: string; model?: ModelIR } = {}): Promise<InteractionTable> {
+  const vocab = opts.model ? modelVocab(opts.model) : undefined;
+  const t = await readInteractions(file, {
+    columns: { user: opts.userColumn, item: opts.itemColumn },
+    extraColumns: 'all',
+    ...(vocab && opts.model
+      ? { userVocab: vocab.user, itemVocab: vocab.item, extraVocabOf: (c: string) => vocab.ofColumn(c), fieldColumns: fieldColumns(opts.model) }
+      : {}),
+  });
   const n = t.rows;
   const label = new Float32Array(n);
   let implicit = true;
