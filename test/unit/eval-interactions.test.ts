@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fieldsMatrix, MAX_LINE_CHARS, readInteractions, sniffDelimiter } from '../../src/core/eval/interactions.js';
+import { fieldsMatrix, MAX_LINE_CHARS, readInteractions, sniffDelimiter, splitQuoted } from '../../src/core/eval/interactions.js';
 import { execFileSync } from 'node:child_process';
 import { gzipBufferSize, gzipFileSize } from '../../src/core/eval/size.js';
 import { leaveOneOut, MovieLensRatings } from '../../scripts/bench/movielens.js';
@@ -41,6 +41,18 @@ test('sniffs TSV from the header; rating as label; other column names; extra col
   assert.deepEqual([...fieldsMatrix(t)], [1, 2, 7, 9, 3, 4, 8, 0]);
   const picked = await readInteractions(f, { columns: { user: 'uid', item: 'movie' }, extraColumns: ['city'] });
   assert.deepEqual([...picked.extra[0].values], [9, 0]);
+});
+
+test('quoted cells (RFC 4180): every value quoted, a quoted delimiter, a doubled quote; an unclosed quote names the line', async () => {
+  const f = write('quoted.csv', '"user","item","label","note"\n"0","5","1","a, b"\n2,"3",0,"say ""hi"""\n');
+  const t = await readInteractions(f);
+  assert.deepEqual([...t.user], [0, 2]);
+  assert.deepEqual([...t.item], [5, 3]);
+  assert.deepEqual([...t.label!], [1, 0]);
+  assert.deepEqual(t.header, ['user', 'item', 'label', 'note']);
+  assert.deepEqual(splitQuoted('"a,b",c,"say ""hi""",', ','), ['a,b', 'c', 'say "hi"', '']);
+  assert.equal(splitQuoted('"open,1', ','), undefined);
+  await assert.rejects(readInteractions(write('unclosed.csv', 'user,item\n0,1\n"2,3\n')), /unclosed\.csv: line 3: a quoted value has no closing quote/);
 });
 
 test('errors name the file and the line', async () => {

@@ -113,6 +113,38 @@ export function sniffDelimiter(headerLine: string): ',' | '\t' | ';' {
   return ',';
 }
 
+/**
+ * The cells of a line with RFC 4180 quotes (`"a"`, `"a,b"`, `"say ""hi"""`), for the lines that
+ * hold a quote (spreadsheets and pandas' `quoting=csv.QUOTE_ALL` write them); the others are split
+ * on the delimiter directly. Undefined for an unterminated quote.
+ */
+export function splitQuoted(line: string, delimiter: string): string[] | undefined {
+  const cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"' && cell.trim() === '') {
+      quoted = true;
+      cell = '';
+    } else if (c === delimiter) {
+      cells.push(cell);
+      cell = '';
+    } else {
+      cell += c;
+    }
+  }
+  if (quoted) return undefined;
+  cells.push(cell);
+  return cells;
+}
+
 /** A non-negative integer written in decimal (no sign, no exponent, no fraction), or -1. */
 function parseId(s: string): number {
   const n = s.length;
@@ -221,7 +253,9 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
   const onHeader = (line: string, ln: number) => {
     if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     delimiter = sniffDelimiter(line);
-    header = line.split(delimiter).map((h) => h.trim());
+    const cols = line.includes('"') ? splitQuoted(line, delimiter) : line.split(delimiter);
+    if (!cols) return fail(ln, 'a quoted column name has no closing quote');
+    header = cols.map((h) => h.trim());
     const find = (name: string) => header!.indexOf(name);
     userAt = find(names.user);
     itemAt = find(names.item);
@@ -309,7 +343,7 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
         return;
       }
       if (line.length === 0) return;
-      const cells = line.split(delimiter);
+      const cells = line.includes('"') ? splitQuoted(line, delimiter) ?? fail(ln, 'a quoted value has no closing quote') : line.split(delimiter);
       if (cells.length !== header.length) {
         if (line.trim() === '') return;
         fail(ln, `${cells.length} columns, the header has ${header.length}`);
