@@ -13,6 +13,7 @@ import { ANALYZE } from './command-specs.js';
 import { createProgressBar } from './progress.js';
 import { formatReport } from './format-report.js';
 import { checkReportFileFree, writeReportFile } from './report-file.js';
+import { modelInputs, type CommandInput } from './output-checks.js';
 
 export async function analyzeCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = ANALYZE.parse(argv);
@@ -24,16 +25,20 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--shard: ${(e as Error).message}`);
   }
   const out = o.out ? resolve(o.out) : undefined;
-  if (out) checkReportFileFree(out, o.force);
+  let inputs: CommandInput[] = [{ path, what: 'the original model' }];
+  if (out) checkReportFileFree(out, o.force, inputs);
   const bar = createProgressBar('analyze', process.stderr, o.progress);
   try {
     bar.update(0, 'reading');
     const ir = await readModel(path, { onProgress: (f) => bar.update(f * 0.1, 'reading') });
+    // its weight files are known now: an --out naming one fails before the analysis
+    inputs = modelInputs(ir);
+    if (out) checkReportFileFree(out, o.force, inputs);
     const opts = { epsilon: o.epsilon, spectrum: !o['no-spectrum'], onProgress: (p: { fraction: number; tensor: string }) => bar.update(0.1 + 0.9 * p.fraction, p.tensor) };
     if (shard && out) {
       const report = await analyzeShard(ir, shard, opts);
       bar.done();
-      await writeReportFile(out, JSON.stringify(report) + '\n', o.force);
+      await writeReportFile(out, JSON.stringify(report) + '\n', o.force, inputs);
       process.stdout.write(`shard ${shard.index + 1}/${shard.count}: ${report.tensors.length} tensors -> ${out}\n`);
       return 0;
     }
@@ -54,7 +59,7 @@ export async function analyzeCommand(argv: string[]): Promise<number> {
     }
     bar.done();
     const json = JSON.stringify(report, null, 2);
-    if (out) await writeReportFile(out, json + '\n', o.force);
+    if (out) await writeReportFile(out, json + '\n', o.force, inputs);
     if (o.json) process.stdout.write(json + '\n');
     else process.stdout.write(formatReport(report, { top: o.top, tensors: o.tensors }) + '\n');
     return 0;

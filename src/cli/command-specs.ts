@@ -308,6 +308,7 @@ export const COMPRESS = defineCommand({
     seed: { kind: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, description: 'seed of the holdout split and the training' },
     force: { kind: 'boolean', description: "replace --out and an earlier search's recipes" },
     json: { kind: 'boolean', description: 'print {chosen, front, evaluated, seconds, ...} as JSON' },
+    progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
   },
   rules: [{ exclusive: ['max-drop', 'target-ratio'] }, { exclusive: ['holdout', 'test'] }],
   notes: ["--out keeps the input's format: a .onnx file, or a TF.js model's folder (or its model.json) of its own"],

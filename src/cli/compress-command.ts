@@ -14,6 +14,8 @@ import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 import { COMPRESS } from './command-specs.js';
+import { checkOutputFolder, modelOutputFolder } from './output-checks.js';
+import { createProgressBar } from './progress.js';
 
 /** Where the front's recipes go: `<out stem>.front/` beside the output (TF.js: beside its folder). */
 export function recipesDirFor(out: string): string {
@@ -85,6 +87,8 @@ export async function compressCommand(argv: string[]): Promise<number> {
     rounding: o.rounding,
   };
   const overwrite = o.force;
+  // nothing is made on a typo: the folder must exist (a TF.js output's own folder is made)
+  checkOutputFolder(modelOutputFolder(out));
   await checkOutputFree(out, format, overwrite, model);
   const recipesDir = recipesDirFor(out);
   await checkRecipesFree(recipesDir, overwrite);
@@ -92,30 +96,29 @@ export async function compressCommand(argv: string[]): Promise<number> {
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
-  let last = 0;
-  const progress = (f: number, detail?: string) => {
-    if (o.json || Date.now() - last < 1000) return;
-    last = Date.now();
-    process.stderr.write(`\r${(f * 100).toFixed(0).padStart(3)}% ${(detail ?? '').slice(0, 90).padEnd(90)}`);
-  };
+  // on a terminal, or with --progress; the bar is cleared before anything else is written
+  const bar = createProgressBar('compress', process.stderr, o.progress);
+  const progress = (f: number, detail?: string) => bar.update(f, detail);
   try {
     const ir = await readModel(model, { signal: ac.signal });
     await mkdir(tempDir, { recursive: true });
     const planner = new CompressPlanner(ir, settings, tempDir, basename(out), { signal: ac.signal, onProgress: progress });
     const result = await planner.run();
-    if (!o.json) process.stderr.write('\r'.padEnd(96) + '\r');
+    bar.done();
     await writingTo(out, () => commitOutput(CompressPlanner.dirOf(result, planner), out, format, overwrite, model));
     await writeRecipes(result, recipesDir, model, settings.candidates);
     if (o.json) process.stdout.write(JSON.stringify({ ...result, output: out, recipes: recipesDir }, null, 2) + '\n');
     else process.stdout.write(formatPlan(result, out, recipesDir) + '\n');
     return 0;
   } catch (e) {
+    bar.done();
     if (ac.signal.aborted) {
-      process.stderr.write('\ncancelled: nothing was written\n');
+      process.stderr.write('cancelled: nothing was written\n');
       return 130;
     }
     throw e;
   } finally {
+    bar.done();
     process.removeListener('SIGINT', onSigint);
     await removeTemp(tempDir);
   }

@@ -36,6 +36,10 @@ export function formatEvaluation(r: EvaluationResult): string {
   if (r.hr !== undefined) {
     const random = (x: number | undefined) => (x === undefined ? '' : `  (a random order: ${fmt(x)})`);
     lines.push(`HR@${r.k}    ${fmt(r.hr)}${random(r.chance?.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}${random(r.chance?.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
+    const without = r.usersWithoutPositive ?? 0;
+    if (without > 0) {
+      lines.push(`note     ${without} ${without === 1 ? 'user has' : 'users have'} no positive row in the candidates: not ranked (HR and NDCG are over the ${r.users} with one)`);
+    }
     if (r.chance?.atChance) {
       lines.push(
         `warning  the model ranks these candidates no better than a random order (NDCG@${r.k} within 3 x ${fmt(r.chance.ndcgSd)} of it): ` +

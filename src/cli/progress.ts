@@ -1,5 +1,6 @@
-// A progress bar on stderr, only when stderr is a terminal (pipes and CI logs get no control
-// characters). Redraws at most every 100 ms so that progress never costs measurable time.
+// A progress bar on stderr, only when stderr is a terminal or --progress asks for it (pipes and CI
+// logs get no control characters otherwise). Redraws at most every 100 ms so that progress never
+// costs measurable time.
 
 export interface ProgressBar {
   update(fraction: number, label?: string): void;
@@ -28,7 +29,11 @@ export function createProgressBar(title: string, stream: NodeJS.WriteStream = pr
       drawn = true;
     },
     done() {
-      if (enabled && drawn) stream.write('\r\x1b[K');
+      if (!enabled || !drawn) return;
+      drawn = false;
+      // a terminal clears the bar's line; a log (--progress into a pipe or a file) ends it, so
+      // that what follows (an error, the report) starts on a line of its own
+      stream.write(stream.isTTY === true ? '\r\x1b[K' : '\n');
     },
   };
 }

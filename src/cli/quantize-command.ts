@@ -15,6 +15,7 @@ import type { CompressStep } from '../core/jobs/job-types.js';
 import { UsageError } from './args.js';
 import { QUANTIZE } from './command-specs.js';
 import { checkReportFileFree } from './report-file.js';
+import { modelInputs } from './output-checks.js';
 import { runCompressCommand, tensorsSetting } from './run-compress-job.js';
 
 /** Shard files named on the command line: files as given, folders as every *.qshard in them. */
@@ -59,10 +60,12 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--shard: ${(e as Error).message}`);
     }
     const out = resolve(o.out!);
-    checkReportFileFree(out, o.force);
+    checkReportFileFree(out, o.force, [{ path: model, what: 'the original model' }]);
     const { readModel } = await import('../core/model/read-model.js');
     const { quantizeShard } = await import('../core/compress/quantize.js');
-    const header = await quantizeShard(await readModel(model), settings as { dtype: 'int8' }, shard, out);
+    const ir = await readModel(model);
+    checkReportFileFree(out, o.force, modelInputs(ir));
+    const header = await quantizeShard(ir, settings as { dtype: 'int8' }, shard, out);
     const bytes = header.tables.reduce((s, t) => s + t.codes.length + t.scales.length, 0);
     process.stdout.write(`shard ${shard.index + 1}/${shard.count}: ${header.tables.length} table(s), ${bytes} bytes -> ${out}\n`);
     return 0;

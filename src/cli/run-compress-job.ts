@@ -2,7 +2,7 @@
 // same job the extension runs), with a progress bar on stderr, Ctrl-C cancelling cleanly (no
 // partial output), and the before/after report printed as a table or JSON.
 
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
 import type { CompressJobSpec, CompressStep } from '../core/jobs/job-types.js';
@@ -12,6 +12,7 @@ import { UsageError } from './args.js';
 import type { OptionValues } from './options.js';
 import type { COMPRESS_COMMON } from './option-groups.js';
 import { createProgressBar } from './progress.js';
+import { checkOutputFolder, modelOutputFolder } from './output-checks.js';
 import { formatCount } from './format-report.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 import { formatSettingsProblems, validateSettings } from '../core/compress/method-settings.js';
@@ -61,8 +62,7 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
   const candidates = o.candidates;
   const k = o.k;
   // an ONNX file's folder must exist; a TF.js model's own folder is made when it is written
-  const outDir = /\.onnx$/i.test(out) ? dirname(out) : dirname(dirname(out));
-  if (!existsSync(outDir)) throw new UsageError(`the output folder ${outDir} does not exist`);
+  checkOutputFolder(modelOutputFolder(out));
   if (o['external-data'] && !/\.onnx$/i.test(out)) throw new UsageError('--external-data is an ONNX layout, for ONNX models: a TF.js model keeps its weights in shard files');
   // the temp folder lives beside the output so the final rename stays on one file system; the
   // job removes it when it ends, and we do if the worker dies before it could

@@ -10,41 +10,53 @@ import { recipeText } from '../core/jobs/recipe-file.js';
 import { SENSITIVITY } from './command-specs.js';
 import { createProgressBar } from './progress.js';
 import { checkReportFileFree, writeReportFile } from './report-file.js';
+import { modelInputs, type CommandInput } from './output-checks.js';
 
 export async function sensitivityCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = SENSITIVITY.parse(argv);
-  if (o.recipe) checkReportFileFree(resolve(o.recipe), o.force);
-  const candidates = o.candidates;
   const path = resolve(positionals[0]);
+  const candidates = resolve(o.candidates);
+  const recipeOut = o.recipe ? resolve(o.recipe) : undefined;
+  const dataInputs: CommandInput[] = [{ path: candidates, what: 'the --candidates file' }];
+  if (recipeOut) checkReportFileFree(recipeOut, o.force, [{ path, what: 'the original model' }, ...dataInputs]);
   const bar = createProgressBar('sensitivity', process.stderr, o.progress);
-  const ir = await readModel(path);
-  const r = await sensitivityAnalysis(
-    ir,
-    {
-      candidates: resolve(candidates),
-      k: o.k,
-      budget: o.budget,
-      metric: o.metric,
-      sparsities: o.sparsities,
-      userInput: o['user-input'],
-      itemInput: o['item-input'],
-    },
-    { onProgress: (f, d) => bar.update(f, d) },
-  );
-  bar.done();
-  const recipeOut = o.recipe;
-  if (recipeOut) {
-    const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
-    await writeReportFile(
-      resolve(recipeOut),
-      recipeText({
-        version: 1,
-        model: path,
-        steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
-        candidates: resolve(candidates),
-      }),
-      o.force,
+  let r;
+  try {
+    const ir = await readModel(path);
+    // its weight files are known now: a --recipe naming one fails before the study
+    const inputs = [...modelInputs(ir), ...dataInputs];
+    if (recipeOut) checkReportFileFree(recipeOut, o.force, inputs);
+    r = await sensitivityAnalysis(
+      ir,
+      {
+        candidates,
+        k: o.k,
+        budget: o.budget,
+        metric: o.metric,
+        sparsities: o.sparsities,
+        userInput: o['user-input'],
+        itemInput: o['item-input'],
+      },
+      { onProgress: (f, d) => bar.update(f, d) },
     );
+    bar.done();
+    if (recipeOut) {
+      const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
+      await writeReportFile(
+        recipeOut,
+        recipeText({
+          version: 1,
+          model: path,
+          steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
+          candidates,
+        }),
+        o.force,
+        inputs,
+      );
+    }
+  } finally {
+    // an error starts on a line of its own
+    bar.done();
   }
   if (o.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -72,7 +84,7 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
     `All proposed targets at once: ${(r.combined.sparsity * 100).toFixed(1)}% of the studied weights pruned, ${m}@${r.k} ${(r.metric === 'ndcg' ? r.combined.ndcg : r.combined.hr).toFixed(4)} (drop ${(r.combined.drop * 100).toFixed(2)}%)` +
       (r.backoffs ? `, after scaling the targets back ${r.backoffs} time(s) to meet the budget together.` : '.'),
   );
-  if (recipeOut) lines.push(`Recipe written to ${resolve(recipeOut)}: prunescope run ${recipeOut}`);
+  if (recipeOut) lines.push(`Recipe written to ${recipeOut}: prunescope run ${o.recipe}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -38,6 +38,46 @@ test('compress: usage errors exit 2 before any model is read', () => {
   }
 });
 
+test('compress --out in a folder that does not exist: exit 2 naming the folder, before any work, nothing made (ONNX and TF.js)', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-nodir-'));
+  for (const [model, out] of [
+    [fx.models.neumf.onnxPath!, join(dir, 'nodir', 'x.onnx')],
+    // a TF.js output is <folder>/model.json: the folder is made, its parent must exist
+    [fx.models.neumf.tfjsModelJson!, join(dir, 'nodir', 'x')],
+  ]) {
+    const r = run('compress', model, '--candidates', fx.models.neumf.candidatesCsv, '--out', out);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.split('\n')[0], `prunescope compress: the output folder ${join(dir, 'nodir')} does not exist`);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(readdirSync(dir), [], 'nothing made: no folder, no temp folder, no recipes');
+  }
+});
+
+test('compress: a user with two positives names the candidates file and its lines; progress only on a terminal or with --progress, and the error on a line of its own', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-twopos-'));
+  const [header, ...rows] = readFileSync(fx.models.neumf.candidatesCsv, 'utf8').trimEnd().split('\n');
+  const user0 = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.startsWith('0,'));
+  const negative = user0.find(({ r }) => r.split(',')[2] === '0')!;
+  const positive = user0.find(({ r }) => r.split(',')[2] === '1')!;
+  rows[negative.i] = rows[negative.i].split(',').map((c, j) => (j === 2 ? '1' : c)).join(',');
+  // a blank line after the header shifts every row by one line
+  const twopos = join(dir, 'twopos.csv');
+  writeFileSync(twopos, [header, '', ...rows].join('\n') + '\n');
+  const [a, b] = [positive.i, negative.i].sort((x, y) => x - y).map((i) => i + 3);
+  const message = `prunescope compress: ${twopos}: lines ${a} and ${b}: user 0 has more than one positive (a candidates file has one per user)\n`;
+  const out = join(dir, 'small.onnx');
+  const plain = run('compress', fx.models.neumf.onnxPath!, '--candidates', twopos, '--out', out);
+  assert.equal(plain.code, 1);
+  assert.equal(plain.stderr, message, 'stderr is no terminal: no progress bar, only the error');
+  const drawn = run('compress', fx.models.neumf.onnxPath!, '--candidates', twopos, '--out', out, '--progress');
+  assert.equal(drawn.code, 1);
+  assert.match(drawn.stderr, /^\rcompress \[[.#]+\] +\d+%/);
+  assert.ok(drawn.stderr.endsWith(`\n${message}`), JSON.stringify(drawn.stderr));
+  assert.deepEqual(readdirSync(dir), ['twopos.csv'], 'nothing written');
+});
+
 test('compress --json on the tiny NeuMF: the contract, the written model, its recipe replayed, --force for the recipes', async () => {
   const fx = await writeTinyFixtures(fixtureDir);
   const model = fx.models.neumf.onnxPath!;

@@ -4,15 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import type { ModelReport } from '../../src/shared/report.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorBytes } from '../../src/core/model/tensor-data.js';
 import { buildNeuMF } from '../../src/core/samples/models.js';
 import { fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
+import type { EvaluationResult } from '../../src/core/eval/evaluate.js';
+import { formatEvaluation } from '../../src/cli/eval-command.js';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -219,4 +221,158 @@ test('--out keeps the input format: a TF.js output given as a folder becomes <fo
     assert.match(bad.stderr, message);
     assert.equal(existsSync(out), false);
   }
+});
+
+/** The bytes of each file, to show a refused command left them as they were. */
+function snapshot(...files: string[]): Map<string, Buffer> {
+  return new Map(files.map((f) => [f, readFileSync(f)]));
+}
+
+function assertUntouched(before: Map<string, Buffer>): void {
+  for (const [f, bytes] of before) assert.deepEqual(readFileSync(f), bytes, `${f} changed`);
+}
+
+test('a report or recipe path that is one of the inputs is refused even with --force (exit 1, one line naming it), every input untouched', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-inputs-'));
+  const onnx = await smallOnnx(dir);
+  mkdirSync(join(dir, 'sub'));
+  symlinkSync(onnx, join(dir, 'link.onnx'));
+  // an ONNX model with its tensors in external data
+  const ext = join(dir, 'ext', 'm.onnx');
+  mkdirSync(dirname(ext));
+  const b = new OnnxGraphBuilder({ graphName: 'ext' })
+    .input('item', 'int64', ['batch'])
+    .output('score', 'float32', ['batch', 4])
+    .initializer('item_embedding.weight', 'float32', [8, 4], new Float32Array(32).fill(0.5))
+    .node('Gather', ['item_embedding.weight', 'item'], ['score'], {}, { name: '/item_embedding/Gather' });
+  await writeOnnxFile(ext, b.toModelProto(), { externalData: { fileName: 'm.onnx.data', minBytes: 0 } });
+  const tfjs = join(dir, 'tfjs', 'model.json');
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  await neumf.save(fileSystemSaveHandler(tfjs));
+  neumf.dispose();
+  const shard = join(dir, 'tfjs', 'group1-shard1of1.bin');
+  const candidates = join(dir, 'cand.csv');
+  writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n');
+  const shardReport = join(dir, 'a.shard.json');
+  writeFileSync(shardReport, '{}');
+  const before = snapshot(onnx, ext, `${ext}.data`, tfjs, shard, candidates, shardReport);
+  const original = 'the original model; PruneScope never writes over it';
+  const weights = 'a weight file of the original model; PruneScope never writes over it';
+  const cases: Array<[string, string[], string]> = [
+    ['analyze', [onnx, '--out', onnx, '--force'], `the output ${onnx} is ${original}`],
+    ['analyze', [onnx, '--out', join(dir, 'sub', '..', 'small.onnx'), '--force'], `the output ${onnx} is ${original}`],
+    ['analyze', [onnx, '--out', join(dir, 'link.onnx'), '--force'], `the output ${join(dir, 'link.onnx')} is ${original}`],
+    ['analyze', [onnx, '--out', onnx], `the output ${onnx} is ${original}`],
+    ['analyze', [ext, '--out', `${ext}.data`, '--force'], `the output ${ext}.data is ${weights}`],
+    ['analyze', [tfjs, '--out', tfjs, '--force'], `the output ${tfjs} is ${original}`],
+    ['analyze', [tfjs, '--out', shard, '--force', '--json'], `the output ${shard} is ${weights}`],
+    ['analyze', [onnx, '--shard', '1/2', '--out', onnx, '--force'], `the output ${onnx} is ${original}`],
+    ['sensitivity', [onnx, '--candidates', candidates, '--recipe', onnx, '--force'], `the output ${onnx} is ${original}`],
+    ['sensitivity', [onnx, '--candidates', candidates, '--recipe', candidates, '--force'], `the output ${candidates} is the --candidates file; PruneScope never writes over it`],
+    ['sensitivity', [tfjs, '--candidates', candidates, '--recipe', shard, '--force'], `the output ${shard} is ${weights}`],
+    ['merge', [onnx, shardReport, '--out', shardReport, '--force'], `the output ${shardReport} is a shard report being merged; PruneScope never writes over it`],
+    ['merge', [onnx, shardReport, '--out', onnx, '--force'], `the output ${onnx} is ${original}`],
+    ['quantize', [onnx, '--dtype', 'int8', '--shard', '1/2', '--out', onnx, '--force'], `the output ${onnx} is ${original}`],
+  ];
+  for (const [cmd, args, message] of cases) {
+    const r = run(cmd, ...args);
+    assert.equal(r.code, 1, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, `prunescope ${cmd}: ${message}\n`);
+    assert.equal(r.stdout, '');
+    assertUntouched(before);
+  }
+  // a folder is no file name; a free name next to the inputs is written
+  const folder = run('analyze', onnx, '--out', join(dir, 'sub'), '--force');
+  assert.equal(folder.code, 1);
+  assert.equal(folder.stderr, `prunescope analyze: ${join(dir, 'sub')}: is a folder; give a file name\n`);
+  const ok = run('analyze', ext, '--out', join(dir, 'ext', 'report.json'), '--json');
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((JSON.parse(readFileSync(join(dir, 'ext', 'report.json'), 'utf8')) as ModelReport).totalParams, 32);
+  assertUntouched(before);
+});
+
+test('a report or recipe in a folder that does not exist is a usage error naming the folder (exit 2), before any work; nothing is made', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nodir-'));
+  const onnx = await smallOnnx(dir);
+  const candidates = join(dir, 'cand.csv');
+  writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n');
+  const missing = join(dir, 'nodir', 'x');
+  const cases: Array<[string, string[]]> = [
+    ['sensitivity', [onnx, '--candidates', candidates, '--recipe', join(missing, 'sens.json')]],
+    ['analyze', [onnx, '--out', join(missing, 'report.json')]],
+    ['analyze', [onnx, '--shard', '1/2', '--out', join(missing, 'a.shard.json')]],
+    // the shard report need not exist: the output is checked first
+    ['merge', [onnx, join(dir, 'no-such.shard.json'), '--out', join(missing, 'report.json')]],
+    // before the model is read: it does not exist either
+    ['analyze', [join(dir, 'no-such.onnx'), '--out', join(missing, 'report.json')]],
+  ];
+  for (const [cmd, args] of cases) {
+    const r = run(cmd, ...args);
+    assert.equal(r.code, 2, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.split('\n')[0], `prunescope ${cmd}: the output folder ${missing} does not exist`);
+    assert.match(r.stderr.split('\n')[1], new RegExp(`^Usage: prunescope ${cmd} `));
+    assert.equal(r.stdout, '');
+  }
+  const notFolder = run('analyze', onnx, '--out', join(candidates, 'report.json'));
+  assert.equal(notFolder.code, 2);
+  assert.equal(notFolder.stderr.split('\n')[0], `prunescope analyze: the output folder ${candidates} is not a folder`);
+  assert.deepEqual(readdirSync(dir).sort(), ['cand.csv', 'small.onnx']);
+});
+
+test('analyze / eval of a TF.js model whose weightsManifest is missing or empty: exit 1 naming the file; no "0 params" report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nomanifest-'));
+  const src = join(dir, 'src', 'model.json');
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  await neumf.save(fileSystemSaveHandler(src));
+  neumf.dispose();
+  const doc = JSON.parse(readFileSync(src, 'utf8')) as Record<string, unknown>;
+  const reason = "6 of its layers have weights (user_mlp_embedding, item_mlp_embedding, user_gmf_embedding, ...): the model's weights are missing";
+  for (const [name, manifest, head] of [
+    ['none', undefined, 'no weightsManifest'],
+    ['empty', [], 'the weightsManifest lists no weights'],
+  ] as const) {
+    const file = join(dir, name, 'model.json');
+    mkdirSync(dirname(file));
+    writeFileSync(file, JSON.stringify({ ...doc, weightsManifest: manifest }));
+    for (const cmd of ['analyze', 'eval']) {
+      const r = run(cmd, file, ...(cmd === 'eval' ? ['--candidates', join(dir, 'c.csv')] : []));
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trimEnd().split('\n').at(-1), `prunescope ${cmd}: ${file}: ${head}, but ${reason}`);
+    }
+  }
+});
+
+test('eval prints a note when users of the candidates have no positive row (they are not ranked)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nopos-'));
+  const model = join(dir, 'tfjs', 'model.json');
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  await neumf.save(fileSystemSaveHandler(model));
+  neumf.dispose();
+  const candidates = join(dir, 'c.csv');
+  writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n1,3,0\n1,4,0\n2,2,1\n2,6,0\n3,5,0\n');
+  const r = run('eval', model, '--candidates', candidates);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^users {4}2 \(2\.0 candidates each\)\nnote {5}2 users have no positive row in the candidates: not ranked \(HR and NDCG are over the 2 with one\)$/m);
+  const j = run('eval', model, '--candidates', candidates, '--json');
+  assert.equal((JSON.parse(j.stdout) as { usersWithoutPositive: number }).usersWithoutPositive, 2);
+  // one such user; none: no note
+  const base: EvaluationResult = { model: 'm.onnx', format: 'onnx', runtime: 'onnxruntime-node', k: 10, users: 5, hr: 0.5, ndcg: 0.25, candidatesPerUser: 3, params: 10, bytes: 100, gzipBytes: 90, files: [], inputs: [], seconds: 0 };
+  assert.match(formatEvaluation({ ...base, usersWithoutPositive: 1 }), /\nnote {5}1 user has no positive row in the candidates: not ranked \(HR and NDCG are over the 5 with one\)\n/);
+  assert.doesNotMatch(formatEvaluation({ ...base, usersWithoutPositive: 0 }), /note/);
+  assert.doesNotMatch(formatEvaluation(base), /note/);
+});
+
+test('run: a recipe that is not JSON is one line naming the file, with no empty field (exit 1)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-badrecipe-'));
+  const recipe = join(dir, 'r_bad.json');
+  writeFileSync(recipe, '{"steps": [');
+  const r = run('run', recipe);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^prunescope run: ${recipe.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON: [^\\n]+\\n$`));
+  assert.ok(!r.stderr.includes(': :'), r.stderr);
+  writeFileSync(recipe, '[1]');
+  const notObject = run('run', recipe);
+  assert.equal(notObject.code, 1);
+  assert.equal(notObject.stderr, `prunescope run: ${recipe}: a recipe is a JSON object with "steps"\n`);
 });

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auc, candidateRanking, fullRanking, isBinary, logloss, mae, rmse } from '../../src/core/eval/metrics.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { auc, candidateRanking, checkOnePositivePerUser, fullRanking, isBinary, logloss, mae, rmse, TwoPositivesError } from '../../src/core/eval/metrics.js';
+import { checkCandidatesFile, fileLinesOfRows } from '../../src/core/eval/candidate-lines.js';
+import { readInteractions } from '../../src/core/eval/interactions.js';
 import { latencyWithinNoise } from '../../src/core/eval/evaluate.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
@@ -38,7 +43,12 @@ test('candidateRanking: a constant model gets HR 0 (not 1); users without a posi
   assert.equal(r.ndcg, 0);
   assert.equal(r.users, 1);
   assert.equal(r.usersWithoutPositive, 1);
-  assert.throws(() => candidateRanking(Int32Array.from([3, 3]), Float32Array.from([1, 1]), Float32Array.from([0, 1]), 1), /user 3 has more than one positive \(rows 1 and 2/);
+  // numbered as the lines of the candidates file read in order (header = line 1)
+  assert.throws(
+    () => candidateRanking(Int32Array.from([3, 3]), Float32Array.from([1, 1]), Float32Array.from([0, 1]), 1),
+    (e: unknown) =>
+      e instanceof TwoPositivesError && e.user === 3 && e.rows[0] === 0 && e.rows[1] === 1 && e.message === 'lines 2 and 3: user 3 has more than one positive (a candidates file has one per user)',
+  );
   assert.throws(() => candidateRanking(user, label, new Float32Array(5), 0), /k must be a positive integer/);
 });
 
@@ -98,4 +108,26 @@ test('latencyWithinNoise: 10% or the runs\' own spread', () => {
   assert.equal(latencyWithinNoise({ p50Ms: 1, p95Ms: 1.05 }, { p50Ms: 1.08, p95Ms: 1.1 }), true);
   assert.equal(latencyWithinNoise({ p50Ms: 1, p95Ms: 1.05 }, { p50Ms: 0.5, p95Ms: 0.52 }), false);
   assert.equal(latencyWithinNoise({ p50Ms: 1, p95Ms: 1.6 }, { p50Ms: 0.5, p95Ms: 0.52 }), true);
+});
+
+test('checkOnePositivePerUser: the first user with a second positive, by rows; one positive each passes', () => {
+  checkOnePositivePerUser(Int32Array.from([0, 0, 1, 1, 2]), Float32Array.from([1, 0, 0, 1, 0]));
+  assert.throws(
+    () => checkOnePositivePerUser(Int32Array.from([0, 1, 0, 1, 1]), Float32Array.from([1, 0, 0, 1, 1])),
+    (e: unknown) => e instanceof TwoPositivesError && e.user === 1 && e.rows.join() === '3,4' && e.message === 'lines 5 and 6: user 1 has more than one positive (a candidates file has one per user)',
+  );
+});
+
+test('checkCandidatesFile: names the file and its exact lines, blank lines counted; a good file passes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-candidates-'));
+  const bad = join(dir, 'twopos.csv');
+  // line 1 header, 2 blank, 3 a positive of user 0, 4 spaces only, 5 a negative, 6 user 0 again positive
+  writeFileSync(bad, 'user,item,label\n\n0,1,1\n   \n0,2,0\r\n0,3,1\n1,1,1\n');
+  const t = await readInteractions(bad, { requireLabel: true });
+  assert.equal(t.rows, 4);
+  assert.deepEqual(await fileLinesOfRows(bad, [0, 2, 3]), [3, 6, 7]);
+  await assert.rejects(checkCandidatesFile(t), (e: Error) => e.message === `${bad}: lines 3 and 6: user 0 has more than one positive (a candidates file has one per user)`);
+  const good = join(dir, 'good.csv');
+  writeFileSync(good, 'user,item,label\n0,1,1\n0,2,0\n1,1,0\n');
+  await checkCandidatesFile(await readInteractions(good, { requireLabel: true }));
 });

@@ -71,7 +71,9 @@ test('parseRecipe reads steps and names every problem with its path', () => {
     () => parseRecipe(JSON.stringify({ steps: [{ method: 'zap' }], output: 3 }), 'r.recipe.json'),
     (e: unknown) => e instanceof RecipeError && e.problems.map((p) => p.path).join(',') === 'output,steps[0].method',
   );
-  assert.throws(() => parseRecipe('{', 'r.recipe.json'), /not valid JSON/);
+  // a problem of the whole file has no path: no empty field ('r.recipe.json: : not valid JSON')
+  assert.throws(() => parseRecipe('{', 'r.recipe.json'), (e: unknown) => e instanceof RecipeError && /^r\.recipe\.json: not valid JSON: \S/.test(e.message));
+  assert.throws(() => parseRecipe('[1]', 'r.recipe.json'), (e: unknown) => e instanceof Error && e.message === 'r.recipe.json: a recipe is a JSON object with "steps"');
   assert.throws(() => parseRecipe('{"steps": []}', 'r.recipe.json'), /steps: must be a non-empty array/);
 });
 

@@ -466,6 +466,45 @@ test('a huge declared shape with a 1 KB shard is refused before anything is allo
   }
 });
 
+test('a layers or graph model whose manifest is missing or lists no weights is refused by name; a topology without weights reads as 0 parameters', async () => {
+  const layers = '5 of its layers have weights (user_embedding, user_mlp, dense, ...): the model\'s weights are missing';
+  const noManifest = await makeModel({ format: 'layers-model', modelTopology: functionalTopology }, {});
+  await assert.rejects(readTfjsModel(noManifest), (e: unknown) => e instanceof ModelFileError && e.file === noManifest && e.reason === `no weightsManifest, but ${layers}`);
+  const empty = await makeModel({ format: 'layers-model', modelTopology: functionalTopology, weightsManifest: [] }, {});
+  await assert.rejects(readTfjsModel(empty), (e: unknown) => e instanceof ModelFileError && e.reason === `the weightsManifest lists no weights, but ${layers}`);
+  const groupsWithoutWeights = await makeModel({ format: 'layers-model', modelTopology: functionalTopology, weightsManifest: [{ paths: [], weights: [] }] }, {});
+  await assert.rejects(readTfjsModel(groupsWithoutWeights), (e: unknown) => e instanceof ModelFileError && e.reason === `the weightsManifest lists no weights, but ${layers}`);
+  const graphWithout: Record<string, unknown> = { ...graphDoc('graph-model') };
+  delete graphWithout.weightsManifest;
+  const graph = await makeModel(graphWithout, {});
+  await assert.rejects(
+    readTfjsModel(graph),
+    (e: unknown) =>
+      e instanceof ModelFileError &&
+      e.reason === "no weightsManifest, but its graph has 9 Const nodes whose values a manifest holds (model/item_embedding/embedding_lookup/ReadVariableOp, model/item_embedding/axis, model/dense/MatMul/ReadVariableOp, ...): the model's weights are missing",
+  );
+  // a Keras wrapper's layer owns the weights (Bidirectional LSTM); an initializer in a config tells too
+  const wrapped = await makeModel({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { name: 's', layers: [
+    { class_name: 'Bidirectional', config: { name: 'bi', layer: { class_name: 'LSTM', config: { name: 'lstm', units: 2 } } } },
+    { class_name: 'MyCustomLayer', config: { name: 'custom', kernel_initializer: { class_name: 'Zeros', config: {} } } },
+  ] } } }, {});
+  await assert.rejects(readTfjsModel(wrapped), (e: unknown) => e instanceof ModelFileError && e.reason === "no weightsManifest, but 2 of its layers have weights (bi, custom): the model's weights are missing");
+  // nothing to hold: no weights is right
+  const none = await makeModel({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { name: 's', layers: [
+    { class_name: 'Flatten', config: { name: 'flat', batch_input_shape: [null, 2, 2] } },
+    { class_name: 'Activation', config: { name: 'act', activation: 'relu', bias_initializer: null } },
+  ] } } }, {});
+  const ir = await readTfjsModel(none);
+  assert.equal(ir.format, 'tfjs-layers');
+  assert.equal(ir.tensors.length, 0);
+  const constInline = await makeModel({ format: 'graph-model', modelTopology: { node: [
+    { name: 'x', op: 'Placeholder', attr: {} },
+    { name: 'two', op: 'Const', attr: { value: { tensor: { dtype: 'DT_FLOAT', tensorShape: {}, floatVal: [2] } } } },
+    { name: 'y', op: 'Mul', input: ['x', 'two'], attr: {} },
+  ] }, weightsManifest: [] }, {});
+  assert.equal((await readTfjsModel(constInline)).tensors.length, 0);
+});
+
 test('bad JSON, non-model JSON and unsupported manifest entries give one clear reason', async () => {
   const truncated = await makeModel('{\n  "format": "graph-model",\n  "weightsManifest": [\n    {"paths": ["a.bin"', {});
   await rejectsWith(readTfjsModel(truncated), truncated, /^not valid JSON: .* at line 4/);

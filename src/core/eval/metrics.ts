@@ -72,9 +72,38 @@ export function chanceAuc(label: ArrayLike<number>): MeanSd {
 }
 
 /**
+ * A user with two positive rows in a candidates set. The message numbers the rows as the lines of
+ * the candidates file they were read from, in order (the header is line 1): `<file>: ` before it
+ * makes the one-line error. A reader that skipped blank lines shifts that numbering; callers that
+ * hold the file name the exact lines (candidate-lines.ts).
+ */
+export class TwoPositivesError extends Error {
+  constructor(
+    readonly user: number,
+    /** 0-based indices of the two positive rows */
+    readonly rows: readonly [number, number],
+    lines: readonly [number, number] = [rows[0] + 2, rows[1] + 2],
+  ) {
+    super(`lines ${lines[0]} and ${lines[1]}: user ${user} has more than one positive (a candidates file has one per user)`);
+    this.name = 'TwoPositivesError';
+  }
+}
+
+/** Throws TwoPositivesError for the first user with a second row of label > 0. */
+export function checkOnePositivePerUser(user: Int32Array, label: ArrayLike<number>): void {
+  const first = new Map<number, number>();
+  for (let i = 0; i < user.length; i++) {
+    if (!(label[i] > 0)) continue;
+    const at = first.get(user[i]);
+    if (at !== undefined) throw new TwoPositivesError(user[i], [at, i]);
+    first.set(user[i], i);
+  }
+}
+
+/**
  * HR@K / NDCG@K over a candidates set: rows (user, label, score) in any order; per user exactly
- * one row with label > 0 (the positive), the rest are its negatives. Throws naming the user when
- * a user has two positives.
+ * one row with label > 0 (the positive), the rest are its negatives. Throws TwoPositivesError
+ * when a user has two positives.
  */
 export function candidateRanking(user: Int32Array, label: ArrayLike<number>, scores: ArrayLike<number>, k: number): RankingResult {
   checkK(k);
@@ -93,7 +122,7 @@ export function candidateRanking(user: Int32Array, label: ArrayLike<number>, sco
     const u = user[i];
     present[u] = 1;
     if (label[i] > 0) {
-      if (posRow[u] >= 0) throw new Error(`user ${u} has more than one positive (rows ${posRow[u] + 1} and ${i + 1} of the candidates)`);
+      if (posRow[u] >= 0) throw new TwoPositivesError(u, [posRow[u], i]);
       posRow[u] = i;
       posScore[u] = scores[i];
     }

@@ -29,7 +29,8 @@ export class RecipeError extends Error {
     readonly file: string,
     readonly problems: RecipeProblem[],
   ) {
-    super(`${file}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    // a problem of the whole file (not valid JSON) has no path: no empty field before its message
+    super(`${file}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`);
     this.name = 'RecipeError';
   }
 }

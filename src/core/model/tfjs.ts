@@ -510,6 +510,50 @@ function layerForWeight(name: string, byQualified: Map<string, KerasLayer>, byNa
 }
 
 // ---------------------------------------------------------------------------------------------
+// A topology whose weights the manifest does not list
+
+/** Keras layer classes that always own weights (others tell by an `*_initializer` in their config). */
+const KERAS_WEIGHT_LAYERS = new Set([
+  'Dense', 'Embedding', 'EinsumDense', 'Conv1D', 'Conv2D', 'Conv3D', 'Conv1DTranspose', 'Conv2DTranspose', 'Conv3DTranspose',
+  'SeparableConv1D', 'SeparableConv2D', 'DepthwiseConv1D', 'DepthwiseConv2D', 'BatchNormalization', 'LayerNormalization',
+  'SimpleRNN', 'GRU', 'LSTM', 'ConvLSTM2D', 'PReLU', 'MultiHeadAttention',
+]);
+
+function declaresInitializer(config: Record<string, unknown>): boolean {
+  return Object.entries(config).some(([k, v]) => k.endsWith('_initializer') && v !== null && v !== undefined);
+}
+
+function kerasLayerHasWeights(l: KerasLayer): boolean {
+  if (KERAS_WEIGHT_LAYERS.has(l.kind) || declaresInitializer(l.config)) return true;
+  // wrappers (Bidirectional, TimeDistributed) hold their layer in config.layer
+  const inner = l.config.layer;
+  if (!isObject(inner)) return false;
+  if (typeof inner.class_name === 'string' && KERAS_WEIGHT_LAYERS.has(inner.class_name)) return true;
+  return isObject(inner.config) && declaresInitializer(inner.config);
+}
+
+/** A graph Const node whose value is not written inline: the converter puts it in the manifest. */
+function constFromManifest(n: TfNode): boolean {
+  if (n.op !== 'Const') return false;
+  const tensor = isObject(n.attr.value) && isObject(n.attr.value.tensor) ? n.attr.value.tensor : {};
+  return !['tensorContent', 'floatVal', 'doubleVal', 'halfVal', 'intVal', 'int64Val', 'boolVal', 'stringVal'].some((k) => tensor[k] !== undefined);
+}
+
+/**
+ * Why a model whose manifest lists no weights cannot be read (undefined: its topology needs none):
+ * its layers or Const nodes have weights that no file holds. Without this it would read as a
+ * model of 0 parameters.
+ */
+function missingWeightsReason(manifest: unknown, layers: readonly KerasLayer[], nodes: readonly TfNode[]): string | undefined {
+  const needing = layers.length > 0 ? layers.filter(kerasLayerHasWeights).map((l) => l.qualified) : nodes.filter(constFromManifest).map((n) => n.name);
+  if (needing.length === 0) return undefined;
+  const what = layers.length > 0 ? `${needing.length} of its layers have weights` : `its graph has ${needing.length} Const nodes whose values a manifest holds`;
+  const names = needing.slice(0, 3).join(', ') + (needing.length > 3 ? ', ...' : '');
+  const head = manifest === undefined ? 'no weightsManifest' : 'the weightsManifest lists no weights';
+  return `${head}, but ${what} (${names}): the model's weights are missing`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Graph models (TensorFlow GraphDef as JSON)
 
 interface TfNode {
@@ -752,6 +796,10 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
   const keras = kind === 'layers' && obj && isObject(obj.modelTopology) ? kerasModelConfig(obj.modelTopology) : undefined;
   const topo = keras ? parseKeras(keras) : undefined;
   const tfNodes = kind === 'graph' && obj && isObject(obj.modelTopology) ? parseTfNodes(obj.modelTopology.node) : [];
+  if (pending.length === 0) {
+    const missing = missingWeightsReason(obj?.weightsManifest, topo?.layers ?? [], tfNodes);
+    if (missing) throw new ModelFileError(modelPath, missing);
+  }
   const byQualified = new Map<string, KerasLayer>();
   const byName = new Map<string, KerasLayer>();
   for (const l of topo?.layers ?? []) {

@@ -19,6 +19,7 @@
 import { dirname } from 'node:path';
 import { formatBytes } from '../../analysis/opportunities.js';
 import { readInteractions } from '../../eval/interactions.js';
+import { checkCandidatesFile } from '../../eval/candidate-lines.js';
 import { modelVocab } from '../../eval/evaluate.js';
 import type { PairedLatency } from '../../eval/latency.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
@@ -296,6 +297,9 @@ export class CompressPlanner {
     this.progress(0.01, 'reading the candidates');
     const table = await readCandidates(s.candidates, this.ir);
     const test = s.test ? await readCandidates(s.test, this.ir) : undefined;
+    // one positive per user, or an error naming the file's lines (the scoring sees only rows)
+    await checkCandidatesFile(table);
+    if (test) await checkCandidatesFile(test);
     this.splits = splitCandidates(table, { holdout: s.holdout, test, seed: s.seed });
     if (s.data) this.rowCounts = await rowCountsFrom(s.data, this.ir, this.units);
     this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
