@@ -49,6 +49,7 @@ export function formatEvaluation(r: EvaluationResult): string {
   }
   if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}`, `logloss  ${fmt(r.logloss)}`);
   if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}`, `MAE      ${fmt(r.mae)}`);
+  if (r.labelsAsRatings) lines.push(`note     ${r.labelsAsRatings}`);
   lines.push(`params   ${r.params}`, `size     ${r.bytes} bytes (gzip ${r.gzipBytes})`);
   for (const p of r.latency?.points ?? []) {
     lines.push(`batch ${String(p.batch).padStart(5)}: p50 ${p.p50Ms.toFixed(3)} ms, p95 ${p.p95Ms.toFixed(3)} ms, ${Math.round(p.pairsPerSecond)} pairs/s`);

@@ -363,6 +363,25 @@ test('eval prints a note when users of the candidates have no positive row (they
   assert.doesNotMatch(formatEvaluation(base), /note/);
 });
 
+test('eval: a label column with a value other than 0 / 1 is scored as ratings, and the output says so naming the row', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-labels-'));
+  const model = join(dir, 'tfjs', 'model.json');
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  await neumf.save(fileSystemSaveHandler(model));
+  neumf.dispose();
+  const data = join(dir, 'd.csv');
+  writeFileSync(data, 'user,item,label\n0,1,1\n0,2,0\n1,3,2\n1,4,0\n');
+  const r = run('eval', model, '--data', data);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^RMSE /m);
+  assert.ok(r.stdout.includes(`note     ${data}: label of data row 3 is 2, not 0 or 1: the labels were scored as ratings (RMSE, MAE), not as clicks (AUC, logloss)`), r.stdout);
+  // 0 / 1 labels: AUC, no note
+  writeFileSync(data, 'user,item,label\n0,1,1\n0,2,0\n1,3,1\n1,4,0\n');
+  const b = run('eval', model, '--data', data);
+  assert.match(b.stdout, /^AUC /m);
+  assert.doesNotMatch(b.stdout, /note/);
+});
+
 test('run: a recipe that is not JSON is one line naming the file, with no empty field (exit 1)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-badrecipe-'));
   const recipe = join(dir, 'r_bad.json');

@@ -137,6 +137,8 @@ export interface EvaluationResult {
   logloss?: number;
   /** set when logloss was computed on sigmoid(score) because the model outputs logits */
   loglossOn?: string;
+  /** set when a `label` column (not `rating`) holds values other than 0 and 1: the labels were scored as ratings */
+  labelsAsRatings?: string;
   rmse?: number;
   mae?: number;
   /** rows the auc/logloss/rmse figures were computed on, and from which file */
@@ -235,6 +237,10 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         result.logloss = logloss(labels, logitOutput ? labelled.scores.map((z) => 1 / (1 + Math.exp(-z))) : labelled.scores);
         if (logitOutput) result.loglossOn = 'sigmoid of the logit output';
       } else {
+        if (labelled.table.labelColumn !== 'rating') {
+          const at = labels.findIndex((l) => l !== 0 && l !== 1);
+          result.labelsAsRatings = `${labelled.table.file}: ${labelled.table.labelColumn} of data row ${at + 1} is ${labels[at]}, not 0 or 1: the labels were scored as ratings (RMSE, MAE), not as clicks (AUC, logloss)`;
+        }
         result.rmse = rmse(labels, labelled.scores);
         result.mae = mae(labels, labelled.scores);
       }
