@@ -171,7 +171,8 @@ function tokenise(argv: string[], options: OptionSpecs): { raw: Record<string, u
     const r = parseArgs({ args: joinNegativeNumbers(argv, options), options: parseArgsConfig(options), allowPositionals: true, strict: true });
     return { raw: r.values as Record<string, unknown>, positionals: r.positionals };
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // Node appends a hint on '--' and positionals (with an unbalanced quote) to "Unknown option '--x'"
+    throw new UsageError((e as Error).message.replace(/^(Unknown option '[^']*')\. To specify a positional argument.*$/s, '$1'));
   }
 }
 
