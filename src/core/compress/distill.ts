@@ -311,7 +311,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const arch = await identifyArchitecture(teacherIr);
   const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   const studentArch = studentArchitecture(arch, teacherParams, settings);
-  const read = await readInteractionTable(settings.data, { model: teacherIr });
+  const read = await readInteractionTable(settings.data, { model: teacherIr, training: true });
   checkAbort(ctx, 'distillation');
   const teacher = await loadTrainee(teacherIr);
   let student: tf.LayersModel | undefined;

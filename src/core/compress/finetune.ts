@@ -87,6 +87,8 @@ async function openFinetuneTeacher(settings: FinetuneSettings): Promise<Finetune
   const T = settings.temperature ?? 1;
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`finetune: alpha must be in [0, 1], got ${alpha}`);
   if (!(T > 0)) throw new Error(`finetune: temperature must be positive, got ${T}`);
+  // the backend first: loading the teacher would otherwise start TF.js on its default one (and its banner)
+  await initTfjs();
   const scorer = await teacherScorer(await readModel(settings.teacher));
   return { path: settings.teacher, alpha, T, scorer, dispose: () => scorer.dispose() };
 }
@@ -128,7 +130,7 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
   }
   const backend = await initTfjs();
   ctx?.onProgress?.(0, 'reading data');
-  const read = await readInteractionTable(settings.data, { model: ir });
+  const read = await readInteractionTable(settings.data, { model: ir, training: true });
   checkAbort(ctx, 'fine-tuning');
   const blocker =
     sp?.by === 'gradnorm'

@@ -30,7 +30,10 @@ export interface InteractionTable {
  * With `model`, ids are checked against its tables while reading (an error names the line) and
  * DeepFM field columns are read in the order its fields input takes them (by name).
  */
-export async function readInteractionTable(file: string, opts: { userColumn?: string; itemColumn?: string; model?: ModelIR } = {}): Promise<InteractionTable> {
+export async function readInteractionTable(
+  file: string,
+  opts: { userColumn?: string; itemColumn?: string; model?: ModelIR; /** refuse labels with no positive: nothing to learn from */ training?: boolean } = {},
+): Promise<InteractionTable> {
   const vocab = opts.model ? modelVocab(opts.model) : undefined;
   const t = await readInteractions(file, {
     columns: { user: opts.userColumn, item: opts.itemColumn },
@@ -50,6 +53,7 @@ export async function readInteractionTable(file: string, opts: { userColumn?: st
       label[r] = l;
       if (l === 0) implicit = false;
     }
+    if (opts.training && !label.some((l) => l > 0)) throw new ModelFileError(file, `no positive row (every ${t.labelColumn} is 0): there is nothing to learn from`);
   } else {
     label.fill(1);
   }

@@ -93,8 +93,17 @@ export interface TargetsSummary {
  * `targets.ratings` when given), asked for only when the graph cannot tell or the data holds ratings.
  */
 export function decideOutputKind(ir: ModelIR, opts: { flag?: OutputKind | 'auto'; scores?: () => Float32Array; targets?: TargetsSummary }): OutputSemantics {
-  if (opts.flag && opts.flag !== 'auto') return { kind: opts.flag, from: 'flag', reason: `output taken as a ${opts.flag}, as asked (--output-kind ${opts.flag})` };
   const g = graphOutputFinding(ir);
+  if (opts.flag && opts.flag !== 'auto') {
+    // the flag wins, but a graph that says otherwise is named: a wrong flag trains with the wrong loss
+    const against =
+      opts.flag === 'probability' && g && !g.bounded
+        ? `; but the graph ends in ${g.op} (${g.node}) with no sigmoid, so its scores are not probabilities: check the flag`
+        : opts.flag !== 'probability' && g?.bounded
+          ? `; but the graph ends in ${g.op} (${g.node}), whose output is a probability: check the flag`
+          : '';
+    return { kind: opts.flag, from: 'flag', reason: `output taken as a ${opts.flag}, as asked (--output-kind ${opts.flag})${against}` };
+  }
   if (g?.bounded) return { kind: 'probability', from: 'graph', reason: `the graph ends in ${g.op} (${g.node}): its output is a probability` };
   const ratings = opts.targets?.ratings;
   if (g && !ratings) return { kind: 'logit', from: 'graph', reason: `the graph ends in ${g.op} (${g.node}) with no sigmoid: its output is an unbounded score, trained as a logit` };
