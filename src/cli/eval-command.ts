@@ -36,6 +36,9 @@ export function formatEvaluation(r: EvaluationResult): string {
   if (r.hr !== undefined) {
     const random = (x: number | undefined) => (x === undefined ? '' : `  (a random order: ${fmt(x)})`);
     lines.push(`HR@${r.k}    ${fmt(r.hr)}${random(r.chance?.hr)}`, `NDCG@${r.k}  ${fmt(r.ndcg)}${random(r.chance?.ndcg)}`, `users    ${r.users} (${fmt(r.candidatesPerUser, 1)} candidates each)`);
+    if (r.candidatesPerUser !== undefined && r.k >= r.candidatesPerUser) {
+      lines.push(`note     K = ${r.k} is not below the candidates per user (${fmt(r.candidatesPerUser, 1)} on average): most positives are in the top ${r.k} whatever the model, so HR@${r.k} says little`);
+    }
     const without = r.usersWithoutPositive ?? 0;
     if (without > 0) {
       lines.push(`note     ${without} ${without === 1 ? 'user has' : 'users have'} no positive row in the candidates: not ranked (HR and NDCG are over the ${r.users} with one)`);

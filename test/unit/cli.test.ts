@@ -351,16 +351,20 @@ test('eval prints a note when users of the candidates have no positive row (they
   neumf.dispose();
   const candidates = join(dir, 'c.csv');
   writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n1,3,0\n1,4,0\n2,2,1\n2,6,0\n3,5,0\n');
-  const r = run('eval', model, '--candidates', candidates);
+  // --k 1: below the 2 candidates per user (K = 10 would add its own note)
+  const r = run('eval', model, '--candidates', candidates, '--k', '1');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^users {4}2 \(2\.0 candidates each\)\nnote {5}2 users have no positive row in the candidates: not ranked \(HR and NDCG are over the 2 with one\)$/m);
   const j = run('eval', model, '--candidates', candidates, '--json');
   assert.equal((JSON.parse(j.stdout) as { usersWithoutPositive: number }).usersWithoutPositive, 2);
   // one such user; none: no note
-  const base: EvaluationResult = { model: 'm.onnx', format: 'onnx', runtime: 'onnxruntime-node', k: 10, users: 5, hr: 0.5, ndcg: 0.25, candidatesPerUser: 3, params: 10, bytes: 100, gzipBytes: 90, files: [], inputs: [], seconds: 0 };
+  const base: EvaluationResult = { model: 'm.onnx', format: 'onnx', runtime: 'onnxruntime-node', k: 10, users: 5, hr: 0.5, ndcg: 0.25, candidatesPerUser: 30, params: 10, bytes: 100, gzipBytes: 90, files: [], inputs: [], seconds: 0 };
   assert.match(formatEvaluation({ ...base, usersWithoutPositive: 1 }), /\nnote {5}1 user has no positive row in the candidates: not ranked \(HR and NDCG are over the 5 with one\)\n/);
   assert.doesNotMatch(formatEvaluation({ ...base, usersWithoutPositive: 0 }), /note/);
   assert.doesNotMatch(formatEvaluation(base), /note/);
+  // K not below the candidates per user: HR@K is near 1 whatever the model
+  assert.match(formatEvaluation({ ...base, k: 30 }), /\nnote {5}K = 30 is not below the candidates per user \(30\.0 on average\): most positives are in the top 30 whatever the model, so HR@30 says little\n/);
+  assert.doesNotMatch(formatEvaluation({ ...base, k: 29 }), /note/);
 });
 
 test('eval: a label column with a value other than 0 / 1 is scored as ratings, and the output says so naming the row', async () => {
