@@ -15,7 +15,8 @@ import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { modelFields, pruneFields } from '../../src/core/compress/prune-fields.js';
 import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import * as ort from 'onnxruntime-node';
-import { compareModels } from '../../src/core/eval/evaluate.js';
+import { compareModels, evaluateModel, modelVocab } from '../../src/core/eval/evaluate.js';
+import { pruneRows } from '../../src/core/compress/prune-rows.js';
 import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
 /** PyTorch's export whose file name starts with `prefix`, read; undefined where PyTorch is not installed. */
@@ -139,4 +140,21 @@ test('PyTorch DeepFM export: dims pruned across every stacked field (the FM coup
   await writeEditedOnnxModel(ir, { setInitializers }, zeroed);
   const worst = await maxScoreDiff(path.join(e.dir, m.candidates), out, zeroed);
   assert.ok(worst < 1e-5, `max |difference| ${worst}`);
+});
+
+test('PyTorch DeepFM export, rows pruned: ids are checked against the remap in front of each table (its full vocabulary), so the pruned model is evaluated', async (t) => {
+  const x = await exported('deepfm');
+  if (!x) return t.skip('PyTorch not installed');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-pt-deepfm-rows-'));
+  const out = path.join(dir, 'rows.onnx');
+  await (await pruneRows(x.ir, { sparsity: 0.3 })).write(out);
+  const pruned = await readModel(out);
+  const item = pruned.tensors.find((tt) => tt.name === 'item_embedding.weight')!;
+  assert.ok(item.shape[0] < 400, `item rows pruned: ${item.shape[0]}`);
+  // the remap is named after the ids it maps, not after a table: the vocabulary comes from the graph
+  assert.deepEqual([modelVocab(pruned).user, modelVocab(pruned).item, modelVocab(pruned).ofColumn('genre')], [300, 400, 6]);
+  const candidates = path.join(x.e.dir, 'deepfm_candidates.csv');
+  const [a, b] = [await evaluateModel(x.file, { candidates }), await evaluateModel(out, { candidates })];
+  assert.equal(b.users, a.users);
+  assert.ok(b.ndcg! > 0.5 * a.ndcg!, `NDCG@10 ${b.ndcg} after 30% of the rows, ${a.ndcg} before`);
 });

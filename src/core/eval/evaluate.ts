@@ -3,7 +3,7 @@
 // models that says plainly when a compression bought no speed.
 
 import { graphOutputFinding } from '../compress/train/output-kind.js';
-import { ModelFileError, ModelIR } from '../model/ir.js';
+import { ModelFileError, ModelIR, type ModelTensor } from '../model/ir.js';
 import { detectModelFormat, readModel } from '../model/read-model.js';
 import { tensorElementCount } from '../model/tensor-data.js';
 import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
@@ -71,13 +71,15 @@ export function latencyIdRanges(scorer: Scorer, vocab: { user?: number; item?: n
  */
 export function modelVocab(ir: ModelIR): ModelVocab {
   const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
+  const reach = remappedRows(ir);
+  const rowsOf = (t: ModelTensor) => Math.max(t.shape[0], reach.get(t.name) ?? 0);
   const out: ModelVocab = {
     ofColumn(column: string): number | undefined {
       const c = column.toLowerCase();
       let rows: number | undefined;
       for (const t of tables) {
         const name = t.name.toLowerCase();
-        if (name.startsWith(`${c}_`) || name.startsWith(`${c}/`)) rows = Math.max(rows ?? 0, t.shape[0]);
+        if (name.startsWith(`${c}_`) || name.startsWith(`${c}/`) || name.startsWith(`${c}.`)) rows = Math.max(rows ?? 0, rowsOf(t));
       }
       return rows;
     },
@@ -87,10 +89,34 @@ export function modelVocab(ir: ModelIR): ModelVocab {
     const isTable = t.role === 'embedding' && t.shape.length === 2;
     const isRemap = t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather');
     if (!isTable && !isRemap) continue;
-    const rows = t.shape[0];
+    const rows = isTable ? rowsOf(t) : t.shape[0];
     for (const key of ['user', 'item'] as const) {
       if (name.includes(key)) out[key] = Math.max(out[key] ?? 0, rows);
     }
+  }
+  return out;
+}
+
+/**
+ * Rows of a table's ids when a row-pruned model maps them through a remap first (ONNX: the
+ * table's Gather takes ids from a Gather of a 1-D integer remap, maybe through a Cast): table
+ * name -> the remap's length. The remap is named after the ids it maps (`<ids>/row_remap`), which
+ * for a DeepFM fields input names no table, so the graph is followed rather than the names.
+ */
+function remappedRows(ir: ModelIR): Map<string, number> {
+  const out = new Map<string, number>();
+  if (ir.format !== 'onnx') return out;
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  const producer = new Map<string, (typeof ir.graph.nodes)[number]>();
+  for (const n of ir.graph.nodes) for (const o of n.outputs) producer.set(o, n);
+  for (const n of ir.graph.nodes) {
+    if (n.op !== 'Gather') continue;
+    const table = byName.get(n.inputs[0]);
+    if (!table || table.role !== 'embedding' || table.shape.length !== 2) continue;
+    let ids = producer.get(n.inputs[1]);
+    for (let hops = 0; ids && ids.op !== 'Gather' && hops < 4 && ['Cast', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity'].includes(ids.op); hops++) ids = producer.get(ids.inputs[0]);
+    const remap = ids?.op === 'Gather' ? byName.get(ids.inputs[0]) : undefined;
+    if (remap && remap.shape.length === 1 && /int/.test(remap.dtype)) out.set(table.name, Math.max(out.get(table.name) ?? 0, remap.shape[0]));
   }
   return out;
 }

@@ -482,13 +482,13 @@ async function compareRun(
     });
     return comparisonView(r, ev.candidates);
   } catch (e) {
-    const sizes = await sizeComparison(beforeFacts, afterFacts, k);
-    sizes.summary.push(`The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
+    const sizes = await sizeComparison(beforeFacts, afterFacts, k, `The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
     return sizes;
   }
 }
 
-async function sizeComparison(before: SizeFacts, after: SizeFacts, k: number): Promise<ComparisonView> {
+/** Sizes only; `why` says why accuracy and latency were not measured (default: no candidates were given). */
+async function sizeComparison(before: SizeFacts, after: SizeFacts, k: number, why?: string): Promise<ComparisonView> {
   // the IRs the job read list the files: no second read of either model
   const [b, a] = await Promise.all([modelSizeOfIR(before), modelSizeOfIR(after)]);
   return {
@@ -499,7 +499,8 @@ async function sizeComparison(before: SizeFacts, after: SizeFacts, k: number): P
     latency: [],
     summary: [
       `Size on disk: ${b.bytes} -> ${a.bytes} bytes; gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes${b.gzipEstimated || a.gzipEstimated ? ` (estimated from 64 MiB sampled per file above 64 MiB)` : ''}.`,
-      'Accuracy and latency were not measured: no candidates CSV (user,item,label) was given. Give one to measure HR@K, NDCG@K and AUC: --candidates on the command line, the prunescope.datasetPath setting in the editor.',
+      why ??
+        'Accuracy and latency were not measured: no candidates CSV (user,item,label) was given. Give one to measure HR@K, NDCG@K and AUC: --candidates on the command line, the prunescope.datasetPath setting in the editor.',
     ],
   };
 }
