@@ -79,7 +79,7 @@ test('fakeQuantRowColumns with a table\'s column scales equals dequantizeColumns
 
 test('tableFakeQuant follows quantize: layout by width and scales, tables it would leave are left with the reason', () => {
   const left = tableFakeQuant({ dtype: 'int3' }, 100, 2);
-  assert.deepEqual(left, { leftBecause: 'only 2 wide: packed int3 rows would take as many bytes as int8 rows, so quantize leaves it' });
+  assert.deepEqual(left, { leftBecause: 'only 2 wide: packed int3 rows would take as many bytes as int8 rows, so quantize stores it as int8, whose error is not trained through' });
   const cases: Array<[Parameters<typeof tableFakeQuant>[0], number, string]> = [
     [{ dtype: 'int4' }, 2, 'int4 per column'],
     [{ dtype: 'int4' }, 6, 'int4 per column'],

@@ -292,8 +292,8 @@ test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and
         (e: unknown) => e instanceof ModelFileError && /"fc.weight" is a dense kernel/.test(e.message),
       );
     }
-    // a 1-wide table (packed 4-bit rows would be 1 byte, as int8's) and a table also read by
-    // MatMul (tied output projection) are left; the 4-wide one is quantized per column (below)
+    // a 1-wide table (packed 4-bit rows would be 1 byte, as int8's) is stored as int8; a table
+    // also read by MatMul (tied output projection) is left; the 4-wide one is quantized per column (below)
     const b = new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
       .input('ids', 'int64', ['batch'])
       .output('y', 'float32', ['batch', 1])
@@ -306,8 +306,9 @@ test('ONNX int4/int2: dense kernels asked for are errors; narrow, non-Gather and
     const file = path.join(dir, 'odd.onnx');
     await writeOnnxFile(file, b.toModelProto());
     const o = await quantizeModel(await readModel(file), { dtype: 'int4', tensors: 'embeddings' });
-    assert.equal(o.changes.length, 0);
-    assert.ok(o.notes.some((n) => /Left as it was: linear \(only 1 wide: packed int4 rows would take as many bytes as int8 rows/.test(n)), o.notes.join('\n'));
+    assert.deepEqual(o.changes.map((c) => [c.tensor, c.after.map((a) => a.dtype)]), [['linear', ['int8', 'float32']]]);
+    assert.ok(o.notes.includes('Note: linear is only 1 wide: packed int4 rows would take as many bytes as int8 rows, so it is stored as int8.'), o.notes.join('\n'));
+    assert.ok(!o.notes.some((n) => /stored as 4-bit codes/.test(n)), 'no table was packed');
     assert.equal((await readModel(file)).tensors.find((t) => t.name === 'tied')!.role, 'embedding');
     assert.ok(o.notes.some((n) => /Left as it was: tied \(read by MatMul \(input 1\)/.test(n)), o.notes.join('\n'));
     const op10 = await buildModel(dir, 10);

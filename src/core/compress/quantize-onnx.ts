@@ -65,7 +65,7 @@ export interface OnnxQuantizePlan {
   /** set when the dense mode asked for cannot be used on this model's opset */
   denseModeNote?: string;
   /** tables for which a 'fast' lookup was asked but the compact one was kept, with why */
-  lookupNotes: string[];
+  notes: string[];
   /** the dense mode used */
   denseMode?: 'weights-only' | 'dynamic';
   /** int4/int2 tables: how codes were unpacked (BitwiseAnd needs opset 18; BitShift alone, 11) */
@@ -511,7 +511,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     insertNodes: [],
     removeNodes: [],
   };
-  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, lookupNotes: [] };
+  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, notes: [] };
   const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
   const consts = new Constants(names, edit);
 
@@ -625,25 +625,30 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     if (opts.dtype === 'int4' || opts.dtype === 'int3' || opts.dtype === 'int2') {
       const bits = lowBitsOf(opts.dtype)!;
       const other = us.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0));
+      const narrow = t.shape.length === 2 && allGather && !packsSmallerThanInt8(t.shape[1], bits);
       const why = t.shape.length !== 2 ? `rank ${t.shape.length}, not a table`
         : !allGather ? `read by ${other?.node.op ?? 'Gather'} (input ${other?.index ?? 1}): ${opts.dtype} rewrites a table only when every reader is a Gather of rows`
-        : !packsSmallerThanInt8(t.shape[1], bits) ? `only ${t.shape[1]} wide: packed ${opts.dtype} rows would take as many bytes as int8 rows`
+        : narrow ? undefined
         : opset < 11 ? `the model's opset ${opset} is below 11 (BitShift), and the opset is not raised`
         : undefined;
       if (why) {
         skip(t.name, why);
         continue;
       }
-      const cx = { names, edit, consts, plan };
-      const perColumn = columnScaled(t.shape[1], opts.scales);
-      if (perColumn && t.shape[1] >= NARROW_TABLE_COLS && t.storage.byteLength > COLUMN_SCALES_MAX_BYTES) {
-        skip(t.name, `${(t.storage.byteLength / 2 ** 20).toFixed(0)} MiB: per-column scales are fitted on the whole table in memory (at most ${COLUMN_SCALES_MAX_BYTES / 2 ** 20} MiB); per-row scales stream it`);
+      if (!narrow) {
+        const cx = { names, edit, consts, plan };
+        const perColumn = columnScaled(t.shape[1], opts.scales);
+        if (perColumn && t.shape[1] >= NARROW_TABLE_COLS && t.storage.byteLength > COLUMN_SCALES_MAX_BYTES) {
+          skip(t.name, `${(t.storage.byteLength / 2 ** 20).toFixed(0)} MiB: per-column scales are fitted on the whole table in memory (at most ${COLUMN_SCALES_MAX_BYTES / 2 ** 20} MiB); per-row scales stream it`);
+          continue;
+        }
+        const feedback = opts.feedback?.get(t.name);
+        if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18, feedback));
+        else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS, feedback));
         continue;
       }
-      const feedback = opts.feedback?.get(t.name);
-      if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18, feedback));
-      else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS, feedback));
-      continue;
+      // FM linear terms are 1 wide: a packed row takes a byte, as an int8 row does, so int8 it is (below)
+      plan.notes.push(`${t.name} is only ${t.shape[1]} wide: packed ${opts.dtype} rows would take as many bytes as int8 rows, so it is stored as int8`);
     }
     if (allGather) {
       const [rows, cols] = t.shape;
@@ -655,7 +660,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       // float32 scales
       const fast = perRow && opts.lookup === 'fast' && opset >= 13 && us.every((u) => rank1Inputs.has(u.node.inputs[1]));
       if (perRow && opts.lookup === 'fast' && !fast) {
-        plan.lookupNotes.push(`${t.name}: compact lookup kept (${opset < 13 ? `opset ${opset} < 13` : 'its ids are not a 1-D graph input'})`);
+        plan.notes.push(`${t.name}: compact lookup kept (${opset < 13 ? `opset ${opset} < 13` : 'its ids are not a 1-D graph input'})`);
       }
       const rowLen = perRow ? cols : rows * cols;
       const rq = opts.rowsInt8

@@ -257,7 +257,10 @@ export async function quantizeModel(
     write = (outPath) =>
       writeEditedOnnxModel(ir, plan.edit, outPath, external ? { externalData: { fileName: `${basename(outPath)}.data`, minBytes: 1024 } } : undefined);
     if (isLowBit(dtype)) {
-      if (changes.length) notes.push(lowBitNote(dtype, changes, plan));
+      // tables too narrow to pack smaller than int8 are stored as int8 (plan.notes says which)
+      const packed = changes.filter((c) => !c.after.some((a) => a.dtype === 'int8'));
+      if (packed.length) notes.push(lowBitNote(dtype, packed, plan));
+      for (const n of plan.notes) notes.push(`Note: ${n}.`);
     } else if (dtype === 'int8') {
       const tables = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length !== 1);
       const kernels = changes.filter((c) => c.after.length === 2 && c.after[1].shape.length === 1);
@@ -277,7 +280,7 @@ export async function quantizeModel(
         );
       }
       if (plan.denseModeNote) notes.push(`Note: ${plan.denseModeNote}.`);
-      for (const n of plan.lookupNotes) notes.push(`Note: ${n}.`);
+      for (const n of plan.notes) notes.push(`Note: ${n}.`);
       if (kernels.length && plan.denseMode === 'weights-only') {
         notes.push(
           `${kernels.length} dense kernel(s) stored as 8-bit int8 per output channel; a DequantizeLinear gives the float kernel back to the original MatMul/Gemm ` +

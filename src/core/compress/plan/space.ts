@@ -83,7 +83,7 @@ export function tableDtypes(format: ModelIR['format']): StorageDtype[] {
 }
 
 function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
-  // a 2-wide table's int3 rows take 2 bytes, as int8's do: not offered (quantize would leave it)
+  // a 2-wide table's int3 rows take 2 bytes, as int8's do: not offered (quantize would store int8)
   const dtypes = tableDtypes(format).filter((d) => {
     const bits = lowBitsOf(d);
     return bits === undefined || packsSmallerThanInt8(t.shape[1], bits);
@@ -258,8 +258,11 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
       if (t.name !== u.name && !t.name.startsWith(`${u.name}_`)) continue;
       if (t.dtype !== 'float32' || t.shape.length !== 2) continue;
       owned.add(t.name);
-      // tables (a factor) under NARROW_TABLE_COLS wide are per column whatever the step says
-      if (t.role === 'embedding') add(o.dtype, t.name, o.scales === 'column' && t.shape[1] >= NARROW_TABLE_COLS);
+      // tables (a factor) under NARROW_TABLE_COLS wide are per column whatever the step says; one
+      // too narrow to pack smaller than int8 rows (a 2-wide factor at int3) is int8, as quantize stores it
+      const bits = lowBitsOf(o.dtype);
+      const dtype = t.role === 'embedding' && bits !== undefined && t.shape[1] > 0 && !packsSmallerThanInt8(t.shape[1], bits) ? 'int8' : o.dtype;
+      if (t.role === 'embedding') add(dtype, t.name, dtype !== 'int8' && o.scales === 'column' && t.shape[1] >= NARROW_TABLE_COLS);
       else if (t.role === 'dense-kernel') add(o.dtype === 'float16' ? 'float16' : o.dtype === 'float32' ? 'float32' : structured.format === 'onnx' ? 'int8' : 'uint8', t.name);
     }
   }

@@ -4,7 +4,7 @@
 // table holds quantized values, so `quantize --dtype intN` afterwards finds nothing left to round
 // (per row exactly; per column up to a refit of each column's range). Which tables, and in which
 // layout, follows quantize-onnx.ts: tables under NARROW_TABLE_COLS wide or asked per column get
-// column scales; a table whose packed rows would take as many bytes as int8 is left in float.
+// column scales; a table whose packed rows would take as many bytes as int8 is left in float (quantize stores it as int8).
 
 import { columnScaled, fakeQuantRowColumns, fakeQuantRowLowBit, type LowBits, lowBitsOf, packsSmallerThanInt8, quantizeColumnsLowBit } from '../quantize-math.js';
 import type { SparseTable } from './sparse-tables.js';
@@ -20,7 +20,7 @@ export interface QuantAwareSettings {
 /** The fake quantizer of one table, or why the table stays float (what quantize would do to it). */
 export function tableFakeQuant(s: QuantAwareSettings, rows: number, cols: number): TableFakeQuant | { leftBecause: string } {
   const bits = lowBitsOf(s.dtype)!;
-  if (!packsSmallerThanInt8(cols, bits)) return { leftBecause: `only ${cols} wide: packed ${s.dtype} rows would take as many bytes as int8 rows, so quantize leaves it` };
+  if (!packsSmallerThanInt8(cols, bits)) return { leftBecause: `only ${cols} wide: packed ${s.dtype} rows would take as many bytes as int8 rows, so quantize stores it as int8, whose error is not trained through` };
   return new TableFakeQuant(bits, columnScaled(cols, s.scales), rows, cols);
 }
 
