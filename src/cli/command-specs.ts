@@ -160,7 +160,7 @@ export const QUANTIZE = defineCommand({
     dense: { kind: 'choice', choices: ['weights-only', 'dynamic'], defaultText: 'weights-only', description: "ONNX int8 dense kernels: dequantized for the float MatMul ('weights-only') or an integer MatMul ('dynamic')" },
     lookup: { kind: 'choice', choices: ['compact', 'fast'], defaultText: 'compact', description: "ONNX int8 tables: float16 row scales ('compact') or float32 scales and one DequantizeLinear ('fast')" },
     scales: { kind: 'choice', choices: ['row', 'column'], defaultText: 'row', description: "int4 / int3 / int2 tables: a scale and zero point per row, or one per column for the whole table (3 bytes less per row; tables under 8 wide are always per column)" },
-    'full-range': { kind: 'boolean', description: 'ONNX int8 dense kernels: all 8 bits (by default 7, so that x64 CPUs without VNNI cannot overflow)' },
+    'full-range': { kind: 'boolean', description: 'with --dense dynamic: all 8 bits for the integer MatMul (by default 7, so that x64 CPUs without VNNI cannot overflow; weights-only kernels are 8-bit already)' },
     'from-shards': { kind: 'path', repeatable: true, valueName: 'FILE|DIR', description: 'ONNX int8: take the tables from these shard files (a folder: every *.qshard in it), all N of one split; the model equals a one-process run, byte for byte' },
     rounding: {
       kind: 'choice',
@@ -198,6 +198,7 @@ export const QUANTIZE = defineCommand({
     { requires: 'rounding', when: ['calibration'], message: "--calibration goes with --rounding output-aware" },
     { requires: 'finetune', when: ['no-teacher'], message: '--no-teacher goes with --finetune INTERACTIONS.csv' },
     { requires: 'finetune', when: ['output-kind'], message: '--output-kind needs --finetune INTERACTIONS.csv (it picks the training loss)' },
+    { requires: 'dense', when: ['full-range'], message: '--full-range goes with --dense dynamic (weights-only kernels are 8-bit already)' },
   ],
   examples: [
     'prunescope quantize model.onnx --dtype int8 --out model-int8.onnx',

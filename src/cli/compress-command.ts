@@ -14,6 +14,7 @@ import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 import { COMPRESS } from './command-specs.js';
+import { UsageError } from './args.js';
 import { checkOutputFolder, modelOutputFolder } from './output-checks.js';
 import { createProgressBar } from './progress.js';
 
@@ -66,6 +67,9 @@ export async function compressCommand(argv: string[]): Promise<number> {
   const model = resolve(positionals[0]);
   const out = modelOutputPath(model, o.out, 'compressed');
   const format = /\.onnx$/i.test(model) ? 'onnx' : 'tfjs';
+  if (o.test && resolve(o.test) === resolve(o.candidates)) {
+    throw new UsageError('--test is the --candidates file: the search chooses on those users, so its figures on them are not held out (give other users\' candidates, or --holdout 0.5)');
+  }
   const metric: PlanMetric = o.metric;
   const settings = {
     candidates: resolve(o.candidates),

@@ -69,11 +69,14 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
     '',
   ];
   const sps = r.rows[0]?.points.map((p) => p.sparsity) ?? [];
-  const head = ['tensor', 'params', ...sps.map((s) => `drop@${Math.round(s * 100)}%`), 'proposed'];
+  // 'alone': the largest sparsity within the budget for the tensor by itself (JSON rows[].proposed);
+  // 'together': after scaling all of them back until they meet it at once (JSON proposal)
+  const head = ['tensor', 'params', ...sps.map((s) => `drop@${Math.round(s * 100)}%`), 'alone', 'together'];
   const rows = r.rows.map((row) => [
     row.tensor,
     row.params.toLocaleString('en-US'),
     ...row.points.map((p) => `${(p.drop * 100).toFixed(1)}%`),
+    `${Math.round(row.proposed * 100)}%`,
     `${Math.round((r.proposal[row.tensor] ?? 0) * 100)}%`,
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));

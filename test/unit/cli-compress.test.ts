@@ -28,6 +28,7 @@ test('compress: usage errors exit 2 before any model is read', () => {
     [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--metric', 'mrr'], /--metric must be ndcg, hr or auc/],
     [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--max-drop', '2'], /--max-drop must be a number in \[0, 0.99\]/],
     [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--holdout', '0.5', '--test', 't.csv'], /--holdout or --test/],
+    [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--test', './c.csv'], /--test is the --candidates file: the search chooses on those users/],
     [[missing, '--candidates', 'c.csv', '--out', 'x/model.json'], /--out x\/model\.json: an ONNX model's output is a \.onnx file/],
     [[missing, '--candidates', 'c.csv', '--out', 'x.onnx', '--speed'], /Unknown option '--speed'/],
   ];

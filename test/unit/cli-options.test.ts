@@ -222,6 +222,12 @@ test('spec: exact messages of the type, range and choice checks', () => {
   assert.equal(usageError(() => T.parse([...ok, '--speed'])), "Unknown option '--speed'");
 });
 
+test('quantize --full-range needs --dense (it changes only the dynamic integer MatMul)', () => {
+  const quantize = COMMAND_SPECS.find((c) => c.name === 'quantize')!;
+  assert.equal(usageError(() => quantize.parse(['m.onnx', '--dtype', 'int8', '--full-range'])), '--full-range goes with --dense dynamic (weights-only kernels are 8-bit already)');
+  quantize.parse(['m.onnx', '--dtype', 'int8', '--dense', 'dynamic', '--full-range']);
+});
+
 test('compress: the training flags need --data (they were ignored without it)', () => {
   const compress = COMMAND_SPECS.find((c) => c.name === 'compress')!;
   const base = ['m.onnx', '--candidates', 'c.csv', '--out', 'x.onnx'];

@@ -5,6 +5,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, dirname, basename } from 'node:path';
+import { tmpdir } from 'node:os';
 import { readModel } from '../model/read-model.js';
 import type { ModelIR } from '../model/ir.js';
 import { evaluateModel, EvaluationResult } from '../eval/evaluate.js';
@@ -43,7 +44,10 @@ export interface SensitivityRow {
   role: string;
   params: number;
   points: SensitivityPoint[];
-  /** the largest tried sparsity whose drop stays within the budget (0 when none does) */
+  /**
+   * the largest tried sparsity whose drop stays within the budget for this tensor alone (0 when
+   * none does); `SensitivityResult.proposal` holds what is proposed once all are checked together
+   */
   proposed: number;
 }
 
@@ -92,7 +96,7 @@ export async function sensitivityAnalysis(ir: ModelIR, s: SensitivitySettings, c
   const baseMetric = metricOf(base, metric);
   const dropOf = (r: EvaluationResult) => (baseMetric > 0 ? (baseMetric - metricOf(r, metric)) / baseMetric : 0);
 
-  const work = await mkdtemp(join(dirname(ir.path), `.${basename(ir.path)}.sensitivity-`));
+  const work = await trialFolder(ir.path);
   const trials = tensors.length * sparsities.length + 4;
   let done = 0;
   const tick = (detail: string) => ctx.onProgress?.(Math.min(1, ++done / trials), detail);
@@ -170,6 +174,21 @@ export async function sensitivityAnalysis(ir: ModelIR, s: SensitivitySettings, c
     };
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A folder for the trial models: beside the model (its disk is sized for models of its size), or
+ * the system's temp folder where the model's folder cannot be written (a read-only mount).
+ */
+async function trialFolder(model: string): Promise<string> {
+  const prefix = `.${basename(model)}.sensitivity-`;
+  try {
+    return await mkdtemp(join(dirname(model), prefix));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw e;
+    return mkdtemp(join(tmpdir(), prefix));
   }
 }
 
