@@ -108,7 +108,11 @@ test('opportunities: the table with 75% zero rows ranks prune-rows first', async
   assert.equal(first.estimatedSavingBytes, 750 * 16 * 4);
   assert.match(first.title, /^item_embedding\/table: 75% of rows have near-zero norm — prune 75% of rows$/);
   for (let i = 1; i < r.opportunities.length; i++) assert.ok(r.opportunities[i - 1].estimatedSavingBytes >= r.opportunities[i].estimatedSavingBytes);
-  assert.ok(r.opportunities.some((o) => o.kind === 'quantize-int8' && o.target === 'item_embedding/table'));
+  const int8 = r.opportunities.find((o) => o.kind === 'quantize-int8' && o.target === 'item_embedding/table');
+  assert.ok(int8);
+  // the bytes quantize writes: 1000 x 16 int8 codes and a float16 scale per row (it stores them so where they fit)
+  assert.equal(int8.estimatedSavingBytes, 1000 * 16 * 4 - (1000 * 16 + 1000 * 2));
+  assert.match(int8.detail, /^Symmetric int8 with 1000 float16 scale\(s\)/);
 });
 
 test('a table read by range from a file gives the same report as in memory', async () => {

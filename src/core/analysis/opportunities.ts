@@ -61,7 +61,9 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
     if (fb > 1 && t.quantError && t.role !== 'bias' && t.role !== 'norm') {
       const q = t.quantError;
       const scales = q.int8.granularity === 'per-row' ? t.shape[0] ?? 1 : q.int8.granularity === 'per-output-channel' ? t.shape[t.shape.length - 1] ?? 1 : 1;
-      const int8Bytes = t.params + scales * 4;
+      // quantize stores per-row scales as float16 where they fit its range (nearly always), others as float32
+      const scaleBytes = q.int8.granularity === 'per-row' ? 2 : 4;
+      const int8Bytes = t.params + scales * scaleBytes;
       const rel = q.int8.relRmse;
       if (rel !== null && rel <= MAX_INT8_REL_RMSE && t.bytes > int8Bytes) {
         out.push({
@@ -70,7 +72,7 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
           title: `${t.name}: int8 ${q.int8.granularity} — ${formatBytes(t.bytes)} → ${formatBytes(int8Bytes)}, relative RMSE ${(rel * 100).toFixed(2)}%`,
           estimatedSavingBytes: t.bytes - int8Bytes,
           detail:
-            `Symmetric int8 with ${scales} float32 scale(s): max abs error ${q.int8.maxAbs?.toPrecision(3)}, RMSE ${q.int8.rmse?.toPrecision(3)}. ` +
+            `Symmetric int8 with ${scales} ${scaleBytes === 2 ? 'float16' : 'float32'} scale(s): max abs error ${q.int8.maxAbs?.toPrecision(3)}, RMSE ${q.int8.rmse?.toPrecision(3)}. ` +
             `Check accuracy against the float model on the target runtime.`,
         });
       } else if (fb > 2 && q.float16.overflow === 0 && q.float16.relRmse !== null) {
