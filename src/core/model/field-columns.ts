@@ -19,7 +19,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** ONNX: table tensor name -> the column of a graph input ([batch, F]) its Gather reads. */
 function onnxColumns(ir: ModelIR): Map<string, number> {
-  const inputs = new Set(ir.graph.inputs.map((i) => i.name));
+  // a [batch, F] input, F not 1: `user[:, 0]` of a [batch, 1] user input is no fields column
+  const inputs = new Set(ir.graph.inputs.filter((i) => i.shape?.length === 2 && i.shape[1] !== 1).map((i) => i.name));
   const constVal = new Map<string, number>();
   for (const t of ir.tensors) {
     if ((t.dtype === 'int64' || t.dtype === 'int32') && t.shape.length <= 1 && (t.shape[0] ?? 1) === 1 && t.storage.source.kind === 'bytes') {
