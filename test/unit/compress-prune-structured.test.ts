@@ -18,6 +18,7 @@ import { pruneRows } from '../../src/core/compress/prune-rows.js';
 import { pruneNeurons } from '../../src/core/compress/prune-neurons.js';
 import { pruneDims } from '../../src/core/compress/prune-dims.js';
 import { pruneMagnitude } from '../../src/core/compress/prune-magnitude.js';
+import { modelVocab } from '../../src/core/eval/evaluate.js';
 import type { CompressionOutcome } from '../../src/core/compress/types.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'prune-struct-'));
@@ -133,6 +134,9 @@ test('rows: 50% by norm -> tables [kept + 1, d], one remap per id input; kept id
   assert.deepEqual(st['item_mlp_embedding/embeddings'], [31, 8]);
   const tRemap = r.irs.tfjs.tensors.find((t) => t.name.startsWith('user_row_remap/'))!;
   assert.deepEqual([tRemap.shape, tRemap.storage.dtype], [[40, 1], 'uint8']);
+  // an index, not weights: a constant in TF.js as in ONNX, and its length is the ids' vocabulary
+  assert.deepEqual([tRemap.role, tRemap.trainable], ['constant', false]);
+  assert.deepEqual([modelVocab(r.irs.tfjs).user, modelVocab(r.irs.onnx).user], [40, 40]);
 
   // which ids were kept: those whose remap is below the fallback index
   const userRemap = await readTensorFloat32(remaps[0]);

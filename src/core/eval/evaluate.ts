@@ -87,7 +87,8 @@ export function modelVocab(ir: ModelIR): ModelVocab {
   for (const t of ir.tensors) {
     const name = t.name.toLowerCase();
     const isTable = t.role === 'embedding' && t.shape.length === 2;
-    const isRemap = t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather');
+    // ONNX: a 1-D integer remap read by a Gather; TF.js: a frozen 1-wide Embedding `<ids>_row_remap`
+    const isRemap = (t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather')) || (t.role === 'constant' && t.shape.length === 2 && t.shape[1] === 1 && /_row_remap(_\d+)?\//.test(t.name));
     if (!isTable && !isRemap) continue;
     const rows = isTable ? rowsOf(t) : t.shape[0];
     for (const key of ['user', 'item'] as const) {

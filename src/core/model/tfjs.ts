@@ -869,7 +869,10 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
       transposed = r.transposed;
       layer = kl ? kl.name : scopeOf(e.name);
       if (kl) consumers = [kl.kind];
-      if (dtype !== 'float32' && dtype !== 'complex64') {
+      // a row-pruned model's id remap (prune-rows.ts: a frozen 1-wide Embedding `<ids>_row_remap`)
+      // is an index, not weights: a constant, as the ONNX form's remap initializer is
+      const remap = kl?.kind === 'Embedding' && kl.config.trainable === false && /_row_remap(_\d+)?$/.test(kl.name);
+      if (remap || (dtype !== 'float32' && dtype !== 'complex64')) {
         role = 'constant';
         trainable = false;
       }
