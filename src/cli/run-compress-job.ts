@@ -143,7 +143,9 @@ export function formatCompressResult(r: CompressJobResult): string {
     for (const ch of r.changes.slice(0, 20)) lines.push(`  ${ch.tensor}: ${ch.action}`);
     if (r.changes.length > 20) lines.push(`  ... and ${r.changes.length - 20} more`);
   }
-  const notes = [...c.summary, ...r.notes];
+  // a method that measured its written files says 'Size on disk: raw ...'; the comparison says it too
+  const sized = c.summary.some((n) => n.startsWith('Size on disk:'));
+  const notes = [...c.summary, ...r.notes.filter((n) => !(sized && n.startsWith('Size on disk: raw ')))];
   if (notes.length) {
     lines.push('');
     lines.push('Notes:');

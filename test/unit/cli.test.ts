@@ -399,3 +399,11 @@ test('run: a recipe that is not JSON is one line naming the file, with no empty 
   assert.equal(notObject.code, 1);
   assert.equal(notObject.stderr, `prunescope run: ${recipe}: a recipe is a JSON object with "steps"\n`);
 });
+
+test('a method that measured its files and the comparison both know the size: the text says it once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-size-once-'));
+  const model = await smallOnnx(dir);
+  const r = run('prune', model, '--structure', 'rows', '--sparsity', '0.25', '--out', join(dir, 'rows.onnx'), '--no-latency');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').filter((l) => l.includes('Size on disk')).length, 1, r.stdout);
+});
