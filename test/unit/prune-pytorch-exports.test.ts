@@ -17,6 +17,7 @@ import { writeEditedOnnxModel } from '../../src/core/model/onnx/edit.js';
 import * as ort from 'onnxruntime-node';
 import { compareModels, evaluateModel, modelVocab } from '../../src/core/eval/evaluate.js';
 import { pruneRows } from '../../src/core/compress/prune-rows.js';
+import { fieldColumns } from '../../src/core/model/field-columns.js';
 import { pytorchExports } from '../fixtures/pytorch/exports.js';
 
 /** PyTorch's export whose file name starts with `prefix`, read; undefined where PyTorch is not installed. */
@@ -153,6 +154,8 @@ test('PyTorch DeepFM export, rows pruned: ids are checked against the remap in f
   assert.ok(item.shape[0] < 400, `item rows pruned: ${item.shape[0]}`);
   // the remap is named after the ids it maps, not after a table: the vocabulary comes from the graph
   assert.deepEqual([modelVocab(pruned).user, modelVocab(pruned).item, modelVocab(pruned).ofColumn('genre')], [300, 400, 6]);
+  // and each table's fields column is still found through the remap and its Cast
+  assert.deepEqual(['user', 'item', 'genre', 'age'].map(fieldColumns(pruned).at), [0, 1, 2, 3]);
   const candidates = path.join(x.e.dir, 'deepfm_candidates.csv');
   const [a, b] = [await evaluateModel(x.file, { candidates }), await evaluateModel(out, { candidates })];
   assert.equal(b.users, a.users);

@@ -32,9 +32,16 @@ function onnxColumns(ir: ModelIR): Map<string, number> {
   }
   const column = new Map<string, number>(); // value name -> column
   const out = new Map<string, number>();
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
+  // nodes are in topological order: one pass carries a column through a row-pruned model's remap
+  // (Gather of a 1-D remap, then Cast) and reshapes to the table's Gather
   for (const n of ir.graph.nodes) {
     if (n.op === 'Gather' && inputs.has(n.inputs[0]) && constVal.has(n.inputs[1])) column.set(n.outputs[0], constVal.get(n.inputs[1])!);
-    else if (n.op === 'Gather' && column.has(n.inputs[1])) out.set(n.inputs[0], column.get(n.inputs[1])!);
+    else if (n.op === 'Gather' && column.has(n.inputs[1])) {
+      const from = byName.get(n.inputs[0]);
+      if (from && from.shape.length === 1) column.set(n.outputs[0], column.get(n.inputs[1])!);
+      else out.set(n.inputs[0], column.get(n.inputs[1])!);
+    } else if (['Cast', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity'].includes(n.op) && column.has(n.inputs[0])) column.set(n.outputs[0], column.get(n.inputs[0])!);
   }
   return out;
 }
