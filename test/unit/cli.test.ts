@@ -23,6 +23,16 @@ function run(...args: string[]): { code: number; stdout: string; stderr: string 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A tiny TF.js NeuMF (6 users, 7 items) saved as `modelJson` and its shard beside it. */
+async function saveTinyNeumf(modelJson: string): Promise<void> {
+  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
+  try {
+    await neumf.save(fileSystemSaveHandler(modelJson));
+  } finally {
+    neumf.dispose();
+  }
+}
+
 /** An embedding table with 3 zero rows of 8, a dense kernel with 2 zeros, a bias, an int64 shape constant. */
 async function smallOnnx(dir: string): Promise<string> {
   const table = new Float32Array(8 * 4).map((_, i) => (Math.floor(i / 4) < 3 ? 0 : 0.1 * (i % 7) + 0.05));
@@ -191,9 +201,7 @@ test('--external-data: tensors of 1 KiB or more go to <out>.data, the same bytes
   for (const t of a.tensors) assert.deepEqual(await readTensorBytes(c.tensors.find((x) => x.name === t.name)!), await readTensorBytes(t), t.name);
   // a TF.js model keeps its weights in shards: --external-data is refused before any work
   const tfjs = join(dir, 'tfjs');
-  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
-  await neumf.save(fileSystemSaveHandler(join(tfjs, 'model.json')));
-  neumf.dispose();
+  await saveTinyNeumf(join(tfjs, 'model.json'));
   const refused = run('quantize', join(tfjs, 'model.json'), '--dtype', 'int8', '--external-data', '--out', join(dir, 'q'));
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /^prunescope quantize: --external-data is an ONNX layout, for ONNX models: a TF\.js model keeps its weights in shard files/);
@@ -247,9 +255,7 @@ test('a report or recipe path that is one of the inputs is refused even with --f
     .node('Gather', ['item_embedding.weight', 'item'], ['score'], {}, { name: '/item_embedding/Gather' });
   await writeOnnxFile(ext, b.toModelProto(), { externalData: { fileName: 'm.onnx.data', minBytes: 0 } });
   const tfjs = join(dir, 'tfjs', 'model.json');
-  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
-  await neumf.save(fileSystemSaveHandler(tfjs));
-  neumf.dispose();
+  await saveTinyNeumf(tfjs);
   const shard = join(dir, 'tfjs', 'group1-shard1of1.bin');
   const candidates = join(dir, 'cand.csv');
   writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n');
@@ -322,9 +328,7 @@ test('a report or recipe in a folder that does not exist is a usage error naming
 test('analyze / eval of a TF.js model whose weightsManifest is missing or empty: exit 1 naming the file; no "0 params" report', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nomanifest-'));
   const src = join(dir, 'src', 'model.json');
-  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
-  await neumf.save(fileSystemSaveHandler(src));
-  neumf.dispose();
+  await saveTinyNeumf(src);
   const doc = JSON.parse(readFileSync(src, 'utf8')) as Record<string, unknown>;
   const reason = "6 of its layers have weights (user_mlp_embedding, item_mlp_embedding, user_gmf_embedding, ...): the model's weights are missing";
   for (const [name, manifest, head] of [
@@ -346,9 +350,7 @@ test('analyze / eval of a TF.js model whose weightsManifest is missing or empty:
 test('eval prints a note when users of the candidates have no positive row (they are not ranked)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nopos-'));
   const model = join(dir, 'tfjs', 'model.json');
-  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
-  await neumf.save(fileSystemSaveHandler(model));
-  neumf.dispose();
+  await saveTinyNeumf(model);
   const candidates = join(dir, 'c.csv');
   writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n1,3,0\n1,4,0\n2,2,1\n2,6,0\n3,5,0\n');
   // --k 1: below the 2 candidates per user (K = 10 would add its own note)
@@ -370,9 +372,7 @@ test('eval prints a note when users of the candidates have no positive row (they
 test('eval: a label column with a value other than 0 / 1 is scored as ratings, and the output says so naming the row', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-labels-'));
   const model = join(dir, 'tfjs', 'model.json');
-  const neumf = buildNeuMF({ users: 6, items: 7, gmfDim: 2, mlpDim: 2, hidden: [4], seed: 1 });
-  await neumf.save(fileSystemSaveHandler(model));
-  neumf.dispose();
+  await saveTinyNeumf(model);
   const data = join(dir, 'd.csv');
   writeFileSync(data, 'user,item,label\n0,1,1\n0,2,0\n1,3,2\n1,4,0\n');
   const r = run('eval', model, '--data', data);

@@ -15,7 +15,8 @@ import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, rmse } fr
 import { openOrtScorer, Scorer } from './ort-runner.js';
 import { modelSizeOfIR, ModelSize } from './size.js';
 import { openTfjsScorer } from './tfjs-runner.js';
-import { fieldColumns } from '../model/field-columns.js';
+import { fieldColumns, tablesNamedAfter } from '../model/field-columns.js';
+import { TFJS_ROW_REMAP_LAYER } from '../model/tfjs.js';
 
 export interface ScorerOptions extends InputNameOptions {
   /** TF.js backend; default 'auto' */
@@ -75,20 +76,15 @@ export function modelVocab(ir: ModelIR): ModelVocab {
   const rowsOf = (t: ModelTensor) => Math.max(t.shape[0], reach.get(t.name) ?? 0);
   const out: ModelVocab = {
     ofColumn(column: string): number | undefined {
-      const c = column.toLowerCase();
-      let rows: number | undefined;
-      for (const t of tables) {
-        const name = t.name.toLowerCase();
-        if (name.startsWith(`${c}_`) || name.startsWith(`${c}/`) || name.startsWith(`${c}.`)) rows = Math.max(rows ?? 0, rowsOf(t));
-      }
-      return rows;
+      const named = tablesNamedAfter(tables, column);
+      return named.length > 0 ? Math.max(...named.map(rowsOf)) : undefined;
     },
   };
   for (const t of ir.tensors) {
     const name = t.name.toLowerCase();
     const isTable = t.role === 'embedding' && t.shape.length === 2;
     // ONNX: a 1-D integer remap read by a Gather; TF.js: a frozen 1-wide Embedding `<ids>_row_remap`
-    const isRemap = (t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather')) || (t.role === 'constant' && t.shape.length === 2 && t.shape[1] === 1 && /_row_remap(_\d+)?\//.test(t.name));
+    const isRemap = (t.shape.length === 1 && /int/.test(t.dtype) && t.consumers.includes('Gather')) || (t.role === 'constant' && t.shape.length === 2 && t.shape[1] === 1 && TFJS_ROW_REMAP_LAYER.test(t.layer));
     if (!isTable && !isRemap) continue;
     const rows = isTable ? rowsOf(t) : t.shape[0];
     for (const key of ['user', 'item'] as const) {

@@ -67,13 +67,22 @@ function tfjsColumns(ir: ModelIR): Map<string, number> {
   return out;
 }
 
+/**
+ * The tables named after a data column: `<column>_embedding` / `<column>_linear` exactly, else
+ * those whose name starts `<column>_`, `<column>/` or `<column>.` (as PyTorch names them). Exact
+ * first: a column `item` is not `item_category_embedding`.
+ */
+export function tablesNamedAfter(tables: readonly ModelTensor[], column: string): ModelTensor[] {
+  const c = column.toLowerCase();
+  const exact = tables.filter((t) => [`${c}_embedding`, `${c}_linear`].includes(tableBase(t).toLowerCase().replace(/\.weight$/, '')));
+  return exact.length > 0 ? exact : tables.filter((t) => [`${c}_`, `${c}/`, `${c}.`].some((p) => t.name.toLowerCase().startsWith(p)));
+}
+
 /** Which columns of a model's fields input its tables read, by table name and in all. */
 export interface FieldColumns {
   /**
-   * The column read by the table(s) named after `column` (`<column>_embedding` / `_linear`
-   * exactly, else `<column>_...`, `<column>/...`, `<column>.` as PyTorch names them), or undefined
-   * when no such table reads one column. Tables of one name that read different columns give
-   * undefined too.
+   * The column read by the table(s) named after `column` (tablesNamedAfter), or undefined when no
+   * such table reads one column. Tables of one name that read different columns give undefined too.
    */
   at(column: string): number | undefined;
   /** every column some table reads (a column no table reads, e.g. a removed field's, feeds nothing) */
@@ -86,11 +95,7 @@ export function fieldColumns(ir: ModelIR): FieldColumns {
   const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
   const columnOf = (t: ModelTensor) => byTable.get(t.name) ?? byTable.get(tableBase(t));
   const at = (column: string) => {
-    const c = column.toLowerCase();
-    // `<column>_embedding` / `<column>_linear` exactly first: a column `item` is not `item_cat_embedding`
-    const exact = tables.filter((t) => [`${c}_embedding`, `${c}_linear`].includes(tableBase(t).toLowerCase().replace(/\.weight$/, '')));
-    const named = exact.length > 0 ? exact : tables.filter((t) => [`${c}_`, `${c}/`, `${c}.`].some((p) => t.name.toLowerCase().startsWith(p)));
-    const found = new Set(named.map(columnOf).filter((x): x is number => x !== undefined));
+    const found = new Set(tablesNamedAfter(tables, column).map(columnOf).filter((x): x is number => x !== undefined));
     return found.size === 1 ? [...found][0] : undefined;
   };
   return { at, read: new Set(byTable.values()) };

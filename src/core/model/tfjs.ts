@@ -509,6 +509,9 @@ function layerForWeight(name: string, byQualified: Map<string, KerasLayer>, byNa
   return undefined;
 }
 
+/** The layer prune-rows.ts puts before a row-pruned TF.js model's tables: `<ids>_row_remap[_N]`. */
+export const TFJS_ROW_REMAP_LAYER = /_row_remap(_\d+)?$/;
+
 // ---------------------------------------------------------------------------------------------
 // A topology whose weights the manifest does not list
 
@@ -871,7 +874,7 @@ export async function readTfjsModel(file: string, opts: ReadTfjsOptions = {}): P
       if (kl) consumers = [kl.kind];
       // a row-pruned model's id remap (prune-rows.ts: a frozen 1-wide Embedding `<ids>_row_remap`)
       // is an index, not weights: a constant, as the ONNX form's remap initializer is
-      const remap = kl?.kind === 'Embedding' && kl.config.trainable === false && /_row_remap(_\d+)?$/.test(kl.name);
+      const remap = kl?.kind === 'Embedding' && kl.config.trainable === false && TFJS_ROW_REMAP_LAYER.test(kl.name);
       if (remap || (dtype !== 'float32' && dtype !== 'complex64')) {
         role = 'constant';
         trainable = false;
