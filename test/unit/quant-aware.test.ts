@@ -16,10 +16,10 @@ import {
   dequantizeRowsLowBit,
   fakeQuantRowColumns,
   fakeQuantRowLowBit,
-  type LowBits,
   quantizeColumnsLowBit,
   quantizeRowsLowBit,
 } from '../../src/core/compress/quantize-math.js';
+import type { LowBits } from '../../src/core/model/packed-codes.js';
 import { tableFakeQuant, TableFakeQuant } from '../../src/core/compress/train/fake-quant.js';
 import { DEFAULT_ADAM, SparseTable } from '../../src/core/compress/train/sparse-tables.js';
 import { finetuneModel } from '../../src/core/compress/finetune.js';

@@ -6,19 +6,18 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
+import { pruneRows } from '../../src/core/compress/prune-rows.js';
 import {
   dequantizeColumnsLowBit,
   dequantizeRowsLowBit,
-  LowBits,
-  packedRowBytes,
-  packRowCodes,
   quantizeColumnsLowBit,
   quantizeRowsLowBit,
-  unpackRowCodes,
 } from '../../src/core/compress/quantize-math.js';
+import { LowBits, packedRowBytes, packRowCodes, unpackRowCodes } from '../../src/core/model/packed-codes.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
+import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const fixturesDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
@@ -205,6 +204,51 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/**
+ * What the reader and the analysis make of a quantized table: the codes tensor is the float table
+ * it stands for (shape, parameters, values), its scale and zero point are quantization
+ * parameters of the table's layer.
+ */
+async function checkStoredTable(file: string, table: string, codesName: string, expected: { bits: number; rows: number; cols: number; granularity: 'row' | 'column'; values: Float32Array }): Promise<void> {
+  const ir = await readModel(file);
+  const codes = ir.tensors.find((t) => t.name === codesName)!;
+  assert.deepEqual(codes.codes, {
+    bits: expected.bits,
+    shape: [expected.rows, expected.cols],
+    scale: `${table}_scale`,
+    zeroPoint: `${table}_zero_point`,
+    granularity: expected.granularity,
+    lookup: true,
+  });
+  for (const p of ['_scale', '_zero_point']) {
+    const t = ir.tensors.find((x) => x.name === table + p)!;
+    assert.equal(t.role, 'quant-param', t.name);
+    assert.equal(t.trainable, false);
+    assert.equal(t.layer, codes.layer, 'one layer: the table');
+  }
+  const report = await analyzeModel(ir, { spectrum: false });
+  const r = report.tensors.find((t) => t.name === codesName)!;
+  assert.deepEqual(r.shape, [expected.rows, expected.cols]);
+  assert.equal(r.params, expected.rows * expected.cols);
+  assert.equal(r.storedDtype, expected.bits === 8 ? 'int8' : `int${expected.bits}`);
+  assert.equal(r.dtype, 'float32');
+  assert.equal(r.quantError, undefined, 'no int8 opportunity for a table already stored as codes');
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let zeros = 0;
+  for (const v of expected.values) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    sum += v;
+    if (v === 0) zeros++;
+  }
+  assert.ok(Math.abs(r.min! - min) <= 1e-6 && Math.abs(r.max! - max) <= 1e-6, `min ${r.min} vs ${min}, max ${r.max} vs ${max}`);
+  assert.ok(Math.abs(r.mean! - sum / expected.values.length) <= 1e-6, `mean ${r.mean} vs ${sum / expected.values.length}`);
+  assert.equal(r.zeros, zeros, 'zeros of the dequantized values, not of the packed bytes');
+  assert.equal(r.rows?.rows, expected.rows);
+}
+
 /** A model that is one Gather of the rows of `t` ([rows, cols], initializer `name`) by its input ids. */
 async function gatherModel(file: string, name: string, t: Float32Array, rows: number, cols: number): Promise<string> {
   await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
@@ -272,6 +316,8 @@ for (const opset of [17, 18]) {
         assert.equal(ops.has('BitwiseAnd'), opset >= 18);
         assert.ok(ops.has('BitShift') && ops.has('Slice'), 'the 13-wide table is padded, so sliced');
         assert.equal(q.graph.nodes.filter((n) => n.op === 'MatMul').length, 1, 'the dense kernel is untouched');
+        await checkStoredTable(out, 'wide.weight', `wide.weight_${dtype}`, { bits, rows: 1000, cols: 64, granularity: 'row', values: dequantizeRowsLowBit(quantizeRowsLowBit(m.wide, 1000, 64, bits, true)) });
+        await checkStoredTable(out, 'odd.weight', `odd.weight_${dtype}`, { bits, rows: 300, cols: 13, granularity: 'row', values: dequantizeRowsLowBit(quantizeRowsLowBit(m.odd, 300, 13, bits, true)) });
         const twin = await dequantizedTwin(dir, m, bits, opset);
         const [a, b] = [await run(out, ids), await run(twin, ids)];
         assert.ok(maxDiff(a.e, b.e) <= 1e-5, `lookups ${maxDiff(a.e, b.e)}`);
@@ -387,6 +433,7 @@ test("scales 'column': a wide table gets one scale and zero point per column as 
       const twin = await model(dequantizeColumnsLowBit(quantizeColumnsLowBit(table, rows, cols, bits)), `wtwin${bits}.onnx`);
       const [a, b] = [await gatherRows(out, ids), await gatherRows(twin, ids)];
       assert.ok(maxDiff(a, b) <= 1e-6, `lookups ${maxDiff(a, b)}`);
+      await checkStoredTable(out, 'table', `table_${dtype}`, { bits, rows, cols, granularity: 'column', values: dequantizeColumnsLowBit(quantizeColumnsLowBit(table, rows, cols, bits)) });
       // per row (the default) on the same table: 3 more bytes per row (float16 scale + uint8 zero point)
       const r = await quantizeModel(await readModel(file), { dtype, verify: false });
       assert.equal(r.settings.scales, undefined);
@@ -453,4 +500,54 @@ test('NeuMF fixture (8-wide tables): int4 runs in ORT, smaller than int8', async
   assert.deepEqual(item.after.map((a) => a.bytes), [2000, 1000, 500]);
   assert.ok(sum(o4) < 0.71 * sum(o8));
   assert.ok(o4.outputDiff && o4.outputDiff.maxAbsDiff < 0.1, `diff ${o4.outputDiff?.maxAbsDiff}`);
+});
+
+test('int8 tables and dense kernels: the reader finds their scales, the analysis reports the values ONNX Runtime computes', async () => {
+  await withTemp(async (dir) => {
+    const rows = 200;
+    const cols = 24;
+    const file = await gatherModel(path.join(dir, 'table.onnx'), 'table', normal(rows * cols, 21, 0.3), rows, cols);
+    const out = path.join(dir, 'table-int8.onnx');
+    await (await quantizeModel(await readModel(file), { dtype: 'int8', verify: false })).write(out);
+    const ir = await readModel(out);
+    const codes = ir.tensors.find((t) => t.name === 'table_int8')!;
+    assert.deepEqual(codes.codes, { bits: 8, shape: [rows, cols], scale: 'table_scale', granularity: 'row', lookup: true });
+    assert.equal(ir.tensors.find((t) => t.name === 'table_scale')!.role, 'quant-param');
+    assert.equal(ir.tensors.find((t) => t.name === 'table_scale')!.layer, codes.layer);
+    // ORT's lookup of every row is the table the model computes with
+    const looked = await gatherRows(out, BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)));
+    const r = (await analyzeModel(ir, { spectrum: false })).tensors.find((t) => t.name === 'table_int8')!;
+    assert.deepEqual([r.shape, r.params, r.storedDtype], [[rows, cols], rows * cols, 'int8']);
+    assert.ok(Math.abs(r.min! - Math.min(...looked)) <= 1e-7 && Math.abs(r.max! - Math.max(...looked)) <= 1e-7);
+    assert.ok(Math.abs(r.mean! - looked.reduce((a, b) => a + b, 0) / looked.length) <= 1e-7);
+    // its rows cannot be pruned in place: a clear refusal, not a write error
+    await assert.rejects(pruneRows(ir, { sparsity: 0.5 }), (e: unknown) => e instanceof ModelFileError && e.message.endsWith('table_int8 is stored as int8 codes: prune rows before quantizing'));
+
+    // a dense kernel: x [n, 16] @ W [16, 8]; with x = I, ORT outputs the kernel the model computes with
+    const w = normal(16 * 8, 22, 0.4);
+    const dense = path.join(dir, 'dense.onnx');
+    await writeOnnxFile(dense, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+      .input('x', 'float32', ['batch', 16])
+      .output('y', 'float32', ['batch', 8])
+      .initializer('fc.weight', 'float32', [16, 8], w)
+      .node('MatMul', ['x', 'fc.weight'], ['y'], {}, { name: '/fc/MatMul' })
+      .toModelProto());
+    const dq = path.join(dir, 'dense-int8.onnx');
+    await (await quantizeModel(await readModel(dense), { dtype: 'int8', verify: false })).write(dq);
+    const dir2 = await readModel(dq);
+    const k = dir2.tensors.find((t) => t.codes)!;
+    assert.deepEqual(k.codes, { bits: 8, shape: [16, 8], scale: dir2.tensors.find((t) => t.role === 'quant-param')!.name, granularity: 'column', lookup: false });
+    const sess = await ort.InferenceSession.create(dq);
+    let kernel: Float32Array;
+    try {
+      const eye = new Float32Array(16 * 16).map((_, i) => (i % 17 === 0 ? 1 : 0));
+      kernel = (await sess.run({ x: new ort.Tensor('float32', eye, [16, 16]) })).y.data as Float32Array;
+    } finally {
+      await sess.release();
+    }
+    const kr = (await analyzeModel(dir2, { spectrum: false })).tensors.find((t) => t.name === k.name)!;
+    assert.equal(kr.storedDtype, 'int8');
+    assert.ok(Math.abs(kr.min! - Math.min(...kernel)) <= 1e-7 && Math.abs(kr.max! - Math.max(...kernel)) <= 1e-7, `${kr.min} ${kr.max}`);
+    assert.ok(Math.abs(kr.mean! - kernel.reduce((a, b) => a + b, 0) / kernel.length) <= 1e-7);
+  });
 });

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
+import { forEachDequantizedChunk } from '../model/codes-data.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import type { LayerReport, ModelReport, QuantErrorReport, ReportRole, TensorReport } from '../../shared/report.js';
 import { findOpportunities } from './opportunities.js';
@@ -107,6 +108,8 @@ interface TensorContext {
   /** whether tensors that run the WebAssembly kernel use the helper too */
   helperWithWasm?: boolean;
   kernel?: 'auto' | 'js';
+  /** the model's tensors by name: the scales and zero points of a tensor stored as codes */
+  tensorNamed?: (name: string) => ModelTensor | undefined;
 }
 
 /** reads in flight while the statistics run on a chunk (see ChunkOptions.inFlight) */
@@ -145,10 +148,13 @@ async function forEachChunkOverlapped(
 }
 
 /** Full report of one tensor (one fused streaming pass; a second one only where needed). */
-export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise<TensorReport> {
+export async function analyzeTensor(stored: ModelTensor, ctx: TensorContext): Promise<TensorReport> {
+  // a tensor stored as codes is reported as the float tensor the graph computes with
+  const codes = stored.codes;
+  const t: ModelTensor = codes ? { ...stored, shape: codes.shape.slice(), dtype: 'float32' } : stored;
   const count = tensorElementCount(t.shape);
   const role = t.role as ReportRole;
-  const storedDtype = t.storage.quantization?.dtype ?? t.storage.dtype;
+  const storedDtype = codes && codes.bits !== 8 ? `int${codes.bits}` : t.storage.quantization?.dtype ?? t.storage.dtype;
   const base = {
     name: t.name,
     shape: t.shape.slice(),
@@ -187,7 +193,8 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
   const isFloat = FLOAT_DTYPES.has(t.dtype);
   const isMatrix = !flatten && t.shape.length >= 2 && rows >= 2 && cols >= 2;
   const plan: ReturnType<typeof int8Plan> = flatten ? { granularity: 'per-tensor', mode: 'tensor' } : int8Plan(t, ctx.format);
-  const wantQuant = isFloat && t.role !== 'constant' && t.role !== 'quant-param';
+  // already quantized: another int8 rounding of its values is no opportunity
+  const wantQuant = isFloat && !codes && t.role !== 'constant' && t.role !== 'quant-param';
   const wantSpectrum = ctx.spectrum && isFloat && isMatrix && (t.role === 'embedding' || t.role === 'dense-kernel' || t.role === 'weight');
   const streamingGram = wantSpectrum && cols <= MAX_EXACT_GRAM_DIM && rows >= cols;
   const keep = count <= KEEP_IN_MEMORY_ELEMENTS && (wantSpectrum || (wantQuant && plan.mode !== 'row'));
@@ -216,20 +223,21 @@ export async function analyzeTensor(t: ModelTensor, ctx: TensorContext): Promise
   const kept = keep ? new Float32Array(count) : undefined;
   const onDisk = t.storage.source.kind === 'file' || t.storage.source.kind === 'file-parts';
   const overlap = onDisk && count > chunkElements;
-  // read straight into the WebAssembly kernel's memory (no copy of each chunk into it)
-  const buffers = onDisk && chunkElements <= CHUNK_ELEMENTS ? acc.chunkBuffers(overlap ? READS_IN_FLIGHT + 1 : 1, chunkElements) : undefined;
-  await forEachChunkOverlapped(
-    t,
-    chunkElements,
-    overlap,
-    ctx.signal,
-    (chunk, first) => {
-      acc.add(chunk, first);
-      if (kept) kept.set(chunk, first);
-      ctx.onElements?.(chunk.length);
-    },
-    buffers,
-  );
+  const take = (chunk: Float32Array, first: number) => {
+    acc.add(chunk, first);
+    if (kept) kept.set(chunk, first);
+    ctx.onElements?.(chunk.length);
+  };
+  if (codes) {
+    await forEachDequantizedChunk(stored, ctx.tensorNamed ?? (() => undefined), chunkElements, (chunk, first) => {
+      throwIfAborted(ctx.signal);
+      take(chunk, first);
+    });
+  } else {
+    // read straight into the WebAssembly kernel's memory (no copy of each chunk into it)
+    const buffers = onDisk && chunkElements <= CHUNK_ELEMENTS ? acc.chunkBuffers(overlap ? READS_IN_FLIGHT + 1 : 1, chunkElements) : undefined;
+    await forEachChunkOverlapped(t, chunkElements, overlap, ctx.signal, take, buffers);
+  }
   const s = acc.finish();
 
   const report: TensorReport = {
@@ -314,7 +322,8 @@ function checkEpsilon(e: number | undefined): number {
  */
 export async function analyzeTensors(ir: ModelIR, indices: readonly number[], opts: AnalyzeOptions = {}): Promise<TensorReport[]> {
   const epsilon = checkEpsilon(opts.epsilon);
-  const total = indices.reduce((a, i) => a + tensorElementCount(ir.tensors[i].shape), 0);
+  const total = indices.reduce((a, i) => a + tensorElementCount(ir.tensors[i].codes?.shape ?? ir.tensors[i].shape), 0);
+  const byName = new Map(ir.tensors.map((t) => [t.name, t]));
   let done = 0;
   const tensors: TensorReport[] = [];
   let lastReport = 0;
@@ -335,6 +344,7 @@ export async function analyzeTensors(ir: ModelIR, indices: readonly number[], op
         helper: threads >= 2 ? () => (helper ??= new StatsHelperThread()) : undefined,
         helperWithWasm,
         kernel: opts.kernel,
+        tensorNamed: (name) => byName.get(name),
         onElements: (n) => {
           done += n;
           // at most ~200 progress events: a callback per 4 MB chunk would flood a UI channel

@@ -317,11 +317,22 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
   await writeTfjsModel(editedTfjsIr(ir, doc, tensors, { add }), outPath);
 }
 
+const FLOAT_TABLE_DTYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
+
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
 export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
   const g = buildDepGraph(ir);
   const frozen = frozenTensors(ir);
-  const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2 && !frozen.has(t.name));
+  const all = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2 && !frozen.has(t.name));
+  // a table stored as codes (int8, packed int4) has no float rows to rewrite: prune, then quantize
+  const stored = all.filter((t) => t.codes !== undefined || !FLOAT_TABLE_DTYPES.has(t.dtype));
+  const tables = all.filter((t) => !stored.includes(t));
+  const quantizedNote = (names: ModelTensor[]) =>
+    `${names.map((t) => `${t.name} is stored as ${t.codes && t.codes.bits !== 8 ? `int${t.codes.bits}` : t.dtype} codes`).join('; ')}: prune rows before quantizing`;
+  if (settings.table !== undefined) {
+    const named = stored.filter((t) => t.name === settings.table || t.layer === settings.table);
+    if (named.length > 0 && !tables.some((t) => t.name === settings.table || t.layer === settings.table)) throw new ModelFileError(ir.path, quantizedNote(named));
+  } else if (tables.length === 0 && stored.length > 0) throw new ModelFileError(ir.path, quantizedNote(stored));
   let chosen = tables;
   if (settings.table !== undefined) {
     chosen = tables.filter((t) => t.name === settings.table || t.layer === settings.table);

@@ -4,6 +4,7 @@
 // reconstruct, so the callers can report the weight error without a second pass.
 
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../model/tensor-data.js';
+import { packedRowBytes, packRowCodes, type LowBits } from '../model/packed-codes.js';
 
 /** Smallest positive normal float16: scales below it lose precision as subnormals. */
 export const FLOAT16_MIN_NORMAL = 2 ** -14;
@@ -269,29 +270,6 @@ export function toFloat16Chunk(values: ArrayLike<number>, out: Uint16Array, err:
   err.overflow = overflow;
 }
 
-/** Bit widths of packed per-row tables. */
-export type LowBits = 4 | 3 | 2;
-
-/** Bit widths of one packed plane: a plane packs 8 / bits codes per byte. */
-export type PlaneBits = 4 | 2 | 1;
-
-/**
- * The planes a row of `bits`-bit codes is stored in, one after the other: 4 and 2 bits in one
- * plane; 3 bits as a 2-bit plane of each code's low bits and a 1-bit plane of its high bit (3
- * bits per code on disk, like a plain 3-bit packing, but every plane unpacks with the same byte
- * shifts as the 4- and 2-bit tables: no code straddles a byte).
- */
-export function codePlanes(bits: LowBits): Array<{ bits: PlaneBits; shift: number }> {
-  if (bits === 4 || bits === 2) return [{ bits, shift: 0 }];
-  if (bits === 3) return [{ bits: 2, shift: 0 }, { bits: 1, shift: 2 }];
-  throw new Error(`quantize: bits must be 4, 3 or 2, got ${String(bits)}`);
-}
-
-/** Stored bytes of one row of a plane: padded to whole bytes (padding codes are 0). */
-export function planeRowBytes(cols: number, bits: PlaneBits): number {
-  return Math.ceil((cols * bits) / 8);
-}
-
 /** The code width of a low-bit dtype's name; undefined for any other dtype. */
 export function lowBitsOf(dtype: string): LowBits | undefined {
   return dtype === 'int4' ? 4 : dtype === 'int3' ? 3 : dtype === 'int2' ? 2 : undefined;
@@ -305,61 +283,6 @@ export function packsSmallerThanInt8(cols: number, bits: LowBits): boolean {
 /** Whether a low-bit table gets one scale and zero point per column: when asked, or too narrow for per-row ones. */
 export function columnScaled(cols: number, scales: 'row' | 'column' | undefined): boolean {
   return scales === 'column' || cols < NARROW_TABLE_COLS;
-}
-
-/** Stored bytes of one packed row (all its planes). */
-export function packedRowBytes(cols: number, bits: LowBits): number {
-  return codePlanes(bits).reduce((n, p) => n + planeRowBytes(cols, p.bits), 0);
-}
-
-/**
- * Packs codes [rows, cols] (each in 0..2^bits-1) row by row, plane by plane (codePlanes), each
- * plane planar: byte j of a plane holds the plane's bits of columns j, j+w, j+2w, ... (w = the
- * plane's bytes per row) at bit offsets 0, b, 2b, ... A graph unpacks a plane with one
- * shift+mask per part and a Concat of the parts (no interleave).
- * Into `out` (rows * packedRowBytes long) when given.
- */
-export function packRowCodes(codes: ArrayLike<number>, rows: number, cols: number, bits: LowBits, out?: Uint8Array): Uint8Array {
-  checkShape(codes, rows, cols);
-  const W = packedRowBytes(cols, bits);
-  const mask = (1 << bits) - 1;
-  // `out` (a streamed chunk's reused buffer) is cleared: the codes are OR-ed in
-  if (out && out.length !== rows * W) throw new Error(`quantize: ${out.length} bytes cannot hold ${rows} packed rows of ${cols} ${bits}-bit codes`);
-  const packed = out ? out.fill(0) : new Uint8Array(rows * W);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const k = codes[r * cols + c];
-      if (!(Number.isInteger(k) && k >= 0 && k <= mask)) throw new Error(`quantize: code [${r}, ${c}] = ${k} does not fit ${bits} bits`);
-    }
-  }
-  let at = 0;
-  for (const plane of codePlanes(bits)) {
-    const w = planeRowBytes(cols, plane.bits);
-    const pm = (1 << plane.bits) - 1;
-    for (let r = 0; r < rows; r++) {
-      const row = r * W + at;
-      for (let c = 0; c < cols; c++) packed[row + (c % w)] |= ((codes[r * cols + c] >> plane.shift) & pm) << (plane.bits * Math.floor(c / w));
-    }
-    at += w;
-  }
-  return packed;
-}
-
-/** The inverse of packRowCodes: codes [rows, cols] (padding dropped). */
-export function unpackRowCodes(packed: Uint8Array, rows: number, cols: number, bits: LowBits): Uint8Array {
-  const W = packedRowBytes(cols, bits);
-  if (packed.length !== rows * W) throw new Error(`quantize: ${packed.length} bytes are not ${rows} packed rows of ${cols} ${bits}-bit codes`);
-  const out = new Uint8Array(rows * cols);
-  let at = 0;
-  for (const plane of codePlanes(bits)) {
-    const w = planeRowBytes(cols, plane.bits);
-    const pm = (1 << plane.bits) - 1;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) out[r * cols + c] |= ((packed[r * W + at + (c % w)] >> (plane.bits * Math.floor(c / w))) & pm) << plane.shift;
-    }
-    at += w;
-  }
-  return out;
 }
 
 export interface RowQuantizedLowBit {

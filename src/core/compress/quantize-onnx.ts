@@ -26,9 +26,8 @@ import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx/edi
 import { isOnnxNative } from '../model/onnx.js';
 import { forEachTensorChunk, readTensorFloat32 } from '../model/tensor-data.js';
 import { TensorByteStream } from '../model/tensor-stream.js';
+import { codePlanes, packedRowBytes, packRowCodes, planeRowBytes, type LowBits, type PlaneBits } from '../model/packed-codes.js';
 import {
-  LowBits,
-  PlaneBits,
   RowQuantizedLowBit,
   accumulateRowAbsMax,
   accumulateRowRangesLowBit,
@@ -39,10 +38,6 @@ import {
   lowBitsOf,
   packsSmallerThanInt8,
   finishRowsLowBit,
-  codePlanes,
-  packRowCodes,
-  packedRowBytes,
-  planeRowBytes,
   quantizeChunkInt8,
   quantizeChunkLowBit,
   quantizeColumnsInt8,

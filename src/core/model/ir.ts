@@ -48,6 +48,25 @@ export interface QuantizationInfo {
   originalDtype?: DType;
 }
 
+/**
+ * A tensor the graph stores as integer codes and dequantizes before use (ONNX: DequantizeLinear
+ * of a weight; a looked-up table gathered as codes and scaled, PruneScope's packed int4/int3/int2
+ * rows included): value = (code - zero point) * scale. Found by model/onnx-codes.ts.
+ */
+export interface StoredCodes {
+  /** code width: 8 (int8 / uint8 elements), or 4 / 3 / 2 (packed rows, model/packed-codes.ts) */
+  bits: 8 | 4 | 3 | 2;
+  /** the float tensor's shape (a packed table's rows hold fewer bytes than values) */
+  shape: number[];
+  /** the tensor of scales, and the one of zero points (none: symmetric) */
+  scale: string;
+  zeroPoint?: string;
+  /** what one scale and zero point cover */
+  granularity: 'row' | 'column' | 'tensor';
+  /** true for a table read by Gather (rows looked up), false for a weight dequantized whole */
+  lookup: boolean;
+}
+
 /** Where the bytes of a tensor are. Bytes are little-endian and NOT necessarily aligned. */
 export type TensorSource =
   /** a view into a buffer already in memory (a decoded ONNX file, a TF.js shard) */
@@ -90,6 +109,8 @@ export interface ModelTensor {
   transposed?: boolean;
   /** where in the file it was found: a graph initializer, a Constant node, a subgraph body, a manifest entry */
   origin: string;
+  /** set when these are integer codes the graph dequantizes (their scale and zero point are `quant-param` tensors) */
+  codes?: StoredCodes;
 }
 
 export interface ModelLayer {

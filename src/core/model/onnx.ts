@@ -16,10 +16,12 @@ import {
   ModelIR,
   ModelLayer,
   ModelTensor,
+  StoredCodes,
   TensorRole,
   TensorSource,
 } from './ir.js';
 import { ONNX_ELEMENT_BYTES, dtypeFromOnnx, onnxDtypeName } from './onnx/dtypes.js';
+import { findStoredCodes } from './onnx-codes.js';
 
 /** Subgraphs nested deeper than this are treated as a malformed (or hostile) file. */
 export const MAX_SUBGRAPH_DEPTH = 64;
@@ -963,6 +965,9 @@ export async function readOnnxModel(
   const ext: ExternalCtx = { file, dir, realDir, sizes: new Map(), files };
   const roleCtx: RoleCtx = { walk };
 
+  const graph = buildGraph(model, walk);
+  const stored = storedCodesOf(walk, graph);
+
   const tensors: ModelTensor[] = [];
   const tensorKeys = new Map<string, string>();
   const layerOf = new Map<string, LayerAcc>();
@@ -982,13 +987,20 @@ export async function readOnnxModel(
     const count = d.shape.reduce((a, b) => a * b, 1);
     const info = { dtype: d.dtype, rank: d.shape.length, count, name: f.name };
     const g = guessRole(roleCtx, f.name, info);
+    const codes = stored.codes.get(f.name);
+    const codesOwner = stored.paramOf.get(f.name);
     let role: TensorRole;
-    if (g) role = g.role;
+    if (codesOwner !== undefined) role = 'quant-param';
+    else if (g) role = g.role;
     else if (!FLOAT_DTYPES.has(d.dtype)) role = 'constant';
     else role = d.shape.length >= 2 || (count > 1 && looksLikeParameterName(f.name)) ? 'weight' : 'constant';
     const consumers = [...new Set((walk.consumers.get(f.name) ?? []).map((c) => c.ref.node.opType ?? ''))];
     const trainable = role !== 'constant' && role !== 'quant-param';
+    // a looked-up table stored as codes, and its scales, belong to the table's layer: the nodes
+    // that read them (tagged pq0, pq1, ... by quantize) do not name it
+    const tableOwner = codes?.lookup ? f.name : codesOwner !== undefined && stored.codes.get(codesOwner)?.lookup ? codesOwner : undefined;
     const layerName =
+      (tableOwner !== undefined ? layerOfCodesTable(tableOwner) : undefined) ??
       layerFromTensorName(f.name) ??
       (g?.ref ? layerFromNodeName(g.ref.name) ?? g.ref.name : undefined) ??
       f.name;
@@ -1004,6 +1016,7 @@ export async function readOnnxModel(
       origin: f.origin,
     };
     if (role === 'dense-kernel') tensor.transposed = g?.transposed ?? false;
+    if (codes) tensor.codes = codes;
     tensors.push(tensor);
     tensorKeys.set(name, f.key);
     let L = layerOf.get(layerName);
@@ -1016,7 +1029,6 @@ export async function readOnnxModel(
   }
 
   const layers = buildLayers(walk, layerOf);
-  const graph = buildGraph(model, walk);
   progress(1);
   return {
     format: 'onnx',
@@ -1037,6 +1049,52 @@ interface LayerAcc {
   bestRole: TensorRole;
   tensors: string[];
   nodes: Set<NodeRef>;
+}
+
+/** The codes tensors of the graph (model/onnx-codes.ts), and which codes tensor each scale / zero point serves. */
+function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, StoredCodes>; paramOf: Map<string, string> } {
+  const found = new Map<string, TensorFound>();
+  for (const f of walk.tensors) if (!f.sparse && !found.has(f.name)) found.set(f.name, f);
+  const codes = findStoredCodes({
+    nodes: graph.nodes.filter((n) => n.scope === undefined),
+    constant(name) {
+      const f = found.get(name);
+      const dtype = f ? dtypeFromOnnx(f.proto.dataType ?? 0) : undefined;
+      return f && dtype ? { dtype, shape: (f.proto.dims ?? []).map(Number) } : undefined;
+    },
+    intValues(name) {
+      const t = found.get(name)?.proto;
+      if (!t || (t.dataType !== 7 && t.dataType !== 6)) return undefined;
+      if (t.int64Data && t.int64Data.length > 0) return t.int64Data.map(Number);
+      if (t.int32Data && t.int32Data.length > 0) return t.int32Data.map(Number);
+      const raw = t.rawData;
+      if (!raw || raw.byteLength > 64) return undefined;
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const out: number[] = [];
+      if (t.dataType === 7) for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(Number(view.getBigInt64(i, true)));
+      else for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getInt32(i, true));
+      return out;
+    },
+  });
+  const paramOf = new Map<string, string>();
+  for (const [name, c] of codes) {
+    paramOf.set(c.scale, name);
+    if (c.zeroPoint !== undefined) paramOf.set(c.zeroPoint, name);
+  }
+  return { codes, paramOf };
+}
+
+/**
+ * The layer of a looked-up table stored as codes, from the codes' name: quantize names them after
+ * the float table ("item_gmf_embedding/embeddings_int4", "embed_item_GMF.weight_int8").
+ */
+function layerOfCodesTable(codesName: string): string | undefined {
+  const table = codesName.replace(/_(int8|uint8|int4|int3|int2|quantized)(_\d+)?$/, '');
+  if (table === codesName) return undefined;
+  const fromName = layerFromTensorName(table);
+  if (fromName !== undefined) return fromName;
+  const slash = table.lastIndexOf('/');
+  return slash > 0 ? table.slice(0, slash) : table;
 }
 
 function buildLayers(walk: Walk, layerOf: Map<string, LayerAcc>): ModelLayer[] {

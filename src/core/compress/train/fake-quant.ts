@@ -6,7 +6,8 @@
 // layout, follows quantize-onnx.ts: tables under NARROW_TABLE_COLS wide or asked per column get
 // column scales; a table whose packed rows would take as many bytes as int8 is left in float (quantize stores it as int8).
 
-import { columnScaled, fakeQuantRowColumns, fakeQuantRowLowBit, type LowBits, lowBitsOf, packsSmallerThanInt8, quantizeColumnsLowBit } from '../quantize-math.js';
+import type { LowBits } from '../../model/packed-codes.js';
+import { columnScaled, fakeQuantRowColumns, fakeQuantRowLowBit, lowBitsOf, packsSmallerThanInt8, quantizeColumnsLowBit } from '../quantize-math.js';
 import type { SparseTable } from './sparse-tables.js';
 
 export type QuantAwareDtype = 'int4' | 'int3' | 'int2';
