@@ -4,7 +4,7 @@
 // never rename.
 
 import { defineCommand } from './options.js';
-import { COMPRESS_COMMON, ENGINE, FIELDS_INPUT, INPUT_NAMES, MODEL_POSITIONAL, OUTPUT_KIND, RUNTIME, SAMPLE_PRUNING, shardingGroup } from './option-groups.js';
+import { COMPRESS_COMMON, ENGINE, FIELDS_INPUT, INPUT_NAMES, K_OPTION, MODEL_POSITIONAL, OUTPUT_KIND, RUNTIME, SAMPLE_PRUNING, shardingGroup } from './option-groups.js';
 
 const TENSORS_HELP = "which tensors: 'all', 'embeddings', 'dense', or tensor names separated by commas";
 
@@ -71,7 +71,7 @@ export const EVAL = defineCommand({
   options: {
     candidates: { kind: 'path', valueName: 'FILE.csv', description: 'leave-one-out candidates: per user one positive and its negatives' },
     data: { kind: 'path', valueName: 'FILE.csv', description: 'labelled interactions: AUC and logloss (RMSE and MAE for ratings)' },
-    k: { kind: 'integer', min: 1, max: 1e6, default: 10, description: 'the K of HR@K and NDCG@K' },
+    k: K_OPTION,
     'user-column': { kind: 'string', valueName: 'NAME', description: 'the CSV column of user ids', defaultText: 'user' },
     'item-column': { kind: 'string', valueName: 'NAME', description: 'the CSV column of item ids', defaultText: 'item' },
     'label-column': { kind: 'string', valueName: 'NAME', description: 'the CSV column of labels', defaultText: 'label' },
@@ -288,7 +288,7 @@ export const COMPRESS = defineCommand({
     'max-drop': { kind: 'number', min: 0, max: 0.99, default: 0.01, description: 'the budget: the largest relative drop of the metric; the smallest model within it wins' },
     'target-ratio': { kind: 'number', min: 1, minExclusive: true, max: 1e6, valueName: 'R', description: 'the budget instead: at least R times smaller; the most accurate such model wins' },
     metric: { kind: 'choice', choices: ['ndcg', 'hr', 'auc'], default: 'ndcg', description: 'the metric the budget is on' },
-    k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },
+    k: K_OPTION,
     'max-latency-ratio': { kind: 'number', min: 0.01, max: 100, description: 'also keep p50 latency within this multiple of the original' },
     'latency-batch': { kind: 'integer', min: 1, max: 1 << 20, default: 256, description: 'batch size of the latency measurements' },
     data: { kind: 'path', valueName: 'TRAIN.csv', description: 'training interactions: adds fine-tuned and distilled candidates, ranks DeepFM fields' },
@@ -327,7 +327,7 @@ export const SENSITIVITY = defineCommand({
   groups: [INPUT_NAMES],
   options: {
     candidates: { kind: 'path', valueName: 'FILE.csv', required: '--candidates FILE.csv is required: the metric is measured on it', description: 'leave-one-out candidates the metric is measured on' },
-    k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },
+    k: K_OPTION,
     budget: { kind: 'number', min: 0, max: 1, default: 0.01, description: 'the largest relative metric drop of the proposal' },
     metric: { kind: 'choice', choices: ['ndcg', 'hr'], default: 'ndcg', description: 'the metric the budget is on' },
     sparsities: { kind: 'list', of: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, defaultText: '0.5,0.7,0.8,0.9,0.95', description: 'sparsities each layer is tried at' },

@@ -43,6 +43,10 @@ export function formatEvaluation(r: EvaluationResult): string {
     if (without > 0) {
       lines.push(`note     ${without} ${without === 1 ? 'user has' : 'users have'} no positive row in the candidates: not ranked (HR and NDCG are over the ${r.users} with one)`);
     }
+    const alone = r.usersWithoutNegatives ?? 0;
+    if (alone > 0) {
+      lines.push(`note     ${alone} of the ${r.users} ranked users ${alone === 1 ? 'has' : 'have'} no negative candidate: each counts as a hit at rank 1 whatever the model`);
+    }
     if (r.chance?.atChance) {
       lines.push(
         `warning  the model ranks these candidates no better than a random order (NDCG@${r.k} within 3 x ${fmt(r.chance.ndcgSd)} of it): ` +

@@ -5,6 +5,9 @@ import { defineGroup, type PositionalSpec } from './options.js';
 
 export const MODEL_POSITIONAL: PositionalSpec = { name: 'model', description: 'the model: a TF.js model.json or an .onnx file', required: true };
 
+/** --k, the same wherever a ranking metric is computed (eval, compress, sensitivity, every compression command). */
+export const K_OPTION = { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' } as const;
+
 /** Every compression command (prune, quantize, factorize, distill, finetune, run). */
 export const COMPRESS_COMMON = defineGroup({
   options: {
@@ -13,7 +16,7 @@ export const COMPRESS_COMMON = defineGroup({
     'external-data': { kind: 'boolean', description: 'ONNX: write the output\'s tensors of 1 KiB or more to <out>.data (external data); a model read with external data keeps it anyway' },
     json: { kind: 'boolean', description: 'print the job result as JSON' },
     candidates: { kind: 'path', valueName: 'FILE.csv', description: 'leave-one-out candidates (per user one positive and its negatives): HR/NDCG before and after' },
-    k: { kind: 'integer', min: 1, max: 1000, default: 10, description: 'the K of HR@K and NDCG@K' },
+    k: K_OPTION,
     'no-latency': { kind: 'boolean', description: 'skip the latency comparison' },
     progress: { kind: 'boolean', description: 'show the progress bar even when stderr is not a terminal' },
   },

@@ -168,9 +168,17 @@ function joinNegativeNumbers(argv: string[], options: OptionSpecs): string[] {
 
 function tokenise(argv: string[], options: OptionSpecs): { raw: Record<string, unknown>; positionals: string[] } {
   try {
-    const r = parseArgs({ args: joinNegativeNumbers(argv, options), options: parseArgsConfig(options), allowPositionals: true, strict: true });
+    const r = parseArgs({ args: joinNegativeNumbers(argv, options), options: parseArgsConfig(options), allowPositionals: true, strict: true, tokens: true });
+    // parseArgs keeps the last of a repeated option: `--k 10 --k 5` would quietly mean 5
+    const seen = new Set<string>();
+    for (const t of r.tokens ?? []) {
+      if (t.kind !== 'option' || options[t.name]?.repeatable) continue;
+      if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once: give it once`);
+      seen.add(t.name);
+    }
     return { raw: r.values as Record<string, unknown>, positionals: r.positionals };
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     // Node appends a hint on '--' and positionals (with an unbalanced quote) to "Unknown option '--x'"
     throw new UsageError((e as Error).message.replace(/^(Unknown option '[^']*')\. To specify a positional argument.*$/s, '$1'));
   }

@@ -214,6 +214,8 @@ test('spec: exact messages of the type, range and choice checks', () => {
     [['--batch', '4', '--batch', 'x'], "--batch must be a positive integer, got 'x'"],
     [['--names', ' , '], "--names needs at least one name, got ' , '"],
     [['--k'], "Option '--k <value>' argument missing"],
+    [['--k', '10', '--k', '5'], '--k is given more than once: give it once'],
+    [['--json', '--json'], '--json is given more than once: give it once'],
     [['--json=1'], "Option '--json' does not take an argument"],
   ];
   for (const [args, message] of cases) assert.equal(usageError(() => T.parse([...ok, ...args])), message, args.join(' '));

@@ -363,6 +363,7 @@ test('eval prints a note when users of the candidates have no positive row (they
   const base: EvaluationResult = { model: 'm.onnx', format: 'onnx', runtime: 'onnxruntime-node', k: 10, users: 5, hr: 0.5, ndcg: 0.25, candidatesPerUser: 30, params: 10, bytes: 100, gzipBytes: 90, files: [], inputs: [], seconds: 0 };
   assert.match(formatEvaluation({ ...base, usersWithoutPositive: 1 }), /\nnote {5}1 user has no positive row in the candidates: not ranked \(HR and NDCG are over the 5 with one\)\n/);
   assert.doesNotMatch(formatEvaluation({ ...base, usersWithoutPositive: 0 }), /note/);
+  assert.match(formatEvaluation({ ...base, usersWithoutNegatives: 2 }), /\nnote {5}2 of the 5 ranked users have no negative candidate: each counts as a hit at rank 1 whatever the model\n/);
   assert.doesNotMatch(formatEvaluation(base), /note/);
   // K not below the candidates per user: HR@K is near 1 whatever the model
   assert.match(formatEvaluation({ ...base, k: 30 }), /\nnote {5}K = 30 is not below the candidates per user \(30\.0 on average\): most positives are in the top 30 whatever the model, so HR@30 says little\n/);

@@ -136,8 +136,10 @@ test('ONNX NeuMF pruned to 90%: fine-tuning keeps every zero, lowers the loss, a
 
   const pruned = await readModel(prunedPath);
   const progress: string[] = [];
-  const outcome = await finetuneModel(pruned, { data, epochs: 2, batchSize: 256, lr: 0.005 }, { onProgress: (_, d) => d && progress.push(d) });
+  const outcome = await finetuneModel(pruned, { data, epochs: 2, batchSize: 256, lr: 0.005, negatives: 3 }, { onProgress: (_, d) => d && progress.push(d) });
   assert.equal(outcome.settings.masks, 'keep-zeros'); // chosen because the model has pruned zeros
+  // labelled data: the sampled negatives asked for are not drawn, and the notes say so
+  assert.ok(outcome.notes.includes(`negatives 3 was not used: ${data} has its own negatives (rows labelled 0), so its rows were trained as they are.`), outcome.notes.join('\n'));
   assert.ok(progress.some((p) => /epoch 2\/2 loss .*ETA/.test(p)), progress.join('; '));
   const out = path.join(work, 'neumf-finetuned.onnx');
   await outcome.write(out);
@@ -180,8 +182,10 @@ test('TF.js NeuMF: masks keep-zeros vs none, cancellation', async () => {
   const data = headCsv(r.interactionsCsv, 3000, 'neumf-train-small.csv');
   const pruned = await readModel(prunedPath);
 
-  const keep = await finetuneModel(pruned, { data, epochs: 1, batchSize: 256, lr: 0.005, masks: 'keep-zeros' });
+  const keep = await finetuneModel(pruned, { data, epochs: 1, batchSize: 256, lr: 0.005, masks: 'keep-zeros', negatives: 2 });
   const free = await finetuneModel(pruned, { data, epochs: 1, batchSize: 256, lr: 0.005, masks: 'none' });
+  assert.ok(keep.notes.some((n) => n.startsWith('negatives 2 was not used: ')), keep.notes.join('\n'));
+  assert.ok(!free.notes.some((n) => n.startsWith('negatives ')), 'no note when none were asked for');
   const keepPath = path.join(work, 'keep', 'model.json');
   const freePath = path.join(work, 'free', 'model.json');
   await keep.write(keepPath);

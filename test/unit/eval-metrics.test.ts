@@ -43,6 +43,10 @@ test('candidateRanking: a constant model gets HR 0 (not 1); users without a posi
   assert.equal(r.ndcg, 0);
   assert.equal(r.users, 1);
   assert.equal(r.usersWithoutPositive, 1);
+  assert.equal(r.usersWithoutNegatives, 0);
+  // a user whose only candidate is the positive: a hit whatever the scores, and counted as such
+  const lone = candidateRanking(Int32Array.from([0, 0, 1]), Float32Array.from([1, 0, 1]), Float32Array.from([0, 1, 0]), 1);
+  assert.deepEqual([lone.users, lone.hr, lone.usersWithoutNegatives], [2, 0.5, 1]);
   // numbered as the lines of the candidates file read in order (header = line 1)
   assert.throws(
     () => candidateRanking(Int32Array.from([3, 3]), Float32Array.from([1, 1]), Float32Array.from([0, 1]), 1),

@@ -7,10 +7,12 @@ import { softwareAdapterOrSkip, webGpuAdapterOrSkip } from '../fixtures/webgpu-e
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initTfjs, TfjsBackendPreference } from '../../src/core/runtime/tfjs-backend.js';
-import { describeAdapter, isSoftwareAdapter } from '../../src/core/runtime/webgpu-adapter.js';
+import { describeAdapter, isSoftwareAdapter, missingVulkanLoader } from '../../src/core/runtime/webgpu-adapter.js';
 import { buildNeuMF } from '../../src/core/samples/models.js';
 
 test('software adapters are recognised by flag, architecture or driver name', () => {
@@ -102,7 +104,7 @@ test('a forced backend that is not there is an error naming what was tried (no V
   });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^BackendUnavailableError: the TF\.js backend 'webgpu' was asked for and is not available here \(tried: webgpu not supported here: /);
-  assert.match(r.stdout, /Dawn found no WebGPU adapter|cannot be loaded/);
+  assert.match(r.stdout, /Dawn found no WebGPU adapter|cannot be loaded|no Vulkan loader \(libvulkan\.so\.1\)/);
   // and a forced backend never falls back silently: nothing else was tried
   assert.doesNotMatch(r.stdout, /wasm|CHOSE/);
 });
@@ -118,4 +120,28 @@ test('a synchronous read of a GPU tensor says what to do instead (Node has no Of
   // read once asynchronously, the values are cached on the CPU: dataSync works
   assert.deepEqual(Array.from(y.dataSync()), [7, 10, 15, 22]);
   tf.dispose([a, y]);
+});
+
+test('no Vulkan loader on Linux: Dawn is not asked (it would print its own warning), and the reason says what to install', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-vk-'));
+  try {
+    const cache = path.join(dir, 'ld.so.cache');
+    fs.writeFileSync(cache, 'glibc-ld.so.cache1.1\0libc.so.6\0/usr/lib/x86_64-linux-gnu/libc.so.6\0');
+    const lib = path.join(dir, 'lib');
+    fs.mkdirSync(lib);
+    assert.equal(
+      missingVulkanLoader({ platform: 'linux', ldCache: cache, searchDirs: [lib] }),
+      'no Vulkan loader (libvulkan.so.1) on this system, so Dawn has no GPU to reach (Debian: apt-get install libvulkan1 and a Vulkan driver)',
+    );
+    // found in a searched folder, or named in the cache: Dawn is asked
+    fs.writeFileSync(path.join(lib, 'libvulkan.so.1'), '');
+    assert.equal(missingVulkanLoader({ platform: 'linux', ldCache: cache, searchDirs: [lib] }), undefined);
+    fs.writeFileSync(cache, 'glibc-ld.so.cache1.1\0libvulkan.so.1\0/usr/lib/x86_64-linux-gnu/libvulkan.so.1\0');
+    assert.equal(missingVulkanLoader({ platform: 'linux', ldCache: cache, searchDirs: [] }), undefined);
+    // no cache to read, or not Linux: Dawn is asked
+    assert.equal(missingVulkanLoader({ platform: 'linux', ldCache: path.join(dir, 'none'), searchDirs: [] }), undefined);
+    assert.equal(missingVulkanLoader({ platform: 'darwin', ldCache: path.join(dir, 'none'), searchDirs: [] }), undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,7 +16,7 @@ import { fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';
 import { layersModelToOnnx } from '../samples/to-onnx.js';
-import { EpochSampler, readInteractionTable, trainingTable } from './train/interaction-table.js';
+import { EpochSampler, readInteractionTable, trainingTable, unusedNegativesNote } from './train/interaction-table.js';
 import { layersTrainee, loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
@@ -417,6 +417,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       `Loss = ${alpha} x soft targets (${output.kind === 'rating' ? 'teacher ratings, squared error' : `teacher probabilities${T !== 1 ? ` at temperature ${T}` : ''}, cross-entropy with the student's logit`}) + ${(1 - alpha).toFixed(2)} x labels (${lossName(output.kind)}), ${epochs} epochs: ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}; ${Math.round(result.samplesPerSecond)} samples/s on '${backend.backend}'.`,
       'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
       whyThisStudent(arch, studentArch, settings),
+      ...unusedNegativesNote(table, settings.negatives),
     ];
     if (teacherMetrics && studentMetrics) {
       notes.push(`On ${settings.candidates}: NDCG@${k} teacher ${teacherMetrics.ndcg.toFixed(4)}, student ${studentMetrics.ndcg.toFixed(4)} (${((100 * studentMetrics.ndcg) / Math.max(teacherMetrics.ndcg, 1e-12)).toFixed(1)}% kept).`);

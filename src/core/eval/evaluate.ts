@@ -153,6 +153,8 @@ export interface EvaluationResult {
   users: number;
   candidatesPerUser?: number;
   usersWithoutPositive?: number;
+  /** ranked users with no negative candidate (each a hit whatever the model) */
+  usersWithoutNegatives?: number;
   /** HR@K / NDCG@K of a random order of each user's candidates (chanceRanking), and whether NDCG is within 3 SD of it */
   chance?: { hr: number; ndcg: number; ndcgSd: number; atChance: boolean };
   /** on `data` when given, else on the candidates' labels */
@@ -242,6 +244,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         users: ranking.users,
         candidatesPerUser: ranking.candidatesPerUser,
         usersWithoutPositive: ranking.usersWithoutPositive,
+        usersWithoutNegatives: ranking.usersWithoutNegatives,
       });
       const chance = chanceRanking(cand.user, cand.label!, k);
       result.chance = { hr: chance.hr.mean, ndcg: chance.ndcg.mean, ndcgSd: chance.ndcg.sd, atChance: ranking.ndcg < chance.ndcg.mean + 3 * chance.ndcg.sd };

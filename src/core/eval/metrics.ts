@@ -16,6 +16,8 @@ export interface RankingResult {
   candidatesPerUser: number;
   /** users in the file with no positive row: not ranked */
   usersWithoutPositive: number;
+  /** ranked users whose only candidate is the positive: a hit at rank 1 whatever the model */
+  usersWithoutNegatives?: number;
 }
 
 function checkK(k: number): void {
@@ -141,6 +143,7 @@ export function candidateRanking(user: Int32Array, label: ArrayLike<number>, sco
   let ndcg = 0;
   let candidates = 0;
   let without = 0;
+  let alone = 0;
   for (let u = 0; u < U; u++) {
     if (!present[u]) continue;
     if (posRow[u] < 0) {
@@ -148,6 +151,7 @@ export function candidateRanking(user: Int32Array, label: ArrayLike<number>, sco
       continue;
     }
     users++;
+    if (count[u] === 1) alone++;
     candidates += count[u];
     const rank = Number.isNaN(posScore[u]) ? count[u] : 1 + ahead[u];
     if (rank <= k) {
@@ -162,6 +166,7 @@ export function candidateRanking(user: Int32Array, label: ArrayLike<number>, sco
     users,
     candidatesPerUser: users ? candidates / users : 0,
     usersWithoutPositive: without,
+    usersWithoutNegatives: alone,
   };
 }
 

@@ -2,6 +2,9 @@
 // dawn.node): loaded on first use only, never at import time, so that analysis and the CLI's
 // analyze bundle never touch it. One Dawn instance per process (worker threads each get their
 // own module instance and so their own Dawn).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 //
 // Policy (ENGINE_FACTS.md): a software adapter (Mesa's lavapipe/llvmpipe, SwiftShader: Dawn
 // marks them `isFallbackAdapter`, architecture 'software') is slower than WASM on the CPU, so
@@ -156,6 +159,10 @@ let probed: Promise<WebGpuProbe> | undefined;
  */
 export function probeWebGpuAdapter(): Promise<WebGpuProbe> {
   probed ??= (async (): Promise<WebGpuProbe> => {
+    // Dawn prints its own two-line warning on stderr when it cannot load the Vulkan loader; on
+    // Linux without one there is nothing to find, so it is not asked (and prints nothing)
+    const noLoader = missingVulkanLoader();
+    if (noLoader) return { reason: noLoader };
     const loaded = await loadDawn();
     if ('error' in loaded) return { reason: loaded.error };
     try {
@@ -167,4 +174,27 @@ export function probeWebGpuAdapter(): Promise<WebGpuProbe> {
     }
   })();
   return probed;
+}
+
+/** The folders dlopen searches besides its cache: LD_LIBRARY_PATH, then the trusted ones. */
+function loaderSearchDirs(): string[] {
+  const multiarch = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
+  return [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/lib', '/usr/lib', '/lib64', '/usr/lib64', `/lib/${multiarch}`, `/usr/lib/${multiarch}`];
+}
+
+/**
+ * On Linux, Dawn reaches GPUs through the Vulkan loader (libvulkan.so.1). When the dynamic
+ * linker cannot find it (not in its cache, not in a folder it searches), the reason; otherwise
+ * undefined (other systems, or a loader that may be there: Dawn is asked).
+ */
+export function missingVulkanLoader(opts: { platform?: NodeJS.Platform; ldCache?: string; searchDirs?: readonly string[] } = {}): string | undefined {
+  if ((opts.platform ?? process.platform) !== 'linux') return undefined;
+  const LOADER = 'libvulkan.so.1';
+  try {
+    if (readFileSync(opts.ldCache ?? '/etc/ld.so.cache').includes(LOADER)) return undefined;
+  } catch {
+    return undefined; // no cache to read (musl, containers): let Dawn look
+  }
+  for (const dir of opts.searchDirs ?? loaderSearchDirs()) if (existsSync(join(dir, LOADER))) return undefined;
+  return `no Vulkan loader (${LOADER}) on this system, so Dawn has no GPU to reach (Debian: apt-get install libvulkan1 and a Vulkan driver)`;
 }

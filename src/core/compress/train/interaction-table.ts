@@ -24,6 +24,15 @@ export interface InteractionTable {
 }
 
 /**
+ * The note for sampled negatives asked for (`negatives` given) on data that has its own: they are
+ * not drawn, and the user should know the setting did nothing.
+ */
+export function unusedNegativesNote(table: Pick<InteractionTable, 'file' | 'implicit'>, asked: number | undefined): string[] {
+  if (asked === undefined || table.implicit) return [];
+  return [`negatives ${asked} was not used: ${table.file} has its own negatives (rows labelled 0), so its rows were trained as they are.`];
+}
+
+/**
  * Reads `user,item[,label|rating][,timestamp][,extra...]` with the evaluation's streaming reader
  * (delimiter sniffed, errors name the line) and shapes it for training. Ratings are taken as
  * implicit positives (the NCF convention); a 0/1 label column with zeros gives explicit negatives.
