@@ -34,8 +34,12 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
 
   const tensorsByName = new Map(r.tensors.map((t) => [t.name, t]));
   const weightless = r.layers.filter((l) => l.params === 0).length;
+  // layers that hold only constants (shapes, indices, axes of an exporter's graph, the shifts of
+  // packed tables): one line for all of them, not a row each
+  const onlyConstants = r.layers.filter((l) => l.params > 0 && l.tensors.every((n) => tensorsByName.get(n)?.role === 'constant'));
+  const constantValues = onlyConstants.reduce((a, l) => a + l.params, 0);
   const layerRows = [...r.layers]
-    .filter((l) => l.params > 0)
+    .filter((l) => l.params > 0 && !onlyConstants.includes(l))
     .sort((a, b) => b.params - a.params)
     .map((l) => {
       const ts = l.tensors.map((n) => tensorsByName.get(n)).filter((t) => t !== undefined);
@@ -46,6 +50,9 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
       return [l.name, l.kind, roles, shapes || '-', formatCount(l.params), pct(l.share), pct(l.sparsity), near];
     });
   out.push(table(['layer', 'kind', 'role', 'shape', 'params', 'share', 'sparsity', 'near-zero'], layerRows, [false, false, false, false, true, true, true, true]));
+  if (onlyConstants.length) {
+    out.push(`(${onlyConstants.length} layer${onlyConstants.length === 1 ? '' : 's'} holding only constants, ${formatCount(constantValues)} value${constantValues === 1 ? '' : 's'}, not shown: --tensors lists them)`);
+  }
   if (weightless) out.push(`(${weightless} layer${weightless === 1 ? '' : 's'} without weights not shown)`);
 
   if (opts.tensors) {

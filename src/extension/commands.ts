@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
-import { outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
+import { modelOutputPath, OutputPathError, outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
 import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
 import { describeMethods } from '../core/compress/method-settings.js';
 import { weakTreeFeatures, type CompressJobResult, type FindingAction, type GraphView, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
@@ -486,7 +486,21 @@ export class Commands implements PanelActions {
 
   private async chooseOutput(model: vscode.Uri, method: string, args: CompressArgs, interactive: boolean): Promise<{ out: string; overwrite: boolean } | undefined> {
     const settings = readSettings(model);
-    let out = args.output ? resolve(dirname(model.fsPath), args.output) : outputPathFor(model.fsPath, method, settings.outputPattern);
+    let out: string;
+    if (args.output) {
+      // an output given by a caller (automation, a recipe) keeps the input's format, as the CLI's --out
+      try {
+        out = modelOutputPath(model.fsPath, resolve(dirname(model.fsPath), args.output), method);
+      } catch (e) {
+        if (!(e instanceof OutputPathError)) throw e;
+        void vscode.window.showErrorMessage(`PruneScope: ${e.message.replace(/^--out /, 'output ')}`);
+        return undefined;
+      }
+      if (resolve(out) === resolve(model.fsPath)) {
+        void vscode.window.showErrorMessage(`PruneScope: the output ${out} is the original model: PruneScope never writes over it`);
+        return undefined;
+      }
+    } else out = outputPathFor(model.fsPath, method, settings.outputPattern);
     if (!args.output && interactive) {
       const typed = await inputBox({
         title: `${method}: output`,

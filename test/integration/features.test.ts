@@ -335,6 +335,20 @@ suite('PruneScope compression commands', () => {
     assert.ok(a.panels().some((p) => p.comparison?.method === 'compare'));
   });
 
+  test('an output given by a caller keeps the input format: an ONNX model to a .json path is refused, nothing written', async () => {
+    const s = expected().samples.neumf;
+    const out = ws('samples/out/neumf-int8-wrong.json');
+    fs.rmSync(out, { force: true });
+    const result = await vscode.commands.executeCommand<CompressJobResult | undefined>('prunescope.quantizeModel', vscode.Uri.file(ws(s.onnx)), {
+      settings: { dtype: 'int8' },
+      output: out,
+      evaluate: false,
+    });
+    assert.equal(result, undefined);
+    assert.equal(fs.existsSync(out), false);
+    assert.deepEqual(tempFolders(path.dirname(out)), []);
+  });
+
   test('a job that cannot run fails with one clear message and writes nothing', async () => {
     const s = expected().samples.neumf;
     const out = ws('samples/out/bad-settings.onnx');

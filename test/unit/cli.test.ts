@@ -408,3 +408,26 @@ test('a method that measured its files and the comparison both know the size: th
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.split('\n').filter((l) => l.includes('Size on disk')).length, 1, r.stdout);
 });
+
+test('analyze: layers that hold only constants (an exporter\'s axes and indices) are one line, not a row each', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-constants-'));
+  const file = join(dir, 'm.onnx');
+  await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+    .input('ids', 'int64', ['batch'])
+    .output('y', 'float32', ['batch', 1, 4])
+    .initializer('table.weight', 'float32', [10, 4], Float32Array.from({ length: 40 }, (_, i) => (i % 7) - 3))
+    .initializer('axes', 'int64', [1], BigInt64Array.of(1n))
+    .initializer('axes_2', 'int64', [1], BigInt64Array.of(1n))
+    .node('Gather', ['table.weight', 'ids'], ['e'], { axis: 0 }, { name: '/table/Gather' })
+    .node('Unsqueeze', ['e', 'axes'], ['u'], {}, { name: '/Unsqueeze' })
+    .node('Squeeze', ['u', 'axes_2'], ['s'], {}, { name: '/Squeeze' })
+    .node('Unsqueeze', ['s', 'axes'], ['y'], {}, { name: '/Unsqueeze_1' })
+    .toModelProto());
+  const r = run('analyze', file);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\ntable +Gather +embedding +\[10x4\] +40 /);
+  assert.match(r.stdout, /\n\(2 layers holding only constants, 2 values, not shown: --tensors lists them\)\n/);
+  assert.doesNotMatch(r.stdout, /\n\/(Un)?[sS]queeze/);
+  const t = run('analyze', file, '--tensors');
+  assert.match(t.stdout, /\naxes +constant +\[1\] +int64 /);
+});
