@@ -148,10 +148,17 @@ test('PyTorch DeepFM export, rows pruned: ids are checked against the remap in f
   if (!x) return t.skip('PyTorch not installed');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-pt-deepfm-rows-'));
   const out = path.join(dir, 'rows.onnx');
-  await (await pruneRows(x.ir, { sparsity: 0.3 })).write(out);
+  const outcome = await pruneRows(x.ir, { sparsity: 0.3 });
+  await outcome.write(out);
   const pruned = await readModel(out);
   const item = pruned.tensors.find((tt) => tt.name === 'item_embedding.weight')!;
   assert.ok(item.shape[0] < 400, `item rows pruned: ${item.shape[0]}`);
+  // the 6-row genre and 5-row age tables would grow the file (fallback row, remap and its nodes): left as they are
+  assert.deepEqual(['genre_embedding.weight', 'age_embedding.weight'].map((n) => pruned.tensors.find((tt) => tt.name === n)!.shape), [[6, 8], [5, 8]]);
+  assert.ok(
+    outcome.notes.some((n) => /^Left as they are .*: genre_embedding\.weight \+ genre_linear\.weight \(6 rows, 1 dropped, remap 6 bytes \+ about 512 of graph\), age_embedding\.weight \+ age_linear\.weight \(5 rows, 1 dropped/.test(n)),
+    outcome.notes.join('\n'),
+  );
   // the remap is named after the ids it maps, not after a table: the vocabulary comes from the graph
   assert.deepEqual([modelVocab(pruned).user, modelVocab(pruned).item, modelVocab(pruned).ofColumn('genre')], [300, 400, 6]);
   // and each table's fields column is still found through the remap and its Cast

@@ -317,6 +317,9 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
   await writeTfjsModel(editedTfjsIr(ir, doc, tensors, { add }), outPath);
 }
 
+/** What a remap adds to the graph per id input besides its values: a Gather and a Cast (or a TF.js layer) and their names; 386-453 bytes measured on PyTorch's DeepFM. */
+const REMAP_GRAPH_BYTES = 512;
+
 const FLOAT_TABLE_DTYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
 
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
@@ -355,11 +358,33 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
     if (p.kept < p.rows) plans.push(p);
   }
   if (plans.length === 0) throw new ModelFileError(ir.path, 'nothing to prune at this setting (every table keeps all its rows)');
-  const changes: TensorChange[] = [];
   const onnx = ir.format === 'onnx';
+  const idInputs = (p: RowPlan) => new Set(p.lookups.map((l) => l.ids)).size;
+  const remapBytesOf = (p: RowPlan) =>
+    onnx ? p.rows * { uint8: 1, uint16: 2, int32: 4 }[onnxRemapDtype(p.kept)] : idInputs(p) * p.rows * (p.kept + 1 <= 256 ? 1 : p.kept + 1 <= 65536 ? 2 : 4);
+  const tableBytes = (t: ModelTensor, rows: number) => tensorBytes(onnx ? t.storage.dtype : 'float32', [rows, t.shape[1]]);
+  // a small or narrow table gains nothing: the fallback row, the remap of every id and the remap's
+  // nodes cost more than the rows dropped (DeepFM's 5-row age table grew its file by 386 bytes)
+  const remapGraphBytes = (p: RowPlan) => REMAP_GRAPH_BYTES * idInputs(p);
+  const growing = plans.filter((p) => p.tables.reduce((a, t) => a + tableBytes(t, p.kept + 1) - tableBytes(t, p.rows), 0) + remapBytesOf(p) + remapGraphBytes(p) >= 0);
+  // a table asked for by name is pruned all the same (the ids it maps may be the point), with a note
+  const grows = settings.table === undefined ? growing : [];
+  const named = growing.map((p) => p.tables.map((t) => t.name).join(' + ')).join(', ');
+  const growNote =
+    growing.length && settings.table !== undefined
+      ? [`${named}: the fallback row, the remap of every id and its nodes take more bytes than the rows dropped, so the file does not get smaller.`]
+      : grows.length
+        ? [
+            `Left as they are (a fallback row, a remap of every id and its nodes would take more bytes than the rows dropped): ` +
+              grows.map((p) => `${p.tables.map((t) => t.name).join(' + ')} (${p.rows} rows, ${p.rows - p.kept} dropped, remap ${remapBytesOf(p)} bytes + about ${remapGraphBytes(p)} of graph)`).join(', ') +
+              '.',
+          ]
+        : [];
+  plans.splice(0, plans.length, ...plans.filter((p) => !grows.includes(p)));
+  if (plans.length === 0) throw new ModelFileError(ir.path, `nothing to prune: no table would get smaller. ${growNote[0]}`);
+  const changes: TensorChange[] = [];
   for (const p of plans) {
-    const idInputs = new Set(p.lookups.map((l) => l.ids)).size;
-    const remapBytes = onnx ? p.rows * { uint8: 1, uint16: 2, int32: 4 }[onnxRemapDtype(p.kept)] : idInputs * p.rows * (p.kept + 1 <= 256 ? 1 : p.kept + 1 <= 65536 ? 2 : 4);
+    const remapBytes = remapBytesOf(p);
     p.tables.forEach((t, ti) => {
       changes.push({
         tensor: t.name,
@@ -376,6 +401,7 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
   const notes = [
     `Removed embedding rows by ${settings.importance === undefined || settings.importance === 'norm' ? 'row L2 norm' : 'id frequency'}: ` +
       plans.map((p) => `${p.tables.map((t) => t.name).join(' + ')} ${p.rows} -> ${p.kept} (+1 fallback)`).join(', ') + '.',
+    ...growNote,
     `Ids of removed rows now share one fallback row (${fallback === 'mean' ? 'the mean of the removed rows' : 'zeros'}); ids of kept rows give exactly the same outputs as before. Tables read with the same ids lose the same rows and share one remap. The model's inputs are unchanged: an index-remap table inside the model maps every id to its new row.`,
   ];
   return {

@@ -3,6 +3,7 @@
 // embedding tables with scales per row or per column (ONNX only); TF.js manifest affine uint8/uint16. Every result is checked against the float model on the same generated inputs
 // (onnxruntime-node / TF.js), and the notes say what the change buys and what it does not.
 
+import { formatBytes } from '../../shared/format.js';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -137,10 +138,6 @@ async function filesSize(paths: string[]): Promise<number> {
   return total;
 }
 
-function mb(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`;
-}
-
 function sumChange(changes: TensorChange[]): { before: number; after: number } {
   let before = 0;
   let after = 0;
@@ -169,7 +166,7 @@ function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16
   ].filter(Boolean);
   return (
     `${changes.length} embedding table(s) stored as ${bits}-bit codes, ${bits === 3 ? "each code's low 2 bits 4 per byte and its high bit 8 per byte" : `${8 / bits} per byte`} (rows padded to whole bytes), asymmetric: ` +
-    `${parts.join('; ')}; each range clipped where that lowers the squared error: ${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). ` +
+    `${parts.join('; ')}; each range clipped where that lowers the squared error: ${formatBytes(s.before)} -> ${formatBytes(s.after)} (${(s.before / s.after).toFixed(2)}x). ` +
     `The graph gathers packed rows and unpacks them with standard ONNX ops (Gather, ${plan.unpackOps}, Concat, Cast, Sub zero point, Mul scale), so only looked-up rows are ` +
     `dequantized and the table stays packed in memory. Measured on the dev machine (ORT 1.30 CPU, 1 thread, 100000x64 table): 0.04-0.07 ms per batch of 256 ids against ` +
     `0.02-0.03 ms for the float Gather and 0.03-0.035 ms for int8 (4096 ids: 0.42-0.65 ms against 0.16-0.22 and 0.24-0.37 ms)` +
@@ -272,7 +269,7 @@ export async function quantizeModel(
         ].filter(Boolean).join(', ');
         notes.push(
           `${tables.length} embedding table(s) stored as int8 with one symmetric scale per row (one per table for tables under ${NARROW_TABLE_COLS} wide; ${scales || 'no per-row scales'}): ` +
-            `${mb(s.before)} -> ${mb(s.after)} (${(s.before / s.after).toFixed(2)}x). The graph gathers int8 rows and their scales and dequantizes them ` +
+            `${formatBytes(s.before)} -> ${formatBytes(s.after)} (${(s.before / s.after).toFixed(2)}x). The graph gathers int8 rows and their scales and dequantizes them ` +
             (lookup === 'fast'
               ? '(Gather + DequantizeLinear), so only looked-up rows are dequantized and the table stays int8 in memory; measured on the dev machine (ORT 1.30, 4000x64 table, batch 1024): about as fast as the float Gather. '
               : '(Gather + Cast + Mul), so only looked-up rows are dequantized and the table stays int8 in memory; measured on the dev machine (ORT 1.30, 4000x64 table, batch 1024): about 0.03-0.05 ms slower per lookup than the float Gather (lookup: fast trades 2 bytes per row for float speed). ') +
@@ -323,7 +320,7 @@ export async function quantizeModel(
   const outcome: QuantizeOutcome = { method: 'quantize', settings: resolved, changes, notes, write };
   if (changes.length > 0) {
     const s = sumChange(changes);
-    notes.unshift(`Quantized ${changes.length} tensor(s): ${mb(s.before)} -> ${mb(s.after)} (${(s.before / Math.max(1, s.after)).toFixed(2)}x smaller).`);
+    notes.unshift(`Quantized ${changes.length} tensor(s): ${formatBytes(s.before)} -> ${formatBytes(s.after)} (${(s.before / Math.max(1, s.after)).toFixed(2)}x smaller).`);
   }
 
   if (verify && changes.length > 0 && ir.format !== 'tfjs-weights') {
@@ -336,7 +333,7 @@ export async function quantizeModel(
       const written = (await readdir(dir)).map((f) => join(dir, f));
       outcome.sizes = { before: await filesSize(ir.files.map((f) => f.path)), after: await filesSize(written) };
       notes.push(
-        `Model files: ${mb(outcome.sizes.before)} -> ${mb(outcome.sizes.after)} (${(outcome.sizes.before / outcome.sizes.after).toFixed(2)}x smaller).`,
+        `Model files: ${formatBytes(outcome.sizes.before)} -> ${formatBytes(outcome.sizes.after)} (${(outcome.sizes.before / outcome.sizes.after).toFixed(2)}x smaller).`,
       );
       progress(0.85, 'running both models');
       let diff: OutputDiff;
