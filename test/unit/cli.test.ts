@@ -404,9 +404,14 @@ test('run: a recipe that is not JSON is one line naming the file, with no empty 
 test('a method that measured its files and the comparison both know the size: the text says it once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-size-once-'));
   const model = await smallOnnx(dir);
-  const r = run('prune', model, '--structure', 'rows', '--sparsity', '0.25', '--out', join(dir, 'rows.onnx'), '--no-latency');
+  // named: the 8-row table is pruned though the file does not shrink (not named, it would be left as it is)
+  const r = run('prune', model, '--structure', 'rows', '--sparsity', '0.25', '--table', 'item_embedding.weight', '--out', join(dir, 'rows.onnx'), '--no-latency');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.split('\n').filter((l) => l.includes('Size on disk')).length, 1, r.stdout);
+  assert.match(r.stdout, /item_embedding\.weight: the fallback row, the remap of every id and its nodes take more bytes than the rows dropped, so the file does not get smaller\./);
+  const all = run('prune', model, '--structure', 'rows', '--sparsity', '0.25', '--out', join(dir, 'rows-all.onnx'), '--no-latency');
+  assert.equal(all.code, 1);
+  assert.match(all.stderr, /nothing to prune: no table would get smaller\. Left as they are .*item_embedding\.weight \(8 rows, 2 dropped, remap 8 bytes \+ about 512 of graph\)/);
 });
 
 test('analyze: layers that hold only constants (an exporter\'s axes and indices) are one line, not a row each', async () => {
