@@ -9,8 +9,16 @@ import { sectionView } from '../ui.js';
 
 type LayerRow = Record<LayerSortKey, string | number> & { name: string; params: number; share: number; sparsity: number; nearZero: number; int8: number; rank: number };
 
-function layerRows(r: ModelReport): LayerRow[] {
-  return r.layers.map((l) => {
+/** Layers that hold only constants (an exporter's axes and indices, the shifts of packed tables): one note, not a row each. */
+function constantOnly(r: ModelReport): ModelReport['layers'] {
+  return r.layers.filter((l) => {
+    const ts = tensorsOfLayer(r, l);
+    return ts.length > 0 && ts.every((t) => t.role === 'constant');
+  });
+}
+
+function layerRows(r: ModelReport, skip: ReadonlySet<string>): LayerRow[] {
+  return r.layers.filter((l) => !skip.has(l.name)).map((l) => {
     const ts = tensorsOfLayer(r, l);
     const main = ts.filter((t) => t.trainable).sort((a, b) => b.params - a.params)[0] ?? ts[0];
     return {
@@ -51,7 +59,8 @@ export const layersSection = {
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
     if (!r) return nothing;
-    const rows = layerRows(r).sort((a, b) => {
+    const constants = constantOnly(r);
+    const rows = layerRows(r, new Set(constants.map((l) => l.name))).sort((a, b) => {
       const x = a[s.sortKey];
       const y = b[s.sortKey];
       const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
@@ -68,7 +77,10 @@ export const layersSection = {
           const pick = () => selectLayer(getState(), row.name);
           return html`<tr class=${row.name === selectedLayer ? 'selected' : ''} tabindex="0" @click=${pick} @keydown=${onKey(pick)}>${COLS.map(([, , f], i) => html`<td class=${i >= 4 ? 'num' : ''}>${f(row)}</td>`)}</tr>`;
         })}
-      </table></div>`,
+      </table></div>
+      ${constants.length
+        ? html`<p class="muted">${constants.length} layer${constants.length === 1 ? '' : 's'} holding only constants (${formatCount(constants.reduce((a, l) => a + l.params, 0))} values: shapes, axes, indices) not listed.</p>`
+        : nothing}`,
     );
   },
 };
