@@ -102,6 +102,31 @@ test('trees: analysis counts, histograms, cover gain and unused features', () =>
   assert.deepEqual(a.importance.map((x) => x.feature), [1, 0, 2, 3]);
 });
 
+test('trees: a forest classifier (every leaf votes each class a probability) is ranked by the Gini decrease, not by rounding noise', () => {
+  const votes = (p0: number, cover: number): TreeNode => ({ votes: [{ target: 0, value: p0 }, { target: 1, value: 1 - p0 }], cover });
+  const forest: TreeEnsemble = {
+    op: 'TreeEnsembleClassifier',
+    nTargets: 2,
+    classLabelsInts: [0, 1],
+    // tree 0: f0 separates the classes (0.9 / 0.2 of class 0); tree 1: f1 splits into two leaves alike
+    trees: [
+      { id: 0, nodes: [split(0, 0.5, 1, 2, 100), votes(0.9, 60), votes(0.2, 40)] },
+      { id: 1, nodes: [split(1, 0.5, 1, 2, 100), votes(0.5, 30), votes(0.5, 70)] },
+    ],
+    baseValues: [0, 0],
+    postTransform: 'NONE',
+    aggregate: 'SUM',
+    double: false,
+    hasCover: true,
+  };
+  const a = analyzeTreeEnsemble(forest, { features: 2 });
+  const byF = new Map(a.importance.map((x) => [x.feature, x]));
+  // Gini decrease: 100 x (1 - 0.62^2 - 0.38^2) - 60 x (1 - 0.81 - 0.01) - 40 x (1 - 0.04 - 0.64) = 47.12 - 10.8 - 12.8
+  assert.ok(Math.abs((byF.get(0)?.gain ?? 0) - 23.52) < 1e-9, String(byF.get(0)?.gain));
+  assert.ok(Math.abs(byF.get(1)?.gain ?? 1) < 1e-12, String(byF.get(1)?.gain));
+  assert.deepEqual(a.importance.map((x) => x.feature), [0, 1]);
+});
+
 test('trees: post-pruning removes a subtree no validation row reaches, outputs unchanged (ours and ORT)', async () => {
   const rows = 40;
   const X = { data: new Float32Array(rows * 4), rows, features: 4 };
