@@ -106,6 +106,11 @@ export interface TensorReport {
   dtype: string;
   /** dtype of the stored elements (e.g. uint8 for a quantized float32 weight) */
   storedDtype: string;
+  /**
+   * Set when the graph stores the tensor as integer codes and dequantizes them (ONNX): the code
+   * width and what one scale covers. Shape, params and statistics are those of the float values.
+   */
+  storedAs?: { bits: number; granularity: 'row' | 'column' | 'tensor' };
   params: number;
   /** exact zeros (+0 and -0) */
   zeros: number;

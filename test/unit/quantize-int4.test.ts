@@ -18,6 +18,7 @@ import { ModelFileError } from '../../src/core/model/ir.js';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
+import { parameterCount } from '../../src/core/eval/evaluate.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const fixturesDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
@@ -226,8 +227,11 @@ async function checkStoredTable(file: string, table: string, codesName: string, 
     assert.equal(t.trainable, false);
     assert.equal(t.layer, codes.layer, 'one layer: the table');
   }
-  const report = await analyzeModel(ir, { spectrum: false });
+  const report = await analyzeModel(ir);
   const r = report.tensors.find((t) => t.name === codesName)!;
+  assert.deepEqual(r.storedAs, { bits: expected.bits, granularity: expected.granularity });
+  // factorizing, pruning or quantizing it again works on the float model: no opportunity offered on the codes
+  assert.deepEqual(report.opportunities.filter((o) => o.target === codesName), []);
   assert.deepEqual(r.shape, [expected.rows, expected.cols]);
   assert.equal(r.params, expected.rows * expected.cols);
   assert.equal(r.storedDtype, expected.bits === 8 ? 'int8' : `int${expected.bits}`);
@@ -316,6 +320,8 @@ for (const opset of [17, 18]) {
         assert.equal(ops.has('BitwiseAnd'), opset >= 18);
         assert.ok(ops.has('BitShift') && ops.has('Slice'), 'the 13-wide table is padded, so sliced');
         assert.equal(q.graph.nodes.filter((n) => n.op === 'MatMul').length, 1, 'the dense kernel is untouched');
+        // quantizing removes no parameter: eval, bench and the job reports count the values, not the packed bytes
+        assert.equal(parameterCount(await readModel(out)), parameterCount(ir));
         await checkStoredTable(out, 'wide.weight', `wide.weight_${dtype}`, { bits, rows: 1000, cols: 64, granularity: 'row', values: dequantizeRowsLowBit(quantizeRowsLowBit(m.wide, 1000, 64, bits, true)) });
         await checkStoredTable(out, 'odd.weight', `odd.weight_${dtype}`, { bits, rows: 300, cols: 13, granularity: 'row', values: dequantizeRowsLowBit(quantizeRowsLowBit(m.odd, 300, 13, bits, true)) });
         const twin = await dequantizedTwin(dir, m, bits, opset);
@@ -506,7 +512,10 @@ test('int8 tables and dense kernels: the reader finds their scales, the analysis
   await withTemp(async (dir) => {
     const rows = 200;
     const cols = 24;
-    const file = await gatherModel(path.join(dir, 'table.onnx'), 'table', normal(rows * cols, 21, 0.3), rows, cols);
+    // rank 2: the float table has a factorize opportunity, its int8 codes must not
+    const lowRank = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(Math.floor(i / cols)) * Math.cos(i % cols) + 0.5 * Math.cos(2 * Math.floor(i / cols)) * Math.sin(3 * (i % cols)));
+    const file = await gatherModel(path.join(dir, 'table.onnx'), 'table', lowRank, rows, cols);
+    assert.ok((await analyzeModel(await readModel(file))).opportunities.some((o) => o.target === 'table' && o.kind === 'factorize'));
     const out = path.join(dir, 'table-int8.onnx');
     await (await quantizeModel(await readModel(file), { dtype: 'int8', verify: false })).write(out);
     const ir = await readModel(out);
@@ -516,7 +525,9 @@ test('int8 tables and dense kernels: the reader finds their scales, the analysis
     assert.equal(ir.tensors.find((t) => t.name === 'table_scale')!.layer, codes.layer);
     // ORT's lookup of every row is the table the model computes with
     const looked = await gatherRows(out, BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)));
-    const r = (await analyzeModel(ir, { spectrum: false })).tensors.find((t) => t.name === 'table_int8')!;
+    const report = await analyzeModel(ir);
+    assert.deepEqual(report.opportunities.filter((o) => o.target === 'table_int8'), [], 'factorize the float model, not its codes');
+    const r = report.tensors.find((t) => t.name === 'table_int8')!;
     assert.deepEqual([r.shape, r.params, r.storedDtype], [[rows, cols], rows * cols, 'int8']);
     assert.ok(Math.abs(r.min! - Math.min(...looked)) <= 1e-7 && Math.abs(r.max! - Math.max(...looked)) <= 1e-7);
     assert.ok(Math.abs(r.mean! - looked.reduce((a, b) => a + b, 0) / looked.length) <= 1e-7);

@@ -160,6 +160,7 @@ export async function analyzeTensor(stored: ModelTensor, ctx: TensorContext): Pr
     shape: t.shape.slice(),
     dtype: t.dtype,
     storedDtype,
+    ...(codes ? { storedAs: { bits: codes.bits, granularity: codes.granularity } } : {}),
     params: count,
     role,
     layer: t.layer,

@@ -35,6 +35,8 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
   const out: Opportunity[] = [];
   for (const t of report.tensors) {
     if (!t.trainable || t.params < MIN_TENSOR_PARAMS) continue;
+    // stored as codes: factorizing, pruning or quantizing again works on the float model, not on this file
+    if (t.storedAs) continue;
     const elemBytes = t.params > 0 ? t.bytes / t.params : 0;
     const share = report.trainableParams > 0 ? t.params / report.trainableParams : 0;
 

@@ -2,10 +2,10 @@
 // size on disk and gzip size, optionally latency; and the before/after comparison of two
 // models that says plainly when a compression bought no speed.
 
+import { valueCount } from '../model/codes-data.js';
 import { graphOutputFinding } from '../compress/train/output-kind.js';
 import { ModelFileError, ModelIR, type ModelTensor } from '../model/ir.js';
 import { detectModelFormat, readModel } from '../model/read-model.js';
-import { tensorElementCount } from '../model/tensor-data.js';
 import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
 import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-providers.js';
 import { InputNameOptions, ScoreBatch } from './input-binding.js';
@@ -121,7 +121,7 @@ function remappedRows(ir: ModelIR): Map<string, number> {
 /** Elements of the learned tensors (trainable weights). */
 export function parameterCount(ir: ModelIR): number {
   let n = 0;
-  for (const t of ir.tensors) if (t.trainable) n += tensorElementCount(t.shape);
+  for (const t of ir.tensors) if (t.trainable) n += valueCount(t);
   return n;
 }
 

@@ -1,10 +1,11 @@
 // The body of every job, independent of where it runs: the worker thread calls it, and so can a
 // test. It reports progress with an ETA and honours an AbortSignal between chunks of work.
 
+import { valueCount } from '../model/codes-data.js';
 import { readModel } from '../model/read-model.js';
 import { analyzeModel } from '../analysis/analyze-model.js';
 import { buildGraphView } from '../analysis/graph-view.js';
-import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
+import { forEachTensorChunk } from '../model/tensor-data.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
 import { modelSizeOfIR } from '../eval/size.js';
@@ -281,18 +282,18 @@ async function scanModel(path: string, signal: AbortSignal, report: Report): Pro
   let trainableParams = 0;
   let zeros = 0;
   const trainable = ir.tensors.filter((t) => t.trainable);
-  for (const t of ir.tensors) totalParams += tensorElementCount(t.shape);
+  for (const t of ir.tensors) totalParams += valueCount(t);
   for (const [i, t] of trainable.entries()) {
     signal.throwIfAborted();
     report('counting', i / Math.max(1, trainable.length), t.name);
-    trainableParams += tensorElementCount(t.shape);
+    trainableParams += valueCount(t);
     if (!isFloat(t.dtype)) continue;
     await forEachTensorChunk(t, 1 << 20, (chunk) => {
       for (let j = 0; j < chunk.length; j++) if (chunk[j] === 0) zeros++;
     });
   }
   const largest = trainable
-    .map((t) => ({ name: t.name, params: tensorElementCount(t.shape) }))
+    .map((t) => ({ name: t.name, params: valueCount(t) }))
     .sort((a, b) => b.params - a.params)
     .slice(0, 8);
   // tree ensembles keep their trees in attributes, not tensors: counted apart

@@ -7,6 +7,11 @@ import { ModelFileError, type ModelTensor, type StoredCodes } from './ir.js';
 import { packedRowBytes, unpackRowCodes } from './packed-codes.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from './tensor-data.js';
 
+/** How many values a tensor holds as the model computes with it: a packed table's rows hold more values than bytes. */
+export function valueCount(t: Pick<ModelTensor, 'shape' | 'codes'>): number {
+  return tensorElementCount(t.codes?.shape ?? t.shape);
+}
+
 interface CodesParams {
   scale: Float32Array;
   zero?: Float32Array;
