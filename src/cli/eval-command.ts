@@ -48,9 +48,14 @@ export function formatEvaluation(r: EvaluationResult): string {
       lines.push(`note     ${alone} of the ${r.users} ranked users ${alone === 1 ? 'has' : 'have'} no negative candidate: each counts as a hit at rank 1 whatever the model`);
     }
     if (r.chance?.atChance) {
+      const below = r.ndcg !== undefined && r.ndcg < r.chance.ndcg - 3 * r.chance.ndcgSd;
       lines.push(
-        `warning  the model ranks these candidates no better than a random order (NDCG@${r.k} within 3 x ${fmt(r.chance.ndcgSd)} of it): ` +
-          `check that their ids are the model's table rows (0-based, as it was trained) and their labels its positives`,
+        below
+          ? `warning  the model ranks the positives below a random order (NDCG@${r.k} ${fmt(r.ndcg)} against ${fmt(r.chance.ndcg)}, more than 3 x ${fmt(r.chance.ndcgSd)} under it): ` +
+              'ties count against the positive, so a model that scores many candidates alike (a constant output) ranks it last; ' +
+              "otherwise check that the ids are the model's table rows (0-based, as it was trained) and the labels its positives"
+          : `warning  the model ranks these candidates no better than a random order (NDCG@${r.k} within 3 x ${fmt(r.chance.ndcgSd)} of it): ` +
+              `check that their ids are the model's table rows (0-based, as it was trained) and their labels its positives`,
       );
     }
   }

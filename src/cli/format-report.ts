@@ -30,6 +30,14 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
   out.push(
     `zeros: ${formatCount(r.totalZeros)} in all tensors; ${formatCount(trainableZeros)} of the trainable weights (${pct(r.trainableParams ? trainableZeros / r.trainableParams : null)}) · near-zero means |w| <= ${r.epsilon}`,
   );
+  const nonFinite = r.tensors.filter((t) => t.nonFinite > 0);
+  if (nonFinite.length) {
+    const n = nonFinite.reduce((a, t) => a + t.nonFinite, 0);
+    out.push(
+      `warning: ${formatCount(n)} NaN or infinite value${n === 1 ? '' : 's'} in ${nonFinite.map((t) => `${t.name} (${formatCount(t.nonFinite)})`).join(', ')}: ` +
+        'the model computes NaN wherever they are read (a diverged training run?); statistics leave them out',
+    );
+  }
   out.push('');
 
   const tensorsByName = new Map(r.tensors.map((t) => [t.name, t]));
@@ -72,8 +80,10 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
 
   out.push('');
   const ops = r.opportunities.slice(0, top);
-  if (ops.length === 0) {
+  if (r.opportunities.length === 0) {
     out.push('No compression opportunity found.');
+  } else if (ops.length === 0) {
+    out.push(`${r.opportunities.length} compression opportunit${r.opportunities.length === 1 ? 'y' : 'ies'} found (--top N lists them).`);
   } else {
     out.push(`Biggest opportunities (of ${r.opportunities.length}):`);
     ops.forEach((o, i) => {

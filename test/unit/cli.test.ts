@@ -89,8 +89,33 @@ test('analyze prints a layer table and the opportunities; --out writes the JSON 
   assert.match(r.stdout, /format onnx · 44 params \(42 trainable, 2 in constants\)/);
   assert.match(r.stdout, /^item_embedding\s+Gather\s+embedding\s+\[8x4\]\s+32\s+76\.2%\s+37\.5%\s+37\.5% rows$/m);
   assert.match(r.stdout, /^fc\s+MatMul\s+dense-kernel,bias\s+\[4x2\] \[2\]\s+10\s+23\.8%\s+30\.0%\s+30\.0%$/m);
-  assert.match(r.stdout, /Biggest opportunities|No compression opportunity found/);
-  assert.equal((JSON.parse(readFileSync(out, 'utf8')) as ModelReport).totalParams, 44);
+  const rep = JSON.parse(readFileSync(out, 'utf8')) as ModelReport;
+  assert.equal(rep.totalParams, 44);
+  // a model this small has no opportunity worth its bytes
+  assert.deepEqual(rep.opportunities, []);
+  assert.match(r.stdout, /\nNo compression opportunity found\.\n/);
+});
+
+test('analyze --top N lists N opportunities; --top 0 lists none but says how many there are', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-top-'));
+  const file = join(dir, 'm.onnx');
+  // 400 x 32, half its rows zero and the rest rank 2: prune rows, factorize and int8 all apply
+  const table = Float32Array.from({ length: 400 * 32 }, (_, i) => (Math.floor(i / 32) % 2 ? 0 : Math.sin(Math.floor(i / 32)) * Math.cos(i % 32) + Math.cos(Math.floor(i / 32)) * Math.sin(2 * (i % 32))));
+  await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+    .input('ids', 'int64', ['batch'])
+    .output('y', 'float32', ['batch', 32])
+    .initializer('table.weight', 'float32', [400, 32], table)
+    .node('Gather', ['table.weight', 'ids'], ['y'], { axis: 0 }, { name: '/table/Gather' })
+    .toModelProto());
+  const rep = JSON.parse(run('analyze', file, '--json').stdout) as ModelReport;
+  assert.deepEqual(rep.opportunities.map((o) => o.kind).sort(), ['factorize', 'prune-rows', 'quantize-int8']);
+  const one = run('analyze', file, '--top', '1');
+  assert.match(one.stdout, /\nBiggest opportunities \(of 3\):\n  1\. /);
+  assert.doesNotMatch(one.stdout, /\n  2\. /);
+  const none = run('analyze', file, '--top', '0');
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /\n3 compression opportunities found \(--top N lists them\)\.\n/);
+  assert.doesNotMatch(none.stdout, /No compression opportunity found/);
 });
 
 test('bad input: one line on stderr naming the file and the reason, exit 1', () => {
@@ -363,6 +388,11 @@ test('eval prints a note when users of the candidates have no positive row (they
   const base: EvaluationResult = { model: 'm.onnx', format: 'onnx', runtime: 'onnxruntime-node', k: 10, users: 5, hr: 0.5, ndcg: 0.25, candidatesPerUser: 30, params: 10, bytes: 100, gzipBytes: 90, files: [], inputs: [], seconds: 0 };
   assert.match(formatEvaluation({ ...base, usersWithoutPositive: 1 }), /\nnote {5}1 user has no positive row in the candidates: not ranked \(HR and NDCG are over the 5 with one\)\n/);
   assert.doesNotMatch(formatEvaluation({ ...base, usersWithoutPositive: 0 }), /note/);
+  // a constant model: far below a random order (ties count against the positive), said as such
+  const constant = formatEvaluation({ ...base, ndcg: 0, hr: 0, chance: { hr: 0.1, ndcg: 0.0454, ndcgSd: 0.0049, atChance: true } });
+  assert.match(constant, /\nwarning  the model ranks the positives below a random order \(NDCG@10 0\.0000 against 0\.0454, more than 3 x 0\.0049 under it\): ties count against the positive/);
+  const near = formatEvaluation({ ...base, ndcg: 0.05, chance: { hr: 0.1, ndcg: 0.0454, ndcgSd: 0.0049, atChance: true } });
+  assert.match(near, /\nwarning  the model ranks these candidates no better than a random order \(NDCG@10 within 3 x 0\.0049 of it\)/);
   assert.match(formatEvaluation({ ...base, usersWithoutNegatives: 2 }), /\nnote {5}2 of the 5 ranked users have no negative candidate: each counts as a hit at rank 1 whatever the model\n/);
   assert.doesNotMatch(formatEvaluation(base), /note/);
   // K not below the candidates per user: HR@K is near 1 whatever the model
@@ -435,4 +465,38 @@ test('analyze: layers that hold only constants (an exporter\'s axes and indices)
   assert.doesNotMatch(r.stdout, /\n\/(Un)?[sS]queeze/);
   const t = run('analyze', file, '--tensors');
   assert.match(t.stdout, /\naxes +constant +\[1\] +int64 /);
+});
+
+test('NaN or infinite weights: analyze warns and offers nothing for them; eval is one error naming the model, the data and the first row', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nan-'));
+  const file = join(dir, 'nan.onnx');
+  const item = Float32Array.from({ length: 5 * 3 }, (_, i) => 0.1 * (i + 1));
+  item[2 * 3] = NaN;
+  item[4 * 3 + 1] = Infinity;
+  await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+    .input('user', 'int64', ['batch'])
+    .input('item', 'int64', ['batch'])
+    .output('score', 'float32', ['batch', 1])
+    .initializer('user_embedding.weight', 'float32', [4, 3], Float32Array.from({ length: 12 }, (_, i) => 0.05 * (i + 1)))
+    .initializer('item_embedding.weight', 'float32', [5, 3], item)
+    .initializer('ones', 'float32', [3, 1], Float32Array.of(1, 1, 1))
+    .node('Gather', ['user_embedding.weight', 'user'], ['u'], { axis: 0 }, { name: '/user_embedding/Gather' })
+    .node('Gather', ['item_embedding.weight', 'item'], ['i'], { axis: 0 }, { name: '/item_embedding/Gather' })
+    .node('Mul', ['u', 'i'], ['p'], {}, { name: '/Mul' })
+    .node('MatMul', ['p', 'ones'], ['score'], {}, { name: '/sum/MatMul' })
+    .toModelProto());
+  const a = run('analyze', file);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /\nwarning: 2 NaN or infinite values in item_embedding\.weight \(2\): the model computes NaN wherever they are read/);
+  const j = JSON.parse(run('analyze', file, '--json').stdout) as ModelReport;
+  assert.deepEqual(j.opportunities.filter((o) => o.target === 'item_embedding.weight'), []);
+  const candidates = join(dir, 'c.csv');
+  writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n0,3,0\n1,0,1\n1,1,0\n1,3,0\n');
+  const e = run('eval', file, '--candidates', candidates);
+  assert.equal(e.code, 1);
+  assert.equal(
+    e.stderr.trim(),
+    `prunescope eval: ${file}: scores NaN for 1 of the 6 rows of ${candidates} (the first: data row 2, user 0, item 2): ` +
+      'its weights hold NaN or infinite values, or its arithmetic overflows (analyze lists non-finite weights)',
+  );
 });

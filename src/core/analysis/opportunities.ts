@@ -37,6 +37,8 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
     if (!t.trainable || t.params < MIN_TENSOR_PARAMS) continue;
     // stored as codes: factorizing, pruning or quantizing again works on the float model, not on this file
     if (t.storedAs) continue;
+    // NaN / Inf weights: the model is broken where they are read; compressing it changes nothing of that
+    if (t.nonFinite > 0) continue;
     const elemBytes = t.params > 0 ? t.bytes / t.params : 0;
     const share = report.trainableParams > 0 ? t.params / report.trainableParams : 0;
 

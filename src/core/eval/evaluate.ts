@@ -125,6 +125,28 @@ export function parameterCount(ir: ModelIR): number {
   return n;
 }
 
+/**
+ * The scores, when every one is a number: a NaN or infinite score (weights that hold NaN or
+ * Infinity, an overflow) would make every metric meaningless, so it is an error naming the model,
+ * the data file and the first row that scored so.
+ */
+export function finiteScores(model: string, table: Pick<InteractionTable, 'file' | 'user' | 'item'>, scores: Float32Array): Float32Array {
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i])) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (bad === 0) return scores;
+  throw new ModelFileError(
+    model,
+    `scores ${scores[first]} for ${bad} of the ${scores.length} rows of ${table.file} (the first: data row ${first + 1}, user ${table.user[first]}, item ${table.item[first]}): ` +
+      `its weights hold NaN or infinite values, or its arithmetic overflows (analyze lists non-finite weights)`,
+  );
+}
+
 export interface EvaluateOptions extends ScorerOptions {
   /** candidates CSV (user,item,label): per user one positive and its sampled negatives */
   candidates?: string;
@@ -230,7 +252,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
     let labelled: { table: InteractionTable; scores: Float32Array } | undefined;
     if (opts.candidates) {
       const cand = await read(opts.candidates, true);
-      const scores = await scorer.score(batchOf(cand), opts.batchSize);
+      const scores = finiteScores(ir.path, cand, await scorer.score(batchOf(cand), opts.batchSize));
       let ranking;
       try {
         ranking = candidateRanking(cand.user, cand.label!, scores, k);
@@ -252,7 +274,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
     }
     if (opts.data) {
       const data = await read(opts.data, true);
-      labelled = { table: data, scores: await scorer.score(batchOf(data), opts.batchSize) };
+      labelled = { table: data, scores: finiteScores(ir.path, data, await scorer.score(batchOf(data), opts.batchSize)) };
     }
     if (labelled) {
       const labels = labelled.table.label!;
