@@ -100,7 +100,10 @@ test('analyze --top N lists N opportunities; --top 0 lists none but says how man
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-top-'));
   const file = join(dir, 'm.onnx');
   // 400 x 32, half its rows zero and the rest rank 2: prune rows, factorize and int8 all apply
-  const table = Float32Array.from({ length: 400 * 32 }, (_, i) => (Math.floor(i / 32) % 2 ? 0 : Math.sin(Math.floor(i / 32)) * Math.cos(i % 32) + Math.cos(Math.floor(i / 32)) * Math.sin(2 * (i % 32))));
+  const table = Float32Array.from({ length: 400 * 32 }, (_, i) => {
+    const [r, c] = [Math.floor(i / 32), i % 32];
+    return r % 2 ? 0 : Math.sin(r) * Math.cos(c) + Math.cos(r) * Math.sin(2 * c);
+  });
   await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
     .input('ids', 'int64', ['batch'])
     .output('y', 'float32', ['batch', 32])

@@ -513,7 +513,10 @@ test('int8 tables and dense kernels: the reader finds their scales, the analysis
     const rows = 200;
     const cols = 24;
     // rank 2: the float table has a factorize opportunity, its int8 codes must not
-    const lowRank = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(Math.floor(i / cols)) * Math.cos(i % cols) + 0.5 * Math.cos(2 * Math.floor(i / cols)) * Math.sin(3 * (i % cols)));
+    const lowRank = Float32Array.from({ length: rows * cols }, (_, i) => {
+      const [r, c] = [Math.floor(i / cols), i % cols];
+      return Math.sin(r) * Math.cos(c) + 0.5 * Math.cos(2 * r) * Math.sin(3 * c);
+    });
     const file = await gatherModel(path.join(dir, 'table.onnx'), 'table', lowRank, rows, cols);
     assert.ok((await analyzeModel(await readModel(file))).opportunities.some((o) => o.target === 'table' && o.kind === 'factorize'));
     const out = path.join(dir, 'table-int8.onnx');
