@@ -137,7 +137,12 @@ export async function treesCommand(argv: string[]): Promise<number> {
   const json = o.json;
   const testPath = o.test;
   if (spec === undefined) {
-    const a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X, labels: data?.labels });
+    let a: ReturnType<typeof analyzeTreeEnsemble>;
+    try {
+      a = analyzeTreeEnsemble(ensemble, { features: nFeatures, data: data?.X, labels: data?.labels });
+    } catch (e) {
+      throw new ModelFileError(path, (e as Error).message, { cause: e });
+    }
     process.stdout.write((json ? JSON.stringify({ model: path, node: ref.name, ensembles, ...a }, null, 2) : `${ensembleLine(ref, allRefs)}\n${formatAnalysis(a)}`) + '\n');
     return 0;
   }

@@ -14,6 +14,7 @@ import { auc } from '../../src/core/eval/metrics.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
+import { forestClassifier } from '../fixtures/tree-layouts.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-trees-prune-'));
@@ -218,6 +219,51 @@ test('trees: a binary classifier (votes on one class) is post- and ensemble-prun
       assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
     }
   });
+});
+
+test('trees: a binary forest (every leaf votes both classes) is post- and ensemble-pruned; its probabilities still add up to 1 and ORT agrees', async () => {
+  const train = makeCtrData(600, 6, 51);
+  const valid = makeCtrData(300, 6, 52);
+  const forest = forestClassifier(trainGbdt(train, { trees: 8, maxDepth: 3, seed: 3 }), 2, 5);
+  const post = prunePost(forest, valid, { tolerance: 0.01 });
+  const drop = pruneTrees(forest, valid, { dropFraction: 0.25, tolerance: 1 });
+  assert.ok(post.after.nodes < post.before.nodes, `${post.after.nodes} of ${post.before.nodes} nodes`);
+  assert.ok((post.tuning?.after ?? 0) >= (post.tuning?.before ?? 1) - 0.01);
+  assert.equal(drop.after.trees, 6);
+  assert.ok(drop.notes.includes('votes of the 6 remaining trees scaled by 8/6: a forest\'s class probabilities still add up to 1'), drop.notes.join('\n'));
+  const out = evaluateTreeEnsemble(drop.ensemble, valid.X);
+  for (let r = 0; r < valid.X.rows; r++) assert.ok(Math.abs(out.scores[2 * r] + out.scores[2 * r + 1] - 1) < 1e-5, `row ${r}`);
+  // the tuning AUC is the AUC of class 1's probability
+  assert.ok(Math.abs((drop.tuning?.after ?? 0) - auc(valid.labels, Float32Array.from({ length: valid.X.rows }, (_, r) => out.scores[2 * r + 1]))!) < 1e-9);
+  await withDir(async (dir) => {
+    const src = join(dir, 'f.onnx');
+    await writeTreeEnsembleModel(src, forest, { nFeatures: 6 });
+    const ir = await readOnnxModel(src);
+    const { ref } = readTreeEnsemble(ir);
+    for (const [name, r] of [['post', post], ['drop', drop]] as const) {
+      const file = join(dir, `${name}.onnx`);
+      await writeReplacedTreeEnsemble(ir, ref, r.ensemble, file);
+      const c = await compareWithOrt(file, readTreeEnsemble(await readOnnxModel(file)).ensemble, valid.X);
+      assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
+    }
+  });
+});
+
+test('trees: feature pruning that would remove only unused features is refused; validation of a 3-class ensemble says what it supports', () => {
+  // handMade reads f0, f1, f2 of 5 features: the 2 lowest-ranked are f3 and f4, both unused
+  assert.throws(
+    () => pruneFeatures(handMade(), { fraction: 0.4, nFeatures: 5 }),
+    (e: unknown) => e instanceof Error && e.message === 'nothing to prune: the 2 lowest-ranked features (f3, f4) are already unused; the trees read 3 of 5 features: ask for a larger fraction',
+  );
+  // 0.6: f3, f4 and the weakest feature read (f2): pruned
+  assert.deepEqual(pruneFeatures(handMade(), { fraction: 0.6, nFeatures: 5 }).becameUnused, [2]);
+  const three: TreeEnsemble = { ...handMade(), op: 'TreeEnsembleClassifier', nTargets: 3, classLabelsInts: [0, 1, 2], baseValues: [] };
+  for (const t of three.trees) for (const n of t.nodes) if (!n.split) n.votes = [0, 1, 2].map((target) => ({ target, value: 0.1 * (target + 1) }));
+  const X = { rows: 2, features: 5, data: new Float32Array(10) };
+  assert.throws(
+    () => analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(0, 1) }),
+    /^Error: validation metrics \(AUC, RMSE\) need one score per row: a regressor with one target or a binary classifier; this TreeEnsembleClassifier has 3 outputs/,
+  );
 });
 
 test('trees: the pruning AUC equals metrics.auc, ties included', () => {

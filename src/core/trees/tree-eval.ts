@@ -254,5 +254,8 @@ export function singleScore(e: TreeEnsemble, out: TreeOutputs): Float32Array {
     for (let i = 0; i < rows; i++) s[i] = out.scores[i * 2 + 1];
     return s;
   }
-  throw new Error(`validation metrics need one score per row; this ensemble has ${out.columns} outputs`);
+  throw new Error(
+    `validation metrics (AUC, RMSE) need one score per row: a regressor with one target or a binary classifier; this ${e.op} has ${out.columns} outputs ` +
+      '(without --data, its analysis and depth / cover / features pruning work)',
+  );
 }

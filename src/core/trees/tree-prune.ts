@@ -258,15 +258,23 @@ class RawScores {
     for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) classes.add(v.target);
     if (e.aggregate !== 'SUM' && e.aggregate !== 'AVERAGE') throw new Error(`validation pruning needs SUM or AVERAGE aggregation, not ${e.aggregate}`);
     if (e.op === 'TreeEnsembleClassifier') {
-      if (e.nTargets !== 2 || classes.size !== 1) throw new Error('validation pruning of a classifier needs a binary classifier whose leaves vote for one class');
+      if (e.nTargets !== 2) throw new Error(`validation pruning of a classifier needs a binary classifier, this one has ${e.nTargets} classes`);
       if (!isBinary(data.labels)) throw new Error('a classifier is validated with 0/1 labels');
     } else if (e.nTargets !== 1) throw new Error(`validation pruning needs one output, this ensemble has ${e.nTargets} targets`);
+    // a binary forest's leaves vote both classes (skl2onnx RandomForestClassifier): ranked by
+    // class 1's votes minus class 0's, which every finishing (NONE, LOGISTIC, SOFTMAX) keeps in order
+    this.both = e.op === 'TreeEnsembleClassifier' && classes.size === 2;
     this.cls = classes.size ? [...classes][0] : 0;
     if (isBinary(data.labels)) this.fast = new FastAuc(data.labels);
   }
   private fast?: FastAuc;
+  private readonly both: boolean;
   leafValue(t: number, i: number): number {
     let v = 0;
+    if (this.both) {
+      for (const x of this.e.trees[t].nodes[i].votes) v += x.target === 1 ? x.value : -x.value;
+      return v;
+    }
     for (const x of this.e.trees[t].nodes[i].votes) if (x.target === this.cls) v += x.value;
     return v;
   }
@@ -406,13 +414,26 @@ export function pruneTrees(e0: TreeEnsemble, data: LabeledRows, opts: EnsemblePr
   }
   e.trees = e.trees.filter((_, i) => alive.has(i));
   const baseBefore = e0.baseValues.slice();
-  if (opts.refitBase !== false && dropped.length) refitBase(e, data, notes);
+  if (dropped.length && isVoteForest(e0)) {
+    // a forest's votes are each tree's class probabilities / trees: the remaining trees' votes are
+    // scaled up so that the probabilities still add up to 1 (the ranking does not change)
+    const k = e0.trees.length / e.trees.length;
+    for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) v.value = e.double ? v.value * k : Math.fround(v.value * k);
+    notes.push(`votes of the ${e.trees.length} remaining trees scaled by ${e0.trees.length}/${e.trees.length}: a forest's class probabilities still add up to 1`);
+  } else if (opts.refitBase !== false && dropped.length) refitBase(e, data, notes);
   const out = finish(e, size(e0), 0, notes, {
     droppedTrees: dropped.map((i) => e0.trees[i].id),
     baseValues: { before: baseBefore, after: e.baseValues.slice() },
   });
   Object.assign(out, scoreHonestly(e0, out.ensemble, data, opts.heldOut));
   return out;
+}
+
+/** A forest classifier: SUM of votes with no finishing, every leaf voting every class (the votes of a leaf add up to 1 / trees). */
+function isVoteForest(e: TreeEnsemble): boolean {
+  if (e.op !== 'TreeEnsembleClassifier' || e.aggregate !== 'SUM' || e.postTransform !== 'NONE') return false;
+  for (const t of e.trees) for (const n of t.nodes) if (!n.split && new Set(n.votes.map((v) => v.target)).size !== e.nTargets) return false;
+  return true;
 }
 
 /** Newton steps on the logloss of sigmoid(raw + b) against 0/1 labels, from b. */
@@ -527,6 +548,12 @@ export function pruneFeatures(e0: TreeEnsemble, opts: FeaturePruneOptions): Tree
   }
   remove.sort((a, b) => a - b);
   const used = usedFeatures(e0);
+  if (remove.length > 0 && !remove.some((f) => used.has(f))) {
+    throw new Error(
+      `nothing to prune: the ${remove.length} lowest-ranked feature${remove.length === 1 ? '' : 's'} (${remove.map((f) => `f${f}`).join(', ')}) ${remove.length === 1 ? 'is' : 'are'} already unused; ` +
+        `the trees read ${used.size} of ${importance.length} features: ask for a larger fraction`,
+    );
+  }
   const { ensemble, majorityBy, replacedSplits } = collapseFeatures(e0, remove, opts.data?.X);
   const out = finish(ensemble, size(e0), replacedSplits, [`features ranked by ${rankedBy}${rankedBy === 'permutation' ? ' (metric drop when the column is shuffled)' : ''}`], {
     removedFeatures: remove,
