@@ -57,7 +57,7 @@ export function checkStepSettings(steps: readonly CompressStep[]): void {
 export async function runCompressCommand(o: CompressCommonValues, modelArg: string, steps: CompressStep[], label: string): Promise<number> {
   checkStepSettings(steps);
   const model = resolve(modelArg);
-  if (!existsSync(model)) throw new Error(`${model}: cannot open: ENOENT`);
+  if (!existsSync(model)) throw new Error(`${model}: cannot open: no such file (ENOENT)`);
   const out = o.out !== undefined ? modelOutputPath(model, o.out, label) : outputPathFor(model, label);
   const candidates = o.candidates;
   const k = o.k;

@@ -386,7 +386,7 @@ test('not ONNX: JSON, random bytes, empty file; truncated files say "truncated"'
       await rejectsWith(readOnnxModel(ok), /cut\.onnx: truncated/);
       await writeOnnxFile(ok, minimal().initializer('w', 'float32', [64], new Float32Array(64)).toModelProto());
     }
-    await rejectsWith(readOnnxModel(join(dir, 'nope.onnx')), /nope\.onnx: cannot open: ENOENT/);
+    await rejectsWith(readOnnxModel(join(dir, 'nope.onnx')), /nope\.onnx: cannot open: no such file \(ENOENT\)/);
   });
 });
 

@@ -12,7 +12,7 @@
 // byte ranges and max |Δw|. Written atomically (temp file, rename).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { ModelFileError, type ModelIR, type ModelTensor } from '../model/ir.js';
+import { ioReason, ModelFileError, type ModelIR, type ModelTensor } from '../model/ir.js';
 import { writeAll, writeFilesAtomically } from '../model/atomic-write.js';
 import { float16BitsToFloat32, tensorElementCount } from '../model/tensor-data.js';
 import { fileByteStream, pipeBytes, type TensorByteStream } from '../model/tensor-stream.js';
@@ -153,7 +153,7 @@ export async function readShardHeader(file: string): Promise<QuantizeShardHeader
   try {
     fh = await open(file, 'r');
   } catch (e) {
-    throw new ModelFileError(file, `cannot open the quantize shard: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ModelFileError(file, `cannot open the quantize shard: ${ioReason(e)}`);
   }
   try {
     const size = (await fh.stat()).size;

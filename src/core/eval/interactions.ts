@@ -7,7 +7,7 @@
 // file order) when asked for.
 
 import * as fs from 'node:fs';
-import { ModelFileError } from '../model/ir.js';
+import { ioReason, ModelFileError } from '../model/ir.js';
 import type { FieldColumns } from '../model/field-columns.js';
 
 export interface InteractionColumnNames {
@@ -206,8 +206,7 @@ export async function forEachLine(file: string, onLine: (line: string, lineNumbe
 }
 
 function openError(file: string, e: unknown): ModelFileError {
-  const code = (e as NodeJS.ErrnoException).code;
-  return new ModelFileError(file, `cannot read: ${code ?? (e as Error).message}`, { cause: e });
+  return new ModelFileError(file, `cannot read: ${ioReason(e)}`, { cause: e });
 }
 
 /** Reads an interaction file into columns; throws ModelFileError naming the file and the line. */

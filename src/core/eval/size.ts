@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { ModelFileError, ModelIR } from '../model/ir.js';
+import { ioReason, ModelFileError, ModelIR } from '../model/ir.js';
 import { readModel } from '../model/read-model.js';
 
 export interface ModelFileSize {
@@ -49,7 +49,7 @@ export async function gzipFileSize(file: string): Promise<number> {
   try {
     await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), zlib.createGzip({ level: GZIP_LEVEL }), c.sink);
   } catch (e) {
-    throw new ModelFileError(file, `cannot read for its gzip size: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new ModelFileError(file, `cannot read for its gzip size: ${ioReason(e)}`, { cause: e });
   }
   return c.bytes();
 }
@@ -65,7 +65,7 @@ const gzipAsync = promisify(zlib.gzip);
  */
 export async function sampledGzipFileSize(file: string, size: number): Promise<number> {
   const fh = await fs.promises.open(file, 'r').catch((e: unknown) => {
-    throw new ModelFileError(file, `cannot read for its gzip size: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new ModelFileError(file, `cannot read for its gzip size: ${ioReason(e)}`, { cause: e });
   });
   try {
     let raw = 0;
@@ -103,7 +103,7 @@ export async function modelSizeOfIR(ir: Pick<ModelIR, 'files'>): Promise<ModelSi
     if (seen.has(f.path)) continue;
     seen.add(f.path);
     const st = await fs.promises.stat(f.path).catch((e: unknown) => {
-      throw new ModelFileError(f.path, `cannot stat: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ModelFileError(f.path, `cannot stat: ${ioReason(e)}`);
     });
     const sampled = st.size > GZIP_SAMPLE_ABOVE;
     if (sampled) estimated = true;

@@ -173,6 +173,25 @@ export interface ModelIR {
 }
 
 /** An error that names the file and the reason; the CLI prints `message` as its one line. */
+const IO_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EISDIR: 'is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EMFILE: 'too many open files',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'name too long',
+  EIO: 'input/output error',
+};
+
+/** A file system error in words, with its code: "no such file (ENOENT)". */
+export function ioReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code) return IO_REASONS[code] ? `${IO_REASONS[code]} (${code})` : code;
+  return (e as Error).message;
+}
+
 export class ModelFileError extends Error {
   readonly file: string;
   readonly reason: string;

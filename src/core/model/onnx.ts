@@ -11,6 +11,7 @@ import {
   GraphNode,
   GraphValueInfo,
   ModelFile,
+  ioReason,
   ModelFileError,
   ModelGraph,
   ModelIR,
@@ -936,7 +937,7 @@ export async function readOnnxModel(
     size = st.size;
   } catch (e) {
     if (e instanceof ModelFileError) throw e;
-    throw new ModelFileError(file, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new ModelFileError(file, `cannot open: ${ioReason(e)}`, { cause: e });
   }
   if (size >= MAX_ONNX_FILE_BYTES) {
     throw new ModelFileError(file, `not an ONNX model: ${size} bytes is over protobuf's 2 GB limit (large models keep weights in external data)`);
@@ -946,7 +947,7 @@ export async function readOnnxModel(
     bytes = await readFile(path, { signal });
   } catch (e) {
     abortCheck(signal, file);
-    throw new ModelFileError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new ModelFileError(file, `cannot read: ${ioReason(e)}`, { cause: e });
   }
   progress(0.3);
   const model = decodeOnnxBytes(file, bytes);

@@ -3,7 +3,7 @@
 
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ModelFileError, ModelIR } from './ir.js';
+import { ioReason, ModelFileError, ModelIR } from './ir.js';
 import { readOnnxModel } from './onnx.js';
 import { readTfjsModel } from './tfjs.js';
 
@@ -25,7 +25,7 @@ export async function detectModelFormat(path: string): Promise<DetectedFormat> {
     size = st.size;
   } catch (e) {
     if (e instanceof ModelFileError) throw e;
-    throw new ModelFileError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ModelFileError(path, `cannot open: ${ioReason(e)}`);
   }
   if (size === 0) throw new ModelFileError(path, 'the file is empty');
   const head = new Uint8Array(Math.min(64, size));

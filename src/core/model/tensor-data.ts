@@ -6,7 +6,7 @@
 
 import { FileHandle, open } from 'node:fs/promises';
 import { dtypeByteSize } from './dtype.js';
-import { DType, ModelFileError, ModelTensor, TensorSource } from './ir.js';
+import { DType, ioReason, ModelFileError, ModelTensor, TensorSource } from './ir.js';
 
 export { dtypeByteSize } from './dtype.js';
 
@@ -131,7 +131,7 @@ function handleOf(path: string, handles: Map<string, Promise<FileHandle>>): Prom
   if (!h) {
     h = open(path, 'r').catch((e: unknown) => {
       // the file was there when the model was read: moved, deleted or locked since
-      throw new ModelFileError(path, `cannot open weights: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new ModelFileError(path, `cannot open weights: ${ioReason(e)}`, { cause: e });
     });
     h.catch(() => undefined); // awaited by the read that asked, and by closeAll
     handles.set(path, h);
@@ -165,7 +165,7 @@ async function readParts(
         try {
           ({ bytesRead } = await fh.read(out, done + got, n - got, part.offset + within + got));
         } catch (e) {
-          throw new ModelFileError(part.path, `cannot read weights at offset ${part.offset + within + got}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+          throw new ModelFileError(part.path, `cannot read weights at offset ${part.offset + within + got}: ${ioReason(e)}`, { cause: e });
         }
         if (bytesRead === 0) {
           throw new ModelFileError(part.path, `truncated: expected ${part.length} bytes at offset ${part.offset}, the file ends after ${within + got}`);

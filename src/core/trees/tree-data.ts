@@ -4,7 +4,7 @@
 // values (NaN), which the trees route by nodes_missing_value_tracks_true.
 
 import { readFile, stat } from 'node:fs/promises';
-import { ModelFileError } from '../model/ir.js';
+import { ioReason, ModelFileError } from '../model/ir.js';
 import type { FeatureMatrix } from './tree-eval.js';
 import type { LabeledRows } from './tree-prune.js';
 
@@ -54,7 +54,7 @@ export async function readTreeCsv(file: string): Promise<LabeledRows & { feature
   try {
     size = (await stat(file)).size;
   } catch (e) {
-    throw new ModelFileError(file, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ModelFileError(file, `cannot open: ${ioReason(e)}`);
   }
   if (size > MAX_CSV_BYTES) throw new ModelFileError(file, `${size} bytes is too large for a CSV dataset`);
   return parseTreeCsv(file, await readFile(file, 'utf8'));
