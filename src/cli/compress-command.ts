@@ -8,7 +8,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CompressPlanner, type PlanPoint, type PlanResult } from '../core/compress/plan/planner.js';
 import type { PlanMetric } from '../core/compress/plan/scoring.js';
-import { checkOutputFree, commitOutput, modelOutputPath, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
+import { checkOutputFree, commitOutput, makeTempDir, modelOutputPath, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
 import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
@@ -105,7 +105,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
   const progress = (f: number, detail?: string) => bar.update(f, detail);
   try {
     const ir = await readModel(model, { signal: ac.signal });
-    await mkdir(tempDir, { recursive: true });
+    await makeTempDir(tempDir, out);
     const planner = new CompressPlanner(ir, settings, tempDir, basename(out), { signal: ac.signal, onProgress: progress });
     const result = await planner.run();
     bar.done();

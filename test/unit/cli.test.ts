@@ -503,3 +503,15 @@ test('NaN or infinite weights: analyze warns and offers nothing for them; eval i
       'its weights hold NaN or infinite values, or its arithmetic overflows (analyze lists non-finite weights)',
   );
 });
+
+test('an output folder where nothing can be made (/proc): one error naming it, exit 1, no hang (Node\'s recursive mkdir loops there)', async (t) => {
+  if (process.platform !== 'linux' || !existsSync('/proc/self')) return t.skip('needs Linux /proc');
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-proc-'));
+  const model = await smallOnnx(dir);
+  for (const cmd of [['quantize', model, '--dtype', 'int8'], ['prune', model, '--sparsity', '0.5']]) {
+    const r = spawnSync(process.execPath, [CLI, ...cmd, '--out', '/proc/ps-out.onnx', '--no-latency'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `${cmd[0]} hung`);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.trim(), `prunescope ${cmd[0]}: /proc: cannot write ps-out.onnx here: no such file (ENOENT)`);
+  }
+});

@@ -565,3 +565,36 @@ test('int8 tables and dense kernels: the reader finds their scales, the analysis
     assert.ok(Math.abs(kr.mean! - kernel.reduce((a, b) => a + b, 0) / kernel.length) <= 1e-7);
   });
 });
+
+test("another exporter's QDQ weight (DequantizeLinear with a zero point, unnamed nodes): its scale and zero point join the weight's layer", async () => {
+  await withTemp(async (dir) => {
+    const file = path.join(dir, 'qdq.onnx');
+    const codes = Int8Array.from({ length: 16 * 8 }, (_, i) => ((i * 37) % 255) - 127);
+    const scale = Float32Array.from({ length: 8 }, (_, i) => 0.01 * (i + 1));
+    const zero = Int8Array.from({ length: 8 }, (_, i) => i - 4);
+    await writeOnnxFile(file, new OnnxGraphBuilder({ graphName: 'g', opset: 17 })
+      .input('x', 'float32', ['batch', 16])
+      .output('y', 'float32', ['batch', 8])
+      .initializer('w_q', 'int8', [16, 8], codes)
+      .initializer('w_s', 'float32', [8], scale)
+      .initializer('w_z', 'int8', [8], zero)
+      .node('DequantizeLinear', ['w_q', 'w_s', 'w_z'], ['w'], { axis: 1 }, { name: 'DequantizeLinear_0' })
+      .node('MatMul', ['x', 'w'], ['y'], {}, { name: 'MatMul_1' })
+      .toModelProto());
+    const ir = await readModel(file);
+    const w = ir.tensors.find((t) => t.name === 'w_q')!;
+    assert.deepEqual(w.codes, { bits: 8, shape: [16, 8], scale: 'w_s', zeroPoint: 'w_z', granularity: 'column', lookup: false });
+    assert.deepEqual(ir.tensors.filter((t) => t.layer === w.layer).map((t) => [t.name, t.role]).sort(), [['w_q', 'dense-kernel'], ['w_s', 'quant-param'], ['w_z', 'quant-param']]);
+    assert.deepEqual(ir.layers.map((l) => l.name), [w.layer], 'no layer of its own for the DequantizeLinear');
+    // the values: (code - zero point) x scale, per column
+    const r = (await analyzeModel(ir, { spectrum: false })).tensors.find((t) => t.name === 'w_q')!;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < codes.length; i++) {
+      const v = Math.fround((codes[i] - zero[i % 8]) * scale[i % 8]);
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    assert.ok(Math.abs(r.min! - min) < 1e-6 && Math.abs(r.max! - max) < 1e-6, `${r.min} ${r.max} vs ${min} ${max}`);
+  });
+});

@@ -3,13 +3,12 @@
 // into place at outPath, and the temp folder (every other candidate) is removed at the end, on
 // success, failure or cancel alike.
 
-import { mkdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CompressPlanner, type PlanSettings } from '../compress/plan/planner.js';
 import { readModel } from '../model/read-model.js';
 import type { PlanView } from '../../shared/protocol.js';
 import type { CompressPlanJobSpec } from './job-types.js';
-import { checkOutputFree, commitOutput, removeTemp, writingTo, type OutputFormat } from './output-files.js';
+import { checkOutputFree, commitOutput, makeTempDir, removeTemp, writingTo, type OutputFormat } from './output-files.js';
 
 type Report = (phase: string, fraction: number, detail?: string) => void;
 
@@ -43,7 +42,7 @@ export async function runCompressPlanJob(spec: CompressPlanJobSpec, signal: Abor
     report('reading', 0);
     const ir = await readModel(spec.path, { signal });
     signal.throwIfAborted();
-    await mkdir(spec.tempDir, { recursive: true });
+    await makeTempDir(spec.tempDir, spec.outPath);
     const planner = new CompressPlanner(ir, planSettingsOf(spec), spec.tempDir, basename(spec.outPath), {
       signal,
       onProgress: (f, detail) => report('searching', 0.01 + 0.97 * f, detail),

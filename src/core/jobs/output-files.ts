@@ -4,10 +4,10 @@
 // existing output is replaced only when the user chose to.
 
 import { existsSync, statSync } from 'node:fs';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ModelFileError } from '../model/ir.js';
+import { ioReason, ModelFileError } from '../model/ir.js';
 
 export type OutputFormat = 'onnx' | 'tfjs';
 
@@ -66,6 +66,19 @@ export function modelOutputPath(modelPath: string, out: string, method: string):
   if (/\.onnx$/i.test(abs)) throw new OutputPathError(`--out ${out}: a TF.js model's output is a folder (or its model.json), not a .onnx file; the output keeps the input's format`);
   if (/\.json$/i.test(abs) && !isDir) return abs;
   return join(abs, 'model.json');
+}
+
+/**
+ * Makes a job's temp folder (tempDirFor). Not recursive: its parent is the output's folder, which
+ * must exist, and Node's recursive mkdir loops forever under /proc (mkdir of the child says
+ * ENOENT, of the parent EEXIST). An error names the output's folder.
+ */
+export async function makeTempDir(tempDir: string, outPath: string): Promise<void> {
+  try {
+    await mkdir(tempDir);
+  } catch (e) {
+    throw new ModelFileError(dirname(tempDir), `cannot write ${basename(outPath)} here: ${ioReason(e)}`, { cause: e });
+  }
 }
 
 /** A fresh temp folder name on the output's file system (so the final rename is atomic). */

@@ -15,7 +15,7 @@ import type { ModelReport } from '../../shared/report.js';
 import type { ComparisonView, CompressJobResult, ModelScan, SensitivityView, TreeEnsembleView, TreeFeaturesResult, TreeRemovalResult, TreesView } from '../../shared/protocol.js';
 import { sensitivityAnalysis } from '../compress/sensitivity.js';
 import type { BackendInfo, CompareJobSpec, CompressJobSpec, CompressStep, JobProgress, JobSpec, TreeFeaturesJobSpec, TreeRemovalJobSpec } from './job-types.js';
-import { commitOutput, checkOutputFree, removeTemp, writingTo } from './output-files.js';
+import { commitOutput, checkOutputFree, makeTempDir, removeTemp, writingTo } from './output-files.js';
 import { runMethodStep } from '../compress/registry.js';
 import { runCompressPlanJob } from './compress-plan-job.js';
 import { checkedSettings } from '../compress/method-settings.js';
@@ -128,7 +128,7 @@ async function writeTreeJobOutput(
   overwrite: boolean,
   signal: AbortSignal,
 ): Promise<{ before: number; after: number }> {
-  await mkdir(spec.tempDir, { recursive: true });
+  await makeTempDir(spec.tempDir, spec.outPath);
   try {
     await writingTo(spec.outPath, () => writeReplacedTreeEnsemble(ir, ref, ensemble, join(spec.tempDir, basename(spec.outPath))));
     signal.throwIfAborted();
@@ -339,7 +339,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   // whole file in memory, and the output is read next
   let ir: ModelIR | undefined = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
-  await mkdir(spec.tempDir, { recursive: true });
+  await makeTempDir(spec.tempDir, spec.outPath);
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
   // at the very end: a job cancelled or failed at any point leaves no output behind.
   const tempOut = join(spec.tempDir, basename(spec.outPath));

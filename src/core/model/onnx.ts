@@ -1029,6 +1029,7 @@ export async function readOnnxModel(
     progress(0.5 + (0.45 * (i + 1)) / total);
   }
 
+  joinCodesParams(tensors, layerOf);
   const layers = buildLayers(walk, layerOf);
   progress(1);
   return {
@@ -1050,6 +1051,34 @@ interface LayerAcc {
   bestRole: TensorRole;
   tensors: string[];
   nodes: Set<NodeRef>;
+}
+
+/**
+ * The scales and zero points of a tensor stored as codes belong to its layer (another exporter's
+ * DequantizeLinear nodes would otherwise name a layer of their own for each); a layer left
+ * without tensors goes.
+ */
+function joinCodesParams(tensors: ModelTensor[], layerOf: Map<string, LayerAcc>): void {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  for (const t of tensors) {
+    if (!t.codes) continue;
+    for (const name of [t.codes.scale, t.codes.zeroPoint]) {
+      const p = name !== undefined ? byName.get(name) : undefined;
+      if (!p || p.layer === t.layer) continue;
+      const from = layerOf.get(p.layer);
+      const to = layerOf.get(t.layer);
+      if (!to) continue;
+      if (from) {
+        from.tensors = from.tensors.filter((n) => n !== p.name);
+        if (from.tensors.length === 0) {
+          for (const r of from.nodes) to.nodes.add(r);
+          layerOf.delete(p.layer);
+        }
+      }
+      to.tensors.push(p.name);
+      p.layer = t.layer;
+    }
+  }
 }
 
 /** The codes tensors of the graph (model/onnx-codes.ts), and which codes tensor each scale / zero point serves. */
