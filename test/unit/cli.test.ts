@@ -515,3 +515,24 @@ test('an output folder where nothing can be made (/proc): one error naming it, e
     assert.equal(r.stderr.trim(), `prunescope ${cmd[0]}: /proc: cannot write ps-out.onnx here: no such file (ENOENT)`);
   }
 });
+
+test('a compression command given bad candidates stops before any work: exit 1, the file and line named, nothing written', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-badcand-'));
+  const model = join(dir, 'tfjs', 'model.json');
+  await saveTinyNeumf(model);
+  const cases: Array<[string, string, string]> = [
+    ['oor.csv', 'user,item,label\n0,1,1\n0,99,0\n', 'line 3: item 99 is outside the model\'s embedding table (7 rows, ids 0..6)'],
+    ['nan.csv', 'user,item,label\n0,1,NaN\n', "line 2: label 'NaN' is not a number"],
+    ['nopos.csv', 'user,item,label\n0,1,0\n1,2,0\n', 'no user has a positive row (label > 0)'],
+    ['two.csv', 'user,item,label\n0,1,1\n0,2,1\n', 'lines 2 and 3: user 0 has more than one positive (a candidates file has one per user)'],
+  ];
+  for (const [name, text, reason] of cases) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const out = join(dir, `out-${name}`);
+    const r = run('quantize', model, '--dtype', 'float16', '--candidates', file, '--out', out, '--no-latency');
+    assert.equal(r.code, 1, `${name}: ${r.stdout}`);
+    assert.equal(r.stderr.trim().split('\n').at(-1), `prunescope quantize: ${file}: ${reason}`);
+    assert.equal(existsSync(out), false, `${name}: nothing written`);
+  }
+});

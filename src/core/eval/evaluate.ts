@@ -147,6 +147,24 @@ export function finiteScores(model: string, table: Pick<InteractionTable, 'file'
   );
 }
 
+/**
+ * Reads a candidates file the way evaluateModel will (ids checked against the model's tables, a
+ * label column, one positive per user, at least one user with one), without running the model:
+ * a job that evaluates its output checks its candidates first, so that a bad file stops it
+ * before any work instead of becoming a note beside a model whose accuracy was never measured.
+ */
+export async function checkCandidatesFile(ir: ModelIR, file: string, columns?: EvaluateOptions['columns']): Promise<void> {
+  const found = modelVocab(ir);
+  const cand = await readInteractions(file, { columns, userVocab: found.user, itemVocab: found.item, requireLabel: true });
+  let ranking;
+  try {
+    ranking = candidateRanking(cand.user, cand.label!, new Float32Array(cand.rows), 1);
+  } catch (e) {
+    throw new ModelFileError(file, (e as Error).message);
+  }
+  if (ranking.users === 0) throw new ModelFileError(file, `no user has a positive row (${cand.labelColumn} > 0)`);
+}
+
 export interface EvaluateOptions extends ScorerOptions {
   /** candidates CSV (user,item,label): per user one positive and its sampled negatives */
   candidates?: string;

@@ -7,7 +7,7 @@ import { analyzeModel } from '../analysis/analyze-model.js';
 import { buildGraphView } from '../analysis/graph-view.js';
 import { forEachTensorChunk } from '../model/tensor-data.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
-import { compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
+import { checkCandidatesFile, compareModels, parameterCount, type ComparisonReport } from '../eval/evaluate.js';
 import { modelSizeOfIR } from '../eval/size.js';
 import type { CompressionContext, CompressionOutcome, SensitivityMemo } from '../compress/types.js';
 import type { ModelIR } from '../model/ir.js';
@@ -28,7 +28,7 @@ import { analyzeTreeEnsemble } from '../trees/tree-analysis.js';
 import { maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from '../trees/tree-model.js';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { writeOnnxModel } from '../model/onnx/write.js';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Per-tree depth, leaves and nodes (reachable from the root), in file order. */
 function perTreeShape(e: TreeEnsemble): Array<{ depth: number; leaves: number; nodes: number }> {
@@ -339,6 +339,8 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   // whole file in memory, and the output is read next
   let ir: ModelIR | undefined = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
+  // a bad candidates file stops the job now, not as a note beside a model never evaluated
+  if (spec.evaluate?.candidates) await checkCandidatesFile(ir, spec.evaluate.candidates);
   await makeTempDir(spec.tempDir, spec.outPath);
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
   // at the very end: a job cancelled or failed at any point leaves no output behind.
@@ -483,6 +485,8 @@ async function compareRun(
     });
     return comparisonView(r, ev.candidates);
   } catch (e) {
+    // the candidates themselves are wrong: the job fails (nothing is written), as eval does
+    if (e instanceof ModelFileError && ev.candidates && resolve(e.file) === resolve(ev.candidates)) throw e;
     const sizes = await sizeComparison(beforeFacts, afterFacts, k, `The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
     return sizes;
   }
