@@ -221,7 +221,7 @@ export const FACTORIZE = defineCommand({
     tensors: { kind: 'string', valueName: 'all|embeddings|dense|NAME,...', defaultText: 'all', description: TENSORS_HELP },
     'min-saving': { kind: 'number', min: -10, max: 1, defaultText: '0.1', description: 'factorize a tensor only when the factors save this share of its parameters' },
   },
-  rules: [{ anyOf: ['rank', 'energy'], message: 'give --rank R or --energy E (e.g. 0.95)' }],
+  rules: [{ anyOf: ['rank', 'energy'], message: 'give --rank R or --energy E (e.g. 0.95)' }, { exclusive: ['rank', 'energy'], message: 'give --rank R or --energy E, not both' }],
   examples: ['prunescope factorize model.onnx --energy 0.9 --tensors embeddings'],
 });
 

@@ -62,8 +62,23 @@ function pruneStep(o: PruneValues): CompressStep {
   }
 }
 
+/** Options that belong to one kind of pruning, refused with another (they would be ignored). */
+function checkStructureOptions(o: PruneValues, given: ReadonlySet<string>): void {
+  const structure = o.structure;
+  const wrong = (name: string, what: string) => new UsageError(`--${name} ${what}, not --structure ${structure}`);
+  if (structure !== 'none') {
+    for (const n of ['granularity', 'per-layer', 'tensors', 'scope', 'ramp-epochs', 'regrow-epochs', 'frequency']) {
+      if (given.has(n)) throw wrong(n, 'applies to magnitude pruning (--structure none)');
+    }
+    if (given.has('steps') && Number(o.steps) > 1) throw wrong('steps', 'above 1 applies to magnitude pruning (--structure none)');
+  }
+  if (given.has('table') && structure !== 'rows' && structure !== 'dims') throw wrong('table', 'goes with --structure rows or dims');
+  if (given.has('importance') && structure !== 'neurons') throw wrong('importance', 'goes with --structure neurons');
+}
+
 export async function pruneCommand(argv: string[]): Promise<number> {
   const { values: o, positionals, given } = PRUNE.parse(argv);
+  checkStructureOptions(o, given);
   const step = pruneStep(o);
   const model = positionals[0];
   // the unpruned original teaches the fine-tuning (prune-steps.ts), unless --no-teacher

@@ -224,6 +224,24 @@ test('spec: exact messages of the type, range and choice checks', () => {
   assert.equal(usageError(() => T.parse([...ok, '--speed'])), "Unknown option '--speed'");
 });
 
+test('prune refuses options of another kind of pruning (they were ignored); factorize takes --rank or --energy, not both', async () => {
+  const { pruneCommand } = await import('../../src/cli/prune-command.js');
+  const cases: Array<[string[], string]> = [
+    [['--structure', 'rows', '--granularity', 'column'], '--granularity applies to magnitude pruning (--structure none), not --structure rows'],
+    [['--structure', 'dims', '--scope', 'layer'], '--scope applies to magnitude pruning (--structure none), not --structure dims'],
+    [['--structure', 'neurons', '--tensors', 'embeddings'], '--tensors applies to magnitude pruning (--structure none), not --structure neurons'],
+    [['--structure', 'rows', '--steps', '3'], '--steps above 1 applies to magnitude pruning (--structure none), not --structure rows'],
+    [['--table', 'item'], '--table goes with --structure rows or dims, not --structure none'],
+    [['--structure', 'rows', '--importance', 'l2xnext'], '--importance goes with --structure neurons, not --structure rows'],
+  ];
+  for (const [args, message] of cases) {
+    await assert.rejects(pruneCommand(['m.onnx', '--sparsity', '0.5', ...args]), (e: unknown) => e instanceof Error && e.message === message, args.join(' '));
+  }
+  const factorize = COMMAND_SPECS.find((c) => c.name === 'factorize')!;
+  assert.equal(usageError(() => factorize.parse(['m.onnx', '--rank', '4', '--energy', '0.9'])), 'give --rank R or --energy E, not both');
+  factorize.parse(['m.onnx', '--energy', '0.9']);
+});
+
 test('quantize --full-range needs --dense (it changes only the dynamic integer MatMul)', () => {
   const quantize = COMMAND_SPECS.find((c) => c.name === 'quantize')!;
   assert.equal(usageError(() => quantize.parse(['m.onnx', '--dtype', 'int8', '--full-range'])), '--full-range goes with --dense dynamic (weights-only kernels are 8-bit already)');
