@@ -534,6 +534,10 @@ test('int8 tables and dense kernels: the reader finds their scales, the analysis
     assert.deepEqual([r.shape, r.params, r.storedDtype], [[rows, cols], rows * cols, 'int8']);
     assert.ok(Math.abs(r.min! - Math.min(...looked)) <= 1e-7 && Math.abs(r.max! - Math.max(...looked)) <= 1e-7);
     assert.ok(Math.abs(r.mean! - looked.reduce((a, b) => a + b, 0) / looked.length) <= 1e-7);
+    // quantized again: nothing to do, and the notes say why
+    const again = await quantizeModel(ir, { dtype: 'int8', verify: false });
+    assert.deepEqual(again.changes, []);
+    assert.ok(again.notes.includes('No tensor was quantized: the output is the same model. 1 of its tensors is stored as codes already (int8): quantize the float model to store them otherwise.'), again.notes.join('\n'));
     // its rows cannot be pruned in place: a clear refusal, not a write error
     await assert.rejects(pruneRows(ir, { sparsity: 0.5 }), (e: unknown) => e instanceof ModelFileError && e.message.endsWith('table_int8 is stored as int8 codes: prune rows before quantizing'));
 

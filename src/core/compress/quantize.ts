@@ -314,7 +314,14 @@ export async function quantizeModel(
       `TF.js dequantizes ${stored} weights to float32 when it loads the model: the win is on disk and over the network, not in memory or inference speed.`,
     );
   }
-  if (changes.length === 0) notes.push('No tensor was quantized: the output is the same model.');
+  if (changes.length === 0) {
+    // say why when it is because the model is quantized already
+    const coded = ir.tensors.filter((t) => t.codes && t.role !== 'quant-param');
+    const already = coded.length
+      ? ` ${coded.length} of its tensors ${coded.length === 1 ? 'is' : 'are'} stored as codes already (${[...new Set(coded.map((t) => (t.codes!.bits === 8 ? t.dtype : `int${t.codes!.bits}`)))].join(', ')}): quantize the float model to store them otherwise.`
+      : '';
+    notes.push(`No tensor was quantized: the output is the same model.${already}`);
+  }
   for (const s of skipped) notes.push(`Left as it was: ${s.tensor} (${s.reason}).`);
 
   const outcome: QuantizeOutcome = { method: 'quantize', settings: resolved, changes, notes, write };
