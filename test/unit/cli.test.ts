@@ -536,3 +536,14 @@ test('a compression command given bad candidates stops before any work: exit 1, 
     assert.equal(existsSync(out), false, `${name}: nothing written`);
   }
 });
+
+test('prune to a sparsity the model already has: the report says nothing new was pruned', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-sparse-'));
+  const model = await smallOnnx(dir);
+  // 14 of its 40 table and kernel weights are zero (35%): 12 table rows, 2 kernel weights
+  const r = run('prune', model, '--sparsity', '0.3', '--out', join(dir, 'p.onnx'), '--no-latency');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\n {2}- Nothing new was pruned: the chosen weights are 35\.0% zeros already, at or above the 30\.0% asked for; the output is the same model\.\n/);
+  const more = run('prune', model, '--sparsity', '0.5', '--out', join(dir, 'p5.onnx'), '--no-latency');
+  assert.doesNotMatch(more.stdout, /Nothing new/);
+});

@@ -606,6 +606,10 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
       : `Unstructured magnitude pruning (${m.scope} scope${thresholdText}): ${zeros} of ${total} chosen weights are zero (${pct(total ? zeros / total : 0)}); biases, norms and constants are untouched.`,
     'The zeros are stored densely: the raw file size does not change, and ONNX Runtime / TF.js run the same dense kernels, so latency does not change either. Only the compressed (gzip) size shrinks.',
   ];
+  // a threshold of 0 everywhere cuts only weights that are zero already
+  if (!m.columns && total > 0 && m.tensors.every((p) => p.threshold === 0)) {
+    notes.unshift(`Nothing new was pruned: the chosen weights are ${pct(zeros / total)} zeros already, at or above the ${pct(settings.sparsity)} asked for; the output is the same model.`);
+  }
   for (const c of m.columns ?? []) {
     const dead = c.deadRows.length ? `; the ${c.deadRows.map((d) => `${d.rows} rows of ${d.tensor}`).join(' and ')} that read them are zeroed too` : '';
     notes.push(
