@@ -201,6 +201,34 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
 
 const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
+test('time running out while combinations are measured on a share of the users: the best of them are carried to all users and compete', async () => {
+  const { CompressPlanner } = await import('../../src/core/compress/plan/planner.js');
+  const fx = await writeTinyFixtures(fixtureDir);
+  const work = mkdtempSync(join(tmpdir(), 'ps-plan-carry-'));
+  try {
+    const ir = await readModel(fx.models.neumf.onnxPath!);
+    let expired = false;
+    let calls = 0;
+    const planner: InstanceType<typeof CompressPlanner> = new CompressPlanner(ir, { candidates: fx.models.neumf.candidatesCsv, maxDrop: 0.05, budgetMinutes: 2 }, join(work, 'w'), 'out.onnx', {
+      onProgress: (_, detail) => {
+        // a loaded machine: the budget is gone after 6 combinations were measured on the first share of the users
+        if (!expired && / combinations on /.test(detail ?? '') && ++calls > 6) {
+          expired = true;
+          (planner as unknown as { deadline: number }).deadline = Date.now() - 1;
+        }
+      },
+    });
+    const r = await planner.run();
+    assert.ok(expired, 'the search reached the combinations');
+    const note = r.notes.find((n) => n.startsWith('Time ran out while combinations were measured on '));
+    assert.ok(note, r.notes.join('\n'));
+    assert.match(note, /: the [1-4] best of them were measured on all \d+ choosing users out of the time kept in reserve/);
+    assert.ok(r.front.some((p) => p.origin === 'combined'), `front: ${r.front.map((p) => `${p.origin} ${p.label}`).join('; ')}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test('a whole search on the tiny NeuMF: the written model is the chosen one, the front is non-dominated, recipes replay', async () => {
   const { CompressPlanner } = await import('../../src/core/compress/plan/planner.js');
   const { Materializer } = await import('../../src/core/compress/plan/materialize.js');
