@@ -7,9 +7,9 @@ import { readOnnxModel } from '../../src/core/model/onnx.js';
 import { readTreeEnsemble, writeReplacedTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/onnx-trees.js';
 import { analyzeTreeEnsemble } from '../../src/core/trees/tree-analysis.js';
 import { parseTreeCsv, formatTreeCsv } from '../../src/core/trees/tree-data.js';
-import { evaluateTreeEnsemble } from '../../src/core/trees/tree-eval.js';
+import { evaluateTreeEnsemble, type FeatureMatrix } from '../../src/core/trees/tree-eval.js';
 import { compareWithOrt } from '../../src/core/trees/tree-ort.js';
-import { FastAuc, pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees } from '../../src/core/trees/tree-prune.js';
+import { FastAuc, pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, type TreePruneResult } from '../../src/core/trees/tree-prune.js';
 import { auc } from '../../src/core/eval/metrics.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
@@ -195,6 +195,22 @@ test('trees: CSV reader: header f0..,label anywhere, missing cells are NaN, erro
   assert.throws(() => parseTreeCsv('v.csv', 'f0,label\n1\n'), /line 2 has 1 cells, the header has 2/);
 });
 
+/** Each pruned ensemble, written into a file of the original, runs in ORT as our evaluator says (labels too). */
+async function prunedMatchOrt(original: TreeEnsemble, pruned: Record<string, TreePruneResult>, X: FeatureMatrix): Promise<void> {
+  await withDir(async (dir) => {
+    const src = join(dir, 'original.onnx');
+    await writeTreeEnsembleModel(src, original, { nFeatures: X.features });
+    const ir = await readOnnxModel(src);
+    const { ref } = readTreeEnsemble(ir);
+    for (const [name, r] of Object.entries(pruned)) {
+      const out = join(dir, `${name}.onnx`);
+      await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
+      const c = await compareWithOrt(out, readTreeEnsemble(await readOnnxModel(out)).ensemble, X);
+      assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
+    }
+  });
+}
+
 test('trees: a binary classifier (votes on one class) is post- and ensemble-pruned and still matches ORT', async () => {
   const train = makeCtrData(600, 6, 41);
   const valid = makeCtrData(300, 6, 42);
@@ -207,18 +223,7 @@ test('trees: a binary classifier (votes on one class) is post- and ensemble-prun
   assert.ok((post.tuning?.after ?? 0) >= (post.tuning?.before ?? 1));
   assert.equal(drop.after.trees, 6);
   assert.match(drop.notes.join(' '), /base value not re-fitted/);
-  await withDir(async (dir) => {
-    const src = join(dir, 'c.onnx');
-    await writeTreeEnsembleModel(src, cls, { nFeatures: 6 });
-    const ir = await readOnnxModel(src);
-    const { ref } = readTreeEnsemble(ir);
-    for (const [name, r] of [['post', post], ['drop', drop]] as const) {
-      const out = join(dir, `${name}.onnx`);
-      await writeReplacedTreeEnsemble(ir, ref, r.ensemble, out);
-      const c = await compareWithOrt(out, readTreeEnsemble(await readOnnxModel(out)).ensemble, valid.X);
-      assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
-    }
-  });
+  await prunedMatchOrt(cls, { post, drop }, valid.X);
 });
 
 test('trees: a binary forest (every leaf votes both classes) is post- and ensemble-pruned; its probabilities still add up to 1 and ORT agrees', async () => {
@@ -235,18 +240,7 @@ test('trees: a binary forest (every leaf votes both classes) is post- and ensemb
   for (let r = 0; r < valid.X.rows; r++) assert.ok(Math.abs(out.scores[2 * r] + out.scores[2 * r + 1] - 1) < 1e-5, `row ${r}`);
   // the tuning AUC is the AUC of class 1's probability
   assert.ok(Math.abs((drop.tuning?.after ?? 0) - auc(valid.labels, Float32Array.from({ length: valid.X.rows }, (_, r) => out.scores[2 * r + 1]))!) < 1e-9);
-  await withDir(async (dir) => {
-    const src = join(dir, 'f.onnx');
-    await writeTreeEnsembleModel(src, forest, { nFeatures: 6 });
-    const ir = await readOnnxModel(src);
-    const { ref } = readTreeEnsemble(ir);
-    for (const [name, r] of [['post', post], ['drop', drop]] as const) {
-      const file = join(dir, `${name}.onnx`);
-      await writeReplacedTreeEnsemble(ir, ref, r.ensemble, file);
-      const c = await compareWithOrt(file, readTreeEnsemble(await readOnnxModel(file)).ensemble, valid.X);
-      assert.ok(c.maxAbsDiff <= 1e-6 && c.labelsEqual === true, `${name}: ${c.maxAbsDiff} ${c.labelsEqual}`);
-    }
-  });
+  await prunedMatchOrt(forest, { post, drop }, valid.X);
 });
 
 test('trees: feature pruning that would remove only unused features is refused; validation of a 3-class ensemble says what it supports', () => {

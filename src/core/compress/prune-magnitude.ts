@@ -608,7 +608,7 @@ export async function pruneMagnitude(ir: ModelIR, settings: PruneMagnitudeSettin
   ];
   // a threshold of 0 everywhere cuts only weights that are zero already
   if (!m.columns && total > 0 && m.tensors.every((p) => p.threshold === 0)) {
-    notes.unshift(`Nothing new was pruned: the chosen weights are ${pct(zeros / total)} zeros already, at or above the ${pct(settings.sparsity)} asked for; the output is the same model.`);
+    notes.push(`Nothing new was pruned: the chosen weights are ${pct(zeros / total)} zeros already, at or above the ${pct(settings.sparsity)} asked for; the output is the same model.`);
   }
   for (const c of m.columns ?? []) {
     const dead = c.deadRows.length ? `; the ${c.deadRows.map((d) => `${d.rows} rows of ${d.tensor}`).join(' and ')} that read them are zeroed too` : '';

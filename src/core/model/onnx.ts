@@ -1081,6 +1081,11 @@ function joinCodesParams(tensors: ModelTensor[], layerOf: Map<string, LayerAcc>)
   }
 }
 
+/** A protobuf int64 (a number, or a Long where protobufjs decodes one) as a number. */
+function longNumber(x: LongLike): number {
+  return typeof x === 'number' ? x : Number(x.toString());
+}
+
 /** The codes tensors of the graph (model/onnx-codes.ts), and which codes tensor each scale / zero point serves. */
 function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, StoredCodes>; paramOf: Map<string, string> } {
   const found = new Map<string, TensorFound>();
@@ -1090,12 +1095,12 @@ function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, Stor
     constant(name) {
       const f = found.get(name);
       const dtype = f ? dtypeFromOnnx(f.proto.dataType ?? 0) : undefined;
-      return f && dtype ? { dtype, shape: (f.proto.dims ?? []).map(Number) } : undefined;
+      return f && dtype ? { dtype, shape: (f.proto.dims ?? []).map((d) => longNumber(d as LongLike)) } : undefined;
     },
     intValues(name) {
       const t = found.get(name)?.proto;
       if (!t || (t.dataType !== 7 && t.dataType !== 6)) return undefined;
-      if (t.int64Data && t.int64Data.length > 0) return t.int64Data.map(Number);
+      if (t.int64Data && t.int64Data.length > 0) return t.int64Data.map((v) => longNumber(v as LongLike));
       if (t.int32Data && t.int32Data.length > 0) return t.int32Data.map(Number);
       const raw = t.rawData;
       if (!raw || raw.byteLength > 64) return undefined;
