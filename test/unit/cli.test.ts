@@ -547,3 +547,14 @@ test('prune to a sparsity the model already has: the report says nothing new was
   const more = run('prune', model, '--sparsity', '0.5', '--out', join(dir, 'p5.onnx'), '--no-latency');
   assert.doesNotMatch(more.stdout, /Nothing new/);
 });
+
+test('makeTempDir makes a missing output folder one level at a time (the editor may name a new one), and never loops under /proc', async () => {
+  const { makeTempDir } = await import('../../src/core/jobs/output-files.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ps-tempdir-'));
+  const out = join(dir, 'a', 'b', 'm.onnx');
+  await makeTempDir(join(dir, 'a', 'b', '.prunescope-x.tmp'), out);
+  assert.ok(existsSync(join(dir, 'a', 'b', '.prunescope-x.tmp')));
+  if (process.platform === 'linux' && existsSync('/proc/self')) {
+    await assert.rejects(makeTempDir('/proc/ps-a/ps-b/.prunescope-x.tmp', '/proc/ps-a/ps-b/m.onnx'), (e: unknown) => e instanceof Error && e.message === '/proc/ps-a: cannot write m.onnx here: no such file (ENOENT)');
+  }
+});

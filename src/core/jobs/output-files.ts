@@ -69,15 +69,29 @@ export function modelOutputPath(modelPath: string, out: string, method: string):
 }
 
 /**
- * Makes a job's temp folder (tempDirFor). Not recursive: its parent is the output's folder, which
- * must exist, and Node's recursive mkdir loops forever under /proc (mkdir of the child says
- * ENOENT, of the parent EEXIST). An error names the output's folder.
+ * Makes a job's temp folder (tempDirFor), and the output's folder when it is missing (the editor's
+ * output paths may name a new one), one level at a time from the nearest folder that exists:
+ * Node's recursive mkdir loops forever under /proc (mkdir of the child says ENOENT, of the
+ * parent EEXIST). An error names the folder that could not be made.
  */
 export async function makeTempDir(tempDir: string, outPath: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dirname(tempDir); !existsSync(d); ) {
+    missing.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  let at = dirname(tempDir);
   try {
+    for (const d of missing.reverse()) {
+      at = d;
+      await mkdir(d);
+    }
+    at = dirname(tempDir);
     await mkdir(tempDir);
   } catch (e) {
-    throw new ModelFileError(dirname(tempDir), `cannot write ${basename(outPath)} here: ${ioReason(e)}`, { cause: e });
+    throw new ModelFileError(at, `cannot write ${basename(outPath)} here: ${ioReason(e)}`, { cause: e });
   }
 }
 
