@@ -1,7 +1,7 @@
 // The human-readable form of an analysis report: a layer table, totals, and the biggest
 // opportunities. Plain text with aligned columns (no colours: it must read the same in a CI log).
 
-import type { ModelReport } from '../shared/report.js';
+import { constantOnlyLayers, type ModelReport } from '../shared/report.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
 
 export function formatCount(n: number): string {
@@ -44,7 +44,7 @@ export function formatReport(r: ModelReport, opts: { top?: number; tensors?: boo
   const weightless = r.layers.filter((l) => l.params === 0).length;
   // layers that hold only constants (shapes, indices, axes of an exporter's graph, the shifts of
   // packed tables): one line for all of them, not a row each
-  const onlyConstants = r.layers.filter((l) => l.params > 0 && l.tensors.every((n) => tensorsByName.get(n)?.role === 'constant'));
+  const onlyConstants = constantOnlyLayers(r);
   const constantValues = onlyConstants.reduce((a, l) => a + l.params, 0);
   const layerRows = [...r.layers]
     .filter((l) => l.params > 0 && !onlyConstants.includes(l))

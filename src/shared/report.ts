@@ -200,3 +200,12 @@ export interface ModelReport {
   generatedAt: string;
   tool: { name: string; version: string };
 }
+
+/**
+ * Layers that hold only constants (an exporter's axes and indices, the shifts of packed tables):
+ * the CLI's layer table and the panel's show them as one line, not a row each.
+ */
+export function constantOnlyLayers(r: Pick<ModelReport, 'layers' | 'tensors'>): LayerReport[] {
+  const role = new Map(r.tensors.map((t) => [t.name, t.role]));
+  return r.layers.filter((l) => l.params > 0 && l.tensors.length > 0 && l.tensors.every((n) => role.get(n) === 'constant'));
+}

@@ -1,21 +1,13 @@
 // The layer table, sortable by any column; a row opens its largest tensor below.
 
 import { html, nothing, type TemplateResult } from 'lit';
-import type { ModelReport } from '../../src/shared/report.js';
+import { constantOnlyLayers, type ModelReport } from '../../src/shared/report.js';
 import { formatCount, formatPct } from '../../src/shared/format.js';
 import { getState, update, type LayerSortKey, type PanelState } from '../store.js';
 import { ratio, selectLayer, tensorsOfLayer } from '../layer-stats.js';
 import { sectionView } from '../ui.js';
 
 type LayerRow = Record<LayerSortKey, string | number> & { name: string; params: number; share: number; sparsity: number; nearZero: number; int8: number; rank: number };
-
-/** Layers that hold only constants (an exporter's axes and indices, the shifts of packed tables): one note, not a row each. */
-function constantOnly(r: ModelReport): ModelReport['layers'] {
-  return r.layers.filter((l) => {
-    const ts = tensorsOfLayer(r, l);
-    return ts.length > 0 && ts.every((t) => t.role === 'constant');
-  });
-}
 
 function layerRows(r: ModelReport, skip: ReadonlySet<string>): LayerRow[] {
   return r.layers.filter((l) => !skip.has(l.name)).map((l) => {
@@ -59,7 +51,7 @@ export const layersSection = {
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
     if (!r) return nothing;
-    const constants = constantOnly(r);
+    const constants = constantOnlyLayers(r);
     const rows = layerRows(r, new Set(constants.map((l) => l.name))).sort((a, b) => {
       const x = a[s.sortKey];
       const y = b[s.sortKey];

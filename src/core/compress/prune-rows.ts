@@ -18,6 +18,7 @@
 // then Reshape back to the id input's shape, then the shrunk Embedding(kept + 1, d), which casts
 // its float input to int32. All standard layers: the model saves and loads.
 
+import { isFloatDtype } from '../model/dtype.js';
 import { basename } from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { encodeFloats, forEachTensorChunk } from '../model/tensor-data.js';
@@ -320,15 +321,13 @@ async function writeTfjs(ir: ModelIR, g: DepGraph, plans: RowPlan[], outPath: st
 /** What a remap adds to the graph per id input besides its values: a Gather and a Cast (or a TF.js layer) and their names; 386-453 bytes measured on PyTorch's DeepFM. */
 const REMAP_GRAPH_BYTES = 512;
 
-const FLOAT_TABLE_DTYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
-
 /** Removes the least important rows of embedding tables, remapping ids in the model. */
 export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: CompressionContext): Promise<CompressionOutcome> {
   const g = buildDepGraph(ir);
   const frozen = frozenTensors(ir);
   const all = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2 && !frozen.has(t.name));
   // a table stored as codes (int8, packed int4) has no float rows to rewrite: prune, then quantize
-  const stored = all.filter((t) => t.codes !== undefined || !FLOAT_TABLE_DTYPES.has(t.dtype));
+  const stored = all.filter((t) => t.codes !== undefined || !isFloatDtype(t.dtype));
   const tables = all.filter((t) => !stored.includes(t));
   const quantizedNote = (names: ModelTensor[]) =>
     `${names.map((t) => `${t.name} is stored as ${t.codes && t.codes.bits !== 8 ? `int${t.codes.bits}` : t.dtype} codes`).join('; ')}: prune rows before quantizing`;

@@ -1,6 +1,7 @@
 // The body of every job, independent of where it runs: the worker thread calls it, and so can a
 // test. It reports progress with an ETA and honours an AbortSignal between chunks of work.
 
+import { isFloatDtype } from '../model/dtype.js';
 import { valueCount } from '../model/codes-data.js';
 import { readModel } from '../model/read-model.js';
 import { analyzeModel } from '../analysis/analyze-model.js';
@@ -287,7 +288,7 @@ async function scanModel(path: string, signal: AbortSignal, report: Report): Pro
     signal.throwIfAborted();
     report('counting', i / Math.max(1, trainable.length), t.name);
     trainableParams += valueCount(t);
-    if (!isFloat(t.dtype)) continue;
+    if (!isFloatDtype(t.dtype)) continue;
     await forEachTensorChunk(t, 1 << 20, (chunk) => {
       for (let j = 0; j < chunk.length; j++) if (chunk[j] === 0) zeros++;
     });
@@ -313,10 +314,6 @@ async function scanModel(path: string, signal: AbortSignal, report: Report): Pro
     tensors: ir.tensors.length,
     largest,
   };
-}
-
-function isFloat(d: string): boolean {
-  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
 }
 
 /** Runs one method through the registry: settings checked (a SettingsError names the setting) and job defaults filled in. */

@@ -27,3 +27,8 @@ export function dtypeByteSize(d: DType | string): number {
   if (n === undefined) throw new Error(`unknown dtype ${String(d)}`);
   return n;
 }
+
+/** Whether a dtype holds floating-point values (float32, float16, bfloat16, float64). */
+export function isFloatDtype(d: DType | string): boolean {
+  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
+}
