@@ -11,6 +11,7 @@ import { runJobWithProgress } from './job-bridge.js';
 import { log } from './log.js';
 import { allRuns, onDidChangeRuns } from './run-history-host.js';
 import { runTreeItem } from './run-items.js';
+import { SerialQueue } from './serial-queue.js';
 import { RUNS_DIR } from '../core/jobs/run-history.js';
 import { workspaceRelative } from '../core/jobs/run-records.js';
 
@@ -54,11 +55,16 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
   private readonly cache = new Map<string, CacheEntry>();
   private models: vscode.Uri[] = [];
   private listed = false;
-  private queue: vscode.Uri[] = [];
-  private scanning = false;
+  private readonly scans = new SerialQueue<vscode.Uri>(
+    (uri) => uri.fsPath,
+    (uri) => this.scan(uri),
+    {
+      afterBatch: () => this.context.workspaceState.update(CACHE_KEY, Object.fromEntries([...this.cache].filter(([k]) => this.models.some((m) => m.fsPath === k)))),
+      onError: (uri, e) => log().warn(`models view: ${uri ? `${uri.fsPath}: ` : 'saving the scan cache: '}${e instanceof Error ? e.message : String(e)}`),
+    },
+  );
   private readonly disposables: vscode.Disposable[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
-  private readonly idleWaiters: Array<() => void> = [];
   /** run history records by model path */
   private runs = new Map<string, RunRecord[]>();
 
@@ -135,8 +141,7 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
 
   /** Resolves when every queued scan has finished. */
   whenIdle(): Promise<void> {
-    if (!this.scanning && this.queue.length === 0) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    return this.scans.whenIdle();
   }
 
   private async ensureScanned(uri: vscode.Uri): Promise<void> {
@@ -148,33 +153,22 @@ export class ModelsTreeProvider implements vscode.TreeDataProvider<ModelNode>, v
     }
     const c = this.cache.get(uri.fsPath);
     if (c && c.mtimeMs === st.mtimeMs && c.size === st.size) return;
-    if (!this.queue.some((q) => q.fsPath === uri.fsPath)) this.queue.push(uri);
-    void this.drain();
+    this.scans.push(uri);
   }
 
-  // One scan at a time: each runs in its own worker, and a workspace may hold many models.
-  private async drain(): Promise<void> {
-    if (this.scanning) return;
-    this.scanning = true;
+  // One scan at a time (the queue): each runs in its own worker, and a workspace may hold many models.
+  private async scan(uri: vscode.Uri): Promise<void> {
+    let st;
     try {
-      for (let uri = this.queue.shift(); uri; uri = this.queue.shift()) {
-        let st;
-        try {
-          st = await stat(uri.fsPath);
-        } catch {
-          continue;
-        }
-        const r = await runJobWithProgress(this.context.extensionUri, { kind: 'scan', path: uri.fsPath }, { title: `scanning ${basename(uri.fsPath)}`, silent: true, quietErrors: true });
-        const entry: CacheEntry = r.ok ? { mtimeMs: st.mtimeMs, size: st.size, scan: r.value } : { mtimeMs: st.mtimeMs, size: st.size, error: r.message };
-        if (!r.ok) log().warn(`models view: ${uri.fsPath}: ${r.message}`);
-        this.cache.set(uri.fsPath, entry);
-        this.changed.fire(undefined);
-      }
-      await this.context.workspaceState.update(CACHE_KEY, Object.fromEntries([...this.cache].filter(([k]) => this.models.some((m) => m.fsPath === k))));
-    } finally {
-      this.scanning = false;
-      for (const w of this.idleWaiters.splice(0)) w();
+      st = await stat(uri.fsPath);
+    } catch {
+      return;
     }
+    const r = await runJobWithProgress(this.context.extensionUri, { kind: 'scan', path: uri.fsPath }, { title: `scanning ${basename(uri.fsPath)}`, silent: true, quietErrors: true });
+    const entry: CacheEntry = r.ok ? { mtimeMs: st.mtimeMs, size: st.size, scan: r.value } : { mtimeMs: st.mtimeMs, size: st.size, error: r.message };
+    if (!r.ok) log().warn(`models view: ${uri.fsPath}: ${r.message}`);
+    this.cache.set(uri.fsPath, entry);
+    this.changed.fire(undefined);
   }
 
   getTreeItem(node: ModelNode): vscode.TreeItem {

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { PruneScopeApi } from '../../src/extension/extension.js';
 import type { JobEvent } from '../../src/extension/job-bridge.js';
 import type { CompressJobResult } from '../../src/shared/protocol.js';
-import { api, EXTENSION_ID, sha, waitFor, workspaceDir, ws } from './workspace.js';
+import { api, EXTENSION_ID, sha, sleep, waitFor, workspaceDir, ws } from './workspace.js';
 
 
 interface Expected {
@@ -40,8 +40,9 @@ suite('PruneScope editor features', () => {
   test('the models tree lists the fixture models with format, parameters and sparsity', async () => {
     const a = await api();
     const e = expected();
-    const listed = await waitFor('the models tree to list and scan every fixture model', 60_000, async () => {
-      await a.modelsIdle();
+    const listed = await waitFor('the models tree to list and scan every fixture model', 45_000, async () => {
+      // bounded: a scan queue that never went idle must fail with this test's message, not mocha's timeout
+      await Promise.race([a.modelsIdle(), sleep(1000)]);
       const l = await a.models();
       const scanned = l.filter((m) => m.scan);
       return scanned.length >= 8 ? l : undefined;

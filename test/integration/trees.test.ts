@@ -142,8 +142,8 @@ suite('PruneScope tree ensembles in the models tree', () => {
     const e = expectedTrees();
     const file = path.join(workspaceDir(), e.file);
     let scan: Awaited<ReturnType<PruneScopeApi['models']>>[number]['scan'];
-    for (let i = 0; i < 600 && !scan; i++) {
-      await a.modelsIdle();
+    for (let i = 0; i < 300 && !scan; i++) {
+      await Promise.race([a.modelsIdle(), sleep(1000)]);
       scan = (await a.models()).find((m) => m.uri.fsPath === file)?.scan;
       if (!scan) await sleep(100);
     }
