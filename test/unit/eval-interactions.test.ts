@@ -43,6 +43,39 @@ test('sniffs TSV from the header; rating as label; other column names; extra col
   assert.deepEqual([...picked.extra[0].values], [9, 0]);
 });
 
+test('column names other tools write are recognised; two columns that fit one role are refused by name', async () => {
+  // MovieLens' ratings.csv (ml-latest), as downloaded
+  const ml = await readInteractions(write('ratings.csv', 'userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n'));
+  assert.equal(ml.userColumn, 'userId');
+  assert.equal(ml.itemColumn, 'movieId');
+  assert.equal(ml.labelColumn, 'rating');
+  assert.equal(ml.labelKind, 'rating');
+  assert.deepEqual([...ml.item], [1, 3]);
+  assert.deepEqual([...ml.label!], [4, 4.5]);
+  assert.deepEqual([...ml.timestamp!], [964982703, 964981247]);
+  // a pandas export with click labels, case and separators as written
+  const clicks = await readInteractions(write('clicks.csv', 'User_ID,Item-ID,Clicked\n0,2,1\n1,0,0\n'), { requireLabel: true });
+  assert.deepEqual([clicks.userColumn, clicks.itemColumn, clicks.labelColumn, clicks.labelKind], ['User_ID', 'Item-ID', 'Clicked', 'label']);
+  assert.deepEqual([...clicks.user, ...clicks.item, ...clicks.label!], [0, 1, 2, 0, 1, 0]);
+  // the exact default name wins over an alias; the alias column is then an extra column
+  const both = await readInteractions(write('both.csv', 'user,user_id,item,label\n0,7,1,1\n'), { extraColumns: 'all' });
+  assert.equal(both.userColumn, 'user');
+  assert.deepEqual(both.extra.map((e) => e.name), ['user_id']);
+  // a named column is read as named, aliases or not
+  const named = await readInteractions(write('named.csv', 'userId,uid,movieId,label\n0,5,1,1\n'), { columns: { user: 'uid' }, extraColumns: 'all' });
+  assert.deepEqual([...named.user], [5]);
+  assert.deepEqual(named.extra.map((e) => e.name), ['userId']);
+  await assert.rejects(
+    readInteractions(write('two-users.csv', 'userId,uid,movieId,label\n0,5,1,1\n')),
+    /two-users\.csv: line 1: columns 'userId' and 'uid' could each be the user column: rename all but one \(or name it: --user-column\)/,
+  );
+  await assert.rejects(readInteractions(write('two-labels.csv', 'user,item,click,is_click\n0,1,1,1\n')), /columns 'click' and 'is_click' could each be the label column/);
+  // a rating named as the label column is still a rating; any other label column holds 0/1 labels
+  const asNamed = await readInteractions(write('stars.csv', 'user,item,stars,label\n0,1,5,1\n'), { columns: { label: 'stars' } });
+  assert.equal(asNamed.labelKind, 'rating');
+  assert.equal(asNamed.labelColumn, 'stars');
+});
+
 test('quoted cells (RFC 4180): every value quoted, a quoted delimiter, a doubled quote; an unclosed quote names the line', async () => {
   const f = write('quoted.csv', '"user","item","label","note"\n"0","5","1","a, b"\n2,"3",0,"say ""hi"""\n');
   const t = await readInteractions(f);

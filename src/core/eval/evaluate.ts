@@ -303,7 +303,7 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         result.logloss = logloss(labels, logitOutput ? labelled.scores.map((z) => 1 / (1 + Math.exp(-z))) : labelled.scores);
         if (logitOutput) result.loglossOn = 'sigmoid of the logit output';
       } else {
-        if (labelled.table.labelColumn !== 'rating') {
+        if (labelled.table.labelKind !== 'rating') {
           const at = labels.findIndex((l) => l !== 0 && l !== 1);
           result.labelsAsRatings = `${labelled.table.file}: ${labelled.table.labelColumn} of data row ${at + 1} is ${labels[at]}, not 0 or 1: the labels were scored as ratings (RMSE, MAE), not as clicks (AUC, logloss)`;
         }

@@ -2,24 +2,42 @@
 // split into lines chunk by chunk (no whole-file string, no per-line regex), numbers parsed by
 // hand. Every error names the file and the line (1-based, the header is line 1).
 //
-// Columns: `user`, `item` (0-based embedding rows; other names via options), optional `label`
-// or `rating`, `timestamp`, and extra integer columns (DeepFM fields beyond user and item, in
-// file order) when asked for.
+// Columns: `user`, `item` (0-based embedding rows; other names via options, and the names other
+// tools write are recognised: COLUMN_ALIASES), optional `label` or `rating`, `timestamp`, and
+// extra integer columns (DeepFM fields beyond user and item, in file order) when asked for.
 
 import * as fs from 'node:fs';
 import { ioReason, ModelFileError } from '../model/ir.js';
 import type { FieldColumns } from '../model/field-columns.js';
 
 export interface InteractionColumnNames {
-  /** default 'user' */
+  /** default 'user', else the one column named like a user id (COLUMN_ALIASES) */
   user?: string;
-  /** default 'item' */
+  /** default 'item', else the one column named like an item id */
   item?: string;
-  /** default 'label', then 'rating' */
+  /** default 'label', then 'rating', else the one column named like a click label */
   label?: string;
-  /** default 'timestamp' */
+  /** default 'timestamp', else the one column named like a time */
   timestamp?: string;
 }
+
+/**
+ * Column names that other tools and public datasets write, compared with case, spaces, '-' and
+ * '_' ignored: MovieLens' ratings.csv (userId, movieId, rating, timestamp), Amazon reviews
+ * (reviewerID, asin... not ids: those need remapping), Criteo-style click logs (click), pandas
+ * exports (user_id, item_id). A file with two columns that both fit one role is refused, naming
+ * them: guessing could train on the wrong ids.
+ */
+export const COLUMN_ALIASES = {
+  user: ['user', 'userid', 'uid', 'users', 'customerid', 'visitorid', 'sessionuser'],
+  item: ['item', 'itemid', 'iid', 'items', 'movieid', 'movie', 'productid', 'product', 'articleid', 'videoid', 'songid', 'trackid', 'bookid'],
+  label: ['label', 'click', 'clicked', 'isclick', 'clicklabel'],
+  rating: ['rating', 'ratings', 'stars'],
+  timestamp: ['timestamp', 'time', 'ts', 'unixtime', 'unixtimestamp'],
+} as const;
+
+/** A header cell as COLUMN_ALIASES compares it. */
+const normalizedColumn = (name: string): string => name.toLowerCase().replace(/[\s_\-.]/g, '');
 
 export interface ReadInteractionsOptions {
   columns?: InteractionColumnNames;
@@ -57,8 +75,13 @@ export interface InteractionTable {
   item: Int32Array;
   /** the label or rating column, when the file has one */
   label?: Float32Array;
-  /** which column `label` came from */
+  /** which column `label` came from (its name in the header) */
   labelColumn?: string;
+  /** a rating (RMSE and MAE, regression) or a 0/1 label (AUC, logloss, binary cross-entropy) */
+  labelKind?: 'label' | 'rating';
+  /** the header's names of the user and item columns read */
+  userColumn: string;
+  itemColumn: string;
   timestamp?: Float64Array;
   extra: Array<{ name: string; values: Int32Array }>;
 }
@@ -225,6 +248,7 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     item: opts.columns?.item ?? 'item',
     timestamp: opts.columns?.timestamp ?? 'timestamp',
   };
+  let labelKind: 'label' | 'rating' | undefined;
   for (const [what, v] of [['user', opts.userVocab], ['item', opts.itemVocab]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`readInteractions: ${what}Vocab must be a positive integer, got ${v}`);
   }
@@ -256,27 +280,36 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     if (!cols) return fail(ln, 'a quoted column name has no closing quote');
     header = cols.map((h) => h.trim());
     const find = (name: string) => header!.indexOf(name);
-    userAt = find(names.user);
-    itemAt = find(names.item);
+    /** the column given by name, else the default name, else the one column that fits an alias */
+    const resolve = (role: keyof typeof COLUMN_ALIASES, given: string | undefined, fallback: string): number => {
+      if (given !== undefined) return find(given);
+      const exact = find(fallback);
+      if (exact >= 0) return exact;
+      const aliases: readonly string[] = COLUMN_ALIASES[role];
+      const fits = header!.map((h, i) => (aliases.includes(normalizedColumn(h)) ? i : -1)).filter((i) => i >= 0);
+      if (fits.length > 1) fail(ln, `columns ${fits.map((i) => `'${header![i]}'`).join(' and ')} could each be the ${role === 'label' || role === 'rating' ? 'label' : role} column: rename all but one${role === 'timestamp' ? '' : ` (or name it: --${role === 'rating' ? 'label' : role}-column)`}`);
+      return fits.length === 1 ? fits[0] : -1;
+    };
+    userAt = resolve('user', opts.columns?.user, 'user');
+    itemAt = resolve('item', opts.columns?.item, 'item');
     const missing = [userAt < 0 ? names.user : '', itemAt < 0 ? names.item : ''].filter(Boolean);
     if (missing.length > 0) {
       fail(ln, `header has no column ${missing.map((m) => `'${m}'`).join(' or ')} (columns: ${header.join(', ')}; the header is required)`);
     }
+    names.user = header[userAt];
+    names.item = header[itemAt];
     if (opts.columns?.label !== undefined) {
       labelAt = find(opts.columns.label);
       if (labelAt < 0) fail(ln, `header has no label column '${opts.columns.label}'`);
-      labelColumn = opts.columns.label;
     } else {
-      labelAt = find('label');
-      labelColumn = 'label';
-      if (labelAt < 0) {
-        labelAt = find('rating');
-        labelColumn = 'rating';
-      }
-      if (labelAt < 0) labelColumn = undefined;
+      labelAt = resolve('label', undefined, 'label');
+      if (labelAt < 0) labelAt = resolve('rating', undefined, 'rating');
     }
+    labelColumn = labelAt >= 0 ? header[labelAt] : undefined;
+    labelKind = labelColumn === undefined ? undefined : (COLUMN_ALIASES.rating as readonly string[]).includes(normalizedColumn(labelColumn)) ? 'rating' : 'label';
     if (opts.requireLabel && labelAt < 0) fail(ln, `header has no 'label' or 'rating' column (columns: ${header.join(', ')})`);
-    timeAt = find(names.timestamp);
+    timeAt = resolve('timestamp', opts.columns?.timestamp, 'timestamp');
+    if (timeAt >= 0) names.timestamp = header[timeAt];
     const used = new Set([userAt, itemAt, labelAt, timeAt]);
     if (opts.extraColumns === 'all') {
       extraAt = header.map((_, i) => i).filter((i) => !used.has(i));
@@ -378,6 +411,9 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     item: item.view(),
     label: labelAt >= 0 ? Float32Array.from(label.buf.subarray(0, label.n)) : undefined,
     labelColumn,
+    labelKind,
+    userColumn: names.user,
+    itemColumn: names.item,
     timestamp: timeAt >= 0 ? time.buf.slice(0, time.n) : undefined,
     extra: extra.map((g, i) => ({ name: extraNames[i], values: g.view() })),
   };

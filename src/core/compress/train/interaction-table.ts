@@ -54,7 +54,7 @@ export async function readInteractionTable(
   const n = t.rows;
   const label = new Float32Array(n);
   let implicit = true;
-  if (t.label && t.labelColumn !== 'rating') {
+  if (t.label && t.labelKind !== 'rating') {
     for (let r = 0; r < n; r++) {
       const l = t.label[r];
       // the reader counts lines from 1 with the header first: data row r is on line r + 2
@@ -66,7 +66,7 @@ export async function readInteractionTable(
   } else {
     label.fill(1);
   }
-  const rating = t.label && t.labelColumn === 'rating' ? Float32Array.from(t.label) : undefined;
+  const rating = t.label && t.labelKind === 'rating' ? Float32Array.from(t.label) : undefined;
   const E = t.extra.length;
   const extra = new Int32Array(n * E);
   t.extra.forEach((col, e) => {
