@@ -304,6 +304,8 @@ test('factorize: skips what it cannot rewrite or gain from, and rejects bad sett
   await assert.rejects(factorizeModel(ir, { rank: 0 }), /rank must be a positive integer/);
   await assert.rejects(factorizeModel(ir, { energy: 1.2 }), /energy must be in/);
   await assert.rejects(factorizeModel(ir, { tensors: ['nope'] }), /no tensor named "nope"/);
+  // a recipe's ["embeddings"] is a list of names; the message says how to write the keyword
+  await assert.rejects(factorizeModel(ir, { tensors: ['embeddings'] }), /factorize: no tensor named "embeddings"; a list holds tensor names: for the keyword write "tensors": "embeddings", not \["embeddings"\]/);
   const none = await factorizeModel(ir, { rank: 8 });
   assert.equal(none.factorized.length, 0);
   assert.match(none.notes.join('\n'), /No tensor was factorized/);

@@ -17,6 +17,7 @@
 // The rank is given, or the smallest keeping a share of sum sigma^2 (`energy`), or both (the
 // energy's rank, at most `rank`). A tensor is factorized only when r (m + n) < m n (1 - minSaving).
 
+import { unknownTensorNames } from './method-settings.js';
 import * as path from 'node:path';
 import { DType, ModelFileError, ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../model/tensor-data.js';
@@ -513,7 +514,7 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
   if (Array.isArray(st.tensors)) {
     const known = new Set(ir.tensors.map((t) => t.name));
     const missing = st.tensors.filter((n) => !known.has(n));
-    if (missing.length) throw new ModelFileError(ir.path, `factorize: no tensor named ${missing.map((m) => `"${m}"`).join(', ')}`);
+    if (missing.length) throw new ModelFileError(ir.path, `factorize: ${unknownTensorNames(missing, ['all', 'embeddings', 'dense'], [...known])}`);
   }
   const signal = ctx.signal;
   const skipped: Array<{ tensor: string; reason: string }> = [];

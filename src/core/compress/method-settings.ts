@@ -354,6 +354,18 @@ const count = (description: string, extra: Partial<NumberSpec> = {}): NumberSpec
 const text = (description: string, required = false): StringSpec => ({ kind: 'string', description, ...(required ? { required } : {}) });
 const choice = (choices: readonly string[], description: string, extra: Partial<EnumSpec> = {}): EnumSpec => ({ kind: 'enum', choices, description, ...extra });
 const names = (description: string): ListSpec => ({ kind: 'list', items: { kind: 'string' }, minItems: 1, description });
+/**
+ * "no tensor named ..." for names a model lacks. A keyword written as a list (`"tensors":
+ * ["embeddings"]` in a recipe) is read as a tensor name, as a tensor may be named so: the message
+ * says how to write the keyword.
+ */
+export function unknownTensorNames(missing: readonly string[], keywords: readonly string[], known?: readonly string[]): string {
+  const kw = missing.filter((m) => keywords.includes(m));
+  const hint = kw.length ? `; a list holds tensor names: for the keyword write "tensors": "${kw[0]}", not ["${kw[0]}"]` : '';
+  const list = known && known.length <= 40 ? ` (tensors: ${known.join(', ')})` : '';
+  return `no tensor named ${missing.map((m) => `"${m}"`).join(', ')}${hint}${hint ? '' : list}`;
+}
+
 const tensorsOrNames = (keywords: readonly string[], what: string, dflt: string): EitherSpec => ({
   kind: 'either',
   options: [{ kind: 'enum', choices: keywords }, { kind: 'list', items: { kind: 'string' }, minItems: 1 }],

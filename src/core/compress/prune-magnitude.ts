@@ -12,6 +12,7 @@
 // element order) and, for whole columns, the dead indices: ONNX output re-reads each tensor chunk
 // by chunk while it is written, so no table is ever held whole (no mask, no value array).
 
+import { unknownTensorNames } from './method-settings.js';
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
 import { dtypeByteSize, encodeFloats, forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
 import { collectBytes, TensorByteStream } from '../model/tensor-stream.js';
@@ -85,7 +86,7 @@ export function chooseTensors(ir: ModelIR, which: 'embeddings+dense' | string[] 
   const byName = new Map(ir.tensors.map((t) => [t.name, t]));
   return which.map((name) => {
     const t = byName.get(name);
-    if (!t) throw new ModelFileError(ir.path, `no tensor named "${name}" (tensors: ${ir.tensors.map((x) => x.name).join(', ')})`);
+    if (!t) throw new ModelFileError(ir.path, unknownTensorNames([name], ['embeddings+dense'], [...byName.keys()]));
     if (!isFloatDtype(t.dtype)) throw new ModelFileError(ir.path, `tensor "${name}" is ${t.dtype}; only float tensors can be magnitude-pruned`);
     return t;
   });

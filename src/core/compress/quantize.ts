@@ -3,6 +3,7 @@
 // embedding tables with scales per row or per column (ONNX only); TF.js manifest affine uint8/uint16. Every result is checked against the float model on the same generated inputs
 // (onnxruntime-node / TF.js), and the notes say what the change buys and what it does not.
 
+import { unknownTensorNames } from './method-settings.js';
 import { formatBytes } from '../../shared/format.js';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -119,7 +120,7 @@ function selectTensors(ir: ModelIR, s: Required<Pick<QuantizeSettings, 'dtype' |
     const byName = new Map(ir.tensors.map((t) => [t.name, t]));
     return s.tensors.map((n) => {
       const t = byName.get(n);
-      if (!t) throw new ModelFileError(ir.path, `quantize: no tensor named "${n}"`);
+      if (!t) throw new ModelFileError(ir.path, `quantize: ${unknownTensorNames([n], ['all', 'embeddings', 'dense'], [...byName.keys()])}`);
       return t;
     });
   }
