@@ -543,6 +543,8 @@ export class Commands implements PanelActions {
     if (!target) return undefined;
     const s = readSettings(model);
     const candidates = args.candidates ?? datasetFile(s);
+    // the workspace's default file may belong to another model: then the job runs without HR/NDCG
+    const fromSetting = args.candidates === undefined && candidates !== undefined;
     const tempDir = tempDirFor(target.out);
     const panel = AnalysisPanel.show(this.context.extensionUri, model, this);
     log().info(`${name} ${model.fsPath} -> ${target.out} ${JSON.stringify(steps ?? settings)}`);
@@ -558,7 +560,7 @@ export class Commands implements PanelActions {
         overwrite: target.overwrite,
         tempDir,
         epsilon: s.nearZeroEpsilon,
-        evaluate: args.evaluate === false ? undefined : { candidates, k: s.defaultK, latency: s.measureLatency },
+        evaluate: args.evaluate === false ? undefined : { candidates, candidatesFromSetting: fromSetting, k: s.defaultK, latency: s.measureLatency },
       },
       {
         title: `${label} ${basename(model.fsPath)}`,

@@ -157,3 +157,41 @@ test('a two-step recipe job chains the methods in the temp folder', async () => 
   assert.ok(r.comparison.bytes.after! < r.comparison.bytes.before!, 'float16 did not shrink the file');
   assert.equal(r.after.totalZeros, 512);
 });
+
+test("candidates from the workspace setting that do not fit the model: the job runs without HR/NDCG and says so; chosen ones stop it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-compress-cand-'));
+  const model = join(dir, 'mf.onnx');
+  await writeOnnxFile(model, new OnnxGraphBuilder({ graphName: 'mf', opset: 17 })
+    .input('user', 'int64', ['batch'])
+    .input('item', 'int64', ['batch'])
+    .output('score', 'float32', ['batch', 1])
+    .initializer('user_embedding.weight', 'float32', [4, 8], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i + 1)))
+    .initializer('item_embedding.weight', 'float32', [6, 8], Float32Array.from({ length: 48 }, (_, i) => Math.cos(i)))
+    .initializer('ones', 'float32', [8, 1], new Float32Array(8).fill(1))
+    .node('Gather', ['user_embedding.weight', 'user'], ['u'], { axis: 0 }, { name: '/user_embedding/Gather' })
+    .node('Gather', ['item_embedding.weight', 'item'], ['i'], { axis: 0 }, { name: '/item_embedding/Gather' })
+    .node('Mul', ['u', 'i'], ['p'], {}, { name: '/Mul' })
+    .node('MatMul', ['p', 'ones'], ['score'], {}, { name: '/sum/MatMul' })
+    .toModelProto());
+  // another model's candidates: item 40 is outside this model's 6-row table
+  const other = join(dir, 'other-candidates.csv');
+  writeFileSync(other, 'user,item,label\n0,40,1\n0,1,0\n0,2,0\n');
+  const job = (out: string, candidatesFromSetting: boolean) =>
+    runJobInProcess(
+      {
+        kind: 'compress', path: model, method: 'prune-magnitude', settings: { sparsity: 0.5 }, outPath: join(dir, out), tempDir: tempDirFor(join(dir, out)),
+        evaluate: { candidates: other, candidatesFromSetting, k: 10, latency: false },
+      },
+      new AbortController().signal,
+      () => undefined,
+    );
+  await assert.rejects(job('chosen.onnx', false), /other-candidates\.csv: line 2: item 40 is outside the model's embedding table \(6 rows/);
+  assert.equal(existsSync(join(dir, 'chosen.onnx')), false);
+  const r = (await job('from-setting.onnx', true)) as CompressJobResult;
+  assert.ok(existsSync(join(dir, 'from-setting.onnx')));
+  assert.equal(r.comparison.ndcg, undefined);
+  assert.equal(r.comparison.hr, undefined);
+  const note = r.notes.at(-1) ?? '';
+  assert.match(note, /^No HR\/NDCG before and after: the candidates file of the prunescope\.datasetPath setting does not fit this model \(.*other-candidates\.csv: line 2: item 40 is outside/);
+  assert.match(r.notes[0], /pruned|zero/i, 'the method summary stays first');
+});

@@ -82,6 +82,11 @@ export interface CompressJobSpec {
   evaluate?: {
     /** candidates CSV (user,item,label) for HR@K / NDCG@K / AUC */
     candidates?: string;
+    /**
+     * the candidates file is the workspace's default (a setting), not one chosen for this model:
+     * when it does not fit the model, the job runs without HR/NDCG and says so, instead of failing
+     */
+    candidatesFromSetting?: boolean;
     k?: number;
     /** measure latency of both models (default true) */
     latency?: boolean;

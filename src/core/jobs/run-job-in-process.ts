@@ -336,8 +336,18 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
   // whole file in memory, and the output is read next
   let ir: ModelIR | undefined = await readModel(spec.path, { signal, onProgress: (f) => report('reading', 0.05 * f) });
   signal.throwIfAborted();
-  // a bad candidates file stops the job now, not as a note beside a model never evaluated
-  if (spec.evaluate?.candidates) await checkCandidatesFile(ir, spec.evaluate.candidates);
+  // a bad candidates file stops the job now, not as a note beside a model never evaluated;
+  // one that came from a workspace setting (for some model) and does not fit this one is left out
+  const dataNotes: string[] = [];
+  if (spec.evaluate?.candidates) {
+    try {
+      await checkCandidatesFile(ir, spec.evaluate.candidates);
+    } catch (e) {
+      if (!spec.evaluate.candidatesFromSetting || !(e instanceof ModelFileError)) throw e;
+      dataNotes.push(`No HR/NDCG before and after: the candidates file of the prunescope.datasetPath setting does not fit this model (${e.message}); size and latency are compared.`);
+      spec = { ...spec, evaluate: { ...spec.evaluate, candidates: undefined } };
+    }
+  }
   await makeTempDir(spec.tempDir, spec.outPath);
   // The model is written, analysed and evaluated in the temp folder and renamed into place only
   // at the very end: a job cancelled or failed at any point leaves no output behind.
@@ -417,7 +427,7 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
     output: spec.outPath,
     outputFiles,
     changes,
-    notes,
+    notes: [...notes, ...dataNotes],
     ...(training.length ? { training } : {}),
     comparison,
     before: beforeReport as ModelReport,
