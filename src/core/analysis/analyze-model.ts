@@ -4,6 +4,7 @@
 // pass is made only where a figure needs a first one: per-column / per-tensor int8 error (the
 // scales are the column maxima) of kernels that were not kept in memory.
 
+import { isFloatDtype } from '../model/dtype.js';
 import { availableParallelism } from 'node:os';
 import { ModelIR, ModelTensor } from '../model/ir.js';
 import { forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
@@ -67,7 +68,6 @@ export interface AnalyzeOptions {
   kernel?: 'auto' | 'js';
 }
 
-const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
 /** The [rows, cols] matrix a tensor is seen as: [shape[0], rest]; TF.js conv kernels [.., out] by output channel. */
 export function matrixView(t: Pick<ModelTensor, 'shape' | 'role'>, format: string, count: number): { rows: number; cols: number } {
@@ -191,7 +191,7 @@ export async function analyzeTensor(stored: ModelTensor, ctx: TensorContext): Pr
   const flatten = view.cols > MAX_ROW_ELEMENTS;
   const rows = flatten ? count : view.rows;
   const cols = flatten ? 1 : view.cols;
-  const isFloat = FLOAT_DTYPES.has(t.dtype);
+  const isFloat = isFloatDtype(t.dtype);
   const isMatrix = !flatten && t.shape.length >= 2 && rows >= 2 && cols >= 2;
   const plan: ReturnType<typeof int8Plan> = flatten ? { granularity: 'per-tensor', mode: 'tensor' } : int8Plan(t, ctx.format);
   // already quantized: another int8 rounding of its values is no opportunity

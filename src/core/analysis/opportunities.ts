@@ -1,7 +1,7 @@
 // Ranks what could be done to a model, with the bytes each step would save on disk. Each rule is
 // stated from the numbers of the report, so the reason can be shown next to the suggestion.
 
-import { dtypeByteSize } from '../model/dtype.js';
+import { dtypeByteSize, isFloatDtype } from '../model/dtype.js';
 import { formatBytes as formatBytesShared } from '../../shared/format.js';
 import type { ModelReport, Opportunity, TensorReport } from '../../shared/report.js';
 
@@ -14,7 +14,6 @@ export const MIN_TENSOR_PARAMS = 1024;
 /** unstructured sparsity from which the "zeros buy no speed" note is given */
 export const HIGH_SPARSITY = 0.5;
 
-const FLOATS: ReadonlySet<string> = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
 /** "1.5 KB", "600 MB": the CLI's and the findings' short form (src/shared/format.ts). */
 export function formatBytes(n: number): string {
@@ -28,7 +27,7 @@ function pct(x: number): string {
 /** bytes per stored element of a float tensor that is stored unquantized (0 otherwise) */
 function storedFloatBytes(t: TensorReport): number {
   if (t.storedDtype !== t.dtype) return 0;
-  return FLOATS.has(t.storedDtype) ? dtypeByteSize(t.storedDtype) : 0;
+  return isFloatDtype(t.storedDtype) ? dtypeByteSize(t.storedDtype) : 0;
 }
 
 export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainableParams'>): Opportunity[] {

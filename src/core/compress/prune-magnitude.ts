@@ -12,6 +12,7 @@
 // element order) and, for whole columns, the dead indices: ONNX output re-reads each tensor chunk
 // by chunk while it is written, so no table is ever held whole (no mask, no value array).
 
+import { isFloatDtype } from '../model/dtype.js';
 import { unknownTensorNames } from './method-settings.js';
 import { DType, ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js';
 import { dtypeByteSize, encodeFloats, forEachTensorChunk, tensorElementCount } from '../model/tensor-data.js';
@@ -67,10 +68,6 @@ export const magnitudeStreaming = { chunkElements: 1 << 20 };
 function checkSparsity(s: unknown, what: string, file: string): number {
   if (typeof s !== 'number' || !(s >= 0 && s <= 1)) throw new ModelFileError(file, `${what} must be a number in [0, 1], got ${String(s)}`);
   return s;
-}
-
-function isFloatDtype(d: DType): boolean {
-  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
 }
 
 /** The tensors a magnitude method works on: by default every embedding table and dense kernel. */

@@ -9,6 +9,7 @@
 // are refused, except as the starts/ends of a Slice, where exporters write INT64_MAX / INT64_MIN
 // to mean "to the end": those are clamped, which ONNX's clamping makes equivalent.
 
+import { isFloatDtype } from './dtype.js';
 import * as tf from '@tensorflow/tfjs';
 import { DType, GraphNode, GraphValueInfo, ModelFileError, ModelIR, ModelTensor, TensorRole } from './ir.js';
 import { readTensorBytes, readTensorFloat32, tensorElementCount } from './tensor-data.js';
@@ -22,7 +23,6 @@ export const SUPPORTED_ONNX_OPS = [
 const TRAINABLE_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel', 'bias', 'weight', 'norm']);
 /** float dtypes whose trained values can be written back in the same dtype */
 const TRAINABLE_DTYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'float64']);
-const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
 const INT_DTYPES: ReadonlySet<DType> = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']);
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -389,7 +389,7 @@ function compileNode(node: GraphNode, opset: number, clamped: ReadonlySet<string
 async function constantTensor(t: ModelTensor, file: string, clamped: Set<string>): Promise<tf.Tensor | undefined> {
   const shape = t.shape;
   const n = tensorElementCount(shape);
-  if (FLOAT_DTYPES.has(t.dtype)) return tf.tensor(await readTensorFloat32(t), shape, 'float32');
+  if (isFloatDtype(t.dtype)) return tf.tensor(await readTensorFloat32(t), shape, 'float32');
   if (t.dtype === 'bool') {
     const bytes = await readTensorBytes(t);
     return tf.tensor(Uint8Array.from(bytes.subarray(0, n), (b) => (b ? 1 : 0)), shape, 'bool');

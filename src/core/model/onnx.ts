@@ -3,6 +3,7 @@
 // tensor's values are asked for. Every size in the file is checked against the real sizes before
 // anything is allocated, and roles/layers are derived from the ops that consume each tensor.
 
+import { isFloatDtype } from './dtype.js';
 import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -591,7 +592,6 @@ interface RoleGuess {
 
 const ROLE_PRIORITY: TensorRole[] = ['embedding', 'dense-kernel', 'conv-kernel', 'norm', 'bias', 'weight', 'quant-param', 'constant'];
 
-const FLOAT_DTYPES = new Set<DType>(['float32', 'float16', 'bfloat16', 'float64']);
 /** Integer storage that may hold quantized weights (as opposed to shapes and indices). */
 const QUANT_STORAGE = new Set<DType>(['int8', 'uint8', 'int16', 'uint16', 'int32']);
 
@@ -685,7 +685,7 @@ function roleFromConsumer(
   transposedSoFar: boolean,
   depth: number,
 ): RoleGuess {
-  const isFloat = FLOAT_DTYPES.has(info.dtype);
+  const isFloat = isFloatDtype(info.dtype);
   const maybeQuant = isFloat || QUANT_STORAGE.has(info.dtype);
   const attrInt = (n: string): number | undefined => {
     const a = (ref.node.attribute ?? []).find((x) => x.name === n);
@@ -993,7 +993,7 @@ export async function readOnnxModel(
     let role: TensorRole;
     if (codesOwner !== undefined) role = 'quant-param';
     else if (g) role = g.role;
-    else if (!FLOAT_DTYPES.has(d.dtype)) role = 'constant';
+    else if (!isFloatDtype(d.dtype)) role = 'constant';
     else role = d.shape.length >= 2 || (count > 1 && looksLikeParameterName(f.name)) ? 'weight' : 'constant';
     const consumers = [...new Set((walk.consumers.get(f.name) ?? []).map((c) => c.ref.node.opType ?? ''))];
     const trainable = role !== 'constant' && role !== 'quant-param';

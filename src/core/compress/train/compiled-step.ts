@@ -19,6 +19,7 @@
 //  TF.js layers: InputLayer, Embedding, Flatten, Reshape, Concatenate, Multiply, Add, Dot,
 //  Dense (linear / relu / sigmoid / tanh), Activation, Cropping2D (on id inputs).
 
+import { isFloatDtype } from '../../model/dtype.js';
 import * as tf from '@tensorflow/tfjs';
 import type { GraphNode, ModelIR, ModelTensor, TensorRole } from '../../model/ir.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from '../../model/tensor-data.js';
@@ -460,7 +461,6 @@ function makeEngine(p: Program, summary: string): FastEngine {
 
 const TRAINABLE_ROLES: ReadonlySet<TensorRole> = new Set(['embedding', 'dense-kernel', 'bias', 'weight', 'norm']);
 const TRAINABLE_DTYPES = new Set(['float32', 'float16', 'float64']);
-const FLOAT_DTYPES = new Set(['float32', 'float16', 'bfloat16', 'float64']);
 const INT_DTYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']);
 
 /** the same rule as onnx-to-tfjs.ts' default */
@@ -505,14 +505,14 @@ function analyzeOnnx(ir: ModelIR): OnnxAnalysis {
       if (t.shape.length === 2 && u.length > 0 && u.every((x) => x.node.op === 'Gather' && x.slot === 0 && Number(x.node.attrs.axis ?? 0) === 0)) tableNames.add(t.name);
       else denseNames.add(t.name);
       kinds.set(t.name, 'float');
-    } else if (FLOAT_DTYPES.has(t.dtype)) kinds.set(t.name, 'float');
+    } else if (isFloatDtype(t.dtype)) kinds.set(t.name, 'float');
     else if (INT_DTYPES.has(t.dtype) || t.dtype === 'bool') kinds.set(t.name, 'int');
   }
   const produced = new Set(nodes.flatMap((n) => n.outputs));
   const feeds: FeedSpec[] = [];
   for (const v of ir.graph.inputs) {
     if (byName.has(v.name) || produced.has(v.name)) continue;
-    if (v.dtype && FLOAT_DTYPES.has(v.dtype)) throw new UnsupportedGraphError(`float graph input '${v.name}' (dense features) is not supported by the fast engine`);
+    if (v.dtype && isFloatDtype(v.dtype)) throw new UnsupportedGraphError(`float graph input '${v.name}' (dense features) is not supported by the fast engine`);
     feeds.push(inputFeedSpec(v.name, v.shape));
     kinds.set(v.name, 'int');
   }
