@@ -233,10 +233,6 @@ function evaluateClassifier(e: TreeEnsemble, X: FeatureMatrix, r: (x: number) =>
 }
 
 /**
- * The one score per row that validation metrics use: the regressor's single target, or the
- * positive class of a binary classifier. Throws for multi-target / multi-class ensembles.
- */
-/**
  * Columns of the output that ORT leaves unwritten (so their content is undefined): a binary
  * classifier scoring only class 0 with PROBIT writes the probit of that score alone.
  */
@@ -246,6 +242,10 @@ export function ortUnwrittenColumns(e: TreeEnsemble): number[] {
   return [1];
 }
 
+/**
+ * The one score per row that validation metrics use: the regressor's single target, or the
+ * positive class of a binary classifier. Throws for multi-target / multi-class ensembles.
+ */
 export function singleScore(e: TreeEnsemble, out: TreeOutputs): Float32Array {
   if (out.columns === 1) return out.scores;
   if (e.op === 'TreeEnsembleClassifier' && out.columns === 2) {
