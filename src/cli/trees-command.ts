@@ -63,7 +63,7 @@ function formatAnalysis(a: TreeEnsembleAnalysis): string {
     `features: ${a.features}, unused: ${a.unusedFeatures.length ? a.unusedFeatures.map((f) => `f${f}`).join(', ') : 'none'}`,
     `feature importance (ranked by ${a.rankedBy}${
       a.permutation
-        ? `: mean ${a.permutation.metric.toUpperCase()} ${a.permutation.metric === 'auc' ? 'drop' : 'increase'} when the column is shuffled, ${a.permutation.repeats} repeats (seed ${a.permutation.seed}) on ${a.permutation.rows} rows, baseline ${fmt(a.permutation.baseline, 5)}`
+        ? `: mean ${a.permutation.metric.toUpperCase()} ${a.permutation.metric === 'rmse' ? 'increase' : 'drop'} when the column is shuffled, ${a.permutation.repeats} repeats (seed ${a.permutation.seed}) on ${a.permutation.rows} rows, baseline ${fmt(a.permutation.baseline, 5)}`
         : ''
     }):`,
     `  rank feature  splits       cover        gain  outputChange${a.permutation ? '  permutation (+- sd)' : ''}`,

@@ -404,9 +404,9 @@ export interface TreeRemovalResult {
   droppedTrees: number[];
   baseValues?: { before: number[]; after: number[] };
   /** on the rows the removal chose on: optimistic, never held out */
-  tuning: { metric: 'auc' | 'rmse'; before: number; after: number; rows: number };
+  tuning: { metric: 'auc' | 'rmse' | 'accuracy'; before: number; after: number; rows: number };
   /** on rows the removal never saw */
-  heldOut: { metric: 'auc' | 'rmse'; before: number; after: number; rows: number; source: string };
+  heldOut: { metric: 'auc' | 'rmse' | 'accuracy'; before: number; after: number; rows: number; source: string };
   before: { trees: number; nodes: number; leaves: number; bytes: number };
   after: { trees: number; nodes: number; leaves: number; bytes: number };
   notes: string[];

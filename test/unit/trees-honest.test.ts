@@ -101,6 +101,15 @@ test('trees honest split: seeded, disjoint, complete, stratified, exact size', (
   const r0 = a.tuneRows[0];
   assert.deepEqual(Array.from(a.tune.X.data.subarray(0, 4)), Array.from(d.X.data.subarray(r0 * 4, r0 * 4 + 4)));
   assert.throws(() => splitTuning(d, { fraction: 1 }), /fraction/);
+  assert.equal(a.stratified, true);
+  // classes of a multi-class classifier: each keeps its share in both halves (60 / 30 / 10 rows)
+  const classes = { X: { data: new Float32Array(100), rows: 100, features: 1 }, labels: Float32Array.from({ length: 100 }, (_, r) => (r < 60 ? 7 : r < 90 ? 8 : 9)) };
+  const m = splitTuning(classes, { seed: 3 });
+  assert.equal(m.stratified, true);
+  assert.deepEqual([7, 8, 9].map((c) => m.tune.labels.filter((y) => y === c).length), [30, 15, 5]);
+  // a regression target is not stratified
+  const reg = { X: { data: new Float32Array(100), rows: 100, features: 1 }, labels: Float32Array.from({ length: 100 }, (_, r) => r / 7) };
+  assert.equal(splitTuning(reg, { seed: 3 }).stratified, false);
 });
 
 test('trees honest rule: tree removal chooses on the tuning rows only and reports held-out numbers measured on the other rows', () => {

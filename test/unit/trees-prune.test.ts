@@ -243,7 +243,7 @@ test('trees: a binary forest (every leaf votes both classes) is post- and ensemb
   await prunedMatchOrt(forest, { post, drop }, valid.X);
 });
 
-test('trees: feature pruning that would remove only unused features is refused; validation of a 3-class ensemble says what it supports', () => {
+test('trees: feature pruning that would remove only unused features is refused; a 3-class ensemble is validated by accuracy, a 3-target regressor says what it supports', () => {
   // handMade reads f0, f1, f2 of 5 features: the 2 lowest-ranked are f3 and f4, both unused
   assert.throws(
     () => pruneFeatures(handMade(), { fraction: 0.4, nFeatures: 5 }),
@@ -254,10 +254,76 @@ test('trees: feature pruning that would remove only unused features is refused; 
   const three: TreeEnsemble = { ...handMade(), op: 'TreeEnsembleClassifier', nTargets: 3, classLabelsInts: [0, 1, 2], baseValues: [] };
   for (const t of three.trees) for (const n of t.nodes) if (!n.split) n.votes = [0, 1, 2].map((target) => ({ target, value: 0.1 * (target + 1) }));
   const X = { rows: 2, features: 5, data: new Float32Array(10) };
+  // every leaf votes class 2 highest: accuracy is the share of rows labelled 2
+  const a = analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(2, 1) });
+  assert.equal(a.permutation?.metric, 'accuracy');
+  assert.equal(a.permutation?.baseline, 0.5);
   assert.throws(
-    () => analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(0, 1) }),
-    /^Error: validation metrics \(AUC, RMSE\) need one score per row: a regressor with one target or a binary classifier; this TreeEnsembleClassifier has 3 outputs/,
+    () => analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(0, 7) }),
+    /^Error: data row 2: label 7 is not a class of this 3-class classifier \(its classes are 0, 1, 2\)/,
   );
+  const regressor: TreeEnsemble = { ...three, op: 'TreeEnsembleRegressor', classLabelsInts: undefined };
+  assert.throws(
+    () => analyzeTreeEnsemble(regressor, { features: 5, data: X, labels: Float32Array.of(0, 1) }),
+    /^Error: validation metrics need one score per row \(AUC, RMSE: a regressor with one target, a binary classifier\) or classes \(accuracy: a multi-class classifier\); this TreeEnsembleRegressor has 3 outputs/,
+  );
+});
+
+/** Three classes from the first features (argmax of three noisy scores); the rest is noise. */
+function threeClassData(rows: number, features: number, seed: number): { X: FeatureMatrix; labels: Float32Array } {
+  const d = makeCtrData(rows, features, seed);
+  const x = (r: number, f: number) => d.X.data[r * features + f];
+  let a = seed;
+  const noise = () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 0.6;
+  const labels = Float32Array.from({ length: rows }, (_, r) => {
+    const s = [2 * x(r, 0) + noise(), 2 * x(r, 1) + noise(), 1.6 * (x(r, 2) > 0.5 ? x(r, 3) : 1 - x(r, 3)) + 0.2 + noise()];
+    return s.indexOf(Math.max(...s)) + 10;
+  });
+  return { X: d.X, labels };
+}
+
+test('trees: a 3-class GBDT (one-vs-rest trees, SOFTMAX, class labels 10/11/12) is post- and ensemble-pruned by accuracy; the figures are the predicted labels\' and ORT agrees', async () => {
+  const train = threeClassData(900, 6, 61);
+  const valid = threeClassData(600, 6, 62);
+  // per class, boosted trees on "is this class", interleaved as LightGBM writes them (tree i votes class i % 3)
+  const perClass = [10, 11, 12].map((c, k) => trainGbdt({ X: train.X, labels: train.labels.map((y) => (y === c ? 1 : 0)) }, { trees: 6, maxDepth: 3, seed: 5 + k }));
+  const cls: TreeEnsemble = {
+    op: 'TreeEnsembleClassifier',
+    nTargets: 3,
+    classLabelsInts: [10, 11, 12],
+    trees: perClass[0].trees.flatMap((_, i) =>
+      perClass.map((g, k) => ({ id: i * 3 + k, nodes: g.trees[i].nodes.map((n) => ({ ...n, votes: n.votes.map((v) => ({ target: k, value: v.value })) })) })),
+    ),
+    baseValues: perClass.map((g) => g.baseValues[0]),
+    postTransform: 'SOFTMAX',
+    aggregate: 'SUM',
+    double: false,
+    hasCover: true,
+  };
+  const accuracy = (e: TreeEnsemble) => {
+    const p = evaluateTreeEnsemble(e, valid.X).labelIndex!;
+    let hit = 0;
+    for (let r = 0; r < valid.X.rows; r++) if ([10, 11, 12][p[r]] === valid.labels[r]) hit++;
+    return hit / valid.X.rows;
+  };
+  const before = accuracy(cls);
+  assert.ok(before > 0.6, `the fixture classifies: accuracy ${before}`);
+  const post = prunePost(cls, valid);
+  const drop = pruneTrees(cls, valid, { dropFraction: 0.5, tolerance: 0.01 });
+  assert.equal(post.tuning?.metric, 'accuracy');
+  assert.equal(post.tuning?.before, before);
+  assert.equal(post.tuning?.after, accuracy(post.ensemble));
+  assert.ok(post.tuning!.after >= before, `post-pruning may not lose accuracy at tolerance 0: ${before} -> ${post.tuning!.after}`);
+  assert.ok(post.after.nodes < post.before.nodes, `${post.after.nodes} of ${post.before.nodes} nodes`);
+  assert.equal(drop.tuning?.after, accuracy(drop.ensemble));
+  assert.ok(drop.tuning!.after >= before - 0.01 - 1e-12, `${before} -> ${drop.tuning!.after}`);
+  assert.ok(drop.after.trees < 18 && drop.after.trees >= 9, `${drop.after.trees} trees`);
+  assert.match(drop.notes.join(' '), /base value not re-fitted/);
+  // ranked by permutation of accuracy; the noise features f4, f5 rank last
+  const a = analyzeTreeEnsemble(cls, { features: 6, data: valid.X, labels: valid.labels });
+  assert.equal(a.permutation?.metric, 'accuracy');
+  assert.deepEqual(a.importance.slice(-2).map((f) => f.feature).sort(), [4, 5]);
+  await prunedMatchOrt(cls, { post, drop }, valid.X);
 });
 
 test('trees: the pruning AUC equals metrics.auc, ties included', () => {

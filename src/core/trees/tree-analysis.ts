@@ -5,6 +5,7 @@
 import { auc, isBinary, rmse } from '../eval/metrics.js';
 import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
 import { collapseFeatures } from './tree-collapse.js';
+import { classAccuracy, classIndices, isMultiClass, type TreeMetric } from './tree-metric.js';
 import { countNodes, maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
 import { mulberry32 } from '../samples/prng.js';
 
@@ -20,11 +21,12 @@ export interface FeatureImportance {
    * recorded). For a GBDT this is proportional to the usual split gain on the training data.
    */
   gain?: number;
-  /** with a dataset: mean |change| of the score when the feature's splits collapse to their majority child */
+  /** with a dataset: mean |change| of the score (summed over the outputs of a multi-output ensemble) when the feature's splits collapse to their majority child */
   outputChange?: number;
   /**
-   * with labelled data: permutation importance, the metric drop (AUC points for 0/1 labels, RMSE
-   * increase otherwise) when the feature's column is shuffled among the rows; mean over repeats
+   * with labelled data: permutation importance, the metric drop (AUC points for 0/1 labels,
+   * accuracy of a multi-class classifier, RMSE increase otherwise) when the feature's column is
+   * shuffled among the rows; mean over repeats
    */
   permutation?: number;
   /** standard deviation of the drop over the repeats */
@@ -34,7 +36,7 @@ export interface FeatureImportance {
 }
 
 export interface PermutationSettings {
-  metric: 'auc' | 'rmse';
+  metric: TreeMetric;
   repeats: number;
   seed: number;
   rows: number;
@@ -145,14 +147,29 @@ export interface AnalyzeTreesOptions {
 }
 
 
-/** Higher is better: AUC for 0/1 labels, -RMSE otherwise. */
-function goodness(labels: Float32Array, scores: ArrayLike<number>, metric: 'auc' | 'rmse'): number {
-  if (metric === 'auc') {
-    const a = auc(labels, scores);
-    if (a === undefined) throw new Error('the data has only one class: AUC is undefined');
-    return a;
+/** Higher is better: AUC for 0/1 labels, accuracy of a multi-class classifier, -RMSE otherwise. */
+function goodnessOf(e: TreeEnsemble, labels: Float32Array): { metric: TreeMetric; of: (X: FeatureMatrix) => number } {
+  if (isMultiClass(e)) {
+    classIndices(e, labels); // a label that is no class fails here, once
+    return { metric: 'accuracy', of: (X) => classAccuracy(e, evaluateTreeEnsemble(e, X).labelIndex!, labels) };
   }
-  return -rmse(labels, scores);
+  if (isBinary(labels)) {
+    return {
+      metric: 'auc',
+      of: (X) => {
+        const a = auc(labels, singleScore(e, evaluateTreeEnsemble(e, X)));
+        if (a === undefined) throw new Error('the data has only one class: AUC is undefined');
+        return a;
+      },
+    };
+  }
+  return { metric: 'rmse', of: (X) => -rmse(labels, singleScore(e, evaluateTreeEnsemble(e, X))) };
+}
+
+/** The outputs a feature's removal is measured on: the one score per row, or every output of a multi-output ensemble. */
+function outputsOf(e: TreeEnsemble, X: FeatureMatrix): Float32Array {
+  const out = evaluateTreeEnsemble(e, X);
+  return out.columns === 1 || (e.op === 'TreeEnsembleClassifier' && out.columns === 2) ? singleScore(e, out) : out.scores;
 }
 
 /**
@@ -169,8 +186,8 @@ export function permutationImportance(
   if (labels.length !== X.rows) throw new Error(`${labels.length} labels for ${X.rows} rows`);
   const repeats = Math.max(1, Math.floor(opts.repeats ?? 5));
   const seed = opts.seed ?? 1;
-  const metric: 'auc' | 'rmse' = isBinary(labels) ? 'auc' : 'rmse';
-  const baseline = goodness(labels, singleScore(e, evaluateTreeEnsemble(e, X)), metric);
+  const { metric, of: goodness } = goodnessOf(e, labels);
+  const baseline = goodness(X);
   const features = Math.max(opts.features ?? 0, maxFeature(e) + 1);
   const used = new Set<number>();
   for (const t of e.trees) for (const i of reachableNodes(t)) {
@@ -198,14 +215,14 @@ export function permutationImportance(
         perm[j] = t;
       }
       for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[perm[i] * F + f];
-      runs.push(baseline - goodness(labels, singleScore(e, evaluateTreeEnsemble(e, Xw)), metric));
+      runs.push(baseline - goodness(Xw));
     }
     for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[i * F + f];
     const mean = runs.reduce((a, b) => a + b, 0) / runs.length;
     const spread = runs.length > 1 ? Math.sqrt(runs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (runs.length - 1)) : 0;
     drops.push({ mean, spread, runs });
   }
-  return { drops, settings: { metric, repeats, seed, rows: X.rows, baseline: metric === 'auc' ? baseline : -baseline } };
+  return { drops, settings: { metric, repeats, seed, rows: X.rows, baseline: metric === 'rmse' ? -baseline : baseline } };
 }
 
 export function featureImportance(
@@ -227,17 +244,18 @@ export function featureImportance(
   let rankedBy: TreeEnsembleAnalysis['rankedBy'] = e.hasCover ? 'gain' : 'splits';
   if (opts.data) {
     rankedBy = 'outputChange';
-    const base = singleScore(e, evaluateTreeEnsemble(e, opts.data));
+    const base = outputsOf(e, opts.data);
+    const rows = opts.data.rows;
     for (const fi of imp) {
       if (fi.splits === 0) {
         fi.outputChange = 0;
         continue;
       }
       const pruned = collapseFeatures(e, [fi.feature], opts.data).ensemble;
-      const s = singleScore(pruned, evaluateTreeEnsemble(pruned, opts.data));
+      const s = outputsOf(pruned, opts.data);
       let sum = 0;
       for (let r = 0; r < s.length; r++) sum += Math.abs(s[r] - base[r]);
-      fi.outputChange = s.length ? sum / s.length : 0;
+      fi.outputChange = rows ? sum / rows : 0;
     }
   }
   let permutation: PermutationSettings | undefined;

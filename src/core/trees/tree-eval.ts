@@ -255,7 +255,7 @@ export function singleScore(e: TreeEnsemble, out: TreeOutputs): Float32Array {
     return s;
   }
   throw new Error(
-    `validation metrics (AUC, RMSE) need one score per row: a regressor with one target or a binary classifier; this ${e.op} has ${out.columns} outputs ` +
-      '(without --data, its analysis and depth / cover / features pruning work)',
+    `validation metrics need one score per row (AUC, RMSE: a regressor with one target, a binary classifier) or classes (accuracy: a multi-class classifier); ` +
+      `this ${e.op} has ${out.columns} outputs (without --data, its analysis and depth / cover / features pruning work)`,
   );
 }

@@ -2,8 +2,9 @@
 // post-pruning and greedy ensemble pruning on a validation set, feature pruning. Each returns
 // a new TreeEnsemble (write it with writeReplacedTreeEnsemble) and what changed.
 
-import { auc, isBinary, rmse } from '../eval/metrics.js';
+import { isBinary, rmse } from '../eval/metrics.js';
 import { featureImportance } from './tree-analysis.js';
+import { classIndices, ensembleMetric, isMultiClass, type TreeMetric } from './tree-metric.js';
 import { collapseFeatures, collapseNode, rowsPerNode, usedFeatures, type MajorityBy } from './tree-collapse.js';
 import { evaluateTreeEnsemble, leafIndex, singleScore, type FeatureMatrix } from './tree-eval.js';
 import { cloneEnsemble, compactTree, countNodes, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
@@ -21,7 +22,7 @@ export interface EnsembleSize {
 
 export interface ValidationScore {
   /** 'auc' for 0/1 labels, else 'rmse' */
-  metric: 'auc' | 'rmse';
+  metric: TreeMetric;
   before: number;
   after: number;
 }
@@ -90,17 +91,18 @@ export function honestSplit(data: LabeledRows, dataName: string, test?: { rows: 
   return {
     tuning: sp.tune,
     heldOut: { rows: sp.holdout, source: `the other half of ${dataName}` },
-    selection: `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}, stratified by label); reported on the other ${sp.holdout.X.rows} rows`,
+    selection: `chose on a seeded half of ${dataName} (${sp.tune.X.rows} rows, seed ${sp.seed}${sp.stratified ? ', stratified by label' : ''}); reported on the other ${sp.holdout.X.rows} rows`,
   };
 }
 
 /**
  * A seeded split of labelled rows into a tuning part (what pruning chooses on) and a held-out part
- * (what it is reported on); stratified by label when labels are 0/1, so both parts keep both classes.
+ * (what it is reported on); stratified by label when the labels are classes (0/1, or integers
+ * with at most STRATA distinct values), so both parts keep every class in its share.
  */
 export function splitTuning(
   d: LabeledRows, opts: { fraction?: number; seed?: number } = {},
-): { tune: LabeledRows; holdout: LabeledRows; tuneRows: number[]; fraction: number; seed: number } {
+): { tune: LabeledRows; holdout: LabeledRows; tuneRows: number[]; fraction: number; seed: number; stratified: boolean } {
   const fraction = opts.fraction ?? 0.5;
   const seed = opts.seed ?? 1;
   if (!(fraction > 0 && fraction < 1)) throw new Error(`tuning fraction must be in (0, 1), got ${fraction}`);
@@ -112,8 +114,10 @@ export function splitTuning(
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const groups: number[][] = isBinary(d.labels) ? [[], []] : [[]];
-  for (let r = 0; r < d.X.rows; r++) groups[groups.length === 2 && d.labels[r] > 0.5 ? 1 : 0].push(r);
+  const classes = labelClasses(d.labels);
+  const groups: number[][] = classes ? classes.map(() => []) : [[]];
+  const groupOf = new Map((classes ?? []).map((c, i) => [c, i]));
+  for (let r = 0; r < d.X.rows; r++) groups[groupOf.get(d.labels[r]) ?? 0].push(r);
   const tune: number[] = [], hold: number[] = [];
   // the tuning part has round(rows * fraction) rows in all; the last group takes what the others left
   const total = Math.round(d.X.rows * fraction);
@@ -131,17 +135,31 @@ export function splitTuning(
   tune.sort((x, y) => x - y);
   hold.sort((x, y) => x - y);
   if (!tune.length || !hold.length) throw new Error(`${d.X.rows} rows are too few to split into tuning and held-out parts`);
-  return { tune: subset(d, tune), holdout: subset(d, hold), tuneRows: tune, fraction, seed };
+  return { tune: subset(d, tune), holdout: subset(d, hold), tuneRows: tune, fraction, seed, stratified: classes !== undefined };
+}
+
+/** Most distinct integer labels that a split stratifies by (more are a regression target). */
+const STRATA = 32;
+
+/** The distinct labels, ascending, when they are classes (integers, at most STRATA of them). */
+function labelClasses(labels: Float32Array): number[] | undefined {
+  const seen = new Set<number>();
+  for (const y of labels) {
+    if (!Number.isInteger(y)) return undefined;
+    seen.add(y);
+    if (seen.size > STRATA) return undefined;
+  }
+  return seen.size > 1 ? [...seen].sort((a, b) => a - b) : undefined;
 }
 
 /** Scores before/after on the tuning rows and, when given, on held-out rows. */
 function scoreHonestly(e0: TreeEnsemble, e: TreeEnsemble, tuning: LabeledRows, heldOut?: HeldOutRows): Pick<TreePruneResult, 'tuning' | 'heldOut'> {
-  const b = scoreOn(e0, tuning);
-  const out: Pick<TreePruneResult, 'tuning' | 'heldOut'> = { tuning: { metric: b.metric, before: b.value, after: scoreOn(e, tuning).value, rows: tuning.X.rows } };
+  const b = ensembleMetric(e0, tuning);
+  const out: Pick<TreePruneResult, 'tuning' | 'heldOut'> = { tuning: { metric: b.metric, before: b.value, after: ensembleMetric(e, tuning).value, rows: tuning.X.rows } };
   if (heldOut) {
     if (heldOut.rows.X.features !== tuning.X.features) throw new Error(`held-out rows have ${heldOut.rows.X.features} features, the tuning rows ${tuning.X.features}`);
-    const h = scoreOn(e0, heldOut.rows);
-    out.heldOut = { metric: h.metric, before: h.value, after: scoreOn(e, heldOut.rows).value, rows: heldOut.rows.X.rows, source: heldOut.source };
+    const h = ensembleMetric(e0, heldOut.rows);
+    out.heldOut = { metric: h.metric, before: h.value, after: ensembleMetric(e, heldOut.rows).value, rows: heldOut.rows.X.rows, source: heldOut.source };
   }
   return out;
 }
@@ -152,20 +170,6 @@ function size(e: TreeEnsemble): EnsembleSize {
 
 function coverNote(e: TreeEnsemble): string[] {
   return e.hasCover ? [] : ['no cover recorded (nodes_hitrates): collapsed subtrees get the plain mean of their leaves'];
-}
-
-/** AUC for 0/1 labels (higher is better), else RMSE (lower is better). */
-export function validationMetric(labels: Float32Array, scores: ArrayLike<number>): { metric: 'auc' | 'rmse'; value: number } {
-  if (isBinary(labels)) {
-    const a = auc(labels, scores);
-    if (a === undefined) throw new Error('validation data has only one class: AUC is undefined');
-    return { metric: 'auc', value: a };
-  }
-  return { metric: 'rmse', value: rmse(labels, scores) };
-}
-
-function scoreOn(e: TreeEnsemble, data: LabeledRows): { metric: 'auc' | 'rmse'; value: number } {
-  return validationMetric(data.labels, singleScore(e, evaluateTreeEnsemble(e, data.X)));
 }
 
 function finish(e: TreeEnsemble, before: EnsembleSize, collapsed: number, notes: string[], extra: Partial<TreePruneResult> = {}): TreePruneResult {
@@ -248,28 +252,37 @@ export class FastAuc {
 }
 
 /**
- * Per-row scores kept as raw sums so that a candidate change costs O(rows): valid for one score
- * per row (single-target regressors with SUM/AVERAGE, binary classifiers voting on one class).
+ * Per-row scores kept as raw sums so that a candidate change costs O(rows): one score per row
+ * (single-target regressors with SUM/AVERAGE, binary classifiers voting on one class), or one
+ * per class of a multi-class classifier (`width` columns, row-major).
  */
 class RawScores {
   readonly cls: number;
+  /** sums per row: 1, or the classes of a multi-class classifier */
+  readonly width: number;
+  private readonly base: Float64Array;
+  private readonly classOf?: Int32Array;
   constructor(readonly e: TreeEnsemble, readonly data: LabeledRows) {
     const classes = new Set<number>();
     for (const t of e.trees) for (const n of t.nodes) for (const v of n.votes) classes.add(v.target);
     if (e.aggregate !== 'SUM' && e.aggregate !== 'AVERAGE') throw new Error(`validation pruning needs SUM or AVERAGE aggregation, not ${e.aggregate}`);
-    if (e.op === 'TreeEnsembleClassifier') {
-      if (e.nTargets !== 2) throw new Error(`validation pruning of a classifier needs a binary classifier, this one has ${e.nTargets} classes`);
-      if (!isBinary(data.labels)) throw new Error('a classifier is validated with 0/1 labels');
+    if (isMultiClass(e)) {
+      this.classOf = classIndices(e, data.labels);
+    } else if (e.op === 'TreeEnsembleClassifier') {
+      if (!isBinary(data.labels)) throw new Error('a binary classifier is validated with 0/1 labels');
     } else if (e.nTargets !== 1) throw new Error(`validation pruning needs one output, this ensemble has ${e.nTargets} targets`);
+    this.width = this.classOf ? e.nTargets : 1;
+    this.base = Float64Array.from({ length: this.width }, (_, k) => e.baseValues[k] ?? 0);
     // a binary forest's leaves vote both classes (skl2onnx RandomForestClassifier): ranked by
     // class 1's votes minus class 0's, which every finishing (NONE, LOGISTIC, SOFTMAX) keeps in order
-    this.both = e.op === 'TreeEnsembleClassifier' && classes.size === 2;
+    this.both = e.op === 'TreeEnsembleClassifier' && !this.classOf && classes.size === 2;
     this.cls = classes.size ? [...classes][0] : 0;
-    if (isBinary(data.labels)) this.fast = new FastAuc(data.labels);
+    if (!this.classOf && isBinary(data.labels)) this.fast = new FastAuc(data.labels);
   }
   private fast?: FastAuc;
   private readonly both: boolean;
-  leafValue(t: number, i: number): number {
+  /** The single score a leaf adds (width 1). */
+  private leafValue(t: number, i: number): number {
     let v = 0;
     if (this.both) {
       for (const x of this.e.trees[t].nodes[i].votes) v += x.target === 1 ? x.value : -x.value;
@@ -278,11 +291,42 @@ class RawScores {
     for (const x of this.e.trees[t].nodes[i].votes) if (x.target === this.cls) v += x.value;
     return v;
   }
-  /** Metric of raw sums S over `trees` trees: AUC is invariant to the (monotone) finishing, RMSE is not. */
-  metric(S: Float64Array, trees: number, base: number): number {
+  /** Adds `sign` x what leaf i of tree t gives row r to the sums S. */
+  add(S: Float64Array, r: number, t: number, i: number, sign = 1): void {
+    if (this.width === 1) {
+      S[r] += sign * this.leafValue(t, i);
+      return;
+    }
+    const at = r * this.width;
+    for (const x of this.e.trees[t].nodes[i].votes) S[at + x.target] += sign * x.value;
+  }
+  /** Whether leaves i and j of tree t give every row the same sums. */
+  same(t: number, i: number, j: number): boolean {
+    if (i === j) return true;
+    if (this.width === 1) return this.leafValue(t, i) === this.leafValue(t, j);
+    const a = new Float64Array(this.width);
+    this.add(a, 0, t, i);
+    this.add(a, 0, t, j, -1);
+    return a.every((d) => d === 0);
+  }
+  /**
+   * Metric of raw sums S over `trees` trees, higher is better: AUC (invariant to the monotone
+   * finishing), -RMSE, or the accuracy of the argmax (the finishing keeps each row's order).
+   */
+  metric(S: Float64Array, trees: number): number {
+    if (this.classOf) {
+      const w = this.width;
+      let hit = 0;
+      for (let r = 0; r < this.classOf.length; r++) {
+        let best = 0;
+        for (let k = 1; k < w; k++) if (S[r * w + k] + this.base[k] > S[r * w + best] + this.base[best]) best = k;
+        if (best === this.classOf[r]) hit++;
+      }
+      return this.classOf.length ? hit / this.classOf.length : 0;
+    }
     if (this.fast) return this.fast.auc(S);
     const out = new Float64Array(S.length);
-    for (let r = 0; r < S.length; r++) out[r] = (this.e.aggregate === 'AVERAGE' ? S[r] / trees : S[r]) + base;
+    for (let r = 0; r < S.length; r++) out[r] = (this.e.aggregate === 'AVERAGE' ? S[r] / trees : S[r]) + this.base[0];
     if (this.e.postTransform === 'PROBIT') throw new Error('RMSE validation of a PROBIT ensemble is not supported: use 0/1 labels');
     return -rmse(this.data.labels, out);
   }
@@ -307,21 +351,20 @@ export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOp
   const rs = new RawScores(e, data);
   const n = data.X.rows;
   const T = e.trees.length;
-  const base = e.baseValues[0] ?? 0;
-  const S = new Float64Array(n);
+  const S = new Float64Array(n * rs.width);
   const leafOf = e.trees.map((t, ti) => {
     const a = new Int32Array(n);
     for (let r = 0; r < n; r++) {
       a[r] = leafIndex(t, data.X, r, e.double);
-      S[r] += rs.leafValue(ti, a[r]);
+      rs.add(S, r, ti, a[r]);
     }
     return a;
   });
-  const start = rs.metric(S, T, base);
-  // metric() is "higher is better" for AUC and for -RMSE alike
+  const start = rs.metric(S, T);
+  // metric() is "higher is better" for AUC, -RMSE and accuracy alike
   const floor = start - tol;
   let collapsed = 0;
-  const trial = new Float64Array(n);
+  const trial = new Float64Array(S.length);
   e.trees.forEach((t, ti) => {
     const rows = rowsPerNode(t, data.X, e.double);
     const order = reachableNodes(t);
@@ -333,15 +376,16 @@ export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOp
       const saved = t.nodes[i];
       const savedCopy = { split: saved.split, votes: saved.votes, cover: saved.cover };
       collapseNode(t, i, e.hasCover);
-      const v = rs.leafValue(ti, i);
       const rr = rows.get(i) ?? [];
-      let changed = false;
-      for (const r of rr) if (rs.leafValue(ti, leafOf[ti][r]) !== v) changed = true;
+      const changed = rr.some((r) => !rs.same(ti, i, leafOf[ti][r]));
       let ok = true;
       if (changed) {
         trial.set(S);
-        for (const r of rr) trial[r] += v - rs.leafValue(ti, leafOf[ti][r]);
-        ok = rs.metric(trial, T, base) >= floor;
+        for (const r of rr) {
+          rs.add(trial, r, ti, leafOf[ti][r], -1);
+          rs.add(trial, r, ti, i);
+        }
+        ok = rs.metric(trial, T) >= floor;
       }
       if (!ok) {
         t.nodes[i] = savedCopy;
@@ -380,37 +424,37 @@ export function pruneTrees(e0: TreeEnsemble, data: LabeledRows, opts: EnsemblePr
   const rs = new RawScores(e, data);
   const n = data.X.rows;
   const T0 = e.trees.length;
-  const base = e.baseValues[0] ?? 0;
   const C = e.trees.map((t, ti) => {
-    const c = new Float64Array(n);
-    for (let r = 0; r < n; r++) c[r] = rs.leafValue(ti, leafIndex(t, data.X, r, e.double));
+    const c = new Float64Array(n * rs.width);
+    for (let r = 0; r < n; r++) rs.add(c, r, ti, leafIndex(t, data.X, r, e.double));
     return c;
   });
-  const S = new Float64Array(n);
-  for (const c of C) for (let r = 0; r < n; r++) S[r] += c[r];
-  const start = rs.metric(S, T0, base);
+  const S = new Float64Array(n * rs.width);
+  for (const c of C) for (let r = 0; r < S.length; r++) S[r] += c[r];
+  const start = rs.metric(S, T0);
   const target = Math.min(Math.round(opts.dropFraction * T0), T0 - 1);
   const alive = new Set(e.trees.map((_, i) => i));
   const dropped: number[] = [];
   const notes: string[] = [];
-  const trial = new Float64Array(n);
+  const trial = new Float64Array(S.length);
+  const metricName = isMultiClass(e) ? 'accuracy' : isBinary(data.labels) ? 'AUC' : 'RMSE';
   while (dropped.length < target) {
     let best = -Infinity, bestT = -1;
     for (const t of alive) {
-      for (let r = 0; r < n; r++) trial[r] = S[r] - C[t][r];
-      const m = rs.metric(trial, alive.size - 1, base);
+      for (let r = 0; r < S.length; r++) trial[r] = S[r] - C[t][r];
+      const m = rs.metric(trial, alive.size - 1);
       if (m > best) {
         best = m;
         bestT = t;
       }
     }
     if (best < start - tol) {
-      notes.push(`stopped after ${dropped.length} of ${target} trees: removing another would lose more than ${tol} validation ${isBinary(data.labels) ? 'AUC' : 'RMSE'}`);
+      notes.push(`stopped after ${dropped.length} of ${target} trees: removing another would lose more than ${tol} validation ${metricName}`);
       break;
     }
     alive.delete(bestT);
     dropped.push(bestT);
-    for (let r = 0; r < n; r++) S[r] -= C[bestT][r];
+    for (let r = 0; r < S.length; r++) S[r] -= C[bestT][r];
   }
   e.trees = e.trees.filter((_, i) => alive.has(i));
   const baseBefore = e0.baseValues.slice();
@@ -562,8 +606,8 @@ export function pruneFeatures(e0: TreeEnsemble, opts: FeaturePruneOptions): Tree
     majorityBy,
   });
   if (opts.data) {
-    const b = scoreOn(e0, opts.data);
-    out.validation = { metric: b.metric, before: b.value, after: scoreOn(out.ensemble, opts.data).value };
+    const b = ensembleMetric(e0, opts.data);
+    out.validation = { metric: b.metric, before: b.value, after: ensembleMetric(out.ensemble, opts.data).value };
   }
   return out;
 }
