@@ -78,8 +78,12 @@ test('readInteractionTable: columns, implicit detection, extra fields, errors wi
   fs.writeFileSync(c, 'user,item\n0,3\n1,x\n');
   await assert.rejects(readInteractionTable(c), /c\.csv: line 3: item 'x' is not a non-negative integer/);
   const d = path.join(work, 'd.csv');
-  fs.writeFileSync(d, 'uid,item\n0,3\n');
+  fs.writeFileSync(d, 'u,item\n0,3\n');
   await assert.rejects(readInteractionTable(d), /d\.csv: line 1: header has no column 'user'/);
+  // a name other tools write for the user id is read as the user column
+  const e = path.join(work, 'e.csv');
+  fs.writeFileSync(e, 'uid,item\n0,3\n');
+  assert.deepEqual([...(await readInteractionTable(e)).user], [0]);
 });
 
 test('candidateMetrics: per-user blocks, ties count against the positive', () => {
