@@ -79,6 +79,19 @@ test('compress: a user with two positives names the candidates file and its line
   assert.deepEqual(readdirSync(dir), ['twopos.csv'], 'nothing written');
 });
 
+test('compress --data that training would refuse stops the search before it starts, naming the file and line; a text column a NeuMF does not read is passed over', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-data-'));
+  const [header, ...rows] = readFileSync(fx.models.neumf.interactionsCsv, 'utf8').trimEnd().split('\n');
+  const bad = join(dir, 'bad-label.csv');
+  writeFileSync(bad, [header, ...rows.slice(0, 5), rows[5].split(',').map((c, j) => (j === 2 ? '2' : c)).join(','), ...rows.slice(6, 50)].join('\n') + '\n');
+  const out = join(dir, 'small.onnx');
+  const r = run('compress', fx.models.neumf.onnxPath!, '--candidates', fx.models.neumf.candidatesCsv, '--data', bad, '--budget-minutes', '1', '--out', out);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `prunescope compress: ${bad}: line 7: label '2' is not in [0, 1]\n`);
+  assert.deepEqual(readdirSync(dir), ['bad-label.csv'], 'nothing written');
+});
+
 test('compress --json on the tiny NeuMF: the contract, the written model, its recipe replayed, --force for the recipes', async () => {
   const fx = await writeTinyFixtures(fixtureDir);
   const model = fx.models.neumf.onnxPath!;

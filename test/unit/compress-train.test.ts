@@ -12,7 +12,7 @@ import { writeOnnxModel, OnnxTensorReplacement } from '../../src/core/model/onnx
 import { writeTfjsModel, TfjsReplacement } from '../../src/core/model/tfjs-write.js';
 import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
 import { finetuneModel } from '../../src/core/compress/finetune.js';
-import { EpochSampler, InteractionTable, readInteractionTable, tableAsBatch } from '../../src/core/compress/train/interaction-table.js';
+import { EpochSampler, InteractionTable, ratingsAsPositivesNote, readInteractionTable, tableAsBatch } from '../../src/core/compress/train/interaction-table.js';
 import { loadTrainee, scoreRows } from '../../src/core/compress/train/trainee.js';
 import { candidateMetrics } from '../../src/core/compress/train/candidate-metrics.js';
 import { bce } from '../../src/core/compress/train/loss.js';
@@ -84,6 +84,37 @@ test('readInteractionTable: columns, implicit detection, extra fields, errors wi
   const e = path.join(work, 'e.csv');
   fs.writeFileSync(e, 'uid,item\n0,3\n');
   assert.deepEqual([...(await readInteractionTable(e)).user], [0]);
+});
+
+test('readInteractionTable: a rating column of 0/1 is a label column; ratings 1-5 are positives, with a note; a model without a fields input ignores extra columns', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const ir = await readModel(fx.models.neumf.onnxPath!);
+  // MovieLens' header with a 0/1 "rating": explicit negatives, as with a label column
+  const zeroOne = path.join(work, 'zero-one.csv');
+  fs.writeFileSync(zeroOne, 'userId,movieId,rating,timestamp\n0,3,1,10\n0,4,0,11\n1,2,0,12\n');
+  const z = await readInteractionTable(zeroOne, { model: ir, training: true });
+  assert.deepEqual([...z.label], [1, 0, 0]);
+  assert.equal(z.implicit, false);
+  assert.equal(z.ratingsAsPositives, undefined);
+  assert.deepEqual(ratingsAsPositivesNote(z, 'probability'), []);
+  // star ratings: every rated pair a positive (the NCF convention), and the note says so
+  const stars = path.join(work, 'stars.csv');
+  fs.writeFileSync(stars, 'userId,movieId,rating\n0,3,4.5\n1,2,1\n');
+  const st = await readInteractionTable(stars, { model: ir, training: true });
+  assert.deepEqual([...st.label], [1, 1]);
+  assert.equal(st.implicit, true);
+  assert.deepEqual([...st.rating!], [4.5, 1]);
+  assert.match(ratingsAsPositivesNote(st, 'probability')[0], /stars\.csv: its 'rating' column holds ratings, and this model outputs a probability: every rated pair was trained as a positive/);
+  assert.deepEqual(ratingsAsPositivesNote(st, 'rating'), [], 'a rating model regresses the ratings');
+  // a title column: a NeuMF (no fields input) reads past it, as evaluation does
+  const titled = path.join(work, 'titled.csv');
+  fs.writeFileSync(titled, 'user,item,label,title\n0,3,1,Toy Story\n1,2,0,"Heat, 1995"\n');
+  const tt = await readInteractionTable(titled, { model: ir, training: true });
+  assert.deepEqual(tt.extraNames, []);
+  assert.deepEqual([...tt.label], [1, 0]);
+  // a DeepFM's fields input takes extra columns: a text one is refused naming the line
+  const deepfm = await readModel(fx.models.deepfm.onnxPath!);
+  await assert.rejects(readInteractionTable(titled, { model: deepfm, training: true }), /titled\.csv: line 2: title 'Toy Story' is not a non-negative integer/);
 });
 
 test('candidateMetrics: per-user blocks, ties count against the positive', () => {

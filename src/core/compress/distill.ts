@@ -16,7 +16,7 @@ import { fileSystemSaveHandler } from '../model/tfjs-io.js';
 import { initTfjs } from '../runtime/tfjs-backend.js';
 import { buildDeepFM, buildNeuMF, buildTwoTower, SampleKind, SampleOutput } from '../samples/models.js';
 import { layersModelToOnnx } from '../samples/to-onnx.js';
-import { EpochSampler, readInteractionTable, trainingTable, unusedNegativesNote } from './train/interaction-table.js';
+import { EpochSampler, readInteractionTable, trainingTable, unusedNegativesNote, ratingsAsPositivesNote } from './train/interaction-table.js';
 import { layersTrainee, loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
@@ -418,6 +418,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
       'The student is a new model (smaller tables and layers): its file is smaller and its inference faster, unlike unstructured pruning.',
       whyThisStudent(arch, studentArch, settings),
       ...unusedNegativesNote(table, settings.negatives),
+      ...ratingsAsPositivesNote(table, output.kind),
     ];
     if (teacherMetrics && studentMetrics) {
       notes.push(`On ${settings.candidates}: NDCG@${k} teacher ${teacherMetrics.ndcg.toFixed(4)}, student ${studentMetrics.ndcg.toFixed(4)} (${((100 * studentMetrics.ndcg) / Math.max(teacherMetrics.ndcg, 1e-12)).toFixed(1)}% kept).`);

@@ -13,7 +13,7 @@ import type { CompressionContext, CompressionOutcome, TensorChange } from './typ
 import { ResolvedSamplePruning, resolveSamplePruning, samplePrunedTraining, samplePruningNotes, SamplePruningReport, SamplePruningSettings, ScoredModel, trainWithSamplePruning, TrainRun } from './sample-pruning.js';
 import { EngineGradualPruner, GradualPruner, GradualPruningSettings, resolveGradual } from './gradual-pruning.js';
 import { DynamicPruner, DynamicPruningSettings, resolveDynamic } from './dynamic-pruning.js';
-import { EpochSampler, readInteractionTable, trainingTable, unusedNegativesNote } from './train/interaction-table.js';
+import { EpochSampler, readInteractionTable, trainingTable, unusedNegativesNote, ratingsAsPositivesNote } from './train/interaction-table.js';
 import { loadTrainee, traineeOutputKind } from './train/trainee.js';
 import { CandidateMetrics, evaluateCandidates } from './train/candidate-metrics.js';
 import { checkAbort, trainLoop, TrainLoopOptions, TrainLoopResult } from './train/loop.js';
@@ -238,6 +238,7 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       ...unusedNegativesNote(table, settings.negatives),
+      ...ratingsAsPositivesNote(table, output.kind),
       ...teacherNote(teacher, output.kind),
       `Engine: TF.js tape (${tapeReason}); optimizer: Adam on every variable (dense gradients).`,
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s on the TF.js '${backend.backend}' backend (${result.seconds.toFixed(1)} s).`,
@@ -386,6 +387,7 @@ async function finetuneCompiled(
         (table.implicit ? ` (${table.user.length} positives + ${o.negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       ...unusedNegativesNote(table, settings.negatives),
+      ...ratingsAsPositivesNote(table, output.kind),
       ...teacherNote(teacher, output.kind),
       ...quantAwareNotes(qat, settings.quantAware),
       `Engine: compiled (${engine.describe()}): forward and hand-written backward as direct TF.js '${backend}' kernels, embedding rows gathered and scatter-added outside the wasm heap.`,

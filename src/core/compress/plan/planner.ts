@@ -18,9 +18,8 @@
 
 import { dirname } from 'node:path';
 import { formatBytes } from '../../analysis/opportunities.js';
-import { readInteractions } from '../../eval/interactions.js';
+import { readInteractionTable } from '../train/interaction-table.js';
 import { checkCandidatesFile } from '../../eval/candidate-lines.js';
-import { modelVocab } from '../../eval/evaluate.js';
 import type { PairedLatency } from '../../eval/latency.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
@@ -108,10 +107,13 @@ interface Candidate {
   heldOut?: Metrics;
 }
 
-/** Id counts per table row from the training data, for tables named after users or items. */
+/**
+ * Id counts per table row from the training data, for tables named after users or items. The file
+ * is read as training reads it (its labels, a DeepFM's field columns), so a file that fine-tuning
+ * and distillation would refuse stops the search before it starts, not as a note after it.
+ */
 async function rowCountsFrom(data: string, ir: ModelIR, units: SearchUnit[]): Promise<(table: string) => number[] | undefined> {
-  const vocab = modelVocab(ir);
-  const t = await readInteractions(data, { userVocab: vocab.user, itemVocab: vocab.item });
+  const t = await readInteractionTable(data, { model: ir, training: true });
   const count = (ids: Int32Array, rows: number) => {
     const c = new Array<number>(rows).fill(0);
     for (const id of ids) if (id < rows) c[id]++;

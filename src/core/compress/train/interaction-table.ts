@@ -7,6 +7,7 @@ import { modelVocab } from '../../eval/evaluate.js';
 import type { Rng } from '../../samples/prng.js';
 import { readInteractions } from '../../eval/interactions.js';
 import type { OutputKind } from './output-kind.js';
+import { inputFeedOf } from './input-feed.js';
 
 /** Rows of an interactions CSV, in columns. */
 export interface InteractionTable {
@@ -21,6 +22,19 @@ export interface InteractionTable {
   implicit: boolean;
   /** the rating column's values, when the file has ratings (rating models train on them; others take them as positives) */
   rating?: Float32Array;
+  /** the rating column taken as implicit positives (every rated pair), when it was */
+  ratingsAsPositives?: string;
+}
+
+/**
+ * The note for ratings taken as implicit positives by a model that outputs a probability or a
+ * logit: every rated pair became a positive, whatever its rating, and negatives were sampled.
+ */
+export function ratingsAsPositivesNote(table: Pick<InteractionTable, 'file' | 'ratingsAsPositives'>, kind: OutputKind): string[] {
+  if (!table.ratingsAsPositives || kind === 'rating') return [];
+  return [
+    `${table.file}: its '${table.ratingsAsPositives}' column holds ratings, and this model outputs a ${kind}: every rated pair was trained as a positive (implicit feedback, the NCF convention) and negatives were sampled. For explicit negatives give a 0/1 label column.`,
+  ];
 }
 
 /**
@@ -44,9 +58,13 @@ export async function readInteractionTable(
   opts: { userColumn?: string; itemColumn?: string; model?: ModelIR; /** refuse labels with no positive: nothing to learn from */ training?: boolean } = {},
 ): Promise<InteractionTable> {
   const vocab = opts.model ? modelVocab(opts.model) : undefined;
+  // extra columns feed a fields input (DeepFM); a model without one ignores them (a title, a
+  // genre name), as evaluation does. A model whose inputs are not known reads them.
+  const inputs = opts.model?.graph.inputs ?? [];
+  const takesFields = inputs.length === 0 || inputs.some((i) => inputFeedOf(i.name, i.shape)?.kind === 'fields');
   const t = await readInteractions(file, {
     columns: { user: opts.userColumn, item: opts.itemColumn },
-    extraColumns: 'all',
+    extraColumns: takesFields ? 'all' : undefined,
     ...(vocab && opts.model
       ? { userVocab: vocab.user, itemVocab: vocab.item, extraVocabOf: (c: string) => vocab.ofColumn(c), fieldColumns: fieldColumns(opts.model) }
       : {}),
@@ -54,7 +72,9 @@ export async function readInteractionTable(
   const n = t.rows;
   const label = new Float32Array(n);
   let implicit = true;
-  if (t.label && t.labelKind !== 'rating') {
+  // a "rating" column that holds only 0 and 1 is a label column by another name
+  const zeroOneRatings = t.label !== undefined && t.labelKind === 'rating' && t.label.every((v) => v === 0 || v === 1) && t.label.some((v) => v === 0);
+  if (t.label && (t.labelKind !== 'rating' || zeroOneRatings)) {
     for (let r = 0; r < n; r++) {
       const l = t.label[r];
       // the reader counts lines from 1 with the header first: data row r is on line r + 2
@@ -72,7 +92,8 @@ export async function readInteractionTable(
   t.extra.forEach((col, e) => {
     for (let r = 0; r < n; r++) extra[r * E + e] = col.values[r];
   });
-  return { file, user: t.user, item: t.item, label, extra, extraNames: t.extra.map((c) => c.name), implicit, ...(rating ? { rating } : {}) };
+  const asPositives = rating && !zeroOneRatings ? { ratingsAsPositives: t.labelColumn } : {};
+  return { file, user: t.user, item: t.item, label, extra, extraNames: t.extra.map((c) => c.name), implicit, ...(rating ? { rating } : {}), ...asPositives };
 }
 
 /** One batch of model inputs: ids, and all field columns (user, item, extras) when the model takes `fields`. */
