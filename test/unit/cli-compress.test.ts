@@ -79,7 +79,7 @@ test('compress: a user with two positives names the candidates file and its line
   assert.deepEqual(readdirSync(dir), ['twopos.csv'], 'nothing written');
 });
 
-test('compress --data that training would refuse stops the search before it starts, naming the file and line; a text column a NeuMF does not read is passed over', async () => {
+test('compress --data that training would refuse stops the search before it starts, naming the file and line', async () => {
   const fx = await writeTinyFixtures(fixtureDir);
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-data-'));
   const [header, ...rows] = readFileSync(fx.models.neumf.interactionsCsv, 'utf8').trimEnd().split('\n');
