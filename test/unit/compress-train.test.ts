@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { ModelIR } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
@@ -292,6 +293,19 @@ test('distill: an ONNX NeuMF teacher gives an ONNX student of the expected size 
   assert.deepEqual(res.score.dims, [2, 1]);
   await s.release();
   await assert.rejects(distillModel(teacher, { data, ratio: 1000, epochs: 1 }), /no student of this kind fits 13 parameters/);
+  // a teacher whose ids are int32 (as some exporters write them): the student takes int32 too
+  const proto = onnx.ModelProto.decode(fs.readFileSync(r.onnxPath!));
+  for (const i of proto.graph!.input!) i.type!.tensorType!.elemType = onnx.TensorProto.DataType.INT32;
+  const int32Teacher = path.join(work, 'neumf-int32.onnx');
+  fs.writeFileSync(int32Teacher, onnx.ModelProto.encode(proto).finish());
+  const o32 = await distillModel(await readModel(int32Teacher), { data, studentDim: 2, epochs: 1 });
+  const out32 = path.join(work, 'student-int32.onnx');
+  await o32.write(out32);
+  assert.deepEqual((await readModel(out32)).graph.inputs.map((i) => i.dtype), ['int32', 'int32']);
+  const s32 = await ort.InferenceSession.create(out32, { logSeverityLevel: 3 });
+  const res32 = await s32.run({ user: new ort.Tensor('int32', Int32Array.of(1, 2), [2]), item: new ort.Tensor('int32', Int32Array.of(3, 4), [2]) });
+  assert.deepEqual(res32.score.dims, [2, 1]);
+  await s32.release();
 });
 
 test('gradual pruning during fine-tuning: masks every 5 steps along the cubic ramp, exact final zeros, columns kept aligned, both formats', async () => {

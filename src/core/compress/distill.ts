@@ -380,7 +380,12 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     }
     let write: (outPath: string) => Promise<void>;
     if (teacherIr.format === 'onnx') {
-      const proto = layersModelToOnnx(student, { graphName: `${arch.kind.replace('-', '_')}_student`, metadata: { distilled_from: teacherIr.path } });
+      // the student takes the teacher's id types: an int32 caller must not have to change
+      const inputDtypes: Record<string, 'int32' | 'int64'> = {};
+      for (const name of student.inputNames) {
+        if (teacherIr.graph.inputs.find((i) => i.name === (inputRename.get(name) ?? name))?.dtype === 'int32') inputDtypes[name] = 'int32';
+      }
+      const proto = layersModelToOnnx(student, { graphName: `${arch.kind.replace('-', '_')}_student`, metadata: { distilled_from: teacherIr.path }, inputDtypes });
       const teacherOut = teacherIr.graph.outputs[0]?.name;
       if (teacherOut && teacherOut !== 'score') inputRename.set('score', teacherOut);
       renameOnnxValues(proto, inputRename);

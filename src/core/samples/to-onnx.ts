@@ -27,6 +27,8 @@ export interface LayersToOnnxOptions {
   /** default 17 */
   opset?: number;
   metadata?: Record<string, string>;
+  /** the integer type of an input, by name (default int64): a student keeps its teacher's int32 ids */
+  inputDtypes?: Record<string, 'int32' | 'int64'>;
 }
 
 interface LayerLike {
@@ -69,11 +71,12 @@ export function layersModelToOnnx(model: tf.LayersModel, opts: LayersToOnnxOptio
   const inputNames = new Set(model.inputNames);
   for (const [i, name] of model.inputNames.entries()) {
     const shape = model.inputs[i].shape;
+    const dtype = opts.inputDtypes?.[name] ?? 'int64';
     if (shape.length === 2 && shape[1] === 1) {
-      b.input(name, 'int64', ['batch']);
+      b.input(name, dtype, ['batch']);
       values.set(name, { form: 'ids', name });
     } else if (shape.length === 2 && typeof shape[1] === 'number') {
-      b.input(name, 'int64', ['batch', shape[1]]);
+      b.input(name, dtype, ['batch', shape[1]]);
       values.set(name, { form: 'matrix', name });
     } else {
       throw new Error(`to-onnx: input '${name}' has shape [${shape.join(',')}], expected [batch, n]`);
