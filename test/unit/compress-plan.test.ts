@@ -98,6 +98,9 @@ test('user splits: seeded, disjoint, nested levels', () => {
   for (const u of set(s.judge!)) assert.ok(!all.has(u), `user ${u} is both judged and chosen on`);
   assert.deepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 7 }).levels[2].user], 'same seed, same split');
   assert.notDeepEqual([...s.levels[2].user], [...splitCandidates(t, { holdout: 0.5, seed: 8 }).levels[2].user]);
+  // a held-out share that leaves fewer than 10 users to choose on is refused, with the numbers
+  assert.throws(() => splitCandidates(t, { holdout: 0.9, seed: 7 }), /c\.csv: --holdout 0\.9 leaves 4 of its 40 users to choose on; at least 10 are needed/);
+  assert.equal(splitCandidates(t, { holdout: 0.75, seed: 7 }).levels[2].users, 10);
 });
 
 test('chance level: what a random order of each user\'s candidates scores, exactly', () => {

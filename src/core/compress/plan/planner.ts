@@ -775,7 +775,8 @@ export class CompressPlanner {
       ratio: this.originalBytes / c.bytes,
       metrics: m,
       kept: this.kept(c, top),
-      ...(this.metric !== 'auc' ? { keptMeasured: pick(m, this.metric) / pick(this.baseline[top].metrics, this.metric) } : {}),
+      // no share of nothing: an original that scores 0 on these users has no "measured" column
+      ...(this.metric !== 'auc' && pick(this.baseline[top].metrics, this.metric) > 0 ? { keptMeasured: pick(m, this.metric) / pick(this.baseline[top].metrics, this.metric) } : {}),
       users: this.splits.levels[top].users,
       ...(c.latency ? { latency: c.latency } : {}),
       ...(c.heldOut && judgeBase ? { heldOut: { ...c.heldOut, kept: pick(c.heldOut, this.metric) / pick(judgeBase, this.metric) } } : {}),

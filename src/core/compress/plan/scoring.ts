@@ -68,6 +68,9 @@ export async function readCandidates(file: string, ir: ModelIR): Promise<Interac
   });
 }
 
+/** Fewest users a --holdout may leave to choose on. */
+export const MIN_CHOOSING_USERS = 10;
+
 /**
  * The choosing levels and the judged part. `holdout` (0..1): that share of the users, seeded, is
  * judged apart; `test`: a separate candidates table is judged instead (all its users).
@@ -82,6 +85,10 @@ export function splitCandidates(t: InteractionTable, opts: { holdout?: number; t
   const nJudge = Math.round(users.length * holdout);
   const choose = users.subarray(nJudge);
   if (choose.length < 2) throw new ModelFileError(t.file, `has ${users.length} users: too few to choose on`);
+  // a held-out share that leaves a handful of users to choose on makes every choosing figure noise
+  if (nJudge > 0 && choose.length < MIN_CHOOSING_USERS) {
+    throw new ModelFileError(t.file, `--holdout ${holdout} leaves ${choose.length} of its ${users.length} users to choose on; at least ${MIN_CHOOSING_USERS} are needed (a smaller --holdout, or --test FILE)`);
+  }
   const order = new Map<number, number>();
   choose.forEach((u, i) => order.set(u, i));
   const nLevels = Math.max(1, opts.levels ?? 3);
