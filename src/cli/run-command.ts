@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseRecipe } from '../core/jobs/recipe-file.js';
+import { ioReason, ModelFileError } from '../core/model/ir.js';
 import { UsageError } from './args.js';
 import { RUN } from './command-specs.js';
 import { runCompressCommand } from './run-compress-job.js';
@@ -13,7 +14,10 @@ export async function runRecipeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = RUN.parse(argv);
   const [recipePath, modelArg] = positionals;
   const file = resolve(recipePath);
-  const recipe = parseRecipe(await readFile(file, 'utf8'), file);
+  const text = await readFile(file, 'utf8').catch((e: unknown) => {
+    throw new ModelFileError(file, `cannot read the recipe: ${ioReason(e)}`);
+  });
+  const recipe = parseRecipe(text, file);
   const base = dirname(file);
   const fromRecipe = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
   const model = modelArg ? resolve(modelArg) : fromRecipe(recipe.model);

@@ -195,3 +195,21 @@ test("candidates from the workspace setting that do not fit the model: the job r
   assert.match(note, /^No HR\/NDCG before and after: the candidates file of the prunescope\.datasetPath setting does not fit this model \(.*other-candidates\.csv: line 2: item 40 is outside/);
   assert.match(r.notes[0], /pruned|zero/i, 'the method summary stays first');
 });
+
+test('a later recipe step that fails names the model and the step, not the temp file the earlier steps wrote', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-compress-step-'));
+  const model = await tableModel(dir);
+  const outPath = join(dir, 'items-two.onnx');
+  await assert.rejects(
+    runJobInProcess(
+      {
+        kind: 'compress', path: model, method: 'prune-magnitude', settings: {}, outPath, tempDir: tempDirFor(outPath),
+        steps: [{ method: 'prune-magnitude', settings: { sparsity: 0.5 } }, { method: 'factorize', settings: { tensors: ['nope'] } }],
+      },
+      new AbortController().signal,
+      () => undefined,
+    ),
+    (e: unknown) => e instanceof Error && e.message === `${model}: step 2 of 2 (factorize), on the model as step 1 left it: factorize: no tensor named "nope" (tensors: item_embedding.weight)`,
+  );
+  assert.deepEqual(readdirSync(dir), ['items.onnx'], 'nothing written, no temp folder left');
+});

@@ -371,6 +371,13 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
         signal,
         onProgress: (f, detail) => report(label, 0.05 + span * i + span * 0.8 * f, detail),
         sensitivity,
+      }).catch((e: unknown) => {
+        // a later step reads the model the earlier steps left in the temp folder: the error names
+        // the user's model and the step, not a file the user never sees
+        if (i > 0 && e instanceof ModelFileError && e.file === current?.path) {
+          throw new ModelFileError(spec.path, `step ${i + 1} of ${steps.length} (${step.method}), on the model as ${i === 1 ? 'step 1' : `steps 1-${i}`} left it: ${e.reason}`, { cause: e });
+        }
+        throw e;
       });
       signal.throwIfAborted();
       report('writing', 0.05 + span * (i + 0.8), label);
