@@ -78,9 +78,9 @@ export const RUNTIME = defineGroup({
     ep: {
       kind: 'choice',
       choices: ['auto', 'cpu', 'webgpu', 'cuda'],
-      defaultText: 'auto',
+      defaultText: 'cpu, or $PRUNESCOPE_EP',
       invalidMessage: '--ep must be one of auto, cpu, webgpu, cuda',
-      description: "ONNX Runtime's execution provider (.onnx models only)",
+      description: "ONNX Runtime's execution provider (.onnx models only); auto: CUDA, else WebGPU on a hardware adapter, else cpu",
     },
   },
 });
