@@ -71,7 +71,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // One line: the engine's errors already name the file and the reason.
-    const msg = e instanceof Error ? e.message : String(e);
+    let msg = e instanceof Error ? e.message : String(e);
+    // the engine's wording for a taken output, said in this command's terms
+    if (Object.hasOwn(cmd.options, 'force')) msg = msg.replace(/; choose another output or allow replacing it$/m, '; --force replaces it');
     process.stderr.write(`prunescope ${name}: ${msg.split('\n')[0]}\n`);
     if (process.env.PRUNESCOPE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return 1;

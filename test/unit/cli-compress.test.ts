@@ -126,7 +126,7 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.equal(again.code, 0, again.stderr);
   const clash = run('compress', model, '--candidates', candidates, '--out', out, '--budget-minutes', '1');
   assert.equal(clash.code, 1);
-  assert.match(clash.stderr, /already exists/);
+  assert.match(clash.stderr, /already exists; --force replaces it\n$/);
   assert.ok(existsSync(out));
 });
 
