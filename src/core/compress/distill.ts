@@ -265,7 +265,7 @@ function whyThisStudent(teacher: RecommenderArchitecture, student: RecommenderAr
       ? 'Student widths as given.'
       : `Student: the largest ${teacher.kind} within 1/${s.ratio ?? 8} of the teacher's parameters` +
         (teacher.kind === 'neumf'
-          ? `, the GMF branch taking 3/4 of the embedding width (GMF ${student.gmfDim}, MLP ${student.mlpDim}): at small widths the element-wise product carries the ranking better than a narrow MLP (GMF 3 + MLP 1 kept 91% of NDCG@10 at 8x on our demo data, GMF 2 + MLP 2 80%).`
+          ? `, the GMF branch taking 3/4 of the embedding width and the MLP at least 1 (here GMF ${student.gmfDim}, MLP ${student.mlpDim}): at small widths the element-wise product carries the ranking better than a narrow MLP (GMF 3 + MLP 1 kept 91% of NDCG@10 at 8x on our demo data, GMF 2 + MLP 2 80%).`
           : '.');
   const defaults = [s.epochs === undefined && 'epochs 8', s.lr === undefined && 'lr 0.005', s.alpha === undefined && 'alpha 0.7', s.temperature === undefined && 'temperature 1'].filter(Boolean);
   const schedule = defaults.length

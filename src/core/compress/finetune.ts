@@ -234,7 +234,7 @@ async function finetuneWith(ir: ModelIR, settings: FinetuneSettings, teacher: Fi
     });
     const notes = [
       `Output: ${output.kind} (${output.reason}); loss: ${lossName(output.kind)}.`,
-      `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
+      `Fine-tuned ${trainee.names.length} tensors (${trainee.params} parameters) for ${epochs} epoch${epochs === 1 ? '' : 's'} of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       ...unusedNegativesNote(table, settings.negatives),
@@ -383,7 +383,7 @@ async function finetuneCompiled(
     const touched = engine.tables.map((t) => `${t.name} ${t.touchedRows.toLocaleString('en-US')} of ${t.rows.toLocaleString('en-US')}`).join(', ');
     const notes = [
       `Output: ${output.kind} (${output.reason}); loss: ${lossName(output.kind)}.`,
-      `Fine-tuned ${values.size} tensors (${engine.params} parameters) for ${o.epochs} epochs of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
+      `Fine-tuned ${values.size} tensors (${engine.params} parameters) for ${o.epochs} epoch${o.epochs === 1 ? '' : 's'} of ${sampler.size} rows${pruning ? ` (${pruning.prunedEpochs} of them on the ${pruning.samplesPerEpochPruned} rows kept by sample pruning)` : ''}` +
         (table.implicit ? ` (${table.user.length} positives + ${o.negatives} sampled negatives each, redrawn per epoch)` : '') +
         `: loss ${result.losses.map((l) => l.toFixed(4)).join(' -> ')}.`,
       ...unusedNegativesNote(table, settings.negatives),
@@ -396,7 +396,7 @@ async function finetuneCompiled(
           ? ` Touched rows: ${touched}; gradual pruning masks whole tables, so untouched rows may be zeroed.`
           : qat?.trained.length
             ? ` Touched rows: ${touched}; every row of a quantization-aware table, touched or not, holds its stored form.`
-            : ` Rows no batch touched are unchanged, bit for bit (${touched}).`),
+            : ` Touched rows: ${touched}; the rows no batch touched are unchanged, bit for bit.`),
       `Training throughput ${Math.round(result.samplesPerSecond)} samples/s overall, ${Math.round(result.stepSamplesPerSecond)} samples/s in the optimizer steps (${result.seconds.toFixed(1)} s, of which ${result.samplingSeconds.toFixed(1)} s negative sampling).`,
       pruner
         ? pruner.summary(values)
