@@ -70,6 +70,7 @@ test('column names other tools write are recognised; two columns that fit one ro
     /two-users\.csv: line 1: columns 'userId' and 'uid' could each be the user column: rename all but one \(or name it: --user-column\)/,
   );
   await assert.rejects(readInteractions(write('two-labels.csv', 'user,item,click,is_click\n0,1,1,1\n')), /columns 'click' and 'is_click' could each be the label column/);
+  await assert.rejects(readInteractions(write('dup-label.csv', 'user,item,label,label\n0,1,1,0\n')), /dup-label\.csv: line 1: the header names column 'label' twice/);
   // a rating named as the label column is still a rating; any other label column holds 0/1 labels
   const asNamed = await readInteractions(write('stars.csv', 'user,item,stars,label\n0,1,5,1\n'), { columns: { label: 'stars' } });
   assert.equal(asNamed.labelKind, 'rating');

@@ -310,6 +310,9 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     if (opts.requireLabel && labelAt < 0) fail(ln, `header has no 'label' or 'rating' column (columns: ${header.join(', ')})`);
     timeAt = resolve('timestamp', opts.columns?.timestamp, 'timestamp');
     if (timeAt >= 0) names.timestamp = header[timeAt];
+    for (const at of [userAt, itemAt, labelAt]) {
+      if (at >= 0 && header.indexOf(header[at], at + 1) >= 0) fail(ln, `the header names column '${header[at]}' twice`);
+    }
     const used = new Set([userAt, itemAt, labelAt, timeAt]);
     if (opts.extraColumns === 'all') {
       extraAt = header.map((_, i) => i).filter((i) => !used.has(i));
