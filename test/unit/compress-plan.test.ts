@@ -15,7 +15,7 @@ import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { evaluateModel } from '../../src/core/eval/evaluate.js';
-import { combinationsWithin, optionTier, sensitivityOrder, studentRatioFor } from '../../src/core/compress/plan/planner.js';
+import { combinationsWithin, expectedTrainingMs, optionTier, sensitivityOrder, studentRatioFor } from '../../src/core/compress/plan/planner.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 
 const P = (id: string, bytes: number, metric: number, latencyRatio?: number, se?: number): Evaluated => ({ id, bytes, metric, users: 100, latencyRatio, se });
@@ -387,4 +387,8 @@ test('time sharing: options alone tier by tier over all units (biggest first); c
   assert.deepEqual(combinationsWithin(all, 1000, 10_000), ['a0', 'a2', 'a4', 'a5', 'a7', 'a9'], '6 fit: spread, both ends kept');
   assert.deepEqual(combinationsWithin(all, 1000, 1000), ['a0', 'a3', 'a6', 'a9'], 'at least 4');
   assert.deepEqual(combinationsWithin(all, 0, 0), all, 'cost unknown: all');
+  // training steps: the phase's own longest, else a multiple of the longest fine-tuning plus 8 evaluations, else a minute
+  assert.equal(expectedTrainingMs({ measured: 1200, msPerFinetune: 300, epochsFactor: 4, msPerCandidate: 20 }), 1200);
+  assert.equal(expectedTrainingMs({ msPerFinetune: 300, epochsFactor: 4, msPerCandidate: 20 }), 4 * 300 + 8 * 20);
+  assert.equal(expectedTrainingMs({ epochsFactor: 4, msPerCandidate: 20 }), 60_000);
 });

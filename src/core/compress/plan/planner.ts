@@ -151,6 +151,19 @@ export function sensitivityOrder(units: readonly SearchUnit[]): Array<{ u: Searc
 }
 
 /**
+ * What the next training step of a phase is expected to take (ms), to decide whether it fits the
+ * time left: the longest one measured in that phase, else `epochsFactor` times the longest
+ * fine-tuning plus the evaluation of its stored forms, else a minute (nothing measured yet). A
+ * fixed minute kept every student out of a 1-minute search of a model that trains in a quarter
+ * of a second, and let one into a short search of a model that trains for ten.
+ */
+export function expectedTrainingMs(o: { measured?: number; msPerFinetune?: number; epochsFactor: number; msPerCandidate: number }): number {
+  if (o.measured !== undefined) return o.measured;
+  if (o.msPerFinetune !== undefined) return o.epochsFactor * o.msPerFinetune + 8 * o.msPerCandidate;
+  return 60_000;
+}
+
+/**
  * The proposed combinations the time allows: as many as 60% of `msLeft` builds and scores at
  * `msPerCandidate` (at least 4), spread evenly over the list (the knapsack's sweep runs from
  * cautious to bold), each once; all of them when the cost is unknown (0).
@@ -231,6 +244,8 @@ export class CompressPlanner {
   private atChance?: PlanResult['atChance'];
   /** what building and scoring one candidate on all choosing users took in the sensitivity phase */
   private msPerCandidate = 0;
+  /** the longest fine-tuning of a candidate so far (ms): what the training phases expect a step to take */
+  private msPerFinetune?: number;
 
   constructor(
     private readonly ir: ModelIR,
@@ -634,7 +649,12 @@ export class CompressPlanner {
       const c = await this.candidate(p.c.assignment!, 'finetuned', { trainSteps: [ft], label: `${p.c.label} (fine-tuned)` });
       if (c) await this.evaluate(c, top);
       one = Math.max(one, Date.now() - t);
+      this.msPerFinetune = one;
     }
+  }
+
+  private expectedStepMs(measured: number | undefined, epochsFactor: number): number {
+    return expectedTrainingMs({ measured, msPerFinetune: this.msPerFinetune, epochsFactor, msPerCandidate: this.msPerCandidate });
   }
 
   /**
@@ -647,18 +667,26 @@ export class CompressPlanner {
   private async distill(): Promise<void> {
     const ratios = [8, 6, 4, 3];
     const reached = new Map<number, number>();
-    for (const ratio of ratios) {
-      if (this.outOfTime(this.reserve() + 60_000)) return;
-      this.progress(0.86 + (8 - ratio) * 0.008, `distilling a student ${ratio}x smaller`);
+    // a student trains 8 epochs (distill's default) against fine-tuning's 2, in several forms
+    let longest: number | undefined;
+    const timed = async (ratio: number): Promise<number | undefined> => {
+      const t = Date.now();
       const stored = await this.student(ratio);
+      longest = Math.max(longest ?? 0, Date.now() - t);
+      return stored;
+    };
+    for (const ratio of ratios) {
+      if (this.outOfTime(this.reserve() + this.expectedStepMs(longest, 4))) return;
+      this.progress(0.86 + (8 - ratio) * 0.008, `distilling a student ${ratio}x smaller`);
+      const stored = await timed(ratio);
       if (stored !== undefined) reached.set(ratio, stored);
     }
     const target = this.budget.targetRatio;
     for (let tries = 0; target !== undefined && tries < 3; tries++) {
       const ratio = studentRatioFor(target, reached);
-      if (ratio === undefined || this.outOfTime(this.reserve() + 60_000)) return;
+      if (ratio === undefined || this.outOfTime(this.reserve() + this.expectedStepMs(longest, 4))) return;
       this.progress(0.9, `distilling a student ${ratio}x smaller (sized for ${target}x)`);
-      const stored = await this.student(ratio);
+      const stored = await timed(ratio);
       if (stored === undefined || stored >= target) return;
       reached.set(ratio, stored);
     }
@@ -744,8 +772,10 @@ export class CompressPlanner {
       target !== undefined
         ? pool.filter((p) => this.originalBytes / p.bytes >= target).sort((x, y) => y.metric - x.metric)
         : pool.filter((p) => p.metric >= base * (1 - (this.budget.maxDrop ?? 0.01) - QAT_REACH)).sort((x, y) => x.bytes - y.bytes);
+    let longest: number | undefined;
     for (const [i, p] of picks.slice(0, QAT_STUDENTS).entries()) {
-      if (this.outOfTime(this.reserve() + 30_000)) return;
+      if (this.outOfTime(this.reserve() + this.expectedStepMs(longest, 2))) return;
+      const t = Date.now();
       const how = this.lowBitStudents.get(p.c)!;
       const dtype = how.form.replace(/col$/, '') as 'int4' | 'int3';
       const label = `${p.c.label}, quantization-aware`;
@@ -760,6 +790,7 @@ export class CompressPlanner {
         if (this.ctx.signal?.aborted) throw e;
         this.failed(label, e);
       }
+      longest = Math.max(longest ?? 0, Date.now() - t);
     }
   }
 
