@@ -200,6 +200,10 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   // quantizer leaves it and the search does not offer it; int4 and int2 pack into 1 byte
   const narrow = searchSpace({ format: 'onnx', tensors: [tensor('user_mlp', 'embedding', [943, 2])] } as unknown as ModelIR);
   assert.deepEqual(narrow[0].options.map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int2', 'rows0.75+int8', 'rows0.75+int4', 'rows0.5+int8', 'rows0.5+int4']);
+  // a 1-wide table (a small student's branch, a per-item bias): int8 (one scale per table) and row
+  // cuts; no low bits (a code per byte either way). It was left out, so such a student had no int8 form
+  const single = searchSpace({ format: 'onnx', tensors: [tensor('item_bias', 'embedding', [1682, 1])] } as unknown as ModelIR);
+  assert.deepEqual(single[0].options.map((o) => o.id), ['float32', 'float16', 'int8', 'rows0.75+int8', 'rows0.5+int8']);
 });
 
 const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);

@@ -114,8 +114,9 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   return out;
 }
 
+/** A float32 table of two rows or more; a 1-wide one (a per-item bias, a narrow student's branch) takes int8 and row cuts. */
 function isFloat32Table(t: ModelTensor): boolean {
-  return t.role === 'embedding' && t.dtype === 'float32' && t.shape.length === 2 && t.shape[0] > 1 && t.shape[1] > 1;
+  return t.role === 'embedding' && t.dtype === 'float32' && t.shape.length === 2 && t.shape[0] > 1 && t.shape[1] >= 1;
 }
 
 /** The units of a model and their options. Tables smaller than 1 KiB stay as they are. */
