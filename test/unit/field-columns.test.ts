@@ -58,6 +58,19 @@ test('eval, training data: DeepFM columns in another order give the same metrics
     evaluateModel(fx.models.deepfm.onnxPath!, { candidates: renamed }),
     (e: Error) => e.message.startsWith(`${renamed}: line 1: the model has no field table named after column(s) 'nb'`),
   );
+  // a field column left out: the message names it, not a column that is there
+  const missing = reordered(cand, join(dir, 'missing.csv'), ['user', 'item', 'label', 'item_category', 'noise_a', 'noise_b']);
+  await assert.rejects(
+    evaluateModel(fx.models.deepfm.onnxPath!, { candidates: missing }),
+    (e: Error) => e.message === `${missing}: line 1: the model's fields input takes user, item and 4 more columns; the file has 3 ('item_category', 'noise_a', 'noise_b'): no column 'user_segment'`,
+  );
+  // the last field column left out
+  const last = reordered(cand, join(dir, 'last.csv'), ['user', 'item', 'label', 'item_category', 'user_segment', 'noise_a']);
+  await assert.rejects(
+    evaluateModel(fx.models.deepfm.onnxPath!, { candidates: last }),
+    (e: Error) => e.message === `${last}: line 1: the model's fields input takes user, item and 4 more columns; the file has 3 ('item_category', 'user_segment', 'noise_a'): no column 'noise_b'`,
+  );
+  assert.equal(fieldColumns(await readModel(fx.models.deepfm.onnxPath!)).nameOf(3), 'user_segment');
 });
 
 test('a PyTorch-exported DeepFM (one fields input, Constant-node column indices): columns matched by name', async (t) => {

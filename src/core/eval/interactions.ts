@@ -341,17 +341,25 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     }
     const cols = at.map(where);
     if (cols.every((c) => c === undefined)) return at; // the model names none of them: file order
+    /** the file has fewer field columns than the model reads: the ones missing, by name */
+    const missingFields = (): never => {
+      const named = new Set(cols.filter((x) => x !== undefined));
+      const missing = [...fc.read].filter((x) => x >= 2 && !named.has(x)).sort((a, b) => a - b).map((x) => `'${fc.nameOf(x) ?? `column ${x}`}'`);
+      return fail(ln, `the model's fields input takes user, item and ${Math.max(...fc.read) - 1} more columns; the file has ${at.length} (${at.map((x) => `'${header![x]}'`).join(', ')})${missing.length ? `: no column ${missing.join(', ')}` : ''}`);
+    };
+    if (fc.read.size > 0 && Math.max(...fc.read) >= 2 + at.length) missingFields();
     const slot: Array<number | undefined> = new Array(at.length).fill(undefined); // extra column j of the model <- file column
     at.forEach((i, j) => {
       const c = cols[j];
       if (c === undefined) return;
-      if (c < 2 || c >= 2 + at.length) fail(ln, `column '${header![i]}' feeds column ${c} of the model's fields input, which takes user, item, then ${at.length} more`);
+      if (c < 2) fail(ln, `column '${header![i]}' feeds column ${c} of the model's fields input, which takes user and item there`);
       if (slot[c - 2] !== undefined) fail(ln, `columns '${header![slot[c - 2]!]}' and '${header![i]}' both feed column ${c} of the model's fields input`);
       slot[c - 2] = i;
     });
     const unnamed = at.filter((_, j) => cols[j] === undefined);
     const guessed = slot.map((s, j) => (s === undefined && fc.read.has(2 + j) ? 2 + j : -1)).filter((c) => c >= 0);
     if (guessed.length > 0) {
+      if (unnamed.length === 0) missingFields();
       fail(ln, `the model has no field table named after column(s) ${unnamed.map((i) => `'${header![i]}'`).join(', ')}, and it reads column(s) ${guessed.join(', ')} of its fields input: which file column feeds which is unknown (name each column after its table, <column>_embedding)`);
     }
     // the unnamed columns feed columns no table reads (their values change nothing): file order

@@ -87,6 +87,8 @@ export interface FieldColumns {
   at(column: string): number | undefined;
   /** every column some table reads (a column no table reads, e.g. a removed field's, feeds nothing) */
   read: ReadonlySet<number>;
+  /** the data column a fields-input column takes, by its table's name (`genre` for `genre_embedding`) */
+  nameOf(column: number): string | undefined;
 }
 
 /** The fields-input columns of the model's tables (ONNX graph or TF.js topology). */
@@ -98,5 +100,9 @@ export function fieldColumns(ir: ModelIR): FieldColumns {
     const found = new Set(tablesNamedAfter(tables, column).map(columnOf).filter((x): x is number => x !== undefined));
     return found.size === 1 ? [...found][0] : undefined;
   };
-  return { at, read: new Set(byTable.values()) };
+  const nameOf = (column: number) => {
+    const t = tables.find((x) => columnOf(x) === column);
+    return t ? tableBase(t).replace(/\.weight$/, '').replace(/_(embedding|linear)$/i, '') : undefined;
+  };
+  return { at, read: new Set(byTable.values()), nameOf };
 }
