@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initTfjs, TfjsBackendPreference } from '../../src/core/runtime/tfjs-backend.js';
-import { describeAdapter, isSoftwareAdapter, missingVulkanLoader } from '../../src/core/runtime/webgpu-adapter.js';
+import { describeAdapter, isSoftwareAdapter, missingVulkanLoader, noGpuDeviceNode } from '../../src/core/runtime/webgpu-adapter.js';
 import { buildNeuMF } from '../../src/core/samples/models.js';
 
 test('software adapters are recognised by flag, architecture or driver name', () => {
@@ -120,6 +120,33 @@ test('a synchronous read of a GPU tensor says what to do instead (Node has no Of
   // read once asynchronously, the values are cached on the CPU: dataSync works
   assert.deepEqual(Array.from(y.dataSync()), [7, 10, 15, 22]);
   tf.dispose([a, y]);
+});
+
+test("no GPU device node on Linux: an 'auto' choice does not ask Dawn (only lavapipe could answer, with two warnings on stderr)", () => {
+  const dev = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-dev-'));
+  try {
+    fs.writeFileSync(path.join(dev, 'null'), '');
+    assert.equal(noGpuDeviceNode({ platform: 'linux', dev }), `no GPU device node (${dev}/dri/renderD*, ${dev}/nvidia*, ${dev}/dxg): only a software driver could answer`);
+    // a DRM card without a render node is no GPU to compute on
+    fs.mkdirSync(path.join(dev, 'dri'));
+    fs.writeFileSync(path.join(dev, 'dri', 'card0'), '');
+    assert.notEqual(noGpuDeviceNode({ platform: 'linux', dev }), undefined);
+    fs.writeFileSync(path.join(dev, 'dri', 'renderD128'), '');
+    assert.equal(noGpuDeviceNode({ platform: 'linux', dev }), undefined);
+    fs.rmSync(path.join(dev, 'dri'), { recursive: true });
+    // NVIDIA's nodes (nvidiactl alone is not a GPU), WSL's
+    fs.writeFileSync(path.join(dev, 'nvidiactl'), '');
+    assert.notEqual(noGpuDeviceNode({ platform: 'linux', dev }), undefined);
+    fs.writeFileSync(path.join(dev, 'nvidia0'), '');
+    assert.equal(noGpuDeviceNode({ platform: 'linux', dev }), undefined);
+    fs.rmSync(path.join(dev, 'nvidia0'));
+    fs.writeFileSync(path.join(dev, 'dxg'), '');
+    assert.equal(noGpuDeviceNode({ platform: 'linux', dev }), undefined);
+    // other systems: Dawn is asked
+    assert.equal(noGpuDeviceNode({ platform: 'darwin', dev: path.join(dev, 'none') }), undefined);
+  } finally {
+    fs.rmSync(dev, { recursive: true, force: true });
+  }
 });
 
 test('no Vulkan loader on Linux: Dawn is not asked (it would print its own warning), and the reason says what to install', () => {

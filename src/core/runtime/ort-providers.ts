@@ -135,7 +135,7 @@ export async function createOrtSession(
   if (prefer === 'webgpu' || prefer === 'auto') {
     // Dawn's view of the adapter (ORT's WebGPU provider has its own Dawn and picks the same way);
     // without the `webgpu` package a forced run still goes ahead, unnamed
-    const probe = await probeWebGpuAdapter();
+    const probe = await probeWebGpuAdapter({ hardwareOnly: !forced });
     const adapter = probe.adapter;
     if (!forced && !adapter) notes.push(`webgpu: ${probe.reason ?? 'no adapter'}`);
     else if (!forced && adapter?.software) notes.push(`webgpu: the adapter is ${describeAdapter(adapter)}, a CPU driver much slower than the CPU provider`);

@@ -154,7 +154,7 @@ async function tryWebGpu(notes: string[], forced: boolean): Promise<TfjsBackendC
     notes.push("webgpu not supported in a worker thread under 'auto' (a crash there would take the host process down): ask for backend webgpu to run the job in a child process");
     return undefined;
   }
-  const probe = await probeWebGpuAdapter();
+  const probe = await probeWebGpuAdapter({ hardwareOnly: !forced });
   if (!probe.adapter) {
     notes.push(`webgpu not supported here: ${probe.reason ?? 'no adapter'}`);
     return undefined;

@@ -3,7 +3,7 @@
 // analyze bundle never touch it. One Dawn instance per process (worker threads each get their
 // own module instance and so their own Dawn).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 //
 // Policy (ENGINE_FACTS.md): a software adapter (Mesa's lavapipe/llvmpipe, SwiftShader: Dawn
@@ -156,8 +156,15 @@ let probed: Promise<WebGpuProbe> | undefined;
 /**
  * The adapter Dawn would give a high-performance request in this process (probed once), or why
  * there is none. Software adapters are returned too, marked `software`: the caller decides.
+ * `hardwareOnly` (a choice made for speed, 'auto'): on Linux with no GPU device node Dawn is not
+ * asked, since only a software driver could answer, and lavapipe prints two warnings on stderr
+ * when asked.
  */
-export function probeWebGpuAdapter(): Promise<WebGpuProbe> {
+export function probeWebGpuAdapter(opts: { hardwareOnly?: boolean } = {}): Promise<WebGpuProbe> {
+  if (opts.hardwareOnly && !probed) {
+    const none = noGpuDeviceNode();
+    if (none) return Promise.resolve({ reason: none });
+  }
   probed ??= (async (): Promise<WebGpuProbe> => {
     // Dawn prints its own two-line warning on stderr when it cannot load the Vulkan loader; on
     // Linux without one there is nothing to find, so it is not asked (and prints nothing)
@@ -180,6 +187,29 @@ export function probeWebGpuAdapter(): Promise<WebGpuProbe> {
 function loaderSearchDirs(): string[] {
   const multiarch = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
   return [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/lib', '/usr/lib', '/lib64', '/usr/lib64', `/lib/${multiarch}`, `/usr/lib/${multiarch}`];
+}
+
+/**
+ * On Linux, a GPU is reached through a device node: /dev/dri/renderD* (Mesa, AMD, Intel),
+ * /dev/nvidia* (NVIDIA), /dev/dxg (WSL). With none, the reason; otherwise undefined (other
+ * systems, or a node that may lead to a GPU).
+ */
+export function noGpuDeviceNode(opts: { platform?: NodeJS.Platform; dev?: string } = {}): string | undefined {
+  if ((opts.platform ?? process.platform) !== 'linux') return undefined;
+  const dev = opts.dev ?? '/dev';
+  let names: string[];
+  try {
+    names = readdirSync(dev);
+  } catch {
+    return undefined;
+  }
+  if (names.includes('dxg') || names.some((n) => /^nvidia\d+$/.test(n))) return undefined;
+  try {
+    if (readdirSync(join(dev, 'dri')).some((n) => n.startsWith('renderD'))) return undefined;
+  } catch {
+    // no /dev/dri
+  }
+  return `no GPU device node (${dev}/dri/renderD*, ${dev}/nvidia*, ${dev}/dxg): only a software driver could answer`;
 }
 
 /**
