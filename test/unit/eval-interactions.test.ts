@@ -77,6 +77,16 @@ test('column names other tools write are recognised; two columns that fit one ro
   assert.equal(asNamed.labelColumn, 'stars');
 });
 
+test('ISO 8601 timestamps read as Unix seconds; UTF-16 and CR-only files get an error that says what they are', async () => {
+  const iso = await readInteractions(write('iso.csv', 'user,item,label,timestamp\n0,1,1,2024-03-01T00:00:00Z\n0,2,0,2024-03-01\n1,2,1,2024-03-01T00:00:01.5+00:00\n'));
+  assert.deepEqual([...iso.timestamp!], [1709251200, 1709251200, 1709251201.5]);
+  await assert.rejects(readInteractions(write('bad-time.csv', 'user,item,timestamp\n0,1,yesterday\n')), /bad-time\.csv: line 2: timestamp 'yesterday' is neither a number nor an ISO 8601 date-time/);
+  const utf16 = path.join(dir, 'utf16.csv');
+  fs.writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('user\titem\tlabel\r\n0\t1\t1\r\n', 'utf16le')]));
+  await assert.rejects(readInteractions(utf16), /utf16\.csv: line 1: the file is UTF-16 text \(Excel's 'Unicode Text'\?\), not UTF-8: save it as 'CSV UTF-8'/);
+  await assert.rejects(readInteractions(write('cr.csv', 'user,item,label\r0,1,1\r1,2,0\r')), /cr\.csv: line 1: its lines end in a carriage return alone/);
+});
+
 test('quoted cells (RFC 4180): every value quoted, a quoted delimiter, a doubled quote; an unclosed quote names the line', async () => {
   const f = write('quoted.csv', '"user","item","label","note"\n"0","5","1","a, b"\n2,"3",0,"say ""hi"""\n');
   const t = await readInteractions(f);

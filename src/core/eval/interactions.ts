@@ -87,6 +87,8 @@ export interface InteractionTable {
 }
 
 const CHUNK = 1 << 20;
+/** A date, optionally with a time and zone: 2024-03-01, 2024-03-01 12:30:00, 2024-03-01T12:30:00.5Z, ...+02:00 */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 /** No interaction row is this long; a longer one means a wrong or hostile file. */
 export const MAX_LINE_CHARS = 16 << 20;
 
@@ -275,6 +277,10 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
 
   const onHeader = (line: string, ln: number) => {
     if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    // UTF-16 read as UTF-8: a NUL between every character (Excel's "Unicode Text" export)
+    if (line.includes('\u0000')) fail(ln, "the file is UTF-16 text (Excel's 'Unicode Text'?), not UTF-8: save it as 'CSV UTF-8'");
+    // lines ended by CR alone (classic Mac) arrive as one line
+    if (line.includes('\r')) fail(ln, 'its lines end in a carriage return alone (classic Mac line endings): convert them to LF or CRLF');
     delimiter = sniffDelimiter(line);
     const cols = line.includes('"') ? splitQuoted(line, delimiter) : line.split(delimiter);
     if (!cols) return fail(ln, 'a quoted column name has no closing quote');
@@ -399,8 +405,10 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
         label.push(v);
       }
       if (timeAt >= 0) {
-        const v = parseNumber(cells[timeAt]);
-        if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${quote(cells[timeAt])}' is not a number`);
+        let v = parseNumber(cells[timeAt]);
+        // an ISO 8601 date-time (pandas' and most databases' export) is read as Unix seconds
+        if (!Number.isFinite(v) && ISO_TIME.test(cells[timeAt].trim())) v = Date.parse(cells[timeAt].trim()) / 1000;
+        if (!Number.isFinite(v)) fail(ln, `${names.timestamp} '${quote(cells[timeAt])}' is neither a number nor an ISO 8601 date-time`);
         time.push(v);
       }
       for (let e = 0; e < extraAt.length; e++) {
