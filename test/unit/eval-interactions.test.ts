@@ -104,6 +104,7 @@ test('errors name the file and the line', async () => {
     ['bad-id.csv', 'user,item\n0,1\n1,abc\n', /bad-id\.csv: line 3: item 'abc' is not a non-negative integer/],
     ['neg.csv', 'user,item\n-1,1\n', /line 2: user '-1' is not a non-negative integer/],
     ['frac.csv', 'user,item\n1.5,1\n', /line 2: user '1.5' is not a non-negative integer/],
+    ['huge.csv', 'user,item\n99999999999999999999,1\n', /line 2: user 99999999999999999999 is too large for an id \(at most 2147483647\)/],
     ['cols.csv', 'user,item,label\n0,1,1\n0,1\n', /cols\.csv: line 3: 2 columns, the header has 3/],
     ['missing.csv', 'u,item\n0,1\n', /missing\.csv: line 1: header has no column 'user'/],
     ['empty.csv', '', /empty\.csv: the file is empty/],
@@ -116,6 +117,8 @@ test('errors name the file and the line', async () => {
     await assert.rejects(readInteractions(write(name, text), opts), re, name);
   }
   await assert.rejects(readInteractions(path.join(dir, 'nope.csv')), /nope\.csv: cannot read: no such file \(ENOENT\)/);
+  // leading zeros beyond ten digits are still the number
+  assert.deepEqual([...(await readInteractions(write('zeros.csv', 'user,item\n000000000007,1\n'))).user], [7]);
 });
 
 test('100k lines read into columns (a chunk boundary inside a line is handled)', async () => {

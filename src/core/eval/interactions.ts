@@ -377,6 +377,12 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
     let v = parseId(cell);
     // trimming only on the slow path: most files have no spaces around values
     if (v < 0) v = parseId(cell.trim());
+    if (v < 0 && /^\s*\d+\s*$/.test(cell)) {
+      // digits only: many leading zeros (read as the number), or more than an id holds
+      const n = Number(cell.trim());
+      if (n > 0x7fffffff) fail(ln, `${what} ${quote(cell.trim())} is too large for an id (at most 2147483647)`);
+      v = n;
+    }
     if (v < 0) fail(ln, `${what} '${quote(cell)}' is not a non-negative integer`);
     if (vocab !== undefined && v >= vocab) {
       fail(ln, `${what} ${v} is outside the model's embedding table (${vocab} rows, ids 0..${vocab - 1})`);
