@@ -5,11 +5,11 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CompressPlanner, type PlanPoint, type PlanResult } from '../core/compress/plan/planner.js';
 import type { PlanMetric } from '../core/compress/plan/scoring.js';
 import { checkOutputFree, commitOutput, makeTempDir, modelOutputPath, OutputExistsError, removeTemp, tempDirFor, writingTo } from '../core/jobs/output-files.js';
-import { RECIPE_SCHEMA_VERSION, recipeText } from '../core/jobs/recipe-file.js';
+import { RECIPE_SCHEMA_VERSION, recipeText, relativeRecipe } from '../core/jobs/recipe-file.js';
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
@@ -147,7 +147,7 @@ async function writeRecipes(r: PlanResult, dir: string, model: string, candidate
   const points = r.front.some((p) => p.id === r.chosen.id) ? r.front : [...r.front, r.chosen];
   for (const [i, p] of points.entries()) {
     const name = `${String(i + 1).padStart(2, '0')}-${p.ratio.toFixed(1)}x${p.id === r.chosen.id ? '-chosen' : ''}.recipe.json`;
-    const text = recipeText({ version: RECIPE_SCHEMA_VERSION, model: relative(dir, model), steps: p.recipe as CompressStep[], candidates: relative(dir, candidates) });
+    const text = recipeText(relativeRecipe({ version: RECIPE_SCHEMA_VERSION, model, steps: p.recipe as CompressStep[], candidates }, dir));
     await writingTo(join(dir, name), () => writeFile(join(dir, name), text));
   }
 }

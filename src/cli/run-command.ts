@@ -3,8 +3,8 @@
 // relative to the recipe's folder; flags override them. Every output report embeds the recipe.
 
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseRecipe } from '../core/jobs/recipe-file.js';
+import { dirname, resolve } from 'node:path';
+import { absoluteRecipe, parseRecipe } from '../core/jobs/recipe-file.js';
 import { ioReason, ModelFileError } from '../core/model/ir.js';
 import { UsageError } from './args.js';
 import { RUN } from './command-specs.js';
@@ -18,17 +18,11 @@ export async function runRecipeCommand(argv: string[]): Promise<number> {
     throw new ModelFileError(file, `cannot read the recipe: ${ioReason(e)}`);
   });
   const recipe = parseRecipe(text, file);
-  const base = dirname(file);
-  const fromRecipe = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
-  const model = modelArg ? resolve(modelArg) : fromRecipe(recipe.model);
+  // the recipe's relative paths (model, output, candidates, datasets in settings) are relative to its folder
+  const abs = absoluteRecipe(recipe, dirname(file));
+  const model = modelArg ? resolve(modelArg) : abs.model;
   if (!model) throw new UsageError(`${file} names no model: give one after the recipe`);
-  // resolve the recipe's own relative paths (datasets in settings) against its folder
-  const steps = recipe.steps.map((s) => ({
-    method: s.method,
-    settings: Object.fromEntries(
-      Object.entries(s.settings).map(([k, v]) => [k, (k === 'data' || k === 'candidates') && typeof v === 'string' ? fromRecipe(v) : v]),
-    ),
-  }));
-  const o = { ...values, out: values.out ?? fromRecipe(recipe.output), candidates: values.candidates ?? fromRecipe(recipe.candidates) };
+  const steps = abs.steps;
+  const o = { ...values, out: values.out ?? abs.output, candidates: values.candidates ?? abs.candidates };
   return runCompressCommand(o, model, steps, steps.map((s) => s.method).join('+'));
 }

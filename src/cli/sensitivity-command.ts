@@ -3,10 +3,10 @@
 // keep the metric drop within the budget (checked with every layer pruned at once). `--recipe
 // OUT.json` writes the proposal as a recipe that `prunescope run` replays.
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { readModel } from '../core/model/read-model.js';
 import { sensitivityAnalysis } from '../core/compress/sensitivity.js';
-import { recipeText } from '../core/jobs/recipe-file.js';
+import { recipeText, relativeRecipe } from '../core/jobs/recipe-file.js';
 import { SENSITIVITY } from './command-specs.js';
 import { createProgressBar } from './progress.js';
 import { checkReportFileFree, writeReportFile } from './report-file.js';
@@ -44,12 +44,17 @@ export async function sensitivityCommand(argv: string[]): Promise<number> {
       const perLayer = Object.fromEntries(Object.entries(r.proposal).filter(([, v]) => v > 0));
       await writeReportFile(
         recipeOut,
-        recipeText({
-          version: 1,
-          model: path,
-          steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
-          candidates,
-        }),
+        recipeText(
+          relativeRecipe(
+            {
+              version: 1,
+              model: path,
+              steps: [{ method: 'prune-magnitude', settings: { sparsity: 0, scope: 'layer', perLayer, tensors: Object.keys(perLayer) } }],
+              candidates,
+            },
+            dirname(recipeOut),
+          ),
+        ),
         o.force,
         inputs,
       );

@@ -5,10 +5,10 @@
 
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { CompressMethod, CompressStep, JobResultMap } from '../core/jobs/job-types.js';
 import { modelOutputPath, OutputPathError, outputPathFor, removeTemp, tempDirFor } from '../core/jobs/output-files.js';
-import { parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, type RecipeFile } from '../core/jobs/recipe-file.js';
+import { absoluteRecipe, parseRecipe, recipeText, RECIPE_SCHEMA_VERSION, relativeRecipe, type RecipeFile } from '../core/jobs/recipe-file.js';
 import { describeMethods } from '../core/compress/method-settings.js';
 import { weakTreeFeatures, type CompressJobResult, type FindingAction, type GraphView, type PlanView, type SensitivityView, type TreeFeaturesResult, type TreeRemovalResult, type TreesView } from '../shared/protocol.js';
 import { describeTuning, pruneSteps, type PruneTuning } from '../core/jobs/prune-steps.js';
@@ -819,7 +819,7 @@ export class Commands implements PanelActions {
     const stem = isOnnx(model) ? basename(model.fsPath).replace(/\.onnx$/i, '') : basename(dirname(model.fsPath));
     let file = join(dir, `${stem}.recipe.json`);
     for (let i = 2; existsSync(file); i++) file = join(dir, `${stem}-${i}.recipe.json`);
-    const recipe: RecipeFile = { version: RECIPE_SCHEMA_VERSION, model: relative(dir, model.fsPath).split('\\').join('/'), steps };
+    const recipe: RecipeFile = relativeRecipe({ version: RECIPE_SCHEMA_VERSION, model: model.fsPath, steps }, dir);
     const uri = vscode.Uri.file(file);
     await vscode.workspace.fs.writeFile(uri, Buffer.from(recipeText(recipe), 'utf8'));
     await vscode.window.showTextDocument(uri, { preview: false });
@@ -842,22 +842,23 @@ export class Commands implements PanelActions {
       showError(e instanceof Error ? e.message : String(e));
       return undefined;
     }
-    const base = dirname(recipeUri.fsPath);
-    let model = recipe.model ? vscode.Uri.file(isAbsolute(recipe.model) ? recipe.model : resolve(base, recipe.model)) : undefined;
+    // the recipe's relative paths (model, output, candidates, datasets in settings) are relative to its folder
+    const abs = absoluteRecipe(recipe, dirname(recipeUri.fsPath));
+    let model = abs.model ? vscode.Uri.file(abs.model) : undefined;
     model = await this.pickModel(model, 'Run Recipe');
     if (!model) return undefined;
-    const first = recipe.steps[0];
+    const first = abs.steps[0];
     return this.compress(
       model,
       first.method,
       first.settings,
       {
         ...args,
-        output: args.output ?? (recipe.output ? resolve(base, recipe.output) : undefined),
-        candidates: args.candidates ?? (recipe.candidates ? resolve(base, recipe.candidates) : undefined),
+        output: args.output ?? abs.output,
+        candidates: args.candidates ?? abs.candidates,
         settings: first.settings,
       },
-      recipe.steps,
+      abs.steps,
     );
   }
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 import { checkOutputFree, modelOutputPath, OutputExistsError, OutputPathError, outputPathFor, tempDirFor } from '../../src/core/jobs/output-files.js';
-import { parseRecipe, RecipeError } from '../../src/core/jobs/recipe-file.js';
+import { absoluteRecipe, parseRecipe, RecipeError, relativeRecipe } from '../../src/core/jobs/recipe-file.js';
 import { runJobInProcess } from '../../src/core/jobs/run-job-in-process.js';
 import type { CompressJobResult, ModelScan } from '../../src/shared/protocol.js';
 
@@ -212,4 +212,34 @@ test('a later recipe step that fails names the model and the step, not the temp 
     (e: unknown) => e instanceof Error && e.message === `${model}: step 2 of 2 (factorize), on the model as step 1 left it: factorize: no tensor named "nope" (tensors: item_embedding.weight)`,
   );
   assert.deepEqual(readdirSync(dir), ['items.onnx'], 'nothing written, no temp folder left');
+});
+
+test('recipe paths: written relative to the recipe folder (model, candidates, and the files steps name: data, teacher, calibration), read back absolute', () => {
+  const written = relativeRecipe(
+    {
+      version: 1,
+      model: '/w/models/neumf.onnx',
+      candidates: '/w/data/val.csv',
+      steps: [
+        { method: 'finetune', settings: { data: '/w/data/train.csv', teacher: '/w/models/neumf.onnx', epochs: 2 } },
+        { method: 'quantize', settings: { dtype: 'int4', rounding: 'output-aware', calibration: 'pairs.csv' } },
+      ],
+    },
+    '/w/models/neumf.front',
+  );
+  assert.deepEqual(written, {
+    version: 1,
+    model: '../neumf.onnx',
+    candidates: '../../data/val.csv',
+    steps: [
+      { method: 'finetune', settings: { data: '../../data/train.csv', teacher: '../neumf.onnx', epochs: 2 } },
+      { method: 'quantize', settings: { dtype: 'int4', rounding: 'output-aware', calibration: 'pairs.csv' } },
+    ],
+  });
+  const read = absoluteRecipe(written, '/elsewhere/neumf.front');
+  assert.equal(read.model, '/elsewhere/neumf.onnx');
+  assert.equal(read.candidates, '/data/val.csv');
+  assert.deepEqual(read.steps[0].settings, { data: '/data/train.csv', teacher: '/elsewhere/neumf.onnx', epochs: 2 });
+  assert.equal(read.steps[1].settings.calibration, '/elsewhere/neumf.front/pairs.csv');
+  assert.equal(read.output, undefined);
 });

@@ -2,6 +2,7 @@
 // where the result goes. The extension's "Run Recipe" and the quick fix "Write recipe" use this
 // one format, so a recipe written from a finding can be edited and run again later.
 
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { COMPRESS_METHODS, type CompressMethod, type CompressStep } from './job-types.js';
 import { isCompressMethod, METHOD_SETTINGS, settingsJsonSchema, validateSettings, type JsonSchema } from '../compress/method-settings.js';
 
@@ -16,6 +17,34 @@ export interface RecipeFile {
   output?: string;
   /** candidates CSV for the before/after accuracy figures, relative to the recipe's folder */
   candidates?: string;
+}
+
+/** Step settings that name files: in a recipe, a relative one is relative to the recipe's folder. */
+const PATH_SETTINGS: ReadonlySet<string> = new Set(['data', 'candidates', 'teacher', 'calibration']);
+
+function mapPaths(r: RecipeFile, f: (p: string) => string): RecipeFile {
+  const one = (p: string | undefined) => (p === undefined ? undefined : f(p));
+  return {
+    ...r,
+    ...(r.model !== undefined ? { model: one(r.model) } : {}),
+    ...(r.output !== undefined ? { output: one(r.output) } : {}),
+    ...(r.candidates !== undefined ? { candidates: one(r.candidates) } : {}),
+    steps: r.steps.map((s) => ({
+      ...s,
+      settings: Object.fromEntries(Object.entries(s.settings).map(([k, v]) => [k, PATH_SETTINGS.has(k) && typeof v === 'string' ? f(v) : v])),
+    })),
+  };
+}
+
+/** The recipe's paths as a job needs them: the relative ones resolved against `base`, its folder. */
+export function absoluteRecipe(r: RecipeFile, base: string): RecipeFile {
+  return mapPaths(r, (p) => (isAbsolute(p) ? p : resolve(base, p)));
+}
+
+/** A recipe to write in folder `dir`, its paths relative to it: moved with its model and data, it still runs. */
+export function relativeRecipe(r: RecipeFile, dir: string): RecipeFile {
+  // with '/' on Windows too: the file is read the same on every system
+  return mapPaths(r, (p) => (isAbsolute(p) ? (relative(dir, p) || '.').split(sep).join('/') : p));
 }
 
 /** One problem with a recipe file, at a JSON path (e.g. "steps[1].method"). */
