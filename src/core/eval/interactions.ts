@@ -23,17 +23,17 @@ export interface InteractionColumnNames {
 
 /**
  * Column names that other tools and public datasets write, compared with case, spaces, '-' and
- * '_' ignored: MovieLens' ratings.csv (userId, movieId, rating, timestamp), Amazon reviews
- * (reviewerID, asin... not ids: those need remapping), Criteo-style click logs (click), pandas
- * exports (user_id, item_id). A file with two columns that both fit one role is refused, naming
- * them: guessing could train on the wrong ids.
+ * '_' ignored: MovieLens' ratings.csv (userId, movieId, rating, timestamp), click logs (click),
+ * pandas exports (user_id, item_id). A file with two columns that both fit one role is refused,
+ * naming them: guessing could train on the wrong ids. No short or common word stands for the
+ * timestamp ('time', 'ts' may be a DeepFM field, which must stay a field).
  */
 export const COLUMN_ALIASES = {
   user: ['user', 'userid', 'uid', 'users', 'customerid', 'visitorid', 'sessionuser'],
   item: ['item', 'itemid', 'iid', 'items', 'movieid', 'movie', 'productid', 'product', 'articleid', 'videoid', 'songid', 'trackid', 'bookid'],
   label: ['label', 'click', 'clicked', 'isclick', 'clicklabel'],
   rating: ['rating', 'ratings', 'stars'],
-  timestamp: ['timestamp', 'time', 'ts', 'unixtime', 'unixtimestamp'],
+  timestamp: ['timestamp', 'unixtime', 'unixtimestamp'],
 } as const;
 
 /** A header cell as COLUMN_ALIASES compares it. */
