@@ -16,6 +16,19 @@ import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.j
 
 const dir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
+test('eval --data with star ratings on a model that outputs a probability: RMSE and MAE come with a note that the scales differ', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-eval-stars-'));
+  const stars = path.join(work, 'ratings.csv');
+  fs.writeFileSync(stars, 'userId,movieId,rating\n0,1,4.5\n1,2,1\n2,3,3\n');
+  for (const model of [fx.models.neumf.onnxPath!, fx.models.neumf.tfjsModelJson!]) {
+    const e = await evaluateModel(model, { data: stars });
+    assert.ok(e.rmse! > 0 && e.mae! > 0);
+    assert.equal(e.auc, undefined);
+    assert.match(e.labelsAsRatings ?? '', /ratings\.csv: RMSE and MAE compare this model's (Sigmoid|Dense\(activation=sigmoid\)) output \(a probability, 0 to 1\) with rating values up to 4\.5: the model was not trained on this scale/, model);
+  }
+});
+
 for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
   test(`${kind}: ORT runner equals TF.js runner within 1e-5, and evaluateModel gives the training-time HR/NDCG in both`, async () => {
     const fx = await writeTinyFixtures(dir);

@@ -309,6 +309,13 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         }
         result.rmse = rmse(labels, labelled.scores);
         result.mae = mae(labels, labelled.scores);
+        // a click model's probability against 1-5 stars: the figures compare different scales
+        const squashed = graphOutputFinding(ir);
+        const top = labels.reduce((m, l) => (l > m ? l : m), -Infinity);
+        if (squashed?.bounded && top > 1) {
+          const note = `RMSE and MAE compare this model's ${squashed.op} output (a probability, 0 to 1) with ${labelled.table.labelColumn} values up to ${top}: the model was not trained on this scale, so they say little; AUC needs a 0/1 label column`;
+          result.labelsAsRatings = result.labelsAsRatings ? `${result.labelsAsRatings}; ${note}` : `${labelled.table.file}: ${note}`;
+        }
       }
       result.labelledRows = labelled.table.rows;
       result.labelledFile = labelled.table.file;
