@@ -91,7 +91,7 @@ function ensembleView(e: TreeEnsembleView, index: number): TemplateResult {
         : nothing}
       ${removable > 0
         ? finding(
-            `${formatCount(e.trees)} trees. Large ensembles often carry trees that add little; whether this one does is measured, not assumed: up to ${removable} trees are removed greedily (base value re-fitted), chosen on a seeded half of a validation CSV and reported on the other half (held out); fewer go, or none, if the metric would fall. Writes a new model beside this one.`,
+            `${formatCount(e.trees)} trees. Large ensembles often carry trees that add little; whether this one does is measured, not assumed: up to ${removable} trees are removed greedily (the base value re-fitted where the layout allows; a multi-class classifier is measured by accuracy), chosen on a seeded half of a validation CSV and reported on the other half (held out); fewer go, or none, if the metric would fall. Writes a new model beside this one.`,
             button(`Remove ${removable} trees…`, () => post({ type: 'removeTrees', node: e.node, fraction: removable / e.trees })),
           )
         : nothing}
