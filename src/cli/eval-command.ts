@@ -47,6 +47,13 @@ export function formatEvaluation(r: EvaluationResult): string {
     if (alone > 0) {
       lines.push(`note     ${alone} of the ${r.users} ranked users ${alone === 1 ? 'has' : 'have'} no negative candidate: each counts as a hit at rank 1 whatever the model`);
     }
+    const twice = r.positivesAsNegatives;
+    if (twice && twice.users > 0) {
+      lines.push(
+        `note     ${twice.users} of the ${r.users} ranked users ${twice.users === 1 ? 'has' : 'have'} their positive item among their negatives too` +
+          `${twice.first ? ` (first: user ${twice.first.user}, item ${twice.first.item})` : ''}: that copy ties with the positive and counts against it, so none of them can hit at rank 1; drop those rows`,
+      );
+    }
     if (r.chance?.atChance) {
       const below = r.ndcg !== undefined && r.ndcg < r.chance.ndcg - 3 * r.chance.ndcgSd;
       lines.push(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auc, candidateRanking, checkOnePositivePerUser, fullRanking, isBinary, logloss, mae, rmse, TwoPositivesError } from '../../src/core/eval/metrics.js';
+import { auc, candidateRanking, checkOnePositivePerUser, fullRanking, isBinary, logloss, mae, positivesRepeatedAsNegatives, rmse, TwoPositivesError } from '../../src/core/eval/metrics.js';
 import { checkCandidatesFile, fileLinesOfRows } from '../../src/core/eval/candidate-lines.js';
 import { readInteractions } from '../../src/core/eval/interactions.js';
 import { latencyWithinNoise } from '../../src/core/eval/evaluate.js';
@@ -134,4 +134,13 @@ test('checkCandidatesFile: names the file and its exact lines, blank lines count
   const good = join(dir, 'good.csv');
   writeFileSync(good, 'user,item,label\n0,1,1\n0,2,0\n1,1,0\n');
   await checkCandidatesFile(await readInteractions(good, { requireLabel: true }));
+});
+
+test('positives repeated among the same user\'s negatives are counted, with the first one', () => {
+  // user 0: positive 5, a negative 5 too; user 1: clean; user 2: positive 9 repeated twice as a negative
+  const user = Int32Array.of(0, 0, 0, 1, 1, 2, 2, 2);
+  const item = Int32Array.of(5, 5, 6, 1, 2, 9, 9, 9);
+  const label = Float32Array.of(1, 0, 0, 1, 0, 0, 1, 0);
+  assert.deepEqual(positivesRepeatedAsNegatives(user, item, label), { users: 2, first: { user: 0, item: 5 } });
+  assert.deepEqual(positivesRepeatedAsNegatives(Int32Array.of(0, 0), Int32Array.of(1, 2), Float32Array.of(1, 0)), { users: 0 });
 });

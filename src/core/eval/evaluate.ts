@@ -11,7 +11,7 @@ import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-provide
 import { InputNameOptions, ScoreBatch } from './input-binding.js';
 import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
 import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
-import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, rmse } from './metrics.js';
+import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, positivesRepeatedAsNegatives, rmse } from './metrics.js';
 import { openOrtScorer, Scorer } from './ort-runner.js';
 import { modelSizeOfIR, ModelSize } from './size.js';
 import { openTfjsScorer } from './tfjs-runner.js';
@@ -195,6 +195,8 @@ export interface EvaluationResult {
   usersWithoutPositive?: number;
   /** ranked users with no negative candidate (each a hit whatever the model) */
   usersWithoutNegatives?: number;
+  /** users whose positive item is among their negatives too (that copy ties with it and counts against it), and the first one */
+  positivesAsNegatives?: { users: number; first?: { user: number; item: number } };
   /** HR@K / NDCG@K of a random order of each user's candidates (chanceRanking), and whether NDCG is within 3 SD of it */
   chance?: { hr: number; ndcg: number; ndcgSd: number; atChance: boolean };
   /** on `data` when given, else on the candidates' labels */
@@ -286,6 +288,8 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
         usersWithoutPositive: ranking.usersWithoutPositive,
         usersWithoutNegatives: ranking.usersWithoutNegatives,
       });
+      const repeated = positivesRepeatedAsNegatives(cand.user, cand.item, cand.label!);
+      if (repeated.users > 0) result.positivesAsNegatives = repeated;
       const chance = chanceRanking(cand.user, cand.label!, k);
       result.chance = { hr: chance.hr.mean, ndcg: chance.ndcg.mean, ndcgSd: chance.ndcg.sd, atChance: ranking.ndcg < chance.ndcg.mean + 3 * chance.ndcg.sd };
       labelled = { table: cand, scores };

@@ -171,6 +171,24 @@ export function candidateRanking(user: Int32Array, label: ArrayLike<number>, sco
 }
 
 /**
+ * Users whose positive item is among their negatives too (sloppy negative sampling): that copy
+ * scores exactly as the positive, and a tie counts against the positive, so the user can never
+ * hit at rank 1. Counted, with the first such user and item.
+ */
+export function positivesRepeatedAsNegatives(user: Int32Array, item: Int32Array, label: Float32Array): { users: number; first?: { user: number; item: number } } {
+  const positive = new Map<number, number>();
+  for (let i = 0; i < user.length; i++) if (label[i] > 0) positive.set(user[i], item[i]);
+  const hit = new Set<number>();
+  let first: { user: number; item: number } | undefined;
+  for (let i = 0; i < user.length; i++) {
+    if (label[i] > 0 || positive.get(user[i]) !== item[i] || hit.has(user[i])) continue;
+    hit.add(user[i]);
+    first ??= { user: user[i], item: item[i] };
+  }
+  return { users: hit.size, ...(first ? { first } : {}) };
+}
+
+/**
  * Full-ranking HR@K / NDCG@K: `scores` is row-major [users, items] (row r = the user of
  * `heldOut[r]`); each held-out item is ranked against every other item, except the items in
  * `seen[r]` (the user's training items) when given. Ties count against the held-out item.
