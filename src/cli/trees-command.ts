@@ -18,6 +18,7 @@ import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble, type Tr
 import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tree-analysis.js';
 import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
+import { ensembleMetric, validationLabels } from '../core/trees/tree-metric.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, honestSplit, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { UsageError } from './args.js';
@@ -108,7 +109,10 @@ function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; a
     lines.push(`inputs no longer read: ${r.becameUnused?.map((f) => `f${f}`).join(', ') || 'none'}; already unused before: ${r.alreadyUnused?.map((f) => `f${f}`).join(', ') || 'none'}`);
   }
   if (selection) lines.push(`selection: ${selection}`);
-  if (r.validation) lines.push(`${r.validation.metric} on the --data rows the features were ranked on (not held out): ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
+  if (r.validation) {
+    const where = r.removedFeatures ? 'on the --data rows the features were ranked on (not held out)' : 'on the --data rows (the limit chose on no data)';
+    lines.push(`${r.validation.metric} ${where}: ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
+  }
   if (r.tuning) lines.push(`tuning ${r.tuning.metric} (the ${r.tuning.rows} rows it chose on, optimistic): ${r.tuning.before.toFixed(5)} -> ${r.tuning.after.toFixed(5)}`);
   if (r.heldOut) lines.push(`held-out ${r.heldOut.metric} (${r.heldOut.rows} rows of ${r.heldOut.source}, not used to choose): ${r.heldOut.before.toFixed(5)} -> ${r.heldOut.after.toFixed(5)}`);
   if (check) lines.push(`ONNX Runtime check on ${check.rows} rows: max abs diff vs our evaluator ${check.maxAbsDiff.toExponential(2)}`);
@@ -125,7 +129,10 @@ export async function treesCommand(argv: string[]): Promise<number> {
   const ensembles = allRefs.map((r) => ({ name: r.name, op: r.op }));
   const dataPath = o.data;
   let data: LabeledRows | undefined;
-  if (dataPath) data = await readTreeCsv(resolve(dataPath));
+  if (dataPath) {
+    const rows = await readTreeCsv(resolve(dataPath));
+    data = { ...rows, labels: validationLabels(ensemble, rows.labels, resolve(dataPath)) };
+  }
   const nFeatures = declaredFeatures(ir, ref.inputs[0]);
   if (data && nFeatures !== undefined && data.X.features !== nFeatures) {
     throw new ModelFileError(resolve(dataPath as string), `has ${data.X.features} feature columns, the model's input has ${nFeatures}`);
@@ -165,15 +172,21 @@ export async function treesCommand(argv: string[]): Promise<number> {
       if (testPath) {
         const rows = await readTreeCsv(resolve(testPath));
         if (rows.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${rows.X.features} feature columns, --data has ${tuning.X.features}`);
-        test = { rows, name: basename(testPath) };
+        test = { rows: { ...rows, labels: validationLabels(ensemble, rows.labels, resolve(testPath)) }, name: basename(testPath) };
       }
       const split = honestSplit(tuning, dataName, test);
       tuning = split.tuning;
       heldOut = split.heldOut;
       selection = split.selection + (test ? ' (--test)' : ' (pass --test FILE to report on a separate file)');
     }
-    if (p.kind === 'depth') r = pruneMaxDepth(ensemble, p.value as number);
-    else if (p.kind === 'cover') r = pruneMinCover(ensemble, p.value as number);
+    if (p.kind === 'depth' || p.kind === 'cover') {
+      r = p.kind === 'depth' ? pruneMaxDepth(ensemble, p.value as number) : pruneMinCover(ensemble, p.value as number);
+      // the limits choose on no data; with --data, what they cost is measured on it
+      if (data) {
+        const b = ensembleMetric(ensemble, data);
+        r.validation = { metric: b.metric, before: b.value, after: ensembleMetric(r.ensemble, data).value };
+      }
+    }
     else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: o.tolerance ?? 0, heldOut });
     else if (p.kind === 'drop') r = pruneTrees(ensemble, tuning, { dropFraction: p.value as number, tolerance: o.tolerance ?? 0.005, heldOut });
     else r = pruneFeatures(ensemble, { fraction: p.value as number, nFeatures, data });

@@ -10,6 +10,8 @@ import { readTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/o
 import { evaluateTreeEnsemble, type FeatureMatrix } from '../../src/core/trees/tree-eval.js';
 import { cloneEnsemble, compactTree, type TreeEnsemble } from '../../src/core/trees/tree-model.js';
 import { makeCtrData, trainForest, trainGbdt } from '../fixtures/tree-trainer.js';
+import { analyzeTreeEnsemble } from '../../src/core/trees/tree-analysis.js';
+import { pruneFeatures } from '../../src/core/trees/tree-prune.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ps-trees-'));
@@ -52,6 +54,28 @@ test('trees: GBDT fixture written by our writer runs in ORT, equal to our evalua
     assert.equal(ensemble.hasCover, true);
     assert.deepEqual(ensemble.trees.map(compactTree), gbdt.trees.map(compactTree));
     assert.deepEqual(ensemble.baseValues, gbdt.baseValues);
+  });
+});
+
+test('trees: nodes_hitrates of one value on every node (skl2onnx writes 1.0 throughout) is no cover; feature pruning then keeps the child the data takes', async () => {
+  await withDir(async (dir) => {
+    const constant = cloneEnsemble(gbdt);
+    for (const t of constant.trees) for (const n of t.nodes) n.cover = 1;
+    const path = join(dir, 'hitrates-1.onnx');
+    await writeTreeEnsembleModel(path, constant, { nFeatures: 8 });
+    const { ensemble } = readTreeEnsemble(await readOnnxModel(path));
+    assert.equal(ensemble.hasCover, false);
+    assert.equal(ensemble.constantHitrate, 1);
+    assert.ok(ensemble.trees.every((t) => t.nodes.every((n) => n.cover === undefined)));
+    const a = analyzeTreeEnsemble(ensemble, { features: 8 });
+    assert.equal(a.rankedBy, 'splits');
+    assert.ok(a.notes.some((n) => n.startsWith('nodes_hitrates is 1 on every node (a constant, as skl2onnx writes it), so it is no cover')), a.notes.join('\n'));
+    const r = pruneFeatures(ensemble, { features: [0], nFeatures: 8, data: { X: data.X, labels: data.labels } });
+    assert.equal(r.majorityBy, 'data');
+    // covers that differ (sample counts) still read as cover
+    const real = join(dir, 'real.onnx');
+    await writeTreeEnsembleModel(real, gbdt, { nFeatures: 8 });
+    assert.equal(readTreeEnsemble(await readOnnxModel(real)).ensemble.hasCover, true);
   });
 });
 

@@ -13,6 +13,7 @@ import { FastAuc, pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneT
 import { auc } from '../../src/core/eval/metrics.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
+import { validationLabels } from '../../src/core/trees/tree-metric.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
 import { forestClassifier } from '../fixtures/tree-layouts.js';
 
@@ -211,6 +212,27 @@ async function prunedMatchOrt(original: TreeEnsemble, pruned: Record<string, Tre
   });
 }
 
+test('trees: a binary classifier with class labels 3 and 7 is validated by AUC on labels 3/7 (7 positive); a label that is no class is an error, not RMSE', () => {
+  const train = makeCtrData(600, 6, 41);
+  const valid = makeCtrData(300, 6, 42);
+  const g = trainGbdt(train, { trees: 8, maxDepth: 3, seed: 2 });
+  const cls: TreeEnsemble = { ...g, op: 'TreeEnsembleClassifier', nTargets: 2, classLabelsInts: [3, 7], baseValues: [], postTransform: 'LOGISTIC' };
+  for (const t of cls.trees) for (const n of t.nodes) for (const v of n.votes) v.target = 1;
+  const asClasses = Float32Array.from(valid.labels, (y) => (y > 0 ? 7 : 3));
+  const labels = validationLabels(cls, asClasses, 'valid.csv');
+  assert.deepEqual([...labels], [...valid.labels]);
+  const a = analyzeTreeEnsemble(cls, { features: 6, data: valid.X, labels });
+  assert.equal(a.permutation?.metric, 'auc');
+  const out = evaluateTreeEnsemble(cls, valid.X);
+  assert.equal(a.permutation?.baseline, auc(valid.labels, Float32Array.from({ length: valid.X.rows }, (_, r) => out.scores[2 * r + 1])));
+  // one row labelled 2: an error naming the file and the row (it used to switch the metric to RMSE)
+  const bad = asClasses.slice();
+  bad[41] = 2;
+  assert.throws(() => validationLabels(cls, bad, 'valid.csv'), (e: unknown) => e instanceof ModelFileError && e.message === 'valid.csv: data row 42: label 2 is not a class of this 2-class classifier (its classes are 3, 7)');
+  // a regressor's labels are its targets, whatever they are
+  assert.equal(validationLabels(g, bad, 'valid.csv'), bad);
+});
+
 test('trees: a binary classifier (votes on one class) is post- and ensemble-pruned and still matches ORT', async () => {
   const train = makeCtrData(600, 6, 41);
   const valid = makeCtrData(300, 6, 42);
@@ -258,9 +280,10 @@ test('trees: feature pruning that would remove only unused features is refused; 
   const a = analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(2, 1) });
   assert.equal(a.permutation?.metric, 'accuracy');
   assert.equal(a.permutation?.baseline, 0.5);
+  // a data file's labels are checked against the classes, naming the file and the row
   assert.throws(
-    () => analyzeTreeEnsemble(three, { features: 5, data: X, labels: Float32Array.of(0, 7) }),
-    /^Error: data row 2: label 7 is not a class of this 3-class classifier \(its classes are 0, 1, 2\)/,
+    () => validationLabels(three, Float32Array.of(0, 7), 'valid.csv'),
+    (e: unknown) => e instanceof ModelFileError && e.message === 'valid.csv: data row 2: label 7 is not a class of this 3-class classifier (its classes are 0, 1, 2)',
   );
   const regressor: TreeEnsemble = { ...three, op: 'TreeEnsembleRegressor', classLabelsInts: undefined };
   assert.throws(
@@ -284,7 +307,7 @@ function threeClassData(rows: number, features: number, seed: number): { X: Feat
 
 test('trees: a 3-class GBDT (one-vs-rest trees, SOFTMAX, class labels 10/11/12) is post- and ensemble-pruned by accuracy; the figures are the predicted labels\' and ORT agrees', async () => {
   const train = threeClassData(900, 6, 61);
-  const valid = threeClassData(600, 6, 62);
+  const validRaw = threeClassData(600, 6, 62);
   // per class, boosted trees on "is this class", interleaved as LightGBM writes them (tree i votes class i % 3)
   const perClass = [10, 11, 12].map((c, k) => trainGbdt({ X: train.X, labels: train.labels.map((y) => (y === c ? 1 : 0)) }, { trees: 6, maxDepth: 3, seed: 5 + k }));
   const cls: TreeEnsemble = {
@@ -300,10 +323,13 @@ test('trees: a 3-class GBDT (one-vs-rest trees, SOFTMAX, class labels 10/11/12) 
     double: false,
     hasCover: true,
   };
+  // the file's class labels 10/11/12 become class indices, as the CLI and the jobs read them
+  const valid = { X: validRaw.X, labels: validationLabels(cls, validRaw.labels, 'valid.csv') };
+  assert.deepEqual([...new Set(valid.labels)].sort(), [0, 1, 2]);
   const accuracy = (e: TreeEnsemble) => {
     const p = evaluateTreeEnsemble(e, valid.X).labelIndex!;
     let hit = 0;
-    for (let r = 0; r < valid.X.rows; r++) if ([10, 11, 12][p[r]] === valid.labels[r]) hit++;
+    for (let r = 0; r < valid.X.rows; r++) if ([10, 11, 12][p[r]] === validRaw.labels[r]) hit++;
     return hit / valid.X.rows;
   };
   const before = accuracy(cls);

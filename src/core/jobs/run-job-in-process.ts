@@ -23,6 +23,7 @@ import { checkedSettings } from '../compress/method-settings.js';
 import { listTreeEnsembles, readTreeEnsemble, writeReplacedTreeEnsemble } from '../trees/onnx-trees.js';
 import { pruneFeatures, pruneTrees, honestSplit, type LabeledRows } from '../trees/tree-prune.js';
 import { readTreeCsv } from '../trees/tree-data.js';
+import { validationLabels } from '../trees/tree-metric.js';
 import { ModelFileError } from '../model/ir.js';
 import { stat } from 'node:fs/promises';
 import { analyzeTreeEnsemble } from '../trees/tree-analysis.js';
@@ -163,14 +164,15 @@ async function runTreeRemovalJob(spec: TreeRemovalJobSpec, signal: AbortSignal, 
     if (rows.X.features <= maxFeature(ensemble)) throw new ModelFileError(file, `has ${rows.X.features} feature columns, but the trees split on feature ${maxFeature(ensemble)}`);
   };
   report('reading the validation rows', 0.05, basename(spec.data));
-  const data = await readTreeCsv(spec.data);
-  checkColumns(spec.data, data);
+  const read = await readTreeCsv(spec.data);
+  checkColumns(spec.data, read);
+  const data: LabeledRows = { ...read, labels: validationLabels(ensemble, read.labels, spec.data) };
   signal.throwIfAborted();
   let test: { rows: LabeledRows; name: string } | undefined;
   if (spec.test) {
     const rows = await readTreeCsv(spec.test);
     checkColumns(spec.test, rows);
-    test = { rows, name: basename(spec.test) };
+    test = { rows: { ...rows, labels: validationLabels(ensemble, rows.labels, spec.test) }, name: basename(spec.test) };
   }
   const { tuning, heldOut, selection } = honestSplit(data, basename(spec.data), test);
   signal.throwIfAborted();

@@ -196,7 +196,10 @@ function readPerNodeForm(a: Attrs, op: 'TreeEnsembleRegressor' | 'TreeEnsembleCl
     checkLength(a, name, arr as unknown[], n);
   }
   if (missing.length && missing.length !== n) checkLength(a, 'nodes_missing_value_tracks_true', missing, n);
-  const hasCover = !!hit && hit.values.length === n && n > 0;
+  // one value on every node is no cover: skl2onnx writes nodes_hitrates = 1 throughout, and read
+  // as sample counts it made every "majority child" the true branch and every gain noise
+  const constantHitrate = hit && hit.values.length === n && n > 1 && hit.values.every((v) => v === hit.values[0]) ? hit.values[0] : undefined;
+  const hasCover = !!hit && hit.values.length === n && n > 0 && constantHitrate === undefined;
   if (hit && hit.values.length && hit.values.length !== n) checkLength(a, 'nodes_hitrates', hit.values, n);
 
   // tree id -> (node id -> index in that tree)
@@ -304,6 +307,7 @@ function readPerNodeForm(a: Attrs, op: 'TreeEnsembleRegressor' | 'TreeEnsembleCl
     aggregate: agg,
     double: values.double || vW.double,
     hasCover,
+    ...(constantHitrate !== undefined ? { constantHitrate } : {}),
   };
 }
 

@@ -307,7 +307,12 @@ export function analyzeTreeEnsemble(e: TreeEnsemble, opts: AnalyzeTreesOptions =
   if (e.op !== 'TreeEnsembleClassifier' && e.nTargets === 1 && (e.postTransform === 'LOGISTIC' || e.postTransform.startsWith('SOFTMAX'))) {
     notes.push(`post_transform ${e.postTransform} on a single-target ${e.op} is ignored by ONNX Runtime (only PROBIT applies): the output is the raw score`);
   }
-  if (!e.hasCover) notes.push('no cover (nodes_hitrates) recorded: collapsed subtrees get the plain mean of their leaves, and importance is by split count (or by permutation with --data)');
+  if (!e.hasCover) {
+    notes.push(
+      `${e.constantHitrate !== undefined ? `nodes_hitrates is ${e.constantHitrate} on every node (a constant, as skl2onnx writes it), so it is no cover` : 'no cover (nodes_hitrates) recorded'}: ` +
+        'collapsed subtrees get the plain mean of their leaves, a removed feature keeps the child most --data rows take, and importance is by split count (or by permutation with --data)',
+    );
+  }
   const unreachable = perTree.reduce((a, p) => a + p.unreachable, 0);
   if (unreachable) notes.push(`${unreachable} nodes cannot be reached from their tree's root: any rewrite drops them`);
   return {

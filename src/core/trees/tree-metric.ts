@@ -5,6 +5,7 @@
 import { auc, isBinary, rmse } from '../eval/metrics.js';
 import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
 import type { TreeEnsemble } from './tree-model.js';
+import { ModelFileError } from '../model/ir.js';
 
 /** AUC (binary labels), RMSE (other labels) or accuracy (the predicted class of a multi-class classifier). */
 export type TreeMetric = 'auc' | 'rmse' | 'accuracy';
@@ -25,22 +26,37 @@ export function isMultiClass(e: TreeEnsemble): boolean {
 }
 
 /**
- * The class index of each row's label: its position in classlabels_int64s, or, for string class
- * labels, the label itself as the index of its classlabels_strings entry.
+ * A data file's labels in the convention the metrics take: a classifier's as class indices (the
+ * position of each label in classlabels_int64s, or for string class labels the label itself as
+ * the index of its classlabels_strings entry), so that a binary classifier's are 0/1 with the
+ * second class positive; a regressor's as they are. A label that is no class of the classifier
+ * is an error naming the file and the row: read as a number it would turn AUC into RMSE.
  */
-export function classIndices(e: TreeEnsemble, labels: Float32Array): Int32Array {
+export function validationLabels(e: TreeEnsemble, labels: Float32Array, file: string): Float32Array {
+  if (e.op !== 'TreeEnsembleClassifier') return labels;
   const ints = e.classLabelsInts;
   const at = new Map<number, number>();
   if (ints) ints.forEach((c, k) => at.set(c, k));
-  const out = new Int32Array(labels.length);
+  const out = new Float32Array(labels.length);
   for (let r = 0; r < labels.length; r++) {
     const y = labels[r];
     const k = ints ? at.get(y) : Number.isInteger(y) && y >= 0 && y < e.nTargets ? y : undefined;
     if (k === undefined) {
       const classes = ints ? `its classes are ${ints.slice(0, 20).join(', ')}${ints.length > 20 ? ', ...' : ''}` : `its ${e.nTargets} classes are named (${(e.classLabelsStrings ?? []).slice(0, 8).join(', ')}): give each row's class as its index 0..${e.nTargets - 1}`;
-      throw new Error(`data row ${r + 1}: label ${y} is not a class of this ${e.nTargets}-class classifier (${classes})`);
+      throw new ModelFileError(file, `data row ${r + 1}: label ${y} is not a class of this ${e.nTargets}-class classifier (${classes})`);
     }
     out[r] = k;
+  }
+  return out;
+}
+
+/** A multi-class classifier's labels (class indices, see validationLabels) as integers; throws on any other value. */
+export function classIndices(e: TreeEnsemble, labels: Float32Array): Int32Array {
+  const out = new Int32Array(labels.length);
+  for (let r = 0; r < labels.length; r++) {
+    const y = labels[r];
+    if (!(Number.isInteger(y) && y >= 0 && y < e.nTargets)) throw new Error(`row ${r + 1}: label ${y} is no class index 0..${e.nTargets - 1} (labels go through validationLabels first)`);
+    out[r] = y;
   }
   return out;
 }

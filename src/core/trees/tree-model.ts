@@ -62,6 +62,8 @@ export interface TreeEnsemble {
   double: boolean;
   /** every node has a cover (nodes_hitrates) */
   hasCover: boolean;
+  /** nodes_hitrates held this one value on every node, so it was not read as cover */
+  constantHitrate?: number;
 }
 
 export function isLeaf(n: TreeNode): boolean {
