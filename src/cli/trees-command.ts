@@ -19,6 +19,7 @@ import { analyzeTreeEnsemble, type TreeEnsembleAnalysis } from '../core/trees/tr
 import { maxFeature } from '../core/trees/tree-model.js';
 import { readTreeCsv } from '../core/trees/tree-data.js';
 import { ensembleMetric, validationLabels } from '../core/trees/tree-metric.js';
+import { withDataCover, withoutCover } from '../core/trees/tree-collapse.js';
 import { compareWithOrt } from '../core/trees/tree-ort.js';
 import { pruneFeatures, pruneMaxDepth, pruneMinCover, prunePost, pruneTrees, honestSplit, type HeldOutRows, type LabeledRows, type TreePruneResult } from '../core/trees/tree-prune.js';
 import { UsageError } from './args.js';
@@ -110,7 +111,11 @@ function formatPrune(r: TreePruneResult, out: string, bytes: { before: number; a
   }
   if (selection) lines.push(`selection: ${selection}`);
   if (r.validation) {
-    const where = r.removedFeatures ? 'on the --data rows the features were ranked on (not held out)' : 'on the --data rows (the limit chose on no data)';
+    const where = r.removedFeatures
+      ? 'on the --data rows the features were ranked on (not held out)'
+      : r.validation.coverFromRows
+        ? 'on the --data rows that weighted the collapsed leaves (not held out)'
+        : 'on the --data rows (the limit chose on no data)';
     lines.push(`${r.validation.metric} ${where}: ${r.validation.before.toFixed(5)} -> ${r.validation.after.toFixed(5)}`);
   }
   if (r.tuning) lines.push(`tuning ${r.tuning.metric} (the ${r.tuning.rows} rows it chose on, optimistic): ${r.tuning.before.toFixed(5)} -> ${r.tuning.after.toFixed(5)}`);
@@ -180,11 +185,19 @@ export async function treesCommand(argv: string[]): Promise<number> {
       selection = split.selection + (test ? ' (--test)' : ' (pass --test FILE to report on a separate file)');
     }
     if (p.kind === 'depth' || p.kind === 'cover') {
-      r = p.kind === 'depth' ? pruneMaxDepth(ensemble, p.value as number) : pruneMinCover(ensemble, p.value as number);
-      // the limits choose on no data; with --data, what they cost is measured on it
+      // without recorded cover, a collapsed subtree votes its leaves' mean weighted by the --data
+      // rows reaching them (the plain mean lost 0.6 of accuracy at depth 2 on a 4-class GBDT)
+      const fromData = p.kind === 'depth' && !ensemble.hasCover && data !== undefined;
+      r = p.kind === 'depth' ? pruneMaxDepth(fromData && data ? withDataCover(ensemble, data.X) : ensemble, p.value as number) : pruneMinCover(ensemble, p.value as number);
+      if (fromData) {
+        r.ensemble = withoutCover(r.ensemble);
+        r.notes = [...r.notes.filter((n) => !n.startsWith('no cover recorded')), 'no cover recorded: collapsed subtrees vote the mean of their leaves weighted by the --data rows reaching them (not written to the file)'];
+      }
+      // with --data, what the limit costs is measured on it
       if (data) {
         const b = ensembleMetric(ensemble, data);
         r.validation = { metric: b.metric, before: b.value, after: ensembleMetric(r.ensemble, data).value };
+        if (fromData) r.validation.coverFromRows = true;
       }
     }
     else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: o.tolerance ?? 0, heldOut });

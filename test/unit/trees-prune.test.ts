@@ -14,6 +14,7 @@ import { auc } from '../../src/core/eval/metrics.js';
 import type { TreeEnsemble, TreeNode } from '../../src/core/trees/tree-model.js';
 import { ModelFileError } from '../../src/core/model/ir.js';
 import { validationLabels } from '../../src/core/trees/tree-metric.js';
+import { withDataCover, withoutCover } from '../../src/core/trees/tree-collapse.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
 import { forestClassifier } from '../fixtures/tree-layouts.js';
 
@@ -350,6 +351,21 @@ test('trees: a 3-class GBDT (one-vs-rest trees, SOFTMAX, class labels 10/11/12) 
   assert.equal(a.permutation?.metric, 'accuracy');
   assert.deepEqual(a.importance.slice(-2).map((f) => f.feature).sort(), [4, 5]);
   await prunedMatchOrt(cls, { post, drop }, valid.X);
+});
+
+test('trees: with no cover recorded, a depth limit can weight the collapsed leaves by the rows of --data reaching them; the counts are not kept', () => {
+  const e = handMade(false);
+  // tree 0's node 2 (f0 > 0.5) splits on f1: 3 rows go to its leaf 2, 1 row to its leaf -1
+  const X: FeatureMatrix = { rows: 5, features: 3, data: Float32Array.of(1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0) };
+  const plain = pruneMaxDepth(e, 1);
+  assert.deepEqual(plain.ensemble.trees[0].nodes[2].votes, [{ target: 0, value: 0.5 }]);
+  const weighted = pruneMaxDepth(withDataCover(e, X), 1);
+  assert.deepEqual(weighted.ensemble.trees[0].nodes[2].votes, [{ target: 0, value: (3 * 2 + 1 * -1) / 4 }]);
+  assert.deepEqual(withDataCover(e, X).trees[0].nodes.map((n) => n.cover), [5, 1, 4, 3, 1]);
+  const written = withoutCover(weighted.ensemble);
+  assert.equal(written.hasCover, false);
+  assert.ok(written.trees.every((t) => t.nodes.every((n) => n.cover === undefined)));
+  assert.equal(e.hasCover, false, 'the original is not changed');
 });
 
 test('trees: the pruning AUC equals metrics.auc, ties included', () => {

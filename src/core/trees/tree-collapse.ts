@@ -116,6 +116,28 @@ export function collapseFeatures(e: TreeEnsemble, features: number[], data?: Fea
   return { ensemble: out, majorityBy, replacedSplits };
 }
 
+/**
+ * For an ensemble that records no cover: a copy whose nodes' cover is the number of rows of `X`
+ * reaching them, so that a collapsed subtree votes the mean of its leaves weighted as the data
+ * reaches them rather than the plain mean. The copy is for choosing only: withoutCover takes the
+ * counts off before the ensemble is written (they are no training counts).
+ */
+export function withDataCover(e: TreeEnsemble, X: FeatureMatrix): TreeEnsemble {
+  const out = cloneEnsemble(e);
+  for (const t of out.trees) {
+    const rows = rowsPerNode(t, X, e.double);
+    t.nodes.forEach((n, i) => (n.cover = rows.get(i)?.length ?? 0));
+  }
+  return { ...out, hasCover: true };
+}
+
+/** The ensemble without node covers (what withDataCover added), to be written as it was read. */
+export function withoutCover(e: TreeEnsemble): TreeEnsemble {
+  const out = cloneEnsemble(e);
+  for (const t of out.trees) for (const n of t.nodes) delete n.cover;
+  return { ...out, hasCover: false };
+}
+
 /** Features with at least one reachable split. */
 export function usedFeatures(e: TreeEnsemble): Set<number> {
   const used = new Set<number>();

@@ -21,10 +21,12 @@ export interface EnsembleSize {
 }
 
 export interface ValidationScore {
-  /** 'auc' for 0/1 labels, else 'rmse' */
+  /** 'auc' for 0/1 labels, 'accuracy' for a multi-class classifier, else 'rmse' */
   metric: TreeMetric;
   before: number;
   after: number;
+  /** the same rows weighted the collapsed leaves (a model with no recorded cover): not held out */
+  coverFromRows?: boolean;
 }
 
 export interface TreePruneResult {
