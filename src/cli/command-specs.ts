@@ -384,7 +384,7 @@ export const TREES = defineCommand({
       valueName: 'depth=N|cover=N|post|drop=F|features=F',
       description: 'write a pruned copy: collapse splits at depth N, or with a child cover below N; reduced-error post-pruning; drop a fraction F of the trees; remove a fraction F of the features',
     },
-    test: { kind: 'path', valueName: 'TEST.csv', description: 'post / drop: choose on all of --data and report on this file' },
+    test: { kind: 'path', valueName: 'TEST.csv', description: 'held-out rows to report on: post / drop then choose on all of --data; depth, cover and features report on it too' },
     tolerance: { kind: 'number', min: 0, valueName: 'T', defaultText: '0 for post, 0.005 for drop', description: 'post / drop: the metric may fall this much' },
     out: { kind: 'path', description: 'where the pruned model goes' },
     force: { kind: 'boolean', description: 'replace --out if it exists' },
@@ -394,7 +394,7 @@ export const TREES = defineCommand({
     { requires: 'prune', when: ['out', 'tolerance', 'test'], message: '--out, --tolerance and --test go with --prune' },
     { requires: 'out', when: ['prune'], message: '--prune needs --out PATH' },
   ],
-  notes: ['--prune post and drop need --data; --tolerance and --test go with post or drop'],
+  notes: ['--prune post and drop need --data; --tolerance goes with post or drop; --test with --data'],
   examples: ['prunescope trees gbdt.onnx --data valid.csv', 'prunescope trees gbdt.onnx --prune drop=0.3 --data valid.csv --out smaller.onnx'],
 });
 

@@ -165,20 +165,20 @@ export async function treesCommand(argv: string[]): Promise<number> {
   const needsData = p.kind === 'post' || p.kind === 'drop';
   if (!needsData && o.tolerance !== undefined) throw new UsageError(`--tolerance goes with --prune post or drop, not ${p.kind}`);
   if (needsData && !data) throw new UsageError(`--prune ${p.kind} needs --data VALID.csv (validation rows: f0,...,label)`);
-  if (testPath && !needsData) throw new UsageError(`--test goes with --prune post or drop, not ${p.kind}`);
+  if (testPath && !data) throw new UsageError('--test goes with --data VALID.csv (it reports on rows apart from them)');
   let r: TreePruneResult;
   let selection: string | undefined;
   try {
     let tuning = data as LabeledRows;
     let heldOut: HeldOutRows | undefined;
+    let test: { rows: LabeledRows; name: string } | undefined;
+    if (testPath) {
+      const rows = await readTreeCsv(resolve(testPath));
+      if (rows.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${rows.X.features} feature columns, --data has ${tuning.X.features}`);
+      test = { rows: { ...rows, labels: validationLabels(ensemble, rows.labels, resolve(testPath)) }, name: basename(testPath) };
+    }
     if (needsData) {
       const dataName = basename(dataPath as string);
-      let test: { rows: LabeledRows; name: string } | undefined;
-      if (testPath) {
-        const rows = await readTreeCsv(resolve(testPath));
-        if (rows.X.features !== tuning.X.features) throw new ModelFileError(resolve(testPath), `has ${rows.X.features} feature columns, --data has ${tuning.X.features}`);
-        test = { rows: { ...rows, labels: validationLabels(ensemble, rows.labels, resolve(testPath)) }, name: basename(testPath) };
-      }
       const split = honestSplit(tuning, dataName, test);
       tuning = split.tuning;
       heldOut = split.heldOut;
@@ -203,6 +203,11 @@ export async function treesCommand(argv: string[]): Promise<number> {
     else if (p.kind === 'post') r = prunePost(ensemble, tuning, { tolerance: o.tolerance ?? 0, heldOut });
     else if (p.kind === 'drop') r = pruneTrees(ensemble, tuning, { dropFraction: p.value as number, tolerance: o.tolerance ?? 0.005, heldOut });
     else r = pruneFeatures(ensemble, { fraction: p.value as number, nFeatures, data });
+    // depth, cover and features choose on no rows or on --data: --test is a held-out figure for them
+    if (!needsData && test) {
+      const h = ensembleMetric(ensemble, test.rows);
+      r.heldOut = { metric: h.metric, before: h.value, after: ensembleMetric(r.ensemble, test.rows).value, rows: test.rows.X.rows, source: test.name };
+    }
   } catch (e) {
     if (e instanceof ModelFileError || e instanceof UsageError) throw e;
     throw new ModelFileError(path, (e as Error).message, { cause: e });

@@ -10,6 +10,8 @@ import { ModelFileError } from '../../src/core/model/ir.js';
 import { readOnnxModel } from '../../src/core/model/onnx.js';
 import { listTreeEnsembles, readTreeEnsemble, writeTreeEnsembleModel } from '../../src/core/trees/onnx-trees.js';
 import { formatTreeCsv } from '../../src/core/trees/tree-data.js';
+import { evaluateTreeEnsemble } from '../../src/core/trees/tree-eval.js';
+import { auc } from '../../src/core/eval/metrics.js';
 import { makeCtrData, trainGbdt } from '../fixtures/tree-trainer.js';
 import { binarySingleWeight, writeSeveralEnsembles } from '../fixtures/tree-layouts.js';
 
@@ -66,6 +68,18 @@ test('trees CLI: analysis (--json), depth and drop pruning write runnable files,
     assert.match(dr.out, /tuning auc \(the 200 rows it chose on, optimistic\): /);
     assert.match(dr.out, /held-out auc \(200 rows of the other half of valid.csv, not used to choose\): /);
     assert.doesNotMatch(dr.out, /validation auc/);
+
+    // depth with --test: the cost on --data and a held-out figure on the test rows, equal to the written file's AUC there
+    const testRows = makeCtrData(300, 6, 33);
+    const testCsv = join(dir, 'test.csv');
+    await writeFile(testCsv, formatTreeCsv(testRows));
+    const dt = await capture([model, '--prune', 'depth=1', '--out', join(dir, 'd1.onnx'), '--data', csv, '--test', testCsv, '--json']);
+    const dtj = JSON.parse(dt.out) as { validation: { metric: string }; heldOut: { metric: string; before: number; after: number; rows: number; source: string } };
+    assert.equal(dtj.validation.metric, 'auc');
+    assert.deepEqual([dtj.heldOut.metric, dtj.heldOut.rows, dtj.heldOut.source], ['auc', 300, 'test.csv']);
+    const d1 = readTreeEnsemble(await readOnnxModel(join(dir, 'd1.onnx'))).ensemble;
+    assert.equal(dtj.heldOut.after, auc(testRows.labels, evaluateTreeEnsemble(d1, testRows.X).scores));
+    await assert.rejects(capture([model, '--prune', 'depth=1', '--out', join(dir, 'x.onnx'), '--test', testCsv]), (e: unknown) => e instanceof UsageError && /--test goes with --data/.test(e.message));
 
     await assert.rejects(capture([model, '--prune', 'post', '--out', join(dir, 'x.onnx')]), (e: unknown) => e instanceof UsageError && /needs --data/.test(e.message));
     await assert.rejects(capture([model, '--prune', 'depth=1.5', '--out', join(dir, 'x.onnx')]), UsageError);
