@@ -172,7 +172,15 @@ test('trees honest rule (CLI): post and drop state the split; --test reports on 
     assert.equal(aj.rankedBy, 'permutation');
     assert.deepEqual([aj.permutation.metric, aj.permutation.rows], ['auc', 300]);
 
-    await assert.rejects(capture([model, '--prune', 'depth=2', '--data', csv, '--test', testCsv, '--out', join(dir, 'x.onnx')]), UsageError);
+    // a depth limit chooses on no rows: --test is a held-out figure for it, and --data's is not called held out
+    const depth = JSON.parse((await capture([model, '--prune', 'depth=2', '--data', csv, '--test', testCsv, '--out', join(dir, 'x.onnx'), '--json'])).out) as {
+      validation: { metric: string };
+      heldOut: { rows: number; source: string };
+      tuning?: unknown;
+    };
+    assert.deepEqual([depth.validation.metric, depth.heldOut.rows, depth.heldOut.source, depth.tuning], ['auc', 250, 'test.csv', undefined]);
+    // --test without --data, and without --prune: usage errors
+    await assert.rejects(capture([model, '--prune', 'depth=2', '--test', testCsv, '--out', join(dir, 'y.onnx')]), UsageError);
     await assert.rejects(capture([model, '--test', testCsv]), UsageError);
   } finally {
     await rm(dir, { recursive: true, force: true });
