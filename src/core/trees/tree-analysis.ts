@@ -2,10 +2,9 @@
 // importance (split count, cover, cover-weighted gain, and output change on a dataset), unused
 // features, and the quirks ORT has with some attribute combinations.
 
-import { auc, isBinary, rmse } from '../eval/metrics.js';
 import { evaluateTreeEnsemble, singleScore, type FeatureMatrix } from './tree-eval.js';
 import { collapseFeatures } from './tree-collapse.js';
-import { classAccuracy, classIndices, isMultiClass, type TreeMetric } from './tree-metric.js';
+import { ensembleMetric, type TreeMetric } from './tree-metric.js';
 import { countNodes, maxFeature, nodeDepths, reachableNodes, type TreeEnsemble } from './tree-model.js';
 import { mulberry32 } from '../samples/prng.js';
 
@@ -147,23 +146,10 @@ export interface AnalyzeTreesOptions {
 }
 
 
-/** Higher is better: AUC for 0/1 labels, accuracy of a multi-class classifier, -RMSE otherwise. */
-function goodnessOf(e: TreeEnsemble, labels: Float32Array): { metric: TreeMetric; of: (X: FeatureMatrix) => number } {
-  if (isMultiClass(e)) {
-    classIndices(e, labels); // a label that is no class fails here, once
-    return { metric: 'accuracy', of: (X) => classAccuracy(e, evaluateTreeEnsemble(e, X).labelIndex!, labels) };
-  }
-  if (isBinary(labels)) {
-    return {
-      metric: 'auc',
-      of: (X) => {
-        const a = auc(labels, singleScore(e, evaluateTreeEnsemble(e, X)));
-        if (a === undefined) throw new Error('the data has only one class: AUC is undefined');
-        return a;
-      },
-    };
-  }
-  return { metric: 'rmse', of: (X) => -rmse(labels, singleScore(e, evaluateTreeEnsemble(e, X))) };
+/** Higher is better: the ensemble's validation metric (tree-metric.ts), RMSE negated. */
+function goodness(e: TreeEnsemble, X: FeatureMatrix, labels: Float32Array): { metric: TreeMetric; value: number } {
+  const m = ensembleMetric(e, { X, labels });
+  return { metric: m.metric, value: m.metric === 'rmse' ? -m.value : m.value };
 }
 
 /** The outputs a feature's removal is measured on: the one score per row, or every output of a multi-output ensemble. */
@@ -186,8 +172,7 @@ export function permutationImportance(
   if (labels.length !== X.rows) throw new Error(`${labels.length} labels for ${X.rows} rows`);
   const repeats = Math.max(1, Math.floor(opts.repeats ?? 5));
   const seed = opts.seed ?? 1;
-  const { metric, of: goodness } = goodnessOf(e, labels);
-  const baseline = goodness(X);
+  const { metric, value: baseline } = goodness(e, X, labels);
   const features = Math.max(opts.features ?? 0, maxFeature(e) + 1);
   const used = new Set<number>();
   for (const t of e.trees) for (const i of reachableNodes(t)) {
@@ -215,7 +200,7 @@ export function permutationImportance(
         perm[j] = t;
       }
       for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[perm[i] * F + f];
-      runs.push(baseline - goodness(Xw));
+      runs.push(baseline - goodness(e, Xw, labels).value);
     }
     for (let i = 0; i < X.rows; i++) work[i * F + f] = X.data[i * F + f];
     const mean = runs.reduce((a, b) => a + b, 0) / runs.length;

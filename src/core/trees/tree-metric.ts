@@ -62,7 +62,7 @@ export function classIndices(e: TreeEnsemble, labels: Float32Array): Int32Array 
 }
 
 /** Share of rows whose predicted class (argmax, as ONNX Runtime's label output) is the label's. */
-export function classAccuracy(e: TreeEnsemble, predicted: Int32Array, labels: Float32Array): number {
+function classAccuracy(e: TreeEnsemble, predicted: Int32Array, labels: Float32Array): number {
   const y = classIndices(e, labels);
   let hit = 0;
   for (let r = 0; r < y.length; r++) if (predicted[r] === y[r]) hit++;
