@@ -385,7 +385,7 @@ export const TREES = defineCommand({
       description: 'write a pruned copy: collapse splits at depth N, or with a child cover below N; reduced-error post-pruning; drop a fraction F of the trees; remove a fraction F of the features',
     },
     test: { kind: 'path', valueName: 'TEST.csv', description: 'held-out rows to report on: post / drop then choose on all of --data; depth, cover and features report on it too' },
-    tolerance: { kind: 'number', min: 0, valueName: 'T', defaultText: '0 for post, 0.005 for drop', description: 'post / drop: the metric may fall this much' },
+    tolerance: { kind: 'number', min: 0, valueName: 'T', defaultText: '0 for post, 0.005 for drop', description: 'post / drop: the metric may fall this much (post collapses beyond the splits that cost neither metric nor log-loss)' },
     out: { kind: 'path', description: 'where the pruned model goes' },
     force: { kind: 'boolean', description: 'replace --out if it exists' },
     json: { kind: 'boolean', description: 'print the result as JSON' },

@@ -2,7 +2,7 @@
 // histograms, feature importance, unused features), or prune it into a new ONNX file:
 //   --prune depth=N      collapse every split at depth N (root = 0)
 //   --prune cover=N      collapse splits with a child whose cover (nodes_hitrates) is below N
-//   --prune post         reduced-error post-pruning (keeps the metric >= original - tolerance)
+//   --prune post         reduced-error post-pruning (metric kept, log-loss not worse; then within --tolerance)
 //   --prune drop=F       greedy removal of a fraction F of the trees, base value re-fitted
 //   --prune features=F   remove the fraction F least important features (splits -> majority child)
 // --data is a CSV with header f0,f1,...,label (tree-data.ts). With it, importance is ranked by

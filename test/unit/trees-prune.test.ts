@@ -161,6 +161,47 @@ test('trees: post-pruning removes a subtree no validation row reaches, outputs u
   });
 });
 
+test('trees: post-pruning at tolerance 0 keeps a split the log-loss needs though accuracy would not see it; a tolerance collapses it too', () => {
+  // 3 classes, SOFTMAX, base values [0, -3, -3]: class 0 is every row's argmax whatever the trees
+  // say, so accuracy (3 of 4) never moves. Tree 0 (f0) is surer of class 0 where all rows are
+  // class 0: it lowers the log-loss and stays. Tree 1 (f1) pushes class 0 up exactly on the
+  // class-1 row and down on class-0 rows: collapsing it lowers the log-loss, so it goes.
+  const vote = (value: number): TreeNode => ({ votes: [{ target: 0, value }] });
+  const e: TreeEnsemble = {
+    op: 'TreeEnsembleClassifier',
+    nTargets: 3,
+    classLabelsInts: [0, 1, 2],
+    trees: [
+      { id: 0, nodes: [split(0, 0.5, 1, 2), vote(2), vote(1)] },
+      { id: 1, nodes: [split(1, 0.5, 1, 2), vote(0.5), vote(-0.5)] },
+    ],
+    baseValues: [0, -3, -3],
+    postTransform: 'SOFTMAX',
+    aggregate: 'SUM',
+    double: false,
+    hasCover: false,
+  };
+  const X = { data: Float32Array.from([0.1, 0.9, 0.1, 0.9, 0.9, 0.9, 0.9, 0.1]), rows: 4, features: 2 };
+  const labels = Float32Array.from([0, 0, 0, 1]);
+  // log-loss of a class-0 row at class-0 margin m: log(1 + 2 e^(-3 - m)); of the class-1 row: 3 + log(e^m + 2 e^-3)
+  const l0 = (m: number) => Math.log(1 + 2 * Math.exp(-3 - m));
+  const l1 = (m: number) => 3 + Math.log(Math.exp(m) + 2 * Math.exp(-3));
+  const before = (2 * l0(1.5) + l0(0.5) + l1(1.5)) / 4;
+  const after = (2 * l0(2) + l0(1) + l1(1)) / 4;
+  const r = prunePost(e, { X, labels });
+  assert.equal(r.collapsed, 1);
+  assert.deepEqual(r.ensemble.trees.map((t) => t.nodes.length), [3, 1]);
+  assert.deepEqual(r.ensemble.trees[1].nodes[0].votes, [{ target: 0, value: 0 }]);
+  assert.deepEqual(r.tuning, { metric: 'accuracy', before: 0.75, after: 0.75, rows: 4 });
+  assert.ok(r.notes.includes(`1 split(s) collapsed where neither the validation accuracy fell nor its log-loss rose (${before.toFixed(4)} -> ${after.toFixed(4)} after them)`), r.notes.join('\n'));
+  // accuracy alone cannot tell tree 0's split from noise: with a tolerance it goes as well
+  const t = prunePost(e, { X, labels }, { tolerance: 0.01 });
+  assert.equal(t.collapsed, 2);
+  assert.deepEqual(t.ensemble.trees.map((x) => x.nodes.length), [1, 1]);
+  assert.deepEqual(t.tuning, { metric: 'accuracy', before: 0.75, after: 0.75, rows: 4 });
+  assert.ok(t.notes.some((n) => n.endsWith('; then 1 more within the tolerance of 0.01')), t.notes.join('\n'));
+});
+
 test('trees: ensemble pruning drops the tree that does not help and re-fits the base value', () => {
   const e = handMade();
   // labels depend on f0 only: tree 1 (f2) is made loud noise

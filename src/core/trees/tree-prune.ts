@@ -312,6 +312,49 @@ class RawScores {
     return a.every((d) => d === 0);
   }
   /**
+   * Mean log-loss of the labels under the probabilities ONNX Runtime outputs for the raw sums S,
+   * or undefined where those outputs are no probabilities to score (regressors, PROBIT, binary
+   * classifiers other than LOGISTIC margins and vote forests). Multi-class: SOFTMAX of the sums
+   * plus base values; LOGISTIC per class, normalized; NONE: a vote forest's votes, normalized,
+   * else the softmax of the margins.
+   */
+  logLoss(S: Float64Array): number | undefined {
+    const post = this.e.postTransform;
+    const rows = this.data.labels.length;
+    const eps = 1e-15;
+    let sum = 0;
+    if (this.classOf) {
+      if (post === 'PROBIT') return undefined;
+      const w = this.width;
+      const votes = post === 'NONE' && isVoteForest(this.e);
+      const p = new Float64Array(w);
+      for (let r = 0; r < rows; r++) {
+        let m = -Infinity;
+        for (let k = 0; k < w; k++) {
+          p[k] = S[r * w + k] + this.base[k];
+          if (p[k] > m) m = p[k];
+        }
+        let z = 0;
+        for (let k = 0; k < w; k++) {
+          p[k] = votes ? Math.max(p[k], 0) : post === 'LOGISTIC' ? 1 / (1 + Math.exp(-p[k])) : Math.exp(p[k] - m);
+          z += p[k];
+        }
+        sum -= Math.log(Math.max(z > 0 ? p[this.classOf[r]] / z : 0, eps));
+      }
+      return sum / rows;
+    }
+    if (this.e.op !== 'TreeEnsembleClassifier') return undefined;
+    // a vote forest scores class 1's votes minus class 0's (adding up to 1): p1 = (1 + S) / 2
+    const forest = this.both && post === 'NONE';
+    if (!forest && (post !== 'LOGISTIC' || this.both || this.e.baseValues.length > 1)) return undefined;
+    for (let r = 0; r < rows; r++) {
+      const p1 = forest ? (1 + S[r]) / 2 : 1 / (1 + Math.exp(-(S[r] + this.base[0])));
+      const p = this.data.labels[r] > 0.5 ? p1 : 1 - p1;
+      sum -= Math.log(Math.min(Math.max(p, eps), 1));
+    }
+    return sum / rows;
+  }
+  /**
    * Metric of raw sums S over `trees` trees, higher is better: AUC (invariant to the monotone
    * finishing), -RMSE, or the accuracy of the argmax (the finishing keeps each row's order).
    */
@@ -335,7 +378,7 @@ class RawScores {
 }
 
 export interface PostPruneOptions {
-  /** total validation metric loss allowed (AUC points, or RMSE increase); default 0 */
+  /** validation metric loss allowed (AUC or accuracy points, or RMSE increase) beyond the free splits; default 0 */
   tolerance?: number;
   /** rows the pruning does not choose on, to report on */
   heldOut?: HeldOutRows;
@@ -343,8 +386,13 @@ export interface PostPruneOptions {
 
 /**
  * Reduced-error post-pruning: bottom-up in every tree, a split whose children are leaves becomes
- * one leaf ((cover-)weighted mean) when the validation metric stays >= the original metric
- * minus `tolerance`. Subtrees no validation row reaches are collapsed (they cannot change it).
+ * one leaf ((cover-)weighted mean). First pass: a split goes when the validation metric does not
+ * fall and, for a classifier whose outputs are probabilities, the validation log-loss does not
+ * rise: AUC and above all accuracy barely move when one split of one tree of many goes, so on the
+ * metric alone the splits were collapsed one after another until held-out rows lost (a 4-class
+ * GBDT of 160 trees: held-out accuracy 0.890 -> 0.861 at tolerance 0). Second pass, only for a
+ * tolerance above 0: splits go while the metric stays >= the original's minus `tolerance`.
+ * Subtrees no validation row reaches are collapsed (they cannot change either).
  */
 export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOptions = {}): TreePruneResult {
   const tol = opts.tolerance ?? 0;
@@ -362,43 +410,57 @@ export function prunePost(e0: TreeEnsemble, data: LabeledRows, opts: PostPruneOp
     }
     return a;
   });
-  const start = rs.metric(S, T);
   // metric() is "higher is better" for AUC, -RMSE and accuracy alike
-  const floor = start - tol;
+  const start = rs.metric(S, T);
+  let loss = rs.logLoss(S);
+  const firstLoss = loss;
   let collapsed = 0;
   const trial = new Float64Array(S.length);
-  e.trees.forEach((t, ti) => {
-    const rows = rowsPerNode(t, data.X, e.double);
-    const order = reachableNodes(t);
-    // reverse pre-order visits children before parents
-    for (let j = order.length - 1; j >= 0; j--) {
-      const i = order[j];
-      const s = t.nodes[i].split;
-      if (!s || t.nodes[s.trueChild].split || t.nodes[s.falseChild].split) continue;
-      const saved = t.nodes[i];
-      const savedCopy = { split: saved.split, votes: saved.votes, cover: saved.cover };
-      collapseNode(t, i, e.hasCover);
-      const rr = rows.get(i) ?? [];
-      const changed = rr.some((r) => !rs.same(ti, i, leafOf[ti][r]));
-      let ok = true;
-      if (changed) {
-        trial.set(S);
-        for (const r of rr) {
-          rs.add(trial, r, ti, leafOf[ti][r], -1);
-          rs.add(trial, r, ti, i);
+  const pass = (accept: (metric: number, logLoss: number | undefined) => boolean): void =>
+    e.trees.forEach((t, ti) => {
+      const rows = rowsPerNode(t, data.X, e.double);
+      const order = reachableNodes(t);
+      // reverse pre-order visits children before parents
+      for (let j = order.length - 1; j >= 0; j--) {
+        const i = order[j];
+        const s = t.nodes[i].split;
+        if (!s || t.nodes[s.trueChild].split || t.nodes[s.falseChild].split) continue;
+        const saved = t.nodes[i];
+        const savedCopy = { split: saved.split, votes: saved.votes, cover: saved.cover };
+        collapseNode(t, i, e.hasCover);
+        const rr = rows.get(i) ?? [];
+        const changed = rr.some((r) => !rs.same(ti, i, leafOf[ti][r]));
+        let trialLoss = loss;
+        if (changed) {
+          trial.set(S);
+          for (const r of rr) {
+            rs.add(trial, r, ti, leafOf[ti][r], -1);
+            rs.add(trial, r, ti, i);
+          }
+          trialLoss = loss === undefined ? undefined : rs.logLoss(trial);
+          if (!accept(rs.metric(trial, T), trialLoss)) {
+            t.nodes[i] = savedCopy;
+            continue;
+          }
+          S.set(trial);
+          loss = trialLoss;
         }
-        ok = rs.metric(trial, T) >= floor;
+        for (const r of rr) leafOf[ti][r] = i;
+        collapsed++;
       }
-      if (!ok) {
-        t.nodes[i] = savedCopy;
-        continue;
-      }
-      if (changed) S.set(trial);
-      for (const r of rr) leafOf[ti][r] = i;
-      collapsed++;
-    }
-  });
-  const out = finish(e, size(e0), collapsed, coverNote(e0));
+    });
+  pass((m, l) => m >= start && (l === undefined || loss === undefined || l <= loss + 1e-12 * Math.max(1, loss)));
+  const free = collapsed;
+  const freeLoss = loss;
+  if (tol > 0) pass((m) => m >= start - tol);
+  const notes = coverNote(e0);
+  if (firstLoss !== undefined) {
+    notes.push(
+      `${free} split(s) collapsed where neither the validation ${isMultiClass(e) ? 'accuracy' : 'AUC'} fell nor its log-loss rose (${firstLoss.toFixed(4)} -> ${freeLoss!.toFixed(4)} after them)` +
+        (tol > 0 ? `; then ${collapsed - free} more within the tolerance of ${tol}` : ''),
+    );
+  }
+  const out = finish(e, size(e0), collapsed, notes);
   Object.assign(out, scoreHonestly(e0, out.ensemble, data, opts.heldOut));
   return out;
 }
