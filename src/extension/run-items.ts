@@ -14,7 +14,13 @@ export function runRatio(r: RunRecord): string {
 
 /** "NDCG@10 0.4120 → 0.4090 (−0.7%)" when both sides were measured. */
 export function runMetricChange(r: RunRecord): string {
-  const [name, p] = r.ndcg ? [`NDCG@${r.k ?? 10}`, r.ndcg] : r.hr ? [`HR@${r.k ?? 10}`, r.hr] : r.auc ? ['AUC', r.auc] : ['', undefined];
+  const [name, p] =
+    r.ndcg ? [`NDCG@${r.k ?? 10}`, r.ndcg]
+    : r.hr ? [`HR@${r.k ?? 10}`, r.hr]
+    : r.auc ? ['AUC', r.auc]
+    : r.accuracy ? ['accuracy', r.accuracy]
+    : r.rmse ? ['RMSE', r.rmse]
+    : ['', undefined];
   if (!p || p.before === null || p.after === null) return '';
   const change = p.before !== 0 ? ` (${pct(p.after / p.before - 1)})` : '';
   return `${name} ${p.before.toFixed(4)} → ${p.after.toFixed(4)}${change}`;
@@ -42,6 +48,8 @@ export function runTooltip(r: RunRecord): vscode.MarkdownString {
     pair(`NDCG@${r.k ?? 10}`, r.ndcg),
     pair(`HR@${r.k ?? 10}`, r.hr),
     pair('AUC', r.auc),
+    pair('accuracy', r.accuracy),
+    pair('RMSE', r.rmse),
     ...(r.latency ?? []).map((l) => `| p50 latency, batch ${l.batch} | ${l.p50Before.toFixed(3)} → ${l.p50After.toFixed(3)} ms |\n`),
     r.backend ? `| backend | ${escape(r.backend)} |\n` : '',
     r.dataset ? `| measured on | ${escape(r.dataset)} |\n` : '',

@@ -208,6 +208,9 @@ export interface RunRecord {
   ndcg?: { before: number | null; after: number | null };
   hr?: { before: number | null; after: number | null };
   auc?: { before: number | null; after: number | null };
+  /** a tree removal's held-out figure when it is not AUC: accuracy of the predicted class (multi-class classifiers), RMSE (regressors) */
+  accuracy?: { before: number; after: number };
+  rmse?: { before: number; after: number };
   /** p50 ms per batch size, when measured */
   latency?: Array<{ batch: number; p50Before: number; p50After: number }>;
   /** a compress-to-target run: its front (size x the measured share of the metric kept), for the side-by-side view */

@@ -189,6 +189,13 @@ test('records of tree jobs: held-out AUC, sizes, the data they were measured on'
     bytes: { before: 5000, after: 4100 },
     auc: { before: 0.88, after: 0.87 },
   });
+  // a multi-class forest is judged by accuracy, a regressor by RMSE: the record keeps that figure under its name
+  const byAccuracy: TreeRemovalResult = { ...removal, tuning: { ...removal.tuning, metric: 'accuracy' }, heldOut: { ...removal.heldOut, metric: 'accuracy', before: 0.75, after: 0.7 } };
+  const acc = runRecordOf(spec, byAccuracy, ctx);
+  assert.deepEqual([acc.auc, acc.accuracy, acc.rmse], [undefined, { before: 0.75, after: 0.7 }, undefined]);
+  const byRmse: TreeRemovalResult = { ...removal, tuning: { ...removal.tuning, metric: 'rmse' }, heldOut: { ...removal.heldOut, metric: 'rmse', before: 1.5, after: 1.6 } };
+  const rm = runRecordOf(spec, byRmse, ctx);
+  assert.deepEqual([rm.auc, rm.accuracy, rm.rmse], [undefined, undefined, { before: 1.5, after: 1.6 }]);
   const features: TreeFeaturesResult = {
     model: '/w/forest.onnx',
     outPath: '/w/forest-features.onnx',

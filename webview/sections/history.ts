@@ -30,14 +30,21 @@ function rows(r: RunRecord): CompareRow[] {
   if (r.ndcg) out.push({ name: `NDCG@${r.k ?? ''}`, before: r.ndcg.before, after: r.ndcg.after, fmt: f4, better: 'higher' });
   if (r.hr) out.push({ name: `HR@${r.k ?? ''}`, before: r.hr.before, after: r.hr.after, fmt: f4, better: 'higher' });
   if (r.auc) out.push({ name: 'AUC', before: r.auc.before, after: r.auc.after, fmt: f4, better: 'higher' });
+  if (r.accuracy) out.push({ name: 'Accuracy', before: r.accuracy.before, after: r.accuracy.after, fmt: f4, better: 'higher' });
+  if (r.rmse) out.push({ name: 'RMSE', before: r.rmse.before, after: r.rmse.after, fmt: f4, better: 'lower' });
   for (const l of r.latency ?? []) out.push({ name: `Latency p50, batch ${l.batch}`, before: l.p50Before, after: l.p50After, fmt: formatMs, better: 'lower' });
   return out;
 }
 
-/** NDCG kept of a run's output, when measured. */
-function kept(r: RunRecord): number | undefined {
-  const m = r.ndcg ?? r.hr ?? r.auc;
-  return m && m.before && m.after !== null ? m.after / m.before : undefined;
+/** The share of its metric a run's output kept (NDCG, else HR, AUC or accuracy) and that metric's name, when measured. */
+function kept(r: RunRecord): { share: number; metric: string } | undefined {
+  const [metric, m] =
+    r.ndcg ? [`NDCG@${r.k ?? ''}`, r.ndcg]
+    : r.hr ? [`HR@${r.k ?? ''}`, r.hr]
+    : r.auc ? ['AUC', r.auc]
+    : r.accuracy ? ['accuracy', r.accuracy]
+    : ['', undefined];
+  return m && m.before && m.after !== null ? { share: m.after / m.before, metric } : undefined;
 }
 
 function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasElement } | undefined {
@@ -46,7 +53,7 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
     const color = PALETTE[i % PALETTE.length];
     if (r.front?.length) for (const p of r.front) pts.push({ x: p.bytes, y: p.kept * 100, color, series: i, tip: `${r.title} (${r.startedAt.slice(0, 16)})\n${formatBytes(p.bytes)} · kept ${formatPct(p.kept)}\n${p.label}` });
     const k = kept(r);
-    if (k !== undefined) pts.push({ x: r.bytes.after, y: k * 100, color, ring: true, series: r.front?.length ? undefined : i, tip: `${r.title} (${r.startedAt.slice(0, 16)}): output\n${formatBytes(r.bytes.after)} · kept ${formatPct(k)}` });
+    if (k !== undefined) pts.push({ x: r.bytes.after, y: k.share * 100, color, ring: true, series: r.front?.length ? undefined : i, tip: `${r.title} (${r.startedAt.slice(0, 16)}): output\n${formatBytes(r.bytes.after)} · kept ${formatPct(k.share)} of ${k.metric}` });
   });
   if (!pts.length) return undefined;
   const base = runs[0].bytes.before;
@@ -57,7 +64,7 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
     points: pts,
     logX: true,
     xCaption: 'size on disk (log scale)',
-    yCaption: 'NDCG kept (%)',
+    yCaption: 'metric kept (%): NDCG, else HR, AUC, accuracy',
     xFormat: (v) => formatBytes(v).replace('.00', ''),
     yFormat: (v) => `${v.toFixed(0)}%`,
     refY: 100,

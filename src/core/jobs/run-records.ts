@@ -93,7 +93,7 @@ function treeRemovalRecord(spec: TreeRemovalJobSpec, r: TreeRemovalResult, ctx: 
     dataset: workspaceRelative(ctx.workspace, spec.test ?? spec.data),
     bytes: { before: r.before.bytes, after: r.after.bytes },
   };
-  if (r.heldOut.metric === 'auc') record.auc = { before: r.heldOut.before, after: r.heldOut.after };
+  record[r.heldOut.metric] = { before: r.heldOut.before, after: r.heldOut.after };
   return record;
 }
 
