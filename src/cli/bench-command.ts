@@ -43,6 +43,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   for (const p of r.latency!.points) {
     lines.push(`batch ${String(p.batch).padStart(6)}: p50 ${p.p50Ms.toFixed(3)} ms  p95 ${p.p95Ms.toFixed(3)} ms  ${Math.round(p.pairsPerSecond)} pairs/s  (${p.runs} runs, ${r.latency!.warmup} warm-up)`);
   }
+  const fixed = r.latency!.fixedBatch;
+  if (fixed) lines.push(`note: the model's inputs have a fixed first dim of ${fixed} (exported without a dynamic batch): each batch ran as calls of ${fixed} rows, the last padded`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

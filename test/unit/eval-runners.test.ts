@@ -13,6 +13,7 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { evalCommand } from '../../src/cli/eval-command.js';
 import { benchCommand } from '../../src/cli/bench-command.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import { onnx } from 'onnx-proto';
 
 const dir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
@@ -206,4 +207,32 @@ test('compareModels: before/after report of a model against its TF.js twin', asy
   assert.equal(typeof rep.latency[0].withinNoise, 'boolean');
   assert.match(rep.summary[0], /^Size on disk: \d+ -> \d+ bytes \(\d+\.\d\dx smaller\); gzip/);
   assert.match(rep.summary.join(' '), /NDCG@10: 0\.\d{4} -> 0\.\d{4} \([+-]0\.0%\)/);
+});
+
+test('a model whose inputs fix the batch (torch.onnx.export without dynamic_axes) runs in calls of that many rows, the last padded: same scores as with a dynamic batch', async () => {
+  const fx = await writeTinyFixtures(dir);
+  const r = fx.models.neumf;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-fixed-batch-'));
+  const fixed = path.join(work, 'fixed.onnx');
+  const proto = onnx.ModelProto.decode(fs.readFileSync(r.onnxPath!));
+  for (const i of proto.graph!.input!) i.type!.tensorType!.shape!.dim![0] = onnx.TensorShapeProto.Dimension.create({ dimValue: 7 });
+  fs.writeFileSync(fixed, onnx.ModelProto.encode(proto).finish());
+  const t = await readInteractions(r.candidatesCsv);
+  const batch = { user: t.user, item: t.item };
+  const want = await scoreModel(r.onnxPath!, batch, { batchSize: 999 });
+  // 30000 rows: 4285 calls of 7 and a last one of 5 real rows
+  const got = await scoreModel(fixed, batch, { batchSize: 999 });
+  assert.equal(t.rows % 7, 5);
+  assert.deepEqual(got, want);
+  const scorer = await openScorer(fixed);
+  try {
+    assert.equal(scorer.fixedBatch, 7);
+    const lat = await measureLatency(scorer, { batchSizes: [10], runs: 5, warmup: 1 });
+    assert.equal(lat.fixedBatch, 7);
+  } finally {
+    await scorer.close();
+  }
+  const e = await evaluateModel(fixed, { candidates: r.candidatesCsv, k: 10 });
+  assert.ok(Math.abs(e.ndcg! - r.metrics.ndcg) < 1e-9, `NDCG ${e.ndcg} vs ${r.metrics.ndcg}`);
+  fs.rmSync(work, { recursive: true, force: true });
 });

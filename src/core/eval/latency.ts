@@ -39,6 +39,8 @@ export interface LatencyReport {
   executionProvider?: string;
   warmup: number;
   points: LatencyPoint[];
+  /** the model takes exactly this many rows per call (fixed first dim): each batch ran as calls of it */
+  fixedBatch?: number;
 }
 
 /** Nearest-rank percentile (q in [0, 1]) of values sorted ascending. */
@@ -105,7 +107,13 @@ export async function measureLatency(scorer: Scorer, opts: LatencyOptions = {}):
       pairsPerSecond: p50 > 0 ? (b * 1000) / p50 : Infinity,
     });
   }
-  return { runtime: scorer.runtime, ...(scorer.executionProvider ? { executionProvider: scorer.executionProvider.name } : {}), warmup, points };
+  return {
+    runtime: scorer.runtime,
+    ...(scorer.executionProvider ? { executionProvider: scorer.executionProvider.name } : {}),
+    warmup,
+    points,
+    ...(scorer.fixedBatch ? { fixedBatch: scorer.fixedBatch } : {}),
+  };
 }
 
 export interface PairedLatency {

@@ -1,7 +1,9 @@
 // Scores (user, item) pairs with an ONNX model in onnxruntime-node. Inputs are bound by name
 // (input-binding.ts); ids are cast to each input's dtype (int64 as BigInt64Array, int32, or
 // float) and shaped [batch] or [batch, 1] as the input's rank says. The first output is the
-// score: [batch] or [batch, 1].
+// score: [batch] or [batch, 1]. A model whose inputs have a fixed first dim (torch.onnx.export
+// without dynamic_axes) runs in calls of exactly that many rows, the last padded with its own
+// last row, and only the real rows' scores are kept.
 
 import * as ort from 'onnxruntime-node';
 import { ModelFileError } from '../model/ir.js';
@@ -14,6 +16,11 @@ export interface Scorer {
   readonly inputs: Array<ModelInputInfo & { role: InputRole; dtype: string }>;
   /** the execution provider (ORT) that runs the model, and why; absent for TF.js (see its runtime) */
   readonly executionProvider?: ExecutionProviderReport;
+  /**
+   * rows per call the model accepts when its inputs have a fixed first dim (exported without a
+   * dynamic batch): score() then runs in calls of exactly this many rows whatever `batchSize` is
+   */
+  readonly fixedBatch?: number;
   /** scores of rows [0, n), in batches of at most `batchSize` */
   score(batch: ScoreBatch, batchSize?: number): Promise<Float32Array>;
   close(): Promise<void>;
@@ -53,6 +60,32 @@ function castIds(ids: Int32Array, dtype: string): ort.Tensor['data'] {
   }
 }
 
+/** ORT's messages run over several lines (the expected dims come after the first): one line of all of them. */
+export function ortMessage(e: unknown): string {
+  return String((e as Error)?.message ?? e)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 600);
+}
+
+/** The first dim every input fixes (the same number > 0 on all of them), else undefined. */
+export function fixedBatchOf(inputs: Array<{ shape: Array<number | string> }>): number | undefined {
+  const dims = inputs.map((i) => i.shape[0]);
+  const d = dims[0];
+  return typeof d === 'number' && d > 0 && dims.every((x) => x === d) ? d : undefined;
+}
+
+/** ids[0, b) of `width` values per row, padded to `rows` rows with copies of the last row. */
+function padRows(ids: Int32Array, b: number, rows: number, width: number): Int32Array {
+  if (b === rows) return ids;
+  const out = new Int32Array(rows * width);
+  out.set(ids.subarray(0, b * width));
+  for (let r = b; r < rows; r++) out.copyWithin(r * width, (b - 1) * width, b * width);
+  return out;
+}
+
 export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): Promise<Scorer> {
   let session: ort.InferenceSession;
   let executionProvider: ExecutionProviderReport;
@@ -62,7 +95,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
     ({ session, provider: executionProvider } = await createOrtSession(ort, file, so, opts.ep));
   } catch (e) {
     if (e instanceof ExecutionProviderUnavailableError) throw e;
-    throw new ModelFileError(file, `onnxruntime-node cannot load it: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    throw new ModelFileError(file, `onnxruntime-node cannot load it: ${ortMessage(e)}`, { cause: e });
   }
   const meta = session.inputMetadata;
   const infos: BoundInput[] = meta.map((m) => {
@@ -83,35 +116,40 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
     throw new ModelFileError(file, `no output '${outputName}' (outputs: ${session.outputNames.join(', ')})`);
   }
   const fieldsInput = infos.find((i) => i.role === 'fields');
+  const fixedBatch = fixedBatchOf(infos);
 
   return {
     runtime: 'onnxruntime-node',
     inputs: infos,
     executionProvider,
+    fixedBatch,
     async score(batch: ScoreBatch, batchSize = 4096): Promise<Float32Array> {
       const n = batch.user.length;
       if (batch.item.length !== n) throw new Error(`score: ${n} users but ${batch.item.length} items`);
       const F = fieldsInput ? fieldCountOf(batch, fieldsInput.shape[1], `${file}`) : 0;
       const out = new Float32Array(n);
-      for (let s = 0; s < n; s += batchSize) {
-        const e = Math.min(n, s + batchSize);
+      const step = fixedBatch ?? batchSize;
+      for (let s = 0; s < n; s += step) {
+        const e = Math.min(n, s + step);
         const b = e - s;
+        const rows = fixedBatch ?? b;
         const feeds: Record<string, ort.Tensor> = {};
         for (const inp of infos) {
-          const ids = idsFor(inp.role, batch, s, e, F);
-          const dims = inp.role === 'fields' ? [b, F] : inp.shape.length === 2 ? [b, 1] : [b];
+          const width = inp.role === 'fields' ? F : 1;
+          const ids = padRows(idsFor(inp.role, batch, s, e, F), b, rows, width);
+          const dims = inp.role === 'fields' ? [rows, F] : inp.shape.length === 2 ? [rows, 1] : [rows];
           feeds[inp.name] = new ort.Tensor(inp.dtype as 'int64', castIds(ids, inp.dtype) as BigInt64Array, dims);
         }
         let result: ort.InferenceSession.OnnxValueMapType;
         try {
           result = await session.run(feeds, [outputName]);
         } catch (err) {
-          throw new ModelFileError(file, `onnxruntime-node (${executionProvider.name} provider) failed on rows ${s}..${e - 1}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+          throw new ModelFileError(file, `onnxruntime-node (${executionProvider.name} provider) failed on rows ${s}..${e - 1}: ${ortMessage(err)}`, { cause: err });
         }
         const y = result[outputName] as ort.Tensor;
-        if (y.size !== b) throw new ModelFileError(file, `output '${outputName}' has ${y.size} values for a batch of ${b} (dims [${y.dims.join(',')}]); expected one score per row`);
+        if (y.size !== rows) throw new ModelFileError(file, `output '${outputName}' has ${y.size} values for a batch of ${rows} (dims [${y.dims.join(',')}]); expected one score per row`);
         const data = y.data;
-        if (data instanceof Float32Array) out.set(data, s);
+        if (data instanceof Float32Array) out.set(data.subarray(0, b), s);
         else for (let i = 0; i < b; i++) out[s + i] = Number((data as ArrayLike<number | bigint>)[i]);
         y.dispose();
       }
