@@ -14,6 +14,7 @@ import { evalCommand } from '../../src/cli/eval-command.js';
 import { benchCommand } from '../../src/cli/bench-command.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 import { onnx } from 'onnx-proto';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
 
 const dir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
@@ -130,6 +131,10 @@ test('input binding: by name, explicit names, fields; unknown inputs named', () 
   assert.deepEqual([...bindInputs([{ name: 'UserIndex', shape: [-1] }, { name: 'ItemIndex', shape: [-1] }], {}, 'm')], [['UserIndex', 'user'], ['ItemIndex', 'item']]);
   assert.throws(() => bindInputs([{ name: 'a', shape: [-1] }, { name: 'b', shape: [-1] }], {}, 'the ONNX model'), /cannot tell what input 'a' takes.*--user-input/);
   assert.throws(() => bindInputs([{ name: 'user', shape: [-1] }], { itemInput: 'x' }, 'm'), /has no input 'x'/);
+  // a DeepFM exported with an input per field: past user and item, each reads the column of its name
+  const perField = bindInputs([{ name: 'user', shape: ['batch'] }, { name: 'item', shape: ['batch'] }, { name: 'genre', shape: ['batch'] }, { name: 'year', shape: ['batch', 1] }], {}, 'm');
+  assert.deepEqual([...perField], [['user', 'user'], ['item', 'item'], ['genre', 'column'], ['year', 'column']]);
+  assert.throws(() => bindInputs([{ name: 'user', shape: [-1] }, { name: 'item', shape: [-1] }, { name: 'history', shape: [-1, 20] }], {}, 'm'), /cannot tell what input 'history' takes .*: it is not one id per row \(shape \[-1, 20\]\)/);
 });
 
 test('ids outside the model\'s tables: clear error naming the file, line and table size', async () => {
@@ -235,4 +240,107 @@ test('a model whose inputs fix the batch (torch.onnx.export without dynamic_axes
   const e = await evaluateModel(fixed, { candidates: r.candidatesCsv, k: 10 });
   assert.ok(Math.abs(e.ndcg! - r.metrics.ndcg) < 1e-9, `NDCG ${e.ndcg} vs ${r.metrics.ndcg}`);
   fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a table stored [dim, ids] and gathered on axis 1 (torch.index_select(W, 1, ids)): read as a transposed embedding, its ids along shape[1]; eval scores ids past its dim', async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-axis1-'));
+  try {
+    const users = 5, items = 40, dim = 4;
+    const U = Float32Array.from({ length: dim * users }, (_, i) => Math.sin(i + 1));
+    const V = Float32Array.from({ length: items * dim }, (_, i) => Math.cos(i * 0.7));
+    const file = path.join(work, 'mf_t.onnx');
+    await writeOnnxFile(
+      file,
+      new OnnxGraphBuilder({ graphName: 'mf', opset: 11, irVersion: 6 })
+        .input('user', 'int64', ['batch'])
+        .input('item', 'int64', ['batch'])
+        .output('score', 'float32', ['batch'])
+        .initializer('user_factors', 'float32', [dim, users], U)
+        .initializer('item_embedding.weight', 'float32', [items, dim], V)
+        .node('Gather', ['user_factors', 'user'], ['u_t'], { axis: 1 }, { name: 'gather_user' })
+        .node('Transpose', ['u_t'], ['u'], { perm: [1, 0] }, { name: 'transpose_user' })
+        .node('Gather', ['item_embedding.weight', 'item'], ['v'], {}, { name: 'gather_item' })
+        .node('Mul', ['u', 'v'], ['uv'], {}, { name: 'mul' })
+        .node('ReduceSum', ['uv'], ['score'], { axes: [1], keepdims: 0 }, { name: 'sum' })
+        .toModelProto(),
+    );
+    const ir = await readModel(file);
+    const t = ir.tensors.find((x) => x.name === 'user_factors')!;
+    assert.deepEqual([t.role, t.transposed], ['embedding', true]);
+    assert.equal(ir.tensors.find((x) => x.name === 'item_embedding.weight')!.transposed, undefined);
+    assert.equal(modelVocab(ir).user, users);
+    // user 4 is past the table's 4 rows of coordinates but inside its 5 ids: scored, not refused
+    const csv = path.join(work, 'c.csv');
+    const lines = ['user,item,label'];
+    for (let u = 0; u < users; u++) for (let i = 0; i < 10; i++) lines.push(`${u},${(u * 7 + i) % items},${i === 0 ? 1 : 0}`);
+    fs.writeFileSync(csv, lines.join('\n') + '\n');
+    const e = await evaluateModel(file, { candidates: csv, k: 5 });
+    assert.equal(e.users, users);
+    const s = await scoreModel(file, { user: Int32Array.from([4]), item: Int32Array.from([3]) });
+    let want = 0;
+    for (let d = 0; d < dim; d++) want += U[d * users + 4] * V[3 * dim + d];
+    assert.ok(Math.abs(s[0] - want) < 1e-5, `${s[0]} vs ${want}`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('a DeepFM exported with one input per field (user, item, genre): each extra input reads the data column of its name, in ORT; a file without that column is refused naming it', async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-per-field-'));
+  try {
+    const users = 6, items = 30, genres = 4, dim = 3;
+    const U = Float32Array.from({ length: users * dim }, (_, i) => Math.sin(i + 1));
+    const V = Float32Array.from({ length: items * dim }, (_, i) => Math.cos(i * 0.3));
+    const G = Float32Array.from({ length: genres }, (_, i) => 0.5 * i - 1);
+    const file = path.join(work, 'per_field.onnx');
+    await writeOnnxFile(
+      file,
+      new OnnxGraphBuilder({ graphName: 'pf', opset: 11, irVersion: 6 })
+        .input('user', 'int64', ['batch'])
+        .input('item', 'int64', ['batch'])
+        .input('genre', 'int64', ['batch'])
+        .output('score', 'float32', ['batch'])
+        .initializer('user_embedding', 'float32', [users, dim], U)
+        .initializer('item_embedding', 'float32', [items, dim], V)
+        .initializer('genre_bias', 'float32', [genres], G)
+        .node('Gather', ['user_embedding', 'user'], ['u'], {}, { name: 'gu' })
+        .node('Gather', ['item_embedding', 'item'], ['v'], {}, { name: 'gv' })
+        .node('Gather', ['genre_bias', 'genre'], ['g'], {}, { name: 'gg' })
+        .node('Mul', ['u', 'v'], ['uv'], {}, { name: 'mul' })
+        .node('ReduceSum', ['uv'], ['dot'], { axes: [1], keepdims: 0 }, { name: 'sum' })
+        .node('Add', ['dot', 'g'], ['score'], {}, { name: 'add' })
+        .toModelProto(),
+    );
+    const rows: Array<[number, number, number, number]> = [];
+    for (let u = 0; u < users; u++) for (let i = 0; i < 8; i++) rows.push([u, (u * 5 + i) % items, (u + i) % genres, i === 0 ? 1 : 0]);
+    const csv = path.join(work, 'c.csv');
+    // the genre column comes before item in the file: columns are found by name
+    fs.writeFileSync(csv, 'user,genre,item,label\n' + rows.map(([u, i, g, l]) => `${u},${g},${i},${l}`).join('\n') + '\n');
+    const scorer = await openScorer(file);
+    try {
+      assert.deepEqual(scorer.inputs.map((i) => [i.name, i.role]), [['user', 'user'], ['item', 'item'], ['genre', 'column']]);
+    } finally {
+      await scorer.close();
+    }
+    const e = await evaluateModel(file, { candidates: csv, k: 3 });
+    assert.equal(e.users, users);
+    // the same ranking by hand
+    let ndcg = 0;
+    for (let u = 0; u < users; u++) {
+      const mine = rows.filter((r) => r[0] === u).map(([, i, g, l]) => {
+        let s = G[g];
+        for (let d = 0; d < dim; d++) s += U[u * dim + d] * V[i * dim + d];
+        return { s, l };
+      });
+      const pos = mine.find((m) => m.l === 1)!.s;
+      const rank = mine.filter((m) => m.l === 0 && m.s >= pos).length;
+      if (rank < 3) ndcg += 1 / Math.log2(rank + 2);
+    }
+    assert.ok(Math.abs(e.ndcg! - ndcg / users) < 1e-9, `NDCG ${e.ndcg} vs ${ndcg / users}`);
+    const noGenre = path.join(work, 'no-genre.csv');
+    fs.writeFileSync(noGenre, 'user,item,label\n0,1,1\n0,2,0\n');
+    await assert.rejects(evaluateModel(file, { candidates: noGenre }), /no-genre\.csv.*no column 'genre'/);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 });

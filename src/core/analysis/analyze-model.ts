@@ -210,7 +210,8 @@ export async function analyzeTensor(stored: ModelTensor, ctx: TensorContext): Pr
     rowLength: cols,
     rows,
     epsilon: ctx.epsilon,
-    keepRowNorms: t.role === 'embedding' && isMatrix,
+    // a table stored [dim, ids] (ONNX Gather on axis 1): its rows are coordinates, not ids
+    keepRowNorms: t.role === 'embedding' && isMatrix && !t.transposed,
     int8PerRow: wantQuant && plan.mode === 'row',
     maxTileCells: t.shape.length >= 2 && !flatten ? ctx.maxTiles : 0,
     gramEvery,

@@ -61,7 +61,9 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
     }
 
     const fb = storedFloatBytes(t);
-    if (fb > 1 && t.quantError && t.role !== 'bias' && t.role !== 'norm') {
+    // a table gathered on axis 1 ([dim, ids]): quantize rewrites lookups of rows (axis 0) only
+    const columnLookups = t.role === 'embedding' && t.transposed;
+    if (fb > 1 && t.quantError && t.role !== 'bias' && t.role !== 'norm' && !columnLookups) {
       const q = t.quantError;
       const scales = q.int8.granularity === 'per-row' ? t.shape[0] ?? 1 : q.int8.granularity === 'per-output-channel' ? t.shape[t.shape.length - 1] ?? 1 : 1;
       // quantize stores per-row scales as float16 where they fit its range (nearly always), others as float32

@@ -118,7 +118,9 @@ export function tilesReport(tiles: NonNullable<TensorStats['tiles']>): HeatmapTi
 export function sparsityMeaning(role: ReportRole, transposed: boolean | undefined): string {
   switch (role) {
     case 'embedding':
-      return 'a zero row of this embedding table = an id with no representation; a zero weight = one unused coordinate of one id';
+      return transposed
+        ? 'stored [dim, ids] (gathered on axis 1): a zero column = an id with no representation; a zero weight = one unused coordinate of one id'
+        : 'a zero row of this embedding table = an id with no representation; a zero weight = one unused coordinate of one id';
     case 'dense-kernel':
       return `a zero weight = one pruned connection; an all-zero ${transposed ? 'row' : 'column'} = a dead output neuron`;
     case 'conv-kernel':

@@ -8,7 +8,7 @@ import { ModelFileError, ModelIR, type ModelTensor } from '../model/ir.js';
 import { detectModelFormat, readModel } from '../model/read-model.js';
 import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
 import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-providers.js';
-import { InputNameOptions, ScoreBatch } from './input-binding.js';
+import { columnInputs, extraColumnsFor, InputNameOptions, ScoreBatch } from './input-binding.js';
 import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
 import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
 import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, positivesRepeatedAsNegatives, rmse } from './metrics.js';
@@ -57,7 +57,8 @@ export interface ModelVocab {
  */
 export function latencyIdRanges(scorer: Scorer, vocab: { user?: number; item?: number }): Pick<LatencyOptions, 'userVocab' | 'itemVocab' | 'fieldVocab'> {
   const fieldsInput = scorer.inputs.find((i) => i.role === 'fields');
-  const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : 0;
+  const columns = columnInputs(scorer.inputs).length;
+  const F = fieldsInput && typeof fieldsInput.shape[1] === 'number' ? fieldsInput.shape[1] : columns > 0 ? 2 + columns : 0;
   return {
     userVocab: vocab.user,
     itemVocab: vocab.item,
@@ -73,7 +74,8 @@ export function latencyIdRanges(scorer: Scorer, vocab: { user?: number; item?: n
 export function modelVocab(ir: ModelIR): ModelVocab {
   const tables = ir.tensors.filter((t) => t.role === 'embedding' && t.shape.length === 2);
   const reach = remappedRows(ir);
-  const rowsOf = (t: ModelTensor) => Math.max(t.shape[0], reach.get(t.name) ?? 0);
+  // a table stored [dim, ids] (gathered on axis 1) has its ids along shape[1]
+  const rowsOf = (t: ModelTensor) => Math.max(t.shape[t.transposed ? 1 : 0], reach.get(t.name) ?? 0);
   const out: ModelVocab = {
     ofColumn(column: string): number | undefined {
       const named = tablesNamedAfter(tables, column);
@@ -243,11 +245,10 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
   const vocab = { user: opts.userVocab ?? found.user, item: opts.itemVocab ?? found.item };
   const scorer = await openScorer(ir.path, opts);
   try {
-    const wantsFields = scorer.inputs.some((i) => i.role === 'fields');
     const read = (file: string, requireLabel: boolean) =>
       readInteractions(file, {
         columns: opts.columns,
-        extraColumns: wantsFields ? 'all' : undefined,
+        extraColumns: extraColumnsFor(scorer.inputs),
         userVocab: vocab.user,
         itemVocab: vocab.item,
         extraVocabOf: (column) => found.ofColumn(column),

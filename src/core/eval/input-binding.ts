@@ -1,12 +1,17 @@
 // Which model input takes user ids, which item ids, which the `fields` matrix (DeepFM-like
-// single-input models). Shared by the ORT and TF.js runners so both bind the same way.
+// single-input models), and which one column of the data each (a DeepFM exported with one input
+// per field: user, item, genre, year). Shared by the ORT and TF.js runners so both bind the same way.
 
-export type InputRole = 'user' | 'item' | 'fields';
+/** 'column': an id input of its own, fed from the data column named like it */
+export type InputRole = 'user' | 'item' | 'fields' | 'column';
 
 export interface ScoreBatch {
   user: Int32Array;
   item: Int32Array;
-  /** row-major [rows, F] field ids (user, item, then extra fields), for `fields` inputs */
+  /**
+   * row-major [rows, F] field ids (user, item, then extra fields), for a `fields` input; for
+   * `column` inputs, user, item, then those inputs' columns in their order (columnInputs)
+   */
   fields?: Int32Array;
 }
 
@@ -59,9 +64,17 @@ export function bindInputs(inputs: ModelInputInfo[], opts: InputNameOptions, wha
     const d = inputs[0].shape[1];
     if (inputs[0].shape.length === 2 && typeof d === 'number' && d > 1) roles.set(inputs[0].name, 'fields');
   }
+  // with user and item bound, another input of one id per row reads the data column of its name
+  const userItem = taken().has('user') && taken().has('item') && !taken().has('fields');
   for (const i of inputs) {
-    if (!roles.has(i.name)) {
-      throw new Error(`${what}: cannot tell what input '${i.name}' takes (inputs: ${names.join(', ')}); name it with --user-input / --item-input / --fields-input`);
+    if (roles.has(i.name)) continue;
+    const perRow = i.shape.length === 1 || (i.shape.length === 2 && (i.shape[1] === 1 || typeof i.shape[1] !== 'number'));
+    if (userItem && perRow) roles.set(i.name, 'column');
+    else {
+      throw new Error(
+        `${what}: cannot tell what input '${i.name}' takes (inputs: ${names.join(', ')}): ` +
+          (userItem ? `it is not one id per row (shape [${i.shape.join(', ')}])` : "name its user and item inputs or its fields input (eval and bench take --user-input / --item-input / --fields-input; an export can name them 'user' and 'item')"),
+      );
     }
   }
   const r = taken();
@@ -71,12 +84,31 @@ export function bindInputs(inputs: ModelInputInfo[], opts: InputNameOptions, wha
   return roles;
 }
 
-/** The ids of `role` for rows [start, end): a subarray of the batch (no copy). */
-export function idsFor(role: InputRole, batch: ScoreBatch, start: number, end: number, fieldCount: number): Int32Array {
+/** The inputs that each read one data column, in input order: column k of them is field 2 + k of the batch. */
+export function columnInputs(inputs: Array<{ name: string; role: InputRole }>): string[] {
+  return inputs.filter((i) => i.role === 'column').map((i) => i.name);
+}
+
+/** Which extra data columns to read for these bound inputs: all (a fields input), the column inputs' names, or none. */
+export function extraColumnsFor(inputs: Array<{ name: string; role: InputRole }>): 'all' | string[] | undefined {
+  if (inputs.some((i) => i.role === 'fields')) return 'all';
+  const cols = columnInputs(inputs);
+  return cols.length > 0 ? cols : undefined;
+}
+
+/**
+ * The ids of `role` for rows [start, end): a subarray of the batch (no copy), or for a `column`
+ * input (field `field` of the batch's fields) a copy of that column.
+ */
+export function idsFor(role: InputRole, batch: ScoreBatch, start: number, end: number, fieldCount: number, field = -1): Int32Array {
   if (role === 'user') return batch.user.subarray(start, end);
   if (role === 'item') return batch.item.subarray(start, end);
-  if (!batch.fields) throw new Error('the model takes a fields input but the data has no field columns');
-  return batch.fields.subarray(start * fieldCount, end * fieldCount);
+  if (!batch.fields) throw new Error(`the model takes ${role === 'fields' ? 'a fields input' : 'an input per field'} but the data has no field columns`);
+  if (role === 'fields') return batch.fields.subarray(start * fieldCount, end * fieldCount);
+  if (!(field >= 2 && field < fieldCount)) throw new Error(`column input: field ${field} is outside the batch's ${fieldCount} fields`);
+  const out = new Int32Array(end - start);
+  for (let r = start; r < end; r++) out[r - start] = batch.fields[r * fieldCount + field];
+  return out;
 }
 
 /** The field count of a `fields` batch, checked against the model's fixed dim when known. */

@@ -8,7 +8,7 @@
 import * as ort from 'onnxruntime-node';
 import { ModelFileError } from '../model/ir.js';
 import { createOrtSession, ExecutionProviderReport, ExecutionProviderUnavailableError, OrtEpPreference } from '../runtime/ort-providers.js';
-import { bindInputs, fieldCountOf, idsFor, InputNameOptions, InputRole, ModelInputInfo, ScoreBatch } from './input-binding.js';
+import { bindInputs, columnInputs, fieldCountOf, idsFor, InputNameOptions, InputRole, ModelInputInfo, ScoreBatch } from './input-binding.js';
 
 export interface Scorer {
   /** 'onnxruntime-node' or 'tfjs-<backend>' */
@@ -116,6 +116,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
     throw new ModelFileError(file, `no output '${outputName}' (outputs: ${session.outputNames.join(', ')})`);
   }
   const fieldsInput = infos.find((i) => i.role === 'fields');
+  const columns = columnInputs(infos);
   const fixedBatch = fixedBatchOf(infos);
 
   return {
@@ -126,7 +127,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
     async score(batch: ScoreBatch, batchSize = 4096): Promise<Float32Array> {
       const n = batch.user.length;
       if (batch.item.length !== n) throw new Error(`score: ${n} users but ${batch.item.length} items`);
-      const F = fieldsInput ? fieldCountOf(batch, fieldsInput.shape[1], `${file}`) : 0;
+      const F = fieldsInput ? fieldCountOf(batch, fieldsInput.shape[1], `${file}`) : columns.length ? fieldCountOf(batch, 2 + columns.length, file) : 0;
       const out = new Float32Array(n);
       const step = fixedBatch ?? batchSize;
       for (let s = 0; s < n; s += step) {
@@ -136,7 +137,7 @@ export async function openOrtScorer(file: string, opts: OrtScorerOptions = {}): 
         const feeds: Record<string, ort.Tensor> = {};
         for (const inp of infos) {
           const width = inp.role === 'fields' ? F : 1;
-          const ids = padRows(idsFor(inp.role, batch, s, e, F), b, rows, width);
+          const ids = padRows(idsFor(inp.role, batch, s, e, F, 2 + columns.indexOf(inp.name)), b, rows, width);
           const dims = inp.role === 'fields' ? [rows, F] : inp.shape.length === 2 ? [rows, 1] : [rows];
           feeds[inp.name] = new ort.Tensor(inp.dtype as 'int64', castIds(ids, inp.dtype) as BigInt64Array, dims);
         }

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ModelFileError } from '../model/ir.js';
 import { fileSystemLoadHandler } from '../model/tfjs-io.js';
 import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
-import { bindInputs, fieldCountOf, idsFor, InputNameOptions, InputRole, ScoreBatch } from './input-binding.js';
+import { bindInputs, columnInputs, fieldCountOf, idsFor, InputNameOptions, InputRole, ScoreBatch } from './input-binding.js';
 import { Scorer } from './ort-runner.js';
 
 export interface TfjsScorerOptions extends InputNameOptions {
@@ -66,6 +66,7 @@ export async function openTfjsScorer(file: string, opts: TfjsScorerOptions = {})
   }
   for (const i of infos) i.role = roles.get(i.name)!;
   const fieldsInput = infos.find((i) => i.role === 'fields');
+  const columns = columnInputs(infos);
 
   return {
     runtime: `tfjs-${choice.backend}`,
@@ -73,13 +74,13 @@ export async function openTfjsScorer(file: string, opts: TfjsScorerOptions = {})
     async score(batch: ScoreBatch, batchSize = 4096): Promise<Float32Array> {
       const n = batch.user.length;
       if (batch.item.length !== n) throw new Error(`score: ${n} users but ${batch.item.length} items`);
-      const F = fieldsInput ? fieldCountOf(batch, fieldsInput.shape[1], file) : 0;
+      const F = fieldsInput ? fieldCountOf(batch, fieldsInput.shape[1], file) : columns.length ? fieldCountOf(batch, 2 + columns.length, file) : 0;
       const out = new Float32Array(n);
       for (let s = 0; s < n; s += batchSize) {
         const e = Math.min(n, s + batchSize);
         const b = e - s;
         const xs = infos.map((inp) => {
-          const ids = idsFor(inp.role, batch, s, e, F);
+          const ids = idsFor(inp.role, batch, s, e, F, 2 + columns.indexOf(inp.name));
           const shape = inp.role === 'fields' ? [b, F] : inp.shape.length === 1 ? [b] : [b, 1];
           return tf.tensor(ids, shape, inp.dtype === 'float32' ? 'float32' : 'int32');
         });

@@ -104,7 +104,8 @@ export interface ModelTensor {
   consumers: string[];
   /**
    * For dense kernels: true when the matrix is stored [out, in] (Gemm with transB=1, PyTorch
-   * Linear), false when stored [in, out] (Keras Dense, MatMul). Undefined for other roles.
+   * Linear), false when stored [in, out] (Keras Dense, MatMul). For embedding tables: true when
+   * stored [dim, ids] (an ONNX Gather on axis 1), the ids then index shape[1]. Undefined otherwise.
    */
   transposed?: boolean;
   /** where in the file it was found: a graph initializer, a Constant node, a subgraph body, a manifest entry */

@@ -706,7 +706,12 @@ function roleFromConsumer(
   }
   if (!maybeQuant) return { role: 'constant', op, ref };
   switch (op) {
-    case 'Gather':
+    case 'Gather': {
+      // a 2-D table gathered on its second axis (torch.index_select(W, 1, ids)) is stored [dim, ids]
+      const axis = attrInt('axis') ?? 0;
+      if (index === 0 && info.rank >= 2) return { role: 'embedding', op, ref, ...(info.rank === 2 && (axis === 1 || axis === -1) ? { transposed: true } : {}) };
+      return { role: 'constant', op, ref };
+    }
     case 'GatherElements':
     case 'EmbedLayerNormalization':
       if (index === 0 && info.rank >= 2) return { role: 'embedding', op, ref };
@@ -1017,6 +1022,7 @@ export async function readOnnxModel(
       origin: f.origin,
     };
     if (role === 'dense-kernel') tensor.transposed = g?.transposed ?? false;
+    else if (role === 'embedding' && g?.transposed) tensor.transposed = true;
     if (codes) tensor.codes = codes;
     tensors.push(tensor);
     tensorKeys.set(name, f.key);

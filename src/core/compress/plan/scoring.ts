@@ -4,7 +4,7 @@
 // all), so that a candidate's figure on more users refines, not replaces, its figure on fewer.
 
 import { latencyIdRanges, modelVocab, openScorer } from '../../eval/evaluate.js';
-import type { ScoreBatch } from '../../eval/input-binding.js';
+import { extraColumnsFor, type ScoreBatch } from '../../eval/input-binding.js';
 import { fieldsMatrix, readInteractions, type InteractionTable } from '../../eval/interactions.js';
 import { measurePairedLatency, percentile, type LatencyOptions, type PairedLatency } from '../../eval/latency.js';
 import type { Scorer } from '../../eval/ort-runner.js';
@@ -56,12 +56,12 @@ function rowsOf(t: InteractionTable, keepUser: (u: number) => boolean, users: nu
 export async function readCandidates(file: string, ir: ModelIR): Promise<InteractionTable> {
   const vocab = modelVocab(ir);
   const scorer = await openScorer(ir.path);
-  const fieldsInput = scorer.inputs.some((i) => i.role === 'fields');
+  const extraColumns = extraColumnsFor(scorer.inputs);
   await scorer.close();
   return readInteractions(file, {
     userVocab: vocab.user,
     itemVocab: vocab.item,
-    extraColumns: fieldsInput ? 'all' : undefined,
+    extraColumns,
     extraVocabOf: (c) => vocab.ofColumn(c),
     fieldColumns: fieldColumns(ir),
     requireLabel: true,

@@ -126,7 +126,9 @@ export function searchSpace(ir: ModelIR, opts: SpaceOptions = {}): SearchUnit[] 
     if (!isFloat32Table(t)) continue;
     const bytes = t.shape[0] * t.shape[1] * 4;
     if (bytes < 1024) continue;
-    units.push({ name: t.name, kind: 'table', bytes, rows: t.shape[0], cols: t.shape[1], tensors: [t.name], options: tableOptions(ir.format, t) });
+    // a table stored [dim, ids] (ONNX Gather on axis 1): the row methods rewrite lookups of rows only
+    const options = t.transposed ? tableOptions(ir.format, t).filter((o) => o.id === 'float32' || o.id === 'float16') : tableOptions(ir.format, t);
+    units.push({ name: t.name, kind: 'table', bytes, rows: t.shape[t.transposed ? 1 : 0], cols: t.shape[t.transposed ? 0 : 1], tensors: [t.name], options });
   }
   const dense = ir.tensors.filter((t) => t.role === 'dense-kernel' && t.dtype === 'float32');
   const denseBytes = dense.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
