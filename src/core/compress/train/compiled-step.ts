@@ -27,7 +27,7 @@ import { Batch } from './interaction-table.js';
 import { rowLoss } from './loss.js';
 import type { OutputKind } from './output-kind.js';
 import { AdamSettings, DenseParam, SparseTable, zeroMask } from './sparse-tables.js';
-import { InputFeed, inputFeedOf } from './input-feed.js';
+import { extraColumn, InputFeed, inputFeedsOf } from './input-feed.js';
 
 /** Int values (ids, shapes) are computed in JS. */
 export interface IntVal {
@@ -307,7 +307,7 @@ function feedInts(f: FeedSpec, b: Batch): IntVal {
     }
     return { data: fv, shape: [n, F] };
   }
-  const ids = f.kind === 'user' ? b.user : b.item;
+  const ids = f.kind === 'column' ? extraColumn(b, f.column!, f.name, 'the data') : f.kind === 'user' ? b.user : b.item;
   return { data: ids, shape: f.rank === 2 ? [n, 1] : [n] };
 }
 
@@ -483,10 +483,11 @@ interface OnnxAnalysis {
   nodes: GraphNode[];
 }
 
-function inputFeedSpec(name: string, shape: ReadonlyArray<number | string | null | undefined> | undefined): FeedSpec {
-  const f = inputFeedOf(name, shape);
-  if (!f) throw new UnsupportedGraphError(`cannot tell what to feed model input '${name}'`);
-  return f;
+function inputFeedSpecs(inputs: ReadonlyArray<{ name: string; shape?: ReadonlyArray<number | string | null | undefined> }>): FeedSpec[] {
+  return inputFeedsOf(inputs).map((f, i) => {
+    if (!f) throw new UnsupportedGraphError(`cannot tell what to feed model input '${inputs[i].name}'`);
+    return f;
+  });
 }
 
 function analyzeOnnx(ir: ModelIR): OnnxAnalysis {
@@ -509,13 +510,12 @@ function analyzeOnnx(ir: ModelIR): OnnxAnalysis {
     else if (INT_DTYPES.has(t.dtype) || t.dtype === 'bool') kinds.set(t.name, 'int');
   }
   const produced = new Set(nodes.flatMap((n) => n.outputs));
-  const feeds: FeedSpec[] = [];
-  for (const v of ir.graph.inputs) {
-    if (byName.has(v.name) || produced.has(v.name)) continue;
+  const fed = ir.graph.inputs.filter((v) => !byName.has(v.name) && !produced.has(v.name));
+  for (const v of fed) {
     if (v.dtype && isFloatDtype(v.dtype)) throw new UnsupportedGraphError(`float graph input '${v.name}' (dense features) is not supported by the fast engine`);
-    feeds.push(inputFeedSpec(v.name, v.shape));
     kinds.set(v.name, 'int');
   }
+  const feeds = inputFeedSpecs(fed);
   for (const n of nodes) {
     const ik = n.inputs.map((x) => (x ? kinds.get(x) : undefined));
     let k: Kind;
@@ -1194,14 +1194,11 @@ export function compileLayers(model: tf.LayersModel, opts: { keepZeros: boolean;
   const tableOf = new Map<string, SparseTable>();
   const dense: DenseParam[] = [];
   const kinds = new Map<string, Kind>();
-  const feeds: FeedSpec[] = [];
   const intConsts = new Map<string, IntVal>();
   const floatConsts = new Map<string, tf.Tensor>();
   const valueOf = (l: LayerLike) => `${l.name}:out`;
-  model.inputs.forEach((inp, i) => {
-    feeds.push(inputFeedSpec(model.inputNames[i], inp.shape));
-    kinds.set(model.inputNames[i], 'int');
-  });
+  const feeds = inputFeedSpecs(model.inputNames.map((name, i) => ({ name, shape: model.inputs[i].shape })));
+  for (const name of model.inputNames) kinds.set(name, 'int');
   // the model's own inputs keep their names: map them
   const inputAlias = new Map<string, string>();
   model.inputs.forEach((inp, i) => inputAlias.set(`${inp.sourceLayer.name}:out`, model.inputNames[i]));

@@ -7,7 +7,7 @@ import { modelVocab } from '../../eval/evaluate.js';
 import type { Rng } from '../../samples/prng.js';
 import { readInteractions } from '../../eval/interactions.js';
 import type { OutputKind } from './output-kind.js';
-import { inputFeedOf } from './input-feed.js';
+import { columnFeedNames, inputFeedsOf } from './input-feed.js';
 
 /** Rows of an interactions CSV, in columns. */
 export interface InteractionTable {
@@ -60,11 +60,14 @@ export async function readInteractionTable(
   const vocab = opts.model ? modelVocab(opts.model) : undefined;
   // extra columns feed a fields input (DeepFM); a model without one ignores them (a title, a
   // genre name), as evaluation does. A model whose inputs are not known reads them.
-  const inputs = opts.model?.graph.inputs ?? [];
-  const takesFields = inputs.length === 0 || inputs.some((i) => inputFeedOf(i.name, i.shape)?.kind === 'fields');
+  // An input per field reads the column of its name, in input order.
+  const inputs = opts.model?.graph.inputs.filter((i) => !opts.model!.tensors.some((t) => t.name === i.name)) ?? [];
+  const feeds = inputFeedsOf(inputs);
+  const takesFields = inputs.length === 0 || feeds.some((f) => f?.kind === 'fields');
+  const columns = columnFeedNames(feeds);
   const t = await readInteractions(file, {
     columns: { user: opts.userColumn, item: opts.itemColumn },
-    extraColumns: takesFields ? 'all' : undefined,
+    extraColumns: takesFields ? 'all' : columns.length > 0 ? columns : undefined,
     ...(vocab && opts.model
       ? { userVocab: vocab.user, itemVocab: vocab.item, extraVocabOf: (c: string) => vocab.ofColumn(c), fieldColumns: fieldColumns(opts.model) }
       : {}),

@@ -6,14 +6,15 @@ import { ModelFileError, ModelIR } from '../../model/ir.js';
 import { buildTfjsFunctionFromOnnx, OnnxTfjsFunction } from '../../model/onnx-to-tfjs.js';
 import { fileSystemLoadHandler } from '../../model/tfjs-io.js';
 import { Batch, InteractionTable, sliceBatch, tableAsBatch } from './interaction-table.js';
-import { InputFeed, inputFeedOf } from './input-feed.js';
+import { extraColumn, InputFeed, inputFeedsOf } from './input-feed.js';
 import { decideOutputKind, graphOutputFinding, OutputKind, OutputSemantics } from './output-kind.js';
 
-/** What a model input is fed with. */
-function inputFeed(name: string, shape: ReadonlyArray<number | string | null | undefined> | undefined, file: string): InputFeed {
-  const f = inputFeedOf(name, shape);
-  if (!f) throw new ModelFileError(file, `cannot tell what to feed model input '${name}': expected a user id, an item id, or a [batch, fields] input`);
-  return f;
+/** What each model input is fed with. */
+function inputFeeds(inputs: ReadonlyArray<{ name: string; shape?: ReadonlyArray<number | string | null | undefined> }>, file: string): InputFeed[] {
+  return inputFeedsOf(inputs).map((f, i) => {
+    if (!f) throw new ModelFileError(file, `cannot tell what to feed model input '${inputs[i].name}': expected a user id, an item id, a [batch, fields] input, or past user and item inputs one id per row from the data column of its name`);
+    return f;
+  });
 }
 
 function feedTensor(f: InputFeed, b: Batch, file: string): tf.Tensor {
@@ -31,7 +32,7 @@ function feedTensor(f: InputFeed, b: Batch, file: string): tf.Tensor {
     }
     return tf.tensor2d(fv, [n, F], 'int32');
   }
-  const ids = f.kind === 'user' ? b.user : b.item;
+  const ids = f.kind === 'column' ? extraColumn(b, f.column!, f.name, file) : f.kind === 'user' ? b.user : b.item;
   return f.rank === 2 ? tf.tensor2d(ids, [n, 1], 'int32') : tf.tensor1d(ids, 'int32');
 }
 
@@ -103,7 +104,7 @@ export async function loadTrainee(ir: ModelIR, opts: { lastLayerInput?: boolean;
     // frozen (a teacher): every weight a constant, so no variable is registered under its name
     const fn: OnnxTfjsFunction = await buildTfjsFunctionFromOnnx(built, opts.frozen ? { trainable: () => false } : {});
     try {
-      const feeds = fn.inputs.map((i) => inputFeed(i.name, i.shape, file));
+      const feeds = inputFeeds(fn.inputs, file);
       const names = [...fn.variables.keys()];
       const variables = names.map((n) => fn.variables.get(n)!);
       return {
@@ -149,7 +150,7 @@ export async function loadTrainee(ir: ModelIR, opts: { lastLayerInput?: boolean;
  * trainable weight must map to (a model built in memory passes none).
  */
 export function layersTrainee(model: tf.LayersModel, file: string, irNames?: ReadonlySet<string>, opts: { lastLayerInput?: boolean } = {}): Trainee {
-  const feeds = model.inputNames.map((n, i) => inputFeed(n, model.inputs[i].shape, file));
+  const feeds = inputFeeds(model.inputNames.map((name, i) => ({ name, shape: model.inputs[i].shape })), file);
   const ws = model.trainableWeights;
   const names = ws.map((w) => {
     // loadLayersModel matches manifest entries by originalName; the variable may be suffixed
