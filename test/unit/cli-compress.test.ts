@@ -92,6 +92,20 @@ test('compress --data that training would refuse stops the search before it star
   assert.deepEqual(readdirSync(dir), ['bad-label.csv'], 'nothing written');
 });
 
+test('compress --metric hr with K not below the candidates per user is refused: every model would score 1 and a damaged one be chosen as keeping 100%', async () => {
+  const fx = await writeTinyFixtures(fixtureDir);
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-k-'));
+  const out = join(dir, 'small.onnx');
+  const r = run('compress', fx.models.neumf.onnxPath!, '--candidates', fx.models.neumf.candidatesCsv, '--metric', 'hr', '--k', '100', '--out', out);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    `prunescope compress: ${fx.models.neumf.candidatesCsv}: K = 100 is not below its candidates per user (100.0 on average): nearly every positive is in the top 100 whatever the model, ` +
+      'so HR@100 cannot tell a damaged model from the original; give a smaller --k or --metric auc\n',
+  );
+  assert.deepEqual(readdirSync(dir), [], 'nothing written');
+});
+
 test('compress --json on the tiny NeuMF: the contract, the written model, its recipe replayed, --force for the recipes', async () => {
   const fx = await writeTinyFixtures(fixtureDir);
   const model = fx.models.neumf.onnxPath!;

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
-import { chanceLevel, pairedStandardError, perUserGains, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
+import { chanceLevel, pairedStandardError, perUserGains, rankableUsers, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
 import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type PlanStep, type SearchUnit } from '../../src/core/compress/plan/space.js';
 import { candidateRanking } from '../../src/core/eval/metrics.js';
 import type { InteractionTable } from '../../src/core/eval/interactions.js';
@@ -46,6 +46,15 @@ test('choice: smallest within the drop, most accurate at a ratio, best effort, l
   // b is 3x slower: excluded under a latency cap
   const slow = [P('a', 100, 0.30, 1), P('b', 50, 0.297, 3)];
   assert.equal(chooseCandidate(slow, base, { maxDrop: 0.01, maxLatencyRatio: 1.2 }).chosen.id, 'a');
+  // every candidate slower than the cap: a best effort, said so, never a silent drop of the cap
+  const allSlow = [P('a', 100, 0.30, 2.5), P('b', 50, 0.297, 3), P('c', 25, 0.1, 1.5)];
+  const c6 = chooseCandidate(allSlow, base, { maxDrop: 0.01, maxLatencyRatio: 1.2 });
+  assert.deepEqual([c6.chosen.id, c6.withinBudget, c6.reason], ['a', false, 'no candidate runs within 1.2x the original\'s latency: the fastest of those that meet the rest of the budget (2.50x)']);
+  const c7 = chooseCandidate(allSlow, base, { targetRatio: 200, maxLatencyRatio: 1 });
+  assert.deepEqual([c7.chosen.id, c7.withinBudget, c7.reason], ['c', false, 'no candidate runs within 1x the original\'s latency and none meets the rest of the budget: the fastest one found (1.50x)']);
+  // small enough candidates exist, but only slower ones: the cap holds, and the reason says what was left out
+  const c8 = chooseCandidate([P('a', 100, 0.30, 1), P('b', 20, 0.29, 3)], base, { targetRatio: 30, maxLatencyRatio: 1.2 });
+  assert.deepEqual([c8.chosen.id, c8.withinBudget, c8.reason], ['a', false, 'no candidate is 30x smaller: the smallest one found; candidates slower than 1.2x the original\'s latency left out']);
   // with a margin of one standard error, b (0.297 - 0.002 < 0.297 floor) no longer qualifies
   const noisy = [P('a', 100, 0.30, undefined, 0.001), P('b', 50, 0.297, undefined, 0.002)];
   assert.equal(chooseCandidate(noisy, base, { maxDrop: 0.01 }).chosen.id, 'b');
@@ -395,4 +404,20 @@ test('time sharing: options alone tier by tier over all units (biggest first); c
   assert.equal(expectedTrainingMs({ measured: 1200, msPerFinetune: 300, epochsFactor: 4, msPerCandidate: 20 }), 1200);
   assert.equal(expectedTrainingMs({ msPerFinetune: 300, epochsFactor: 4, msPerCandidate: 20 }), 4 * 300 + 8 * 20);
   assert.equal(expectedTrainingMs({ epochsFactor: 4, msPerCandidate: 20 }), 60_000);
+});
+
+test('rankable users: users with no positive or no negative row leave the table (every column), counted', () => {
+  const t = {
+    file: 'c.csv', rows: 7, delimiter: ',' as const, header: ['user', 'item', 'label', 'genre'], userColumn: 'user', itemColumn: 'item',
+    user: Int32Array.from([0, 0, 1, 1, 2, 2, 3]),
+    item: Int32Array.from([10, 11, 12, 13, 14, 15, 16]),
+    label: Float32Array.from([1, 0, 0, 0, 1, 1, 1]),
+    extra: [{ name: 'genre', values: Int32Array.from([5, 6, 7, 8, 9, 10, 11]) }],
+  };
+  const r = rankableUsers(t);
+  assert.deepEqual([r.users, r.noPositive, r.noNegative], [4, 1, 2]);
+  assert.deepEqual([r.table.rows, [...r.table.user], [...r.table.item], [...r.table.label!], [...r.table.extra[0].values]], [2, [0, 0], [10, 11], [1, 0], [5, 6]]);
+  // nothing to drop: the same table
+  const whole = rankableUsers({ ...t, rows: 2, user: t.user.subarray(0, 2), item: t.item.subarray(0, 2), label: t.label.subarray(0, 2), extra: [] });
+  assert.deepEqual([whole.noPositive, whole.noNegative, whole.table.rows], [0, 0, 2]);
 });

@@ -73,14 +73,41 @@ export interface Choice<T> {
 
 /**
  * The answer under a budget. With maxDrop: the smallest candidate whose metric keeps the share
- * asked; with targetRatio: the most accurate candidate at least that much smaller. When none
- * qualifies, the best effort: the most accurate smaller-than-original one for maxDrop (closest to
- * the budget), the smallest one for targetRatio.
+ * asked; with targetRatio: the most accurate candidate at least that much smaller; with
+ * maxLatencyRatio, among the candidates that fast only. When none qualifies, the best effort:
+ * under the latency cap, the most accurate smaller-than-original one for maxDrop (closest to the
+ * budget), the smallest one for targetRatio; when no candidate is that fast, the fastest of those
+ * that meet the rest of the budget, else the fastest.
  */
 export function chooseCandidate<T extends Evaluated>(points: readonly T[], baseline: { bytes: number; metric: number }, budget: Budget): Choice<T> {
   if (points.length === 0) throw new Error('chooseCandidate: no candidates');
-  const fast = points.filter((p) => budget.maxLatencyRatio === undefined || p.latencyRatio === undefined || p.latencyRatio <= budget.maxLatencyRatio);
-  const pool = fast.length > 0 ? fast : points.slice();
+  const cap = budget.maxLatencyRatio;
+  const fast = points.filter((p) => cap === undefined || p.latencyRatio === undefined || p.latencyRatio <= cap);
+  const inside = chooseUncapped(fast, baseline, budget);
+  if (inside?.withinBudget || cap === undefined) return inside!;
+  const capText = `${cap}x the original's latency`;
+  // the cap is kept while any candidate meets it: the best effort among those
+  if (inside) return { ...inside, reason: `${inside.reason}; candidates slower than ${capText} left out` };
+  // no candidate that fast: the fastest that meets the rest of the budget, else the fastest
+  const speed = (p: T) => p.latencyRatio ?? Infinity;
+  const byLatency = (a: T, b: T) => speed(a) - speed(b) || a.bytes - b.bytes;
+  const met = points.filter((p) => qualifies(p, baseline, budget)).sort(byLatency);
+  if (met.length > 0) {
+    return { chosen: met[0], withinBudget: false, reason: `no candidate runs within ${capText}: the fastest of those that meet the rest of the budget (${speed(met[0]).toFixed(2)}x)` };
+  }
+  const f = points.slice().sort(byLatency)[0];
+  return { chosen: f, withinBudget: false, reason: `no candidate runs within ${capText} and none meets the rest of the budget: the fastest one found (${speed(f).toFixed(2)}x)` };
+}
+
+/** Whether a candidate meets the size / metric part of the budget (at face value). */
+function qualifies(p: Evaluated, baseline: { bytes: number; metric: number }, budget: Budget): boolean {
+  if (budget.targetRatio !== undefined) return baseline.bytes / p.bytes >= budget.targetRatio;
+  return p.metric >= baseline.metric * (1 - (budget.maxDrop ?? 0.01));
+}
+
+/** The choice by size and metric alone among `pool` (undefined when empty). */
+function chooseUncapped<T extends Evaluated>(pool: readonly T[], baseline: { bytes: number; metric: number }, budget: Budget): Choice<T> | undefined {
+  if (pool.length === 0) return undefined;
   const bySize = (a: T, b: T) => a.bytes - b.bytes || b.metric - a.metric;
   const byMetric = (a: T, b: T) => b.metric - a.metric || a.bytes - b.bytes;
   if (budget.targetRatio !== undefined) {

@@ -16,7 +16,7 @@
 // whose noise on a few hundred users is a tenth of the measured metric's; the measured figures are
 // reported beside it, and `chooseBy: 'measured'` compares by them instead.
 
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { formatBytes } from '../../analysis/opportunities.js';
 import { readInteractionTable } from '../train/interaction-table.js';
 import { checkCandidatesFile } from '../../eval/candidate-lines.js';
@@ -27,7 +27,8 @@ import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { defaultDiskBudget, Materializer, type Materialized } from './materialize.js';
 import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
-import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, rankableUsers, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
+import type { InteractionTable } from '../../eval/interactions.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
@@ -308,6 +309,30 @@ export class CompressPlanner {
     return r;
   }
 
+  /**
+   * HR / NDCG rank each user's positive among its candidates: users with no positive or no
+   * negative cannot be ranked and are left out, said in a note (AUC pools every row: all kept);
+   * a K not below the candidates per user makes every model score alike, and is refused.
+   */
+  private rankable(t: InteractionTable): InteractionTable {
+    if (this.metric === 'auc') return t;
+    const r = rankableUsers(t);
+    if (r.noPositive + r.noNegative > 0) {
+      const why = [r.noPositive && `${r.noPositive} have no positive row`, r.noNegative && `${r.noNegative} no negative`].filter(Boolean).join(' and ');
+      if (r.table.rows === 0) throw new ModelFileError(t.file, `no user can be ranked: of ${r.users} users ${why}`);
+      this.notes.push(`${basename(t.file)}: ${r.noPositive + r.noNegative} of ${r.users} users cannot be ranked and were left out (${why}); the user counts here are of the others.`);
+    }
+    const users = r.users - r.noPositive - r.noNegative;
+    const perUser = r.table.rows / Math.max(1, users);
+    if (this.k >= perUser) {
+      throw new ModelFileError(
+        t.file,
+        `K = ${this.k} is not below its candidates per user (${perUser.toFixed(1)} on average): nearly every positive is in the top ${this.k} whatever the model, so ${this.metric.toUpperCase()}@${this.k} cannot tell a damaged model from the original; give a smaller --k or --metric auc`,
+      );
+    }
+    return r.table;
+  }
+
   async run(): Promise<PlanResult> {
     const s = this.s;
     if (this.budget.maxDrop !== undefined && !(this.budget.maxDrop >= 0 && this.budget.maxDrop < 1)) throw new Error(`max drop must be in [0, 1), got ${this.budget.maxDrop}`);
@@ -315,11 +340,13 @@ export class CompressPlanner {
     this.units = searchSpace(this.ir, { data: s.data });
     if (this.units.length === 0) throw new ModelFileError(this.ir.path, 'has no float32 embedding table or dense kernel of 1 KiB or more: nothing to search over');
     this.progress(0.01, 'reading the candidates');
-    const table = await readCandidates(s.candidates, this.ir);
-    const test = s.test ? await readCandidates(s.test, this.ir) : undefined;
+    const read = await readCandidates(s.candidates, this.ir);
+    const readTest = s.test ? await readCandidates(s.test, this.ir) : undefined;
     // one positive per user, or an error naming the file's lines (the scoring sees only rows)
-    await checkCandidatesFile(table);
-    if (test) await checkCandidatesFile(test);
+    await checkCandidatesFile(read);
+    if (readTest) await checkCandidatesFile(readTest);
+    const table = this.rankable(read);
+    const test = readTest && this.rankable(readTest);
     this.splits = splitCandidates(table, { holdout: s.holdout, test, seed: s.seed });
     if (s.data) this.rowCounts = await rowCountsFrom(s.data, this.ir, this.units);
     this.originalBytes = this.ir.files.reduce((n, f) => n + f.bytes, 0);
@@ -895,7 +922,7 @@ export class CompressPlanner {
     }
     if (this.stopped) notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early: a larger --budget-minutes may find more.`);
     if (!choice.withinBudget) notes.push(`Nothing met the budget: the model written is the best effort (${choice.reason}).`);
-    if (this.budget.maxLatencyRatio !== undefined) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);
+    if (this.budget.maxLatencyRatio !== undefined && choice.withinBudget) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);
     if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pairs in ONNX Runtime / TF.js on this machine, each model's calls alternating with the original's; its ratio is the median over those pairs of calls. The original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
     return {
       model: this.ir.path,

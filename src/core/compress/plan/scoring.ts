@@ -237,3 +237,40 @@ export class LatencyMeter {
     return this.original.close();
   }
 }
+
+/**
+ * The table without the users the ranking metrics cannot rank (no positive row, or no negative),
+ * and how many users went; every user is kept when the metric is AUC, which pools all rows.
+ */
+export function rankableUsers(t: InteractionTable): { table: InteractionTable; noPositive: number; noNegative: number; users: number } {
+  const pos = new Map<number, number>();
+  const neg = new Map<number, number>();
+  for (let r = 0; r < t.rows; r++) {
+    const m = t.label![r] > 0 ? pos : neg;
+    m.set(t.user[r], (m.get(t.user[r]) ?? 0) + 1);
+  }
+  const users = new Set(t.user);
+  let noPositive = 0, noNegative = 0;
+  for (const u of users) {
+    if (!pos.has(u)) noPositive++;
+    else if (!neg.has(u)) noNegative++;
+  }
+  if (noPositive + noNegative === 0) return { table: t, noPositive, noNegative, users: users.size };
+  const keep: number[] = [];
+  for (let r = 0; r < t.rows; r++) if (pos.has(t.user[r]) && neg.has(t.user[r])) keep.push(r);
+  const pick = <A extends Int32Array | Float32Array | Float64Array>(a: A): A => {
+    const out = new (a.constructor as new (n: number) => A)(keep.length);
+    keep.forEach((r, i) => (out[i] = a[r]));
+    return out;
+  };
+  const table: InteractionTable = {
+    ...t,
+    rows: keep.length,
+    user: pick(t.user),
+    item: pick(t.item),
+    label: pick(t.label!),
+    ...(t.timestamp ? { timestamp: pick(t.timestamp) } : {}),
+    extra: t.extra.map((c) => ({ name: c.name, values: pick(c.values) })),
+  };
+  return { table, noPositive, noNegative, users: users.size };
+}
