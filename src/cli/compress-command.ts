@@ -3,6 +3,7 @@
 // original), every front member's recipe beside it (`prunescope run` replays one), and prints the
 // front as a table or, with --json, `{chosen, front, evaluated, seconds, ...}`.
 
+import { cancelOnSignals } from './cancel-signals.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -98,8 +99,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
   await checkRecipesFree(recipesDir, overwrite);
   const tempDir = tempDirFor(out);
   const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  const stopListening = cancelOnSignals(ac, tempDir, out);
   // on a terminal, or with --progress; the bar is cleared before anything else is written
   const bar = createProgressBar('compress', process.stderr, o.progress);
   const progress = (f: number, detail?: string) => bar.update(f, detail);
@@ -117,13 +117,13 @@ export async function compressCommand(argv: string[]): Promise<number> {
   } catch (e) {
     bar.done();
     if (ac.signal.aborted) {
-      process.stderr.write('cancelled: nothing was written\n');
+      process.stderr.write(`cancelled: nothing was written (${out})\n`);
       return 130;
     }
     throw e;
   } finally {
     bar.done();
-    process.removeListener('SIGINT', onSigint);
+    stopListening();
     await removeTemp(tempDir);
   }
 }

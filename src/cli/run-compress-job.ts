@@ -2,6 +2,7 @@
 // same job the extension runs), with a progress bar on stderr, Ctrl-C cancelling cleanly (no
 // partial output), and the before/after report printed as a table or JSON.
 
+import { cancelOnSignals } from './cancel-signals.js';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { JobCancelledError, runJob } from '../core/jobs/job-runner.js';
@@ -81,8 +82,7 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
   };
   const bar = createProgressBar(label, process.stderr, o.progress);
   const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.once('SIGINT', onSigint);
+  const stopListening = cancelOnSignals(abort, tempDir, out);
   try {
     const result = await runJob(spec, {
       signal: abort.signal,
@@ -95,12 +95,12 @@ export async function runCompressCommand(o: CompressCommonValues, modelArg: stri
   } catch (e) {
     if (e instanceof JobCancelledError) {
       bar.done();
-      process.stderr.write(`prunescope: cancelled; nothing was written (${out})\n`);
+      process.stderr.write(`cancelled: nothing was written (${out})\n`);
       return 130;
     }
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    stopListening();
     bar.done();
     await removeTemp(tempDir);
   }
