@@ -214,7 +214,7 @@ test('a later recipe step that fails names the model and the step, not the temp 
   assert.deepEqual(readdirSync(dir), ['items.onnx'], 'nothing written, no temp folder left');
 });
 
-test('recipe paths: written relative to the recipe folder (model, candidates, and the files steps name: data, teacher, calibration), read back absolute', () => {
+test('recipe paths: written relative to the recipe folder (model, candidates, and the files steps name: data, teacher, calibration, nested ones too), read back absolute', () => {
   const written = relativeRecipe(
     {
       version: 1,
@@ -223,6 +223,7 @@ test('recipe paths: written relative to the recipe folder (model, candidates, an
       steps: [
         { method: 'finetune', settings: { data: '/w/data/train.csv', teacher: '/w/models/neumf.onnx', epochs: 2 } },
         { method: 'quantize', settings: { dtype: 'int4', rounding: 'output-aware', calibration: 'pairs.csv' } },
+        { method: 'prune-fields', settings: { fields: { drop: 0.4, data: '/w/data/train.csv' }, compensate: true } },
       ],
     },
     '/w/models/neumf.front',
@@ -234,6 +235,7 @@ test('recipe paths: written relative to the recipe folder (model, candidates, an
     steps: [
       { method: 'finetune', settings: { data: '../../data/train.csv', teacher: '../neumf.onnx', epochs: 2 } },
       { method: 'quantize', settings: { dtype: 'int4', rounding: 'output-aware', calibration: 'pairs.csv' } },
+      { method: 'prune-fields', settings: { fields: { drop: 0.4, data: '../../data/train.csv' }, compensate: true } },
     ],
   });
   const read = absoluteRecipe(written, '/elsewhere/neumf.front');
@@ -241,5 +243,7 @@ test('recipe paths: written relative to the recipe folder (model, candidates, an
   assert.equal(read.candidates, '/data/val.csv');
   assert.deepEqual(read.steps[0].settings, { data: '/data/train.csv', teacher: '/elsewhere/neumf.onnx', epochs: 2 });
   assert.equal(read.steps[1].settings.calibration, '/elsewhere/neumf.front/pairs.csv');
+  // a path nested in a step's settings (prune-fields ranks fields on data): relative too
+  assert.deepEqual(read.steps[2].settings, { fields: { drop: 0.4, data: '/data/train.csv' }, compensate: true });
   assert.equal(read.output, undefined);
 });

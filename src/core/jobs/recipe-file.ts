@@ -29,11 +29,15 @@ function mapPaths(r: RecipeFile, f: (p: string) => string): RecipeFile {
     ...(r.model !== undefined ? { model: one(r.model) } : {}),
     ...(r.output !== undefined ? { output: one(r.output) } : {}),
     ...(r.candidates !== undefined ? { candidates: one(r.candidates) } : {}),
-    steps: r.steps.map((s) => ({
-      ...s,
-      settings: Object.fromEntries(Object.entries(s.settings).map(([k, v]) => [k, PATH_SETTINGS.has(k) && typeof v === 'string' ? f(v) : v])),
-    })),
+    steps: r.steps.map((s) => ({ ...s, settings: mapSettingPaths(s.settings, f) })),
   };
+}
+
+/** The path settings of a step, nested ones too (prune-fields' `fields: { drop, data }`). */
+function mapSettingPaths(settings: Record<string, unknown>, f: (p: string) => string): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(settings).map(([k, v]) => [k, PATH_SETTINGS.has(k) && typeof v === 'string' ? f(v) : isRecord(v) ? mapSettingPaths(v, f) : v]),
+  );
 }
 
 /** The recipe's paths as a job needs them: the relative ones resolved against `base`, its folder. */
