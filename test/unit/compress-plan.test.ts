@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCandidate, dominates, paretoFront, paretoLayers, survivors, type Evaluated } from '../../src/core/compress/plan/front.js';
 import { chanceLevel, pairedStandardError, perUserGains, rankableUsers, splitCandidates, type RowSet } from '../../src/core/compress/plan/scoring.js';
-import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type PlanStep, type SearchUnit } from '../../src/core/compress/plan/space.js';
+import { assignmentKey, quantizeSteps, searchSpace, splitAtFieldDrop, storedAssignmentKey, structuralSteps, type PlanStep, type SearchUnit } from '../../src/core/compress/plan/space.js';
 import { candidateRanking } from '../../src/core/eval/metrics.js';
 import type { InteractionTable } from '../../src/core/eval/interactions.js';
 import type { ModelIR, ModelTensor } from '../../src/core/model/ir.js';
@@ -175,6 +175,15 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   assert.deepEqual(quantizeSteps(units, { user_emb: 'int4', item_emb: 'r0.9+int4col' }, after).slice(0, 1), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'] } },
   ]);
+  // a label names what is stored: a 2-wide factor cannot pack int3 smaller than int8 rows, so it is int8
+  const twoWide = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 2]), tensor('item_emb_proj', 'dense-kernel', [2, 16])] } as unknown as ModelIR;
+  const int3 = { user_emb: 'int4col', item_emb: 'r0.9+int3col' };
+  const q3 = quantizeSteps(units, int3, twoWide);
+  assert.deepEqual(q3[1], { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } });
+  assert.equal(assignmentKey(units, int3), 'user_emb=int4col item_emb=r0.9+int3col');
+  assert.equal(storedAssignmentKey(units, int3, q3), 'user_emb=int4col item_emb=r0.9+int8');
+  // a factor under 8 wide is per column in the plain step: "col" stays, the dtype is the same
+  assert.equal(storedAssignmentKey(units, cols, quantizeSteps(units, cols, after)), 'user_emb=int4col item_emb=r0.9+int4col');
   // output-aware rounding: every low-bit step (int8 and float16 have no such form)
   assert.deepEqual(quantizeSteps(units, { ...cols, dense: 'float16' }, wideFactor, { outputAware: {} }), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'], scales: 'column', rounding: 'output-aware' } },

@@ -31,7 +31,7 @@ import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, rankab
 import type { InteractionTable } from '../../eval/interactions.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
-import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
+import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, storedAssignmentKey, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
 
 /** Largest model whose search rounds low-bit tables output-aware (each structural candidate is measured with the training engine). */
 const OUTPUT_AWARE_MAX_BYTES = 256 * 2 ** 20;
@@ -416,7 +416,7 @@ export class CompressPlanner {
       const known = this.all.get(key);
       if (known) return known;
       if (mat.steps.length === 0) return undefined;
-      const c: Candidate = { id: `c${this.all.size + 1}`, label: extra.label ?? assignmentKey(this.units, a), origin, assignment: a, mat, bytes: this.mat.bytes(mat), byLevel: [] };
+      const c: Candidate = { id: `c${this.all.size + 1}`, label: extra.label ?? storedAssignmentKey(this.units, a, q), origin, assignment: a, mat, bytes: this.mat.bytes(mat), byLevel: [] };
       this.all.set(key, c);
       return c;
     } catch (e) {

@@ -170,6 +170,34 @@ export function assignmentKey(units: readonly SearchUnit[], a: Assignment): stri
     .join(' ') || 'original';
 }
 
+/**
+ * assignmentKey as the quantization steps store it: a table (or its low-rank lookup factor) too
+ * narrow to pack its low-bit dtype smaller than int8 rows is stored int8 (quantizeSteps), and
+ * its part of the key says int8, so that a label names what the file holds.
+ */
+export function storedAssignmentKey(units: readonly SearchUnit[], a: Assignment, steps: readonly PlanStep[]): string {
+  const storedAs = new Map<string, string>();
+  for (const s of steps) {
+    if (s.method !== 'quantize') continue;
+    const form = `${String(s.settings.dtype)}${s.settings.scales === 'column' ? 'col' : ''}`;
+    for (const t of (s.settings.tensors as string[] | undefined) ?? []) storedAs.set(t, form);
+  }
+  return units
+    .map((u) => {
+      const id = optionOf(u, a).id;
+      const form = u.kind === 'table' ? storedAs.get(u.name) ?? storedAs.get(`${u.name}_lowrank`) : undefined;
+      const parts = id.split('+');
+      const last = parts[parts.length - 1];
+      // a narrow factor's "int4" step is per column too: only a change of dtype is a change of label
+      const dtypeOf = (x: string) => x.replace(/col$/, '');
+      if (form && /^(int[2348]|uint8|float16)(col)?$/.test(last) && dtypeOf(last) !== dtypeOf(form)) parts[parts.length - 1] = form;
+      return [u.name, parts.join('+')] as const;
+    })
+    .filter(([, id]) => id !== 'float32')
+    .map(([n, id]) => `${n}=${id}`)
+    .join(' ') || 'original';
+}
+
 /** One step of a recipe, as the job runner and `prunescope run` read it. */
 export interface PlanStep {
   method: 'prune-fields' | 'prune-neurons' | 'prune-rows' | 'prune-dims' | 'factorize' | 'finetune' | 'distill' | 'quantize';
