@@ -163,7 +163,8 @@ export interface PlanView {
   seconds: number;
   budgetMinutes: number;
   stoppedAtBudget: boolean;
-  phases: Array<{ name: string; candidates: number; seconds: number }>;
+  /** `budgetEnded`: the time budget ended the phase (before it started when it made no candidate) */
+  phases: Array<{ name: string; candidates: number; seconds: number; budgetEnded?: boolean }>;
   sensitivity: Array<{ unit: string; option: string; bytes: number; kept: number }>;
   judgedOn?: string;
   /**

@@ -304,8 +304,11 @@ export class CompressPlanner {
   private async phase<T>(name: string, run: () => Promise<T>): Promise<T> {
     const t = Date.now();
     const before = this.all.size;
+    const stoppedBefore = this.stopped;
     const r = await run();
-    this.phases.push({ name, candidates: this.all.size - before, seconds: (Date.now() - t) / 1000 });
+    // the budget ended it: it was already spent, or ran out during the phase
+    const budgetEnded = stoppedBefore || this.stopped;
+    this.phases.push({ name, candidates: this.all.size - before, seconds: (Date.now() - t) / 1000, ...(budgetEnded ? { budgetEnded: true } : {}) });
     return r;
   }
 
@@ -920,10 +923,17 @@ export class CompressPlanner {
       const rel = (100 * chosenSe) / this.levelBaseline(top);
       notes.push(`The chosen model's share of the original's ${this.metric} has a standard error of ${rel.toFixed(1)}% on these users (paired per user): differences below about ${(2 * rel).toFixed(1)}% cannot be told from noise here.`);
     }
-    if (this.stopped) notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early: a larger --budget-minutes may find more.`);
+    if (this.stopped) {
+      // the phases it cut, named: with --data, a user should know the training did not run
+      const cut = this.phases.filter((p) => p.budgetEnded);
+      const none = cut.filter((p) => p.candidates === 0).map((p) => p.name);
+      const some = cut.filter((p) => p.candidates > 0).map((p) => `${p.name} (${p.candidates} candidate${p.candidates === 1 ? '' : 's'})`);
+      const which = [none.length ? `did not run: ${none.join(', ')}` : '', some.length ? `cut short: ${some.join(', ')}` : ''].filter(Boolean).join('; ');
+      notes.push(`The time budget (${this.s.budgetMinutes ?? 10} min) ended the search early${which ? ` (${which})` : ''}: a larger --budget-minutes may find more.`);
+    }
     if (!choice.withinBudget) notes.push(`Nothing met the budget: the model written is the best effort (${choice.reason}).`);
     if (this.budget.maxLatencyRatio !== undefined && choice.withinBudget) notes.push(`Candidates slower than ${this.budget.maxLatencyRatio}x the original's p50 at batch ${batch} were excluded from the choice.`);
-    if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pairs in ONNX Runtime / TF.js on this machine, each model's calls alternating with the original's; its ratio is the median over those pairs of calls. The original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
+    if (originalLatency) notes.push(`Latency: p50 of one call of ${batch} pair${batch === 1 ? '' : 's'} in ONNX Runtime / TF.js on this machine, each model's calls alternating with the original's; its ratio is the median over those pairs of calls. The original ran at ${originalLatency.p50Ms.toFixed(3)} ms.`);
     return {
       model: this.ir.path,
       candidates: this.s.candidates,

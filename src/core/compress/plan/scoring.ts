@@ -84,7 +84,7 @@ export function splitCandidates(t: InteractionTable, opts: { holdout?: number; t
   if (!(holdout >= 0 && holdout < 1)) throw new Error(`holdout must be in [0, 1), got ${holdout}`);
   const nJudge = Math.round(users.length * holdout);
   const choose = users.subarray(nJudge);
-  if (choose.length < 2) throw new ModelFileError(t.file, `has ${users.length} users: too few to choose on`);
+  if (choose.length < 2) throw new ModelFileError(t.file, `has ${users.length} user${users.length === 1 ? '' : 's'}: too few to choose on`);
   // a held-out share that leaves a handful of users to choose on makes every choosing figure noise
   if (nJudge > 0 && choose.length < MIN_CHOOSING_USERS) {
     throw new ModelFileError(t.file, `--holdout ${holdout} leaves ${choose.length} of its ${users.length} users to choose on; at least ${MIN_CHOOSING_USERS} are needed (a smaller --holdout, or --test FILE)`);
