@@ -110,7 +110,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     const result = await planner.run();
     bar.done();
     await writingTo(out, () => commitOutput(CompressPlanner.dirOf(result, planner), out, format, overwrite, model));
-    await writeRecipes(result, recipesDir, model, settings.candidates);
+    await writeRecipes(result, recipesDir, model, settings.candidates, result.k);
     if (o.json) process.stdout.write(JSON.stringify({ ...result, output: out, recipes: recipesDir }, null, 2) + '\n');
     else process.stdout.write(formatPlan(result, out, recipesDir) + '\n');
     return 0;
@@ -141,13 +141,13 @@ async function checkRecipesFree(dir: string, overwrite: boolean): Promise<void> 
  * One recipe per front member (and the choice), paths relative to the recipes' folder. An earlier
  * search's recipes (allowed by --force) go only now, once the new model is in place.
  */
-async function writeRecipes(r: PlanResult, dir: string, model: string, candidates: string): Promise<void> {
+async function writeRecipes(r: PlanResult, dir: string, model: string, candidates: string, k: number): Promise<void> {
   for (const n of await oldRecipes(dir)) await rm(join(dir, n));
   await mkdir(dir, { recursive: true });
   const points = r.front.some((p) => p.id === r.chosen.id) ? r.front : [...r.front, r.chosen];
   for (const [i, p] of points.entries()) {
     const name = `${String(i + 1).padStart(2, '0')}-${p.ratio.toFixed(1)}x${p.id === r.chosen.id ? '-chosen' : ''}.recipe.json`;
-    const text = recipeText(relativeRecipe({ version: RECIPE_SCHEMA_VERSION, model, steps: p.recipe as CompressStep[], candidates }, dir));
+    const text = recipeText(relativeRecipe({ version: RECIPE_SCHEMA_VERSION, model, steps: p.recipe as CompressStep[], candidates, k }, dir));
     await writingTo(join(dir, name), () => writeFile(join(dir, name), text));
   }
 }

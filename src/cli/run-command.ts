@@ -23,6 +23,8 @@ export async function runRecipeCommand(argv: string[]): Promise<number> {
   const model = modelArg ? resolve(modelArg) : abs.model;
   if (!model) throw new UsageError(`${file} names no model: give one after the recipe`);
   const steps = abs.steps;
-  const o = { ...values, out: values.out ?? abs.output, candidates: values.candidates ?? abs.candidates };
+  // the recipe's K unless --k is given (the option's default would hide that it was not)
+  const kGiven = argv.some((a) => a === '--k' || a.startsWith('--k='));
+  const o = { ...values, out: values.out ?? abs.output, candidates: values.candidates ?? abs.candidates, k: kGiven ? values.k : abs.k ?? values.k };
   return runCompressCommand(o, model, steps, steps.map((s) => s.method).join('+'));
 }

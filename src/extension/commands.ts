@@ -35,6 +35,8 @@ export interface CompressArgs {
   evaluate?: boolean;
   /** candidates CSV for HR/NDCG/AUC (default: the prunescope.datasetPath setting) */
   candidates?: string;
+  /** the K of HR@K / NDCG@K (default: the prunescope.defaultK setting; a recipe's own K) */
+  k?: number;
   /**
    * Prune Model: fine-tune after the cut (with `settings`): epochs on `data` (default: the
    * training interactions known to the workspace); `gradual` prunes while training (magnitude
@@ -560,7 +562,7 @@ export class Commands implements PanelActions {
         overwrite: target.overwrite,
         tempDir,
         epsilon: s.nearZeroEpsilon,
-        evaluate: args.evaluate === false ? undefined : { candidates, candidatesFromSetting: fromSetting, k: s.defaultK, latency: s.measureLatency },
+        evaluate: args.evaluate === false ? undefined : { candidates, candidatesFromSetting: fromSetting, k: args.k ?? s.defaultK, latency: s.measureLatency },
       },
       {
         title: `${label} ${basename(model.fsPath)}`,
@@ -856,6 +858,7 @@ export class Commands implements PanelActions {
         ...args,
         output: args.output ?? abs.output,
         candidates: args.candidates ?? abs.candidates,
+        k: args.k ?? abs.k,
         settings: first.settings,
       },
       abs.steps,

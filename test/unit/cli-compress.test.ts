@@ -113,7 +113,7 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   const dir = mkdtempSync(join(tmpdir(), 'ps-cli-compress-'));
   const out = join(dir, 'small.onnx');
   // output-aware rounding: its later quantize steps reuse the first one's measurement, and the replay below must give the same bytes
-  const r = run('compress', model, '--candidates', candidates, '--holdout', '0.5', '--max-drop', '0.05', '--budget-minutes', '2', '--rounding', 'output-aware', '--out', out, '--json');
+  const r = run('compress', model, '--candidates', candidates, '--holdout', '0.5', '--max-drop', '0.05', '--budget-minutes', '2', '--rounding', 'output-aware', '--k', '5', '--out', out, '--json');
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   for (const key of ['chosen', 'front', 'evaluated', 'seconds', 'baseline', 'budget', 'notes', 'output', 'recipes']) assert.ok(key in j, `no ${key}`);
@@ -130,11 +130,19 @@ test('compress --json on the tiny NeuMF: the contract, the written model, its re
   assert.ok(recipes.length >= j.front.length);
   const chosenRecipe = recipes.find((n) => n.includes('-chosen'))!;
   assert.ok(chosenRecipe, recipes.join(', '));
+  // the recipe keeps the search's K, so that its replay reports the figure the front showed
+  assert.equal(JSON.parse(readFileSync(join(j.recipes, chosenRecipe), 'utf8')).k, 5);
   // the recipe replays to the same model, bit for bit
   const replayed = join(dir, 'replayed.onnx');
   const rr = run('run', join(j.recipes, chosenRecipe), '--out', replayed, '--no-latency');
   assert.equal(rr.code, 0, rr.stderr);
   assert.deepEqual(readFileSync(replayed), readFileSync(out));
+  assert.match(rr.stdout, /NDCG@5 /);
+  assert.doesNotMatch(rr.stdout, /NDCG@10/);
+  // --k given to run wins over the recipe's
+  const r10 = run('run', join(j.recipes, chosenRecipe), '--out', join(dir, 'k10.onnx'), '--no-latency', '--k', '10');
+  assert.equal(r10.code, 0, r10.stderr);
+  assert.match(r10.stdout, /NDCG@10 /);
   // a second search into the same place: refused without --force, nothing changed
   const again = run('compress', model, '--candidates', candidates, '--out', join(dir, 'other.onnx'), '--budget-minutes', '1');
   assert.equal(again.code, 0, again.stderr);

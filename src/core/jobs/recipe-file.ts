@@ -17,6 +17,8 @@ export interface RecipeFile {
   output?: string;
   /** candidates CSV for the before/after accuracy figures, relative to the recipe's folder */
   candidates?: string;
+  /** the K of HR@K / NDCG@K on the candidates (compress --k writes it); default 10 */
+  k?: number;
 }
 
 /** Step settings that name files: in a recipe, a relative one is relative to the recipe's folder. */
@@ -84,6 +86,9 @@ export function checkRecipe(doc: unknown): RecipeProblem[] {
       problems.push({ path: key, message: 'must be a non-empty string (a path)' });
     }
   }
+  if (doc.k !== undefined && !(Number.isInteger(doc.k) && (doc.k as number) >= 1 && (doc.k as number) <= 1000)) {
+    problems.push({ path: 'k', message: 'must be an integer from 1 to 1000 (the K of HR@K and NDCG@K)' });
+  }
   if (!Array.isArray(doc.steps) || doc.steps.length === 0) {
     problems.push({ path: 'steps', message: 'must be a non-empty array of { "method", "settings" }' });
     return problems;
@@ -124,6 +129,7 @@ export function parseRecipe(text: string, file: string): RecipeFile {
     steps: (d.steps as Array<Record<string, unknown>>).map((s) => ({ method: s.method as CompressMethod, settings: (s.settings as Record<string, unknown>) ?? {} })),
     output: d.output as string | undefined,
     candidates: d.candidates as string | undefined,
+    ...(d.k !== undefined ? { k: d.k as number } : {}),
   };
 }
 
@@ -167,6 +173,7 @@ export function recipeJsonSchema(): JsonSchema {
       model: { type: 'string', description: "The model (model.json or .onnx), relative to this file's folder." },
       output: { type: 'string', description: "Output path, relative to this file's folder. Default: the prunescope.outputPattern setting." },
       candidates: { type: 'string', description: 'Candidates CSV (user,item,label) for HR@K / NDCG@K / AUC before and after.' },
+      k: { type: 'integer', minimum: 1, maximum: 1000, description: 'The K of HR@K and NDCG@K on the candidates. Default: 10.' },
       steps: { type: 'array', minItems: 1, items: stepSchema() },
     },
   };
