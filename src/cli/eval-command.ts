@@ -5,7 +5,7 @@
 // labels allow, size and gzip size, the runtime that ran it: the ORT execution provider (--ep,
 // ONNX models) or the TF.js backend (--backend, model.json), and why that one.
 
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { evaluateModel, EvaluationResult } from '../core/eval/evaluate.js';
 import { TfjsBackendPreference } from '../core/runtime/tfjs-backend.js';
 import { ExecutionProviderReport, isOrtEpPreference, ORT_EP_PREFERENCES, OrtEpPreference } from '../core/runtime/ort-providers.js';
@@ -66,8 +66,10 @@ export function formatEvaluation(r: EvaluationResult): string {
       );
     }
   }
-  if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}`, `logloss  ${fmt(r.logloss)}`);
-  if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}`, `MAE      ${fmt(r.mae)}`);
+  // with --candidates and --data both, these come from --data: each line says which file
+  const on = r.labelledFile ? `  (on ${basename(r.labelledFile)}, ${r.labelledRows} rows)` : '';
+  if (r.auc !== undefined || r.logloss !== undefined) lines.push(`AUC      ${fmt(r.auc)}${on}`, `logloss  ${fmt(r.logloss)}${on}`);
+  if (r.rmse !== undefined) lines.push(`RMSE     ${fmt(r.rmse)}${on}`, `MAE      ${fmt(r.mae)}${on}`);
   if (r.labelsAsRatings) lines.push(`note     ${r.labelsAsRatings}`);
   lines.push(`params   ${r.params}`, `size     ${r.bytes} bytes (gzip ${r.gzipBytes})`);
   for (const p of r.latency?.points ?? []) {

@@ -398,6 +398,9 @@ test('eval prints a note when users of the candidates have no positive row (they
   assert.match(near, /\nwarning  the model ranks these candidates no better than a random order \(NDCG@10 within 3 x 0\.0049 of it\)/);
   assert.match(formatEvaluation({ ...base, usersWithoutNegatives: 2 }), /\nnote {5}2 of the 5 ranked users have no negative candidate: each counts as a hit at rank 1 whatever the model\n/);
   assert.doesNotMatch(formatEvaluation(base), /note/);
+  // AUC and logloss name the file they come from (--data when given with --candidates)
+  const both = formatEvaluation({ ...base, auc: 0.8, logloss: 0.4, labelledFile: '/w/train.csv', labelledRows: 1200 });
+  assert.match(both, /\nAUC {6}0\.8000 {2}\(on train\.csv, 1200 rows\)\nlogloss {2}0\.4000 {2}\(on train\.csv, 1200 rows\)\n/);
   // K not below the candidates per user: HR@K is near 1 whatever the model
   assert.match(formatEvaluation({ ...base, k: 30 }), /\nnote {5}K = 30 is not below the candidates per user \(30\.0 on average\): most positives are in the top 30 whatever the model, so HR@30 says little\n/);
   assert.doesNotMatch(formatEvaluation({ ...base, k: 29 }), /note/);
