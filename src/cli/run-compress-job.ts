@@ -131,7 +131,11 @@ export function formatCompressResult(r: CompressJobResult): string {
   metric(`NDCG@${c.k}`, c.ndcg);
   metric('AUC', c.auc);
   for (const l of c.latency) {
-    rows.push([`latency p50, batch ${l.batch}`, `${l.p50Before.toFixed(3)} ms`, `${l.p50After.toFixed(3)} ms`, l.withinNoise ? 'within noise' : rel(l.p50Before, l.p50After)]);
+    const verdict =
+      l.withinNoise ? 'within noise'
+      : l.pairedRatio !== undefined ? `${l.pairedRatio >= 1 ? `${l.pairedRatio.toFixed(2)}x slower` : `${(1 / l.pairedRatio).toFixed(2)}x faster`} (paired calls)`
+      : rel(l.p50Before, l.p50After);
+    rows.push([`latency p50, batch ${l.batch}`, `${l.p50Before.toFixed(3)} ms`, `${l.p50After.toFixed(3)} ms`, verdict]);
   }
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((x) => x[i].length), ['', 'before', 'after', 'change'][i].length));
   lines.push(['', 'before', 'after', 'change'].map((h, i) => (i === 0 ? h.padEnd(w[i]) : h.padStart(w[i]))).join('  '));

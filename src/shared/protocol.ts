@@ -37,7 +37,8 @@ export interface ComparisonView {
   ndcg?: MetricPair;
   auc?: MetricPair;
   /** p50 latency per batch size, ms */
-  latency: Array<{ batch: number; p50Before: number; p50After: number; withinNoise: boolean }>;
+  /** `pairedRatio`: after / before in paired (alternating) calls, which decide `withinNoise` */
+  latency: Array<{ batch: number; p50Before: number; p50After: number; withinNoise: boolean; pairedRatio?: number }>;
   /** what ran the models ('onnxruntime-node cpu', 'tfjs wasm'...), when they were run */
   runtime?: string;
   /** the dataset the accuracy figures come from */

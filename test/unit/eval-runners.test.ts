@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compareModels, evaluateModel, modelVocab, openScorer, scoreModel } from '../../src/core/eval/evaluate.js';
 import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
-import { measureLatency, measurePairedLatency, percentile } from '../../src/core/eval/latency.js';
+import { measureLatency, measurePairedLatency, pairedVerdict, percentile } from '../../src/core/eval/latency.js';
 import type { Scorer } from '../../src/core/eval/ort-runner.js';
 import { bindInputs } from '../../src/core/eval/input-binding.js';
 import { modelSize } from '../../src/core/eval/size.js';
@@ -210,6 +210,12 @@ test('compareModels: before/after report of a model against its TF.js twin', asy
   assert.equal(rep.bytes.before, fs.statSync(r.onnxPath!).size);
   assert.equal(rep.latency.length, 1);
   assert.equal(typeof rep.latency[0].withinNoise, 'boolean');
+  // the verdict comes from paired calls: their ratio is in the report
+  assert.ok(rep.latency[0].pairedRatio! > 0, String(rep.latency[0].pairedRatio));
+  assert.deepEqual(
+    [{ ratio: 2.3, slowerShare: 0.9 }, { ratio: 0.5, slowerShare: 0.1 }, { ratio: 1.3, slowerShare: 0.6 }, { ratio: 1.04, slowerShare: 1 }].map(pairedVerdict),
+    ['slower', 'faster', 'same', 'same'],
+  );
   assert.match(rep.summary[0], /^Size on disk: \d+ -> \d+ bytes \(\d+\.\d\dx smaller\); gzip/);
   assert.match(rep.summary.join(' '), /NDCG@10: 0\.\d{4} -> 0\.\d{4} \([+-]0\.0%\)/);
 });

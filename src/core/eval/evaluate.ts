@@ -10,7 +10,7 @@ import { initTfjs, TfjsBackendPreference } from '../runtime/tfjs-backend.js';
 import { ExecutionProviderReport, OrtEpPreference } from '../runtime/ort-providers.js';
 import { columnInputs, extraColumnsFor, InputNameOptions, ScoreBatch } from './input-binding.js';
 import { fieldsMatrix, InteractionColumnNames, InteractionTable, readInteractions } from './interactions.js';
-import { LatencyOptions, LatencyReport, measureLatency } from './latency.js';
+import { LatencyOptions, LatencyReport, measureLatency, measurePairedLatency, pairedVerdict, type PairedLatency } from './latency.js';
 import { auc, candidateRanking, chanceRanking, isBinary, logloss, mae, positivesRepeatedAsNegatives, rmse } from './metrics.js';
 import { openOrtScorer, Scorer } from './ort-runner.js';
 import { modelSizeOfIR, ModelSize } from './size.js';
@@ -352,7 +352,11 @@ export interface ComparisonReport {
   hr?: Change;
   ndcg?: Change;
   auc?: Change;
-  latency: Array<{ batch: number; p50Ms: Change; p95Ms: Change; withinNoise: boolean }>;
+  /**
+   * per batch size: each model's p50 / p95 measured alone, and the ratio of the two in paired
+   * calls (alternating, as compress measures): the verdict `withinNoise` comes from the pairs
+   */
+  latency: Array<{ batch: number; p50Ms: Change; p95Ms: Change; withinNoise: boolean; pairedRatio?: number }>;
   /** plain sentences for the report */
   summary: string[];
 }
@@ -376,6 +380,29 @@ export function latencyWithinNoise(b: { p50Ms: number; p95Ms: number }, a: { p50
   return Math.abs(a.p50Ms - b.p50Ms) <= noise * b.p50Ms;
 }
 
+/**
+ * The two models' latency ratio in paired calls at each batch size (measurePairedLatency), or
+ * undefined where they cannot both be opened at once: the verdict "within noise" or not is
+ * taken from the pairs, since each model's own spread is no guide on a busy machine.
+ */
+async function pairedLatencies(before: string, after: string, batches: number[], opts: EvaluateOptions): Promise<Map<number, PairedLatency> | undefined> {
+  let b: Scorer | undefined;
+  let a: Scorer | undefined;
+  try {
+    b = await openScorer(before, opts);
+    a = await openScorer(after, opts);
+    const ranges = latencyIdRanges(b, modelVocab(await readModel(before)));
+    const out = new Map<number, PairedLatency>();
+    for (const batch of batches) out.set(batch, await measurePairedLatency(b, a, batch, { ...ranges, runs: 20, maxSecondsPerBatch: 1 }));
+    return out;
+  } catch {
+    return undefined;
+  } finally {
+    await b?.close();
+    await a?.close();
+  }
+}
+
 export async function compareModels(before: string, after: string, opts: EvaluateOptions = {}): Promise<ComparisonReport> {
   const withLatency: EvaluateOptions = { ...opts, latency: opts.latency ?? true };
   const b = await evaluateModel(before, withLatency);
@@ -392,10 +419,13 @@ export async function compareModels(before: string, after: string, opts: Evaluat
   if (b.hr !== undefined && a.hr !== undefined) report.hr = change(b.hr, a.hr);
   if (b.ndcg !== undefined && a.ndcg !== undefined) report.ndcg = change(b.ndcg, a.ndcg);
   if (b.auc !== undefined && a.auc !== undefined) report.auc = change(b.auc, a.auc);
-  for (const pb of b.latency?.points ?? []) {
-    const pa = a.latency?.points.find((p) => p.batch === pb.batch);
-    if (!pa) continue;
-    report.latency.push({ batch: pb.batch, p50Ms: change(pb.p50Ms, pa.p50Ms), p95Ms: change(pb.p95Ms, pa.p95Ms), withinNoise: latencyWithinNoise(pb, pa) });
+  const pairs = b.latency?.points.filter((pb) => a.latency?.points.some((p) => p.batch === pb.batch)) ?? [];
+  const paired = pairs.length ? await pairedLatencies(before, after, pairs.map((p) => p.batch), opts) : undefined;
+  for (const pb of pairs) {
+    const pa = a.latency!.points.find((p) => p.batch === pb.batch)!;
+    const pl = paired?.get(pb.batch);
+    const withinNoise = pl ? pairedVerdict(pl) === 'same' : latencyWithinNoise(pb, pa);
+    report.latency.push({ batch: pb.batch, p50Ms: change(pb.p50Ms, pa.p50Ms), p95Ms: change(pb.p95Ms, pa.p95Ms), withinNoise, ...(pl ? { pairedRatio: pl.ratio } : {}) });
   }
   const s = report.summary;
   s.push(
@@ -413,7 +443,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
         s.push(
           l.withinNoise
             ? `Batch ${l.batch}: latency within noise (${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms p50).`
-            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}).`,
+            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}${l.pairedRatio !== undefined ? `; ${l.pairedRatio.toFixed(2)}x in paired calls` : ''}).`,
         );
       }
     }

@@ -177,3 +177,15 @@ export async function measurePairedLatency(
   const stats = (x: number[]) => ({ p50Ms: percentile(sorted(x), 0.5), p95Ms: percentile(sorted(x), 0.95) });
   return { base: stats(tb), other: stats(to), ratio: percentile(sorted(ratios), 0.5), slowerShare: ratios.filter((r) => r > 1).length / ratios.length, pairs: ratios.length };
 }
+
+/**
+ * A paired measurement's verdict: slower when at least 5% slower at the median of the pairs and
+ * slower in 3 pairs of 4, faster the other way round, else the same within noise. (The spread
+ * of each model's own calls is no guide: a 0.05 ms call's p95 can be twice its p50, which called
+ * a steady 1.9x "within noise" on one run of two.)
+ */
+export function pairedVerdict(l: Pick<PairedLatency, 'ratio' | 'slowerShare'>): 'slower' | 'faster' | 'same' {
+  if (l.ratio > 1.05 && l.slowerShare >= 0.75) return 'slower';
+  if (l.ratio < 1 / 1.05 && l.slowerShare <= 0.25) return 'faster';
+  return 'same';
+}

@@ -398,7 +398,8 @@ async function runCompressJob(spec: CompressJobSpec, signal: AbortSignal, report
           after: c.after.map((a) => ({ name: a.name, shape: a.shape, bytes: a.bytes })),
         });
       }
-      notes.push(...outcome.notes);
+      // steps of one method say the same general sentence each: once is enough
+      for (const n of outcome.notes) if (!notes.includes(n)) notes.push(n);
       if (outcome.trainingView) training.push(outcome.trainingView);
       signal.throwIfAborted();
       if (i < steps.length - 1) current = await readModel(stepOut, { signal });
@@ -538,7 +539,7 @@ function comparisonView(r: ComparisonReport, dataset: string | undefined): Compa
     auc: pair(r.auc),
     latency: r.latency
       .filter((l) => Number.isFinite(l.p50Ms.before) && Number.isFinite(l.p50Ms.after))
-      .map((l) => ({ batch: l.batch, p50Before: l.p50Ms.before, p50After: l.p50Ms.after, withinNoise: l.withinNoise })),
+      .map((l) => ({ batch: l.batch, p50Before: l.p50Ms.before, p50After: l.p50Ms.after, withinNoise: l.withinNoise, ...(l.pairedRatio !== undefined ? { pairedRatio: l.pairedRatio } : {}) })),
     runtime: r.before.runtime,
     dataset,
     summary: r.summary,

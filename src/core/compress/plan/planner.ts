@@ -20,7 +20,7 @@ import { basename, dirname } from 'node:path';
 import { formatBytes } from '../../analysis/opportunities.js';
 import { readInteractionTable } from '../train/interaction-table.js';
 import { checkCandidatesFile } from '../../eval/candidate-lines.js';
-import type { PairedLatency } from '../../eval/latency.js';
+import { pairedVerdict, type PairedLatency } from '../../eval/latency.js';
 import { ModelFileError, type ModelIR } from '../../model/ir.js';
 import type { CompressionContext } from '../types.js';
 import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
@@ -175,13 +175,9 @@ export function combinationsWithin<T>(all: readonly T[], msPerCandidate: number,
   return [...new Set(Array.from({ length: fits }, (_, i) => all[Math.round((i * (all.length - 1)) / Math.max(1, fits - 1))]))];
 }
 
-/**
- * Marked slower: at least 5% slower at the median of the paired calls, and slower in 3 of 4 pairs.
- * (The spread of each model's own calls, which `compareModels` uses, is no guide here: a 0.05 ms
- * call's p95 can be twice its p50, which called a steady 1.9x "within noise" on one run of two.)
- */
+/** Marked slower: the paired calls' verdict (latency.ts pairedVerdict). */
 function isSlower(l: PairedLatency): boolean {
-  return l.ratio > 1.05 && l.slowerShare >= 0.75;
+  return pairedVerdict(l) === 'slower';
 }
 
 /** Combinations carried to all choosing users when time runs out before any reached them. */
