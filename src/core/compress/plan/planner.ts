@@ -905,9 +905,17 @@ export class CompressPlanner {
     if (this.useExpected) {
       const c = choice.chosen.c.byLevel[top]!;
       const measuredSe = (100 * pairedStandardError(c.perUser[this.metric as 'ndcg' | 'hr'], this.baseline[top].perUser[this.metric as 'ndcg' | 'hr'])) / pick(this.baseline[top].metrics, this.metric);
+      const expectedSe = (100 * (chosenSe ?? 0)) / this.levelBaseline(top);
+      // the claim holds only for a choice made on the expected figure, and one much steadier than the measured
+      const rankedByMeasured = this.studentsMeasured && choice.chosen.c.origin === 'distilled';
+      const steadier = !this.atChance && !rankedByMeasured && expectedSe < measuredSe / 2;
       notes.push(
         `Candidates were compared by their expected ${M}@${this.k}: each candidate item of a user stands in for the positive in turn, weighted by how likely the original makes it the positive (${this.expectedFit}, fitted on these users' labels). ` +
-          `For the chosen model its standard error is ${((100 * (chosenSe ?? 0)) / this.levelBaseline(top)).toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M} on the same users, so the choice is not the luckiest of ${this.all.size} noisy figures. ` +
+          (steadier
+            ? `For the chosen model its standard error is ${expectedSe.toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M} on the same users, so the choice is not the luckiest of ${this.all.size} noisy figures. `
+            : rankedByMeasured
+              ? `The chosen model is a distilled student, ranked by its measured ${M} (standard error ${measuredSe.toFixed(1)}% on these users): the highest of many such figures is optimistic, and the held-out figure is the one to go by. `
+              : `For the chosen model its standard error is ${expectedSe.toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M}: no steadier, so the choice may be the luckiest of ${this.all.size} noisy figures; the held-out figure is the one to go by. `) +
           `It counts a reordering of items the original scores apart as a possible loss, so it tends to overstate what compression costs; the "measured" column is the metric itself.`,
       );
       if (this.studentsMeasured && [...this.all.values()].some((c) => c.origin === 'distilled')) {
