@@ -115,6 +115,23 @@ test('opportunities: the table with 75% zero rows ranks prune-rows first', async
   assert.match(int8.detail, /^Symmetric int8 with 1000 float16 scale\(s\)/);
 });
 
+test('opportunities: a 1-wide table (an FM linear term) is advised int8 as quantize stores it: one scale for the table, its error with that scale', async () => {
+  const ir = syntheticIR();
+  const rnd = seeded(3);
+  const bias = Float32Array.from({ length: 2000 }, () => rnd());
+  ir.tensors.push(tensor('item_bias/table', [2000, 1], 'embedding', bias));
+  ir.layers.push({ name: 'item_bias', kind: 'Gather', tensors: ['item_bias/table'], inbound: [] });
+  const r = await analyzeModel(ir);
+  const t = r.tensors.find((x) => x.name === 'item_bias/table')!;
+  assert.equal(t.quantError!.int8.granularity, 'per-tensor');
+  // one symmetric scale for the table: its largest |w| / 127
+  const absMax = Math.max(...bias.map(Math.abs));
+  assert.ok(t.quantError!.int8.maxAbs! > 0 && t.quantError!.int8.maxAbs! <= absMax / 127 / 2 + 1e-7, String(t.quantError!.int8.maxAbs));
+  const int8 = r.opportunities.find((o) => o.kind === 'quantize-int8' && o.target === 'item_bias/table')!;
+  assert.equal(int8.estimatedSavingBytes, 2000 * 4 - (2000 + 4));
+  assert.match(int8.detail, /^Symmetric int8 with 1 float32 scale\(s\)/);
+});
+
 test('a table read by range from a file gives the same report as in memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'prunescope-analysis-'));
   const inMemory = await analyzeModel(syntheticIR());

@@ -4,6 +4,7 @@
 // pass is made only where a figure needs a first one: per-column / per-tensor int8 error (the
 // scales are the column maxima) of kernels that were not kept in memory.
 
+import { NARROW_TABLE_COLS } from '../compress/quantize-math.js';
 import { isFloatDtype } from '../model/dtype.js';
 import { availableParallelism } from 'node:os';
 import { ModelIR, ModelTensor } from '../model/ir.js';
@@ -83,7 +84,9 @@ export function matrixView(t: Pick<ModelTensor, 'shape' | 'role'>, format: strin
 type Int8Granularity = QuantErrorReport['int8']['granularity'];
 
 function int8Plan(t: ModelTensor, format: string): { granularity: Int8Granularity; mode: 'row' | 'column' | 'tensor' } {
-  if (t.role === 'embedding') return { granularity: 'per-row', mode: 'row' };
+  // as quantize stores them: a table narrower than NARROW_TABLE_COLS (an FM's 1-wide linear term)
+  // gets one scale for the whole table, a scale per row would cost more than it saves
+  if (t.role === 'embedding') return (t.shape[1] ?? 0) < NARROW_TABLE_COLS ? { granularity: 'per-tensor', mode: 'tensor' } : { granularity: 'per-row', mode: 'row' };
   if (t.role === 'dense-kernel') return t.transposed ? { granularity: 'per-output-channel', mode: 'row' } : { granularity: 'per-output-channel', mode: 'column' };
   if (t.role === 'conv-kernel') return format.startsWith('tfjs') ? { granularity: 'per-output-channel', mode: 'column' } : { granularity: 'per-output-channel', mode: 'row' };
   return { granularity: 'per-tensor', mode: 'tensor' };
