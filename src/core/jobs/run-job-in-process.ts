@@ -539,7 +539,13 @@ function comparisonView(r: ComparisonReport, dataset: string | undefined): Compa
     auc: pair(r.auc),
     latency: r.latency
       .filter((l) => Number.isFinite(l.p50Ms.before) && Number.isFinite(l.p50Ms.after))
-      .map((l) => ({ batch: l.batch, p50Before: l.p50Ms.before, p50After: l.p50Ms.after, withinNoise: l.withinNoise, ...(l.pairedRatio !== undefined ? { pairedRatio: l.pairedRatio } : {}) })),
+      .map((l) => ({
+        batch: l.batch,
+        p50Before: l.p50Ms.before,
+        p50After: l.p50Ms.after,
+        withinNoise: l.withinNoise,
+        ...(l.pairedRatio !== undefined ? { pairedRatio: l.pairedRatio } : {}),
+      })),
     runtime: r.before.runtime,
     dataset,
     summary: r.summary,
