@@ -561,3 +561,34 @@ test('makeTempDir makes a missing output folder one level at a time (the editor 
     await assert.rejects(makeTempDir('/proc/ps-a/ps-b/.prunescope-x.tmp', '/proc/ps-a/ps-b/m.onnx'), (e: unknown) => e instanceof Error && e.message === '/proc/ps-a: cannot write m.onnx here: no such file (ENOENT)');
   }
 });
+
+test('quantize --candidates on a model the accuracy check cannot run: exit 1 naming why, nothing written (a script gating on the check must not pass)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-cli-nocheck-'));
+  const model = join(dir, 'two-scores.onnx');
+  // two scores per row ([batch, 2]): no ranking can be read from it
+  const table = (n: number) => Float32Array.from({ length: n * 16 }, (_, i) => Math.sin(i));
+  await writeOnnxFile(
+    model,
+    new OnnxGraphBuilder({ graphName: 'two', opset: 13, irVersion: 7 })
+      .input('user', 'int64', ['batch'])
+      .input('item', 'int64', ['batch'])
+      .output('score', 'float32', ['batch', 32])
+      .initializer('user_embedding', 'float32', [20, 16], table(20))
+      .initializer('item_embedding', 'float32', [30, 16], table(30))
+      .node('Gather', ['user_embedding', 'user'], ['u'], {}, { name: 'gu' })
+      .node('Gather', ['item_embedding', 'item'], ['v'], {}, { name: 'gv' })
+      .node('Concat', ['u', 'v'], ['score'], { axis: 1 }, { name: 'cat' })
+      .toModelProto(),
+  );
+  const candidates = join(dir, 'c.csv');
+  writeFileSync(candidates, 'user,item,label\n0,1,1\n0,2,0\n1,3,1\n1,4,0\n');
+  const out = join(dir, 'q.onnx');
+  const r = run('quantize', model, '--dtype', 'int8', '--candidates', candidates, '--out', out, '--no-latency');
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /the accuracy check on .*c\.csv could not run, so nothing was written \(without --candidates the model is written unchecked\): .*output 'score' has 128 values for a batch of 4 \(dims \[4,32\]\); expected one score per row\n$/);
+  assert.deepEqual(readdirSync(dir).sort(), ['c.csv', 'two-scores.onnx']);
+  // without --candidates: written, sizes only
+  const unchecked = run('quantize', model, '--dtype', 'int8', '--out', out, '--no-latency');
+  assert.equal(unchecked.code, 0, unchecked.stderr);
+  assert.ok(existsSync(out));
+});

@@ -489,7 +489,7 @@ async function compareRun(
   afterPath: string,
   beforeFacts: SizeFacts,
   afterFacts: SizeFacts,
-  ev: { candidates?: string; k?: number; latency?: boolean },
+  ev: { candidates?: string; k?: number; latency?: boolean; candidatesFromSetting?: boolean },
 ): Promise<ComparisonView> {
   const k = ev.k ?? 10;
   if (!ev.candidates && ev.latency === false) return sizeComparison(beforeFacts, afterFacts, k);
@@ -504,6 +504,11 @@ async function compareRun(
   } catch (e) {
     // the candidates themselves are wrong: the job fails (nothing is written), as eval does
     if (e instanceof ModelFileError && ev.candidates && resolve(e.file) === resolve(ev.candidates)) throw e;
+    // candidates given for this job: a check asked for that cannot run fails the job (a script
+    // gating on it must not pass); the editor's default file (a setting) only loses its figures
+    if (ev.candidates && !ev.candidatesFromSetting) {
+      throw new Error(`the accuracy check on ${ev.candidates} could not run, so nothing was written (without --candidates the model is written unchecked): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
     const sizes = await sizeComparison(beforeFacts, afterFacts, k, `The models could not be run for accuracy and latency: ${e instanceof Error ? e.message : String(e)}`);
     return sizes;
   }
