@@ -187,6 +187,33 @@ test('rows: removing all-zero rows (fallback = their mean = zero) leaves every o
   assert.deepEqual(await scoreTfjs(r.tfjs, all.u, all.i), await scoreTfjs(p.tfjs, all.u, all.i));
 });
 
+test('rows of every table: one whose lookups cannot be remapped (gathered on axis 1) is left as it is with its reason, the others pruned', async () => {
+  const file = path.join(root, 'mixed-lookups.onnx');
+  const U = Float32Array.from({ length: 100 * 16 }, (_, i) => Math.sin(i * 0.37));
+  const V = Float32Array.from({ length: 16 * 120 }, (_, i) => Math.cos(i * 0.11));
+  await writeOnnxFile(
+    file,
+    new OnnxGraphBuilder({ graphName: 'mixed', opset: 11, irVersion: 6 })
+      .input('user', 'int64', ['batch'])
+      .input('item', 'int64', ['batch'])
+      .output('score', 'float32', ['batch'])
+      .initializer('user_embedding', 'float32', [100, 16], U)
+      .initializer('item_factors', 'float32', [16, 120], V)
+      .node('Gather', ['user_embedding', 'user'], ['u'], {}, { name: 'gu' })
+      .node('Gather', ['item_factors', 'item'], ['vt'], { axis: 1 }, { name: 'gv' })
+      .node('Transpose', ['vt'], ['v'], { perm: [1, 0] }, { name: 'tv' })
+      .node('Mul', ['u', 'v'], ['uv'], {}, { name: 'mul' })
+      .node('ReduceSum', ['uv'], ['score'], { axes: [1], keepdims: 0 }, { name: 'sum' })
+      .toModelProto(),
+  );
+  const ir = await readModel(file);
+  const o = await pruneRows(ir, { sparsity: 0.5 });
+  assert.deepEqual(o.changes.map((c) => c.tensor), ['user_embedding']);
+  assert.ok(o.notes.includes('Left as they are: rows of item_factors cannot be remapped: it is also read by Gather node "gv" on axis 1.'), o.notes.join('\n'));
+  // named, the same table is refused with that reason
+  await assert.rejects(pruneRows(ir, { sparsity: 0.5, table: 'item_factors' }), /rows of item_factors cannot be remapped: it is also read by Gather node "gv" on axis 1/);
+});
+
 test('rows: frequency importance keeps the most frequent ids; ties dropped in id order', async () => {
   await initTfjs('cpu');
   // 64 wide: the 4 rows dropped outweigh the remap and its nodes (4 wide they would not: left as they are)

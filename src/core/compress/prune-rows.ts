@@ -68,7 +68,7 @@ function lookupsOf(g: DepGraph, t: ModelTensor): Array<{ node: string; ids: stri
   if (g.ir.format === 'onnx') {
     for (const n of g.consumers.get(t.name) ?? []) {
       if (n.op === 'Gather' && n.inputs[0] === t.name && (n.attrs.axis ?? 0) === 0) out.push({ node: n.name, ids: n.inputs[1], table: t.name });
-      else other.push(`${n.op} node "${n.name}"`);
+      else other.push(`${n.op} node "${n.name}"${n.op === 'Gather' && n.inputs[0] === t.name ? ` on axis ${String(n.attrs.axis)}` : ''}`);
     }
   } else {
     for (const n of g.nodes) {
@@ -80,7 +80,11 @@ function lookupsOf(g: DepGraph, t: ModelTensor): Array<{ node: string; ids: stri
     }
   }
   if (other.length) throw new ModelFileError(g.ir.path, `rows of ${t.name} cannot be remapped: it is also read by ${other.join(', ')}`);
-  if (out.length === 0) throw new ModelFileError(g.ir.path, `table ${t.name} is read by no Gather / Embedding lookup`);
+  if (out.length === 0) {
+    // read by nodes of a Loop / If / Scan body only (nn.EmbeddingBag exports a Loop): not remapped here
+    const nested = g.ir.format === 'onnx' && t.consumers.length > 0 && (g.consumers.get(t.name) ?? []).length === 0;
+    throw new ModelFileError(g.ir.path, nested ? `table ${t.name} is read only inside a subgraph (a Loop, If or Scan body, as nn.EmbeddingBag exports), whose lookups are not remapped` : `table ${t.name} is read by no Gather / Embedding lookup`);
+  }
   return out;
 }
 
@@ -348,6 +352,23 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
   }
   const fallback = settings.fallback ?? 'mean';
   if (fallback !== 'mean' && fallback !== 'zero') throw new ModelFileError(ir.path, `fallback must be 'mean' or 'zero', got ${String(fallback)}`);
+  // every table (none named): one whose rows cannot be remapped (read inside a Loop, by another
+  // op, gathered on axis 1) is left as it is, said in a note; the others are pruned
+  const unprunable: string[] = [];
+  if (settings.table === undefined) {
+    const ok = chosen.filter((t) => {
+      try {
+        lookupsOf(g, t);
+        return true;
+      } catch (e) {
+        if (!(e instanceof ModelFileError)) throw e;
+        unprunable.push(e.reason);
+        return false;
+      }
+    });
+    if (ok.length === 0) lookupsOf(g, chosen[0]);
+    chosen = ok;
+  }
   const plans: RowPlan[] = [];
   const groups = groupTables(g, chosen);
   for (const [i, grp] of groups.entries()) {
@@ -401,6 +422,7 @@ export async function pruneRows(ir: ModelIR, settings: PruneRowsSettings, ctx?: 
     `Removed embedding rows by ${settings.importance === undefined || settings.importance === 'norm' ? 'row L2 norm' : 'id frequency'}: ` +
       plans.map((p) => `${p.tables.map((t) => t.name).join(' + ')} ${p.rows} -> ${p.kept} (+1 fallback)`).join(', ') + '.',
     ...growNote,
+    ...(unprunable.length ? [`Left as they are: ${unprunable.join('; ')}.`] : []),
     `Ids of removed rows now share one fallback row (${fallback === 'mean' ? 'the mean of the removed rows' : 'zeros'}); ids of kept rows give exactly the same outputs as before. Tables read with the same ids lose the same rows and share one remap. The model's inputs are unchanged: an index-remap table inside the model maps every id to its new row.`,
   ];
   return {

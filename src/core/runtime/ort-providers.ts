@@ -106,7 +106,9 @@ export async function createOrtSession(
   options: ort.InferenceSession.SessionOptions,
   prefer: OrtEpPreference | undefined = defaultOrtEpPreference(),
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProviderReport }> {
-  const create = (eps: string[]) => ortModule.InferenceSession.create(file, { ...options, executionProviders: eps });
+  // ORT's own warnings (graph optimizer notes on Loop bodies of nn.EmbeddingBag exports, ...) go
+  // straight to stderr between our lines; errors still reach us as exceptions
+  const create = (eps: string[]) => ortModule.InferenceSession.create(file, { logSeverityLevel: 3, ...options, executionProviders: eps });
   if (prefer === undefined || prefer === 'cpu') {
     const session = await create(['cpu']);
     return {
