@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onnx } from 'onnx-proto';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
+import { readModel } from '../../src/core/model/read-model.js';
+import { quantizeModel } from '../../src/core/compress/quantize.js';
 import { ModelIR, ModelTensor, TensorRole, TensorSource } from '../../src/core/model/ir.js';
 
 function bytesOf(v: Float32Array): Uint8Array {
@@ -188,4 +191,40 @@ test('strings, int64 constants, scalars and empty tensors give JSON-safe reports
   assert.equal(r.tensors[3].params, 0);
   assert.deepEqual(r.opportunities, []);
   assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});
+
+test('a model whose graph calls ONNX local functions (export_modules_as_functions): one note first, no opportunity for the weights read inside, quantize says why nothing changed', async () => {
+  const W = Float32Array.from({ length: 100 * 16 }, (_, i) => Math.sin(i));
+  const fn = onnx.FunctionProto.create({
+    name: 'MF',
+    domain: 'local',
+    input: ['ids', 'table'],
+    output: ['rows'],
+    node: [onnx.NodeProto.create({ opType: 'Gather', input: ['table', 'ids'], output: ['rows'], name: 'g' })],
+    opsetImport: [{ domain: '', version: 15 }],
+  });
+  const tensorType = (elemType: number, dims: Array<number | string>) => ({ tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 15 }, { domain: 'local', version: 1 }],
+    functions: [fn],
+    graph: {
+      name: 'g',
+      input: [{ name: 'user', type: tensorType(7, ['batch']) }],
+      output: [{ name: 'emb', type: tensorType(1, ['batch', 16]) }],
+      initializer: [{ name: 'user_embedding.weight', dims: [100, 16], dataType: 1, rawData: new Uint8Array(W.buffer) }],
+      node: [{ opType: 'MF', domain: 'local', input: ['user', 'user_embedding.weight'], output: ['emb'], name: 'call' }],
+    },
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'ps-local-fn-')), 'mf.onnx');
+  writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  const ir = await readModel(file);
+  assert.equal(ir.metadata.local_functions, 'MF');
+  const r = await analyzeModel(ir);
+  assert.equal(r.opportunities[0].kind, 'note');
+  assert.match(r.opportunities[0].title, /^The graph calls ONNX local functions \(MF\): the weights read inside them show as plain weights and are not compressed$/);
+  assert.ok(!r.opportunities.some((o) => o.target === 'user_embedding.weight'), JSON.stringify(r.opportunities.map((o) => o.title)));
+  const q = await quantizeModel(ir, { dtype: 'int8', verify: false });
+  assert.equal(q.changes.length, 0);
+  assert.ok(q.notes.some((n) => /No tensor was quantized: the output is the same model\. Its graph calls ONNX local functions \(MF\)/.test(n)), q.notes.join('\n'));
 });

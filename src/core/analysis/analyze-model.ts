@@ -394,7 +394,7 @@ export function assembleReport(ir: ModelIR, tensors: TensorReport[], epsilon: nu
     constantParams,
     tensors,
     layers,
-    opportunities: findOpportunities(partial),
+    opportunities: findOpportunities(partial, { names: ir.metadata.local_functions, readInside: readInsideFunctions(ir) }),
     epsilon,
     generatedAt: new Date().toISOString(),
     tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -439,4 +439,10 @@ function buildLayers(ir: ModelIR, tensors: TensorReport[], trainableTotal: numbe
     });
   }
   return out;
+}
+
+/** Tensors a call of one of the model's local functions reads (ONNX export_modules_as_functions). */
+function readInsideFunctions(ir: ModelIR): Set<string> {
+  const fns = new Set((ir.metadata.local_functions ?? '').split(', ').filter(Boolean));
+  return new Set(fns.size ? ir.tensors.filter((t) => t.consumers.some((c) => fns.has(c))).map((t) => t.name) : []);
 }

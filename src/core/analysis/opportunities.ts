@@ -30,10 +30,16 @@ function storedFloatBytes(t: TensorReport): number {
   return isFloatDtype(t.storedDtype) ? dtypeByteSize(t.storedDtype) : 0;
 }
 
-export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainableParams'>): Opportunity[] {
+export function findOpportunities(
+  report: Pick<ModelReport, 'tensors' | 'trainableParams'>,
+  functions: { names?: string; readInside?: ReadonlySet<string> } = {},
+): Opportunity[] {
+  const localFunctions = functions.names;
   const out: Opportunity[] = [];
   for (const t of report.tensors) {
     if (!t.trainable || t.params < MIN_TENSOR_PARAMS) continue;
+    // read inside a local function: no method rewrites it (the note below says so)
+    if (functions.readInside?.has(t.name)) continue;
     // stored as codes: factorizing, pruning or quantizing again works on the float model, not on this file
     if (t.storedAs) continue;
     // NaN / Inf weights: the model is broken where they are read; compressing it changes nothing of that
@@ -135,5 +141,17 @@ export function findOpportunities(report: Pick<ModelReport, 'tensors' | 'trainab
     }
   }
   out.sort((a, b) => b.estimatedSavingBytes - a.estimatedSavingBytes || a.target.localeCompare(b.target));
+  if (localFunctions) {
+    // first: it explains why tables may show as plain weights and the list above may be short
+    out.unshift({
+      kind: 'note',
+      target: localFunctions,
+      title: `The graph calls ONNX local functions (${localFunctions}): the weights read inside them show as plain weights and are not compressed`,
+      estimatedSavingBytes: 0,
+      detail:
+        'The model was exported with its modules as functions (torch.onnx.export(..., export_modules_as_functions=True)): the lookups and layers inside a function are not in the graph PruneScope reads and rewrites. ' +
+        'Inline them first (Python: onnx.inliner.inline_local_functions(model), onnx 1.15 or later, or export again without that option) and open the inlined file.',
+    });
+  }
   return out;
 }

@@ -321,7 +321,9 @@ export async function quantizeModel(
     const already = coded.length
       ? ` ${coded.length} of its tensors ${coded.length === 1 ? 'is' : 'are'} stored as codes already (${[...new Set(coded.map((t) => (t.codes!.bits === 8 ? t.dtype : `int${t.codes!.bits}`)))].join(', ')}): quantize the float model to store them otherwise.`
       : '';
-    notes.push(`No tensor was quantized: the output is the same model.${already}`);
+    const fns = ir.metadata.local_functions;
+    const inFunctions = fns ? ` Its graph calls ONNX local functions (${fns}), and the weights read inside them are not rewritten: inline them first (Python: onnx.inliner.inline_local_functions, onnx 1.15+).` : '';
+    notes.push(`No tensor was quantized: the output is the same model.${already}${inFunctions}`);
   }
   for (const s of skipped) notes.push(`Left as it was: ${s.tensor} (${s.reason}).`);
 

@@ -895,7 +895,21 @@ function buildMetadata(m: onnx.ModelProto): Record<string, string> {
   if (m.docString) md.doc_string = m.docString;
   if (m.graph?.name) md.graph_name = m.graph.name;
   for (const p of m.metadataProps ?? []) md[`metadata_props.${p.key ?? ''}`] = p.value ?? '';
+  const called = localFunctionsCalled(m);
+  if (called.length) md.local_functions = called.join(', ');
   return md;
+}
+
+/**
+ * The model's local functions (torch.onnx.export(..., export_modules_as_functions=True)) that its
+ * graph calls: nodes inside them are not in the IR's graph, so the weights they read are seen as
+ * plain tensors and no method rewrites them.
+ */
+function localFunctionsCalled(m: onnx.ModelProto): string[] {
+  const fns = m.functions ?? [];
+  if (!fns.length) return [];
+  const calls = new Set((m.graph?.node ?? []).map((n) => `${n.domain ?? ''}::${n.opType ?? ''}`));
+  return fns.filter((f) => calls.has(`${f.domain ?? ''}::${f.name ?? ''}`)).map((f) => f.name ?? '');
 }
 
 // ---------------------------------------------------------------------------------------------

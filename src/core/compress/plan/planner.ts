@@ -337,7 +337,15 @@ export class CompressPlanner {
     if (this.budget.maxDrop !== undefined && !(this.budget.maxDrop >= 0 && this.budget.maxDrop < 1)) throw new Error(`max drop must be in [0, 1), got ${this.budget.maxDrop}`);
     if (this.budget.targetRatio !== undefined && !(this.budget.targetRatio > 1)) throw new Error(`target ratio must be > 1, got ${this.budget.targetRatio}`);
     this.units = searchSpace(this.ir, { data: s.data });
-    if (this.units.length === 0) throw new ModelFileError(this.ir.path, 'has no float32 embedding table or dense kernel of 1 KiB or more: nothing to search over');
+    if (this.units.length === 0) {
+      const fns = this.ir.metadata.local_functions;
+      throw new ModelFileError(
+        this.ir.path,
+        fns
+          ? `its weights are read inside ONNX local functions (${fns}), which no method rewrites: nothing to search over. Inline them first (Python: onnx.inliner.inline_local_functions, onnx 1.15+) or export without export_modules_as_functions`
+          : 'has no float32 embedding table or dense kernel of 1 KiB or more: nothing to search over',
+      );
+    }
     this.progress(0.01, 'reading the candidates');
     const read = await readCandidates(s.candidates, this.ir);
     const readTest = s.test ? await readCandidates(s.test, this.ir) : undefined;
