@@ -6,6 +6,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './args.js';
+import { closestName } from '../core/closest-name.js';
 
 export type OptionKind = 'string' | 'number' | 'integer' | 'boolean' | 'choice' | 'list' | 'path';
 
@@ -180,7 +181,10 @@ function tokenise(argv: string[], options: OptionSpecs): { raw: Record<string, u
   } catch (e) {
     if (e instanceof UsageError) throw e;
     // Node appends a hint on '--' and positionals (with an unbalanced quote) to "Unknown option '--x'"
-    throw new UsageError((e as Error).message.replace(/^(Unknown option '[^']*')\. To specify a positional argument.*$/s, '$1'));
+    const message = (e as Error).message.replace(/^(Unknown option '[^']*')\. To specify a positional argument.*$/s, '$1');
+    const unknown = /^Unknown option '--([^'=]+)'$/.exec(message);
+    const near = unknown ? closestName(unknown[1], Object.keys(options), (s) => s.toLowerCase().replace(/[-_]/g, '')) : undefined;
+    throw new UsageError(near ? `${message}; did you mean --${near}?` : message);
   }
 }
 

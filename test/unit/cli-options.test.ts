@@ -221,7 +221,11 @@ test('spec: exact messages of the type, range and choice checks', () => {
   for (const [args, message] of cases) assert.equal(usageError(() => T.parse([...ok, ...args])), message, args.join(' '));
   // node's own words (they vary a little between versions)
   // node's hint on '--' (with an unbalanced quote) is cut: the usage line follows the message
-  assert.equal(usageError(() => T.parse([...ok, '--speed'])), "Unknown option '--speed'");
+  assert.equal(usageError(() => T.parse([...ok, '--speed'])), "Unknown option '--speed'; did you mean --seed?");
+  assert.equal(usageError(() => T.parse([...ok, '--frobnicate'])), "Unknown option '--frobnicate'");
+  // a near miss names the option meant (case, dashes and underscores aside, 2 edits at most)
+  assert.equal(usageError(() => T.parse([...ok, '--jsn'])), "Unknown option '--jsn'; did you mean --json?");
+  assert.equal(usageError(() => T.parse([...ok, '--n_ames', 'a'])), "Unknown option '--n_ames'; did you mean --names?");
 });
 
 test('prune refuses options of another kind of pruning (they were ignored); factorize takes --rank or --energy, not both', async () => {

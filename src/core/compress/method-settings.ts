@@ -4,6 +4,7 @@
 // derive from the same spec. No engine imports (types only): the extension host reads this file
 // for recipe diagnostics and dialogs without loading TF.js; registry.ts adds each method's run.
 
+import { closestName } from '../closest-name.js';
 import { COMPRESS_METHODS, type CompressMethod } from '../jobs/job-types.js';
 import type { DistillSettings } from './distill.js';
 import type { FactorizeSettings } from './factorize.js';
@@ -161,19 +162,9 @@ function checkMap(s: MapSpec, v: unknown, path: string, problems: SettingsProble
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, checkValue(s.values, x, joinPath(path, k), problems)]));
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
 function unknownKey(key: string, known: string[]): string {
-  const near = known.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d)[0];
-  const hint = near && near.d <= 2 && near.d < key.length ? `, did you mean ${quote(near.k)}?` : '';
+  const near = closestName(key, known);
+  const hint = near ? `, did you mean ${quote(near)}?` : '';
   return `unknown setting ${quote(key)}${hint} (known: ${known.join(', ')})`;
 }
 
