@@ -313,7 +313,6 @@ export const COMPRESS = defineCommand({
   },
   rules: [
     { exclusive: ['max-drop', 'target-ratio'] },
-    { exclusive: ['holdout', 'test'] },
     { requires: 'data', when: ['finetune-epochs', 'finetune-count', 'no-distill'], message: '--finetune-epochs / --finetune-count / --no-distill shape the training candidates: they need --data TRAIN.csv' },
   ],
   notes: ["--out keeps the input's format: a .onnx file, or a TF.js model's folder (or its model.json) of its own"],

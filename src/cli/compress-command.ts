@@ -68,6 +68,8 @@ export async function compressCommand(argv: string[]): Promise<number> {
   const model = resolve(positionals[0]);
   const out = modelOutputPath(model, o.out, 'compressed');
   const format = /\.onnx$/i.test(model) ? 'onnx' : 'tfjs';
+  // --holdout 0 (the default, given) goes with --test; a share held out of the candidates does not
+  if (o.test && o.holdout !== undefined && o.holdout > 0) throw new UsageError('give --holdout or --test, not both');
   if (o.test && resolve(o.test) === resolve(o.candidates)) {
     throw new UsageError('--test is the --candidates file: the search chooses on those users, so its figures on them are not held out (give other users\' candidates, or --holdout 0.5)');
   }
@@ -81,7 +83,7 @@ export async function compressCommand(argv: string[]): Promise<number> {
     latencyBatch: o['latency-batch'],
     ...(o.data ? { data: resolve(o.data) } : {}),
     budgetMinutes: o['budget-minutes'],
-    ...(o.holdout !== undefined ? { holdout: o.holdout } : {}),
+    ...(o.holdout ? { holdout: o.holdout } : {}),
     ...(o.test ? { test: resolve(o.test) } : {}),
     seed: o.seed,
     finetuneEpochs: o['finetune-epochs'],

@@ -43,6 +43,8 @@ test('choice: smallest within the drop, most accurate at a ratio, best effort, l
   assert.deepEqual([c3.chosen.id, c3.withinBudget], ['d', false]);
   const c4 = chooseCandidate([P('a', 100, 0.25), P('b', 50, 0.2)], base, { maxDrop: 0.01 });
   assert.deepEqual([c4.chosen.id, c4.withinBudget], ['a', false]);
+  // --max-drop 0: a metric equal to the original's but for float rounding keeps it
+  assert.equal(chooseCandidate([P('a', 100, 0.3), P('b', 50, 0.3 * (1 - 1e-12))], base, { maxDrop: 0 }).chosen.id, 'b');
   // b is 3x slower: excluded under a latency cap
   const slow = [P('a', 100, 0.30, 1), P('b', 50, 0.297, 3)];
   assert.equal(chooseCandidate(slow, base, { maxDrop: 0.01, maxLatencyRatio: 1.2 }).chosen.id, 'a');

@@ -70,6 +70,12 @@ test('eval, training data: DeepFM columns in another order give the same metrics
     evaluateModel(fx.models.deepfm.onnxPath!, { candidates: last }),
     (e: Error) => e.message === `${last}: line 1: the model's fields input takes user, item and 4 more columns; the file has 3 ('item_category', 'user_segment', 'noise_a'): no column 'noise_b'`,
   );
+  // no field column at all (another model's user,item,label candidates): all of them named
+  const bare = reordered(cand, join(dir, 'bare.csv'), ['user', 'item', 'label']);
+  await assert.rejects(
+    evaluateModel(fx.models.deepfm.onnxPath!, { candidates: bare }),
+    (e: Error) => e.message === `${bare}: line 1: the model's fields input takes user, item and 4 more columns; the file has none: no column 'item_category', 'user_segment', 'noise_a', 'noise_b'`,
+  );
   assert.equal(fieldColumns(await readModel(fx.models.deepfm.onnxPath!)).nameOf(3), 'user_segment');
 });
 

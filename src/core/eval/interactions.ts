@@ -330,6 +330,12 @@ export async function readInteractions(file: string, opts: ReadInteractionsOptio
       });
     }
     if (opts.extraColumns === 'all' && opts.fieldColumns && extraAt.length > 0) extraAt = inModelOrder(extraAt, opts.fieldColumns, ln);
+    else if (opts.extraColumns === 'all' && opts.fieldColumns && [...opts.fieldColumns.read].some((c) => c >= 2)) {
+      // a DeepFM's file with user and item only (another model's candidates): name what is missing
+      const fc = opts.fieldColumns;
+      const missing = [...fc.read].filter((x) => x >= 2).sort((a, b) => a - b).map((x) => `'${fc.nameOf(x) ?? `column ${x}`}'`);
+      fail(ln, `the model's fields input takes user, item and ${Math.max(...fc.read) - 1} more columns; the file has none: no column ${missing.join(', ')}`);
+    }
     extraNames = extraAt.map((i) => header![i]);
     if (opts.extraVocab && opts.extraVocab.length !== extraAt.length) {
       fail(ln, `${extraAt.length} extra columns (${extraNames.join(', ')}) but the model has ${opts.extraVocab.length} extra fields`);
