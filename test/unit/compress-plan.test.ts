@@ -432,3 +432,13 @@ test('rankable users: users with no positive or no negative row leave the table 
   const whole = rankableUsers({ ...t, rows: 2, user: t.user.subarray(0, 2), item: t.item.subarray(0, 2), label: t.label.subarray(0, 2), extra: [] });
   assert.deepEqual([whole.noPositive, whole.noNegative, whole.table.rows], [0, 0, 2]);
 });
+
+test('search space: field drops are only the shares that remove a field (prune-fields rounds down: 0.2 of 4 fields removes none)', () => {
+  const withFields = (F: number) =>
+    ({ format: 'onnx', tensors: [tensor('user_embedding', 'embedding', [100, 16])], graph: { inputs: [{ name: 'fields', shape: ['batch', F] }], outputs: [], nodes: [] } }) as unknown as ModelIR;
+  const fieldsUnit = (F: number) => searchSpace(withFields(F), { data: 'train.csv' }).find((u) => u.kind === 'fields');
+  assert.deepEqual(fieldsUnit(4)?.options.map((o) => o.id), ['float32', 'drop0.4']);
+  assert.deepEqual(fieldsUnit(6)?.options.map((o) => o.id), ['float32', 'drop0.2', 'drop0.4']);
+  assert.equal(fieldsUnit(2), undefined, 'no share removes one of 2 fields');
+  assert.equal(searchSpace(withFields(6)).find((u) => u.kind === 'fields'), undefined, 'without --data: no field drops');
+});

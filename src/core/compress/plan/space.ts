@@ -142,8 +142,10 @@ export function searchSpace(ir: ModelIR, opts: SpaceOptions = {}): SearchUnit[] 
     units.push({ name: 'dense', kind: 'dense', bytes: denseBytes, tensors: dense.map((t) => t.name), options });
   }
   if (opts.data && hasFieldsInput(ir)) {
-    const options = [opt({ dtype: 'float32' }), ...[0.2, 0.4].map((fieldsDrop) => opt({ dtype: 'float32', fieldsDrop }))];
-    units.unshift({ name: 'fields', kind: 'fields', bytes: 0, tensors: [], options });
+    // shares that remove at least one of the F fields (prune-fields rounds down): 0.2 of 4 removes none
+    const F = ir.graph.inputs[0].shape![1] as number;
+    const drops = [0.2, 0.4].filter((d) => Math.floor(d * F + 1e-9) >= 1);
+    if (drops.length) units.unshift({ name: 'fields', kind: 'fields', bytes: 0, tensors: [], options: [opt({ dtype: 'float32' }), ...drops.map((fieldsDrop) => opt({ dtype: 'float32', fieldsDrop }))] });
   }
   return units;
 }
