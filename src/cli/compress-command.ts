@@ -54,7 +54,8 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
   if (!inFront) lines.push(row(r.chosen, r.metric, true, expected));
   lines.push('', `${r.withinBudget ? 'Chosen' : 'Best effort (nothing met the budget)'}: ${r.chosen.label}: ${r.chosen.ratio.toFixed(1)}x smaller, ${pct(r.chosen.kept)} of ${M}${expected && r.chosen.keptMeasured !== undefined ? ` expected (${pct(r.chosen.keptMeasured)} measured)` : ''}${r.chosen.heldOut ? `, ${pct(r.chosen.heldOut.kept)} held out` : ''} (${r.reason}).`);
   lines.push(`Written: ${out}`, `Recipes of the front: ${recipes} (prunescope run <recipe> replays one)`);
-  const offFront = r.trained.filter((p) => !r.front.some((f) => f.id === p.id));
+  // smallest first, as the front
+  const offFront = r.trained.filter((p) => !r.front.some((f) => f.id === p.id)).sort((a, b) => b.ratio - a.ratio);
   if (offFront.length > 0) {
     lines.push('', 'Trained candidates not on the front:');
     for (const p of offFront) lines.push(row(p, r.metric, false, expected));
