@@ -702,7 +702,8 @@ function factorizeNotes(done: FactorizedTensor[], skipped: Array<{ tensor: strin
   } else {
     const before = done.reduce((s, f) => s + f.paramsBefore, 0);
     const after = done.reduce((s, f) => s + f.paramsAfter, 0);
-    const all = ir.tensors.reduce((s, t) => s + (t.shape.length ? tensorElementCountSafe(t.shape) : 1), 0);
+    // learned parameters only, as the report's parameter row counts them (constants aside)
+    const all = ir.tensors.filter((t) => t.trainable).reduce((s, t) => s + (t.shape.length ? tensorElementCountSafe(t.shape) : 1), 0);
     notes.push(
       `${done.length} tensor(s) factorized: ${before} parameters became ${after} ` +
         `(${((1 - after / before) * 100).toFixed(1)}% fewer in those tensors; the model goes from ${all} to ${all - before + after}).`,
