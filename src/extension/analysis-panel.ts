@@ -16,7 +16,8 @@ const MAX_GRAPH_FILE_BYTES = 512 * 1024 * 1024;
 /** What the panel asks of the rest of the extension. */
 export interface PanelActions {
   reanalyze(model: vscode.Uri): void;
-  runAction(model: vscode.Uri, action: FindingAction): void;
+  /** `report`: the model's report the finding came from (a compressed output's, shown in this panel) */
+  runAction(model: vscode.Uri, action: FindingAction, report?: ModelReport): void;
   applyProposal(model: vscode.Uri, proposal: SensitivityView): void;
   dropTreeFeatures(model: vscode.Uri, args: { node: string; features: number[] }): Promise<unknown>;
   removeTrees(model: vscode.Uri, args: { node: string; suggestedFraction: number }): Promise<unknown>;
@@ -175,7 +176,9 @@ export class AnalysisPanel {
         this.actions.reanalyze(this.modelUri);
         return;
       case 'runAction':
-        this.actions.runAction(this.modelUri, m.action);
+        // a finding of the compressed model shown below the comparison: its job starts from that file
+        if (m.on === 'after' && this.lastComparison) this.actions.runAction(vscode.Uri.file(this.lastComparison.output), m.action, this.lastComparison.after);
+        else this.actions.runAction(this.modelUri, m.action);
         return;
       case 'dropTreeFeatures':
         void this.actions.dropTreeFeatures(this.modelUri, { node: m.node, features: m.features });

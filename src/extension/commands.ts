@@ -212,7 +212,9 @@ export class Commands implements PanelActions {
     void this.analyze(model, AnalysisPanel.find(model));
   }
 
-  runAction(model: vscode.Uri, action: FindingAction): void {
+  runAction(model: vscode.Uri, action: FindingAction, report?: ModelReport): void {
+    // the finding's figures (a proposed share, a rank) come from the report it was shown in
+    if (report) this.reports.set(model.fsPath, report);
     void this.runFinding(model, action);
   }
 

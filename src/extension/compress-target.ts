@@ -99,7 +99,7 @@ export class CompressToTarget {
       ...(a.notSlower ? { maxLatencyRatio: 1 } : {}),
       k: s.defaultK,
       budgetMinutes: a.budgetMinutes ?? s.compressBudgetMinutes,
-      ...(a.holdout !== undefined ? { holdout: a.holdout } : {}),
+      ...((a.holdout ?? s.compressHoldout) > 0 ? { holdout: a.holdout ?? s.compressHoldout } : {}),
       outPath: out,
       overwrite: a.overwrite === true,
       tempDir,

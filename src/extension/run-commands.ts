@@ -42,6 +42,8 @@ export class RunCommands {
     const h = historyOf(model);
     const panel = AnalysisPanel.show(this.context.extensionUri, model, this.commands);
     panel.post({ type: 'history', model: h?.model ?? vscode.workspace.asRelativePath(model), runs });
+    // a panel opened for the history has no report yet: the webview shows its sections once one comes
+    if (!panel.report) void this.commands.analyze(model, panel);
   }
 
   async open(node?: unknown): Promise<RunRecord[] | undefined> {

@@ -16,6 +16,8 @@ export interface PruneScopeSettings {
   trainingDataPath: string;
   /** wall-clock minutes a Compress to Target search may take */
   compressBudgetMinutes: number;
+  /** share of the candidates' users a Compress to Target search holds out of its choice (0: none) */
+  compressHoldout: number;
 }
 
 const BACKENDS: readonly BackendPreference[] = ['auto', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
@@ -33,8 +35,12 @@ export function readSettings(scope?: vscode.Uri): PruneScopeSettings {
     measureLatency: c.get<boolean>('measureLatency', true),
     trainingDataPath: c.get<string>('trainingDataPath', '').trim(),
     compressBudgetMinutes: positive(c.get<number>('compressBudgetMinutes', 10), 10),
+    compressHoldout: holdoutShare(c.get<number>('compressHoldout', 0)),
   };
 }
+
+/** A holdout share in [0, 0.9]; anything else is none. */
+const holdoutShare = (n: number): number => (typeof n === 'number' && n > 0 && n <= 0.9 ? n : 0);
 
 const positive = (n: number, fallback: number): number => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : fallback);
 

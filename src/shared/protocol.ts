@@ -214,7 +214,9 @@ export interface RunRecord {
   accuracy?: { before: number; after: number };
   rmse?: { before: number; after: number };
   /** p50 ms per batch size, when measured */
-  latency?: Array<{ batch: number; p50Before: number; p50After: number }>;
+  latency?: Array<{ batch: number; p50Before: number; p50After: number; withinNoise?: boolean; pairedRatio?: number }>;
+  /** gzip size of every file, when measured (pruning's zeros shrink only this) */
+  gzipBytes?: { before: number; after: number };
   /** a compress-to-target run: its front (size x the measured share of the metric kept), for the side-by-side view */
   front?: Array<{ bytes: number; kept: number; label: string }>;
 }
@@ -247,7 +249,8 @@ export type WebviewToHost =
   | { type: 'exportJson' }
   | { type: 'exportHtml'; themeVars: Record<string, string>; themeKind: string }
   | { type: 'exportPng'; name: string; dataUrl: string }
-  | { type: 'runAction'; action: FindingAction }
+  /** `on: 'after'`: a finding of the compressed model the panel shows (its job starts from that file) */
+  | { type: 'runAction'; action: FindingAction; on?: 'before' | 'after' }
   | { type: 'revealOutput' }
   | { type: 'applyProposal' }
   | { type: 'revealTensor'; tensor: string }
@@ -329,7 +332,8 @@ export function parseWebviewMessage(m: unknown): WebviewToHost | undefined {
       if (typeof a !== 'object' || a === null) return undefined;
       const { kind, target } = a as { kind?: unknown; target?: unknown };
       if (typeof kind !== 'string' || !OPPORTUNITY_KINDS.has(kind) || !isShortString(target)) return undefined;
-      return { type, action: { kind: kind as OpportunityKind, target } };
+      if (o.on !== undefined && o.on !== 'before' && o.on !== 'after') return undefined;
+      return { type, action: { kind: kind as OpportunityKind, target }, ...(o.on === 'after' ? { on: 'after' as const } : {}) };
     }
     default:
       return undefined;

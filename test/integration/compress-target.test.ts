@@ -62,6 +62,13 @@ suite('PruneScope Compress to Target and run history', () => {
     assert.deepEqual([...new Set(tree.map((m) => m.command))].sort(), ['prunescope.compareRuns', 'prunescope.compressToTarget', 'prunescope.deleteRun']);
     assert.ok(pkg.contributes.configuration.properties['prunescope.trainingDataPath']);
     assert.ok(pkg.contributes.configuration.properties['prunescope.compressBudgetMinutes']);
+    assert.deepEqual(pkg.contributes.configuration.properties['prunescope.compressHoldout'], {
+      type: 'number',
+      default: 0,
+      minimum: 0,
+      maximum: 0.9,
+      markdownDescription: (pkg.contributes.configuration.properties['prunescope.compressHoldout'] as { markdownDescription: string }).markdownDescription,
+    });
   });
 
   test('Compress to Target (dialogs, 1-minute budget) writes the chosen model beside the original, a run record, and the plan to the panel', async function () {

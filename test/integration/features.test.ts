@@ -367,6 +367,9 @@ suite('PruneScope compression commands', () => {
     const { parseWebviewMessage } = await import('../../src/shared/protocol.js');
     assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
     assert.equal(parseWebviewMessage({ type: 'runAction', action: { kind: 'rm -rf', target: 'x' } }), undefined);
+    // a finding of the compressed model shown in the panel says so; nothing else is accepted there
+    assert.deepEqual(parseWebviewMessage({ type: 'runAction', action: { kind: 'factorize', target: 't' }, on: 'after' }), { type: 'runAction', action: { kind: 'factorize', target: 't' }, on: 'after' });
+    assert.equal(parseWebviewMessage({ type: 'runAction', action: { kind: 'factorize', target: 't' }, on: '/etc/passwd' }), undefined);
     assert.equal(parseWebviewMessage({ type: 'exportPng', name: '../x', dataUrl: 'data:image/png;base64,AAAA' }), undefined);
     assert.equal(parseWebviewMessage({ type: 'exportPng', name: 'x', dataUrl: 'data:text/html;base64,AAAA' }), undefined);
     assert.equal(parseWebviewMessage({ type: 'exportHtml', themeVars: { '--vscode-x': 'red;}</style>' }, themeKind: 'vscode-dark' }), undefined);

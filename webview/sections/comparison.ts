@@ -15,6 +15,8 @@ export interface CompareRow {
   fmt: (x: number | null) => string;
   better: 'lower' | 'higher';
   noise?: boolean;
+  /** the verdict when another measurement decides it (paired latency calls), not the change of the two figures */
+  verdict?: 'good' | 'bad';
 }
 
 const fixed4 = (x: number | null): string => (x === null ? '–' : x.toFixed(4));
@@ -22,7 +24,7 @@ const fixed4 = (x: number | null): string => (x === null ? '–' : x.toFixed(4))
 /** One row: the two values, the relative change coloured by whether it is good, two bars. */
 export function compareRow(row: CompareRow): TemplateResult {
   const rel = row.before !== null && row.after !== null && row.before !== 0 ? (row.after - row.before) / row.before : null;
-  const good = rel === null || Math.abs(rel) < 0.005 || row.noise ? 'same' : (rel < 0) === (row.better === 'lower') ? 'good' : 'bad';
+  const good = row.noise ? 'same' : row.verdict ?? (rel === null || Math.abs(rel) < 0.005 ? 'same' : (rel < 0) === (row.better === 'lower') ? 'good' : 'bad');
   const mx = Math.max(Math.abs(row.before ?? 0), Math.abs(row.after ?? 0), 1e-30);
   const bar = (cls: string, v: number | null) => html`<div class="pair ${cls}" ${cssProps({ width: `${Math.max(1, (Math.abs(v ?? 0) / mx) * 100)}%` })}></div>`;
   return html`<tr>
@@ -48,7 +50,7 @@ function rowsOf(c: CompressJobResult): CompareRow[] {
     { name: 'Size on disk', before: v.bytes.before, after: v.bytes.after, fmt: formatBytes, better: 'lower' },
     { name: 'gzip size', before: v.gzipBytes.before, after: v.gzipBytes.after, fmt: formatBytes, better: 'lower' },
   ];
-  for (const l of v.latency) rows.push({ name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : ''}`, before: l.p50Before, after: l.p50After, fmt: formatMs, better: 'lower', noise: l.withinNoise });
+  for (const l of v.latency) rows.push(latencyRow(l));
   if (v.hr) rows.push({ name: `HR@${v.k}`, before: v.hr.before, after: v.hr.after, fmt: fixed4, better: 'higher' });
   if (v.ndcg) rows.push({ name: `NDCG@${v.k}`, before: v.ndcg.before, after: v.ndcg.after, fmt: fixed4, better: 'higher' });
   if (v.auc) rows.push({ name: 'AUC', before: v.auc.before, after: v.auc.after, fmt: fixed4, better: 'higher' });
@@ -99,3 +101,25 @@ export const comparisonSection = {
     return sectionView('comparison', c.method === 'compare' ? 'Comparison' : `Before / after: ${c.method}`, body, tools);
   },
 };
+
+/**
+ * A latency row: the two p50s, each timed alone; slower or faster as the paired calls say (the
+ * two figures can disagree with them on a busy machine), neutral within noise.
+ */
+export function latencyRow(l: { batch: number; p50Before: number; p50After: number; withinNoise?: boolean; pairedRatio?: number }): CompareRow {
+  const paired = !l.withinNoise && l.pairedRatio !== undefined ? pairedText(l.pairedRatio) : undefined;
+  return {
+    name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : paired ? ` (${paired} in paired calls)` : ''}`,
+    before: l.p50Before,
+    after: l.p50After,
+    fmt: formatMs,
+    better: 'lower',
+    noise: l.withinNoise === true,
+    ...(paired ? { verdict: l.pairedRatio! > 1 ? ('bad' as const) : ('good' as const) } : {}),
+  };
+}
+
+/** "1.08x slower" / "1.25x faster" from an after / before ratio. */
+function pairedText(ratio: number): string {
+  return ratio >= 1 ? `${ratio.toFixed(2)}x slower` : `${(1 / ratio).toFixed(2)}x faster`;
+}

@@ -17,21 +17,26 @@ const ACTION_LABEL: Partial<Record<OpportunityKind, (o: Opportunity, format: str
 };
 
 export const findingsSection = {
-  deps: (s: PanelState) => [s.report, s.actions],
+  deps: (s: PanelState) => [s.report, s.actions, s.viewing, s.comparison],
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
     if (!r) return nothing;
     if (!r.opportunities.length) return sectionView('findings', 'Findings', html`<p class="muted">Nothing stands out: no near-zero rows, low-rank tables, dead neurons or cheap quantization found.</p>`);
+    // the compressed model shown below a comparison: its findings' jobs start from that file
+    const after = s.viewing === 'after' && s.comparison !== undefined;
     const item = (o: Opportunity) => {
       const label = ACTION_LABEL[o.kind];
       const act = !isStatic && label && s.actions.includes(o.kind)
-        ? button(label(o, r.format), () => post({ type: 'runAction', action: { kind: o.kind, target: o.target } }), { title: 'Runs the job; the original is never changed' })
+        ? button(label(o, r.format), () => post({ type: 'runAction', action: { kind: o.kind, target: o.target }, ...(after ? { on: 'after' as const } : {}) }), {
+            title: after ? `Runs the job on the compressed model (${s.comparison!.output}); it is never changed` : 'Runs the job; the original is never changed',
+          })
         : nothing;
       return html`<li>
         <div class="opp-row"><div class="opp-title">${o.title}</div><vscode-badge>${o.kind}</vscode-badge>${act}</div>
         <div class="muted">${o.estimatedSavingBytes > 0 ? `saves ~${formatBytes(o.estimatedSavingBytes)} · ` : ''}${o.detail}</div>
       </li>`;
     };
-    return sectionView('findings', 'Findings', html`<ol class="opps">${r.opportunities.slice(0, 12).map(item)}</ol>`);
+    const whose = after ? html`<p class="muted">Findings of the compressed model: their jobs start from it, not from the original.</p>` : nothing;
+    return sectionView('findings', 'Findings', html`${whose}<ol class="opps">${r.opportunities.slice(0, 12).map(item)}</ol>`);
   },
 };

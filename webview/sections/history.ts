@@ -3,10 +3,10 @@
 
 import { html, nothing, type TemplateResult } from 'lit';
 import type { RunRecord } from '../../src/shared/protocol.js';
-import { fileName, formatBytes, formatCount, formatMs, formatPct } from '../../src/shared/format.js';
+import { fileName, formatBytes, formatCount, formatPct } from '../../src/shared/format.js';
 import { update, type PanelState } from '../store.js';
 import { interactiveScatter, scatterChart, type ScatterPoint } from '../scatter.js';
-import { compareTable, type CompareRow } from './comparison.js';
+import { compareTable, latencyRow, type CompareRow } from './comparison.js';
 import { cssProps, pngButton, sectionView } from '../ui.js';
 
 /** Tableau 10: distinct series colours that read in light and dark themes. */
@@ -25,14 +25,17 @@ function toggle(s: PanelState, runs: RunRecord[], id: string): void {
 
 function rows(r: RunRecord): CompareRow[] {
   const f4 = (x: number | null) => (x === null ? '–' : x.toFixed(4));
-  const out: CompareRow[] = [{ name: 'Size on disk', before: r.bytes.before, after: r.bytes.after, fmt: formatBytes, better: 'lower' }];
+  // the order of the job's own before/after table
+  const out: CompareRow[] = [];
   if (r.params) out.push({ name: 'Parameters', before: r.params.before, after: r.params.after, fmt: (x) => (x === null ? '–' : formatCount(x)), better: 'lower' });
+  out.push({ name: 'Size on disk', before: r.bytes.before, after: r.bytes.after, fmt: formatBytes, better: 'lower' });
+  if (r.gzipBytes) out.push({ name: 'gzip size', before: r.gzipBytes.before, after: r.gzipBytes.after, fmt: formatBytes, better: 'lower' });
+  for (const l of r.latency ?? []) out.push(latencyRow(l));
   if (r.ndcg) out.push({ name: `NDCG@${r.k ?? ''}`, before: r.ndcg.before, after: r.ndcg.after, fmt: f4, better: 'higher' });
   if (r.hr) out.push({ name: `HR@${r.k ?? ''}`, before: r.hr.before, after: r.hr.after, fmt: f4, better: 'higher' });
   if (r.auc) out.push({ name: 'AUC', before: r.auc.before, after: r.auc.after, fmt: f4, better: 'higher' });
   if (r.accuracy) out.push({ name: 'Accuracy', before: r.accuracy.before, after: r.accuracy.after, fmt: f4, better: 'higher' });
   if (r.rmse) out.push({ name: 'RMSE', before: r.rmse.before, after: r.rmse.after, fmt: f4, better: 'lower' });
-  for (const l of r.latency ?? []) out.push({ name: `Latency p50, batch ${l.batch}`, before: l.p50Before, after: l.p50After, fmt: formatMs, better: 'lower' });
   return out;
 }
 

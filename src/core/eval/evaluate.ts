@@ -443,7 +443,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
         s.push(
           l.withinNoise
             ? `Batch ${l.batch}: latency within noise (${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms p50).`
-            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}${l.pairedRatio !== undefined ? `; ${l.pairedRatio.toFixed(2)}x in paired calls` : ''}).`,
+            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}${l.pairedRatio !== undefined ? `; ${l.pairedRatio >= 1 ? `${l.pairedRatio.toFixed(2)}x slower` : `${(1 / l.pairedRatio).toFixed(2)}x faster`} in paired calls` : ''}).`,
         );
       }
     }

@@ -56,7 +56,16 @@ function compressRecord(spec: CompressJobSpec | CompareJobSpec, r: CompressJobRe
   if (c.ndcg) record.ndcg = pair(c.ndcg);
   if (c.hr) record.hr = pair(c.hr);
   if (c.auc) record.auc = pair(c.auc);
-  if (c.latency.length) record.latency = c.latency.map((l) => ({ batch: l.batch, p50Before: l.p50Before, p50After: l.p50After }));
+  if (c.gzipBytes.before !== null && c.gzipBytes.after !== null) record.gzipBytes = { before: c.gzipBytes.before, after: c.gzipBytes.after };
+  if (c.latency.length) {
+    record.latency = c.latency.map((l) => ({
+      batch: l.batch,
+      p50Before: l.p50Before,
+      p50After: l.p50After,
+      withinNoise: l.withinNoise,
+      ...(l.pairedRatio !== undefined ? { pairedRatio: l.pairedRatio } : {}),
+    }));
+  }
   return record;
 }
 
@@ -81,7 +90,10 @@ function planRecord(spec: CompressPlanJobSpec, v: PlanView, ctx: RecordContext):
     front: v.front.map((p) => ({ bytes: p.bytes, kept: p.keptMeasured ?? p.kept, label: p.label })),
   };
   if (v.chosen.latency && v.baseline.latencyP50Ms !== undefined) {
-    record.latency = [{ batch: ctx.latencyBatch ?? 256, p50Before: v.baseline.latencyP50Ms, p50After: v.chosen.latency.p50Ms }];
+    // the planner's figure is a paired one: its ratio and whether it is slower
+    const l = v.chosen.latency;
+    const withinNoise = !l.slower && l.ratio >= 1 / 1.05;
+    record.latency = [{ batch: ctx.latencyBatch ?? 256, p50Before: v.baseline.latencyP50Ms, p50After: l.p50Ms, pairedRatio: l.ratio, withinNoise }];
   }
   return record;
 }

@@ -906,7 +906,7 @@ export class CompressPlanner {
     notes.push(
       this.splits.judge
         ? `Chosen on ${this.splits.levels[top].users} users; the held-out figures are on ${this.splits.judgeFrom}, which the search never saw.`
-        : `Chosen and measured on the same ${this.splits.levels[top].users} users: the figures are optimistic (the best of ${this.all.size} candidates on these rows). Give --test FILE or --holdout 0.5 for a figure the search never saw.`,
+        : `Chosen and measured on the same ${this.splits.levels[top].users} users: the figures are optimistic (the best of ${this.all.size} candidates on these rows). Hold out a share of the users (--holdout 0.5; in VS Code the prunescope.compressHoldout setting) or give other users' candidates (--test FILE) for a figure the search never saw.`,
     );
     const chosenSe = choice.chosen.se;
     const M = this.metric.toUpperCase();
