@@ -135,6 +135,16 @@ test('opportunities: a 1-wide table (an FM linear term) is advised int8 as quant
   assert.match(int8.detail, /^Symmetric int8 with 1 float32 scale\(s\)/);
 });
 
+test('opportunities of a TF.js model: 8 bits as its manifest stores them, uint8 with one scale and min per tensor (what its quantize button does)', async () => {
+  const ir = { ...syntheticIR(), format: 'tfjs-layers' as const };
+  const r = await analyzeModel(ir);
+  const t = r.tensors.find((x) => x.name === 'item_embedding/table')!;
+  assert.equal(t.quantError!.int8.granularity, 'per-tensor');
+  const q = r.opportunities.find((o) => o.kind === 'quantize-int8' && o.target === 'item_embedding/table')!;
+  assert.match(q.title, /^item_embedding\/table: uint8 per tensor \(manifest quantization\) — /);
+  assert.equal(q.estimatedSavingBytes, 1000 * 16 * 3);
+});
+
 test('a table read by range from a file gives the same report as in memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'prunescope-analysis-'));
   const inMemory = await analyzeModel(syntheticIR());

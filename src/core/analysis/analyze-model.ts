@@ -84,6 +84,8 @@ export function matrixView(t: Pick<ModelTensor, 'shape' | 'role'>, format: strin
 type Int8Granularity = QuantErrorReport['int8']['granularity'];
 
 function int8Plan(t: ModelTensor, format: string): { granularity: Int8Granularity; mode: 'row' | 'column' | 'tensor' } {
+  // a TF.js manifest holds 8-bit weights as uint8 with one scale and min per tensor: that is what quantize writes there
+  if (format.startsWith('tfjs')) return { granularity: 'per-tensor', mode: 'tensor' };
   // as quantize stores them: a table narrower than NARROW_TABLE_COLS (an FM's 1-wide linear term)
   // gets one scale for the whole table, a scale per row would cost more than it saves
   if (t.role === 'embedding') return (t.shape[1] ?? 0) < NARROW_TABLE_COLS ? { granularity: 'per-tensor', mode: 'tensor' } : { granularity: 'per-row', mode: 'row' };
@@ -382,7 +384,7 @@ export function assembleReport(ir: ModelIR, tensors: TensorReport[], epsilon: nu
     } else constantParams += r.params;
   }
   const layers = buildLayers(ir, tensors, trainableParams);
-  const partial = { tensors, trainableParams };
+  const partial = { tensors, trainableParams, format: ir.format };
   return {
     format: ir.format,
     path: ir.path,

@@ -31,7 +31,7 @@ function storedFloatBytes(t: TensorReport): number {
 }
 
 export function findOpportunities(
-  report: Pick<ModelReport, 'tensors' | 'trainableParams'>,
+  report: Pick<ModelReport, 'tensors' | 'trainableParams'> & { format?: string },
   functions: { names?: string; readInside?: ReadonlySet<string> } = {},
 ): Opportunity[] {
   const localFunctions = functions.names;
@@ -74,16 +74,20 @@ export function findOpportunities(
       const scales = q.int8.granularity === 'per-row' ? t.shape[0] ?? 1 : q.int8.granularity === 'per-output-channel' ? t.shape[t.shape.length - 1] ?? 1 : 1;
       // quantize stores per-row scales as float16 where they fit its range (nearly always), others as float32
       const scaleBytes = q.int8.granularity === 'per-row' ? 2 : 4;
-      const int8Bytes = t.params + scales * scaleBytes;
+      // TF.js: the manifest's uint8 affine quantization (a scale and a min per tensor)
+      const tfjs = report.format?.startsWith('tfjs') === true;
+      const int8Bytes = t.params + (tfjs ? 0 : scales * scaleBytes);
       const rel = q.int8.relRmse;
       if (rel !== null && rel <= MAX_INT8_REL_RMSE && t.bytes > int8Bytes) {
         out.push({
           kind: 'quantize-int8',
           target: t.name,
-          title: `${t.name}: int8 ${q.int8.granularity} — ${formatBytes(t.bytes)} → ${formatBytes(int8Bytes)}, relative RMSE ${(rel * 100).toFixed(2)}%`,
+          title: `${t.name}: ${tfjs ? 'uint8 per tensor (manifest quantization)' : `int8 ${q.int8.granularity}`} — ${formatBytes(t.bytes)} → ${formatBytes(int8Bytes)}, relative RMSE ${(rel * 100).toFixed(2)}%`,
           estimatedSavingBytes: t.bytes - int8Bytes,
           detail:
-            `Symmetric int8 with ${scales} ${scaleBytes === 2 ? 'float16' : 'float32'} scale(s): max abs error ${q.int8.maxAbs?.toPrecision(3)}, RMSE ${q.int8.rmse?.toPrecision(3)}. ` +
+            (tfjs
+              ? `8 bits per weight with one scale and min for the tensor in the manifest (TF.js has no per-row scales); its error is about that of symmetric int8 per tensor: max abs error ${q.int8.maxAbs?.toPrecision(3)}, RMSE ${q.int8.rmse?.toPrecision(3)}. `
+              : `Symmetric int8 with ${scales} ${scaleBytes === 2 ? 'float16' : 'float32'} scale(s): max abs error ${q.int8.maxAbs?.toPrecision(3)}, RMSE ${q.int8.rmse?.toPrecision(3)}. `) +
             `Check accuracy against the float model on the target runtime.`,
         });
       } else if (fb > 2 && q.float16.overflow === 0 && q.float16.relRmse !== null) {
