@@ -62,7 +62,10 @@ export function barChart(o: BarChartOptions): { canvas: HTMLCanvasElement; hover
   const w = o.width - left - 8;
   const h = o.height - bottom - top;
   const vals = o.values.map((v) => (o.logY ? Math.log10(1 + Math.max(0, v)) : Math.max(0, v)));
-  const max = Math.max(1e-30, ...vals);
+  // counts get whole ticks: the axis runs to 4 steps of a whole step (76.8 is no count)
+  const counts = !o.logY && o.values.every((v) => Number.isInteger(v));
+  const top4 = Math.max(1e-30, ...vals);
+  const max = counts ? 4 * Math.max(1, Math.ceil(top4 / 4)) : top4;
   const bw = o.values.length > 0 ? w / o.values.length : w;
   if (g) {
     g.font = `11px ${c.font}`;
@@ -110,8 +113,13 @@ export function barChart(o: BarChartOptions): { canvas: HTMLCanvasElement; hover
       g.fillText(o.xLabels[1], left + w, top + h + 5);
     }
     if (o.yLabel) {
+      // along the y axis it names, left of its ticks
+      g.save();
+      g.translate(2, top + h / 2);
+      g.rotate(-Math.PI / 2);
       g.textAlign = 'center';
-      g.fillText(o.yLabel, left + w / 2, top + h + 5);
+      g.fillText(o.yLabel, 0, 0);
+      g.restore();
     }
   }
   const hover = (x: number) => {

@@ -17,11 +17,15 @@ const ACTION_LABEL: Partial<Record<OpportunityKind, (o: Opportunity, format: str
 };
 
 export const findingsSection = {
-  deps: (s: PanelState) => [s.report, s.actions, s.viewing, s.comparison],
+  deps: (s: PanelState) => [s.report, s.actions, s.viewing, s.comparison, s.trees],
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
     if (!r) return nothing;
-    if (!r.opportunities.length) return sectionView('findings', 'Findings', html`<p class="muted">Nothing stands out: no near-zero rows, low-rank tables, dead neurons or cheap quantization found.</p>`);
+    if (!r.opportunities.length) {
+      // a tree ensemble's findings are in its own section below
+      if (s.trees?.ensembles.length) return sectionView('findings', 'Findings', html`<p class="muted">No tensor to compress: the model is a tree ensemble; its findings are in the Tree ensemble section below.</p>`);
+      return sectionView('findings', 'Findings', html`<p class="muted">Nothing stands out: no near-zero rows, low-rank tables, dead neurons or cheap quantization found.</p>`);
+    }
     // the compressed model shown below a comparison: its findings' jobs start from that file
     const after = s.viewing === 'after' && s.comparison !== undefined;
     const item = (o: Opportunity) => {

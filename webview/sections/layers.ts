@@ -50,7 +50,8 @@ export const layersSection = {
   deps: (s: PanelState) => [s.report, s.sortKey, s.sortDesc, s.selected],
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
-    if (!r) return nothing;
+    // no learned tensor (a tree ensemble): no table of layers with nothing in them
+    if (!r || r.trainableParams === 0) return nothing;
     const constants = constantOnlyLayers(r);
     const rows = layerRows(r, new Set(constants.map((l) => l.name))).sort((a, b) => {
       const x = a[s.sortKey];

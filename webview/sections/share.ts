@@ -9,7 +9,8 @@ import { cssProps, sectionView } from '../ui.js';
 export const shareSection = {
   deps: (s: PanelState) => [s.report],
   view(s: PanelState): TemplateResult | typeof nothing {
-    if (!s.report) return nothing;
+    // a tree ensemble's weights are not tensors: no bar of nothing (the trees section has its figures)
+    if (!s.report || s.report.trainableParams === 0) return nothing;
     const layers = [...s.report.layers].filter((l) => l.share > 0).sort((a, b) => b.share - a.share);
     const color = (i: number) => viridisCss(layers.length > 1 ? i / (layers.length - 1) : 0);
     return sectionView(

@@ -38,6 +38,7 @@ export const sparsitySection = {
     const r = s.report;
     if (!r) return nothing;
     const rows = r.layers.filter((l) => l.trainableParams > 0);
+    if (rows.length === 0) return nothing;
     return sectionView(
       'sparsity',
       'Layer-wise sparsity',

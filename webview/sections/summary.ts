@@ -6,21 +6,36 @@ import type { PanelState } from '../store.js';
 import { exportHtml, isStatic, post } from '../host.js';
 import { button } from '../ui.js';
 
+/** The formats as the Models view names them. */
+const FORMAT_NAMES: Record<string, string> = { onnx: 'ONNX', 'tfjs-layers': 'TF.js layers', 'tfjs-graph': 'TF.js graph', 'tfjs-weights': 'TF.js weights' };
+
 export const summarySection = {
-  deps: (s: PanelState) => [s.report, s.comparison, s.viewing],
+  deps: (s: PanelState) => [s.report, s.comparison, s.viewing, s.trees],
   view(s: PanelState): TemplateResult | typeof nothing {
     const r = s.report;
     if (!r) return nothing;
     const trainableZeros = r.tensors.filter((t) => t.trainable).reduce((n, t) => n + t.zeros, 0);
     const embParams = r.tensors.filter((t) => t.role === 'embedding').reduce((n, t) => n + t.params, 0);
-    const cards: Array<[string, string, string?]> = [
-      ['Format', r.format],
-      ['Parameters', formatCount(r.totalParams), `${formatCount(r.trainableParams)} trainable, ${formatCount(r.constantParams)} in constants`],
-      ['Size on disk', formatBytes(r.fileBytes)],
-      ['Embeddings', formatPct(r.trainableParams ? embParams / r.trainableParams : null), 'of the trainable parameters'],
-      ['Sparsity', formatPct(r.trainableParams ? trainableZeros / r.trainableParams : null), `${formatCount(trainableZeros)} exact zeros in trainable weights`],
-      ['Tensors', String(r.tensors.length), `${r.layers.length} layers`],
-    ];
+    const format = FORMAT_NAMES[r.format] ?? r.format;
+    // a tree ensemble keeps its model in node attributes, not tensors: its cards are trees, nodes, leaves
+    const ens = r.trainableParams === 0 ? s.trees?.ensembles ?? [] : [];
+    const sum = (f: (e: (typeof ens)[number]) => number) => ens.reduce((n, e) => n + f(e), 0);
+    const cards: Array<[string, string, string?]> = ens.length
+      ? [
+          ['Format', format, 'tree ensemble'],
+          ['Size on disk', formatBytes(r.fileBytes)],
+          ['Trees', formatCount(sum((e) => e.trees)), `${ens.length} ensemble${ens.length === 1 ? '' : 's'}`],
+          ['Nodes', formatCount(sum((e) => e.nodes)), `${formatCount(sum((e) => e.leaves))} leaves`],
+          ['Features', String(Math.max(...ens.map((e) => e.features))), `${formatCount(sum((e) => e.unusedFeatures.length))} unused`],
+        ]
+      : [
+          ['Format', format],
+          ['Parameters', formatCount(r.totalParams), `${formatCount(r.trainableParams)} trainable, ${formatCount(r.constantParams)} in constants`],
+          ['Size on disk', formatBytes(r.fileBytes)],
+          ['Embeddings', formatPct(r.trainableParams ? embParams / r.trainableParams : null), 'of the trainable parameters'],
+          ['Sparsity', formatPct(r.trainableParams ? trainableZeros / r.trainableParams : null), `${formatCount(trainableZeros)} exact zeros in trainable weights`],
+          ['Tensors', String(r.tensors.length), `${r.layers.length} layers`],
+        ];
     const tools = isStatic
       ? nothing
       : [
