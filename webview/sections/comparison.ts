@@ -85,9 +85,9 @@ export const comparisonSection = {
           <div class="scroll"><table class="layers changes">
             <tr>${['tensor', 'change', 'before', 'after'].map((h) => html`<th>${h}</th>`)}</tr>
             ${c.changes.slice(0, 200).map((ch) => html`<tr>
-              <td>${ch.tensor}</td><td>${ch.action}</td>
+              <td>${ch.tensor}</td><td>${unbroken(ch.action)}</td>
               <td class="num">[${ch.beforeShape.join('×')}] ${formatBytes(ch.beforeBytes)}</td>
-              <td class="num">${ch.after.map((a) => `${a.name === ch.tensor ? '' : `${a.name} `}[${a.shape.join('×')}] ${formatBytes(a.bytes)}`).join(' + ')}</td>
+              <td class="num">${unbroken(ch.after.map((a) => `${a.name === ch.tensor ? '' : `${a.name} `}[${a.shape.join('×')}] ${formatBytes(a.bytes)}`).join(' + '))}</td>
             </tr>`)}
           </table></div>`
       : nothing;
@@ -122,4 +122,9 @@ export function latencyRow(l: { batch: number; p50Before: number; p50After: numb
 /** "1.08x slower" / "1.25x faster" from an after / before ratio. */
 function pairedText(ratio: number): string {
   return ratio >= 1 ? `${ratio.toFixed(2)}x slower` : `${(1 / ratio).toFixed(2)}x faster`;
+}
+
+/** Wrapped text that keeps "3.41e-3" and "7.81 KB" whole: a non-breaking hyphen in exponents, a non-breaking space before units. */
+function unbroken(text: string): string {
+  return text.replace(/(\de)-(\d)/g, '$1\u2011$2').replace(/ (B|KB|MB|GB|TB)\b/g, '\u00a0$1');
 }
