@@ -84,6 +84,12 @@ export function scatterChart(o: ScatterOptions): ScatterView {
     const ticks: number[] = [];
     if (o.logX) {
       for (let e = Math.floor(x0); e <= Math.ceil(x1); e++) for (const m of [1, 2, 5]) if (Math.log10(m * 10 ** e) >= x0 && Math.log10(m * 10 ** e) <= x1) ticks.push(m * 10 ** e);
+      // a narrow range (runs of one model, all near one size) has at most one 1-2-5 tick: label
+      // the smallest and largest point instead, so that a size can be read
+      if (ticks.length < 2) {
+        const data = o.points.map((p) => p.x).filter((x) => x > 0);
+        ticks.splice(0, ticks.length, ...new Set([Math.min(...data), Math.max(...data)]));
+      }
     } else for (let i = 0; i <= 4; i++) ticks.push(x0 + ((x1 - x0) * i) / 4);
     for (const v of ticks) {
       const x = Math.round(px(v)) + 0.5;

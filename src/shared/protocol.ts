@@ -73,6 +73,10 @@ export interface SensitivityView {
   curves: SensitivityCurve[];
   /** per-tensor sparsities proposed (checked together) */
   proposal: Record<string, number>;
+  /** per tensor, the sparsity that kept the budget when pruned alone (before scaling back) */
+  alone?: Record<string, number>;
+  /** how many times the targets were scaled back (x0.75 each) to meet the budget together */
+  backoffs?: number;
   combined: { hr: number; ndcg: number; drop: number; sparsity: number };
   seconds: number;
 }

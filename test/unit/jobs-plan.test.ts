@@ -108,7 +108,20 @@ test('compress-plan job: the chosen model at outPath, nothing else; its recipe r
       auc: { before: r.baseline.metrics.auc, after: r.chosen.metrics.auc },
       // the measured share, as for every other run (the search compared by the expected one)
       front: r.front.map((p) => ({ bytes: p.bytes, kept: p.keptMeasured!, label: p.label })),
-      ...(r.chosen.latency && r.baseline.latencyP50Ms !== undefined ? { latency: [{ batch: 256, p50Before: r.baseline.latencyP50Ms, p50After: r.chosen.latency.p50Ms }] } : {}),
+      // the planner's paired figure: its ratio, and within noise when neither slower nor 5% faster
+      ...(r.chosen.latency && r.baseline.latencyP50Ms !== undefined
+        ? {
+            latency: [
+              {
+                batch: 256,
+                p50Before: r.baseline.latencyP50Ms,
+                p50After: r.chosen.latency.p50Ms,
+                pairedRatio: r.chosen.latency.ratio,
+                withinNoise: !r.chosen.latency.slower && r.chosen.latency.ratio >= 1 / 1.05,
+              },
+            ],
+          }
+        : {}),
     });
   } finally {
     rmSync(ws, { recursive: true, force: true });

@@ -69,9 +69,11 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
     xCaption: 'size on disk (log scale)',
     yCaption: 'metric kept (%): NDCG, else HR, AUC, accuracy',
     xFormat: (v) => formatBytes(v).replace('.00', ''),
-    yFormat: (v) => `${v.toFixed(0)}%`,
+    // a narrow range (one run near 100%) needs a decimal, or its ticks repeat ("101%, 101%, 100%")
+    yFormat: (v) => `${v.toFixed(ySpan(pts) < 4 ? 1 : 0)}%`,
     refY: 100,
-    series: runs.map((r, i) => ({ name: `${r.title} ${r.startedAt.slice(5, 16).replace('T', ' ')}`, color: PALETTE[i % PALETTE.length] })),
+    // the time first: a long title is cut at the legend's edge, and runs of one method differ by their time
+    series: runs.map((r, i) => ({ name: `${r.startedAt.slice(5, 16).replace('T', ' ')} ${r.title}`, color: PALETTE[i % PALETTE.length] })),
   });
   return { element: interactiveScatter(view, (i) => pts[i].tip), canvas: view.canvas };
 }
@@ -103,3 +105,9 @@ export const historySection = {
     );
   },
 };
+
+/** The spread of the points' y values (the reference line at 100% included). */
+function ySpan(pts: ScatterPoint[]): number {
+  const ys = pts.map((p) => p.y).concat(100);
+  return Math.max(...ys) - Math.min(...ys);
+}

@@ -268,6 +268,8 @@ export async function runJobInProcess(
           points: [{ amount: 0, value: r.metric === 'ndcg' ? r.baseline.ndcg : r.baseline.hr }, ...row.points.map((p) => ({ amount: p.sparsity, value: r.metric === 'ndcg' ? p.ndcg : p.hr }))],
         })),
         proposal: r.proposal,
+        alone: Object.fromEntries(r.rows.map((row) => [row.tensor, row.proposed])),
+        backoffs: r.backoffs,
         combined: r.combined,
         seconds: r.seconds,
       } satisfies SensitivityView;
