@@ -221,6 +221,8 @@ export interface EvaluationResult {
   /** what actually ran the model (ORT provider, or TF.js backend) and why */
   executionProvider?: ExecutionProviderReport;
   latency?: LatencyReport;
+  /** the id ranges the latency batches drew from (the model's tables), when latency was measured */
+  latencyIds?: Pick<LatencyOptions, 'userVocab' | 'itemVocab' | 'fieldVocab'>;
   seconds: number;
 }
 
@@ -327,7 +329,8 @@ export async function evaluateModel(path: string, opts: EvaluateOptions = {}): P
     }
     if (opts.latency) {
       const lo = typeof opts.latency === 'object' ? opts.latency : {};
-      result.latency = await measureLatency(scorer, { ...latencyIdRanges(scorer, vocab), ...lo });
+      result.latencyIds = latencyIdRanges(scorer, vocab);
+      result.latency = await measureLatency(scorer, { ...result.latencyIds, ...lo });
     }
     result.seconds = (performance.now() - t0) / 1000;
     return result;
@@ -385,13 +388,18 @@ export function latencyWithinNoise(b: { p50Ms: number; p95Ms: number }, a: { p50
  * undefined where they cannot both be opened at once: the verdict "within noise" or not is
  * taken from the pairs, since each model's own spread is no guide on a busy machine.
  */
-async function pairedLatencies(before: string, after: string, batches: number[], opts: EvaluateOptions): Promise<Map<number, PairedLatency> | undefined> {
+async function pairedLatencies(
+  before: string,
+  after: string,
+  batches: number[],
+  ranges: EvaluationResult['latencyIds'],
+  opts: EvaluateOptions,
+): Promise<Map<number, PairedLatency> | undefined> {
   let b: Scorer | undefined;
   let a: Scorer | undefined;
   try {
     b = await openScorer(before, opts);
     a = await openScorer(after, opts);
-    const ranges = latencyIdRanges(b, modelVocab(await readModel(before)));
     const out = new Map<number, PairedLatency>();
     for (const batch of batches) out.set(batch, await measurePairedLatency(b, a, batch, { ...ranges, runs: 20, maxSecondsPerBatch: 1 }));
     return out;
@@ -420,7 +428,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
   if (b.ndcg !== undefined && a.ndcg !== undefined) report.ndcg = change(b.ndcg, a.ndcg);
   if (b.auc !== undefined && a.auc !== undefined) report.auc = change(b.auc, a.auc);
   const pairs = b.latency?.points.filter((pb) => a.latency?.points.some((p) => p.batch === pb.batch)) ?? [];
-  const paired = pairs.length ? await pairedLatencies(before, after, pairs.map((p) => p.batch), opts) : undefined;
+  const paired = pairs.length ? await pairedLatencies(before, after, pairs.map((p) => p.batch), b.latencyIds, opts) : undefined;
   for (const pb of pairs) {
     const pa = a.latency!.points.find((p) => p.batch === pb.batch)!;
     const pl = paired?.get(pb.batch);
