@@ -120,7 +120,11 @@ export function formatCompressResult(r: CompressJobResult): string {
   lines.push('');
   const rows: Array<[string, string, string, string]> = [];
   const show = (x: number | null, f: (v: number) => string) => (x == null ? '-' : f(x));
-  const ratio = (p: MetricPair) => (p.before != null && p.after ? `${(p.before / p.after).toFixed(2)}x smaller` : '');
+  const ratio = (p: MetricPair) => {
+    if (p.before == null || !p.after) return '';
+    const r = p.before / p.after;
+    return Math.abs(r - 1) < 0.005 ? 'same size' : r > 1 ? `${r.toFixed(2)}x smaller` : `${(1 / r).toFixed(2)}x larger`;
+  };
   const metric = (name: string, p: MetricPair | undefined) => {
     if (p) rows.push([name, show(p.before, (v) => v.toFixed(4)), show(p.after, (v) => v.toFixed(4)), rel(p.before, p.after)]);
   };

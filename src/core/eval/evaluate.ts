@@ -411,6 +411,12 @@ async function pairedLatencies(
   }
 }
 
+/** "3.20x smaller", "1.10x larger", or "the same size" within half a percent. */
+function sizeChange(ratio: number): string {
+  if (Math.abs(ratio - 1) < 0.005) return 'the same size';
+  return ratio > 1 ? `${ratio.toFixed(2)}x smaller` : `${(1 / ratio).toFixed(2)}x larger`;
+}
+
 export async function compareModels(before: string, after: string, opts: EvaluateOptions = {}): Promise<ComparisonReport> {
   const withLatency: EvaluateOptions = { ...opts, latency: opts.latency ?? true };
   const b = await evaluateModel(before, withLatency);
@@ -437,7 +443,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
   }
   const s = report.summary;
   s.push(
-    `Size on disk: ${b.bytes} -> ${a.bytes} bytes (${report.bytes.ratio.toFixed(2)}x smaller); gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes (${report.gzipBytes.ratio.toFixed(2)}x smaller).`,
+    `Size on disk: ${b.bytes} -> ${a.bytes} bytes (${sizeChange(report.bytes.ratio)}); gzip: ${b.gzipBytes} -> ${a.gzipBytes} bytes (${sizeChange(report.gzipBytes.ratio)}).`,
   );
   if (report.bytes.ratio < 1.05 && report.gzipBytes.ratio >= 1.2) {
     s.push('The raw file is no smaller: its values repeat (pruned zeros, or values on a quantization grid), which only compression (gzip) exploits.');
