@@ -4,7 +4,7 @@
 // Either way no hidden `.prunescope-*.tmp` folder is left beside the output.
 
 import { rmSync } from 'node:fs';
-import { basename } from 'node:path';
+import { isOurTempDir } from '../core/jobs/output-files.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -15,8 +15,7 @@ export function cancelOnSignals(ac: AbortController, tempDir: string, out: strin
       ac.abort();
       return;
     }
-    // only a folder of ours (`.prunescope-<hex>.tmp`, as removeTemp checks)
-    if (/^\.prunescope-[0-9a-f]+\.tmp$/.test(basename(tempDir))) {
+    if (isOurTempDir(tempDir)) {
       try {
         rmSync(tempDir, { recursive: true, force: true });
       } catch {

@@ -2,6 +2,7 @@
 // same job the extension runs), with a progress bar on stderr, Ctrl-C cancelling cleanly (no
 // partial output), and the before/after report printed as a table or JSON.
 
+import { formatPairedRatio } from '../shared/format.js';
 import { cancelOnSignals } from './cancel-signals.js';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -137,7 +138,7 @@ export function formatCompressResult(r: CompressJobResult): string {
   for (const l of c.latency) {
     const verdict =
       l.withinNoise ? 'within noise'
-      : l.pairedRatio !== undefined ? `${l.pairedRatio >= 1 ? `${l.pairedRatio.toFixed(2)}x slower` : `${(1 / l.pairedRatio).toFixed(2)}x faster`} (paired calls)`
+      : l.pairedRatio !== undefined ? `${formatPairedRatio(l.pairedRatio)} (paired calls)`
       : rel(l.p50Before, l.p50After);
     rows.push([`latency p50, batch ${l.batch}`, `${l.p50Before.toFixed(3)} ms`, `${l.p50After.toFixed(3)} ms`, verdict]);
   }

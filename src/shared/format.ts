@@ -50,3 +50,8 @@ export function formatMs(x: number | null | undefined): string {
 export function fileName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
+
+/** An after / before latency ratio of paired calls: "1.08x slower", "1.25x faster". */
+export function formatPairedRatio(ratio: number): string {
+  return ratio >= 1 ? `${ratio.toFixed(2)}x slower` : `${(1 / ratio).toFixed(2)}x faster`;
+}

@@ -3,7 +3,7 @@
 
 import { html, nothing, type TemplateResult } from 'lit';
 import type { CompressJobResult } from '../../src/shared/protocol.js';
-import { fileName, formatBytes, formatCount, formatMs } from '../../src/shared/format.js';
+import { fileName, formatBytes, formatCount, formatMs, formatPairedRatio } from '../../src/shared/format.js';
 import { update, type PanelState } from '../store.js';
 import { isStatic, post } from '../host.js';
 import { button, cssProps, sectionView } from '../ui.js';
@@ -107,7 +107,7 @@ export const comparisonSection = {
  * two figures can disagree with them on a busy machine), neutral within noise.
  */
 export function latencyRow(l: { batch: number; p50Before: number; p50After: number; withinNoise?: boolean; pairedRatio?: number }): CompareRow {
-  const paired = !l.withinNoise && l.pairedRatio !== undefined ? pairedText(l.pairedRatio) : undefined;
+  const paired = !l.withinNoise && l.pairedRatio !== undefined ? formatPairedRatio(l.pairedRatio) : undefined;
   return {
     name: `Latency p50, batch ${l.batch}${l.withinNoise ? ' (within noise)' : paired ? ` (${paired} in paired calls)` : ''}`,
     before: l.p50Before,
@@ -117,11 +117,6 @@ export function latencyRow(l: { batch: number; p50Before: number; p50After: numb
     noise: l.withinNoise === true,
     ...(paired ? { verdict: l.pairedRatio! > 1 ? ('bad' as const) : ('good' as const) } : {}),
   };
-}
-
-/** "1.08x slower" / "1.25x faster" from an after / before ratio. */
-function pairedText(ratio: number): string {
-  return ratio >= 1 ? `${ratio.toFixed(2)}x slower` : `${(1 / ratio).toFixed(2)}x faster`;
 }
 
 /** Wrapped text that keeps "3.41e-3" and "7.81 KB" whole: a non-breaking hyphen in exponents, a non-breaking space before units. */

@@ -2,6 +2,7 @@
 // size on disk and gzip size, optionally latency; and the before/after comparison of two
 // models that says plainly when a compression bought no speed.
 
+import { formatPairedRatio } from '../../shared/format.js';
 import { valueCount } from '../model/codes-data.js';
 import { graphOutputFinding } from '../compress/train/output-kind.js';
 import { ModelFileError, ModelIR, type ModelTensor } from '../model/ir.js';
@@ -457,7 +458,7 @@ export async function compareModels(before: string, after: string, opts: Evaluat
         s.push(
           l.withinNoise
             ? `Batch ${l.batch}: latency within noise (${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms p50).`
-            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}${l.pairedRatio !== undefined ? `; ${l.pairedRatio >= 1 ? `${l.pairedRatio.toFixed(2)}x slower` : `${(1 / l.pairedRatio).toFixed(2)}x faster`} in paired calls` : ''}).`,
+            : `Batch ${l.batch}: p50 latency ${l.p50Ms.before.toFixed(3)} -> ${l.p50Ms.after.toFixed(3)} ms (${pct(l.p50Ms.relative)}${l.pairedRatio !== undefined ? `; ${formatPairedRatio(l.pairedRatio)} in paired calls` : ''}).`,
         );
       }
     }

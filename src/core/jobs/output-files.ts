@@ -161,9 +161,13 @@ async function isOriginalsFile(target: string, original: string): Promise<boolea
   return name.startsWith(stem) && (await stat(target)).isFile();
 }
 
+/** A temporary folder's name is always ours (`.prunescope-<hex>.tmp`): nothing else is ever removed as one. */
+export function isOurTempDir(tempDir: string): boolean {
+  return /^\.prunescope-[0-9a-f]+\.tmp$/.test(basename(tempDir));
+}
+
 export async function removeTemp(tempDir: string): Promise<void> {
-  // a temp folder name is always ours (`.prunescope-<hex>.tmp`); refuse anything else
-  if (!/^\.prunescope-[0-9a-f]+\.tmp$/.test(basename(tempDir))) return;
+  if (!isOurTempDir(tempDir)) return;
   await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
 }
 

@@ -102,8 +102,15 @@ export function chooseCandidate<T extends Evaluated>(points: readonly T[], basel
 /** Whether a candidate meets the size / metric part of the budget (at face value). */
 function qualifies(p: Evaluated, baseline: { bytes: number; metric: number }, budget: Budget): boolean {
   if (budget.targetRatio !== undefined) return baseline.bytes / p.bytes >= budget.targetRatio;
-  const floor = baseline.metric * (1 - (budget.maxDrop ?? 0.01));
-  return p.metric >= floor - 1e-9 * Math.abs(floor);
+  return keepsFloor(p.metric, baseline.metric * (1 - (budget.maxDrop ?? 0.01)));
+}
+
+/**
+ * metric >= floor, with a relative 1e-9 of slack: at --max-drop 0 a model whose metric equals the
+ * original's up to float rounding (0.99999999 of it) keeps it.
+ */
+function keepsFloor(metric: number, floor: number): boolean {
+  return metric >= floor - 1e-9 * Math.abs(floor);
 }
 
 /** The choice by size and metric alone among `pool` (undefined when empty). */
@@ -120,15 +127,12 @@ function chooseUncapped<T extends Evaluated>(pool: readonly T[], baseline: { byt
   const maxDrop = budget.maxDrop ?? 0.01;
   const floor = baseline.metric * (1 - maxDrop);
   const z = budget.confidence ?? 0;
-  // a relative 1e-9 of slack: at --max-drop 0 a model whose metric equals the original's up to
-  // float rounding (0.99999999 of it) keeps it
-  const slack = 1e-9 * Math.abs(floor);
-  const ok = pool.filter((p) => p.metric - z * (p.se ?? 0) >= floor - slack).sort(bySize);
+  const ok = pool.filter((p) => keepsFloor(p.metric - z * (p.se ?? 0), floor)).sort(bySize);
   const margin = z > 0 ? ` with ${z} standard error${z === 1 ? '' : 's'} of margin` : '';
   const share = `${((1 - maxDrop) * 100).toFixed(1)}%`;
   if (ok.length > 0) return { chosen: ok[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric${margin}` };
   if (z > 0) {
-    const face = pool.filter((p) => p.metric >= floor - slack).sort(bySize);
+    const face = pool.filter((p) => keepsFloor(p.metric, floor)).sort(bySize);
     if (face.length > 0) {
       return { chosen: face[0], withinBudget: true, reason: `the smallest candidate that keeps >= ${share} of the original's metric at face value (none did${margin}: the data cannot tell a drop this small from noise)` };
     }
