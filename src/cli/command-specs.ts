@@ -220,6 +220,7 @@ export const FACTORIZE = defineCommand({
     energy: { kind: 'number', min: 0, minExclusive: true, max: 1, valueName: 'E', description: "the smallest rank whose σ² sum reaches this share of the total" },
     tensors: { kind: 'string', valueName: 'all|embeddings|dense|NAME,...', defaultText: 'all', description: TENSORS_HELP },
     'min-saving': { kind: 'number', min: -10, max: 1, defaultText: '0.1', description: 'factorize a tensor only when the factors save this share of its parameters' },
+    'no-fold': { kind: 'boolean', description: "keep each table's projection as an op of its own (default: folded into the dense layers that read the table through concatenation only)" },
   },
   rules: [{ anyOf: ['rank', 'energy'], message: 'give --rank R or --energy E (e.g. 0.95)' }, { exclusive: ['rank', 'energy'], message: 'give --rank R or --energy E, not both' }],
   examples: ['prunescope factorize model.onnx --energy 0.9 --tensors embeddings'],

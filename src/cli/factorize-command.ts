@@ -11,6 +11,7 @@ export async function factorizeCommand(argv: string[]): Promise<number> {
     ...(o.energy !== undefined ? { energy: o.energy } : {}),
     ...tensorsSetting(o.tensors),
     ...(o['min-saving'] !== undefined ? { minSaving: o['min-saving'] } : {}),
+    ...(o['no-fold'] ? { fold: false } : {}),
   };
   const tag = o.rank !== undefined ? `rank${o.rank}` : `energy${Math.round(o.energy! * 100)}`;
   return runCompressCommand(o, positionals[0], [{ method: 'factorize', settings }], tag);

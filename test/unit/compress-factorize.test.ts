@@ -222,10 +222,15 @@ test('energy picks the exact rank on a table with known singular values; the fil
   assert.equal(r95.factorized[0].rank, 3);
   assert.ok(Math.abs(r95.factorized[0].energyKept - 29 / 30) < 1e-6);
   assert.ok(Math.abs(r95.factorized[0].relativeError - Math.sqrt(1 / 30)) < 1e-6);
-  const r99 = await factorizeModel(ir, { energy: 0.99, tensors: 'embeddings' });
+  const r99 = await factorizeModel(ir, { energy: 0.99, tensors: 'embeddings', fold: false });
   assert.equal(r99.factorized[0].rank, 4);
   assert.ok(r99.factorized[0].relativeError < 1e-5);
   assert.equal(r99.factorized[0].paramsAfter, 4 * (N + d));
+  assert.equal(r99.factorized[0].foldedInto, undefined);
+  // folded (the default): the Gemm's kernel [12, 32] (transB) takes the projection: [12, 4], no [4, 32]
+  const folded = await factorizeModel(ir, { energy: 0.99, tensors: 'embeddings' });
+  assert.deepEqual(folded.factorized.map((f) => [f.rank, f.paramsAfter, f.foldedInto]), [[4, 4 * N + (4 - 32) * 12, ['w']]]);
+  assert.deepEqual(folded.changes.map((c) => [c.tensor, c.after.map((a) => a.shape)]), [['table', [[N, 4]]], ['w', [[12, 4]]]]);
 
   const ids = BigInt64Array.from([0n, 17n, 1999n, 256n]);
   const run = async (f: string) => {
@@ -241,6 +246,12 @@ test('energy picks the exact rank on a table with known singular values; the fil
   const out4 = path.join(work, 'lowrank-r4.onnx');
   await r99.write(out4);
   assert.ok(maxAbsDiff(want, await run(out4)) < 1e-4);
+  const outFolded = path.join(work, 'lowrank-r4-folded.onnx');
+  await folded.write(outFolded);
+  assert.ok(maxAbsDiff(want, await run(outFolded)) < 1e-4);
+  const foldedIr = await readModel(outFolded);
+  assert.deepEqual(foldedIr.tensors.map((t) => [t.name, t.shape]).sort(), [['c', [12]], ['table_lowrank', [N, 4]], ['w', [12, 4]]]);
+  assert.deepEqual(foldedIr.graph.nodes.map((n) => n.op), ['Gather', 'Gemm']);
   // the Gemm (alpha 0.5, bias, transB=1) at full rank keeps its outputs, with factors stored transposed
   const gemm = await factorizeModel(ir, { rank: 12, tensors: ['w'], minSaving: -10 });
   assert.deepEqual(gemm.factorized.map((f) => [f.tensor, f.rank]), [['w', 12]]);
@@ -296,8 +307,12 @@ test('factorize: skips what it cannot rewrite or gain from, and rejects bad sett
   const fx = await writeTinyFixtures(fixtureDir);
   const ir = await readModel(fx.models.neumf.onnxPath!);
   // [300, 8] at rank 7: 7 * 308 = 2156 parameters instead of 2400, a 10.2% saving
-  const o = await factorizeModel(ir, { rank: 7, tensors: 'embeddings' });
+  const o = await factorizeModel(ir, { rank: 7, tensors: 'embeddings', fold: false });
   assert.deepEqual(o.factorized.map((f) => [f.rank, f.paramsBefore, f.paramsAfter]).slice(0, 1), [[7, 2400, 2156]]);
+  // folded into mlp_dense_0/kernel [16, 16]: 7 x 300 + (7 - 8) x 16 = 2084
+  const of = await factorizeModel(ir, { rank: 7, tensors: 'embeddings' });
+  assert.deepEqual(of.factorized.map((f) => [f.rank, f.paramsBefore, f.paramsAfter, f.foldedInto]).slice(0, 1), [[7, 2400, 2084, ['mlp_dense_0/kernel']]]);
+  await assert.rejects(factorizeModel(ir, { rank: 7, fold: 'yes' as unknown as boolean }), /fold must be true or false, got yes/);
   const o2 = await factorizeModel(ir, { rank: 7, tensors: 'embeddings', minSaving: 0.2 });
   assert.equal(o2.factorized.length, 0);
   assert.ok(o2.skipped.some((s) => s.tensor === 'user_mlp_embedding/embeddings' && /save only 10\.2%/.test(s.reason)), JSON.stringify(o2.skipped));

@@ -28,6 +28,8 @@ import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } f
 import { writeTfjsModel, writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { rankForEnergy } from '../analysis/spectrum.js';
 import { GramAccumulator, svdFromGram, truncatedSvd } from './svd.js';
+import { buildDepGraph } from './graph-deps.js';
+import { Fold, foldIntoKernel, projectionFoldSites } from './fold-projection.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
 export interface FactorizeSettings {
@@ -43,6 +45,11 @@ export interface FactorizeSettings {
    * factors are larger (checks at full rank, experiments).
    */
   minSaving?: number;
+  /**
+   * Fold an embedding table's projection into the dense kernels that read its vectors through
+   * linear plumbing only (fold-projection.ts): no projection op, fewer parameters. Default true.
+   */
+  fold?: boolean;
 }
 
 export interface FactorizedTensor {
@@ -59,9 +66,13 @@ export interface FactorizedTensor {
   relativeError: number;
   paramsBefore: number;
   paramsAfter: number;
-  /** names of the two new tensors, in application order */
+  /** names of the two new tensors, in application order (a folded table: the narrower table and the first kernel that absorbed its projection) */
   factors: [string, string];
   method: string;
+  /** a table whose projection was folded: the kernels that absorbed it */
+  foldedInto?: string[];
+  /** a table whose projection stays an op of its own: why it was not folded (fold on) */
+  notFolded?: string;
 }
 
 export interface FactorizeOutcome extends CompressionOutcome {
@@ -81,6 +92,7 @@ interface Resolved {
   energy?: number;
   tensors: 'embeddings' | 'dense' | 'all' | string[];
   minSaving: number;
+  fold: boolean;
 }
 
 function resolveSettings(ir: ModelIR, s: FactorizeSettings): Resolved {
@@ -93,8 +105,9 @@ function resolveSettings(ir: ModelIR, s: FactorizeSettings): Resolved {
   if (!(typeof minSaving === 'number' && Number.isFinite(minSaving) && minSaving < 1)) bad(`minSaving must be a number below 1, got ${s.minSaving}`);
   const tensors = s.tensors ?? 'all';
   if (!Array.isArray(tensors) && !['embeddings', 'dense', 'all'].includes(tensors)) bad(`tensors must be 'all', 'embeddings', 'dense' or a list of names, got ${String(tensors)}`);
+  if (s.fold !== undefined && typeof s.fold !== 'boolean') bad(`fold must be true or false, got ${String(s.fold)}`);
   const energy = s.energy ?? (s.rank === undefined ? 0.95 : undefined);
-  return { rank: s.rank, energy, tensors, minSaving };
+  return { rank: s.rank, energy, tensors, minSaving, fold: s.fold ?? true };
 }
 
 function f32Bytes(a: Float32Array): Uint8Array {
@@ -300,6 +313,11 @@ interface OnnxSite extends Candidate {
   nodes: Array<{ name: string; op: string; inputs: string[]; outputs: string[]; attrs: Record<string, unknown> }>;
 }
 
+/** The names of an ONNX model's value_info entries (shape hints of intermediate values). */
+function onnxValueInfoNames(ir: ModelIR): string[] {
+  return (nativeOf(ir, ir.path).model.graph?.valueInfo ?? []).map((v) => v.name ?? '').filter((n) => n);
+}
+
 function attrNum(attrs: Record<string, unknown>, name: string, dflt: number): number {
   const v = attrs[name];
   if (typeof v === 'number') return v;
@@ -339,7 +357,24 @@ function onnxSite(ir: ModelIR, t: ModelTensor, realNames: Map<string, number>, o
   return { tensor: t, kind: 'kernel', orientation: orientation!, nodes: users };
 }
 
-function onnxEditFor(site: OnnxSite, f: Factors, names: Set<string>, edit: Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>>): [string, string] {
+type OnnxFactorEdit = Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>>;
+
+/** A table whose projection is folded into the kernels that read it: one Gather of the narrower table gives the lookup's value. */
+function onnxFoldedTableEdit(site: OnnxSite, f: Factors, names: Set<string>, edit: OnnxFactorEdit): string {
+  const t = site.tensor;
+  const aName = uniqueName(`${t.name}_lowrank`, names);
+  const bytes = f.first.data instanceof Float32Array ? f32Bytes(f.first.data) : f.first.data;
+  edit.setInitializers.push({ name: aName, dtype: 'float32', shape: f.first.shape, data: bytes });
+  edit.removeInitializers.push(t.name);
+  for (const nd of site.nodes) {
+    const node: OnnxNodeSpec = { name: uniqueName(`${nd.name}_lowrank`, names), op: 'Gather', inputs: [aName, nd.inputs[1]], outputs: [nd.outputs[0]], attrs: { axis: { i: 0 } } };
+    edit.insertNodes.push({ before: nd.name, node });
+    edit.removeNodes.push(nd.name);
+  }
+  return aName;
+}
+
+function onnxEditFor(site: OnnxSite, f: Factors, names: Set<string>, edit: OnnxFactorEdit): [string, string] {
   const t = site.tensor;
   const aName = uniqueName(site.kind === 'table' ? `${t.name}_lowrank` : `${t.name}_lowrank_a`, names);
   const bName = uniqueName(site.kind === 'table' ? `${t.name}_proj` : `${t.name}_lowrank_b`, names);
@@ -602,10 +637,12 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
 
   const factorized: FactorizedTensor[] = [];
   const changes: TensorChange[] = [];
-  const onnxEdit = { setInitializers: [], removeInitializers: [], insertNodes: [], removeNodes: [] } as Required<
-    Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitializers' | 'insertNodes' | 'removeNodes'>
-  >;
+  const onnxEdit: OnnxFactorEdit = { setInitializers: [], removeInitializers: [], insertNodes: [], removeNodes: [] };
   const tfjsWeights: NonNullable<TfjsModelEdit['setWeights']> = [];
+  // folding tables' projections into the kernels that read them: the walks see the model as read
+  const depGraph = st.fold && candidates.some((c) => c.kind === 'table') ? buildDepGraph(ir) : undefined;
+  const busy = new Set(candidates.map((c) => c.tensor.name));
+  const foldsByKernel = new Map<string, { kernel: ModelTensor; folds: Fold[] }>();
   let done = 0;
   for (const c of candidates) {
     signal?.throwIfAborted();
@@ -619,9 +656,32 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
     }
     const [m, n] = t.shape;
     let factorNames: [string, string];
-    if (ir.format === 'onnx') {
+    const sites = depGraph && c.kind === 'table' ? projectionFoldSites(depGraph, t.name, busy) : undefined;
+    const firstCount = f.first.shape[0] * f.first.shape[1];
+    const secondCount = f.second.shape[0] * f.second.shape[1];
+    let paramsAfter = firstCount + secondCount;
+    const extra: Pick<FactorizedTensor, 'foldedInto' | 'notFolded'> = {};
+    if (sites && !('skip' in sites)) {
+      const proj = await factorValues(f.second, `${t.name} projection`);
+      for (const site of sites) {
+        const entry = foldsByKernel.get(site.kernel.name) ?? { kernel: site.kernel, folds: [] };
+        entry.folds.push({ axis: site.axis, offset: site.offset, width: site.width, rank: f.rank, proj });
+        foldsByKernel.set(site.kernel.name, entry);
+      }
+      // no projection; each kernel's slice of d rows became r rows
+      paramsAfter = firstCount + sites.reduce((p, x) => p + (f.rank - x.width) * x.kernel.shape[1 - x.axis], 0);
+      extra.foldedInto = sites.map((x) => x.kernel.name);
+      if (ir.format === 'onnx') factorNames = [onnxFoldedTableEdit(c as OnnxSite, f, names, onnxEdit), sites[0].kernel.name];
+      else {
+        ((c as Candidate & { layer: Json }).layer.config as Json).output_dim = f.rank;
+        tfjsWeights.push({ name: t.name, dtype: 'float32', shape: f.first.shape, data: await factorValues(f.first, t.name) });
+        factorNames = [t.name, sites[0].kernel.name];
+      }
+    } else if (ir.format === 'onnx') {
+      if (sites) extra.notFolded = sites.skip;
       factorNames = onnxEditFor(c as OnnxSite, f, names, onnxEdit);
     } else {
+      if (sites) extra.notFolded = sites.skip;
       const layer = (c as Candidate & { layer: Json }).layer;
       if (c.kind === 'table') {
         const proj = tfjsSplitEmbedding(keras!, layer, f.rank, n, names);
@@ -637,9 +697,6 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
         factorNames = [aWeight, t.name];
       }
     }
-    const firstCount = f.first.shape[0] * f.first.shape[1];
-    const secondCount = f.second.shape[0] * f.second.shape[1];
-    const paramsAfter = firstCount + secondCount;
     factorized.push({
       tensor: t.name,
       kind: c.kind,
@@ -652,23 +709,39 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
       paramsAfter,
       factors: factorNames,
       method: f.method,
+      ...extra,
     });
     changes.push({
       tensor: t.name,
       action:
         `factorized to rank ${f.rank} of ${Math.min(m, n)} (energy kept ${(f.energyKept * 100).toFixed(2)}%, ` +
-        `relative error ${f.relativeError.toPrecision(3)})`,
+        `relative error ${f.relativeError.toPrecision(3)})` +
+        (extra.foldedInto ? `; its projection folded into ${extra.foldedInto.join(', ')}` : ''),
       before: { shape: [m, n], dtype: t.dtype, bytes: t.storage.byteLength },
-      after: [
-        { name: factorNames[0], shape: f.first.shape, dtype: 'float32' as DType, bytes: firstCount * 4 },
-        { name: factorNames[1], shape: f.second.shape, dtype: 'float32' as DType, bytes: secondCount * 4 },
-      ],
+      after: extra.foldedInto
+        ? [{ name: factorNames[0], shape: f.first.shape, dtype: 'float32' as DType, bytes: firstCount * 4 }]
+        : [
+            { name: factorNames[0], shape: f.first.shape, dtype: 'float32' as DType, bytes: firstCount * 4 },
+            { name: factorNames[1], shape: f.second.shape, dtype: 'float32' as DType, bytes: secondCount * 4 },
+          ],
+    });
+  }
+  for (const { kernel, folds } of foldsByKernel.values()) {
+    signal?.throwIfAborted();
+    const folded = foldIntoKernel(await readTensorFloat32(kernel), [kernel.shape[0], kernel.shape[1]], folds);
+    if (ir.format === 'onnx') onnxEdit.setInitializers.push({ name: kernel.name, dtype: 'float32', shape: folded.shape, data: f32Bytes(folded.values) });
+    else tfjsWeights.push({ name: kernel.name, dtype: 'float32', shape: folded.shape, data: folded.values });
+    changes.push({
+      tensor: kernel.name,
+      action: `absorbed the projection of ${folds.length === 1 ? 'a factorized table' : `${folds.length} factorized tables`}`,
+      before: { shape: kernel.shape.slice(), dtype: kernel.dtype, bytes: kernel.storage.byteLength },
+      after: [{ name: kernel.name, shape: folded.shape, dtype: 'float32' as DType, bytes: folded.values.length * 4 }],
     });
   }
   ctx.onProgress?.(1, 'factorized');
 
   const notes = factorizeNotes(factorized, skipped, ir);
-  const resolvedSettings: Record<string, unknown> = { tensors: st.tensors, minSaving: st.minSaving };
+  const resolvedSettings: Record<string, unknown> = { tensors: st.tensors, minSaving: st.minSaving, fold: st.fold };
   if (st.rank !== undefined) resolvedSettings.rank = st.rank;
   if (st.energy !== undefined) resolvedSettings.energy = st.energy;
   const topo = topology;
@@ -687,7 +760,9 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
           // factors go there anyway (protobuf caps a file at 2 GB)
           const newBytes = onnxEdit.setInitializers.reduce((n, t) => n + t.data.byteLength, 0);
           const external = ir.files.some((f) => f.kind === 'external-data') || newBytes > EXTERNAL_DATA_BYTES;
-          await writeEditedOnnxModel(ir, onnxEdit, outPath, external ? { externalData: { fileName: `${path.basename(outPath)}.data`, minBytes: 1024 } } : undefined);
+          // a folded table narrows the values between it and the kernels: their shape hints go (ORT infers them)
+          const edit: OnnxGraphEdit = foldsByKernel.size ? { ...onnxEdit, dropValueInfo: onnxValueInfoNames(ir) } : onnxEdit;
+          await writeEditedOnnxModel(ir, edit, outPath, external ? { externalData: { fileName: `${path.basename(outPath)}.data`, minBytes: 1024 } } : undefined);
         }
       } else if (factorized.length === 0) await writeTfjsModel(ir, outPath);
       else await writeEditedTfjsModel(ir, { topology: topo, setWeights: tfjsWeights }, outPath);
@@ -719,12 +794,22 @@ function factorizeNotes(done: FactorizedTensor[], skipped: Array<{ tensor: strin
           `fixed cost outweighs the saving: expect lower latency only from large layers at low rank.`,
       );
     }
-    if (tables.length) {
+    const folded = tables.filter((f) => f.foldedInto);
+    const projected = tables.filter((f) => !f.foldedInto);
+    if (folded.length) {
       notes.push(
-        'Each factorized embedding table is a narrower lookup followed by a projection (r x d ' +
+        `The projection of ${folded.map((f) => `${f.tensor} (rank ${f.rank})`).join(', ')} was folded into the dense layer(s) that read the table's ` +
+          `vectors (${[...new Set(folded.flatMap((f) => f.foldedInto!))].join(', ')}): the lookup returns r values and the kernel takes r rows ` +
+          'instead of d, so there is no projection op and fewer parameters; the model computes the same function.',
+      );
+    }
+    if (projected.length) {
+      notes.push(
+        `${folded.length ? 'The other factorized tables are' : 'Each factorized embedding table is'} a narrower lookup followed by a projection (r x d ` +
           'multiply-adds per looked-up id): the file and the memory shrink, but latency does not ' +
           'improve: the gather moves fewer bytes while the projection adds one more op, which on ' +
-          'small models makes a batch slightly slower.',
+          'small models makes a batch slightly slower.' +
+          (projected.some((f) => f.notFolded) ? ` Not folded: ${projected.filter((f) => f.notFolded).map((f) => `${f.tensor} (${f.notFolded})`).join('; ')}.` : ''),
       );
     }
     const approx = done.filter((f) => f.method === 'randomized-svd');

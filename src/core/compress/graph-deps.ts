@@ -66,6 +66,13 @@ export interface ChannelGroup {
    * act(bias_j) * W_next[row j] to that consumer's bias. Undefined when that does not apply.
    */
   compensation?: { bias: string; acts: string[]; consumers: Array<{ kernel: string; axis: number; offset: number; bias?: string }> };
+  /**
+   * True when the group is its first source alone and every path from it to the consumer kernels
+   * is linear and adds nothing: Identity-like ops, concatenation on the channel axis, a
+   * one-position Flatten. The consumers' rows for these channels then see the channels only
+   * through a matrix product, and can absorb a linear map of them (fold-projection.ts).
+   */
+  linear: boolean;
 }
 
 const UNARY = new Set(['Relu', 'Sigmoid', 'Tanh', 'Identity', 'Dropout', 'Activation', 'LeakyRelu', 'Elu', 'Softplus']);
@@ -415,6 +422,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
   /** values computed from a field stack this group's channels entered */
   const stackDerived = new Set<string>();
   let simple = true; // one source, unary-only paths to consumers: bias compensation applies
+  let linear = true; // no activation, constant, coupling or reduction between the source and its consumers
   const comp: NonNullable<ChannelGroup['compensation']> = { bias: '', acts: [], consumers: [] };
   const W = first.width;
   const addSlice = (s: ParamSlice): void => {
@@ -474,6 +482,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
         };
         const couple = (other: string): void => {
           simple = false;
+          linear = false;
           // another function of the same stacked channels (the FM's sum squared minus the sum of
           // squares): the walk reaches it from the stack too
           if (stackDerived.has(other)) return;
@@ -485,10 +494,14 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
         };
         if (UNARY.has(n.op)) {
           const act = n.op === 'Activation' ? String(n.attrs.activation ?? 'linear') : n.op;
-          push(n.outputs[0], cur.offset, act === 'linear' || act === 'Identity' || act === 'Dropout' ? undefined : act);
+          const identity = act === 'linear' || act === 'Identity' || act === 'Dropout';
+          if (!identity) linear = false;
+          push(n.outputs[0], cur.offset, identity ? undefined : act);
           continue;
         }
         if (ir.format === 'onnx') {
+          const linearOp = n.op === 'Concat' || n.op === 'MatMul' || n.op === 'Gemm';
+          if (!linearOp) linear = false;
           if (n.op === 'Unsqueeze' && cur.stack === undefined && n.inputs[0] === cur.value) {
             const axes = nodeAxes(g, n);
             const readers = g.consumers.get(n.outputs[0]) ?? [];
@@ -581,6 +594,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           }
           refuse(ir, `cannot follow the channels of ${first.node} through ${where}`);
         } else {
+          if (n.op !== 'Flatten' && n.op !== 'Concatenate' && n.op !== 'Dense') linear = false;
           if (n.op === 'Flatten') {
             const s = tfjsShape(g, cur.value);
             if (!s || s.slice(0, -1).reduce((a, b) => a * b, 1) !== 1) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: it flattens more than one position`);
@@ -627,7 +641,9 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
       }
     }
   }
-  const group: ChannelGroup = { sources, width: W, slices };
+  // the first source's own bias or activation comes before the consumers too
+  if (sources.length !== 1 || slices.some((x) => x.kind === 'bias') || (first.kind === 'neurons' && unaryChain(g, first)?.length !== 0)) linear = false;
+  const group: ChannelGroup = { sources, width: W, slices, linear };
   if (simple && sources.length === 1 && first.kind === 'neurons') {
     // activation chain from the source to its consumers: the same on every path when the
     // only ops between are unary (recompute along the single path)

@@ -517,6 +517,7 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
       energy: fraction('Keep the smallest rank whose σ² sum reaches this share of the total; default 0.95 when no rank is given.', { exclusiveMin: true }),
       tensors: tensorsOrNames(['all', 'embeddings', 'dense'], "'all' (embedding tables and dense kernels), 'embeddings', 'dense'", 'all'),
       minSaving: { kind: 'number', max: 1, exclusiveMax: true, default: 0.1, description: 'Factorize a tensor only when the factors save at least this share of its parameters (negative: even when larger).' },
+      fold: { kind: 'boolean', default: true, description: "Fold a factorized table's projection into the dense layers that read its vectors through concatenation only (no projection op, fewer parameters); off: the projection stays an op of its own." },
     },
   },
   distill: {

@@ -452,7 +452,7 @@ async function columnPlan(
     } catch {
       // channels that cannot be followed past some op: the table's own columns still can be zeroed
       const t = chosen.get(src.tensor)!;
-      group = { sources: [src], width: src.width, slices: [{ tensor: src.tensor, axis: t.shape.length - 1, offset: 0, width: src.width, kind: 'producer' }] };
+      group = { sources: [src], width: src.width, slices: [{ tensor: src.tensor, axis: t.shape.length - 1, offset: 0, width: src.width, kind: 'producer' }], linear: false };
     }
     for (const s of group.sources) claimed.add(s.tensor);
     const members = group.sources.filter((s) => chosen.has(s.tensor)).map((s) => chosen.get(s.tensor)!);
