@@ -9,6 +9,8 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { scoreModel } from '../../src/core/eval/evaluate.js';
 import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import { pytorchExports, sampleFeeds } from '../fixtures/pytorch/exports.js';
+import * as ort from 'onnxruntime-node';
 
 const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-fold-'));
@@ -104,3 +106,39 @@ for (const kind of ['neumf', 'two-tower', 'deepfm'] as const) {
     });
   }
 }
+
+test('PyTorch exports (Gemm with transB, logits out): folded factorizations score as unfolded ones; the NeuMF MLP tables fold into the first Gemm', async (t) => {
+  const ex = pytorchExports();
+  if (!ex) return t.skip('PyTorch is not installed');
+  const run = async (file: string, feeds: Record<string, ort.Tensor>): Promise<Float32Array> => {
+    const s = await ort.InferenceSession.create(file, { logSeverityLevel: 3 });
+    try {
+      return Float32Array.from((await s.run(feeds))[s.outputNames[0]].data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  const seen: string[] = [];
+  for (const m of ex.models) {
+    const src = path.join(ex.dir, m.file);
+    const ir = await readModel(src);
+    const folded = await factorizeModel(ir, { tensors: 'embeddings', rank: 4 });
+    const plain = await factorizeModel(ir, { tensors: 'embeddings', rank: 4, fold: false });
+    const a = path.join(work, `pt-folded-${m.file}`);
+    const b = path.join(work, `pt-plain-${m.file}`);
+    await folded.write(a);
+    await plain.write(b);
+    const feeds = sampleFeeds(m);
+    const d = maxAbsDiff(await run(a, feeds), await run(b, feeds));
+    assert.ok(d < 1e-4, `${m.file}: max |logit diff| ${d}`);
+    for (const f of folded.factorized.filter((x) => x.foldedInto)) {
+      seen.push(`${f.tensor} -> ${f.foldedInto!.join(',')}`);
+      // a Gemm with transB stores [out, in]: the columns of the folded block shrink
+      const k = (await readModel(a)).tensors.find((x) => x.name === f.foldedInto![0])!;
+      const before = ir.tensors.find((x) => x.name === f.foldedInto![0])!;
+      assert.ok(k.shape[0] * k.shape[1] < before.shape[0] * before.shape[1], `${k.name} [${before.shape}] -> [${k.shape}]`);
+    }
+    assert.ok(fs.statSync(a).size <= fs.statSync(b).size, m.file);
+  }
+  assert.ok(seen.includes('embed_user_MLP.weight -> MLP_layers.0.weight') && seen.includes('embed_item_MLP.weight -> MLP_layers.0.weight'), seen.join('; '));
+});
