@@ -53,8 +53,8 @@ test("every method's defaults are filled in", () => {
     verify: true,
     verifyRows: 256,
   });
-  assert.deepEqual(settings('factorize', {}), { tensors: 'all', minSaving: 0.1 });
-  assert.deepEqual(settings('factorize', undefined), { tensors: 'all', minSaving: 0.1 });
+  assert.deepEqual(settings('factorize', {}), { tensors: 'all', minSaving: 0.1, fold: true });
+  assert.deepEqual(settings('factorize', undefined), { tensors: 'all', minSaving: 0.1, fold: true });
   assert.deepEqual(settings('distill', { data: 'd.csv' }), { data: 'd.csv', epochs: 8, lr: 0.005, alpha: 0.7, temperature: 1, ...TRAINING_DEFAULTS });
   assert.deepEqual(settings('finetune', { data: 'd.csv' }), { data: 'd.csv', epochs: 2, lr: 0.001, ...TRAINING_DEFAULTS });
   assert.deepEqual(settings('finetune', { data: 'd.csv', samplePruning: { keep: 0.5 } }).samplePruning, { keep: 0.5, by: 'loss', warmupEpochs: 1 });
@@ -75,7 +75,7 @@ test('an unknown key is an error naming the known keys (and the likely one)', ()
     { path: 'sparsty', message: 'unknown setting "sparsty", did you mean "sparsity"? (known: sparsity, scope, perLayer, tensors, granularity)' },
     { path: 'sparsity', message: 'is required (a number in [0, 1])' },
   ]);
-  assert.deepEqual(problems('factorize', { colour: 'red' }), [{ path: 'colour', message: 'unknown setting "colour" (known: rank, energy, tensors, minSaving)' }]);
+  assert.deepEqual(problems('factorize', { colour: 'red' }), [{ path: 'colour', message: 'unknown setting "colour" (known: rank, energy, tensors, minSaving, fold)' }]);
   assert.deepEqual(problems('finetune', { data: 'd.csv', gradual: { prune: { sparsity: 0.5, scop: 'layer' }, rampEpochs: 0 } }), [
     { path: 'gradual.prune.scop', message: 'unknown setting "scop", did you mean "scope"? (known: sparsity, scope, perLayer, tensors, granularity)' },
   ]);
@@ -95,7 +95,7 @@ test('numbers out of range, non-integers and wrong types name the setting and th
   assert.deepEqual(problems('distill', { data: 'd.csv', hidden: [32, 0] }), [{ path: 'hidden[1]', message: 'must be an integer >= 1, got 0' }]);
   assert.deepEqual(problems('prune-rows', { sparsity: 0.5, importance: { counts: [1, -2] } }), [{ path: 'importance.counts[1]', message: 'must be a number >= 0, got -2' }]);
   assert.deepEqual(problems('distill', { data: '' }), [{ path: 'data', message: 'must be a non-empty string, got ""' }]);
-  assert.deepEqual(problems('factorize', 3), [{ path: '', message: 'must be an object { rank, energy, tensors, minSaving }, got 3' }]);
+  assert.deepEqual(problems('factorize', 3), [{ path: '', message: 'must be an object { rank, energy, tensors, minSaving, fold }, got 3' }]);
 });
 
 test('a wrong choice lists the choices', () => {
