@@ -5,6 +5,7 @@
 import { hiDpiCanvas } from './canvas.js';
 import type { HeatmapTiles } from '../src/shared/report.js';
 import { viridis } from './colormap.js';
+import { cellSpan } from '../src/shared/format.js';
 
 export interface HeatmapView {
   element: HTMLElement;
@@ -14,7 +15,8 @@ export interface HeatmapView {
   fullImage(): HTMLCanvasElement;
 }
 
-export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', describe: (row: number, col: number, text: string) => void): HeatmapView {
+/** `dims`: the matrix' rows and columns, when known (the last cells are cut to them). */
+export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', describe: (row: number, col: number, text: string) => void, dims?: readonly [number, number]): HeatmapView {
   const src = document.createElement('canvas');
   src.width = tiles.cols;
   src.height = tiles.rows;
@@ -109,7 +111,7 @@ export function zoomableHeatmap(tiles: HeatmapTiles, scale: 'linear' | 'log', de
     const i = row * tiles.cols + col;
     const r0 = row * tiles.cellRows;
     const c0 = col * tiles.cellCols;
-    describe(row, col, `rows ${r0}–${r0 + tiles.cellRows - 1}, cols ${c0}–${c0 + tiles.cellCols - 1}: mean |w| ${fmt(tiles.meanAbs[i])}, exact zeros ${(tiles.zeroFrac[i] * 100).toFixed(1)}%`);
+    describe(row, col, `${cellSpan('row', r0, tiles.cellRows, dims?.[0])}, ${cellSpan('col', c0, tiles.cellCols, dims?.[1])}: mean |w| ${fmt(tiles.meanAbs[i])}, exact zeros ${(tiles.zeroFrac[i] * 100).toFixed(1)}%`);
   });
   canvas.addEventListener('keydown', (e) => {
     if (e.key === '+' || e.key === '=') setZoom(zoom * 1.5);

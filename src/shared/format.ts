@@ -55,3 +55,9 @@ export function fileName(p: string): string {
 export function formatPairedRatio(ratio: number): string {
   return ratio >= 1 ? `${ratio.toFixed(2)}x slower` : `${(1 / ratio).toFixed(2)}x faster`;
 }
+
+/** A heatmap cell's extent on one axis: "row 3" for one, "rows 0–7" for several; a cell past the matrix' edge ends at it. */
+export function cellSpan(what: 'row' | 'col', first: number, perCell: number, total?: number): string {
+  const last = Math.min(first + perCell, total ?? Number.POSITIVE_INFINITY) - 1;
+  return last <= first ? `${what} ${first}` : `${what}s ${first}–${last}`;
+}

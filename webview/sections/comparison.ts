@@ -83,7 +83,7 @@ export const comparisonSection = {
     const changes = c.changes.length
       ? html`<h3>What changed (${c.changes.length} tensor${c.changes.length === 1 ? '' : 's'})</h3>
           <div class="scroll"><table class="layers changes">
-            <tr>${['tensor', 'change', 'before', 'after'].map((h) => html`<th>${h}</th>`)}</tr>
+            <tr>${['tensor', 'change', 'before', 'after'].map((h, i) => html`<th class=${i >= 2 ? 'num' : ''}>${h}</th>`)}</tr>
             ${c.changes.slice(0, 200).map((ch) => html`<tr>
               <td>${ch.tensor}</td><td>${unbroken(ch.action)}</td>
               <td class="num">[${ch.beforeShape.join('×')}] ${formatBytes(ch.beforeBytes)}</td>

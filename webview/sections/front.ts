@@ -94,7 +94,7 @@ function table(s: PanelState, plan: PlanView): TemplateResult {
   const lat = plan.front.some((p) => p.latency);
   const expected = plan.chooseBy === 'expected';
   return html`<div class="scroll front-table"><table class="layers">
-    <tr><th></th><th>ratio</th><th>size</th><th>${m}</th><th title=${expected ? 'expected share kept: what the search chose by' : 'share of the original kept'}>${expected ? 'exp. kept' : 'kept'}</th>${expected ? html`<th title="the measured metric / the original's, same users">measured</th>` : nothing}${held ? html`<th>held out</th>` : nothing}${lat ? html`<th>latency</th>` : nothing}<th>kind</th></tr>
+    <tr><th></th><th class="num">ratio</th><th class="num">size</th><th class="num">${m}</th><th class="num" title=${expected ? 'expected share kept: what the search chose by' : 'share of the original kept'}>${expected ? 'exp. kept' : 'kept'}</th>${expected ? html`<th class="num" title="the measured metric / the original's, same users">measured</th>` : nothing}${held ? html`<th class="num">held out</th>` : nothing}${lat ? html`<th class="num">latency</th>` : nothing}<th>kind</th></tr>
     ${plan.front.map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
         @click=${() => write(p)} @keydown=${(e: KeyboardEvent) => (e.key === 'Enter' ? write(p) : undefined)}>
       <td>${p.id === plan.chosen.id ? '*' : ''}${s.writing === p.id ? '…' : ''}</td>

@@ -65,7 +65,7 @@ export const layersSection = {
       'layers',
       'Layers',
       html`<div class="scroll"><table class="layers">
-        <tr>${COLS.map(([key, label]) => html`<th role="button" tabindex="0" aria-sort=${s.sortKey === key ? (s.sortDesc ? 'descending' : 'ascending') : 'none'} @click=${() => sortBy(key)} @keydown=${onKey(() => sortBy(key))}>${label + (s.sortKey === key ? (s.sortDesc ? ' ▾' : ' ▴') : '')}</th>`)}</tr>
+        <tr>${COLS.map(([key, label], i) => html`<th class=${i >= 4 ? 'num' : ''} role="button" tabindex="0" aria-sort=${s.sortKey === key ? (s.sortDesc ? 'descending' : 'ascending') : 'none'} @click=${() => sortBy(key)} @keydown=${onKey(() => sortBy(key))}>${label + (s.sortKey === key ? (s.sortDesc ? ' ▾' : ' ▴') : '')}</th>`)}</tr>
         ${rows.map((row) => {
           const pick = () => selectLayer(getState(), row.name);
           return html`<tr class=${row.name === selectedLayer ? 'selected' : ''} tabindex="0" @click=${pick} @keydown=${onKey(pick)}>${COLS.map(([, , f], i) => html`<td class=${i >= 4 ? 'num' : ''}>${f(row)}</td>`)}</tr>`;

@@ -22,7 +22,7 @@ function heatmapPart(s: PanelState, t: TensorReport, safe: string): TemplateResu
   const tip = document.createElement('div');
   tip.className = 'muted tip';
   tip.textContent = `${t.tiles.rows}×${t.tiles.cols} cells of ${t.tiles.cellRows}×${t.tiles.cellCols} weights · wheel or +/− to zoom, drag to pan, hover for values`;
-  const view = zoomableHeatmap(t.tiles, s.heatScale, (_r, _c, text) => (tip.textContent = text));
+  const view = zoomableHeatmap(t.tiles, s.heatScale, (_r, _c, text) => (tip.textContent = text), t.shape.length === 2 ? [t.shape[0], t.shape[1]] : undefined);
   const toggle = () => {
     const heatScale = s.heatScale === 'linear' ? 'log' : 'linear';
     saveState({ selected: s.selected, heatScale, overlay: s.overlay });

@@ -1,0 +1,19 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cellSpan, formatPairedRatio } from '../../src/shared/format.js';
+
+test('cellSpan: one index alone, a range otherwise, cut at the matrix edge', () => {
+  assert.equal(cellSpan('col', 3, 1, 32), 'col 3');
+  assert.equal(cellSpan('row', 0, 8, 943), 'rows 0–7');
+  // 943 rows in cells of 8: the last cell holds rows 936-942
+  assert.equal(cellSpan('row', 936, 8, 943), 'rows 936–942');
+  // a last cell of one row
+  assert.equal(cellSpan('row', 942, 4, 943), 'row 942');
+  // the size unknown (a tensor that is not a matrix): the cell's own extent
+  assert.equal(cellSpan('col', 4, 4), 'cols 4–7');
+});
+
+test('formatPairedRatio names the direction', () => {
+  assert.equal(formatPairedRatio(2.1), '2.10x slower');
+  assert.equal(formatPairedRatio(0.8), '1.25x faster');
+});
