@@ -61,3 +61,27 @@ export function cellSpan(what: 'row' | 'col', first: number, perCell: number, to
   const last = Math.min(first + perCell, total ?? Number.POSITIVE_INFINITY) - 1;
   return last <= first ? `${what} ${first}` : `${what}s ${first}–${last}`;
 }
+
+/** One setting's value, short: lists of more than two names become "N names". */
+function shortValue(v: unknown): string {
+  if (Array.isArray(v)) return v.length > 2 ? `${v.length} names` : v.map((x) => shortValue(x)).join(', ');
+  if (v !== null && typeof v === 'object') return '{…}';
+  return String(v);
+}
+
+/**
+ * A job's settings for a one-line header: "energy 0.9, tensors embeddings", or for a recipe of
+ * several steps "factorize (energy 0.8, tensors user_mlp) → quantize (dtype int4, tensors 3 names)".
+ */
+export function describeSettings(settings: Record<string, unknown>): string {
+  const one = (st: Record<string, unknown>) =>
+    Object.entries(st)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k} ${shortValue(v)}`)
+      .join(', ');
+  const steps = settings.steps;
+  if (Array.isArray(steps) && steps.every((x) => x !== null && typeof x === 'object' && typeof (x as { method?: unknown }).method === 'string')) {
+    return (steps as Array<{ method: string; settings?: Record<string, unknown> }>).map((x) => `${x.method} (${one(x.settings ?? {})})`).join(' → ');
+  }
+  return one(settings);
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cellSpan, formatPairedRatio } from '../../src/shared/format.js';
+import { cellSpan, describeSettings, formatPairedRatio } from '../../src/shared/format.js';
 
 test('cellSpan: one index alone, a range otherwise, cut at the matrix edge', () => {
   assert.equal(cellSpan('col', 3, 1, 32), 'col 3');
@@ -16,4 +16,16 @@ test('cellSpan: one index alone, a range otherwise, cut at the matrix edge', () 
 test('formatPairedRatio names the direction', () => {
   assert.equal(formatPairedRatio(2.1), '2.10x slower');
   assert.equal(formatPairedRatio(0.8), '1.25x faster');
+});
+
+test('describeSettings: one method plainly, a recipe as its steps with long lists counted', () => {
+  assert.equal(describeSettings({}), '');
+  assert.equal(describeSettings({ energy: 0.9, tensors: 'embeddings' }), 'energy 0.9, tensors embeddings');
+  assert.equal(
+    describeSettings({ steps: [
+      { method: 'factorize', settings: { tensors: ['user_mlp'], energy: 0.8 } },
+      { method: 'quantize', settings: { dtype: 'int4', tensors: ['a', 'b', 'c'], scales: 'column' } },
+    ] }),
+    'factorize (tensors user_mlp, energy 0.8) → quantize (dtype int4, tensors 3 names, scales column)',
+  );
 });

@@ -3,7 +3,7 @@
 
 import { html, nothing, type TemplateResult } from 'lit';
 import type { CompressJobResult } from '../../src/shared/protocol.js';
-import { fileName, formatBytes, formatCount, formatMs, formatPairedRatio } from '../../src/shared/format.js';
+import { fileName, formatBytes, formatCount, formatMs, formatPairedRatio, describeSettings } from '../../src/shared/format.js';
 import { update, type PanelState } from '../store.js';
 import { isStatic, post } from '../host.js';
 import { button, cssProps, sectionView } from '../ui.js';
@@ -77,7 +77,7 @@ export const comparisonSection = {
     const c = s.comparison;
     if (!c) return nothing;
     const v = c.comparison;
-    const settings = Object.keys(c.settings).length ? JSON.stringify(c.settings) : '';
+    const settings = describeSettings(c.settings);
     // a method's own size line repeats the comparison's measured one
     const said = [...v.summary, ...c.notes.filter((n) => !(n.startsWith('Size on disk') && v.summary.some((x) => x.startsWith('Size on disk'))))];
     const changes = c.changes.length
@@ -98,7 +98,9 @@ export const comparisonSection = {
       ${said.length ? html`<ul class="notes">${said.map((x) => html`<li>${x}</li>`)}</ul>` : nothing}
       ${changes}`;
     const tools = [viewSwitch(s, c), !isStatic && c.method !== 'compare' ? button('Reveal Output', () => post({ type: 'revealOutput' }), { secondary: true }) : nothing];
-    return sectionView('comparison', c.method === 'compare' ? 'Comparison' : `Before / after: ${c.method}`, body, tools);
+    // a recipe's methods, each once ("factorize + quantize", not "factorize + quantize + quantize")
+    const methods = [...new Set(c.method.split(' + '))].join(' + ');
+    return sectionView('comparison', c.method === 'compare' ? 'Comparison' : `Before / after: ${methods}`, body, tools);
   },
 };
 
