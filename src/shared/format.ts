@@ -85,3 +85,12 @@ export function describeSettings(settings: Record<string, unknown>): string {
   }
   return one(settings);
 }
+
+/** An ISO timestamp (UTC, as run records store it) in the viewer's local time: "2026-12-07 16:05" (with seconds: "16:05:09"). */
+export function localTime(iso: string, seconds = false): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number) => String(n).padStart(2, '0');
+  const hm = `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ''}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${hm}`;
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cellSpan, describeSettings, formatPairedRatio } from '../../src/shared/format.js';
+import { cellSpan, describeSettings, formatPairedRatio, localTime } from '../../src/shared/format.js';
 
 test('cellSpan: one index alone, a range otherwise, cut at the matrix edge', () => {
   assert.equal(cellSpan('col', 3, 1, 32), 'col 3');
@@ -28,4 +28,20 @@ test('describeSettings: one method plainly, a recipe as its steps with long list
     ] }),
     'factorize (tensors user_mlp, energy 0.8) → quantize (dtype int4, tensors 3 names, scales column)',
   );
+});
+
+test('localTime: a stored UTC timestamp in the viewer time zone', () => {
+  const before = process.env.TZ;
+  try {
+    process.env.TZ = 'UTC';
+    assert.equal(localTime('2026-12-07T16:05:09.123Z'), '2026-12-07 16:05');
+    assert.equal(localTime('2026-12-07T16:05:09.123Z', true), '2026-12-07 16:05:09');
+    process.env.TZ = 'Asia/Tokyo';
+    // UTC+9: the next day
+    assert.equal(localTime('2026-12-07T16:05:09.123Z'), '2026-12-08 01:05');
+    assert.equal(localTime('not a date'), 'not a date');
+  } finally {
+    if (before === undefined) delete process.env.TZ;
+    else process.env.TZ = before;
+  }
 });

@@ -3,7 +3,7 @@
 
 import { html, nothing, type TemplateResult } from 'lit';
 import type { RunRecord } from '../../src/shared/protocol.js';
-import { fileName, formatBytes, formatCount, formatPct } from '../../src/shared/format.js';
+import { fileName, formatBytes, formatCount, formatPct, localTime } from '../../src/shared/format.js';
 import { update, type PanelState } from '../store.js';
 import { interactiveScatter, scatterChart, type ScatterPoint } from '../scatter.js';
 import { compareTable, latencyRow, type CompareRow } from './comparison.js';
@@ -54,9 +54,9 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
   const pts: ScatterPoint[] = [];
   runs.forEach((r, i) => {
     const color = PALETTE[i % PALETTE.length];
-    if (r.front?.length) for (const p of r.front) pts.push({ x: p.bytes, y: p.kept * 100, color, series: i, tip: `${r.title} (${r.startedAt.slice(0, 16)})\n${formatBytes(p.bytes)} · kept ${formatPct(p.kept)}\n${p.label}` });
+    if (r.front?.length) for (const p of r.front) pts.push({ x: p.bytes, y: p.kept * 100, color, series: i, tip: `${r.title} (${localTime(r.startedAt)})\n${formatBytes(p.bytes)} · kept ${formatPct(p.kept)}\n${p.label}` });
     const k = kept(r);
-    if (k !== undefined) pts.push({ x: r.bytes.after, y: k.share * 100, color, ring: true, series: r.front?.length ? undefined : i, tip: `${r.title} (${r.startedAt.slice(0, 16)}): output\n${formatBytes(r.bytes.after)} · kept ${formatPct(k.share)} of ${k.metric}` });
+    if (k !== undefined) pts.push({ x: r.bytes.after, y: k.share * 100, color, ring: true, series: r.front?.length ? undefined : i, tip: `${r.title} (${localTime(r.startedAt)}): output\n${formatBytes(r.bytes.after)} · kept ${formatPct(k.share)} of ${k.metric}` });
   });
   if (!pts.length) return undefined;
   const base = runs[0].bytes.before;
@@ -73,7 +73,7 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
     yFormat: (v) => `${v.toFixed(ySpan(pts) < 4 ? 1 : 0)}%`,
     refY: 100,
     // the time first: a long title is cut at the legend's edge, and runs of one method differ by their time
-    series: runs.map((r, i) => ({ name: `${r.startedAt.slice(5, 16).replace('T', ' ')} ${r.title}`, color: PALETTE[i % PALETTE.length] })),
+    series: runs.map((r, i) => ({ name: `${localTime(r.startedAt).slice(5)} ${r.title}`, color: PALETTE[i % PALETTE.length] })),
   });
   return { element: interactiveScatter(view, (i) => pts[i].tip), canvas: view.canvas };
 }
@@ -81,7 +81,7 @@ function chart(runs: RunRecord[]): { element: HTMLElement; canvas: HTMLCanvasEle
 function runCard(r: RunRecord, i: number): TemplateResult {
   return html`<div class="run-card" data-run=${r.id}>
     <h3><span class="swatch" ${cssProps({ background: PALETTE[i % PALETTE.length] })}></span>${r.title}</h3>
-    <p class="muted">${r.startedAt.slice(0, 19).replace('T', ' ')} · ${r.seconds.toFixed(1)} s${r.backend ? ` · ${r.backend}` : ''}${r.dataset ? ` · on ${fileName(r.dataset)}` : ''}${r.outputs.length ? ` · → ${r.outputs.map(fileName).join(', ')}` : ''}</p>
+    <p class="muted">${localTime(r.startedAt, true)} · ${r.seconds.toFixed(1)} s${r.backend ? ` · ${r.backend}` : ''}${r.dataset ? ` · on ${fileName(r.dataset)}` : ''}${r.outputs.length ? ` · → ${r.outputs.map(fileName).join(', ')}` : ''}</p>
     ${compareTable(rows(r))}
   </div>`;
 }
@@ -97,7 +97,7 @@ export const historySection = {
       'history',
       `Run history (${hist.runs.length} run${hist.runs.length === 1 ? '' : 's'} of ${fileName(hist.model)})`,
       html`<div class="run-picks" role="group" aria-label="runs compared">
-          ${hist.runs.map((r) => html`<label><input type="checkbox" .checked=${chosen.includes(r)} data-run=${r.id} @change=${() => toggle(s, hist.runs, r.id)}>${r.title} <span class="muted">${r.startedAt.slice(0, 16).replace('T', ' ')}</span></label>`)}
+          ${hist.runs.map((r) => html`<label><input type="checkbox" .checked=${chosen.includes(r)} data-run=${r.id} @change=${() => toggle(s, hist.runs, r.id)}>${r.title} <span class="muted">${localTime(r.startedAt)}</span></label>`)}
         </div>
         ${ch ? ch.element : html`<p class="muted">No accuracy measured in the picked runs: nothing to chart.</p>`}
         <div class="run-cards">${chosen.map(runCard)}</div>`,
