@@ -62,10 +62,16 @@ export function cellSpan(what: 'row' | 'col', first: number, perCell: number, to
   return last <= first ? `${what} ${first}` : `${what}s ${first}–${last}`;
 }
 
-/** One setting's value, short: lists of more than two names become "N names". */
-function shortValue(v: unknown): string {
-  if (Array.isArray(v)) return v.length > 2 ? `${v.length} names` : v.map((x) => shortValue(x)).join(', ');
-  if (v !== null && typeof v === 'object') return '{…}';
+/** One setting's value, short: lists of more than two names become "N names"; an object its own settings, one level deep. */
+function shortValue(v: unknown, depth = 0): string {
+  if (Array.isArray(v)) return v.length > 2 ? `${v.length} names` : v.map((x) => shortValue(x, depth)).join(', ');
+  if (v !== null && typeof v === 'object') {
+    if (depth > 0) return '{…}';
+    return `{${Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${k} ${shortValue(x, depth + 1)}`)
+      .join(', ')}}`;
+  }
   return String(v);
 }
 

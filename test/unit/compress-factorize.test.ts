@@ -229,7 +229,7 @@ test('energy picks the exact rank on a table with known singular values; the fil
   assert.equal(r99.factorized[0].foldedInto, undefined);
   // folded (the default): the Gemm's kernel [12, 32] (transB) takes the projection: [12, 4], no [4, 32]
   const folded = await factorizeModel(ir, { energy: 0.99, tensors: 'embeddings' });
-  assert.deepEqual(folded.factorized.map((f) => [f.rank, f.paramsAfter, f.foldedInto]), [[4, 4 * N + (4 - 32) * 12, ['w']]]);
+  assert.deepEqual(folded.factorized.map((f) => [f.rank, f.paramsAfter, f.foldedParams, f.foldedInto]), [[4, 4 * N, (4 - 32) * 12, ['w']]]);
   assert.deepEqual(folded.changes.map((c) => [c.tensor, c.after.map((a) => a.shape)]), [['table', [[N, 4]]], ['w', [[12, 4]]]]);
 
   const ids = BigInt64Array.from([0n, 17n, 1999n, 256n]);
@@ -309,9 +309,9 @@ test('factorize: skips what it cannot rewrite or gain from, and rejects bad sett
   // [300, 8] at rank 7: 7 * 308 = 2156 parameters instead of 2400, a 10.2% saving
   const o = await factorizeModel(ir, { rank: 7, tensors: 'embeddings', fold: false });
   assert.deepEqual(o.factorized.map((f) => [f.rank, f.paramsBefore, f.paramsAfter]).slice(0, 1), [[7, 2400, 2156]]);
-  // folded into mlp_dense_0/kernel [16, 16]: 7 x 300 + (7 - 8) x 16 = 2084
+  // folded into mlp_dense_0/kernel [16, 16]: the table keeps 7 x 300, the kernel loses (8 - 7) x 16
   const of = await factorizeModel(ir, { rank: 7, tensors: 'embeddings' });
-  assert.deepEqual(of.factorized.map((f) => [f.rank, f.paramsBefore, f.paramsAfter, f.foldedInto]).slice(0, 1), [[7, 2400, 2084, ['mlp_dense_0/kernel']]]);
+  assert.deepEqual(of.factorized.map((f) => [f.rank, f.paramsBefore, f.paramsAfter, f.foldedParams, f.foldedInto]).slice(0, 1), [[7, 2400, 2100, -16, ['mlp_dense_0/kernel']]]);
   await assert.rejects(factorizeModel(ir, { rank: 7, fold: 'yes' as unknown as boolean }), /fold must be true or false, got yes/);
   const o2 = await factorizeModel(ir, { rank: 7, tensors: 'embeddings', minSaving: 0.2 });
   assert.equal(o2.factorized.length, 0);

@@ -11,6 +11,10 @@ import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
 import { pytorchExports, sampleFeeds } from '../fixtures/pytorch/exports.js';
 import * as ort from 'onnxruntime-node';
+import * as tf from '@tensorflow/tfjs';
+import { OnnxGraphBuilder, writeOnnxFile } from '../../src/core/model/onnx/build.js';
+import { fileSystemLoadHandler, fileSystemSaveHandler } from '../../src/core/model/tfjs-io.js';
+import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 
 const fixtureDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'prunescope-fold-'));
@@ -141,4 +145,123 @@ test('PyTorch exports (Gemm with transB, logits out): folded factorizations scor
     assert.ok(fs.statSync(a).size <= fs.statSync(b).size, m.file);
   }
   assert.ok(seen.includes('embed_user_MLP.weight -> MLP_layers.0.weight') && seen.includes('embed_item_MLP.weight -> MLP_layers.0.weight'), seen.join('; '));
+});
+
+async function onnxOut(file: string, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(file, { logSeverityLevel: 3 });
+  try {
+    return Float32Array.from((await s.run(feeds))[s.outputNames[0]].data as Float32Array);
+  } finally {
+    await s.release();
+  }
+}
+
+function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
+  let x = seed;
+  return Float32Array.from({ length: rows * cols }, () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+}
+
+test('ONNX: no fold where it would be wrong: a kernel that is also a graph output, lookups of ids [batch, 1] concatenated on axis 1; a small table into a wide kernel keeps its counts apart', async () => {
+  // kernel W is read by the MatMul and is also a graph output
+  const b1 = new OnnxGraphBuilder({ graphName: 'kernout', opset: 13 });
+  b1.input('ids', 'int64', ['batch']);
+  b1.initializer('E', 'float32', [40, 8], randomMatrix(40, 8, 1));
+  b1.initializer('W', 'float32', [8, 4], randomMatrix(8, 4, 2));
+  b1.node('Gather', ['E', 'ids'], ['g'], { axis: { i: 0 } }, { name: 'gat' });
+  b1.node('MatMul', ['g', 'W'], ['y'], {}, { name: 'mm' });
+  b1.output('y', 'float32', ['batch', 4]);
+  b1.output('W', 'float32', [8, 4]);
+  const f1 = path.join(work, 'kernout.onnx');
+  await writeOnnxFile(f1, b1.toModelProto());
+  const o1 = await factorizeModel(await readModel(f1), { tensors: ['E'], rank: 2 });
+  assert.equal(o1.factorized[0].foldedInto, undefined);
+  assert.match(o1.factorized[0].notFolded ?? '', /graph output/);
+
+  // ids [batch, 1]: lookups are [batch, 1, 8], and Concat on axis 1 stacks positions, not channels
+  const b2 = new OnnxGraphBuilder({ graphName: 'cat3d', opset: 13 });
+  b2.input('a', 'int64', ['batch', 1]);
+  b2.input('b', 'int64', ['batch', 1]);
+  b2.initializer('A', 'float32', [40, 8], randomMatrix(40, 8, 3));
+  b2.initializer('B', 'float32', [50, 8], randomMatrix(50, 8, 4));
+  b2.initializer('W', 'float32', [8, 4], randomMatrix(8, 4, 5));
+  b2.node('Gather', ['A', 'a'], ['ga'], { axis: { i: 0 } }, { name: 'gA' });
+  b2.node('Gather', ['B', 'b'], ['gb'], { axis: { i: 0 } }, { name: 'gB' });
+  b2.node('Concat', ['ga', 'gb'], ['c'], { axis: { i: 1 } }, { name: 'cat' });
+  b2.node('MatMul', ['c', 'W'], ['y'], {}, { name: 'mm' });
+  b2.output('y', 'float32', ['batch', 2, 4]);
+  const f2 = path.join(work, 'cat3d.onnx');
+  await writeOnnxFile(f2, b2.toModelProto());
+  const o2 = await factorizeModel(await readModel(f2), { tensors: 'embeddings', rank: 8, minSaving: -10 });
+  assert.equal(o2.factorized.length, 2);
+  for (const f of o2.factorized) assert.match(f.notFolded ?? '', /axis 1, not the channel axis of its rank-3 inputs/);
+  const out2 = path.join(work, 'cat3d-f.onnx');
+  await o2.write(out2);
+  const feeds = { a: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 39n]), [3, 1]), b: new ort.Tensor('int64', BigInt64Array.from([1n, 7n, 49n]), [3, 1]) };
+  assert.ok(maxAbsDiff(await onnxOut(f2, feeds), await onnxOut(out2, feeds)) < 1e-5);
+
+  // [10, 16] at rank 2 folded into W [16, 64]: the table's count is its factor, the kernel's loss is apart
+  const b3 = new OnnxGraphBuilder({ graphName: 'small', opset: 13 });
+  b3.input('ids', 'int64', ['batch']);
+  b3.initializer('E', 'float32', [10, 16], randomMatrix(10, 16, 6));
+  b3.initializer('W', 'float32', [16, 64], randomMatrix(16, 64, 7));
+  b3.node('Gather', ['E', 'ids'], ['g'], { axis: { i: 0 } }, { name: 'gat' });
+  b3.node('MatMul', ['g', 'W'], ['y'], {}, { name: 'mm' });
+  b3.output('y', 'float32', ['batch', 64]);
+  const f3 = path.join(work, 'small.onnx');
+  await writeOnnxFile(f3, b3.toModelProto());
+  const o3 = await factorizeModel(await readModel(f3), { tensors: ['E'], rank: 2, minSaving: -10 });
+  assert.deepEqual(o3.factorized.map((f) => [f.paramsBefore, f.paramsAfter, f.foldedParams]), [[160, 20, (2 - 16) * 64]]);
+  assert.match(o3.notes.join('\n'), /160 parameters became 20 \(87\.5% fewer in those tensors; the dense kernels that absorbed projections lost 896; the model goes from 1184 to 148\)/);
+});
+
+test('TF.js: a layer called twice between the table and the kernel (a shared tower, a shared Flatten) keeps the projection, and the model scores as unfolded', async () => {
+  await initTfjs('cpu');
+  const save = async (model: tf.LayersModel, dir: string) => {
+    await model.save(fileSystemSaveHandler(path.join(dir, 'model.json')));
+  };
+  // a shared Dense tower over both tables, then a dot
+  {
+    const u = tf.input({ shape: [1], dtype: 'int32', name: 'user' });
+    const i = tf.input({ shape: [1], dtype: 'int32', name: 'item' });
+    const fu = tf.layers.flatten({ name: 'fu' }).apply(tf.layers.embedding({ inputDim: 60, outputDim: 8, name: 'ue' }).apply(u)) as tf.SymbolicTensor;
+    const fi = tf.layers.flatten({ name: 'fi' }).apply(tf.layers.embedding({ inputDim: 70, outputDim: 8, name: 'ie' }).apply(i)) as tf.SymbolicTensor;
+    const tower = tf.layers.dense({ units: 4, name: 'tower' });
+    const dot = tf.layers.dot({ axes: 1, name: 'dot' }).apply([tower.apply(fu) as tf.SymbolicTensor, tower.apply(fi) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    await save(tf.model({ inputs: [u, i], outputs: dot }), path.join(work, 'shared-tower'));
+  }
+  // one Flatten applied to both lookups, then a Concatenate and a Dense
+  {
+    const u = tf.input({ shape: [1], dtype: 'int32', name: 'user' });
+    const i = tf.input({ shape: [1], dtype: 'int32', name: 'item' });
+    const fl = tf.layers.flatten({ name: 'fl' });
+    const eu = tf.layers.embedding({ inputDim: 60, outputDim: 8, name: 'ue' }).apply(u) as tf.SymbolicTensor;
+    const ei = tf.layers.embedding({ inputDim: 70, outputDim: 8, name: 'ie' }).apply(i) as tf.SymbolicTensor;
+    const c = tf.layers.concatenate({ name: 'cat' }).apply([fl.apply(eu) as tf.SymbolicTensor, fl.apply(ei) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    await save(tf.model({ inputs: [u, i], outputs: tf.layers.dense({ units: 1, name: 'd' }).apply(c) as tf.SymbolicTensor }), path.join(work, 'shared-flatten'));
+  }
+  const users = Int32Array.from([0, 3, 59, 17]);
+  const items = Int32Array.from([1, 69, 8, 30]);
+  const run = async (file: string) => {
+    const m = await tf.loadLayersModel(fileSystemLoadHandler(file));
+    try {
+      return tf.tidy(() => Float32Array.from((m.predict([tf.tensor2d(users, [4, 1], 'int32'), tf.tensor2d(items, [4, 1], 'int32')]) as tf.Tensor).dataSync() as Float32Array));
+    } finally {
+      m.dispose();
+    }
+  };
+  for (const [name, shared] of [['shared-tower', 'tower'], ['shared-flatten', 'fl']] as const) {
+    const src = path.join(work, name, 'model.json');
+    for (const tensors of [['ie/embeddings'], 'embeddings'] as const) {
+      const o = await factorizeModel(await readModel(src), { tensors: tensors as string[] | 'embeddings', rank: 8, minSaving: -10 });
+      assert.ok(o.factorized.length >= 1, name);
+      for (const f of o.factorized) {
+        assert.equal(f.foldedInto, undefined, `${name} ${f.tensor}`);
+        assert.match(f.notFolded ?? '', new RegExp(`layer "${shared}" is called more than once`), `${name} ${f.tensor}`);
+      }
+      const out = path.join(work, `${name}-${Array.isArray(tensors) ? 'one' : 'all'}`, 'model.json');
+      await o.write(out);
+      const d = maxAbsDiff(await run(src), await run(out));
+      assert.ok(d < 1e-5, `${name}: max |diff| ${d} at full rank`);
+    }
+  }
 });

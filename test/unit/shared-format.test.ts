@@ -21,6 +21,8 @@ test('formatPairedRatio names the direction', () => {
 test('describeSettings: one method plainly, a recipe as its steps with long lists counted', () => {
   assert.equal(describeSettings({}), '');
   assert.equal(describeSettings({ energy: 0.9, tensors: 'embeddings' }), 'energy 0.9, tensors embeddings');
+  // nested settings one level deep
+  assert.equal(describeSettings({ sparsity: 0.5, gradual: { epochs: 3, ramp: { a: 1 } } }), 'sparsity 0.5, gradual {epochs 3, ramp {…}}');
   assert.equal(
     describeSettings({ steps: [
       { method: 'factorize', settings: { tensors: ['user_mlp'], energy: 0.8 } },

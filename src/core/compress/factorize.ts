@@ -71,6 +71,8 @@ export interface FactorizedTensor {
   method: string;
   /** a table whose projection was folded: the kernels that absorbed it */
   foldedInto?: string[];
+  /** with foldedInto: how many parameters those kernels gained (negative: they lost (d - r) rows or columns each) */
+  foldedParams?: number;
   /** a table whose projection stays an op of its own: why it was not folded (fold on) */
   notFolded?: string;
 }
@@ -660,7 +662,7 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
     const firstCount = f.first.shape[0] * f.first.shape[1];
     const secondCount = f.second.shape[0] * f.second.shape[1];
     let paramsAfter = firstCount + secondCount;
-    const extra: Pick<FactorizedTensor, 'foldedInto' | 'notFolded'> = {};
+    const extra: Pick<FactorizedTensor, 'foldedInto' | 'foldedParams' | 'notFolded'> = {};
     if (sites && !('skip' in sites)) {
       const proj = await factorValues(f.second, `${t.name} projection`);
       for (const site of sites) {
@@ -668,8 +670,9 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
         entry.folds.push({ axis: site.axis, offset: site.offset, width: site.width, rank: f.rank, proj });
         foldsByKernel.set(site.kernel.name, entry);
       }
-      // no projection; each kernel's slice of d rows became r rows
-      paramsAfter = firstCount + sites.reduce((p, x) => p + (f.rank - x.width) * x.kernel.shape[1 - x.axis], 0);
+      // no projection (the table's own count is its factor); each kernel's slice of d rows became r rows
+      paramsAfter = firstCount;
+      extra.foldedParams = sites.reduce((p, x) => p + (f.rank - x.width) * x.kernel.shape[1 - x.axis], 0);
       extra.foldedInto = sites.map((x) => x.kernel.name);
       if (ir.format === 'onnx') factorNames = [onnxFoldedTableEdit(c as OnnxSite, f, names, onnxEdit), sites[0].kernel.name];
       else {
@@ -777,11 +780,14 @@ function factorizeNotes(done: FactorizedTensor[], skipped: Array<{ tensor: strin
   } else {
     const before = done.reduce((s, f) => s + f.paramsBefore, 0);
     const after = done.reduce((s, f) => s + f.paramsAfter, 0);
+    const absorbed = done.reduce((s, f) => s + (f.foldedParams ?? 0), 0);
     // learned parameters only, as the report's parameter row counts them (constants aside)
     const all = ir.tensors.filter((t) => t.trainable).reduce((s, t) => s + (t.shape.length ? tensorElementCountSafe(t.shape) : 1), 0);
     notes.push(
       `${done.length} tensor(s) factorized: ${before} parameters became ${after} ` +
-        `(${((1 - after / before) * 100).toFixed(1)}% fewer in those tensors; the model goes from ${all} to ${all - before + after}).`,
+        `(${((1 - after / before) * 100).toFixed(1)}% fewer in those tensors` +
+        (absorbed ? `; the dense kernels that absorbed projections ${absorbed < 0 ? `lost ${-absorbed}` : `gained ${absorbed}`}` : '') +
+        `; the model goes from ${all} to ${all - before + after + absorbed}).`,
     );
     const kernels = done.filter((f) => f.kind === 'kernel');
     const tables = done.filter((f) => f.kind === 'table');

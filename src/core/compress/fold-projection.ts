@@ -9,7 +9,7 @@
 // does not (the vectors meet another table's element-wise), and keeps its projection.
 
 import { ModelTensor } from '../model/ir.js';
-import { DepGraph, channelGroup, channelSources } from './graph-deps.js';
+import { DepGraph, channelGroup, channelSources, isObject, kerasLayers } from './graph-deps.js';
 
 /** Where a table's vectors enter a kernel: rows (axis 0, [in, out]) or columns (axis 1, Gemm transB [out, in]) offset..offset+width. */
 export interface FoldSite {
@@ -50,11 +50,60 @@ export function projectionFoldSites(g: DepGraph, table: string, busy: ReadonlySe
     if (!k || k.shape.length !== 2) return { skip: `the kernel ${s.tensor} is not a matrix` };
     if (k.dtype !== 'float32' || k.storage.dtype !== 'float32') return { skip: `the kernel ${k.name} is stored ${k.storage.dtype}` };
     if (busy.has(k.name)) return { skip: `the kernel ${k.name} is factorized too` };
-    if (g.ir.format === 'onnx' && (g.consumers.get(k.name) ?? []).length !== 1) return { skip: `the kernel ${k.name} is read by more than one node` };
+    if (g.ir.format === 'onnx') {
+      const why = onnxKernelShared(g, k);
+      if (why) return { skip: `the kernel ${k.name} ${why}` };
+    }
     sites.push({ kernel: k, axis: s.axis === 1 ? 1 : 0, offset: s.offset, width: s.width });
   }
   if (sites.length === 0) return { skip: 'no dense layer reads its vectors' };
+  if (g.ir.format === 'tfjs-layers') {
+    const shared = tfjsSharedLayerOnPath(g, sources[0].node, new Set(sites.map((x) => x.kernel.layer)));
+    if (shared) return { skip: `layer "${shared}" is called more than once` };
+  }
   return sites;
+}
+
+/** Why an ONNX kernel cannot take a fold: read by another node (a subgraph's too), or a graph output. */
+function onnxKernelShared(g: DepGraph, k: ModelTensor): string | undefined {
+  if (k.origin !== 'initializer') return `is not a main-graph initializer (${k.origin})`;
+  if (g.outputs.has(k.name)) return 'is a graph output';
+  if (g.ir.graph.nodes.some((n) => n.scope !== undefined && n.inputs.includes(k.name))) return 'is read inside a subgraph';
+  if ((g.consumers.get(k.name) ?? []).length !== 1) return 'is read by more than one node';
+  return undefined;
+}
+
+/**
+ * A TF.js layer between the table's Embedding and the absorbing Dense layers (both included)
+ * that the topology calls more than once: the reader merges a shared layer's calls into one
+ * node, so the walk cannot tell which call's columns a kernel row belongs to.
+ */
+function tfjsSharedLayerOnPath(g: DepGraph, source: string, consumers: ReadonlySet<string>): string | undefined {
+  let layers: Array<Record<string, unknown>>;
+  try {
+    layers = kerasLayers(g.ir.native, g.ir.path);
+  } catch {
+    return undefined;
+  }
+  const shared = new Set<string>();
+  for (const l of layers) {
+    const name = typeof l.name === 'string' ? l.name : isObject(l.config) && typeof l.config.name === 'string' ? l.config.name : undefined;
+    if (name && Array.isArray(l.inbound_nodes) && l.inbound_nodes.length > 1) shared.add(name);
+  }
+  if (shared.size === 0) return undefined;
+  const seen = new Set<string>([source]);
+  const todo = [source];
+  for (let n = todo.pop(); n !== undefined; n = todo.pop()) {
+    if (shared.has(n)) return n;
+    if (consumers.has(n)) continue;
+    for (const c of g.consumers.get(n) ?? []) {
+      if (!seen.has(c.name)) {
+        seen.add(c.name);
+        todo.push(c.name);
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -262,8 +262,7 @@ export function widthOf(g: DepGraph, value: string, depth = 0): number | undefin
       return attrNum(n, 'transB', 0) ? b.shape[0] : b.shape[1];
     }
     case 'Concat': {
-      const axis = attrNum(n, 'axis', 0);
-      if (axis !== 1 && axis !== -1) return undefined;
+      if (!concatOnChannels(g, n, n.inputs[0])) return undefined;
       let s = 0;
       for (const i of n.inputs) {
         const x = w(i);
@@ -284,6 +283,41 @@ export function widthOf(g: DepGraph, value: string, depth = 0): number | undefin
       }
       return undefined;
   }
+}
+
+/**
+ * The rank of an ONNX value where the graph tells it (graph inputs, initializers, lookups and the
+ * ops that keep their first input's rank), else undefined.
+ */
+export function onnxRank(g: DepGraph, value: string, depth = 0): number | undefined {
+  if (depth > 500 || g.ir.format !== 'onnx') return undefined;
+  const init = g.initializers.get(value);
+  if (init) return init.shape.length;
+  const inp = g.inputShapes.get(value);
+  if (inp) return inp.length > 0 ? inp.length : undefined; // no dims listed: unknown, not a scalar
+  const n = g.producer.get(value);
+  if (!n) return undefined;
+  const r = (v: string) => onnxRank(g, v, depth + 1);
+  if (n.op === 'Gather') {
+    const data = r(n.inputs[0]);
+    const ids = r(n.inputs[1]);
+    return data !== undefined && ids !== undefined ? data + ids - 1 : undefined;
+  }
+  if (n.op === 'Gemm' || n.op === 'Flatten') return 2;
+  if (n.op === 'Concat' || n.op === 'MatMul' || n.op === 'Cast' || UNARY.has(n.op) || ONNX_BINARY.has(n.op)) return r(n.inputs[0]);
+  return undefined;
+}
+
+/**
+ * Whether an ONNX Concat joins the channel (last) axis: axis -1 or rank - 1; axis 1 where the
+ * rank is not known (the common [batch, d] case; ids of shape [batch, 1] give [batch, 1, d],
+ * whose axis 1 is not the channels').
+ */
+function concatOnChannels(g: DepGraph, n: DepNode, input: string): boolean {
+  const axis = attrNum(n, 'axis', 0);
+  if (axis === -1) return true;
+  const rank = onnxRank(g, input);
+  return rank === undefined ? axis === 1 : axis === rank - 1;
 }
 
 /**
@@ -560,7 +594,7 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           }
           if (n.op === 'Concat') {
             const axis = attrNum(n, 'axis', 0);
-            if (axis !== 1 && axis !== -1) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: concatenation on axis ${axis}`);
+            if (!concatOnChannels(g, n, cur.value)) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: concatenation on axis ${axis}, not the channel axis of its rank-${onnxRank(g, cur.value) ?? '?'} inputs`);
             let off = 0;
             for (const i of n.inputs) {
               if (i === cur.value) push(n.outputs[0], off + cur.offset);
@@ -597,7 +631,8 @@ export function channelGroup(g: DepGraph, first: ChannelSource): ChannelGroup {
           if (n.op !== 'Flatten' && n.op !== 'Concatenate' && n.op !== 'Dense') linear = false;
           if (n.op === 'Flatten') {
             const s = tfjsShape(g, cur.value);
-            if (!s || s.slice(0, -1).reduce((a, b) => a * b, 1) !== 1) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: it flattens more than one position`);
+            if (!s) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: the shape it flattens is not known from the model.json`);
+            if (s.slice(0, -1).reduce((a, b) => a * b, 1) !== 1) refuse(ir, `cannot follow the channels of ${first.node} through ${where}: it flattens more than one position`);
             push(n.outputs[0], cur.offset);
             continue;
           }
