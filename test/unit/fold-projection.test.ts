@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { foldIntoKernel } from '../../src/core/compress/fold-projection.js';
 import { factorizeModel } from '../../src/core/compress/factorize.js';
+import { pruneDims } from '../../src/core/compress/prune-dims.js';
 import { readModel } from '../../src/core/model/read-model.js';
 import { scoreModel } from '../../src/core/eval/evaluate.js';
 import { fieldsMatrix, readInteractions } from '../../src/core/eval/interactions.js';
@@ -264,4 +265,42 @@ test('TF.js: a layer called twice between the table and the kernel (a shared tow
       assert.ok(d < 1e-5, `${name}: max |diff| ${d} at full rank`);
     }
   }
+});
+
+test('TF.js Sequential (Embedding with inputLength 1, Flatten, Dense): the first layer declares its input, so the projection folds and dims pruning follows the columns', async () => {
+  await initTfjs('cpu');
+  const m = tf.sequential({ name: 'seq' });
+  m.add(tf.layers.embedding({ inputDim: 60, outputDim: 8, inputLength: 1, name: 'emb' }));
+  m.add(tf.layers.flatten({ name: 'fl' }));
+  m.add(tf.layers.dense({ units: 6, activation: 'relu', name: 'd0' }));
+  m.add(tf.layers.dense({ units: 1, name: 'd1' }));
+  const src = path.join(work, 'seq', 'model.json');
+  await m.save(fileSystemSaveHandler(src));
+  m.dispose();
+  const ids = Int32Array.from([0, 5, 59, 17, 33]);
+  const run = async (file: string) => {
+    const model = await tf.loadLayersModel(fileSystemLoadHandler(file));
+    try {
+      return tf.tidy(() => Float32Array.from((model.predict(tf.tensor2d(ids, [5, 1], 'int32')) as tf.Tensor).dataSync() as Float32Array));
+    } finally {
+      model.dispose();
+    }
+  };
+  const ir = await readModel(src);
+  const folded = await factorizeModel(ir, { tensors: 'embeddings', rank: 3 });
+  assert.deepEqual(folded.factorized.map((f) => [f.tensor, f.foldedInto, f.foldedParams]), [['emb/embeddings', ['d0/kernel'], (3 - 8) * 6]]);
+  const plain = await factorizeModel(ir, { tensors: 'embeddings', rank: 3, fold: false });
+  await folded.write(path.join(work, 'seq-folded', 'model.json'));
+  await plain.write(path.join(work, 'seq-plain', 'model.json'));
+  const d = maxAbsDiff(await run(path.join(work, 'seq-folded', 'model.json')), await run(path.join(work, 'seq-plain', 'model.json')));
+  assert.ok(d < 1e-6, `max |diff| ${d}`);
+  assert.deepEqual((await readModel(path.join(work, 'seq-folded', 'model.json'))).tensors.find((t) => t.name === 'd0/kernel')!.shape, [3, 6]);
+
+  // dims pruning (which refused: "the shape it flattens is not known") keeps 6 of 8 columns and d0's 6 rows for them
+  const dims = await pruneDims(ir, { keep: 0.75 });
+  const dimsOut = path.join(work, 'seq-dims', 'model.json');
+  await dims.write(dimsOut);
+  const after = await readModel(dimsOut);
+  assert.deepEqual([after.tensors.find((t) => t.name === 'emb/embeddings')!.shape, after.tensors.find((t) => t.name === 'd0/kernel')!.shape], [[60, 6], [6, 6]]);
+  assert.equal((await run(dimsOut)).length, 5);
 });

@@ -187,8 +187,15 @@ export function tfjsShape(g: DepGraph, value: string, depth = 0): number[] | und
   if (depth > 200) return undefined;
   const n = g.producer.get(value);
   if (!n) return undefined;
-  const inShape = (i = 0): number[] | undefined => (n.inputs[i] !== undefined ? tfjsShape(g, n.inputs[i], depth + 1) : undefined);
   const a = n.attrs;
+  // a Sequential model's first layer has no inbound layer: it declares its input itself
+  const declared = (): number[] | undefined => {
+    const s = (a.batch_input_shape ?? a.batchInputShape) as Array<number | null> | undefined;
+    if (Array.isArray(s) && s.length > 1 && s.slice(1).every((d) => typeof d === 'number')) return s.slice(1) as number[];
+    const len = a.input_length ?? a.inputLength;
+    return n.op === 'Embedding' && typeof len === 'number' && len > 0 ? [len] : undefined;
+  };
+  const inShape = (i = 0): number[] | undefined => (n.inputs[i] !== undefined ? tfjsShape(g, n.inputs[i], depth + 1) : n.inputs.length === 0 && i === 0 ? declared() : undefined);
   switch (n.op) {
     case 'InputLayer': {
       const s = (a.batch_input_shape ?? a.batchInputShape) as Array<number | null> | undefined;
