@@ -28,7 +28,7 @@ import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset, writeEditedOnnxModel } f
 import { writeTfjsModel, writeEditedTfjsModel, TfjsModelEdit } from '../model/tfjs-write.js';
 import { rankForEnergy } from '../analysis/spectrum.js';
 import { GramAccumulator, svdFromGram, truncatedSvd } from './svd.js';
-import { buildDepGraph } from './graph-deps.js';
+import { buildDepGraph, kerasLayerName as layerName } from './graph-deps.js';
 import { Fold, foldIntoKernel, projectionFoldSites } from './fold-projection.js';
 import type { CompressionContext, CompressionOutcome, TensorChange } from './types.js';
 
@@ -315,11 +315,6 @@ interface OnnxSite extends Candidate {
   nodes: Array<{ name: string; op: string; inputs: string[]; outputs: string[]; attrs: Record<string, unknown> }>;
 }
 
-/** The names of an ONNX model's value_info entries (shape hints of intermediate values). */
-function onnxValueInfoNames(ir: ModelIR): string[] {
-  return (nativeOf(ir, ir.path).model.graph?.valueInfo ?? []).map((v) => v.name ?? '').filter((n) => n);
-}
-
 function attrNum(attrs: Record<string, unknown>, name: string, dflt: number): number {
   const v = attrs[name];
   if (typeof v === 'number') return v;
@@ -450,12 +445,6 @@ function kerasModelOf(topology: Json): KerasModel | undefined {
     return undefined;
   }
   if ((cls === 'Model' || cls === 'Functional') && isObject(cfg) && Array.isArray(cfg.layers)) return { layers: cfg.layers as Json[], sequential: false, config: cfg };
-  return undefined;
-}
-
-function layerName(l: Json): string | undefined {
-  if (typeof l.name === 'string') return l.name;
-  if (isObject(l.config) && typeof l.config.name === 'string') return l.config.name;
   return undefined;
 }
 
@@ -764,7 +753,7 @@ export async function factorizeModel(ir: ModelIR, settings: FactorizeSettings = 
           const newBytes = onnxEdit.setInitializers.reduce((n, t) => n + t.data.byteLength, 0);
           const external = ir.files.some((f) => f.kind === 'external-data') || newBytes > EXTERNAL_DATA_BYTES;
           // a folded table narrows the values between it and the kernels: their shape hints go (ORT infers them)
-          const edit: OnnxGraphEdit = foldsByKernel.size ? { ...onnxEdit, dropValueInfo: onnxValueInfoNames(ir) } : onnxEdit;
+          const edit: OnnxGraphEdit = foldsByKernel.size ? { ...onnxEdit, dropAllValueInfo: true } : onnxEdit;
           await writeEditedOnnxModel(ir, edit, outPath, external ? { externalData: { fileName: `${path.basename(outPath)}.data`, minBytes: 1024 } } : undefined);
         }
       } else if (factorized.length === 0) await writeTfjsModel(ir, outPath);

@@ -9,7 +9,7 @@
 // does not (the vectors meet another table's element-wise), and keeps its projection.
 
 import { ModelTensor } from '../model/ir.js';
-import { DepGraph, channelGroup, channelSources, isObject, kerasLayers } from './graph-deps.js';
+import { DepGraph, channelGroup, channelSources, kerasLayerName, kerasLayers } from './graph-deps.js';
 
 /** Where a table's vectors enter a kernel: rows (axis 0, [in, out]) or columns (axis 1, Gemm transB [out, in]) offset..offset+width. */
 export interface FoldSite {
@@ -87,7 +87,7 @@ function tfjsSharedLayerOnPath(g: DepGraph, source: string, consumers: ReadonlyS
   }
   const shared = new Set<string>();
   for (const l of layers) {
-    const name = typeof l.name === 'string' ? l.name : isObject(l.config) && typeof l.config.name === 'string' ? l.config.name : undefined;
+    const name = kerasLayerName(l);
     if (name && Array.isArray(l.inbound_nodes) && l.inbound_nodes.length > 1) shared.add(name);
   }
   if (shared.size === 0) return undefined;

@@ -90,6 +90,13 @@ export function isObject(v: unknown): v is Json {
 }
 
 /** The Keras layer list inside a parsed TF.js model.json (functional or sequential). */
+/** A Keras layer's name: its own `name`, else its config's. */
+export function kerasLayerName(l: Json): string | undefined {
+  if (typeof l.name === 'string') return l.name;
+  if (isObject(l.config) && typeof l.config.name === 'string') return l.config.name;
+  return undefined;
+}
+
 export function kerasLayers(doc: unknown, file: string): Json[] {
   if (!isObject(doc) || !isObject(doc.modelTopology)) throw new ModelFileError(file, 'model.json has no Keras modelTopology to edit');
   const topo = isObject(doc.modelTopology.model_config) ? doc.modelTopology.model_config : doc.modelTopology;
@@ -142,9 +149,8 @@ export function buildDepGraph(ir: ModelIR): DepGraph {
     const configs = new Map<string, Json>();
     try {
       for (const l of kerasLayers(ir.native, ir.path)) {
-        const cfg = isObject(l.config) ? l.config : {};
-        const name = typeof l.name === 'string' ? l.name : typeof cfg.name === 'string' ? cfg.name : undefined;
-        if (name) configs.set(name, cfg);
+        const name = kerasLayerName(l);
+        if (name) configs.set(name, isObject(l.config) ? l.config : {});
       }
     } catch {
       // no Keras topology: the reader's attributes are all there is
