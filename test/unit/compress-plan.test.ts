@@ -141,12 +141,15 @@ test('chance level: what a random order of each user\'s candidates scores, exact
   assert.deepEqual(a, { mean: 0.5, sd: Math.sqrt((pos + neg + 1) / (12 * pos * neg)) });
 });
 
+/** the graph of a model made of tensors alone (searchSpace reads which tables a subgraph gathers) */
+const NO_NODES = { inputs: [], outputs: [], nodes: [] };
+
 function tensor(name: string, role: ModelTensor['role'], shape: number[]): ModelTensor {
   return { name, role, shape, dtype: 'float32', consumers: [] } as unknown as ModelTensor;
 }
 
 test('order rules: rows, dims, low rank, then one quantize step per dtype naming the factors', () => {
-  const ir = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb', 'embedding', [200, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
+  const ir = { format: 'onnx', graph: NO_NODES, tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb', 'embedding', [200, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
   const units: SearchUnit[] = searchSpace(ir);
   assert.deepEqual(units.map((u) => u.name), ['user_emb', 'item_emb', 'dense']);
   assert.deepEqual(units[0].options.slice(0, 6).map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int3', 'int2']);
@@ -158,7 +161,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'prune-rows', settings: { table: 'user_emb', keep: 0.5, importance: { counts: [1, 2] } } },
     { method: 'factorize', settings: { tensors: ['item_emb'], energy: 0.9 } },
   ]);
-  const after = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [50, 16]), tensor('item_emb_lowrank', 'embedding', [200, 5]), tensor('item_emb_proj', 'dense-kernel', [5, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
+  const after = { format: 'onnx', graph: NO_NODES, tensors: [tensor('user_emb', 'embedding', [50, 16]), tensor('item_emb_lowrank', 'embedding', [200, 5]), tensor('item_emb_proj', 'dense-kernel', [5, 16]), tensor('fc1', 'dense-kernel', [32, 16]), tensor('fc2', 'dense-kernel', [16, 16])] } as unknown as ModelIR;
   assert.deepEqual(quantizeSteps(units, a, after), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb'] } },
     { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } },
@@ -168,7 +171,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   // anyway, so it joins the plain step of its dtype (the same model, built once)
   assert.deepEqual(units[0].options.slice(6, 9).map((o) => o.id), ['int4col', 'int3col', 'int2col']);
   assert.ok(units[0].options.some((o) => o.id === 'r0.9+int4col') && !units[0].options.some((o) => o.id === 'r0.9+int2col'));
-  const wideFactor = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 9]), tensor('item_emb_proj', 'dense-kernel', [9, 16])] } as unknown as ModelIR;
+  const wideFactor = { format: 'onnx', graph: NO_NODES, tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 9]), tensor('item_emb_proj', 'dense-kernel', [9, 16])] } as unknown as ModelIR;
   const cols = { user_emb: 'int4col', item_emb: 'r0.9+int4col' };
   assert.deepEqual(quantizeSteps(units, cols, wideFactor), [
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'], scales: 'column' } },
@@ -178,7 +181,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'quantize', settings: { dtype: 'int4', tensors: ['user_emb', 'item_emb_lowrank'] } },
   ]);
   // a label names what is stored: a 2-wide factor cannot pack int3 smaller than int8 rows, so it is int8
-  const twoWide = { format: 'onnx', tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 2]), tensor('item_emb_proj', 'dense-kernel', [2, 16])] } as unknown as ModelIR;
+  const twoWide = { format: 'onnx', graph: NO_NODES, tensors: [tensor('user_emb', 'embedding', [100, 16]), tensor('item_emb_lowrank', 'embedding', [200, 2]), tensor('item_emb_proj', 'dense-kernel', [2, 16])] } as unknown as ModelIR;
   const int3 = { user_emb: 'int4col', item_emb: 'r0.9+int3col' };
   const q3 = quantizeSteps(units, int3, twoWide);
   assert.deepEqual(q3[1], { method: 'quantize', settings: { dtype: 'int8', tensors: ['item_emb_lowrank', 'item_emb_proj'] } });
@@ -210,7 +213,7 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
     { method: 'factorize', settings: { tensors: 'dense', energy: 0.9 } },
   ]);
   assert.deepEqual(split.first.map((x) => x.method), ['prune-fields']);
-  const withoutUser = { format: 'onnx', tensors: [tensor('item_emb', 'embedding', [200, 16])] } as unknown as ModelIR;
+  const withoutUser = { format: 'onnx', graph: NO_NODES, tensors: [tensor('item_emb', 'embedding', [200, 16])] } as unknown as ModelIR;
   assert.deepEqual(split.rest(withoutUser).map((x) => `${x.method}:${JSON.stringify(x.settings.tensors ?? x.settings.table)}`), ['factorize:["item_emb"]', 'factorize:"dense"']);
   // TF.js: no integer rows, no 4 bits
   const tf = searchSpace({ ...ir, format: 'tfjs' } as unknown as ModelIR);
@@ -218,11 +221,11 @@ test('order rules: rows, dims, low rank, then one quantize step per dtype naming
   assert.ok(!tf[0].options.some((o) => /int4|int2|col/.test(o.id)));
   // a 2-wide table (a student's MLP table): int3 rows would take 2 bytes, as int8's do, so the
   // quantizer leaves it and the search does not offer it; int4 and int2 pack into 1 byte
-  const narrow = searchSpace({ format: 'onnx', tensors: [tensor('user_mlp', 'embedding', [943, 2])] } as unknown as ModelIR);
+  const narrow = searchSpace({ format: 'onnx', graph: NO_NODES, tensors: [tensor('user_mlp', 'embedding', [943, 2])] } as unknown as ModelIR);
   assert.deepEqual(narrow[0].options.map((o) => o.id), ['float32', 'float16', 'int8', 'int4', 'int2', 'rows0.75+int8', 'rows0.75+int4', 'rows0.5+int8', 'rows0.5+int4']);
   // a 1-wide table (a small student's branch, a per-item bias): int8 (one scale per table) and row
   // cuts; no low bits (a code per byte either way). It was left out, so such a student had no int8 form
-  const single = searchSpace({ format: 'onnx', tensors: [tensor('item_bias', 'embedding', [1682, 1])] } as unknown as ModelIR);
+  const single = searchSpace({ format: 'onnx', graph: NO_NODES, tensors: [tensor('item_bias', 'embedding', [1682, 1])] } as unknown as ModelIR);
   assert.deepEqual(single[0].options.map((o) => o.id), ['float32', 'float16', 'int8', 'rows0.75+int8', 'rows0.5+int8']);
 });
 

@@ -539,3 +539,98 @@ test('unnamed nodes are addressed by their IR names ("<op>_<k>")', async () => {
     assert.deepEqual(back.graph.nodes.map((n) => n.op), ['Neg', 'Mul', 'Relu']);
   });
 });
+
+// A Loop that gathers one row of table T per iteration and sums them, as torch.onnx exports
+// nn.EmbeddingBag (its body reads T from the main graph, the outer scope).
+function bagModel(): onnx.ModelProto {
+  const body = new OnnxGraphBuilder({ graphName: 'body' })
+    .input('i', 'int64', [])
+    .input('cond_in', 'bool', [])
+    .input('acc', 'float32', [3])
+    .output('cond_out', 'bool', [])
+    .output('acc_out', 'float32', [3])
+    .node('Identity', ['cond_in'], ['cond_out'], {}, { name: 'keep_going' })
+    .node('Gather', ['ids', 'i'], ['id'], { axis: { i: 0 } }, { name: 'pick_id' })
+    .node('Gather', ['T', 'id'], ['row'], { axis: { i: 0 } }, { name: 'row_lookup' })
+    .node('Add', ['acc', 'row'], ['acc_out'], {}, { name: 'sum' })
+    .toGraphProto();
+  return new OnnxGraphBuilder({ graphName: 'bag', opset: 13 })
+    .input('ids', 'int64', [3])
+    .output('y', 'float32', [3])
+    .initializer('T', 'float32', [4, 3], new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]))
+    .initializer('trip', 'int64', [], new BigInt64Array([3n]))
+    .initializer('yes', 'bool', [], new Uint8Array([1]))
+    .initializer('zero', 'float32', [3], new Float32Array(3))
+    .node('Loop', ['trip', 'yes', 'zero'], ['y'], { body: { graph: body } }, { name: 'bag_loop' })
+    .toModelProto();
+}
+
+test('subgraph edits: a Loop body gathers int8 rows of the main graph and scales them; the float table goes', async () => {
+  await withDir(async (dir) => {
+    const src = join(dir, 'bag.onnx');
+    await writeOnnxFile(src, bagModel());
+    const ir = await readOnnxModel(src);
+    assert.equal(ir.graph.nodes.find((n) => n.name === 'row_lookup')?.scope, 'bag_loop/body');
+    const out = join(dir, 'q.onnx');
+    // T = codes * 0.5 exactly: rows [2,4,6] [8,10,12] [14,16,18] [20,22,24] times 0.5
+    const codes = Int8Array.from([2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]);
+    await writeEditedOnnxModel(
+      ir,
+      {
+        setInitializers: [
+          { name: 'T_q', dtype: 'int8', shape: [4, 3], data: bytesOf(codes) },
+          { name: 'T_s', dtype: 'float32', shape: [], data: bytesOf(Float32Array.of(0.5)) },
+        ],
+        removeInitializers: ['T'],
+        subgraphEdits: [
+          {
+            scope: 'bag_loop/body',
+            insertNodes: [
+              { before: 'row_lookup', node: { name: 'q_gather', op: 'Gather', inputs: ['T_q', 'id'], outputs: ['row_q'], attrs: { axis: { i: 0 } } } },
+              { before: 'row_lookup', node: { name: 'q_cast', op: 'Cast', inputs: ['row_q'], outputs: ['row_f'], attrs: { to: { i: 1 } } } },
+              { before: 'row_lookup', node: { name: 'q_scale', op: 'Mul', inputs: ['row_f', 'T_s'], outputs: ['row'] } },
+            ],
+            removeNodes: ['row_lookup'],
+          },
+        ],
+      },
+      out,
+    );
+    const after = await readOnnxModel(out);
+    assert.equal(after.tensors.some((t) => t.name === 'T'), false);
+    assert.deepEqual(
+      after.graph.nodes.filter((n) => n.scope === 'bag_loop/body').map((n) => n.name),
+      ['keep_going', 'pick_id', 'q_gather', 'q_cast', 'q_scale', 'sum'],
+    );
+    const feeds = { ids: new ort.Tensor('int64', BigInt64Array.from([3n, 0n, 3n]), [3]) };
+    // rows 3 + 0 + 3 of T: [10+1+10, 11+2+11, 12+3+12]
+    assert.deepEqual(await runModel(src, feeds, 'y'), [21, 24, 27]);
+    assert.deepEqual(await runModel(out, feeds, 'y'), [21, 24, 27]);
+  });
+});
+
+test('subgraph edits: invalid ones throw a clear error naming the subgraph and write nothing', async () => {
+  await withDir(async (dir) => {
+    const src = join(dir, 'bag.onnx');
+    await writeOnnxFile(src, bagModel());
+    const ir = await readOnnxModel(src);
+    const out = join(dir, 'bad.onnx');
+    const relu = (name: string, input: string, output: string): { name: string; op: string; inputs: string[]; outputs: string[] } => ({ name, op: 'Relu', inputs: [input], outputs: [output] });
+    const cases: Array<[Parameters<typeof writeEditedOnnxModel>[1], RegExp]> = [
+      [{ subgraphEdits: [{ scope: 'nope/body', removeNodes: ['sum'] }] }, /editing subgraph "nope\/body": no main-graph node has that subgraph/],
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', removeNodes: ['nope'] }] }, /cannot remove "nope": no node of that name in it/],
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', insertNodes: [{ before: 'sum', node: relu('r', 'ghost', 'r_out') }] }] }, /subgraph "bag_loop\/body": node "r" \(Relu\) reads "ghost", which nothing in it or in the main graph provides/],
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', removeNodes: ['sum'] }] }, /its output "acc_out" is no longer produced/],
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', removeNodes: ['row_lookup'] }] }, /node "sum" \(Add\) reads "row", which nothing in it or in the main graph provides/],
+      // a name the main graph defines may not be defined again inside
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', insertNodes: [{ before: 'sum', node: relu('r', 'row', 'T') }] }] }, /inserted node "r" \(Relu\) produces "T", which is already defined/],
+      [{ subgraphEdits: [{ scope: 'bag_loop/body', insertNodes: [{ before: 'sum', node: relu('pick_id', 'row', 'r_out') }] }] }, /a node of that name already exists/],
+      // the float table is still read in the body: it cannot go
+      [{ removeInitializers: ['T'] }, /node "bag_loop" \(Loop\) reads "T"/],
+    ];
+    for (const [edit, re] of cases) {
+      await assert.rejects(writeEditedOnnxModel(ir, edit, out), (e: unknown) => e instanceof ModelFileError && re.test(e.message), String(re));
+    }
+    assert.deepEqual(await readdir(dir), ['bag.onnx']);
+  });
+});

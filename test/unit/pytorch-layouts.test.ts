@@ -1,7 +1,8 @@
 // The same PyTorch-trained weights laid out as other export code writes them
 // (test/fixtures/pytorch/export_models.py, "layouts"): a DeepFM with one input per field, a table
 // stored [dim, items] and gathered on axis 1, a model exported without dynamic_axes (batch fixed
-// at 4). Each is scored as PyTorch scores it; the per-field DeepFM also trains.
+// at 4), a two-tower whose tables are nn.EmbeddingBag (exported as Loops). Each is scored as
+// PyTorch scores it; the per-field DeepFM also trains; the bags' tables quantize inside their Loops.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { evaluateModel, modelVocab, openScorer } from '../../src/core/eval/evaluate.js';
 import { finetuneModel } from '../../src/core/compress/finetune.js';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
+import { searchSpace } from '../../src/core/compress/plan/space.js';
+import * as ort from 'onnxruntime-node';
 import { pytorchExports, type ManifestLayout } from '../fixtures/pytorch/exports.js';
 
 function layout(name: string): { dir: string; l: ManifestLayout } | undefined {
@@ -25,7 +28,7 @@ function layout(name: string): { dir: string; l: ManifestLayout } | undefined {
 test('PyTorch layouts: each scores as PyTorch does on its candidates (NDCG@10 within 1e-3)', async (t) => {
   const e = pytorchExports();
   if (!e) return t.skip('PyTorch not installed');
-  assert.deepEqual(e.layouts.map((l) => l.file), ['deepfm_per_field.onnx', 'mf_item_columns.onnx', 'neumf_fixed_batch.onnx']);
+  assert.deepEqual(e.layouts.map((l) => l.file), ['deepfm_per_field.onnx', 'mf_item_columns.onnx', 'neumf_fixed_batch.onnx', 'twotower_bags.onnx']);
   for (const l of e.layouts) {
     const r = await evaluateModel(path.join(e.dir, l.file), { candidates: path.join(e.dir, l.candidates), k: 10 });
     assert.ok(Math.abs(r.ndcg! - l.ndcg10) < 1e-3, `${l.file}: NDCG@10 ${r.ndcg} vs PyTorch ${l.ndcg10}`);
@@ -70,5 +73,53 @@ test('PyTorch layouts: the per-field DeepFM fine-tunes with each input fed from 
     // the genre and age tables trained: they are fed from their columns, not left out
     const changed = o.changes.map((c) => c.tensor);
     for (const name of ['genre_embedding.weight', 'age_embedding.weight']) assert.ok(changed.some((c) => c.endsWith(name)), `${engine}: ${name} not trained (${changed.join(', ')})`);
+  }
+});
+
+test('PyTorch layouts: nn.EmbeddingBag tables (gathered in Loop bodies) are stored int8 and int4 there, scoring as the float model within rounding', async (t) => {
+  const a = layout('twotower_bags.onnx');
+  if (!a) return t.skip('PyTorch not installed');
+  const src = path.join(a.dir, a.l.file);
+  const ir = await readModel(src);
+  const bags = ['user_bag.weight', 'item_bag.weight'];
+  for (const name of bags) {
+    const lookups = ir.graph.nodes.filter((n) => n.op === 'Gather' && n.inputs[0] === name);
+    assert.ok(lookups.length === 1 && /\/body$/.test(lookups[0].scope ?? ''), `${name} is gathered in a Loop body (${lookups.map((n) => n.scope)})`);
+  }
+  // the search offers these tables their storage types only: rows, dims and low rank do not rewrite lookups in a Loop
+  for (const u of searchSpace(ir).filter((x) => bags.includes(x.name))) {
+    assert.ok(u.options.some((o) => o.id === 'int4'), `${u.name}: ${u.options.map((o) => o.id)}`);
+    assert.deepEqual(u.options.filter((o) => o.energy !== undefined || o.rowsKeep !== undefined || o.dimsKeep !== undefined).map((o) => o.id), [], u.name);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-bags-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const feeds = { user: new ort.Tensor('int64', BigInt64Array.from([0n, 7n, 299n, 42n]), [4]), item: new ort.Tensor('int64', BigInt64Array.from([399n, 3n, 0n, 42n]), [4]) };
+  const run = async (file: string): Promise<number[]> => {
+    const s = await ort.InferenceSession.create(file);
+    try {
+      return Array.from((await s.run(feeds))[s.outputNames[0]].data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  const float = await run(src);
+  for (const [dtype, tolerance, keep] of [['int8', 0.005, 0.98], ['int4', 0.06, 0.9]] as const) {
+    const o = await quantizeModel(ir, { dtype, tensors: 'embeddings' });
+    assert.deepEqual(o.changes.map((c) => c.tensor).sort(), [...bags].sort(), `${dtype}: ${JSON.stringify(o.notes)}`);
+    const out = path.join(dir, `${dtype}.onnx`);
+    await o.write(out);
+    const q = await readModel(out);
+    assert.deepEqual(q.tensors.filter((x) => bags.includes(x.name)), [], `${dtype}: the float tables are gone`);
+    // each Loop body now gathers the stored rows of the main graph's quantized table
+    for (const name of bags) {
+      const stored = q.tensors.find((x) => x.name.startsWith(name) && x.dtype === (dtype === 'int8' ? 'int8' : 'uint8'));
+      assert.ok(stored, `${dtype}: ${name} stored (${q.tensors.map((x) => x.name)})`);
+      assert.ok(q.graph.nodes.some((n) => n.op === 'Gather' && n.inputs[0] === stored!.name && /\/body$/.test(n.scope ?? '')), `${dtype}: ${stored!.name} gathered in a body`);
+    }
+    const scores = await run(out);
+    const worst = Math.max(...scores.map((x, i) => Math.abs(x - float[i])));
+    assert.ok(worst < tolerance, `${dtype}: max |score change| ${worst} (scores ${float})`);
+    const r = await evaluateModel(out, { candidates: path.join(a.dir, a.l.candidates), k: 10 });
+    assert.ok(r.ndcg! >= keep * a.l.ndcg10, `${dtype}: NDCG@10 ${r.ndcg} vs ${a.l.ndcg10}`);
   }
 });

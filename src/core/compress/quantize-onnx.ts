@@ -15,6 +15,9 @@
 //    and Mul broadcast them, no Gather).
 //    The nodes and tensors between a Gather's ids and its output are named from a short tag
 //    ("pq3/..."), not from the output's name (replaceGathers).
+//  - A table gathered inside a subgraph one level down (the Loop that torch.onnx exports for
+//    nn.EmbeddingBag) is rewritten there the same way: the lookup nodes go into that subgraph,
+//    which reads the quantized table, scales and constants from the main graph (outer scope).
 //  - int8 dense kernel (MatMul input B, or Gemm input B with alpha = beta = 1, transA = 0):
 //    DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast -> Mul(x_scale * w_scale),
 //    (+ Add bias for Gemm), the pattern ORT fuses into DynamicQuantizeMatMul. Per-output-channel
@@ -211,7 +214,7 @@ const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
 interface Use {
   node: GraphNode;
   index: number;
-  /** position in the main graph */
+  /** position in the IR's node list (main graph first in file order; subgraph nodes after their host) */
   order: number;
 }
 
@@ -265,7 +268,17 @@ type PlanEdit = Required<Pick<OnnxGraphEdit, 'setInitializers' | 'removeInitiali
  */
 function replaceGathers(edit: PlanEdit, names: Names, us: Use[], lookup: (ids: string, out: string, tag: string) => OnnxNodeSpec[]): void {
   for (const u of us) {
-    for (const node of lookup(u.node.inputs[1], u.node.outputs[0], names.tag())) edit.insertNodes.push({ before: u.node.name, node });
+    const nodes = lookup(u.node.inputs[1], u.node.outputs[0], names.tag());
+    if (u.node.scope) {
+      // a Gather inside a Loop / Scan body or an If branch: edited there
+      const subs = (edit.subgraphEdits ??= []);
+      let sub = subs.find((x) => x.scope === u.node.scope);
+      if (!sub) subs.push((sub = { scope: u.node.scope, insertNodes: [], removeNodes: [] }));
+      for (const node of nodes) sub.insertNodes!.push({ before: u.node.name, node });
+      sub.removeNodes!.push(u.node.name);
+      continue;
+    }
+    for (const node of nodes) edit.insertNodes.push({ before: u.node.name, node });
     edit.removeNodes.push(u.node.name);
   }
 }
@@ -512,11 +525,19 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
 
   const uses = new Map<string, Use[]>();
   const nested = new Set<string>();
+  // reads inside subgraphs one level down (scope "<main node>/<attribute>"), which an edit can reach
+  const nestedUses = new Map<string, Use[]>();
+  const mainNames = new Set(ir.graph.nodes.filter((n) => !n.scope).map((n) => n.name));
+  const oneDown = (scope: string): boolean => mainNames.has(scope.slice(0, scope.lastIndexOf('/')));
+  const nestedReads = new Map<string, number>();
   ir.graph.nodes.forEach((node, order) => {
     node.inputs.forEach((inp, index) => {
       if (!inp) return;
-      if (node.scope) nested.add(inp);
-      else {
+      if (node.scope) {
+        nested.add(inp);
+        nestedReads.set(inp, (nestedReads.get(inp) ?? 0) + 1);
+        if (oneDown(node.scope)) nestedUses.set(inp, [...(nestedUses.get(inp) ?? []), { node, index, order }]);
+      } else {
         const list = uses.get(inp) ?? [];
         list.push({ node, index, order });
         uses.set(inp, list);
@@ -553,15 +574,26 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       skip(t.name, `stored as ${t.storage.dtype}, only float32 weights are quantized`);
       continue;
     }
+    const inner = nestedUses.get(t.name) ?? [];
     if (nested.has(t.name)) {
-      skip(t.name, 'used inside a subgraph (If/Loop/Scan body)');
-      continue;
+      // a table gathered by rows in a Loop body (nn.EmbeddingBag) or an If branch is rewritten
+      // there; any other read inside a subgraph leaves it as it is
+      const other = inner.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0 && u.node.inputs[1] !== t.name));
+      const why =
+        inner.length !== nestedReads.get(t.name) ? 'read inside a subgraph nested more than one level down'
+        : other ? `read by ${other.node.op} (input ${other.index}) inside a subgraph (${other.node.scope}), which only Gathers of rows are rewritten in`
+        : t.shape.length !== 2 ? `rank ${t.shape.length}, read inside a subgraph`
+        : undefined;
+      if (why) {
+        skip(t.name, `used inside a subgraph (If/Loop/Scan body): ${why}`);
+        continue;
+      }
     }
     if (graphOutputs.has(t.name) || graphInputs.has(t.name)) {
       skip(t.name, 'also a graph input or output');
       continue;
     }
-    const us = uses.get(t.name) ?? [];
+    const us = [...(uses.get(t.name) ?? []), ...inner];
     if (us.length === 0) {
       skip(t.name, 'no node reads it');
       continue;
@@ -806,5 +838,14 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   if (denseJobs.length > 0) needsOpset = Math.max(needsOpset, 11);
   if (needsOpset > 0) edit.ensureOpsets = [{ domain: '', version: needsOpset }];
   opts.onTensor?.(done, selected.length, '');
+  const inLoops = plan.changes.map((c) => c.tensor).filter((name) => nestedUses.has(name));
+  if (inLoops.length > 0) {
+    const scopes = [...new Set(inLoops.flatMap((name) => nestedUses.get(name)!.map((u) => u.node.scope!)))];
+    plan.notes.push(
+      `${inLoops.join(', ')} ${inLoops.length === 1 ? 'is' : 'are'} gathered inside ${scopes.length === 1 ? 'a subgraph' : 'subgraphs'} (${scopes.join(', ')}; ` +
+        `nn.EmbeddingBag exports gather one bag per Loop iteration): the lookups were rewritten there, and the stored table is read from the main graph. ` +
+        `The dequantizing nodes run once per iteration, so a low-bit table costs more time there than in a plain Gather: see the latency`,
+    );
+  }
   return plan;
 }

@@ -122,12 +122,20 @@ function isFloat32Table(t: ModelTensor): boolean {
 /** The units of a model and their options. Tables smaller than 1 KiB stay as they are. */
 export function searchSpace(ir: ModelIR, opts: SpaceOptions = {}): SearchUnit[] {
   const units: SearchUnit[] = [];
+  // tables read inside a subgraph (the Loop of an nn.EmbeddingBag export): quantization rewrites
+  // the lookups there, the structural methods (rows, dims, low rank) do not
+  const readInSubgraph = new Set(ir.graph.nodes.filter((n) => n.scope !== undefined).flatMap((n) => n.inputs));
   for (const t of ir.tensors) {
     if (!isFloat32Table(t)) continue;
     const bytes = t.shape[0] * t.shape[1] * 4;
     if (bytes < 1024) continue;
     // a table stored [dim, ids] (ONNX Gather on axis 1): the row methods rewrite lookups of rows only
-    const options = t.transposed ? tableOptions(ir.format, t).filter((o) => o.id === 'float32' || o.id === 'float16') : tableOptions(ir.format, t);
+    const all = tableOptions(ir.format, t);
+    const options = t.transposed
+      ? all.filter((o) => o.id === 'float32' || o.id === 'float16')
+      : readInSubgraph.has(t.name)
+        ? all.filter((o) => o.energy === undefined && o.rowsKeep === undefined && o.dimsKeep === undefined)
+        : all;
     units.push({ name: t.name, kind: 'table', bytes, rows: t.shape[t.transposed ? 1 : 0], cols: t.shape[t.transposed ? 0 : 1], tensors: [t.name], options });
   }
   const dense = ir.tensors.filter((t) => t.role === 'dense-kernel' && t.dtype === 'float32');

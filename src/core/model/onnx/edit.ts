@@ -27,6 +27,7 @@ import {
   planNewTensor,
   planTensor,
   spliceAttribute,
+  type EditedNodeList,
   spliceTensor,
   writeSplicedModel,
 } from './splice.js';
@@ -85,6 +86,14 @@ export interface OnnxGraphEdit {
    * inserted to transform `from` can still read it).
    */
   rewireInputs?: Array<{ from: string; to: string; nodes?: string[] }>;
+  /**
+   * Edits inside the subgraph of a main-graph node (a Loop or Scan body, an If branch: one level
+   * deep), such as the Loop an nn.EmbeddingBag export gathers its rows in. `scope` names the
+   * subgraph as the IR's GraphNode.scope does ("<node>/<attribute>"); nodes are named as in the
+   * IR. Inserted nodes go before a node of that subgraph and may read the subgraph's values and the
+   * main graph's (its outer scope), initializers this edit adds included.
+   */
+  subgraphEdits?: Array<{ scope: string; insertNodes?: Array<{ before: string; node: OnnxNodeSpec }>; removeNodes?: string[] }>;
   /** the new list of graph outputs (when given) */
   setGraphOutputs?: OnnxGraphOutputSpec[];
   /** domain '' or 'ai.onnx' = the default domain. Raised only, never lowered. */
@@ -229,6 +238,17 @@ interface NewNode {
 }
 
 type NodeEntry = OrigNode | NewNode;
+
+/** A node of an edited subgraph, by its index there. */
+interface BodyNode {
+  kind: 'body';
+  idx: number;
+  name: string;
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  outerRefs: string[];
+}
 
 /** Names a subgraph reads from enclosing scopes (used but not defined inside it). */
 function outerRefsOfGraph(g: onnx.IGraphProto, out: Set<string>): void {
@@ -415,16 +435,15 @@ export async function writeEditedOnnxModel(
     if (hits.length > 1) fail(`${what}: ${hits.length} nodes are named "${name}"`);
     return hits[0];
   };
-  for (const ins of edit.insertNodes ?? []) {
-    const spec = ins.node;
-    const what = `inserting node "${spec?.name ?? ''}"`;
+  // names of every node, subgraphs' included: an inserted node's name is unique in the model
+  for (const n of ir.graph.nodes) allNames.add(n.name);
+  const newNode = (spec: OnnxNodeSpec, what: string): NewNode => {
     if (!spec || !spec.name) fail('insertNodes: every inserted node needs a non-empty name');
     if (allNames.has(spec.name)) fail(`${what}: a node of that name already exists`);
     if (!spec.op) fail(`${what}: no op`);
     if (!Array.isArray(spec.inputs) || !Array.isArray(spec.outputs) || spec.outputs.length === 0 || spec.outputs.some((o) => !o)) {
       fail(`${what}: needs inputs and at least one non-empty output name`);
     }
-    if (ins.before !== undefined && ins.after !== undefined) fail(`${what}: give before or after, not both`);
     const domain = spec.domain ?? '';
     let bytes: Uint8Array = new Uint8Array(0);
     try {
@@ -435,16 +454,14 @@ export async function writeEditedOnnxModel(
     } catch (e) {
       fail(`${what}: ${(e as Error).message}`);
     }
-    const entry: NewNode = {
-      kind: 'new',
-      name: spec.name,
-      op: spec.op,
-      domain,
-      inputs: spec.inputs.slice(),
-      outputs: spec.outputs.slice(),
-      bytes,
-      attrs: spec.attrs ?? {},
-    };
+    allNames.add(spec.name);
+    return { kind: 'new', name: spec.name, op: spec.op, domain, inputs: spec.inputs.slice(), outputs: spec.outputs.slice(), bytes, attrs: spec.attrs ?? {} };
+  };
+  for (const ins of edit.insertNodes ?? []) {
+    const spec = ins.node;
+    const what = `inserting node "${spec?.name ?? ''}"`;
+    if (ins.before !== undefined && ins.after !== undefined) fail(`${what}: give before or after, not both`);
+    const entry = newNode(spec, what);
     if (ins.before !== undefined) {
       const anchor = findUnique(ins.before, what);
       list.splice(list.indexOf(anchor), 0, entry);
@@ -454,7 +471,6 @@ export async function writeEditedOnnxModel(
       list.splice(list.indexOf(prev) + 1, 0, entry);
       lastAfter.set(ins.after, entry);
     } else list.push(entry);
-    allNames.add(spec.name);
   }
   for (let i = list.length - 1; i >= 0; i--) {
     const n = list[i];
@@ -485,6 +501,45 @@ export async function writeEditedOnnxModel(
     if (hits === 0) fail(`rewiring "${r.from}" -> "${r.to}": no ${r.nodes ? `node among ${r.nodes.join(', ')}` : 'original node'} reads "${r.from}"`);
   }
 
+  // ---- subgraph edits (one level deep): each subgraph's new node list
+  const bodies: Array<{ host: OrigNode; attr: number; scope: string; graph: onnx.IGraphProto; entries: Array<BodyNode | NewNode> }> = [];
+  for (const se of edit.subgraphEdits ?? []) {
+    const what = `editing subgraph "${se.scope}"`;
+    let found: { host: OrigNode; attr: number; graph: onnx.IGraphProto } | undefined;
+    for (const host of origNodes) {
+      const attrs = (graph.node ?? [])[host.idx].attribute ?? [];
+      attrs.forEach((a, ai) => {
+        if (a.g && `${host.name}/${a.name ?? 'graph'}` === se.scope) found = { host, attr: ai, graph: a.g };
+      });
+    }
+    if (!found) fail(`${what}: no main-graph node has that subgraph (subgraphs nested deeper are not edited)`);
+    const { host, attr, graph: body } = found!;
+    if (removedIdx.has(host.idx)) fail(`${what}: its node "${host.name}" is being removed`);
+    if (bodies.some((b) => b.host === host && b.attr === attr)) fail(`${what}: given twice`);
+    const irBody = ir.graph.nodes.filter((n) => n.scope === se.scope);
+    const bodyNodes = body.node ?? [];
+    const entries: Array<BodyNode | NewNode> = bodyNodes.map((n, idx) => ({
+      kind: 'body',
+      idx,
+      name: irBody.length === bodyNodes.length ? irBody[idx].name : n.name ?? '',
+      op: n.opType ?? '',
+      inputs: (n.input ?? []).slice(),
+      outputs: (n.output ?? []).slice(),
+      outerRefs: nodeOuterRefs(n),
+    }));
+    const unique = (name: string, verb: string): BodyNode => {
+      const hits = entries.filter((e): e is BodyNode => e.kind === 'body' && e.name === name);
+      if (hits.length !== 1) fail(`${what}: cannot ${verb} "${name}": ${hits.length === 0 ? 'no node of that name in it' : `${hits.length} nodes have that name`}`);
+      return hits[0];
+    };
+    for (const ins of se.insertNodes ?? []) {
+      const anchor = unique(ins.before, 'insert before');
+      entries.splice(entries.indexOf(anchor), 0, newNode(ins.node, `${what}: inserting node "${ins.node?.name ?? ''}"`));
+    }
+    for (const name of se.removeNodes ?? []) entries.splice(entries.indexOf(unique(name, 'remove')), 1);
+    bodies.push({ host, attr, scope: se.scope, graph: body, entries });
+  }
+
   // ---- graph inputs and outputs
   const graphInputs = (graph.input ?? []).map((v) => v.name ?? '');
   const keptInputs = graphInputs.filter((n) => !removeInit.has(n));
@@ -513,6 +568,36 @@ export async function writeEditedOnnxModel(
     for (const o of n.outputs) if ((defCount.get(o) ?? 0) > 1) fail(`invalid edit: inserted node "${n.name}" (${n.op}) produces "${o}", which is already defined`);
   }
   for (const a of added) if ((defCount.get(a.name) ?? 0) > 1) fail(`invalid edit: new initializer "${a.name}" is also produced by a node`);
+  // an edited subgraph reads its own values in order, and the main graph's (the host node's outer
+  // references, checked with the main graph below); nothing it defines may shadow another value
+  const mainDefined = new Set<string>([...keptInputs, ...finalInits, ...sparseNames]);
+  for (const n of list) for (const o of n.outputs) if (o) mainDefined.add(o);
+  for (const b of bodies) {
+    const what = `invalid edit of subgraph "${b.scope}"`;
+    const defined = new Set<string>([...(b.graph.input ?? []).map((v) => v.name ?? ''), ...(b.graph.initializer ?? []).map((t) => t.name ?? '')]);
+    const outer = new Set<string>();
+    for (const e of b.entries) {
+      for (const i of e.kind === 'body' ? [...e.inputs, ...e.outerRefs] : e.inputs) {
+        if (!i || defined.has(i)) continue;
+        if (!mainDefined.has(i)) fail(`${what}: node "${e.name}" (${e.op}) reads "${i}", which nothing in it or in the main graph provides`);
+        outer.add(i);
+      }
+      for (const o of e.outputs) {
+        if (!o) continue;
+        if (e.kind === 'new' && (defined.has(o) || mainDefined.has(o))) fail(`${what}: inserted node "${e.name}" (${e.op}) produces "${o}", which is already defined`);
+        defined.add(o);
+      }
+    }
+    for (const v of b.graph.output ?? []) if (v.name && !defined.has(v.name) && !mainDefined.has(v.name)) fail(`${what}: its output "${v.name}" is no longer produced`);
+    const others = (graph.node ?? [])[b.host.idx].attribute ?? [];
+    const rest = new Set<string>();
+    others.forEach((a, ai) => {
+      if (ai === b.attr) return;
+      if (a.g) outerRefsOfGraph(a.g, rest);
+      for (const sg of a.graphs ?? []) outerRefsOfGraph(sg, rest);
+    });
+    b.host.outerRefs = [...new Set([...outer, ...rest])];
+  }
   const problem = checkOrder(list, keptInputs, finalInits, outputsAfter, origOk);
   if (problem) fail(`invalid edit: ${problem}`);
   // removed initializers / node outputs still read by a subgraph of an original node are caught
@@ -536,8 +621,8 @@ export async function writeEditedOnnxModel(
     const t = ir.tensors.find((x) => x.name === name);
     return t ? { dtype: t.dtype, count: t.shape.reduce((a, b) => a * b, 1) } : undefined;
   };
-  for (const n of list) {
-    if (n.kind !== 'new') continue;
+  const inserted: NewNode[] = [...list, ...bodies.flatMap((b) => b.entries)].filter((n): n is NewNode => n.kind === 'new');
+  for (const n of inserted) {
     if (!isDefaultDomain(n.domain)) {
       if (!have.has(n.domain)) need(n.domain, 1);
       continue;
@@ -569,8 +654,8 @@ export async function writeEditedOnnxModel(
       }
     }
   }
-  for (const n of list) {
-    if (n.kind !== 'new' || !isDefaultDomain(n.domain)) continue;
+  for (const n of inserted) {
+    if (!isDefaultDomain(n.domain)) continue;
     for (const r of ATTR_BECAME_INPUT) {
       if (r.op === n.op && r.attr in n.attrs && defaultFinal >= r.since) {
         fail(`inserted node "${n.name}" (${n.op}): at opset ${defaultFinal} "${r.attr}" is an input, not an attribute`);
@@ -617,7 +702,12 @@ export async function writeEditedOnnxModel(
 
   // ---- splice
   {
-    const ctx: SpliceCtx = { src, plans, prefixes: keyPrefixes(plans.keys()) };
+    const bodyLists = new Map<string, EditedNodeList>();
+    for (const b of bodies) {
+      const key = `g/n${b.host.idx}/a${b.attr}/g`;
+      bodyLists.set(key, b.entries.map((e) => (e.kind === 'body' ? { idx: e.idx } : { bytes: e.bytes })));
+    }
+    const ctx: SpliceCtx = { src, plans, prefixes: keyPrefixes([...plans.keys(), ...bodyLists.keys()]), bodies: bodyLists };
 
     const spliceOrigNode = async (n: OrigNode, start: number, end: number): Promise<Out> => {
       const o = new Out();

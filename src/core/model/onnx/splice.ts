@@ -70,7 +70,16 @@ export interface SpliceCtx {
   plans: Map<string, TensorPlan>;
   prefixes: Set<string>;
   dataFile?: DataFile;
+  /**
+   * Subgraphs whose node list is rewritten (by graph key, e.g. g/n3/a0/g): the nodes in their new
+   * order, each an original node of that subgraph (by index) or a new node's encoded bytes. Their
+   * keys must be in `prefixes`.
+   */
+  bodies?: Map<string, EditedNodeList>;
 }
+
+/** A subgraph's nodes after an edit, in order: original nodes by index, inserted ones as bytes. */
+export type EditedNodeList = Array<{ idx: number } | { bytes: Uint8Array }>;
 
 // TensorProto fields that carry the data (replaced as a whole when a tensor changes).
 const TENSOR_DATA_FIELDS = new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14]);
@@ -185,15 +194,37 @@ async function spliceGraph(ctx: SpliceCtx, start: number, end: number, key: stri
   let ii = 0;
   let ni = 0;
   let si = 0;
-  for (const f of parseFields(ctx.src, start, end)) {
+  const fields = parseFields(ctx.src, start, end);
+  const edited = ctx.bodies?.get(key);
+  const nodeFields = fields.filter((f) => f.field === 1 && f.wire === 2);
+  const emitNode = async (idx: number): Promise<void> => {
+    const f = nodeFields[idx];
+    if (!f) throw new Error(`${key}: no node #${idx}`);
+    const k = `${key}/n${idx}`;
+    if (ctx.prefixes.has(k)) lengthDelimited(out, 1, await spliceNode(ctx, f.payloadStart, f.end, k));
+    else out.push(ctx.src.subarray(f.start, f.end));
+  };
+  let nodesDone = false;
+  const emitEdited = async (list: EditedNodeList): Promise<void> => {
+    nodesDone = true;
+    for (const e of list) {
+      if ('idx' in e) await emitNode(e.idx);
+      else {
+        out.push(tagBytes(1, 2));
+        out.push(varintBytes(e.bytes.length));
+        out.push(e.bytes);
+      }
+    }
+  };
+  for (const f of fields) {
     if (f.field === 5 && f.wire === 2) {
       const plan = ctx.plans.get(`${key}/i${ii++}`);
       if (plan) lengthDelimited(out, 5, await spliceTensor(ctx, f.payloadStart, f.end, plan));
       else out.push(ctx.src.subarray(f.start, f.end));
     } else if (f.field === 1 && f.wire === 2) {
-      const k = `${key}/n${ni++}`;
-      if (ctx.prefixes.has(k)) lengthDelimited(out, 1, await spliceNode(ctx, f.payloadStart, f.end, k));
-      else out.push(ctx.src.subarray(f.start, f.end));
+      if (edited) {
+        if (!nodesDone) await emitEdited(edited);
+      } else await emitNode(ni++);
     } else if (f.field === 15 && f.wire === 2) {
       const k = `${key}/s${si++}`;
       if (ctx.plans.has(k)) throw new Error(`sparse initializer ${ctx.plans.get(k)?.name} cannot be rewritten`);
