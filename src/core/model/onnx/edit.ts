@@ -505,15 +505,16 @@ export async function writeEditedOnnxModel(
   const bodies: Array<{ host: OrigNode; attr: number; scope: string; graph: onnx.IGraphProto; entries: Array<BodyNode | NewNode> }> = [];
   for (const se of edit.subgraphEdits ?? []) {
     const what = `editing subgraph "${se.scope}"`;
-    let found: { host: OrigNode; attr: number; graph: onnx.IGraphProto } | undefined;
+    const found: Array<{ host: OrigNode; attr: number; graph: onnx.IGraphProto }> = [];
     for (const host of origNodes) {
       const attrs = (graph.node ?? [])[host.idx].attribute ?? [];
       attrs.forEach((a, ai) => {
-        if (a.g && `${host.name}/${a.name ?? 'graph'}` === se.scope) found = { host, attr: ai, graph: a.g };
+        if (a.g && `${host.name}/${a.name ?? 'graph'}` === se.scope) found.push({ host, attr: ai, graph: a.g });
       });
     }
-    if (!found) fail(`${what}: no main-graph node has that subgraph (subgraphs nested deeper are not edited)`);
-    const { host, attr, graph: body } = found!;
+    if (found.length === 0) fail(`${what}: no main-graph node has that subgraph (subgraphs nested deeper are not edited)`);
+    if (found.length > 1) fail(`${what}: ${found.length} main-graph nodes have a subgraph of that name`);
+    const { host, attr, graph: body } = found[0];
     if (removedIdx.has(host.idx)) fail(`${what}: its node "${host.name}" is being removed`);
     if (bodies.some((b) => b.host === host && b.attr === attr)) fail(`${what}: given twice`);
     const irBody = ir.graph.nodes.filter((n) => n.scope === se.scope);
