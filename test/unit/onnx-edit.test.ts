@@ -634,3 +634,52 @@ test('subgraph edits: invalid ones throw a clear error naming the subgraph and w
     assert.deepEqual(await readdir(dir), ['bag.onnx']);
   });
 });
+
+test('subgraph edits: value_info of a removed body node output goes, so a node put in its place may change its type', async () => {
+  await withDir(async (dir) => {
+    // the body casts the gathered row to float itself; its value_info says the row is float32
+    const body = new OnnxGraphBuilder({ graphName: 'body' })
+      .input('i', 'int64', [])
+      .input('cond_in', 'bool', [])
+      .input('acc', 'float32', [3])
+      .output('cond_out', 'bool', [])
+      .output('acc_out', 'float32', [3])
+      .node('Identity', ['cond_in'], ['cond_out'], {}, { name: 'keep_going' })
+      .node('Gather', ['ids', 'i'], ['id'], { axis: { i: 0 } }, { name: 'pick_id' })
+      .node('Gather', ['T', 'id'], ['row'], { axis: { i: 0 } }, { name: 'row_lookup' })
+      .node('Cast', ['row'], ['row_f'], { to: { i: 1 } }, { name: 'to_float' })
+      .node('Add', ['acc', 'row_f'], ['acc_out'], {}, { name: 'sum' })
+      .toGraphProto();
+    body.valueInfo = [
+      onnx.ValueInfoProto.create({ name: 'row', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }] } } } }),
+      onnx.ValueInfoProto.create({ name: 'row_f', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }] } } } }),
+    ];
+    const model = bagModel();
+    model.graph!.node![0].attribute![0].g = body;
+    const src = join(dir, 'bag.onnx');
+    await writeOnnxFile(src, model);
+    const out = join(dir, 'f16.onnx');
+    // 1..12 as float16 (normal numbers: sign, exponent rebased from 127 to 15, top 10 mantissa bits)
+    const bits = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((v) => new DataView(Float32Array.of(v).buffer).getUint32(0, true));
+    const half = Uint16Array.from(bits.map((b) => ((b >>> 16) & 0x8000) | ((((b >>> 23) & 0xff) - 112) << 10) | ((b >>> 13) & 0x3ff)));
+    await writeEditedOnnxModel(
+      await readOnnxModel(src),
+      {
+        setInitializers: [{ name: 'T_h', dtype: 'float16', shape: [4, 3], data: bytesOf(half) }],
+        removeInitializers: ['T'],
+        subgraphEdits: [
+          {
+            scope: 'bag_loop/body',
+            insertNodes: [{ before: 'row_lookup', node: { name: 'half_lookup', op: 'Gather', inputs: ['T_h', 'id'], outputs: ['row'], attrs: { axis: { i: 0 } } } }],
+            removeNodes: ['row_lookup'],
+          },
+        ],
+      },
+      out,
+    );
+    const written = onnx.ModelProto.decode(await readFile(out));
+    assert.deepEqual(written.graph!.node![0].attribute![0].g!.valueInfo!.map((v) => v.name), ['row_f']);
+    const feeds = { ids: new ort.Tensor('int64', BigInt64Array.from([3n, 0n, 3n]), [3]) };
+    assert.deepEqual(await runModel(out, feeds, 'y'), [21, 24, 27]);
+  });
+});

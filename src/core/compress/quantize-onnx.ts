@@ -29,6 +29,7 @@ import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx/edi
 import { isOnnxNative } from '../model/onnx.js';
 import { forEachTensorChunk, readTensorFloat32 } from '../model/tensor-data.js';
 import { TensorByteStream } from '../model/tensor-stream.js';
+import { isRowGather, subgraphLookups } from './subgraph-lookups.js';
 import { codePlanes, packedRowBytes, packRowCodes, planeRowBytes, type LowBits, type PlaneBits } from '../model/packed-codes.js';
 import {
   RowQuantizedLowBit,
@@ -525,19 +526,12 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
 
   const uses = new Map<string, Use[]>();
   const nested = new Set<string>();
-  // reads inside subgraphs one level down (scope "<main node>/<attribute>"), which an edit can reach
-  const nestedUses = new Map<string, Use[]>();
-  const mainNames = new Set(ir.graph.nodes.filter((n) => !n.scope).map((n) => n.name));
-  const oneDown = (scope: string): boolean => mainNames.has(scope.slice(0, scope.lastIndexOf('/')));
-  const nestedReads = new Map<string, number>();
+  const inSubgraphs = subgraphLookups(ir);
   ir.graph.nodes.forEach((node, order) => {
     node.inputs.forEach((inp, index) => {
       if (!inp) return;
-      if (node.scope) {
-        nested.add(inp);
-        nestedReads.set(inp, (nestedReads.get(inp) ?? 0) + 1);
-        if (oneDown(node.scope)) nestedUses.set(inp, [...(nestedUses.get(inp) ?? []), { node, index, order }]);
-      } else {
+      if (node.scope) nested.add(inp);
+      else {
         const list = uses.get(inp) ?? [];
         list.push({ node, index, order });
         uses.set(inp, list);
@@ -574,16 +568,11 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       skip(t.name, `stored as ${t.storage.dtype}, only float32 weights are quantized`);
       continue;
     }
-    const inner = nestedUses.get(t.name) ?? [];
+    // a table gathered by rows in a Loop body (nn.EmbeddingBag) or an If branch is rewritten
+    // there (subgraph-lookups.ts); any other read inside a subgraph leaves it as it is
+    const inner: Use[] = inSubgraphs.reads.get(t.name) ?? [];
     if (nested.has(t.name)) {
-      // a table gathered by rows in a Loop body (nn.EmbeddingBag) or an If branch is rewritten
-      // there; any other read inside a subgraph leaves it as it is
-      const other = inner.find((u) => !(u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0 && u.node.inputs[1] !== t.name));
-      const why =
-        inner.length !== nestedReads.get(t.name) ? 'read inside a subgraph nested more than one level down'
-        : other ? `read by ${other.node.op} (input ${other.index}) inside a subgraph (${other.node.scope}), which only Gathers of rows are rewritten in`
-        : t.shape.length !== 2 ? `rank ${t.shape.length}, read inside a subgraph`
-        : undefined;
+      const why = inSubgraphs.refusal(t.name) ?? (t.shape.length !== 2 ? `rank ${t.shape.length}, not a table` : undefined);
       if (why) {
         skip(t.name, `used inside a subgraph (If/Loop/Scan body): ${why}`);
         continue;
@@ -599,8 +588,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
       continue;
     }
     const before = { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength };
-    const allGather =
-      t.shape.length === 2 && us.every((u) => u.node.op === 'Gather' && u.index === 0 && attrNum(u.node, 'axis', 0) === 0 && u.node.inputs[1] !== t.name);
+    const allGather = t.shape.length === 2 && us.every((u) => isRowGather(u, t.name));
     const unnamed = us.find((u) => !u.node.name);
 
     if (opts.dtype === 'float16') {
@@ -838,9 +826,9 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   if (denseJobs.length > 0) needsOpset = Math.max(needsOpset, 11);
   if (needsOpset > 0) edit.ensureOpsets = [{ domain: '', version: needsOpset }];
   opts.onTensor?.(done, selected.length, '');
-  const inLoops = plan.changes.map((c) => c.tensor).filter((name) => nestedUses.has(name));
+  const inLoops = plan.changes.map((c) => c.tensor).filter((name) => inSubgraphs.reads.has(name));
   if (inLoops.length > 0) {
-    const scopes = [...new Set(inLoops.flatMap((name) => nestedUses.get(name)!.map((u) => u.node.scope!)))];
+    const scopes = [...new Set(inLoops.flatMap((name) => inSubgraphs.reads.get(name)!.map((u) => u.node.scope!)))];
     plan.notes.push(
       `${inLoops.join(', ')} ${inLoops.length === 1 ? 'is' : 'are'} gathered inside ${scopes.length === 1 ? 'a subgraph' : 'subgraphs'} (${scopes.join(', ')}; ` +
         `nn.EmbeddingBag exports gather one bag per Loop iteration): the lookups were rewritten there, and the stored table is read from the main graph. ` +

@@ -14,6 +14,7 @@
 // then fine-tuning (structure held; it cannot train integer weights), then quantization last (it
 // stores what the steps before made).
 
+import { subgraphLookups } from '../subgraph-lookups.js';
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
 import { COLUMN_SCALES_MAX_BYTES, lowBitsOf, NARROW_TABLE_COLS, packsSmallerThanInt8 } from '../quantize-math.js';
 
@@ -123,17 +124,20 @@ function isFloat32Table(t: ModelTensor): boolean {
 export function searchSpace(ir: ModelIR, opts: SpaceOptions = {}): SearchUnit[] {
   const units: SearchUnit[] = [];
   // tables read inside a subgraph (the Loop of an nn.EmbeddingBag export): quantization rewrites
-  // the lookups there, the structural methods (rows, dims, low rank) do not
-  const readInSubgraph = new Set(ir.graph.nodes.filter((n) => n.scope !== undefined).flatMap((n) => n.inputs));
+  // row lookups one level down, the structural methods (rows, dims, low rank) do not; a table
+  // read there otherwise stays as it is, so it is no unit
+  const inSubgraphs = subgraphLookups(ir);
   for (const t of ir.tensors) {
     if (!isFloat32Table(t)) continue;
     const bytes = t.shape[0] * t.shape[1] * 4;
     if (bytes < 1024) continue;
+    const readInSubgraph = inSubgraphs.reads.has(t.name);
+    if (readInSubgraph && inSubgraphs.refusal(t.name) !== undefined) continue;
     // a table stored [dim, ids] (ONNX Gather on axis 1): the row methods rewrite lookups of rows only
     const all = tableOptions(ir.format, t);
     const options = t.transposed
       ? all.filter((o) => o.id === 'float32' || o.id === 'float16')
-      : readInSubgraph.has(t.name)
+      : readInSubgraph
         ? all.filter((o) => o.energy === undefined && o.rowsKeep === undefined && o.dimsKeep === undefined)
         : all;
     units.push({ name: t.name, kind: 'table', bytes, rows: t.shape[t.transposed ? 1 : 0], cols: t.shape[t.transposed ? 0 : 1], tensors: [t.name], options });

@@ -27,7 +27,7 @@ import {
   planNewTensor,
   planTensor,
   spliceAttribute,
-  type EditedNodeList,
+  type EditedBody,
   spliceTensor,
   writeSplicedModel,
 } from './splice.js';
@@ -502,7 +502,7 @@ export async function writeEditedOnnxModel(
   }
 
   // ---- subgraph edits (one level deep): each subgraph's new node list
-  const bodies: Array<{ host: OrigNode; attr: number; scope: string; graph: onnx.IGraphProto; entries: Array<BodyNode | NewNode> }> = [];
+  const bodies: Array<{ host: OrigNode; attr: number; scope: string; graph: onnx.IGraphProto; entries: Array<BodyNode | NewNode>; removed: string[]; outer?: Set<string> }> = [];
   for (const se of edit.subgraphEdits ?? []) {
     const what = `editing subgraph "${se.scope}"`;
     const found: Array<{ host: OrigNode; attr: number; graph: onnx.IGraphProto }> = [];
@@ -537,8 +537,13 @@ export async function writeEditedOnnxModel(
       const anchor = unique(ins.before, 'insert before');
       entries.splice(entries.indexOf(anchor), 0, newNode(ins.node, `${what}: inserting node "${ins.node?.name ?? ''}"`));
     }
-    for (const name of se.removeNodes ?? []) entries.splice(entries.indexOf(unique(name, 'remove')), 1);
-    bodies.push({ host, attr, scope: se.scope, graph: body, entries });
+    const removed: string[] = [];
+    for (const name of se.removeNodes ?? []) {
+      const gone = unique(name, 'remove');
+      entries.splice(entries.indexOf(gone), 1);
+      removed.push(...gone.outputs);
+    }
+    bodies.push({ host, attr, scope: se.scope, graph: body, entries, removed });
   }
 
   // ---- graph inputs and outputs
@@ -590,14 +595,20 @@ export async function writeEditedOnnxModel(
       }
     }
     for (const v of b.graph.output ?? []) if (v.name && !defined.has(v.name) && !mainDefined.has(v.name)) fail(`${what}: its output "${v.name}" is no longer produced`);
-    const others = (graph.node ?? [])[b.host.idx].attribute ?? [];
-    const rest = new Set<string>();
-    others.forEach((a, ai) => {
-      if (ai === b.attr) return;
-      if (a.g) outerRefsOfGraph(a.g, rest);
-      for (const sg of a.graphs ?? []) outerRefsOfGraph(sg, rest);
+    b.outer = outer;
+  }
+  // a host's outer references: its edited subgraphs' new ones, its other subgraphs' as they were
+  for (const host of new Set(bodies.map((b) => b.host))) {
+    const refs = new Set<string>();
+    ((graph.node ?? [])[host.idx].attribute ?? []).forEach((a, ai) => {
+      const edited = bodies.find((b) => b.host === host && b.attr === ai);
+      if (edited) for (const r of edited.outer!) refs.add(r);
+      else {
+        if (a.g) outerRefsOfGraph(a.g, refs);
+        for (const sg of a.graphs ?? []) outerRefsOfGraph(sg, refs);
+      }
     });
-    b.host.outerRefs = [...new Set([...outer, ...rest])];
+    host.outerRefs = [...refs];
   }
   const problem = checkOrder(list, keptInputs, finalInits, outputsAfter, origOk);
   if (problem) fail(`invalid edit: ${problem}`);
@@ -703,10 +714,12 @@ export async function writeEditedOnnxModel(
 
   // ---- splice
   {
-    const bodyLists = new Map<string, EditedNodeList>();
+    const bodyLists = new Map<string, EditedBody>();
     for (const b of bodies) {
       const key = `g/n${b.host.idx}/a${b.attr}/g`;
-      bodyLists.set(key, b.entries.map((e) => (e.kind === 'body' ? { idx: e.idx } : { bytes: e.bytes })));
+      // value_info of a removed node's outputs goes, as in the main graph: a node put in its place
+      // may give the name another type
+      bodyLists.set(key, { nodes: b.entries.map((e) => (e.kind === 'body' ? { idx: e.idx } : { bytes: e.bytes })), dropValueInfo: new Set(b.removed) });
     }
     const ctx: SpliceCtx = { src, plans, prefixes: keyPrefixes([...plans.keys(), ...bodyLists.keys()]), bodies: bodyLists };
 

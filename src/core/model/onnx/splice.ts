@@ -70,16 +70,17 @@ export interface SpliceCtx {
   plans: Map<string, TensorPlan>;
   prefixes: Set<string>;
   dataFile?: DataFile;
-  /**
-   * Subgraphs whose node list is rewritten (by graph key, e.g. g/n3/a0/g): the nodes in their new
-   * order, each an original node of that subgraph (by index) or a new node's encoded bytes. Their
-   * keys must be in `prefixes`.
-   */
-  bodies?: Map<string, EditedNodeList>;
+  /** Subgraphs whose node list is rewritten, by graph key (e.g. g/n3/a0/g); their keys must be in `prefixes`. */
+  bodies?: Map<string, EditedBody>;
 }
 
-/** A subgraph's nodes after an edit, in order: original nodes by index, inserted ones as bytes. */
-export type EditedNodeList = Array<{ idx: number } | { bytes: Uint8Array }>;
+/** A subgraph after an edit. */
+export interface EditedBody {
+  /** its nodes in order: original nodes of that subgraph by index, inserted ones as encoded bytes */
+  nodes: Array<{ idx: number } | { bytes: Uint8Array }>;
+  /** value_info entries (by value name) left out */
+  dropValueInfo: Set<string>;
+}
 
 // TensorProto fields that carry the data (replaced as a whole when a tensor changes).
 const TENSOR_DATA_FIELDS = new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14]);
@@ -189,6 +190,12 @@ export async function spliceNode(ctx: SpliceCtx, start: number, end: number, key
   return out;
 }
 
+/** The name (field 1) of the ValueInfoProto at src[start..end). */
+function valueInfoName(src: Uint8Array, start: number, end: number): string {
+  const f = parseFields(src, start, end).find((x) => x.field === 1 && x.wire === 2);
+  return f ? new TextDecoder().decode(src.subarray(f.payloadStart, f.end)) : '';
+}
+
 async function spliceGraph(ctx: SpliceCtx, start: number, end: number, key: string): Promise<Out> {
   const out = new Out();
   let ii = 0;
@@ -205,9 +212,9 @@ async function spliceGraph(ctx: SpliceCtx, start: number, end: number, key: stri
     else out.push(ctx.src.subarray(f.start, f.end));
   };
   let nodesDone = false;
-  const emitEdited = async (list: EditedNodeList): Promise<void> => {
+  const emitEdited = async (body: EditedBody): Promise<void> => {
     nodesDone = true;
-    for (const e of list) {
+    for (const e of body.nodes) {
       if ('idx' in e) await emitNode(e.idx);
       else {
         out.push(tagBytes(1, 2));
@@ -225,6 +232,8 @@ async function spliceGraph(ctx: SpliceCtx, start: number, end: number, key: stri
       if (edited) {
         if (!nodesDone) await emitEdited(edited);
       } else await emitNode(ni++);
+    } else if (f.field === 13 && f.wire === 2 && edited?.dropValueInfo.size) {
+      if (!edited.dropValueInfo.has(valueInfoName(ctx.src, f.payloadStart, f.end))) out.push(ctx.src.subarray(f.start, f.end));
     } else if (f.field === 15 && f.wire === 2) {
       const k = `${key}/s${si++}`;
       if (ctx.plans.has(k)) throw new Error(`sparse initializer ${ctx.plans.get(k)?.name} cannot be rewritten`);
