@@ -121,6 +121,14 @@ test('trees CLI: --force replaces an existing --out (refused without it); write 
     // other errors pass through unchanged
     const other = new Error('boom');
     await assert.rejects(writingTo('/x.onnx', async () => { throw other; }), (e: unknown) => e === other);
+    // a refusal naming the file in our temporary folder names the output instead; one naming another file is kept
+    const refused = new ModelFileError('/data/out/.prunescope-0a1b2c.tmp/step-1/pruned.onnx', 'invalid edit: node "x" reads "y"');
+    await assert.rejects(
+      writingTo('/data/out/pruned.onnx', async () => { throw refused; }),
+      (e: unknown) => e instanceof ModelFileError && e.message === '/data/out/pruned.onnx: invalid edit: node "x" reads "y"' && e.cause === refused,
+    );
+    const elsewhere = new ModelFileError('/data/in/model.onnx', 'truncated');
+    await assert.rejects(writingTo('/data/out/pruned.onnx', async () => { throw elsewhere; }), (e: unknown) => e === elsewhere);
     // a real permission error (not as root, who may write anywhere)
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       const ro = join(dir, 'ro');

@@ -181,7 +181,9 @@ const WRITE_ERRORS: Record<string, string> = {
 
 /**
  * Runs `write` (which writes `out`); a disk-full or permission error becomes a ModelFileError
- * naming `out` (Node's own message names neither the file nor, for ENOSPC, what was written).
+ * naming `out` (Node's own message names neither the file nor, for ENOSPC, what was written), and
+ * so does a refusal naming the file in our temporary folder that `out` is written through (an
+ * invalid edit, say): the user never sees that folder.
  */
 export async function writingTo<T>(out: string, write: () => Promise<T>): Promise<T> {
   try {
@@ -189,6 +191,7 @@ export async function writingTo<T>(out: string, write: () => Promise<T>): Promis
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code && WRITE_ERRORS[code]) throw new ModelFileError(out, `cannot write the output: ${WRITE_ERRORS[code]} (${code})`, { cause: e });
+    if (e instanceof ModelFileError && dirname(e.file).split(/[\\/]/).some((part) => isOurTempDir(part))) throw new ModelFileError(out, e.reason, { cause: e });
     throw e;
   }
 }
