@@ -14,6 +14,7 @@ import { evaluateModel, modelVocab, openScorer } from '../../src/core/eval/evalu
 import { finetuneModel } from '../../src/core/compress/finetune.js';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
 import { searchSpace } from '../../src/core/compress/plan/space.js';
+import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import * as ort from 'onnxruntime-node';
 import { pytorchExports, type ManifestLayout } from '../fixtures/pytorch/exports.js';
 
@@ -86,6 +87,9 @@ test('PyTorch layouts: nn.EmbeddingBag tables (gathered in Loop bodies) are stor
     const lookups = ir.graph.nodes.filter((n) => n.op === 'Gather' && n.inputs[0] === name);
     assert.ok(lookups.length === 1 && /\/body$/.test(lookups[0].scope ?? ''), `${name} is gathered in a Loop body (${lookups.map((n) => n.scope)})`);
   }
+  // the analysis advises only what rewrites them (int8; its rank and row advice would be left undone)
+  const advice = (await analyzeModel(ir)).opportunities.filter((o) => bags.includes(o.target));
+  assert.deepEqual(advice.map((o) => `${o.kind} ${o.target}`).sort(), ['quantize-int8 item_bag.weight', 'quantize-int8 user_bag.weight']);
   // the search offers these tables their storage types only: rows, dims and low rank do not rewrite lookups in a Loop
   for (const u of searchSpace(ir).filter((x) => bags.includes(x.name))) {
     assert.ok(u.options.some((o) => o.id === 'int4'), `${u.name}: ${u.options.map((o) => o.id)}`);

@@ -15,9 +15,10 @@ import { readTensorFloat32 } from '../../src/core/model/tensor-data.js';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
 import { planOnnxQuantization } from '../../src/core/compress/quantize-onnx.js';
 import { searchSpace } from '../../src/core/compress/plan/space.js';
+import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import type { onnx } from 'onnx-proto';
 
-const ROWS = 40;
+const ROWS = 200;
 const DIM = 8;
 const table = (seed: number): Float32Array => Float32Array.from({ length: ROWS * DIM }, (_, i) => Math.sin(seed * 7.3 + i * 1.7) * (1 + (i % 5)));
 
@@ -147,8 +148,11 @@ test('a table gathered in a Loop and also read by a Transpose in the main graph 
       const feeds = { ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 39n]), [3]) };
       assert.equal((await run(out, feeds)).length, DIM, `${dtype}: runs`);
     }
-    // the search does not offer W storage types that would be the float model again
+    // the search does not offer W storage types that would be the float model again, nor does the analysis advise any
     assert.deepEqual(searchSpace(ir).filter((u) => u.kind === 'table').map((u) => u.name), ['V']);
+    const advice = (await analyzeModel(ir)).opportunities;
+    assert.ok(advice.some((o) => o.target === 'V'), JSON.stringify(advice.map((o) => o.title)));
+    assert.deepEqual(advice.filter((o) => o.target === 'W'), []);
   });
 });
 

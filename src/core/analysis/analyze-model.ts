@@ -5,6 +5,7 @@
 // scales are the column maxima) of kernels that were not kept in memory.
 
 import { NARROW_TABLE_COLS } from '../compress/quantize-math.js';
+import { subgraphLookups } from '../compress/subgraph-lookups.js';
 import { isFloatDtype } from '../model/dtype.js';
 import { availableParallelism } from 'node:os';
 import { ModelIR, ModelTensor } from '../model/ir.js';
@@ -396,7 +397,7 @@ export function assembleReport(ir: ModelIR, tensors: TensorReport[], epsilon: nu
     constantParams,
     tensors,
     layers,
-    opportunities: findOpportunities(partial, { names: ir.metadata.local_functions, readInside: readInsideFunctions(ir) }),
+    opportunities: findOpportunities(partial, { names: ir.metadata.local_functions, readInside: readInsideFunctions(ir) }, tablesInSubgraphs(ir)),
     epsilon,
     generatedAt: new Date().toISOString(),
     tool: { name: TOOL_NAME, version: TOOL_VERSION },
@@ -444,6 +445,15 @@ function buildLayers(ir: ModelIR, tensors: TensorReport[], trainableTotal: numbe
 }
 
 /** Tensors a call of one of the model's local functions reads (ONNX export_modules_as_functions). */
+/** Tables read inside subgraphs: those only quantization rewrites, and those nothing does. */
+function tablesInSubgraphs(ir: ModelIR): { quantizeOnly: Set<string>; untouched: Set<string> } {
+  const lookups = subgraphLookups(ir);
+  const quantizeOnly = new Set<string>();
+  const untouched = new Set<string>();
+  for (const name of lookups.reads.keys()) (lookups.refusal(name) === undefined ? quantizeOnly : untouched).add(name);
+  return { quantizeOnly, untouched };
+}
+
 function readInsideFunctions(ir: ModelIR): Set<string> {
   const fns = new Set((ir.metadata.local_functions ?? '').split(', ').filter(Boolean));
   return new Set(fns.size ? ir.tensors.filter((t) => t.consumers.some((c) => fns.has(c))).map((t) => t.name) : []);

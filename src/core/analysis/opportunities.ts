@@ -33,13 +33,21 @@ function storedFloatBytes(t: TensorReport): number {
 export function findOpportunities(
   report: Pick<ModelReport, 'tensors' | 'trainableParams'> & { format?: string },
   functions: { names?: string; readInside?: ReadonlySet<string> } = {},
+  /**
+   * Tables read inside subgraphs (compress/subgraph-lookups.ts): `quantizeOnly` are gathered by
+   * rows one level down (an nn.EmbeddingBag export's Loop), where quantization rewrites the
+   * lookups and rows or low rank do not; `untouched` are read there otherwise, and no method
+   * rewrites them.
+   */
+  subgraphs: { quantizeOnly?: ReadonlySet<string>; untouched?: ReadonlySet<string> } = {},
 ): Opportunity[] {
   const localFunctions = functions.names;
   const out: Opportunity[] = [];
   for (const t of report.tensors) {
     if (!t.trainable || t.params < MIN_TENSOR_PARAMS) continue;
     // read inside a local function: no method rewrites it (the note below says so)
-    if (functions.readInside?.has(t.name)) continue;
+    if (functions.readInside?.has(t.name) || subgraphs.untouched?.has(t.name)) continue;
+    const quantizeOnly = subgraphs.quantizeOnly?.has(t.name) === true;
     // stored as codes: factorizing, pruning or quantizing again works on the float model, not on this file
     if (t.storedAs) continue;
     // NaN / Inf weights: the model is broken where they are read; compressing it changes nothing of that
@@ -47,7 +55,7 @@ export function findOpportunities(
     const elemBytes = t.params > 0 ? t.bytes / t.params : 0;
     const share = report.trainableParams > 0 ? t.params / report.trainableParams : 0;
 
-    if (t.role === 'embedding' && t.rows && t.rows.rows > 0) {
+    if (t.role === 'embedding' && t.rows && t.rows.rows > 0 && !quantizeOnly) {
       const f = t.rows.nearZeroRows / t.rows.rows;
       if (f >= MIN_NEAR_ZERO_ROW_SHARE) {
         // suggest the near-zero share rounded down to 5%: the rows beyond it are not all dead
@@ -102,7 +110,7 @@ export function findOpportunities(
     }
 
     const sp = t.spectrum;
-    if (sp && sp.rankFor95 !== null && t.shape.length >= 2 && (t.role === 'embedding' || t.role === 'dense-kernel' || t.role === 'weight')) {
+    if (sp && sp.rankFor95 !== null && t.shape.length >= 2 && (t.role === 'embedding' || t.role === 'dense-kernel' || t.role === 'weight') && !quantizeOnly) {
       const m = t.shape[0];
       const n = t.params / m;
       const r = sp.rankFor95;
