@@ -215,7 +215,7 @@ const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
 interface Use {
   node: GraphNode;
   index: number;
-  /** position in the IR's node list (main graph first in file order; subgraph nodes after their host) */
+  /** position in the IR's node list (file order; a subgraph's nodes come right after their host) */
   order: number;
 }
 
