@@ -541,9 +541,10 @@ test('unnamed nodes are addressed by their IR names ("<op>_<k>")', async () => {
 });
 
 // A Loop that gathers one row of table T per iteration and sums them, as torch.onnx exports
-// nn.EmbeddingBag (its body reads T from the main graph, the outer scope).
-function bagModel(): onnx.ModelProto {
-  const body = new OnnxGraphBuilder({ graphName: 'body' })
+// nn.EmbeddingBag (its body reads T from the main graph, the outer scope). `castRow`: the body
+// casts the gathered row to float itself (row -> row_f) before summing.
+function bagModel(castRow = false): onnx.ModelProto {
+  const b = new OnnxGraphBuilder({ graphName: 'body' })
     .input('i', 'int64', [])
     .input('cond_in', 'bool', [])
     .input('acc', 'float32', [3])
@@ -551,9 +552,9 @@ function bagModel(): onnx.ModelProto {
     .output('acc_out', 'float32', [3])
     .node('Identity', ['cond_in'], ['cond_out'], {}, { name: 'keep_going' })
     .node('Gather', ['ids', 'i'], ['id'], { axis: { i: 0 } }, { name: 'pick_id' })
-    .node('Gather', ['T', 'id'], ['row'], { axis: { i: 0 } }, { name: 'row_lookup' })
-    .node('Add', ['acc', 'row'], ['acc_out'], {}, { name: 'sum' })
-    .toGraphProto();
+    .node('Gather', ['T', 'id'], ['row'], { axis: { i: 0 } }, { name: 'row_lookup' });
+  if (castRow) b.node('Cast', ['row'], ['row_f'], { to: { i: 1 } }, { name: 'to_float' });
+  const body = b.node('Add', ['acc', castRow ? 'row_f' : 'row'], ['acc_out'], {}, { name: 'sum' }).toGraphProto();
   return new OnnxGraphBuilder({ graphName: 'bag', opset: 13 })
     .input('ids', 'int64', [3])
     .output('y', 'float32', [3])
@@ -638,24 +639,10 @@ test('subgraph edits: invalid ones throw a clear error naming the subgraph and w
 test('subgraph edits: value_info of a removed body node output goes, so a node put in its place may change its type', async () => {
   await withDir(async (dir) => {
     // the body casts the gathered row to float itself; its value_info says the row is float32
-    const body = new OnnxGraphBuilder({ graphName: 'body' })
-      .input('i', 'int64', [])
-      .input('cond_in', 'bool', [])
-      .input('acc', 'float32', [3])
-      .output('cond_out', 'bool', [])
-      .output('acc_out', 'float32', [3])
-      .node('Identity', ['cond_in'], ['cond_out'], {}, { name: 'keep_going' })
-      .node('Gather', ['ids', 'i'], ['id'], { axis: { i: 0 } }, { name: 'pick_id' })
-      .node('Gather', ['T', 'id'], ['row'], { axis: { i: 0 } }, { name: 'row_lookup' })
-      .node('Cast', ['row'], ['row_f'], { to: { i: 1 } }, { name: 'to_float' })
-      .node('Add', ['acc', 'row_f'], ['acc_out'], {}, { name: 'sum' })
-      .toGraphProto();
-    body.valueInfo = [
-      onnx.ValueInfoProto.create({ name: 'row', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }] } } } }),
-      onnx.ValueInfoProto.create({ name: 'row_f', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }] } } } }),
-    ];
-    const model = bagModel();
-    model.graph!.node![0].attribute![0].g = body;
+    const model = bagModel(true);
+    model.graph!.node![0].attribute![0].g!.valueInfo = ['row', 'row_f'].map((name) =>
+      onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }] } } } }),
+    );
     const src = join(dir, 'bag.onnx');
     await writeOnnxFile(src, model);
     const out = join(dir, 'f16.onnx');
