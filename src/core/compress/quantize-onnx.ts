@@ -29,7 +29,7 @@ import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx/edi
 import { isOnnxNative } from '../model/onnx.js';
 import { forEachTensorChunk, readTensorFloat32 } from '../model/tensor-data.js';
 import { TensorByteStream } from '../model/tensor-stream.js';
-import { isRowGather, subgraphLookups } from './subgraph-lookups.js';
+import { attrNum, isRowGather, subgraphLookups } from './subgraph-lookups.js';
 import { codePlanes, packedRowBytes, packRowCodes, planeRowBytes, type LowBits, type PlaneBits } from '../model/packed-codes.js';
 import {
   RowQuantizedLowBit,
@@ -505,11 +505,6 @@ async function columnLowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bi
   };
 }
 
-function attrNum(n: GraphNode, key: string, dflt: number): number {
-  const v = n.attrs[key];
-  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : dflt;
-}
-
 export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[], opts: OnnxQuantizeOptions): Promise<OnnxQuantizePlan> {
   if (!isOnnxNative(ir.native)) throw new Error('planOnnxQuantization: the IR was not read from an ONNX file');
   const keys = ir.native.tensorKeys;
@@ -524,18 +519,16 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
   const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
   const consts = new Constants(names, edit);
 
+  // main-graph reads here; reads inside subgraphs in inSubgraphs
   const uses = new Map<string, Use[]>();
-  const nested = new Set<string>();
   const inSubgraphs = subgraphLookups(ir);
   ir.graph.nodes.forEach((node, order) => {
+    if (node.scope) return;
     node.inputs.forEach((inp, index) => {
       if (!inp) return;
-      if (node.scope) nested.add(inp);
-      else {
-        const list = uses.get(inp) ?? [];
-        list.push({ node, index, order });
-        uses.set(inp, list);
-      }
+      const list = uses.get(inp) ?? [];
+      list.push({ node, index, order });
+      uses.set(inp, list);
     });
   });
   const graphOutputs = new Set(ir.graph.outputs.map((o) => o.name));
@@ -571,7 +564,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     // a table gathered by rows in a Loop body (nn.EmbeddingBag) or an If branch is rewritten
     // there (subgraph-lookups.ts); any other read inside a subgraph leaves it as it is
     const inner: Use[] = inSubgraphs.reads.get(t.name) ?? [];
-    if (nested.has(t.name)) {
+    if (inner.length > 0) {
       const why = inSubgraphs.refusal(t.name) ?? (t.shape.length !== 2 ? `rank ${t.shape.length}, not a table` : undefined);
       if (why) {
         skip(t.name, `used inside a subgraph (If/Loop/Scan body): ${why}`);

@@ -27,7 +27,8 @@ export interface SubgraphLookups {
   refusal(table: string): string | undefined;
 }
 
-function attrNum(n: GraphNode, key: string, dflt: number): number {
+/** A node's numeric attribute (int64 attributes may come as bigint), or `dflt` when absent. */
+export function attrNum(n: GraphNode, key: string, dflt: number): number {
   const v = n.attrs[key];
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : dflt;
 }
