@@ -146,7 +146,7 @@ export const PRUNE = defineCommand({
 
 export const QUANTIZE = defineCommand({
   name: 'quantize',
-  summary: 'int8 (per-row tables, per-channel kernels), int4/int3/int2 (ONNX embedding tables, scales per row or per column), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
+  summary: 'int8 (per-row tables, per-channel kernels), int4/int3/int2 (ONNX embedding tables, scales per row, a byte per row or per column), or float16; uint8/uint16 TF.js manifest quantization; checked against the float model',
   positionals: [MODEL_POSITIONAL],
   options: {
     dtype: {
@@ -159,7 +159,7 @@ export const QUANTIZE = defineCommand({
     tensors: { kind: 'string', valueName: 'all|embeddings|dense|NAME,...', defaultText: 'all', description: TENSORS_HELP },
     dense: { kind: 'choice', choices: ['weights-only', 'dynamic'], defaultText: 'weights-only', description: "ONNX int8 dense kernels: dequantized for the float MatMul ('weights-only') or an integer MatMul ('dynamic')" },
     lookup: { kind: 'choice', choices: ['compact', 'fast'], defaultText: 'compact', description: "ONNX int8 tables: float16 row scales ('compact') or float32 scales and one DequantizeLinear ('fast')" },
-    scales: { kind: 'choice', choices: ['row', 'column'], defaultText: 'row', description: "int4 / int3 / int2 tables: a scale and zero point per row, or one per column for the whole table (3 bytes less per row; tables under 8 wide are always per column)" },
+    scales: { kind: 'choice', choices: ['row', 'byte', 'column'], defaultText: 'row', description: "int4 / int3 / int2 tables: a float16 scale and uint8 zero point per row; one byte per row (its zero point and one of the table's shared scale levels: 2 bytes less per row, as accurate); or one scale and zero point per column for the whole table (3 bytes less per row; tables under 8 wide are always per column)" },
     'full-range': { kind: 'boolean', description: 'with --dense dynamic: all 8 bits for the integer MatMul (by default 7, so that x64 CPUs without VNNI cannot overflow; weights-only kernels are 8-bit already)' },
     'from-shards': { kind: 'path', repeatable: true, valueName: 'FILE|DIR', description: 'ONNX int8: take the tables from these shard files (a folder: every *.qshard in it), all N of one split; the model equals a one-process run, byte for byte' },
     rounding: {

@@ -34,6 +34,11 @@ test('refused: training before int8 / float16, and a list of tables (every table
   }
   assert.throws(() => composeQuantize({ dtype: 'int4', tensors: ['user_embedding'] }, ft), /give --tensors embeddings \(or all\), not a list of tables/);
   assert.equal(composeQuantize({ dtype: 'int2', tensors: 'all' }, ft).length, 2);
+  // byte scales are fitted to the table after training: nothing exact to train through
+  assert.throws(
+    () => composeQuantize({ dtype: 'int4', scales: 'byte' }, ft),
+    (e: Error) => e instanceof QuantizeTuningError && e.message.includes('byte scales are fitted to the table after training: choose per row or per column, or quantize directly'),
+  );
 });
 
 test('every composed step passes the method registry’s settings check', () => {

@@ -453,7 +453,7 @@ test("scales 'column': a wide table gets one scale and zero point per column as 
     }
     await assert.rejects(
       quantizeModel(await readModel(file), { dtype: 'int4', scales: 'table' as 'row', verify: false }),
-      (e: unknown) => e instanceof ModelFileError && e.message.includes('quantize: scales must be row or column, got "table"'),
+      (e: unknown) => e instanceof ModelFileError && e.message.includes('quantize: scales must be row, byte or column, got "table"'),
     );
   });
 });

@@ -280,8 +280,15 @@ export function packsSmallerThanInt8(cols: number, bits: LowBits): boolean {
   return packedRowBytes(cols, bits) < cols;
 }
 
+/**
+ * How a low-bit table's scales are stored: 'row' a float16 scale and a uint8 zero point per row;
+ * 'byte' one byte per row holding its zero point and the index of its scale among a few levels
+ * the table shares (scale-levels.ts); 'column' one scale and zero point per column.
+ */
+export type LowBitScales = 'row' | 'byte' | 'column';
+
 /** Whether a low-bit table gets one scale and zero point per column: when asked, or too narrow for per-row ones. */
-export function columnScaled(cols: number, scales: 'row' | 'column' | undefined): boolean {
+export function columnScaled(cols: number, scales: LowBitScales | undefined): boolean {
   return scales === 'column' || cols < NARROW_TABLE_COLS;
 }
 
@@ -310,7 +317,7 @@ export interface RowQuantizedLowBit {
 const CLIP_GRID: readonly number[] = Array.from({ length: 15 }, (_, k) => 1 - 0.05 * k);
 
 /** min and max of the row at values[at..at+cols), widened to contain 0 (so the zero point is a code and 0 stays exact); r names it in errors */
-function rowRange(values: ArrayLike<number>, at: number, cols: number, r: number): [number, number] {
+export function rowRange(values: ArrayLike<number>, at: number, cols: number, r: number): [number, number] {
   let lo = 0;
   let hi = 0;
   for (let c = at; c < at + cols; c++) {
@@ -323,18 +330,18 @@ function rowRange(values: ArrayLike<number>, at: number, cols: number, r: number
   return [lo, hi];
 }
 
-function codeOf(v: number, scale: number, zp: number, top: number): number {
+export function codeOf(v: number, scale: number, zp: number, top: number): number {
   const k = Math.round(v / scale) + zp;
   return k < 0 ? 0 : k > top ? top : k;
 }
 
 /** What the graph computes: float32 (code - zp) * scale. */
-function dequantized(code: number, zp: number, scale: number): number {
+export function dequantized(code: number, zp: number, scale: number): number {
   return Math.fround((code - zp) * scale);
 }
 
 /** Best clip of the row at values[at..at+cols): its scale (already rounded as stored) and zero point. */
-function fitRow(values: ArrayLike<number>, at: number, cols: number, lo: number, hi: number, top: number, round: (s: number) => number): { scale: number; zp: number } {
+export function fitRow(values: ArrayLike<number>, at: number, cols: number, lo: number, hi: number, top: number, round: (s: number) => number): { scale: number; zp: number } {
   if (lo === hi) return { scale: 0, zp: 0 }; // an all-zero row
   let best = { scale: 0, zp: 0, sse: Infinity };
   for (const clip of CLIP_GRID) {

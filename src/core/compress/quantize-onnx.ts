@@ -24,13 +24,14 @@
 //    symmetric weights, 7 bits by default (see ENGINE_FACTS: 8-bit weights overflow in AVX2
 //    kernels without VNNI).
 
-import { GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
+import { DType, GraphNode, ModelIR, ModelTensor } from '../model/ir.js';
 import { OnnxGraphEdit, OnnxNodeSpec, onnxDefaultOpset } from '../model/onnx/edit.js';
 import { isOnnxNative } from '../model/onnx.js';
 import { forEachTensorChunk, readTensorFloat32 } from '../model/tensor-data.js';
 import { TensorByteStream } from '../model/tensor-stream.js';
 import { attrNum, isRowGather, subgraphLookups } from './subgraph-lookups.js';
-import { codePlanes, packedRowBytes, packRowCodes, planeRowBytes, type LowBits, type PlaneBits } from '../model/packed-codes.js';
+import { fitScaleLevels, levelChunkLowBit } from './scale-levels.js';
+import { codePlanes, packedRowBytes, packRowBytes, packRowCodes, planeRowBytes, type LowBits, type PlaneBits } from '../model/packed-codes.js';
 import {
   RowQuantizedLowBit,
   accumulateRowAbsMax,
@@ -50,6 +51,7 @@ import {
   startRowsLowBit,
   toFloat16Chunk,
   NARROW_TABLE_COLS,
+  type LowBitScales,
 } from './quantize-math.js';
 import type { TensorChange } from './types.js';
 
@@ -61,6 +63,8 @@ export interface OnnxQuantizePlan {
   /** did any int8/int4/int2 table get float16 scales / float32 scales */
   float16Scales: number;
   float32Scales: number;
+  /** low-bit tables stored with byte scales (scale levels) */
+  byteScales: number;
   /** set when the dense mode asked for cannot be used on this model's opset */
   denseModeNote?: string;
   /** tables for which a 'fast' lookup was asked but the compact one was kept, with why */
@@ -86,11 +90,12 @@ export interface OnnxQuantizeOptions {
    */
   lookup: 'compact' | 'fast';
   /**
-   * int4/int3/int2 tables: 'row' (default) = a scale and zero point per row; 'column' = one per
-   * column for the whole table (no per-row bytes: smaller, less exact where rows differ in scale).
-   * Tables narrower than NARROW_TABLE_COLS get per-column scales either way.
+   * int4/int3/int2 tables: 'row' (default) = a scale and zero point per row; 'byte' = a zero
+   * point and one of the table's scale levels per row, in one byte (scale-levels.ts); 'column' =
+   * one per column for the whole table (no per-row bytes: smaller, less exact where rows differ
+   * in scale). Tables narrower than NARROW_TABLE_COLS get per-column scales either way.
    */
-  scales?: 'row' | 'column';
+  scales?: LowBitScales;
   signal?: AbortSignal;
   onTensor?: (done: number, total: number, name: string) => void;
   /** elements per chunk when tables are streamed (default 1 Mi); tests make it small */
@@ -168,26 +173,40 @@ export async function streamedFloat16(t: ModelTensor, chunk = CHUNK_ELEMENTS): P
   return { bits, ...err };
 }
 
-/** One int4/int2 table: the packed codes, streamed when the model is written, and the per-row values. */
-export type RowsLowBit = Pick<RowQuantizedLowBit, 'scales' | 'scaleBits' | 'zeroPoints' | 'maxAbsError' | 'rmse'> & { packed: TensorByteStream };
+/** One int4/int3/int2 table: the packed codes, streamed when the model is written, and the per-row values (byte scales: the levels and each row's byte too). */
+export type RowsLowBit = Pick<RowQuantizedLowBit, 'scales' | 'scaleBits' | 'zeroPoints' | 'maxAbsError' | 'rmse'> & { packed: TensorByteStream; levels?: Float32Array; rowBytes?: Uint8Array };
 
 /**
- * Per-row int4/int2 of a [rows, cols] table, streamed in chunks of whole rows (a row's clip is
- * fitted on the whole row): pass 1 reads the row ranges, pass 2 fits scales and zero points and
- * measures the error; the codes are made and packed again a chunk at a time when the model is
- * written, so only per-row arrays are held. Equal bit for bit to quantizeRowsLowBit.
+ * Per-row int4/int3/int2 of a [rows, cols] table, streamed in chunks of whole rows (a row's clip
+ * is fitted on the whole row): pass 1 reads the row ranges, pass 2 fits scales and zero points and
+ * measures the error; with `scales` 'byte', the table's scale levels are fitted to those scales
+ * and pass 3 gives each row a level and its zero point (scale-levels.ts). The codes are made and
+ * packed again a chunk at a time when the model is written, so only per-row arrays are held.
+ * Equal bit for bit to quantizeRowsLowBit ('row': float16 scales when `float16Scales`) or
+ * quantizeRowsLowBitLevels ('byte').
  */
-export async function streamedRowsLowBit(t: ModelTensor, bits: LowBits, float16Scales: boolean, chunk = CHUNK_ELEMENTS, feedback?: Float64Array): Promise<RowsLowBit> {
+export async function streamedRowsLowBit(
+  t: ModelTensor, bits: LowBits, float16Scales: boolean, chunk = CHUNK_ELEMENTS, feedback?: Float64Array, scales: 'row' | 'byte' = 'row',
+): Promise<RowsLowBit> {
   const [rows, cols] = t.shape;
   const step = Math.max(1, Math.floor(chunk / Math.max(1, cols))) * cols;
   const p = startRowsLowBit(rows, cols, bits, feedback);
   await forEachTensorChunk(t, step, (c, first) => accumulateRowRangesLowBit(p, c, first));
-  chooseScalesLowBit(p, float16Scales);
+  chooseScalesLowBit(p, float16Scales && scales === 'row');
   const chunkRows = Math.min(step, rows * cols) / Math.max(1, cols);
   const codes = new Uint8Array(chunkRows * cols);
   await forEachTensorChunk(t, step, (c, first) => quantizeChunkLowBit(p, c, first, codes));
+  let byteScales: { levels: Float32Array; rowBytes: Uint8Array } | undefined;
+  if (scales === 'byte') {
+    const levels = fitScaleLevels(p.scales, bits);
+    const index = new Uint8Array(rows);
+    p.sse = 0;
+    p.maxAbsError = 0;
+    await forEachTensorChunk(t, step, (c, first) => levelChunkLowBit(p, c, first, levels, index, codes));
+    byteScales = { levels, rowBytes: packRowBytes(index, p.zeroPoints, bits) };
+  }
   const q = finishRowsLowBit(p);
-  const { scales, zeroPoints } = q;
+  const { zeroPoints } = q;
   const top = p.top;
   const w = packedRowBytes(cols, bits);
   const packed: TensorByteStream = {
@@ -198,12 +217,12 @@ export async function streamedRowsLowBit(t: ModelTensor, bits: LowBits, float16S
       const out = new Uint8Array(chunkRows * w);
       await forEachTensorChunk(t, step, async (c, first) => {
         const n = c.length / cols;
-        codeRowsLowBit(c, first / cols, cols, scales, zeroPoints, top, code, { maxAbsError: 0, sse: 0 }, feedback);
+        codeRowsLowBit(c, first / cols, cols, q.scales, zeroPoints, top, code, { maxAbsError: 0, sse: 0 }, feedback);
         await sink(packRowCodes(code.subarray(0, c.length), n, cols, bits, out.subarray(0, n * w)));
       });
     },
   };
-  return { ...q, packed };
+  return { ...q, packed, ...byteScales };
 }
 
 function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8Array {
@@ -211,6 +230,7 @@ function bytesOf(a: Int8Array | Uint8Array | Uint16Array | Float32Array): Uint8A
 }
 
 const FLOAT = 1; // TensorProto.FLOAT, Cast's `to`
+const INT64 = 7; // TensorProto.INT64
 
 interface Use {
   node: GraphNode;
@@ -414,51 +434,97 @@ interface TableContext {
 }
 
 /**
- * int4/int2 table (every reader a Gather of rows, checked by the caller): packed codes, row
+ * int4/int3/int2 table (every reader a Gather of rows, checked by the caller): packed codes, row
  * scales (float16 when they fit) and uint8 row zero points; each Gather becomes
- * Gather(packed) -> unpack -> Sub(Gather(zero points)) -> Mul(Gather(scales)).
+ * Gather(packed) -> unpack -> Sub(Gather(zero points)) -> Mul(Gather(scales)). With byte scales
+ * (scale-levels.ts): the table's levels (float32) and one byte per row; the row's byte is gathered
+ * once, its low bits (BitwiseAnd, or two BitShifts before opset 18) are the zero point, its high
+ * bits (BitShift) index the levels: Gather(levels, Cast(int64)).
  */
-async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean, chunk: number, feedback?: Float64Array): Promise<TensorChange> {
-  const { names, edit } = cx;
+async function lowBitTable(cx: TableContext, t: ModelTensor, us: Use[], bits: LowBits, withAnd: boolean, chunk: number, feedback: Float64Array | undefined, scales: 'row' | 'byte'): Promise<TensorChange> {
+  const { names, edit, consts: k } = cx;
   const [rows, cols] = t.shape;
-  const rq = await streamedRowsLowBit(t, bits, true, chunk, feedback);
+  const rq = await streamedRowsLowBit(t, bits, true, chunk, feedback, scales);
   const w = packedRowBytes(cols, bits);
   const dtype = `int${bits}` as const;
-  const scaleDtype = rq.scaleBits ? 'float16' : 'float32';
-  const stored = [
-    { name: names.fresh(`${t.name}_${dtype}`), shape: [rows, w], dtype: 'uint8' as const, data: rq.packed },
-    { name: names.fresh(`${t.name}_scale`), shape: [rows, 1], dtype: scaleDtype, data: bytesOf(rq.scaleBits ?? rq.scales) },
-    { name: names.fresh(`${t.name}_zero_point`), shape: [rows, 1], dtype: 'uint8' as const, data: rq.zeroPoints },
-  ] as const;
-  for (const s of stored) edit.setInitializers.push({ ...s, shape: s.shape.slice() });
+  const byte = rq.levels && rq.rowBytes ? { levels: rq.levels, rowBytes: rq.rowBytes } : undefined;
+  const scaleDtype: DType = rq.scaleBits ? 'float16' : 'float32';
+  const packed = { name: names.fresh(`${t.name}_${dtype}`), shape: [rows, w], dtype: 'uint8' as const, data: rq.packed };
+  const stored = byte
+    ? [
+        packed,
+        { name: names.fresh(`${t.name}_scale_levels`), shape: [byte.levels.length], dtype: 'float32' as const, data: bytesOf(byte.levels) },
+        { name: names.fresh(`${t.name}_row_byte`), shape: [rows, 1], dtype: 'uint8' as const, data: byte.rowBytes },
+      ]
+    : [
+        packed,
+        { name: names.fresh(`${t.name}_scale`), shape: [rows, 1], dtype: scaleDtype, data: bytesOf(rq.scaleBits ?? rq.scales) },
+        { name: names.fresh(`${t.name}_zero_point`), shape: [rows, 1], dtype: 'uint8' as const, data: rq.zeroPoints },
+      ];
+  for (const x of stored) edit.setInitializers.push({ ...x, shape: x.shape.slice() });
   edit.removeInitializers.push(t.name);
-  cx.plan[rq.scaleBits ? 'float16Scales' : 'float32Scales']++;
+  if (byte) cx.plan.byteScales++;
+  else cx.plan[rq.scaleBits ? 'float16Scales' : 'float32Scales']++;
   cx.plan.unpackOps = withAnd ? 'BitShift + BitwiseAnd' : 'BitShift';
-  const [qName, sName, zName] = stored.map((s) => s.name);
+  // byte scales: sName is the levels, zName the row bytes
+  const [qName, sName, zName] = stored.map((x) => x.name);
   replaceGathers(edit, names, us, (ids, out, tag): OnnxNodeSpec[] => {
     const g = names.fresh(`${tag}_${dtype}`);
-    const gz = names.fresh(`${tag}_zero_point`);
     const gzf = names.fresh(`${tag}_zero_point_f`);
     const centered = names.fresh(`${tag}_centered`);
-    const un = unpackCodes(cx.consts, names, g, cols, bits, withAnd, tag);
-    const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, tag);
+    const un = unpackCodes(k, names, g, cols, bits, withAnd, tag);
+    const side: OnnxNodeSpec[] = [];
+    let scale: string;
+    if (byte) {
+      const gb = names.fresh(`${tag}_row_byte`);
+      const gz = names.fresh(`${tag}_zero_point`);
+      const li = names.fresh(`${tag}_level`);
+      const li64 = names.fresh(`${tag}_level_i64`);
+      scale = names.fresh(`${tag}_scale`);
+      const right = { direction: { s: 'RIGHT' } };
+      side.push({ name: names.fresh(`${tag}/row_byte`), op: 'Gather', inputs: [zName, ids], outputs: [gb], attrs: { axis: { i: 0 } } });
+      if (withAnd) side.push({ name: names.fresh(`${tag}/zero_point`), op: 'BitwiseAnd', inputs: [gb, k.uint8((1 << bits) - 1)], outputs: [gz] });
+      else {
+        const up = names.fresh(`${tag}_zero_point_up`);
+        side.push(
+          { name: names.fresh(`${tag}/zero_point_up`), op: 'BitShift', inputs: [gb, k.uint8(8 - bits)], outputs: [up], attrs: { direction: { s: 'LEFT' } } },
+          { name: names.fresh(`${tag}/zero_point`), op: 'BitShift', inputs: [up, k.uint8(8 - bits)], outputs: [gz], attrs: right },
+        );
+      }
+      side.push(
+        { name: names.fresh(`${tag}/zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
+        { name: names.fresh(`${tag}/level`), op: 'BitShift', inputs: [gb, k.uint8(bits)], outputs: [li], attrs: right },
+        { name: names.fresh(`${tag}/level_cast`), op: 'Cast', inputs: [li], outputs: [li64], attrs: { to: { i: INT64 } } },
+        { name: names.fresh(`${tag}/scale`), op: 'Gather', inputs: [sName, li64], outputs: [scale], attrs: { axis: { i: 0 } } },
+      );
+    } else {
+      const gz = names.fresh(`${tag}_zero_point`);
+      const sc = gatherRowScale(names, sName, !!rq.scaleBits, ids, tag);
+      side.push(
+        { name: names.fresh(`${tag}/zero_point`), op: 'Gather', inputs: [zName, ids], outputs: [gz], attrs: { axis: { i: 0 } } },
+        { name: names.fresh(`${tag}/zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
+        ...sc.nodes,
+      );
+      scale = sc.scale;
+    }
     return [
       { name: names.fresh(`${tag}/${dtype}`), op: 'Gather', inputs: [qName, ids], outputs: [g], attrs: { axis: { i: 0 } } },
       ...un.nodes,
-      { name: names.fresh(`${tag}/zero_point`), op: 'Gather', inputs: [zName, ids], outputs: [gz], attrs: { axis: { i: 0 } } },
-      { name: names.fresh(`${tag}/zero_point_cast`), op: 'Cast', inputs: [gz], outputs: [gzf], attrs: { to: { i: FLOAT } } },
+      ...side,
       { name: names.fresh(`${tag}/center`), op: 'Sub', inputs: [un.codes, gzf], outputs: [centered] },
-      ...sc.nodes,
-      { name: names.fresh(`${tag}/dequantize`), op: 'Mul', inputs: [centered, sc.scale], outputs: [out] },
+      { name: names.fresh(`${tag}/dequantize`), op: 'Mul', inputs: [centered, scale], outputs: [out] },
     ];
   });
+  const layout = byte
+    ? `one byte per row: its zero point and one of the table's ${byte.levels.length} scale levels`
+    : `${scaleDtype} scale + uint8 zero point per row`;
   return {
     tensor: t.name,
     action:
-      `${dtype} per-row asymmetric (${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}, ${scaleDtype} scale + uint8 zero point per row; ${feedback ? 'output-aware rounding; ' : ''}` +
+      `${dtype} per-row asymmetric (${bits}-bit codes ${bits === 3 ? 'in a 2-bit and a 1-bit plane' : `packed ${8 / bits} per byte`}, ${layout}; ${feedback ? 'output-aware rounding; ' : ''}` +
       `Gather + ${cx.plan.unpackOps} unpack + Sub + Mul dequantize only the looked-up rows; max |Δw| ${rq.maxAbsError.toExponential(2)}, RMSE ${rq.rmse.toExponential(2)})`,
     before: { shape: t.shape.slice(), dtype: t.dtype, bytes: t.storage.byteLength },
-    after: stored.map((s) => ({ name: s.name, shape: s.shape.slice(), dtype: s.dtype, bytes: s.data.byteLength })),
+    after: stored.map((x) => ({ name: x.name, shape: x.shape.slice(), dtype: x.dtype, bytes: x.data.byteLength })),
   };
 }
 
@@ -515,7 +581,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
     insertNodes: [],
     removeNodes: [],
   };
-  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, notes: [] };
+  const plan: OnnxQuantizePlan = { edit, changes: [], skipped: [], float16Scales: 0, float32Scales: 0, byteScales: 0, notes: [] };
   const skip = (tensor: string, reason: string): void => void plan.skipped.push({ tensor, reason });
   const consts = new Constants(names, edit);
 
@@ -652,7 +718,7 @@ export async function planOnnxQuantization(ir: ModelIR, selected: ModelTensor[],
         }
         const feedback = opts.feedback?.get(t.name);
         if (perColumn) plan.changes.push(await columnLowBitTable(cx, t, us, bits, opset >= 18, feedback));
-        else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS, feedback));
+        else plan.changes.push(await lowBitTable(cx, t, us, bits, opset >= 18, opts.chunkElements ?? CHUNK_ELEMENTS, feedback, opts.scales === 'byte' ? 'byte' : 'row'));
         continue;
       }
       // FM linear terms are 1 wide: a packed row takes a byte, as an int8 row does, so int8 it is (below)

@@ -12,7 +12,8 @@ import { ModelFileError, ModelIR, ModelTensor, TensorRole } from '../model/ir.js
 import { writeEditedOnnxModel } from '../model/onnx/edit.js';
 import { writeTfjsModel } from '../model/tfjs-write.js';
 import { compareOnnxOutputs, compareTfjsOutputs, idRange, OutputDiff } from './quantize-check.js';
-import { lowBitsOf, NARROW_TABLE_COLS } from './quantize-math.js';
+import { lowBitsOf, NARROW_TABLE_COLS, type LowBitScales } from './quantize-math.js';
+import { scaleLevelCount } from '../model/packed-codes.js';
 import { planOnnxQuantization, type RowsInt8Source } from './quantize-onnx.js';
 import { roundingFactors } from './output-aware-rounding.js';
 import { shardedRowsInt8, writeQuantizeShard, type QuantizeShardHeader } from './quantize-shards.js';
@@ -54,12 +55,14 @@ export interface QuantizeSettings {
    */
   lookup?: 'compact' | 'fast';
   /**
-   * ONNX int4/int3/int2 tables: 'row' (default) = a scale and zero point per row; 'column' = one
-   * per column for the whole table: 3 bytes less per row (a 32-wide int4 table about 16% smaller),
-   * at the price of one range for rows of every norm. Tables under NARROW_TABLE_COLS wide get
-   * per-column scales either way.
+   * ONNX int4/int3/int2 tables: 'row' (default) = a float16 scale and a uint8 zero point per row;
+   * 'byte' = one byte per row, its zero point and one of the table's 2^(8 - bits) scale levels
+   * (scale-levels.ts): 2 bytes less per row, each row's scale within a few percent of its own;
+   * 'column' = one per column for the whole table: 3 bytes less per row (a 32-wide int4 table
+   * about 16% smaller), at the price of one range for rows of every norm. Tables under
+   * NARROW_TABLE_COLS wide get per-column scales either way.
    */
-  scales?: 'row' | 'column';
+  scales?: LowBitScales;
   /**
    * ONNX int4/int3/int2 tables: 'nearest' (default) rounds each value to its nearest code;
    * 'output-aware' chooses the codes of each row with error feedback so that the score moves
@@ -150,7 +153,7 @@ function sumChange(changes: TensorChange[]): { before: number; after: number } {
 }
 
 /** What an int4/int3/int2 run stored and ran (bytes are the stored packed codes + scales + zero points). */
-function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16Scales: number; float32Scales: number; unpackOps?: string }): string {
+function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16Scales: number; float32Scales: number; byteScales: number; unpackOps?: string }): string {
   const bits = lowBitsOf(dtype)!;
   const s = sumChange(changes);
   const scales = [plan.float16Scales ? `${plan.float16Scales} with float16 row scales` : '', plan.float32Scales ? `${plan.float32Scales} with float32 row scales (some fall outside float16's normal range)` : '']
@@ -159,9 +162,13 @@ function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16
   const perColumn = changes.filter((c) => c.action.includes('per-column'));
   const narrow = perColumn.filter((c) => (c.before.shape[1] ?? 0) < NARROW_TABLE_COLS).length;
   const asked = perColumn.length - narrow;
-  const rowWise = changes.length - perColumn.length;
+  const rowWise = changes.length - perColumn.length - plan.byteScales;
   const parts = [
     rowWise ? `${rowWise} with a scale and a uint8 zero point per row (${scales})` : '',
+    plan.byteScales
+      ? `${plan.byteScales} with one byte per row, its zero point (low ${bits} bits) and the index of its scale among the table's ${scaleLevelCount(bits)} levels (high ${8 - bits} bits; ` +
+        'the levels a k-means of the log of the rows\' own scales, each row taking the level next to its own that leaves the least squared error)'
+      : '',
     asked ? `${asked} with a float32 scale and zero point per column, as asked (no per-row bytes)` : '',
     narrow ? `${narrow} narrower than ${NARROW_TABLE_COLS} with a float32 scale and zero point per column` : '',
   ].filter(Boolean);
@@ -208,9 +215,9 @@ export async function quantizeModel(
   if (lookup !== 'compact' && lookup !== 'fast') throw new ModelFileError(ir.path, `quantize: lookup must be compact or fast, got "${String(lookup)}"`);
   if (dense !== 'weights-only' && dense !== 'dynamic') throw new ModelFileError(ir.path, `quantize: dense must be weights-only or dynamic, got "${String(dense)}"`);
   const scalesBy = settings.scales ?? 'row';
-  if (scalesBy !== 'row' && scalesBy !== 'column') throw new ModelFileError(ir.path, `quantize: scales must be row or column, got "${String(scalesBy)}"`);
-  if (scalesBy === 'column' && !isLowBit(dtype)) {
-    throw new ModelFileError(ir.path, `quantize: scales 'column' is for int4, int3 and int2 tables; ${dtype} ${dtype === 'int8' ? 'tables have one scale per row (per table under 8 wide)' : 'has no scales to choose'}`);
+  if (scalesBy !== 'row' && scalesBy !== 'byte' && scalesBy !== 'column') throw new ModelFileError(ir.path, `quantize: scales must be row, byte or column, got "${String(scalesBy)}"`);
+  if (scalesBy !== 'row' && !isLowBit(dtype)) {
+    throw new ModelFileError(ir.path, `quantize: scales '${scalesBy}' is for int4, int3 and int2 tables; ${dtype} ${dtype === 'int8' ? 'tables have one scale per row (per table under 8 wide)' : 'has no scales to choose'}`);
   }
   const rounding = settings.rounding ?? 'nearest';
   if (rounding !== 'nearest' && rounding !== 'output-aware') throw new ModelFileError(ir.path, `quantize: rounding must be nearest or output-aware, got "${String(rounding)}"`);
@@ -230,7 +237,7 @@ export async function quantizeModel(
   }
   // fromShards is how the work was done, not what was done: a recipe replays it in one process
   const resolved = {
-    dtype, tensors, reduceRange, dense, lookup, ...(scalesBy === 'column' ? { scales: scalesBy } : {}),
+    dtype, tensors, reduceRange, dense, lookup, ...(scalesBy !== 'row' ? { scales: scalesBy } : {}),
     ...(rounding === 'output-aware' ? { rounding, ...(settings.calibration ? { calibration: settings.calibration } : {}) } : {}),
     verify, verifyRows, ...(settings.externalData ? { externalData: true } : {}),
   };

@@ -36,6 +36,11 @@ export function composeQuantize(quantize: Record<string, unknown>, ft: QuantizeF
   if (tensors !== 'all' && tensors !== 'embeddings') {
     throw new QuantizeTuningError('--finetune trains every embedding table through the rounding: give --tensors embeddings (or all), not a list of tables');
   }
+  // byte scales are fitted to the table quantize finds (scale-levels.ts): the levels a training
+  // run would round through are not the ones stored, so there is nothing exact to train against
+  if (quantize.scales === 'byte') {
+    throw new QuantizeTuningError('quantization-aware fine-tuning trains through per-row or per-column scales; byte scales are fitted to the table after training: choose per row or per column, or quantize directly');
+  }
   const settings = finetuneSettings(ft, { quantAware: { dtype, scales: quantize.scales === 'column' ? 'column' : 'row' } });
   return [{ method: 'finetune', settings }, step];
 }

@@ -4,7 +4,7 @@
 // parameters, not its bytes).
 
 import { ModelFileError, type ModelTensor, type StoredCodes } from './ir.js';
-import { packedRowBytes, unpackRowCodes } from './packed-codes.js';
+import { packedRowBytes, unpackRowBytes, unpackRowCodes } from './packed-codes.js';
 import { forEachTensorChunk, readTensorFloat32, tensorElementCount } from './tensor-data.js';
 
 /** How many values a tensor holds as the model computes with it: a packed table's rows hold more values than bytes. */
@@ -31,6 +31,19 @@ async function readParams(t: ModelTensor, c: StoredCodes, tensorNamed: (name: st
     if (v.length !== want) throw new ModelFileError(where(t), `tensor ${t.name}: its ${what} ${name} holds ${v.length} values, ${want} expected (${c.granularity})`);
     return v;
   };
+  if (c.rowByte !== undefined) {
+    // byte scales: each row's byte names its level in `scale` and holds its zero point
+    if (c.granularity !== 'row' || c.bits === 8) throw new ModelFileError(where(t), `tensor ${t.name}: row bytes go with ${c.bits}-bit codes per ${c.granularity}`);
+    const levels = tensorNamed(c.scale);
+    if (!levels) throw new ModelFileError(where(t), `tensor ${t.name}: its scale levels ${c.scale} are missing`);
+    const bytes = await read(c.rowByte, 'row bytes');
+    try {
+      const { scales, zeroPoints } = unpackRowBytes(bytes, await readTensorFloat32(levels), c.bits);
+      return { scale: scales, zero: Float32Array.from(zeroPoints) };
+    } catch (e) {
+      throw new ModelFileError(where(t), `tensor ${t.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const scale = await read(c.scale, 'scale');
   return c.zeroPoint !== undefined ? { scale, zero: await read(c.zeroPoint, 'zero point') } : { scale };
 }

@@ -58,9 +58,14 @@ export interface StoredCodes {
   bits: 8 | 4 | 3 | 2;
   /** the float tensor's shape (a packed table's rows hold fewer bytes than values) */
   shape: number[];
-  /** the tensor of scales, and the one of zero points (none: symmetric) */
+  /** the tensor of scales, and the one of zero points (none: symmetric); with `rowByte`, `scale` is the table's scale levels */
   scale: string;
   zeroPoint?: string;
+  /**
+   * byte scales (PruneScope's int4/int3/int2 tables, compress/scale-levels.ts): the tensor of one
+   * byte per row, (index of the row's scale in `scale` << bits) | the row's zero point
+   */
+  rowByte?: string;
   /** what one scale and zero point cover */
   granularity: 'row' | 'column' | 'tensor';
   /** true for a table read by Gather (rows looked up), false for a weight dequantized whole */

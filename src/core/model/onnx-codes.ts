@@ -7,7 +7,9 @@
 //    or -> DequantizeLinear, where the scale and zero point are initializers (per column or per
 //    table) or Gather(scales, the same ids) (per row). Packed low-bit rows (PruneScope's int4,
 //    int3 and int2 tables: BitShift / BitwiseAnd / Concat / Slice of uint8 bytes) are recognised
-//    with their code width and the table's real width.
+//    with their code width and the table's real width, and so are their byte scales: the zero
+//    point the low bits of Gather(row bytes, ids) (BitwiseAnd, or a left and a right BitShift),
+//    the scale Gather(levels, Cast(BitShift right of the same byte by the code width)).
 // The reader gives the result to the IR (ModelTensor.codes) so that analysis reports a table's
 // values, shape and parameter count instead of its packed bytes, and its scales as quantization
 // parameters rather than as more embedding tables.
@@ -26,7 +28,7 @@ export interface CodesGraph {
   nodes: readonly CodesGraphNode[];
   /** dtype and shape of an initializer (or Constant output); undefined for computed values */
   constant(name: string): { dtype: DType; shape: number[] } | undefined;
-  /** the values of a small integer constant (Slice bounds) */
+  /** the values of a small integer constant (Slice bounds; int64, int32 or uint8) */
   intValues(name: string): number[] | undefined;
 }
 
@@ -153,6 +155,64 @@ function packing(g: CodesGraph, gather: CodesGraphNode, passed: CodesGraphNode[]
   return { bits, cols };
 }
 
+/** The value behind `name` past ops that only reshape or cast it. */
+function throughSidePass(ix: Index, name: string): { value: string; producer?: CodesGraphNode } {
+  let value = name;
+  for (let depth = 0; depth < 5; depth++) {
+    const p = ix.producer.get(value);
+    if (!p || !SIDE_PASS.has(p.op)) return { value, producer: p };
+    value = p.inputs[0];
+  }
+  return { value, producer: ix.producer.get(value) };
+}
+
+function shiftOf(g: CodesGraph, node: CodesGraphNode, direction: 'LEFT' | 'RIGHT'): number | undefined {
+  if (node.op !== 'BitShift' || node.attrs.direction !== direction) return undefined;
+  const c = g.constant(node.inputs[1]);
+  const v = c && count(c.shape) === 1 ? g.intValues(node.inputs[1]) : undefined;
+  return v?.length === 1 ? v[0] : undefined;
+}
+
+/** The row-bytes initializer behind `name` when it is Gather(rowBytes [rows, 1] uint8, ids). */
+function rowBytesGather(g: CodesGraph, ix: Index, name: string, ids: string, rows: number): string | undefined {
+  const { producer: p } = throughSidePass(ix, name);
+  if (!p || p.op !== 'Gather' || p.inputs[1] !== ids) return undefined;
+  const c = g.constant(p.inputs[0]);
+  return c && c.dtype === 'uint8' && count(c.shape) === rows ? p.inputs[0] : undefined;
+}
+
+/**
+ * Byte scales: the scale is Gather(levels, index) with index = the row byte shifted right by
+ * `bits`, and the zero point the byte's low `bits` bits; both from the same row-bytes tensor.
+ */
+function byteScalesOf(g: CodesGraph, ix: Index, scaleName: string, zeroName: string, ids: string, rows: number, bits: number): { levels: string; rowByte: string } | undefined {
+  const s = throughSidePass(ix, scaleName).producer;
+  if (!s || s.op !== 'Gather') return undefined;
+  const levels = g.constant(s.inputs[0]);
+  if (!levels || levels.shape.length !== 1 || levels.shape[0] !== 1 << (8 - bits)) return undefined;
+  const shifted = throughSidePass(ix, s.inputs[1]).producer;
+  if (!shifted || shiftOf(g, shifted, 'RIGHT') !== bits) return undefined;
+  const rowByte = rowBytesGather(g, ix, shifted.inputs[0], ids, rows);
+  if (!rowByte) return undefined;
+  const z = throughSidePass(ix, zeroName).producer;
+  if (!z) return undefined;
+  let zeroFrom: string | undefined;
+  if (z.op === 'BitwiseAnd') {
+    const k = z.inputs.findIndex((i) => {
+      const v = g.intValues(i);
+      return v?.length === 1 && v[0] === (1 << bits) - 1;
+    });
+    if (k < 0) return undefined;
+    zeroFrom = z.inputs[1 - k];
+  } else if (shiftOf(g, z, 'RIGHT') === 8 - bits) {
+    const up = throughSidePass(ix, z.inputs[0]).producer;
+    if (!up || shiftOf(g, up, 'LEFT') !== 8 - bits) return undefined;
+    zeroFrom = up.inputs[0];
+  }
+  if (zeroFrom === undefined || rowBytesGather(g, ix, zeroFrom, ids, rows) !== rowByte) return undefined;
+  return { levels: s.inputs[0], rowByte };
+}
+
 function granularityOf(g: CodesGraph, side: { tensor: string; perRow: boolean }, rows: number, cols: number): StoredCodes['granularity'] | undefined {
   const n = count(g.constant(side.tensor)!.shape);
   if (side.perRow) return n === rows ? 'row' : undefined;
@@ -202,6 +262,10 @@ function lookupAt(g: CodesGraph, ix: Index, node: CodesGraphNode): { codes: stri
   const pk = packing(g, gather, passed, storedCols);
   if (!pk) return undefined;
   if (pk.bits === 8 && node.op === 'DequantizeLinear' && passed.length > 0) return undefined;
+  if (pk.bits !== 8 && zeroName) {
+    const byte = byteScalesOf(g, ix, scaleName, zeroName, ids, rows, pk.bits);
+    if (byte) return { codes, view: { bits: pk.bits, shape: [rows, pk.cols], scale: byte.levels, rowByte: byte.rowByte, granularity: 'row', lookup: true } };
+  }
   const scale = sideSource(g, ix, scaleName, ids);
   if (!scale) return undefined;
   const granularity = granularityOf(g, scale, rows, pk.cols);

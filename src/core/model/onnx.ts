@@ -1082,7 +1082,7 @@ function joinCodesParams(tensors: ModelTensor[], layerOf: Map<string, LayerAcc>)
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const t of tensors) {
     if (!t.codes) continue;
-    for (const name of [t.codes.scale, t.codes.zeroPoint]) {
+    for (const name of [t.codes.scale, t.codes.zeroPoint, t.codes.rowByte]) {
       const p = name !== undefined ? byName.get(name) : undefined;
       if (!p || p.layer === t.layer) continue;
       const from = layerOf.get(p.layer);
@@ -1119,7 +1119,8 @@ function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, Stor
     },
     intValues(name) {
       const t = found.get(name)?.proto;
-      if (!t || (t.dataType !== 7 && t.dataType !== 6)) return undefined;
+      // int64, int32 and uint8 (the shift amounts and masks of packed tables)
+      if (!t || (t.dataType !== 7 && t.dataType !== 6 && t.dataType !== 2)) return undefined;
       if (t.int64Data && t.int64Data.length > 0) return t.int64Data.map((v) => longNumber(v as LongLike));
       if (t.int32Data && t.int32Data.length > 0) return t.int32Data.map(Number);
       const raw = t.rawData;
@@ -1127,6 +1128,7 @@ function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, Stor
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       const out: number[] = [];
       if (t.dataType === 7) for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(Number(view.getBigInt64(i, true)));
+      else if (t.dataType === 2) for (let i = 0; i < raw.byteLength; i++) out.push(view.getUint8(i));
       else for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getInt32(i, true));
       return out;
     },
@@ -1135,6 +1137,7 @@ function storedCodesOf(walk: Walk, graph: ModelGraph): { codes: Map<string, Stor
   for (const [name, c] of codes) {
     paramOf.set(c.scale, name);
     if (c.zeroPoint !== undefined) paramOf.set(c.zeroPoint, name);
+    if (c.rowByte !== undefined) paramOf.set(c.rowByte, name);
   }
   return { codes, paramOf };
 }

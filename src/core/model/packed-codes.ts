@@ -1,4 +1,5 @@
-// The layout of packed low-bit rows (int4, int3, int2 embedding tables): how codes sit in bytes.
+// The layout of packed low-bit rows (int4, int3, int2 embedding tables): how codes sit in bytes,
+// and how a row's zero point and scale level sit in its byte (byte scales).
 // Shared by the writer (compress/quantize-onnx.ts packs them), the reader (model/onnx-codes.ts
 // recognises them, analysis unpacks them) and quantization-aware training.
 
@@ -84,4 +85,38 @@ export function unpackRowCodes(packed: Uint8Array, rows: number, cols: number, b
     at += w;
   }
   return out;
+}
+
+// Byte scales (compress/scale-levels.ts): one byte per row holds the row's zero point in its low
+// `bits` bits and the index of its scale among the table's levels in the rest.
+
+/** How many scale levels a table of `bits`-bit codes shares: the byte's bits left beside the zero point. */
+export function scaleLevelCount(bits: LowBits): number {
+  return 1 << (8 - bits);
+}
+
+/** The stored byte of each row: (level index << bits) | zero point. */
+export function packRowBytes(index: Uint8Array, zeroPoints: Uint8Array, bits: LowBits): Uint8Array {
+  if (index.length !== zeroPoints.length) throw new Error(`scale levels: ${index.length} level indices for ${zeroPoints.length} zero points`);
+  const out = new Uint8Array(index.length);
+  const L = scaleLevelCount(bits);
+  for (let r = 0; r < out.length; r++) {
+    if (index[r] >= L || zeroPoints[r] >> bits) throw new Error(`scale levels: row ${r}'s level ${index[r]} or zero point ${zeroPoints[r]} does not fit one byte at ${bits} bits`);
+    out[r] = (index[r] << bits) | zeroPoints[r];
+  }
+  return out;
+}
+
+/** The per-row scales and zero points that stored bytes and levels stand for. */
+export function unpackRowBytes(bytes: ArrayLike<number>, levels: ArrayLike<number>, bits: LowBits): { scales: Float32Array; zeroPoints: Uint8Array } {
+  const scales = new Float32Array(bytes.length);
+  const zeroPoints = new Uint8Array(bytes.length);
+  const mask = (1 << bits) - 1;
+  for (let r = 0; r < bytes.length; r++) {
+    const i = bytes[r] >> bits;
+    if (i >= levels.length) throw new Error(`scale levels: row ${r} names level ${i} of ${levels.length}`);
+    scales[r] = levels[i];
+    zeroPoints[r] = bytes[r] & mask;
+  }
+  return { scales, zeroPoints };
 }

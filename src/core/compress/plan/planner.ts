@@ -31,7 +31,7 @@ import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, rankab
 import type { InteractionTable } from '../../eval/interactions.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
-import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, storedAssignmentKey, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
+import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, splitForm, storedAssignmentKey, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
 
 /** Largest model whose search rounds low-bit tables output-aware (each structural candidate is measured with the training engine). */
 const OUTPUT_AWARE_MAX_BYTES = 256 * 2 ** 20;
@@ -188,15 +188,18 @@ const QAT_STUDENTS = 3;
 const QAT_REACH = 0.03;
 
 /** A distilled student's storage forms, and the table options each takes, first found first. */
-const STUDENT_FORMS = ['float32', 'int8', 'int4', 'int4col', 'int3', 'int3col'] as const;
+const STUDENT_FORMS = ['float32', 'int8', 'int4', 'int4byte', 'int4col', 'int3', 'int3byte', 'int3col'] as const;
 const STUDENT_FALLBACK: Record<(typeof STUDENT_FORMS)[number], string[]> = {
   float32: ['float32'],
   int8: ['int8'],
   int4: ['int4', 'int8'],
+  int4byte: ['int4byte', 'int4', 'int8'],
   int4col: ['int4col', 'int4', 'int8'],
   int3: ['int3', 'int4', 'int8'],
+  int3byte: ['int3byte', 'int3', 'int4', 'int8'],
   int3col: ['int3col', 'int3', 'int4', 'int8'],
 };
+type LowBitStudentForm = Exclude<(typeof STUDENT_FORMS)[number], 'float32' | 'int8'>;
 
 /**
  * The parameter ratio of a student whose smallest stored form should land just past `target`
@@ -693,7 +696,7 @@ export class CompressPlanner {
 
   /**
    * Distilled students (the method's defaults at 8x fewer parameters, and at 6x, 4x and 3x), each
-   * stored in float32, int8, and int4 and int3 with row or column scales: a new, smaller
+   * stored in float32, int8, and int4 and int3 with row, byte or column scales: a new, smaller
    * architecture competes with the compressed ones. Under --target-ratio, up to three more
    * students sized so that their smallest form lands just past the target (studentRatioFor), since
    * the most accurate model at the target is often the largest student that reaches it.
@@ -729,7 +732,7 @@ export class CompressPlanner {
   /**
    * One distilled student in each storage form, evaluated; returns the largest ratio of original
    * to stored bytes among its forms (undefined when it could not be built). The low-bit forms are
-   * the search's per-table ones: int4 and int3 with row or column scales (int2 costs students too
+   * the search's per-table ones: int4 and int3 with row, byte or column scales (int2 costs students too
    * much: under int2 rows the PyTorch NeuMF's tables keep 94.9% of NDCG@10 before any student loss).
    */
   private async student(ratio: number): Promise<number | undefined> {
@@ -747,7 +750,7 @@ export class CompressPlanner {
     for (const dtype of STUDENT_FORMS) {
       const a: Assignment = {};
       for (const u of units) {
-        // int4col: tables under 8 wide have no "col" option (they are per column as int4); int3:
+        // int4col, int4byte: tables under 8 wide have no such option (they are per column as int4); int3:
         // a table too narrow to pack 3 bits smaller than int8 takes the next wider form it has
         const id = STUDENT_FALLBACK[dtype].find((x) => u.options.some((o) => o.id === x));
         if (id) a[u.name] = id;
@@ -760,7 +763,7 @@ export class CompressPlanner {
         // only forms with low-bit tables (TF.js has none); one that fell back to another form's
         // tables is that form, kept under its first name
         const lowBit = quantize.some((q) => q.method === 'quantize' && lowBitsOf(String(q.settings.dtype)) !== undefined);
-        if (lowBit && (dtype === 'int4' || dtype === 'int4col' || dtype === 'int3' || dtype === 'int3col') && !this.lowBitStudents.has(c)) {
+        if (lowBit && dtype !== 'float32' && dtype !== 'int8' && !this.lowBitStudents.has(c)) {
           this.lowBitStudents.set(c, { distill: step, quantize, form: dtype });
         }
         best = Math.max(best ?? 0, this.originalBytes / c.bytes);
@@ -785,7 +788,7 @@ export class CompressPlanner {
   }
 
   /** the low-bit forms of the students: how each was built, to build it again quantization-aware */
-  private readonly lowBitStudents = new Map<Candidate, { distill: PlanStep; quantize: PlanStep[]; form: 'int4' | 'int4col' | 'int3' | 'int3col' }>();
+  private readonly lowBitStudents = new Map<Candidate, { distill: PlanStep; quantize: PlanStep[]; form: LowBitStudentForm }>();
 
   /**
    * The low-bit students that decide the choice, fine-tuned again quantization-aware (the tables
@@ -799,7 +802,8 @@ export class CompressPlanner {
    */
   private async quantAwareStudents(): Promise<void> {
     const top = this.top();
-    const pool = this.evaluated(top, this.lowBitStudents.keys());
+    // byte scales are fitted after training (scale-levels.ts): nothing to train through
+    const pool = this.evaluated(top, [...this.lowBitStudents].filter(([, how]) => splitForm(how.form).scales !== 'byte').map(([c]) => c));
     const target = this.budget.targetRatio;
     const base = this.levelBaseline(top);
     const picks =
@@ -811,12 +815,12 @@ export class CompressPlanner {
       if (this.outOfTime(this.reserve() + this.expectedStepMs(longest, 2))) return;
       const t = Date.now();
       const how = this.lowBitStudents.get(p.c)!;
-      const dtype = how.form.replace(/col$/, '') as 'int4' | 'int3';
+      const { dtype, scales } = splitForm(how.form);
       const label = `${p.c.label}, quantization-aware`;
       this.progress(0.93 + 0.005 * i, `quantization-aware fine-tuning: ${label}`);
       const qat: PlanStep = {
         method: 'finetune',
-        settings: { data: this.s.data!, epochs: this.s.finetuneEpochs ?? 2, seed: this.s.seed ?? 1, teacher: this.ir.path, quantAware: { dtype, scales: how.form.endsWith('col') ? 'column' : 'row' } },
+        settings: { data: this.s.data!, epochs: this.s.finetuneEpochs ?? 2, seed: this.s.seed ?? 1, teacher: this.ir.path, quantAware: { dtype, scales: scales ?? 'row' } },
       };
       try {
         await this.studentCandidate([how.distill, qat, ...how.quantize], label);

@@ -4,8 +4,9 @@
 // Units: each embedding table alone (tables hold most of a recommender's bytes), the dense
 // kernels together (small: a dtype, a low rank or fewer neurons for all), and a DeepFM-style
 // model's fields (dropped by permutation importance on the training data, when given). Options
-// per table: the storage dtype (float32 / float16 / int8 / int4 / int3 / int2 per row, and int4 /
-// int3 / int2 with per-column scales, "int4col", on ONNX; float16 / uint8 on TF.js, whose
+// per table: the storage dtype (float32 / float16 / int8 / int4 / int3 / int2 per row, int4 / int3
+// / int2 with byte scales, "int4byte", or with per-column scales, "int4col", on ONNX; float16 /
+// uint8 on TF.js, whose
 // manifests have no 4-bit type), a low rank from the table's spectrum (energy kept), dims or rows
 // pruning, and their combinations with a dtype.
 //
@@ -30,8 +31,11 @@ export interface UnitOption {
   rowsKeep?: number;
   /** keep this share of the table's columns */
   dimsKeep?: number;
-  /** int4/int3/int2 with one scale and zero point per column instead of per row (id suffix "col") */
-  scales?: 'column';
+  /**
+   * int4/int3/int2 with one scale and zero point per column instead of per row (id suffix "col"),
+   * or one byte per row for its zero point and scale level (id suffix "byte", scale-levels.ts)
+   */
+  scales?: 'column' | 'byte';
   /** dense unit: keep this share of each hidden layer's neurons */
   neuronsKeep?: number;
   /** fields unit: drop this share of the input fields (weakest by permutation importance on the data) */
@@ -70,8 +74,20 @@ function optionId(o: Omit<UnitOption, 'id'>): string {
   if (o.rowsKeep !== undefined) parts.push(`rows${o.rowsKeep}`);
   if (o.dimsKeep !== undefined) parts.push(`dims${o.dimsKeep}`);
   if (o.energy !== undefined) parts.push(`r${o.energy}`);
-  if ((o.dtype !== 'float32' && o.fieldsDrop === undefined) || parts.length === 0) parts.push(o.fieldsDrop !== undefined ? 'none' : `${o.dtype}${o.scales === 'column' ? 'col' : ''}`);
+  if ((o.dtype !== 'float32' && o.fieldsDrop === undefined) || parts.length === 0) parts.push(o.fieldsDrop !== undefined ? 'none' : `${o.dtype}${layoutSuffix(o.scales)}`);
   return parts.join('+');
+}
+
+/** The id suffix of a low-bit layout: "col" (per column), "byte" (byte scales), "" (per row). */
+export function layoutSuffix(scales: unknown): string {
+  return scales === 'column' ? 'col' : scales === 'byte' ? 'byte' : '';
+}
+
+/** A stored form's dtype and layout: "int4col" -> int4 per column, "int3byte" -> int3 with byte scales. */
+export function splitForm(form: string): { dtype: string; scales?: 'column' | 'byte' } {
+  const m = /^(.*?)(col|byte)$/.exec(form);
+  if (!m) return { dtype: form };
+  return { dtype: m[1], scales: m[2] === 'col' ? 'column' : 'byte' };
 }
 
 function opt(o: Omit<UnitOption, 'id'>): UnitOption {
@@ -96,6 +112,9 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   // so big that fitting them per column would not fit in memory
   const columnScales = format === 'onnx' && cols >= NARROW_TABLE_COLS && t.shape[0] * cols * 4 <= COLUMN_SCALES_MAX_BYTES;
   if (columnScales) for (const dtype of LOW_BITS) out.push(opt({ dtype, scales: 'column' }));
+  // byte scales (2 bytes less per row than per-row scales, about as exact): any table wide enough for per-row ones
+  const byteScales = format === 'onnx' && cols >= NARROW_TABLE_COLS;
+  if (byteScales) for (const dtype of LOW_BITS) out.push(opt({ dtype, scales: 'byte' }));
   // narrow tables have too few columns to factorize; factors take 2 bits too (low-rank tables
   // that feed an MLP often lose nothing at 2 bits)
   if (cols >= 8) {
@@ -104,6 +123,7 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
       for (const dtype of lowRank) out.push(opt({ dtype, energy }));
       // a factor under NARROW_TABLE_COLS wide is per column anyway: quantizeSteps folds the two
       if (columnScales) for (const dtype of LOW_BITS.filter((d) => d !== 'int2')) out.push(opt({ dtype, energy, scales: 'column' }));
+      if (byteScales && energy >= 0.8) out.push(opt({ dtype: 'int4', energy, scales: 'byte' }));
     }
   }
   for (const share of SHARES) {
@@ -193,7 +213,7 @@ export function storedAssignmentKey(units: readonly SearchUnit[], a: Assignment,
   const storedAs = new Map<string, string>();
   for (const s of steps) {
     if (s.method !== 'quantize') continue;
-    const form = `${String(s.settings.dtype)}${s.settings.scales === 'column' ? 'col' : ''}`;
+    const form = `${String(s.settings.dtype)}${layoutSuffix(s.settings.scales)}`;
     for (const t of (s.settings.tensors as string[] | undefined) ?? []) storedAs.set(t, form);
   }
   return units
@@ -203,8 +223,8 @@ export function storedAssignmentKey(units: readonly SearchUnit[], a: Assignment,
       const parts = id.split('+');
       const last = parts[parts.length - 1];
       // a narrow factor's "int4" step is per column too: only a change of dtype is a change of label
-      const dtypeOf = (x: string) => x.replace(/col$/, '');
-      if (form && /^(int[2348]|uint8|float16)(col)?$/.test(last) && dtypeOf(last) !== dtypeOf(form)) parts[parts.length - 1] = form;
+      const dtypeOf = (x: string) => splitForm(x).dtype;
+      if (form && /^(int[2348]|uint8|float16)(col|byte)?$/.test(last) && dtypeOf(last) !== dtypeOf(form)) parts[parts.length - 1] = form;
       return [u.name, parts.join('+')] as const;
     })
     .filter(([, id]) => id !== 'float32')
@@ -286,11 +306,11 @@ export function splitAtFieldDrop(steps: readonly PlanStep[]): { first: PlanStep[
  * (default random ones).
  */
 export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, structured: ModelIR, opts: { outputAware?: { calibration?: string } } = {}): PlanStep[] {
-  // one step per dtype and scale layout: "int4" and "int4col" (per-column scales)
+  // one step per dtype and scale layout: "int4", "int4byte" (byte scales) and "int4col" (per-column scales)
   const byDtype = new Map<string, string[]>();
-  const add = (d: StorageDtype, name: string, column = false) => {
+  const add = (d: StorageDtype, name: string, scales?: 'column' | 'byte') => {
     if (d === 'float32') return;
-    const key = column ? `${d}col` : d;
+    const key = `${d}${layoutSuffix(scales)}`;
     const list = byDtype.get(key) ?? [];
     if (!list.includes(name)) list.push(name);
     byDtype.set(key, list);
@@ -307,7 +327,7 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
       // too narrow to pack smaller than int8 rows (a 2-wide factor at int3) is int8, as quantize stores it
       const bits = lowBitsOf(o.dtype);
       const dtype = t.role === 'embedding' && bits !== undefined && t.shape[1] > 0 && !packsSmallerThanInt8(t.shape[1], bits) ? 'int8' : o.dtype;
-      if (t.role === 'embedding') add(dtype, t.name, dtype !== 'int8' && o.scales === 'column' && t.shape[1] >= NARROW_TABLE_COLS);
+      if (t.role === 'embedding') add(dtype, t.name, dtype !== 'int8' && t.shape[1] >= NARROW_TABLE_COLS ? o.scales : undefined);
       else if (t.role === 'dense-kernel') add(o.dtype === 'float16' ? 'float16' : o.dtype === 'float32' ? 'float32' : structured.format === 'onnx' ? 'int8' : 'uint8', t.name);
     }
   }
@@ -317,15 +337,15 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
     const o = optionOf(dense, a);
     for (const t of structured.tensors) if (t.role === 'dense-kernel' && t.dtype === 'float32' && !owned.has(t.name)) add(o.dtype, t.name);
   }
-  const order = ['int2', 'int2col', 'int3', 'int3col', 'int4', 'int4col', 'int8', 'uint8', 'float16'];
+  const order = ['int2', 'int2byte', 'int2col', 'int3', 'int3byte', 'int3col', 'int4', 'int4byte', 'int4col', 'int8', 'uint8', 'float16'];
   return order.filter((k) => byDtype.has(k)).map((k) => ({
     method: 'quantize' as const,
     settings: {
-      dtype: k.replace(/col$/, ''),
+      dtype: splitForm(k).dtype,
       tensors: byDtype.get(k)!,
-      ...(k.endsWith('col') ? { scales: 'column' } : {}),
+      ...(splitForm(k).scales ? { scales: splitForm(k).scales } : {}),
       // low-bit tables (int8 has no such form): codes chosen so that the score moves least
-      ...(opts.outputAware && lowBitsOf(k.replace(/col$/, '')) !== undefined ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
+      ...(opts.outputAware && lowBitsOf(splitForm(k).dtype) !== undefined ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
     },
   }));
 }
