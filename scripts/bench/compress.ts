@@ -32,6 +32,7 @@ const VARIANTS: Variant[] = [
   { name: 'int8 fast lookup+dynamic', make: (ir) => quantizeModel(ir, { dtype: 'int8', lookup: 'fast', dense: 'dynamic' }) },
   { name: 'float16', make: (ir) => quantizeModel(ir, { dtype: 'float16' }) },
   { name: 'int4 tables (row scales)', make: (ir) => quantizeModel(ir, { dtype: 'int4' }) },
+  { name: 'int4 tables (byte scales)', make: (ir) => quantizeModel(ir, { dtype: 'int4', scales: 'byte' }) },
   { name: 'int4 tables (column scales)', make: (ir) => quantizeModel(ir, { dtype: 'int4', scales: 'column' }) },
   { name: 'factorized (95% energy)', make: (ir) => factorizeModel(ir, { energy: 0.95 }) },
 ];

@@ -374,7 +374,7 @@ export class Commands implements PanelActions {
         { label: 'per row', detail: 'A scale and zero point per row: rows of every norm keep their own steps (the default).', value: 'row' },
         {
           label: 'a byte per row',
-          detail: "Each row's zero point and one of the table's shared scale levels in one byte: 2 bytes less per row, each row's scale within a few percent of its own.",
+          detail: "Each row's zero point and one of the table's shared scale levels in one byte: 2 bytes less per row, about the same total error (rows of small norm get coarser steps).",
           value: 'byte',
         },
         { label: 'per column', detail: 'One scale and zero point per column for the whole table: 3 bytes less per row (a 32-wide int4 table about 16% smaller); check the accuracy.', value: 'column' },

@@ -494,7 +494,7 @@ export const METHOD_SETTINGS: { readonly [M in CompressMethod]: MethodSettingsDe
       reduceRange: { kind: 'boolean', default: true, description: 'ONNX int8 dense kernels: 7-bit weights, so that x64 CPUs without VNNI cannot overflow.' },
       dense: choice(['weights-only', 'dynamic'], "ONNX int8 dense kernels: 'weights-only' (dequantized for the float MatMul) or 'dynamic' (integer MatMul).", { default: 'weights-only' }),
       lookup: choice(['compact', 'fast'], "ONNX int8 tables: 'compact' (float16 row scales) or 'fast' (float32 scales, one DequantizeLinear).", { default: 'compact' }),
-      scales: choice(['row', 'byte', 'column'], "ONNX int4/int3/int2 tables: a float16 scale and uint8 zero point per 'row'; one 'byte' per row (its zero point and one of the table's shared scale levels: 2 bytes less per row); or one per 'column' for the whole table (3 bytes less per row; tables under 8 wide always per column).", { default: 'row' }),
+      scales: choice(['row', 'byte', 'column'], "ONNX int4/int3/int2 tables: a float16 scale and uint8 zero point per 'row'; one 'byte' per row (its zero point and one of the table's shared scale levels: 2 bytes less per row, about the same total error); or one per 'column' for the whole table (3 bytes less per row; tables under 8 wide always per column).", { default: 'row' }),
       rounding: choice(
         ['nearest', 'output-aware'],
         "ONNX int4/int3/int2 tables: each value to its nearest code ('nearest'), or each row's codes chosen with error feedback so that the score moves least ('output-aware', measured on calibration pairs; the same size).",

@@ -10,6 +10,9 @@
 //    point per row; Gather(packed) -> BitShift/BitwiseAnd per part -> Concat (-> Slice off row
 //    padding) -> Cast (-> per plane, weighted and added) -> Sub(zero point) -> Mul(scale).
 //    com.microsoft GatherBlockQuantized runs these too, but 3-7x slower on ORT 1.30's CPU.
+//    With `scales: 'byte'` the row's zero point and the index of its scale among the table's
+//    2^(8 - bits) float32 levels share one byte (scale-levels.ts): Gather(row byte) -> BitwiseAnd
+//    (or two BitShifts) -> zero point; BitShift -> Cast -> Gather(levels) -> scale.
 //    A table narrower than NARROW_TABLE_COLS (a low-rank factor), or any table when asked
 //    (`scales: 'column'`), gets a scale and zero point per column instead (float32 vectors; Sub
 //    and Mul broadcast them, no Gather).

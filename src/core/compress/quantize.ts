@@ -57,7 +57,8 @@ export interface QuantizeSettings {
   /**
    * ONNX int4/int3/int2 tables: 'row' (default) = a float16 scale and a uint8 zero point per row;
    * 'byte' = one byte per row, its zero point and one of the table's 2^(8 - bits) scale levels
-   * (scale-levels.ts): 2 bytes less per row, each row's scale within a few percent of its own;
+   * (scale-levels.ts): 2 bytes less per row (the levels take 64-256 bytes), about the same total
+   * squared error (the levels sit where the large rows are: rows of small norm get coarser steps);
    * 'column' = one per column for the whole table: 3 bytes less per row (a 32-wide int4 table
    * about 16% smaller), at the price of one range for rows of every norm. Tables under
    * NARROW_TABLE_COLS wide get per-column scales either way.

@@ -156,9 +156,13 @@ export function fitRowToLevels(values: ArrayLike<number>, at: number, cols: numb
   const [lo] = rowRange(values, at, cols, at / Math.max(1, cols));
   const p = firstAtLeast(levels, own);
   let best = { index: 0, zp: 0, sse: Infinity };
-  for (let i = Math.max(0, p - 2); i < Math.min(levels.length, p + 2); i++) {
+  // the window of levels around `own`, never empty: past the top level, the top two
+  const end = Math.min(levels.length, Math.max(p, 2) + 2);
+  const start = Math.max(0, end - 4);
+  for (let i = start; i < end; i++) {
     const s = levels[i];
-    if (!(s > 0) || (i > 0 && levels[i - 1] === s)) continue;
+    // a level repeated (fewer distinct scales than levels) is tried once
+    if (!(s > 0) || (i > start && levels[i - 1] === s)) continue;
     const z0 = Math.round(-lo / s);
     for (let dz = -1; dz <= 1; dz++) {
       const zp = Math.min(top, Math.max(0, z0 + dz));
@@ -171,6 +175,7 @@ export function fitRowToLevels(values: ArrayLike<number>, at: number, cols: numb
       if (sse < best.sse) best = { index: i, zp, sse };
     }
   }
+  if (best.sse === Infinity) throw new Error(`scale levels: no positive level near row ${at / Math.max(1, cols)}'s scale ${own}`);
   return { index: best.index, zp: best.zp };
 }
 

@@ -18,6 +18,7 @@
 import { subgraphLookups } from '../subgraph-lookups.js';
 import type { ModelIR, ModelTensor } from '../../model/ir.js';
 import { COLUMN_SCALES_MAX_BYTES, lowBitsOf, NARROW_TABLE_COLS, packsSmallerThanInt8 } from '../quantize-math.js';
+import { scaleLevelCount } from '../../model/packed-codes.js';
 
 export type StorageDtype = 'float32' | 'float16' | 'int8' | 'int4' | 'int3' | 'int2' | 'uint8';
 
@@ -112,9 +113,10 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
   // so big that fitting them per column would not fit in memory
   const columnScales = format === 'onnx' && cols >= NARROW_TABLE_COLS && t.shape[0] * cols * 4 <= COLUMN_SCALES_MAX_BYTES;
   if (columnScales) for (const dtype of LOW_BITS) out.push(opt({ dtype, scales: 'column' }));
-  // byte scales (2 bytes less per row than per-row scales, about as exact): any table wide enough for per-row ones
-  const byteScales = format === 'onnx' && cols >= NARROW_TABLE_COLS;
-  if (byteScales) for (const dtype of LOW_BITS) out.push(opt({ dtype, scales: 'byte' }));
+  // byte scales (2 bytes less per row than per-row scales, about the same total error): a table
+  // wide enough for per-row ones, with rows enough that the saving pays for the levels (4 bytes each)
+  const byteScales = (dtype: StorageDtype) => format === 'onnx' && cols >= NARROW_TABLE_COLS && 2 * t.shape[0] > 4 * scaleLevelCount(lowBitsOf(dtype)!);
+  for (const dtype of LOW_BITS) if (byteScales(dtype)) out.push(opt({ dtype, scales: 'byte' }));
   // narrow tables have too few columns to factorize; factors take 2 bits too (low-rank tables
   // that feed an MLP often lose nothing at 2 bits)
   if (cols >= 8) {
@@ -123,7 +125,8 @@ function tableOptions(format: ModelIR['format'], t: ModelTensor): UnitOption[] {
       for (const dtype of lowRank) out.push(opt({ dtype, energy }));
       // a factor under NARROW_TABLE_COLS wide is per column anyway: quantizeSteps folds the two
       if (columnScales) for (const dtype of LOW_BITS.filter((d) => d !== 'int2')) out.push(opt({ dtype, energy, scales: 'column' }));
-      if (byteScales && energy >= 0.8) out.push(opt({ dtype: 'int4', energy, scales: 'byte' }));
+      // a factor is as wide as its rank: one at 70% of the energy or less is mostly under 8 wide, per column anyway
+      if (byteScales('int4') && energy >= 0.8) out.push(opt({ dtype: 'int4', energy, scales: 'byte' }));
     }
   }
   for (const share of SHARES) {
