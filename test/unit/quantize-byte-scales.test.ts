@@ -225,15 +225,17 @@ for (const opset of [17, 18]) {
   });
 }
 
-test("scales 'byte' is for int4/int3/int2; an unknown layout names the three", async () => {
+test("scales 'byte' and 'column' are for int4/int3/int2; an unknown layout names the three", async () => {
   await withTemp(async (dir) => {
     const file = path.join(dir, 'm.onnx');
     await gatherModel(file, spreadTable(50, 16, 1), 50, 16, 17);
-    for (const dtype of ['int8', 'float16'] as const) {
-      await assert.rejects(
-        quantizeModel(await readModel(file), { dtype, scales: 'byte', verify: false }),
-        (e: unknown) => e instanceof ModelFileError && e.message.includes("quantize: scales 'byte' is for int4, int3 and int2 tables"),
-      );
+    for (const scales of ['byte', 'column'] as const) {
+      for (const dtype of ['int8', 'float16'] as const) {
+        await assert.rejects(
+          quantizeModel(await readModel(file), { dtype, scales, verify: false }),
+          (e: unknown) => e instanceof ModelFileError && e.message.includes(`quantize: scales '${scales}' is for int4, int3 and int2 tables`),
+        );
+      }
     }
     await assert.rejects(
       quantizeModel(await readModel(file), { dtype: 'int4', scales: 'table' as 'row', verify: false }),
