@@ -202,6 +202,16 @@ export function studentArchitecture(
   throw new Error(`distill: no student of this kind fits ${Math.floor(budget)} parameters (1/${ratio} of ${teacherParams}); the embedding tables alone need more`);
 }
 
+/** The teacher's architecture and parameters, and the student these settings make of it (what distillModel trains). */
+export async function studentOf(
+  teacherIr: ModelIR,
+  o: Parameters<typeof studentArchitecture>[2],
+): Promise<{ teacher: RecommenderArchitecture; teacherParams: number; student: RecommenderArchitecture }> {
+  const teacher = await identifyArchitecture(teacherIr);
+  const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  return { teacher, teacherParams, student: studentArchitecture(teacher, teacherParams, o) };
+}
+
 /** The student model; `output` 'logit' ends it in the raw score (for logit and rating teachers). */
 export function buildStudent(a: RecommenderArchitecture, seed: number, output: SampleOutput = 'probability'): tf.LayersModel {
   switch (a.kind) {
@@ -308,9 +318,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
     throw new ModelFileError(teacherIr.path, `distill supports ONNX and TF.js layers teachers, not ${teacherIr.format}`);
   }
   const backend = await initTfjs();
-  const arch = await identifyArchitecture(teacherIr);
-  const teacherParams = teacherIr.tensors.filter((t) => t.trainable && t.role !== 'constant').reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
-  const studentArch = studentArchitecture(arch, teacherParams, settings);
+  const { teacher: arch, teacherParams, student: studentArch } = await studentOf(teacherIr, settings);
   const read = await readInteractionTable(settings.data, { model: teacherIr, training: true });
   checkAbort(ctx, 'distillation');
   const teacher = await loadTrainee(teacherIr);

@@ -168,7 +168,7 @@ function lowBitNote(dtype: LowBitDtype, changes: TensorChange[], plan: { float16
     rowWise ? `${rowWise} with a scale and a uint8 zero point per row (${scales})` : '',
     plan.byteScales
       ? `${plan.byteScales} with one byte per row, its zero point (low ${bits} bits) and the index of its scale among the table's ${scaleLevelCount(bits)} levels (high ${8 - bits} bits; ` +
-        'the levels a k-means of the log of the rows\' own scales, each row taking the level next to its own that leaves the least squared error)'
+        'the levels a k-means of the log of the rows\' own scales weighted by their squares, each row taking the level next to its own that leaves the least squared error)'
       : '',
     asked ? `${asked} with a float32 scale and zero point per column, as asked (no per-row bytes)` : '',
     narrow ? `${narrow} narrower than ${NARROW_TABLE_COLS} with a float32 scale and zero point per column` : '',

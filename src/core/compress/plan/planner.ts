@@ -31,6 +31,7 @@ import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, rankab
 import type { InteractionTable } from '../../eval/interactions.js';
 import { lowBitsOf } from '../quantize-math.js';
 import { outputAwareBlocker } from '../output-aware-rounding.js';
+import { studentOf } from '../distill.js';
 import { assignmentKey, optionOf, quantizeSteps, searchSpace, splitAtFieldDrop, splitForm, storedAssignmentKey, structuralSteps, type Assignment, type PlanStep, type SearchUnit, type UnitOption } from './space.js';
 
 /** Largest model whose search rounds low-bit tables output-aware (each structural candidate is measured with the training engine). */
@@ -709,13 +710,24 @@ export class CompressPlanner {
    * three sized so that their int4 form with byte scales does: at 20x, the PyTorch NeuMF's student
    * of 3.5x fewer parameters reached the target in int4 per column (22.9x) and kept 96.0% of the
    * held-out NDCG@10, while its int4 with byte scales, 20.3x, kept 96.7% (seed 1); byte scales
-   * keep a row's range as per-row scales do, for one byte more a row than per-column ones.
+   * keep a row's range as per-row scales do, for one byte more a row than per-column ones. A ratio
+   * whose student (whole widths) is one already built is not built again: on our NeuMF, 3.9x made
+   * the 4x student.
    */
   private async distill(): Promise<void> {
     const ratios = [8, 6, 4, 3];
     // parameter ratio -> the ratio its smallest stored form reached, and its int4 form with byte scales
     const reached = new Map<number, number>();
     const reachedByte = new Map<number, number>();
+    // the students built, by architecture: widths are whole numbers, so two ratios can make one student
+    const shapes = new Set<string>();
+    const shapeOf = async (ratio: number): Promise<string | undefined> => {
+      try {
+        return JSON.stringify((await studentOf(this.ir, { ratio })).student);
+      } catch {
+        return undefined; // distillation says why, when it runs
+      }
+    };
     // a student trains 8 epochs (distill's default) against fine-tuning's 2, in several forms
     let longest: number | undefined;
     const timed = async (ratio: number): Promise<StudentReach | undefined> => {
@@ -726,6 +738,8 @@ export class CompressPlanner {
         reached.set(ratio, stored.smallest);
         if (stored.int4byte !== undefined) reachedByte.set(ratio, stored.int4byte);
       }
+      const shape = await shapeOf(ratio);
+      if (shape) shapes.add(shape);
       return stored;
     };
     for (const ratio of ratios) {
@@ -739,6 +753,9 @@ export class CompressPlanner {
       for (let tries = 0; tries < 3; tries++) {
         const ratio = studentRatioFor(target, byForm);
         if (ratio === undefined || reached.has(ratio) || this.outOfTime(this.reserve() + this.expectedStepMs(longest, 4))) return;
+        // the student of this ratio was built under another: no student lies between the two
+        const shape = await shapeOf(ratio);
+        if (shape && shapes.has(shape)) return;
         this.progress(0.9, `distilling a student ${ratio}x smaller (sized for ${target}x${form === 'int4byte' ? ' in int4 with byte scales' : ''})`);
         const stored = await timed(ratio);
         const got = stored?.[form];
