@@ -7,11 +7,12 @@
 // square (a histogram of 4096 bins, Lloyd's iterations: fitScaleLevels); each row then takes
 // whichever of the levels next to its own scale, with its best zero point, leaves the least
 // squared error. On the 15-wide GMF tables of a PyTorch NeuMF's 3.4x student the RMSE came out
-// 0-2% under per-row float16 scales (the row picks among nearby levels and zero points), and the
-// share of candidate pairs whose order changed against the float student was 2.60% against 2.63%
-// (per row) and 3.67% (per column). Weighting each row equally or by its scale gave 2.61% and
-// 2.59%, with a higher RMSE. Column scales (one range for rows of every norm) cost far more accuracy on
-// tables whose row norms spread, as embedding tables' do (popular against rare items).
+// at or under per-row scales' (2.83e-2 against 2.83e-2, 2.48e-2 against 2.55e-2: a row picks
+// among nearby levels and zero points), and the share of candidate pairs whose order changed
+// against the float student was 2.60% against 2.63% (per row) and 3.67% (per column). Weighting
+// each row equally or by its scale gave 2.61% and 2.59%, with a higher RMSE. Column scales (one
+// range for rows of every norm) cost far more accuracy on tables whose row norms spread, as
+// embedding tables' do (popular against rare items).
 //
 // The passes stream as per-row tables' do (quantize-math.ts LowBitPasses): ranges; each row's
 // own scale (quantizeChunkLowBit); fitScaleLevels; levelChunkLowBit, which sets the rows' final
@@ -147,8 +148,9 @@ function firstAtLeast(levels: Float32Array, s: number): number {
 
 /**
  * The level and zero point of the row at values[at..at+cols) (its own best scale `own`): of the
- * two levels below and the two above `own`, and the zero points next to -min(row, 0) / level,
- * the pair with the least squared error after rounding to nearest (ties keep the lower level).
+ * two levels below and the two above `own` (the four lowest or highest at either end), and the
+ * zero points next to -min(row, 0) / level, the pair with the least squared error after rounding
+ * to nearest (ties keep the lower level).
  * An all-zero row (own 0) takes level 0 and zero point 0.
  */
 export function fitRowToLevels(values: ArrayLike<number>, at: number, cols: number, own: number, levels: Float32Array, top: number): { index: number; zp: number } {
@@ -156,7 +158,7 @@ export function fitRowToLevels(values: ArrayLike<number>, at: number, cols: numb
   const [lo] = rowRange(values, at, cols, at / Math.max(1, cols));
   const p = firstAtLeast(levels, own);
   let best = { index: 0, zp: 0, sse: Infinity };
-  // the window of levels around `own`, never empty: past the top level, the top two
+  // the window of four levels around `own`, never empty: past the top level, the top four
   const end = Math.min(levels.length, Math.max(p, 2) + 2);
   const start = Math.max(0, end - 4);
   for (let i = start; i < end; i++) {
