@@ -13,6 +13,7 @@ import { readTensorBytes } from '../../src/core/model/tensor-data.js';
 import { fileSystemLoadHandler } from '../../src/core/model/tfjs-io.js';
 import { initTfjs } from '../../src/core/runtime/tfjs-backend.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import { withTempDir } from '../fixtures/temp-dir.js';
 
 const fixturesDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
@@ -22,14 +23,7 @@ async function sha(files: string[]): Promise<string> {
   return h.digest('hex');
 }
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ps-quantize-'));
-  try {
-    await fn(dir);
-  } finally {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir('ps-quantize-', fn);
 
 async function dirBytes(dir: string): Promise<number> {
   let n = 0;

@@ -2,8 +2,6 @@
 // row's zero point and the index of its scale among the table's levels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { quantizeModel } from '../../src/core/compress/quantize.js';
@@ -17,25 +15,16 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { forEachDequantizedChunk } from '../../src/core/model/codes-data.js';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import { quantizeSteps, searchSpace, splitForm } from '../../src/core/compress/plan/space.js';
+import { withTempDir } from '../fixtures/temp-dir.js';
+import { createRng } from '../../src/core/samples/prng.js';
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ps-byte-'));
-  try {
-    await fn(dir);
-  } finally {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir('ps-byte-', fn);
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-}
 
 /** A table whose rows' norms spread as embedding tables' do: N(0, 1) rows times a log-normal scale per row; row 3 all zero. */
 function spreadTable(rows: number, cols: number, seed: number): Float32Array {
-  const u = lcg(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  const rng = createRng(seed);
+  const gauss = () => rng.normal();
   const t = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     const s = 0.05 * Math.exp(gauss());

@@ -20,17 +20,11 @@ import { readModel } from '../../src/core/model/read-model.js';
 import { analyzeModel } from '../../src/core/analysis/analyze-model.js';
 import { parameterCount } from '../../src/core/eval/evaluate.js';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import { withTempDir } from '../fixtures/temp-dir.js';
 
 const fixturesDir = path.join(os.tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
 
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ps-quantize-int4-'));
-  try {
-    await fn(dir);
-  } finally {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-  }
-}
+const withTemp = (fn: (dir: string) => Promise<void>) => withTempDir('ps-quantize-int4-', fn);
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

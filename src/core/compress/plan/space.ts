@@ -341,14 +341,17 @@ export function quantizeSteps(units: readonly SearchUnit[], a: Assignment, struc
     for (const t of structured.tensors) if (t.role === 'dense-kernel' && t.dtype === 'float32' && !owned.has(t.name)) add(o.dtype, t.name);
   }
   const order = ['int2', 'int2byte', 'int2col', 'int3', 'int3byte', 'int3col', 'int4', 'int4byte', 'int4col', 'int8', 'uint8', 'float16'];
-  return order.filter((k) => byDtype.has(k)).map((k) => ({
-    method: 'quantize' as const,
-    settings: {
-      dtype: splitForm(k).dtype,
-      tensors: byDtype.get(k)!,
-      ...(splitForm(k).scales ? { scales: splitForm(k).scales } : {}),
-      // low-bit tables (int8 has no such form): codes chosen so that the score moves least
-      ...(opts.outputAware && lowBitsOf(splitForm(k).dtype) !== undefined ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
-    },
-  }));
+  return order.filter((k) => byDtype.has(k)).map((k) => {
+    const { dtype, scales } = splitForm(k);
+    return {
+      method: 'quantize' as const,
+      settings: {
+        dtype,
+        tensors: byDtype.get(k)!,
+        ...(scales ? { scales } : {}),
+        // low-bit tables (int8 has no such form): codes chosen so that the score moves least
+        ...(opts.outputAware && lowBitsOf(dtype) !== undefined ? { rounding: 'output-aware', ...(opts.outputAware.calibration ? { calibration: opts.outputAware.calibration } : {}) } : {}),
+      },
+    };
+  });
 }
