@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_VERSION, writeTinyFixtures } from '../fixtures/write-fixtures.js';
+import type { PlanPointView, PlanView } from '../../src/shared/protocol.js';
 
 const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 const fixtureDir = join(tmpdir(), `prunescope-tiny-fixtures-v${FIXTURE_VERSION}`);
@@ -246,4 +247,55 @@ test('quantize --dtype int4 --finetune: the tables train through their rounding,
   const moved = (JSON.parse(direct.stdout) as { changes: Array<{ action: string }> }).changes.filter((c) => c.action.startsWith('int4 per-row'));
   assert.equal(moved.length, 4);
   for (const c of moved) assert.doesNotMatch(c.action, /max \|Δw\| 0\.00e\+0/);
+});
+
+test('compress table: a chosen model off the front (a faster one under --max-latency-ratio) is shown in its place by size, once', async () => {
+  const { formatPlan } = await import('../../src/cli/compress-command.js');
+  const point = (id: string, bytes: number, kept: number, ratio: number, origin: PlanPointView['origin'] = 'combined'): PlanPointView => ({
+    id,
+    label: `label ${id}`,
+    origin,
+    bytes,
+    ratio: 1000 / bytes,
+    metrics: { ndcg: 0.4 * kept, hr: 0.6 * kept, auc: null },
+    kept,
+    users: 100,
+    latency: { p50Ms: ratio * 0.05, ratio, slower: ratio > 1 },
+    recipe: [{ method: 'quantize', settings: { dtype: 'int8' } }],
+  });
+  const front = [point('a', 100, 0.95, 2), point('b', 200, 0.99, 1.5), point('c', 400, 1, 1.2)];
+  // d is faster than b, and b dominates it in size and metric
+  const chosen = point('d', 250, 0.985, 0.9, 'finetuned');
+  const plan: PlanView = {
+    model: 'm.onnx',
+    candidates: 'c.csv',
+    metric: 'ndcg',
+    k: 10,
+    budget: { maxDrop: 0.02, maxLatencyRatio: 1 },
+    chooseBy: 'measured',
+    baseline: { bytes: 1000, metrics: { ndcg: 0.4, hr: 0.6, auc: null }, users: 100 },
+    chosen,
+    withinBudget: true,
+    reason: 'the smallest candidate that keeps >= 98.0% of the original\'s metric',
+    front,
+    trained: [chosen],
+    evaluated: 9,
+    seconds: 3,
+    budgetMinutes: 10,
+    stoppedAtBudget: false,
+    phases: [],
+    sensitivity: [],
+    notes: [],
+  };
+  const lines = formatPlan(plan, 'out.onnx', 'out.front').split('\n');
+  const rows = lines.filter((l) => /^[ *] +[\d.]+x /.test(l));
+  // a, b, d (chosen, starred), c: by size; d not listed again among the trained candidates off the front
+  assert.deepEqual(rows.map((l) => l.trim().split(/ +/).at(-1)), ['a', 'b', 'd', 'c']);
+  assert.deepEqual(rows.map((l) => l.startsWith('*')), [false, false, true, false]);
+  assert.ok(lines.some((l) => l.includes('* is off the front')));
+  assert.ok(!lines.includes('Trained candidates not on the front:'));
+  // on the front: no such line
+  const on = formatPlan({ ...plan, chosen: front[1], trained: [] }, 'out.onnx', 'out.front');
+  assert.ok(!on.includes('off the front'));
+  assert.equal(on.split('\n').filter((l) => l.startsWith('*')).length, 1);
 });

@@ -49,10 +49,16 @@ function write(p: PlanPointView): void {
   post({ type: 'writePlanPoint', id: p.id });
 }
 
-/** The front and the trained candidates off it, each once. */
+/** The front, with the chosen model where it is off it (under a latency cap, a faster one than those that dominate it), smallest first. */
+function rows(plan: PlanView): PlanPointView[] {
+  return plan.front.some((p) => p.id === plan.chosen.id) ? plan.front : [...plan.front, plan.chosen].sort((a, b) => a.bytes - b.bytes);
+}
+
+/** The front (and the chosen model) and the trained candidates off it, each once. */
 function points(plan: PlanView): PlanPointView[] {
-  const seen = new Set(plan.front.map((p) => p.id));
-  return [...plan.front, ...plan.trained.filter((p) => !seen.has(p.id))];
+  const front = rows(plan);
+  const seen = new Set(front.map((p) => p.id));
+  return [...front, ...plan.trained.filter((p) => !seen.has(p.id))];
 }
 
 function chart(plan: PlanView): { element: HTMLElement; canvas: HTMLCanvasElement } {
@@ -95,7 +101,7 @@ function table(s: PanelState, plan: PlanView): TemplateResult {
   const expected = plan.chooseBy === 'expected';
   return html`<div class="scroll front-table"><table class="layers">
     <tr><th></th><th class="num">ratio</th><th class="num">size</th><th class="num">${m}</th><th class="num" title=${expected ? 'expected share kept: what the search chose by' : 'share of the original kept'}>${expected ? 'exp. kept' : 'kept'}</th>${expected ? html`<th class="num" title="the measured metric / the original's, same users">measured</th>` : nothing}${held ? html`<th class="num">held out</th>` : nothing}${lat ? html`<th class="num">latency</th>` : nothing}<th>kind</th></tr>
-    ${plan.front.map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
+    ${rows(plan).map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
         @click=${() => write(p)} @keydown=${(e: KeyboardEvent) => (e.key === 'Enter' ? write(p) : undefined)}>
       <td>${p.id === plan.chosen.id ? '*' : ''}${s.writing === p.id ? '…' : ''}</td>
       <td class="num">${formatRatio(p.ratio)}</td><td class="num">${formatBytes(p.bytes)}</td>

@@ -224,6 +224,9 @@ export function buildStudent(a: RecommenderArchitecture, seed: number, output: S
   }
 }
 
+/** Sampled negatives per positive of implicit data, by default. */
+export const DISTILL_NEGATIVES = 4;
+
 export interface DistillSettings {
   data: string;
   studentDim?: number;
@@ -308,7 +311,7 @@ export async function distillModel(teacherIr: ModelIR, settings: DistillSettings
   const lr = settings.lr ?? 0.005;
   const alpha = settings.alpha ?? 0.7;
   const T = settings.temperature ?? 1;
-  const negatives = settings.negatives ?? 4;
+  const negatives = settings.negatives ?? DISTILL_NEGATIVES;
   const seed = settings.seed ?? 7;
   const k = settings.k ?? 10;
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`distill: alpha must be in [0, 1], got ${alpha}`);
