@@ -420,10 +420,10 @@ export function chooseScalesLowBit(p: LowBitPasses, float16Scales: boolean): voi
 }
 
 /**
- * Pass 2: fits the scale and zero point of each row of the chunk, writes its codes into
- * out[0..chunk.length) and folds the error into p.
+ * Pass 2's fit alone: the scale and zero point of each row of the chunk into p (byte scales fit
+ * the table's levels to these before any row is coded). Returns the chunk's first row.
  */
-export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number, out: Uint8Array): void {
+export function fitChunkScalesLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number): number {
   const { r0, count } = wholeRows(p, chunk.length, first);
   const round = p.f16 ? (s: number) => float16BitsToFloat32(float32ToFloat16Bits(s)) : Math.fround;
   for (let i = 0; i < count; i++) {
@@ -431,6 +431,15 @@ export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, f
     p.scales[r0 + i] = scale;
     p.zeroPoints[r0 + i] = zp;
   }
+  return r0;
+}
+
+/**
+ * Pass 2: fits the scale and zero point of each row of the chunk, writes its codes into
+ * out[0..chunk.length) and folds the error into p.
+ */
+export function quantizeChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number, out: Uint8Array): void {
+  const r0 = fitChunkScalesLowBit(p, chunk, first);
   codeRowsLowBit(chunk, r0, p.cols, p.scales, p.zeroPoints, p.top, out, p, p.feedback);
 }
 

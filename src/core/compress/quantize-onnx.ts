@@ -47,6 +47,7 @@ import {
   packsSmallerThanInt8,
   finishRowsLowBit,
   quantizeChunkInt8,
+  fitChunkScalesLowBit,
   quantizeChunkLowBit,
   quantizeColumnsInt8,
   quantizeColumnsLowBit,
@@ -198,15 +199,16 @@ export async function streamedRowsLowBit(
   chooseScalesLowBit(p, float16Scales && scales === 'row');
   const chunkRows = Math.min(step, rows * cols) / Math.max(1, cols);
   const codes = new Uint8Array(chunkRows * cols);
-  await forEachTensorChunk(t, step, (c, first) => quantizeChunkLowBit(p, c, first, codes));
   let byteScales: { levels: Float32Array; rowBytes: Uint8Array } | undefined;
   if (scales === 'byte') {
+    // the rows' own scales, then the levels fitted to them, then each row's level and codes
+    await forEachTensorChunk(t, step, (c, first) => void fitChunkScalesLowBit(p, c, first));
     const levels = fitScaleLevels(p.scales, bits);
     const index = new Uint8Array(rows);
-    p.sse = 0;
-    p.maxAbsError = 0;
     await forEachTensorChunk(t, step, (c, first) => levelChunkLowBit(p, c, first, levels, index, codes));
     byteScales = { levels, rowBytes: packRowBytes(index, p.zeroPoints, bits) };
+  } else {
+    await forEachTensorChunk(t, step, (c, first) => quantizeChunkLowBit(p, c, first, codes));
   }
   const q = finishRowsLowBit(p);
   const { zeroPoints } = q;

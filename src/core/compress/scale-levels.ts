@@ -15,8 +15,9 @@
 // embedding tables' do (popular against rare items).
 //
 // The passes stream as per-row tables' do (quantize-math.ts LowBitPasses): ranges; each row's
-// own scale (quantizeChunkLowBit); fitScaleLevels; levelChunkLowBit, which sets the rows' final
-// scales and zero points, so that codeRowsLowBit codes the rows afterwards as it does per-row ones.
+// own scale (fitChunkScalesLowBit, coding nothing); fitScaleLevels; levelChunkLowBit, which sets
+// the rows' final scales and zero points, so that codeRowsLowBit codes the rows afterwards as it
+// does per-row ones.
 
 import { packRowBytes, packRowCodes, scaleLevelCount, type LowBits } from '../model/packed-codes.js';
 import {
@@ -28,7 +29,7 @@ import {
   codeRowsLowBit,
   dequantized,
   finishRowsLowBit,
-  quantizeChunkLowBit,
+  fitChunkScalesLowBit,
   rowRange,
   startRowsLowBit,
 } from './quantize-math.js';
@@ -184,7 +185,7 @@ export function fitRowToLevels(values: ArrayLike<number>, at: number, cols: numb
 /**
  * The pass after fitScaleLevels, over chunks of whole rows: each row's level and zero point
  * (fitRowToLevels from its own scale, p.scales, which this replaces by the level's), its index in
- * `index`, and its codes into out[0..chunk.length) with the error folded into p (reset it first).
+ * `index`, and its codes into out[0..chunk.length) with the error folded into p.
  */
 export function levelChunkLowBit(p: LowBitPasses, chunk: ArrayLike<number>, first: number, levels: Float32Array, index: Uint8Array, out: Uint8Array): void {
   const { cols } = p;
@@ -216,11 +217,9 @@ export function quantizeRowsLowBitLevels(values: ArrayLike<number>, rows: number
   const codes = new Uint8Array(rows * cols);
   if (values.length > 0) accumulateRowRangesLowBit(p, values, 0);
   chooseScalesLowBit(p, false);
-  if (values.length > 0) quantizeChunkLowBit(p, values, 0, codes);
+  if (values.length > 0) fitChunkScalesLowBit(p, values, 0);
   const levels = fitScaleLevels(p.scales, bits);
   const index = new Uint8Array(rows);
-  p.sse = 0;
-  p.maxAbsError = 0;
   if (values.length > 0) levelChunkLowBit(p, values, 0, levels, index, codes);
   const q = finishRowsLowBit(p);
   return {
