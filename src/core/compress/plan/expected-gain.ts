@@ -24,6 +24,14 @@
 // the search choose 4.8-10.5x where score weights chose 8.6-11.2x, judged alike on held-out users.
 // It assumes that compression moves the positive like any item the original scores alike; the
 // search reports the measured figures beside it, and the held-out users judge the choice.
+//
+// A distilled student, a new model, reorders many items the original told apart, right or wrong,
+// and the estimate charges it for each (up to 7.5 points under its measured share at 20x). It is
+// compared by the estimate all the same: its measured share has a standard error of 2-3% on 471
+// users (the estimate's, 0.13-0.36%), and the most accurate by it of forty-odd students is the
+// luckiest on the choosing users. Ranked by the measured share at --target-ratio 20 (--data,
+// --holdout 0.5, seeds 1-5), the PyTorch NeuMF's choices were judged at 97.0% on average and our
+// NeuMF's at 96.8%; by the estimate, at 98.5% and 97.3%.
 
 import type { RowSet } from './scoring.js';
 
@@ -246,38 +254,4 @@ export class ExpectedGain {
     const mean = (a: Float64Array) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
     return { ndcg: mean(ndcg), hr: mean(hr), perUser: { ndcg, hr } };
   }
-}
-
-/**
- * A measured figure on the expected figure's scale, for a model the estimate does not fit: a
- * distilled student is a new model, and its ranking differs from the original's by construction,
- * not by small swaps the original was unsure of, so the estimate (how well it agrees with the
- * original's scores) charges it for every disagreement, right or wrong. On our NeuMF, students at
- * 20x kept 88-89% by the estimate and 91-99% measured; ranked by the estimate, the search took the
- * student most like the original, not the most accurate (held-out 93.4/94.4% where the measured
- * order gave 96.7/98.8%, two of three seeds). The planner uses it to rank students at a target
- * ratio only: under --max-drop the measured figure (a student's paired standard error is 2-3% on
- * 471 users) cannot certify a floor, and the best of some thirty students clears it by luck (the
- * PyTorch NeuMF, --data --max-drop 0.03: a student measured at 99.7% was judged at 92.8%).
- * Per user: the original's expected gain plus the candidate's measured difference from the
- * original, scaled by expected / measured of the original; so the kept share is the measured
- * one, and the paired standard error is the measured difference's.
- */
-export function measuredOnExpectedScale(
-  candidate: { metrics: { ndcg: number; hr: number }; perUser: { ndcg: Float64Array; hr: Float64Array } },
-  original: { metrics: { ndcg: number; hr: number }; perUser: { ndcg: Float64Array; hr: Float64Array }; expected: ExpectedFigures },
-): ExpectedFigures {
-  const out = { ndcg: 0, hr: 0, perUser: { ndcg: new Float64Array(0), hr: new Float64Array(0) } };
-  for (const key of ['ndcg', 'hr'] as const) {
-    const mine = candidate.perUser[key];
-    const base = original.perUser[key];
-    const exp = original.expected.perUser[key];
-    if (mine.length !== base.length || exp.length !== base.length) throw new Error(`measuredOnExpectedScale: ${mine.length}, ${base.length} and ${exp.length} users`);
-    const f = original.metrics[key] > 0 ? original.expected[key] / original.metrics[key] : 1;
-    const per = new Float64Array(base.length);
-    for (let u = 0; u < per.length; u++) per[u] = exp[u] + (mine[u] - base[u]) * f;
-    out.perUser[key] = per;
-    out[key] = original.expected[key] + (candidate.metrics[key] - original.metrics[key]) * f;
-  }
-  return out;
 }

@@ -26,7 +26,7 @@ import type { CompressionContext } from '../types.js';
 import type { PlanPointView, PlanView } from '../../../shared/protocol.js';
 import { chooseCandidate, paretoFront, survivors, type Budget, type Evaluated } from './front.js';
 import { defaultDiskBudget, Materializer, type Materialized } from './materialize.js';
-import { ExpectedGain, measuredOnExpectedScale } from './expected-gain.js';
+import { ExpectedGain } from './expected-gain.js';
 import { chanceLevel, LatencyMeter, metricsOf, pairedStandardError, pick, rankableUsers, readCandidates, rowScores, scoreRows, splitCandidates, type CandidateSplits, type Metrics, type PlanMetric, type Scored } from './scoring.js';
 import type { InteractionTable } from '../../eval/interactions.js';
 import { lowBitsOf } from '../quantize-math.js';
@@ -455,12 +455,7 @@ export class CompressPlanner {
 
   private async evaluate(c: Candidate, level: number): Promise<number> {
     if (!c.byLevel[level]) {
-      const m = this.scored(level, await this.mat.use(c.mat, (path) => rowScores(path, this.splits.levels[level])));
-      // at a target ratio a student is ranked by what it measures, not by how well it agrees with
-      // the original; under --max-drop the expected figure certifies the floor (see measuredOnExpectedScale)
-      const base = this.baseline[level];
-      if (this.studentsMeasured && c.origin === 'distilled' && m.expected && base.expected) m.expected = measuredOnExpectedScale(m, { ...base, expected: base.expected });
-      c.byLevel[level] = m;
+      c.byLevel[level] = this.scored(level, await this.mat.use(c.mat, (path) => rowScores(path, this.splits.levels[level])));
     }
     return this.kept(c, level);
   }
@@ -472,11 +467,6 @@ export class CompressPlanner {
       if (m) out.push({ id: c.id, bytes: c.bytes, metric: this.value(m), users: this.splits.levels[level].users, se: this.pairedSe(m, level), c });
     }
     return out;
-  }
-
-  /** students compared by their measured figure: under --target-ratio (measuredOnExpectedScale) */
-  private get studentsMeasured(): boolean {
-    return this.budget.targetRatio !== undefined;
   }
 
   private outOfTime(reserveMs = 0): boolean {
@@ -971,23 +961,15 @@ export class CompressPlanner {
       const c = choice.chosen.c.byLevel[top]!;
       const measuredSe = (100 * pairedStandardError(c.perUser[this.metric as 'ndcg' | 'hr'], this.baseline[top].perUser[this.metric as 'ndcg' | 'hr'])) / pick(this.baseline[top].metrics, this.metric);
       const expectedSe = (100 * (chosenSe ?? 0)) / this.levelBaseline(top);
-      // the claim holds only for a choice made on the expected figure, and one much steadier than the measured
-      const rankedByMeasured = this.studentsMeasured && choice.chosen.c.origin === 'distilled';
-      const steadier = !this.atChance && !rankedByMeasured && expectedSe < measuredSe / 2;
+      // the claim holds only for a figure much steadier than the measured one
+      const steadier = !this.atChance && expectedSe < measuredSe / 2;
       notes.push(
         `Candidates were compared by their expected ${M}@${this.k}: each candidate item of a user stands in for the positive in turn, weighted by how likely the original makes it the positive (${this.expectedFit}, fitted on these users' labels). ` +
           (steadier
             ? `For the chosen model its standard error is ${expectedSe.toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M} on the same users, so the choice is not the luckiest of ${this.all.size} noisy figures. `
-            : rankedByMeasured
-              ? `The chosen model is a distilled student, ranked by its measured ${M} (standard error ${measuredSe.toFixed(1)}% on these users): the highest of many such figures is optimistic, and the held-out figure is the one to go by. `
-              : `For the chosen model its standard error is ${expectedSe.toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M}: no steadier, so the choice may be the luckiest of ${this.all.size} noisy figures; the held-out figure is the one to go by. `) +
-          `It counts a reordering of items the original scores apart as a possible loss, so it tends to overstate what compression costs; the "measured" column is the metric itself.`,
+            : `For the chosen model its standard error is ${expectedSe.toFixed(2)}%, against ${measuredSe.toFixed(1)}% for the measured ${M}: no steadier, so the choice may be the luckiest of ${this.all.size} noisy figures; the held-out figure is the one to go by. `) +
+          `It counts a reordering of items the original scores apart as a possible loss, so it tends to overstate what compression costs, most for fine-tuned and distilled models; the "measured" column is the metric itself.`,
       );
-      if (this.studentsMeasured && [...this.all.values()].some((c) => c.origin === 'distilled')) {
-        notes.push(
-          `At the target ratio, distilled students are ranked by their measured ${M}@${this.k} (their "kept" is the measured share): a new model disagrees with the original's order by construction, and the expected figure would charge it for every disagreement, right or wrong.`,
-        );
-      }
     } else if (chosenSe !== undefined && chosenSe > 0) {
       const rel = (100 * chosenSe) / this.levelBaseline(top);
       notes.push(`The chosen model's share of the original's ${this.metric} has a standard error of ${rel.toFixed(1)}% on these users (paired per user): differences below about ${(2 * rel).toFixed(1)}% cannot be told from noise here.`);
