@@ -14,6 +14,7 @@ import { RECIPE_SCHEMA_VERSION, recipeText, relativeRecipe } from '../core/jobs/
 import type { CompressStep } from '../core/jobs/job-types.js';
 import { readModel } from '../core/model/read-model.js';
 import { formatBytes } from '../core/analysis/opportunities.js';
+import { frontRows } from '../shared/protocol.js';
 import { COMPRESS } from './command-specs.js';
 import { UsageError } from './args.js';
 import { checkOutputFolder, modelOutputFolder } from './output-checks.js';
@@ -50,8 +51,7 @@ export function formatPlan(r: PlanResult, out: string, recipes: string): string 
     `  ${'ratio'.padStart(7)} ${'size'.padStart(10)} ${M.padStart(7)} ${(expected ? 'exp.kept' : 'kept').padStart(7)}${expected ? ` ${'measured'.padStart(8)}` : ''} ${'held-out'.padStart(8)} ${'latency'.padEnd(13)} ${'origin'.padEnd(9)} recipe`,
   ];
   const inFront = r.front.some((p) => p.id === r.chosen.id);
-  // a chosen model off the front (under --max-latency-ratio, a faster one than those that dominate it) is shown in its place by size
-  for (const p of inFront ? r.front : [...r.front, r.chosen].sort((a, b) => a.bytes - b.bytes)) lines.push(row(p, r.metric, p.id === r.chosen.id, expected));
+  for (const p of frontRows(r)) lines.push(row(p, r.metric, p.id === r.chosen.id, expected));
   if (!inFront) lines.push(`  (* is off the front: another candidate is no larger and measures more accurate, but is slower; see below)`);
   lines.push('', `${r.withinBudget ? 'Chosen' : 'Best effort (nothing met the budget)'}: ${r.chosen.label}: ${r.chosen.ratio.toFixed(1)}x smaller, ${pct(r.chosen.kept)} of ${M}${expected && r.chosen.keptMeasured !== undefined ? ` expected (${pct(r.chosen.keptMeasured)} measured)` : ''}${r.chosen.heldOut ? `, ${pct(r.chosen.heldOut.kept)} held out` : ''} (${r.reason}).`);
   lines.push(`Written: ${out}`, `Recipes of the front: ${recipes} (prunescope run <recipe> replays one)`);

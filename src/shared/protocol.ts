@@ -184,6 +184,14 @@ export interface PlanView {
 }
 
 /**
+ * The front as the compress table and the editor show it: with the chosen model in its place by
+ * size where it is off the front (under a latency cap, a faster one than those that dominate it).
+ */
+export function frontRows(plan: Pick<PlanView, 'front' | 'chosen'>): PlanPointView[] {
+  return plan.front.some((p) => p.id === plan.chosen.id) ? plan.front : [...plan.front, plan.chosen].sort((a, b) => a.bytes - b.bytes);
+}
+
+/**
  * One finished job, as kept in the workspace's run history (`.prunescope/runs/<id>.json`): what
  * went in, what came out and how it measured. Never a copy of a model.
  */

@@ -3,7 +3,7 @@
 // Clicking a point (or a table row) asks the host to write that model.
 
 import { html, nothing, type TemplateResult } from 'lit';
-import type { PlanPointView, PlanView } from '../../src/shared/protocol.js';
+import { frontRows, type PlanPointView, type PlanView } from '../../src/shared/protocol.js';
 import { fileName, formatBytes, formatMs, formatPct, formatRatio } from '../../src/shared/format.js';
 import { update, type PanelState } from '../store.js';
 import { isStatic, post } from '../host.js';
@@ -49,14 +49,9 @@ function write(p: PlanPointView): void {
   post({ type: 'writePlanPoint', id: p.id });
 }
 
-/** The front, with the chosen model where it is off it (under a latency cap, a faster one than those that dominate it), smallest first. */
-function rows(plan: PlanView): PlanPointView[] {
-  return plan.front.some((p) => p.id === plan.chosen.id) ? plan.front : [...plan.front, plan.chosen].sort((a, b) => a.bytes - b.bytes);
-}
-
 /** The front (and the chosen model) and the trained candidates off it, each once. */
 function points(plan: PlanView): PlanPointView[] {
-  const front = rows(plan);
+  const front = frontRows(plan);
   const seen = new Set(front.map((p) => p.id));
   return [...front, ...plan.trained.filter((p) => !seen.has(p.id))];
 }
@@ -101,7 +96,7 @@ function table(s: PanelState, plan: PlanView): TemplateResult {
   const expected = plan.chooseBy === 'expected';
   return html`<div class="scroll front-table"><table class="layers">
     <tr><th></th><th class="num">ratio</th><th class="num">size</th><th class="num">${m}</th><th class="num" title=${expected ? 'expected share kept: what the search chose by' : 'share of the original kept'}>${expected ? 'exp. kept' : 'kept'}</th>${expected ? html`<th class="num" title="the measured metric / the original's, same users">measured</th>` : nothing}${held ? html`<th class="num">held out</th>` : nothing}${lat ? html`<th class="num">latency</th>` : nothing}<th>kind</th></tr>
-    ${rows(plan).map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
+    ${frontRows(plan).map((p) => html`<tr class=${p.id === plan.chosen.id ? 'selected' : ''} data-point=${p.id} tabindex="0" title=${`${shortLabel(p)}\n${recipeText(p)}${isStatic ? '' : '\nclick: write this model'}`}
         @click=${() => write(p)} @keydown=${(e: KeyboardEvent) => (e.key === 'Enter' ? write(p) : undefined)}>
       <td>${p.id === plan.chosen.id ? '*' : ''}${s.writing === p.id ? '…' : ''}</td>
       <td class="num">${formatRatio(p.ratio)}</td><td class="num">${formatBytes(p.bytes)}</td>

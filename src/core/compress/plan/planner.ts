@@ -194,6 +194,11 @@ const CARRIED_COMBINATIONS = 4;
  */
 const SIZED_STUDENT_NEGATIVES = 12;
 
+/** A student's sampled rows an epoch, per row of distillation's default: 1 positive + `negatives`, over 1 + DISTILL_NEGATIVES. */
+function rowsFactor(negatives = DISTILL_NEGATIVES): number {
+  return (1 + negatives) / (1 + DISTILL_NEGATIVES);
+}
+
 /** Low-bit students fine-tuned again quantization-aware, at most; and how far under the --max-drop floor one may start. */
 const QAT_STUDENTS = 3;
 const QAT_REACH = 0.03;
@@ -734,8 +739,7 @@ export class CompressPlanner {
       const t = Date.now();
       const stored = await this.student(ratio, negatives);
       // per sampled row: a student with more negatives per positive trains on that many more rows an epoch
-      const rows = (1 + (negatives ?? DISTILL_NEGATIVES)) / (1 + DISTILL_NEGATIVES);
-      longest = Math.max(longest ?? 0, (Date.now() - t) / rows);
+      longest = Math.max(longest ?? 0, (Date.now() - t) / rowsFactor(negatives));
       if (stored) {
         reached.set(ratio, stored.smallest);
         if (stored.int4byte !== undefined) reachedByte.set(ratio, stored.int4byte);
@@ -754,8 +758,7 @@ export class CompressPlanner {
     const sized = async (form: keyof StudentReach, byForm: Map<number, number>): Promise<void> => {
       for (let tries = 0; tries < 3; tries++) {
         const ratio = studentRatioFor(target, byForm);
-        const rows = (1 + SIZED_STUDENT_NEGATIVES) / (1 + DISTILL_NEGATIVES);
-        if (ratio === undefined || reached.has(ratio) || this.outOfTime(this.reserve() + rows * this.expectedStepMs(longest, 4))) return;
+        if (ratio === undefined || reached.has(ratio) || this.outOfTime(this.reserve() + rowsFactor(SIZED_STUDENT_NEGATIVES) * this.expectedStepMs(longest, 4))) return;
         // the student of this ratio was built under another: no student lies between the two
         const shape = await shapeOf(ratio);
         if (shape && shapes.has(shape)) return;
